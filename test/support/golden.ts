@@ -89,8 +89,8 @@ export const loadGolden = (module: string): ReadonlyArray<GoldenVector> =>
 
 export const loadGoldenFile = <A>(name: string): A => JSON.parse(fs.readFileSync(path.join(goldenDir, name), "utf8"))
 
-const namespaces = Object.values(binapi).filter((v): v is Record<string, unknown> & { definition: unknown } =>
-  typeof v === "object" && v !== null && "definition" in v
+const namespaces = (Object.values(binapi) as Array<unknown>).filter(
+  (v): v is Record<string, unknown> => typeof v === "object" && v !== null && "definition" in v
 )
 
 /** The generated message of that VPP name, from whichever module defines it. */

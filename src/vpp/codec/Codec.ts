@@ -374,14 +374,25 @@ const flagsNode = (layout: Extract<Layout, { readonly _tag: "Flags" }>): Node =>
 }
 
 const utf8Encoder = new TextEncoder()
-const utf8Decoder = new TextDecoder("utf-8")
 
-/** ASCII fast path; anything else goes through TextDecoder (invalid UTF-8 becomes U+FFFD). */
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true })
+
+/**
+ * ASCII fast path; anything else must be valid UTF-8. A string that does not
+ * decode is refused rather than patched with U+FFFD, so that every decoded
+ * value encodes back to the bytes it came from.
+ */
 const readText = (bytes: Uint8Array, from: number, to: number): string => {
   let s = ""
   for (let i = from; i < to; i++) {
     const b = bytes[i]!
-    if (b >= 0x80) return utf8Decoder.decode(bytes.subarray(from, to))
+    if (b >= 0x80) {
+      try {
+        return utf8Decoder.decode(bytes.subarray(from, to))
+      } catch {
+        throw new Fault(from, "string is not valid UTF-8")
+      }
+    }
     s += String.fromCharCode(b)
   }
   return s
@@ -425,9 +436,12 @@ const stringNode = (length: number): Node => {
         c.bytes.fill(0, at + n, at + length)
       },
       (c, at) => {
+        // VPP always terminates these (strncpy of N-1 bytes into a zeroed message);
+        // N bytes without a NUL would be read past by VPP's own C code.
         let end = at
         const limit = at + length
         while (end < limit && c.bytes[end] !== 0) end++
+        if (end === limit) throw new Fault(at, `string[${length}] has no NUL terminator`)
         return readText(c.bytes, at, end)
       }
     )

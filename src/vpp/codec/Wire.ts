@@ -6,7 +6,7 @@
  * annotations back from the schema's AST to build the encoder and decoder, so
  * the generated bindings in `src/vpp/binapi/` declare only schemas.
  */
-import { Schema, SchemaAST } from "effect"
+import { Arbitrary, Schema, SchemaAST } from "effect"
 import * as Ip from "./Ip.js"
 
 export const WireId: unique symbol = Symbol.for("vpp-maglev/Wire")
@@ -102,7 +102,10 @@ export const fixedString = (length: number) =>
     Schema.filter((s) => !s.includes("\0") && utf8.encode(s).length < length, {
       message: () => `a string of at most ${length - 1} bytes without NUL`
     })
-  ).annotations(wire({ _tag: "String", length }, `string[${length}]`))
+  ).annotations({
+    ...wire({ _tag: "String", length }, `string[${length}]`),
+    arbitrary: () => (fc) => fc.string({ maxLength: length - 1 }).filter((s) => !s.includes("\0"))
+  })
 
 /** `string x[]`: u32 length prefix, no terminator. */
 export const varString = Schema.String.annotations(wire({ _tag: "String", length: 0 }, "string[]"))
@@ -111,7 +114,10 @@ export const varString = Schema.String.annotations(wire({ _tag: "String", length
 export const fixedBytes = (length: number) =>
   Schema.Uint8ArrayFromSelf.pipe(
     Schema.filter((b) => b.length === length, { message: () => `exactly ${length} bytes` })
-  ).annotations(wire({ _tag: "Bytes", length }, `u8[${length}]`))
+  ).annotations({
+    ...wire({ _tag: "Bytes", length }, `u8[${length}]`),
+    arbitrary: () => (fc) => fc.uint8Array({ minLength: length, maxLength: length })
+  })
 
 /**
  * `u8 x[count]` where `count` is an earlier field; without one (the legacy
@@ -129,9 +135,10 @@ export const varBytes = (countField?: string) =>
 export const fixedArray = <S extends Schema.Schema.Any>(element: S, length: number) =>
   Schema.Array(element).pipe(
     Schema.filter((a) => a.length === length, { message: () => `exactly ${length} elements` })
-  ).annotations(
-    wire({ _tag: "Array", length }, `array[${length}]`)
-  )
+  ).annotations({
+    ...wire({ _tag: "Array", length }, `array[${length}]`),
+    arbitrary: () => (fc) => fc.array(Arbitrary.make(element), { minLength: length, maxLength: length })
+  })
 
 /** `T x[count]` where `count` is an earlier field; without one the elements run to the end of the message. */
 export const varArray = <S extends Schema.Schema.Any>(element: S, countField?: string) =>
@@ -160,7 +167,10 @@ export const enumFlags = <const V extends Readonly<Record<string, number>>>(
 ): Schema.Schema<ReadonlyArray<Extract<keyof V, string>>> =>
   (Schema.Array(Schema.Literal(...(Object.keys(values) as Array<Extract<keyof V, string>>))) as Schema.Schema<
     ReadonlyArray<Extract<keyof V, string>>
-  >).annotations(wire({ _tag: "Flags", name, type, values }, name))
+  >).annotations({
+    ...wire({ _tag: "Flags", name, type, values }, name),
+    arbitrary: () => (fc) => fc.subarray(Object.keys(values) as Array<Extract<keyof V, string>>)
+  })
 
 // ---------------------------------------------------------------------------
 // Structs and unions
@@ -200,25 +210,71 @@ export const discriminated = <A>(self: Schema.Schema<A>, discriminator: string):
 // ---------------------------------------------------------------------------
 // The address types every VPP user wants as text
 
-const text = (tag: WireAnnotation["_tag"], name: string, is: (s: string) => boolean, expected: string) =>
-  Schema.String.pipe(Schema.filter(is, { message: () => `${expected}` })).annotations(
-    wire({ _tag: tag } as WireAnnotation, name)
-  )
+type FC = typeof import("effect").FastCheck
+
+const text = (
+  tag: WireAnnotation["_tag"],
+  name: string,
+  is: (s: string) => boolean,
+  expected: string,
+  arbitrary: (fc: FC) => import("effect").FastCheck.Arbitrary<string>
+) =>
+  Schema.String.pipe(Schema.filter(is, { message: () => `${expected}` })).annotations({
+    ...wire({ _tag: tag } as WireAnnotation, name),
+    arbitrary: () => arbitrary
+  })
+
+// Arbitraries produce the canonical text (what decoding prints), so round trips compare equal.
+const bytes = (fc: FC, n: number) => fc.uint8Array({ minLength: n, maxLength: n })
+const ip4Text = (fc: FC) => bytes(fc, 4).map((b) => Ip.formatIp4(b, 0))
+const ip6Text = (fc: FC) => bytes(fc, 16).map((b) => Ip.formatIp6(b, 0))
+const prefixText = (address: (fc: FC) => import("effect").FastCheck.Arbitrary<string>, max: number) => (fc: FC) =>
+  fc.tuple(address(fc), fc.integer({ min: 0, max })).map(([a, l]) => `${a}/${l}`)
 
 /** `ip4_address` (u8[4]) as `"192.0.2.1"` */
-export const ip4Address = text("Ip4Address", "ip4_address", Ip.isIp4, "an IPv4 address")
+export const ip4Address = text("Ip4Address", "ip4_address", Ip.isIp4, "an IPv4 address", ip4Text)
 /** `ip6_address` (u8[16]) as `"2001:db8::1"` */
-export const ip6Address = text("Ip6Address", "ip6_address", Ip.isIp6, "an IPv6 address")
+export const ip6Address = text("Ip6Address", "ip6_address", Ip.isIp6, "an IPv6 address", ip6Text)
 /** `address` (af + 16-byte union) as an IPv4 or IPv6 string; the string decides `af`. */
-export const address = text("Address", "address", Ip.isIp, "an IPv4 or IPv6 address")
+export const address = text(
+  "Address",
+  "address",
+  Ip.isIp,
+  "an IPv4 or IPv6 address",
+  (fc) => fc.oneof(ip4Text(fc), ip6Text(fc))
+)
 /** `prefix` (address + u8 len) as `"addr/len"`; host bits are kept as given. */
-export const prefix = text("Prefix", "prefix", Ip.isPrefix, "an IPv4 or IPv6 prefix addr/len")
+export const prefix = text(
+  "Prefix",
+  "prefix",
+  Ip.isPrefix,
+  "an IPv4 or IPv6 prefix addr/len",
+  (fc) => fc.oneof(prefixText(ip4Text, 32)(fc), prefixText(ip6Text, 128)(fc))
+)
 /** `ip4_prefix` as `"addr/len"` */
-export const ip4Prefix = text("Ip4Prefix", "ip4_prefix", Ip.isIp4Prefix, "an IPv4 prefix addr/len (len 0..32)")
+export const ip4Prefix = text(
+  "Ip4Prefix",
+  "ip4_prefix",
+  Ip.isIp4Prefix,
+  "an IPv4 prefix addr/len (len 0..32)",
+  prefixText(ip4Text, 32)
+)
 /** `ip6_prefix` as `"addr/len"` */
-export const ip6Prefix = text("Ip6Prefix", "ip6_prefix", Ip.isIp6Prefix, "an IPv6 prefix addr/len (len 0..128)")
+export const ip6Prefix = text(
+  "Ip6Prefix",
+  "ip6_prefix",
+  Ip.isIp6Prefix,
+  "an IPv6 prefix addr/len (len 0..128)",
+  prefixText(ip6Text, 128)
+)
 /** `mac_address` (u8[6]) as `"aa:bb:cc:dd:ee:ff"` */
-export const macAddress = text("MacAddress", "mac_address", Ip.isMac, "a MAC address aa:bb:cc:dd:ee:ff")
+export const macAddress = text(
+  "MacAddress",
+  "mac_address",
+  Ip.isMac,
+  "a MAC address aa:bb:cc:dd:ee:ff",
+  (fc) => bytes(fc, 6).map((b) => Ip.formatMac(b, 0))
+)
 
 /** Wire sizes of the text-form types, for the generator's check against the `.api.json` definitions. */
 export const WELL_KNOWN_SIZES: Readonly<Record<string, number>> = {
