@@ -195,7 +195,8 @@ class Fault {
 }
 
 interface Cursor {
-  view: DataView
+  /** created on first use: only f64 and 64-bit integers need one */
+  view: DataView | undefined
   bytes: Uint8Array
   off: number
   end: number
@@ -211,6 +212,9 @@ interface Node {
   readonly write: (c: Cursor, value: any, parent: Parent) => void
   readonly read: (c: Cursor, parent: Parent) => unknown
 }
+
+const viewOf = (c: Cursor): DataView =>
+  c.view ?? (c.view = new DataView(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength))
 
 const need = (c: Cursor, n: number): number => {
   const at = c.off
@@ -243,60 +247,60 @@ const fixedNode = (
   read: (c, parent) => read(c, need(c, size), parent)
 })
 
-const intNode = (type: IntType, what?: string): Node => {
+const intNode = (type: IntType): Node => {
   const [min, max] = INT_RANGE[type]
-  const expected = what ?? `an integer ${type} (${min}..${max})`
-  const check = (v: unknown): number => {
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw bad(v, expected)
-    return v
-  }
-  switch (type) {
-    case "u8":
-      return fixedNode(1, (c, at, v) => (c.bytes[at] = check(v)), (c, at) => c.bytes[at])
-    case "i8":
-      return fixedNode(1, (c, at, v) => c.view.setInt8(at, check(v)), (c, at) => c.view.getInt8(at))
-    case "u16":
-      return fixedNode(2, (c, at, v) => c.view.setUint16(at, check(v)), (c, at) => c.view.getUint16(at))
-    case "i16":
-      return fixedNode(2, (c, at, v) => c.view.setInt16(at, check(v)), (c, at) => c.view.getInt16(at))
-    case "u32":
-      return fixedNode(4, (c, at, v) => c.view.setUint32(at, check(v)), (c, at) => c.view.getUint32(at))
-    case "i32":
-      return fixedNode(4, (c, at, v) => c.view.setInt32(at, check(v)), (c, at) => c.view.getInt32(at))
-  }
+  const expected = `an integer ${type} (${min}..${max})`
+  return fixedNode(
+    INT_SIZE[type],
+    (c, at, v) => {
+      if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw bad(v, expected)
+      writeInt(c, type, at, v)
+    },
+    (c, at) => readInt(c, type, at)
+  )
 }
 
-/** Reads an integer of `type` at `at` without bounds checks (the caller has claimed the bytes). */
+// Integers go through shifts on the byte array rather than a DataView: creating
+// a view per message costs more than the reads and writes themselves.
+
+/** Reads a big-endian integer of `type` at `at` (the caller has claimed the bytes). */
 const readInt = (c: Cursor, type: IntType, at: number): number => {
+  const b = c.bytes
   switch (type) {
     case "u8":
-      return c.bytes[at]!
+      return b[at]!
     case "i8":
-      return c.view.getInt8(at)
+      return (b[at]! << 24) >> 24
     case "u16":
-      return c.view.getUint16(at)
+      return (b[at]! << 8) | b[at + 1]!
     case "i16":
-      return c.view.getInt16(at)
+      return (((b[at]! << 8) | b[at + 1]!) << 16) >> 16
     case "u32":
-      return c.view.getUint32(at)
+      return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0
     case "i32":
-      return c.view.getInt32(at)
+      return (b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!
   }
 }
 
+/** Writes `v` big-endian in `type`'s size (Uint8Array stores each byte modulo 256). */
 const writeInt = (c: Cursor, type: IntType, at: number, v: number): void => {
+  const b = c.bytes
   switch (type) {
     case "u8":
     case "i8":
-      c.view.setInt8(at, (v << 24) >> 24)
+      b[at] = v
       return
     case "u16":
     case "i16":
-      c.view.setUint16(at, v & 0xffff)
+      b[at] = v >> 8
+      b[at + 1] = v
       return
     case "u32":
     case "i32":
-      c.view.setUint32(at, v >>> 0)
+      b[at] = v >>> 24
+      b[at + 1] = v >>> 16
+      b[at + 2] = v >>> 8
+      b[at + 3] = v
       return
   }
 }
@@ -457,12 +461,12 @@ const stringNode = (length: number): Node => {
       const at = need(c, 4)
       const n = writeText(c.bytes, at + 4, v, c.end - at - 4)
       if (n < 0) throw bad(v, "a string that fits the buffer")
-      c.view.setUint32(at, n)
+      writeInt(c, "u32", at, n)
       c.off = at + 4 + n
     },
     read: (c) => {
       const at = need(c, 4)
-      const n = c.view.getUint32(at)
+      const n = readInt(c, "u32", at)
       if (n > c.end - c.off) throw new Fault(at, `string length ${n} exceeds the ${c.end - c.off} bytes left`)
       const from = need(c, n)
       return readText(c.bytes, from, from + n)
@@ -807,10 +811,10 @@ const compile = (layout: Layout): Node => {
         8,
         (c, at, v) => {
           if (typeof v !== "bigint" || v < min || v > max) throw bad(v, `a bigint ${layout.type} (${min}..${max})`)
-          if (signed) c.view.setBigInt64(at, v)
-          else c.view.setBigUint64(at, v)
+          if (signed) viewOf(c).setBigInt64(at, v)
+          else viewOf(c).setBigUint64(at, v)
         },
-        (c, at) => (signed ? c.view.getBigInt64(at) : c.view.getBigUint64(at))
+        (c, at) => (signed ? viewOf(c).getBigInt64(at) : viewOf(c).getBigUint64(at))
       )
     }
     case "F64":
@@ -819,9 +823,9 @@ const compile = (layout: Layout): Node => {
         8,
         (c, at, v) => {
           if (typeof v !== "number") throw bad(v, "a number")
-          c.view.setFloat64(at, v, true)
+          viewOf(c).setFloat64(at, v, true)
         },
-        (c, at) => c.view.getFloat64(at, true)
+        (c, at) => viewOf(c).getFloat64(at, true)
       )
     case "Bool":
       return fixedNode(
@@ -898,7 +902,7 @@ export const of = <A, I, R>(schema: Schema.Schema<A, I, R>): Codec<A> => {
   const encodeError = (f: Fault) =>
     new VppEncodeError({ type, field: joinPath(f.segments), value: f.value, reason: f.reason })
   const cursor = (bytes: Uint8Array, off: number, end: number): Cursor => ({
-    view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    view: undefined,
     bytes,
     off,
     end,
@@ -927,14 +931,13 @@ export const of = <A, I, R>(schema: Schema.Schema<A, I, R>): Codec<A> => {
     sizeOf,
     encodeInto,
     encode: (value) => {
-      let size: number
       try {
-        size = node.fixed ?? node.size(value, undefined)
+        const out = new Uint8Array(node.fixed ?? node.size(value, undefined))
+        node.write(cursor(out, 0, out.length), value, undefined)
+        return Either.right(out)
       } catch (e) {
         return Either.left(encodeError(e instanceof Fault ? e : internal(e)))
       }
-      const out = new Uint8Array(size)
-      return Either.map(encodeInto(value, out, 0), () => out)
     },
     decode: (bytes, options) => {
       const c = cursor(bytes, 0, bytes.length)

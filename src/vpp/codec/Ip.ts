@@ -46,6 +46,9 @@ const hexValue = (c: number): number => {
   return -1
 }
 
+const groupScratch = new Uint16Array(8)
+const quadScratch = new Uint8Array(4)
+
 /**
  * Parses an IPv6 address (with `::` shortening and an optional trailing
  * dotted-quad) into `out[at..at+16]`; false when `s` is not one. Zone ids
@@ -54,7 +57,8 @@ const hexValue = (c: number): number => {
 export const parseIp6Into = (s: string, out: Uint8Array, at: number): boolean => {
   const n = s.length
   if (n < 2 || n > 45) return false
-  const groups: Array<number> = []
+  const groups = groupScratch
+  let count = 0
   let gap = -1
   let i = 0
   if (s.charCodeAt(0) === 58) {
@@ -79,14 +83,16 @@ export const parseIp6Into = (s: string, out: Uint8Array, at: number): boolean =>
       j++
     }
     if (j < n && s.charCodeAt(j) === 46) {
-      const quad = new Uint8Array(4)
+      const quad = quadScratch
       if (!parseIp4Into(s.slice(i), quad, 0)) return false
-      groups.push((quad[0]! << 8) | quad[1]!, (quad[2]! << 8) | quad[3]!)
+      if (count > 6) return false
+      groups[count++] = (quad[0]! << 8) | quad[1]!
+      groups[count++] = (quad[2]! << 8) | quad[3]!
       i = n
       break
     }
-    if (digits === 0 || digits > 4) return false
-    groups.push(value)
+    if (digits === 0 || digits > 4 || count === 8) return false
+    groups[count++] = value
     if (j === n) {
       i = n
       break
@@ -94,7 +100,7 @@ export const parseIp6Into = (s: string, out: Uint8Array, at: number): boolean =>
     if (s.charCodeAt(j) !== 58) return false
     if (j + 1 < n && s.charCodeAt(j + 1) === 58) {
       if (gap >= 0) return false
-      gap = groups.length
+      gap = count
       i = j + 2
     } else {
       if (j + 1 === n) return false
@@ -102,11 +108,11 @@ export const parseIp6Into = (s: string, out: Uint8Array, at: number): boolean =>
     }
   }
   if (gap < 0) {
-    if (groups.length !== 8) return false
-  } else if (groups.length > 7) {
+    if (count !== 8) return false
+  } else if (count > 7) {
     return false
   }
-  const fill = 8 - groups.length
+  const fill = 8 - count
   let g = 0
   for (let k = 0; k < 8; k++) {
     let value = 0
@@ -150,14 +156,17 @@ export const formatIp6 = (b: Uint8Array, at: number): string => {
     }
   }
   let out = ""
+  let colon = false
   for (let k = 0; k < 8; k++) {
     if (k === bestStart) {
       out += "::"
       k += bestLen - 1
+      colon = false
       continue
     }
-    if (out.length > 0 && !out.endsWith(":")) out += ":"
+    if (colon) out += ":"
     out += hexGroup((b[at + 2 * k]! << 8) | b[at + 2 * k + 1]!)
+    colon = true
   }
   return out
 }
