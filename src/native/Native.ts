@@ -1,0 +1,266 @@
+/**
+ * Typed access to the `vppmaglev_native` addon (native/src/vppmaglev_native.c):
+ * the Linux system calls vpp-maglev needs and Node has no API for.
+ *
+ * - AF_UNIX SOCK_SEQPACKET sockets with fds passed as SCM_RIGHTS (VPP's stats
+ *   socket, /run/vpp/stats.sock, hands out its shared-memory segment so);
+ * - shared memory: memfd_create, ftruncate, fstat size, mmap of an fd into an
+ *   ArrayBuffer aliasing the mapping (read-only by default), munmap, close;
+ * - ICMP echo sockets, optionally created inside a network namespace.
+ *
+ * Every call is synchronous and never blocks: sockets are non-blocking, and
+ * "nothing yet" is `null` (accept, receive) for the caller to poll on a timer.
+ * Failures throw {@link NativeError}s shaped like Node's system errors
+ * (`code` "ENOENT", `errno` -2, `syscall` "connect", `path` ...).
+ *
+ * The addon is loaded on first use, so importing this module never fails on a
+ * machine where it has not been built; build it with
+ * `node native/build.mjs` (or `cd native && node-gyp rebuild`).
+ */
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+
+/** A failed system call, as thrown by every function here. */
+export interface NativeError extends Error {
+  /** errno name, e.g. "ENOENT", "ECONNREFUSED", "EAGAIN". */
+  readonly code: string
+  /** Negative errno, as in Node's own system errors. */
+  readonly errno: number
+  readonly syscall: string
+  readonly path?: string
+  readonly address?: string
+}
+
+export const isNativeError = (u: unknown): u is NativeError =>
+  u instanceof Error &&
+  typeof (u as { code?: unknown }).code === "string" &&
+  typeof (u as { syscall?: unknown }).syscall === "string"
+
+/** One message received from a SOCK_SEQPACKET socket. */
+export interface ReceivedMessage {
+  readonly data: Buffer
+  /** fds received as SCM_RIGHTS, close-on-exec; the caller owns and must close all of them. */
+  readonly fds: ReadonlyArray<number>
+  /** The message was longer than `maxBytes`; the rest is lost. */
+  readonly truncated: boolean
+  /** More fds came than `maxFds`; the kernel closed the extra ones. */
+  readonly controlTruncated: boolean
+}
+
+/** A datagram received on an ICMP socket. */
+export interface ReceivedDatagram {
+  readonly data: Buffer
+  /** Source address, e.g. "192.0.2.1" or "fe80::1%2". */
+  readonly address: string
+}
+
+/** The addon's exports, exactly as the C code defines them. */
+export interface NativeBinding {
+  seqpacketListen(path: string, backlog: number): number
+  seqpacketAccept(listenFd: number): number | null
+  seqpacketConnect(path: string): number
+  sendWithFds(fd: number, data: Uint8Array | ArrayBuffer | DataView, fds: ReadonlyArray<number>): number
+  recvWithFds(fd: number, maxBytes: number, maxFds: number): ReceivedMessage | null
+  close(fd: number): void
+  memfdCreate(name: string): number
+  ftruncate(fd: number, size: number): void
+  fstatSize(fd: number): number
+  mmap(fd: number, length: number, writable: boolean, offset: number): ArrayBuffer
+  munmap(buffer: ArrayBuffer): boolean
+  icmpSocket(family: 4 | 6, raw: boolean, netnsPath: string | null): number
+  sendTo(fd: number, address: string, data: Uint8Array | ArrayBuffer | DataView): number
+  recvFrom(fd: number, maxBytes: number): ReceivedDatagram | null
+}
+
+export const ADDON_NAME = "vppmaglev_native"
+
+/** Environment variable naming the .node file to load instead of the built one. */
+export const ADDON_PATH_ENV = "VPP_MAGLEV_NATIVE_ADDON"
+
+/**
+ * The repository root: the nearest directory above this module holding
+ * native/binding.gyp. Works from src/native/ (tsx, vitest) and dist/native/.
+ */
+export const findRepoRoot = (from: string = path.dirname(fileURLToPath(import.meta.url))): string | undefined => {
+  let dir = path.resolve(from)
+  for (;;) {
+    if (fs.existsSync(path.join(dir, "native", "binding.gyp"))) return dir
+    const parent = path.dirname(dir)
+    if (parent === dir) return undefined
+    dir = parent
+  }
+}
+
+/** Where the addon is looked for, in order. */
+export const addonCandidates = (): ReadonlyArray<string> => {
+  const fromEnv = process.env[ADDON_PATH_ENV]
+  if (fromEnv !== undefined && fromEnv !== "") return [path.resolve(fromEnv)]
+  const root = findRepoRoot()
+  if (root === undefined) return []
+  return ["Release", "Debug"].map((mode) => path.join(root, "native", "build", mode, `${ADDON_NAME}.node`))
+}
+
+let cached: NativeBinding | undefined
+
+/** Loads the addon once; throws an Error saying how to build it when it is missing. */
+export const loadNative = (): NativeBinding => {
+  if (cached !== undefined) return cached
+  const candidates = addonCandidates()
+  const found = candidates.find((p) => fs.existsSync(p))
+  if (found === undefined) {
+    throw new Error(
+      `${ADDON_NAME}.node not found (looked in: ${candidates.join(", ") || "no repository root found"}); ` +
+        "build it with `node native/build.mjs` from the repository root"
+    )
+  }
+  const require = createRequire(import.meta.url)
+  cached = require(found) as NativeBinding
+  return cached
+}
+
+/** True when the addon can be loaded on this machine. */
+export const isNativeAvailable = (): boolean => {
+  try {
+    loadNative()
+    return true
+  } catch {
+    return false
+  }
+}
+
+// ---------------------------------------------------------------------------
+// AF_UNIX SOCK_SEQPACKET
+
+/**
+ * A non-blocking listening SOCK_SEQPACKET socket bound at `socketPath`.
+ * A stale socket already at that path is removed first (anything else there
+ * makes bind fail with EADDRINUSE).
+ */
+export const seqpacketListen = (socketPath: string, backlog = 16): number =>
+  loadNative().seqpacketListen(socketPath, backlog)
+
+/** The fd of one pending connection (non-blocking), or null if none is pending. */
+export const seqpacketAccept = (listenFd: number): number | null => loadNative().seqpacketAccept(listenFd)
+
+/**
+ * A non-blocking SOCK_SEQPACKET socket connected to `socketPath`. A local
+ * connect completes at once: ENOENT (no socket there), ECONNREFUSED (nobody
+ * listening), EAGAIN (listener's backlog full) are thrown.
+ */
+export const seqpacketConnect = (socketPath: string): number => loadNative().seqpacketConnect(socketPath)
+
+/**
+ * Sends one message, with `fds` as SCM_RIGHTS ancillary data. Never blocks:
+ * EAGAIN is thrown when the peer's queue is full; EPIPE when it is gone.
+ */
+export const sendWithFds = (
+  fd: number,
+  data: Uint8Array | ArrayBuffer | DataView,
+  fds: ReadonlyArray<number> = []
+): number => loadNative().sendWithFds(fd, data, fds)
+
+export interface RecvOptions {
+  /** Largest message accepted (default 65536). */
+  readonly maxBytes?: number
+  /** Most fds accepted (default 16; the kernel may deliver a few more, up to the control buffer's alignment). */
+  readonly maxFds?: number
+}
+
+/**
+ * Receives one message and any fds it carries, or null if none is pending.
+ * On SOCK_SEQPACKET, a message of 0 bytes with no fds means the peer closed.
+ */
+export const recvWithFds = (fd: number, options: RecvOptions = {}): ReceivedMessage | null =>
+  loadNative().recvWithFds(fd, options.maxBytes ?? 65536, options.maxFds ?? 16)
+
+/** Whether a received message is the peer's end of stream. */
+export const isEndOfStream = (message: ReceivedMessage): boolean =>
+  message.data.length === 0 && message.fds.length === 0 && !message.truncated
+
+// ---------------------------------------------------------------------------
+// fds and shared memory
+
+/** close(2). */
+export const close = (fd: number): void => loadNative().close(fd)
+
+/**
+ * A new anonymous shared-memory file (memfd_create, close-on-exec, sealing
+ * allowed), of `size` bytes (ftruncate) when given.
+ */
+export const memfdCreate = (name: string, size?: number): number => {
+  const native = loadNative()
+  const fd = native.memfdCreate(name)
+  if (size !== undefined) {
+    try {
+      native.ftruncate(fd, size)
+    } catch (e) {
+      native.close(fd)
+      throw e
+    }
+  }
+  return fd
+}
+
+/** ftruncate(2). */
+export const ftruncate = (fd: number, size: number): void => loadNative().ftruncate(fd, size)
+
+/** The size of the file behind `fd` (fstat st_size). */
+export const fstatSize = (fd: number): number => loadNative().fstatSize(fd)
+
+export interface MmapOptions {
+  /** PROT_READ|PROT_WRITE instead of PROT_READ (default false: read-only). */
+  readonly writable?: boolean
+  /** Page-aligned file offset (default 0). */
+  readonly offset?: number
+}
+
+/**
+ * Maps `length` bytes of `fd` MAP_SHARED and returns an ArrayBuffer aliasing
+ * the mapping: writes by the other side show through at once. Read-only
+ * (PROT_READ) unless `writable`; a JS write into a read-only view kills the
+ * process with SIGSEGV, so readers must only read. The fd may be closed right
+ * after. The mapping lasts until {@link munmap} or until the ArrayBuffer is
+ * garbage-collected.
+ */
+export const mmap = (fd: number, length: number, options: MmapOptions = {}): ArrayBuffer =>
+  loadNative().mmap(fd, length, options.writable ?? false, options.offset ?? 0)
+
+/**
+ * Unmaps a buffer returned by {@link mmap} and detaches it (its views become
+ * empty). True if this call unmapped it, false if it already was.
+ */
+export const munmap = (buffer: ArrayBuffer): boolean => loadNative().munmap(buffer)
+
+// ---------------------------------------------------------------------------
+// ICMP sockets, network namespaces
+
+/** The path `ip netns add NAME` creates for a named network namespace. */
+export const netnsPath = (name: string): string => path.join("/var/run/netns", name)
+
+export interface IcmpSocketOptions {
+  /** SOCK_RAW (needs CAP_NET_RAW) instead of SOCK_DGRAM (needs net.ipv4.ping_group_range). */
+  readonly raw?: boolean
+  /**
+   * Create the socket inside the network namespace at this path (see
+   * {@link netnsPath}); it stays in that namespace. Needs CAP_SYS_ADMIN.
+   */
+  readonly netns?: string
+}
+
+/**
+ * A non-blocking ICMP (4) or ICMPv6 (6) socket. With SOCK_DGRAM the kernel
+ * fills the echo identifier and receives carry no IP header; with SOCK_RAW
+ * IPv4 receives start with the IP header.
+ */
+export const icmpSocket = (family: 4 | 6, options: IcmpSocketOptions = {}): number =>
+  loadNative().icmpSocket(family, options.raw ?? false, options.netns ?? null)
+
+/** sendto(2), non-blocking (EAGAIN thrown). `address` may carry a scope: "fe80::1%eth0". */
+export const sendTo = (fd: number, address: string, data: Uint8Array | ArrayBuffer | DataView): number =>
+  loadNative().sendTo(fd, address, data)
+
+/** recvfrom(2), non-blocking: null when nothing is pending. */
+export const recvFrom = (fd: number, maxBytes = 65536): ReceivedDatagram | null =>
+  loadNative().recvFrom(fd, maxBytes)
