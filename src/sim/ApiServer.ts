@@ -1,0 +1,345 @@
+/**
+ * The binary-API side of vppsim: a Unix stream socket that behaves as VPP's
+ * socket server does (vpp-wire.md §1): 16-byte framing, the `sockclnt_create`
+ * handshake with the full name_crc -> id table, registrations addressed by
+ * `client_index` (bit 31 + pool index, lowest free index first, freed ones
+ * reused last-in first-out), each connection's messages handled strictly in
+ * arrival order, unknown ids / bad handles / truncated bodies dropped without
+ * a reply, replies copying the request's context.
+ *
+ * Message handlers are plugged in by name (`handlers`); memclnt and vpe are
+ * built in, the lb plugin model is added by `Simulator`. Test hooks can stall
+ * the server, delay replies, drop connections and restart it.
+ */
+import { Deferred, Duration, Effect, Either, FiberSet, Queue, Ref, type Scope } from "effect"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as binapi from "../vpp/binapi/index.js"
+import { memclnt, vpe } from "../vpp/binapi/index.js"
+import * as Codec from "../vpp/codec/Codec.js"
+import * as Frame from "../vpp/codec/Frame.js"
+import type { Message, Module } from "../vpp/codec/Wire.js"
+import { FrameReader } from "../vpp/transport/FrameReader.js"
+
+/** One table entry as `sockclnt_create_reply` carries it. */
+export interface TableEntry {
+  readonly index: number
+  readonly name: string
+}
+
+/** A reply to send: the message and its fields (context is filled in from the request when absent). */
+export interface Reply {
+  readonly message: Message
+  readonly fields: Record<string, unknown>
+}
+
+export interface Registration {
+  readonly index: number
+  readonly handle: number
+  readonly name: string
+}
+
+/** What a handler sees: the decoded request, the registration it names, and a way to reply. */
+export interface RequestContext {
+  readonly registration: Registration
+  /** the raw context bytes of the request, as a u32 */
+  readonly context: number
+}
+
+export type Handler = (request: any, ctx: RequestContext) => Effect.Effect<ReadonlyArray<Reply>>
+
+export interface ApiServerOptions {
+  readonly path: string
+  /** modules whose messages get ids (memclnt first, fixed at 1..28); default every bound module */
+  readonly modules?: ReadonlyArray<Module>
+  /** message name -> handler, in addition to (or replacing) the built-in memclnt/vpe ones */
+  readonly handlers?: Readonly<Record<string, Handler>>
+  /** VPP's process id, reported by control_ping_reply */
+  readonly pid?: number
+  /** rewrite the table before it is sent, e.g. to doctor a CRC (for incompatibility tests) */
+  readonly doctorTable?: (entries: ReadonlyArray<TableEntry>) => ReadonlyArray<TableEntry>
+  readonly version?: { readonly program: string; readonly version: string; readonly build_date: string; readonly build_directory: string }
+}
+
+export interface ApiServer {
+  readonly path: string
+  /** name_crc -> id as served */
+  readonly table: ReadonlyArray<TableEntry>
+  /** `<module>_<crc hex>` -> first id, as get_first_msg_id answers */
+  readonly firstMsgIds: ReadonlyMap<string, number>
+  readonly registrations: Effect.Effect<ReadonlyArray<Registration>>
+  /** Stop answering: requests queue up until `resume`. */
+  readonly stall: Effect.Effect<void>
+  readonly resume: Effect.Effect<void>
+  /** Delay every reply by this much (0 to stop). */
+  readonly delayReplies: (delay: Duration.DurationInput) => Effect.Effect<void>
+  /** Close one registration's connection (or all), as VPP does when a client dies. */
+  readonly dropConnections: (handle?: number) => Effect.Effect<void>
+  /** Count of messages dropped (unknown id, bad handle, truncated), for tests. */
+  readonly dropped: Effect.Effect<number>
+  /** As a VPP restart looks from outside: every connection closed, registrations from 1 again, a new pid. */
+  readonly restart: (pid: number) => Effect.Effect<void>
+  /** The pid control_ping_reply reports now. */
+  readonly pid: Effect.Effect<number>
+}
+
+/** VPP's own ids: memclnt at 1..28, then each module's messages as one contiguous block. */
+export const buildTable = (modules: ReadonlyArray<Module>): { entries: Array<TableEntry>; firstMsgIds: Map<string, number> } => {
+  const memclntModule = modules.find((m) => m.name === "memclnt") ?? memclnt.definition
+  const rest = modules.filter((m) => m.name !== "memclnt" && Object.keys(m.messages).length > 0)
+  const entries: Array<TableEntry> = []
+  const firstMsgIds = new Map<string, number>()
+  let id = 1
+  for (const m of [memclntModule, ...rest]) {
+    firstMsgIds.set(`${m.name}_${m.crc.replace(/^0x/, "")}`, id)
+    for (const msg of Object.values(m.messages)) entries.push({ index: id++, name: msg.nameCrc })
+  }
+  return { entries, firstMsgIds }
+}
+
+/** VPP sends the table in hash-table order; a fixed pseudo-random order stands in for it. */
+const hashOrder = (entries: ReadonlyArray<TableEntry>): Array<TableEntry> => {
+  const h = (s: string) => {
+    let x = 2166136261
+    for (let i = 0; i < s.length; i++) x = Math.imul(x ^ s.charCodeAt(i), 16777619) >>> 0
+    return x
+  }
+  return [...entries].sort((a, b) => h(a.name) - h(b.name))
+}
+
+const DEFAULT_VERSION = {
+  program: "vpe",
+  version: "26.10-rc0~374-gb575ec2c5",
+  build_date: "2026-08-22T03:00:55",
+  build_directory: "/w"
+}
+
+const isRequest = (layout: Codec.Layout): boolean =>
+  layout._tag === "Struct" && layout.fields[0]?.name === "client_index" && layout.fields[1]?.name === "context"
+
+interface Connection {
+  readonly socket: net.Socket
+  registration: Registration | undefined
+  readonly input: Queue.Queue<Uint8Array | null>
+}
+
+export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error, Scope.Scope> =>
+  Effect.gen(function*() {
+    const modules = options.modules ?? binapi.modules
+    const built = buildTable(modules)
+    const served = options.doctorTable ? [...options.doctorTable(built.entries)] : built.entries
+    const table = hashOrder(served)
+    const byId = new Map<number, Message>()
+    const allMessages = new Map<string, Message>()
+    for (const m of modules) for (const msg of Object.values(m.messages)) allMessages.set(msg.nameCrc, msg)
+    for (const e of built.entries) byId.set(e.index, allMessages.get(e.name)!)
+    const idOf = new Map<string, number>(built.entries.map((e) => [allMessages.get(e.name)!.name, e.index]))
+    let pid = options.pid ?? process.pid
+    const version = options.version ?? DEFAULT_VERSION
+
+    // Registration pool: index 0 is the listener's own (vpp-wire.md §1.1).
+    const live = new Map<number, Connection>()
+    const connections = new Set<Connection>()
+    const freeList: Array<number> = []
+    let nextIndex = 1
+    const stalled = yield* Ref.make<Deferred.Deferred<void> | undefined>(undefined)
+    const delay = yield* Ref.make<Duration.Duration>(Duration.zero)
+    const dropped = yield* Ref.make(0)
+
+    const drop = (reason: string, detail: Record<string, unknown>) =>
+      Ref.update(dropped, (n) => n + 1).pipe(
+        Effect.zipRight(Effect.logDebug("vppsim-drop").pipe(Effect.annotateLogs({ event: "vppsim-drop", reason, ...detail })))
+      )
+
+    const register = (conn: Connection, name: string): Registration => {
+      const index = freeList.pop() ?? nextIndex++
+      const registration = { index, handle: (0x80000000 | index) >>> 0, name }
+      conn.registration = registration
+      live.set(index, conn)
+      return registration
+    }
+
+    const unregister = (conn: Connection) => {
+      const r = conn.registration
+      if (r !== undefined && live.get(r.index) === conn) {
+        live.delete(r.index)
+        freeList.push(r.index)
+      }
+      conn.registration = undefined
+    }
+
+    const lookup = (clientIndex: number): Connection | undefined =>
+      (clientIndex & 0x80000000) !== 0 ? live.get(clientIndex & 0x7fffffff) : undefined
+
+    const write = (conn: Connection, replies: ReadonlyArray<Reply>, context: number) =>
+      Effect.gen(function*() {
+        const d = yield* Ref.get(delay)
+        if (Duration.toMillis(d) > 0) yield* Effect.sleep(d)
+        for (const r of replies) {
+          const id = idOf.get(r.message.name)
+          if (id === undefined) continue
+          const fields = "context" in r.fields ? r.fields : { ...r.fields, context }
+          const frame = Frame.encodeFrame(id, Codec.of(r.message.schema) as Codec.Codec<unknown>, fields)
+          if (Either.isLeft(frame)) {
+            yield* Effect.logError("vppsim-reply-encode").pipe(
+              Effect.annotateLogs({ event: "vppsim-reply-encode", message: r.message.name, error: frame.left.message })
+            )
+            continue
+          }
+          if (!conn.socket.destroyed) conn.socket.write(frame.right)
+        }
+      })
+
+    const builtin: Record<string, Handler> = {
+      [memclnt.ControlPing.name]: (req: memclnt.ControlPing) =>
+        Effect.succeed([{ message: memclnt.ControlPingReply, fields: { retval: 0, client_index: req.client_index, vpe_pid: pid } }]),
+      [memclnt.MemclntKeepalive.name]: () => Effect.succeed([{ message: memclnt.MemclntKeepaliveReply, fields: { retval: 0 } }]),
+      [memclnt.GetFirstMsgId.name]: (req: memclnt.GetFirstMsgId) => {
+        const first = built.firstMsgIds.get(req.name)
+        return Effect.succeed([
+          { message: memclnt.GetFirstMsgIdReply, fields: { retval: first === undefined ? -7 : 0, first_msg_id: first ?? 0xffff } }
+        ])
+      },
+      [vpe.ShowVersion.name]: () => Effect.succeed([{ message: vpe.ShowVersionReply, fields: { retval: 0, ...version } }])
+    }
+    const handlers: Record<string, Handler> = { ...builtin, ...options.handlers }
+
+    const sockclntCreate = Codec.of(memclnt.SockclntCreate.schema)
+    const sockclntDelete = memclnt.SockclntDelete.name
+
+    /** One message from `conn`, in order. */
+    const handle = (conn: Connection, body: Uint8Array) =>
+      Effect.gen(function*() {
+        const frame = Frame.splitBody(body)
+        if (Either.isLeft(frame)) return yield* drop("no message id", {})
+        const { msgId, payload } = frame.right
+        const message = byId.get(msgId)
+        if (message === undefined) return yield* drop("no handler", { msgId })
+        if (msgId === idOf.get(memclnt.SockclntCreate.name)) {
+          const req = sockclntCreate.decode(payload, { allowTrailing: true })
+          if (Either.isLeft(req)) return yield* drop("truncated", { message: message.name })
+          unregister(conn)
+          const registration = register(conn, req.right.name)
+          yield* Effect.logInfo("vppsim-client-connect").pipe(
+            Effect.annotateLogs({ event: "vppsim-client-connect", client: req.right.name, handle: registration.handle })
+          )
+          return yield* write(conn, [{
+            message: memclnt.SockclntCreateReply,
+            fields: { client_index: 0, response: 0, index: registration.handle, count: table.length, message_table: table }
+          }], req.right.context)
+        }
+        const codec = Codec.of(message.schema) as Codec.Codec<Record<string, unknown>>
+        const decoded = codec.decode(payload, { allowTrailing: true })
+        if (Either.isLeft(decoded)) return yield* drop("truncated", { message: message.name, reason: decoded.left.message })
+        const req = decoded.right
+        let target = conn
+        if (isRequest(codec.layout)) {
+          const named = lookup(req["client_index"] as number)
+          if (named === undefined || named.registration === undefined) {
+            return yield* drop("bad client_index", { message: message.name, client_index: req["client_index"] })
+          }
+          target = named
+        }
+        const context = (req["context"] as number | undefined) ?? 0
+        if (message.name === sockclntDelete) {
+          const victim = lookup(req["index"] as number)
+          if (victim === undefined || victim.registration === undefined) {
+            return yield* write(target, [{ message: memclnt.SockclntDeleteReply, fields: { response: -1 } }], context)
+          }
+          yield* write(target, [{ message: memclnt.SockclntDeleteReply, fields: { response: 1 } }], context)
+          unregister(victim)
+          victim.socket.end()
+          return
+        }
+        const handler = handlers[message.name]
+        if (handler === undefined) return yield* drop("no handler", { message: message.name })
+        const registration = target.registration!
+        const replies = yield* handler(req, { registration, context })
+        yield* write(target, replies, context)
+      })
+
+    /** Serves one connection: its messages one at a time, in arrival order. */
+    const serve = (conn: Connection) =>
+      Effect.gen(function*() {
+        const reader = new FrameReader()
+        while (true) {
+          const chunk = yield* Queue.take(conn.input)
+          if (chunk === null) break
+          reader.push(chunk)
+          let body: Uint8Array | undefined
+          while ((body = reader.next()) !== undefined) {
+            const gate = yield* Ref.get(stalled)
+            if (gate !== undefined) yield* Deferred.await(gate)
+            yield* handle(conn, body)
+          }
+        }
+      }).pipe(
+        Effect.catchAllDefect((d) => Effect.logError("vppsim-connection-defect").pipe(Effect.annotateLogs({ defect: String(d) }))),
+        Effect.ensuring(Effect.sync(() => {
+          unregister(conn)
+          conn.socket.destroy()
+        }))
+      )
+
+    const fibers = yield* FiberSet.make()
+    const runFork = yield* FiberSet.runtime(fibers)<never>()
+    const server = net.createServer((socket) => {
+      const conn: Connection = { socket, registration: undefined, input: Effect.runSync(Queue.unbounded<Uint8Array | null>()) }
+      connections.add(conn)
+      socket.on("data", (chunk: Buffer) => Queue.unsafeOffer(conn.input, chunk))
+      socket.on("close", () => {
+        connections.delete(conn)
+        Queue.unsafeOffer(conn.input, null)
+      })
+      socket.on("error", () => {})
+      runFork(serve(conn))
+    })
+    yield* Effect.acquireRelease(
+      Effect.async<void, Error>((resume) => {
+        try {
+          if (fs.existsSync(options.path) && fs.statSync(options.path).isSocket()) fs.unlinkSync(options.path)
+        } catch (e) {
+          resume(Effect.fail(e as Error))
+          return
+        }
+        server.once("error", (e) => resume(Effect.fail(e)))
+        server.listen(options.path, () => resume(Effect.void))
+      }),
+      () =>
+        Effect.async<void>((resume) => {
+          for (const c of connections) c.socket.destroy()
+          server.close(() => resume(Effect.void))
+        }).pipe(Effect.zipRight(Effect.sync(() => fs.rmSync(options.path, { force: true }))))
+    )
+
+    const resumeGate = Ref.getAndSet(stalled, undefined).pipe(
+      Effect.flatMap((gate) => (gate === undefined ? Effect.void : Deferred.succeed(gate, undefined))),
+      Effect.asVoid
+    )
+    return {
+      path: options.path,
+      table,
+      firstMsgIds: built.firstMsgIds,
+      registrations: Effect.sync(() => [...live.values()].flatMap((c) => (c.registration ? [c.registration] : []))),
+      stall: Deferred.make<void>().pipe(
+        Effect.flatMap((gate) => Ref.update(stalled, (old) => old ?? gate))
+      ),
+      resume: resumeGate,
+      delayReplies: (d) => Ref.set(delay, Duration.decode(d)),
+      dropConnections: (h) =>
+        Effect.sync(() => {
+          for (const c of [...live.values()]) if (h === undefined || c.registration?.handle === h) c.socket.destroy()
+        }),
+      dropped: Ref.get(dropped),
+      restart: (newPid) =>
+        Effect.sync(() => {
+          for (const c of connections) c.socket.destroy()
+          live.clear()
+          freeList.length = 0
+          nextIndex = 1
+          pid = newPid
+        }),
+      pid: Effect.sync(() => pid)
+    } satisfies ApiServer
+  })
+

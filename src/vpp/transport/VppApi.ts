@@ -1,0 +1,377 @@
+/**
+ * A client of VPP's binary API over its Unix stream socket (vpp-wire.md §1).
+ *
+ * `connect` opens the socket, performs the `sockclnt_create` handshake, builds
+ * the message-id table from the reply and checks every bound message against
+ * it by `name_crc`. Requests are pipelined: each gets a fresh context, many can
+ * be in flight, and replies are matched by context. A dump is the request
+ * followed by `control_ping` with the same context; the details are collected
+ * until the ping's reply (VPP answers strictly in order).
+ *
+ * One reader fiber owns the socket's input. When the socket closes, or a
+ * request times out (VPP answers in order, so one missing reply means the
+ * pipeline is stuck), every waiting request fails and the connection is
+ * closed; the supervisor that owns the scope decides when to reconnect.
+ * Closing the scope sends `sockclnt_delete` and closes the socket.
+ */
+import { Chunk, Context, Deferred, Duration, Effect, Either, Exit, FiberId, Layer, Queue, type Schema, type Scope } from "effect"
+import * as net from "node:net"
+import * as binapi from "../binapi/index.js"
+import { memclnt } from "../binapi/index.js"
+import * as Codec from "../codec/Codec.js"
+import * as Frame from "../codec/Frame.js"
+import type { Message, Module } from "../codec/Wire.js"
+import {
+  IncompatibleApi,
+  VppApiError,
+  VppConnectError,
+  VppDisconnected,
+  VppProtocolError,
+  type VppRequestError,
+  VppRequestInvalid,
+  VppTimeout
+} from "./Errors.js"
+import { FrameReader } from "./FrameReader.js"
+
+export const DEFAULT_API_SOCKET = "/run/vpp/api.sock"
+export const CLIENT_NAME = "vpp-maglev"
+
+/** memclnt ids are fixed (vpp-wire.md §1.3); the handshake needs them before there is a table. */
+const SOCKCLNT_CREATE_ID = 15
+const SOCKCLNT_CREATE_REPLY_ID = 16
+
+export interface ConnectOptions {
+  readonly path?: string
+  readonly clientName?: string
+  /** per request; default 5 s */
+  readonly timeout?: Duration.DurationInput
+  /** modules whose every message VPP must know with the same CRC; default all bound modules */
+  readonly modules?: ReadonlyArray<Module>
+}
+
+/** The request's own fields: the client fills in `client_index` and `context`. */
+export type RequestFields<S extends Schema.Schema.Any> = Omit<Schema.Schema.Type<S>, "client_index" | "context">
+
+export interface VppConnection {
+  readonly path: string
+  /** `sockclnt_create_reply.index`: 0x80000000 | registration index */
+  readonly handle: number
+  /** name_crc -> message id, as VPP sent it */
+  readonly table: ReadonlyMap<string, number>
+  /** Sends `request` and waits for its single `reply`; a non-zero `retval` fails with VppApiError. */
+  readonly request: <Req extends Schema.Schema.Any, Rep extends Schema.Schema.Any>(
+    request: Message<Req>,
+    reply: Message<Rep>,
+    fields: RequestFields<Req>
+  ) => Effect.Effect<Schema.Schema.Type<Rep>, VppRequestError>
+  /** Sends a dump request and `control_ping`, and collects the details until the ping's reply. */
+  readonly dump: <Req extends Schema.Schema.Any, Det extends Schema.Schema.Any>(
+    request: Message<Req>,
+    details: Message<Det>,
+    fields: RequestFields<Req>
+  ) => Effect.Effect<Chunk.Chunk<Schema.Schema.Type<Det>>, VppRequestError>
+  /** Requests waiting for replies (for tests and metrics). */
+  readonly inFlight: Effect.Effect<number>
+  /** Completes when the connection is gone, with the reason. */
+  readonly closed: Effect.Effect<VppDisconnected>
+}
+
+type Pending =
+  | {
+    readonly kind: "single"
+    readonly request: string
+    readonly replyId: number
+    readonly deferred: Deferred.Deferred<any, VppRequestError>
+  }
+  | {
+    readonly kind: "dump"
+    readonly request: string
+    readonly detailsId: number
+    readonly items: Array<unknown>
+    readonly deferred: Deferred.Deferred<Chunk.Chunk<any>, VppRequestError>
+  }
+
+const openSocket = (path: string) =>
+  Effect.async<net.Socket, VppConnectError>((resume) => {
+    const socket = net.createConnection({ path })
+    const onError = (e: NodeJS.ErrnoException) => {
+      socket.destroy()
+      resume(Effect.fail(new VppConnectError({ path, reason: e.code ?? e.message })))
+    }
+    socket.once("error", onError)
+    socket.once("connect", () => {
+      socket.off("error", onError)
+      resume(Effect.succeed(socket))
+    })
+    return Effect.sync(() => socket.destroy())
+  })
+
+/** Which bound messages VPP's table lacks or has with another CRC. */
+export const checkCompatibility = (
+  table: ReadonlyMap<string, number>,
+  modules: ReadonlyArray<Module>
+): IncompatibleApi | undefined => {
+  const byName = new Map<string, string>()
+  for (const nameCrc of table.keys()) {
+    const i = nameCrc.lastIndexOf("_")
+    byName.set(nameCrc.slice(0, i), `0x${nameCrc.slice(i + 1)}`)
+  }
+  const missing: Array<string> = []
+  const mismatched: Array<{ message: string; expected: string; actual: string }> = []
+  for (const m of modules) {
+    for (const msg of Object.values(m.messages)) {
+      if (table.has(msg.nameCrc)) continue
+      const actual = byName.get(msg.name)
+      if (actual !== undefined) mismatched.push({ message: msg.name, expected: msg.crc, actual })
+      else missing.push(msg.name)
+    }
+  }
+  return missing.length + mismatched.length === 0 ? undefined : new IncompatibleApi({ missing, mismatched })
+}
+
+const contextOf = (value: unknown): number | undefined => {
+  const c = (value as { context?: unknown }).context
+  return typeof c === "number" ? c : undefined
+}
+
+/** Opens a connection owned by the current scope. */
+export const connect = (
+  options: ConnectOptions = {}
+): Effect.Effect<VppConnection, VppConnectError | IncompatibleApi | VppRequestError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const path = options.path ?? DEFAULT_API_SOCKET
+    const timeoutMs = Duration.toMillis(options.timeout ?? "5 seconds")
+    const socket = yield* Effect.acquireRelease(openSocket(path), (s) => Effect.sync(() => s.destroy()))
+    const input = yield* Queue.unbounded<Uint8Array | null>()
+    socket.on("data", (chunk: Buffer) => Queue.unsafeOffer(input, chunk))
+    socket.on("close", () => Queue.unsafeOffer(input, null))
+    socket.on("error", () => {}) // 'close' follows and carries the news
+
+    const pending = new Map<number, Pending>()
+    const gone = yield* Deferred.make<VppDisconnected>()
+    let closedReason: VppDisconnected | undefined
+    let nextContext = 1
+    let idToMessage = new Map<number, Message>([[SOCKCLNT_CREATE_REPLY_ID, memclnt.SockclntCreateReply]])
+    let table: ReadonlyMap<string, number> = new Map()
+    let handle = 0
+    const pingReplyId = () => table.get(memclnt.ControlPingReply.nameCrc)
+
+    const shutdown = (reason: VppDisconnected, error: VppRequestError = reason) => {
+      if (closedReason !== undefined) return
+      closedReason = reason
+      for (const p of pending.values()) Deferred.unsafeDone(p.deferred, Exit.fail(error))
+      pending.clear()
+      Deferred.unsafeDone(gone, Exit.succeed(reason))
+      socket.destroy()
+    }
+
+    const deliver = (body: Uint8Array): Effect.Effect<void> => {
+      const frame = Frame.splitBody(body)
+      if (Either.isLeft(frame)) return Effect.logWarning("vpp-api-recv-bad").pipe(Effect.annotateLogs("event", "vpp-api-recv-bad"))
+      const { msgId, payload } = frame.right
+      const message = idToMessage.get(msgId)
+      if (message === undefined) {
+        // A message we do not bind (an event, or a newer VPP's extra): GoVPP drops these too.
+        return Effect.logDebug("vpp-api-recv-unknown").pipe(Effect.annotateLogs({ event: "vpp-api-recv-unknown", msgId }))
+      }
+      const decoded = Codec.of(message.schema).decode(payload, { allowTrailing: true })
+      if (Either.isLeft(decoded)) {
+        // Without the fields we cannot know whose reply this was; the context is
+        // where most replies keep it, which is the best guess for failing a waiter.
+        const guess = payload.length >= 4 ? ((payload[0]! << 24) | (payload[1]! << 16) | (payload[2]! << 8) | payload[3]!) >>> 0 : 0
+        const p = pending.get(guess)
+        if (p !== undefined) {
+          pending.delete(guess)
+          Deferred.unsafeDone(p.deferred, Exit.fail(new VppProtocolError({ request: p.request, reason: decoded.left.message })))
+        }
+        return Effect.logWarning("vpp-api-recv-undecodable").pipe(
+          Effect.annotateLogs({ event: "vpp-api-recv-undecodable", message: message.name, error: decoded.left.message })
+        )
+      }
+      const value = decoded.right as Record<string, unknown>
+      const context = contextOf(value) ?? 0
+      const log = Effect.logDebug("vpp-api-recv").pipe(
+        Effect.annotateLogs({ event: "vpp-api-recv", message: message.name, context, fields: value })
+      )
+      const p = pending.get(context)
+      if (p === undefined) return log // context 0 is an event; anything else arrived after its waiter gave up
+      if (p.kind === "dump" && msgId === p.detailsId) {
+        p.items.push(value)
+        return log
+      }
+      pending.delete(context)
+      if (p.kind === "dump") {
+        if (msgId === pingReplyId()) Deferred.unsafeDone(p.deferred, Exit.succeed(Chunk.unsafeFromArray(p.items)))
+        else Deferred.unsafeDone(p.deferred, Exit.fail(new VppProtocolError({ request: p.request, reason: `unexpected ${message.name} in a dump` })))
+        return log
+      }
+      if (msgId !== p.replyId) {
+        Deferred.unsafeDone(p.deferred, Exit.fail(new VppProtocolError({ request: p.request, reason: `unexpected ${message.name} for its context` })))
+        return log
+      }
+      const retval = value["retval"]
+      if (typeof retval === "number" && retval !== 0) {
+        Deferred.unsafeDone(p.deferred, Exit.fail(new VppApiError({ request: p.request, retval })))
+      } else {
+        Deferred.unsafeDone(p.deferred, Exit.succeed(value))
+      }
+      return log
+    }
+
+    const reader = new FrameReader()
+    yield* Effect.gen(function*() {
+      while (true) {
+        const chunk = yield* Queue.take(input)
+        if (chunk === null) {
+          shutdown(new VppDisconnected({ reason: "VPP closed the API socket" }))
+          return
+        }
+        reader.push(chunk)
+        let body: Uint8Array | undefined
+        while ((body = reader.next()) !== undefined) yield* deliver(body)
+      }
+    }).pipe(
+      Effect.catchAllDefect((defect) =>
+        Effect.sync(() => shutdown(new VppDisconnected({ reason: `unreadable stream: ${String(defect)}` })))
+      ),
+      Effect.forkScoped
+    )
+
+    const allocateContext = (): number => {
+      const c = nextContext
+      nextContext = nextContext === 0xffffffff ? 1 : nextContext + 1
+      return c
+    }
+
+    /** Registers `entry` under a fresh context, sends the frames, waits with the timeout. */
+    const send = <A>(
+      requestName: string,
+      entry: (context: number, deferred: Deferred.Deferred<A, VppRequestError>) => Pending,
+      frames: (context: number) => Either.Either<ReadonlyArray<Uint8Array>, VppRequestInvalid>,
+      logFields: unknown
+    ): Effect.Effect<A, VppRequestError> =>
+      Effect.suspend(() => {
+        if (closedReason !== undefined) return Effect.fail(closedReason)
+        const context = allocateContext()
+        const encoded = frames(context)
+        if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
+        const deferred = Deferred.unsafeMake<A, VppRequestError>(FiberId.none)
+        pending.set(context, entry(context, deferred))
+        for (const f of encoded.right) socket.write(f)
+        return Effect.logDebug("vpp-api-send").pipe(
+          Effect.annotateLogs({ event: "vpp-api-send", message: requestName, context, fields: logFields }),
+          Effect.zipRight(Deferred.await(deferred)),
+          Effect.timeoutFail({
+            duration: timeoutMs,
+            onTimeout: () => {
+              const error = new VppTimeout({ request: requestName, context, millis: timeoutMs })
+              shutdown(new VppDisconnected({ reason: error.message }), error)
+              return error
+            }
+          }),
+          Effect.onInterrupt(() => Effect.sync(() => pending.delete(context)))
+        )
+      })
+
+    const frameOf = <S extends Schema.Schema.Any>(
+      message: Message<S>,
+      value: unknown
+    ): Either.Either<Uint8Array, VppRequestInvalid> => {
+      const id = message.name === memclnt.SockclntCreate.name ? SOCKCLNT_CREATE_ID : table.get(message.nameCrc)
+      if (id === undefined) {
+        return Either.left(new VppRequestInvalid({ request: message.name, reason: `${message.nameCrc} is not in VPP's message table` }))
+      }
+      return Either.mapLeft(
+        Frame.encodeFrame(id, Codec.of(message.schema) as Codec.Codec<unknown>, value),
+        (e) => new VppRequestInvalid({ request: message.name, reason: e.message })
+      )
+    }
+
+    const idOf = (message: Message): number | undefined =>
+      message.name === memclnt.SockclntCreateReply.name ? SOCKCLNT_CREATE_REPLY_ID : table.get(message.nameCrc)
+
+    const request: VppConnection["request"] = (req, rep, fields) =>
+      Effect.suspend(() => {
+        const replyId = idOf(rep)
+        if (replyId === undefined) {
+          return Effect.fail(new VppRequestInvalid({ request: req.name, reason: `${rep.nameCrc} is not in VPP's message table` }))
+        }
+        return send(
+          req.name,
+          (_, deferred) => ({ kind: "single", request: req.name, replyId, deferred }),
+          (context) => Either.map(frameOf(req, { ...fields, client_index: handle, context }), (f) => [f]),
+          fields
+        )
+      })
+
+    const dump: VppConnection["dump"] = (req, det, fields) =>
+      Effect.suspend(() => {
+        const detailsId = idOf(det)
+        if (detailsId === undefined) {
+          return Effect.fail(new VppRequestInvalid({ request: req.name, reason: `${det.nameCrc} is not in VPP's message table` }))
+        }
+        return send(
+          req.name,
+          (_, deferred) => ({ kind: "dump", request: req.name, detailsId, items: [], deferred }),
+          (context) =>
+            Either.all([
+              frameOf(req, { ...fields, client_index: handle, context }),
+              frameOf(memclnt.ControlPing, { client_index: handle, context })
+            ]),
+          fields
+        )
+      })
+
+    // Handshake: sockclnt_create has no client_index; its reply carries the handle and the table.
+    const created = yield* send<memclnt.SockclntCreateReply>(
+      memclnt.SockclntCreate.name,
+      (_, deferred) => ({
+        kind: "single",
+        request: memclnt.SockclntCreate.name,
+        replyId: SOCKCLNT_CREATE_REPLY_ID,
+        deferred
+      }),
+      (context) => Either.map(frameOf(memclnt.SockclntCreate, { context, name: options.clientName ?? CLIENT_NAME }), (f) => [f]),
+      { name: options.clientName ?? CLIENT_NAME }
+    )
+    if (created.response !== 0) {
+      return yield* new VppProtocolError({ request: "sockclnt_create", reason: `response ${created.response}` })
+    }
+    handle = created.index
+    table = new Map(created.message_table.map((e) => [e.name, e.index]))
+    const modules = options.modules ?? binapi.modules
+    const bound = new Map<string, Message>()
+    for (const m of modules) for (const msg of Object.values(m.messages)) bound.set(msg.nameCrc, msg)
+    idToMessage = new Map(created.message_table.flatMap((e) => {
+      const msg = bound.get(e.name)
+      return msg === undefined ? [] : [[e.index, msg] as const]
+    }))
+    const incompatible = checkCompatibility(table, modules)
+    if (incompatible !== undefined) return yield* incompatible
+
+    // Say goodbye while the reader is still running (finalizers run in reverse order).
+    yield* Effect.addFinalizer(() =>
+      closedReason !== undefined
+        ? Effect.void
+        : request(memclnt.SockclntDelete, memclnt.SockclntDeleteReply, { index: handle }).pipe(
+          Effect.timeout("1 second"),
+          Effect.ignore,
+          Effect.zipRight(Effect.sync(() => shutdown(new VppDisconnected({ reason: "closed by the client" }))))
+        )
+    )
+
+    return {
+      path,
+      handle,
+      table,
+      request,
+      dump,
+      inFlight: Effect.sync(() => pending.size),
+      closed: Deferred.await(gone)
+    } satisfies VppConnection
+  })
+
+/** The binary-API connection as a service, for programs that hold one connection for their lifetime. */
+export class VppApi extends Context.Tag("vpp-maglev/VppApi")<VppApi, VppConnection>() {
+  static readonly layer = (options: ConnectOptions = {}) => Layer.scoped(VppApi, connect(options))
+}

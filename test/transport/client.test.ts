@@ -1,0 +1,197 @@
+/**
+ * The binary-API client against vppsim's API server over a real Unix socket.
+ */
+import { it } from "@effect/vitest"
+import { Cause, Chunk, Effect, Either, Exit, Fiber, Scope } from "effect"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { describe, expect } from "vitest"
+import * as ApiServer from "../../src/sim/ApiServer.js"
+import { lb, memclnt, vpe } from "../../src/vpp/binapi/index.js"
+import * as Codec from "../../src/vpp/codec/Codec.js"
+import * as Frame from "../../src/vpp/codec/Frame.js"
+import * as VppApi from "../../src/vpp/transport/VppApi.js"
+
+const socketPath = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), "vppsim-")), "api.sock")
+
+const withServer = (options: Partial<ApiServer.ApiServerOptions> = {}) =>
+  ApiServer.make({ path: socketPath(), pid: 4242, ...options })
+
+describe("VppApi client against the simulator", () => {
+  it.live("handshake: handle, table, and every bound message known with its CRC", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* withServer()
+      const conn = yield* VppApi.connect({ path: server.path })
+      expect(conn.handle).toBe(0x80000001)
+      expect(conn.table.get("sockclnt_create_455fb9c4")).toBe(15)
+      expect(conn.table.get("control_ping_51077d14")).toBe(23)
+      expect(conn.table.get(lb.LbAddDelAsV2.nameCrc)).toBeGreaterThan(28)
+      const version = yield* conn.request(vpe.ShowVersion, vpe.ShowVersionReply, {})
+      expect(version).toMatchObject({ retval: 0, program: "vpe", version: "26.10-rc0~374-gb575ec2c5" })
+      const ping = yield* conn.request(memclnt.ControlPing, memclnt.ControlPingReply, {})
+      expect(ping).toMatchObject({ retval: 0, client_index: 0x80000001, vpe_pid: 4242 })
+      const first = yield* conn.request(memclnt.GetFirstMsgId, memclnt.GetFirstMsgIdReply, { name: "lb_ac602d7b" })
+      expect(first.first_msg_id).toBe(conn.table.get("lb_conf_56cd3261"))
+      const unknown = yield* Effect.either(conn.request(memclnt.GetFirstMsgId, memclnt.GetFirstMsgIdReply, { name: "nope_12345678" }))
+      expect(Either.isLeft(unknown) && unknown.left).toMatchObject({ _tag: "VppApiError", retval: -7 })
+      expect(Either.isLeft(unknown) && unknown.left.message).toBe("get_first_msg_id failed: VNET_API_ERROR_INVALID_VALUE (-7)")
+    })))
+
+  it.live("a second client gets the next registration, a reconnect reuses the freed one", () =>
+    Effect.gen(function*() {
+      const scope = yield* Effect.scope
+      const server = yield* withServer().pipe(Effect.provideService(Scope.Scope, scope))
+      const a = yield* Effect.scoped(VppApi.connect({ path: server.path }).pipe(Effect.map((c) => c.handle)))
+      expect(a).toBe(0x80000001)
+      // a's scope closed: it sent sockclnt_delete and the server freed index 1
+      expect(yield* server.registrations).toEqual([])
+      const b = yield* VppApi.connect({ path: server.path }).pipe(Effect.provideService(Scope.Scope, scope))
+      const c = yield* VppApi.connect({ path: server.path }).pipe(Effect.provideService(Scope.Scope, scope))
+      expect([b.handle, c.handle]).toEqual([0x80000001, 0x80000002])
+    }).pipe(Effect.scoped))
+
+  it.live("a doctored CRC or a missing message fails the connection with IncompatibleApi listing each", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* withServer({
+        doctorTable: (entries) =>
+          entries
+            .filter((e) => e.name !== lb.LbAsV2Dump.nameCrc)
+            .map((e) => (e.name === lb.LbAddDelAsV2.nameCrc ? { ...e, name: "lb_add_del_as_v2_deadbeef" } : e))
+      })
+      const exit = yield* Effect.exit(Effect.scoped(VppApi.connect({ path: server.path })))
+      expect(Exit.isFailure(exit)).toBe(true)
+      const error = Exit.isFailure(exit) ? Chunk.unsafeHead(Cause.failures(exit.cause)) : undefined
+      expect(error).toMatchObject({
+        _tag: "IncompatibleApi",
+        missing: ["lb_as_v2_dump"],
+        mismatched: [{ message: "lb_add_del_as_v2", expected: "0x2f1d3b0e", actual: "0xdeadbeef" }]
+      })
+    })))
+
+  it.live("1,000 pipelined requests all complete, matched by context", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* withServer()
+      const conn = yield* VppApi.connect({ path: server.path })
+      const replies = yield* Effect.all(
+        Array.from({ length: 1000 }, (_, i) =>
+          conn.request(memclnt.GetFirstMsgId, memclnt.GetFirstMsgIdReply, { name: i % 2 === 0 ? "lb_ac602d7b" : "x" })
+            .pipe(Effect.either)),
+        { concurrency: "unbounded" }
+      )
+      expect(replies.filter(Either.isRight).length).toBe(500)
+      expect(replies.filter(Either.isLeft).length).toBe(500)
+      expect(yield* conn.inFlight).toBe(0)
+    })))
+
+  it.live("a stalled VPP: the request times out, every waiting request fails, the connection closes", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* withServer()
+      const conn = yield* VppApi.connect({ path: server.path, timeout: "200 millis" })
+      yield* server.stall
+      const waiting = yield* Effect.all(
+        [
+          Effect.either(conn.request(vpe.ShowVersion, vpe.ShowVersionReply, {})),
+          Effect.either(conn.request(memclnt.ControlPing, memclnt.ControlPingReply, {}))
+        ],
+        { concurrency: "unbounded" }
+      )
+      expect(waiting.map((r) => (r._tag === "Left" ? r.left._tag : "ok")).sort()).toEqual(["VppTimeout", "VppTimeout"])
+      expect((yield* conn.closed)._tag).toBe("VppDisconnected")
+      const after = yield* Effect.either(conn.request(vpe.ShowVersion, vpe.ShowVersionReply, {}))
+      expect(Either.isLeft(after) && after.left._tag).toBe("VppDisconnected")
+      expect(yield* conn.inFlight).toBe(0)
+      yield* server.resume
+    })))
+
+  it.live("a VPP restart fails waiting requests with VppDisconnected, without reconnecting", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* withServer()
+      const conn = yield* VppApi.connect({ path: server.path, timeout: "5 seconds" })
+      yield* server.stall
+      const fiber = yield* Effect.fork(conn.request(vpe.ShowVersion, vpe.ShowVersionReply, {}))
+      yield* Effect.sleep("50 millis")
+      yield* server.restart(5151)
+      yield* server.resume
+      const result = yield* Fiber.join(fiber).pipe(Effect.either)
+      expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "VppDisconnected", reason: "VPP closed the API socket" })
+      // a new connection works and sees the new pid
+      const again = yield* VppApi.connect({ path: server.path })
+      expect(again.handle).toBe(0x80000001)
+      expect((yield* again.request(memclnt.ControlPing, memclnt.ControlPingReply, {})).vpe_pid).toBe(5151)
+    })))
+
+  it.live("requests that do not encode fail typed, before anything is sent", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* withServer()
+      const conn = yield* VppApi.connect({ path: server.path })
+      const r = yield* Effect.either(conn.request(memclnt.GetFirstMsgId, memclnt.GetFirstMsgIdReply, { name: "x".repeat(80) }))
+      expect(Either.isLeft(r) && r.left).toMatchObject({ _tag: "VppRequestInvalid", request: "get_first_msg_id" })
+      expect(yield* conn.inFlight).toBe(0)
+    })))
+
+  it.live("connecting to a missing socket is a typed error", () =>
+    Effect.gen(function*() {
+      const r = yield* Effect.either(Effect.scoped(VppApi.connect({ path: "/nonexistent/api.sock" })))
+      expect(Either.isLeft(r) && r.left).toMatchObject({ _tag: "VppConnectError", path: "/nonexistent/api.sock", reason: "ENOENT" })
+    }))
+})
+
+describe("the simulator's socket, raw", () => {
+  const rawExchange = (file: string, frames: ReadonlyArray<Uint8Array>, expect: number) =>
+    Effect.async<Array<Uint8Array>, Error>((resume) => {
+      const socket = net.createConnection({ path: file })
+      const out: Array<Uint8Array> = []
+      let buf = Buffer.alloc(0)
+      socket.on("data", (d) => {
+        buf = Buffer.concat([buf, d])
+        while (buf.length >= 16 && buf.length >= 16 + buf.readUInt32BE(8)) {
+          const n = 16 + buf.readUInt32BE(8)
+          out.push(Uint8Array.from(buf.subarray(16, n)))
+          buf = buf.subarray(n)
+        }
+        if (out.length >= expect) {
+          socket.destroy()
+          resume(Effect.succeed(out))
+        }
+      })
+      socket.on("error", (e) => resume(Effect.fail(e)))
+      socket.on("connect", async () => {
+        // every frame, cut into small random pieces, sent one write at a time
+        const all = Buffer.concat(frames.map((f) => Buffer.from(f)))
+        for (let i = 0; i < all.length;) {
+          const n = 1 + Math.floor(Math.random() * 7)
+          socket.write(all.subarray(i, i + n))
+          i += n
+          await new Promise((r) => setImmediate(r))
+        }
+      })
+    })
+
+  it.live("frames sent a few bytes at a time; unknown ids, bad handles and truncated bodies are dropped", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* withServer()
+      const create = Either.getOrThrow(Frame.encodeFrame(15, Codec.of(memclnt.SockclntCreate.schema), { context: 124, name: "raw" }))
+      const ping = (clientIndex: number, context: number) =>
+        Either.getOrThrow(Frame.encodeFrame(23, Codec.of(memclnt.ControlPing.schema), { client_index: clientIndex, context }))
+      const unknownId = Either.getOrThrow(Frame.encodeFrame(9999, Codec.of(memclnt.ControlPing.schema), { client_index: 0x80000001, context: 7 }))
+      const truncated = (() => {
+        const f = ping(0x80000001, 8).slice(0, 16 + 2 + 6)
+        Frame.writeHeader(f, 0, 8)
+        return f
+      })()
+      const replies = yield* rawExchange(server.path, [create, unknownId, ping(0x80000063, 9), truncated, ping(0x80000001, 10)], 2)
+      const [createReply, pingReply] = replies.map((b) => Either.getOrThrow(Frame.splitBody(b)))
+      expect(createReply!.msgId).toBe(16)
+      expect(Either.getOrThrow(Codec.of(memclnt.SockclntCreateReply.schema).decode(createReply!.payload))).toMatchObject({
+        context: 124, response: 0, index: 0x80000001
+      })
+      expect(pingReply!.msgId).toBe(24)
+      expect(Either.getOrThrow(Codec.of(memclnt.ControlPingReply.schema).decode(pingReply!.payload))).toEqual({
+        context: 10, retval: 0, client_index: 0x80000001, vpe_pid: 4242
+      })
+      expect(yield* server.dropped).toBe(3)
+    })))
+})
+
