@@ -2,6 +2,13 @@
 import * as os from "node:os"
 import * as codec from "./codec.js"
 import { printRows } from "./measure.js"
+import * as transport from "./transport.js"
 
-console.log(`vpp-maglev benchmarks: node ${process.version}, ${os.cpus()[0]?.model ?? "unknown cpu"}, one core`)
-printRows("VPP binary-API codecs (src/vpp/codec)", codec.run())
+console.log(`vpp-maglev benchmarks: node ${process.version}, ${os.cpus()[0]?.model ?? "unknown cpu"}, ${os.cpus().length} cores`)
+printRows("VPP binary-API codecs (src/vpp/codec), one core", codec.run())
+
+const t = await transport.run()
+console.log("\nBinary-API client <-> vppsim over a Unix socket (both in this process)")
+console.log(`  pipelined (512 in flight, one fiber)   ${Math.round(t.pipelinedPerSecond).toLocaleString("en-US").padStart(9)} req/s   (target >= 50,000)`)
+console.log(`  concurrent callers (64 fibers)         ${Math.round(t.concurrentPerSecond).toLocaleString("en-US").padStart(9)} req/s`)
+console.log(`  one at a time                          ${Math.round(t.sequentialPerSecond).toLocaleString("en-US").padStart(9)} req/s   round trip p50 ${t.p50Micros.toFixed(0)} µs, p99 ${t.p99Micros.toFixed(0)} µs`)

@@ -11,7 +11,7 @@
  * built in, the lb plugin model is added by `Simulator`. Test hooks can stall
  * the server, delay replies, drop connections and restart it.
  */
-import { Deferred, Duration, Effect, Either, FiberSet, Queue, Ref, type Scope } from "effect"
+import { Deferred, Duration, Effect, Either, FiberSet, Queue, type Scope } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as binapi from "../vpp/binapi/index.js"
@@ -19,6 +19,7 @@ import { memclnt, vpe } from "../vpp/binapi/index.js"
 import * as Codec from "../vpp/codec/Codec.js"
 import * as Frame from "../vpp/codec/Frame.js"
 import type { Message, Module } from "../vpp/codec/Wire.js"
+import { writeCoalesced } from "../vpp/transport/Coalesce.js"
 import { FrameReader } from "../vpp/transport/FrameReader.js"
 
 /** One table entry as `sockclnt_create_reply` carries it. */
@@ -46,7 +47,11 @@ export interface RequestContext {
   readonly context: number
 }
 
-export type Handler = (request: any, ctx: RequestContext) => Effect.Effect<ReadonlyArray<Reply>>
+/** Replies directly, or an Effect for handlers that need one (time, state in Refs). */
+export type Handler = (
+  request: any,
+  ctx: RequestContext
+) => ReadonlyArray<Reply> | Effect.Effect<ReadonlyArray<Reply>>
 
 export interface ApiServerOptions {
   readonly path: string
@@ -142,14 +147,17 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
     const connections = new Set<Connection>()
     const freeList: Array<number> = []
     let nextIndex = 1
-    const stalled = yield* Ref.make<Deferred.Deferred<void> | undefined>(undefined)
-    const delay = yield* Ref.make<Duration.Duration>(Duration.zero)
-    const dropped = yield* Ref.make(0)
+    // Server state lives in plain variables owned by this server: every message
+    // passes through here, and the common case (not stalled, no delay, a handler
+    // that answers at once) is handled without building an Effect.
+    let stalled: Deferred.Deferred<void> | undefined
+    let delayMs = 0
+    let dropped = 0
 
-    const drop = (reason: string, detail: Record<string, unknown>) =>
-      Ref.update(dropped, (n) => n + 1).pipe(
-        Effect.zipRight(Effect.logDebug("vppsim-drop").pipe(Effect.annotateLogs({ event: "vppsim-drop", reason, ...detail })))
-      )
+    const drop = (reason: string, detail: Record<string, unknown>): Effect.Effect<void> | undefined => {
+      dropped++
+      return Effect.logDebug("vppsim-drop").pipe(Effect.annotateLogs({ event: "vppsim-drop", reason, ...detail }))
+    }
 
     const register = (conn: Connection, name: string): Registration => {
       const index = freeList.pop() ?? nextIndex++
@@ -171,92 +179,104 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
     const lookup = (clientIndex: number): Connection | undefined =>
       (clientIndex & 0x80000000) !== 0 ? live.get(clientIndex & 0x7fffffff) : undefined
 
-    const write = (conn: Connection, replies: ReadonlyArray<Reply>, context: number) =>
-      Effect.gen(function*() {
-        const d = yield* Ref.get(delay)
-        if (Duration.toMillis(d) > 0) yield* Effect.sleep(d)
-        for (const r of replies) {
-          const id = idOf.get(r.message.name)
-          if (id === undefined) continue
-          const fields = "context" in r.fields ? r.fields : { ...r.fields, context }
-          const frame = Frame.encodeFrame(id, Codec.of(r.message.schema) as Codec.Codec<unknown>, fields)
-          if (Either.isLeft(frame)) {
-            yield* Effect.logError("vppsim-reply-encode").pipe(
-              Effect.annotateLogs({ event: "vppsim-reply-encode", message: r.message.name, error: frame.left.message })
-            )
-            continue
-          }
-          if (!conn.socket.destroyed) conn.socket.write(frame.right)
+    /** Encodes and sends the replies now; an Effect only to log a reply that does not encode (a simulator bug). */
+    const sendReplies = (conn: Connection, replies: ReadonlyArray<Reply>, context: number): Effect.Effect<void> | undefined => {
+      let failure: Effect.Effect<void> | undefined
+      for (const r of replies) {
+        const id = idOf.get(r.message.name)
+        if (id === undefined) continue
+        const fields = "context" in r.fields ? r.fields : { ...r.fields, context }
+        const frame = Frame.encodeFrame(id, Codec.of(r.message.schema) as Codec.Codec<unknown>, fields)
+        if (Either.isLeft(frame)) {
+          failure = Effect.logError("vppsim-reply-encode").pipe(
+            Effect.annotateLogs({ event: "vppsim-reply-encode", message: r.message.name, error: frame.left.message })
+          )
+          continue
         }
-      })
+        if (!conn.socket.destroyed) writeCoalesced(conn.socket, frame.right)
+      }
+      return failure
+    }
+
+    const reply = (conn: Connection, replies: ReadonlyArray<Reply>, context: number): Effect.Effect<void> | undefined =>
+      delayMs > 0
+        ? Effect.sleep(Duration.millis(delayMs)).pipe(Effect.zipRight(Effect.suspend(() => sendReplies(conn, replies, context) ?? Effect.void)))
+        : sendReplies(conn, replies, context)
 
     const builtin: Record<string, Handler> = {
-      [memclnt.ControlPing.name]: (req: memclnt.ControlPing) =>
-        Effect.succeed([{ message: memclnt.ControlPingReply, fields: { retval: 0, client_index: req.client_index, vpe_pid: pid } }]),
-      [memclnt.MemclntKeepalive.name]: () => Effect.succeed([{ message: memclnt.MemclntKeepaliveReply, fields: { retval: 0 } }]),
+      [memclnt.ControlPing.name]: (req: memclnt.ControlPing) => [
+        { message: memclnt.ControlPingReply, fields: { retval: 0, client_index: req.client_index, vpe_pid: pid } }
+      ],
+      [memclnt.MemclntKeepalive.name]: () => [{ message: memclnt.MemclntKeepaliveReply, fields: { retval: 0 } }],
       [memclnt.GetFirstMsgId.name]: (req: memclnt.GetFirstMsgId) => {
         const first = built.firstMsgIds.get(req.name)
-        return Effect.succeed([
-          { message: memclnt.GetFirstMsgIdReply, fields: { retval: first === undefined ? -7 : 0, first_msg_id: first ?? 0xffff } }
-        ])
+        return [{ message: memclnt.GetFirstMsgIdReply, fields: { retval: first === undefined ? -7 : 0, first_msg_id: first ?? 0xffff } }]
       },
-      [vpe.ShowVersion.name]: () => Effect.succeed([{ message: vpe.ShowVersionReply, fields: { retval: 0, ...version } }])
+      [vpe.ShowVersion.name]: () => [{ message: vpe.ShowVersionReply, fields: { retval: 0, ...version } }]
     }
     const handlers: Record<string, Handler> = { ...builtin, ...options.handlers }
 
     const sockclntCreate = Codec.of(memclnt.SockclntCreate.schema)
+    const createId = idOf.get(memclnt.SockclntCreate.name)
     const sockclntDelete = memclnt.SockclntDelete.name
 
-    /** One message from `conn`, in order. */
-    const handle = (conn: Connection, body: Uint8Array) =>
-      Effect.gen(function*() {
-        const frame = Frame.splitBody(body)
-        if (Either.isLeft(frame)) return yield* drop("no message id", {})
-        const { msgId, payload } = frame.right
-        const message = byId.get(msgId)
-        if (message === undefined) return yield* drop("no handler", { msgId })
-        if (msgId === idOf.get(memclnt.SockclntCreate.name)) {
-          const req = sockclntCreate.decode(payload, { allowTrailing: true })
-          if (Either.isLeft(req)) return yield* drop("truncated", { message: message.name })
-          unregister(conn)
-          const registration = register(conn, req.right.name)
-          yield* Effect.logInfo("vppsim-client-connect").pipe(
-            Effect.annotateLogs({ event: "vppsim-client-connect", client: req.right.name, handle: registration.handle })
-          )
-          return yield* write(conn, [{
-            message: memclnt.SockclntCreateReply,
-            fields: { client_index: 0, response: 0, index: registration.handle, count: table.length, message_table: table }
-          }], req.right.context)
+    /** One message from `conn`. Returns an Effect only when there is something asynchronous to do. */
+    const handle = (conn: Connection, body: Uint8Array): Effect.Effect<void> | undefined => {
+      const frame = Frame.splitBody(body)
+      if (Either.isLeft(frame)) return drop("no message id", {})
+      const { msgId, payload } = frame.right
+      const message = byId.get(msgId)
+      if (message === undefined) return drop("no handler", { msgId })
+      if (msgId === createId) {
+        const req = sockclntCreate.decode(payload, { allowTrailing: true })
+        if (Either.isLeft(req)) return drop("truncated", { message: message.name })
+        unregister(conn)
+        const registration = register(conn, req.right.name)
+        const sent = reply(conn, [{
+          message: memclnt.SockclntCreateReply,
+          fields: { client_index: 0, response: 0, index: registration.handle, count: table.length, message_table: table }
+        }], req.right.context)
+        return Effect.logInfo("vppsim-client-connect").pipe(
+          Effect.annotateLogs({ event: "vppsim-client-connect", client: req.right.name, handle: registration.handle }),
+          Effect.zipRight(sent ?? Effect.void)
+        )
+      }
+      const codec = Codec.of(message.schema) as Codec.Codec<Record<string, unknown>>
+      const decoded = codec.decode(payload, { allowTrailing: true })
+      if (Either.isLeft(decoded)) return drop("truncated", { message: message.name, reason: decoded.left.message })
+      const req = decoded.right
+      let target = conn
+      if (isRequest(codec.layout)) {
+        const named = lookup(req["client_index"] as number)
+        if (named === undefined || named.registration === undefined) {
+          return drop("bad client_index", { message: message.name, client_index: req["client_index"] })
         }
-        const codec = Codec.of(message.schema) as Codec.Codec<Record<string, unknown>>
-        const decoded = codec.decode(payload, { allowTrailing: true })
-        if (Either.isLeft(decoded)) return yield* drop("truncated", { message: message.name, reason: decoded.left.message })
-        const req = decoded.right
-        let target = conn
-        if (isRequest(codec.layout)) {
-          const named = lookup(req["client_index"] as number)
-          if (named === undefined || named.registration === undefined) {
-            return yield* drop("bad client_index", { message: message.name, client_index: req["client_index"] })
-          }
-          target = named
+        target = named
+      }
+      const context = (req["context"] as number | undefined) ?? 0
+      if (message.name === sockclntDelete) {
+        const victim = lookup(req["index"] as number)
+        if (victim === undefined || victim.registration === undefined) {
+          return reply(target, [{ message: memclnt.SockclntDeleteReply, fields: { response: -1 } }], context)
         }
-        const context = (req["context"] as number | undefined) ?? 0
-        if (message.name === sockclntDelete) {
-          const victim = lookup(req["index"] as number)
-          if (victim === undefined || victim.registration === undefined) {
-            return yield* write(target, [{ message: memclnt.SockclntDeleteReply, fields: { response: -1 } }], context)
-          }
-          yield* write(target, [{ message: memclnt.SockclntDeleteReply, fields: { response: 1 } }], context)
+        const sent = reply(target, [{ message: memclnt.SockclntDeleteReply, fields: { response: 1 } }], context)
+        const close = () => {
           unregister(victim)
           victim.socket.end()
-          return
         }
-        const handler = handlers[message.name]
-        if (handler === undefined) return yield* drop("no handler", { message: message.name })
-        const registration = target.registration!
-        const replies = yield* handler(req, { registration, context })
-        yield* write(target, replies, context)
-      })
+        if (sent === undefined) {
+          close()
+          return undefined
+        }
+        return sent.pipe(Effect.ensuring(Effect.sync(close)))
+      }
+      const handler = handlers[message.name]
+      if (handler === undefined) return drop("no handler", { message: message.name })
+      const result = handler(req, { registration: target.registration!, context })
+      return Effect.isEffect(result)
+        ? Effect.flatMap(result, (replies) => reply(target, replies, context) ?? Effect.void)
+        : reply(target, result, context)
+    }
 
     /** Serves one connection: its messages one at a time, in arrival order. */
     const serve = (conn: Connection) =>
@@ -268,9 +288,9 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
           reader.push(chunk)
           let body: Uint8Array | undefined
           while ((body = reader.next()) !== undefined) {
-            const gate = yield* Ref.get(stalled)
-            if (gate !== undefined) yield* Deferred.await(gate)
-            yield* handle(conn, body)
+            if (stalled !== undefined) yield* Deferred.await(stalled)
+            const pendingWork = handle(conn, body)
+            if (pendingWork !== undefined) yield* pendingWork
           }
         }
       }).pipe(
@@ -312,25 +332,28 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
         }).pipe(Effect.zipRight(Effect.sync(() => fs.rmSync(options.path, { force: true }))))
     )
 
-    const resumeGate = Ref.getAndSet(stalled, undefined).pipe(
-      Effect.flatMap((gate) => (gate === undefined ? Effect.void : Deferred.succeed(gate, undefined))),
-      Effect.asVoid
-    )
+    const resumeGate = Effect.suspend(() => {
+      const gate = stalled
+      stalled = undefined
+      return gate === undefined ? Effect.void : Deferred.succeed(gate, undefined)
+    }).pipe(Effect.asVoid)
     return {
       path: options.path,
       table,
       firstMsgIds: built.firstMsgIds,
       registrations: Effect.sync(() => [...live.values()].flatMap((c) => (c.registration ? [c.registration] : []))),
-      stall: Deferred.make<void>().pipe(
-        Effect.flatMap((gate) => Ref.update(stalled, (old) => old ?? gate))
-      ),
+      stall: Deferred.make<void>().pipe(Effect.map((gate) => {
+        stalled ??= gate
+      })),
       resume: resumeGate,
-      delayReplies: (d) => Ref.set(delay, Duration.decode(d)),
+      delayReplies: (d) => Effect.sync(() => {
+        delayMs = Duration.toMillis(Duration.decode(d))
+      }),
       dropConnections: (h) =>
         Effect.sync(() => {
           for (const c of [...live.values()]) if (h === undefined || c.registration?.handle === h) c.socket.destroy()
         }),
-      dropped: Ref.get(dropped),
+      dropped: Effect.sync(() => dropped),
       restart: (newPid) =>
         Effect.sync(() => {
           for (const c of connections) c.socket.destroy()

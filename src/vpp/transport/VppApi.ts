@@ -14,7 +14,22 @@
  * closed; the supervisor that owns the scope decides when to reconnect.
  * Closing the scope sends `sockclnt_delete` and closes the socket.
  */
-import { Chunk, Context, Deferred, Duration, Effect, Either, Exit, FiberId, Layer, Queue, type Schema, type Scope } from "effect"
+import {
+  Chunk,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  FiberId,
+  FiberRef,
+  Layer,
+  LogLevel,
+  Queue,
+  type Schema,
+  type Scope
+} from "effect"
 import * as net from "node:net"
 import * as binapi from "../binapi/index.js"
 import { memclnt } from "../binapi/index.js"
@@ -31,6 +46,7 @@ import {
   VppRequestInvalid,
   VppTimeout
 } from "./Errors.js"
+import { writeCoalesced } from "./Coalesce.js"
 import { FrameReader } from "./FrameReader.js"
 
 export const DEFAULT_API_SOCKET = "/run/vpp/api.sock"
@@ -64,6 +80,16 @@ export interface VppConnection {
     reply: Message<Rep>,
     fields: RequestFields<Req>
   ) => Effect.Effect<Schema.Schema.Type<Rep>, VppRequestError>
+  /**
+   * Puts the request on the wire now and returns the wait for its reply.
+   * Pipelining without a fiber per request: send many, then await them (in
+   * order, since VPP answers in order).
+   */
+  readonly send: <Req extends Schema.Schema.Any, Rep extends Schema.Schema.Any>(
+    request: Message<Req>,
+    reply: Message<Rep>,
+    fields: RequestFields<Req>
+  ) => Effect.Effect<Effect.Effect<Schema.Schema.Type<Rep>, VppRequestError>, VppRequestError>
   /** Sends a dump request and `control_ping`, and collects the details until the ping's reply. */
   readonly dump: <Req extends Schema.Schema.Any, Det extends Schema.Schema.Any>(
     request: Message<Req>,
@@ -80,12 +106,14 @@ type Pending =
   | {
     readonly kind: "single"
     readonly request: string
+    readonly deadline: number
     readonly replyId: number
     readonly deferred: Deferred.Deferred<any, VppRequestError>
   }
   | {
     readonly kind: "dump"
     readonly request: string
+    readonly deadline: number
     readonly detailsId: number
     readonly items: Array<unknown>
     readonly deferred: Deferred.Deferred<Chunk.Chunk<any>, VppRequestError>
@@ -155,6 +183,12 @@ export const connect = (
     let table: ReadonlyMap<string, number> = new Map()
     let handle = 0
     const pingReplyId = () => table.get(memclnt.ControlPingReply.nameCrc)
+    const clock = yield* Effect.clock
+    // Debug records are built only when they would be written: at tens of
+    // thousands of messages a second, building and discarding them dominates.
+    const debug = LogLevel.lessThanEqual(yield* FiberRef.get(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
+    const logDebug = (event: string, annotations: Record<string, unknown>): Effect.Effect<void> =>
+      debug ? Effect.logDebug(event).pipe(Effect.annotateLogs({ event, ...annotations })) : Effect.void
 
     const shutdown = (reason: VppDisconnected, error: VppRequestError = reason) => {
       if (closedReason !== undefined) return
@@ -172,7 +206,7 @@ export const connect = (
       const message = idToMessage.get(msgId)
       if (message === undefined) {
         // A message we do not bind (an event, or a newer VPP's extra): GoVPP drops these too.
-        return Effect.logDebug("vpp-api-recv-unknown").pipe(Effect.annotateLogs({ event: "vpp-api-recv-unknown", msgId }))
+        return logDebug("vpp-api-recv-unknown", { msgId })
       }
       const decoded = Codec.of(message.schema).decode(payload, { allowTrailing: true })
       if (Either.isLeft(decoded)) {
@@ -190,9 +224,7 @@ export const connect = (
       }
       const value = decoded.right as Record<string, unknown>
       const context = contextOf(value) ?? 0
-      const log = Effect.logDebug("vpp-api-recv").pipe(
-        Effect.annotateLogs({ event: "vpp-api-recv", message: message.name, context, fields: value })
-      )
+      const log = logDebug("vpp-api-recv", { message: message.name, context, fields: value })
       const p = pending.get(context)
       if (p === undefined) return log // context 0 is an event; anything else arrived after its waiter gave up
       if (p.kind === "dump" && msgId === p.detailsId) {
@@ -243,35 +275,48 @@ export const connect = (
       return c
     }
 
-    /** Registers `entry` under a fresh context, sends the frames, waits with the timeout. */
-    const send = <A>(
+    /**
+     * Registers `entry` under a fresh context and sends the frames; the result
+     * is the wait for the reply. No timer per request: VPP answers in order, so
+     * only the oldest waiter can be overdue, and one sweeper (below) watches it.
+     */
+    const post = <A>(
       requestName: string,
-      entry: (context: number, deferred: Deferred.Deferred<A, VppRequestError>) => Pending,
+      entry: (deadline: number, deferred: Deferred.Deferred<A, VppRequestError>) => Pending,
       frames: (context: number) => Either.Either<ReadonlyArray<Uint8Array>, VppRequestInvalid>,
       logFields: unknown
-    ): Effect.Effect<A, VppRequestError> =>
-      Effect.suspend(() => {
+    ): Effect.Effect<Effect.Effect<A, VppRequestError>, VppRequestError> =>
+      Effect.suspend((): Effect.Effect<Effect.Effect<A, VppRequestError>, VppRequestError> => {
         if (closedReason !== undefined) return Effect.fail(closedReason)
         const context = allocateContext()
         const encoded = frames(context)
         if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
         const deferred = Deferred.unsafeMake<A, VppRequestError>(FiberId.none)
-        pending.set(context, entry(context, deferred))
-        for (const f of encoded.right) socket.write(f)
-        return Effect.logDebug("vpp-api-send").pipe(
-          Effect.annotateLogs({ event: "vpp-api-send", message: requestName, context, fields: logFields }),
-          Effect.zipRight(Deferred.await(deferred)),
-          Effect.timeoutFail({
-            duration: timeoutMs,
-            onTimeout: () => {
-              const error = new VppTimeout({ request: requestName, context, millis: timeoutMs })
-              shutdown(new VppDisconnected({ reason: error.message }), error)
-              return error
-            }
-          }),
-          Effect.onInterrupt(() => Effect.sync(() => pending.delete(context)))
-        )
+        pending.set(context, entry(clock.unsafeCurrentTimeMillis() + timeoutMs, deferred))
+        for (const f of encoded.right) writeCoalesced(socket, f)
+        const wait = Deferred.await(deferred).pipe(Effect.onInterrupt(() => Effect.sync(() => pending.delete(context))))
+        return debug
+          ? Effect.as(logDebug("vpp-api-send", { message: requestName, context, fields: logFields }), wait)
+          : Effect.succeed(wait)
       })
+
+    const send = <A>(...args: Parameters<typeof post<A>>): Effect.Effect<A, VppRequestError> =>
+      Effect.flatten(post<A>(...args))
+
+    yield* Effect.gen(function*() {
+      const tick = Duration.millis(Math.max(10, Math.min(250, timeoutMs / 4)))
+      while (closedReason === undefined) {
+        yield* Effect.sleep(tick)
+        const oldest = pending.entries().next()
+        if (oldest.done === true) continue
+        const [context, p] = oldest.value
+        if (clock.unsafeCurrentTimeMillis() < p.deadline) continue
+        const error = new VppTimeout({ request: p.request, context, millis: timeoutMs })
+        pending.delete(context)
+        Deferred.unsafeDone(p.deferred, Exit.fail(error))
+        shutdown(new VppDisconnected({ reason: `VPP stopped answering: ${error.message}` }))
+      }
+    }).pipe(Effect.forkScoped)
 
     const frameOf = <S extends Schema.Schema.Any>(
       message: Message<S>,
@@ -290,19 +335,21 @@ export const connect = (
     const idOf = (message: Message): number | undefined =>
       message.name === memclnt.SockclntCreateReply.name ? SOCKCLNT_CREATE_REPLY_ID : table.get(message.nameCrc)
 
-    const request: VppConnection["request"] = (req, rep, fields) =>
+    const sendRequest: VppConnection["send"] = (req, rep, fields) =>
       Effect.suspend(() => {
         const replyId = idOf(rep)
         if (replyId === undefined) {
           return Effect.fail(new VppRequestInvalid({ request: req.name, reason: `${rep.nameCrc} is not in VPP's message table` }))
         }
-        return send(
+        return post(
           req.name,
-          (_, deferred) => ({ kind: "single", request: req.name, replyId, deferred }),
+          (deadline, deferred) => ({ kind: "single", request: req.name, deadline, replyId, deferred }),
           (context) => Either.map(frameOf(req, { ...fields, client_index: handle, context }), (f) => [f]),
           fields
         )
       })
+
+    const request: VppConnection["request"] = (req, rep, fields) => Effect.flatten(sendRequest(req, rep, fields))
 
     const dump: VppConnection["dump"] = (req, det, fields) =>
       Effect.suspend(() => {
@@ -312,7 +359,7 @@ export const connect = (
         }
         return send(
           req.name,
-          (_, deferred) => ({ kind: "dump", request: req.name, detailsId, items: [], deferred }),
+          (deadline, deferred) => ({ kind: "dump", request: req.name, deadline, detailsId, items: [], deferred }),
           (context) =>
             Either.all([
               frameOf(req, { ...fields, client_index: handle, context }),
@@ -325,9 +372,10 @@ export const connect = (
     // Handshake: sockclnt_create has no client_index; its reply carries the handle and the table.
     const created = yield* send<memclnt.SockclntCreateReply>(
       memclnt.SockclntCreate.name,
-      (_, deferred) => ({
+      (deadline, deferred) => ({
         kind: "single",
         request: memclnt.SockclntCreate.name,
+        deadline,
         replyId: SOCKCLNT_CREATE_REPLY_ID,
         deferred
       }),
@@ -365,6 +413,7 @@ export const connect = (
       handle,
       table,
       request,
+      send: sendRequest,
       dump,
       inFlight: Effect.sync(() => pending.size),
       closed: Deferred.await(gone)
