@@ -10,7 +10,8 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Context, Data, Duration, Effect, Layer, Ref, Schedule } from "effect"
+import { Context, Data, Duration, Effect, Layer, Ref } from "effect"
+import { pollDelay } from "../internal/WallClock.js"
 import * as Native from "../native/Native.js"
 import { DEFAULT_SOCKET_PATH } from "../vpp/stats/Layout.js"
 import { StatsSegment, StatsSegmentError, type StatsSegmentOptions } from "./StatsSegment.js"
@@ -83,9 +84,11 @@ export const make = Effect.fn("StatsServer.make")(function* (options: StatsServe
     }
   })
 
+  const acceptEvery = Duration.toMillis(options.acceptInterval ?? Duration.millis(20))
   yield* acceptPending.pipe(
     Effect.catchAllCause((cause) => Effect.logError("stats-accept-failed", cause)),
-    Effect.repeat(Schedule.spaced(options.acceptInterval ?? Duration.millis(20))),
+    Effect.zipRight(pollDelay(acceptEvery)),
+    Effect.forever,
     Effect.annotateLogs({ socket: socketPath }),
     Effect.forkScoped
   )

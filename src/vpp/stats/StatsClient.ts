@@ -15,6 +15,7 @@
  * mapping is PROT_READ: a write would kill the process).
  */
 import { Clock, Context, Duration, Effect, Either, Layer, Option, Ref, Scope } from "effect"
+import { pollDelay } from "../../internal/WallClock.js"
 import * as Native from "../../native/Native.js"
 import {
   StatsBusy,
@@ -99,8 +100,8 @@ export const sumOverThreads = (counter: SimpleCounter): Array<bigint> => {
   return totals
 }
 
-const RECEIVE_POLL = Duration.millis(5)
-const BUSY_POLL = Duration.millis(1)
+const RECEIVE_POLL_MS = 5
+const BUSY_POLL_MS = 1
 
 const nativeCode = (cause: unknown): { code?: string } =>
   Native.isNativeError(cause) ? { code: cause.code } : {}
@@ -149,7 +150,7 @@ const receiveSegmentFd = (path: string, timeout: Duration.DurationInput, outer: 
     const poll: Effect.Effect<number, StatsConnectError> = Effect.flatMap(tryReceive, (received) =>
       Option.match(received, {
         onSome: Effect.succeed,
-        onNone: () => Effect.zipRight(Effect.sleep(RECEIVE_POLL), Effect.suspend(() => poll))
+        onNone: () => Effect.zipRight(pollDelay(RECEIVE_POLL_MS), Effect.suspend(() => poll))
       })
     )
     return yield* poll
@@ -214,7 +215,7 @@ export const make = Effect.fn("StatsClient.make")(function* (options: StatsClien
       if ((yield* Clock.currentTimeMillis) - start >= busyMillis) {
         return yield* new StatsBusy({ reason: "in-progress", attempts: 1 })
       }
-      yield* Effect.sleep(BUSY_POLL)
+      yield* pollDelay(BUSY_POLL_MS)
     }
   })
 

@@ -278,7 +278,7 @@ export const connect = (
     /**
      * Registers `entry` under a fresh context and sends the frames; the result
      * is the wait for the reply. No timer per request: VPP answers in order, so
-     * only the oldest waiter can be overdue, and one sweeper (below) watches it.
+     * only the oldest waiter can be overdue, and one sweeper watches it.
      */
     const post = <A>(
       requestName: string,
@@ -293,6 +293,10 @@ export const connect = (
         if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
         const deferred = Deferred.unsafeMake<A, VppRequestError>(FiberId.none)
         pending.set(context, entry(clock.unsafeCurrentTimeMillis() + timeoutMs, deferred))
+        if (idle !== undefined) {
+          Deferred.unsafeDone(idle, Exit.void)
+          idle = undefined
+        }
         for (const f of encoded.right) writeCoalesced(socket, f)
         const wait = Deferred.await(deferred).pipe(Effect.onInterrupt(() => Effect.sync(() => pending.delete(context))))
         return debug
@@ -303,14 +307,23 @@ export const connect = (
     const send = <A>(...args: Parameters<typeof post<A>>): Effect.Effect<A, VppRequestError> =>
       Effect.flatten(post<A>(...args))
 
+    // The sweeper sleeps until the oldest waiter's deadline, or until something
+    // is sent when nothing is waiting: no wakeups on an idle connection.
+    let idle: Deferred.Deferred<void> | undefined
     yield* Effect.gen(function*() {
-      const tick = Duration.millis(Math.max(10, Math.min(250, timeoutMs / 4)))
       while (closedReason === undefined) {
-        yield* Effect.sleep(tick)
         const oldest = pending.entries().next()
-        if (oldest.done === true) continue
+        if (oldest.done === true) {
+          idle = Deferred.unsafeMake<void>(FiberId.none)
+          yield* Deferred.await(idle)
+          continue
+        }
         const [context, p] = oldest.value
-        if (clock.unsafeCurrentTimeMillis() < p.deadline) continue
+        const wait = p.deadline - clock.unsafeCurrentTimeMillis()
+        if (wait > 0) {
+          yield* Effect.sleep(Duration.millis(wait))
+          continue
+        }
         const error = new VppTimeout({ request: p.request, context, millis: timeoutMs })
         pending.delete(context)
         Deferred.unsafeDone(p.deferred, Exit.fail(error))

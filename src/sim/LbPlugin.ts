@@ -1,0 +1,1100 @@
+/**
+ * The VPP `lb` plugin's control plane as a pure, synchronous state machine: what
+ * `src/plugins/lb/{api.c,lb.c}` do with each request, following vpp-wire.md §3.
+ * The simulator's API server decodes a request, calls the matching method here
+ * with the decoded value and the time, and sends back the retval or the details
+ * (it owns `client_index`, `context` and the framing).
+ *
+ * Time is VPP's: whole seconds since VPP started (`(u32) vlib_time_now()`),
+ * passed in by the caller. Nothing here reads a clock or schedules anything; the
+ * `lb-gc-process` timer is modelled by running its ticks (every `gcInterval`
+ * seconds since start) whenever a call brings a later `now` (see `advance`).
+ *
+ * What is modelled, and why it is observable, is commented where it happens;
+ * the §3.8 byte-order quirks are marked "QUIRK".
+ */
+import { lb, lb_types } from "../vpp/binapi/index.js"
+import * as Ip from "../vpp/codec/Ip.js"
+import * as Maglev from "../lb/Maglev.js"
+import * as Ip46 from "./internal/Ip46.js"
+import * as LbWire from "./internal/LbWire.js"
+import { Pool } from "./internal/Pool.js"
+
+export type { AsDetails, AsV2Details, VipDetails, WireLbVip } from "./internal/LbWire.js"
+export { encodeAsDetails, encodeAsV2Details, encodeVipDetails, vipDetailsValue } from "./internal/LbWire.js"
+
+// ---------------------------------------------------------------------------
+// Constants
+
+/** The retvals the lb handlers send (vpp-wire.md §1.9). */
+export const Retval = {
+  OK: 0,
+  INVALID_SW_IF_INDEX: -2,
+  NO_SUCH_ENTRY: -6,
+  INVALID_MEMORY_SIZE: -70,
+  INVALID_ARGUMENT: -73,
+  VALUE_EXIST: -81,
+  INVALID_ADDRESS_FAMILY: -97
+} as const
+
+/** VPP's values (`lb_init`, `lb.c`; `LB_GARBAGE_RUN`, `LB_CONCURRENCY_TIMEOUT`). */
+export const Defaults = {
+  ip4_src_address: "255.255.255.255",
+  ip6_src_address: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+  sticky_buckets_per_core: 1024,
+  flow_timeout: 40,
+  /** period of `lb-gc-process` (s) */
+  gcInterval: 60,
+  /** a VIP's AS garbage collection runs at most once per this many seconds */
+  garbageRun: 60,
+  /** a deleted AS is freed no earlier than this many seconds after its deletion */
+  concurrencyTimeout: 10
+} as const
+
+const KEEP = 0xffffffff
+const VIP_USED = 1
+const VIP_SRC_IP_STICKY = 2
+const AS_USED = 1
+
+const VipType = lb_types.LbVipTypeValues
+const Encap = lb_types.LbEncapTypeValues
+type VipTypeName = keyof typeof VipType
+
+const vipTypeNames = new Map<number, VipTypeName>(
+  (Object.entries(VipType) as Array<[VipTypeName, number]>).map(([n, v]) => [v, n])
+)
+
+/** `lb_vip_is_ip4` */
+const typeIsIp4 = (t: number): boolean =>
+  t === VipType.LB_API_VIP_TYPE_IP4_GRE6 ||
+  t === VipType.LB_API_VIP_TYPE_IP4_GRE4 ||
+  t === VipType.LB_API_VIP_TYPE_IP4_L3DSR ||
+  t === VipType.LB_API_VIP_TYPE_IP4_NAT4
+/** `lb_vip_is_ip6` */
+const typeIsIp6 = (t: number): boolean =>
+  t === VipType.LB_API_VIP_TYPE_IP6_GRE6 ||
+  t === VipType.LB_API_VIP_TYPE_IP6_GRE4 ||
+  t === VipType.LB_API_VIP_TYPE_IP6_NAT6
+/** `lb_encap_is_ip4`: the family of the ASes (the tunnel's outer header), not of the VIP. */
+const encapIsIp4 = (t: number): boolean =>
+  t === VipType.LB_API_VIP_TYPE_IP4_GRE4 ||
+  t === VipType.LB_API_VIP_TYPE_IP6_GRE4 ||
+  t === VipType.LB_API_VIP_TYPE_IP4_L3DSR ||
+  t === VipType.LB_API_VIP_TYPE_IP4_NAT4
+const isNat = (t: number): boolean => t === VipType.LB_API_VIP_TYPE_IP4_NAT4 || t === VipType.LB_API_VIP_TYPE_IP6_NAT6
+
+/** The api.c handlers' encap → type mapping; anything else leaves `type = 0` (IP6_GRE6). */
+const encapToType = (prefixIsIp4: boolean, encap: number): number => {
+  if (prefixIsIp4) {
+    if (encap === Encap.LB_API_ENCAP_TYPE_GRE4) return VipType.LB_API_VIP_TYPE_IP4_GRE4
+    if (encap === Encap.LB_API_ENCAP_TYPE_GRE6) return VipType.LB_API_VIP_TYPE_IP4_GRE6
+    if (encap === Encap.LB_API_ENCAP_TYPE_L3DSR) return VipType.LB_API_VIP_TYPE_IP4_L3DSR
+    if (encap === Encap.LB_API_ENCAP_TYPE_NAT4) return VipType.LB_API_VIP_TYPE_IP4_NAT4
+  } else {
+    if (encap === Encap.LB_API_ENCAP_TYPE_GRE4) return VipType.LB_API_VIP_TYPE_IP6_GRE4
+    if (encap === Encap.LB_API_ENCAP_TYPE_GRE6) return VipType.LB_API_VIP_TYPE_IP6_GRE6
+    if (encap === Encap.LB_API_ENCAP_TYPE_NAT6) return VipType.LB_API_VIP_TYPE_IP6_NAT6
+  }
+  return 0
+}
+
+/** `lb_vip_type_to_api_encap` (what `lb_vip_details.encap` reports). */
+const typeToEncap = (t: number): lb_types.LbEncapType => {
+  switch (t) {
+    case VipType.LB_API_VIP_TYPE_IP4_GRE6:
+    case VipType.LB_API_VIP_TYPE_IP6_GRE6:
+      return "LB_API_ENCAP_TYPE_GRE6"
+    case VipType.LB_API_VIP_TYPE_IP4_L3DSR:
+      return "LB_API_ENCAP_TYPE_L3DSR"
+    case VipType.LB_API_VIP_TYPE_IP4_NAT4:
+      return "LB_API_ENCAP_TYPE_NAT4"
+    case VipType.LB_API_VIP_TYPE_IP6_NAT6:
+      return "LB_API_ENCAP_TYPE_NAT6"
+    default:
+      return "LB_API_ENCAP_TYPE_GRE4"
+  }
+}
+
+/** vppinfra `is_pow2` on a u32: true for 0. */
+const isPow2 = (x: number): boolean => ((x & (x - 1)) >>> 0) === 0
+
+/** `!clib_u32_loop_gt(b, a)`, i.e. a ≥ b on the u32 circle (VPP's times are u32 seconds). */
+const loopGe = (a: number, b: number): boolean => ((a - b) | 0) >= 0
+
+const swap16 = (v: number): number => ((v & 0xff) << 8) | ((v >>> 8) & 0xff)
+
+const toTime = (now: number): number => {
+  if (!(now >= 0) || !Number.isFinite(now)) throw new RangeError(`LbPlugin: now must be seconds since VPP start, got ${now}`)
+  return Math.floor(now) >>> 0
+}
+
+const canonicalIp4 = (s: string): string => {
+  const b = new Uint8Array(4)
+  if (!Ip.parseIp4Into(s, b, 0)) throw new RangeError(`not an IPv4 address: ${JSON.stringify(s)}`)
+  return Ip.formatIp4(b, 0)
+}
+const canonicalIp6 = (s: string): string => {
+  const b = new Uint8Array(16)
+  if (!Ip.parseIp6Into(s, b, 0)) throw new RangeError(`not an IPv6 address: ${JSON.stringify(s)}`)
+  return Ip.formatIp6(b, 0)
+}
+
+// ---------------------------------------------------------------------------
+// Public types
+
+/** A decoded request without the fields the API server handles. */
+export type Request<T> = Omit<T, "client_index" | "context">
+
+export interface RetvalReply {
+  readonly retval: number
+}
+export type ConfGetReply = Omit<lb.LbConfGetReply, "context">
+
+export interface LbPluginOptions {
+  /** `lb-gc-process` period in seconds; its ticks run at every multiple of it. 0 = no automatic ticks. Default 60. */
+  readonly gcInterval?: number
+  /** `LB_GARBAGE_RUN`: per-VIP collection at most once per this many seconds. Default 60. */
+  readonly garbageRun?: number
+  /** `LB_CONCURRENCY_TIMEOUT`: a deleted AS is freed once `now ≥ last_used + this`. Default 10. */
+  readonly concurrencyTimeout?: number
+  /** The `sw_if_index`es that exist (for `lb_add_del_intf_nat4/6`). Default `[0]` (`local0`). */
+  readonly interfaces?: Iterable<number>
+  /**
+   * The largest `new_flows_table_length` accepted; larger powers of two get -70.
+   * Default (and maximum) `Maglev.MAX_TABLE_LENGTH` (2^30). Real VPP would try to
+   * allocate 2^31 × 4 bytes for 2^31; the model refuses it like 0 (§3.3 step 5).
+   */
+  readonly maxTableLength?: number
+  /** How many mutation records to keep (oldest dropped first). Default 100 000. */
+  readonly logLimit?: number
+}
+
+/** The fields of a VIP as `lb_vip_details.vip` reports them, plus the pool index. */
+export interface VipIndexEntry {
+  readonly index: number
+  readonly key: LbWire.WireLbVip
+  /** false once deleted (until garbage collection frees the index) */
+  readonly used: boolean
+}
+
+export interface AsSnapshot {
+  readonly index: number
+  readonly address: string
+  readonly used: boolean
+  readonly weight: number
+  readonly lastUsed: number
+  readonly numBuckets: number
+}
+
+export interface VipSnapshot {
+  readonly index: number
+  readonly key: LbWire.WireLbVip
+  /** the stored ip46 prefix length (IPv4 + 96) */
+  readonly plen: number
+  readonly type: VipTypeName
+  readonly encap: lb_types.LbEncapType
+  readonly used: boolean
+  readonly srcIpSticky: boolean
+  readonly flowTableLength: number
+  readonly lastGarbageCollection: number
+  /** in the VIP's AS-index pool order (the dump order) */
+  readonly ases: ReadonlyArray<AsSnapshot>
+}
+
+interface VipRef {
+  /** VIP pool index */
+  readonly vip: number
+}
+interface AsRef extends VipRef {
+  /** AS pool index */
+  readonly as: number
+  readonly address: string
+}
+
+/** The details of each kind of mutation record. */
+export interface MutationDetails {
+  readonly conf: {
+    readonly ip4_src_address: string
+    readonly ip6_src_address: string
+    readonly sticky_buckets_per_core: number
+    readonly flow_timeout: number
+  }
+  readonly "vip-add": VipRef & {
+    readonly key: LbWire.WireLbVip
+    readonly type: VipTypeName
+    readonly new_flows_table_length: number
+    readonly src_ip_sticky: boolean
+    /** the index was freed before and is reused (LIFO) */
+    readonly reused: boolean
+  }
+  readonly "vip-del": VipRef & { readonly key: LbWire.WireLbVip }
+  readonly "as-add": AsRef & { readonly weight: number; readonly reactivated: boolean }
+  readonly "as-del": AsRef & { readonly wasActive: boolean; readonly cause: "request" | "vip-del" }
+  readonly "as-weight": AsRef & { readonly from: number; readonly to: number }
+  /** sticky sessions of one AS evicted (`is_flush`) */
+  readonly "as-flush": AsRef
+  /** sticky sessions of one VIP evicted (`lb_flush_vip`, VIP found) */
+  readonly "vip-flush": VipRef
+  readonly "gc-as": AsRef
+  readonly "gc-vip": VipRef
+  readonly "intf-nat": { readonly family: 4 | 6; readonly sw_if_index: number; readonly enable: boolean }
+  readonly restart: Record<string, never>
+}
+export type MutationOp = keyof MutationDetails
+
+/** One state change. `now` is the (u32) VPP time it happened at. */
+export type LbMutation = {
+  readonly [K in MutationOp]: {
+    readonly seq: number
+    readonly now: number
+    readonly op: K
+    readonly details: MutationDetails[K]
+  }
+}[MutationOp]
+
+/** Request name → [decoded request, what `handle` returns]. */
+export interface LbRequestMap {
+  readonly lb_conf: readonly [Request<lb.LbConf>, RetvalReply]
+  readonly lb_conf_get: readonly [Request<lb.LbConfGet>, ConfGetReply]
+  readonly lb_add_del_vip: readonly [Request<lb.LbAddDelVip>, RetvalReply]
+  readonly lb_add_del_vip_v2: readonly [Request<lb.LbAddDelVipV2>, RetvalReply]
+  readonly lb_add_del_as: readonly [Request<lb.LbAddDelAs>, RetvalReply]
+  readonly lb_add_del_as_v2: readonly [Request<lb.LbAddDelAsV2>, RetvalReply]
+  readonly lb_as_set_weight: readonly [Request<lb.LbAsSetWeight>, RetvalReply]
+  readonly lb_flush_vip: readonly [Request<lb.LbFlushVip>, RetvalReply]
+  readonly lb_vip_dump: readonly [Request<lb.LbVipDump>, ReadonlyArray<LbWire.VipDetails>]
+  readonly lb_as_dump: readonly [Request<lb.LbAsDump>, ReadonlyArray<LbWire.AsDetails>]
+  readonly lb_as_v2_dump: readonly [Request<lb.LbAsV2Dump>, ReadonlyArray<LbWire.AsV2Details>]
+  readonly lb_add_del_intf_nat4: readonly [Request<lb.LbAddDelIntfNat4>, RetvalReply]
+  readonly lb_add_del_intf_nat6: readonly [Request<lb.LbAddDelIntfNat6>, RetvalReply]
+}
+export type LbRequestName = keyof LbRequestMap
+export const requestNames: ReadonlyArray<LbRequestName> = [
+  "lb_conf",
+  "lb_conf_get",
+  "lb_add_del_vip",
+  "lb_add_del_vip_v2",
+  "lb_add_del_as",
+  "lb_add_del_as_v2",
+  "lb_as_set_weight",
+  "lb_flush_vip",
+  "lb_vip_dump",
+  "lb_as_dump",
+  "lb_as_v2_dump",
+  "lb_add_del_intf_nat4",
+  "lb_add_del_intf_nat6"
+]
+
+// ---------------------------------------------------------------------------
+// Internal records (lb.h `lb_vip_t`, `lb_as_t`, as far as observable)
+
+interface VipRecord {
+  /** masked ip46 prefix */
+  prefix: Ip46.Ip46
+  plen: number
+  /** 255 for an all-port VIP */
+  protocol: number
+  /** host order; 0 = all-port */
+  port: number
+  /** `lb_vip_type_t` */
+  type: number
+  /**
+   * `encap_args` is a union in which `dscp` (L3DSR) and `srv_type` (NAT) are the
+   * same byte; `lb_vip_add` writes it only for those types and never clears it,
+   * so a GRE VIP in a reused pool slot still reports its predecessor's value.
+   */
+  encapByte: number
+  /** `encap_args.target_port` as the request's value T (VPP stores `htons(T)`); kept like `encapByte`. */
+  targetPort: number
+  flags: number
+  /** `new_flow_table_mask + 1` */
+  tableLength: number
+  lastGarbageCollection: number
+  /** `as_indexes`: a pool of AS pool indices */
+  ases: Pool<number>
+  /** num_buckets per entry of `ases.entries()`, cleared whenever the table would be rebuilt or the pool changes */
+  buckets: ReadonlyArray<number> | undefined
+}
+
+interface AsRecord {
+  address: Ip46.Ip46
+  text: string
+  vip: number
+  flags: number
+  weight: number
+  /** not reset by `pool_get`: 0 in a never-used slot, the previous occupant's in a reused one */
+  lastUsed: number
+}
+
+const ALL_ONES = new Uint8Array(16).fill(0xff)
+
+interface VipLookupKey {
+  readonly prefix: Ip46.Ip46
+  readonly plen: number
+  readonly protocol: number
+  readonly port: number
+  readonly prefixIsIp4: boolean
+}
+
+// ---------------------------------------------------------------------------
+// The model
+
+export class LbPlugin {
+  private readonly gcInterval: number
+  private readonly garbageRun: number
+  private readonly concurrencyTimeout: number
+  private readonly maxTableLength: number
+  private readonly logLimit: number
+  private readonly initialInterfaces: ReadonlyArray<number>
+
+  private ip4Src: string = Defaults.ip4_src_address
+  private ip6Src: string = Defaults.ip6_src_address
+  private stickyBuckets: number = Defaults.sticky_buckets_per_core
+  private flowTimeout: number = Defaults.flow_timeout
+  private vips = new Pool<VipRecord>()
+  private ass = new Pool<AsRecord>()
+  private interfaces = new Set<number>()
+  private nat4 = new Set<number>()
+  private nat6 = new Set<number>()
+  private counterLength = 0
+  private nextTick: number
+
+  private log: Array<LbMutation> = []
+  private seq = 0
+  private readonly listeners = new Set<(m: LbMutation) => void>()
+
+  constructor(options: LbPluginOptions = {}) {
+    this.gcInterval = options.gcInterval ?? Defaults.gcInterval
+    this.garbageRun = options.garbageRun ?? Defaults.garbageRun
+    this.concurrencyTimeout = options.concurrencyTimeout ?? Defaults.concurrencyTimeout
+    this.maxTableLength = Math.min(options.maxTableLength ?? Maglev.MAX_TABLE_LENGTH, Maglev.MAX_TABLE_LENGTH)
+    this.logLimit = options.logLimit ?? 100_000
+    this.initialInterfaces = [...(options.interfaces ?? [0])]
+    if (!(this.gcInterval >= 0) || !(this.garbageRun >= 0) || !(this.concurrencyTimeout >= 0)) {
+      throw new RangeError("LbPlugin: timer options must be >= 0")
+    }
+    this.nextTick = this.gcInterval
+    this.init()
+  }
+
+  /** `lb_init`: the defaults and the two hidden placeholders at pool index 0. */
+  private init(): void {
+    this.ip4Src = Defaults.ip4_src_address
+    this.ip6Src = Defaults.ip6_src_address
+    this.stickyBuckets = Defaults.sticky_buckets_per_core
+    this.flowTimeout = Defaults.flow_timeout
+    this.vips = new Pool<VipRecord>()
+    this.ass = new Pool<AsRecord>()
+    this.vips.get(() => ({
+      prefix: ALL_ONES,
+      plen: 0,
+      protocol: 255,
+      port: 0,
+      type: 0,
+      encapByte: 0,
+      targetPort: 0,
+      flags: VIP_USED,
+      tableLength: 1,
+      lastGarbageCollection: 0,
+      ases: new Pool<number>(),
+      buckets: undefined
+    }))
+    this.ass.get(() => ({ address: ALL_ONES, text: Ip46.format(ALL_ONES), vip: 0xffffffff, flags: 0, weight: 0, lastUsed: 0 }))
+    this.interfaces = new Set(this.initialInterfaces)
+    this.nat4 = new Set()
+    this.nat6 = new Set()
+    this.counterLength = 0
+    this.nextTick = this.gcInterval
+  }
+
+  /** VPP restarted: everything back to `lb_init`'s state, time starts again at 0. Logged as "restart". */
+  restart(): void {
+    this.init()
+    this.record(0, "restart", {})
+  }
+
+  // -------------------------------------------------------------------------
+  // Mutation log and hooks
+
+  private record<K extends MutationOp>(now: number, op: K, details: MutationDetails[K]): void {
+    const m = { seq: ++this.seq, now, op, details } as LbMutation
+    this.log.push(m)
+    if (this.log.length > 2 * this.logLimit) this.log = this.log.slice(this.log.length - this.logLimit)
+    for (const f of this.listeners) f(m)
+  }
+
+  /** The kept mutation records, oldest first. */
+  mutations(): ReadonlyArray<LbMutation> {
+    const start = Math.max(0, this.log.length - this.logLimit)
+    return this.log.slice(start)
+  }
+
+  /** Records with `seq > seq` (use `lastSeq()` before an action, this after it). */
+  mutationsSince(seq: number): ReadonlyArray<LbMutation> {
+    return this.mutations().filter((m) => m.seq > seq)
+  }
+
+  /** The `seq` of the latest record (0 before any). */
+  lastSeq(): number {
+    return this.seq
+  }
+
+  clearMutations(): void {
+    this.log = []
+  }
+
+  /** Calls `f` synchronously for every new record (the stats segment listens for "vip-add"). Returns the unsubscribe. */
+  subscribe(f: (m: LbMutation) => void): () => void {
+    this.listeners.add(f)
+    return () => {
+      this.listeners.delete(f)
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Hooks for the stats segment and the simulator
+
+  /**
+   * Every VIP in the pool except the placeholder (index 0), ascending, including
+   * deleted ones not yet collected. These are the column indices of the
+   * `vip_counters` simple counters.
+   */
+  vipIndices(): Array<VipIndexEntry> {
+    return this.vips
+      .entries()
+      .filter(([i]) => i !== 0)
+      .map(([index, v]) => ({ index, key: this.wireVip(v), used: (v.flags & VIP_USED) !== 0 }))
+  }
+
+  /**
+   * Length of each thread's `vip_counters` vector: 0 until the first VIP add (the
+   * counters and their stats entries do not exist before it), then the highest
+   * VIP index ever allocated + 1 (`vlib_validate_simple_counter` only grows). A
+   * "vip-add" record means that column was zeroed.
+   */
+  vipCounterLength(): number {
+    return this.counterLength
+  }
+
+  /** A VIP's state by pool index (including the placeholder and deleted ones), for tests and `show`-like output. */
+  inspectVip(index: number): VipSnapshot | undefined {
+    const v = this.vips.at(index)
+    if (v === undefined) return undefined
+    const entries = v.ases.entries()
+    const buckets = this.bucketsOf(v)
+    return {
+      index,
+      key: this.wireVip(v),
+      plen: v.plen,
+      type: vipTypeNames.get(v.type) ?? "LB_API_VIP_TYPE_IP6_GRE6",
+      encap: typeToEncap(v.type),
+      used: (v.flags & VIP_USED) !== 0,
+      srcIpSticky: (v.flags & VIP_SRC_IP_STICKY) !== 0,
+      flowTableLength: v.tableLength,
+      lastGarbageCollection: v.lastGarbageCollection,
+      ases: entries.map(([, asIndex], k) => {
+        const a = this.ass.at(asIndex)!
+        return {
+          index: asIndex,
+          address: a.text,
+          used: (a.flags & AS_USED) !== 0,
+          weight: a.weight,
+          lastUsed: a.lastUsed,
+          numBuckets: buckets[k] ?? 0
+        }
+      })
+    }
+  }
+
+  /**
+   * The VIP's new-flow table: bucket → AS pool index (0 = the drop AS). Built on
+   * demand with the Maglev model; VPP holds it from the last AS change, which
+   * is the same table because it is a function of the current ASes.
+   */
+  newFlowTable(index: number): ReadonlyArray<number> | undefined {
+    const v = this.vips.at(index)
+    if (v === undefined) return undefined
+    const ids = v.ases.entries().map(([, a]) => a)
+    const table = Maglev.newFlowTable(this.maglevAses(v), v.tableLength)
+    return table.map((k) => (k === Maglev.DROP ? 0 : ids[k]!))
+  }
+
+  /** Makes an interface exist (for `lb_add_del_intf_nat4/6`'s `sw_if_index` check). */
+  addInterface(swIfIndex: number): void {
+    this.interfaces.add(swIfIndex)
+  }
+
+  removeInterface(swIfIndex: number): void {
+    this.interfaces.delete(swIfIndex)
+    this.nat4.delete(swIfIndex)
+    this.nat6.delete(swIfIndex)
+  }
+
+  /** Interfaces with the `lb-nat4-in2out` / `lb-nat6-in2out` feature enabled, ascending. */
+  natInterfaces(): { readonly nat4: ReadonlyArray<number>; readonly nat6: ReadonlyArray<number> } {
+    return { nat4: [...this.nat4].sort((a, b) => a - b), nat6: [...this.nat6].sort((a, b) => a - b) }
+  }
+
+  // -------------------------------------------------------------------------
+  // Time and garbage collection (§3.5)
+
+  /**
+   * Runs the `lb-gc-process` ticks (at every multiple of `gcInterval`) that fall
+   * in (last tick, now]. Every request method calls this first, so the state a
+   * request sees at `now` includes the collections VPP's timer would have done;
+   * the simulator need not run a timer of its own. A stretch of ticks with
+   * nothing to collect is skipped in O(VIPs), still advancing each VIP's
+   * last-collection time as those ticks would have.
+   */
+  advance(now: number): void {
+    if (this.gcInterval <= 0) return
+    toTime(now)
+    const interval = this.gcInterval
+    while (this.nextTick <= now) {
+      if (this.collectable()) {
+        this.garbageCollection(toTime(this.nextTick))
+        this.nextTick += interval
+        continue
+      }
+      const last = Math.max(this.nextTick, Math.floor(now / interval) * interval)
+      const step = Math.max(1, Math.ceil(this.garbageRun / interval)) * interval
+      for (const [, v] of this.vips.entries()) {
+        const due = Math.ceil((v.lastGarbageCollection + this.garbageRun) / interval) * interval
+        const first = Math.max(this.nextTick, due)
+        if (first <= last) v.lastGarbageCollection = toTime(first + Math.floor((last - first) / step) * step)
+      }
+      this.nextTick = last + interval
+    }
+  }
+
+  /**
+   * One run of `lb_garbage_collection` at `now` (what each `lb-gc-process` tick,
+   * and the `lb vip` / `lb conf` CLIs, do), after the scheduled ticks up to `now`.
+   */
+  gc(now: number): void {
+    this.advance(now)
+    this.garbageCollection(toTime(now))
+  }
+
+  /** Whether a collection could free anything (a deleted VIP or a lameduck AS exists). */
+  private collectable(): boolean {
+    for (const [i, v] of this.vips.entries()) {
+      if (i === 0) continue
+      if ((v.flags & VIP_USED) === 0) return true
+      for (const [, a] of v.ases.entries()) if ((this.ass.at(a)!.flags & AS_USED) === 0) return true
+    }
+    return false
+  }
+
+  /** `lb_garbage_collection`: every VIP's AS collection, then free the deleted VIPs left without ASes. */
+  private garbageCollection(now: number): void {
+    const freed: Array<number> = []
+    for (const [i, v] of this.vips.entries()) {
+      this.vipGarbageCollection(i, now)
+      if ((v.flags & VIP_USED) === 0 && v.ases.size === 0) freed.push(i)
+    }
+    for (const i of freed) {
+      this.vips.put(i)
+      this.record(now, "gc-vip", { vip: i })
+    }
+  }
+
+  /**
+   * `lb_vip_garbage_collection`: at most once per `garbageRun` seconds (counted
+   * from the VIP's creation or its last run), free every AS that is not USED and
+   * was deleted at least `concurrencyTimeout` seconds ago (no sticky-table entry
+   * references it: the simulator has no traffic). Both indices go back to their
+   * pools' free lists in the VIP's AS-pool order.
+   */
+  private vipGarbageCollection(vipIndex: number, now: number): void {
+    const v = this.vips.at(vipIndex)!
+    if (!loopGe(now, v.lastGarbageCollection + this.garbageRun)) return
+    v.lastGarbageCollection = now
+    for (const [slot, asIndex] of v.ases.entries()) {
+      const a = this.ass.at(asIndex)!
+      if ((a.flags & AS_USED) === 0 && loopGe(now, a.lastUsed + this.concurrencyTimeout)) {
+        v.ases.put(slot)
+        this.ass.put(asIndex)
+        v.buckets = undefined
+        this.record(now, "gc-as", { vip: vipIndex, as: asIndex, address: a.text })
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Lookups
+
+  /**
+   * The handlers' key normalisation (§3.3): protocol 255 when `port == 0`,
+   * `plen = len + 96` for IPv4 (u8), the ip46 prefix masked to `plen`.
+   */
+  private lookupKey(pfx: string, protocol: number, port: number): VipLookupKey {
+    const d = Ip46.decodePrefix(pfx)
+    const plen = (d.len + (d.af4 ? 96 : 0)) & 0xff
+    return {
+      prefix: Ip46.mask(d.ip46, plen),
+      plen,
+      protocol: port === 0 ? 255 : protocol & 0xff,
+      port: port & 0xffff,
+      prefixIsIp4: Ip46.prefixIsIp4(d.ip46, plen)
+    }
+  }
+
+  /**
+   * `lb_vip_port_find_index`: the first USED VIP in pool order with this
+   * prefix/plen that matches `kind` (the placeholder is USED too, but no masked
+   * prefix equals its all-ones one).
+   */
+  private findVip(k: VipLookupKey, kind: "same" | "all-port" | "diff-port"): number | undefined {
+    for (const [i, v] of this.vips.entries()) {
+      if ((v.flags & VIP_USED) === 0 || v.plen !== k.plen || !Ip46.equal(v.prefix, k.prefix)) continue
+      const hit =
+        kind === "same"
+          ? v.protocol === k.protocol && v.port === k.port
+          : kind === "all-port"
+          ? v.port === 0
+          : v.protocol !== k.protocol || v.port !== k.port
+      if (hit) return i
+    }
+    return undefined
+  }
+
+  /** `lb_as_find_index_vip`: the VIP's AS with this ip46 address, lameduck or not. */
+  private findAs(vipIndex: number, address: Ip46.Ip46): number | undefined {
+    const v = this.vips.at(vipIndex)!
+    for (const [, asIndex] of v.ases.entries()) {
+      const a = this.ass.at(asIndex)!
+      if (a.vip === vipIndex && Ip46.equal(a.address, address)) return asIndex
+    }
+    return undefined
+  }
+
+  // -------------------------------------------------------------------------
+  // lb_conf / lb_conf_get (§3.2)
+
+  conf(req: Request<lb.LbConf>, now: number): number {
+    this.advance(now)
+    const t = toTime(now)
+    const sticky = req.sticky_buckets_per_core === KEEP ? this.stickyBuckets : req.sticky_buckets_per_core
+    const timeout = req.flow_timeout === KEEP ? this.flowTimeout : req.flow_timeout
+    // is_pow2(0) is true, so 0 is accepted; nothing is written on -70.
+    if (!isPow2(sticky)) return Retval.INVALID_MEMORY_SIZE
+    // Both source addresses are always overwritten: there is no "keep" value for them.
+    this.ip4Src = canonicalIp4(req.ip4_src_address)
+    this.ip6Src = canonicalIp6(req.ip6_src_address)
+    this.stickyBuckets = sticky
+    this.flowTimeout = timeout
+    this.record(t, "conf", {
+      ip4_src_address: this.ip4Src,
+      ip6_src_address: this.ip6Src,
+      sticky_buckets_per_core: sticky,
+      flow_timeout: timeout
+    })
+    return Retval.OK
+  }
+
+  confGet(_req?: Request<lb.LbConfGet>, now?: number): ConfGetReply {
+    if (now !== undefined) this.advance(now)
+    return {
+      retval: 0,
+      ip4_src_address: this.ip4Src,
+      ip6_src_address: this.ip6Src,
+      sticky_buckets_per_core: this.stickyBuckets,
+      flow_timeout: this.flowTimeout
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // VIPs (§3.3)
+
+  addDelVip(req: Request<lb.LbAddDelVip>, now: number): number {
+    return this.addDelVipAny(req, false, now)
+  }
+
+  addDelVipV2(req: Request<lb.LbAddDelVipV2>, now: number): number {
+    return this.addDelVipAny(req, req.src_ip_sticky, now)
+  }
+
+  private addDelVipAny(req: Request<lb.LbAddDelVip>, srcIpSticky: boolean, now: number): number {
+    this.advance(now)
+    const t = toTime(now)
+    const k = this.lookupKey(req.pfx, req.protocol, req.port)
+    if (req.is_del) {
+      const i = this.findVip(k, "same")
+      if (i === undefined) return Retval.NO_SUCH_ENTRY
+      this.vipDel(i, t)
+      return Retval.OK
+    }
+    return this.vipAdd(k, req, srcIpSticky, t)
+  }
+
+  /** The handler's argument building, then `lb_vip_add`'s checks in their order. */
+  private vipAdd(k: VipLookupKey, req: Request<lb.LbAddDelVip>, srcIpSticky: boolean, now: number): number {
+    const encap = Encap[req.encap] ?? Encap.LB_API_ENCAP_N_TYPES
+    const type = encapToType(k.prefixIsIp4, encap)
+    const newLength = req.new_flows_table_length >>> 0
+    // 1. the exact key exists
+    if (this.findVip(k, "same") !== undefined) return Retval.VALUE_EXIST
+    // 2. a per-port VIP where an all-port VIP covers the prefix
+    if (k.port !== 0 && this.findVip(k, "all-port") !== undefined) return Retval.VALUE_EXIST
+    // 3. an all-port VIP where per-port VIPs exist
+    if (k.port === 0 && this.findVip(k, "diff-port") !== undefined) return Retval.VALUE_EXIST
+    // 4. per-port VIPs on one prefix share a type (compared with the first other one in pool order)
+    if (k.port !== 0) {
+      const other = this.findVip(k, "diff-port")
+      if (other !== undefined && this.vips.at(other)!.type !== type) return Retval.INVALID_ARGUMENT
+    }
+    // 5. is_pow2; 0 passes in VPP, which then builds a 2^32-bucket table: refused here instead (§3.3).
+    if (newLength === 0 || !isPow2(newLength) || newLength > this.maxTableLength) return Retval.INVALID_MEMORY_SIZE
+    // 6. the prefix family must match the type's (only an IPv4 prefix can fail: IPv6 always maps to an IPv6 type)
+    if (k.prefixIsIp4 && !typeIsIp4(type)) return Retval.INVALID_ADDRESS_FAMILY
+    if (!k.prefixIsIp4 && !typeIsIp6(type)) return Retval.INVALID_ADDRESS_FAMILY
+    // 7. (L3DSR with dscp >= 64 → -81) cannot happen: the handler masks dscp with 0x3f.
+
+    // The handler fills encap_args from the *encap*, lb_vip_add copies them by *type*.
+    const dscp = req.dscp & 0x3f
+    // QUIRK (§3.8): `args.encap_args.srv_type = mp->type` assigns the u32 enum, still in
+    // network order, to a u8. On a little-endian host that keeps the first wire byte,
+    // (type >>> 24) & 0xff, which is 0 for every declared value: NODEPORT (1) stores 0.
+    const srvTypeByte = (lb_types.LbSrvTypeValues[req.type] >>> 24) & 0xff
+    let reused = true
+    const index = this.vips.get((stale) => {
+      reused = stale !== undefined
+      const v: VipRecord = stale ?? {
+        prefix: k.prefix,
+        plen: 0,
+        protocol: 0,
+        port: 0,
+        type: 0,
+        encapByte: 0,
+        targetPort: 0,
+        flags: 0,
+        tableLength: 1,
+        lastGarbageCollection: 0,
+        ases: new Pool<number>(),
+        buckets: undefined
+      }
+      v.prefix = k.prefix
+      v.plen = k.plen
+      v.protocol = k.port !== 0 ? k.protocol : 255
+      v.port = k.port
+      v.type = type
+      v.flags = VIP_USED | (srcIpSticky ? VIP_SRC_IP_STICKY : 0)
+      v.tableLength = newLength
+      v.lastGarbageCollection = now
+      v.ases = new Pool<number>()
+      v.buckets = undefined
+      if (type === VipType.LB_API_VIP_TYPE_IP4_L3DSR) {
+        v.encapByte = dscp
+      } else if (isNat(type)) {
+        v.encapByte = srvTypeByte
+        v.targetPort = req.target_port & 0xffff
+      }
+      return v
+    })
+    // vlib_validate_simple_counter + vlib_zero_simple_counter for the new index
+    this.counterLength = Math.max(this.counterLength, index + 1)
+    const v = this.vips.at(index)!
+    this.record(now, "vip-add", {
+      vip: index,
+      key: this.wireVip(v),
+      type: vipTypeNames.get(type) ?? "LB_API_VIP_TYPE_IP6_GRE6",
+      new_flows_table_length: newLength,
+      src_ip_sticky: srcIpSticky,
+      reused
+    })
+    return Retval.OK
+  }
+
+  /**
+   * `lb_vip_del`: all its ASes go lameduck through `lb_vip_del_ass_withlock`
+   * (no flush; that runs the VIP's collection first), then USED is cleared. The
+   * index stays allocated, and the ASes listed by `lb_as_dump`, until collection.
+   */
+  private vipDel(index: number, now: number): void {
+    const v = this.vips.at(index)!
+    const asIndices = v.ases.entries().map(([, a]) => a)
+    if (asIndices.length > 0) this.delAses(index, asIndices, false, now, "vip-del")
+    v.flags &= ~VIP_USED
+    this.record(now, "vip-del", { vip: index, key: this.wireVip(v) })
+  }
+
+  // -------------------------------------------------------------------------
+  // ASes (§3.4)
+
+  addDelAs(req: Request<lb.LbAddDelAs>, now: number): number {
+    // v1: weight 100, never a flush on add; `is_flush` applies to delete.
+    return this.addDelAsAny(req, 100, req.is_flush && req.is_del, now)
+  }
+
+  addDelAsV2(req: Request<lb.LbAddDelAsV2>, now: number): number {
+    return this.addDelAsAny(req, req.weight, req.is_flush, now)
+  }
+
+  private addDelAsAny(req: Request<lb.LbAddDelAs>, weight: number, flush: boolean, now: number): number {
+    this.advance(now)
+    const t = toTime(now)
+    const vipIndex = this.findVip(this.lookupKey(req.pfx, req.protocol, req.port), "same")
+    if (vipIndex === undefined) return Retval.NO_SUCH_ENTRY
+    const address = Ip46.fromAddress(req.as_address)
+    if (req.is_del) {
+      const asIndex = this.findAs(vipIndex, address)
+      if (asIndex === undefined) return Retval.NO_SUCH_ENTRY
+      this.delAses(vipIndex, [asIndex], flush, t, "request")
+      return Retval.OK
+    }
+    return this.addAs(vipIndex, address, weight & 0xff, flush, t)
+  }
+
+  /** `lb_vip_add_ass` for one address. */
+  private addAs(vipIndex: number, address: Ip46.Ip46, weight: number, flush: boolean, now: number): number {
+    const v = this.vips.at(vipIndex)!
+    const existing = this.findAs(vipIndex, address)
+    if (existing !== undefined) {
+      const a = this.ass.at(existing)!
+      if ((a.flags & AS_USED) !== 0) return Retval.VALUE_EXIST
+      // Re-activated in place: same indices, new weight, last_used unchanged.
+      a.flags = AS_USED
+      a.weight = weight
+      this.record(now, "as-add", { vip: vipIndex, as: existing, address: a.text, weight, reactivated: true })
+      if (flush) this.record(now, "as-flush", { vip: vipIndex, as: existing, address: a.text })
+    } else {
+      // The family check runs only for a new AS ("exists" is checked first).
+      if (Ip46.isIp4(address) !== encapIsIp4(v.type)) return Retval.INVALID_ADDRESS_FAMILY
+      const text = Ip46.format(address)
+      const asIndex = this.ass.get((stale) => {
+        const a: AsRecord = stale ?? { address, text, vip: vipIndex, flags: 0, weight: 0, lastUsed: 0 }
+        a.address = address
+        a.text = text
+        a.vip = vipIndex
+        a.flags = AS_USED
+        a.weight = weight
+        return a
+      })
+      v.ases.get(() => asIndex)
+      this.record(now, "as-add", { vip: vipIndex, as: asIndex, address: text, weight, reactivated: false })
+    }
+    v.buckets = undefined
+    this.vipGarbageCollection(vipIndex, now)
+    return Retval.OK
+  }
+
+  /**
+   * `lb_vip_del_ass_withlock`: the VIP's collection runs *after* the ASes were
+   * looked up and *before* they are marked, so an already-lameduck AS that is due
+   * is freed right there (reply 0, gone from dumps) and the mark lands in its
+   * freed slot, where the next AS to reuse the index finds it as `last_used`.
+   */
+  private delAses(
+    vipIndex: number,
+    asIndices: ReadonlyArray<number>,
+    flush: boolean,
+    now: number,
+    cause: "request" | "vip-del"
+  ): void {
+    const v = this.vips.at(vipIndex)!
+    this.vipGarbageCollection(vipIndex, now)
+    for (const asIndex of asIndices) {
+      const a = this.ass.raw(asIndex)!
+      const wasActive = (a.flags & AS_USED) !== 0
+      a.flags &= ~AS_USED
+      a.lastUsed = now
+      if (!this.ass.isLive(asIndex)) continue
+      this.record(now, "as-del", { vip: vipIndex, as: asIndex, address: a.text, wasActive, cause })
+      if (flush) this.record(now, "as-flush", { vip: vipIndex, as: asIndex, address: a.text })
+    }
+    v.buckets = undefined
+  }
+
+  asSetWeight(req: Request<lb.LbAsSetWeight>, now: number): number {
+    this.advance(now)
+    const t = toTime(now)
+    const vipIndex = this.findVip(this.lookupKey(req.pfx, req.protocol, req.port), "same")
+    if (vipIndex === undefined) return Retval.NO_SUCH_ENTRY
+    const asIndex = this.findAs(vipIndex, Ip46.fromAddress(req.as_address))
+    const a = asIndex === undefined ? undefined : this.ass.at(asIndex)
+    if (asIndex === undefined || a === undefined || (a.flags & AS_USED) === 0) return Retval.NO_SUCH_ENTRY
+    const from = a.weight
+    a.weight = req.weight & 0xff
+    this.vips.at(vipIndex)!.buckets = undefined
+    this.record(t, "as-weight", { vip: vipIndex, as: asIndex, address: a.text, from, to: a.weight })
+    if (req.is_flush) this.record(t, "as-flush", { vip: vipIndex, as: asIndex, address: a.text })
+    return Retval.OK
+  }
+
+  /**
+   * `lb_flush_vip`: the lookup's result is overwritten by the flush's, so the
+   * reply is always 0, found or not. Only a found VIP is logged (a flush of an
+   * unknown one evicts nothing observable).
+   */
+  flushVip(req: Request<lb.LbFlushVip>, now: number): number {
+    this.advance(now)
+    const vipIndex = this.findVip(this.lookupKey(req.pfx, req.protocol, req.port), "same")
+    if (vipIndex !== undefined) this.record(toTime(now), "vip-flush", { vip: vipIndex })
+    return Retval.OK
+  }
+
+  // -------------------------------------------------------------------------
+  // NAT interfaces
+
+  addDelIntfNat4(req: Request<lb.LbAddDelIntfNat4>, now: number): number {
+    return this.intfNat(4, req, now)
+  }
+
+  addDelIntfNat6(req: Request<lb.LbAddDelIntfNat6>, now: number): number {
+    return this.intfNat(6, req, now)
+  }
+
+  /** `VALIDATE_SW_IF_INDEX` (-2 for an index with no interface), then the feature is enabled or disabled: 0. */
+  private intfNat(family: 4 | 6, req: Request<lb.LbAddDelIntfNat4>, now: number): number {
+    this.advance(now)
+    if (!this.interfaces.has(req.sw_if_index)) return Retval.INVALID_SW_IF_INDEX
+    const set = family === 4 ? this.nat4 : this.nat6
+    if (req.is_add) set.add(req.sw_if_index)
+    else set.delete(req.sw_if_index)
+    this.record(toTime(now), "intf-nat", { family, sw_if_index: req.sw_if_index, enable: req.is_add })
+    return Retval.OK
+  }
+
+  // -------------------------------------------------------------------------
+  // Dumps (§3.7)
+
+  /** The `lb_vip` of the details: stored (masked) prefix, reported per family. */
+  private wireVip(v: VipRecord): LbWire.WireLbVip {
+    // `ip_address_encode(IP46_TYPE_ANY)` picks IPv4 by "first 12 bytes zero", the length
+    // goes by `ip46_prefix_is_ip4` (that plus plen >= 96): so `::/0` reads `0.0.0.0/0`.
+    const len = Ip46.prefixIsIp4(v.prefix, v.plen) ? v.plen - 96 : v.plen
+    return { pfx: `${Ip46.format(v.prefix)}/${len}`, protocol: LbWire.protocolValue(v.protocol), port: v.port }
+  }
+
+  /**
+   * `lb_vip_dump`: every USED VIP but the placeholder, ascending pool index.
+   * The request's filter fields are ignored.
+   */
+  vipDump(_req?: Request<lb.LbVipDump>, now?: number): Array<LbWire.VipDetails> {
+    if (now !== undefined) this.advance(now)
+    const out: Array<LbWire.VipDetails> = []
+    for (const [i, v] of this.vips.entries()) {
+      if (i === 0 || (v.flags & VIP_USED) === 0) continue
+      out.push({
+        vip: this.wireVip(v),
+        encap: typeToEncap(v.type),
+        // QUIRK (§3.8): `dscp` and `srv_type` are one byte of a union: a NAT VIP reports
+        // its srv_type byte (0) as dscp, an L3DSR VIP its dscp as srv_type (below).
+        dscp: LbWire.dscpValue(v.encapByte),
+        // QUIRK (§3.8): the u8 is assigned to the u32 field without htonl, so a stored
+        // value s goes on the wire as s << 24 (L3DSR with dscp 46 reports 0x2e000000).
+        srv_type: LbWire.srvTypeValue((v.encapByte << 24) >>> 0),
+        // QUIRK (§3.8): stored as htons(T), then htons'd again into the reply, so a
+        // client reads T byte-swapped (8443 → 64288). 0 for a GRE VIP in a fresh slot.
+        target_port: swap16(v.targetPort),
+        // `htons(mask + 1)`: the u16 field truncates, 65536 reports 0.
+        flow_table_length: v.tableLength & 0xffff
+      })
+    }
+    return out
+  }
+
+  asDump(req: Request<lb.LbAsDump>, now?: number): Array<LbWire.AsDetails> {
+    if (now !== undefined) this.advance(now)
+    return this.asDumpAny(req, false)
+  }
+
+  asV2Dump(req: Request<lb.LbAsV2Dump>, now?: number): Array<LbWire.AsV2Details> {
+    if (now !== undefined) this.advance(now)
+    return this.asDumpAny(req, true) as Array<LbWire.AsV2Details>
+  }
+
+  /**
+   * `lb_as_dump` / `lb_as_v2_dump`: every pool VIP (deleted-but-uncollected
+   * ones too), each VIP's ASes in AS-pool order, lameduck ones included.
+   *
+   * The filter compares the *raw* 16 bytes of the request's `address_union`
+   * with the stored ip46 prefix: all-zero bytes mean "dump all"; otherwise they
+   * must equal it and `protocol`/`port` must equal the VIP's exactly (no
+   * port-0 → 255 normalisation here, and `len` is ignored). VPP BUG: the union
+   * carries IPv4 in its first 4 bytes, ip46 in its last 4, so a filter for an
+   * IPv4 VIP matches nothing (it can match an IPv6 VIP whose prefix starts with
+   * those 4 bytes and is zero after them).
+   */
+  private asDumpAny(req: Request<lb.LbAsDump>, v2: boolean): Array<LbWire.AsDetails | LbWire.AsV2Details> {
+    const p = Ip.splitPrefix(req.pfx)
+    if (p === undefined) throw new RangeError(`not a prefix: ${JSON.stringify(req.pfx)}`)
+    const union = Ip46.unionBytes(p.address)
+    const all = Ip46.isZero(union)
+    const out: Array<LbWire.AsDetails | LbWire.AsV2Details> = []
+    for (const [, v] of this.vips.entries()) {
+      if (!all && !(Ip46.equal(union, v.prefix) && req.protocol === v.protocol && req.port === v.port)) continue
+      const entries = v.ases.entries()
+      if (entries.length === 0) continue
+      const vip = this.wireVip(v)
+      const buckets = v2 ? this.bucketsOf(v) : []
+      entries.forEach(([, asIndex], k) => {
+        if (asIndex === 0) return
+        const a = this.ass.at(asIndex)!
+        const d: LbWire.AsDetails = { vip, app_srv: a.text, flags: a.flags & 0xff, in_use_since: a.lastUsed }
+        out.push(v2 ? { ...d, weight: a.weight, num_buckets: buckets[k] ?? 0 } : d)
+      })
+    }
+    return out
+  }
+
+  private maglevAses(v: VipRecord): Array<Maglev.MaglevAs> {
+    return v.ases.entries().map(([, asIndex]) => {
+      const a = this.ass.at(asIndex)!
+      return { address: a.text, weight: a.weight, used: (a.flags & AS_USED) !== 0 }
+    })
+  }
+
+  /** num_buckets per AS of the VIP (AS-pool order): what counting the current new-flow table gives. */
+  private bucketsOf(v: VipRecord): ReadonlyArray<number> {
+    if (v.buckets === undefined) {
+      v.buckets = v.ases.size === 0 ? [] : Maglev.bucketCounts(this.maglevAses(v), v.tableLength)
+    }
+    return v.buckets
+  }
+
+  // -------------------------------------------------------------------------
+  // Dispatch by message name
+
+  /**
+   * The reply body (without `context`) for a decoded request: `{ retval }`, the
+   * `lb_conf_get_reply` fields, or the list of details for a dump.
+   */
+  handle<K extends LbRequestName>(name: K, req: LbRequestMap[K][0], now: number): LbRequestMap[K][1] {
+    const r = req as never
+    const retval = (n: number): RetvalReply => ({ retval: n })
+    const out = ((): unknown => {
+      switch (name as LbRequestName) {
+        case "lb_conf":
+          return retval(this.conf(r, now))
+        case "lb_conf_get":
+          return this.confGet(r, now)
+        case "lb_add_del_vip":
+          return retval(this.addDelVip(r, now))
+        case "lb_add_del_vip_v2":
+          return retval(this.addDelVipV2(r, now))
+        case "lb_add_del_as":
+          return retval(this.addDelAs(r, now))
+        case "lb_add_del_as_v2":
+          return retval(this.addDelAsV2(r, now))
+        case "lb_as_set_weight":
+          return retval(this.asSetWeight(r, now))
+        case "lb_flush_vip":
+          return retval(this.flushVip(r, now))
+        case "lb_vip_dump":
+          return this.vipDump(r, now)
+        case "lb_as_dump":
+          return this.asDump(r, now)
+        case "lb_as_v2_dump":
+          return this.asV2Dump(r, now)
+        case "lb_add_del_intf_nat4":
+          return retval(this.addDelIntfNat4(r, now))
+        case "lb_add_del_intf_nat6":
+          return retval(this.addDelIntfNat6(r, now))
+      }
+    })()
+    return out as LbRequestMap[K][1]
+  }
+}
+

@@ -1,0 +1,132 @@
+/**
+ * vppsim as one unit: the binary-API server, the lb plugin model behind it,
+ * and the stats segment with the plugin's per-VIP counters. Usable in-process
+ * as a scoped layer (tests, `npm start`) or standalone (`vppsim`, main.ts).
+ *
+ * Time is the Effect clock, so tests drive lameduck and VIP garbage
+ * collection with TestClock: `now` is seconds since this simulated VPP
+ * started, and a loop advances the model's collection timer every second.
+ */
+import { Context, Effect, Layer, type Scope } from "effect"
+import { lb } from "../vpp/binapi/index.js"
+import type { Message } from "../vpp/codec/Wire.js"
+import * as ApiServer from "./ApiServer.js"
+import { encodeAsDetails, encodeAsV2Details, encodeVipDetails } from "./internal/LbWire.js"
+import { LbPlugin, type LbMutation, type LbPluginOptions, type LbRequestName, requestNames } from "./LbPlugin.js"
+import * as StatsServer from "./StatsServer.js"
+
+export interface SimulatorOptions {
+  readonly apiSocket: string
+  /** the stats socket; none when absent */
+  readonly statsSocket?: string
+  /** worker threads (stats counters get 1 + workers rows); default 0 */
+  readonly workers?: number
+  readonly pid?: number
+  readonly lb?: LbPluginOptions
+  readonly doctorTable?: ApiServer.ApiServerOptions["doctorTable"]
+}
+
+export interface SimulatorShape {
+  readonly api: ApiServer.ApiServer
+  readonly stats: StatsServer.StatsServerShape | undefined
+  readonly lb: LbPlugin
+  /** seconds since this simulated VPP (re)started */
+  readonly now: Effect.Effect<number>
+  /** Forget all state and drop every connection, as a VPP restart does (new pid, lb defaults, counters zeroed). */
+  readonly restart: Effect.Effect<void>
+  /** Every state change of the lb plugin since start (the restart record included). */
+  readonly mutations: Effect.Effect<ReadonlyArray<LbMutation>>
+  /** Adds packets to a VIP's counter (a simple traffic model for the stats segment). */
+  readonly traffic: (vipIndex: number, packets: number, thread?: number) => Effect.Effect<void>
+}
+
+export class Simulator extends Context.Tag("vpp-maglev/Simulator")<Simulator, SimulatorShape>() {}
+
+const replyOf = (request: LbRequestName): Message => {
+  const service = lb.services.find((s) => s.request === request)
+  const reply = service?.reply === null || service === undefined ? undefined : lb.messages[service.reply as keyof typeof lb.messages]
+  if (reply === undefined) throw new Error(`no reply message for ${request}`)
+  return reply
+}
+
+export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, Error, Scope.Scope> =>
+  Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    let startMs = clock.unsafeCurrentTimeMillis()
+    const now = () => (clock.unsafeCurrentTimeMillis() - startMs) / 1000
+    const model = new LbPlugin(options.lb ?? {})
+
+    const stats = options.statsSocket === undefined
+      ? undefined
+      : yield* StatsServer.make({ socketPath: options.statsSocket, workers: options.workers ?? 0 })
+    if (stats !== undefined) {
+      const unsubscribe = model.subscribe((m) => {
+        if (m.op === "vip-add") stats.segment.lbVipAdded(m.details.vip)
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
+    }
+
+    const handlers: Record<string, ApiServer.Handler> = {}
+    for (const name of requestNames) {
+      const reply = replyOf(name)
+      handlers[name] = (req, ctx): ReadonlyArray<ApiServer.Reply> => {
+        const result = model.handle(name, req, now())
+        switch (name) {
+          case "lb_vip_dump":
+            return (result as ReadonlyArray<Parameters<typeof encodeVipDetails>[0]>).map((d) => ({
+              message: reply,
+              payload: encodeVipDetails(d, ctx.context)
+            }))
+          case "lb_as_dump":
+            return (result as ReadonlyArray<Parameters<typeof encodeAsDetails>[0]>).map((d) => ({
+              message: reply,
+              payload: encodeAsDetails(d, ctx.context)
+            }))
+          case "lb_as_v2_dump":
+            return (result as ReadonlyArray<Parameters<typeof encodeAsV2Details>[0]>).map((d) => ({
+              message: reply,
+              payload: encodeAsV2Details(d, ctx.context)
+            }))
+          default:
+            return [{ message: reply, fields: result as Record<string, unknown> }]
+        }
+      }
+    }
+
+    const api = yield* ApiServer.make({
+      path: options.apiSocket,
+      handlers,
+      ...(options.pid !== undefined ? { pid: options.pid } : {}),
+      ...(options.doctorTable !== undefined ? { doctorTable: options.doctorTable } : {})
+    })
+
+    // VPP's lb-gc-process wakes on its own; requests also advance the model lazily.
+    yield* Effect.sleep("1 second").pipe(
+      Effect.zipRight(Effect.sync(() => model.advance(now()))),
+      Effect.forever,
+      Effect.forkScoped
+    )
+
+    return {
+      api,
+      stats,
+      lb: model,
+      now: Effect.sync(now),
+      restart: Effect.gen(function*() {
+        const pid = (yield* api.pid) + 1
+        yield* api.restart(pid)
+        model.restart()
+        startMs = clock.unsafeCurrentTimeMillis()
+        if (stats !== undefined) {
+          for (const entry of model.vipIndices()) stats.segment.lbVipAdded(entry.index)
+          stats.segment.setScalar("/sys/boottime", BigInt(Math.floor(clock.unsafeCurrentTimeMillis() / 1000)))
+        }
+        yield* Effect.logInfo("vppsim-restart").pipe(Effect.annotateLogs({ event: "vppsim-restart", pid }))
+      }),
+      mutations: Effect.sync(() => model.mutations()),
+      traffic: (vipIndex, packets, thread = 0) =>
+        Effect.sync(() => stats?.segment.addLbTraffic(vipIndex, packets, { thread }))
+    } satisfies SimulatorShape
+  })
+
+export const layer = (options: SimulatorOptions): Layer.Layer<Simulator, Error> => Layer.scoped(Simulator, make(options))
