@@ -2,7 +2,7 @@
  * The binary-API client against vppsim's API server over a real Unix socket.
  */
 import { it } from "@effect/vitest"
-import { Cause, Chunk, Effect, Either, Exit, Fiber, Scope } from "effect"
+import { Cause, Chunk, Effect, Either, Exit, Fiber, HashMap, Logger, LogLevel, Scope } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -196,3 +196,37 @@ describe("the simulator's socket, raw", () => {
     })))
 })
 
+
+describe("logging", () => {
+  it.live("every send and receive is logged at debug as vpp-api-send / vpp-api-recv with the decoded fields", () =>
+    Effect.gen(function*() {
+      const records: Array<{ level: string; message: unknown; annotations: Record<string, unknown> }> = []
+      const capture = Logger.make(({ logLevel, message, annotations }) => {
+        records.push({ level: logLevel.label, message, annotations: Object.fromEntries(HashMap.toEntries(annotations)) })
+      })
+      yield* Effect.scoped(Effect.gen(function*() {
+        const server = yield* withServer()
+        const conn = yield* VppApi.connect({ path: server.path })
+        yield* conn.request(memclnt.GetFirstMsgId, memclnt.GetFirstMsgIdReply, { name: "lb_ac602d7b" })
+      })).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, capture)), Logger.withMinimumLogLevel(LogLevel.Debug))
+      const sent = records.find((r) => r.annotations["event"] === "vpp-api-send" && r.annotations["message"] === "get_first_msg_id")
+      expect(sent).toMatchObject({ level: "DEBUG", annotations: { fields: { name: "lb_ac602d7b" } } })
+      const got = records.find((r) => r.annotations["event"] === "vpp-api-recv" && r.annotations["message"] === "get_first_msg_id_reply")
+      expect(got).toMatchObject({ level: "DEBUG", annotations: { context: sent!.annotations["context"], fields: { retval: 0 } } })
+      expect(records.some((r) => r.annotations["message"] === "sockclnt_delete")).toBe(true)
+    }))
+
+  it.live("at info level no per-message records are built", () =>
+    Effect.gen(function*() {
+      let count = 0
+      const capture = Logger.make(({ annotations }) => {
+        if (String(HashMap.get(annotations, "event").pipe((o) => (o._tag === "Some" ? o.value : ""))).startsWith("vpp-api")) count++
+      })
+      yield* Effect.scoped(Effect.gen(function*() {
+        const server = yield* withServer()
+        const conn = yield* VppApi.connect({ path: server.path })
+        yield* conn.request(memclnt.ControlPing, memclnt.ControlPingReply, {})
+      })).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, capture)), Logger.withMinimumLogLevel(LogLevel.Info))
+      expect(count).toBe(0)
+    }))
+})

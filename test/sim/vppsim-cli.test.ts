@@ -1,0 +1,41 @@
+import { it } from "@effect/vitest"
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { expect } from "vitest"
+import { vpe } from "../../src/vpp/binapi/index.js"
+import * as StatsClient from "../../src/vpp/stats/StatsClient.js"
+import * as VppApi from "../../src/vpp/transport/VppApi.js"
+import { repoRoot } from "../support/paths.js"
+
+it.live("vppsim runs standalone: serves both sockets, logs JSON lines, exits 0 on SIGTERM and removes its sockets", () =>
+  Effect.gen(function*() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vppsim-cli-"))
+    const api = path.join(dir, "api.sock")
+    const stats = path.join(dir, "stats.sock")
+    const child = spawn(process.execPath, ["--import", "tsx", "src/sim/main.ts", "--api-socket", api, "--stats-socket", stats, "--workers", "3"], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let out = ""
+    child.stdout.on("data", (d) => (out += d))
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+    yield* Effect.promise(async () => {
+      for (let i = 0; i < 200 && !out.includes("vppsim-ready"); i++) await new Promise((r) => setTimeout(r, 50))
+    })
+    const ready = JSON.parse(out.split("\n").find((l) => l.includes("vppsim-ready"))!)
+    expect(ready.annotations).toMatchObject({ event: "vppsim-ready", api_socket: api, stats_socket: stats, messages: 78 })
+    yield* Effect.scoped(Effect.gen(function*() {
+      const conn = yield* VppApi.connect({ path: api })
+      expect((yield* conn.request(vpe.ShowVersion, vpe.ShowVersionReply, {})).program).toBe("vpe")
+      const client = yield* StatsClient.make({ socketPath: stats })
+      expect(yield* client.scalar("/sys/num_worker_threads")).toBe(3n)
+    }))
+    child.kill("SIGTERM")
+    expect(yield* Effect.promise(() => exited)).toBe(0)
+    expect(fs.existsSync(api)).toBe(false)
+    expect(fs.existsSync(stats)).toBe(false)
+    for (const line of out.trim().split("\n")) expect(() => JSON.parse(line)).not.toThrow()
+  }))
