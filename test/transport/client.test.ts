@@ -2,7 +2,7 @@
  * The binary-API client against vppsim's API server over a real Unix socket.
  */
 import { it } from "@effect/vitest"
-import { Cause, Chunk, Effect, Either, Exit, Fiber, HashMap, Logger, LogLevel, Scope } from "effect"
+import { Cause, Chunk, Effect, Either, Exit, FastCheck, Fiber, HashMap, Logger, LogLevel, Scope } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -12,6 +12,7 @@ import * as ApiServer from "../../src/sim/ApiServer.js"
 import { lb, memclnt, vpe } from "../../src/vpp/binapi/index.js"
 import * as Codec from "../../src/vpp/codec/Codec.js"
 import * as Frame from "../../src/vpp/codec/Frame.js"
+import { FrameReader, FrameTooLarge } from "../../src/vpp/transport/FrameReader.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
 
 const socketPath = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), "vppsim-")), "api.sock")
@@ -229,4 +230,59 @@ describe("logging", () => {
       })).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, capture)), Logger.withMinimumLogLevel(LogLevel.Info))
       expect(count).toBe(0)
     }))
+})
+
+describe("simulator test hooks", () => {
+  it.live("delayed replies arrive late but intact; a dropped connection fails its waiters", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* withServer()
+      const conn = yield* VppApi.connect({ path: server.path, timeout: "2 seconds" })
+      yield* server.delayReplies("150 millis")
+      const start = Date.now()
+      expect((yield* conn.request(memclnt.ControlPing, memclnt.ControlPingReply, {})).retval).toBe(0)
+      expect(Date.now() - start).toBeGreaterThanOrEqual(140)
+      yield* server.delayReplies(0)
+      const other = yield* VppApi.connect({ path: server.path })
+      yield* server.stall
+      const waiting = yield* Effect.fork(conn.request(memclnt.ControlPing, memclnt.ControlPingReply, {}))
+      yield* Effect.sleep("20 millis")
+      yield* server.dropConnections(conn.handle)
+      expect(yield* Fiber.join(waiting).pipe(Effect.flip, Effect.map((e) => e._tag))).toBe("VppDisconnected")
+      yield* server.resume
+      // the other client is untouched
+      expect((yield* other.request(memclnt.ControlPing, memclnt.ControlPingReply, {})).retval).toBe(0)
+    })))
+})
+
+describe("FrameReader", () => {
+  it.prop("reassembles any split of a stream of frames", [
+    FastCheck.array(FastCheck.uint8Array({ minLength: 2, maxLength: 5000 }), { minLength: 1, maxLength: 20 }),
+    FastCheck.array(FastCheck.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 50 })
+  ], ([bodies, cuts]) => {
+    const stream = Buffer.concat(bodies.map((b) => {
+      const f = new Uint8Array(16 + b.length)
+      Frame.writeHeader(f, 0, b.length)
+      f.set(b, 16)
+      return f
+    }))
+    const reader = new FrameReader()
+    const out: Array<Uint8Array> = []
+    for (let i = 0, k = 0; i < stream.length; k++) {
+      const n = cuts[k % cuts.length]!
+      reader.push(stream.subarray(i, i + n))
+      i += n
+      let b: Uint8Array | undefined
+      while ((b = reader.next()) !== undefined) out.push(b)
+    }
+    expect(out).toEqual(bodies)
+    expect(reader.buffered).toBe(0)
+  })
+
+  it("refuses a frame announcing more than the limit instead of allocating it", () => {
+    const reader = new FrameReader(1024)
+    const header = new Uint8Array(16)
+    Frame.writeHeader(header, 0, 4096)
+    reader.push(header)
+    expect(() => reader.next()).toThrow(FrameTooLarge)
+  })
 })
