@@ -1,7 +1,9 @@
 /**
- * vpp-maglev as a library. Today: the VPP binary-API layer (generated
- * bindings, schema-derived codecs, socket framing). The services and layers
- * of the daemon are added here as they are built.
+ * vpp-maglev as a library: the VPP binary-API layer (generated bindings,
+ * schema-derived codecs, framing), the binary-API client and the stats-segment
+ * reader, and the Maglev model. The daemon's services and layers are added
+ * here as they are built. The simulator is a separate entry point
+ * (`src/sim/Simulator.ts`), so that nothing here depends on it.
  */
 export * as binapi from "./vpp/binapi/index.js"
 export * as Codec from "./vpp/codec/Codec.js"
@@ -9,3 +11,7 @@ export { VppDecodeError, VppEncodeError } from "./vpp/codec/Errors.js"
 export * as Frame from "./vpp/codec/Frame.js"
 export * as Ip from "./vpp/codec/Ip.js"
 export * as Wire from "./vpp/codec/Wire.js"
+export * as Maglev from "./lb/Maglev.js"
+export * as StatsClient from "./vpp/stats/StatsClient.js"
+export * as VppApi from "./vpp/transport/VppApi.js"
+export * from "./vpp/transport/Errors.js"

@@ -4,6 +4,7 @@
  * so, and names what can be run today.
  */
 process.stdout.write(
-  "vpp-maglev: maglevd and the VPP simulator are not built yet; npm start is a placeholder until they are.\n" +
-    "Built today: the VPP binary-API codecs. Try `node --import tsx examples/codec.ts`, `npm test` or `npm run bench`.\n"
+  "vpp-maglev: maglevd is not built yet; npm start is a placeholder until it is.\n" +
+    "Built today: the VPP binary-API codecs, client and simulator. Try `npm run vppsim -- --api-socket /tmp/api.sock\n" +
+    "--stats-socket /tmp/stats.sock`, `node --import tsx examples/codec.ts`, `npm test` or `npm run bench`.\n"
 )
