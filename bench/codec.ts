@@ -22,7 +22,7 @@ const asV2: lb.LbAddDelAsV2 = {
 
 const asV2Details: lb.LbAsV2Details = {
   context: 196613,
-  vip: { pfx: "2001:db8:1::/64", protocol: "IP_API_PROTO_TCP", port: 443 },
+  vip: { pfx: "2001:db8:1::/64", protocol: 6, port: 443 },
   app_srv: "2001:db8:2::17",
   flags: 1,
   in_use_since: 0,
@@ -32,7 +32,7 @@ const asV2Details: lb.LbAsV2Details = {
 
 const asV2Details4: lb.LbAsV2Details = {
   ...asV2Details,
-  vip: { pfx: "192.0.2.0/24", protocol: "IP_API_PROTO_TCP", port: 80 },
+  vip: { pfx: "192.0.2.0/24", protocol: 6, port: 80 },
   app_srv: "10.0.0.1"
 }
 

@@ -13,6 +13,24 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 export const defaultApiDir = path.resolve(repoRoot, "../shared/vpp-api")
 export const defaultOutDir = path.join(repoRoot, "src/vpp/binapi")
 export const manifestPath = path.join(repoRoot, "api-defs/manifest.json")
+export const overridesPath = path.join(repoRoot, "api-defs/overrides.json")
+
+/** api-defs/overrides.json as `<type>.<field>` -> type name. */
+export const readOverrides = (file = overridesPath): Record<string, string> => {
+  if (!fs.existsSync(file)) return {}
+  let json: { fields?: Record<string, { type?: unknown }> }
+  try {
+    json = JSON.parse(fs.readFileSync(file, "utf8"))
+  } catch (e) {
+    throw new SourceError(`${file}: ${(e as Error).message}`)
+  }
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(json.fields ?? {})) {
+    if (typeof value?.type !== "string") throw new SourceError(`${file}: fields.${key} needs a "type"`)
+    out[key] = value.type
+  }
+  return out
+}
 
 export interface ManifestModule {
   readonly name: string

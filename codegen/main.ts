@@ -20,6 +20,7 @@ import {
   manifestFor,
   manifestPath,
   readManifest,
+  readOverrides,
   SourceError,
   staleFiles
 } from "./Sources.js"
@@ -73,7 +74,7 @@ const main = (): number => {
       fs.writeFileSync(manifestPath, JSON.stringify(manifestFor(manifest.source, apis), null, 2) + "\n")
       process.stdout.write(`api-defs/manifest.json updated (${differences.length} changes)\n`)
     }
-    const { files, warnings } = generate(apis)
+    const { files, warnings } = generate(apis, readOverrides())
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`)
     if (args.check) {
       const stale = staleFiles(out, files)

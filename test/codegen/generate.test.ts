@@ -103,6 +103,27 @@ describe("codegen", () => {
     )
   })
 
+  it("widens the fields listed in overrides, and refuses unknown fields or other sizes", () => {
+    const api = apiJson("demo", {
+      enums: [["proto", ["TCP", 6], { enumtype: "u8" }], family],
+      aliases: ipAliases,
+      unions: [addressUnion],
+      types: [
+        ["address", ["vl_api_address_family_t", "af"], ["vl_api_address_union_t", "un", { discriminator: "af" }]],
+        ["prefix", ["vl_api_address_t", "address"], ["u8", "len"]],
+        ["vip", ["vl_api_prefix_t", "pfx"], ["vl_api_proto_t", "protocol"]]
+      ],
+      messages: [["details", ["u32", "context"], ["vl_api_proto_t", "p"]]]
+    })
+    const text = generate([api], { "vip.protocol": "u8", "vip.pfx": "loose_prefix", "details.p": "u8" }).files.get("demo.ts")!
+    expect(text).toContain("protocol: W.u8")
+    expect(text).toContain("pfx: W.loosePrefix")
+    expect(text).toContain("p: W.u8")
+    expect(() => generate([api], { "vip.nope": "u8" })).toThrow("api-defs/overrides.json: no such field: vip.nope")
+    expect(() => generate([api], { "vip.protocol": "u32" })).toThrow("api-defs/overrides.json: vip.protocol is 1 bytes, u32 is 4")
+    expect(() => generate([api], { "vip.protocol": "float" })).toThrow("api-defs/overrides.json: vip.protocol: unknown type float")
+  })
+
   it("reports malformed definition files with the file and the entry", () => {
     expect(() => parseApiJson("x.api.json", "{")).toThrow(ApiJsonError)
     expect(() => parseApiJson("x.api.json", "{}")).toThrow(/x.api.json: \(structure\)/)

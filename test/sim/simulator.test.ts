@@ -61,7 +61,24 @@ describe("vppsim through the client", () => {
       const error = yield* Effect.flip(c.request(lb.LbAddDelVipV2, lb.LbAddDelVipV2Reply, vip("192.0.2.1/32")))
       expect(error.message).toBe("lb_add_del_vip_v2 failed: VNET_API_ERROR_VALUE_EXIST (-81)")
       const vips = yield* c.dump(lb.LbVipDump, lb.LbVipDetails, { pfx: "0.0.0.0/0", pfx_matcher: { le: 0, ge: 0 }, protocol: 255, port: 0 })
-      expect(Chunk.toReadonlyArray(vips).map((v) => v.vip)).toEqual([{ pfx: "192.0.2.1/32", protocol: "IP_API_PROTO_TCP", port: 80 }])
+      expect(Chunk.toReadonlyArray(vips).map((v) => v.vip)).toEqual([{ pfx: "192.0.2.1/32", protocol: 6, port: 80 }])
+    })))
+
+  it.live("VIPs that VPP reports outside their enums (L3DSR, odd protocols, ::/N) still dump", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const s = yield* sim()
+      const c = yield* VppApi.connect({ path: s.api.path })
+      yield* c.request(lb.LbAddDelVipV2, lb.LbAddDelVipV2Reply, vip("10.0.0.0/24", {
+        protocol: 7, port: 9, encap: "LB_API_ENCAP_TYPE_L3DSR", dscp: 5
+      }))
+      yield* c.request(lb.LbAddDelVipV2, lb.LbAddDelVipV2Reply, vip("::/64", { protocol: 255, port: 0, encap: "LB_API_ENCAP_TYPE_GRE6" }))
+      const vips = Chunk.toReadonlyArray(
+        yield* c.dump(lb.LbVipDump, lb.LbVipDetails, { pfx: "0.0.0.0/0", pfx_matcher: { le: 0, ge: 0 }, protocol: 255, port: 0 })
+      )
+      expect(vips.map((v) => [v.vip, v.encap, v.dscp, v.srv_type])).toEqual([
+        [{ pfx: "10.0.0.0/24", protocol: 7, port: 9 }, "LB_API_ENCAP_TYPE_L3DSR", 5, 5 << 24],
+        [{ pfx: "0.0.0.0/64", protocol: 255, port: 0 }, "LB_API_ENCAP_TYPE_GRE6", 0, 0]
+      ])
     })))
 
   it.live("num_buckets for every lb_maglev.golden.json scenario, through lb_as_v2_dump", () =>

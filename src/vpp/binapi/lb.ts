@@ -165,8 +165,8 @@ export const LbVipDetails = W.message("lb_vip_details", "0x1329ec9b", W.struct("
   context: W.u32,
   vip: lb_types.LbVip,
   encap: lb_types.LbEncapType,
-  dscp: ip_types.IpDscp,
-  srv_type: lb_types.LbSrvType,
+  dscp: W.u8,
+  srv_type: W.u32,
   target_port: W.u16,
   flow_table_length: W.u16
 }))

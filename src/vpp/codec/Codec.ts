@@ -140,6 +140,7 @@ export const fixedSizeOf = (layout: Layout): number | undefined => {
     case "Address":
       return 17
     case "Prefix":
+    case "LoosePrefix":
       return 18
     case "Ip4Prefix":
       return 5
@@ -764,6 +765,17 @@ const wellKnownNode = (layout: Leaf): Node | undefined => {
           if (len > a.max) throw new Fault(at + 17, `prefix length ${len} exceeds ${a.max} for ${a.max === 32 ? "IPv4" : "IPv6"}`)
           return `${a.text}/${len}`
         }
+      )
+    case "LoosePrefix":
+      return fixedNode(
+        18,
+        (c, at, v) => {
+          const p = prefixParts(v, "a prefix addr/len")
+          addressInto(c, at, p.address, "a prefix whose address is IPv4 or IPv6")
+          if (p.length > 255) throw bad(v, "a prefix length of at most 255")
+          c.bytes[at + 17] = p.length
+        },
+        (c, at) => `${readAddress(c, at).text}/${c.bytes[at + 17]!}`
       )
     case "Ip4Prefix":
       return fixedNode(

@@ -38,6 +38,7 @@ export type WireAnnotation =
   | { readonly _tag: "Ip6Address" }
   | { readonly _tag: "Address" }
   | { readonly _tag: "Prefix" }
+  | { readonly _tag: "LoosePrefix" }
   | { readonly _tag: "Ip4Prefix" }
   | { readonly _tag: "Ip6Prefix" }
   | { readonly _tag: "MacAddress" }
@@ -251,6 +252,21 @@ export const prefix = text(
   "an IPv4 or IPv6 prefix addr/len",
   (fc) => fc.oneof(prefixText(ip4Text, 32)(fc), prefixText(ip6Text, 128)(fc))
 )
+/**
+ * A `prefix` as VPP may report it: `"addr/len"` with any length 0..255, the
+ * family's limit not enforced. Only for fields VPP writes and gets wrong
+ * (api-defs/overrides.json); what we send uses `prefix`.
+ */
+export const loosePrefix = text(
+  "LoosePrefix",
+  "prefix",
+  (s) => {
+    const p = Ip.splitPrefix(s)
+    return p !== undefined && p.length <= 255 && Ip.isIp(p.address)
+  },
+  "an IPv4 or IPv6 address with a length 0..255",
+  (fc) => fc.oneof(prefixText(ip4Text, 255)(fc), prefixText(ip6Text, 255)(fc))
+)
 /** `ip4_prefix` as `"addr/len"` */
 export const ip4Prefix = text(
   "Ip4Prefix",
@@ -282,6 +298,7 @@ export const WELL_KNOWN_SIZES: Readonly<Record<string, number>> = {
   Ip6Address: 16,
   Address: 17,
   Prefix: 18,
+  LoosePrefix: 18,
   Ip4Prefix: 5,
   Ip6Prefix: 17,
   MacAddress: 6
