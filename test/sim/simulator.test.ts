@@ -5,7 +5,6 @@
 import { it } from "@effect/vitest"
 import { Chunk, Effect, Either, TestClock } from "effect"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect } from "vitest"
@@ -17,6 +16,7 @@ import { LB_VIP_COUNTERS } from "../../src/vpp/stats/Layout.js"
 import * as StatsClient from "../../src/vpp/stats/StatsClient.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
 import { findMessage, hexToBytes, loadGoldenFile, toGolden } from "../support/golden.js"
+import { rawExchange } from "../support/rawSocket.js"
 
 const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), "vppsim-"))
 const sim = (extra: Partial<Simulator.SimulatorOptions> = {}) => {
@@ -152,30 +152,8 @@ describe("vppsim through the client", () => {
         return out
       })
       const expected = frames.filter((f) => f.dir === "s2c")
-      const replies = yield* Effect.async<Array<Uint8Array>, Error>((resume) => {
-        const socket = net.createConnection({ path: s.api.path })
-        const got: Array<Uint8Array> = []
-        let buf = Buffer.alloc(0)
-        socket.on("data", (d) => {
-          buf = Buffer.concat([buf, d])
-          while (buf.length >= 16 && buf.length >= 16 + buf.readUInt32BE(8)) {
-            got.push(Uint8Array.from(buf.subarray(16, 16 + buf.readUInt32BE(8))))
-            buf = buf.subarray(16 + buf.readUInt32BE(8))
-          }
-        })
-        socket.on("close", () => resume(Effect.succeed(got)))
-        socket.on("error", (e) => resume(Effect.fail(e)))
-        socket.on("connect", async () => {
-          // the golden frames back to back, cut into random pieces of 1..9 bytes
-          const all = Buffer.concat(requests.map((r) => Buffer.from(r)))
-          for (let i = 0; i < all.length;) {
-            const n = 1 + Math.floor(Math.random() * 9)
-            socket.write(all.subarray(i, i + n))
-            i += n
-            await new Promise((r) => setImmediate(r))
-          }
-        })
-      })
+      // the golden frames back to back, cut into random pieces of 1..9 bytes; VPP closes after sockclnt_delete
+      const replies = yield* rawExchange(s.api.path, { frames: requests, maxPiece: 9 })
       expect(replies.map((r) => nameOf.get((r[0]! << 8) | r[1]!))).toEqual(expected.map((f) => f.message))
       replies.forEach((r, i) => {
         const f = expected[i]!

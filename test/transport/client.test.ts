@@ -4,7 +4,6 @@
 import { it } from "@effect/vitest"
 import { Cause, Chunk, Effect, Either, Exit, FastCheck, Fiber, HashMap, Logger, LogLevel, Scope } from "effect"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect } from "vitest"
@@ -12,6 +11,7 @@ import * as ApiServer from "../../src/sim/ApiServer.js"
 import { lb, memclnt, vpe } from "../../src/vpp/binapi/index.js"
 import * as Codec from "../../src/vpp/codec/Codec.js"
 import * as Frame from "../../src/vpp/codec/Frame.js"
+import { rawExchange } from "../support/rawSocket.js"
 import { FrameReader, FrameTooLarge } from "../../src/vpp/transport/FrameReader.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
 
@@ -141,36 +141,6 @@ describe("VppApi client against the simulator", () => {
 })
 
 describe("the simulator's socket, raw", () => {
-  const rawExchange = (file: string, frames: ReadonlyArray<Uint8Array>, expect: number) =>
-    Effect.async<Array<Uint8Array>, Error>((resume) => {
-      const socket = net.createConnection({ path: file })
-      const out: Array<Uint8Array> = []
-      let buf = Buffer.alloc(0)
-      socket.on("data", (d) => {
-        buf = Buffer.concat([buf, d])
-        while (buf.length >= 16 && buf.length >= 16 + buf.readUInt32BE(8)) {
-          const n = 16 + buf.readUInt32BE(8)
-          out.push(Uint8Array.from(buf.subarray(16, n)))
-          buf = buf.subarray(n)
-        }
-        if (out.length >= expect) {
-          socket.destroy()
-          resume(Effect.succeed(out))
-        }
-      })
-      socket.on("error", (e) => resume(Effect.fail(e)))
-      socket.on("connect", async () => {
-        // every frame, cut into small random pieces, sent one write at a time
-        const all = Buffer.concat(frames.map((f) => Buffer.from(f)))
-        for (let i = 0; i < all.length;) {
-          const n = 1 + Math.floor(Math.random() * 7)
-          socket.write(all.subarray(i, i + n))
-          i += n
-          await new Promise((r) => setImmediate(r))
-        }
-      })
-    })
-
   it.live("frames sent a few bytes at a time; unknown ids, bad handles and truncated bodies are dropped", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* withServer()
@@ -183,7 +153,11 @@ describe("the simulator's socket, raw", () => {
         Frame.writeHeader(f, 0, 8)
         return f
       })()
-      const replies = yield* rawExchange(server.path, [create, unknownId, ping(0x80000063, 9), truncated, ping(0x80000001, 10)], 2)
+      const replies = yield* rawExchange(server.path, {
+        frames: [create, unknownId, ping(0x80000063, 9), truncated, ping(0x80000001, 10)],
+        maxPiece: 7,
+        expect: 2
+      })
       const [createReply, pingReply] = replies.map((b) => Either.getOrThrow(Frame.splitBody(b)))
       expect(createReply!.msgId).toBe(16)
       expect(Either.getOrThrow(Codec.of(memclnt.SockclntCreateReply.schema).decode(createReply!.payload))).toMatchObject({
