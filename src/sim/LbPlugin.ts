@@ -12,6 +12,25 @@
  *
  * What is modelled, and why it is observable, is commented where it happens;
  * the §3.8 byte-order quirks are marked "QUIRK".
+ *
+ * Where vpp-wire.md is silent and the model chose (the pinned api.c was read;
+ * for lb.c only an older version was available):
+ * - GC comparisons use >= for the AS timer (`now >= last_used + 10`) and for
+ *   the 60 s per-VIP gate (the older source uses > for both).
+ * - The lb-gc-process timer ticks at exact multiples of `gcInterval`; quiet
+ *   stretches are skipped in one step (a property test checks this against a
+ *   collection at every tick).
+ * - A reused VIP slot keeps the old encap arguments, so a GRE VIP in a slot a
+ *   NAT VIP freed reports the old byte-swapped target_port (§3.8's "GRE VIPs
+ *   report 0" holds for never-used slots).
+ * - new_flows_table_length 0, and anything above 2^30, gives -70 (VPP would
+ *   try to allocate 2^31 entries for 2^31).
+ * - Deleting a lameduck AS that is due for collection frees it first; the
+ *   mark lands in the freed slot, and the reply is 0.
+ * - A v2 add of a new AS with is_flush logs no flush (only re-activation
+ *   flushes); lb_flush_vip of a missing VIP returns 0 and logs nothing.
+ * - NODEPORT is unreachable through the API (QUIRK) and not modelled further.
+ * - `restart()` keeps the mutation log and appends a "restart" record.
  */
 import { lb, lb_types } from "../vpp/binapi/index.js"
 import * as Ip from "../vpp/codec/Ip.js"
