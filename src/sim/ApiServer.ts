@@ -28,14 +28,11 @@ export interface TableEntry {
   readonly name: string
 }
 
-/**
- * A reply to send: the message and its fields (context is filled in from the
- * request when absent), or its payload already encoded, for the values VPP
- * sends that its own definitions do not allow (vpp-wire.md §3.8).
- */
-export type Reply =
-  | { readonly message: Message; readonly fields: Record<string, unknown> }
-  | { readonly message: Message; readonly payload: Uint8Array }
+/** A reply to send: the message and its fields (context is filled in from the request when absent). */
+export interface Reply {
+  readonly message: Message
+  readonly fields: Record<string, unknown>
+}
 
 export interface Registration {
   readonly index: number
@@ -188,15 +185,6 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
       for (const r of replies) {
         const id = idOf.get(r.message.name)
         if (id === undefined) continue
-        if ("payload" in r) {
-          const frame = new Uint8Array(Frame.HEADER_SIZE + Frame.MSG_ID_SIZE + r.payload.length)
-          Frame.writeHeader(frame, 0, Frame.MSG_ID_SIZE + r.payload.length)
-          frame[Frame.HEADER_SIZE] = id >> 8
-          frame[Frame.HEADER_SIZE + 1] = id & 0xff
-          frame.set(r.payload, Frame.HEADER_SIZE + Frame.MSG_ID_SIZE)
-          if (!conn.socket.destroyed) writeCoalesced(conn.socket, frame)
-          continue
-        }
         const fields = "context" in r.fields ? r.fields : { ...r.fields, context }
         const frame = Frame.encodeFrame(id, Codec.of(r.message.schema) as Codec.Codec<unknown>, fields)
         if (Either.isLeft(frame)) {

@@ -40,7 +40,14 @@ import * as LbWire from "./internal/LbWire.js"
 import { Pool } from "./internal/Pool.js"
 
 export type { AsDetails, AsV2Details, VipDetails, WireLbVip } from "./internal/LbWire.js"
-export { encodeAsDetails, encodeAsV2Details, encodeVipDetails, vipDetailsValue } from "./internal/LbWire.js"
+export {
+  asDetailsValue,
+  asV2DetailsValue,
+  encodeAsDetails,
+  encodeAsV2Details,
+  encodeVipDetails,
+  vipDetailsValue
+} from "./internal/LbWire.js"
 
 // ---------------------------------------------------------------------------
 // Constants

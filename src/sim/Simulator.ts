@@ -11,7 +11,14 @@ import { Context, Effect, Layer, type Scope } from "effect"
 import { lb } from "../vpp/binapi/index.js"
 import type { Message } from "../vpp/codec/Wire.js"
 import * as ApiServer from "./ApiServer.js"
-import { encodeAsDetails, encodeAsV2Details, encodeVipDetails } from "./internal/LbWire.js"
+import {
+  type AsDetails,
+  asDetailsValue,
+  type AsV2Details,
+  asV2DetailsValue,
+  type VipDetails,
+  vipDetailsValue
+} from "./internal/LbWire.js"
 import { LbPlugin, type LbMutation, type LbPluginOptions, type LbRequestName, requestNames } from "./LbPlugin.js"
 import * as StatsServer from "./StatsServer.js"
 
@@ -73,20 +80,11 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, E
         const result = model.handle(name, req, now())
         switch (name) {
           case "lb_vip_dump":
-            return (result as ReadonlyArray<Parameters<typeof encodeVipDetails>[0]>).map((d) => ({
-              message: reply,
-              payload: encodeVipDetails(d, ctx.context)
-            }))
+            return (result as ReadonlyArray<VipDetails>).map((d) => ({ message: reply, fields: vipDetailsValue(d, ctx.context) }))
           case "lb_as_dump":
-            return (result as ReadonlyArray<Parameters<typeof encodeAsDetails>[0]>).map((d) => ({
-              message: reply,
-              payload: encodeAsDetails(d, ctx.context)
-            }))
+            return (result as ReadonlyArray<AsDetails>).map((d) => ({ message: reply, fields: asDetailsValue(d, ctx.context) }))
           case "lb_as_v2_dump":
-            return (result as ReadonlyArray<Parameters<typeof encodeAsV2Details>[0]>).map((d) => ({
-              message: reply,
-              payload: encodeAsV2Details(d, ctx.context)
-            }))
+            return (result as ReadonlyArray<AsV2Details>).map((d) => ({ message: reply, fields: asV2DetailsValue(d, ctx.context) }))
           default:
             return [{ message: reply, fields: result as Record<string, unknown> }]
         }

@@ -94,28 +94,30 @@ export const vipDetailsValue = (d: VipDetails, context: number): lb.LbVipDetails
   flow_table_length: d.flow_table_length
 })
 
+/** The generated `lb_as_details` value for `d`. */
+export const asDetailsValue = (d: AsDetails, context: number): lb.LbAsDetails => ({
+  context,
+  vip: vipValue(d.vip),
+  app_srv: d.app_srv,
+  flags: d.flags,
+  in_use_since: d.in_use_since
+})
+
+/** The generated `lb_as_v2_details` value for `d`. */
+export const asV2DetailsValue = (d: AsV2Details, context: number): lb.LbAsV2Details => ({
+  ...asDetailsValue(d, context),
+  weight: d.weight,
+  num_buckets: d.num_buckets
+})
+
 /** The exact `lb_vip_details` payload (after the message id) VPP sends for `d`. */
 export const encodeVipDetails = (d: VipDetails, context: number): Uint8Array =>
   encodeOrThrow(Codec.of(lb.LbVipDetails.schema), vipDetailsValue(d, context))
 
 /** The exact `lb_as_details` payload (after the message id) VPP sends for `d`. */
 export const encodeAsDetails = (d: AsDetails, context: number): Uint8Array =>
-  encodeOrThrow(Codec.of(lb.LbAsDetails.schema), {
-    context,
-    vip: vipValue(d.vip),
-    app_srv: d.app_srv,
-    flags: d.flags,
-    in_use_since: d.in_use_since
-  })
+  encodeOrThrow(Codec.of(lb.LbAsDetails.schema), asDetailsValue(d, context))
 
 /** The exact `lb_as_v2_details` payload (after the message id) VPP sends for `d`. */
 export const encodeAsV2Details = (d: AsV2Details, context: number): Uint8Array =>
-  encodeOrThrow(Codec.of(lb.LbAsV2Details.schema), {
-    context,
-    vip: vipValue(d.vip),
-    app_srv: d.app_srv,
-    flags: d.flags,
-    in_use_since: d.in_use_since,
-    weight: d.weight,
-    num_buckets: d.num_buckets
-  })
+  encodeOrThrow(Codec.of(lb.LbAsV2Details.schema), asV2DetailsValue(d, context))
