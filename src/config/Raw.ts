@@ -1,0 +1,147 @@
+/**
+ * The structural stage: can the file be read into the shape of a configuration
+ * at all? It answers what Go's `yaml.Unmarshal` into typed structs (with unknown
+ * fields refused) answers for the Go maglevd: YAML syntax, the top level,
+ * unknown and duplicate keys, and the kind of every value (mapping, list,
+ * string, integer, boolean, duration). What the values *mean* (ranges,
+ * enumerations, addresses, references, required keys) is the semantic stage's
+ * (`Validate.ts`), so that one rule is never checked in two places.
+ *
+ * The raw types mirror the file: every field may be absent (`undefined`), keys
+ * are the file's kebab-case ones in camelCase, and named maps are lists of
+ * entries in file order.
+ */
+import { isMap, isScalar, LineCounter, parseDocument } from "yaml"
+import type { ConfigIssue } from "./Issue.js"
+import { Path } from "./internal/Path.js"
+import * as W from "./internal/Walk.js"
+
+type Decoded<D> = D extends W.Decoder<infer A> ? A : never
+
+const httpParams = W.struct({
+  method: W.field("method", W.string),
+  path: W.field("path", W.string),
+  host: W.field("host", W.string),
+  headers: W.field("headers", W.entries(W.string, "a mapping of header names to values")),
+  expectedCodes: W.field("expected-codes", W.list(W.stringOrInteger, "a list of status codes or ranges like 200-399")),
+  responseRegex: W.field("response-regex", W.string),
+  serverName: W.field("server-name", W.string),
+  insecure: W.field("insecure", W.boolean),
+  caFile: W.field("ca-file", W.string)
+})
+
+const tcpParams = W.struct({
+  send: W.field("send", W.string),
+  expect: W.field("expect", W.string),
+  tls: W.field("tls", W.boolean),
+  serverName: W.field("server-name", W.string),
+  insecure: W.field("insecure", W.boolean)
+})
+
+const healthCheck = W.struct({
+  type: W.field("type", W.string),
+  port: W.field("port", W.integer),
+  interval: W.field("interval", W.duration),
+  fastInterval: W.field("fast-interval", W.duration),
+  downInterval: W.field("down-interval", W.duration),
+  timeout: W.field("timeout", W.duration),
+  rise: W.field("rise", W.integer),
+  fall: W.field("fall", W.integer),
+  probeIpv4Src: W.field("probe-ipv4-src", W.string),
+  probeIpv6Src: W.field("probe-ipv6-src", W.string),
+  http: W.field("http", httpParams),
+  tcp: W.field("tcp", tcpParams)
+})
+
+const backend = W.struct({
+  address: W.field("address", W.string),
+  healthcheck: W.field("healthcheck", W.string),
+  enabled: W.field("enabled", W.boolean)
+})
+
+/** `web1:` (empty) and `web1: { weight: 50 }` are both members. */
+const poolMember = W.struct({ weight: W.field("weight", W.integer) }, "a mapping like { weight: 50 }, or nothing")
+
+const pool = W.struct({
+  name: W.field("name", W.string),
+  backends: W.field("backends", W.entries(poolMember, "a mapping of backend names"))
+})
+
+const frontend = W.struct({
+  description: W.field("description", W.string),
+  address: W.field("address", W.string),
+  protocol: W.field("protocol", W.string),
+  port: W.field("port", W.integer),
+  pools: W.field("pools", W.list(pool, "a list of pools")),
+  srcIpSticky: W.field("src-ip-sticky", W.boolean),
+  flushOnDown: W.field("flush-on-down", W.boolean),
+  newFlowsTableLength: W.field("new-flows-table-length", W.integer)
+})
+
+const lb = W.struct({
+  ipv4SrcAddress: W.field("ipv4-src-address", W.string),
+  ipv6SrcAddress: W.field("ipv6-src-address", W.string),
+  syncInterval: W.field("sync-interval", W.duration),
+  stickyBucketsPerCore: W.field("sticky-buckets-per-core", W.integer),
+  flowTimeout: W.field("flow-timeout", W.duration),
+  startupMinDelay: W.field("startup-min-delay", W.duration),
+  startupMaxDelay: W.field("startup-max-delay", W.duration)
+})
+
+const maglev = W.struct({
+  healthchecker: W.field(
+    "healthchecker",
+    W.struct({
+      transitionHistory: W.field("transition-history", W.integer),
+      netns: W.field("netns", W.string)
+    })
+  ),
+  vpp: W.field("vpp", W.struct({ lb: W.field("lb", lb) })),
+  healthchecks: W.field("healthchecks", W.entries(healthCheck, "a mapping of healthcheck names")),
+  backends: W.field("backends", W.entries(backend, "a mapping of backend names")),
+  frontends: W.field("frontends", W.entries(frontend, "a mapping of frontend names"))
+})
+
+export type RawHttpParams = Decoded<typeof httpParams>
+export type RawTcpParams = Decoded<typeof tcpParams>
+export type RawHealthCheck = Decoded<typeof healthCheck>
+export type RawBackend = Decoded<typeof backend>
+export type RawPool = Decoded<typeof pool>
+export type RawFrontend = Decoded<typeof frontend>
+export type RawLb = Decoded<typeof lb>
+export type RawConfig = Decoded<typeof maglev>
+
+export type ReadResult =
+  | { readonly _tag: "Read"; readonly raw: RawConfig; readonly walk: W.Walk }
+  | { readonly _tag: "Unreadable"; readonly errors: ReadonlyArray<ConfigIssue> }
+
+const TOP = "a mapping with the single key maglev"
+
+/** YAML text → the raw configuration, or every syntax and structural error. */
+export const read = (text: string): ReadResult => {
+  const lineCounter = new LineCounter()
+  // Duplicate keys are found by the walk, which can say at which path they are.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false })
+  const yamlIssue = (e: { readonly message: string; readonly pos: readonly [number, number] }): ConfigIssue => {
+    const { line, col } = lineCounter.linePos(e.pos[0])
+    return { path: "", rule: `YAML syntax error: ${e.message}`, line, column: col }
+  }
+  // A warning (an unknown tag, a bad directive) would change what a value means: refuse it too.
+  const syntax = [...doc.errors, ...doc.warnings].map(yamlIssue)
+  if (syntax.length > 0) return { _tag: "Unreadable", errors: syntax }
+
+  const walk = new W.Walk(doc, lineCounter)
+  const top = doc.contents
+  if (top === null || (isScalar(top) && top.value === null)) {
+    return { _tag: "Unreadable", errors: [{ path: "", rule: `the file is empty; expected ${TOP}` }] }
+  }
+  walk.mark(Path.root, top, null)
+  const root = W.struct({ maglev: W.field("maglev", maglev) }, TOP)(top, Path.root, walk)
+  if (isMap(top) && !top.items.some((p) => isScalar(p.key) && p.key.value === "maglev")) {
+    walk.fail(Path.root.key("maglev"), `is required: the file must be ${TOP}`)
+  }
+  // `maglev:` with nothing under it is a valid, empty configuration.
+  const raw = root === W.Invalid ? W.Invalid : (root.maglev ?? maglev(null, Path.root.key("maglev"), walk))
+  if (raw === W.Invalid || walk.issues.length > 0) return { _tag: "Unreadable", errors: walk.issues }
+  return { _tag: "Read", raw, walk }
+}

@@ -1,0 +1,349 @@
+/**
+ * Decoders over the `yaml` package's AST (not over `toJS()` output), so that
+ * every issue carries the line and column of the node it is about, all issues
+ * are collected in one pass, duplicate keys are reported with the path where
+ * they occur, and maps keep the order of the file whatever their keys look like.
+ *
+ * A decoder either returns its value or records issues and returns `Invalid`;
+ * it never stops at the first problem. Along the way the walk remembers the
+ * position of every path it visits, which the semantic stage uses to place its
+ * own issues.
+ */
+import { type Duration, Either } from "effect"
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isNode,
+  isScalar,
+  isSeq,
+  type LineCounter,
+  type Node,
+  type Pair,
+  type Scalar,
+  type YAMLMap
+} from "yaml"
+import { parseDuration } from "../Duration.js"
+import type { ConfigIssue } from "../Issue.js"
+import type { Path } from "./Path.js"
+
+export const Invalid: unique symbol = Symbol.for("vpp-maglev/config/Invalid")
+export type Invalid = typeof Invalid
+
+/** `null` is an empty value (`key:` or `key: ~`) or a missing one. */
+export type Decoder<A> = (node: Node | null, path: Path, walk: Walk) => A | Invalid
+
+export interface Position {
+  readonly line: number
+  readonly column: number
+}
+
+/** Above this many alias expansions the document is refused ("billion laughs"). */
+const MAX_ALIASES = 1000
+
+/** The printable form of a node for `ConfigIssue.value`: short, one line. */
+export const show = (node: Node | null): string => {
+  if (node === null) return "null"
+  if (isMap(node)) return "{…}"
+  if (isSeq(node)) return "[…]"
+  if (isAlias(node)) return `*${node.source}`
+  return showValue(node.value)
+}
+
+export const showValue = (value: unknown): string => {
+  const text = typeof value === "string" ? JSON.stringify(value) : String(value)
+  return text.length > 60 ? text.slice(0, 57) + "…" : text
+}
+
+export class Walk {
+  readonly issues: Array<ConfigIssue> = []
+  /** Path text → where its key (collections) or value (scalars) starts. */
+  readonly positions = new Map<string, Position>()
+  /** Path text → a scalar's value as written, so the semantic stage shows `300s` and not `5m0s`. */
+  readonly written = new Map<string, string>()
+  private aliases = 0
+
+  constructor(
+    readonly doc: Document.Parsed,
+    readonly lineCounter: LineCounter
+  ) {}
+
+  positionOf(node: unknown): Position | undefined {
+    if (!isNode(node) || node.range == null) return undefined
+    const { line, col } = this.lineCounter.linePos(node.range[0])
+    return { line, column: col }
+  }
+
+  /** The position of `path`, or of its nearest ancestor the file mentions. */
+  locate(path: Path): Position | undefined {
+    for (let p: Path | undefined = path; p !== undefined; p = p.parent) {
+      const at = this.positions.get(p.text)
+      if (at !== undefined) return at
+    }
+    return undefined
+  }
+
+  /**
+   * Remembers where `path` is: at its value when that is a scalar (errors are
+   * about the value), else at its key (a mapping's value starts a line later).
+   */
+  mark(path: Path, key: unknown, value: Node | null | Invalid): void {
+    const scalar = value !== null && value !== Invalid && isScalar(value) ? value : undefined
+    const at = this.positionOf(scalar ?? key)
+    if (at !== undefined && !this.positions.has(path.text)) this.positions.set(path.text, at)
+    if (scalar !== undefined && !this.written.has(path.text)) this.written.set(path.text, show(scalar))
+  }
+
+  issue(
+    path: Path,
+    rule: string,
+    options?: { readonly node?: unknown; readonly value?: string | undefined }
+  ): ConfigIssue {
+    const at = this.positionOf(options?.node) ?? this.locate(path)
+    return {
+      path: path.text,
+      rule,
+      ...(options?.value !== undefined ? { value: options.value } : {}),
+      ...(at !== undefined ? { line: at.line, column: at.column } : {})
+    }
+  }
+
+  fail(path: Path, rule: string, node?: Node | null, value?: string): Invalid {
+    this.issues.push(this.issue(path, rule, { node, value: value ?? (node === undefined ? undefined : show(node)) }))
+    return Invalid
+  }
+
+  /** Follows an alias to its anchor; `null` for an empty value. */
+  resolve(value: unknown, path: Path): Node | null | Invalid {
+    if (value === null || value === undefined) return null
+    if (!isNode(value)) return null
+    if (!isAlias(value)) return isScalar(value) && value.value === null ? null : value
+    if (++this.aliases > MAX_ALIASES) return this.fail(path, `more than ${MAX_ALIASES} alias expansions`, value)
+    const target = value.resolve(this.doc)
+    if (target === undefined) return this.fail(path, `alias *${value.source} refers to no anchor`, value)
+    return isScalar(target) && target.value === null ? null : target
+  }
+}
+
+// --- Scalars ---------------------------------------------------------------
+
+const scalar =
+  <A>(expected: string, accept: (node: Scalar) => A | undefined): Decoder<A> =>
+  (node, path, walk) => {
+    if (node !== null && isScalar(node)) {
+      const value = accept(node)
+      if (value !== undefined) return value
+    }
+    return walk.fail(path, expected, node)
+  }
+
+export const string: Decoder<string> = scalar("expected a string", (n) =>
+  typeof n.value === "string" ? n.value : undefined
+)
+
+export const boolean: Decoder<boolean> = scalar("expected a boolean (true or false)", (n) =>
+  typeof n.value === "boolean" ? n.value : undefined
+)
+
+/** YAML 1.2 core integers only: `80`, `0x50`, `0o120`, but not `80.0` or `8e1`. */
+const INTEGER_SOURCE = /^[-+]?(?:[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+)$/
+
+export const integer: Decoder<number> = scalar("expected an integer", (n) =>
+  typeof n.value === "number" && Number.isSafeInteger(n.value) && INTEGER_SOURCE.test(n.source ?? String(n.value))
+    ? n.value
+    : undefined
+)
+
+/** A string or an integer, for lists like `expected-codes: [200, "300-399"]`. */
+export const stringOrInteger: Decoder<string | number> = (node, path, walk) => {
+  if (node !== null && isScalar(node) && typeof node.value === "string") return node.value
+  if (node !== null && isScalar(node) && typeof node.value === "number") return integer(node, path, walk)
+  return walk.fail(path, "expected an integer or a string", node)
+}
+
+/** Go duration text, or a bare `0`; the reason names what is wrong with the text. */
+export const duration: Decoder<Duration.Duration> = (node, path, walk) => {
+  if (node !== null && isScalar(node)) {
+    // A number is read as its text, so that `2` gets "missing unit" and `0` is zero.
+    const text =
+      typeof node.value === "string"
+        ? node.value
+        : typeof node.value === "number"
+          ? (node.source ?? String(node.value))
+          : undefined
+    if (text !== undefined) {
+      const parsed = parseDuration(text)
+      if (Either.isRight(parsed)) return parsed.right
+      return walk.fail(path, parsed.left, node)
+    }
+  }
+  return walk.fail(path, "expected a duration like 2s, 500ms or 1m30s", node)
+}
+
+// --- Collections -----------------------------------------------------------
+
+/**
+ * The pairs of a mapping with string keys. Duplicates and non-string keys are
+ * reported and left out, and the rest are still decoded, so their errors show too.
+ */
+const pairs = (
+  node: YAMLMap,
+  path: Path,
+  walk: Walk
+): { readonly items: ReadonlyArray<{ readonly key: string; readonly pair: Pair }>; readonly ok: boolean } => {
+  const items: Array<{ key: string; pair: Pair }> = []
+  const seen = new Map<string, Pair>()
+  let ok = true
+  for (const pair of node.items) {
+    const keyNode = isAlias(pair.key) ? pair.key.resolve(walk.doc) : pair.key
+    if (!isScalar(keyNode) || typeof keyNode.value !== "string") {
+      const text = isScalar(keyNode) ? String(keyNode.value) : show(isNode(keyNode) ? keyNode : null)
+      const rule = `keys must be strings; quote ${JSON.stringify(text)} if it is a name`
+      walk.issues.push(walk.issue(path, rule, { node: pair.key, value: text }))
+      ok = false
+      continue
+    }
+    const key = keyNode.value
+    const first = seen.get(key)
+    if (first !== undefined) {
+      const line = walk.positionOf(first.key)?.line
+      walk.issues.push(
+        walk.issue(path.key(key), `duplicate key${line !== undefined ? ` (first defined at line ${line})` : ""}`, {
+          node: pair.key
+        })
+      )
+      ok = false
+      continue
+    }
+    seen.set(key, pair)
+    items.push({ key, pair })
+  }
+  return { items, ok }
+}
+
+const expectMap = (node: Node | null, path: Path, walk: Walk, what: string): YAMLMap | null | Invalid => {
+  if (node === null) return null
+  if (isMap(node)) return node
+  return walk.fail(path, `expected ${what}`, node)
+}
+
+/** A field of a `struct`: its YAML key and the decoder of its value. */
+export interface Field<A> {
+  readonly key: string
+  readonly decode: Decoder<A>
+}
+
+export const field = <A>(key: string, decode: Decoder<A>): Field<A> => ({ key, decode })
+
+type Fields = Record<string, Field<any>>
+
+/** Every field is optional at this stage: an absent or empty one is `undefined`. */
+export type StructOf<F extends Fields> = {
+  readonly [K in keyof F]: F[K] extends Field<infer A> ? A | undefined : never
+}
+
+/** Levenshtein distance, to suggest the key an operator probably meant. */
+const distance = (a: string, b: string): number => {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}
+
+const unknownKeyRule = (key: string, known: ReadonlyArray<string>): string => {
+  const near = known
+    .map((k) => ({ k, d: distance(key.toLowerCase(), k) }))
+    .filter(({ k, d }) => d <= Math.max(1, Math.floor(k.length / 3)))
+    .sort((a, b) => a.d - b.d)[0]
+  if (near !== undefined) return `unknown key (did you mean ${JSON.stringify(near.k)}?)`
+  return known.length === 0 ? "unknown key" : `unknown key (expected one of: ${known.join(", ")})`
+}
+
+/**
+ * A mapping with a fixed set of keys. Unknown keys are errors (a typo must not
+ * silently become a default); missing ones are left to the semantic stage.
+ */
+export const struct =
+  <F extends Fields>(fields: F, what = "a mapping"): Decoder<StructOf<F>> =>
+  (node, path, walk) => {
+    const map = expectMap(node, path, walk, what)
+    if (map === Invalid) return Invalid
+    const byKey = new Map<string, string>(Object.entries(fields).map(([name, f]) => [f.key, name]))
+    const out: Record<string, unknown> = {}
+    for (const name of Object.keys(fields)) out[name] = undefined
+    if (map === null) return out as StructOf<F>
+    const { items, ok: keysOk } = pairs(map, path, walk)
+    let ok = keysOk
+    for (const { key, pair } of items) {
+      const at = path.key(key)
+      const name = byKey.get(key)
+      if (name === undefined) {
+        walk.issues.push(walk.issue(at, unknownKeyRule(key, [...byKey.keys()]), { node: pair.key }))
+        ok = false
+        continue
+      }
+      const value = walk.resolve(pair.value, at)
+      walk.mark(at, pair.key, value)
+      if (value === Invalid) {
+        ok = false
+        continue
+      }
+      if (value === null) continue
+      const decoded = fields[name]!.decode(value, at, walk)
+      if (decoded === Invalid) ok = false
+      else out[name] = decoded
+    }
+    return ok ? (out as StructOf<F>) : Invalid
+  }
+
+/** One entry of a mapping keyed by names (`backends.web1`), in file order. */
+export interface Entry<A> {
+  readonly name: string
+  readonly path: Path
+  readonly value: A
+}
+
+/** A mapping from names the operator chooses to values; empty when absent. */
+export const entries =
+  <A>(value: Decoder<A>, what = "a mapping of names"): Decoder<ReadonlyArray<Entry<A>>> =>
+  (node, path, walk) => {
+    const map = expectMap(node, path, walk, what)
+    if (map === Invalid) return Invalid
+    if (map === null) return []
+    const { items, ok: keysOk } = pairs(map, path, walk)
+    let ok = keysOk
+    const out: Array<Entry<A>> = []
+    for (const { key, pair } of items) {
+      const at = path.key(key)
+      const resolved = walk.resolve(pair.value, at)
+      walk.mark(at, pair.key, resolved)
+      const decoded = resolved === Invalid ? Invalid : value(resolved, at, walk)
+      if (decoded === Invalid) ok = false
+      else out.push({ name: key, path: at, value: decoded })
+    }
+    return ok ? out : Invalid
+  }
+
+/** A sequence; empty when absent. */
+export const list =
+  <A>(item: Decoder<A>, what = "a list"): Decoder<ReadonlyArray<A>> =>
+  (node, path, walk) => {
+    if (node === null) return []
+    if (!isSeq(node)) return walk.fail(path, `expected ${what}`, node)
+    let ok = true
+    const out: Array<A> = []
+    node.items.forEach((raw, i) => {
+      const at = path.index(i)
+      const resolved = walk.resolve(raw, at)
+      walk.mark(at, raw, resolved)
+      const decoded = resolved === Invalid ? Invalid : item(resolved, at, walk)
+      if (decoded === Invalid) ok = false
+      else out.push(decoded)
+    })
+    return ok ? out : Invalid
+  }
