@@ -7,9 +7,10 @@
  *   - shared memory: memfd_create, ftruncate, fstat size, mmap of an fd into
  *     an ArrayBuffer that aliases the mapping (read-only PROT_READ|MAP_SHARED
  *     for readers), munmap, close;
- *   - ICMP echo sockets (SOCK_DGRAM or SOCK_RAW), optionally created inside a
- *     network namespace given by path (setns(2) around socket(2)), with
- *     non-blocking sendto/recvfrom.
+ *   - ICMP echo sockets (SOCK_DGRAM or SOCK_RAW) and TCP sockets, optionally
+ *     created inside a network namespace given by path (setns(2) around
+ *     socket(2)), with bind, non-blocking sendto/recvfrom and the socket's
+ *     error queue (IP_RECVERR / IPV6_RECVERR: ICMP errors a ping socket got).
  *
  * Every call is synchronous and never blocks: sockets are created
  * SOCK_NONBLOCK and every send/receive/accept uses MSG_DONTWAIT, so "nothing
@@ -23,9 +24,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/errqueue.h>
 #include <limits.h>
 #include <net/if.h>
+#include <netinet/icmp6.h>
 #include <netinet/in.h>
+#include <linux/icmp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
@@ -891,6 +895,270 @@ static napi_value js_recv_from(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * tcpSocket(family, netnsPath): fd of a fresh, unconnected, non-blocking
+ * SOCK_STREAM socket (AF_INET for 4, AF_INET6 for 6), created inside the
+ * network namespace at netnsPath when given. A socket belongs to the
+ * namespace it was created in for its whole life, so the caller can bind and
+ * connect it later from its own namespace (libuv's uv_tcp_open + connect).
+ */
+static napi_value js_tcp_socket(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) != 0) return NULL;
+  double fam;
+  if (get_double_int(env, argv[0], "family", &fam) != 0) return NULL;
+  if (fam != 4 && fam != 6) {
+    throw_range(env, "The \"%s\" argument must be 4 or 6", "family");
+    return NULL;
+  }
+  char path[PATH_MAX];
+  int has_ns = !is_nullish(env, argv[1]);
+  if (has_ns && get_string(env, argv[1], "netnsPath", path, sizeof path, "setns") != 0) return NULL;
+
+  int saved = -1;
+  if (has_ns && netns_enter(env, path, &saved) != 0) return NULL;
+  int fd = socket(fam == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                  IPPROTO_TCP);
+  int err = errno;
+  if (has_ns) netns_leave(saved);
+  if (fd < 0) {
+    throw_errno(env, err, "socket", NULL, NULL);
+    return NULL;
+  }
+  return make_int(env, fd);
+}
+
+/* bind(fd, address, port): undefined. The source address of an ICMP or TCP socket. */
+static napi_value js_bind(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (get_args(env, info, 3, argv) != 0) return NULL;
+  int fd;
+  if (get_fd(env, argv[0], "fd", &fd) != 0) return NULL;
+  struct sockaddr_storage ss;
+  socklen_t sslen;
+  char text[128];
+  if (parse_address(env, argv[1], &ss, &sslen, text, sizeof text, "bind") != 0) return NULL;
+  size_t port = 0;
+  if (!is_nullish(env, argv[2]) && get_size(env, argv[2], "port", &port) != 0) return NULL;
+  if (port > 65535) {
+    throw_range(env, "The \"%s\" argument must be a port number", "port");
+    return NULL;
+  }
+  if (ss.ss_family == AF_INET) ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+  else ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+  if (bind(fd, (struct sockaddr *)&ss, sslen) != 0) {
+    throw_errno(env, errno, "bind", "address", text);
+    return NULL;
+  }
+  return NULL;
+}
+
+/*
+ * enableRecvErr(fd, family): undefined. Sets IP_RECVERR (4) or IPV6_RECVERR
+ * (6): ICMP errors for what the socket sent are queued on its error queue,
+ * read by recvErr(). A ping (SOCK_DGRAM ICMP) socket gets ICMP errors no other
+ * way that says which echo they answer.
+ */
+static napi_value js_enable_recv_err(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) != 0) return NULL;
+  int fd;
+  double fam;
+  if (get_fd(env, argv[0], "fd", &fd) != 0) return NULL;
+  if (get_double_int(env, argv[1], "family", &fam) != 0) return NULL;
+  if (fam != 4 && fam != 6) {
+    throw_range(env, "The \"%s\" argument must be 4 or 6", "family");
+    return NULL;
+  }
+  int on = 1;
+  int rc = fam == 4 ? setsockopt(fd, SOL_IP, IP_RECVERR, &on, sizeof on)
+                    : setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &on, sizeof on);
+  if (rc != 0) {
+    throw_errno(env, errno, "setsockopt", NULL, NULL);
+    return NULL;
+  }
+  return NULL;
+}
+
+static void format_sockaddr(const struct sockaddr_storage *ss, char *addr, size_t cap) {
+  addr[0] = '\0';
+  if (ss->ss_family == AF_INET) {
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, addr, cap);
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    inet_ntop(AF_INET6, &in6->sin6_addr, addr, cap);
+    if (in6->sin6_scope_id != 0) {
+      size_t l = strlen(addr);
+      snprintf(addr + l, cap - l, "%%%u", (unsigned)in6->sin6_scope_id);
+    }
+  }
+}
+
+/*
+ * recvErr(fd, maxBytes): one entry of the socket's error queue
+ * (recvmsg MSG_ERRQUEUE), or null when it is empty:
+ *   { data: Buffer    -- what the error quotes of our packet (for a ping
+ *                        socket: our echo request from its ICMP header on),
+ *     address: string -- the destination our packet was sent to,
+ *     offender: string -- who reported the error ("" if unknown),
+ *     code: string    -- errno name, e.g. "EHOSTUNREACH",
+ *     origin: number  -- SO_EE_ORIGIN_* (1 local, 2 ICMP, 3 ICMPv6),
+ *     icmpType: number, icmpCode: number }
+ */
+static napi_value js_recv_err(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) != 0) return NULL;
+  int fd;
+  size_t max_bytes = 2048;
+  if (get_fd(env, argv[0], "fd", &fd) != 0) return NULL;
+  if (!is_nullish(env, argv[1]) && get_size(env, argv[1], "maxBytes", &max_bytes) != 0) return NULL;
+  char buf[2048];
+  if (max_bytes > sizeof buf) max_bytes = sizeof buf;
+  char control[512];
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  struct iovec iov = {.iov_base = buf, .iov_len = max_bytes};
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_name = &ss;
+  msg.msg_namelen = sizeof ss;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do n = recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return make_null(env);
+    throw_errno(env, errno, "recvmsg", NULL, NULL);
+    return NULL;
+  }
+  struct sock_extended_err *ee = NULL;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+    if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+        (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+      ee = (struct sock_extended_err *)CMSG_DATA(c);
+      break;
+    }
+  }
+  char addr[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  char offender[INET6_ADDRSTRLEN + IF_NAMESIZE + 2] = "";
+  format_sockaddr(&ss, addr, sizeof addr);
+  const char *code = "";
+  char codebuf[32];
+  int origin = 0, type = 0, icode = 0;
+  if (ee != NULL) {
+    struct sockaddr_storage off;
+    memset(&off, 0, sizeof off);
+    const struct sockaddr *o = SO_EE_OFFENDER(ee);
+    if (o->sa_family == AF_INET) memcpy(&off, o, sizeof(struct sockaddr_in));
+    else if (o->sa_family == AF_INET6) memcpy(&off, o, sizeof(struct sockaddr_in6));
+    format_sockaddr(&off, offender, sizeof offender);
+    code = errno_name((int)ee->ee_errno);
+    if (code == NULL) {
+      snprintf(codebuf, sizeof codebuf, "E%u", (unsigned)ee->ee_errno);
+      code = codebuf;
+    }
+    origin = ee->ee_origin;
+    type = ee->ee_type;
+    icode = ee->ee_code;
+  }
+  napi_value result, v;
+  NAPI_CALL(env, napi_create_object(env, &result));
+  NAPI_CALL(env, napi_create_buffer_copy(env, (size_t)n, buf, NULL, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "data", v));
+  NAPI_CALL(env, napi_create_string_utf8(env, addr, NAPI_AUTO_LENGTH, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "address", v));
+  NAPI_CALL(env, napi_create_string_utf8(env, offender, NAPI_AUTO_LENGTH, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "offender", v));
+  NAPI_CALL(env, napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "code", v));
+  NAPI_CALL(env, napi_create_int32(env, origin, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "origin", v));
+  NAPI_CALL(env, napi_create_int32(env, type, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "icmpType", v));
+  NAPI_CALL(env, napi_create_int32(env, icode, &v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "icmpCode", v));
+  return result;
+}
+
+/*
+ * setReceiveBuffer(fd, bytes): the size the kernel granted (SO_RCVBUF as
+ * read back, i.e. doubled for bookkeeping). Tries SO_RCVBUFFORCE first (no
+ * net.core.rmem_max cap, needs CAP_NET_ADMIN), then SO_RCVBUF.
+ */
+static napi_value js_set_receive_buffer(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) != 0) return NULL;
+  int fd;
+  size_t bytes;
+  if (get_fd(env, argv[0], "fd", &fd) != 0) return NULL;
+  if (get_size(env, argv[1], "bytes", &bytes) != 0) return NULL;
+  int n = bytes > (size_t)(INT_MAX / 2) ? INT_MAX / 2 : (int)bytes;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &n, sizeof n) != 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof n) != 0) {
+    throw_errno(env, errno, "setsockopt", NULL, NULL);
+    return NULL;
+  }
+  int got = 0;
+  socklen_t len = sizeof got;
+  if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) != 0) {
+    throw_errno(env, errno, "getsockopt", NULL, NULL);
+    return NULL;
+  }
+  return make_int(env, got);
+}
+
+/*
+ * setIcmpFilter(fd, family, types): undefined. On a raw ICMP (ICMP_FILTER) or
+ * ICMPv6 (ICMP6_FILTER) socket, receive only messages of these types: a raw
+ * socket otherwise gets a copy of every ICMP message of its namespace.
+ */
+static napi_value js_set_icmp_filter(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (get_args(env, info, 3, argv) != 0) return NULL;
+  int fd;
+  double fam;
+  if (get_fd(env, argv[0], "fd", &fd) != 0) return NULL;
+  if (get_double_int(env, argv[1], "family", &fam) != 0) return NULL;
+  if (fam != 4 && fam != 6) {
+    throw_range(env, "The \"%s\" argument must be 4 or 6", "family");
+    return NULL;
+  }
+  bool is_array = false;
+  napi_is_array(env, argv[2], &is_array);
+  if (!is_array) {
+    throw_type(env, "The \"%s\" argument must be an array of ICMP types", "types");
+    return NULL;
+  }
+  uint32_t n = 0;
+  NAPI_CALL(env, napi_get_array_length(env, argv[2], &n));
+  struct icmp_filter f4;
+  struct icmp6_filter f6;
+  f4.data = ~0u; /* a set bit blocks that type (types 0..31 only) */
+  ICMP6_FILTER_SETBLOCKALL(&f6);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value el;
+    NAPI_CALL(env, napi_get_element(env, argv[2], i, &el));
+    size_t type;
+    if (get_size(env, el, "types[i]", &type) != 0) return NULL;
+    if (type > (fam == 4 ? 31u : 255u)) {
+      throw_range(env, "The \"%s\" argument holds a type out of range", "types");
+      return NULL;
+    }
+    if (fam == 4) f4.data &= ~(1u << type);
+    else ICMP6_FILTER_SETPASS((int)type, &f6);
+  }
+  int rc = fam == 4 ? setsockopt(fd, SOL_RAW, ICMP_FILTER, &f4, sizeof f4)
+                    : setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &f6, sizeof f6);
+  if (rc != 0) {
+    throw_errno(env, errno, "setsockopt", NULL, NULL);
+    return NULL;
+  }
+  return NULL;
+}
+
 /* ------------------------------------------------------------------ */
 /* module                                                             */
 /* ------------------------------------------------------------------ */
@@ -914,6 +1182,12 @@ NAPI_MODULE_INIT() {
       {"icmpSocket", js_icmp_socket},
       {"sendTo", js_send_to},
       {"recvFrom", js_recv_from},
+      {"tcpSocket", js_tcp_socket},
+      {"bind", js_bind},
+      {"enableRecvErr", js_enable_recv_err},
+      {"recvErr", js_recv_err},
+      {"setReceiveBuffer", js_set_receive_buffer},
+      {"setIcmpFilter", js_set_icmp_filter},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

@@ -6,7 +6,8 @@
  *   socket, /run/vpp/stats.sock, hands out its shared-memory segment so);
  * - shared memory: memfd_create, ftruncate, fstat size, mmap of an fd into an
  *   ArrayBuffer aliasing the mapping (read-only by default), munmap, close;
- * - ICMP echo sockets, optionally created inside a network namespace.
+ * - ICMP echo sockets and TCP sockets, optionally created inside a network
+ *   namespace; bind; the error queue of a socket (ICMP errors a ping socket got).
  *
  * Every call is synchronous and never blocks: sockets are non-blocking, and
  * "nothing yet" is `null` (accept, receive) for the caller to poll on a timer.
@@ -56,6 +57,22 @@ export interface ReceivedDatagram {
   readonly address: string
 }
 
+/** One entry of a socket's error queue (IP_RECVERR / IPV6_RECVERR). */
+export interface QueuedError {
+  /** What the error quotes of our packet; for a ping socket, our echo request from its ICMP header on. */
+  readonly data: Buffer
+  /** Where our packet was going. */
+  readonly address: string
+  /** Who reported the error (the router or host sending the ICMP error); "" when unknown. */
+  readonly offender: string
+  /** errno name, e.g. "EHOSTUNREACH". */
+  readonly code: string
+  /** SO_EE_ORIGIN_*: 1 local, 2 ICMP, 3 ICMPv6. */
+  readonly origin: number
+  readonly icmpType: number
+  readonly icmpCode: number
+}
+
 /** The addon's exports, exactly as the C code defines them. */
 export interface NativeBinding {
   seqpacketListen(path: string, backlog: number): number
@@ -72,6 +89,12 @@ export interface NativeBinding {
   icmpSocket(family: 4 | 6, raw: boolean, netnsPath: string | null): number
   sendTo(fd: number, address: string, data: Uint8Array | ArrayBuffer | DataView): number
   recvFrom(fd: number, maxBytes: number): ReceivedDatagram | null
+  tcpSocket(family: 4 | 6, netnsPath: string | null): number
+  bind(fd: number, address: string, port: number): void
+  enableRecvErr(fd: number, family: 4 | 6): void
+  recvErr(fd: number, maxBytes: number): QueuedError | null
+  setReceiveBuffer(fd: number, bytes: number): number
+  setIcmpFilter(fd: number, family: 4 | 6, types: ReadonlyArray<number>): void
 }
 
 export const ADDON_NAME = "vppmaglev_native"
@@ -264,3 +287,44 @@ export const sendTo = (fd: number, address: string, data: Uint8Array | ArrayBuff
 /** recvfrom(2), non-blocking: null when nothing is pending. */
 export const recvFrom = (fd: number, maxBytes = 65536): ReceivedDatagram | null =>
   loadNative().recvFrom(fd, maxBytes)
+
+export interface TcpSocketOptions {
+  /** Create the socket inside the network namespace at this path (see {@link netnsPath}). Needs CAP_SYS_ADMIN. */
+  readonly netns?: string
+}
+
+/**
+ * A fresh, unconnected, non-blocking TCP socket (AF_INET for 4, AF_INET6 for
+ * 6). Made inside `netns` when given, it stays in that namespace: wrap it in
+ * `new net.Socket({ fd })` and connect it as usual, and its traffic leaves
+ * from that namespace.
+ */
+export const tcpSocket = (family: 4 | 6, options: TcpSocketOptions = {}): number =>
+  loadNative().tcpSocket(family, options.netns ?? null)
+
+/** bind(2) to `address` (and `port`, default 0: any), e.g. an ICMP socket's source address. */
+export const bind = (fd: number, address: string, port = 0): void => loadNative().bind(fd, address, port)
+
+/**
+ * Sets IP_RECVERR (4) or IPV6_RECVERR (6): ICMP errors about what the socket
+ * sent are queued for {@link recvErr}. The only way a ping (SOCK_DGRAM)
+ * socket learns which echo a destination-unreachable answers.
+ */
+export const enableRecvErr = (fd: number, family: 4 | 6): void => loadNative().enableRecvErr(fd, family)
+
+/** One entry of the socket's error queue (recvmsg MSG_ERRQUEUE), or null when it is empty. */
+export const recvErr = (fd: number, maxBytes = 2048): QueuedError | null => loadNative().recvErr(fd, maxBytes)
+
+/**
+ * Asks for a receive buffer of `bytes` (SO_RCVBUFFORCE with CAP_NET_ADMIN,
+ * else SO_RCVBUF, capped by net.core.rmem_max); returns what the kernel
+ * granted as it reports it (twice the payload size, for its bookkeeping).
+ */
+export const setReceiveBuffer = (fd: number, bytes: number): number => loadNative().setReceiveBuffer(fd, bytes)
+
+/**
+ * Lets a raw ICMP (4: ICMP_FILTER, types 0..31) or ICMPv6 (6: ICMP6_FILTER)
+ * socket receive only these message types.
+ */
+export const setIcmpFilter = (fd: number, family: 4 | 6, types: ReadonlyArray<number>): void =>
+  loadNative().setIcmpFilter(fd, family, types)

@@ -345,3 +345,107 @@ describe("ICMP sockets", () => {
     }
   })
 })
+
+// ---------------------------------------------------------------------------
+// TCP sockets in a namespace, bind, error queue, socket options
+
+/** These need root (CAP_SYS_ADMIN, CAP_NET_RAW): fail loudly rather than skip; CI runs as root. */
+const requireRoot = (): void => {
+  if (process.getuid?.() !== 0) throw new Error("this test needs root: run the suite as root, as CI does")
+}
+
+describe("TCP sockets and socket options", () => {
+  it("makes an unconnected TCP socket that node:net can adopt and connect", async () => {
+    const net = await import("node:net")
+    const server = net.createServer((s) => s.end("hello"))
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    const port = (server.address() as import("node:net").AddressInfo).port
+    const fd = Native.tcpSocket(4)
+    const socket = new net.Socket({ fd, manualStart: true } as import("node:net").SocketConstructorOpts)
+    const data = await new Promise<string>((resolve, reject) => {
+      let got = ""
+      socket.on("error", reject)
+      socket.on("data", (d) => (got += d))
+      socket.on("end", () => resolve(got))
+      socket.connect({ port, host: "127.0.0.1", localAddress: "127.0.0.4" })
+    })
+    expect(data).toBe("hello")
+    socket.destroy()
+    server.close()
+  })
+
+  it("fails with ENOENT for a missing namespace, and makes IPv6 sockets", () => {
+    const e = thrown(() => Native.tcpSocket(4, { netns: Native.netnsPath("vppmaglev-no-such-ns") }))
+    expect(e.code).toBe("ENOENT")
+    expect(e.path).toBe("/var/run/netns/vppmaglev-no-such-ns")
+    Native.close(Native.tcpSocket(6))
+    expect(() => (Native.tcpSocket as (f: number) => number)(5)).toThrow(RangeError)
+  })
+
+  it("creates the TCP socket inside another namespace, where its connect goes", async () => {
+    requireRoot()
+    const child = spawn("unshare", ["--net", "sleep", "30"], { stdio: "ignore" })
+    await new Promise<void>((resolve) => child.once("spawn", () => resolve()))
+    try {
+      const nsPath = `/proc/${child.pid}/ns/net`
+      const ownNs = fs.readlinkSync("/proc/self/ns/net")
+      await pollFor(() => (fs.readlinkSync(nsPath) !== ownNs ? true : null))
+      const net = await import("node:net")
+      const server = net.createServer((s) => s.end("outside"))
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+      const port = (server.address() as import("node:net").AddressInfo).port
+      // lo is down in the new namespace: 127.0.0.1 is unreachable from there.
+      const socket = new net.Socket({
+        fd: Native.tcpSocket(4, { netns: nsPath }),
+        manualStart: true
+      } as import("node:net").SocketConstructorOpts)
+      const err = await new Promise<NodeJS.ErrnoException>((resolve) => {
+        socket.on("error", resolve)
+        socket.connect(port, "127.0.0.1")
+      })
+      expect(err.code).toBe("ENETUNREACH")
+      socket.destroy()
+      server.close()
+      expect(fs.readlinkSync("/proc/thread-self/ns/net")).toBe(ownNs)
+    } finally {
+      child.kill("SIGKILL")
+    }
+  })
+
+  it("binds an ICMP socket's source address", async () => {
+    requireRoot()
+    const fd = Native.icmpSocket(4, { raw: true })
+    Native.bind(fd, "127.0.0.6")
+    const id = (process.pid ^ 0x6666) & 0xffff
+    Native.sendTo(fd, "127.0.0.1", echoRequest(id, 9))
+    const reply = await awaitRawEchoReply(fd, id)
+    // The reply goes to our source address.
+    expect([...reply.data.subarray(16, 20)].join(".")).toBe("127.0.0.6")
+    Native.close(fd)
+    const other = Native.icmpSocket(4, { raw: true })
+    expect(thrown(() => Native.bind(other, "192.0.2.1")).code).toBe("EADDRNOTAVAIL")
+    Native.close(other)
+  })
+
+  it("filters a raw socket's ICMP types, sizes its receive buffer, reads an empty error queue", async () => {
+    requireRoot()
+    const fd = Native.icmpSocket(4, { raw: true })
+    // Only echo replies: the looped-back echo request (type 8) is not delivered.
+    Native.setIcmpFilter(fd, 4, [0])
+    expect(Native.setReceiveBuffer(fd, 1 << 20)).toBeGreaterThanOrEqual(1 << 20)
+    Native.enableRecvErr(fd, 4)
+    expect(Native.recvErr(fd)).toBeNull()
+    const id = (process.pid ^ 0x7777) & 0xffff
+    Native.sendTo(fd, "127.0.0.1", echoRequest(id, 1))
+    await awaitRawEchoReply(fd, id)
+    const types: Array<number> = []
+    for (let d = Native.recvFrom(fd); d !== null; d = Native.recvFrom(fd)) types.push(d.data[((d.data[0] ?? 0) & 15) * 4] ?? -1)
+    expect(types.filter((t) => t !== 0)).toEqual([])
+    expect(() => Native.setIcmpFilter(fd, 4, [32])).toThrow(RangeError)
+    Native.close(fd)
+    const v6 = Native.icmpSocket(6, { raw: true })
+    Native.setIcmpFilter(v6, 6, [129, 1])
+    Native.enableRecvErr(v6, 6)
+    Native.close(v6)
+  })
+})

@@ -1,0 +1,216 @@
+/**
+ * One probe over one TCP connection, as a small state machine driven by the
+ * socket's events: connect (L4), then the TLS handshake (L6) if asked, then
+ * the conversation of the probe kind (L7: an HTTP exchange, send/expect).
+ * The stage reached decides what an error or the deadline means.
+ */
+import { Effect } from "effect"
+import type * as net from "node:net"
+import * as tls from "node:tls"
+import { type ProbeCode, type ProbeResult, probeResult } from "../../ProbeResult.js"
+import { isSocketFailure, tcpSocket } from "../Netns.js"
+import { type TlsPlan, tlsErrorDetail } from "./Tls.js"
+
+export interface Endpoint {
+  readonly address: string
+  readonly family: 4 | 6
+  readonly port: number
+  /** Source address to bind, if configured for this family. */
+  readonly localAddress: string | undefined
+  /** "" = our own namespace. */
+  readonly netns: string
+  /** Real milliseconds to wait before connecting (the probe's due time); default 0. */
+  readonly delayMs?: number | undefined
+}
+
+export type Stage = "connect" | "tls" | "app"
+
+export type Finish = (code: ProbeCode, detail: string) => void
+
+export interface Conversation {
+  /** Starts talking on the ready stream (plain or TLS); reports through `finish`, once. */
+  readonly start: (stream: net.Socket, finish: Finish) => void
+  /** An error of the stream while talking. */
+  readonly onError: (e: Error, finish: Finish) => void
+  /** The deadline passed while talking. */
+  readonly onTimeout: (timeoutMs: number, finish: Finish) => void
+}
+
+class Session {
+  stage: Stage = "connect"
+  private done = false
+  private code: ProbeCode = "L4CON"
+  private detail = ""
+  private tcp: net.Socket | undefined
+  private secure: tls.TLSSocket | undefined
+  private deliver: (() => void) | undefined
+
+  constructor(
+    private readonly endpoint: Endpoint,
+    private readonly tlsPlan: TlsPlan | undefined,
+    private readonly conversation: Conversation
+  ) {}
+
+  readonly finish: Finish = (code, detail) => {
+    if (this.done) return
+    this.done = true
+    this.code = code
+    this.detail = detail
+    this.destroy()
+    this.deliver?.()
+  }
+
+  private readonly onError = (e: Error): void => {
+    if (this.done) return
+    switch (this.stage) {
+      case "connect":
+        return this.finish("L4CON", e.message)
+      case "tls":
+        return this.finish("L6RSP", tlsErrorDetail(e))
+      case "app":
+        return this.conversation.onError(e, this.finish)
+    }
+  }
+
+  private readonly onConnect = (): void => {
+    if (this.done || this.tcp === undefined) return
+    const plan = this.tlsPlan
+    if (plan === undefined) return this.talk(this.tcp)
+    this.stage = "tls"
+    const options: tls.ConnectionOptions = {
+      socket: this.tcp,
+      host: plan.identity,
+      rejectUnauthorized: !plan.insecure,
+      secureContext: plan.context
+    }
+    if (plan.servername !== undefined) options.servername = plan.servername
+    // Event handlers must not throw: an exception here would be the process's, not the probe's.
+    try {
+      const secure = tls.connect(options)
+      this.secure = secure
+      secure.on("error", this.onError)
+      secure.once("secureConnect", this.onSecure)
+    } catch (e) {
+      this.finish("L6RSP", `cannot start TLS: ${message(e)}`)
+    }
+  }
+
+  private readonly onSecure = (): void => {
+    if (this.done || this.secure === undefined) return
+    this.talk(this.secure)
+  }
+
+  private talk(stream: net.Socket): void {
+    this.stage = "app"
+    try {
+      this.conversation.start(stream, this.finish)
+    } catch (e) {
+      // E.g. a header value Node refuses to send: the request cannot be made at all.
+      this.finish("L7RSP", `cannot send the request: ${message(e)}`)
+    }
+  }
+
+  /** Creates the socket and starts connecting; a socket that cannot be made finishes at once. */
+  open(): void {
+    const { endpoint } = this
+    const socket = tcpSocket(endpoint.family, endpoint.netns)
+    if (isSocketFailure(socket)) return this.finish("L4CON", socket.detail)
+    this.tcp = socket
+    socket.on("error", this.onError)
+    socket.once("connect", this.onConnect)
+    const options: net.TcpSocketConnectOpts = { port: endpoint.port, host: endpoint.address }
+    if (endpoint.localAddress !== undefined) options.localAddress = endpoint.localAddress
+    try {
+      socket.connect(options)
+    } catch (e) {
+      this.finish("L4CON", message(e))
+    }
+  }
+
+  /** Calls `k` with the outcome, now if there is one, else when it comes. */
+  await(k: (code: ProbeCode, detail: string) => void): void {
+    this.deliver = () => k(this.code, this.detail)
+    if (this.done) this.deliver()
+  }
+
+  timedOut(timeoutMs: number): [ProbeCode, string] {
+    if (!this.done) {
+      switch (this.stage) {
+        case "connect":
+          this.finish(
+            "L4TOUT",
+            `connect to ${hostPort(this.endpoint.address, this.endpoint.port)} timed out after ${timeoutMs} ms`
+          )
+          break
+        case "tls":
+          this.finish("L6TOUT", `TLS handshake timed out after ${timeoutMs} ms`)
+          break
+        case "app":
+          this.conversation.onTimeout(timeoutMs, this.finish)
+          this.finish("L7TOUT", `no answer within ${timeoutMs} ms`)
+          break
+      }
+    }
+    return [this.code, this.detail]
+  }
+
+  destroy(): void {
+    this.secure?.destroy()
+    this.tcp?.destroy()
+  }
+}
+
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+
+/** "192.0.2.1:80", "[2001:db8::1]:80". */
+export const hostPort = (address: string, port: number): string =>
+  address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`
+
+/**
+ * Runs one connection probe; never fails, returns within `timeoutMs` (and a
+ * little) of its start, always closes its socket. With `endpoint.delayMs` > 0 it first
+ * waits that long (real time) before connecting: the health checker hands the
+ * probe its due time so that waiting for it and probing cost one fiber
+ * wake-up, not two.
+ *
+ * One Effect.async owns the socket: the outcome (finish) destroys it, the
+ * deadline finishes the session, and interruption (a pause, a reload, the
+ * scope closing) clears the timers and destroys it.
+ */
+export const probeStream = (
+  endpoint: Endpoint,
+  tlsPlan: TlsPlan | undefined,
+  timeoutMs: number,
+  conversation: Conversation
+): Effect.Effect<ProbeResult> =>
+  Effect.async<ProbeResult>((resume) => {
+    const session = new Session(endpoint, tlsPlan, conversation)
+    let started = 0
+    let settled = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const result = ([code, detail]: [ProbeCode, string]): ProbeResult =>
+      probeResult(code, performance.now() - started, detail)
+    const begin = () => {
+      started = performance.now()
+      timer = setTimeout(() => {
+        if (settled) return
+        settled = true
+        resume(Effect.succeed(result(session.timedOut(timeoutMs))))
+      }, timeoutMs)
+      session.open()
+      session.await((code, detail) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        resume(Effect.succeed(result([code, detail])))
+      })
+    }
+    const delayMs = endpoint.delayMs ?? 0
+    if (delayMs > 0) timer = setTimeout(begin, delayMs)
+    else begin()
+    return Effect.sync(() => {
+      settled = true
+      clearTimeout(timer)
+      session.destroy()
+    })
+  })

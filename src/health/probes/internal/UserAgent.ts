@@ -1,0 +1,4 @@
+import { VERSION } from "../../../Version.js"
+
+/** What our HTTP probes say they are. */
+export const USER_AGENT: string = `vpp-maglev/${VERSION}`
