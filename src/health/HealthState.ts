@@ -1,0 +1,208 @@
+/**
+ * The health state machine of one backend: pure functions from a state and an
+ * input (a probe result, an operator action, a reload) to the next state and
+ * the transition it caused, if any. The HealthChecker's fibers only move data
+ * in and out of these.
+ *
+ * The counter model is HAProxy's: a counter in 0..rise+fall-1; the backend is
+ * up while the counter is >= rise. A pass adds one, a fail takes one away, so a
+ * barely-up backend needs `fall` fails in a row to go down and a fully-down one
+ * needs `rise` passes to come back. Entering `unknown` preloads the counter to
+ * rise-1: the first pass decides "up", and any fail decides "down" at once, so
+ * a restarted daemon knows every backend's state after a single probe.
+ */
+import type { ProbeResult } from "./ProbeResult.js"
+
+export const STATUSES = ["unknown", "up", "down", "paused", "disabled", "removed"] as const
+export type HealthStatus = (typeof STATUSES)[number]
+
+/** States in which probing is stopped and probe results are ignored. */
+export const isInactive = (status: HealthStatus): boolean =>
+  status === "paused" || status === "disabled" || status === "removed"
+
+/** What caused a transition. */
+export type TransitionCause = "probe" | "pause" | "resume" | "enable" | "disable" | "reload" | "removed"
+
+export interface Transition {
+  /** Epoch milliseconds. */
+  readonly at: number
+  readonly from: HealthStatus
+  readonly to: HealthStatus
+  readonly cause: TransitionCause
+  /** The probe result that caused it (cause "probe"). */
+  readonly result: ProbeResult | undefined
+}
+
+export interface Thresholds {
+  readonly rise: number
+  readonly fall: number
+}
+
+export interface BackendState {
+  readonly status: HealthStatus
+  /** 0..rise+fall-1. */
+  readonly counter: number
+  readonly rise: number
+  readonly fall: number
+  /** Last `history` transitions, oldest first. */
+  readonly transitions: ReadonlyArray<Transition>
+  readonly lastResult: ProbeResult | undefined
+  /** Epoch milliseconds of the last recorded probe result. */
+  readonly lastProbeAt: number | undefined
+}
+
+export const maxCounter = (t: Thresholds): number => t.rise + t.fall - 1
+
+export interface Step {
+  readonly state: BackendState
+  /** Present when the status changed. */
+  readonly transition: Transition | undefined
+}
+
+const remember = (
+  transitions: ReadonlyArray<Transition>,
+  transition: Transition,
+  history: number
+): ReadonlyArray<Transition> => {
+  const next = [...transitions, transition]
+  return next.length > history ? next.slice(next.length - history) : next
+}
+
+/** Moves to `to` (recording the transition) with the given counter. */
+const move = (
+  state: BackendState,
+  to: HealthStatus,
+  counter: number,
+  cause: TransitionCause,
+  now: number,
+  history: number,
+  result?: ProbeResult
+): Step => {
+  if (state.status === to) return { state: { ...state, counter }, transition: undefined }
+  const transition: Transition = { at: now, from: state.status, to, cause, result }
+  return {
+    state: { ...state, status: to, counter, transitions: remember(state.transitions, transition, history) },
+    transition
+  }
+}
+
+/**
+ * The state of a backend seen for the first time: `unknown` with the counter
+ * preloaded, or `disabled` when the configuration says so. No transition is
+ * recorded for being born.
+ */
+export const initial = (thresholds: Thresholds, enabled: boolean): BackendState => ({
+  status: enabled ? "unknown" : "disabled",
+  counter: thresholds.rise - 1,
+  rise: thresholds.rise,
+  fall: thresholds.fall,
+  transitions: [],
+  lastResult: undefined,
+  lastProbeAt: undefined
+})
+
+/** Applies one probe result. Inactive states ignore it (and return the state unchanged). */
+export const record = (state: BackendState, result: ProbeResult, now: number, history: number): Step => {
+  if (isInactive(state.status)) return { state, transition: undefined }
+  const probed: BackendState = { ...state, lastResult: result, lastProbeAt: now }
+  const max = maxCounter(state)
+  if (state.status === "unknown") {
+    return result.ok
+      ? move(probed, "up", Math.min(state.rise, max), "probe", now, history, result)
+      : move(probed, "down", 0, "probe", now, history, result)
+  }
+  const counter = result.ok ? Math.min(state.counter + 1, max) : Math.max(state.counter - 1, 0)
+  return move(probed, counter >= state.rise ? "up" : "down", counter, "probe", now, history, result)
+}
+
+/** The interval the state asks for before jitter. */
+export type IntervalKind = "interval" | "fast-interval" | "down-interval"
+
+/**
+ * `interval` when up and fully healthy, `down-interval` when down and fully
+ * down, `fast-interval` whenever the counter is in between (the state is
+ * changing, or not known yet).
+ */
+export const intervalKind = (state: BackendState): IntervalKind => {
+  if (state.status === "up" && state.counter >= maxCounter(state)) return "interval"
+  if (state.status === "down" && state.counter === 0) return "down-interval"
+  return "fast-interval"
+}
+
+/** ±10%: `random` in [0, 1) maps linearly onto [0.9, 1.1) × base. */
+export const JITTER = 0.1
+
+export const jitter = (baseMillis: number, random: number): number => baseMillis * (1 - JITTER + 2 * JITTER * random)
+
+/** The first probe of a backend at a random offset within its interval. */
+export const firstDelay = (intervalMillis: number, random: number): number => intervalMillis * random
+
+/** Operator actions and their outcome: the next step, or why it is refused. */
+export type ActionOutcome =
+  | { readonly _tag: "Applied"; readonly step: Step }
+  | { readonly _tag: "Refused"; readonly reason: string }
+
+const applied = (step: Step): ActionOutcome => ({ _tag: "Applied", step })
+
+/** Pause: probing stops, state `paused`. Refused on a disabled or removed backend; idempotent when paused. */
+export const pause = (state: BackendState, now: number, history: number): ActionOutcome => {
+  if (state.status === "disabled") return { _tag: "Refused", reason: "backend is disabled; enable it first" }
+  if (state.status === "removed") return { _tag: "Refused", reason: "backend was removed from the configuration" }
+  return applied(move(state, "paused", state.counter, "pause", now, history))
+}
+
+/**
+ * Resume: a paused backend goes to `unknown` (counter preloaded) and probing
+ * restarts; history is kept. Refused on a disabled or removed backend; a
+ * backend that is not paused is left as it is.
+ */
+export const resume = (state: BackendState, now: number, history: number): ActionOutcome => {
+  if (state.status === "disabled") return { _tag: "Refused", reason: "backend is disabled; enable it instead" }
+  if (state.status === "removed") return { _tag: "Refused", reason: "backend was removed from the configuration" }
+  if (state.status !== "paused") return applied({ state, transition: undefined })
+  return applied(move(state, "unknown", state.rise - 1, "resume", now, history))
+}
+
+/** Disable: state `disabled`, probing stops. Idempotent; not for removed backends. */
+export const disable = (state: BackendState, now: number, history: number): ActionOutcome => {
+  if (state.status === "removed") return { _tag: "Refused", reason: "backend was removed from the configuration" }
+  return applied(move(state, "disabled", state.counter, "disable", now, history))
+}
+
+/** Enable: a disabled backend goes back to `unknown` and probing restarts. Idempotent otherwise. */
+export const enable = (state: BackendState, now: number, history: number): ActionOutcome => {
+  if (state.status === "removed") return { _tag: "Refused", reason: "backend was removed from the configuration" }
+  if (state.status !== "disabled") return applied({ state, transition: undefined })
+  return applied(move(state, "unknown", state.rise - 1, "enable", now, history))
+}
+
+/** The backend left the configuration. */
+export const remove = (state: BackendState, now: number, history: number): Step =>
+  move(state, "removed", state.counter, "removed", now, history)
+
+/**
+ * The backend's health check changed on reload: probing restarts from
+ * `unknown` (or `disabled`, when `enabled` is false) with the new thresholds.
+ * History is kept.
+ */
+export const restart = (
+  state: BackendState,
+  thresholds: Thresholds,
+  enabled: boolean,
+  now: number,
+  history: number
+): Step => {
+  const base: BackendState = {
+    ...state,
+    rise: thresholds.rise,
+    fall: thresholds.fall,
+    transitions: state.transitions.slice(Math.max(0, state.transitions.length - history))
+  }
+  return move(base, enabled ? "unknown" : "disabled", thresholds.rise - 1, "reload", now, history)
+}
+
+/** Trims the history to a new length (a reload may shorten `transition-history`). */
+export const withHistory = (state: BackendState, history: number): BackendState =>
+  state.transitions.length > history
+    ? { ...state, transitions: state.transitions.slice(state.transitions.length - history) }
+    : state
