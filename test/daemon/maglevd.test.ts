@@ -1,0 +1,150 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { repoRoot } from "../support/paths.js"
+
+const MAGLEVD = ["--import", "tsx", "src/daemon/main.ts"]
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "maglevd-test-"))
+
+const check = (file: string) => {
+  const r = spawnSync(process.execPath, [...MAGLEVD, "--check", "--config", file], { cwd: repoRoot, encoding: "utf8" })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+describe("maglevd --check (a real process)", () => {
+  it("exits 0 on the example configuration and says what it holds", () => {
+    const r = check(path.join(repoRoot, "examples", "maglev.yaml"))
+    expect(r.stdout).toContain("valid: 1 frontend, 3 backends")
+    expect(r.code).toBe(0)
+  })
+
+  it("exits 1 on a YAML syntax error, naming line and column", () => {
+    const file = path.join(tmp(), "broken.yaml")
+    fs.writeFileSync(file, "maglev:\n  backends:\n    a: {address: 10.0.0.1\n")
+    const r = check(file)
+    expect(r.code).toBe(1)
+    expect(r.stdout).toMatch(new RegExp(`${file.replace(/[.]/g, "\\.")}:\\d+:\\d+: error: YAML syntax error`))
+  })
+
+  it("exits 1 on a structural error (unknown key)", () => {
+    const file = path.join(tmp(), "unknown.yaml")
+    fs.writeFileSync(file, "maglev:\n  healthchecker:\n    transition-histroy: 3\n")
+    const r = check(file)
+    expect(r.code).toBe(1)
+    expect(r.stdout).toContain(`${file}:3:5: error: maglev.healthchecker.transition-histroy`)
+  })
+
+  it("exits 2 on a semantic error, reporting every error with its path", () => {
+    const file = path.join(tmp(), "semantic.yaml")
+    fs.writeFileSync(file, [
+      "maglev:",
+      "  healthchecks:",
+      "    hc: {type: tcp, port: 80}",
+      "  backends:",
+      "    a: {address: 10.0.0.1, healthcheck: nope}",
+      "    b: {address: 10.0.0.2, healthcheck: hc}",
+      "  frontends:",
+      "    web:",
+      "      address: 192.0.2.1",
+      "      protocol: tcp",
+      "      port: 80",
+      "      pools:",
+      "        - name: main",
+      "          backends: {a: {}, b: {}, nginx3: {weight: 5}}",
+      ""
+    ].join("\n"))
+    const r = check(file)
+    expect(r.code).toBe(2)
+    expect(r.stdout).toContain("maglev.backends.a.healthcheck")
+    expect(r.stdout).toContain("maglev.frontends.web.pools[0].backends.nginx3")
+    expect(r.stdout).toContain("maglev.vpp.lb.ipv4-src-address")
+  })
+
+  it("exits 1 when the file cannot be read", () => {
+    const r = check(path.join(tmp(), "missing.yaml"))
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("ENOENT")
+  })
+})
+
+/** Lines of JSON a child writes to stdout, parsed as they come. */
+const jsonLines = (child: ChildProcess) => {
+  const records: Array<{ message: string; annotations: Record<string, unknown> }> = []
+  let buffer = ""
+  child.stdout!.on("data", (d: Buffer) => {
+    buffer += d.toString()
+    let nl
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      records.push(JSON.parse(buffer.slice(0, nl)))
+      buffer = buffer.slice(nl + 1)
+    }
+  })
+  const waitFor = (pred: (r: (typeof records)[number]) => boolean, what: string) =>
+    Effect.promise(async () => {
+      for (let i = 0; i < 300; i++) {
+        const found = records.find(pred)
+        if (found !== undefined) return found
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(records)}`)
+    })
+  return { records, waitFor }
+}
+
+const configText = (port: number) => `maglev:
+  healthchecks:
+    web: {type: http, port: ${port}, interval: 200ms, timeout: 100ms, rise: 1, fall: 1}
+  backends:
+    web1: {address: 127.0.0.1, healthcheck: web}
+`
+
+describe("maglevd health checking (a real process)", () => {
+  it.live("probes a real server, logs transitions as JSON lines, reloads on SIGHUP and refuses a bad file", () =>
+    Effect.gen(function*() {
+      const server = http.createServer((_, res) => res.end("ok"))
+      yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<void>((r) => server.listen(0, "127.0.0.1", r))),
+        () => Effect.promise(() => new Promise<void>((r) => server.close(() => r())))
+      )
+      const port = (server.address() as AddressInfo).port
+      const dir = tmp()
+      const file = path.join(dir, "maglev.yaml")
+      fs.writeFileSync(file, configText(port))
+      const child = yield* Effect.acquireRelease(
+        Effect.sync(() => spawn(process.execPath, [...MAGLEVD, "--config", file], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })),
+        (c) => Effect.sync(() => c.kill("SIGKILL"))
+      )
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+      const log = jsonLines(child)
+      const starting = yield* log.waitFor((r) => r.annotations.event === "starting", "starting")
+      expect(starting.annotations).toMatchObject({ version: expect.any(String), config: file })
+      const up = yield* log.waitFor((r) => r.annotations.event === "backend-transition" && r.annotations.to === "up", "up")
+      expect(up.annotations).toMatchObject({ backend: "web1", from: "unknown", code: "L7OK", address: "127.0.0.1" })
+
+      // A port nobody listens on: the reload restarts the backend and it goes down.
+      const closed = http.createServer()
+      yield* Effect.promise(() => new Promise<void>((r) => closed.listen(0, "127.0.0.1", r)))
+      const closedPort = (closed.address() as AddressInfo).port
+      yield* Effect.promise(() => new Promise<void>((r) => closed.close(() => r())))
+      fs.writeFileSync(file, configText(closedPort))
+      child.kill("SIGHUP")
+      yield* log.waitFor((r) => r.annotations.event === "config-reload", "config-reload")
+      const down = yield* log.waitFor((r) => r.annotations.event === "backend-transition" && r.annotations.to === "down", "down")
+      expect(down.annotations).toMatchObject({ code: "L4CON" })
+
+      fs.writeFileSync(file, "maglev:\n  backends: {web1: {address: not-an-ip, healthcheck: web}}\n")
+      child.kill("SIGHUP")
+      const refused = yield* log.waitFor((r) => r.annotations.event === "config-reload-failed", "config-reload-failed")
+      expect(String(refused.annotations.error)).toContain("maglev.backends.web1.address")
+      expect(child.exitCode).toBeNull()
+
+      child.kill("SIGTERM")
+      expect(yield* Effect.promise(() => exited)).toBe(0)
+    }).pipe(Effect.scoped), 30_000)
+})
