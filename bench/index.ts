@@ -1,22 +1,45 @@
-/** npm run bench: every benchmark, printing figures (never pass/fail). */
+/**
+ * npm run bench: every benchmark, printing figures (never pass/fail).
+ * `npm run bench -- codec transport lbprogram health` picks some.
+ */
 import * as os from "node:os"
 import * as codec from "./codec.js"
-import { printRows } from "./measure.js"
+import * as health from "./health.js"
 import * as lbprogram from "./lbprogram.js"
+import { printRows } from "./measure.js"
 import * as transport from "./transport.js"
 
+const ALL = ["codec", "transport", "lbprogram", "health"] as const
+const picked = process.argv.slice(2).filter((a) => a !== "--")
+for (const p of picked) {
+  if (!(ALL as ReadonlyArray<string>).includes(p)) {
+    console.error(`unknown benchmark "${p}"; choose from ${ALL.join(", ")}`)
+    process.exit(2)
+  }
+}
+const want = (name: (typeof ALL)[number]) => picked.length === 0 || picked.includes(name)
+
 console.log(`vpp-maglev benchmarks: node ${process.version}, ${os.cpus()[0]?.model ?? "unknown cpu"}, ${os.cpus().length} cores`)
-printRows("VPP binary-API codecs (src/vpp/codec), one core", codec.run())
+if (want("codec")) printRows("VPP binary-API codecs (src/vpp/codec), one core", codec.run())
 
-const t = await transport.run()
-console.log("\nBinary-API client <-> vppsim over a Unix socket (both in this process)")
-console.log(`  pipelined (512 in flight, one fiber)   ${Math.round(t.pipelinedPerSecond).toLocaleString("en-US").padStart(9)} req/s   (target >= 50,000)`)
-console.log(`  concurrent callers (64 fibers)         ${Math.round(t.concurrentPerSecond).toLocaleString("en-US").padStart(9)} req/s`)
-console.log(`  one at a time                          ${Math.round(t.sequentialPerSecond).toLocaleString("en-US").padStart(9)} req/s   round trip p50 ${t.p50Micros.toFixed(0)} µs, p99 ${t.p99Micros.toFixed(0)} µs`)
+if (want("transport")) {
+  const t = await transport.run()
+  console.log("\nBinary-API client <-> vppsim over a Unix socket (both in this process)")
+  console.log(`  pipelined (512 in flight, one fiber)   ${Math.round(t.pipelinedPerSecond).toLocaleString("en-US").padStart(9)} req/s   (target >= 50,000)`)
+  console.log(`  concurrent callers (64 fibers)         ${Math.round(t.concurrentPerSecond).toLocaleString("en-US").padStart(9)} req/s`)
+  console.log(`  one at a time                          ${Math.round(t.sequentialPerSecond).toLocaleString("en-US").padStart(9)} req/s   round trip p50 ${t.p50Micros.toFixed(0)} µs, p99 ${t.p99Micros.toFixed(0)} µs`)
+}
 
-const p = await lbprogram.run()
-console.log("\nProgramming vppsim: 1,000 VIPs x 32 ASes from empty, then dumping it all back")
-console.log(`  program ${p.vips.toLocaleString("en-US")} VIPs + ${p.ases.toLocaleString("en-US")} ASes   ${p.programSeconds.toFixed(2)} s`)
-console.log(`  dump (lb_vip_dump + lb_as_v2_dump)         ${p.dumpSeconds.toFixed(2)} s`)
-console.log(`  total                                      ${(p.programSeconds + p.dumpSeconds).toFixed(2)} s   (target <= 2 s)`)
-console.log(`  peak RSS (client + simulator)              ${p.peakRssMiB.toFixed(0)} MiB`)
+if (want("lbprogram")) {
+  const p = await lbprogram.run()
+  console.log("\nProgramming vppsim: 1,000 VIPs x 32 ASes from empty, then dumping it all back")
+  console.log(`  program ${p.vips.toLocaleString("en-US")} VIPs + ${p.ases.toLocaleString("en-US")} ASes   ${p.programSeconds.toFixed(2)} s`)
+  console.log(`  dump (lb_vip_dump + lb_as_v2_dump)         ${p.dumpSeconds.toFixed(2)} s`)
+  console.log(`  total                                      ${(p.programSeconds + p.dumpSeconds).toFixed(2)} s   (target <= 2 s)`)
+  console.log(`  peak RSS (client + simulator)              ${p.peakRssMiB.toFixed(0)} MiB`)
+}
+
+if (want("health")) {
+  for (const n of [1_000, 10_000]) health.print(await health.runIsolated(n))
+  console.log("  (target at 10,000: <= 1 core, p99 lateness <= 20 ms, RSS <= 300 MB)")
+}
