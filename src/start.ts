@@ -5,6 +5,7 @@
  */
 process.stdout.write(
   "vpp-maglev: maglevd is not built yet; npm start is a placeholder until it is.\n" +
-    "Built today: the VPP binary-API codecs, client and simulator. Try `npm run vppsim -- --api-socket /tmp/api.sock\n" +
-    "--stats-socket /tmp/stats.sock`, `node --import tsx examples/codec.ts`, `npm test` or `npm run bench`.\n"
+    "Built today: the VPP binary-API codecs, client and simulator, the configuration check and the health checker.\n" +
+    "Try `npm run maglevd -- --check --config examples/maglev.yaml`, `npm run maglevd -- --config examples/maglev.yaml`,\n" +
+    "`npm run vppsim -- --api-socket /tmp/api.sock --stats-socket /tmp/stats.sock`, `npm test` or `npm run bench`.\n"
 )
