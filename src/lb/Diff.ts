@@ -1,0 +1,309 @@
+/**
+ * The operations that take VPP's lb plugin from what its dumps show to the
+ * desired state (Desired.ts): pure, minimal, in a deterministic order. The sync
+ * loop dumps, calls `observedFromDumps` and `diff`, sends each op and logs it
+ * with `describeOp`.
+ *
+ * What the dumps show (vpp-wire.md §3.7):
+ * - `lb_vip_details`: prefix, protocol, port, encap, and `flow_table_length`
+ *   truncated to u16 (65536 and every larger power of two read 0). Not
+ *   `src_ip_sticky`: the caller fills `ObservedVip.srcIpSticky` when it knows it
+ *   (parsing `show lb vips verbose`, or remembering what it programmed), and
+ *   leaves it undefined otherwise, in which case a sticky change is not seen.
+ * - `lb_as_v2_details`: address, weight, `flags` (1 active, 0 lameduck) and
+ *   `num_buckets`, for every VIP still in the pool, including VIPs deleted but
+ *   not yet garbage-collected.
+ *
+ * VPP's rules the ops follow (§3.3, §3.4):
+ * - A VIP is re-created (ASes deleted, VIP deleted, then added back) when its
+ *   encap, its src-ip-sticky (if known) or its table length (as far as the u16
+ *   shows it) differ: VPP cannot change them in place.
+ * - Deleting a VIP with ASes is allowed, but marks them lameduck *without*
+ *   flush, so each active AS is deleted with flush first, then the VIP.
+ * - All VIP deletions come before any add: VPP refuses a per-port VIP next to an
+ *   all-port one on the same prefix (and the reverse) with -81, and per-port VIPs
+ *   of different types on one prefix with -73, so a replaced VIP must be gone first.
+ * - A lameduck AS is re-activated by an AS add (v2 carries the new weight, so no
+ *   weight set follows); `lb_as_set_weight` refuses a lameduck AS with -6.
+ *   Lameduck ASes that are not wanted are left to VPP's garbage collection:
+ *   deleting one again would only restart its timer.
+ */
+import type { lb, lb_types } from "../vpp/binapi/index.js"
+import type { DesiredAs, DesiredVip } from "./Desired.js"
+import { canonicalAddress, compareAddresses, compareVipKeys, keyOf, type VipKey, vipKey, vipKeyString } from "./VipKey.js"
+
+export interface ObservedAs {
+  /** Canonical (as `canonicalAddress`). */
+  readonly address: string
+  readonly weight: number
+  /** Deleted, not yet garbage-collected (`flags & 1` clear): gets no buckets, still drains. */
+  readonly lameduck: boolean
+  /** `num_buckets` of `lb_as_v2_details`, when known. */
+  readonly numBuckets?: number | undefined
+}
+
+export interface ObservedVip extends VipKey {
+  readonly encap: lb_types.LbEncapType
+  /** Not in `lb_vip_details`: undefined unless the caller knows it from elsewhere; then it is not compared. */
+  readonly srcIpSticky: boolean | undefined
+  /** As `lb_vip_details.flow_table_length` reports it (u16: 65536 reads 0); undefined = not compared. */
+  readonly newFlowsTableLength: number | undefined
+  /** One per address, in `compareAddresses` order. */
+  readonly ases: ReadonlyArray<ObservedAs>
+}
+
+interface OpBase {
+  readonly vip: VipKey
+  /** The frontend the VIP belongs to, when it is still configured (for log annotations). */
+  readonly frontend: string | undefined
+}
+interface AsOpBase extends OpBase {
+  readonly address: string
+  /** The backend, when the AS is still wanted. */
+  readonly backend: string | undefined
+}
+
+export type LbOp =
+  /** `lb_add_del_vip_v2`: add with encap, src_ip_sticky and new_flows_table_length from the desired VIP. */
+  | { readonly _tag: "VipAdd"; readonly vip: DesiredVip }
+  /** `lb_add_del_vip_v2` with is_del (its active ASes were deleted by the ops before it). */
+  | (OpBase & { readonly _tag: "VipDel" })
+  /**
+   * `lb_add_del_as_v2` with this weight. `flush` is only ever set when the AS is
+   * lameduck (VPP re-activates it and evicts its sticky sessions); a new AS has none.
+   */
+  | (AsOpBase & { readonly _tag: "AsAdd"; readonly weight: number; readonly flush: boolean })
+  /** `lb_add_del_as_v2` with is_del (always with flush: a removed backend's sessions go too). */
+  | (AsOpBase & { readonly _tag: "AsDel"; readonly flush: boolean })
+  /** `lb_as_set_weight`. */
+  | (AsOpBase & { readonly _tag: "AsWeight"; readonly weight: number; readonly flush: boolean })
+
+export interface DiffOptions {
+  /**
+   * `vipKeyString`s: only these VIPs are compared (a per-frontend sync). VIPs the
+   * config no longer has are deleted only by a full sync (scope undefined); a
+   * VIP in scope may still be re-created.
+   */
+  readonly scope?: ReadonlySet<string> | undefined
+  /**
+   * `flushKey`s of ASes whose state just changed to one that flushes: each gets
+   * an `AsWeight` with flush even when its weight already matches (when the
+   * desired AS asks for a flush).
+   */
+  readonly flush?: ReadonlySet<string> | undefined
+}
+
+/** The key of an AS in `DiffOptions.flush`: "vipkey|address". */
+export const flushKey = (vip: VipKey, address: string): string => `${vipKeyString(vip)}|${canonicalAddress(address)}`
+
+// --- Observed state from the dumps ---------------------------------------------
+
+/** The fields of `lb_vip_details` that are read. */
+export type VipDetailsFields = Pick<lb.LbVipDetails, "vip" | "encap" | "flow_table_length">
+/** The fields of `lb_as_v2_details` that are read (`num_buckets` optional, so v1 `lb_as_details` plus a weight fits too). */
+export type AsDetailsFields = Pick<lb.LbAsV2Details, "vip" | "app_srv" | "flags" | "weight"> &
+  Partial<Pick<lb.LbAsV2Details, "num_buckets">>
+
+const AS_USED = 1
+
+/**
+ * The observed state from one `lb_vip_dump` and one unfiltered `lb_as_v2_dump`
+ * (a filtered one returns nothing for IPv4 VIPs: VPP bug, §3.7). AS details of
+ * VIPs the VIP dump does not list (deleted, not yet collected) are dropped.
+ * A deleted VIP re-added before collection shows up twice in the AS dump under
+ * one key: its old ASes are all lameduck, so an active entry wins over a
+ * lameduck one for the same address.
+ */
+export const observedFromDumps = (
+  vips: ReadonlyArray<VipDetailsFields>,
+  ases: ReadonlyArray<AsDetailsFields>,
+  srcIpSticky: (vip: VipKey) => boolean | undefined = () => undefined
+): ReadonlyArray<ObservedVip> => {
+  const byKey = new Map<string, { readonly vip: VipDetailsFields; readonly key: VipKey; readonly ases: Map<string, ObservedAs> }>()
+  for (const d of vips) {
+    const key = vipKey(d.vip.pfx, d.vip.protocol, d.vip.port)
+    const s = vipKeyString(key)
+    if (!byKey.has(s)) byKey.set(s, { vip: d, key, ases: new Map() })
+  }
+  for (const d of ases) {
+    const entry = byKey.get(vipKeyString(vipKey(d.vip.pfx, d.vip.protocol, d.vip.port)))
+    if (entry === undefined) continue
+    const address = canonicalAddress(d.app_srv)
+    const lameduck = (d.flags & AS_USED) === 0
+    const prev = entry.ases.get(address)
+    if (prev === undefined || (prev.lameduck && !lameduck)) {
+      entry.ases.set(address, { address, weight: d.weight, lameduck, numBuckets: d.num_buckets })
+    }
+  }
+  return [...byKey.values()].map(({ ases, key, vip }) => ({
+    ...key,
+    encap: vip.encap,
+    srcIpSticky: srcIpSticky(key),
+    newFlowsTableLength: vip.flow_table_length,
+    ases: [...ases.values()].sort((a, b) => compareAddresses(a.address, b.address))
+  }))
+}
+
+// --- The diff --------------------------------------------------------------------
+
+const U16 = 0xffff
+
+/** Why an existing VIP has to be re-created; undefined when it can stay. */
+export const recreateReason = (desired: DesiredVip, observed: ObservedVip): string | undefined => {
+  if (observed.encap !== desired.encap) return `encap ${observed.encap} → ${desired.encap}`
+  if (observed.srcIpSticky !== undefined && observed.srcIpSticky !== desired.srcIpSticky) {
+    return `src-ip-sticky ${observed.srcIpSticky} → ${desired.srcIpSticky}`
+  }
+  if (
+    observed.newFlowsTableLength !== undefined &&
+    (observed.newFlowsTableLength & U16) !== (desired.newFlowsTableLength & U16)
+  ) {
+    return `new-flows-table-length ${observed.newFlowsTableLength} → ${desired.newFlowsTableLength}`
+  }
+  return undefined
+}
+
+const asAdd = (vip: DesiredVip, a: DesiredAs, flush: boolean): LbOp => ({
+  _tag: "AsAdd",
+  vip: keyOf(vip),
+  frontend: vip.frontend,
+  address: a.address,
+  backend: a.backend,
+  weight: a.weight,
+  flush
+})
+
+/** Deletes every active AS (with flush), then the VIP. */
+const teardown = (o: ObservedVip, frontend: string | undefined): Array<LbOp> => {
+  const vip = keyOf(o)
+  const ops: Array<LbOp> = o.ases
+    .filter((a) => !a.lameduck)
+    .map((a) => ({ _tag: "AsDel", vip, frontend, address: a.address, backend: undefined, flush: true }))
+  ops.push({ _tag: "VipDel", vip, frontend })
+  return ops
+}
+
+const reconcileAses = (d: DesiredVip, o: ObservedVip, flushSet: ReadonlySet<string> | undefined): Array<LbOp> => {
+  const vip = keyOf(d)
+  const wanted = new Map(d.ases.map((a) => [canonicalAddress(a.address), a]))
+  const have = new Map<string, ObservedAs>()
+  for (const a of o.ases) {
+    const address = canonicalAddress(a.address)
+    const prev = have.get(address)
+    if (prev === undefined || (prev.lameduck && !a.lameduck)) have.set(address, a)
+  }
+  const addresses = [...new Set([...wanted.keys(), ...have.keys()])].sort(compareAddresses)
+  const ops: Array<LbOp> = []
+  for (const address of addresses) {
+    const want = wanted.get(address)
+    const got = have.get(address)
+    if (want === undefined) {
+      if (got !== undefined && !got.lameduck) {
+        ops.push({ _tag: "AsDel", vip, frontend: d.frontend, address: got.address, backend: undefined, flush: true })
+      }
+    } else if (got === undefined || got.lameduck) {
+      ops.push(asAdd(d, want, got !== undefined && want.flush))
+    } else if (got.weight !== want.weight || (want.flush && flushSet?.has(flushKey(vip, address)) === true)) {
+      ops.push({
+        _tag: "AsWeight",
+        vip,
+        frontend: d.frontend,
+        address: want.address,
+        backend: want.backend,
+        weight: want.weight,
+        flush: want.flush
+      })
+    }
+  }
+  return ops
+}
+
+/**
+ * The minimal operations that make `observed` what `desired` says, for the VIPs
+ * in scope; [] when VPP already matches. Order: every VIP teardown (VIPs no
+ * longer configured, full sync only, and VIPs to re-create), sorted by key; then
+ * per desired VIP, in config order, either its add followed by its ASes, or its
+ * AS changes. ASes always go in `compareAddresses` order.
+ */
+export const diff = (
+  desired: ReadonlyArray<DesiredVip>,
+  observed: ReadonlyArray<ObservedVip>,
+  options: DiffOptions = {}
+): ReadonlyArray<LbOp> => {
+  const { flush, scope } = options
+  const inScope = (k: VipKey): boolean => scope === undefined || scope.has(vipKeyString(k))
+  const desiredByKey = new Map<string, DesiredVip>()
+  for (const d of desired) {
+    const k = vipKeyString(d)
+    // A validated config has one frontend per VIP key.
+    if (desiredByKey.has(k)) throw new Error(`two desired VIPs with key ${k}`)
+    desiredByKey.set(k, d)
+  }
+  const observedByKey = new Map<string, ObservedVip>()
+  for (const o of observed) if (!observedByKey.has(vipKeyString(o))) observedByKey.set(vipKeyString(o), o)
+
+  const gone: Array<ObservedVip> = []
+  const recreated = new Set<string>()
+  for (const [k, o] of observedByKey) {
+    if (!inScope(o)) continue
+    const d = desiredByKey.get(k)
+    if (d === undefined) {
+      if (scope === undefined) gone.push(o)
+    } else if (recreateReason(d, o) !== undefined) {
+      gone.push(o)
+      recreated.add(k)
+    }
+  }
+  gone.sort(compareVipKeys)
+
+  const ops: Array<LbOp> = gone.flatMap((o) => teardown(o, desiredByKey.get(vipKeyString(o))?.frontend))
+  for (const d of desired) {
+    if (!inScope(d)) continue
+    const k = vipKeyString(d)
+    const o = observedByKey.get(k)
+    if (o === undefined || recreated.has(k)) {
+      ops.push({ _tag: "VipAdd", vip: d })
+      for (const a of d.ases) ops.push(asAdd(d, a, false))
+    } else {
+      ops.push(...reconcileAses(d, o, flush))
+    }
+  }
+  return ops
+}
+
+// --- Logging -------------------------------------------------------------------
+
+/** The log event and fields of an op (the sync loop logs every mutation it sends with these). */
+export const describeOp = (op: LbOp): { readonly event: string; readonly fields: Record<string, unknown> } => {
+  const named = (o: { readonly frontend: string | undefined; readonly backend?: string | undefined }) => ({
+    ...(o.frontend !== undefined ? { frontend: o.frontend } : {}),
+    ...(o.backend !== undefined ? { backend: o.backend } : {})
+  })
+  switch (op._tag) {
+    case "VipAdd":
+      return {
+        event: "vpp-lbsync-vip-add",
+        fields: {
+          vip: vipKeyString(op.vip),
+          frontend: op.vip.frontend,
+          encap: op.vip.encap,
+          srcIpSticky: op.vip.srcIpSticky,
+          newFlowsTableLength: op.vip.newFlowsTableLength
+        }
+      }
+    case "VipDel":
+      return { event: "vpp-lbsync-vip-del", fields: { vip: vipKeyString(op.vip), ...named(op) } }
+    case "AsAdd":
+      return {
+        event: "vpp-lbsync-as-add",
+        fields: { vip: vipKeyString(op.vip), as: op.address, weight: op.weight, flush: op.flush, ...named(op) }
+      }
+    case "AsDel":
+      return { event: "vpp-lbsync-as-del", fields: { vip: vipKeyString(op.vip), as: op.address, flush: op.flush, ...named(op) } }
+    case "AsWeight":
+      return {
+        event: "vpp-lbsync-as-weight",
+        fields: { vip: vipKeyString(op.vip), as: op.address, weight: op.weight, flush: op.flush, ...named(op) }
+      }
+  }
+}
