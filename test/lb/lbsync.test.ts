@@ -1,0 +1,152 @@
+/**
+ * The LB sync loop end to end: the real HealthChecker (scripted probe
+ * results), the VPP supervisor and the sync loop against the in-process
+ * simulator over real Unix sockets. Schedules run on TestClock; socket
+ * replies arrive in wall time, so the test moves the clock in steps with a
+ * short wall-time pause between them (as test/vpp/supervisor.test.ts does).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Layer, Logger, LogLevel, TestClock } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as HealthChecker from "../../src/health/HealthChecker.js"
+import * as Prober from "../../src/health/Prober.js"
+import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
+import { pollDelay } from "../../src/internal/WallClock.js"
+import * as LbSync from "../../src/lb/LbSync.js"
+import type { LbMutation } from "../../src/sim/LbPlugin.js"
+import * as Simulator from "../../src/sim/Simulator.js"
+import * as Supervisor from "../../src/vpp/Supervisor.js"
+import { backend, config, healthCheck } from "../support/config.js"
+
+const PASS = probeResult("L7OK", 1, "HTTP 200")
+const FAIL = probeResult("L4CON", 1, "refused")
+
+const hc = healthCheck("hc", { interval: Duration.seconds(1), fastInterval: Duration.seconds(1), downInterval: Duration.seconds(1), rise: 1, fall: 1 })
+const cfg = config({
+  healthchecks: [hc],
+  backends: [backend("a", "10.0.0.1", "hc"), backend("b", "10.0.0.2", "hc"), backend("c", "10.0.0.3", "hc")],
+  frontends: [{
+    name: "web",
+    description: "",
+    address: "192.0.2.10/32",
+    family: 4,
+    protocol: "tcp",
+    port: 80,
+    pools: [
+      { name: "primary", backends: [{ backend: "b", weight: 100 }, { backend: "a", weight: 50 }] },
+      { name: "backup", backends: [{ backend: "c", weight: 100 }] }
+    ],
+    srcIpSticky: false,
+    flushOnDown: true,
+    newFlowsTableLength: 1024
+  }]
+})
+
+const advanceUntil = <A, E, R>(what: string, probe: Effect.Effect<A | undefined, E, R>, maxSteps = 120) =>
+  Effect.gen(function*() {
+    for (let i = 0; i <= maxSteps; i++) {
+      const a = yield* probe
+      if (a !== undefined) return a
+      yield* TestClock.adjust("500 millis")
+      yield* pollDelay(10)
+    }
+    return yield* Effect.dieMessage(`${what} did not happen`)
+  })
+
+/** Lets wall-time socket work settle with the virtual clock still. */
+const settle = pollDelay(100)
+
+const lbOps = (ms: ReadonlyArray<LbMutation>) => ms.filter((m) => m.op !== "conf" && m.op !== "restart")
+
+/** The daemon's three services over one simulator. */
+const daemon = (apiSocket: string, statsSocket: string, answers: Map<string, ProbeResult>) => {
+  const prober = Prober.layerFrom(({ target }) => Effect.succeed(answers.get(target.backend) ?? PASS))
+  const checker = HealthChecker.layer(cfg).pipe(Layer.provide(prober))
+  const vpp = Supervisor.layer({
+    apiSocket,
+    statsSocket,
+    requestTimeout: "1 hour",
+    statsConnectTimeout: "1 hour",
+    pingTimeout: "1 hour"
+  })
+  return LbSync.layer.pipe(Layer.provideMerge(Layer.merge(checker, vpp)))
+}
+
+const weights = (sim: Simulator.SimulatorShape) =>
+  Object.fromEntries(
+    sim.lb.asV2Dump({ pfx: "0.0.0.0/0", protocol: 0, port: 0 } as never, undefined).filter((a) => (a.flags & 1) !== 0).map((a) => [a.app_srv, a.weight])
+  )
+
+describe("LbSync against the simulator", () => {
+  it.scoped("warm-up, failover with flush, no-op syncs, drift repair, dry run, and a restart that changes nothing", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(1_760_000_000_000)
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbsync-"))
+      const apiSocket = path.join(dir, "api.sock")
+      const statsSocket = path.join(dir, "stats.sock")
+      const sim = yield* Simulator.make({ apiSocket, statsSocket })
+      const answers = new Map<string, ProbeResult>()
+
+      yield* Effect.gen(function*() {
+      const sync = yield* LbSync.LbSync
+
+      // Hands-off for startup-min-delay (5 s): health is known after ~1 s, but VPP is not touched.
+      for (let i = 0; i < 8; i++) {
+        yield* TestClock.adjust("500 millis")
+        yield* pollDelay(10)
+      }
+      yield* settle
+      expect(lbOps(yield* sim.mutations)).toEqual([])
+      expect(yield* sync.phase).toBe("hands-off")
+
+      // Released once the min delay passes: VIP, ASes in address order, weights from the active pool.
+      yield* advanceUntil("the VIP is programmed", Effect.sync(() => (Object.keys(weights(sim)).length === 3 ? true : undefined)))
+      yield* settle
+      expect(weights(sim)).toEqual({ "10.0.0.1": 50, "10.0.0.2": 100, "10.0.0.3": 0 })
+      const adds = lbOps(yield* sim.mutations).filter((m) => m.op === "as-add").map((m) => (m.details as { address: string }).address)
+      expect(adds).toEqual(["10.0.0.1", "10.0.0.2", "10.0.0.3"])
+
+      // a goes down: weight 0 with a flush.
+      const before = (yield* sim.mutations).length
+      answers.set("a", FAIL)
+      yield* advanceUntil("a drained", Effect.sync(() => (weights(sim)["10.0.0.1"] === 0 ? true : undefined)))
+      yield* settle
+      const after = lbOps((yield* sim.mutations).slice(before))
+      expect(after.map((m) => m.op)).toEqual(["as-weight", "as-flush"])
+
+      // Primary all down: the backup pool takes over.
+      answers.set("b", FAIL)
+      yield* advanceUntil("failover", Effect.sync(() => (weights(sim)["10.0.0.3"] === 100 ? true : undefined)))
+      yield* settle
+      expect(weights(sim)).toEqual({ "10.0.0.1": 0, "10.0.0.2": 0, "10.0.0.3": 100 })
+
+      // Nothing changed: a full sync plans and sends nothing.
+      const quiet = (yield* sim.mutations).length
+      expect((yield* sync.sync()).ops).toEqual([])
+      expect((yield* sim.mutations).length).toBe(quiet)
+
+      // Drift by another client: the dry run shows the repair, the sync applies it.
+      sim.lb.asSetWeight({ pfx: "192.0.2.10/32", protocol: 6, port: 80, as_address: "10.0.0.2", weight: 33, is_flush: false } as never, 1)
+      const plan = yield* sync.sync({ dryRun: true })
+      expect(plan.applied).toBe(false)
+      expect(plan.ops.map((o) => [o._tag, "address" in o ? o.address : undefined, "weight" in o ? o.weight : undefined]))
+        .toEqual([["AsWeight", "10.0.0.2", 0]])
+      expect(weights(sim)["10.0.0.2"]).toBe(33)
+      expect((yield* sync.sync({ frontend: "web" })).ops).toHaveLength(1)
+      expect(weights(sim)["10.0.0.2"]).toBe(0)
+      expect((yield* Effect.flip(sync.sync({ frontend: "nope" })))._tag).toBe("UnknownFrontend")
+      }).pipe(Effect.provide(daemon(apiSocket, statsSocket, answers)))
+
+      // A restarted daemon with unchanged health changes nothing in VPP.
+      const mark = (yield* sim.mutations).length
+      yield* Effect.gen(function*() {
+        const sync = yield* LbSync.LbSync
+        yield* advanceUntil("warm-up done", Effect.map(sync.phase, (p) => (p === "done" ? true : undefined)))
+        yield* settle
+        expect((yield* sync.sync()).ops).toEqual([])
+      }).pipe(Effect.provide(daemon(apiSocket, statsSocket, answers)))
+      expect(lbOps((yield* sim.mutations).slice(mark))).toEqual([])
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)), 60_000)
+})
