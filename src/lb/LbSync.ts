@@ -49,7 +49,7 @@ export interface LbSyncShape {
     readonly frontend?: string | undefined
     readonly dryRun?: boolean | undefined
   }) => Effect.Effect<SyncReport, Supervisor.VppUnavailable | LbSyncError | UnknownFrontend>
-  /** Asks the loop for a full sync (after a reload). */
+  /** After a reload: pushes the new lb_conf (if it changed) and asks the loop for a full sync. */
   readonly requestFull: (reason: string) => Effect.Effect<void>
   /** The desired state right now. */
   readonly desired: Effect.Effect<ReadonlyArray<DesiredVip>>
@@ -109,6 +109,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
     Duration.toMillis(config0.vpp.lb.startupMaxDelay)
   )
   const released = new Set<string>()
+  // lb_conf follows the configuration: now, and after every reload (requestFull).
+  yield* vpp.setLbConf(config0.vpp.lb)
   // src_ip_sticky is not in lb_vip_details: what this process programmed is what it knows.
   const sticky = new Map<string, boolean>()
 
@@ -265,7 +267,12 @@ export const make = Effect.fn("LbSync.make")(function*() {
 
   return LbSync.of({
     sync,
-    requestFull: (reason) => Queue.offer(triggers, { _tag: "Full", reason }).pipe(Effect.asVoid),
+    requestFull: (reason) =>
+      checker.config.pipe(
+        Effect.flatMap((config) => vpp.setLbConf(config.vpp.lb)),
+        Effect.zipRight(Queue.offer(triggers, { _tag: "Full", reason })),
+        Effect.asVoid
+      ),
     desired: desiredNow,
     phase: Clock.currentTimeMillis.pipe(Effect.map((now) => WarmUp.phase(warm, now)))
   })

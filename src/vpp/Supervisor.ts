@@ -375,7 +375,16 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
       // lb_conf goes first, so that whoever reacts to the connect finds it in place.
       const attempted: { current: LbConfWire | undefined } = { current: undefined }
       const desired = yield* SubscriptionRef.get(desiredConf)
-      if (desired !== undefined) yield* pushLbConf(connection, desired, attempted)
+      if (desired !== undefined) {
+        // VPP may hold it already (a restarted daemon): then there is nothing to push.
+        const current = yield* Effect.option(connection.request(lb.LbConfGet, lb.LbConfGetReply, {}))
+        if (Option.isSome(current) && sameLbConf(desired, current.value)) {
+          attempted.current = desired
+          yield* logEvent("Debug", "lb_conf already in place", "vpp-lb-conf-unchanged", { ...desired })
+        } else {
+          yield* pushLbConf(connection, desired, attempted)
+        }
+      }
 
       const lost = yield* Deferred.make<string>()
       const lose = (reason: string | undefined) => (reason === undefined ? Effect.void : Deferred.succeed(lost, reason))
