@@ -752,6 +752,38 @@ static void netns_leave(int saved) {
   close(saved);
 }
 
+/* The "family" argument: 4 or 6. */
+static int get_family(napi_env env, napi_value v, int *family) {
+  double fam;
+  if (get_double_int(env, v, "family", &fam) != 0) return -1;
+  if (fam != 4 && fam != 6) {
+    throw_range(env, "The \"%s\" argument must be 4 or 6", "family");
+    return -1;
+  }
+  *family = (int)fam;
+  return 0;
+}
+
+/*
+ * socket(2) inside the network namespace named by `ns_arg` (a path; null or
+ * undefined = the current one): setns there and back around the call.
+ */
+static napi_value socket_in_netns(napi_env env, napi_value ns_arg, int domain, int type, int proto) {
+  char path[PATH_MAX];
+  int has_ns = !is_nullish(env, ns_arg);
+  if (has_ns && get_string(env, ns_arg, "netnsPath", path, sizeof path, "setns") != 0) return NULL;
+  int saved = -1;
+  if (has_ns && netns_enter(env, path, &saved) != 0) return NULL;
+  int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  int err = errno;
+  if (has_ns) netns_leave(saved);
+  if (fd < 0) {
+    throw_errno(env, err, "socket", NULL, NULL);
+    return NULL;
+  }
+  return make_int(env, fd);
+}
+
 /*
  * icmpSocket(family, raw, netnsPath): fd of a non-blocking ICMP (family 4)
  * or ICMPv6 (family 6) socket, SOCK_RAW if raw else SOCK_DGRAM ("ping
@@ -763,30 +795,12 @@ static void netns_leave(int saved) {
 static napi_value js_icmp_socket(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   if (get_args(env, info, 3, argv) != 0) return NULL;
-  double fam;
+  int fam;
   bool raw = false;
-  if (get_double_int(env, argv[0], "family", &fam) != 0) return NULL;
-  if (fam != 4 && fam != 6) {
-    throw_range(env, "The \"%s\" argument must be 4 or 6", "family");
-    return NULL;
-  }
+  if (get_family(env, argv[0], &fam) != 0) return NULL;
   if (get_bool(env, argv[1], "raw", &raw) != 0) return NULL;
-  char path[PATH_MAX];
-  int has_ns = !is_nullish(env, argv[2]);
-  if (has_ns && get_string(env, argv[2], "netnsPath", path, sizeof path, "setns") != 0) return NULL;
-
-  int saved = -1;
-  if (has_ns && netns_enter(env, path, &saved) != 0) return NULL;
-  int domain = fam == 4 ? AF_INET : AF_INET6;
-  int proto = fam == 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6;
-  int fd = socket(domain, (raw ? SOCK_RAW : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
-  int err = errno;
-  if (has_ns) netns_leave(saved);
-  if (fd < 0) {
-    throw_errno(env, err, "socket", NULL, NULL);
-    return NULL;
-  }
-  return make_int(env, fd);
+  return socket_in_netns(env, argv[2], fam == 4 ? AF_INET : AF_INET6, raw ? SOCK_RAW : SOCK_DGRAM,
+                         fam == 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6);
 }
 
 /* Parse "192.0.2.1", "2001:db8::1" or "fe80::1%eth0". */
@@ -905,27 +919,9 @@ static napi_value js_recv_from(napi_env env, napi_callback_info info) {
 static napi_value js_tcp_socket(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (get_args(env, info, 2, argv) != 0) return NULL;
-  double fam;
-  if (get_double_int(env, argv[0], "family", &fam) != 0) return NULL;
-  if (fam != 4 && fam != 6) {
-    throw_range(env, "The \"%s\" argument must be 4 or 6", "family");
-    return NULL;
-  }
-  char path[PATH_MAX];
-  int has_ns = !is_nullish(env, argv[1]);
-  if (has_ns && get_string(env, argv[1], "netnsPath", path, sizeof path, "setns") != 0) return NULL;
-
-  int saved = -1;
-  if (has_ns && netns_enter(env, path, &saved) != 0) return NULL;
-  int fd = socket(fam == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                  IPPROTO_TCP);
-  int err = errno;
-  if (has_ns) netns_leave(saved);
-  if (fd < 0) {
-    throw_errno(env, err, "socket", NULL, NULL);
-    return NULL;
-  }
-  return make_int(env, fd);
+  int fam;
+  if (get_family(env, argv[0], &fam) != 0) return NULL;
+  return socket_in_netns(env, argv[1], fam == 4 ? AF_INET : AF_INET6, SOCK_STREAM, IPPROTO_TCP);
 }
 
 /* bind(fd, address, port): undefined. The source address of an ICMP or TCP socket. */
