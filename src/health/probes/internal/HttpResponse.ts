@@ -172,16 +172,8 @@ export class ResponseParser {
           if (!this.headerLine(s, e, !this.interim)) return "error"
           continue
         }
-        case BODY_LENGTH: {
-          if (this.remaining === 0) return this.done()
-          if (this.bodyBytes >= this.bodyCap) return this.capped()
-          const n = this.take(this.remaining)
-          if (n > 0) {
-            this.remaining -= n
-            return "body"
-          }
-          return this.ended ? this.closedMidBody() : "more"
-        }
+        case BODY_LENGTH:
+          return this.remaining === 0 ? this.done() : this.counted()
         case BODY_CLOSE: {
           const avail = this.buf.length - this.pos
           if (avail > 0 && this.bodyBytes >= this.bodyCap) return this.capped()
@@ -213,13 +205,7 @@ export class ResponseParser {
             this.state = CHUNK_END
             continue
           }
-          if (this.bodyBytes >= this.bodyCap) return this.capped()
-          const n = this.take(this.remaining)
-          if (n > 0) {
-            this.remaining -= n
-            return "body"
-          }
-          return this.ended ? this.closedMidBody() : "more"
+          return this.counted()
         }
         case CHUNK_END: {
           const avail = this.buf.length - this.pos
@@ -488,6 +474,17 @@ export class ResponseParser {
     this.state = DONE
     this.release()
     return "done"
+  }
+
+  /** Body bytes of a counted stretch (the Content-Length, or one chunk), `remaining` > 0. */
+  private counted(): ResponseEvent {
+    if (this.bodyBytes >= this.bodyCap) return this.capped()
+    const n = this.take(this.remaining)
+    if (n > 0) {
+      this.remaining -= n
+      return "body"
+    }
+    return this.ended ? this.closedMidBody() : "more"
   }
 
   private capped(): ResponseEvent {
