@@ -1,49 +1,75 @@
 /**
- * Each LB sync operation as the binary-API request that performs it. AS adds
- * and deletes use `lb_add_del_as_v2`, which carries the weight, so a new AS
- * starts with its weight in one request.
+ * Each LB sync operation as the binary-API request that performs it, in one
+ * place: the sync loop sends these, and the tests feed the same requests to
+ * the simulator's lb plugin model. AS adds and deletes use
+ * `lb_add_del_as_v2`, which carries the weight, so a new AS starts with its
+ * weight in one request.
  */
 import { lb } from "../vpp/binapi/index.js"
 import type { VppConnection } from "../vpp/transport/VppApi.js"
 import type { LbOp } from "./Diff.js"
 import type { VipKey } from "./VipKey.js"
 
+/** Request fields without the header ones (client_index, context). */
+type Fields<T> = Omit<T, "client_index" | "context">
+
+export type LbRequest =
+  | { readonly name: "lb_add_del_vip_v2"; readonly fields: Fields<lb.LbAddDelVipV2> }
+  | { readonly name: "lb_add_del_as_v2"; readonly fields: Fields<lb.LbAddDelAsV2> }
+  | { readonly name: "lb_as_set_weight"; readonly fields: Fields<lb.LbAsSetWeight> }
+
 const keyFields = (k: VipKey) => ({ pfx: k.prefix, protocol: k.protocol, port: k.port })
 
-/** The request fields of an op, with the message pair that carries it. */
-export const send = (conn: VppConnection, op: LbOp) => {
+export const requestOf = (op: LbOp): LbRequest => {
   switch (op._tag) {
     case "VipAdd":
     case "VipDel": {
       const add = op._tag === "VipAdd"
-      return conn.request(lb.LbAddDelVipV2, lb.LbAddDelVipV2Reply, {
-        ...keyFields(op.vip),
-        encap: add ? op.vip.encap : "LB_API_ENCAP_TYPE_GRE4",
-        dscp: 0,
-        type: "LB_API_SRV_TYPE_CLUSTERIP",
-        target_port: 0,
-        node_port: 0,
-        // Always explicit: 0 would mean "VPP's default", which is not ours to assume.
-        new_flows_table_length: add ? op.vip.newFlowsTableLength : 0,
-        src_ip_sticky: add ? op.vip.srcIpSticky : false,
-        is_del: !add
-      })
+      return {
+        name: "lb_add_del_vip_v2",
+        fields: {
+          ...keyFields(op.vip),
+          encap: add ? op.vip.encap : "LB_API_ENCAP_TYPE_GRE4",
+          dscp: 0,
+          type: "LB_API_SRV_TYPE_CLUSTERIP",
+          target_port: 0,
+          node_port: 0,
+          // Always explicit: 0 would mean "VPP's default", which is not ours to assume.
+          new_flows_table_length: add ? op.vip.newFlowsTableLength : 0,
+          src_ip_sticky: add ? op.vip.srcIpSticky : false,
+          is_del: !add
+        }
+      }
     }
     case "AsAdd":
     case "AsDel":
-      return conn.request(lb.LbAddDelAsV2, lb.LbAddDelAsV2Reply, {
-        ...keyFields(op.vip),
-        as_address: op.address,
-        weight: op._tag === "AsAdd" ? op.weight : 0,
-        is_del: op._tag === "AsDel",
-        is_flush: op.flush
-      })
+      return {
+        name: "lb_add_del_as_v2",
+        fields: {
+          ...keyFields(op.vip),
+          as_address: op.address,
+          weight: op._tag === "AsAdd" ? op.weight : 0,
+          is_del: op._tag === "AsDel",
+          is_flush: op.flush
+        }
+      }
     case "AsWeight":
-      return conn.request(lb.LbAsSetWeight, lb.LbAsSetWeightReply, {
-        ...keyFields(op.vip),
-        as_address: op.address,
-        weight: op.weight,
-        is_flush: op.flush
-      })
+      return {
+        name: "lb_as_set_weight",
+        fields: { ...keyFields(op.vip), as_address: op.address, weight: op.weight, is_flush: op.flush }
+      }
+  }
+}
+
+/** Sends an op on a connection; fails with the transport's errors (VppApiError names VPP's refusal). */
+export const send = (conn: VppConnection, op: LbOp) => {
+  const r = requestOf(op)
+  switch (r.name) {
+    case "lb_add_del_vip_v2":
+      return conn.request(lb.LbAddDelVipV2, lb.LbAddDelVipV2Reply, r.fields)
+    case "lb_add_del_as_v2":
+      return conn.request(lb.LbAddDelAsV2, lb.LbAddDelAsV2Reply, r.fields)
+    case "lb_as_set_weight":
+      return conn.request(lb.LbAsSetWeight, lb.LbAsSetWeightReply, r.fields)
   }
 }

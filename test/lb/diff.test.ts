@@ -12,6 +12,7 @@ import { type HealthStatus, STATUSES } from "../../src/health/HealthState.js"
 import { type DesiredVip, desiredState, predictedBuckets } from "../../src/lb/Desired.js"
 import { describeOp, diff, flushKey, type LbOp, type ObservedVip, observedFromDumps } from "../../src/lb/Diff.js"
 import { canonicalAddress, type VipKey, vipKey, vipKeyString } from "../../src/lb/VipKey.js"
+import { requestOf } from "../../src/lb/Requests.js"
 import { asV2DetailsValue, LbPlugin, type Request, vipDetailsValue } from "../../src/sim/LbPlugin.js"
 import { ip_types, type lb, type lb_types } from "../../src/vpp/binapi/index.js"
 
@@ -57,22 +58,10 @@ class Vpp {
   readonly plugin = new LbPlugin()
   now = 1
 
+  /** The op as the very request the sync loop sends (src/lb/Requests.ts); its retval. */
   send(op: LbOp): number {
-    const p = this.plugin
-    switch (op._tag) {
-      case "VipAdd": {
-        const v = op.vip
-        return p.addDelVipV2(vipRequest(v, { encap: v.encap, sticky: v.srcIpSticky, length: v.newFlowsTableLength, del: false }), this.now)
-      }
-      case "VipDel":
-        return p.addDelVipV2(vipRequest(op.vip, { encap: "LB_API_ENCAP_TYPE_GRE4", sticky: false, length: 0, del: true }), this.now)
-      case "AsAdd":
-        return p.addDelAsV2(asRequest(op.vip, op.address, op.weight, false, op.flush), this.now)
-      case "AsDel":
-        return p.addDelAsV2(asRequest(op.vip, op.address, 0, true, op.flush), this.now)
-      case "AsWeight":
-        return p.asSetWeight({ ...keyFields(op.vip), as_address: op.address, weight: op.weight, is_flush: op.flush }, this.now)
-    }
+    const r = requestOf(op)
+    return (this.plugin.handle(r.name, r.fields, this.now) as { readonly retval: number }).retval
   }
 
   /** Sends every op; returns the ones VPP refused, with their retval. */
