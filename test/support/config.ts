@@ -1,6 +1,6 @@
 /** Builds validated Config values directly, for tests of what consumes a Config. */
 import { Duration } from "effect"
-import type { Backend, Config, Frontend, HealthCheck } from "../../src/config/Config.js"
+import type { Backend, Config, Frontend, HealthCheck, LbConfig } from "../../src/config/Config.js"
 
 export const healthCheck = (name: string, overrides: Partial<HealthCheck> = {}): HealthCheck => {
   const interval = overrides.interval ?? Duration.seconds(2)
@@ -30,6 +30,18 @@ export const backend = (name: string, address: string, healthcheck: string, enab
   enabled
 })
 
+/** The documented defaults, with an IPv4 GRE source. */
+export const lbConfig = (extra: Partial<LbConfig> = {}): LbConfig => ({
+  ipv4SrcAddress: "192.0.2.254",
+  ipv6SrcAddress: undefined,
+  syncInterval: Duration.seconds(30),
+  stickyBucketsPerCore: 65536,
+  flowTimeoutSeconds: 40,
+  startupMinDelay: Duration.seconds(5),
+  startupMaxDelay: Duration.seconds(30),
+  ...extra
+})
+
 export const config = (parts: {
   readonly healthchecks?: ReadonlyArray<HealthCheck>
   readonly backends?: ReadonlyArray<Backend>
@@ -38,17 +50,7 @@ export const config = (parts: {
   readonly netns?: string
 }): Config => ({
   healthchecker: { transitionHistory: parts.transitionHistory ?? 5, netns: parts.netns ?? "" },
-  vpp: {
-    lb: {
-      ipv4SrcAddress: "192.0.2.254",
-      ipv6SrcAddress: undefined,
-      syncInterval: Duration.seconds(30),
-      stickyBucketsPerCore: 65536,
-      flowTimeoutSeconds: 40,
-      startupMinDelay: Duration.seconds(5),
-      startupMaxDelay: Duration.seconds(30)
-    }
-  },
+  vpp: { lb: lbConfig() },
   healthchecks: new Map((parts.healthchecks ?? []).map((h) => [h.name, h])),
   backends: new Map((parts.backends ?? []).map((b) => [b.name, b])),
   frontends: new Map((parts.frontends ?? []).map((f) => [f.name, f]))

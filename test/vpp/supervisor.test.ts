@@ -15,13 +15,13 @@ import { Context, Duration, Effect, Exit, HashMap, Layer, Logger, LogLevel, Opti
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import type { LbConfig } from "../../src/config/Config.js"
 import { pollDelay } from "../../src/internal/WallClock.js"
 import * as Simulator from "../../src/sim/Simulator.js"
 import * as StatsServer from "../../src/sim/StatsServer.js"
 import { lb } from "../../src/vpp/binapi/index.js"
 import { LbVipCounter, WellKnown } from "../../src/vpp/stats/Layout.js"
 import * as Supervisor from "../../src/vpp/Supervisor.js"
+import { lbConfig } from "../support/config.js"
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -38,16 +38,6 @@ const quiet = { ...patient, pingTimeout: "1 hour" } as const
 const sim = (p: ReturnType<typeof paths>, extra: Partial<Simulator.SimulatorOptions> = {}) =>
   Simulator.make({ apiSocket: p.apiSocket, statsSocket: p.statsSocket, pid: 4242, ...extra })
 
-const lbConf = (extra: Partial<LbConfig> = {}): LbConfig => ({
-  ipv4SrcAddress: "192.0.2.254",
-  ipv6SrcAddress: undefined,
-  syncInterval: Duration.seconds(30),
-  stickyBucketsPerCore: 65536,
-  flowTimeoutSeconds: 40,
-  startupMinDelay: Duration.seconds(5),
-  startupMaxDelay: Duration.seconds(30),
-  ...extra
-})
 
 const vip = (pfx: string) => ({
   pfx,
@@ -127,13 +117,13 @@ const confCount = (s: Simulator.SimulatorShape, n: number) =>
 
 describe("VppSupervisor: pure parts", () => {
   it("lb_conf on the wire: absent source addresses are VPP's own 'unset' values", () => {
-    expect(Supervisor.lbConfWire(lbConf())).toEqual({
+    expect(Supervisor.lbConfWire(lbConfig())).toEqual({
       ip4_src_address: "192.0.2.254",
       ip6_src_address: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
       sticky_buckets_per_core: 65536,
       flow_timeout: 40
     })
-    expect(Supervisor.lbConfWire(lbConf({ ipv4SrcAddress: undefined, ipv6SrcAddress: "2001:db8::1" }))).toMatchObject({
+    expect(Supervisor.lbConfWire(lbConfig({ ipv4SrcAddress: undefined, ipv6SrcAddress: "2001:db8::1" }))).toMatchObject({
       ip4_src_address: "255.255.255.255",
       ip6_src_address: "2001:db8::1"
     })
@@ -163,7 +153,7 @@ describe("VppSupervisor against the simulator", () => {
       const p = paths()
       const s = yield* sim(p)
       const sup = yield* Supervisor.make({ ...p, ...quiet })
-      yield* sup.setLbConf(lbConf())
+      yield* sup.setLbConf(lbConfig())
       const c = yield* within(sup.awaitConnected)
       expect(c.info).toMatchObject({
         version: "26.10-rc0~374-gb575ec2c5",
@@ -211,7 +201,7 @@ describe("VppSupervisor against the simulator", () => {
       const p = paths()
       const s = yield* sim(p)
       const sup = yield* Supervisor.make({ ...p, ...quiet })
-      yield* sup.setLbConf(lbConf())
+      yield* sup.setLbConf(lbConfig())
       const pids: Array<number> = []
       yield* sup.connects.pipe(
         Stream.runForEach((c) => Effect.sync(() => pids.push(c.info.pid))),
@@ -290,8 +280,8 @@ describe("VppSupervisor against the simulator", () => {
       const p = paths()
       const s = yield* sim(p)
       const sup = yield* Supervisor.make({ ...p, ...quiet })
-      const a = lbConf()
-      const b = lbConf({ flowTimeoutSeconds: 60, ipv6SrcAddress: "2001:db8::fe" })
+      const a = lbConfig()
+      const b = lbConfig({ flowTimeoutSeconds: 60, ipv6SrcAddress: "2001:db8::fe" })
       yield* within(sup.awaitConnected)
       yield* sup.setLbConf(a)
       yield* waitFor("the first push", confCount(s, 1))
@@ -306,7 +296,7 @@ describe("VppSupervisor against the simulator", () => {
       expect(logs.events("vpp-lb-conf-set")[1]!.annotations).toMatchObject({ flow_timeout: 60, ip6_src_address: "2001:db8::fe" })
 
       // VPP refuses a sticky table that is not a power of two (-70).
-      const bad = lbConf({ stickyBucketsPerCore: 1000 })
+      const bad = lbConfig({ stickyBucketsPerCore: 1000 })
       yield* sup.setLbConf(bad)
       const failed = yield* waitFor("the refusal", Effect.sync(() => logs.events("vpp-lb-conf-failed")[0]))
       expect(failed).toMatchObject({
@@ -332,7 +322,7 @@ describe("VppSupervisor against the simulator", () => {
       expect(error._tag).toBe("VppUnavailable")
       expect(error.reason).toMatch(/disabled/)
       expect((yield* Effect.flip(sup.awaitConnected))._tag).toBe("VppUnavailable")
-      yield* sup.setLbConf(lbConf())
+      yield* sup.setLbConf(lbConfig())
       yield* TestClock.adjust("10 minutes")
       expect(yield* sup.state).toEqual({ _tag: "Disabled" })
       expect((yield* sup.vipCounters).size).toBe(0)
