@@ -4,7 +4,7 @@
  * aggregate state.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, FastCheck as fc } from "effect"
+import { FastCheck as fc } from "effect"
 import type { Backend, Config, Frontend } from "../../src/config/Config.js"
 import type { HealthStatus } from "../../src/health/HealthState.js"
 import {
@@ -17,6 +17,7 @@ import {
   predictedBuckets
 } from "../../src/lb/Desired.js"
 import { canonicalAddress, canonicalPrefix, vipKeyString } from "../../src/lb/VipKey.js"
+import { config as supportConfig } from "../support/config.js"
 
 // ---------------------------------------------------------------------------
 // Building configurations directly (the config tests cover the YAML)
@@ -48,23 +49,8 @@ const frontend = (name: string, pools: ReadonlyArray<PoolSpec>, o: Partial<Front
   ...o
 })
 
-const config = (backends: ReadonlyArray<Backend>, frontends: ReadonlyArray<Frontend>): Config => ({
-  healthchecker: { transitionHistory: 10, netns: "" },
-  vpp: {
-    lb: {
-      ipv4SrcAddress: "192.0.2.1",
-      ipv6SrcAddress: "2001:db8::ffff",
-      syncInterval: Duration.seconds(30),
-      stickyBucketsPerCore: 1024,
-      flowTimeoutSeconds: 40,
-      startupMinDelay: Duration.zero,
-      startupMaxDelay: Duration.zero
-    }
-  },
-  healthchecks: new Map(),
-  backends: new Map(backends.map((b) => [b.name, b])),
-  frontends: new Map(frontends.map((f) => [f.name, f]))
-})
+const config = (backends: ReadonlyArray<Backend>, frontends: ReadonlyArray<Frontend>): Config =>
+  supportConfig({ backends, frontends, transitionHistory: 10 })
 
 const statuses =
   (m: Readonly<Record<string, HealthStatus>>) =>

@@ -6,7 +6,7 @@
  * the desired state, and a second diff is empty.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, FastCheck as fc } from "effect"
+import { FastCheck as fc } from "effect"
 import type { Backend, Config, Frontend, FrontendProtocol } from "../../src/config/Config.js"
 import { type HealthStatus, STATUSES } from "../../src/health/HealthState.js"
 import { type DesiredVip, desiredState, predictedBuckets } from "../../src/lb/Desired.js"
@@ -15,6 +15,7 @@ import { canonicalAddress, type VipKey, vipKey, vipKeyString } from "../../src/l
 import { requestOf } from "../../src/lb/Requests.js"
 import { asV2DetailsValue, LbPlugin, type Request, vipDetailsValue } from "../../src/sim/LbPlugin.js"
 import { ip_types, type lb, type lb_types } from "../../src/vpp/binapi/index.js"
+import { config as supportConfig } from "../support/config.js"
 
 // ---------------------------------------------------------------------------
 // VPP: the simulator's plugin, driven with the requests the sync loop sends
@@ -181,23 +182,8 @@ const frontend = (s: FrontendSpec, i = 0): Frontend => {
   }
 }
 
-const config = (frontends: ReadonlyArray<Frontend>, backends: ReadonlyArray<Backend> = BACKENDS): Config => ({
-  healthchecker: { transitionHistory: 10, netns: "" },
-  vpp: {
-    lb: {
-      ipv4SrcAddress: "192.0.2.254",
-      ipv6SrcAddress: "2001:db8::ffff",
-      syncInterval: Duration.seconds(30),
-      stickyBucketsPerCore: 1024,
-      flowTimeoutSeconds: 40,
-      startupMinDelay: Duration.zero,
-      startupMaxDelay: Duration.zero
-    }
-  },
-  healthchecks: new Map(),
-  backends: new Map(backends.map((b) => [b.name, b])),
-  frontends: new Map(frontends.map((f) => [f.name, f]))
-})
+const config = (frontends: ReadonlyArray<Frontend>, backends: ReadonlyArray<Backend> = BACKENDS): Config =>
+  supportConfig({ backends, frontends, transitionHistory: 10 })
 
 const desiredOf = (specs: ReadonlyArray<FrontendSpec>, status: (b: string) => HealthStatus | undefined = () => "up") =>
   desiredState(config(specs.map(frontend)), status)
