@@ -183,7 +183,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
         const ready = desired.filter((v) => WarmUp.releasable(v)).map((v) => vipKeyString(v))
         const fresh = ready.filter((k) => !released.has(k))
         const scope = new Set([...fresh, ...[...keys].filter((k) => released.has(k))])
-        if (fresh.length === desired.length - released.size && ready.length === desired.length) {
+        if (ready.length === desired.length) {
           warm = WarmUp.finish(warm)
           yield* Effect.logInfo("warm-up done: every VIP released").pipe(Effect.annotateLogs({ event: "vpp-lbsync-warmup-done" }))
           yield* run(undefined, flush, false, "warm-up done")
