@@ -136,9 +136,7 @@ export const run = (backends: number, seconds = 30): Promise<HealthFigures> => {
       maxLatenessMs: sorted[sorted.length - 1] ?? 0
     } satisfies HealthFigures
   }))
-  return Effect.runPromise(program.pipe(
-    Effect.provide(Layer.mergeAll(Logger.minimumLogLevel(LogLevel.Warning)))
-  ))
+  return Effect.runPromise(program.pipe(Logger.withMinimumLogLevel(LogLevel.Warning)))
 }
 
 export const print = (f: HealthFigures): void => {

@@ -110,13 +110,13 @@ const sameProbing = (oldConfig: Config, oldBackend: Backend, config: Config, bac
   return a !== undefined && b !== undefined && healthCheckEquals(a, b)
 }
 
-const describeAction = {
+const actions = {
   pause: State.pause,
   resume: State.resume,
   enable: State.enable,
   disable: State.disable
 } as const
-type Action = keyof typeof describeAction
+type Action = keyof typeof actions
 
 /**
  * Builds the checker for a validated configuration and starts probing. Every
@@ -239,7 +239,7 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
         if (Option.isNone(current)) return yield* new BackendNotFound({ backend: name })
         const now = yield* Clock.currentTimeMillis
         const config = yield* Ref.get(configRef)
-        const outcome = describeAction[action](current.value, now, config.healthchecker.transitionHistory)
+        const outcome = actions[action](current.value, now, config.healthchecker.transitionHistory)
         if (outcome._tag === "Refused") return yield* new BackendConflict({ backend: name, action, reason: outcome.reason })
         const { state, transition } = outcome.step
         if (transition === undefined) return current.value

@@ -4,18 +4,13 @@
  * and the simulation harness script results instead, under the TestClock.
  */
 import { Clock, Context, Duration, Effect, Layer } from "effect"
-import type { HealthCheck } from "../config/Config.js"
-import { runProbe } from "./probes/Probe.js"
+import * as Probes from "./probes/Probe.js"
 import type { ProbeResult } from "./ProbeResult.js"
 
-export interface ProbeTarget {
+/** What a probe needs (probes/Probe.ts), and which backend it is for. */
+export interface ProbeTarget extends Probes.ProbeTarget {
   /** The backend's name, for logs and scripted probers. */
   readonly backend: string
-  /** Backend address, IPv4 or IPv6 text. */
-  readonly address: string
-  readonly healthcheck: HealthCheck
-  /** Network namespace name under /var/run/netns; "" = the daemon's own. */
-  readonly netns: string
 }
 
 export interface ProbeRequest {
@@ -52,5 +47,5 @@ export const layerFrom = (f: (request: ProbeRequest) => Effect.Effect<ProbeResul
 
 /** Real packets: HTTP(S), TCP and ICMP probes, started at their due time on the wall clock. */
 export const layer: Layer.Layer<Prober> = Layer.succeed(Prober, {
-  probe: (request: ProbeRequest) => runProbe(request.target, { startAt: request.scheduledAt })
+  probe: (request: ProbeRequest) => Probes.runProbe(request.target, { startAt: request.scheduledAt })
 })
