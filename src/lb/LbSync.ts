@@ -55,6 +55,8 @@ export interface LbSyncShape {
   readonly desired: Effect.Effect<ReadonlyArray<DesiredVip>>
   /** The warm-up phase right now. */
   readonly phase: Effect.Effect<WarmUp.Phase>
+  /** No trigger is pending and no triggered sync is running (for tests and the simulation harness). */
+  readonly idle: Effect.Effect<boolean>
 }
 
 export class LbSync extends Context.Tag("vpp-maglev/LbSync")<LbSync, LbSyncShape>() {}
@@ -215,10 +217,13 @@ export const make = Effect.fn("LbSync.make")(function*() {
     )
 
   // The sync fiber: wait for a trigger, take everything pending with it, sync once.
+  let running = false
   yield* Effect.forkScoped(Effect.forever(
     Queue.take(triggers).pipe(
       Effect.flatMap((first) => Queue.takeAll(triggers).pipe(Effect.map((rest) => [first, ...Chunk.toReadonlyArray(rest)]))),
-      Effect.flatMap(handle)
+      Effect.tap(() => Effect.sync(() => (running = true))),
+      Effect.flatMap(handle),
+      Effect.ensuring(Effect.sync(() => (running = false)))
     )
   ))
 
@@ -274,7 +279,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
         Effect.asVoid
       ),
     desired: desiredNow,
-    phase: Clock.currentTimeMillis.pipe(Effect.map((now) => WarmUp.phase(warm, now)))
+    phase: Clock.currentTimeMillis.pipe(Effect.map((now) => WarmUp.phase(warm, now))),
+    idle: Effect.map(Effect.all([Queue.size(triggers), Queue.size(events)]), ([t, e]) => t <= 0 && e <= 0 && !running) // negative: fibers waiting to take
   })
 })
 

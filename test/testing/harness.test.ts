@@ -1,0 +1,67 @@
+/**
+ * The simulation harness (src/testing): random scenarios against the real
+ * daemon services and the simulator, and checks that the harness itself
+ * notices a VPP that does not match.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { runScenario } from "../../src/testing/Harness.js"
+import { type ConfigSpec, scenarioArb } from "../../src/testing/Scenario.js"
+
+const spec: ConfigSpec = {
+  rise: 2,
+  fall: 2,
+  backends: [{ name: "b1", enabled: true }, { name: "b2", enabled: true }, { name: "b3", enabled: true }, { name: "b7", enabled: true }],
+  frontends: [
+    {
+      name: "f1",
+      vipFamily: 4,
+      protocol: "tcp",
+      srcIpSticky: false,
+      flushOnDown: true,
+      tableLength: 1024,
+      pools: [
+        { name: "primary", members: [{ backend: "b2", weight: 100 }, { backend: "b1", weight: 50 }] },
+        { name: "backup", members: [{ backend: "b3", weight: 100 }] }
+      ]
+    },
+    { name: "f2", vipFamily: 4, protocol: "any", srcIpSticky: true, flushOnDown: false, tableLength: 256, pools: [{ name: "primary", members: [{ backend: "b7", weight: 100 }] }] }
+  ]
+}
+
+describe("simulation harness", () => {
+  it.scoped("a scripted scenario with every kind of step holds every property", () =>
+    Effect.gen(function*() {
+      const report = yield* runScenario({
+        initial: spec,
+        steps: [
+          { _tag: "Wait", seconds: 8 },
+          { _tag: "Probe", backend: "b2", pass: false },
+          { _tag: "Operator", backend: "b1", action: "pause" },
+          { _tag: "Drift", kind: "as-weight", pick: 0, weight: 33 },
+          { _tag: "VppStall", seconds: 6 },
+          { _tag: "Reload", spec: { ...spec, frontends: [spec.frontends[0]!] } },
+          { _tag: "VppRestart" },
+          { _tag: "Drift", kind: "vip-add", pick: 1, weight: 0 },
+          { _tag: "Operator", backend: "b1", action: "disable" },
+          { _tag: "Probe", backend: "b2", pass: true }
+        ]
+      })
+      expect(report.trace[4]).toMatch(/^drift as-weight #0 weight 33 → 192\.0\.2\.11\/32 10\.0\.0\.\d weight \d+ -> 33$/)
+      expect(report.mutations).toBeGreaterThan(10)
+    }), 60_000)
+
+  it.scoped("reports a VPP that was not given time to converge", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(runScenario(
+        { initial: spec, steps: [{ _tag: "Wait", seconds: 12 }, { _tag: "Drift", kind: "as-weight", pick: 0, weight: 33 }] },
+        { convergeWithin: 0 }
+      ))
+      expect(error.property).toBe("convergence")
+      expect(error.detail).toContain("vpp-lbsync-as-weight")
+      expect(error.message).toContain("drift as-weight #0 weight 33")
+    }), 60_000)
+
+  it.scoped.prop("random scenarios: convergence, quiet syncs, restart neutrality, AS order, no failures", { scenario: scenarioArb() }, ({ scenario }) =>
+    Effect.asVoid(runScenario(scenario)), { timeout: 600_000, fastCheck: { numRuns: 20 } })
+})
