@@ -1,19 +1,18 @@
 /**
  * maglevd: the vpp-maglev daemon.
  *
- * So far it checks a configuration (`--check`) and runs the health checker,
- * logging every backend transition as a JSON line; SIGHUP reloads the file
- * (all or nothing: an invalid file is refused and the running configuration
- * stays). VPP programming and the RPC API come with the reconciler and the
- * API server.
+ * It checks a configuration (`--check`), or runs the daemon's services
+ * (Daemon.ts: health checker, VPP supervisor, LB sync) with JSON-line logs.
+ * SIGHUP reloads the file (all or nothing: an invalid file is refused and the
+ * running configuration stays). The RPC API comes with the API server.
  */
 import { Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Config as EffectConfig, Effect, Exit, Layer, Logger, LogLevel, Stream } from "effect"
 import { checkConfigFile, ConfigError, ConfigFileError, exitCode, formatCheckResult, loadConfig } from "../config/index.js"
-import * as HealthChecker from "../health/HealthChecker.js"
 import * as Prober from "../health/Prober.js"
 import { VERSION } from "../Version.js"
+import * as Daemon from "./Daemon.js"
 import { signals } from "./Signals.js"
 
 const DEFAULT_CONFIG = "/etc/vpp-maglev/maglev.yaml"
@@ -25,6 +24,18 @@ const config = Options.text("config").pipe(
 )
 const check = Options.boolean("check").pipe(
   Options.withDescription("check the configuration, print the result and exit: 0 valid, 1 YAML/structural error, 2 semantic error")
+)
+const DEFAULT_VPP_API = "/run/vpp/api.sock"
+const DEFAULT_VPP_STATS = "/run/vpp/stats.sock"
+const vppApiAddr = Options.text("vpp-api-addr").pipe(
+  Options.withFallbackConfig(EffectConfig.string("MAGLEV_VPP_API_ADDR")),
+  Options.withDefault(DEFAULT_VPP_API),
+  Options.withDescription(`VPP's binary-API socket; "" disables VPP programming (env MAGLEV_VPP_API_ADDR; default ${DEFAULT_VPP_API})`)
+)
+const vppStatsAddr = Options.text("vpp-stats-addr").pipe(
+  Options.withFallbackConfig(EffectConfig.string("MAGLEV_VPP_STATS_ADDR")),
+  Options.withDefault(DEFAULT_VPP_STATS),
+  Options.withDescription(`VPP's stats socket (env MAGLEV_VPP_STATS_ADDR; default ${DEFAULT_VPP_STATS})`)
 )
 const logLevel = Options.choice("log-level", ["debug", "info", "warn", "error"]).pipe(
   Options.withFallbackConfig(EffectConfig.literal("debug", "info", "warn", "error")("MAGLEV_LOG_LEVEL")),
@@ -53,11 +64,11 @@ const runCheck = (file: string) =>
       }))
   )
 
-const reloadOnHangup = (file: string, checker: HealthChecker.HealthCheckerShape) =>
+const reloadOnHangup = (file: string) =>
   signals("SIGHUP").pipe(
     Stream.runForEach(() =>
       loadConfig(file).pipe(
-        Effect.flatMap(checker.reload),
+        Effect.flatMap(Daemon.reload),
         Effect.tap(() => Effect.logInfo("configuration reloaded").pipe(Effect.annotateLogs({ event: "config-reload", file }))),
         Effect.catchAll((e) =>
           Effect.logError("configuration reload refused; the running configuration stays").pipe(
@@ -70,16 +81,18 @@ const reloadOnHangup = (file: string, checker: HealthChecker.HealthCheckerShape)
       ))
   )
 
-const runDaemon = (file: string) =>
+const runDaemon = (file: string, vpp: { readonly apiSocket: string; readonly statsSocket: string }) =>
   Effect.gen(function*() {
-    yield* Effect.logInfo("starting").pipe(Effect.annotateLogs({ event: "starting", version: VERSION, config: file }))
+    yield* Effect.logInfo("starting").pipe(
+      Effect.annotateLogs({ event: "starting", version: VERSION, config: file, vpp_api: vpp.apiSocket, vpp_stats: vpp.statsSocket })
+    )
     const cfg = yield* loadConfig(file)
-    const checker = yield* HealthChecker.make(cfg)
-    yield* Effect.forkScoped(reloadOnHangup(file, checker))
-    return yield* Effect.never
+    return yield* Effect.forkScoped(reloadOnHangup(file)).pipe(
+      Effect.zipRight(Effect.never),
+      Effect.provide(Daemon.layer(cfg, vpp).pipe(Layer.provide(Prober.layer)))
+    )
   }).pipe(
     Effect.scoped,
-    Effect.provide(Prober.layer),
     Effect.catchAll((e) =>
       Effect.logError("cannot start").pipe(
         Effect.annotateLogs({
@@ -90,8 +103,8 @@ const runDaemon = (file: string) =>
       ))
   )
 
-const maglevd = Command.make("maglevd", { config, check, logLevel }, (o) =>
-  (o.check ? runCheck(o.config) : runDaemon(o.config)).pipe(Logger.withMinimumLogLevel(levels[o.logLevel])))
+const maglevd = Command.make("maglevd", { config, check, logLevel, vppApiAddr, vppStatsAddr }, (o) =>
+  (o.check ? runCheck(o.config) : runDaemon(o.config, { apiSocket: o.vppApiAddr, statsSocket: o.vppStatsAddr })).pipe(Logger.withMinimumLogLevel(levels[o.logLevel])))
 
 const cli = Command.run(maglevd, { name: "maglevd", version: VERSION })
 

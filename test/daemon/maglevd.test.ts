@@ -148,3 +148,92 @@ describe("maglevd health checking (a real process)", () => {
       expect(yield* Effect.promise(() => exited)).toBe(0)
     }).pipe(Effect.scoped), 30_000)
 })
+
+const VPPSIM = ["--import", "tsx", "src/sim/main.ts"]
+
+const vipConfig = (port: number, frontends: ReadonlyArray<string>) => `maglev:
+  vpp:
+    lb:
+      ipv4-src-address: 192.0.2.1
+      startup-min-delay: 1s
+      startup-max-delay: 5s
+  healthchecks:
+    web: {type: http, port: ${port}, interval: 200ms, timeout: 100ms, rise: 1, fall: 1}
+  backends:
+    web1: {address: 127.0.0.1, healthcheck: web}
+  frontends:
+${frontends.map((name, i) => `    ${name}: {address: 192.0.2.${10 + i}/32, protocol: tcp, port: 80, pools: [{name: main, backends: {web1: {weight: 100}}}]}`).join("\n")}
+`
+
+describe("maglevd programs VPP (real maglevd and vppsim processes)", () => {
+  it.live("syncs after warm-up, follows health and SIGHUP, and a restart with unchanged health changes nothing", () =>
+    Effect.gen(function*() {
+      const dir = tmp()
+      const apiSocket = path.join(dir, "api.sock")
+      const statsSocket = path.join(dir, "stats.sock")
+      const sim = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          spawn(process.execPath, [...VPPSIM, "--api-socket", apiSocket, "--stats-socket", statsSocket], {
+            cwd: repoRoot,
+            stdio: ["ignore", "pipe", "inherit"]
+          })
+        ),
+        (c) => Effect.sync(() => c.kill("SIGKILL"))
+      )
+      const simLog = jsonLines(sim)
+      yield* simLog.waitFor((r) => r.annotations.event === "vppsim-ready", "vppsim-ready")
+
+      let healthy = true
+      const server = http.createServer((_, res) => {
+        res.statusCode = healthy ? 200 : 503
+        res.end()
+      })
+      yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<void>((r) => server.listen(0, "127.0.0.1", r))),
+        () => Effect.promise(() => new Promise<void>((r) => server.close(() => r())))
+      )
+      const port = (server.address() as AddressInfo).port
+      const file = path.join(dir, "maglev.yaml")
+      fs.writeFileSync(file, vipConfig(port, ["web"]))
+      const maglevd = () =>
+        Effect.acquireRelease(
+          Effect.sync(() =>
+            spawn(process.execPath, [...MAGLEVD, "--config", file, "--vpp-api-addr", apiSocket, "--vpp-stats-addr", statsSocket], {
+              cwd: repoRoot,
+              stdio: ["ignore", "pipe", "inherit"]
+            })
+          ),
+          (c) => Effect.sync(() => c.kill("SIGKILL"))
+        )
+      const child = yield* maglevd()
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+      const log = jsonLines(child)
+      yield* log.waitFor((r) => r.annotations.event === "vpp-connect", "vpp-connect")
+      const asAdd = yield* log.waitFor((r) => r.annotations.event === "vpp-lbsync-as-add", "as-add")
+      expect(asAdd.annotations).toMatchObject({ as: "127.0.0.1", weight: 100, frontend: "web", backend: "web1" })
+
+      healthy = false
+      const drained = yield* log.waitFor((r) => r.annotations.event === "vpp-lbsync-as-weight", "as-weight")
+      expect(drained.annotations).toMatchObject({ as: "127.0.0.1", weight: 0, flush: true })
+      healthy = true
+      yield* log.waitFor((r) => r.annotations.event === "vpp-lbsync-as-weight" && r.annotations.weight === 100, "weight back")
+
+      fs.writeFileSync(file, vipConfig(port, ["web", "api"]))
+      child.kill("SIGHUP")
+      const added = yield* log.waitFor((r) => r.annotations.event === "vpp-lbsync-vip-add" && String(r.annotations.vip).startsWith("192.0.2.11/32"), "second VIP")
+      expect(added.annotations).toMatchObject({ frontend: "api" })
+      child.kill("SIGTERM")
+      expect(yield* Effect.promise(() => exited)).toBe(0)
+
+      // Same configuration, same health: the new daemon leaves VPP exactly as it is.
+      const again = yield* maglevd()
+      const exited2 = new Promise<number | null>((resolve) => again.on("exit", (code) => resolve(code)))
+      const log2 = jsonLines(again)
+      yield* log2.waitFor((r) => r.annotations.event === "vpp-lbsync-warmup-done", "warm-up done")
+      yield* Effect.sleep("1 second") // the warm-up's full sync follows its log record at once
+      again.kill("SIGTERM")
+      expect(yield* Effect.promise(() => exited2)).toBe(0)
+      const mutations = log2.records.filter((r) => /^vpp-lbsync-(vip|as)-/.test(String(r.annotations.event)) || r.annotations.event === "vpp-lb-conf-set")
+      expect(mutations).toEqual([])
+    }).pipe(Effect.scoped), 60_000)
+})
