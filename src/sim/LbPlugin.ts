@@ -36,6 +36,7 @@ import { lb, lb_types } from "../vpp/binapi/index.js"
 import * as Ip from "../vpp/codec/Ip.js"
 import * as Maglev from "../lb/Maglev.js"
 import * as Ip46 from "./internal/Ip46.js"
+import * as LbShow from "./internal/LbShow.js"
 import * as LbWire from "./internal/LbWire.js"
 import { Pool } from "./internal/Pool.js"
 
@@ -530,6 +531,34 @@ export class LbPlugin {
         }
       })
     }
+  }
+
+  /**
+   * What `show lb vips verbose` prints (see `internal/LbShow.ts`): every pool
+   * VIP but the placeholder, ascending, deleted-but-uncollected ones marked
+   * " removed". `counters` gives a VIP's four counter values (summed over
+   * threads, `LB_VIP_COUNTERS` order): they live in the stats segment, not here.
+   * Like the dumps, it runs the collection ticks due by `now` first; the CLI
+   * itself collects nothing.
+   */
+  showVipsVerbose(counters: (vipIndex: number) => ReadonlyArray<bigint>, now?: number): string {
+    if (now !== undefined) this.advance(now)
+    const vips: Array<LbShow.ShowVip> = []
+    for (const [index, v] of this.vips.entries()) {
+      if (index === 0) continue
+      const snapshot = this.inspectVip(index)!
+      vips.push({
+        ...snapshot,
+        type: v.type,
+        prefix: v.prefix,
+        protocol: v.protocol,
+        port: v.port,
+        encapByte: v.encapByte,
+        targetPort: v.targetPort,
+        counters: counters(index)
+      })
+    }
+    return LbShow.formatShowVipsVerbose(vips)
   }
 
   /**

@@ -1,16 +1,18 @@
 /**
- * vppsim as one unit: the binary-API server, the lb plugin model behind it,
- * and the stats segment with the plugin's per-VIP counters. Usable in-process
- * as a scoped layer (tests, `npm start`) or standalone (`vppsim`, main.ts).
+ * vppsim as one unit: the binary-API server, the lb plugin model behind it
+ * (with `cli_inband`'s `show lb vips verbose`, see Cli.ts), and the stats
+ * segment with the plugin's per-VIP counters. Usable in-process as a scoped
+ * layer (tests, `npm start`) or standalone (`vppsim`, main.ts).
  *
  * Time is the Effect clock, so tests drive lameduck and VIP garbage
  * collection with TestClock: `now` is seconds since this simulated VPP
  * started, and a loop advances the model's collection timer every second.
  */
 import { Context, Effect, Layer, type Scope } from "effect"
-import { lb } from "../vpp/binapi/index.js"
+import { lb, vlib } from "../vpp/binapi/index.js"
 import type { Message } from "../vpp/codec/Wire.js"
 import * as ApiServer from "./ApiServer.js"
+import * as Cli from "./Cli.js"
 import {
   type AsDetails,
   asDetailsValue,
@@ -90,6 +92,14 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, E
         }
       }
     }
+
+    // cli_inband: the lb plugin's `show lb vips [verbose]`; the counters it prints come from the stats segment.
+    const counters = (vipIndex: number): ReadonlyArray<bigint> =>
+      stats?.segment.lbVipCounterValues(vipIndex) ?? [0n, 0n, 0n, 0n]
+    const commands = Cli.lbCommands(model, counters, now)
+    handlers[vlib.CliInband.name] = (req: vlib.CliInband): ReadonlyArray<ApiServer.Reply> => [
+      { message: vlib.CliInbandReply, fields: { ...Cli.run(req.cmd, commands) } }
+    ]
 
     const api = yield* ApiServer.make({
       path: options.apiSocket,

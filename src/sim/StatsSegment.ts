@@ -464,6 +464,20 @@ export class StatsSegment {
     this.incrementSimpleCounter(options.counter ?? LbVipCounter.nextPacket, options.thread ?? 0, vipIndex, packets)
   }
 
+  /**
+   * `vlib_get_simple_counter` of each of the four counters (`LB_VIP_COUNTERS`
+   * order) for one VIP: its column summed over threads, wrapping at 2^64; 0
+   * before the counters exist or beyond their length.
+   */
+  lbVipCounterValues(vipIndex: number): Array<bigint> {
+    return LB_VIP_COUNTERS.map((name) => {
+      if (this.entryIndex(name) === undefined) return 0n
+      let sum = 0n
+      for (const row of this.readSimpleCounter(name)) sum += row[vipIndex] ?? 0n
+      return BigInt.asUintN(64, sum)
+    })
+  }
+
   // -------------------------------------------------------------------------
 
   /** Unmaps and closes the memfd (clients keep their own mappings). Idempotent. */

@@ -9,9 +9,10 @@
  *    ▼                                              ├─ lb_conf push (the desired one, if any)
  * SubscriptionRef<VppState>  ◀── Connected ─────────┤
  *                                                   └─ FiberSet: liveness (control_ping + boottime every
- *                                                      pingInterval), counters (every countersInterval),
- *                                                      lb_conf watcher; the first of them to see a failure,
- *                                                      or the API socket closing, ends the session
+ *                                                      pingInterval), counters (every countersInterval:
+ *                                                      the lb counters, then `show lb vips verbose` to key
+ *                                                      them by VIP), lb_conf watcher; the first of them to
+ *                                                      see a failure, or the API socket closing, ends the session
  * ```
  *
  * A session that fails to open (either socket), or that loses the connection
@@ -42,7 +43,9 @@ import {
   SubscriptionRef
 } from "effect"
 import type { LbConfig } from "../config/Config.js"
+import { vipKeyString } from "../lb/VipKey.js"
 import { lb, memclnt, vpe } from "./binapi/index.js"
+import { type LbVipRecord, showLbVips } from "./LbVips.js"
 import type { StatsReadError } from "./stats/Errors.js"
 import { LbVipCounter, WellKnown } from "./stats/Layout.js"
 import * as StatsClient from "./stats/StatsClient.js"
@@ -155,6 +158,14 @@ export interface VppSupervisorShape {
   readonly setLbConf: (conf: LbConfig) => Effect.Effect<void>
   /** The per-VIP counters by VIP pool index (the placeholder VIP 0 left out); empty while disconnected. */
   readonly vipCounters: Effect.Effect<ReadonlyMap<number, VipCounters>>
+  /**
+   * The same counters by `vipKeyString` of the VIP's key, for the VIPs not
+   * marked removed, through the last `show lb vips verbose`; empty while
+   * disconnected and while that listing fails.
+   */
+  readonly vipCountersByKey: Effect.Effect<ReadonlyMap<string, VipCounters>>
+  /** The last `show lb vips verbose` listing; empty while disconnected and while it fails. */
+  readonly lbVips: Effect.Effect<ReadonlyArray<LbVipRecord>>
 }
 
 export class VppSupervisor extends Context.Tag("vpp-maglev/VppSupervisor")<VppSupervisor, VppSupervisorShape>() {}
@@ -199,7 +210,26 @@ export const vipCountersOf = (
   return out
 }
 
+/**
+ * The counters of the listed VIPs that are not removed, by `vipKeyString`. A
+ * removed VIP shares its key with the live one re-added in its place, and its
+ * counters are history. A listed VIP the counters do not cover yet is left out.
+ */
+export const vipCountersByKeyOf = (
+  byIndex: ReadonlyMap<number, VipCounters>,
+  vips: ReadonlyArray<LbVipRecord>
+): ReadonlyMap<string, VipCounters> => {
+  const out = new Map<string, VipCounters>()
+  for (const v of vips) {
+    const c = byIndex.get(v.index)
+    if (!v.removed && c !== undefined) out.set(vipKeyString(v.key), c)
+  }
+  return out
+}
+
 const EMPTY_COUNTERS: ReadonlyMap<number, VipCounters> = new Map()
+const EMPTY_BY_KEY: ReadonlyMap<string, VipCounters> = new Map()
+const NO_VIPS: ReadonlyArray<LbVipRecord> = []
 
 const format = (d: Duration.DurationInput): string => Duration.format(Duration.decode(d))
 
@@ -233,6 +263,12 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
   )
   const desiredConf = yield* SubscriptionRef.make<LbConfWire | undefined>(undefined)
   const counters = yield* Ref.make(EMPTY_COUNTERS)
+  const countersByKey = yield* Ref.make(EMPTY_BY_KEY)
+  const lbVips = yield* Ref.make(NO_VIPS)
+  const clearCounters = Effect.all(
+    [Ref.set(counters, EMPTY_COUNTERS), Ref.set(countersByKey, EMPTY_BY_KEY), Ref.set(lbVips, NO_VIPS)],
+    { discard: true }
+  )
 
   const logEvent = (
     level: "Debug" | "Info" | "Warning" | "Error",
@@ -312,8 +348,44 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
       ? Effect.as(logEvent("Warning", "stats segment busy", "vpp-stats-busy", { read: what, reason: error.message }), undefined)
       : Effect.succeed(`stats segment unreadable: ${error.message}`)
 
-  /** Reads the four counters; a reason to drop the connection, or undefined. */
-  const readCounters = (stats: StatsClient.StatsClientShape) =>
+  /**
+   * Lists the VIPs to key the counters by. A failure does not end the session:
+   * it is logged (at warn when its reason is new on this connection), and the
+   * keyed counters and the list are emptied until a listing succeeds again.
+   */
+  const readLbVips = (
+    connection: VppApi.VppConnection,
+    byIndex: ReadonlyMap<number, VipCounters>,
+    lastFailure: { current: string | undefined }
+  ) =>
+    Effect.gen(function*() {
+      const listed = yield* Effect.either(showLbVips(connection))
+      if (Either.isRight(listed)) {
+        lastFailure.current = undefined
+        yield* Ref.set(lbVips, listed.right)
+        yield* Ref.set(countersByKey, vipCountersByKeyOf(byIndex, listed.right))
+        return
+      }
+      yield* Ref.set(lbVips, NO_VIPS)
+      yield* Ref.set(countersByKey, EMPTY_BY_KEY)
+      // A lost connection ends the session, which logs it as vpp-disconnect.
+      if (listed.left._tag === "VppDisconnected") return
+      const reason = listed.left.message
+      const repeated = lastFailure.current === reason
+      lastFailure.current = reason
+      yield* logEvent(repeated ? "Debug" : "Warning", "cannot list the lb VIPs", "vpp-lb-vips-failed", {
+        error: listed.left._tag,
+        reason,
+        ...(repeated ? { repeated: true } : {})
+      })
+    })
+
+  /** Reads the four counters, then keys them by VIP; a reason to drop the connection, or undefined. */
+  const readCounters = (
+    stats: StatsClient.StatsClientShape,
+    connection: VppApi.VppConnection,
+    lastFailure: { current: string | undefined }
+  ) =>
     Effect.gen(function*() {
       const read = yield* Effect.either(
         Effect.forEach(COUNTERS, ([key, name]) =>
@@ -324,7 +396,9 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
           ))
       )
       if (Either.isLeft(read)) return yield* statsFailure(read.left, "counters")
-      yield* Ref.set(counters, vipCountersOf(Object.fromEntries(read.right) as Record<VipCounterName, ReadonlyArray<bigint>>))
+      const byIndex = vipCountersOf(Object.fromEntries(read.right) as Record<VipCounterName, ReadonlyArray<bigint>>)
+      yield* Ref.set(counters, byIndex)
+      yield* readLbVips(connection, byIndex, lastFailure)
       return undefined
     })
 
@@ -400,7 +474,7 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
       )
       yield* FiberSet.run(
         loops,
-        readCounters(stats).pipe(
+        readCounters(stats, connection, { current: undefined }).pipe(
           Effect.flatMap(lose),
           Effect.catchAllCause(logDefect("counters")),
           Effect.repeat(Schedule.spaced(countersInterval))
@@ -427,7 +501,7 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
         )
       )
       yield* FiberSet.clear(loops)
-      yield* Ref.set(counters, EMPTY_COUNTERS)
+      yield* clearCounters
       const now = yield* Clock.currentTimeMillis
       yield* SubscriptionRef.set(stateRef, { _tag: "Disconnected", since: now, reason, attempts: 0 })
       yield* logEvent("Warning", "disconnected from VPP", "vpp-disconnect", {
@@ -456,7 +530,7 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
         logged = undefined
       } else {
         attempts++
-        yield* Ref.set(counters, EMPTY_COUNTERS)
+        yield* clearCounters
         const now = yield* Clock.currentTimeMillis
         const n = attempts
         yield* SubscriptionRef.update(stateRef, (s): VppState =>
@@ -493,7 +567,7 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
     // Registered before the fork, so it runs after the loop (and the connection) is gone.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
-        yield* Ref.set(counters, EMPTY_COUNTERS)
+        yield* clearCounters
         const now = yield* Clock.currentTimeMillis
         yield* SubscriptionRef.set(stateRef, { _tag: "Disconnected", since: now, reason: "supervisor stopped", attempts: 0 })
       })
@@ -533,7 +607,9 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
       Stream.changesWith((a, b) => a.info.connectCount === b.info.connectCount)
     ),
     setLbConf: (conf) => SubscriptionRef.set(desiredConf, lbConfWire(conf)),
-    vipCounters: Ref.get(counters)
+    vipCounters: Ref.get(counters),
+    vipCountersByKey: Ref.get(countersByKey),
+    lbVips: Ref.get(lbVips)
   })
 })
 

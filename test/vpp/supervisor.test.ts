@@ -16,12 +16,15 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { pollDelay } from "../../src/internal/WallClock.js"
+import { vipKey, vipKeyString } from "../../src/lb/VipKey.js"
+import * as ApiServer from "../../src/sim/ApiServer.js"
 import * as Simulator from "../../src/sim/Simulator.js"
 import * as StatsServer from "../../src/sim/StatsServer.js"
-import { lb } from "../../src/vpp/binapi/index.js"
+import { lb, vlib } from "../../src/vpp/binapi/index.js"
 import { LbVipCounter, WellKnown } from "../../src/vpp/stats/Layout.js"
 import * as Supervisor from "../../src/vpp/Supervisor.js"
 import { lbConfig } from "../support/config.js"
+import { vipRequest as vip } from "../support/lbScenario.js"
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -38,20 +41,6 @@ const quiet = { ...patient, pingTimeout: "1 hour" } as const
 const sim = (p: ReturnType<typeof paths>, extra: Partial<Simulator.SimulatorOptions> = {}) =>
   Simulator.make({ apiSocket: p.apiSocket, statsSocket: p.statsSocket, pid: 4242, ...extra })
 
-
-const vip = (pfx: string) => ({
-  pfx,
-  protocol: 6,
-  port: 80,
-  encap: "LB_API_ENCAP_TYPE_GRE4" as const,
-  dscp: 0,
-  type: "LB_API_SRV_TYPE_CLUSTERIP" as const,
-  target_port: 0,
-  node_port: 0,
-  new_flows_table_length: 1024,
-  src_ip_sticky: false,
-  is_del: false
-})
 
 /** Polls `probe` in wall time until it yields a value. */
 const waitFor = <A, E>(what: string, probe: Effect.Effect<A | undefined, E>, timeoutMs = 5000) =>
@@ -141,6 +130,18 @@ describe("VppSupervisor: pure parts", () => {
       [2, { nextPacket: 2n, firstPacket: 0n, untrackedPacket: 0n, noServer: 5n }]
     ])
     expect(Supervisor.vipCountersOf({ nextPacket: [], firstPacket: [], untrackedPacket: [], noServer: [] }).size).toBe(0)
+  })
+
+  it("counters by VIP key: listed VIPs not removed, with counters", () => {
+    const c = (n: bigint) => ({ nextPacket: n, firstPacket: 0n, untrackedPacket: 0n, noServer: 0n })
+    const listed = (index: number, prefix: string, removed: boolean) => ({
+      index, key: vipKey(prefix, 6, 80), type: "ip4-gre4", srcIpSticky: false, removed, newSize: 1024
+    })
+    const byKey = Supervisor.vipCountersByKeyOf(
+      new Map([[1, c(1n)], [2, c(2n)]]),
+      [listed(1, "192.0.2.1/32", true), listed(2, "192.0.2.1/32", false), listed(3, "192.0.2.3/32", false)]
+    )
+    expect([...byKey]).toEqual([[vipKeyString(vipKey("192.0.2.1/32", 6, 80)), c(2n)]])
   })
 })
 
@@ -383,6 +384,73 @@ describe("VppSupervisor against the simulator", () => {
       expect(again.info.pid).toBe(4242)
       yield* advanceUntil("counters after the reconnect", Effect.map(sup.vipCounters, (m) => (m.get(2)?.nextPacket === 13n ? m : undefined)))
     }))
+
+  it.scoped("counters by VIP key: show lb vips verbose maps pool indices to keys, removed VIPs left out; cleared on disconnect", () =>
+    Effect.gen(function*() {
+      const p = paths()
+      const s = yield* sim(p)
+      const sup = yield* Supervisor.make({ ...p, ...quiet })
+      const c = yield* within(sup.awaitConnected)
+      const add = (v: ReturnType<typeof vip>) => c.connection.request(lb.LbAddDelVipV2, lb.LbAddDelVipV2Reply, v)
+      yield* add(vip("192.0.2.1/32"))
+      yield* add(vip("2001:db8::1/64", { protocol: 255, port: 0, encap: "LB_API_ENCAP_TYPE_GRE6", src_ip_sticky: true }))
+      yield* add(vip("192.0.2.1/32", { is_del: true }))
+      yield* add(vip("192.0.2.1/32"))
+      // Pool indices 1 (deleted, not yet collected), 2 (the IPv6 VIP) and 3 (192.0.2.1 again).
+      expect(s.lb.vipIndices().map((e) => [e.index, e.used])).toEqual([[1, false], [2, true], [3, true]])
+      yield* s.traffic(1, 100)
+      yield* s.traffic(2, 5)
+      yield* s.traffic(3, 7)
+
+      const v4 = vipKeyString(vipKey("192.0.2.1/32", 6, 80))
+      const v6 = vipKeyString(vipKey("2001:db8::/64", 255, 0))
+      const byKey = yield* advanceUntil("the keyed counters", Effect.map(sup.vipCountersByKey, (m) => (m.size === 2 ? m : undefined)))
+      expect([...byKey.keys()].sort()).toEqual([v4, v6].sort())
+      expect(byKey.get(v4)).toEqual({ nextPacket: 7n, firstPacket: 0n, untrackedPacket: 0n, noServer: 0n })
+      expect(byKey.get(v6)?.nextPacket).toBe(5n)
+      expect((yield* sup.vipCounters).get(1)?.nextPacket).toBe(100n)
+      expect((yield* sup.lbVips).map((v) => [v.index, v.removed, v.srcIpSticky])).toEqual([[1, true, false], [2, false, true], [3, false, false]])
+
+      yield* s.api.dropConnections()
+      yield* waitFor("the disconnect", disconnected(sup))
+      expect((yield* sup.vipCountersByKey).size).toBe(0)
+      expect(yield* sup.lbVips).toEqual([])
+    }))
+
+  it.scoped("a listing VPP's text does not parse: warned once, the connection and the counters by index stay", () => {
+    const logs = captureLogs()
+    return logs.run(Effect.gen(function*() {
+      const p = paths()
+      const api = yield* ApiServer.make({
+        path: p.apiSocket,
+        handlers: {
+          [vlib.CliInband.name]: () => [{ message: vlib.CliInbandReply, fields: { retval: 0, reply: " ip4-gre4 1 192.0.2.1/32\n" } }]
+        }
+      })
+      const stats = yield* StatsServer.make({ socketPath: p.statsSocket })
+      stats.segment.lbVipAdded(1)
+      stats.segment.addLbTraffic(1, 4)
+      const sup = yield* Supervisor.make({ ...p, ...quiet })
+      yield* advanceUntil("the connect", connectedAs(sup, 1))
+      yield* advanceUntil("the failure", Effect.sync(() => logs.events("vpp-lb-vips-failed")[0]))
+      expect(logs.events("vpp-lb-vips-failed")[0]).toMatchObject({
+        level: "WARN",
+        annotations: expect.objectContaining({ error: "LbVipsParseError", reason: expect.stringContaining("line 1") })
+      })
+      expect((yield* sup.vipCounters).get(1)?.nextPacket).toBe(4n)
+      expect((yield* sup.vipCountersByKey).size).toBe(0)
+      expect(yield* sup.lbVips).toEqual([])
+
+      // Later scrapes still read the counters; the same failure again is logged at debug only.
+      stats.segment.addLbTraffic(1, 1)
+      yield* advanceUntil("the next scrape", Effect.map(sup.vipCounters, (m) => (m.get(1)?.nextPacket === 5n ? m : undefined)))
+      stats.segment.addLbTraffic(1, 1)
+      yield* advanceUntil("another scrape", Effect.map(sup.vipCounters, (m) => (m.get(1)?.nextPacket === 6n ? m : undefined)))
+      expect(logs.events("vpp-lb-vips-failed")).toHaveLength(1)
+      expect((yield* sup.state)._tag).toBe("Connected")
+      expect(yield* api.registrations).toHaveLength(1)
+    }))
+  })
 
   it.scoped("connect failures are logged once per reason, with a reminder; every attempt counted", () => {
     const logs = captureLogs()

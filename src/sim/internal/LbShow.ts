@@ -1,0 +1,114 @@
+/**
+ * The text of VPP's `show lb vips verbose`: `lb_show_vips_command_fn`
+ * (`src/plugins/lb/cli.c`) printing each VIP with `format_lb_vip_detailed`
+ * (`src/plugins/lb/lb.c`). The format strings, with `indent` = 0 (every VIP
+ * is formatted into a fresh vector, so `format_white_space` prints nothing):
+ *
+ * ```
+ * "%U %U [%lu] %U%s%s\n"            type, pool index, prefix, " src_ip_sticky", " removed"
+ * "%U  new_size:%u\n"
+ * "%U  protocol:%u port:%u\n"       only when port != 0
+ * "%U  dscp:%u\n"                   IP4_L3DSR only
+ * "%U  type:%s port:%u target_port:%u"   NAT4/NAT6 only, no "\n" (upstream as read)
+ * "%U  counters:\n"
+ * "%U    %s: %Lu\n"                 × LB_N_VIP_COUNTERS, vlib_get_simple_counter (summed over threads)
+ * "%U  #as:%u\n"                    pool_elts (vip->as_indexes): lameduck ASes too
+ * "%U    %U %u buckets   %Lu flows  dpo:%u %s\n"   per AS, pool order; "used" or " removed"
+ * ```
+ *
+ * and the command adds one "\n" per VIP (`vlib_cli_output (vm, "%U\n", ...)`),
+ * so VIP blocks are separated by an empty line. The `src_ip_sticky` flag came
+ * with lb 1.1.0 (v23.02); a fork's `Vrf (...)` lines are not reproduced.
+ */
+import * as Ip from "../../vpp/codec/Ip.js"
+import { LB_VIP_COUNTERS } from "../../vpp/stats/Layout.js"
+import * as Ip46 from "./Ip46.js"
+
+/** `lb_vip_type_strings`, indexed by `lb_vip_type_t` (the same order as the API's `lb_vip_type`). */
+const VIP_TYPE_STRINGS = ["ip6-gre6", "ip6-gre4", "ip4-gre6", "ip4-gre4", "ip4-l3dsr", "ip4-nat4", "ip6-nat6"] as const
+const L3DSR = 4
+const NAT4 = 5
+const NAT6 = 6
+/** `LB_SRV_TYPE_CLUSTERIP` */
+const CLUSTERIP = 0
+
+/** `format_lb_vip_type` */
+export const vipTypeString = (type: number): string => VIP_TYPE_STRINGS[type] ?? "_WRONG_TYPE_"
+
+/**
+ * `format_ip46_prefix (prefix, plen, IP46_TYPE_ANY)` (lb `util.c`): IPv4 when
+ * `plen >= 96` and the first 12 bytes are zero, with the length back to IPv4's;
+ * otherwise `format_ip6_address` and the stored length. So `::/64` prints as
+ * `::/64` here, while `lb_vip_details` reports `0.0.0.0/64`.
+ */
+export const formatIp46Prefix = (prefix: Ip46.Ip46, plen: number): string =>
+  plen >= 96 && Ip46.isIp4(prefix) ? `${Ip.formatIp4(prefix, 12)}/${plen - 96}` : `${Ip.formatIp6(prefix, 0)}/${plen}`
+
+const swap16 = (v: number): number => ((v & 0xff) << 8) | ((v >>> 8) & 0xff)
+
+export interface ShowAs {
+  /** AS pool index */
+  readonly index: number
+  /** `format_ip46_address (IP46_TYPE_ANY)` of the address */
+  readonly address: string
+  /** entries of the VIP's new-flow table pointing at this AS */
+  readonly numBuckets: number
+  readonly used: boolean
+}
+
+export interface ShowVip {
+  readonly index: number
+  /** `lb_vip_type_t` */
+  readonly type: number
+  /** the stored (masked) ip46 prefix and its ip46 length */
+  readonly prefix: Ip46.Ip46
+  readonly plen: number
+  readonly srcIpSticky: boolean
+  readonly used: boolean
+  /** `new_flow_table_mask + 1` */
+  readonly flowTableLength: number
+  readonly protocol: number
+  /** host order, as the API handlers store it */
+  readonly port: number
+  /** the `encap_args` byte shared by `dscp` and `srv_type` */
+  readonly encapByte: number
+  /** the request's target_port T (VPP stores `htons (T)`) */
+  readonly targetPort: number
+  /** `vlib_get_simple_counter` of each counter, in `LB_VIP_COUNTERS` order */
+  readonly counters: ReadonlyArray<bigint>
+  /** `vip->as_indexes` in pool order, lameduck ones included */
+  readonly ases: ReadonlyArray<ShowAs>
+}
+
+/** `format_lb_vip_detailed` with indent 0. */
+export const formatVipDetailed = (v: ShowVip): string => {
+  let s = ` ${vipTypeString(v.type)} [${v.index}] ${formatIp46Prefix(v.prefix, v.plen)}` +
+    `${v.srcIpSticky ? " src_ip_sticky" : ""}${v.used ? "" : " removed"}\n`
+  s += `  new_size:${v.flowTableLength}\n`
+  if (v.port !== 0) s += `  protocol:${v.protocol} port:${v.port}\n`
+  if (v.type === L3DSR) {
+    s += `  dscp:${v.encapByte}\n`
+  } else if (v.type === NAT4 || v.type === NAT6) {
+    // `ntohs (vip->port)` of a host-order port prints it byte-swapped; `ntohs`
+    // of the stored `htons (T)` prints T. The format string has no "\n" in the
+    // upstream source read, so "  counters:" follows on the same line.
+    s += `  type:${v.encapByte === CLUSTERIP ? "clusterip" : "nodeport"} port:${swap16(v.port)} target_port:${v.targetPort}`
+  }
+  s += "  counters:\n"
+  LB_VIP_COUNTERS.forEach((name, i) => {
+    s += `    ${name}: ${v.counters[i] ?? 0n}\n`
+  })
+  s += `  #as:${v.ases.length}\n`
+  for (const a of v.ases) {
+    // Flows are the AS's references from the sticky tables: the simulator has none.
+    // `as->dpo.dpoi_index` is the index of the load-balance DPO VPP stacked the AS
+    // on (its next hop's FIB entry); the simulator has no FIB and prints the AS
+    // pool index instead, which is at least stable and distinct per AS.
+    s += `    ${a.address} ${a.numBuckets} buckets   0 flows  dpo:${a.index} ${a.used ? "used" : " removed"}\n`
+  }
+  return s
+}
+
+/** `lb_show_vips_command_fn` with `verbose`: every VIP but the placeholder, each followed by an empty line. */
+export const formatShowVipsVerbose = (vips: ReadonlyArray<ShowVip>): string =>
+  vips.map((v) => `${formatVipDetailed(v)}\n`).join("")

@@ -1,0 +1,136 @@
+/**
+ * The lb plugin's VIPs as `show lb vips verbose` lists them, read through
+ * `cli_inband`. `lb_vip_details` carries neither a VIP's pool index (which the
+ * four per-VIP stats counters are indexed by) nor its src_ip_sticky flag; the
+ * CLI text has both, which is why the original maglevd reads it too.
+ *
+ * VPP prints each VIP with `format_lb_vip_detailed` (`src/plugins/lb/lb.c`):
+ *
+ * ```
+ *  ip4-gre4 [1] 192.0.2.10/32 src_ip_sticky
+ *   new_size:1024
+ *   protocol:6 port:80
+ *   counters:
+ *     packet from existing sessions: 0
+ *     ...
+ *   #as:1
+ *     10.0.0.1 1024 buckets   0 flows  dpo:5 used
+ *
+ * ```
+ *
+ * The header is the one line indented by exactly one space: type, `[pool
+ * index]`, prefix (`format_ip46_prefix`: dotted quad and IPv4 length for a
+ * prefix in `::/96` with length >= 96, RFC 5952 text otherwise), then
+ * " src_ip_sticky" and " removed" (deleted, not yet garbage-collected). The
+ * `protocol:%u port:%u` line is there only for a per-port VIP; without it the
+ * VIP is all-port (port 0, protocol 255). Every other line is skipped, so
+ * lines a VPP version adds (dscp, NAT, a fork's VRF) do no harm.
+ */
+import { Data, Effect, Either } from "effect"
+import { ALL_PROTOCOLS, type VipKey, vipKey } from "../lb/VipKey.js"
+import { vlib } from "./binapi/index.js"
+import type { VppConnection } from "./transport/VppApi.js"
+
+/** One VIP of `show lb vips verbose`. */
+export interface LbVipRecord {
+  /** VIP pool index: the column of the lb counters in the stats segment */
+  readonly index: number
+  /** canonical, as `vipKey` makes it from the configuration */
+  readonly key: VipKey
+  /** `format_lb_vip_type`, e.g. "ip4-gre4" */
+  readonly type: string
+  readonly srcIpSticky: boolean
+  /** deleted and waiting for garbage collection: its index may be reused once it is gone */
+  readonly removed: boolean
+  /** new-flow table length */
+  readonly newSize: number
+}
+
+/** The CLI text is not what this parser knows. */
+export class LbVipsParseError extends Data.TaggedError("LbVipsParseError")<{
+  /** 1-based */
+  readonly line: number
+  readonly text: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `show lb vips verbose, line ${this.line} ${JSON.stringify(this.text)}: ${this.reason}`
+  }
+}
+
+export const SHOW_LB_VIPS_VERBOSE = "show lb vips verbose"
+
+const HEADER = /^ (\S+) \[(\d+)\] (\S+)((?: \S+)*)$/
+const NEW_SIZE = /^ {2}new_size:(\d+)$/
+const PROTOCOL_PORT = /^ {2}protocol:(\d+) port:(\d+)$/
+
+interface Block {
+  readonly line: number
+  readonly text: string
+  readonly index: number
+  readonly type: string
+  readonly prefix: string
+  readonly flags: ReadonlyArray<string>
+  newSize?: number
+  protocol?: number
+  port?: number
+}
+
+const toRecord = (b: Block): Either.Either<LbVipRecord, LbVipsParseError> => {
+  const fail = (reason: string) => Either.left(new LbVipsParseError({ line: b.line, text: b.text, reason }))
+  if (b.newSize === undefined) return fail("no new_size line follows it")
+  const port = b.port ?? 0
+  const protocol = b.protocol ?? ALL_PROTOCOLS
+  if (protocol > 255 || port > 65535) return fail(`protocol ${protocol} / port ${port} out of range`)
+  try {
+    return Either.right({
+      index: b.index,
+      key: vipKey(b.prefix, protocol, port),
+      type: b.type,
+      srcIpSticky: b.flags.includes("src_ip_sticky"),
+      removed: b.flags.includes("removed"),
+      newSize: b.newSize
+    })
+  } catch {
+    return fail(`${JSON.stringify(b.prefix)} is not a prefix`)
+  }
+}
+
+/**
+ * The VIPs in the order VPP printed them (ascending pool index). A header line
+ * that does not parse, or a VIP without its `new_size`, fails naming the line.
+ */
+export const parseShowLbVips = (text: string): Either.Either<ReadonlyArray<LbVipRecord>, LbVipsParseError> => {
+  const blocks: Array<Block> = []
+  const lines = text.split("\n")
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.replace(/\r$/, "")
+    const current = blocks[blocks.length - 1]
+    if (/^ \S/.test(line)) {
+      const m = HEADER.exec(line)
+      if (m === null) {
+        return Either.left(new LbVipsParseError({ line: i + 1, text: line, reason: "not a VIP header (\" <type> [<index>] <prefix>\")" }))
+      }
+      blocks.push({ line: i + 1, text: line, type: m[1]!, index: Number(m[2]), prefix: m[3]!, flags: m[4]!.split(" ").filter((f) => f !== "") })
+      continue
+    }
+    if (current === undefined) continue
+    const size = NEW_SIZE.exec(line)
+    if (size !== null) {
+      current.newSize ??= Number(size[1])
+      continue
+    }
+    const pp = PROTOCOL_PORT.exec(line)
+    if (pp !== null && current.port === undefined) {
+      current.protocol = Number(pp[1])
+      current.port = Number(pp[2])
+    }
+  }
+  return Either.all(blocks.map(toRecord))
+}
+
+/** Sends `show lb vips verbose` through `cli_inband` and parses the reply. */
+export const showLbVips = Effect.fn("LbVips.show")(function*(conn: VppConnection) {
+  const reply = yield* conn.request(vlib.CliInband, vlib.CliInbandReply, { cmd: SHOW_LB_VIPS_VERBOSE })
+  return yield* parseShowLbVips(reply.reply)
+})

@@ -1,0 +1,114 @@
+/**
+ * `show lb vips verbose` through cli_inband: the parser on VPP's text (and on
+ * text it must skip or refuse), then a round trip against the simulator.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { type VipKey, vipKey } from "../../src/lb/VipKey.js"
+import * as Simulator from "../../src/sim/Simulator.js"
+import { type LbVipRecord, parseShowLbVips, showLbVips } from "../../src/vpp/LbVips.js"
+import * as VppApi from "../../src/vpp/transport/VppApi.js"
+import { programScenario, scenario } from "../support/lbScenario.js"
+
+const TWO_VIPS = [
+  " ip4-gre4 [1] 192.0.2.10/32 src_ip_sticky",
+  "  new_size:1024",
+  "  protocol:6 port:80",
+  "  counters:",
+  "    packet from existing sessions: 12",
+  "    first session packet: 0",
+  "    untracked packet: 0",
+  "    no server configured: 0",
+  "  #as:1",
+  "    10.0.0.1 1024 buckets   0 flows  dpo:1 used",
+  "",
+  " ip6-gre6 [7] 2001:db8::/64 removed",
+  "  new_size:256",
+  "  counters:",
+  "    packet from existing sessions: 0",
+  "  #as:0",
+  "",
+  ""
+].join("\n")
+
+const record = (
+  index: number,
+  type: string,
+  key: VipKey,
+  flags: { readonly srcIpSticky?: boolean; readonly removed?: boolean; readonly newSize?: number } = {}
+): LbVipRecord => ({ index, key, type, srcIpSticky: false, removed: false, newSize: 1024, ...flags })
+
+describe("parseShowLbVips", () => {
+  it("headers, new_size and the protocol/port line; all-port VIPs get protocol 255", () => {
+    expect(parseShowLbVips(TWO_VIPS)).toEqual(Either.right([
+      record(1, "ip4-gre4", { prefix: "192.0.2.10/32", protocol: 6, port: 80 }, { srcIpSticky: true }),
+      record(7, "ip6-gre6", { prefix: "2001:db8::/64", protocol: 255, port: 0 }, { removed: true, newSize: 256 })
+    ]))
+  })
+
+  it("no VIPs: empty text", () => {
+    expect(parseShowLbVips("")).toEqual(Either.right([]))
+  })
+
+  it("unknown lines are skipped (a fork's VRF line, NAT details, text before the first VIP)", () => {
+    const text = [
+      "some banner",
+      " ip4-nat4 [3] 192.0.2.40/32",
+      "  new_size:1024",
+      "  Vrf (ip table: 0 fib index: 0)",
+      "  protocol:6 port:8080",
+      "  type:clusterip port:36895 target_port:8443  counters:",
+      "    packet from existing sessions: 0",
+      "  #as:0",
+      "  something new:1",
+      ""
+    ].join("\n")
+    expect(parseShowLbVips(text)).toEqual(Either.right([record(3, "ip4-nat4", { prefix: "192.0.2.40/32", protocol: 6, port: 8080 })]))
+  })
+
+  it("prefixes map to the keys vipKey makes from the configuration", () => {
+    const header = (pfx: string) => ` ip6-gre6 [1] ${pfx}\n  new_size:1024\n`
+    for (const [printed, configured] of [["::/64", "::/64"], ["10.0.0.0/4", "::a00:0/100"], ["2001:db8::/32", "2001:0db8::/32"]] as const) {
+      const parsed = Either.getOrThrow(parseShowLbVips(header(printed)))
+      expect(parsed[0]!.key).toEqual(vipKey(configured, 255, 0))
+    }
+  })
+
+  it("a header that does not parse fails naming the line", () => {
+    const broken = TWO_VIPS.replace(" ip6-gre6 [7] 2001:db8::/64 removed", " ip6-gre6 7 2001:db8::/64")
+    const e = Either.flip(parseShowLbVips(broken)).pipe(Either.getOrThrow)
+    expect(e).toMatchObject({ _tag: "LbVipsParseError", line: 12, text: " ip6-gre6 7 2001:db8::/64" })
+    expect(e.message).toContain("line 12")
+  })
+
+  it("a prefix that is not one, or a VIP without new_size, fails naming its header", () => {
+    const badPrefix = Either.flip(parseShowLbVips(" ip4-gre4 [1] 192.0.2.300/32\n  new_size:1024\n")).pipe(Either.getOrThrow)
+    expect(badPrefix).toMatchObject({ line: 1, text: " ip4-gre4 [1] 192.0.2.300/32" })
+    const noSize = Either.flip(parseShowLbVips("\n ip4-gre4 [1] 192.0.2.1/32\n  counters:\n")).pipe(Either.getOrThrow)
+    expect(noSize).toMatchObject({ line: 2, reason: "no new_size line follows it" })
+  })
+})
+
+describe("showLbVips against the simulator", () => {
+  it.live("keys are the vipKeys of what was programmed, indices the simulator's pool indices, sticky and removed as set", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const d = fs.mkdtempSync(path.join(os.tmpdir(), "lbvips-"))
+      const s = yield* Simulator.make({ apiSocket: path.join(d, "api.sock"), statsSocket: path.join(d, "stats.sock") })
+      const c = yield* VppApi.connect({ path: s.api.path })
+      expect(yield* showLbVips(c)).toEqual([])
+      yield* programScenario(c)
+
+      const vips = yield* showLbVips(c)
+      const programmed = Object.values(scenario).map((v) => vipKey(v.pfx, v.protocol, v.port))
+      expect(vips.map((v) => v.key)).toEqual(programmed)
+      expect(vips.map((v) => v.index)).toEqual(s.lb.vipIndices().map((e) => e.index))
+      expect(vips.map((v) => [v.srcIpSticky, v.removed])).toEqual(
+        Object.values(scenario).map((v) => [v.src_ip_sticky, v === scenario.deleted])
+      )
+      expect(vips.map((v) => v.type)).toEqual(["ip4-gre4", "ip6-gre6", "ip4-gre4", "ip4-l3dsr", "ip4-nat4"])
+      expect(vips.map((v) => v.newSize)).toEqual(Object.values(scenario).map((v) => v.new_flows_table_length))
+    })))
+})
