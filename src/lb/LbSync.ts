@@ -18,6 +18,7 @@ import * as HealthChecker from "../health/HealthChecker.js"
 import type { HealthStatus } from "../health/HealthState.js"
 import type { VppConnection } from "../vpp/transport/VppApi.js"
 import { lb } from "../vpp/binapi/index.js"
+import { showLbVips } from "../vpp/LbVips.js"
 import * as Supervisor from "../vpp/Supervisor.js"
 import { type DesiredVip, desiredState } from "./Desired.js"
 import { describeOp, diff, flushKey, type LbOp, observedFromDumps } from "./Diff.js"
@@ -55,6 +56,8 @@ export interface LbSyncShape {
   readonly desired: Effect.Effect<ReadonlyArray<DesiredVip>>
   /** The warm-up phase right now. */
   readonly phase: Effect.Effect<WarmUp.Phase>
+  /** The lb plugin's four per-VIP counters by frontend (frontends whose VIP VPP does not hold are left out); empty while disconnected. */
+  readonly counters: Effect.Effect<ReadonlyMap<string, Supervisor.VipCounters>>
   /** No trigger is pending and no triggered sync is running (for tests and the simulation harness). */
   readonly idle: Effect.Effect<boolean>
 }
@@ -72,14 +75,27 @@ const ALL_VIPS = { pfx: "0.0.0.0/0", protocol: 0, port: 0 } as const
 /**
  * VPP's view: every VIP, and every AS dumped without a filter (a filter on an
  * IPv4 VIP matches nothing: VPP bug, vpp-wire.md §3.7), grouped client-side.
+ * src_ip_sticky is not in the dumps: it comes from `show lb vips verbose`
+ * (LbVips.ts); when that cannot be read, from `remembered` (what this process
+ * programmed), else it is not compared.
  */
 export const observe = Effect.fn("LbSync.observe")(function*(
   conn: VppConnection,
-  srcIpSticky: (vip: VipKey) => boolean | undefined
+  remembered: (vip: VipKey) => boolean | undefined
 ) {
   const vips = yield* conn.dump(lb.LbVipDump, lb.LbVipDetails, { ...ALL_VIPS, pfx_matcher: { le: 0, ge: 0 } })
   const ases = yield* conn.dump(lb.LbAsV2Dump, lb.LbAsV2Details, ALL_VIPS)
-  return observedFromDumps(Chunk.toReadonlyArray(vips), Chunk.toReadonlyArray(ases), srcIpSticky)
+  const listed = yield* showLbVips(conn).pipe(
+    Effect.map((records) => new Map(records.filter((r) => !r.removed).map((r) => [vipKeyString(r.key), r.srcIpSticky]))),
+    Effect.catchTag("LbVipsParseError", (e) =>
+      Effect.logWarning("cannot read src_ip_sticky from show lb vips verbose").pipe(
+        Effect.annotateLogs({ event: "vpp-lb-vips-failed", error: e.message }),
+        Effect.as(undefined)
+      )),
+    Effect.catchTag("VppApiError", () => Effect.succeed(undefined))
+  )
+  const sticky = (k: VipKey) => (listed === undefined ? remembered(k) : listed.get(vipKeyString(k)) ?? remembered(k))
+  return observedFromDumps(Chunk.toReadonlyArray(vips), Chunk.toReadonlyArray(ases), sticky)
 })
 
 const statusLookup = (health: HealthChecker.HealthMap) => (backend: string): HealthStatus =>
@@ -280,6 +296,16 @@ export const make = Effect.fn("LbSync.make")(function*() {
       ),
     desired: desiredNow,
     phase: Clock.currentTimeMillis.pipe(Effect.map((now) => WarmUp.phase(warm, now))),
+    counters: Effect.gen(function*() {
+      const config = yield* checker.config
+      const byKey = yield* vpp.vipCountersByKey
+      const out = new Map<string, Supervisor.VipCounters>()
+      for (const f of config.frontends.values()) {
+        const c = byKey.get(vipKeyString(frontendVipKey(f)))
+        if (c !== undefined) out.set(f.name, c)
+      }
+      return out
+    }),
     idle: Effect.map(Effect.all([Queue.size(triggers), Queue.size(events)]), ([t, e]) => t <= 0 && e <= 0 && !running) // negative: fibers waiting to take
   })
 })

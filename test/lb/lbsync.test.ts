@@ -150,4 +150,35 @@ describe("LbSync against the simulator", () => {
       }).pipe(Effect.provide(daemon(apiSocket, statsSocket, answers)))
       expect((yield* sim.mutations).slice(mark)).toEqual([]) // not even lb_conf: VPP already holds it
     }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)), 60_000)
+
+  it.scoped("re-creates a VIP whose src-ip-sticky differs (read from show lb vips verbose) and reports counters per frontend", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(1_760_000_000_000)
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbsync-"))
+      const apiSocket = path.join(dir, "api.sock")
+      const statsSocket = path.join(dir, "stats.sock")
+      const sim = yield* Simulator.make({ apiSocket, statsSocket })
+      // Another program made the VIP sticky; the configuration says it is not.
+      sim.lb.handle("lb_add_del_vip_v2", {
+        pfx: "192.0.2.10/32", protocol: 6, port: 80, encap: "LB_API_ENCAP_TYPE_GRE4", dscp: 0, type: "LB_API_SRV_TYPE_CLUSTERIP",
+        target_port: 0, node_port: 0, new_flows_table_length: 1024, src_ip_sticky: true, is_del: false
+      } as never, 0)
+      const answers = new Map<string, ProbeResult>()
+      yield* Effect.gen(function*() {
+        const sync = yield* LbSync.LbSync
+        yield* advanceUntil("the VIP is re-created", Effect.sync(() => (Object.keys(weights(sim)).length === 3 ? true : undefined)))
+        yield* settle
+        const ops = lbOps(yield* sim.mutations).map((m) => m.op)
+        expect(ops.slice(0, 3)).toEqual(["vip-add", "vip-del", "vip-add"])
+        const vip = sim.lb.vipIndices().find((e) => e.used)!
+        expect(sim.lb.inspectVip(vip.index)?.srcIpSticky).toBe(false)
+        expect((yield* sync.sync()).ops).toEqual([])
+
+        yield* sim.traffic(vip.index, 42)
+        const counters = yield* advanceUntil("counters", Effect.map(sync.counters, (c) => (c.get("web")?.nextPacket === 42n ? c : undefined)))
+        expect(counters.get("web")).toEqual({ nextPacket: 42n, firstPacket: 0n, untrackedPacket: 0n, noServer: 0n })
+        yield* sim.restart
+        yield* advanceUntil("counters cleared", Effect.map(sync.counters, (c) => (c.size === 0 ? true : undefined)))
+      }).pipe(Effect.provide(daemon(apiSocket, statsSocket, answers)))
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)), 60_000)
 })
