@@ -1,15 +1,16 @@
 /**
  * npm run bench: every benchmark, printing figures (never pass/fail).
- * `npm run bench -- codec transport lbprogram health` picks some.
+ * `npm run bench -- codec transport lbprogram health reconcile` picks some.
  */
 import * as os from "node:os"
 import * as codec from "./codec.js"
 import * as health from "./health.js"
 import * as lbprogram from "./lbprogram.js"
 import { printRows } from "./measure.js"
+import * as reconcile from "./reconcile.js"
 import * as transport from "./transport.js"
 
-const ALL = ["codec", "transport", "lbprogram", "health"] as const
+const ALL = ["codec", "transport", "lbprogram", "health", "reconcile"] as const
 const picked = process.argv.slice(2).filter((a) => a !== "--")
 for (const p of picked) {
   if (!(ALL as ReadonlyArray<string>).includes(p)) {
@@ -43,3 +44,5 @@ if (want("health")) {
   for (const n of [1_000, 10_000]) health.print(await health.runIsolated(n))
   console.log("  (target at 10,000: <= 1 core, p99 lateness <= 20 ms, RSS <= 300 MB)")
 }
+
+if (want("reconcile")) await reconcile.run()
