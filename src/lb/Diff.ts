@@ -271,6 +271,49 @@ export const diff = (
   return ops
 }
 
+// --- What an applied op leaves in VPP --------------------------------------------
+
+/**
+ * The observed state of one VIP after VPP accepted `op` (for that VIP's key;
+ * undefined = VPP holds no such VIP), as a fresh dump would show it for the
+ * purposes of `diff`: a deleted AS turns lameduck, a deleted VIP disappears
+ * (its ASes with it: the dumps drop ASes of VIPs that are no longer listed),
+ * and bucket counts become unknown. Lets the sync loop keep VPP's state in
+ * memory between dumps.
+ */
+export const applyOp = (vip: ObservedVip | undefined, op: LbOp): ObservedVip | undefined => {
+  switch (op._tag) {
+    case "VipAdd":
+      return {
+        ...keyOf(op.vip),
+        encap: op.vip.encap,
+        srcIpSticky: op.vip.srcIpSticky,
+        newFlowsTableLength: op.vip.newFlowsTableLength & U16,
+        ases: []
+      }
+    case "VipDel":
+      return undefined
+    case "AsAdd":
+    case "AsDel":
+    case "AsWeight": {
+      if (vip === undefined) return undefined
+      const address = canonicalAddress(op.address)
+      const prev = vip.ases.find((a) => a.address === address)
+      const next: ObservedAs = op._tag === "AsAdd"
+        ? { address, weight: op.weight, lameduck: false, numBuckets: undefined }
+        : op._tag === "AsDel"
+        ? { address, weight: prev?.weight ?? 0, lameduck: true, numBuckets: 0 }
+        : { address, weight: op.weight, lameduck: prev?.lameduck ?? false, numBuckets: undefined }
+      const ases = vip.ases.filter((a) => a.address !== address)
+      let at = ases.findIndex((a) => compareAddresses(a.address, address) > 0)
+      if (at < 0) at = ases.length
+      ases.splice(at, 0, next)
+      // Every other AS's share of the table may change too.
+      return { ...vip, ases: ases.map((a) => (a.numBuckets === undefined || a === next ? a : { ...a, numBuckets: undefined })) }
+    }
+  }
+}
+
 // --- Logging -------------------------------------------------------------------
 
 /** The log event and fields of an op (the sync loop logs every mutation it sends with these). */

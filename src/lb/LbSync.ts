@@ -13,15 +13,15 @@
  * (re)connect, and the warm-up's phase changes.
  */
 import { Chunk, Clock, Context, Data, Duration, Effect, HashMap, Layer, Option, Queue, Stream } from "effect"
-import type { Config } from "../config/Config.js"
+import type { Config, Frontend } from "../config/Config.js"
 import * as HealthChecker from "../health/HealthChecker.js"
 import type { HealthStatus } from "../health/HealthState.js"
 import type { VppConnection } from "../vpp/transport/VppApi.js"
 import { lb } from "../vpp/binapi/index.js"
 import { showLbVips } from "../vpp/LbVips.js"
 import * as Supervisor from "../vpp/Supervisor.js"
-import { type DesiredVip, desiredState } from "./Desired.js"
-import { describeOp, diff, flushKey, type LbOp, observedFromDumps } from "./Diff.js"
+import { type DesiredVip, desiredState, desiredVip } from "./Desired.js"
+import { applyOp, describeOp, diff, flushKey, type LbOp, type ObservedVip, observedFromDumps } from "./Diff.js"
 import * as Requests from "./Requests.js"
 import { frontendVipKey, type VipKey, vipKeyString } from "./VipKey.js"
 import * as WarmUp from "./WarmUp.js"
@@ -68,6 +68,9 @@ type Trigger =
   | { readonly _tag: "Full"; readonly reason: string }
   | { readonly _tag: "Vips"; readonly keys: ReadonlyArray<string>; readonly flush: ReadonlyArray<string> }
   | { readonly _tag: "Tick" }
+
+/** Requests in flight at once while applying a sync's ops. */
+const WINDOW = 256
 
 /** An all-zero prefix: "every VIP" for both dumps. */
 const ALL_VIPS = { pfx: "0.0.0.0/0", protocol: 0, port: 0 } as const
@@ -132,21 +135,118 @@ export const make = Effect.fn("LbSync.make")(function*() {
   // src_ip_sticky is not in lb_vip_details: what this process programmed is what it knows.
   const sticky = new Map<string, boolean>()
 
-  const desiredNow = Effect.gen(function*() {
-    const config = yield* checker.config
-    const health = yield* checker.health
-    return desiredState(config, statusLookup(health))
-  })
+  /**
+   * VPP's lb state as this process last saw it: replaced by every dump, updated
+   * with every op VPP accepts (`applyOp`), and dropped on any failure or when the
+   * connection changes. Health-triggered syncs diff against it instead of
+   * dumping everything (the AS dump cannot be filtered on IPv4 VIPs), which is
+   * what keeps their reaction time independent of the number of VIPs; every
+   * other sync dumps, so drift by other clients is repaired at the next one.
+   */
+  let memory: { readonly conn: VppConnection; readonly vips: Map<string, ObservedVip> } | undefined
 
-  /** Dumps, diffs and (unless dry) applies; the one path every sync takes. */
-  const run = (scope: ReadonlySet<string> | undefined, flush: ReadonlySet<string>, dryRun: boolean, why: string) =>
+  /** Every frontend by its VIP key, per configuration (a reload brings a new Config object). */
+  const byKeyCache = new WeakMap<Config, ReadonlyMap<string, Frontend>>()
+  const frontendsByKey = (config: Config): ReadonlyMap<string, Frontend> => {
+    let m = byKeyCache.get(config)
+    if (m === undefined) {
+      m = new Map([...config.frontends.values()].map((f) => [vipKeyString(frontendVipKey(f)), f]))
+      byKeyCache.set(config, m)
+    }
+    return m
+  }
+
+  /** The desired VIPs: all, or only those of the frontends in scope. */
+  const desiredFor = (scope: ReadonlySet<string> | undefined) =>
+    Effect.gen(function*() {
+      const config = yield* checker.config
+      const health = yield* checker.health
+      if (scope === undefined) return desiredState(config, statusLookup(health))
+      const byKey = frontendsByKey(config)
+      const out: Array<DesiredVip> = []
+      for (const k of scope) {
+        const f = byKey.get(k)
+        if (f !== undefined) out.push(desiredVip(f, config, statusLookup(health)))
+      }
+      return out
+    })
+
+  const desiredNow = desiredFor(undefined)
+
+  /**
+   * Sends the ops pipelined (VPP answers in order), logs each one VPP accepted,
+   * and keeps `memory` in step; the first refusal fails the sync (ops after it
+   * were already sent: those VPP accepted are logged, and memory is dropped so
+   * the next sync starts from a dump).
+   */
+  const apply = (conn: VppConnection, ops: ReadonlyArray<LbOp>) =>
+    Effect.gen(function*() {
+      let failed: LbSyncError | undefined
+      for (let i = 0; i < ops.length; i += WINDOW) {
+        const batch = ops.slice(i, i + WINDOW)
+        const waits: Array<Effect.Effect<unknown, unknown>> = []
+        for (const op of batch) {
+          const sent = yield* Effect.either(Requests.start(conn, op))
+          if (sent._tag === "Left") {
+            failed ??= new LbSyncError({ op, reason: sent.left.message })
+            break
+          }
+          waits.push(sent.right)
+        }
+        for (const [j, wait] of waits.entries()) {
+          const op = batch[j]!
+          const done = yield* Effect.either(wait)
+          if (done._tag === "Left") {
+            failed ??= new LbSyncError({ op, reason: (done.left as { message: string }).message })
+            continue
+          }
+          const k = vipKeyString(op.vip)
+          if (memory !== undefined) {
+            const next = applyOp(memory.vips.get(k), op)
+            if (next === undefined) memory.vips.delete(k)
+            else memory.vips.set(k, next)
+          }
+          if (op._tag === "VipAdd") sticky.set(k, op.vip.srcIpSticky)
+          if (op._tag === "VipDel") sticky.delete(k)
+          const d = describeOp(op)
+          yield* Effect.logInfo(d.event).pipe(Effect.annotateLogs({ event: d.event, ...d.fields }))
+        }
+        if (failed !== undefined) break
+      }
+      if (failed !== undefined) {
+        memory = undefined
+        return yield* failed
+      }
+    })
+
+  /**
+   * Diffs and (unless dry) applies; the one path every sync takes. VPP's state
+   * comes from a dump, or from `memory` when `fromMemory` and it is current.
+   */
+  const run = (
+    scope: ReadonlySet<string> | undefined,
+    flush: ReadonlySet<string>,
+    dryRun: boolean,
+    why: string,
+    fromMemory = false
+  ): Effect.Effect<SyncReport, Supervisor.VppUnavailable | LbSyncError> =>
     Effect.gen(function*() {
       const connected = yield* vpp.connected
       const conn = connected.connection
-      const desired = yield* desiredNow
-      const observed = yield* observe(conn, (k) => sticky.get(vipKeyString(k))).pipe(
-        Effect.mapError((e) => new Supervisor.VppUnavailable({ reason: `dump failed: ${e.message}` }))
-      )
+      const desired = yield* desiredFor(scope)
+      let observed: ReadonlyArray<ObservedVip>
+      const cached = fromMemory && scope !== undefined && memory !== undefined && memory.conn === conn ? memory : undefined
+      if (cached !== undefined) {
+        observed = [...scope!].flatMap((k) => {
+          const o = cached.vips.get(k)
+          return o === undefined ? [] : [o]
+        })
+      } else {
+        observed = yield* observe(conn, (k) => sticky.get(vipKeyString(k))).pipe(
+          Effect.mapError((e) => new Supervisor.VppUnavailable({ reason: `dump failed: ${e.message}` }))
+        )
+        memory = { conn, vips: new Map(observed.map((o) => [vipKeyString(o), o])) }
+      }
       const ops = diff(desired, observed, scope === undefined ? { flush } : { scope, flush })
       const report: SyncReport = { ops, applied: !dryRun, scope: scope === undefined ? "full" : [...scope] }
       if (dryRun) return report
@@ -154,14 +254,14 @@ export const make = Effect.fn("LbSync.make")(function*() {
       yield* Effect.logDebug("lb sync start").pipe(
         Effect.annotateLogs({ event: "vpp-lbsync-start", reason: why, scope: report.scope === "full" ? "full" : report.scope.length })
       )
-      for (const op of ops) {
-        const d = describeOp(op)
-        yield* Requests.send(conn, op).pipe(
-          Effect.mapError((e) => new LbSyncError({ op, reason: e.message }))
+      const applied = yield* Effect.either(apply(conn, ops))
+      if (applied._tag === "Left") {
+        if (cached === undefined) return yield* applied.left
+        // What this process remembered was stale (another client changed VPP): once more from a dump.
+        yield* Effect.logWarning("lb sync from memory refused; syncing again from a dump").pipe(
+          Effect.annotateLogs({ event: "vpp-lbsync-stale", reason: why, error: applied.left.message })
         )
-        if (op._tag === "VipAdd") sticky.set(vipKeyString(op.vip), op.vip.srcIpSticky)
-        if (op._tag === "VipDel") sticky.delete(vipKeyString(op.vip))
-        yield* Effect.logInfo(d.event).pipe(Effect.annotateLogs({ event: d.event, ...d.fields }))
+        return yield* run(scope, flush, false, why, false)
       }
       const took = (yield* Clock.currentTimeMillis) - started
       yield* (ops.length > 0 ? Effect.logInfo : Effect.logDebug)("lb sync done").pipe(
@@ -222,7 +322,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
         reasons.add("warm-up deadline")
       }
       if (full) yield* run(undefined, flush, false, [...reasons].join(", "))
-      else if (keys.size > 0) yield* run(keys, flush, false, [...reasons].join(", "))
+      else if (keys.size > 0) yield* run(keys, flush, false, [...reasons].join(", "), true)
     }).pipe(
       Effect.catchAll((e) =>
         e._tag === "VppUnavailable"

@@ -61,15 +61,15 @@ export const requestOf = (op: LbOp): LbRequest => {
   }
 }
 
-/** Sends an op on a connection; fails with the transport's errors (VppApiError names VPP's refusal). */
-export const send = (conn: VppConnection, op: LbOp) => {
+/** Puts the op's request on the wire now; returns the wait for VPP's reply (pipelining, as `VppConnection.send`). */
+export const start = (conn: VppConnection, op: LbOp) => {
   const r = requestOf(op)
   switch (r.name) {
     case "lb_add_del_vip_v2":
-      return conn.request(lb.LbAddDelVipV2, lb.LbAddDelVipV2Reply, r.fields)
+      return conn.send(lb.LbAddDelVipV2, lb.LbAddDelVipV2Reply, r.fields)
     case "lb_add_del_as_v2":
-      return conn.request(lb.LbAddDelAsV2, lb.LbAddDelAsV2Reply, r.fields)
+      return conn.send(lb.LbAddDelAsV2, lb.LbAddDelAsV2Reply, r.fields)
     case "lb_as_set_weight":
-      return conn.request(lb.LbAsSetWeight, lb.LbAsSetWeightReply, r.fields)
+      return conn.send(lb.LbAsSetWeight, lb.LbAsSetWeightReply, r.fields)
   }
 }

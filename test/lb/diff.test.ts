@@ -10,7 +10,7 @@ import { FastCheck as fc } from "effect"
 import type { Backend, Config, Frontend, FrontendProtocol } from "../../src/config/Config.js"
 import { type HealthStatus, STATUSES } from "../../src/health/HealthState.js"
 import { type DesiredVip, desiredState, predictedBuckets } from "../../src/lb/Desired.js"
-import { describeOp, diff, flushKey, type LbOp, type ObservedVip, observedFromDumps } from "../../src/lb/Diff.js"
+import { applyOp, describeOp, diff, flushKey, type LbOp, type ObservedVip, observedFromDumps } from "../../src/lb/Diff.js"
 import { canonicalAddress, type VipKey, vipKey, vipKeyString } from "../../src/lb/VipKey.js"
 import { requestOf } from "../../src/lb/Requests.js"
 import { asV2DetailsValue, LbPlugin, type Request, vipDetailsValue } from "../../src/sim/LbPlugin.js"
@@ -339,6 +339,33 @@ describe("diff: properties against the lb plugin model", () => {
       // Time passing (garbage collection of lameduck ASes and deleted VIPs) changes nothing wanted.
       vpp.now += 200
       expect(diff(desired, vpp.observe())).toEqual([])
+    },
+    PROPS
+  )
+
+  it.prop(
+    "applyOp: the state kept in memory from the applied ops diffs like a fresh dump, for every later desired state",
+    [randomDesired, fc.array(action, { maxLength: 30 }), randomDesired, randomDesired],
+    ([before, actions, after, later]) => {
+      const vpp = new Vpp()
+      sync(vpp, desiredState(before.config, statusFn(before.status)))
+      perturb(vpp, actions)
+      const observed = vpp.observe()
+      const desired = desiredState(after.config, statusFn(after.status))
+      const ops = diff(desired, observed)
+      expect(vpp.apply(ops)).toEqual([])
+      const kept = new Map(observed.map((o) => [vipKeyString(o), o] as const))
+      for (const op of ops) {
+        const k = vipKeyString(op.vip)
+        const next = applyOp(kept.get(k), op)
+        if (next === undefined) kept.delete(k)
+        else kept.set(k, next)
+      }
+      const memory = [...kept.values()]
+      expect(diff(desired, memory)).toEqual([])
+      // Not only equal now: any later desired state plans the same ops from memory as from a dump.
+      const next = desiredState(later.config, statusFn(later.status))
+      expect(diff(next, memory)).toEqual(diff(next, vpp.observe()))
     },
     PROPS
   )
