@@ -1,4 +1,5 @@
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import { expect, it } from "vitest"
@@ -16,7 +17,52 @@ it("examples/codec.ts runs and prints the frame, the value and a typed encode er
   expect(stdout).toContain("cannot encode lb_add_del_as_v2.weight: expected an integer u8 (0..255), got 300")
 })
 
-it("npm start (a placeholder for now) says plainly that the daemon is not built yet", async () => {
-  const { stdout } = await run(process.execPath, ["--import", "tsx", path.join(repoRoot, "src/start.ts")], { cwd: repoRoot })
-  expect(stdout).toMatch(/not built yet; npm start is a placeholder/)
-})
+it("npm start runs vppsim, three example backends and maglevd; a backend taken down is drained in VPP; Ctrl-C stops it all", async () => {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "src/start.ts")], {
+    cwd: repoRoot,
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  const records: Array<Record<string, unknown>> = []
+  let stderr = ""
+  let buffer = ""
+  child.stdout.on("data", (d: Buffer) => {
+    buffer += d.toString()
+    let nl
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      records.push(JSON.parse(buffer.slice(0, nl)).annotations ?? {})
+      buffer = buffer.slice(nl + 1)
+    }
+  })
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+  const waitFor = async (pred: (r: Record<string, unknown>) => boolean, what: string) => {
+    for (let i = 0; i < 400; i++) {
+      const found = records.find(pred)
+      if (found !== undefined) return found
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    throw new Error(`timed out waiting for ${what}; stderr: ${stderr}; log: ${JSON.stringify(records)}`)
+  }
+  try {
+    // After the 5 s warm-up, the example VIP and its three ASes.
+    for (const address of ["127.0.0.1", "127.0.0.2", "127.0.0.3"]) {
+      await waitFor((r) => r.event === "vpp-lbsync-as-add" && r.as === address, `AS ${address}`)
+    }
+    expect(stderr).toContain("curl -X POST http://127.0.0.2:8080/down")
+    const runDir = /touch (\S+)\/down\/127\.0\.0\.2/.exec(stderr)?.[1]
+    expect(runDir).toBeDefined()
+
+    const res = await fetch("http://127.0.0.2:8080/down", { method: "POST" })
+    expect(await res.text()).toBe("127.0.0.2 down\n")
+    expect((await fetch("http://127.0.0.2:8080/")).status).toBe(503)
+    const drained = await waitFor((r) => r.event === "vpp-lbsync-as-weight" && r.as === "127.0.0.2", "127.0.0.2 drained")
+    expect(drained).toMatchObject({ weight: 0, flush: true, frontend: "web", backend: "web2" })
+
+    child.kill("SIGINT")
+    expect(await exited).toBe(0)
+    expect(stderr).toContain("stopping")
+    expect(fs.existsSync(runDir!)).toBe(false)
+  } finally {
+    child.kill("SIGKILL")
+  }
+}, 60_000)
