@@ -6,7 +6,7 @@
  * short wall-time pause between them (as test/vpp/supervisor.test.ts does).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Logger, LogLevel, TestClock } from "effect"
+import { Duration, Effect, HashMap, Layer, Logger, LogLevel, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -181,4 +181,41 @@ describe("LbSync against the simulator", () => {
         yield* advanceUntil("counters cleared", Effect.map(sync.counters, (c) => (c.size === 0 ? true : undefined)))
       }).pipe(Effect.provide(daemon(apiSocket, statsSocket, answers)))
     }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)), 60_000)
+
+  it.scoped("a health-triggered sync works from memory; when another client made it stale, VPP's refusal sends it back to a dump", () => {
+    const events: Array<string> = []
+    const collect = Logger.make(({ annotations }) => {
+      const e = HashMap.get(annotations, "event")
+      if (e._tag === "Some") events.push(String(e.value))
+    })
+    return Effect.gen(function*() {
+      yield* TestClock.setTime(1_760_000_000_000)
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbsync-"))
+      const apiSocket = path.join(dir, "api.sock")
+      const statsSocket = path.join(dir, "stats.sock")
+      const sim = yield* Simulator.make({ apiSocket, statsSocket })
+      const answers = new Map<string, ProbeResult>()
+      yield* Effect.gen(function*() {
+        yield* advanceUntil("the VIP is programmed", Effect.sync(() => (Object.keys(weights(sim)).length === 3 ? true : undefined)))
+        yield* settle
+        // b goes down: one lb_as_set_weight.
+        const dumpsBefore = events.length
+        answers.set("b", FAIL)
+        yield* advanceUntil("b drained", Effect.sync(() => (weights(sim)["10.0.0.2"] === 0 ? true : undefined)))
+        yield* settle
+        expect(events.slice(dumpsBefore).filter((e) => e.startsWith("vpp-lbsync-") && e !== "vpp-lbsync-done")).toEqual(["vpp-lbsync-as-weight"])
+
+        // Another client deletes a's AS; then a goes down (the backup pool takes over): VPP refuses the
+        // remembered AS's weight, accepts c's (pipelined after it), and the sync runs again from a dump.
+        sim.lb.handle("lb_add_del_as_v2", { pfx: "192.0.2.10/32", protocol: 6, port: 80, as_address: "10.0.0.1", weight: 0, is_del: true, is_flush: false } as never, 1)
+        const mark = events.length
+        answers.set("a", FAIL)
+        yield* advanceUntil("a back, drained", Effect.sync(() => (weights(sim)["10.0.0.1"] === 0 ? true : undefined)))
+        yield* settle
+        expect(events.slice(mark).filter((e) => e.startsWith("vpp-lbsync-") && e !== "vpp-lbsync-done"))
+          .toEqual(["vpp-lbsync-as-weight", "vpp-lbsync-stale", "vpp-lbsync-as-add"])
+        expect(weights(sim)).toEqual({ "10.0.0.1": 0, "10.0.0.2": 0, "10.0.0.3": 100 })
+      }).pipe(Effect.provide(daemon(apiSocket, statsSocket, answers)))
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.Info), Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
+  }, 60_000)
 })
