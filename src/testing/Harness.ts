@@ -90,6 +90,8 @@ export interface HarnessReport {
   readonly mutations: number
   /** The scenario as run, one line per step with what it did. */
   readonly trace: ReadonlyArray<string>
+  /** Clock steps after which the daemon still had work in flight after a second of wall time (0 on a healthy run). */
+  readonly busyTicks: number
 }
 
 interface LogRecord {
@@ -149,6 +151,8 @@ export const runScenario = (
     const faultSteps = new Set<number>()
     let stalled = false
     const answers = new Map<string, boolean>()
+    /** Ticks after which the daemon was still busy after 1 s of wall time (a hint of a hang). */
+    let busy = 0
 
     const violation = (property: PropertyViolation["property"], detail: string) =>
       new PropertyViolation({
@@ -195,6 +199,10 @@ export const runScenario = (
         const state = yield* daemon.vpp.state
         const inFlight = state._tag === "Connected" ? yield* state.connection.inFlight : 0
         quiet = idle && inFlight === 0 ? quiet + 1 : 0
+        if (i === 499) {
+          busy++
+          if (process.env.HARNESS_DEBUG) console.error(`not settled at step ${stepIndex}: idle ${idle}, in flight ${inFlight}, ${state._tag}`)
+        }
       }
     })
 
@@ -444,7 +452,7 @@ export const runScenario = (
     }
 
     yield* Scope.close(daemon.scope, Exit.void)
-    return { mutations: sim.lb.mutations().length, trace }
+    return { mutations: sim.lb.mutations().length, trace, busyTicks: busy }
     }).pipe(
       Effect.locally(FiberRef.currentLoggers, HashSet.make(collector)),
       Effect.locally(FiberRef.currentMinimumLogLevel, LogLevel.Info)
