@@ -1,0 +1,145 @@
+/**
+ * maglevd's RPC server: `MaglevApi` over HTTP with @effect/rpc's NDJSON
+ * serialization (one POST per request; a streaming RPC's answer is a chunked
+ * NDJSON response), on @effect/platform-node's HTTP server.
+ *
+ *   POST /rpc ─▶ size cap (413) ─▶ Gate: framing, ids, RPC names, payload schemas (400, InvalidArgument)
+ *             ─▶ @effect/rpc: Authorization middleware (Unauthorized) ─▶ Handlers.ts
+ *
+ * With a token, every mutating call (Api.ts `isMutating`) needs
+ * `Authorization: Bearer <token>`; with `readonlyToo`, every call. Listening
+ * beyond loopback without a token is logged as `rpc-insecure` (warning).
+ */
+import type { HttpApp } from "@effect/platform"
+import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { RpcSerialization, RpcServer } from "@effect/rpc"
+import { Context, Effect, Layer, Option, type Scope } from "effect"
+import * as crypto from "node:crypto"
+import * as http from "node:http"
+import { Authorization, DEFAULT_PATH, isMutating, MaglevApi, Unauthorized } from "./Api.js"
+import * as Handlers from "./Handlers.js"
+import { check, defectBody } from "./internal/Gate.js"
+
+export interface ServerOptions {
+  /** Address to listen on; default 127.0.0.1. */
+  readonly host?: string | undefined
+  /** TCP port; default 9090; 0 picks a free one (see `ApiServer.port`). */
+  readonly port?: number | undefined
+  /** The RPC endpoint's path; default `/rpc`. */
+  readonly path?: string | undefined
+  /** Bearer token; none (undefined or "") = no authentication. */
+  readonly token?: string | undefined
+  /** With a token: read-only calls need it too. */
+  readonly readonlyToo?: boolean | undefined
+  /** Largest request body; default 1 MiB. */
+  readonly maxBodyBytes?: number | undefined
+}
+
+export interface ApiServerShape {
+  /** The address actually bound. */
+  readonly host: string
+  readonly port: number
+  /** The endpoint, e.g. `http://127.0.0.1:9090/rpc`. */
+  readonly url: string
+}
+
+export class ApiServer extends Context.Tag("vpp-maglev/ApiServer")<ApiServer, ApiServerShape>() {}
+
+export const DEFAULT_HOST = "127.0.0.1"
+export const DEFAULT_PORT = 9090
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+export const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "::1" || /^127\./.test(host) || /^::ffff:127\./i.test(host)
+
+/**
+ * A listen address as `--rpc-addr` takes it: `host:port`, `[v6]:port`, or
+ * `:port` (every interface); undefined when it is not one.
+ */
+export const parseListenAddress = (text: string): { readonly host: string; readonly port: number } | undefined => {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):([0-9]{1,5})$/.exec(text.trim())
+  if (m === null) return undefined
+  const port = Number(m[3])
+  if (port > 65535) return undefined
+  const host = m[1] ?? m[2] ?? ""
+  return { host: host === "" ? "0.0.0.0" : host, port }
+}
+
+const digest = (s: string) => crypto.createHash("sha256").update(s).digest()
+
+/** Constant time in the token's content (both sides hashed to one length first). */
+const sameSecret = (a: string, b: string): boolean => crypto.timingSafeEqual(digest(a), digest(b))
+
+/** The `Authorization` middleware: the bearer token on the calls that need it; a no-op without a token. */
+export const authorization = (options: Pick<ServerOptions, "token" | "readonlyToo">): Layer.Layer<Authorization> => {
+  const token = options.token === "" ? undefined : options.token
+  return Layer.succeed(
+    Authorization,
+    Authorization.of(({ headers, payload, rpc }) => {
+      if (token === undefined || (options.readonlyToo !== true && !isMutating(rpc, payload))) return Effect.void
+      const given = headers["authorization"]
+      if (given === undefined) return Effect.fail(new Unauthorized({ reason: `${rpc._tag} needs Authorization: Bearer <token>` }))
+      const match = /^Bearer\s+(.+)$/i.exec(given.trim())
+      if (match === null || !sameSecret(match[1]!, token)) return Effect.fail(new Unauthorized({ reason: "wrong token" }))
+      return Effect.void
+    })
+  )
+}
+
+const ndjson = (status: number, body: string) => HttpServerResponse.text(body, { status, contentType: "application/ndjson" })
+
+/** The checks in front of @effect/rpc's HTTP app (see the module comment). */
+const guarded = (rpcApp: HttpApp.Default<never, Scope.Scope>, path: string, maxBodyBytes: number): HttpApp.Default<never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (request.url.split("?")[0] !== path) return HttpServerResponse.text("not found\n", { status: 404 })
+    if (request.method !== "POST") return HttpServerResponse.text("POST only\n", { status: 405, headers: { allow: "POST" } })
+    const tooLarge = ndjson(413, defectBody(`request body larger than ${maxBodyBytes} bytes`))
+    const length = Number(request.headers["content-length"] ?? "0")
+    if (length > maxBodyBytes) return tooLarge
+    // The body is read once: @effect/rpc's app gets the same text from the request's cache.
+    const text = yield* Effect.either(request.text)
+    if (text._tag === "Left") return String(text.left.cause).includes("maxBytes") ? tooLarge : ndjson(400, defectBody("cannot read the request body"))
+    const outcome = check(MaglevApi, text.right)
+    if (outcome._tag === "Reject") return ndjson(outcome.status, outcome.body)
+    return yield* rpcApp
+  }).pipe(HttpIncomingMessage.withMaxBodySize(Option.some(maxBodyBytes)))
+
+export const make = Effect.fn("ApiServer.make")(function*(options: ServerOptions) {
+  const host = options.host ?? DEFAULT_HOST
+  const path = options.path ?? DEFAULT_PATH
+  const { httpApp, protocol } = yield* RpcServer.makeProtocolWithHttpApp
+  const listener = http.createServer()
+  const server = yield* NodeHttpServer.make(() => listener, { host, port: options.port ?? DEFAULT_PORT })
+  // Once the RPC server has stopped (below: it ends open streams), nothing is owed to any connection;
+  // without this, closing waits for clients' idle and half-opened connections to time out.
+  yield* Effect.addFinalizer(() => Effect.sync(() => listener.closeAllConnections()))
+  // Started after the listener, so stopped before it closes.
+  yield* RpcServer.make(MaglevApi).pipe(
+    Effect.provideService(RpcServer.Protocol, protocol),
+    Effect.interruptible,
+    Effect.forkScoped
+  )
+  yield* server.serve(guarded(httpApp, path, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES))
+  const address = server.address
+  const bound = address._tag === "TcpAddress" ? address : { hostname: host, port: options.port ?? DEFAULT_PORT }
+  const url = `http://${bound.hostname.includes(":") ? `[${bound.hostname}]` : bound.hostname}:${bound.port}${path}`
+  const auth = options.token === undefined || options.token === "" ? "none" : options.readonlyToo === true ? "all" : "mutating"
+  yield* Effect.logInfo("RPC server listening").pipe(Effect.annotateLogs({ event: "rpc-listen", url, auth }))
+  if (auth === "none" && !isLoopback(host)) {
+    yield* Effect.logWarning("RPC server listens beyond loopback without a token: anyone who can reach it can change the daemon").pipe(
+      Effect.annotateLogs({ event: "rpc-insecure", url })
+    )
+  }
+  return ApiServer.of({ host: bound.hostname, port: bound.port, url })
+})
+
+/**
+ * The RPC server over the daemon's services, `Control` and the `LogHub`.
+ * Closing its scope stops listening and ends every open `WatchEvents` stream.
+ */
+export const layer = (options: ServerOptions = {}) =>
+  Layer.scoped(ApiServer, make(options)).pipe(
+    Layer.provide(Layer.mergeAll(Handlers.layer, authorization(options), RpcSerialization.layerNdjson))
+  )

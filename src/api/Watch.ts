@@ -1,0 +1,147 @@
+/**
+ * The `WatchEvents` stream: first a `Hydrate` with the current state, then
+ * backend transitions, frontend changes and (when asked for) log records.
+ *
+ * The subscriptions are taken before the snapshot that hydrates, so nothing
+ * that happens in between is lost. A frontend's state and active pool are
+ * computed (Desired.ts) after every transition of one of its backends and
+ * after every change of the running configuration (a reload, a weight
+ * override), and compared with what this watcher last saw: one
+ * `FrontendEvent` per real change.
+ */
+import { Effect, LogLevel, Stream } from "effect"
+import type * as HealthChecker from "../health/HealthChecker.js"
+import type { FrontendInfo, LogEvent, WatchEvent, WatchLogLevel } from "./Api.js"
+import type { ControlShape } from "./Control.js"
+import { backendInfo, backendInfos, frontendInfo, frontendInfos, type Snapshot, transitionInfo } from "./Info.js"
+import type { LogHubShape, LogRecord } from "./LogHub.js"
+
+export interface WatchRequest {
+  readonly logLevel?: WatchLogLevel | undefined
+  readonly backend?: boolean | undefined
+  readonly frontend?: boolean | undefined
+}
+
+export interface WatchServices {
+  readonly checker: HealthChecker.HealthCheckerShape
+  readonly control: ControlShape
+  readonly hub: LogHubShape
+}
+
+export const LEVELS: Readonly<Record<WatchLogLevel, LogLevel.LogLevel>> = {
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warn: LogLevel.Warning,
+  error: LogLevel.Error
+}
+
+const LABELS: Partial<Record<LogLevel.LogLevel["_tag"], LogEvent["level"]>> = {
+  Trace: "trace",
+  Debug: "debug",
+  Info: "info",
+  Warning: "warn",
+  Error: "error",
+  Fatal: "fatal"
+}
+
+export const logEvent = (r: LogRecord): LogEvent => ({
+  _tag: "LogEvent",
+  at: r.at,
+  level: LABELS[r.level._tag] ?? "debug",
+  message: r.message,
+  annotations: r.annotations,
+  cause: r.cause
+})
+
+type Input =
+  | { readonly _tag: "Health"; readonly event: HealthChecker.HealthEvent }
+  | { readonly _tag: "Health map" }
+  | { readonly _tag: "Log"; readonly record: LogRecord }
+
+const usesBackend = (snapshot: Snapshot, backend: string): ReadonlyArray<string> =>
+  [...snapshot.config.frontends.values()]
+    .filter((f) => f.pools.some((p) => p.backends.some((m) => m.backend === backend)))
+    .map((f) => f.name)
+
+export const watchEvents = (services: WatchServices, request: WatchRequest): Stream.Stream<WatchEvent> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const { checker, control, hub } = services
+    const backends = request.backend !== false
+    const frontends = request.frontend !== false
+    const health = backends || frontends ? yield* checker.subscribe : undefined
+    const logs = request.logLevel === undefined ? undefined : yield* hub.subscribe(LEVELS[request.logLevel])
+
+    const snapshot0 = yield* control.snapshot
+    const seen = new Map<string, FrontendInfo>()
+    for (const f of frontendInfos(snapshot0)) seen.set(f.name, f)
+    let config = snapshot0.config
+    const hydrate: WatchEvent = {
+      _tag: "Hydrate",
+      backends: backends ? backendInfos(snapshot0) : [],
+      frontends: frontends ? [...seen.values()] : []
+    }
+
+    /** FrontendEvents for the named frontends whose state or active pool changed since this watcher last looked. */
+    const frontendChanges = (s: Snapshot, names: Iterable<string>): Array<WatchEvent> => {
+      const out: Array<WatchEvent> = []
+      for (const name of names) {
+        const f = s.config.frontends.get(name)
+        if (f === undefined) {
+          seen.delete(name)
+          continue
+        }
+        const info = frontendInfo(s, f)
+        const before = seen.get(name)
+        seen.set(name, info)
+        if (before !== undefined && before.state === info.state && before.activePool === info.activePool) continue
+        out.push({
+          _tag: "FrontendEvent",
+          frontend: name,
+          from: before?.state ?? "unknown",
+          to: info.state,
+          activePoolFrom: before?.activePool,
+          activePool: info.activePool,
+          info
+        })
+      }
+      return out
+    }
+
+    /** Every frontend, when the running configuration is not the one last looked at. */
+    const afterConfigChange = (s: Snapshot): Array<WatchEvent> => {
+      if (s.config === config) return []
+      config = s.config
+      return frontendChanges(s, new Set([...seen.keys(), ...s.config.frontends.keys()]))
+    }
+
+    const handle = (input: Input): Effect.Effect<ReadonlyArray<WatchEvent>> => {
+      switch (input._tag) {
+        case "Log":
+          return Effect.succeed([logEvent(input.record)])
+        case "Health map":
+          // Cheap unless the configuration changed: this runs after every recorded probe.
+          return Effect.flatMap(checker.config, (c) =>
+            c === config ? Effect.succeed([]) : Effect.map(control.snapshot, afterConfigChange))
+        case "Health":
+          return Effect.map(control.snapshot, (s) => {
+            const out: Array<WatchEvent> = []
+            if (backends) {
+              out.push({ _tag: "BackendEvent", transition: transitionInfo(input.event.transition), backend: backendInfo(s, input.event.health) })
+            }
+            // After a configuration change every frontend is looked at again; the second call then finds nothing new.
+            if (frontends) out.push(...afterConfigChange(s), ...frontendChanges(s, usesBackend(s, input.event.backend)))
+            return out
+          })
+      }
+    }
+
+    const sources: Array<Stream.Stream<Input>> = []
+    if (health !== undefined) sources.push(Stream.map(Stream.fromQueue(health), (event) => ({ _tag: "Health", event })))
+    if (frontends) sources.push(Stream.as(checker.changes, { _tag: "Health map" }))
+    if (logs !== undefined) sources.push(Stream.map(logs, (record) => ({ _tag: "Log", record })))
+
+    return Stream.concat(
+      Stream.succeed(hydrate),
+      Stream.mergeAll(sources, { concurrency: "unbounded" }).pipe(Stream.mapEffect(handle), Stream.flattenIterables)
+    )
+  }))
