@@ -132,6 +132,7 @@ try {
   daemon.stdout!.pipe(process.stdout)
   say(`running: vppsim (${apiSocket}), backends ${BACKENDS.map((a) => `${a}:${PORT}`).join(" ")}, maglevd (${configFile})`)
   say(`take a backend down: curl -X POST http://127.0.0.2:${PORT}/down  (or: touch ${downDir}/127.0.0.2); back: .../up`)
+  say(`RPC API: http://127.0.0.1:9090/rpc (docs/api.md; examples/client.ts calls it from Node)`)
   say(`maglevd logs JSON lines below; Ctrl-C stops everything`)
 } catch (e) {
   say(e instanceof Error ? e.message : String(e))

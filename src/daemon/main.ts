@@ -8,8 +8,12 @@
  */
 import { Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Config as EffectConfig, Effect, Exit, Layer, Logger, LogLevel, Stream } from "effect"
+import { Cause, Config as EffectConfig, Effect, Exit, Layer, Logger, LogLevel, Option, Stream } from "effect"
+import * as fs from "node:fs"
 import { checkConfigFile, ConfigError, ConfigFileError, exitCode, formatCheckResult, loadConfig } from "../config/index.js"
+import * as ApiServer from "../api/Server.js"
+import * as Control from "../api/Control.js"
+import * as LogHub from "../api/LogHub.js"
 import * as Prober from "../health/Prober.js"
 import { VERSION } from "../Version.js"
 import * as Daemon from "./Daemon.js"
@@ -36,6 +40,20 @@ const vppStatsAddr = Options.text("vpp-stats-addr").pipe(
   Options.withFallbackConfig(EffectConfig.string("MAGLEV_VPP_STATS_ADDR")),
   Options.withDefault(DEFAULT_VPP_STATS),
   Options.withDescription(`VPP's stats socket (env MAGLEV_VPP_STATS_ADDR; default ${DEFAULT_VPP_STATS})`)
+)
+const DEFAULT_RPC = "127.0.0.1:9090"
+const rpcAddr = Options.text("rpc-addr").pipe(
+  Options.withFallbackConfig(EffectConfig.string("MAGLEV_RPC_ADDR")),
+  Options.withDefault(DEFAULT_RPC),
+  Options.withDescription(`listen address of the RPC API, host:port or [v6]:port; "" disables it (env MAGLEV_RPC_ADDR; default ${DEFAULT_RPC})`)
+)
+const rpcTokenFile = Options.text("rpc-token-file").pipe(
+  Options.withFallbackConfig(EffectConfig.string("MAGLEV_RPC_TOKEN_FILE")),
+  Options.withDefault(""),
+  Options.withDescription("file holding the bearer token every mutating RPC must carry (env MAGLEV_RPC_TOKEN_FILE)")
+)
+const rpcTokenReadonly = Options.boolean("rpc-token-readonly").pipe(
+  Options.withDescription("with --rpc-token-file: read-only RPCs need the token too")
 )
 const logLevel = Options.choice("log-level", ["debug", "info", "warn", "error"]).pipe(
   Options.withFallbackConfig(EffectConfig.literal("debug", "info", "warn", "error")("MAGLEV_LOG_LEVEL")),
@@ -64,52 +82,120 @@ const runCheck = (file: string) =>
       }))
   )
 
-const reloadOnHangup = (file: string) =>
-  signals("SIGHUP").pipe(
-    Stream.runForEach(() =>
-      loadConfig(file).pipe(
-        Effect.flatMap(Daemon.reload),
-        Effect.tap(() => Effect.logInfo("configuration reloaded").pipe(Effect.annotateLogs({ event: "config-reload", file }))),
-        Effect.catchAll((e) =>
-          Effect.logError("configuration reload refused; the running configuration stays").pipe(
-            Effect.annotateLogs({
-              event: "config-reload-failed",
-              file,
-              error: e instanceof ConfigError ? formatCheckResult(e.result, file) : e.reason
-            })
-          ))
-      ))
-  )
+/** SIGHUP reloads through `Control`, under the same lock as the API's reload and weight overrides (it logs the outcome). */
+const reloadOnHangup = signals("SIGHUP").pipe(
+  Stream.runForEach(() => Effect.flatMap(Control.Control, (c) => Effect.ignore(c.reloadFile("sighup"))))
+)
 
-const runDaemon = (file: string, vpp: { readonly apiSocket: string; readonly statsSocket: string }) =>
+/** A start-up problem, reported as `start-failed` with an exit status. */
+class StartFailed {
+  constructor(readonly error: string, readonly code: number) {}
+}
+
+interface DaemonOptions {
+  readonly file: string
+  readonly vpp: { readonly apiSocket: string; readonly statsSocket: string }
+  readonly rpcAddr: string
+  readonly rpcTokenFile: string
+  readonly rpcTokenReadonly: boolean
+}
+
+const rpcLayer = (o: DaemonOptions) =>
+  Effect.gen(function*() {
+    if (o.rpcAddr === "") return Layer.empty
+    const listen = ApiServer.parseListenAddress(o.rpcAddr)
+    if (listen === undefined) {
+      return yield* Effect.fail(new StartFailed(`--rpc-addr ${JSON.stringify(o.rpcAddr)}: expected host:port or [v6]:port`, 1))
+    }
+    let token: string | undefined
+    if (o.rpcTokenFile !== "") {
+      const file = o.rpcTokenFile
+      token = yield* Effect.try({
+        try: () => fs.readFileSync(file, "utf8").trim(),
+        catch: (e) => new StartFailed(`--rpc-token-file ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 1)
+      })
+      if (token === "") return yield* Effect.fail(new StartFailed(`--rpc-token-file ${file}: the file is empty`, 1))
+    }
+    return ApiServer.layer({ ...listen, token, readonlyToo: o.rpcTokenReadonly }).pipe(Layer.discard)
+  })
+
+const runDaemon = (o: DaemonOptions) =>
   Effect.gen(function*() {
     yield* Effect.logInfo("starting").pipe(
-      Effect.annotateLogs({ event: "starting", version: VERSION, config: file, vpp_api: vpp.apiSocket, vpp_stats: vpp.statsSocket })
+      Effect.annotateLogs({
+        event: "starting",
+        version: VERSION,
+        config: o.file,
+        vpp_api: o.vpp.apiSocket,
+        vpp_stats: o.vpp.statsSocket,
+        rpc: o.rpcAddr
+      })
     )
-    const cfg = yield* loadConfig(file)
-    return yield* Effect.forkScoped(reloadOnHangup(file)).pipe(
+    const cfg = yield* loadConfig(o.file).pipe(
+      Effect.mapError((e) =>
+        e instanceof ConfigFileError
+          ? new StartFailed(`${e.path}: ${e.reason}`, 1)
+          : new StartFailed(formatCheckResult(e.result, o.file), exitCode(e.result))
+      )
+    )
+    const rpc = yield* rpcLayer(o)
+    const services = rpc.pipe(
+      Layer.provideMerge(Control.layer({ configFile: o.file })),
+      Layer.provideMerge(Daemon.layer(cfg, o.vpp).pipe(Layer.provide(Prober.layer)))
+    )
+    return yield* Effect.forkScoped(reloadOnHangup).pipe(
       Effect.zipRight(Effect.never),
-      Effect.provide(Daemon.layer(cfg, vpp).pipe(Layer.provide(Prober.layer)))
+      Effect.provide(services),
+      // A layer that cannot be built (the RPC port is taken, ...) is a start failure, not a crash.
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause)
+          ? Effect.interrupt
+          : Effect.fail(new StartFailed(Cause.pretty(cause).split("\n")[0] ?? "cannot start", 1))
+      )
     )
   }).pipe(
     Effect.scoped,
     Effect.catchAll((e) =>
       Effect.logError("cannot start").pipe(
-        Effect.annotateLogs({
-          event: "start-failed",
-          error: e instanceof ConfigFileError ? `${e.path}: ${e.reason}` : formatCheckResult(e.result, file)
-        }),
-        Effect.as(new ExitStatus(e instanceof ConfigError ? exitCode(e.result) : 1))
-      ))
+        Effect.annotateLogs({ event: "start-failed", error: e.error }),
+        Effect.as(new ExitStatus(e.code))
+      )
+    )
   )
 
-const maglevd = Command.make("maglevd", { config, check, logLevel, vppApiAddr, vppStatsAddr }, (o) =>
-  (o.check ? runCheck(o.config) : runDaemon(o.config, { apiSocket: o.vppApiAddr, statsSocket: o.vppStatsAddr })).pipe(Logger.withMinimumLogLevel(levels[o.logLevel])))
+/**
+ * JSON lines on stdout at the chosen level. The daemon's fibers log from debug
+ * up, so that WatchEvents subscribers (LogHub) get records at their own level
+ * whatever --log-level says; this logger filters for stdout.
+ */
+const stdoutAt = (level: LogLevel.LogLevel) =>
+  Logger.replace(
+    Logger.defaultLogger,
+    Logger.filterLogLevel(Logger.withConsoleLog(Logger.jsonLogger), (l) => LogLevel.greaterThanEqual(l, level))
+  )
+
+const maglevd = Command.make(
+  "maglevd",
+  { config, check, logLevel, vppApiAddr, vppStatsAddr, rpcAddr, rpcTokenFile, rpcTokenReadonly },
+  (o) =>
+    o.check
+      ? runCheck(o.config).pipe(Effect.provide(stdoutAt(levels[o.logLevel])))
+      : runDaemon({
+        file: o.config,
+        vpp: { apiSocket: o.vppApiAddr, statsSocket: o.vppStatsAddr },
+        rpcAddr: o.rpcAddr,
+        rpcTokenFile: o.rpcTokenFile,
+        rpcTokenReadonly: o.rpcTokenReadonly
+      }).pipe(
+        Logger.withMinimumLogLevel(LogLevel.Debug),
+        Effect.provide(Layer.merge(stdoutAt(levels[o.logLevel]), LogHub.layerInstalled()))
+      )
+)
 
 const cli = Command.run(maglevd, { name: "maglevd", version: VERSION })
 
 cli(process.argv).pipe(
-  Effect.provide(Layer.mergeAll(NodeContext.layer, Logger.json)),
+  Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
     disablePrettyLogger: true,
     teardown: (exit, onExit) => {

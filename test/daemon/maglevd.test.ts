@@ -6,6 +6,7 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Client from "../../src/api/Client.js"
 import { repoRoot } from "../support/paths.js"
 
 const MAGLEVD = ["--import", "tsx", "src/daemon/main.ts"]
@@ -117,7 +118,7 @@ describe("maglevd health checking (a real process)", () => {
       const file = path.join(dir, "maglev.yaml")
       fs.writeFileSync(file, configText(port))
       const child = yield* Effect.acquireRelease(
-        Effect.sync(() => spawn(process.execPath, [...MAGLEVD, "--config", file], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })),
+        Effect.sync(() => spawn(process.execPath, [...MAGLEVD, "--config", file, "--rpc-addr", "127.0.0.1:0"], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })),
         (c) => Effect.sync(() => c.kill("SIGKILL"))
       )
       const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
@@ -198,7 +199,7 @@ describe("maglevd programs VPP (real maglevd and vppsim processes)", () => {
       const maglevd = () =>
         Effect.acquireRelease(
           Effect.sync(() =>
-            spawn(process.execPath, [...MAGLEVD, "--config", file, "--vpp-api-addr", apiSocket, "--vpp-stats-addr", statsSocket], {
+            spawn(process.execPath, [...MAGLEVD, "--config", file, "--vpp-api-addr", apiSocket, "--vpp-stats-addr", statsSocket, "--rpc-addr", "127.0.0.1:0"], {
               cwd: repoRoot,
               stdio: ["ignore", "pipe", "inherit"]
             })
@@ -217,6 +218,14 @@ describe("maglevd programs VPP (real maglevd and vppsim processes)", () => {
       expect(drained.annotations).toMatchObject({ as: "127.0.0.1", weight: 0, flush: true })
       healthy = true
       yield* log.waitFor((r) => r.annotations.event === "vpp-lbsync-as-weight" && r.annotations.weight === 100, "weight back")
+
+      // The RPC API of the running daemon, over real HTTP.
+      const listen = yield* log.waitFor((r) => r.annotations.event === "rpc-listen", "rpc-listen")
+      const client = yield* Client.make({ url: String(listen.annotations.url) })
+      const backends = yield* client.ListBackends()
+      expect(backends.map((b) => [b.name, b.state])).toEqual([["web1", "up"]])
+      const vpp = yield* client.GetVPPInfo()
+      expect(vpp.version).toContain("26.10")
 
       fs.writeFileSync(file, vipConfig(port, ["web", "api"]))
       child.kill("SIGHUP")
