@@ -129,7 +129,7 @@ interface Running {
 export const runScenario = (
   scenario: Scenario,
   options: HarnessOptions = {}
-): Effect.Effect<HarnessReport, PropertyViolation, Scope.Scope> =>
+): Effect.Effect<HarnessReport, PropertyViolation> =>
   Effect.suspend(() => {
     const logs: Array<LogRecord> = []
     let stepIndex = 0
@@ -454,6 +454,8 @@ export const runScenario = (
     yield* Scope.close(daemon.scope, Exit.void)
     return { mutations: sim.lb.mutations().length, trace, busyTicks: busy }
     }).pipe(
+      // Everything a run starts (simulator, daemons, sockets, temp dir) ends with it.
+      Effect.scoped,
       Effect.locally(FiberRef.currentLoggers, HashSet.make(collector)),
       Effect.locally(FiberRef.currentMinimumLogLevel, LogLevel.Info)
     )
