@@ -33,6 +33,7 @@
  * - `restart()` keeps the mutation log and appends a "restart" record.
  */
 import { lb, lb_types } from "../vpp/binapi/index.js"
+import { textMemo } from "../internal/TextMemo.js"
 import * as Ip from "../vpp/codec/Ip.js"
 import * as Maglev from "../lb/Maglev.js"
 import * as Ip46 from "./internal/Ip46.js"
@@ -339,8 +340,18 @@ interface VipRecord {
   lastGarbageCollection: number
   /** `as_indexes`: a pool of AS pool indices */
   ases: Pool<number>
-  /** num_buckets per entry of `ases.entries()`, cleared whenever the table would be rebuilt or the pool changes */
+  /**
+   * `Ip46.key` of each address in `ases` → its AS pool index: what
+   * `lb_as_find_index_vip` finds by walking `ases` (one AS per address and VIP,
+   * lameduck ones included), kept in step with `ases`.
+   */
+  asByAddress: Map<string, number>
+  /** num_buckets per entry of `ases` (pool order), cleared whenever the table would be rebuilt or the pool changes */
   buckets: ReadonlyArray<number> | undefined
+  /** `prefixGroupKey(prefix, plen)`: the VIP's entry in the lookup index */
+  group: string
+  /** `lb_vip_details.vip`, which only `lb_vip_add` changes */
+  wire: LbWire.WireLbVip
 }
 
 interface AsRecord {
@@ -355,13 +366,87 @@ interface AsRecord {
 
 const ALL_ONES = new Uint8Array(16).fill(0xff)
 
-interface VipLookupKey {
+/** The prefix half of a VIP lookup key, which depends on the request's `pfx` text alone. */
+interface PrefixKey {
+  /** the ip46 prefix masked to `plen` (shared between lookups and VIPs: never mutated) */
   readonly prefix: Ip46.Ip46
   readonly plen: number
+  readonly prefixIsIp4: boolean
+  /** `prefixGroupKey(prefix, plen)` */
+  readonly group: string
+}
+
+interface VipLookupKey {
+  readonly pfx: PrefixKey
   readonly protocol: number
   readonly port: number
-  readonly prefixIsIp4: boolean
 }
+
+const prefixGroupKey = (prefix: Ip46.Ip46, plen: number): string => `${Ip46.key(prefix)}/${plen}`
+
+/** One number for the rest of a VIP's key (protocol is a u8, port a u16). */
+const portKey = (protocol: number, port: number): number => protocol * 0x10000 + port
+const ALL_PORT_KEY = portKey(255, 0)
+
+/**
+ * The handlers' key normalisation of a `pfx` (§3.3): `plen = len + 96` for IPv4
+ * (u8), the ip46 prefix masked to `plen`. Every AS request repeats its VIP's prefix.
+ */
+const prefixKey = textMemo(4096, (pfx): PrefixKey => {
+  const d = Ip46.decodePrefix(pfx)
+  const plen = (d.len + (d.af4 ? 96 : 0)) & 0xff
+  const prefix = Ip46.mask(d.ip46, plen)
+  return { prefix, plen, prefixIsIp4: Ip46.prefixIsIp4(d.ip46, plen), group: prefixGroupKey(prefix, plen) }
+})
+
+/** An AS address as `ip_address_decode` stores it, with its `Ip46.key` and its text as dumps report it. */
+interface AsAddress {
+  /** shared between requests and ASes: never mutated */
+  readonly bytes: Ip46.Ip46
+  readonly key: string
+  readonly text: string
+}
+
+/** Every AS request names an address, and the same backends recur across VIPs. */
+const asAddress = textMemo(16384, (text): AsAddress => {
+  const bytes = Ip46.fromAddress(text)
+  return { bytes, key: Ip46.key(bytes), text: Ip46.format(bytes) }
+})
+
+/** The USED VIPs (the placeholder aside) on one masked prefix and plen: the VIPs a lookup with that prefix can find. */
+interface VipGroup {
+  /** ascending pool index, the order `lb_vip_port_find_index` walks the pool in */
+  readonly indices: Array<number>
+  /** `portKey(protocol, port)` → pool index (`lb_vip_add` refuses a second USED VIP with one key) */
+  readonly byPort: Map<number, number>
+}
+
+/** The `lb_vip` of the details: stored (masked) prefix, reported per family. */
+const wireVip = (prefix: Ip46.Ip46, plen: number, protocol: number, port: number): LbWire.WireLbVip => {
+  // `ip_address_encode(IP46_TYPE_ANY)` picks IPv4 by "first 12 bytes zero", the length
+  // goes by `ip46_prefix_is_ip4` (that plus plen >= 96): so `::/0` reads `0.0.0.0/0`.
+  const len = Ip46.prefixIsIp4(prefix, plen) ? plen - 96 : plen
+  return { pfx: `${Ip46.format(prefix)}/${len}`, protocol: LbWire.protocolValue(protocol), port }
+}
+
+/** A never-used VIP slot's record (`pool_get` zeroes nothing, but a fresh slot is zero). */
+const newVipRecord = (prefix: Ip46.Ip46, plen: number, protocol: number, port: number, flags: number): VipRecord => ({
+  prefix,
+  plen,
+  protocol,
+  port,
+  type: 0,
+  encapByte: 0,
+  targetPort: 0,
+  flags,
+  tableLength: 1,
+  lastGarbageCollection: 0,
+  ases: new Pool<number>(),
+  asByAddress: new Map(),
+  buckets: undefined,
+  group: prefixGroupKey(prefix, plen),
+  wire: wireVip(prefix, plen, protocol, port)
+})
 
 // ---------------------------------------------------------------------------
 // The model
@@ -380,6 +465,8 @@ export class LbPlugin {
   private flowTimeout: number = Defaults.flow_timeout
   private vips = new Pool<VipRecord>()
   private ass = new Pool<AsRecord>()
+  /** `prefixGroupKey` → the USED VIPs there; what the lookups read instead of walking `vips` */
+  private vipGroups = new Map<string, VipGroup>()
   private interfaces = new Set<number>()
   private nat4 = new Set<number>()
   private nat6 = new Set<number>()
@@ -412,20 +499,9 @@ export class LbPlugin {
     this.flowTimeout = Defaults.flow_timeout
     this.vips = new Pool<VipRecord>()
     this.ass = new Pool<AsRecord>()
-    this.vips.get(() => ({
-      prefix: ALL_ONES,
-      plen: 0,
-      protocol: 255,
-      port: 0,
-      type: 0,
-      encapByte: 0,
-      targetPort: 0,
-      flags: VIP_USED,
-      tableLength: 1,
-      lastGarbageCollection: 0,
-      ases: new Pool<number>(),
-      buckets: undefined
-    }))
+    this.vipGroups = new Map()
+    // USED, but no lookup can match it (no masked prefix is all ones at plen 0), so it is not indexed.
+    this.vips.get(() => newVipRecord(ALL_ONES, 0, 255, 0, VIP_USED))
     this.ass.get(() => ({ address: ALL_ONES, text: Ip46.format(ALL_ONES), vip: 0xffffffff, flags: 0, weight: 0, lastUsed: 0 }))
     this.interfaces = new Set(this.initialInterfaces)
     this.nat4 = new Set()
@@ -487,10 +563,11 @@ export class LbPlugin {
    * `vip_counters` simple counters.
    */
   vipIndices(): Array<VipIndexEntry> {
-    return this.vips
-      .entries()
-      .filter(([i]) => i !== 0)
-      .map(([index, v]) => ({ index, key: this.wireVip(v), used: (v.flags & VIP_USED) !== 0 }))
+    const out: Array<VipIndexEntry> = []
+    this.vips.forEach((v, index) => {
+      if (index !== 0) out.push({ index, key: v.wire, used: (v.flags & VIP_USED) !== 0 })
+    })
+    return out
   }
 
   /**
@@ -507,11 +584,16 @@ export class LbPlugin {
   inspectVip(index: number): VipSnapshot | undefined {
     const v = this.vips.at(index)
     if (v === undefined) return undefined
-    const entries = v.ases.entries()
     const buckets = this.bucketsOf(v)
+    const ases: Array<AsSnapshot> = []
+    v.ases.forEach((asIndex) => {
+      const a = this.ass.at(asIndex)!
+      const numBuckets = buckets[ases.length] ?? 0
+      ases.push({ index: asIndex, address: a.text, used: (a.flags & AS_USED) !== 0, weight: a.weight, lastUsed: a.lastUsed, numBuckets })
+    })
     return {
       index,
-      key: this.wireVip(v),
+      key: v.wire,
       plen: v.plen,
       type: vipTypeNames.get(v.type) ?? "LB_API_VIP_TYPE_IP6_GRE6",
       encap: typeToEncap(v.type),
@@ -519,17 +601,7 @@ export class LbPlugin {
       srcIpSticky: (v.flags & VIP_SRC_IP_STICKY) !== 0,
       flowTableLength: v.tableLength,
       lastGarbageCollection: v.lastGarbageCollection,
-      ases: entries.map(([, asIndex], k) => {
-        const a = this.ass.at(asIndex)!
-        return {
-          index: asIndex,
-          address: a.text,
-          used: (a.flags & AS_USED) !== 0,
-          weight: a.weight,
-          lastUsed: a.lastUsed,
-          numBuckets: buckets[k] ?? 0
-        }
-      })
+      ases
     }
   }
 
@@ -544,8 +616,8 @@ export class LbPlugin {
   showVipsVerbose(counters: (vipIndex: number) => ReadonlyArray<bigint>, now?: number): string {
     if (now !== undefined) this.advance(now)
     const vips: Array<LbShow.ShowVip> = []
-    for (const [index, v] of this.vips.entries()) {
-      if (index === 0) continue
+    this.vips.forEach((v, index) => {
+      if (index === 0) return
       const snapshot = this.inspectVip(index)!
       vips.push({
         ...snapshot,
@@ -557,7 +629,7 @@ export class LbPlugin {
         targetPort: v.targetPort,
         counters: counters(index)
       })
-    }
+    })
     return LbShow.formatShowVipsVerbose(vips)
   }
 
@@ -569,7 +641,8 @@ export class LbPlugin {
   newFlowTable(index: number): ReadonlyArray<number> | undefined {
     const v = this.vips.at(index)
     if (v === undefined) return undefined
-    const ids = v.ases.entries().map(([, a]) => a)
+    const ids: Array<number> = []
+    v.ases.forEach((a) => ids.push(a))
     const table = Maglev.newFlowTable(this.maglevAses(v), v.tableLength)
     return table.map((k) => (k === Maglev.DROP ? 0 : ids[k]!))
   }
@@ -613,11 +686,11 @@ export class LbPlugin {
       }
       const last = Math.max(this.nextTick, Math.floor(now / interval) * interval)
       const step = Math.max(1, Math.ceil(this.garbageRun / interval)) * interval
-      for (const [, v] of this.vips.entries()) {
+      this.vips.forEach((v) => {
         const due = Math.ceil((v.lastGarbageCollection + this.garbageRun) / interval) * interval
         const first = Math.max(this.nextTick, due)
         if (first <= last) v.lastGarbageCollection = toTime(first + Math.floor((last - first) / step) * step)
-      }
+      })
       this.nextTick = last + interval
     }
   }
@@ -633,21 +706,18 @@ export class LbPlugin {
 
   /** Whether a collection could free anything (a deleted VIP or a lameduck AS exists). */
   private collectable(): boolean {
-    for (const [i, v] of this.vips.entries()) {
-      if (i === 0) continue
-      if ((v.flags & VIP_USED) === 0) return true
-      for (const [, a] of v.ases.entries()) if ((this.ass.at(a)!.flags & AS_USED) === 0) return true
-    }
-    return false
+    return this.vips.some((v, i) =>
+      i !== 0 && ((v.flags & VIP_USED) === 0 || v.ases.some((a) => (this.ass.at(a)!.flags & AS_USED) === 0))
+    )
   }
 
   /** `lb_garbage_collection`: every VIP's AS collection, then free the deleted VIPs left without ASes. */
   private garbageCollection(now: number): void {
     const freed: Array<number> = []
-    for (const [i, v] of this.vips.entries()) {
+    this.vips.forEach((v, i) => {
       this.vipGarbageCollection(i, now)
       if ((v.flags & VIP_USED) === 0 && v.ases.size === 0) freed.push(i)
-    }
+    })
     for (const i of freed) {
       this.vips.put(i)
       this.record(now, "gc-vip", { vip: i })
@@ -665,63 +735,71 @@ export class LbPlugin {
     const v = this.vips.at(vipIndex)!
     if (!loopGe(now, v.lastGarbageCollection + this.garbageRun)) return
     v.lastGarbageCollection = now
-    for (const [slot, asIndex] of v.ases.entries()) {
+    v.ases.forEach((asIndex, slot) => {
       const a = this.ass.at(asIndex)!
       if ((a.flags & AS_USED) === 0 && loopGe(now, a.lastUsed + this.concurrencyTimeout)) {
         v.ases.put(slot)
+        v.asByAddress.delete(Ip46.key(a.address))
         this.ass.put(asIndex)
         v.buckets = undefined
         this.record(now, "gc-as", { vip: vipIndex, as: asIndex, address: a.text })
       }
-    }
+    })
   }
 
   // -------------------------------------------------------------------------
   // Lookups
 
-  /**
-   * The handlers' key normalisation (§3.3): protocol 255 when `port == 0`,
-   * `plen = len + 96` for IPv4 (u8), the ip46 prefix masked to `plen`.
-   */
+  /** The handlers' key normalisation (§3.3): `prefixKey`, and protocol 255 when `port == 0`. */
   private lookupKey(pfx: string, protocol: number, port: number): VipLookupKey {
-    const d = Ip46.decodePrefix(pfx)
-    const plen = (d.len + (d.af4 ? 96 : 0)) & 0xff
-    return {
-      prefix: Ip46.mask(d.ip46, plen),
-      plen,
-      protocol: port === 0 ? 255 : protocol & 0xff,
-      port: port & 0xffff,
-      prefixIsIp4: Ip46.prefixIsIp4(d.ip46, plen)
-    }
+    return { pfx: prefixKey(pfx), protocol: port === 0 ? 255 : protocol & 0xff, port: port & 0xffff }
   }
 
   /**
    * `lb_vip_port_find_index`: the first USED VIP in pool order with this
-   * prefix/plen that matches `kind` (the placeholder is USED too, but no masked
-   * prefix equals its all-ones one).
+   * prefix/plen that matches `kind`. Read from `vipGroups`, which holds exactly
+   * the VIPs the pool walk would consider: the USED ones (the placeholder is USED
+   * too, but no masked prefix equals its all-ones one). An all-port VIP is stored
+   * with protocol 255, so "port 0" is one full key.
    */
   private findVip(k: VipLookupKey, kind: "same" | "all-port" | "diff-port"): number | undefined {
-    for (const [i, v] of this.vips.entries()) {
-      if ((v.flags & VIP_USED) === 0 || v.plen !== k.plen || !Ip46.equal(v.prefix, k.prefix)) continue
-      const hit =
-        kind === "same"
-          ? v.protocol === k.protocol && v.port === k.port
-          : kind === "all-port"
-          ? v.port === 0
-          : v.protocol !== k.protocol || v.port !== k.port
-      if (hit) return i
+    const g = this.vipGroups.get(k.pfx.group)
+    if (g === undefined) return undefined
+    if (kind === "same") return g.byPort.get(portKey(k.protocol, k.port))
+    if (kind === "all-port") return g.byPort.get(ALL_PORT_KEY)
+    for (const i of g.indices) {
+      const v = this.vips.at(i)!
+      if (v.protocol !== k.protocol || v.port !== k.port) return i
     }
     return undefined
   }
 
-  /** `lb_as_find_index_vip`: the VIP's AS with this ip46 address, lameduck or not. */
-  private findAs(vipIndex: number, address: Ip46.Ip46): number | undefined {
-    const v = this.vips.at(vipIndex)!
-    for (const [, asIndex] of v.ases.entries()) {
-      const a = this.ass.at(asIndex)!
-      if (a.vip === vipIndex && Ip46.equal(a.address, address)) return asIndex
+  /** A VIP became USED (`lb_vip_add`): the lookups find it from now on. */
+  private indexVip(index: number, v: VipRecord): void {
+    let g = this.vipGroups.get(v.group)
+    if (g === undefined) {
+      g = { indices: [], byPort: new Map() }
+      this.vipGroups.set(v.group, g)
     }
-    return undefined
+    const key = portKey(v.protocol, v.port)
+    if (g.byPort.has(key)) throw new Error(`LbPlugin: VIP ${index} duplicates the key of VIP ${g.byPort.get(key)}`)
+    g.byPort.set(key, index)
+    let at = g.indices.length
+    while (at > 0 && g.indices[at - 1]! > index) at--
+    g.indices.splice(at, 0, index)
+  }
+
+  /** A VIP stopped being USED (`lb_vip_del`; collection frees it later, unseen by the lookups). */
+  private unindexVip(index: number, v: VipRecord): void {
+    const g = this.vipGroups.get(v.group)!
+    g.byPort.delete(portKey(v.protocol, v.port))
+    g.indices.splice(g.indices.indexOf(index), 1)
+    if (g.indices.length === 0) this.vipGroups.delete(v.group)
+  }
+
+  /** `lb_as_find_index_vip`: the VIP's AS with this ip46 address, lameduck or not. */
+  private findAs(v: VipRecord, address: AsAddress): number | undefined {
+    return v.asByAddress.get(address.key)
   }
 
   // -------------------------------------------------------------------------
@@ -786,7 +864,7 @@ export class LbPlugin {
   /** The handler's argument building, then `lb_vip_add`'s checks in their order. */
   private vipAdd(k: VipLookupKey, req: Request<lb.LbAddDelVip>, srcIpSticky: boolean, now: number): number {
     const encap = Encap[req.encap] ?? Encap.LB_API_ENCAP_N_TYPES
-    const type = encapToType(k.prefixIsIp4, encap)
+    const type = encapToType(k.pfx.prefixIsIp4, encap)
     const newLength = req.new_flows_table_length >>> 0
     // 1. the exact key exists
     if (this.findVip(k, "same") !== undefined) return Retval.VALUE_EXIST
@@ -802,8 +880,8 @@ export class LbPlugin {
     // 5. is_pow2; 0 passes in VPP, which then builds a 2^32-bucket table: refused here instead (§3.3).
     if (newLength === 0 || !isPow2(newLength) || newLength > this.maxTableLength) return Retval.INVALID_MEMORY_SIZE
     // 6. the prefix family must match the type's (only an IPv4 prefix can fail: IPv6 always maps to an IPv6 type)
-    if (k.prefixIsIp4 && !typeIsIp4(type)) return Retval.INVALID_ADDRESS_FAMILY
-    if (!k.prefixIsIp4 && !typeIsIp6(type)) return Retval.INVALID_ADDRESS_FAMILY
+    if (k.pfx.prefixIsIp4 && !typeIsIp4(type)) return Retval.INVALID_ADDRESS_FAMILY
+    if (!k.pfx.prefixIsIp4 && !typeIsIp6(type)) return Retval.INVALID_ADDRESS_FAMILY
     // 7. (L3DSR with dscp >= 64 → -81) cannot happen: the handler masks dscp with 0x3f.
 
     // The handler fills encap_args from the *encap*, lb_vip_add copies them by *type*.
@@ -813,32 +891,23 @@ export class LbPlugin {
     // (type >>> 24) & 0xff, which is 0 for every declared value: NODEPORT (1) stores 0.
     const srvTypeByte = (lb_types.LbSrvTypeValues[req.type] >>> 24) & 0xff
     let reused = true
+    const protocol = k.port !== 0 ? k.protocol : 255
     const index = this.vips.get((stale) => {
       reused = stale !== undefined
-      const v: VipRecord = stale ?? {
-        prefix: k.prefix,
-        plen: 0,
-        protocol: 0,
-        port: 0,
-        type: 0,
-        encapByte: 0,
-        targetPort: 0,
-        flags: 0,
-        tableLength: 1,
-        lastGarbageCollection: 0,
-        ases: new Pool<number>(),
-        buckets: undefined
-      }
-      v.prefix = k.prefix
-      v.plen = k.plen
-      v.protocol = k.port !== 0 ? k.protocol : 255
+      const v: VipRecord = stale ?? newVipRecord(k.pfx.prefix, 0, 0, 0, 0)
+      v.prefix = k.pfx.prefix
+      v.plen = k.pfx.plen
+      v.protocol = protocol
       v.port = k.port
       v.type = type
       v.flags = VIP_USED | (srcIpSticky ? VIP_SRC_IP_STICKY : 0)
       v.tableLength = newLength
       v.lastGarbageCollection = now
       v.ases = new Pool<number>()
+      v.asByAddress = new Map()
       v.buckets = undefined
+      v.group = k.pfx.group
+      v.wire = wireVip(v.prefix, v.plen, protocol, k.port)
       if (type === VipType.LB_API_VIP_TYPE_IP4_L3DSR) {
         v.encapByte = dscp
       } else if (isNat(type)) {
@@ -850,9 +919,10 @@ export class LbPlugin {
     // vlib_validate_simple_counter + vlib_zero_simple_counter for the new index
     this.counterLength = Math.max(this.counterLength, index + 1)
     const v = this.vips.at(index)!
+    this.indexVip(index, v)
     this.record(now, "vip-add", {
       vip: index,
-      key: this.wireVip(v),
+      key: v.wire,
       type: vipTypeNames.get(type) ?? "LB_API_VIP_TYPE_IP6_GRE6",
       new_flows_table_length: newLength,
       src_ip_sticky: srcIpSticky,
@@ -868,10 +938,13 @@ export class LbPlugin {
    */
   private vipDel(index: number, now: number): void {
     const v = this.vips.at(index)!
-    const asIndices = v.ases.entries().map(([, a]) => a)
+    // A copy: the collection `delAses` runs first may free some of them.
+    const asIndices: Array<number> = []
+    v.ases.forEach((a) => asIndices.push(a))
     if (asIndices.length > 0) this.delAses(index, asIndices, false, now, "vip-del")
     v.flags &= ~VIP_USED
-    this.record(now, "vip-del", { vip: index, key: this.wireVip(v) })
+    this.unindexVip(index, v)
+    this.record(now, "vip-del", { vip: index, key: v.wire })
   }
 
   // -------------------------------------------------------------------------
@@ -891,9 +964,9 @@ export class LbPlugin {
     const t = toTime(now)
     const vipIndex = this.findVip(this.lookupKey(req.pfx, req.protocol, req.port), "same")
     if (vipIndex === undefined) return Retval.NO_SUCH_ENTRY
-    const address = Ip46.fromAddress(req.as_address)
+    const address = asAddress(req.as_address)
     if (req.is_del) {
-      const asIndex = this.findAs(vipIndex, address)
+      const asIndex = this.findAs(this.vips.at(vipIndex)!, address)
       if (asIndex === undefined) return Retval.NO_SUCH_ENTRY
       this.delAses(vipIndex, [asIndex], flush, t, "request")
       return Retval.OK
@@ -902,9 +975,9 @@ export class LbPlugin {
   }
 
   /** `lb_vip_add_ass` for one address. */
-  private addAs(vipIndex: number, address: Ip46.Ip46, weight: number, flush: boolean, now: number): number {
+  private addAs(vipIndex: number, address: AsAddress, weight: number, flush: boolean, now: number): number {
     const v = this.vips.at(vipIndex)!
-    const existing = this.findAs(vipIndex, address)
+    const existing = this.findAs(v, address)
     if (existing !== undefined) {
       const a = this.ass.at(existing)!
       if ((a.flags & AS_USED) !== 0) return Retval.VALUE_EXIST
@@ -915,11 +988,11 @@ export class LbPlugin {
       if (flush) this.record(now, "as-flush", { vip: vipIndex, as: existing, address: a.text })
     } else {
       // The family check runs only for a new AS ("exists" is checked first).
-      if (Ip46.isIp4(address) !== encapIsIp4(v.type)) return Retval.INVALID_ADDRESS_FAMILY
-      const text = Ip46.format(address)
+      if (Ip46.isIp4(address.bytes) !== encapIsIp4(v.type)) return Retval.INVALID_ADDRESS_FAMILY
+      const text = address.text
       const asIndex = this.ass.get((stale) => {
-        const a: AsRecord = stale ?? { address, text, vip: vipIndex, flags: 0, weight: 0, lastUsed: 0 }
-        a.address = address
+        const a: AsRecord = stale ?? { address: address.bytes, text, vip: vipIndex, flags: 0, weight: 0, lastUsed: 0 }
+        a.address = address.bytes
         a.text = text
         a.vip = vipIndex
         a.flags = AS_USED
@@ -927,6 +1000,7 @@ export class LbPlugin {
         return a
       })
       v.ases.get(() => asIndex)
+      v.asByAddress.set(address.key, asIndex)
       this.record(now, "as-add", { vip: vipIndex, as: asIndex, address: text, weight, reactivated: false })
     }
     v.buckets = undefined
@@ -966,12 +1040,13 @@ export class LbPlugin {
     const t = toTime(now)
     const vipIndex = this.findVip(this.lookupKey(req.pfx, req.protocol, req.port), "same")
     if (vipIndex === undefined) return Retval.NO_SUCH_ENTRY
-    const asIndex = this.findAs(vipIndex, Ip46.fromAddress(req.as_address))
+    const v = this.vips.at(vipIndex)!
+    const asIndex = this.findAs(v, asAddress(req.as_address))
     const a = asIndex === undefined ? undefined : this.ass.at(asIndex)
     if (asIndex === undefined || a === undefined || (a.flags & AS_USED) === 0) return Retval.NO_SUCH_ENTRY
     const from = a.weight
     a.weight = req.weight & 0xff
-    this.vips.at(vipIndex)!.buckets = undefined
+    v.buckets = undefined
     this.record(t, "as-weight", { vip: vipIndex, as: asIndex, address: a.text, from, to: a.weight })
     if (req.is_flush) this.record(t, "as-flush", { vip: vipIndex, as: asIndex, address: a.text })
     return Retval.OK
@@ -1014,14 +1089,6 @@ export class LbPlugin {
   // -------------------------------------------------------------------------
   // Dumps (§3.7)
 
-  /** The `lb_vip` of the details: stored (masked) prefix, reported per family. */
-  private wireVip(v: VipRecord): LbWire.WireLbVip {
-    // `ip_address_encode(IP46_TYPE_ANY)` picks IPv4 by "first 12 bytes zero", the length
-    // goes by `ip46_prefix_is_ip4` (that plus plen >= 96): so `::/0` reads `0.0.0.0/0`.
-    const len = Ip46.prefixIsIp4(v.prefix, v.plen) ? v.plen - 96 : v.plen
-    return { pfx: `${Ip46.format(v.prefix)}/${len}`, protocol: LbWire.protocolValue(v.protocol), port: v.port }
-  }
-
   /**
    * `lb_vip_dump`: every USED VIP but the placeholder, ascending pool index.
    * The request's filter fields are ignored.
@@ -1029,10 +1096,10 @@ export class LbPlugin {
   vipDump(_req?: Request<lb.LbVipDump>, now?: number): Array<LbWire.VipDetails> {
     if (now !== undefined) this.advance(now)
     const out: Array<LbWire.VipDetails> = []
-    for (const [i, v] of this.vips.entries()) {
-      if (i === 0 || (v.flags & VIP_USED) === 0) continue
+    this.vips.forEach((v, i) => {
+      if (i === 0 || (v.flags & VIP_USED) === 0) return
       out.push({
-        vip: this.wireVip(v),
+        vip: v.wire,
         encap: typeToEncap(v.type),
         // QUIRK (§3.8): `dscp` and `srv_type` are one byte of a union: a NAT VIP reports
         // its srv_type byte (0) as dscp, an L3DSR VIP its dscp as srv_type (below).
@@ -1046,7 +1113,7 @@ export class LbPlugin {
         // `htons(mask + 1)`: the u16 field truncates, 65536 reports 0.
         flow_table_length: v.tableLength & 0xffff
       })
-    }
+    })
     return out
   }
 
@@ -1078,27 +1145,40 @@ export class LbPlugin {
     const union = Ip46.unionBytes(p.address)
     const all = Ip46.isZero(union)
     const out: Array<LbWire.AsDetails | LbWire.AsV2Details> = []
-    for (const [, v] of this.vips.entries()) {
-      if (!all && !(Ip46.equal(union, v.prefix) && req.protocol === v.protocol && req.port === v.port)) continue
-      const entries = v.ases.entries()
-      if (entries.length === 0) continue
-      const vip = this.wireVip(v)
+    this.vips.forEach((v) => {
+      if (!all && !(Ip46.equal(union, v.prefix) && req.protocol === v.protocol && req.port === v.port)) return
+      if (v.ases.size === 0) return
+      const vip = v.wire
       const buckets = v2 ? this.bucketsOf(v) : []
-      entries.forEach(([, asIndex], k) => {
+      let k = 0
+      v.ases.forEach((asIndex) => {
+        const position = k++
         if (asIndex === 0) return
         const a = this.ass.at(asIndex)!
-        const d: LbWire.AsDetails = { vip, app_srv: a.text, flags: a.flags & 0xff, in_use_since: a.lastUsed }
-        out.push(v2 ? { ...d, weight: a.weight, num_buckets: buckets[k] ?? 0 } : d)
+        out.push(
+          v2
+            ? {
+              vip,
+              app_srv: a.text,
+              flags: a.flags & 0xff,
+              in_use_since: a.lastUsed,
+              weight: a.weight,
+              num_buckets: buckets[position] ?? 0
+            }
+            : { vip, app_srv: a.text, flags: a.flags & 0xff, in_use_since: a.lastUsed }
+        )
       })
-    }
+    })
     return out
   }
 
   private maglevAses(v: VipRecord): Array<Maglev.MaglevAs> {
-    return v.ases.entries().map(([, asIndex]) => {
+    const out: Array<Maglev.MaglevAs> = []
+    v.ases.forEach((asIndex) => {
       const a = this.ass.at(asIndex)!
-      return { address: a.text, weight: a.weight, used: (a.flags & AS_USED) !== 0 }
+      out.push({ address: a.text, weight: a.weight, used: (a.flags & AS_USED) !== 0 })
     })
+    return out
   }
 
   /** num_buckets per AS of the VIP (AS-pool order): what counting the current new-flow table gives. */

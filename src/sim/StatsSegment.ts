@@ -470,10 +470,16 @@ export class StatsSegment {
    * before the counters exist or beyond their length.
    */
   lbVipCounterValues(vipIndex: number): Array<bigint> {
+    // `show lb vips verbose` asks for every VIP in turn: read one column, not whole rows.
+    const column = Number.isInteger(vipIndex) && vipIndex >= 0
     return LB_VIP_COUNTERS.map((name) => {
       if (this.entryIndex(name) === undefined) return 0n
+      const layout = this.counterLayout(name)
+      if (layout === undefined || !column) return 0n
       let sum = 0n
-      for (const row of this.readSimpleCounter(name)) sum += row[vipIndex] ?? 0n
+      for (const row of layout.rows) {
+        if (vipIndex < this.view.getUint32(row - VEC_HEADER_SIZE, true)) sum += this.view.getBigUint64(row + vipIndex * 8, true)
+      }
       return BigInt.asUintN(64, sum)
     })
   }

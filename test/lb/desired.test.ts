@@ -16,7 +16,8 @@ import {
   frontendState,
   predictedBuckets
 } from "../../src/lb/Desired.js"
-import { canonicalAddress, canonicalPrefix, vipKeyString } from "../../src/lb/VipKey.js"
+import { canonicalAddress, canonicalPrefix, vipKey, vipKeyString } from "../../src/lb/VipKey.js"
+import * as Ip from "../../src/vpp/codec/Ip.js"
 import { config as supportConfig } from "../support/config.js"
 
 // ---------------------------------------------------------------------------
@@ -247,6 +248,54 @@ describe("the AS order", () => {
 
   it.prop("agrees with the numeric order", [fc.oneof(ip4, ip6), fc.oneof(ip4, ip6)], ([a, b]) => {
     expect(Math.sign(compareAddresses(a, b))).toBe(Math.sign(byNumber(a, b)))
+  })
+
+  // compareAddresses remembers each address's key; it must answer as the plain byte loop did, value and all.
+  const byteLoop = (a: string, b: string): number => {
+    const ip46 = (s: string) => {
+      const out = new Uint8Array(16)
+      if (Ip.parseIp4Into(s, out, 12) || Ip.parseIp6Into(s, out, 0)) return out
+      throw new RangeError(s)
+    }
+    const x = ip46(a)
+    const y = ip46(b)
+    const family = (z: Uint8Array) => (z.subarray(0, 12).every((v) => v === 0) ? 4 : 6)
+    if (family(x) !== family(y)) return family(x) - family(y)
+    for (let i = 0; i < 16; i++) if (x[i] !== y[i]) return x[i]! - y[i]!
+    return 0
+  }
+  // Every spelling VPP reads: dotted quads, IPv6 (upper case too), ::a.b.c.d and ::/96 hex, which are IPv4 to VPP.
+  const spelled = fc.oneof(
+    ip4,
+    ip6,
+    ip6.map((s) => s.toUpperCase()),
+    ip4.map((s) => `::${s}`),
+    fc.tuple(fc.nat(0xffff), fc.nat(0xffff)).map(([h, l]) => `::${h.toString(16)}:${l.toString(16)}`)
+  )
+  it.prop("gives the byte loop's value, not only its sign", [spelled, spelled], ([a, b]) => {
+    expect(compareAddresses(a, b)).toBe(byteLoop(a, b))
+    expect(compareAddresses(b, a)).toBe(byteLoop(b, a))
+  })
+
+  it("answers the same once its memory is full, and throws RangeError for non-addresses every time", () => {
+    // More distinct addresses than it keeps (16,384), so it forgets and re-reads some.
+    const addresses = Array.from({ length: 40_000 }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`)
+    const wrong = addresses.slice(1).filter((a, i) => compareAddresses(addresses[i]!, a) !== -1)
+    expect(wrong).toEqual([])
+    // 10.0.0.0 and 10.0.156.63 first differ in the third byte.
+    expect(compareAddresses(addresses[0]!, addresses[39_999]!)).toBe(-156)
+    expect(compareAddresses("10.0.0.2", "::a00:1")).toBe(1)
+    for (let round = 0; round < 2; round++) {
+      expect(() => compareAddresses("10.0.0.1", "10.0.0.256")).toThrow(RangeError)
+      expect(() => compareAddresses("backend-1", "10.0.0.1")).toThrow(RangeError)
+      expect(() => canonicalPrefix("10.0.0.0/33")).toThrow(RangeError)
+      expect(() => canonicalAddress("10.0.0.256")).toThrow(RangeError)
+      expect(() => vipKey("10.0.0.0", 6, 80)).toThrow(RangeError)
+    }
+    // Equal text is equal without parsing, as before.
+    expect(compareAddresses("backend-1", "backend-1")).toBe(0)
+    expect(vipKey("10.0.0.7/24", 6, 0)).toEqual({ prefix: "10.0.0.0/24", protocol: 255, port: 0 })
+    expect(vipKey("10.0.0.7/24", 6, 0)).not.toBe(vipKey("10.0.0.7/24", 6, 0))
   })
 
   // Backends and pools in any config order give the same AS list.

@@ -2,14 +2,14 @@
  * The lb plugin model against vpp-wire.md §3: every error number under its exact
  * condition, key normalisation, pool index allocation and reuse, lameduck and
  * garbage-collection timing, dump order, contents and filter, num_buckets
- * against ../shared/vpp-api/golden/lb_maglev.golden.json, the §3.8 quirks, and
- * the mutation log.
+ * against ../shared/vpp-api/golden/lb_maglev.golden.json, the §3.8 quirks, the
+ * mutation log, and the lookup indices against a walk of the pools.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { lb } from "../../src/vpp/binapi/index.js"
+import { ip_types, lb } from "../../src/vpp/binapi/index.js"
 import * as Codec from "../../src/vpp/codec/Codec.js"
 import {
   type AsV2Details,
@@ -22,6 +22,7 @@ import {
   Retval,
   vipDetailsValue
 } from "../../src/sim/LbPlugin.js"
+import * as Ip46 from "../../src/sim/internal/Ip46.js"
 import { goldenDir } from "../support/paths.js"
 
 // ---------------------------------------------------------------------------
@@ -1076,6 +1077,167 @@ describe("mutation log", () => {
     expect(p.mutations()).toEqual([])
     expect(p.lastSeq()).toBe(10)
   })
+})
+
+// ---------------------------------------------------------------------------
+// Lookups: the model keeps indices (VIPs by key, ASes by address) instead of
+// walking its pools; here every request's outcome is predicted from a walk of
+// what the public snapshots show, over random add/del/collect/restart sequences.
+
+describe("lookups agree with a walk of the pools", () => {
+  // Prefixes that alias after normalisation: host bits, ::a00:0/120 = 10.0.0.0/24,
+  // 0.0.0.0/0 (plen 96) vs ::/0 (plen 0).
+  const PREFIXES = ["10.0.0.0/24", "10.0.0.1/24", "::a00:0/120", "10.0.0.0/25", "2001:db8::/64", "2001:db8::1/64", "0.0.0.0/0", "::/0"]
+  // [protocol, port]; tcp with port 0 is an all-port key.
+  const PORTS = [[6, 80], [17, 80], [6, 443], [255, 0], [6, 0]] as const
+  // ::ac10:1 is 172.16.0.1 to VPP.
+  const ADDRESSES = ["172.16.0.1", "172.16.0.2", "172.16.0.3", "::ac10:1", "2001:db8:1::1", "2001:db8:1::2", "2001:db8:1::3"]
+  const ENCAPS = ["LB_API_ENCAP_TYPE_GRE4", "LB_API_ENCAP_TYPE_GRE6"] as const
+
+  const op = fc.record({
+    kind: fc.oneof(
+      { arbitrary: fc.constantFrom("vip-add" as const), weight: 8 },
+      { arbitrary: fc.constantFrom("vip-del" as const), weight: 2 },
+      { arbitrary: fc.constantFrom("as-add" as const), weight: 10 },
+      { arbitrary: fc.constantFrom("as-del" as const), weight: 8 },
+      { arbitrary: fc.constantFrom("weight" as const, "flush" as const), weight: 3 },
+      { arbitrary: fc.constantFrom("gc" as const), weight: 2 },
+      { arbitrary: fc.constantFrom("restart" as const), weight: 1 }
+    ),
+    prefix: fc.nat(PREFIXES.length - 1),
+    port: fc.nat(PORTS.length - 1),
+    address: fc.nat(ADDRESSES.length - 1),
+    encap: fc.constantFrom(...ENCAPS),
+    weight: fc.nat(255),
+    flush: fc.boolean(),
+    dt: fc.nat(20),
+    // name an existing VIP (3 in 4) and one of its ASes (1 in 2)
+    aim: fc.nat(3).map((n) => n > 0),
+    aimAs: fc.boolean()
+  })
+  const KEYS = PREFIXES.flatMap((_, i) => PORTS.map((_, j) => [i, j] as const))
+
+  /** The request's key as the handlers normalise it. */
+  const requestKey = (pfx: string, protocol: number, port: number) => {
+    const d = Ip46.decodePrefix(pfx)
+    const plen = (d.len + (d.af4 ? 96 : 0)) & 0xff
+    return {
+      group: `${Ip46.key(Ip46.mask(d.ip46, plen))}/${plen}`,
+      ip4: Ip46.prefixIsIp4(d.ip46, plen),
+      protocol: port === 0 ? 255 : protocol,
+      port
+    }
+  }
+  type Key = ReturnType<typeof requestKey>
+
+  /** Every pool VIP as the snapshots show it, ascending pool index. */
+  const pool = (p: LbPlugin) =>
+    p.vipIndices().map((e) => {
+      const s = p.inspectVip(e.index)!
+      const address = e.key.pfx.slice(0, e.key.pfx.indexOf("/"))
+      const protocol = typeof e.key.protocol === "number" ? e.key.protocol : ip_types.IpProtoValues[e.key.protocol]
+      return { ...s, group: `${Ip46.key(Ip46.fromAddress(address))}/${s.plen}`, protocol, port: e.key.port }
+    })
+  type Seen = ReturnType<typeof pool>[number]
+
+  /** `lb_vip_port_find_index` as a walk: the first USED VIP in pool order on the prefix that matches. */
+  const walk = (vips: ReadonlyArray<Seen>, k: Key, match: (v: Seen) => boolean) =>
+    vips.find((v) => v.used && v.group === k.group && match(v))
+  const same = (k: Key) => (v: Seen) => v.protocol === k.protocol && v.port === k.port
+
+  it.prop("VIP and AS lookups, over random add/del/collect/restart sequences", [fc.array(op, { minLength: 20, maxLength: 150 })], ([ops]) => {
+    const p = manual({ garbageRun: 15, concurrencyTimeout: 5 })
+    let now = 0
+    for (const o of ops) {
+      now += o.dt
+      const vips = pool(p)
+      // Most requests but adds name a key of some USED VIP (in any of its spellings); the rest any key.
+      const used = vips.filter((v) => v.used)
+      const target = o.aim && o.kind !== "vip-add" && used.length > 0 ? used[o.prefix % used.length] : undefined
+      const spellings = target === undefined
+        ? [[o.prefix, o.port]]
+        : KEYS.filter(([i, j]) => {
+          const k = requestKey(PREFIXES[i]!, PORTS[j]![0], PORTS[j]![1])
+          return k.group === target.group && same(k)(target)
+        })
+      const [i, j] = spellings[o.port % spellings.length]!
+      const pfx = PREFIXES[i]!
+      const [protocol, port] = PORTS[j]!
+      const k = requestKey(pfx, protocol, port)
+      const found = walk(vips, k, same(k))
+      const address = o.aimAs && found !== undefined && found.ases.length > 0
+        ? found.ases[o.address % found.ases.length]!.address
+        : ADDRESSES[o.address]!
+      const asKey = Ip46.key(Ip46.fromAddress(address))
+      const existing = found?.ases.find((a) => Ip46.key(Ip46.fromAddress(a.address)) === asKey)
+      const seq = p.lastSeq()
+      const records = () => p.mutationsSince(seq)
+      switch (o.kind) {
+        case "vip-add": {
+          const type = `LB_API_VIP_TYPE_${k.ip4 ? "IP4" : "IP6"}_${o.encap === "LB_API_ENCAP_TYPE_GRE4" ? "GRE4" : "GRE6"}`
+          const other = walk(vips, k, (v) => !same(k)(v))
+          const expected = found !== undefined ||
+              (k.port !== 0 && walk(vips, k, (v) => v.port === 0) !== undefined) ||
+              (k.port === 0 && other !== undefined)
+            ? Retval.VALUE_EXIST
+            : other !== undefined && other.type !== type
+            ? Retval.INVALID_ARGUMENT
+            : Retval.OK
+          expect(p.addDelVipV2(vip(pfx, { protocol, port, encap: o.encap }), now)).toBe(expected)
+          const added = records().find((m) => m.op === "vip-add")
+          if (added?.op === "vip-add") expect(p.inspectVip(added.details.vip)?.type).toBe(type)
+          expect(added !== undefined).toBe(expected === Retval.OK)
+          break
+        }
+        case "vip-del":
+          expect(p.addDelVipV2(vipDel(pfx, { protocol, port }), now)).toBe(found === undefined ? Retval.NO_SUCH_ENTRY : Retval.OK)
+          if (found !== undefined) expect(records().at(-1)).toMatchObject({ op: "vip-del", details: { vip: found.index } })
+          break
+        case "as-add": {
+          const v4 = found?.type.endsWith("GRE4")
+          const expected = found === undefined
+            ? Retval.NO_SUCH_ENTRY
+            : existing?.used === true
+            ? Retval.VALUE_EXIST
+            : existing === undefined && Ip46.isIp4(Ip46.fromAddress(address)) !== v4
+            ? Retval.INVALID_ADDRESS_FAMILY
+            : Retval.OK
+          expect(p.addDelAsV2(as(pfx, address, { protocol, port, weight: o.weight }), now)).toBe(expected)
+          if (expected === Retval.OK) {
+            const add = records().find((m) => m.op === "as-add")
+            expect(add?.details).toMatchObject({ vip: found!.index, reactivated: existing !== undefined })
+            if (existing !== undefined) expect(add?.details).toMatchObject({ as: existing.index })
+          }
+          break
+        }
+        case "as-del":
+          expect(p.addDelAsV2(asDel(pfx, address, { protocol, port, is_flush: o.flush }), now)).toBe(
+            existing === undefined ? Retval.NO_SUCH_ENTRY : Retval.OK
+          )
+          for (const m of records()) if (m.op === "as-del") expect(m.details).toMatchObject({ vip: found!.index, as: existing!.index })
+          break
+        case "weight":
+          expect(p.asSetWeight(weight(pfx, address, o.weight, { protocol, port }), now)).toBe(
+            existing?.used === true ? Retval.OK : Retval.NO_SUCH_ENTRY
+          )
+          if (existing?.used === true) {
+            expect(records()[0]).toMatchObject({ op: "as-weight", details: { vip: found!.index, as: existing.index } })
+          }
+          break
+        case "flush":
+          p.flushVip({ pfx, protocol, port }, now)
+          expect(records().map((m) => m.details)).toEqual(found === undefined ? [] : [{ vip: found.index }])
+          break
+        case "gc":
+          p.gc(now)
+          break
+        case "restart":
+          p.restart()
+          now = 0
+          break
+      }
+    }
+  }, { fastCheck: { numRuns: 200 } })
 })
 
 describe("restart and dispatch", () => {

@@ -238,6 +238,13 @@ describe("stats client", () => {
       expect(yield* client.simpleCounterTotals(LbVipCounter.nextPacket)).toEqual([0n, 12n, 1n])
       expect(yield* client.simpleCounterTotals(LbVipCounter.firstPacket)).toEqual([0n, 0n, 3n])
       expect(yield* client.simpleCounterTotals(LbVipCounter.noServer)).toEqual([0n, 0n, 0n])
+      // The writer's one-column read (what `show lb vips verbose` prints) sums the same cells.
+      for (let vip = 0; vip < 3; vip++) {
+        expect(segment.lbVipCounterValues(vip)).toEqual(
+          LB_VIP_COUNTERS.map((name) => segment.readSimpleCounter(name).reduce((sum, row) => sum + row[vip]!, 0n))
+        )
+      }
+      for (const beyond of [3, 1000, -1, 1.5]) expect(segment.lbVipCounterValues(beyond)).toEqual([0n, 0n, 0n, 0n])
       // A VIP index reused by a new VIP starts from zero again.
       segment.lbVipAdded(1)
       expect(yield* client.simpleCounterTotals(LbVipCounter.nextPacket)).toEqual([0n, 0n, 1n])

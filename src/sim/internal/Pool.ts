@@ -57,10 +57,20 @@ export class Pool<T> {
     return this.slots.length
   }
 
-  /** Live `[index, element]` pairs in ascending index order (a snapshot: safe to `put` while iterating). */
-  entries(): Array<readonly [number, T]> {
-    const out: Array<readonly [number, T]> = []
-    for (let i = 0; i < this.slots.length; i++) if (this.live[i] === true) out.push([i, this.slots[i]!])
-    return out
+  /**
+   * `pool_foreach`: calls `f` with each live element in ascending index order. `f`
+   * may `put` the index it is given (the walk goes on with the next one) but must
+   * not `get`: a reused index above the current one would be visited.
+   */
+  forEach(f: (value: T, index: number) => void): void {
+    const n = this.slots.length
+    for (let i = 0; i < n; i++) if (this.live[i] === true) f(this.slots[i]!, i)
+  }
+
+  /** Whether `f` holds for a live element, tried in ascending index order up to the first that does. */
+  some(f: (value: T, index: number) => boolean): boolean {
+    const n = this.slots.length
+    for (let i = 0; i < n; i++) if (this.live[i] === true && f(this.slots[i]!, i)) return true
+    return false
   }
 }
