@@ -50,6 +50,13 @@ export interface ObservedVip extends VipKey {
   readonly newFlowsTableLength: number | undefined
   /** One per address, in `compareAddresses` order. */
   readonly ases: ReadonlyArray<ObservedAs>
+  /**
+   * Only in the sync loop's memory (`applyOp`), never from a dump: the VIP was
+   * deleted and VPP has not collected it yet. It is not in VPP's VIP dump, but
+   * if the same key is added again before collection, the AS dump shows its
+   * ASes (lameduck) under that key.
+   */
+  readonly deleted?: true | undefined
 }
 
 interface OpBase {
@@ -277,8 +284,9 @@ export const diff = (
  * The observed state of one VIP after VPP accepted `op` (for that VIP's key;
  * undefined = VPP holds no such VIP), as a fresh dump would show it for the
  * purposes of `diff`: a deleted AS turns lameduck, a deleted VIP disappears
- * (its ASes with it: the dumps drop ASes of VIPs that are no longer listed),
- * and bucket counts become unknown. Lets the sync loop keep VPP's state in
+ * (kept as `deleted`: the dumps drop the ASes of VIPs no longer listed,
+ * until the key is added again before collection), and bucket counts become
+ * unknown. Callers leave `deleted` entries out of what they diff. Lets the sync loop keep VPP's state in
  * memory between dumps.
  */
 export const applyOp = (vip: ObservedVip | undefined, op: LbOp): ObservedVip | undefined => {
@@ -289,10 +297,13 @@ export const applyOp = (vip: ObservedVip | undefined, op: LbOp): ObservedVip | u
         encap: op.vip.encap,
         srcIpSticky: op.vip.srcIpSticky,
         newFlowsTableLength: op.vip.newFlowsTableLength & U16,
-        ases: []
+        // A key added again before VPP collected its deleted VIP shows the old ASes, lameduck.
+        ases: vip?.deleted === true ? vip.ases : []
       }
     case "VipDel":
-      return undefined
+      return vip === undefined
+        ? undefined
+        : { ...vip, deleted: true, ases: vip.ases.map((a) => ({ ...a, lameduck: true, numBuckets: 0 })) }
     case "AsAdd":
     case "AsDel":
     case "AsWeight": {

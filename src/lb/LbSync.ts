@@ -239,7 +239,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
       if (cached !== undefined) {
         observed = [...scope!].flatMap((k) => {
           const o = cached.vips.get(k)
-          return o === undefined ? [] : [o]
+          return o === undefined || o.deleted === true ? [] : [o]
         })
       } else {
         observed = yield* observe(conn, (k) => sticky.get(vipKeyString(k))).pipe(

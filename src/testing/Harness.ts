@@ -151,6 +151,8 @@ export const runScenario = (
     const faultSteps = new Set<number>()
     let stalled = false
     const answers = new Map<string, boolean>()
+    /** Mutation log sequence numbers made by the drifting second client, not the daemon. */
+    const foreign = new Set<number>()
     /** Ticks after which the daemon was still busy after 1 s of wall time (a hint of a hang). */
     let busy = 0
 
@@ -327,8 +329,13 @@ export const runScenario = (
             stalled = false
             yield* sim.api.resume
             return ""
-          case "Drift":
-            return yield* drift(step)
+          case "Drift": {
+            // The daemon is settled (idle) here, so what the simulator records meanwhile is the drifter's.
+            const from = sim.lb.lastSeq()
+            const what = yield* drift(step)
+            for (let seq = from + 1; seq <= sim.lb.lastSeq(); seq++) foreign.add(seq)
+            return what
+          }
           case "Wait":
             yield* advance(Duration.seconds(step.seconds))
             return ""
@@ -441,7 +448,7 @@ export const runScenario = (
     }
 
     // 4. deterministic AS order
-    const all = sim.lb.mutations()
+    const all = sim.lb.mutations().filter((m) => !foreign.has(m.seq))
     for (let i = 1; i < all.length; i++) {
       const a = all[i - 1]!
       const b = all[i]!
