@@ -58,6 +58,12 @@ it("npm start runs vppsim, three example backends and maglevd; a backend taken d
     const drained = await waitFor((r) => r.event === "vpp-lbsync-as-weight" && r.as === "127.0.0.2", "127.0.0.2 drained")
     expect(drained).toMatchObject({ weight: 0, flush: true, frontend: "web", backend: "web2" })
 
+    // examples/client.ts against the daemon npm start runs.
+    const listed = await run(process.execPath, ["--import", "tsx", path.join(repoRoot, "examples/client.ts")], { cwd: repoRoot })
+    expect(listed.stdout).toMatch(/backend web2 +127\.0\.0\.2 +down/)
+    expect(listed.stdout).toMatch(/frontend web +192\.0\.2\.10\/32 +up \(active pool: primary\)/)
+    expect(listed.stdout).toMatch(/VPP 26\.10/)
+
     child.kill("SIGINT")
     expect(await exited).toBe(0)
     expect(stderr).toContain("stopping")
@@ -66,3 +72,18 @@ it("npm start runs vppsim, three example backends and maglevd; a backend taken d
     child.kill("SIGKILL")
   }
 }, 60_000)
+
+it("examples/embed.ts runs the health checker alone, then the whole daemon in its own runtime against the simulator", async () => {
+  const { stdout } = await run(process.execPath, ["--import", "tsx", path.join(repoRoot, "examples/embed.ts")], { cwd: repoRoot, timeout: 50_000 })
+  expect(stdout).toContain("health checker: app1 unknown -> up (L7OK)")
+  expect(stdout).toContain("VPP holds 192.0.2.80/32 with 127.0.0.1 weight 100")
+  expect(stdout).toContain("frontend app: up")
+}, 60_000)
+
+it("examples/client.ts says so, and exits 1, when no daemon answers", async () => {
+  // Its normal output is checked against the daemon npm start runs (above).
+  const failed = await run(process.execPath, ["--import", "tsx", path.join(repoRoot, "examples/client.ts"), "http://127.0.0.1:1"], { cwd: repoRoot })
+    .then(() => undefined, (e: { code: number; stderr: string }) => e)
+  expect(failed?.code).toBe(1)
+  expect(failed?.stderr).toContain("examples/client.ts:")
+}, 30_000)
