@@ -15,7 +15,7 @@ import * as ApiServer from "../api/Server.js"
 import * as Control from "../api/Control.js"
 import * as LogHub from "../api/LogHub.js"
 import * as Prober from "../health/Prober.js"
-import { VERSION } from "../Version.js"
+import { COMMIT, COMMIT_DATE, VERSION, VERSION_LINE } from "../Version.js"
 import * as Daemon from "./Daemon.js"
 import { signals } from "./Signals.js"
 
@@ -125,6 +125,8 @@ const runDaemon = (o: DaemonOptions) =>
       Effect.annotateLogs({
         event: "starting",
         version: VERSION,
+        commit: COMMIT,
+        date: COMMIT_DATE,
         config: o.file,
         vpp_api: o.vpp.apiSocket,
         vpp_stats: o.vpp.statsSocket,
@@ -192,7 +194,7 @@ const maglevd = Command.make(
       )
 )
 
-const cli = Command.run(maglevd, { name: "maglevd", version: VERSION })
+const cli = Command.run(maglevd, { name: "maglevd", version: VERSION_LINE })
 
 cli(process.argv).pipe(
   Effect.provide(NodeContext.layer),

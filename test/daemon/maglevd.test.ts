@@ -67,6 +67,13 @@ describe("maglevd --check (a real process)", () => {
     expect(r.stdout).toContain("maglev.vpp.lb.ipv4-src-address")
   })
 
+  it("--version prints the version, the commit and its date", () => {
+    const r = spawnSync(process.execPath, [...MAGLEVD, "--version"], { cwd: repoRoot, encoding: "utf8" })
+    const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { version: string }
+    expect(r.stdout.trim()).toMatch(new RegExp(`^${pkg.version.replace(/[.]/g, "\\.")} \\(commit [0-9a-f]{12}(\\+dirty)?, \\d{4}-\\d\\d-\\d\\dT`))
+    expect(r.status).toBe(0)
+  })
+
   it("exits 1 when the file cannot be read", () => {
     const r = check(path.join(tmp(), "missing.yaml"))
     expect(r.code).toBe(1)
@@ -124,7 +131,7 @@ describe("maglevd health checking (a real process)", () => {
       const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
       const log = jsonLines(child)
       const starting = yield* log.waitFor((r) => r.annotations.event === "starting", "starting")
-      expect(starting.annotations).toMatchObject({ version: expect.any(String), config: file })
+      expect(starting.annotations).toMatchObject({ version: expect.any(String), commit: expect.any(String), date: expect.any(String), config: file })
       const up = yield* log.waitFor((r) => r.annotations.event === "backend-transition" && r.annotations.to === "up", "up")
       expect(up.annotations).toMatchObject({ backend: "web1", from: "unknown", code: "L7OK", address: "127.0.0.1" })
 
