@@ -15,6 +15,7 @@ import * as ApiServer from "../api/Server.js"
 import * as Control from "../api/Control.js"
 import * as LogHub from "../api/LogHub.js"
 import * as Prober from "../health/Prober.js"
+import * as MetricsServer from "../metrics/Server.js"
 import { COMMIT, COMMIT_DATE, VERSION, VERSION_LINE } from "../Version.js"
 import * as Daemon from "./Daemon.js"
 import { signals } from "./Signals.js"
@@ -46,6 +47,12 @@ const rpcAddr = Options.text("rpc-addr").pipe(
   Options.withFallbackConfig(EffectConfig.string("MAGLEV_RPC_ADDR")),
   Options.withDefault(DEFAULT_RPC),
   Options.withDescription(`listen address of the RPC API, host:port or [v6]:port; "" disables it (env MAGLEV_RPC_ADDR; default ${DEFAULT_RPC})`)
+)
+const DEFAULT_METRICS = "127.0.0.1:9091"
+const metricsAddr = Options.text("metrics-addr").pipe(
+  Options.withFallbackConfig(EffectConfig.string("MAGLEV_METRICS_ADDR")),
+  Options.withDefault(DEFAULT_METRICS),
+  Options.withDescription(`listen address of the Prometheus /metrics endpoint, host:port or [v6]:port; "" disables it (env MAGLEV_METRICS_ADDR; default ${DEFAULT_METRICS})`)
 )
 const rpcTokenFile = Options.text("rpc-token-file").pipe(
   Options.withFallbackConfig(EffectConfig.string("MAGLEV_RPC_TOKEN_FILE")),
@@ -98,6 +105,7 @@ interface DaemonOptions {
   readonly rpcAddr: string
   readonly rpcTokenFile: string
   readonly rpcTokenReadonly: boolean
+  readonly metricsAddr: string
 }
 
 const rpcLayer = (o: DaemonOptions) =>
@@ -119,6 +127,16 @@ const rpcLayer = (o: DaemonOptions) =>
     return ApiServer.layer({ ...listen, token, readonlyToo: o.rpcTokenReadonly }).pipe(Layer.discard)
   })
 
+const metricsLayer = (o: DaemonOptions) =>
+  Effect.gen(function*() {
+    if (o.metricsAddr === "") return Layer.empty
+    const listen = ApiServer.parseListenAddress(o.metricsAddr)
+    if (listen === undefined) {
+      return yield* Effect.fail(new StartFailed(`--metrics-addr ${JSON.stringify(o.metricsAddr)}: expected host:port or [v6]:port`, 1))
+    }
+    return MetricsServer.layer(listen).pipe(Layer.discard)
+  })
+
 const runDaemon = (o: DaemonOptions) =>
   Effect.gen(function*() {
     yield* Effect.logInfo("starting").pipe(
@@ -130,7 +148,8 @@ const runDaemon = (o: DaemonOptions) =>
         config: o.file,
         vpp_api: o.vpp.apiSocket,
         vpp_stats: o.vpp.statsSocket,
-        rpc: o.rpcAddr
+        rpc: o.rpcAddr,
+        metrics: o.metricsAddr
       })
     )
     const cfg = yield* loadConfig(o.file).pipe(
@@ -141,7 +160,8 @@ const runDaemon = (o: DaemonOptions) =>
       )
     )
     const rpc = yield* rpcLayer(o)
-    const services = rpc.pipe(
+    const metrics = yield* metricsLayer(o)
+    const services = Layer.merge(rpc, metrics).pipe(
       Layer.provideMerge(Control.layer({ configFile: o.file })),
       Layer.provideMerge(Daemon.layer(cfg, o.vpp).pipe(Layer.provide(Prober.layer)))
     )
@@ -178,7 +198,7 @@ const stdoutAt = (level: LogLevel.LogLevel) =>
 
 const maglevd = Command.make(
   "maglevd",
-  { config, check, logLevel, vppApiAddr, vppStatsAddr, rpcAddr, rpcTokenFile, rpcTokenReadonly },
+  { config, check, logLevel, vppApiAddr, vppStatsAddr, rpcAddr, rpcTokenFile, rpcTokenReadonly, metricsAddr },
   (o) =>
     o.check
       ? runCheck(o.config).pipe(Effect.provide(stdoutAt(levels[o.logLevel])))
@@ -187,7 +207,8 @@ const maglevd = Command.make(
         vpp: { apiSocket: o.vppApiAddr, statsSocket: o.vppStatsAddr },
         rpcAddr: o.rpcAddr,
         rpcTokenFile: o.rpcTokenFile,
-        rpcTokenReadonly: o.rpcTokenReadonly
+        rpcTokenReadonly: o.rpcTokenReadonly,
+        metricsAddr: o.metricsAddr
       }).pipe(
         Logger.withMinimumLogLevel(LogLevel.Debug),
         Effect.provide(Layer.merge(stdoutAt(levels[o.logLevel]), LogHub.layerInstalled()))

@@ -31,6 +31,7 @@ import {
 } from "effect"
 import type { Backend, Config, HealthCheck } from "../config/Config.js"
 import { healthCheckEquals } from "../config/Equality.js"
+import * as Metrics from "../metrics/Metrics.js"
 import * as State from "./HealthState.js"
 import { type ProbeTarget, Prober } from "./Prober.js"
 import type { ProbeResult } from "./ProbeResult.js"
@@ -149,6 +150,7 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
                   duration_ms: Math.round(transition.result.durationMs * 1000) / 1000
                 })
           }),
+          Effect.zipRight(Metrics.countTransition(backend.name, transition.from, transition.to)),
           Effect.zipRight(
             PubSub.publish(events, {
               _tag: "BackendTransition" as const,
@@ -188,12 +190,16 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
   const probeLoop = (target: ProbeTarget, start: "now" | "spread") =>
     Effect.gen(function*() {
       const hc = target.healthcheck
+      const metrics = Metrics.probeRecorder(target.backend, hc.type)
       let due = (yield* Clock.currentTimeMillis) +
         (start === "spread" ? State.firstDelay(Duration.toMillis(hc.interval), yield* Random.next) : 0)
       for (;;) {
         const scheduledAt = due
         const outcome = yield* prober.probe({ target, scheduledAt }).pipe(
-          Effect.flatMap((result) => recordResult(target.backend, result)),
+          Effect.flatMap((result) => {
+            metrics.record(result)
+            return recordResult(target.backend, result)
+          }),
           Effect.catchAllCause((cause) =>
             Effect.logError("probe failed unexpectedly", cause).pipe(
               Effect.annotateLogs({ event: "probe-defect", backend: target.backend }),

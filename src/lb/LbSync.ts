@@ -16,6 +16,7 @@ import { Chunk, Clock, Context, Data, Duration, Effect, HashMap, Layer, Option, 
 import type { Config, Frontend } from "../config/Config.js"
 import * as HealthChecker from "../health/HealthChecker.js"
 import type { HealthStatus } from "../health/HealthState.js"
+import * as Metrics from "../metrics/Metrics.js"
 import type { VppConnection } from "../vpp/transport/VppApi.js"
 import { lb } from "../vpp/binapi/index.js"
 import { showLbVips } from "../vpp/LbVips.js"
@@ -208,6 +209,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
           }
           if (op._tag === "VipAdd") sticky.set(k, op.vip.srcIpSticky)
           if (op._tag === "VipDel") sticky.delete(k)
+          yield* Metrics.countLbOp(op)
           const d = describeOp(op)
           yield* Effect.logInfo(d.event).pipe(Effect.annotateLogs({ event: d.event, ...d.fields }))
         }

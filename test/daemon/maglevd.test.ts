@@ -125,7 +125,7 @@ describe("maglevd health checking (a real process)", () => {
       const file = path.join(dir, "maglev.yaml")
       fs.writeFileSync(file, configText(port))
       const child = yield* Effect.acquireRelease(
-        Effect.sync(() => spawn(process.execPath, [...MAGLEVD, "--config", file, "--rpc-addr", "127.0.0.1:0"], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })),
+        Effect.sync(() => spawn(process.execPath, [...MAGLEVD, "--config", file, "--rpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })),
         (c) => Effect.sync(() => c.kill("SIGKILL"))
       )
       const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
@@ -206,7 +206,7 @@ describe("maglevd programs VPP (real maglevd and vppsim processes)", () => {
       const maglevd = () =>
         Effect.acquireRelease(
           Effect.sync(() =>
-            spawn(process.execPath, [...MAGLEVD, "--config", file, "--vpp-api-addr", apiSocket, "--vpp-stats-addr", statsSocket, "--rpc-addr", "127.0.0.1:0"], {
+            spawn(process.execPath, [...MAGLEVD, "--config", file, "--vpp-api-addr", apiSocket, "--vpp-stats-addr", statsSocket, "--rpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"], {
               cwd: repoRoot,
               stdio: ["ignore", "pipe", "inherit"]
             })
@@ -233,6 +233,12 @@ describe("maglevd programs VPP (real maglevd and vppsim processes)", () => {
       expect(backends.map((b) => [b.name, b.state])).toEqual([["web1", "up"]])
       const vpp = yield* client.GetVPPInfo()
       expect(vpp.version).toContain("26.10")
+      // Prometheus metrics of the running daemon.
+      const metricsAt = yield* log.waitFor((r) => r.annotations.event === "metrics-listen", "metrics-listen")
+      const scrape = yield* Effect.promise(() => fetch(String(metricsAt.annotations.url)).then((r) => r.text()))
+      expect(scrape).toMatch(/^maglev_vpp_connected 1$/m)
+      expect(scrape).toMatch(/^maglev_frontend_pool_backend_weight\{frontend="web",pool="main",backend="web1"\} 100$/m)
+      expect(scrape).toMatch(/^maglev_lb_sync_operations_total\{op="as_add"\} [1-9]/m)
 
       fs.writeFileSync(file, vipConfig(port, ["web", "api"]))
       child.kill("SIGHUP")

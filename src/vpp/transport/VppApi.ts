@@ -31,6 +31,7 @@ import {
   type Scope
 } from "effect"
 import * as net from "node:net"
+import { countVppRequest } from "../../metrics/Metrics.js"
 import * as binapi from "../binapi/index.js"
 import { memclnt } from "../binapi/index.js"
 import * as Codec from "../codec/Codec.js"
@@ -193,7 +194,10 @@ export const connect = (
     const shutdown = (reason: VppDisconnected, error: VppRequestError = reason) => {
       if (closedReason !== undefined) return
       closedReason = reason
-      for (const p of pending.values()) Deferred.unsafeDone(p.deferred, Exit.fail(error))
+      for (const p of pending.values()) {
+        countVppRequest(p.request, "disconnected")
+        Deferred.unsafeDone(p.deferred, Exit.fail(error))
+      }
       pending.clear()
       Deferred.unsafeDone(gone, Exit.succeed(reason))
       socket.destroy()
@@ -216,6 +220,7 @@ export const connect = (
         const p = pending.get(guess)
         if (p !== undefined) {
           pending.delete(guess)
+          countVppRequest(p.request, "error")
           Deferred.unsafeDone(p.deferred, Exit.fail(new VppProtocolError({ request: p.request, reason: decoded.left.message })))
         }
         return Effect.logWarning("vpp-api-recv-undecodable").pipe(
@@ -233,18 +238,23 @@ export const connect = (
       }
       pending.delete(context)
       if (p.kind === "dump") {
-        if (msgId === pingReplyId()) Deferred.unsafeDone(p.deferred, Exit.succeed(Chunk.unsafeFromArray(p.items)))
+        const complete = msgId === pingReplyId()
+        countVppRequest(p.request, complete ? "ok" : "error")
+        if (complete) Deferred.unsafeDone(p.deferred, Exit.succeed(Chunk.unsafeFromArray(p.items)))
         else Deferred.unsafeDone(p.deferred, Exit.fail(new VppProtocolError({ request: p.request, reason: `unexpected ${message.name} in a dump` })))
         return log
       }
       if (msgId !== p.replyId) {
+        countVppRequest(p.request, "error")
         Deferred.unsafeDone(p.deferred, Exit.fail(new VppProtocolError({ request: p.request, reason: `unexpected ${message.name} for its context` })))
         return log
       }
       const retval = value["retval"]
       if (typeof retval === "number" && retval !== 0) {
+        countVppRequest(p.request, "error")
         Deferred.unsafeDone(p.deferred, Exit.fail(new VppApiError({ request: p.request, retval })))
       } else {
+        countVppRequest(p.request, "ok")
         Deferred.unsafeDone(p.deferred, Exit.succeed(value))
       }
       return log
@@ -287,7 +297,10 @@ export const connect = (
       logFields: unknown
     ): Effect.Effect<Effect.Effect<A, VppRequestError>, VppRequestError> =>
       Effect.suspend((): Effect.Effect<Effect.Effect<A, VppRequestError>, VppRequestError> => {
-        if (closedReason !== undefined) return Effect.fail(closedReason)
+        if (closedReason !== undefined) {
+          countVppRequest(requestName, "disconnected")
+          return Effect.fail(closedReason)
+        }
         const context = allocateContext()
         const encoded = frames(context)
         if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
@@ -326,6 +339,7 @@ export const connect = (
         }
         const error = new VppTimeout({ request: p.request, context, millis: timeoutMs })
         pending.delete(context)
+        countVppRequest(p.request, "timeout")
         Deferred.unsafeDone(p.deferred, Exit.fail(error))
         shutdown(new VppDisconnected({ reason: `VPP stopped answering: ${error.message}` }))
       }

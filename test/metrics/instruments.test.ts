@@ -1,0 +1,135 @@
+/**
+ * The counters updated where things happen (src/metrics/Metrics.ts): probe
+ * results and transitions in the health checker (TestClock), binary-API
+ * outcomes in the client (against vppsim's API server). Effect's registry is
+ * global to the process, so every check is a delta, on label values of its
+ * own (backend names used nowhere else, the message of each case).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Either, Metric, MetricLabel, MetricState, TestClock } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as HealthChecker from "../../src/health/HealthChecker.js"
+import * as Prober from "../../src/health/Prober.js"
+import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
+import * as Metrics from "../../src/metrics/Metrics.js"
+import * as ApiServer from "../../src/sim/ApiServer.js"
+import { lb, memclnt, vpe } from "../../src/vpp/binapi/index.js"
+import * as VppApi from "../../src/vpp/transport/VppApi.js"
+import { backend, config, healthCheck } from "../support/config.js"
+
+const labels = (pairs: Record<string, string>) => Object.entries(pairs).map(([k, v]) => MetricLabel.make(k, v))
+
+const counter = (metric: Metric.Metric.Counter<number>, pairs: Record<string, string>) =>
+  Metric.value(Metric.taggedWithLabels(metric, labels(pairs))).pipe(Effect.map((s) => s.count))
+
+const histogram = (pairs: Record<string, string>) =>
+  Metric.value(Metric.taggedWithLabels(Metrics.probeDuration, labels(pairs)))
+
+/** Lets fibers woken by the last clock step finish what they were doing. */
+const settle = Effect.repeatN(Effect.yieldNow(), 50)
+
+/** Moves the clock, then lets the woken fibers finish. */
+const advance = (d: Duration.DurationInput) => Effect.zipRight(TestClock.adjust(d), settle)
+
+const requests = (message: string, result: Metrics.VppRequestResult) =>
+  counter(Metrics.vppApiRequests, { message, result })
+
+describe("probe and transition counters (HealthChecker)", () => {
+  it.scoped("every probe result is counted by backend, type, result and code, its duration observed, every transition counted", () =>
+    Effect.gen(function*() {
+      const answers = new Map<string, ProbeResult>()
+      const prober = Prober.layerFrom(({ target }) => Effect.sync(() => answers.get(target.backend) ?? probeResult("L4OK", 3, "connected")))
+      const hc = healthCheck("m-tcp", { interval: Duration.seconds(1), rise: 1, fall: 1 })
+      const cfg = config({ healthchecks: [hc], backends: [backend("m-inst-a", "10.9.0.1", "m-tcp")] })
+      const checker = yield* HealthChecker.make(cfg).pipe(Effect.provide(prober))
+      const ok = { backend: "m-inst-a", type: "tcp", result: "success", code: "L4OK" }
+      const failed = { backend: "m-inst-a", type: "tcp", result: "failure", code: "L4CON" }
+      const up = { backend: "m-inst-a", from: "unknown", to: "up" }
+      const down = { backend: "m-inst-a", from: "up", to: "down" }
+
+      yield* advance(Duration.seconds(5))
+      expect((yield* checker.backend("m-inst-a")).status).toBe("up")
+      const probes = yield* counter(Metrics.probeTotal, ok)
+      expect(probes).toBeGreaterThanOrEqual(4)
+      const h = yield* histogram({ backend: "m-inst-a", type: "tcp" })
+      expect(h.count).toBe(probes)
+      expect(h.sum).toBeCloseTo(probes * 0.003, 9)
+      // 3 ms: at or below the 0.005 bucket, above 0.0025
+      expect(h.buckets.find(([le]) => le === 0.0025)?.[1]).toBe(0)
+      expect(h.buckets.find(([le]) => le === 0.005)?.[1]).toBe(probes)
+      expect(yield* counter(Metrics.backendTransitions, up)).toBe(1)
+
+      answers.set("m-inst-a", probeResult("L4CON", 1, "refused"))
+      yield* advance(Duration.seconds(3))
+      expect((yield* checker.backend("m-inst-a")).status).toBe("down")
+      expect(yield* counter(Metrics.probeTotal, failed)).toBeGreaterThanOrEqual(1)
+      expect(yield* counter(Metrics.probeTotal, ok)).toBe(probes)
+      expect(yield* counter(Metrics.backendTransitions, down)).toBe(1)
+
+      // operator actions are transitions too
+      yield* checker.pause("m-inst-a")
+      expect(yield* counter(Metrics.backendTransitions, { backend: "m-inst-a", from: "down", to: "paused" })).toBe(1)
+      const whilePaused = yield* counter(Metrics.probeTotal, failed)
+      yield* advance(Duration.seconds(5))
+      expect(yield* counter(Metrics.probeTotal, failed)).toBe(whilePaused)
+    }))
+
+  it("the duration histogram has the original maglevd's buckets", () => {
+    expect(Metrics.PROBE_DURATION_BUCKETS).toEqual([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5])
+    expect(MetricState.isHistogramState(Metrics.probeDuration.unsafeValue([MetricLabel.make("backend", "m-unused")]))).toBe(true)
+  })
+})
+
+const socketPath = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), "metrics-")), "api.sock")
+
+describe("binary-API request counters (VppApi)", () => {
+  it.live("ok, error (retval), timeout, and disconnected for the requests behind it and after", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* ApiServer.make({ path: socketPath(), pid: 4242 })
+      const conn = yield* VppApi.connect({ path: server.path, timeout: "200 millis" })
+      const before = {
+        pingOk: yield* requests("control_ping", "ok"),
+        firstMsgIdError: yield* requests("get_first_msg_id", "error"),
+        versionTimeout: yield* requests("show_version", "timeout"),
+        pingDisconnected: yield* requests("control_ping", "disconnected"),
+        versionDisconnected: yield* requests("show_version", "disconnected")
+      }
+      for (let i = 0; i < 3; i++) yield* conn.request(memclnt.ControlPing, memclnt.ControlPingReply, {})
+      expect(yield* requests("control_ping", "ok")).toBe(before.pingOk + 3)
+
+      const refused = yield* Effect.either(conn.request(memclnt.GetFirstMsgId, memclnt.GetFirstMsgIdReply, { name: "no_such_module" }))
+      expect(Either.isLeft(refused) && refused.left._tag).toBe("VppApiError")
+      expect(yield* requests("get_first_msg_id", "error")).toBe(before.firstMsgIdError + 1)
+
+      yield* server.stall
+      const waiting = yield* Effect.all(
+        [
+          Effect.either(conn.request(vpe.ShowVersion, vpe.ShowVersionReply, {})),
+          Effect.either(conn.request(memclnt.ControlPing, memclnt.ControlPingReply, {}))
+        ],
+        { concurrency: "unbounded" }
+      )
+      expect(waiting.map((r) => (r._tag === "Left" ? r.left._tag : "ok"))).toEqual(["VppTimeout", "VppDisconnected"])
+      expect(yield* requests("show_version", "timeout")).toBe(before.versionTimeout + 1)
+      expect(yield* requests("control_ping", "disconnected")).toBe(before.pingDisconnected + 1)
+      // on a closed connection: failed at once, counted as disconnected
+      yield* Effect.either(conn.request(vpe.ShowVersion, vpe.ShowVersionReply, {}))
+      expect(yield* requests("show_version", "disconnected")).toBe(before.versionDisconnected + 1)
+      expect(yield* requests("control_ping", "ok")).toBe(before.pingOk + 3)
+      yield* server.resume
+    })))
+
+  it.live("a dump is one request, counted under the dump's name (its control_ping is not counted)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* ApiServer.make({ path: socketPath(), pid: 4242, handlers: { [lb.LbVipDump.name]: () => [] } })
+      const conn = yield* VppApi.connect({ path: server.path })
+      const before = yield* requests("lb_vip_dump", "ok")
+      const pingsBefore = yield* requests("control_ping", "ok")
+      const vips = yield* conn.dump(lb.LbVipDump, lb.LbVipDetails, { pfx: "0.0.0.0/0", protocol: 0, port: 0, pfx_matcher: { le: 0, ge: 0 } })
+      expect(vips.length).toBe(0)
+      expect(yield* requests("lb_vip_dump", "ok")).toBe(before + 1)
+      expect(yield* requests("control_ping", "ok")).toBe(pingsBefore)
+    })))
+})
