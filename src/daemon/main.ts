@@ -108,13 +108,16 @@ interface DaemonOptions {
   readonly metricsAddr: string
 }
 
+/** A listen address flag: host:port or [v6]:port. */
+const listenAddress = (flag: string, text: string) =>
+  Effect.fromNullable(ApiServer.parseListenAddress(text)).pipe(
+    Effect.mapError(() => new StartFailed(`--${flag} ${JSON.stringify(text)}: expected host:port or [v6]:port`, 1))
+  )
+
 const rpcLayer = (o: DaemonOptions) =>
   Effect.gen(function*() {
     if (o.rpcAddr === "") return Layer.empty
-    const listen = ApiServer.parseListenAddress(o.rpcAddr)
-    if (listen === undefined) {
-      return yield* Effect.fail(new StartFailed(`--rpc-addr ${JSON.stringify(o.rpcAddr)}: expected host:port or [v6]:port`, 1))
-    }
+    const listen = yield* listenAddress("rpc-addr", o.rpcAddr)
     let token: string | undefined
     if (o.rpcTokenFile !== "") {
       const file = o.rpcTokenFile
@@ -128,14 +131,9 @@ const rpcLayer = (o: DaemonOptions) =>
   })
 
 const metricsLayer = (o: DaemonOptions) =>
-  Effect.gen(function*() {
-    if (o.metricsAddr === "") return Layer.empty
-    const listen = ApiServer.parseListenAddress(o.metricsAddr)
-    if (listen === undefined) {
-      return yield* Effect.fail(new StartFailed(`--metrics-addr ${JSON.stringify(o.metricsAddr)}: expected host:port or [v6]:port`, 1))
-    }
-    return MetricsServer.layer(listen).pipe(Layer.discard)
-  })
+  o.metricsAddr === ""
+    ? Effect.succeed(Layer.empty)
+    : Effect.map(listenAddress("metrics-addr", o.metricsAddr), (listen) => MetricsServer.layer(listen).pipe(Layer.discard))
 
 const runDaemon = (o: DaemonOptions) =>
   Effect.gen(function*() {

@@ -74,6 +74,12 @@ describe("maglevd --check (a real process)", () => {
     expect(r.status).toBe(0)
   })
 
+  it("exits 1 naming the flag when a listen address is not host:port", () => {
+    const r = spawnSync(process.execPath, [...MAGLEVD, "--config", path.join(repoRoot, "examples", "maglev.yaml"), "--rpc-addr", "127.0.0.1:0", "--metrics-addr", "bogus"], { cwd: repoRoot, encoding: "utf8" })
+    expect(r.status).toBe(1)
+    expect(r.stdout).toContain('--metrics-addr \\"bogus\\": expected host:port or [v6]:port')
+  })
+
   it("exits 1 when the file cannot be read", () => {
     const r = check(path.join(tmp(), "missing.yaml"))
     expect(r.code).toBe(1)
