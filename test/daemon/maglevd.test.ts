@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber, Stream } from "effect"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
@@ -246,12 +246,20 @@ describe("maglevd programs VPP (real maglevd and vppsim processes)", () => {
       expect(scrape).toMatch(/^maglev_frontend_pool_backend_weight\{frontend="web",pool="main",backend="web1"\} 100$/m)
       expect(scrape).toMatch(/^maglev_lb_sync_operations_total\{op="as_add"\} [1-9]/m)
 
+      // A watcher sees the reload's new frontend, and its stream ends when the daemon stops.
+      const watched: Array<{ readonly _tag: string }> = []
+      const watcher = yield* Effect.forkScoped(Stream.runForEach(client.WatchEvents({ frontend: true }), (e) => Effect.sync(() => watched.push(e))))
+      yield* log.waitFor(() => watched.length > 0, "the hydrating message")
+      expect(watched[0]!._tag).toBe("Hydrate")
+
       fs.writeFileSync(file, vipConfig(port, ["web", "api"]))
       child.kill("SIGHUP")
       const added = yield* log.waitFor((r) => r.annotations.event === "vpp-lbsync-vip-add" && String(r.annotations.vip).startsWith("192.0.2.11/32"), "second VIP")
       expect(added.annotations).toMatchObject({ frontend: "api" })
       child.kill("SIGTERM")
       expect(yield* Effect.promise(() => exited)).toBe(0)
+      // Closed by the daemon: the stream ends (cleanly or with a transport error), it does not hang.
+      yield* Fiber.await(watcher).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the watch stream outlived the daemon") }))
 
       // Same configuration, same health: the new daemon leaves VPP exactly as it is.
       const again = yield* maglevd()
