@@ -49,7 +49,7 @@ export interface Validated {
   readonly warnings: ReadonlyArray<ConfigIssue>
 }
 
-// --- Defaults (docs/config.md lists the same values) ------------------------
+// --- Defaults (docs/config-guide.md lists the same values) ------------------
 
 export const Defaults = {
   transitionHistory: 5,

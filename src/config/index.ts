@@ -1,6 +1,6 @@
 /**
  * The configuration module: `maglev.yaml` checked in two stages into the
- * validated `Config` (see docs/config.md).
+ * validated `Config` (see docs/config-guide.md).
  */
 export type * from "./Config.js"
 export { checkConfigFile, checkConfigText, checkReadable, loadConfig, type CheckOptions } from "./Check.js"
