@@ -60,7 +60,8 @@ const rpcTokenFile = Options.text("rpc-token-file").pipe(
   Options.withDescription("file holding the bearer token every mutating RPC must carry (env MAGLEV_RPC_TOKEN_FILE)")
 )
 const rpcTokenReadonly = Options.boolean("rpc-token-readonly").pipe(
-  Options.withDescription("with --rpc-token-file: read-only RPCs need the token too")
+  Options.withFallbackConfig(EffectConfig.boolean("MAGLEV_RPC_TOKEN_READONLY")),
+  Options.withDescription("with --rpc-token-file: read-only RPCs need the token too (env MAGLEV_RPC_TOKEN_READONLY=true)")
 )
 const logLevel = Options.choice("log-level", ["debug", "info", "warn", "error"]).pipe(
   Options.withFallbackConfig(EffectConfig.literal("debug", "info", "warn", "error")("MAGLEV_LOG_LEVEL")),
@@ -90,9 +91,32 @@ const runCheck = (file: string) =>
   )
 
 /** SIGHUP reloads through `Control`, under the same lock as the API's reload and weight overrides (it logs the outcome). */
-const reloadOnHangup = signals("SIGHUP").pipe(
+const reloadOnHangup = Stream.concat(
+  // A SIGHUP that came while the daemon was starting: the file may have changed after it was read.
+  Stream.fromEffect(Effect.sync(() => earlyHangup)).pipe(Stream.filter((early) => early)),
+  signals("SIGHUP")
+).pipe(
   Stream.runForEach(() => Effect.flatMap(Control.Control, (c) => Effect.ignore(c.reloadFile("sighup"))))
 )
+
+/**
+ * SIGHUP before the daemon is up must not kill it (Node's default for a signal
+ * without a handler): it is remembered, and reloadOnHangup reloads once ready.
+ */
+let earlyHangup = false
+const onEarlyHangup = () => {
+  earlyHangup = true
+}
+process.on("SIGHUP", onEarlyHangup)
+
+/** The first line of what went wrong, with the system error code when there is one (EADDRINUSE, ...). */
+const startError = (cause: Cause.Cause<unknown>): string => {
+  for (const e of [...Cause.failures(cause), ...Cause.defects(cause)]) {
+    const inner = (e as { cause?: unknown }).cause as NodeJS.ErrnoException | undefined
+    if (inner?.code !== undefined) return `${(e as { _tag?: string })._tag ?? "error"}: ${inner.code}: ${inner.message}`
+  }
+  return Cause.pretty(cause).split("\n")[0] ?? "cannot start"
+}
 
 /** A start-up problem, reported as `start-failed` with an exit status. */
 class StartFailed {
@@ -170,7 +194,7 @@ const runDaemon = (o: DaemonOptions) =>
       Effect.catchAllCause((cause) =>
         Cause.isInterruptedOnly(cause)
           ? Effect.interrupt
-          : Effect.fail(new StartFailed(Cause.pretty(cause).split("\n")[0] ?? "cannot start", 1))
+          : Effect.fail(new StartFailed(startError(cause), 1))
       )
     )
   }).pipe(

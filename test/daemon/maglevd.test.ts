@@ -80,6 +80,20 @@ describe("maglevd --check (a real process)", () => {
     expect(r.stdout).toContain('--metrics-addr \\"bogus\\": expected host:port or [v6]:port')
   })
 
+  it("exits 1 saying the address is in use when the RPC port is taken", async () => {
+    const taken = http.createServer()
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r))
+    const port = (taken.address() as AddressInfo).port
+    try {
+      const r = spawnSync(process.execPath, [...MAGLEVD, "--config", path.join(repoRoot, "examples", "maglev.yaml"), "--rpc-addr", `127.0.0.1:${port}`, "--metrics-addr", "", "--vpp-api-addr", ""], { cwd: repoRoot, encoding: "utf8" })
+      expect(r.status).toBe(1)
+      expect(r.stdout).toContain(`EADDRINUSE`)
+      expect(r.stdout).toContain(`127.0.0.1:${port}`)
+    } finally {
+      taken.close()
+    }
+  })
+
   it("exits 1 when the file cannot be read", () => {
     const r = check(path.join(tmp(), "missing.yaml"))
     expect(r.code).toBe(1)
@@ -138,6 +152,10 @@ describe("maglevd health checking (a real process)", () => {
       const log = jsonLines(child)
       const starting = yield* log.waitFor((r) => r.annotations.event === "starting", "starting")
       expect(starting.annotations).toMatchObject({ version: expect.any(String), commit: expect.any(String), date: expect.any(String), config: file })
+      // A SIGHUP while the daemon is still starting does not kill it: the file is reloaded once it is up.
+      child.kill("SIGHUP")
+      const early = yield* log.waitFor((r) => r.annotations.event === "config-reload", "the early SIGHUP's reload")
+      expect(early.annotations).toMatchObject({ trigger: "sighup" })
       const up = yield* log.waitFor((r) => r.annotations.event === "backend-transition" && r.annotations.to === "up", "up")
       expect(up.annotations).toMatchObject({ backend: "web1", from: "unknown", code: "L7OK", address: "127.0.0.1" })
 
@@ -148,7 +166,7 @@ describe("maglevd health checking (a real process)", () => {
       yield* Effect.promise(() => new Promise<void>((r) => closed.close(() => r())))
       fs.writeFileSync(file, configText(closedPort))
       child.kill("SIGHUP")
-      yield* log.waitFor((r) => r.annotations.event === "config-reload", "config-reload")
+      yield* log.waitFor((r) => r.annotations.event === "config-reload" && r !== early, "config-reload")
       const down = yield* log.waitFor((r) => r.annotations.event === "backend-transition" && r.annotations.to === "down", "down")
       expect(down.annotations).toMatchObject({ code: "L4CON" })
 
