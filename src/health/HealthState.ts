@@ -4,9 +4,11 @@
  * the transition it caused, if any. The HealthChecker's fibers only move data
  * in and out of these.
  *
- * The counter model is HAProxy's: a counter in 0..rise+fall-1; the backend is
- * up while the counter is >= rise. A pass adds one, a fail takes one away, so a
- * barely-up backend needs `fall` fails in a row to go down and a fully-down one
+ * The counter model is the original vpp-maglev's (HAProxy's counter, moved one
+ * step per probe): a counter in 0..rise+fall-1; the backend is up while the
+ * counter is >= rise. A pass adds one, a fail takes one away, so a fully-up
+ * backend (counter at the maximum) needs `fall` fails in a row to go down, one
+ * just come up (counter = rise) goes down on its next fail, and a fully-down one
  * needs `rise` passes to come back. Entering `unknown` preloads the counter to
  * rise-1: the first pass decides "up", and any fail decides "down" at once, so
  * a restarted daemon knows every backend's state after a single probe.
