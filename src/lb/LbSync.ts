@@ -17,6 +17,7 @@ import type { Config, Frontend } from "../config/Config.js"
 import * as HealthChecker from "../health/HealthChecker.js"
 import type { HealthStatus } from "../health/HealthState.js"
 import * as Metrics from "../metrics/Metrics.js"
+import type { VppRequestError } from "../vpp/transport/Errors.js"
 import type { VppConnection } from "../vpp/transport/VppApi.js"
 import { lb } from "../vpp/binapi/index.js"
 import { showLbVips } from "../vpp/LbVips.js"
@@ -185,7 +186,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
       let failed: LbSyncError | undefined
       for (let i = 0; i < ops.length; i += WINDOW) {
         const batch = ops.slice(i, i + WINDOW)
-        const waits: Array<Effect.Effect<unknown, unknown>> = []
+        const waits: Array<Effect.Effect<unknown, VppRequestError>> = []
         for (const op of batch) {
           const sent = yield* Effect.either(Requests.start(conn, op))
           if (sent._tag === "Left") {
@@ -198,7 +199,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
           const op = batch[j]!
           const done = yield* Effect.either(wait)
           if (done._tag === "Left") {
-            failed ??= new LbSyncError({ op, reason: (done.left as { message: string }).message })
+            failed ??= new LbSyncError({ op, reason: done.left.message })
             continue
           }
           const k = vipKeyString(op.vip)
@@ -402,8 +403,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const config = yield* checker.config
       const byKey = yield* vpp.vipCountersByKey
       const out = new Map<string, Supervisor.VipCounters>()
-      for (const f of config.frontends.values()) {
-        const c = byKey.get(vipKeyString(frontendVipKey(f)))
+      for (const [key, f] of frontendsByKey(config)) {
+        const c = byKey.get(key)
         if (c !== undefined) out.set(f.name, c)
       }
       return out

@@ -18,9 +18,9 @@ import * as Daemon from "../../src/daemon/Daemon.js"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import * as Prober from "../../src/health/Prober.js"
 import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
-import { pollDelay } from "../../src/internal/WallClock.js"
 import * as LbSync from "../../src/lb/LbSync.js"
 import * as Simulator from "../../src/sim/Simulator.js"
+import { waitFor } from "../support/wait.js"
 
 export const PASS = probeResult("L4OK", 1, "connected")
 export const FAIL = probeResult("L4CON", 1, "refused")
@@ -85,16 +85,27 @@ export interface FixtureOptions {
   readonly vppDisabled?: boolean
 }
 
-/** Polls in wall time until `probe` yields a value. */
-export const waitFor = <A, E, R>(what: string, probe: Effect.Effect<A | undefined, E, R>, timeoutMs = 10_000) =>
+export { waitFor }
+
+/**
+ * The daemon's services over the simulator (unless VPP is disabled), with the
+ * configuration `yaml()` in a fresh directory and a scripted prober: every
+ * backend passes unless `answers` says otherwise.
+ */
+export const scriptedDaemon = (prefix: string, options: { readonly vppDisabled?: boolean | undefined }) =>
   Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const a = yield* probe
-      if (a !== undefined) return a
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-      yield* pollDelay(20)
-    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+    const file = path.join(dir, "maglev.yaml")
+    fs.writeFileSync(file, yaml())
+    const apiSocket = options.vppDisabled === true ? "" : path.join(dir, "api.sock")
+    const statsSocket = path.join(dir, "stats.sock")
+    const sim = options.vppDisabled === true ? undefined : yield* Simulator.make({ apiSocket, statsSocket })
+    const answers = new Map<string, ProbeResult>()
+    const prober = Prober.layerFrom(({ target }) => Effect.sync(() => answers.get(target.backend) ?? PASS))
+    const daemon = Daemon.layer(yield* loadConfig(file), { apiSocket, statsSocket, countersInterval: "100 millis" }).pipe(
+      Layer.provide(prober)
+    )
+    return { dir, file, sim, answers, daemon }
   })
 
 /**
@@ -105,16 +116,7 @@ export const waitFor = <A, E, R>(what: string, probe: Effect.Effect<A | undefine
  */
 export const withApi = <A, E>(options: FixtureOptions, body: (f: Fixture) => Effect.Effect<A, E, Scope.Scope>) =>
   Effect.gen(function*() {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "api-"))
-    const file = path.join(dir, "maglev.yaml")
-    fs.writeFileSync(file, yaml())
-    const apiSocket = options.vppDisabled === true ? "" : path.join(dir, "api.sock")
-    const statsSocket = path.join(dir, "stats.sock")
-    const sim = options.vppDisabled === true ? undefined : yield* Simulator.make({ apiSocket, statsSocket })
-    const answers = new Map<string, ProbeResult>()
-    const config = yield* loadConfig(file)
-    const prober = Prober.layerFrom(({ target }) => Effect.succeed(answers.get(target.backend) ?? PASS))
-    const daemon = Daemon.layer(config, { apiSocket, statsSocket, countersInterval: "100 millis" }).pipe(Layer.provide(prober))
+    const { answers, daemon, dir, file, sim } = yield* scriptedDaemon("api-", options)
     const stack = Server.layer({ port: 0, ...options.server }).pipe(
       Layer.provideMerge(Control.layer({ configFile: file })),
       Layer.provideMerge(daemon)

@@ -79,14 +79,20 @@ const weights = (sim: Simulator.SimulatorShape) =>
     sim.lb.asV2Dump({ pfx: "0.0.0.0/0", protocol: 0, port: 0 } as never, undefined).filter((a) => (a.flags & 1) !== 0).map((a) => [a.app_srv, a.weight])
   )
 
+/** A fixed start time, and a simulator on fresh sockets for the test's scope. */
+const simulator = Effect.gen(function*() {
+  yield* TestClock.setTime(1_760_000_000_000)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbsync-"))
+  const apiSocket = path.join(dir, "api.sock")
+  const statsSocket = path.join(dir, "stats.sock")
+  const sim = yield* Simulator.make({ apiSocket, statsSocket })
+  return { apiSocket, statsSocket, sim }
+})
+
 describe("LbSync against the simulator", () => {
   it.scoped("warm-up, failover with flush, no-op syncs, drift repair, dry run, and a restart that changes nothing", () =>
     Effect.gen(function*() {
-      yield* TestClock.setTime(1_760_000_000_000)
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbsync-"))
-      const apiSocket = path.join(dir, "api.sock")
-      const statsSocket = path.join(dir, "stats.sock")
-      const sim = yield* Simulator.make({ apiSocket, statsSocket })
+      const { apiSocket, sim, statsSocket } = yield* simulator
       const answers = new Map<string, ProbeResult>()
 
       yield* Effect.gen(function*() {
@@ -153,11 +159,7 @@ describe("LbSync against the simulator", () => {
 
   it.scoped("re-creates a VIP whose src-ip-sticky differs (read from show lb vips verbose) and reports counters per frontend", () =>
     Effect.gen(function*() {
-      yield* TestClock.setTime(1_760_000_000_000)
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbsync-"))
-      const apiSocket = path.join(dir, "api.sock")
-      const statsSocket = path.join(dir, "stats.sock")
-      const sim = yield* Simulator.make({ apiSocket, statsSocket })
+      const { apiSocket, sim, statsSocket } = yield* simulator
       // Another program made the VIP sticky; the configuration says it is not.
       sim.lb.handle("lb_add_del_vip_v2", {
         pfx: "192.0.2.10/32", protocol: 6, port: 80, encap: "LB_API_ENCAP_TYPE_GRE4", dscp: 0, type: "LB_API_SRV_TYPE_CLUSTERIP",
@@ -189,11 +191,7 @@ describe("LbSync against the simulator", () => {
       if (e._tag === "Some") events.push(String(e.value))
     })
     return Effect.gen(function*() {
-      yield* TestClock.setTime(1_760_000_000_000)
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbsync-"))
-      const apiSocket = path.join(dir, "api.sock")
-      const statsSocket = path.join(dir, "stats.sock")
-      const sim = yield* Simulator.make({ apiSocket, statsSocket })
+      const { apiSocket, sim, statsSocket } = yield* simulator
       const answers = new Map<string, ProbeResult>()
       yield* Effect.gen(function*() {
         yield* advanceUntil("the VIP is programmed", Effect.sync(() => (Object.keys(weights(sim)).length === 3 ? true : undefined)))

@@ -9,18 +9,12 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Logger, Metric, MetricLabel, type Scope } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
-import { loadConfig } from "../../src/config/Check.js"
-import * as Daemon from "../../src/daemon/Daemon.js"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
-import * as Prober from "../../src/health/Prober.js"
 import type { ProbeResult } from "../../src/health/ProbeResult.js"
 import * as Metrics from "../../src/metrics/Metrics.js"
 import * as MetricsServer from "../../src/metrics/Server.js"
 import * as Simulator from "../../src/sim/Simulator.js"
-import { FAIL, PASS, waitFor, weights, yaml } from "../api/support.js"
+import { FAIL, scriptedDaemon, waitFor, weights } from "../api/support.js"
 import { type ParsedFamily, parse, valueOf } from "./exposition.js"
 
 interface Fixture {
@@ -32,17 +26,7 @@ interface Fixture {
 
 const withMetrics = <A, E>(options: { readonly vppDisabled?: boolean }, body: (f: Fixture) => Effect.Effect<A, E, Scope.Scope>) =>
   Effect.gen(function*() {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "metrics-"))
-    const file = path.join(dir, "maglev.yaml")
-    fs.writeFileSync(file, yaml())
-    const apiSocket = options.vppDisabled === true ? "" : path.join(dir, "api.sock")
-    const statsSocket = path.join(dir, "stats.sock")
-    const sim = options.vppDisabled === true ? undefined : yield* Simulator.make({ apiSocket, statsSocket })
-    const answers = new Map<string, ProbeResult>()
-    const prober = Prober.layerFrom(({ target }) => Effect.sync(() => answers.get(target.backend) ?? PASS))
-    const daemon = Daemon.layer(yield* loadConfig(file), { apiSocket, statsSocket, countersInterval: "100 millis" }).pipe(
-      Layer.provide(prober)
-    )
+    const { answers, daemon, sim } = yield* scriptedDaemon("metrics-", options)
     const context = yield* Layer.build(MetricsServer.layer({ port: 0 }).pipe(Layer.provideMerge(daemon)))
     return yield* body({
       sim,

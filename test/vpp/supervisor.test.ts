@@ -16,6 +16,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { pollDelay } from "../../src/internal/WallClock.js"
+import { waitFor as waitForWall } from "../support/wait.js"
 import { vipKey, vipKeyString } from "../../src/lb/VipKey.js"
 import * as ApiServer from "../../src/sim/ApiServer.js"
 import * as Simulator from "../../src/sim/Simulator.js"
@@ -43,16 +44,7 @@ const sim = (p: ReturnType<typeof paths>, extra: Partial<Simulator.SimulatorOpti
 
 
 /** Polls `probe` in wall time until it yields a value. */
-const waitFor = <A, E>(what: string, probe: Effect.Effect<A | undefined, E>, timeoutMs = 5000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const a = yield* probe
-      if (a !== undefined) return a
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-      yield* pollDelay(5)
-    }
-  })
+const waitFor = <A, E>(what: string, probe: Effect.Effect<A | undefined, E>) => waitForWall(what, probe, 5000, 5)
 
 /** Moves the virtual clock `step` at a time, pausing in wall time for the sockets, until `probe` yields. */
 const advanceUntil = <A, E>(what: string, probe: Effect.Effect<A | undefined, E>, step: Duration.DurationInput = "1 second", maxSteps = 300) =>

@@ -1,0 +1,15 @@
+/** Waiting in wall time for something that happens over real sockets. */
+import { Effect } from "effect"
+import { pollDelay } from "../../src/internal/WallClock.js"
+
+/** Polls `probe` every `pollMs` until it yields a value; dies naming `what` after `timeoutMs`. */
+export const waitFor = <A, E, R>(what: string, probe: Effect.Effect<A | undefined, E, R>, timeoutMs = 10_000, pollMs = 20) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const a = yield* probe
+      if (a !== undefined) return a
+      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
+      yield* pollDelay(pollMs)
+    }
+  })
