@@ -448,10 +448,13 @@ export const runScenario = (
     }
 
     // 4. deterministic AS order
-    const all = sim.lb.mutations().filter((m) => !foreign.has(m.seq))
+    // A run is consecutive AS adds by the daemon; anything else in the log (the drifter's
+    // changes included) ends it, so one address re-added later is not a run of two.
+    const all = sim.lb.mutations()
     for (let i = 1; i < all.length; i++) {
       const a = all[i - 1]!
       const b = all[i]!
+      if (foreign.has(a.seq) || foreign.has(b.seq)) continue
       if (a.op !== "as-add" || b.op !== "as-add" || a.details.vip !== b.details.vip) continue
       if (compareAddresses(a.details.address, b.details.address) >= 0) {
         return yield* violation("order", `AS ${b.details.address} was added after ${a.details.address} to VIP #${a.details.vip}`)
