@@ -251,6 +251,11 @@ export const make = Effect.fn("LbSync.make")(function*() {
         memory = { conn, vips: new Map(observed.map((o) => [vipKeyString(o), o])) }
       }
       const ops = diff(desired, observed, scope === undefined ? { flush } : { scope, flush })
+      if (fromMemory && ops.some((op) => op._tag === "VipAdd")) {
+        // A VIP to add (a reload's new frontend, or one another client deleted): VPP refuses it next
+        // to a stale VIP on the same prefix that only a full sync deletes, so sync everything.
+        return yield* run(undefined, flush, dryRun, `${why}; a VIP to add`)
+      }
       const report: SyncReport = { ops, applied: !dryRun, scope: scope === undefined ? "full" : [...scope] }
       if (dryRun) return report
       const started = yield* Clock.currentTimeMillis

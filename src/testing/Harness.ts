@@ -136,7 +136,8 @@ export const runScenario = (
     const collector = Logger.make<unknown, void>(({ annotations, logLevel, message }) => {
       if (LogLevel.lessThan(logLevel, LogLevel.Info)) return
       const event = Option.getOrElse(HashMap.get(annotations, "event"), () => "")
-      logs.push({ step: stepIndex, level: logLevel, event: String(event), message: String(message) })
+      const error = Option.getOrUndefined(HashMap.get(annotations, "error"))
+      logs.push({ step: stepIndex, level: logLevel, event: String(event), message: error === undefined ? String(message) : `${String(message)}: ${String(error)}` })
     })
     return Effect.gen(function*() {
     const dir = yield* Effect.acquireRelease(
@@ -203,7 +204,6 @@ export const runScenario = (
         quiet = idle && inFlight === 0 ? quiet + 1 : 0
         if (i === 499) {
           busy++
-          if (process.env.HARNESS_DEBUG) console.error(`not settled at step ${stepIndex}: idle ${idle}, in flight ${inFlight}, ${state._tag}`)
         }
       }
     })

@@ -4,9 +4,9 @@
  * notices a VPP that does not match.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, FastCheck as fc } from "effect"
 import { runScenario } from "../../src/testing/Harness.js"
-import { type ConfigSpec, scenarioArb } from "../../src/testing/Scenario.js"
+import { type ConfigSpec, describeScenario, scenarioArb } from "../../src/testing/Scenario.js"
 
 const spec: ConfigSpec = {
   rise: 2,
@@ -49,6 +49,15 @@ describe("simulation harness", () => {
       })
       expect(report.trace[4]).toMatch(/^drift as-weight #0 weight 33 → 192\.0\.2\.11\/32 10\.0\.0\.\d weight \d+ -> 33$/)
       expect(report.mutations).toBeGreaterThan(10)
+    }), 60_000)
+
+  it.scoped("found by a sweep: a reload that moves VIPs to other ports and encaps on their prefixes syncs without a refusal", () =>
+    Effect.gen(function*() {
+      // Scenario 39 of seed 12345: the reload's backend transitions triggered a sync of a new VIP
+      // before the reload's full sync, and VPP refused the VIP (-73) next to the stale one on its prefix.
+      const scenario = fc.sample(scenarioArb(), { numRuns: 39, seed: 12345 })[38]!
+      expect(describeScenario(scenario)).toContain("reload")
+      yield* runScenario(scenario)
     }), 60_000)
 
   it.scoped("reports a VPP that was not given time to converge", () =>
