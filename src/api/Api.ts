@@ -153,7 +153,9 @@ export const PoolBackendInfo = Schema.Struct({
   /** What VPP should have (Desired.ts): the weight in the active pool for an up backend, else 0. */
   effectiveWeight: Schema.Int,
   /** Predicted Maglev buckets once VPP matches (0 on rows that are not the effective one). */
-  buckets: Schema.Int
+  buckets: Schema.Int,
+  /** Unix milliseconds of the backend's last transition, when it is still in the history. */
+  since: Schema.optional(Schema.Number)
 })
 export interface PoolBackendInfo extends Schema.Schema.Type<typeof PoolBackendInfo> {}
 
@@ -326,6 +328,20 @@ export const FrontendCounters = Schema.Struct({
 })
 export interface FrontendCounters extends Schema.Schema.Type<typeof FrontendCounters> {}
 
+// --- The daemon ----------------------------------------------------------------------
+
+export const VersionInfo = Schema.Struct({
+  version: Schema.String,
+  commit: Schema.String,
+  /** The commit's date. */
+  date: Schema.String,
+  /** Unix milliseconds when the daemon started. */
+  startedAt: Schema.Number,
+  /** The configuration file it runs. */
+  configFile: Schema.String
+})
+export interface VersionInfo extends Schema.Schema.Type<typeof VersionInfo> {}
+
 // --- Events --------------------------------------------------------------------------
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const
@@ -386,6 +402,7 @@ const SetWeight = Schema.Struct({
 })
 
 export class MaglevApi extends RpcGroup.make(
+  Rpc.make("GetVersion", { success: VersionInfo, error: InvalidArgument }),
   Rpc.make("ListFrontends", { success: Schema.Array(FrontendInfo), error: InvalidArgument }),
   Rpc.make("GetFrontend", { payload: named, success: FrontendInfo, error: Schema.Union(NotFound, InvalidArgument) }),
   Rpc.make("ListBackends", { success: Schema.Array(BackendInfo), error: InvalidArgument }),

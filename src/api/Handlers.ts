@@ -4,7 +4,7 @@
  * through them or through `Control`, and turn the answers into the wire
  * shapes (Info.ts) and the API's errors.
  */
-import { Effect, HashMap, Option } from "effect"
+import { Clock, Effect, HashMap, Option } from "effect"
 import * as HealthChecker from "../health/HealthChecker.js"
 import * as LbSync from "../lb/LbSync.js"
 import { canonicalAddress, frontendVipKey, vipKeyString } from "../lb/VipKey.js"
@@ -14,6 +14,7 @@ import { Conflict, type LbState, MaglevApi, NotFound, Unavailable } from "./Api.
 import { Control } from "./Control.js"
 import { backendInfo, backendInfos, frontendInfo, frontendInfos, healthCheckInfo, opInfo } from "./Info.js"
 import { LogHub } from "./LogHub.js"
+import { COMMIT, COMMIT_DATE, VERSION } from "../Version.js"
 import { watchEvents } from "./Watch.js"
 
 const unavailable = (e: Supervisor.VppUnavailable) => new Unavailable({ reason: e.reason })
@@ -27,6 +28,7 @@ export const layer = MaglevApi.toLayer(Effect.gen(function*() {
   const sync = yield* LbSync.LbSync
   const control = yield* Control
   const hub = yield* LogHub
+  const startedAt = yield* Clock.currentTimeMillis
 
   const backendAfter = (action: Effect.Effect<HealthChecker.BackendHealth, HealthChecker.ActionError>) =>
     Effect.flatMap(Effect.mapError(action, actionError), (health) => Effect.map(control.snapshot, (s) => backendInfo(s, health)))
@@ -74,6 +76,7 @@ export const layer = MaglevApi.toLayer(Effect.gen(function*() {
   })
 
   return MaglevApi.of({
+    GetVersion: () => Effect.succeed({ version: VERSION, commit: COMMIT, date: COMMIT_DATE, startedAt, configFile: control.configFile }),
     ListFrontends: () => Effect.map(control.snapshot, frontendInfos),
     GetFrontend: ({ name }) =>
       Effect.flatMap(control.snapshot, (s) => {

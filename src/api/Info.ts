@@ -137,6 +137,7 @@ const frontendInfoWith = (s: Snapshot, vip: DesiredVip, f: Frontend): Api.Fronte
       active: vip.activePool === pool.name,
       backends: pool.backends.map((m) => {
         const address = s.config.backends.get(m.backend)?.address ?? ""
+        const transitions = Option.getOrUndefined(HashMap.get(s.health, m.backend))?.transitions
         const effectiveWeight = effectiveIn(vip, pool.name, m.backend)
         const active = vip.activePool === pool.name
         return {
@@ -146,7 +147,8 @@ const frontendInfoWith = (s: Snapshot, vip: DesiredVip, f: Frontend): Api.Fronte
           weight: m.weight,
           fileWeight: s.fileWeights.get(memberKey(f.name, pool.name, m.backend)),
           effectiveWeight,
-          buckets: active ? (buckets.get(address) ?? 0) : 0
+          buckets: active ? (buckets.get(address) ?? 0) : 0,
+          since: transitions?.[transitions.length - 1]?.at
         }
       })
     }))

@@ -56,6 +56,15 @@ describe("RPC API: reading", () => {
           { frontend: "web", pool: "backup", weight: 100, effectiveWeight: 0, active: false }
         ])
         expect(yield* Effect.flip(api.GetBackend({ name: "zz" }))).toMatchObject({ _tag: "NotFound", kind: "backend" })
+        // A pool row says since when its backend is in its state: the last transition.
+        const row = web!.pools[0]!.backends.find((b) => b.backend === "a")!
+        expect(row.since).toBe(a.transitions.at(-1)!.at)
+
+        const version = yield* api.GetVersion()
+        expect(version.version).toMatch(/^\d+\.\d+\.\d+/)
+        expect(version.startedAt).toBeLessThanOrEqual(Date.now())
+        expect(version.startedAt).toBeGreaterThan(Date.now() - 60_000)
+        expect(version.configFile).not.toBe("")
 
         const [hc] = yield* api.ListHealthChecks()
         expect(hc).toMatchObject({
