@@ -8,7 +8,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Config as EffectConfig, Effect, Exit, Layer, Logger, LogLevel, Option, Stream } from "effect"
+import { Cause, Config as EffectConfig, Effect, Layer, Logger, LogLevel, Stream } from "effect"
 import * as fs from "node:fs"
 import { checkConfigFile, ConfigError, ConfigFileError, exitCode, formatCheckResult, loadConfig } from "../config/index.js"
 import * as ApiServer from "../api/Server.js"
@@ -16,6 +16,7 @@ import * as Control from "../api/Control.js"
 import * as LogHub from "../api/LogHub.js"
 import * as Prober from "../health/Prober.js"
 import * as MetricsServer from "../metrics/Server.js"
+import { ExitStatus, teardown } from "../internal/ExitStatus.js"
 import { COMMIT, COMMIT_DATE, VERSION, VERSION_LINE } from "../Version.js"
 import * as Daemon from "./Daemon.js"
 import { signals } from "./Signals.js"
@@ -70,11 +71,6 @@ const logLevel = Options.choice("log-level", ["debug", "info", "warn", "error"])
 )
 
 const levels = { debug: LogLevel.Debug, info: LogLevel.Info, warn: LogLevel.Warning, error: LogLevel.Error } as const
-
-/** The process exit status a run asks for (the default teardown knows only 0 and 1). */
-class ExitStatus {
-  constructor(readonly code: number) {}
-}
 
 const runCheck = (file: string) =>
   checkConfigFile(file).pipe(
@@ -243,9 +239,7 @@ cli(process.argv).pipe(
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
     disablePrettyLogger: true,
-    teardown: (exit, onExit) => {
-      if (Exit.isSuccess(exit) && exit.value instanceof ExitStatus) onExit(exit.value.code)
-      else onExit(Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) ? 1 : 0)
-    }
+    // SIGTERM interrupts the daemon: a clean exit.
+    teardown: teardown((cause) => (Cause.isInterruptedOnly(cause) ? 0 : 1))
   })
 )

@@ -1,0 +1,17 @@
+/**
+ * The exit status of a command-line program run by `NodeRuntime.runMain`,
+ * whose default teardown knows only 0 and 1: the program succeeds with an
+ * `ExitStatus`, and `teardown` turns it (or a failure) into the status.
+ */
+import { type Cause, Exit } from "effect"
+
+export class ExitStatus {
+  constructor(readonly code: number) {}
+}
+
+/** A `runMain` teardown: the program's ExitStatus, else what `onFailure` says of the cause (0 for any other success). */
+export const teardown = (onFailure: (cause: Cause.Cause<unknown>) => number) =>
+(exit: Exit.Exit<unknown, unknown>, onExit: (code: number) => void): void => {
+  if (Exit.isSuccess(exit)) onExit(exit.value instanceof ExitStatus ? exit.value.code : 0)
+  else onExit(onFailure(exit.cause))
+}
