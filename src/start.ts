@@ -132,8 +132,7 @@ try {
   daemon.stdout!.pipe(process.stdout)
   say(`running: vppsim (${apiSocket}), backends ${BACKENDS.map((a) => `${a}:${PORT}`).join(" ")}, maglevd (${configFile})`)
   say(`take a backend down: curl -X POST http://127.0.0.2:${PORT}/down  (or: touch ${downDir}/127.0.0.2); back: .../up`)
-  say(`RPC API: http://127.0.0.1:9090/rpc (docs/api.md); connect with: maglevc --server http://127.0.0.1:9090`)
-  say(`  (maglevc is not built yet; until it is: node --import tsx examples/client.ts)`)
+  say(`RPC API: http://127.0.0.1:9090/rpc (docs/api.md); in another terminal: npm run maglevc  (the shell; or one command: npm run maglevc -- show frontend web)`)
   say(`metrics: http://127.0.0.1:9091/metrics`)
   say(`maglevd logs JSON lines below; Ctrl-C stops everything`)
 } catch (e) {

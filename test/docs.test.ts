@@ -9,6 +9,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import { beforeAll, describe, expect, it } from "vitest"
+import * as Commands from "../src/cli/Commands.js"
+import * as Shell from "../src/cli/Shell.js"
+import * as Tree from "../src/cli/Tree.js"
 import { checkConfigText, Defaults, formatCheckResult, formatDuration } from "../src/config/index.js"
 import { PROBE_CODES } from "../src/health/ProbeResult.js"
 import { repoRoot } from "./support/paths.js"
@@ -20,11 +23,15 @@ const userGuide = read("docs/user-guide.md")
 const healthchecks = read("docs/healthchecks.md")
 const configGuide = read("docs/config-guide.md")
 
-/** The man page as text: roff escapes for `-` and fonts removed, so `\-\-config` reads `--config`. */
-const manPage = read("docs/maglevd.8")
-  .replace(/\\-/g, "-")
-  .replace(/\\f(?:[BIRP]|\(..|\[[^\]]*\])/g, "")
-  .replace(/\\&/g, "")
+/** A man page as text: roff escapes for `-`, `\\` and fonts removed, so `\-\-config` reads `--config`. */
+const roff = (file: string) =>
+  read(file)
+    .replace(/\\-/g, "-")
+    .replace(/\\f(?:[BIRP]|\(..|\[[^\]]*\])/g, "")
+    .replace(/\\&/g, "")
+    .replace(/\\e/g, "\\")
+
+const manPage = roff("docs/maglevd.8")
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 /** `word` as a whole token: not part of a longer flag or name. */
@@ -44,14 +51,17 @@ const sources = (dir: string): Array<string> =>
 
 const sorted = (names: Iterable<string>) => [...new Set(names)].sort()
 
+/** The long flags a `--help` output lists (colour codes stripped). */
+const helpFlags = (help: string) => sorted(matchAll(help.replace(/\x1b\[[0-9;]*m/g, ""), /(?<![\w-])(--[a-z][a-z0-9-]*)/g))
+
 describe("flags and environment", () => {
   let help = ""
   beforeAll(async () => {
     const { stdout } = await run(process.execPath, ["--import", "tsx", "src/daemon/main.ts", "--help"], { cwd: repoRoot })
-    help = stdout.replace(/\x1b\[[0-9;]*m/g, "")
+    help = stdout
   }, 60_000)
 
-  const flags = () => sorted(matchAll(help, /(?<![\w-])(--[a-z][a-z0-9-]*)/g))
+  const flags = () => helpFlags(help)
   const envVars = sorted(matchAll(read("src/daemon/main.ts"), /"(MAGLEV_[A-Z0-9_]+)"/g))
 
   it("finds the flags in --help", () => {
@@ -193,6 +203,77 @@ describe("configuration keys", () => {
     for (const block of blocks) {
       const result = checkConfigText(block, { checkReadable: () => undefined })
       expect(formatCheckResult(result, "example")).toMatch(/^example: valid: [^\n]*healthchecks?\n$/)
+    }
+  })
+})
+
+describe("maglevc", () => {
+  const cliPage = roff("docs/maglevc.1")
+  /** The guide's maglevc section, up to the next `## ` heading. */
+  const cliGuide = (() => {
+    const start = userGuide.indexOf("\n## maglevc")
+    const end = userGuide.indexOf("\n## ", start + 1)
+    return start < 0 ? "" : userGuide.slice(start, end < 0 ? undefined : end)
+  })()
+  /** Whitespace runs as one space, so a roff or Markdown line break does not matter. */
+  const squash = (text: string) => text.replace(/\s+/g, " ")
+
+  let help = ""
+  beforeAll(async () => {
+    const { stdout } = await run(process.execPath, ["--import", "tsx", "src/cli/main.ts", "--help"], { cwd: repoRoot })
+    help = stdout
+  }, 60_000)
+
+  /**
+   * What main.ts reads from the environment: `Config.string("NAME")` (and the
+   * other `Config.*` constructors) and `process.env`.
+   */
+  const mainTs = read("src/cli/main.ts")
+  const envVars = sorted([
+    ...matchAll(mainTs, /\bConfig\.\w+\(\s*"([A-Z][A-Z0-9_]*)"/g),
+    ...matchAll(mainTs, /\bprocess\.env\.([A-Z][A-Z0-9_]*)/g),
+    ...matchAll(mainTs, /\bprocess\.env\[\s*"([A-Z][A-Z0-9_]*)"\s*\]/g)
+  ])
+  const commands = Tree.synopsis(Commands.tree).map((s) => s.line)
+
+  it("the user guide has a maglevc section", () => {
+    expect(cliGuide).toMatch(/^\n## maglevc/)
+  })
+
+  it("the man page has the sections of a man(7) page", () => {
+    for (const section of ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "COMMANDS", "ENVIRONMENT", "FILES", "EXIT STATUS", "SEE ALSO"]) {
+      expect(cliPage).toMatch(new RegExp(`^\\.SH "?${section}"?$`, "m"))
+    }
+  })
+
+  it("finds the flags in --help", () => {
+    expect(helpFlags(help)).toEqual(expect.arrayContaining(["--server", "--token-file", "--color", "--json", "--version", "--help"]))
+  })
+
+  it("every long flag of maglevc --help is in the man page and the user guide's section", () => {
+    expect(helpFlags(help).filter((f) => !mentions(cliPage, f))).toEqual([])
+    expect(helpFlags(help).filter((f) => !mentions(cliGuide, f))).toEqual([])
+  })
+
+  it("every environment variable main.ts reads is in the man page and the user guide's section", () => {
+    expect(envVars).toEqual(expect.arrayContaining(["MAGLEV_SERVER", "MAGLEV_RPC_TOKEN_FILE", "NO_COLOR"]))
+    expect(envVars.filter((v) => !mentions(cliPage, v))).toEqual([])
+    expect(envVars.filter((v) => !mentions(cliGuide, v))).toEqual([])
+  })
+
+  it("every command of the tree is in the man page and the user guide's section, as help writes it", () => {
+    expect(commands).toEqual(expect.arrayContaining(["show version", "config reload", "help"]))
+    expect(commands.length).toBeGreaterThan(20)
+    expect(commands.filter((c) => !squash(cliPage).includes(squash(c)))).toEqual([])
+    expect(commands.filter((c) => !squash(cliGuide).includes(squash(c)))).toEqual([])
+  })
+
+  it("the shell's prompt, history file and history size are as the docs say", () => {
+    const file = "~/" + path.basename(Shell.historyFile())
+    const size = Shell.HISTORY_SIZE.toLocaleString("en-US")
+    const prompt = Shell.PROMPT.trimEnd()
+    for (const [name, text] of [["maglevc.1", cliPage], ["user-guide.md", cliGuide]] as const) {
+      expect([file, size, prompt].filter((w) => !text.includes(w)).map((w) => `${name}: ${w}`)).toEqual([])
     }
   })
 })

@@ -1,0 +1,399 @@
+/**
+ * maglevc's commands: the tree (Tree.ts) of keywords and live slots, and
+ * what each command does with the API client. A command answers with an
+ * `Outcome`: text to print (and the API's response, for `--json`), a stream
+ * of events to follow (`watch events`), help, or the end of the session.
+ *
+ * Live slots (frontend, pool, backend, health check names) list what the
+ * server has now, through the session's short-lived cache, so that Tab, `?`
+ * and validation ask the server at most once a second for the same list.
+ */
+import { RpcClientError } from "@effect/rpc"
+import { Cache, Context, Data, Duration, Effect, Stream } from "effect"
+import type { ConfigCheck, FrontendInfo, WatchEvent, WatchLogLevel } from "../api/Api.js"
+import { LOG_LEVELS } from "../api/Api.js"
+import type { MaglevClientShape } from "../api/Client.js"
+import { COMMIT, COMMIT_DATE, VERSION } from "../Version.js"
+import * as Format from "./Format.js"
+import { type Bound, intSlot, keyword, type Node, slot } from "./Tree.js"
+
+// --- Errors ---------------------------------------------------------------------------------
+
+/** The server (or the way to it) failed the command: exit status 1. */
+export class ServerError extends Data.TaggedError("ServerError")<{ readonly message: string }> {}
+
+/** The command line is wrong: exit status 2. */
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+
+export type CommandError = ServerError | UsageError
+
+/** What went wrong at the bottom of a transport failure: the system error code (ECONNREFUSED, ...) or the innermost message. */
+const rootCause = (e: unknown): string | undefined => {
+  let message: string | undefined
+  for (let c: unknown = e, depth = 0; c !== undefined && c !== null && depth < 8; depth++) {
+    const { code, message: m } = c as { code?: unknown; message?: unknown }
+    if (typeof code === "string") return code
+    if (typeof m === "string" && m !== "") message = m
+    c = (c as { cause?: unknown }).cause
+  }
+  return message
+}
+
+/** Any failure of an RPC as the operator reads it. */
+export const serverError = (url: string) => (e: unknown): ServerError => {
+  if (e instanceof RpcClientError.RpcClientError) {
+    return new ServerError({ message: `cannot reach maglevd at ${url}: ${rootCause(e.cause) ?? e.message}` })
+  }
+  const tagged = e as { _tag?: string; message?: string }
+  if (tagged._tag === "Unauthorized") {
+    return new ServerError({ message: `${tagged.message} (give the token with --token-file)` })
+  }
+  return new ServerError({ message: typeof tagged.message === "string" && tagged.message !== "" ? tagged.message : String(e) })
+}
+
+// --- The session -----------------------------------------------------------------------------
+
+export interface SessionShape {
+  readonly client: MaglevClientShape
+  /** The server's URL, for messages. */
+  readonly url: string
+  readonly color: boolean
+  /** The API's responses as JSON instead of text. */
+  readonly json: boolean
+  /** Lists behind the live slots, cached for a second. */
+  readonly lookup: Cache.Cache<LookupKey, ReadonlyArray<string>, ServerError>
+  readonly frontend: Cache.Cache<string, FrontendInfo, ServerError>
+}
+
+export class Session extends Context.Tag("vpp-maglev/cli/Session")<Session, SessionShape>() {}
+
+type LookupKey = "frontends" | "backends" | "healthchecks"
+
+export const makeSession = (options: {
+  readonly client: MaglevClientShape
+  readonly url: string
+  readonly color: boolean
+  readonly json: boolean
+}): Effect.Effect<SessionShape> =>
+  Effect.gen(function*() {
+    const fail = serverError(options.url)
+    const { client } = options
+    const lookup = yield* Cache.make({
+      capacity: 8,
+      timeToLive: Duration.seconds(1),
+      lookup: (key: LookupKey): Effect.Effect<ReadonlyArray<string>, ServerError> => {
+        switch (key) {
+          case "frontends":
+            return client.ListFrontends().pipe(Effect.map((fs) => fs.map((f) => f.name)), Effect.mapError(fail))
+          case "backends":
+            return client.ListBackends().pipe(Effect.map((bs) => bs.map((b) => b.name)), Effect.mapError(fail))
+          case "healthchecks":
+            return client.ListHealthChecks().pipe(Effect.map((hs) => hs.map((h) => h.name)), Effect.mapError(fail))
+        }
+      }
+    })
+    const frontend = yield* Cache.make({
+      capacity: 64,
+      timeToLive: Duration.seconds(1),
+      lookup: (name: string) => Effect.mapError(client.GetFrontend({ name }), fail)
+    })
+    return { ...options, lookup, frontend }
+  })
+
+// --- Outcomes --------------------------------------------------------------------------------
+
+export type Outcome =
+  /**
+   * `text` for people, `json` (the API's response) for scripts. With `failed`,
+   * the command failed after all (exit 1): a config check that found errors.
+   */
+  | { readonly _tag: "Print"; readonly text: string; readonly json: unknown; readonly failed?: string }
+  /** Follow the events until `num` were shown, a key is pressed or Ctrl-C. */
+  | { readonly _tag: "Watch"; readonly events: Stream.Stream<WatchEvent, ServerError>; readonly num: number | undefined }
+  | { readonly _tag: "Help" }
+  | { readonly _tag: "Quit" }
+
+export type Action = (bound: Bound) => Effect.Effect<Outcome, CommandError, Session>
+
+export type CommandNode = Node<Action, ServerError, Session>
+
+// --- Helpers -----------------------------------------------------------------------------------
+
+const style = Effect.gen(function*() {
+  const s = yield* Session
+  return { color: s.color, now: Date.now() } satisfies Format.Style
+})
+
+/** Calls the API and prints its answer. */
+const print = <A, E>(
+  call: (client: MaglevClientShape) => Effect.Effect<A, E>,
+  render: (a: A, style: Format.Style) => string
+): Effect.Effect<Outcome, ServerError, Session> =>
+  Effect.gen(function*() {
+    const s = yield* Session
+    const value = yield* Effect.mapError(call(s.client), serverError(s.url))
+    return { _tag: "Print", text: render(value, yield* style), json: value } as const
+  })
+
+const value = (bound: Bound, key: string): string => {
+  const v = bound.values[key]
+  if (v === undefined) throw new Error(`the command tree bound no ${key}`)
+  return v
+}
+
+const names = (key: LookupKey) => (): Effect.Effect<ReadonlyArray<string>, ServerError, Session> =>
+  Effect.flatMap(Session, (s) => s.lookup.get(key))
+
+/** The frontend the line names so far (for its pools and their backends). */
+const frontendOf = (bound: Bound) => Effect.flatMap(Session, (s) => s.frontend.get(value(bound, "frontend")))
+
+const frontendSlot = (help: string, rest: Partial<Pick<CommandNode, "run">> & { readonly next?: ReadonlyArray<CommandNode> }) =>
+  slot<Action, ServerError, Session>("<frontend>", "frontend", help, { values: names("frontends"), noun: "frontend", ...rest })
+
+const backendSlot = (help: string, rest: Partial<Pick<CommandNode, "run">> & { readonly next?: ReadonlyArray<CommandNode> }) =>
+  slot<Action, ServerError, Session>("<backend>", "backend", help, { values: names("backends"), noun: "backend", ...rest })
+
+const healthcheckSlot = (help: string, run: Action) =>
+  slot<Action, ServerError, Session>("<healthcheck>", "healthcheck", help, { values: names("healthchecks"), noun: "health check", run })
+
+// --- Actions ---------------------------------------------------------------------------------------
+
+const showVersion: Action = () =>
+  Effect.gen(function*() {
+    const s = yield* Session
+    const server = yield* Effect.mapError(s.client.GetVersion(), serverError(s.url))
+    const client = { version: VERSION, commit: COMMIT, date: COMMIT_DATE }
+    return { _tag: "Print", text: Format.versionText(client, server, s.url, yield* style), json: { client, server } } as const
+  })
+
+const showFrontends: Action = () => print((c) => c.ListFrontends(), Format.frontendsText)
+const showFrontend: Action = (b) => print((c) => c.GetFrontend({ name: value(b, "frontend") }), Format.frontendText)
+const showBackends: Action = () => print((c) => c.ListBackends(), Format.backendsText)
+const showBackend: Action = (b) => print((c) => c.GetBackend({ name: value(b, "backend") }), Format.backendText)
+const showHealthChecks: Action = () => print((c) => c.ListHealthChecks(), Format.healthchecksText)
+const showHealthCheck: Action = (b) => print((c) => c.GetHealthCheck({ name: value(b, "healthcheck") }), Format.healthcheckText)
+const showVppInfo: Action = () => print((c) => c.GetVPPInfo(), Format.vppInfoText)
+const showLbState: Action = () => print((c) => c.GetVPPLBState(), Format.lbStateText)
+const showLbCounters: Action = () => print((c) => c.GetVPPLBCounters(), Format.lbCountersText)
+
+const syncLb: Action = (b) =>
+  print(
+    (c) => c.SyncVPPLBState({ frontend: b.values["frontend"], dryRun: b.flags.has("dry-run") }),
+    Format.syncReportText
+  )
+
+const BACKEND_ACTIONS = {
+  pause: "PauseBackend",
+  resume: "ResumeBackend",
+  enable: "EnableBackend",
+  disable: "DisableBackend"
+} as const
+
+const backendAction = (action: keyof typeof BACKEND_ACTIONS): Action => (b) =>
+  print((c) => c[BACKEND_ACTIONS[action]]({ name: value(b, "backend") }), (info, st) => Format.backendActionText(action, info, st))
+
+const setWeight: Action = (b) => {
+  const frontend = value(b, "frontend")
+  const pool = value(b, "pool")
+  const backend = value(b, "backend")
+  return print(
+    (c) =>
+      c.SetFrontendPoolBackendWeight({
+        frontend,
+        pool,
+        backend,
+        weight: Number(value(b, "weight")),
+        flush: b.flags.has("flush") ? true : undefined
+      }),
+    (f, st) => Format.weightText(f, pool, backend, st)
+  ).pipe(Effect.tap(() => Effect.flatMap(Session, (s) => s.frontend.invalidate(frontend))))
+}
+
+const configCheck: Action = () => checked((c) => c.CheckConfig({}))
+const configReload: Action = () => checked((c) => c.ReloadConfig())
+
+/** A check or reload that finds errors prints them and fails (exit 1). */
+const checked = (call: (client: MaglevClientShape) => Effect.Effect<ConfigCheck, unknown>): Effect.Effect<Outcome, CommandError, Session> =>
+  Effect.map(print(call, Format.configCheckText), (outcome) =>
+    outcome._tag === "Print" && (outcome.json as ConfigCheck).result._tag !== "Valid"
+      ? { ...outcome, failed: "the configuration has errors" }
+      : outcome)
+
+const watchEvents: Action = (b) =>
+  Effect.gen(function*() {
+    const s = yield* Session
+    const named = (flag: string) => b.flags.has(flag)
+    const any = named("log") || named("backend") || named("frontend")
+    const logLevel = named("log") ? ((b.values["level"] ?? "info") as WatchLogLevel) : undefined
+    const events = s.client.WatchEvents({
+      logLevel,
+      backend: any ? named("backend") : true,
+      frontend: any ? named("frontend") : true
+    }).pipe(
+      Stream.filter((e) => e._tag !== "Hydrate"),
+      Stream.mapError(serverError(s.url))
+    )
+    const num = b.values["num"]
+    return { _tag: "Watch", events, num: num === undefined ? undefined : Number(num) } as const
+  })
+
+const help: Action = () => Effect.succeed({ _tag: "Help" })
+const quit: Action = () => Effect.succeed({ _tag: "Quit" })
+
+// --- The tree ----------------------------------------------------------------------------------------
+
+type K = ReturnType<typeof keyword<Action, ServerError, Session>>
+const kw = (word: string, helpText: string, rest: Parameters<typeof keyword<Action, ServerError, Session>>[2] = {}): K =>
+  keyword<Action, ServerError, Session>(word, helpText, rest)
+
+const show = kw("show", "show the daemon's state", {
+  next: [
+    kw("version", "the versions of maglevc and maglevd", { run: showVersion }),
+    kw("frontends", "every frontend, or one", { run: showFrontends, next: [frontendSlot("a frontend", { run: showFrontend })] }),
+    kw("frontend", "one frontend: pools, backends, weights, buckets", {
+      run: showFrontends,
+      next: [frontendSlot("a frontend", { run: showFrontend })]
+    }),
+    kw("backends", "every backend, or one", { run: showBackends, next: [backendSlot("a backend", { run: showBackend })] }),
+    kw("backend", "one backend: state, pools, transition history", {
+      run: showBackends,
+      next: [backendSlot("a backend", { run: showBackend })]
+    }),
+    kw("healthchecks", "every health check, or one", {
+      run: showHealthChecks,
+      next: [healthcheckSlot("a health check", showHealthCheck)]
+    }),
+    kw("healthcheck", "one health check", { run: showHealthChecks, next: [healthcheckSlot("a health check", showHealthCheck)] }),
+    kw("vpp", "VPP, as maglevd sees it", {
+      next: [
+        kw("info", "VPP's version, pid, boot and connection times", { run: showVppInfo }),
+        kw("lb", "VPP's lb plugin", {
+          next: [
+            kw("state", "the VIPs and application servers in VPP now", { run: showLbState }),
+            kw("counters", "the per-VIP packet counters", { run: showLbCounters })
+          ]
+        })
+      ]
+    })
+  ]
+})
+
+const dryRun = kw("dry-run", "only print the operations a sync would send", { run: syncLb, flag: "dry-run" })
+
+const sync = kw("sync", "make VPP match the desired state now", {
+  next: [
+    kw("vpp", "VPP", {
+      next: [
+        kw("lb", "VPP's lb plugin", {
+          next: [
+            kw("state", "make VPP match the desired state now, for every frontend", {
+              run: syncLb,
+              next: [frontendSlot("only this frontend's VIP", { run: syncLb, next: [dryRun] }), dryRun]
+            })
+          ]
+        })
+      ]
+    })
+  ]
+})
+
+const poolSlot = slot<Action, ServerError, Session>("<pool>", "pool", "a pool of the frontend", {
+  noun: "pool",
+  values: (b) => Effect.map(frontendOf(b), (f) => f.pools.map((p) => p.name))
+})
+
+const memberSlot = slot<Action, ServerError, Session>("<backend>", "backend", "a backend of the pool", {
+  noun: "backend in the pool",
+  values: (b) =>
+    Effect.map(frontendOf(b), (f) => f.pools.find((p) => p.name === b.values["pool"])?.backends.map((m) => m.backend) ?? [])
+})
+
+const set = kw("set", "change a backend or a weight at runtime", {
+  next: [
+    kw("backend", "pause, resume, enable or disable a backend", {
+      next: [
+        backendSlot("a backend", {
+          next: [
+            kw("pause", "stop probing; the state is kept out of the decision", { run: backendAction("pause") }),
+            kw("resume", "probe again, starting from unknown", { run: backendAction("resume") }),
+            kw("enable", "take a disabled backend back", { run: backendAction("enable") }),
+            kw("disable", "take the backend out of service: weight 0, no probes", { run: backendAction("disable") })
+          ]
+        })
+      ]
+    }),
+    kw("frontend", "change a pool member's weight", {
+      next: [
+        frontendSlot("a frontend", {
+          next: [
+            kw("pool", "one of its pools", {
+              next: [{
+                ...poolSlot,
+                next: [
+                  kw("backend", "one of the pool's backends", {
+                    next: [{
+                      ...memberSlot,
+                      next: [
+                        kw("weight", "the new weight, until the next reload", {
+                          next: [
+                            intSlot<Action, ServerError, Session>("<0-100>", "weight", "set the pool member's weight until the next reload", 0, 100, {
+                              run: setWeight,
+                              next: [kw("flush", "with weight 0: also flush the backend's sessions in VPP", { run: setWeight, flag: "flush" })]
+                            })
+                          ]
+                        })
+                      ]
+                    }]
+                  })
+                ]
+              }]
+            })
+          ]
+        })
+      ]
+    })
+  ]
+})
+
+const config = kw("config", "the configuration file", {
+  next: [
+    kw("check", "check the daemon's configuration file as it is on disk now", { run: configCheck }),
+    kw("reload", "reload the configuration file (as SIGHUP does)", { run: configReload })
+  ]
+})
+
+const watch = kw("watch", "follow what happens", {
+  next: [
+    kw("events", "backend and frontend changes (and log records) as they happen; any key stops", {
+      run: watchEvents,
+      options: [
+        kw("num", "stop after this many events", {
+          next: [intSlot<Action, ServerError, Session>("<n>", "num", "how many events", 1, 1_000_000, { end: true })]
+        }),
+        kw("log", "also log records (info and above unless a level is given)", {
+          flag: "log",
+          end: true,
+          next: [
+            kw("level", "the lowest level of log records", {
+              next: LOG_LEVELS.map((level) => kw(level, `${level} and above`, { set: ["level", level], end: true }))
+            })
+          ]
+        }),
+        kw("backend", "backend transitions", { flag: "backend", end: true }),
+        kw("frontend", "frontend state and active-pool changes", { flag: "frontend", end: true })
+      ]
+    })
+  ]
+})
+
+/** The whole tree, in the order help lists it. */
+export const tree: ReadonlyArray<CommandNode> = [
+  show,
+  sync,
+  set,
+  config,
+  watch,
+  kw("help", "list the commands", { run: help }),
+  kw("quit", "leave the shell", { run: quit }),
+  kw("exit", "leave the shell", { run: quit })
+]

@@ -1,0 +1,116 @@
+/**
+ * Running one command line, in either mode: parse it against the tree
+ * (Commands.ts), run what it names, and write the outcome — text, JSON, or a
+ * stream of events — to the terminal. The shell and one-shot mode share this,
+ * so a command prints the same in both, and fails the same way.
+ */
+import { Effect, Option, Stream } from "effect"
+import * as Commands from "./Commands.js"
+import { type CommandError, type Outcome, Session, UsageError } from "./Commands.js"
+import * as Format from "./Format.js"
+import * as Tree from "./Tree.js"
+
+/** A usage error that knows which word was wrong (for the shell's caret). */
+export interface WordError {
+  readonly index: number
+}
+
+const usage = (e: Tree.WalkError<Commands.ServerError>): CommandError =>
+  e._tag === "Lookup" ? e.error : Object.assign(new UsageError({ message: Tree.describeError(e, (l: Commands.ServerError) => l.message) }), { index: e.index })
+
+/** Parses and runs one command line. */
+export const execute = (line: string | ReadonlyArray<string>): Effect.Effect<Outcome, CommandError, Session> =>
+  Tree.parse(Commands.tree, line).pipe(
+    Effect.mapError(usage),
+    Effect.flatMap((p) => p.run(p.bound))
+  )
+
+/** The word a usage error points at, if it says. */
+export const errorIndex = (e: CommandError): number | undefined => (e as Partial<WordError>).index
+
+/** `help`: every command with what it does. */
+export const helpText = (style: Format.Style): string =>
+  Format.table(["COMMAND", "WHAT IT DOES"], Tree.synopsis(Commands.tree).map((s) => [s.line, s.help]), style)
+
+/** JSON as scripts read it: bigints as decimal strings, as the API sends them. */
+export const toJson = (value: unknown, indent?: number): string =>
+  JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v), indent)
+
+export interface Output {
+  readonly write: (text: string) => Effect.Effect<void>
+}
+
+/** Standard output. */
+export const stdout: Output = { write: (text) => Effect.sync(() => void process.stdout.write(text)) }
+
+/**
+ * Completes when a key is pressed on the terminal (Ctrl-C included: the
+ * terminal is raw meanwhile); never when standard input is not a terminal.
+ */
+export const anyKey: Effect.Effect<void> = Effect.suspend(() => {
+  const stdin = process.stdin
+  if (stdin.isTTY !== true) return Effect.never
+  return Effect.acquireUseRelease(
+    Effect.sync(() => {
+      stdin.setRawMode(true)
+      stdin.resume()
+    }),
+    () => Effect.async<void>((resume) => {
+      const onData = () => resume(Effect.void)
+      stdin.once("data", onData)
+      return Effect.sync(() => void stdin.off("data", onData))
+    }),
+    () =>
+      Effect.sync(() => {
+        stdin.setRawMode(false)
+        stdin.pause()
+      })
+  )
+})
+
+/** An error as one (red) line. */
+export const errorText = (message: string, color: boolean): string =>
+  Format.paint.error(`error: ${message}`, { color, now: Date.now() }) + "\n"
+
+/** Writes an error on standard error. */
+export const fail = (message: string, color: boolean): Effect.Effect<void> =>
+  Effect.sync(() => void process.stderr.write(errorText(message, color)))
+
+/** The exit status for a failed command: 2 for the command line, 1 for the server. */
+export const exitStatus = (e: CommandError): number => (e._tag === "UsageError" ? 2 : 1)
+
+/**
+ * Writes an outcome. A `Watch` runs until `num` events were written or
+ * `stop` completes (a key, Ctrl-C); `failed` (a check that found errors)
+ * becomes a ServerError after the text is out.
+ */
+export const render = (
+  outcome: Outcome,
+  out: Output,
+  stop: Effect.Effect<void> = Effect.never
+): Effect.Effect<"quit" | "done", CommandError, Session> =>
+  Effect.gen(function*() {
+    const session = yield* Session
+    const style = (): Format.Style => ({ color: session.color, now: Date.now() })
+    switch (outcome._tag) {
+      case "Quit":
+        return "quit"
+      case "Help":
+        yield* out.write(session.json ? toJson(Tree.synopsis(Commands.tree), 2) + "\n" : helpText(style()))
+        return "done"
+      case "Print":
+        yield* out.write(session.json ? toJson(outcome.json, 2) + "\n" : outcome.text)
+        if (outcome.failed !== undefined) return yield* new Commands.ServerError({ message: outcome.failed })
+        return "done"
+      case "Watch": {
+        const lines = outcome.events.pipe(
+          Stream.filterMap((e) =>
+            session.json ? Option.some(toJson(e)) : Option.fromNullable(Format.watchEventText(e, style()))
+          ),
+          outcome.num === undefined ? (s) => s : Stream.take(outcome.num)
+        )
+        yield* Effect.raceFirst(Stream.runForEach(lines, (l) => out.write(l + "\n")), stop)
+        return "done"
+      }
+    }
+  })

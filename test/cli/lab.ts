@@ -1,0 +1,226 @@
+/**
+ * A small lab for maglevc's tests, all real processes and sockets: vppsim,
+ * three HTTP backends on 127.0.0.1-3 (one port; each answers 200 or 503 as
+ * the test says), and maglevd programming the simulator, with its RPC API on
+ * an ephemeral port. `maglevc` runs the CLI as a process against it.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { repoRoot } from "../support/paths.js"
+
+export const MAGLEVC = ["--import", "tsx", "src/cli/main.ts"]
+const MAGLEVD = ["--import", "tsx", "src/daemon/main.ts"]
+const VPPSIM = ["--import", "tsx", "src/sim/main.ts"]
+
+export const ADDRESSES = ["127.0.0.1", "127.0.0.2", "127.0.0.3"] as const
+
+interface Record {
+  readonly message: string
+  readonly annotations: { readonly [k: string]: unknown }
+}
+
+/** JSON lines a child writes to stdout, parsed as they come. */
+const jsonLines = (child: ChildProcess) => {
+  const records: Array<Record> = []
+  let buffer = ""
+  child.stdout!.on("data", (d: Buffer) => {
+    buffer += d.toString()
+    let nl
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl)
+      buffer = buffer.slice(nl + 1)
+      try {
+        records.push(JSON.parse(line))
+      } catch {
+        // not a log line
+      }
+    }
+  })
+  return records
+}
+
+/** Polls until `probe` gives a value (wall time: these are real processes). */
+export const until = async <A>(what: string | (() => string), probe: () => A | undefined | Promise<A | undefined>, timeoutMs = 20_000): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const a = await probe()
+    if (a !== undefined) return a
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === "string" ? what : what()}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+export interface Lab {
+  readonly dir: string
+  readonly url: string
+  readonly configFile: string
+  /** maglevd's log records so far. */
+  readonly log: ReadonlyArray<Record>
+  /** Makes a backend's server answer 200 (true) or 503 (false). */
+  readonly setHealthy: (address: string, healthy: boolean) => void
+  /** Stops one backend's HTTP server: its probes fail to connect. */
+  readonly stopServer: (address: string) => Promise<void>
+  readonly stop: () => Promise<void>
+}
+
+export const labConfig = (port: number, extra = "") => `maglev:
+  vpp:
+    lb:
+      ipv4-src-address: 192.0.2.1
+      startup-min-delay: 1s
+      startup-max-delay: 3s
+  healthchecks:
+    http-check: {type: http, port: ${port}, interval: 300ms, fast-interval: 200ms, down-interval: 300ms, timeout: 200ms, rise: 1, fall: 1}
+    tcp-check: {type: tcp, port: ${port}, interval: 1s, timeout: 200ms}
+  backends:
+    web1: {address: 127.0.0.1, healthcheck: http-check}
+    web2: {address: 127.0.0.2, healthcheck: http-check}
+    web3: {address: 127.0.0.3, healthcheck: http-check}
+  frontends:
+    web:
+      description: the web site
+      address: 192.0.2.10
+      protocol: tcp
+      port: 80
+      pools:
+        - name: primary
+          backends: {web1: {weight: 100}, web2: {weight: 50}}
+        - name: fallback
+          backends: {web3: {}}
+${extra}`
+
+const listen = (server: http.Server, host: string, port: number) =>
+  new Promise<number>((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(port, host, () => {
+      server.off("error", reject)
+      resolve((server.address() as AddressInfo).port)
+    })
+  })
+
+/** Three servers on one port, one per loopback address. */
+const startServers = async (healthy: Map<string, boolean>) => {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const servers = ADDRESSES.map((address) =>
+      http.createServer((_, res) => {
+        res.statusCode = healthy.get(address) === false ? 503 : 200
+        res.end()
+      })
+    )
+    try {
+      const port = await listen(servers[0]!, ADDRESSES[0], 0)
+      await listen(servers[1]!, ADDRESSES[1], port)
+      await listen(servers[2]!, ADDRESSES[2], port)
+      return { port, servers: new Map(ADDRESSES.map((a, i) => [a as string, servers[i]!])) }
+    } catch {
+      for (const s of servers) s.close()
+    }
+  }
+  throw new Error("no port free on 127.0.0.1-3")
+}
+
+const closeServer = (s: http.Server) =>
+  new Promise<void>((r) => {
+    s.closeAllConnections()
+    s.close(() => r())
+  })
+
+export interface LabOptions {
+  /** Extra maglevd flags (e.g. --rpc-token-file). */
+  readonly flags?: ReadonlyArray<string>
+  /** No simulator: maglevd runs with VPP disabled. */
+  readonly noVpp?: boolean
+}
+
+export const startLab = async (options: LabOptions = {}): Promise<Lab> => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "maglevc-test-"))
+  const children: Array<ChildProcess> = []
+  const healthy = new Map<string, boolean>()
+  const { port, servers } = await startServers(healthy)
+  const stop = async () => {
+    for (const c of children) c.kill("SIGKILL")
+    await Promise.all([...servers.values()].map(closeServer))
+  }
+  try {
+    const apiSocket = path.join(dir, "api.sock")
+    const statsSocket = path.join(dir, "stats.sock")
+    if (options.noVpp !== true) {
+      const sim = spawn(process.execPath, [...VPPSIM, "--api-socket", apiSocket, "--stats-socket", statsSocket], {
+        cwd: repoRoot,
+        stdio: ["ignore", "pipe", "inherit"]
+      })
+      children.push(sim)
+      const simLog = jsonLines(sim)
+      await until("vppsim-ready", () => simLog.find((r) => r.annotations.event === "vppsim-ready"))
+    }
+    const configFile = path.join(dir, "maglev.yaml")
+    fs.writeFileSync(configFile, labConfig(port))
+    const maglevd = spawn(process.execPath, [
+      ...MAGLEVD,
+      "--config",
+      configFile,
+      "--vpp-api-addr",
+      options.noVpp === true ? "" : apiSocket,
+      "--vpp-stats-addr",
+      statsSocket,
+      "--rpc-addr",
+      "127.0.0.1:0",
+      "--metrics-addr",
+      "",
+      ...(options.flags ?? [])
+    ], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })
+    children.push(maglevd)
+    const log = jsonLines(maglevd)
+    const listening = await until("rpc-listen", () => log.find((r) => r.annotations.event === "rpc-listen"))
+    const url = String(listening.annotations.url).replace(/\/rpc$/, "")
+    return {
+      dir,
+      url,
+      configFile,
+      log,
+      setHealthy: (address, h) => void healthy.set(address, h),
+      stopServer: async (address) => {
+        const s = servers.get(address)
+        if (s !== undefined) await closeServer(s)
+      },
+      stop
+    }
+  } catch (e) {
+    await stop()
+    throw e
+  }
+}
+
+export interface Run {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs maglevc once (one-shot, or a script on stdin). */
+export const maglevc = (
+  args: ReadonlyArray<string>,
+  options: { readonly env?: NodeJS.ProcessEnv; readonly input?: string } = {}
+): Promise<Run> =>
+  new Promise((resolve, reject) => {
+    const env = { ...process.env }
+    delete env.NO_COLOR
+    delete env.MAGLEV_SERVER
+    delete env.MAGLEV_RPC_TOKEN_FILE
+    const child = spawn(process.execPath, [...MAGLEVC, ...args], {
+      cwd: repoRoot,
+      env: { ...env, ...options.env },
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    child.on("error", reject)
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+    child.stdin.end(options.input ?? "")
+  })

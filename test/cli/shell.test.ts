@@ -1,0 +1,168 @@
+/**
+ * maglevc's interactive shell in a real pseudo-terminal (tmux), against a
+ * real maglevd on vppsim with real backends: Tab completion (keywords and
+ * live names), `?` help that keeps the line, Ctrl-C, history across
+ * sessions, Ctrl-D, and `watch events` seeing a backend go down when its
+ * server stops, until a key stops it.
+ */
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { repoRoot } from "../support/paths.js"
+import { type Lab, MAGLEVC, startLab, until } from "./lab.js"
+
+const socket = `maglevc-test-${process.pid}`
+const tmux = (...args: Array<string>) => execFileSync("tmux", ["-L", socket, ...args], { encoding: "utf8" })
+
+/** The screen as the operator sees it (wrapped lines joined), without trailing blank lines. */
+const screen = (session: string) => tmux("capture-pane", "-p", "-J", "-t", session).replace(/\n+$/, "")
+
+const waitScreen = (session: string, what: string, pred: (text: string) => boolean) =>
+  until(() => `${what}; the screen:\n${screen(session)}`, () => (pred(screen(session)) ? true : undefined), 20_000)
+
+/** Sends keys: literal text, or tmux key names (Tab, Enter, C-c, Up). */
+const keys = (session: string, ...ks: Array<string>) => {
+  for (const k of ks) {
+    if (/^(Tab|Enter|Up|Down|C-[a-z]|Escape)$/.test(k)) tmux("send-keys", "-t", session, k)
+    else tmux("send-keys", "-t", session, "-l", k)
+  }
+}
+
+/** The last line of the screen (the prompt line). */
+const lastLine = (text: string) => (text.split("\n").at(-1) ?? "").trimEnd()
+
+let lab: Lab
+let home: string
+
+const openShell = (session: string) => {
+  const command = [process.execPath, ...MAGLEVC, "--server", lab.url].map((a) => `'${a}'`).join(" ")
+  tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "50", "-c", repoRoot, `env HOME='${home}' NO_COLOR= ${command}`)
+}
+
+const alive = (session: string) => {
+  try {
+    execFileSync("tmux", ["-L", socket, "has-session", "-t", session], { stdio: "ignore" })
+    return true
+  } catch {
+    return false
+  }
+}
+
+describe("maglevc interactive shell (tmux, real maglevd on vppsim)", () => {
+  beforeAll(async () => {
+    try {
+      execFileSync("tmux", ["-V"])
+    } catch {
+      throw new Error("these tests need tmux (apt-get install tmux); .ci/run installs it")
+    }
+    home = fs.mkdtempSync(path.join(os.tmpdir(), "maglevc-home-"))
+    lab = await startLab()
+    await until("warm-up done", () => lab.log.find((r) => r.annotations.event === "vpp-lbsync-warmup-done"))
+    await until("every backend up", () => {
+      const ups = new Set(lab.log.filter((r) => r.annotations.event === "backend-transition" && r.annotations.to === "up").map((r) => r.annotations.backend))
+      return ups.size === 3 ? true : undefined
+    })
+  }, 60_000)
+
+  afterAll(async () => {
+    try {
+      tmux("kill-server")
+    } catch {
+      // no server left
+    }
+    await lab?.stop()
+  })
+
+  it("completes, helps with ?, clears with Ctrl-C, keeps history, and watches events until a key", async () => {
+    const s = "one"
+    openShell(s)
+    await waitScreen(s, "the banner and the prompt", (t) => /^maglevd .* at http:\/\/127\.0\.0\.1:\d+, up /m.test(t) && lastLine(t) === "maglev>")
+    expect(screen(s)).toMatch(/^maglevc\s+\d+\.\d+\.\d+ \(commit /m)
+
+    // Tab: a keyword, then the live backend names.
+    keys(s, "sh", "Tab")
+    await waitScreen(s, "sh completed to show", (t) => lastLine(t) === "maglev> show")
+    keys(s, "backend w", "Tab")
+    await waitScreen(s, "the common prefix of the backend names", (t) => lastLine(t) === "maglev> show backend web")
+    keys(s, "Tab")
+    await waitScreen(s, "the names listed", (t) => /^web1\s+web2\s+web3$/m.test(t))
+    keys(s, "1", "Enter")
+    await waitScreen(s, "show backend web1", (t) => /^backend\s+web1$/m.test(t) && lastLine(t) === "maglev>")
+
+    // ?: help for the position, and the line stays, without the ?.
+    keys(s, "set backend web1 ", "?")
+    await waitScreen(s, "the help after ?", (t) => /^maglev> set backend web1 \?$/m.test(t) && /^pause\s+stop probing/m.test(t) && /^disable\s+/m.test(t))
+    await waitScreen(s, "the line kept", (t) => lastLine(t) === "maglev> set backend web1")
+    // ? in the middle of a word: what that word may become.
+    keys(s, "re", "?")
+    await waitScreen(s, "help for the partial word", (t) => /^resume\s+probe again/m.test(t) && lastLine(t) === "maglev> set backend web1 re")
+
+    // Ctrl-C drops the line: what follows is a fresh command.
+    keys(s, "C-c")
+    await waitScreen(s, "^C and an empty prompt", (t) => /^maglev> set backend web1 re\^C$/m.test(t) && lastLine(t) === "maglev>")
+    keys(s, "sh ver", "Enter")
+    await waitScreen(s, "show version ran", (t) => /^maglev> sh ver\nmaglevc /m.test(t) && lastLine(t) === "maglev>")
+
+    // A usage error points at the word.
+    keys(s, "show bogus", "Enter")
+    await waitScreen(s, "the caret and the error", (t) => /^ {13}\^\nerror: word 2: unknown "bogus"/m.test(t))
+
+    // History: Up brings back the last command.
+    keys(s, "Up")
+    await waitScreen(s, "the last command again", (t) => lastLine(t) === "maglev> show bogus")
+    keys(s, "C-c")
+    await waitScreen(s, "a clean prompt", (t) => lastLine(t) === "maglev>")
+
+    // watch events: web2's server stops; the event shows; any key stops the watch, and is not typed.
+    keys(s, "watch events", "Enter")
+    await waitScreen(s, "watching", (t) => /^watching; any key stops$/m.test(t))
+    await lab.stopServer("127.0.0.2")
+    await waitScreen(s, "web2 down", (t) => /^\S+Z backend web2 up -> down \(probe: L4CON/m.test(t))
+    keys(s, "q")
+    await waitScreen(s, "the prompt after the watch", (t) => lastLine(t) === "maglev>")
+    keys(s, "help", "Enter")
+    await waitScreen(s, "help ran (the q was not typed)", (t) => /^maglev> help$/m.test(t) && /^quit\s+leave the shell$/m.test(t))
+
+    // Ctrl-D leaves; the history is on disk.
+    keys(s, "C-d")
+    await until("the shell to exit", () => (alive(s) ? undefined : true))
+    const history = fs.readFileSync(path.join(home, ".maglevc_history"), "utf8").trim().split("\n")
+    expect(history).toEqual(["show backend web1", "sh ver", "show bogus", "watch events", "help"])
+    expect(fs.statSync(path.join(home, ".maglevc_history")).mode & 0o777).toBe(0o600)
+  }, 120_000)
+
+  it("a new shell starts with the saved history; quit leaves", async () => {
+    const s = "two"
+    openShell(s)
+    await waitScreen(s, "the prompt", (t) => lastLine(t) === "maglev>")
+    keys(s, "Up")
+    await waitScreen(s, "the last command of the previous session", (t) => lastLine(t) === "maglev> help")
+    keys(s, "Up", "Up")
+    await waitScreen(s, "older ones", (t) => lastLine(t) === "maglev> show bogus")
+    keys(s, "C-c", "quit", "Enter")
+    await until("the shell to exit", () => (alive(s) ? undefined : true))
+  }, 60_000)
+
+  it("one-shot watch events on a terminal stops at any key and exits 0", async () => {
+    const s = "three"
+    const script = path.join(home, "watch.sh")
+    const command = [process.execPath, ...MAGLEVC, "--server", lab.url, "watch", "events"].map((a) => `'${a}'`).join(" ")
+    fs.writeFileSync(script, `${command}\necho "exit=$?"\nsleep 60\n`)
+    tmux("new-session", "-d", "-s", s, "-x", "160", "-y", "20", "-c", repoRoot, `sh '${script}'`)
+    // Flip web3 until a transition shows (the watch may subscribe after the first flips).
+    let healthy = true
+    const deadline = Date.now() + 30_000
+    while (!/backend web3 (up -> down|down -> up)/.test(screen(s))) {
+      if (Date.now() > deadline) throw new Error(`no web3 transition on the screen:\n${screen(s)}`)
+      healthy = !healthy
+      lab.setHealthy("127.0.0.3", healthy)
+      await new Promise((r) => setTimeout(r, 700))
+    }
+    lab.setHealthy("127.0.0.3", true)
+    keys(s, "x")
+    await waitScreen(s, "exit 0", (t) => /^exit=0$/m.test(t))
+    tmux("kill-session", "-t", s)
+  }, 60_000)
+})
