@@ -167,7 +167,22 @@ const showVersion: Action = () =>
   })
 
 const showFrontends: Action = () => print((c) => c.ListFrontends(), Format.frontendsText)
-const showFrontend: Action = (b) => print((c) => c.GetFrontend({ name: value(b, "frontend") }), Format.frontendText)
+/** A frontend, with the buckets VPP has for its VIP beside the prediction (the JSON is GetFrontend's answer). */
+const showFrontend: Action = (b) =>
+  Effect.gen(function*() {
+    const s = yield* Session
+    const f = yield* Effect.mapError(s.client.GetFrontend({ name: value(b, "frontend") }), serverError(s.url))
+    const vpp = yield* s.client.GetVPPLBState().pipe(
+      Effect.map((state): Format.VipInVpp => {
+        const vip = state.vips.find((v) => v.vip === f.vip)
+        return vip === undefined
+          ? { _tag: "Missing", reason: "VPP has no such VIP yet" }
+          : { _tag: "Found", buckets: new Map(vip.ases.filter((a) => a.active).map((a) => [a.address, a.numBuckets ?? 0])) }
+      }),
+      Effect.catchAll((e) => Effect.succeed<Format.VipInVpp>({ _tag: "Missing", reason: serverError(s.url)(e).message }))
+    )
+    return { _tag: "Print", text: Format.frontendText(f, yield* style, vpp), json: f } as const
+  })
 const showBackends: Action = () => print((c) => c.ListBackends(), Format.backendsText)
 const showBackend: Action = (b) => print((c) => c.GetBackend({ name: value(b, "backend") }), Format.backendText)
 const showHealthChecks: Action = () => print((c) => c.ListHealthChecks(), Format.healthchecksText)

@@ -205,7 +205,21 @@ export const frontendsText = (fs: ReadonlyArray<Api.FrontendInfo>, style: Style)
 const memberWeight = (b: Api.PoolBackendInfo, style: Style): string =>
   b.fileWeight === undefined ? String(b.weight) : `${b.weight} ${paint.warn(`(file ${b.fileWeight})`, style)}`
 
-export const frontendText = (f: Api.FrontendInfo, style: Style): string => {
+/**
+ * What VPP holds for a frontend's VIP, for `show frontend`: the buckets of
+ * each AS address, or why there is nothing to compare with.
+ */
+export type VipInVpp =
+  | { readonly _tag: "Found"; readonly buckets: ReadonlyMap<string, number> }
+  | { readonly _tag: "Missing"; readonly reason: string }
+
+/**
+ * A frontend: its settings, then each pool with its backends. With `vpp`, the
+ * BUCKETS column is what VPP has for the active pool's backends (with the
+ * prediction beside it where they differ); without it (or when VPP has no
+ * such VIP) it is the prediction, and the header says so.
+ */
+export const frontendText = (f: Api.FrontendInfo, style: Style, vpp?: VipInVpp): string => {
   const header: Array<readonly [string, string]> = [["frontend", f.name]]
   if (f.description !== "") header.push(["description", oneLine(f.description)])
   header.push(
@@ -216,6 +230,15 @@ export const frontendText = (f: Api.FrontendInfo, style: Style): string => {
     ["flush-on-down", yesNo(f.flushOnDown)],
     ["new-flows-table-length", String(f.newFlowsTableLength)]
   )
+  if (vpp !== undefined) {
+    header.push(["buckets", vpp._tag === "Found" ? "from VPP" : paint.warn(`predicted (${oneLine(vpp.reason)})`, style)])
+  }
+  const bucketsCell = (pool: Api.PoolInfo, b: Api.PoolBackendInfo): string => {
+    if (vpp === undefined || vpp._tag === "Missing") return String(b.buckets)
+    if (!pool.active) return "-"
+    const actual = vpp.buckets.get(b.address) ?? 0
+    return actual === b.buckets ? String(actual) : `${actual} ${paint.warn(`(want ${b.buckets})`, style)}`
+  }
   const parts = [fields(header, style)]
   for (const pool of f.pools) {
     const title = `${paint.label("pool", style)} ${pool.name}${pool.active ? ` ${paint.good("(active)", style)}` : ""}\n`
@@ -229,7 +252,7 @@ export const frontendText = (f: Api.FrontendInfo, style: Style): string => {
           stateWord(b.state, style),
           memberWeight(b, style),
           String(b.effectiveWeight),
-          String(b.buckets),
+          bucketsCell(pool, b),
           b.since === undefined ? "-" : age(style.now - b.since)
         ]),
         style,

@@ -443,6 +443,26 @@ describe("show frontend", () => {
     expect(text).toContain("vip                     2001:db8::53/128 udp 53\n")
   })
 
+  it("with VPP's state: VPP's buckets on the active pool's rows, the prediction beside any that differ", () => {
+    const vpp: F.VipInVpp = { _tag: "Found", buckets: new Map([["10.0.0.1", 300], ["10.0.0.2", 683]]) }
+    const text = F.frontendText(web, plain, vpp)
+    expect(text).toContain("new-flows-table-length  1024\nbuckets                 from VPP\n")
+    const rows = text.split("\n").filter((l) => /^  web\d/.test(l)).map((l) => l.trim().split(/\s{2,}/))
+    expect(rows.map((r) => [r[0], r[5]])).toEqual([
+      ["web1", "300 (want 341)"], // drift: VPP has not caught up (or someone changed it)
+      ["web2", "683"],
+      ["web3", "0"],
+      ["web1", "-"] // not the active pool: its buckets are on the active row
+    ])
+    expect(strip(F.frontendText(web, color, vpp))).toBe(text)
+  })
+
+  it("without the VIP in VPP: the prediction, and the header says why", () => {
+    const text = F.frontendText(web, plain, { _tag: "Missing", reason: "VPP is not available: not connected" })
+    expect(text).toContain("buckets                 predicted (VPP is not available: not connected)\n")
+    expect(text.split("\n").filter((l) => l.startsWith("  web")).map((l) => l.trim().split(/\s{2,}/)[5])).toEqual(["341", "683", "0", "0"])
+  })
+
   it("colours state words and keeps the override's columns aligned", () => {
     const coloured = F.frontendText(web, color)
     expect(coloured).toContain(F.paint.good("up", color))
