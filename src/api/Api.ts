@@ -382,7 +382,19 @@ export const LogEvent = Schema.TaggedStruct("LogEvent", {
 })
 export type LogEvent = typeof LogEvent.Type
 
-export const WatchEvent = Schema.Union(Hydrate, BackendEvent, FrontendEvent, LogEvent)
+/**
+ * Sent every `HEARTBEAT_INTERVAL_MS` on every watch: it keeps an idle stream
+ * alive through HTTP clients' body timeouts and proxies, and lets a client
+ * tell a quiet daemon from a silent (gone) one.
+ */
+export const Heartbeat = Schema.TaggedStruct("Heartbeat", {
+  /** Unix milliseconds. */
+  at: Schema.Number
+})
+
+export const HEARTBEAT_INTERVAL_MS = 15_000
+
+export const WatchEvent = Schema.Union(Hydrate, BackendEvent, FrontendEvent, LogEvent, Heartbeat)
 export type WatchEvent = typeof WatchEvent.Type
 
 // --- The group -------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 /**
  * The `WatchEvents` stream: first a `Hydrate` with the current state, then
- * backend transitions, frontend changes and (when asked for) log records.
+ * backend transitions, frontend changes and (when asked for) log records,
+ * and a `Heartbeat` every 15 seconds whatever else happens.
  *
  * The subscriptions are taken before the snapshot that hydrates, so nothing
  * that happens in between is lost. A frontend's state and active pool are
@@ -9,9 +10,9 @@
  * override), and compared with what this watcher last saw: one
  * `FrontendEvent` per real change.
  */
-import { Effect, LogLevel, Stream } from "effect"
+import { Clock, Duration, Effect, LogLevel, Schedule, Stream } from "effect"
 import type * as HealthChecker from "../health/HealthChecker.js"
-import type { FrontendInfo, LogEvent, WatchEvent, WatchLogLevel } from "./Api.js"
+import { type FrontendInfo, HEARTBEAT_INTERVAL_MS, type LogEvent, type WatchEvent, type WatchLogLevel } from "./Api.js"
 import type { ControlShape } from "./Control.js"
 import { backendInfo, backendInfos, frontendInfo, frontendInfos, type Snapshot, transitionInfo } from "./Info.js"
 import type { LogHubShape, LogRecord } from "./LogHub.js"
@@ -57,6 +58,7 @@ type Input =
   | { readonly _tag: "Health"; readonly event: HealthChecker.HealthEvent }
   | { readonly _tag: "Health map" }
   | { readonly _tag: "Log"; readonly record: LogRecord }
+  | { readonly _tag: "Heartbeat"; readonly at: number }
 
 const usesBackend = (snapshot: Snapshot, backend: string): ReadonlyArray<string> =>
   [...snapshot.config.frontends.values()]
@@ -118,6 +120,8 @@ export const watchEvents = (services: WatchServices, request: WatchRequest): Str
       switch (input._tag) {
         case "Log":
           return Effect.succeed([logEvent(input.record)])
+        case "Heartbeat":
+          return Effect.succeed([{ _tag: "Heartbeat", at: input.at }])
         case "Health map":
           // Cheap unless the configuration changed: this runs after every recorded probe.
           return Effect.flatMap(checker.config, (c) =>
@@ -139,6 +143,11 @@ export const watchEvents = (services: WatchServices, request: WatchRequest): Str
     if (health !== undefined) sources.push(Stream.map(Stream.fromQueue(health), (event) => ({ _tag: "Health", event })))
     if (frontends) sources.push(Stream.as(checker.changes, { _tag: "Health map" }))
     if (logs !== undefined) sources.push(Stream.map(logs, (record) => ({ _tag: "Log", record })))
+    sources.push(
+      Stream.fromSchedule(Schedule.spaced(Duration.millis(HEARTBEAT_INTERVAL_MS))).pipe(
+        Stream.mapEffect(() => Effect.map(Clock.currentTimeMillis, (at): Input => ({ _tag: "Heartbeat", at })))
+      )
+    )
 
     return Stream.concat(
       Stream.succeed(hydrate),

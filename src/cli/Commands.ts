@@ -11,7 +11,7 @@
 import { RpcClientError } from "@effect/rpc"
 import { Cache, Context, Data, Duration, Effect, Stream } from "effect"
 import type { ConfigCheck, FrontendInfo, WatchEvent, WatchLogLevel } from "../api/Api.js"
-import { LOG_LEVELS } from "../api/Api.js"
+import { HEARTBEAT_INTERVAL_MS, LOG_LEVELS } from "../api/Api.js"
 import type { MaglevClientShape } from "../api/Client.js"
 import { COMMIT, COMMIT_DATE, VERSION } from "../Version.js"
 import * as Format from "./Format.js"
@@ -245,8 +245,13 @@ const watchEvents: Action = (b) =>
       backend: any ? named("backend") : true,
       frontend: any ? named("frontend") : true
     }).pipe(
-      Stream.filter((e) => e._tag !== "Hydrate"),
-      Stream.mapError(serverError(s.url))
+      Stream.mapError(serverError(s.url)),
+      // The daemon sends a heartbeat every 15 s: three missed, and it is gone (or the path to it is).
+      Stream.timeoutFail(
+        () => new ServerError({ message: `maglevd at ${s.url} went silent: no heartbeat for ${(3 * HEARTBEAT_INTERVAL_MS) / 1000}s` }),
+        Duration.millis(3 * HEARTBEAT_INTERVAL_MS)
+      ),
+      Stream.filter((e) => e._tag !== "Hydrate" && e._tag !== "Heartbeat")
     )
     const num = b.values["num"]
     return { _tag: "Watch", events, num: num === undefined ? undefined : Number(num) } as const

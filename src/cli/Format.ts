@@ -581,6 +581,7 @@ const levelWord = (level: Api.LogEvent["level"], style: Style): string => {
 export const watchEventText = (e: Api.WatchEvent, style: Style): string | undefined => {
   switch (e._tag) {
     case "Hydrate":
+    case "Heartbeat":
       return undefined
     case "BackendEvent": {
       const t = e.transition
