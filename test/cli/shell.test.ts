@@ -36,10 +36,13 @@ const lastLine = (text: string) => (text.split("\n").at(-1) ?? "").trimEnd()
 let lab: Lab
 let home: string
 
-const openShell = (session: string) => {
+const openShell = (session: string, noColor = "") => {
   const command = [process.execPath, ...MAGLEVC, "--server", lab.url].map((a) => `'${a}'`).join(" ")
-  tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "50", "-c", repoRoot, `env HOME='${home}' NO_COLOR= ${command}`)
+  tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "50", "-c", repoRoot, `env HOME='${home}' NO_COLOR='${noColor}' ${command}`)
 }
+
+/** The screen with its colours (as SGR escapes). */
+const colours = (session: string) => tmux("capture-pane", "-p", "-e", "-t", session)
 
 const alive = (session: string) => {
   try {
@@ -90,6 +93,8 @@ describe("maglevc interactive shell (tmux, real maglevd on vppsim)", () => {
     await waitScreen(s, "the names listed", (t) => /^web1\s+web2\s+web3$/m.test(t))
     keys(s, "1", "Enter")
     await waitScreen(s, "show backend web1", (t) => /^backend\s+web1$/m.test(t) && lastLine(t) === "maglev>")
+    // On a terminal, colour is on by default: the labels are blue.
+    expect(colours(s)).toMatch(/\x1b\[34mbackend/)
 
     // ?: help for the position, and the line stays, without the ?.
     keys(s, "set backend web1 ", "?")
@@ -133,15 +138,18 @@ describe("maglevc interactive shell (tmux, real maglevd on vppsim)", () => {
     expect(fs.statSync(path.join(home, ".maglevc_history")).mode & 0o777).toBe(0o600)
   }, 120_000)
 
-  it("a new shell starts with the saved history; quit leaves", async () => {
+  it("a new shell starts with the saved history (and no colour with NO_COLOR); quit leaves", async () => {
     const s = "two"
-    openShell(s)
+    openShell(s, "1")
     await waitScreen(s, "the prompt", (t) => lastLine(t) === "maglev>")
     keys(s, "Up")
     await waitScreen(s, "the last command of the previous session", (t) => lastLine(t) === "maglev> help")
     keys(s, "Up", "Up")
     await waitScreen(s, "older ones", (t) => lastLine(t) === "maglev> show bogus")
-    keys(s, "C-c", "quit", "Enter")
+    keys(s, "C-c", "sh ba web1", "Enter")
+    await waitScreen(s, "show backend web1", (t) => /^backend\s+web1$/m.test(t) && lastLine(t) === "maglev>")
+    expect(colours(s)).not.toMatch(/\x1b\[3\dm/)
+    keys(s, "quit", "Enter")
     await until("the shell to exit", () => (alive(s) ? undefined : true))
   }, 60_000)
 
