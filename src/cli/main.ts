@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * maglevc: the operator's CLI of maglevd.
  *

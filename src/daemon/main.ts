@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * maglevd: the vpp-maglev daemon.
  *
