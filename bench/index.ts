@@ -1,8 +1,9 @@
 /**
  * npm run bench: every benchmark, printing figures (never pass/fail).
- * `npm run bench -- codec transport lbprogram health reconcile` picks some.
+ * `npm run bench -- codec transport lbprogram health reconcile cli` picks some.
  */
 import * as os from "node:os"
+import * as cli from "./cli.js"
 import * as codec from "./codec.js"
 import * as health from "./health.js"
 import * as lbprogram from "./lbprogram.js"
@@ -10,7 +11,7 @@ import { printRows } from "./measure.js"
 import * as reconcile from "./reconcile.js"
 import * as transport from "./transport.js"
 
-const ALL = ["codec", "transport", "lbprogram", "health", "reconcile"] as const
+const ALL = ["codec", "transport", "lbprogram", "health", "reconcile", "cli"] as const
 const picked = process.argv.slice(2).filter((a) => a !== "--")
 for (const p of picked) {
   if (!(ALL as ReadonlyArray<string>).includes(p)) {
@@ -46,3 +47,5 @@ if (want("health")) {
 }
 
 if (want("reconcile")) await reconcile.run()
+
+if (want("cli")) cli.run()

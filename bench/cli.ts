@@ -1,0 +1,104 @@
+/**
+ * maglevc: how long an operator waits. The parse of a command line (with the
+ * live names cached, as they are for a second), the text of `show backends`
+ * and `show frontend` at 10,000 backends, and the start of a one-shot process
+ * (`--version`, so no server is involved: the rest of a command is one HTTP
+ * request on loopback).
+ */
+import { Effect } from "effect"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type * as Api from "../src/api/Api.js"
+import type { MaglevClientShape } from "../src/api/Client.js"
+import * as Commands from "../src/cli/Commands.js"
+import * as Format from "../src/cli/Format.js"
+import * as Tree from "../src/cli/Tree.js"
+
+const N = 10_000
+const now = Date.now()
+
+const backend = (i: number): Api.BackendInfo => ({
+  name: `web${i}`,
+  address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+  healthcheck: "http-check",
+  enabled: true,
+  state: i % 10 === 0 ? "down" : "up",
+  counter: 4,
+  rise: 2,
+  fall: 3,
+  lastResult: { ok: true, code: "L7OK", durationMs: 1.234, detail: "HTTP 200 OK" },
+  lastProbeAt: now - 500,
+  transitions: [{ at: now - 60_000, from: "unknown", to: "up", cause: "probe", result: { ok: true, code: "L7OK", durationMs: 1.5, detail: "HTTP 200 OK" } }],
+  memberships: [{ frontend: "web", pool: "primary", weight: 100, effectiveWeight: 100, active: true }]
+})
+
+const backends = Array.from({ length: N }, (_, i) => backend(i))
+const frontend: Api.FrontendInfo = {
+  name: "web",
+  description: "",
+  address: "192.0.2.1/32",
+  protocol: "tcp",
+  port: 80,
+  vip: "192.0.2.1/32 6 80",
+  srcIpSticky: false,
+  flushOnDown: true,
+  newFlowsTableLength: 65536,
+  state: "up",
+  activePool: "primary",
+  pools: [{
+    name: "primary",
+    active: true,
+    backends: backends.map((b) => ({
+      backend: b.name,
+      address: b.address,
+      state: b.state,
+      weight: 100,
+      effectiveWeight: b.state === "up" ? 100 : 0,
+      buckets: 6,
+      since: now - 60_000
+    }))
+  }]
+}
+
+const time = (f: () => void, runs: number): number => {
+  f()
+  const start = performance.now()
+  for (let i = 0; i < runs; i++) f()
+  return (performance.now() - start) / runs
+}
+
+export const run = (): void => {
+  const client = {
+    ListBackends: () => Effect.succeed(backends),
+    ListFrontends: () => Effect.succeed([frontend]),
+    GetFrontend: () => Effect.succeed(frontend)
+  } as unknown as MaglevClientShape
+  const session = Effect.runSync(Commands.makeSession({ client, url: "http://127.0.0.1:9090", color: true, json: false }))
+  const parse = (line: string) => Effect.runSync(Effect.provideService(Tree.parse(Commands.tree, line), Commands.Session, session))
+  const style = { color: true, now }
+
+  console.log(`\nmaglevc (src/cli), ${N.toLocaleString("en-US")} backends`)
+  const parseMs = time(() => parse("sh ba web9999"), 200)
+  console.log(`  parse "sh ba web9999" (names cached)       ${(parseMs * 1000).toFixed(0).padStart(7)} µs`)
+  const setMs = time(() => parse("set fr web pool primary backend web5000 weight 0 flush"), 200)
+  console.log(`  parse "set fr web pool ... weight 0 flush" ${(setMs * 1000).toFixed(0).padStart(7)} µs`)
+  const choicesMs = time(() => Effect.runSync(Effect.provideService(Tree.choices(Commands.tree, "show backend web99"), Commands.Session, session)), 50)
+  console.log(`  Tab after "show backend web99"             ${(choicesMs * 1000).toFixed(0).padStart(7)} µs`)
+  console.log(`  show backends text (colour)                ${time(() => Format.backendsText(backends, style), 5).toFixed(1).padStart(7)} ms`)
+  console.log(`  show frontend text, one pool of ${N.toLocaleString("en-US")}     ${time(() => Format.frontendText(frontend, style), 5).toFixed(1).padStart(7)} ms`)
+
+  const startup = (args: ReadonlyArray<string>): number => {
+    const runs = 5
+    const start = performance.now()
+    for (let i = 0; i < runs; i++) {
+      const r = spawnSync(process.execPath, [...args, "--version"], { encoding: "utf8" })
+      if (r.status !== 0) throw new Error(`maglevc --version failed: ${r.stderr}`)
+    }
+    return (performance.now() - start) / runs
+  }
+  console.log(`  one-shot start, through tsx (npm run maglevc) ${startup(["--import", "tsx", "src/cli/main.ts"]).toFixed(0).padStart(5)} ms`)
+  const built = path.join("dist", "cli", "main.js")
+  if (fs.existsSync(built)) console.log(`  one-shot start, built (dist/, the package bin) ${startup([built]).toFixed(0).padStart(4)} ms`)
+  else console.log("  one-shot start, built: run npm run build first")
+}
