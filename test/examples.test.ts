@@ -3,6 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import { expect, it } from "vitest"
+import { jsonLines } from "./support/jsonLines.js"
 import { repoRoot } from "./support/paths.js"
 
 const run = promisify(execFile)
@@ -23,25 +24,17 @@ it("npm start runs vppsim, three example backends and maglevd; a backend taken d
     stdio: ["ignore", "pipe", "pipe"]
   })
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-  const records: Array<Record<string, unknown>> = []
+  const logs = jsonLines(child)
   let stderr = ""
-  let buffer = ""
-  child.stdout.on("data", (d: Buffer) => {
-    buffer += d.toString()
-    let nl
-    while ((nl = buffer.indexOf("\n")) >= 0) {
-      records.push(JSON.parse(buffer.slice(0, nl)).annotations ?? {})
-      buffer = buffer.slice(nl + 1)
-    }
-  })
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+  /** The annotations of the first record that `pred` takes. */
   const waitFor = async (pred: (r: Record<string, unknown>) => boolean, what: string) => {
     for (let i = 0; i < 400; i++) {
-      const found = records.find(pred)
-      if (found !== undefined) return found
+      const found = logs.find((r) => pred(r.annotations ?? {}))
+      if (found !== undefined) return found.annotations
       await new Promise((r) => setTimeout(r, 50))
     }
-    throw new Error(`timed out waiting for ${what}; stderr: ${stderr}; log: ${JSON.stringify(records)}`)
+    throw new Error(`timed out waiting for ${what}; stderr: ${stderr}; log: ${JSON.stringify(logs.map((r) => r.annotations))}`)
   }
   try {
     // After the 5 s warm-up, the example VIP and its three ASes.

@@ -10,6 +10,7 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import { jsonLines, type LogRecord } from "../support/jsonLines.js"
 import { repoRoot } from "../support/paths.js"
 
 export const MAGLEVC = ["--import", "tsx", "src/cli/main.ts"]
@@ -17,31 +18,6 @@ const MAGLEVD = ["--import", "tsx", "src/daemon/main.ts"]
 const VPPSIM = ["--import", "tsx", "src/sim/main.ts"]
 
 export const ADDRESSES = ["127.0.0.1", "127.0.0.2", "127.0.0.3"] as const
-
-interface Record {
-  readonly message: string
-  readonly annotations: { readonly [k: string]: unknown }
-}
-
-/** JSON lines a child writes to stdout, parsed as they come. */
-const jsonLines = (child: ChildProcess) => {
-  const records: Array<Record> = []
-  let buffer = ""
-  child.stdout!.on("data", (d: Buffer) => {
-    buffer += d.toString()
-    let nl
-    while ((nl = buffer.indexOf("\n")) >= 0) {
-      const line = buffer.slice(0, nl)
-      buffer = buffer.slice(nl + 1)
-      try {
-        records.push(JSON.parse(line))
-      } catch {
-        // not a log line
-      }
-    }
-  })
-  return records
-}
 
 /** Polls until `probe` gives a value (wall time: these are real processes). */
 export const until = async <A>(what: string | (() => string), probe: () => A | undefined | Promise<A | undefined>, timeoutMs = 20_000): Promise<A> => {
@@ -59,7 +35,7 @@ export interface Lab {
   readonly url: string
   readonly configFile: string
   /** maglevd's log records so far. */
-  readonly log: ReadonlyArray<Record>
+  readonly log: ReadonlyArray<LogRecord>
   /** Makes a backend's server answer 200 (true) or 503 (false). */
   readonly setHealthy: (address: string, healthy: boolean) => void
   /** Stops one backend's HTTP server: its probes fail to connect. */

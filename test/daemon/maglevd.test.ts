@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Client from "../../src/api/Client.js"
+import { jsonLines as childRecords, type LogRecord } from "../support/jsonLines.js"
 import { repoRoot } from "../support/paths.js"
 
 const MAGLEVD = ["--import", "tsx", "src/daemon/main.ts"]
@@ -101,19 +102,10 @@ describe("maglevd --check (a real process)", () => {
   })
 })
 
-/** Lines of JSON a child writes to stdout, parsed as they come. */
+/** The JSON lines a child writes to stdout, and a wait for one of them. */
 const jsonLines = (child: ChildProcess) => {
-  const records: Array<{ message: string; annotations: Record<string, unknown> }> = []
-  let buffer = ""
-  child.stdout!.on("data", (d: Buffer) => {
-    buffer += d.toString()
-    let nl
-    while ((nl = buffer.indexOf("\n")) >= 0) {
-      records.push(JSON.parse(buffer.slice(0, nl)))
-      buffer = buffer.slice(nl + 1)
-    }
-  })
-  const waitFor = (pred: (r: (typeof records)[number]) => boolean, what: string) =>
+  const records = childRecords(child)
+  const waitFor = (pred: (r: LogRecord) => boolean, what: string) =>
     Effect.promise(async () => {
       for (let i = 0; i < 300; i++) {
         const found = records.find(pred)
