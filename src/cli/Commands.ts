@@ -22,8 +22,8 @@ import { type Bound, intSlot, keyword, type Node, slot } from "./Tree.js"
 /** The server (or the way to it) failed the command: exit status 1. */
 export class ServerError extends Data.TaggedError("ServerError")<{ readonly message: string }> {}
 
-/** The command line is wrong: exit status 2. */
-export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+/** The command line is wrong: exit status 2. `index`: the word it is about (0-based), when there is one. */
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string; readonly index?: number }> {}
 
 export type CommandError = ServerError | UsageError
 
@@ -107,8 +107,8 @@ export type Outcome =
    * `text` for people, `json` (the API's response) for scripts. With `failed`,
    * the command failed after all (exit 1): a config check that found errors.
    */
-  | { readonly _tag: "Print"; readonly text: string; readonly json: unknown; readonly failed?: string }
-  /** Follow the events until `num` were shown, a key is pressed or Ctrl-C. */
+  | { readonly _tag: "Print"; readonly text: string; readonly json: unknown; readonly failed?: string | undefined }
+  /** Follow the events (the first is the `Hydrate` that confirms the watch) until `num` were shown, a key is pressed or Ctrl-C. */
   | { readonly _tag: "Watch"; readonly events: Stream.Stream<WatchEvent, ServerError>; readonly num: number | undefined }
   | { readonly _tag: "Help" }
   | { readonly _tag: "Quit" }
@@ -119,20 +119,22 @@ export type CommandNode = Node<Action, ServerError, Session>
 
 // --- Helpers -----------------------------------------------------------------------------------
 
-const style = Effect.gen(function*() {
-  const s = yield* Session
-  return { color: s.color, now: Date.now() } satisfies Format.Style
-})
+/** How the session prints now. */
+export const styleOf = (s: SessionShape): Format.Style => ({ color: s.color, now: Date.now() })
 
-/** Calls the API and prints its answer. */
+/**
+ * Calls the API and prints its answer; `failed` says when an answer is a
+ * failure all the same (a config check that found errors).
+ */
 const print = <A, E>(
   call: (client: MaglevClientShape) => Effect.Effect<A, E>,
-  render: (a: A, style: Format.Style) => string
+  render: (a: A, style: Format.Style) => string,
+  failed: (a: A) => string | undefined = () => undefined
 ): Effect.Effect<Outcome, ServerError, Session> =>
   Effect.gen(function*() {
     const s = yield* Session
     const value = yield* Effect.mapError(call(s.client), serverError(s.url))
-    return { _tag: "Print", text: render(value, yield* style), json: value } as const
+    return { _tag: "Print", text: render(value, styleOf(s)), json: value, failed: failed(value) } as const
   })
 
 const value = (bound: Bound, key: string): string => {
@@ -158,12 +160,14 @@ const healthcheckSlot = (help: string, run: Action) =>
 
 // --- Actions ---------------------------------------------------------------------------------------
 
+/** This maglevc's build. */
+export const CLIENT = { version: VERSION, commit: COMMIT, date: COMMIT_DATE } as const
+
 const showVersion: Action = () =>
   Effect.gen(function*() {
     const s = yield* Session
     const server = yield* Effect.mapError(s.client.GetVersion(), serverError(s.url))
-    const client = { version: VERSION, commit: COMMIT, date: COMMIT_DATE }
-    return { _tag: "Print", text: Format.versionText(client, server, s.url, yield* style), json: { client, server } } as const
+    return { _tag: "Print", text: Format.versionText(CLIENT, server, s.url, styleOf(s)), json: { client: CLIENT, server } } as const
   })
 
 const showFrontends: Action = () => print((c) => c.ListFrontends(), Format.frontendsText)
@@ -181,7 +185,7 @@ const showFrontend: Action = (b) =>
       }),
       Effect.catchAll((e) => Effect.succeed<Format.VipInVpp>({ _tag: "Missing", reason: serverError(s.url)(e).message }))
     )
-    return { _tag: "Print", text: Format.frontendText(f, yield* style, vpp), json: f } as const
+    return { _tag: "Print", text: Format.frontendText(f, styleOf(s), vpp), json: f } as const
   })
 const showBackends: Action = () => print((c) => c.ListBackends(), Format.backendsText)
 const showBackend: Action = (b) => print((c) => c.GetBackend({ name: value(b, "backend") }), Format.backendText)
@@ -224,15 +228,12 @@ const setWeight: Action = (b) => {
   ).pipe(Effect.tap(() => Effect.flatMap(Session, (s) => s.frontend.invalidate(frontend))))
 }
 
-const configCheck: Action = () => checked((c) => c.CheckConfig({}))
-const configReload: Action = () => checked((c) => c.ReloadConfig())
-
 /** A check or reload that finds errors prints them and fails (exit 1). */
 const checked = (call: (client: MaglevClientShape) => Effect.Effect<ConfigCheck, unknown>): Effect.Effect<Outcome, CommandError, Session> =>
-  Effect.map(print(call, Format.configCheckText), (outcome) =>
-    outcome._tag === "Print" && (outcome.json as ConfigCheck).result._tag !== "Valid"
-      ? { ...outcome, failed: "the configuration has errors" }
-      : outcome)
+  print(call, Format.configCheckText, (c) => (c.result._tag === "Valid" ? undefined : "the configuration has errors"))
+
+const configCheck: Action = () => checked((c) => c.CheckConfig({}))
+const configReload: Action = () => checked((c) => c.ReloadConfig())
 
 const watchEvents: Action = (b) =>
   Effect.gen(function*() {
@@ -251,7 +252,7 @@ const watchEvents: Action = (b) =>
         () => new ServerError({ message: `maglevd at ${s.url} went silent: no heartbeat for ${(3 * HEARTBEAT_INTERVAL_MS) / 1000}s` }),
         Duration.millis(3 * HEARTBEAT_INTERVAL_MS)
       ),
-      Stream.filter((e) => e._tag !== "Hydrate" && e._tag !== "Heartbeat")
+      Stream.filter((e) => e._tag !== "Heartbeat")
     )
     const num = b.values["num"]
     return { _tag: "Watch", events, num: num === undefined ? undefined : Number(num) } as const
@@ -266,24 +267,20 @@ type K = ReturnType<typeof keyword<Action, ServerError, Session>>
 const kw = (word: string, helpText: string, rest: Parameters<typeof keyword<Action, ServerError, Session>>[2] = {}): K =>
   keyword<Action, ServerError, Session>(word, helpText, rest)
 
+// `show backend` lists them all as `show backends` does, and either takes a name.
+const oneFrontend = frontendSlot("a frontend", { run: showFrontend })
+const oneBackend = backendSlot("a backend", { run: showBackend })
+const oneHealthCheck = healthcheckSlot("a health check", showHealthCheck)
+
 const show = kw("show", "show the daemon's state", {
   next: [
     kw("version", "the versions of maglevc and maglevd", { run: showVersion }),
-    kw("frontends", "every frontend, or one", { run: showFrontends, next: [frontendSlot("a frontend", { run: showFrontend })] }),
-    kw("frontend", "one frontend: pools, backends, weights, buckets", {
-      run: showFrontends,
-      next: [frontendSlot("a frontend", { run: showFrontend })]
-    }),
-    kw("backends", "every backend, or one", { run: showBackends, next: [backendSlot("a backend", { run: showBackend })] }),
-    kw("backend", "one backend: state, pools, transition history", {
-      run: showBackends,
-      next: [backendSlot("a backend", { run: showBackend })]
-    }),
-    kw("healthchecks", "every health check, or one", {
-      run: showHealthChecks,
-      next: [healthcheckSlot("a health check", showHealthCheck)]
-    }),
-    kw("healthcheck", "one health check", { run: showHealthChecks, next: [healthcheckSlot("a health check", showHealthCheck)] }),
+    kw("frontends", "every frontend, or one", { run: showFrontends, next: [oneFrontend] }),
+    kw("frontend", "one frontend: pools, backends, weights, buckets", { run: showFrontends, next: [oneFrontend] }),
+    kw("backends", "every backend, or one", { run: showBackends, next: [oneBackend] }),
+    kw("backend", "one backend: state, pools, transition history", { run: showBackends, next: [oneBackend] }),
+    kw("healthchecks", "every health check, or one", { run: showHealthChecks, next: [oneHealthCheck] }),
+    kw("healthcheck", "one health check", { run: showHealthChecks, next: [oneHealthCheck] }),
     kw("vpp", "VPP, as maglevd sees it", {
       next: [
         kw("info", "VPP's version, pid, boot and connection times", { run: showVppInfo }),

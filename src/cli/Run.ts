@@ -10,13 +10,8 @@ import { type CommandError, type Outcome, Session, UsageError } from "./Commands
 import * as Format from "./Format.js"
 import * as Tree from "./Tree.js"
 
-/** A usage error that knows which word was wrong (for the shell's caret). */
-export interface WordError {
-  readonly index: number
-}
-
 const usage = (e: Tree.WalkError<Commands.ServerError>): CommandError =>
-  e._tag === "Lookup" ? e.error : Object.assign(new UsageError({ message: Tree.describeError(e, (l: Commands.ServerError) => l.message) }), { index: e.index })
+  e._tag === "Lookup" ? e.error : new UsageError({ message: Tree.describeError(e, (l: Commands.ServerError) => l.message), index: e.index })
 
 /** Parses and runs one command line. */
 export const execute = (line: string | ReadonlyArray<string>): Effect.Effect<Outcome, CommandError, Session> =>
@@ -24,9 +19,6 @@ export const execute = (line: string | ReadonlyArray<string>): Effect.Effect<Out
     Effect.mapError(usage),
     Effect.flatMap((p) => p.run(p.bound))
   )
-
-/** The word a usage error points at, if it says. */
-export const errorIndex = (e: CommandError): number | undefined => (e as Partial<WordError>).index
 
 /** `help`: every command with what it does. */
 export const helpText = (style: Format.Style): string =>
@@ -87,11 +79,16 @@ export const exitStatus = (e: CommandError): number => (e._tag === "UsageError" 
 export const render = (
   outcome: Outcome,
   out: Output,
-  stop: Effect.Effect<void> = Effect.never
+  options: {
+    /** Ends a watch (a key, Ctrl-C). */
+    readonly stop?: Effect.Effect<void> | undefined
+    /** Runs once the server has taken the watch (its snapshot came), before any event. */
+    readonly watching?: Effect.Effect<void> | undefined
+  } = {}
 ): Effect.Effect<"quit" | "done", CommandError, Session> =>
   Effect.gen(function*() {
     const session = yield* Session
-    const style = (): Format.Style => ({ color: session.color, now: Date.now() })
+    const style = () => Commands.styleOf(session)
     switch (outcome._tag) {
       case "Quit":
         return "quit"
@@ -104,13 +101,37 @@ export const render = (
         return "done"
       case "Watch": {
         const lines = outcome.events.pipe(
+          // The snapshot is not shown: it only says the watch is on.
+          Stream.tap((e) => (e._tag === "Hydrate" ? (options.watching ?? Effect.void) : Effect.void)),
           Stream.filterMap((e) =>
-            session.json ? Option.some(toJson(e)) : Option.fromNullable(Format.watchEventText(e, style()))
+            e._tag === "Hydrate"
+              ? Option.none()
+              : session.json
+              ? Option.some(toJson(e))
+              : Option.fromNullable(Format.watchEventText(e, style()))
           ),
           outcome.num === undefined ? (s) => s : Stream.take(outcome.num)
         )
-        yield* Effect.raceFirst(Stream.runForEach(lines, (l) => out.write(l + "\n")), stop)
+        yield* Effect.raceFirst(Stream.runForEach(lines, (l) => out.write(l + "\n")), options.stop ?? Effect.never)
         return "done"
       }
     }
   })
+
+/**
+ * Runs one line as one-shot mode does: the outcome on stdout, a failure as one
+ * error line on stderr (after `context`, e.g. the script's line number).
+ * Answers the exit status, or "quit".
+ */
+export const runLine = (
+  line: string | ReadonlyArray<string>,
+  options: { readonly stop?: Effect.Effect<void>; readonly context?: string } = {}
+): Effect.Effect<number | "quit", never, Session> =>
+  Effect.flatMap(Session, (session) =>
+    execute(line).pipe(
+      Effect.flatMap((outcome) => render(outcome, stdout, { stop: options.stop })),
+      Effect.map((done) => (done === "quit" ? "quit" : 0)),
+      Effect.catchAll((e) =>
+        Effect.as(fail(options.context === undefined ? e.message : `${options.context}: ${e.message}`, session.color), exitStatus(e))
+      )
+    ))

@@ -20,11 +20,10 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { PassThrough } from "node:stream"
-import { COMMIT, COMMIT_DATE, VERSION } from "../Version.js"
 import * as Commands from "./Commands.js"
-import { type CommandError, serverError, Session } from "./Commands.js"
+import { type CommandError, serverError, Session, styleOf } from "./Commands.js"
 import * as Format from "./Format.js"
-import { errorIndex, errorText, execute, exitStatus, type Output, render, stdout } from "./Run.js"
+import { errorText, execute, render, runLine, stdout } from "./Run.js"
 import * as Tree from "./Tree.js"
 
 export const PROMPT = "maglev> "
@@ -90,12 +89,11 @@ export const interactive: Effect.Effect<number, never, Session> = Effect.gen(fun
   const session = yield* Session
   const runtime = yield* Effect.runtime<Session>()
   const runFork = Runtime.runFork(runtime)
-  const style = (): Format.Style => ({ color: session.color, now: Date.now() })
+  const style = () => styleOf(session)
   const out = stdout
 
   const banner = yield* Effect.either(Effect.mapError(session.client.GetVersion(), serverError(session.url)))
-  const client = { version: VERSION, commit: COMMIT, date: COMMIT_DATE }
-  yield* out.write(Format.versionText(client, banner._tag === "Right" ? banner.right : undefined, session.url, style()))
+  yield* out.write(Format.versionText(Commands.CLIENT, banner._tag === "Right" ? banner.right : undefined, session.url, style()))
   if (banner._tag === "Left") yield* out.write(errorText(banner.left.message, session.color))
   yield* out.write(Format.paint.dim("Tab completes, ? shows what may come next, help lists the commands, Ctrl-D leaves.", style()) + "\n")
 
@@ -219,13 +217,15 @@ export const interactive: Effect.Effect<number, never, Session> = Effect.gen(fun
         return Effect.zipRight(
           Effect.sync(() => {
             mode = { _tag: "Watch", stop: () => Deferred.unsafeDone(stopped, Exit.void) }
-            process.stdout.write(Format.paint.dim("watching; any key stops", style()) + "\n")
           }),
-          render(outcome, out, Deferred.await(stopped))
+          render(outcome, out, {
+            stop: Deferred.await(stopped),
+            watching: Effect.sync(() => process.stdout.write(Format.paint.dim("watching; any key stops", style()) + "\n"))
+          })
         )
       }),
       Effect.catchAll((e: CommandError) =>
-        Effect.as(out.write(caret(line, errorIndex(e)) + errorText(e.message, session.color)), "done" as const)
+        Effect.as(out.write(caret(line, e._tag === "UsageError" ? e.index : undefined) + errorText(e.message, session.color)), "done" as const)
       )
     )
     const result = yield* Effect.raceFirst(run, Effect.as(Deferred.await(interrupted), "interrupted" as const))
@@ -241,25 +241,18 @@ export const interactive: Effect.Effect<number, never, Session> = Effect.gen(fun
  * each runs as in one-shot mode; the exit status is the worst of them.
  */
 export const script: Effect.Effect<number, never, Session> = Effect.gen(function*() {
-  const session = yield* Session
   const text = yield* Effect.promise(async () => {
     const chunks: Array<Buffer> = []
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
     return Buffer.concat(chunks).toString("utf8")
   })
   let status = 0
-  const out: Output = stdout
   for (const [n, raw] of text.split("\n").entries()) {
     const line = raw.trim()
     if (line === "" || line.startsWith("#")) continue
-    const result = yield* execute(line).pipe(
-      Effect.flatMap((outcome) => render(outcome, out)),
-      Effect.catchAll((e) =>
-        Effect.as(Effect.sync(() => process.stderr.write(errorText(`line ${n + 1}: ${e.message}`, session.color))), exitStatus(e))
-      )
-    )
+    const result = yield* runLine(line, { context: `line ${n + 1}` })
     if (result === "quit") break
-    if (typeof result === "number") status = Math.max(status, result)
+    status = Math.max(status, result)
   }
   return status
 })

@@ -164,7 +164,7 @@ const start = <A, E, R>(roots: ReadonlyArray<Node<A, E, R>>): Position<A, E, R> 
   frame: undefined
 })
 
-/** The top-level option nodes each stand for their whole subtree; which of them `node` belongs to. */
+/** The position after `node` took `word`: entering an option uses it up; the end of an option's subtree returns to the options left. */
 const after = <A, E, R>(pos: Position<A, E, R>, node: Node<A, E, R>, word: string, bound: Bound): Position<A, E, R> => {
   const path = [...pos.state.path, word]
   let frame = pos.frame

@@ -15,7 +15,7 @@ import * as Client from "../api/Client.js"
 import { ExitStatus, teardown } from "../internal/ExitStatus.js"
 import { VERSION_LINE } from "../Version.js"
 import { makeSession, Session, UsageError } from "./Commands.js"
-import { anyKey, execute, exitStatus, fail, render, stdout } from "./Run.js"
+import { anyKey, fail, runLine } from "./Run.js"
 import * as Shell from "./Shell.js"
 
 const server = Options.text("server").pipe(
@@ -53,17 +53,8 @@ const readToken = (file: string) =>
       catch: (e) => new UsageError({ message: `--token-file ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}` })
     })
 
-/** One command: its exit status. */
-const oneShot = (line: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const session = yield* Session
-    return yield* execute(line).pipe(
-      // A watch on a terminal stops at any key, as in the shell.
-      Effect.flatMap((outcome) => render(outcome, stdout, anyKey)),
-      Effect.as(0),
-      Effect.catchAll((e) => Effect.as(fail(e.message, session.color), exitStatus(e)))
-    )
-  })
+/** One command: its exit status. A watch on a terminal stops at any key, as in the shell. */
+const oneShot = (line: ReadonlyArray<string>) => Effect.map(runLine(line, { stop: anyKey }), (status) => (status === "quit" ? 0 : status))
 
 const maglevc = Command.make("maglevc", { server, tokenFile, color, json, words }, (o) =>
   Effect.gen(function*() {
