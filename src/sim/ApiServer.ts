@@ -21,6 +21,7 @@ import * as Frame from "../vpp/codec/Frame.js"
 import type { Message, Module } from "../vpp/codec/Wire.js"
 import { writeCoalesced } from "../vpp/transport/Coalesce.js"
 import { FrameReader } from "../vpp/transport/FrameReader.js"
+import * as Core from "./Core.js"
 
 /** One table entry as `sockclnt_create_reply` carries it. */
 export interface TableEntry {
@@ -125,6 +126,8 @@ const isRequest = (layout: Codec.Layout): boolean =>
 interface Connection {
   readonly socket: net.Socket
   registration: Registration | undefined
+  /** sent sockclnt_create (the registration exists from accept on) */
+  named: boolean
   readonly input: Queue.Queue<Uint8Array | null>
 }
 
@@ -159,12 +162,21 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
       return Effect.logDebug("vppsim-drop").pipe(Effect.annotateLogs({ event: "vppsim-drop", reason, ...detail }))
     }
 
-    const register = (conn: Connection, name: string): Registration => {
+    /** `socksvr_file_add`: every accepted connection takes a pool index at once, named by its sockclnt_create. */
+    const register = (conn: Connection): Registration => {
       const index = freeList.pop() ?? nextIndex++
-      const registration = { index, handle: (0x80000000 | index) >>> 0, name }
+      const registration = { index, handle: (0x80000000 | index) >>> 0, name: "" }
       conn.registration = registration
       live.set(index, conn)
       return registration
+    }
+
+    const name = (conn: Connection, clientName: string): Registration | undefined => {
+      const r = conn.registration
+      if (r === undefined) return undefined
+      conn.named = true
+      conn.registration = { ...r, name: clientName }
+      return conn.registration
     }
 
     const unregister = (conn: Connection) => {
@@ -204,10 +216,11 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
         : sendReplies(conn, replies, context)
 
     const builtin: Record<string, Handler> = {
+      ...Core.memclntHandlers(modules),
+      ...Core.vpeHandlers(),
       [memclnt.ControlPing.name]: (req: memclnt.ControlPing) => [
         { message: memclnt.ControlPingReply, fields: { retval: 0, client_index: req.client_index, vpe_pid: pid } }
       ],
-      [memclnt.MemclntKeepalive.name]: () => [{ message: memclnt.MemclntKeepaliveReply, fields: { retval: 0 } }],
       [memclnt.GetFirstMsgId.name]: (req: memclnt.GetFirstMsgId) => {
         const first = built.firstMsgIds.get(req.name)
         return [{ message: memclnt.GetFirstMsgIdReply, fields: { retval: first === undefined ? -7 : 0, first_msg_id: first ?? 0xffff } }]
@@ -230,8 +243,10 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
       if (msgId === createId) {
         const req = sockclntCreate.decode(payload, { allowTrailing: true })
         if (Either.isLeft(req)) return drop("truncated", { message: message.name })
-        unregister(conn)
-        const registration = register(conn, req.right.name)
+        // vl_api_sockclnt_create_t_handler names the registration socksvr_file_add
+        // made at accept; a second create on one connection renames it, same handle.
+        const registration = name(conn, req.right.name)
+        if (registration === undefined) return drop("bad client_index", { message: message.name })
         const sent = reply(conn, [{
           message: memclnt.SockclntCreateReply,
           fields: { client_index: 0, response: 0, index: registration.handle, count: table.length, message_table: table }
@@ -304,8 +319,9 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
     const fibers = yield* FiberSet.make()
     const runFork = yield* FiberSet.runtime(fibers)<never>()
     const server = net.createServer((socket) => {
-      const conn: Connection = { socket, registration: undefined, input: Effect.runSync(Queue.unbounded<Uint8Array | null>()) }
+      const conn: Connection = { socket, registration: undefined, named: false, input: Effect.runSync(Queue.unbounded<Uint8Array | null>()) }
       connections.add(conn)
+      register(conn)
       socket.on("data", (chunk: Buffer) => Queue.unsafeOffer(conn.input, chunk))
       socket.on("close", () => {
         connections.delete(conn)
@@ -341,7 +357,7 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
       path: options.path,
       table,
       firstMsgIds: built.firstMsgIds,
-      registrations: Effect.sync(() => [...live.values()].flatMap((c) => (c.registration ? [c.registration] : []))),
+      registrations: Effect.sync(() => [...live.values()].flatMap((c) => (c.registration && c.named ? [c.registration] : []))),
       stall: Deferred.make<void>().pipe(Effect.map((gate) => {
         stalled ??= gate
       })),

@@ -13,6 +13,7 @@ import { lb, vlib } from "../vpp/binapi/index.js"
 import type { Message } from "../vpp/codec/Wire.js"
 import * as ApiServer from "./ApiServer.js"
 import * as Cli from "./Cli.js"
+import * as Core from "./Core.js"
 import {
   type AsDetails,
   asDetailsValue,
@@ -101,12 +102,17 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, E
       { message: vlib.CliInbandReply, fields: { ...Cli.run(req.cmd, commands) } }
     ]
 
+    // vlib: show_threads, the node graph, the f64 probes (Core.ts); the pid is read when asked (a restart changes it).
+    let apiServer: ApiServer.ApiServer | undefined
+    Object.assign(handlers, Core.vlibHandlers({ workers: options.workers ?? 0, pid: Effect.suspend(() => apiServer!.pid) }))
+
     const api = yield* ApiServer.make({
       path: options.apiSocket,
       handlers,
       ...(options.pid !== undefined ? { pid: options.pid } : {}),
       ...(options.doctorTable !== undefined ? { doctorTable: options.doctorTable } : {})
     })
+    apiServer = api
 
     // VPP's lb-gc-process wakes on its own; requests also advance the model lazily.
     yield* Effect.sleep("1 second").pipe(
