@@ -28,7 +28,8 @@ import {
   LogLevel,
   Queue,
   type Schema,
-  type Scope
+  type Scope,
+  Tracer
 } from "effect"
 import * as net from "node:net"
 import { countVppRequest } from "../../metrics/Metrics.js"
@@ -158,6 +159,15 @@ export const checkCompatibility = (
   return missing.length + mismatched.length === 0 ? undefined : new IncompatibleApi({ missing, mismatched })
 }
 
+/**
+ * The connection's own fibers (reader, sweeper) outlive the `connect` call. Forked
+ * inside its span they would keep it, and Effect's tracer logger appends every record
+ * they log to that span's events: one per binary-API message, for as long as the
+ * connection lives (issue 15: ~30 KB per GetVPPLBState). They run without a span.
+ */
+const outsideSpan = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.mapInputContext(self, (context: Context.Context<R>) => Context.omit(Tracer.ParentSpan)(context) as Context.Context<R>)
+
 const contextOf = (value: unknown): number | undefined => {
   const c = (value as { context?: unknown }).context
   return typeof c === "number" ? c : undefined
@@ -276,6 +286,7 @@ export const connect = (
       Effect.catchAllDefect((defect) =>
         Effect.sync(() => shutdown(new VppDisconnected({ reason: `unreadable stream: ${String(defect)}` })))
       ),
+      outsideSpan,
       Effect.forkScoped
     )
 
@@ -343,7 +354,7 @@ export const connect = (
         Deferred.unsafeDone(p.deferred, Exit.fail(error))
         shutdown(new VppDisconnected({ reason: `VPP stopped answering: ${error.message}` }))
       }
-    }).pipe(Effect.forkScoped)
+    }).pipe(outsideSpan, Effect.forkScoped)
 
     const frameOf = <S extends Schema.Schema.Any>(
       message: Message<S>,
