@@ -67,11 +67,11 @@ const procCpuSeconds = (pid: number | undefined): number => {
 
 const percentile = (sorted: Float64Array, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
 
-const startServers = () =>
+const startServers = (backends: number) =>
   Effect.acquireRelease(
     Effect.async<import("node:child_process").ChildProcess>((resume) => {
       const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "internal", "http-servers.mjs")
-      const child = fork(script, [String(FIRST_PORT), String(PORTS)], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+      const child = fork(script, [String(FIRST_PORT), String(PORTS), String(backends)], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
       child.once("message", () => resume(Effect.succeed(child)))
       child.once("exit", (code) => resume(Effect.die(new Error(`benchmark servers exited with ${code}`))))
     }),
@@ -100,7 +100,7 @@ export const run = (backends: number, seconds = 30): Promise<HealthFigures> => {
     ))
   })
   const program = Effect.scoped(Effect.gen(function*() {
-    const servers = yield* startServers()
+    const servers = yield* startServers(backends)
     const baseRss = process.memoryUsage.rss()
     yield* HealthChecker.make(benchConfig(backends)).pipe(Effect.provide(prober))
     // Let the first, spread-out probes and the warm-up of the JIT pass.

@@ -1,0 +1,408 @@
+/**
+ * maglevd against HAProxy, side by side: both check the same N HTTP backends
+ * at once (`GET /` every 1 s, rise 2, fall 3, timeout 900 ms), each as its
+ * own process. The backends are one separate server process
+ * (internal/http-servers.mjs, loopback addresses 127.1.x.y only) that counts
+ * the requests of each checker and the gaps between one checker's requests
+ * to one backend, so probes/s and lateness are measured the same way for
+ * both. CPU is each process's utime + stime (all threads) over the measured
+ * window, RSS its VmRSS at the end and VmHWM (peak, start-up included).
+ *
+ * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10]`
+ *
+ * maglevd is the real daemon (`node --import tsx src/daemon/main.ts`, VPP
+ * and the RPC API off, metrics on a free loopback port); HAProxy runs in the
+ * foreground (`-db`) with one thread, one backend of N servers, no frontend
+ * and a stats socket in the temp dir. Both jitter their intervals by ±10 %
+ * (maglevd always, HAProxy with `spread-checks 10`). Skipped when `haproxy`
+ * is not installed.
+ */
+import { Cause, Duration, Effect, Exit, Fiber, Schedule } from "effect"
+import * as fs from "node:fs"
+import * as http from "node:http"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import { type Bounded, cpuSeconds, loadAverage, rssMiB, spawnBounded } from "./internal/proc.js"
+
+const PORTS = 100
+const FIRST_PORT = 21000
+const INTERVAL_MS = 1000
+/** Both checkers jitter their intervals by up to this share either way. */
+const JITTER = 0.1
+/** Open files for every process: 10,000 listeners plus the probes in flight. */
+const NOFILE = 65536
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const repoRoot = path.dirname(here)
+
+const address = (i: number): { readonly host: string; readonly port: number } => {
+  const h = Math.floor(i / PORTS)
+  return { host: `127.1.${h >> 8}.${(h & 255) + 1}`, port: FIRST_PORT + (i % PORTS) }
+}
+
+const maglevConfig = (n: number): string => {
+  const lines = ["maglev:", "  healthchecks:"]
+  for (let p = 0; p < Math.min(n, PORTS); p++) {
+    lines.push(
+      `    http-${FIRST_PORT + p}: {type: http, port: ${FIRST_PORT + p}, interval: 1s, fast-interval: 1s, down-interval: 1s, timeout: 900ms, rise: 2, fall: 3}`
+    )
+  }
+  lines.push("  backends:")
+  for (let i = 0; i < n; i++) {
+    const a = address(i)
+    lines.push(`    b${i}: {address: ${a.host}, healthcheck: http-${a.port}}`)
+  }
+  return lines.join("\n") + "\n"
+}
+
+const haproxyConfig = (n: number, statsSocket: string): string => {
+  const lines = [
+    "global",
+    // No maxconn: HAProxy sizes it from the open-file limit it is given.
+    "  nbthread 1",
+    `  spread-checks ${JITTER * 100}`,
+    `  stats socket ${statsSocket} mode 600 level admin`,
+    "defaults",
+    "  mode http",
+    "  timeout connect 900ms",
+    "  timeout check 900ms",
+    "  timeout client 5s",
+    "  timeout server 5s",
+    "backend checked",
+    "  option httpchk",
+    // The same request as maglevd's, but for the User-Agent the servers count by.
+    "  http-check send meth GET uri / ver HTTP/1.1 hdr Host bench hdr User-Agent haproxy-bench hdr Accept */* hdr Connection close"
+  ]
+  for (let i = 0; i < n; i++) {
+    const a = address(i)
+    lines.push(`  server b${i} ${a.host}:${a.port} check inter 1s rise 2 fall 3`)
+  }
+  return lines.join("\n") + "\n"
+}
+
+// ---------------------------------------------------------------------------
+// processes
+
+/** A process started with spawnBounded, killed when the scope closes. */
+const bounded = (name: string, command: string, args: ReadonlyArray<string>, seconds: number, ipc = false) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => spawnBounded(command, args, { seconds, nofile: NOFILE, ipc, cwd: repoRoot }),
+      catch: (e) => new Error(`${name}: ${e instanceof Error ? e.message : String(e)}`)
+    }),
+    (p) => Effect.sync(p.kill)
+  ).pipe(Effect.map((p) => ({ ...p, name })))
+
+type Proc = Bounded & { readonly name: string }
+
+/** Fails when the process has exited, with what it last wrote. */
+const alive = (p: Proc) =>
+  p.child.exitCode === null && p.child.signalCode === null
+    ? Effect.void
+    : Effect.fail(new Error(`${p.name} exited (${p.child.exitCode ?? p.child.signalCode}):\n${p.tail()}`))
+
+/** Waits for `ready` to succeed, polling, while the process lives; at most `seconds`. */
+const waitFor = <A>(p: Proc, what: string, ready: () => Promise<A>, seconds: number) =>
+  alive(p).pipe(
+    Effect.zipRight(Effect.tryPromise(ready)),
+    Effect.retry({ schedule: Schedule.spaced(Duration.millis(200)), while: () => p.child.exitCode === null }),
+    Effect.timeoutFail({ duration: Duration.seconds(seconds), onTimeout: () => new Error(`${p.name}: ${what} not ready within ${seconds} s:\n${p.tail()}`) }),
+    Effect.tapError(() => alive(p))
+  )
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
+
+const httpGet = (url: string): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const req = http.get(url, { timeout: 10_000 }, (res) => {
+      let body = ""
+      res.setEncoding("utf8")
+      res.on("data", (d: string) => (body += d))
+      res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${url}: HTTP ${res.statusCode}`))))
+    })
+    req.on("timeout", () => req.destroy(new Error(`${url}: no answer in 10 s`)))
+    req.on("error", reject)
+  })
+
+/** One command on HAProxy's stats socket; the answer. */
+const haproxyCommand = (socket: string, command: string): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const c = net.createConnection(socket)
+    let answer = ""
+    c.setEncoding("utf8")
+    c.setTimeout(10_000, () => c.destroy(new Error(`${socket}: no answer in 10 s`)))
+    c.on("connect", () => c.write(`${command}\n`))
+    c.on("data", (d: string) => (answer += d))
+    c.on("end", () => resolve(answer))
+    c.on("error", reject)
+  })
+
+/** HAProxy servers whose status is not UP (DOWN, DOWN 1/2 while rising, NOLB, MAINT, ...); `UP 1/3` is up. */
+const haproxyNotUp = async (socket: string): Promise<number> => {
+  const [header, ...rows] = (await haproxyCommand(socket, "show stat")).trim().split("\n")
+  const columns = header!.replace(/^# /, "").split(",")
+  const svname = columns.indexOf("svname")
+  const status = columns.indexOf("status")
+  let notUp = 0
+  for (const row of rows) {
+    const f = row.split(",")
+    if (f[svname] === "BACKEND" || f[svname] === "FRONTEND") continue
+    if (!(f[status] ?? "").startsWith("UP")) notUp++
+  }
+  return notUp
+}
+
+/** maglevd backends whose `maglev_backend_state{state="up"}` is not 1. */
+const maglevdNotUp = async (metricsUrl: string, n: number): Promise<number> => {
+  const text = await httpGet(metricsUrl)
+  let up = 0
+  for (const line of text.split("\n")) {
+    if (line.startsWith("maglev_backend_state{") && line.includes(`state="up"}`) && line.endsWith(" 1")) up++
+  }
+  return n - up
+}
+
+interface GapSummary {
+  readonly count: number
+  readonly p50: number
+  readonly p99: number
+  readonly max: number
+  readonly over1100: number
+}
+interface ServerCounts {
+  readonly probes: Readonly<Record<"maglevd" | "haproxy" | "other", number>>
+  readonly gaps: Readonly<Record<"maglevd" | "haproxy" | "other", GapSummary>>
+}
+
+const ask = <A>(p: Proc, message: string): Effect.Effect<A, Error> =>
+  Effect.async<A, Error>((resume) => {
+    const onMessage = (m: unknown) => {
+      p.child.off("exit", onExit)
+      resume(Effect.succeed(m as A))
+    }
+    const onExit = () => {
+      p.child.off("message", onMessage)
+      resume(Effect.fail(new Error(`${p.name} exited:\n${p.tail()}`)))
+    }
+    p.child.once("message", onMessage)
+    p.child.once("exit", onExit)
+    p.child.send(message)
+  })
+
+// ---------------------------------------------------------------------------
+// one run
+
+export interface CheckerFigures {
+  readonly probesPerSecond: number
+  readonly cpuSecondsPer1000: number
+  readonly cores: number
+  readonly rssEndMiB: number
+  readonly rssPeakMiB: number
+  readonly gap: GapSummary
+  readonly notUp: number
+}
+
+export interface Figures {
+  readonly backends: number
+  readonly seconds: number
+  readonly warmup: number
+  readonly loadAverage: string
+  readonly maglevd: CheckerFigures
+  readonly haproxy: CheckerFigures
+  readonly otherProbes: number
+  readonly serverCores: number
+}
+
+const runOne = (haproxy: string, n: number, seconds: number, warmup: number) =>
+  Effect.scoped(Effect.gen(function*() {
+    const load = loadAverage()
+    // Everything this run starts is killed after this, whatever happens to us.
+    const bound = warmup + seconds + 300
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "maglev-bench-vs-haproxy-"))),
+      (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
+    )
+    const statsSocket = path.join(dir, "haproxy.sock")
+    fs.writeFileSync(path.join(dir, "maglev.yaml"), maglevConfig(n))
+    fs.writeFileSync(path.join(dir, "haproxy.cfg"), haproxyConfig(n, statsSocket))
+
+    const servers = yield* bounded(
+      "benchmark servers",
+      process.execPath,
+      [path.join(here, "internal", "http-servers.mjs"), String(FIRST_PORT), String(PORTS), String(n)],
+      bound,
+      true
+    )
+    yield* Effect.tryPromise({ try: () => servers.firstMessage, catch: (e) => e as Error }).pipe(Effect.timeoutFail({ duration: Duration.seconds(60), onTimeout: () => new Error("benchmark servers: not listening within 60 s") }))
+
+    const metricsPort = yield* Effect.promise(freePort)
+    const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`
+    const maglevd = yield* bounded("maglevd", process.execPath, [
+      "--import",
+      "tsx",
+      path.join(repoRoot, "src", "daemon", "main.ts"),
+      "--config",
+      path.join(dir, "maglev.yaml"),
+      "--vpp-api-addr",
+      "",
+      "--rpc-addr",
+      "",
+      "--metrics-addr",
+      `127.0.0.1:${metricsPort}`,
+      "--log-level",
+      "warn"
+    ], bound)
+    const ha = yield* bounded("HAProxy", haproxy, ["-db", "-f", path.join(dir, "haproxy.cfg")], bound)
+    yield* Effect.all([
+      waitFor(maglevd, "/metrics", () => httpGet(metricsUrl), 120),
+      waitFor(ha, "stats socket", () => haproxyCommand(statsSocket, "show info"), 60)
+    ], { concurrency: 2 })
+
+    yield* Effect.sleep(Duration.seconds(warmup))
+    for (const p of [maglevd, ha, servers]) yield* alive(p)
+    const cpu0 = [maglevd, ha, servers].map((p) => cpuSeconds(p.pid))
+    const t0 = performance.now()
+    servers.child.send("start")
+    yield* Effect.sleep(Duration.seconds(seconds))
+    const counts = yield* ask<ServerCounts>(servers, "stop")
+    const wall = (performance.now() - t0) / 1000
+    for (const p of [maglevd, ha, servers]) yield* alive(p)
+    const [mCpu, hCpu, sCpu] = [maglevd, ha, servers].map((p, i) => cpuSeconds(p.pid) - cpu0[i]!)
+    const [mRss, hRss] = [maglevd, ha].map((p) => rssMiB(p.pid))
+    const [mNotUp, hNotUp] = yield* Effect.all([
+      Effect.tryPromise(() => maglevdNotUp(metricsUrl, n)),
+      Effect.tryPromise(() => haproxyNotUp(statsSocket))
+    ], { concurrency: 2 })
+
+    const checker = (probes: number, cpu: number, rss: { rss: number; peak: number }, gap: GapSummary, notUp: number): CheckerFigures => ({
+      probesPerSecond: probes / wall,
+      cpuSecondsPer1000: cpu / (probes / 1000),
+      cores: cpu / wall,
+      rssEndMiB: rss.rss,
+      rssPeakMiB: rss.peak,
+      gap,
+      notUp
+    })
+    return {
+      backends: n,
+      seconds: wall,
+      warmup,
+      loadAverage: load,
+      maglevd: checker(counts.probes.maglevd, mCpu!, mRss!, counts.gaps.maglevd, mNotUp),
+      haproxy: checker(counts.probes.haproxy, hCpu!, hRss!, counts.gaps.haproxy, hNotUp),
+      otherProbes: counts.probes.other,
+      serverCores: sCpu! / wall
+    } satisfies Figures
+  })).pipe(
+    Effect.timeoutFail({
+      duration: Duration.seconds(warmup + seconds + 240),
+      onTimeout: () => new Error(`health-vs-haproxy at ${n} backends: not done within ${warmup + seconds + 240} s`)
+    })
+  )
+
+// ---------------------------------------------------------------------------
+// output
+
+const int = (x: number) => Math.round(x).toLocaleString("en-US")
+const ms = (x: number) => `${x - INTERVAL_MS >= 0 ? "+" : ""}${(x - INTERVAL_MS).toFixed(0)}`
+const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(1)}x` : "-")
+
+export const print = (f: Figures): void => {
+  const { maglevd: m, haproxy: h } = f
+  console.log(`\nmaglevd vs HAProxy, side by side: ${int(f.backends)} HTTP backends, GET / every 1 s, rise 2 fall 3, timeout 900 ms`)
+  console.log(`  measured ${f.seconds.toFixed(0)} s after ${f.warmup} s of warm-up; load average at start ${f.loadAverage}`)
+  const row = (label: string, a: string, b: string, r = "") => console.log(`  ${label.padEnd(30)}${a.padStart(18)}${b.padStart(18)}${r.padStart(12)}`)
+  row("", "maglevd", "HAProxy", "maglevd/HA")
+  row("probes/s", int(m.probesPerSecond), int(h.probesPerSecond), ratio(m.probesPerSecond, h.probesPerSecond))
+  row("CPU per 1,000 probes", `${m.cpuSecondsPer1000.toFixed(3)} s`, `${h.cpuSecondsPer1000.toFixed(3)} s`, ratio(m.cpuSecondsPer1000, h.cpuSecondsPer1000))
+  row("cores", m.cores.toFixed(2), h.cores.toFixed(2), ratio(m.cores, h.cores))
+  row("RSS at the end", `${m.rssEndMiB.toFixed(0)} MiB`, `${h.rssEndMiB.toFixed(0)} MiB`, ratio(m.rssEndMiB, h.rssEndMiB))
+  row("RSS peak", `${m.rssPeakMiB.toFixed(0)} MiB`, `${h.rssPeakMiB.toFixed(0)} MiB`, ratio(m.rssPeakMiB, h.rssPeakMiB))
+  row("gap - 1 s: p50 / p99 / max", `${ms(m.gap.p50)} / ${ms(m.gap.p99)} / ${ms(m.gap.max)}`, `${ms(h.gap.p50)} / ${ms(h.gap.p99)} / ${ms(h.gap.max)}`)
+  const late = (g: GapSummary) => `${((100 * g.over1100) / Math.max(1, g.count)).toFixed(2)} %`
+  row("gaps over 1.1 s (late)", late(m.gap), late(h.gap))
+  row("backends not up at the end", `${int(m.notUp)} / ${int(f.backends)}`, `${int(h.notUp)} / ${int(f.backends)}`)
+  console.log(`  gap: time between two requests of one checker to one backend, in ms against the 1 s interval, as the`)
+  console.log(`       servers see them. Both jitter by ±10 % (up to ±100 ms) on purpose, so p99 near +100 is on time;`)
+  console.log(`       a gap over 1.1 s is late. HAProxy counts its interval from the end of a check, maglevd from the start.`)
+  console.log(`  servers' CPU: ${f.serverCores.toFixed(2)} cores (a separate process, not counted above)${f.otherProbes > 0 ? `; ${int(f.otherProbes)} requests from neither checker` : ""}`)
+  console.log(`  maglevd runs under tsx (~100 MiB of its RSS); HAProxy with one thread; CPU is user + system, all threads`)
+}
+
+// ---------------------------------------------------------------------------
+// entry
+
+const findHaproxy = (): string | undefined => {
+  const dirs = [...(process.env["PATH"] ?? "").split(":"), "/usr/sbin", "/usr/local/sbin", "/sbin"]
+  for (const d of dirs) {
+    const f = path.join(d, "haproxy")
+    try {
+      fs.accessSync(f, fs.constants.X_OK)
+      return f
+    } catch {
+      // not here
+    }
+  }
+  return undefined
+}
+
+const usage = "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10]"
+
+const positive = (flag: string, value: string): number => {
+  const x = Number(value)
+  if (!Number.isInteger(x) || x <= 0) throw new Error(`--${flag}: expected a positive whole number, got "${value}"\n${usage}`)
+  return x
+}
+
+/** Runs every size asked for (default 1,000 then 10,000), printing each; kills everything on SIGINT/SIGTERM. */
+export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      backends: { type: "string", multiple: true },
+      seconds: { type: "string", default: "30" },
+      warmup: { type: "string", default: "10" }
+    }
+  })
+  const sizes = (values.backends ?? ["1000,10000"]).flatMap((v) => v.split(",")).map((v) => positive("backends", v))
+  const seconds = positive("seconds", values.seconds)
+  const warmup = positive("warmup", values.warmup)
+  if (sizes.some((n) => n > PORTS * 256 * 255)) throw new Error(`--backends: at most ${PORTS * 256 * 255}`)
+  const haproxy = findHaproxy()
+  if (haproxy === undefined) {
+    console.log("\nmaglevd vs HAProxy: skipped, haproxy is not installed (apt-get install haproxy)")
+    return
+  }
+  const fiber = Effect.runFork(Effect.forEach(sizes, (n) => runOne(haproxy, n, seconds, warmup).pipe(Effect.tap((f) => Effect.sync(() => print(f)))), { discard: true }))
+  let signalled = false
+  const stop = () => {
+    signalled = true
+    Effect.runFork(Fiber.interrupt(fiber))
+  }
+  process.once("SIGINT", stop)
+  process.once("SIGTERM", stop)
+  const exit = await Effect.runPromise(Fiber.await(fiber))
+  process.off("SIGINT", stop)
+  process.off("SIGTERM", stop)
+  if (signalled) {
+    console.error("health-vs-haproxy: interrupted; processes killed, temp dir removed")
+    process.exit(130)
+  }
+  if (Exit.isFailure(exit)) throw new Error(`health-vs-haproxy: ${Cause.pretty(exit.cause)}`)
+}
+
+// `node --import tsx bench/healthVsHaproxy.ts [flags]` runs it alone.
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await run(process.argv.slice(2).filter((a) => a !== "--"))
+}
