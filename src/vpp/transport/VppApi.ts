@@ -32,6 +32,7 @@ import {
   Tracer
 } from "effect"
 import * as net from "node:net"
+import * as LogLimit from "../../internal/LogLimit.js"
 import { countVppRequest } from "../../metrics/Metrics.js"
 import * as binapi from "../binapi/index.js"
 import { memclnt } from "../binapi/index.js"
@@ -200,6 +201,8 @@ export const connect = (
     const debug = LogLevel.lessThanEqual(yield* FiberRef.get(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
     const logDebug = (event: string, annotations: Record<string, unknown>): Effect.Effect<void> =>
       debug ? Effect.logDebug(event).pipe(Effect.annotateLogs({ event, ...annotations })) : Effect.void
+    // What VPP (or whatever answers on the socket) sends is the peer's choice: its warnings are rate-limited.
+    const limit = yield* LogLimit.make()
 
     const shutdown = (reason: VppDisconnected, error: VppRequestError = reason) => {
       if (closedReason !== undefined) return
@@ -215,7 +218,13 @@ export const connect = (
 
     const deliver = (body: Uint8Array): Effect.Effect<void> => {
       const frame = Frame.splitBody(body)
-      if (Either.isLeft(frame)) return Effect.logWarning("vpp-api-recv-bad").pipe(Effect.annotateLogs("event", "vpp-api-recv-bad"))
+      if (Either.isLeft(frame)) {
+        return limit.log(LogLevel.Warning, "vpp-api-recv-bad", "dropped a frame from VPP that has no message id", {
+          length: body.length,
+          msgId: null,
+          reason: frame.left.message
+        })
+      }
       const { msgId, payload } = frame.right
       const message = idToMessage.get(msgId)
       if (message === undefined) {
@@ -233,9 +242,13 @@ export const connect = (
           countVppRequest(p.request, "error")
           Deferred.unsafeDone(p.deferred, Exit.fail(new VppProtocolError({ request: p.request, reason: decoded.left.message })))
         }
-        return Effect.logWarning("vpp-api-recv-undecodable").pipe(
-          Effect.annotateLogs({ event: "vpp-api-recv-undecodable", message: message.name, error: decoded.left.message })
-        )
+        return limit.log(LogLevel.Warning, "vpp-api-recv-undecodable", `dropped a ${message.name} from VPP that does not decode`, {
+          length: body.length,
+          msgId,
+          message: message.name,
+          context: p === undefined ? null : guess,
+          reason: decoded.left.message
+        })
       }
       const value = decoded.right as Record<string, unknown>
       const context = contextOf(value) ?? 0

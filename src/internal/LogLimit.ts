@@ -1,0 +1,76 @@
+/**
+ * Rate-limited log lines for what a peer can make happen as often as it likes
+ * (a bad frame from VPP, a slow API client): per event name, at most one line
+ * per window (default 1 s). What falls inside the window is counted, and when
+ * the window ends one summary line says how many were suppressed, with the
+ * fields of the last one:
+ *
+ *   {"message":"vpp-api-recv-bad","event":"vpp-api-recv-bad","length":0,"reason":"..."}
+ *   {"message":"vpp-api-recv-bad: 999 more in the last 1000 ms","event":"vpp-api-recv-bad","suppressed":999,"length":0,...}
+ *
+ * Under a steady flood that is one summary line per window. The summaries run
+ * on fibers owned by the limiter's scope (Clock time, so TestClock drives them).
+ */
+import { Clock, Duration, Effect, FiberMap, type LogLevel, type Scope } from "effect"
+
+export interface LogLimitShape {
+  /** Logs `message` at `level` with `event` and `annotations`, unless a line for `event` went out within the window. */
+  readonly log: (
+    level: LogLevel.LogLevel,
+    event: string,
+    message: string,
+    annotations?: Readonly<Record<string, unknown>>
+  ) => Effect.Effect<void>
+}
+
+export interface LogLimitOptions {
+  /** At most one line per event name per window; default 1 second. */
+  readonly window?: Duration.DurationInput
+}
+
+export const DEFAULT_WINDOW = Duration.seconds(1)
+
+interface EventState {
+  /** When the last line for this event went out. */
+  last: number
+  suppressed: number
+  level: LogLevel.LogLevel
+  annotations: Readonly<Record<string, unknown>>
+}
+
+export const make = (options: LogLimitOptions = {}): Effect.Effect<LogLimitShape, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const windowMs = Duration.toMillis(options.window ?? DEFAULT_WINDOW)
+    const state = new Map<string, EventState>()
+    const summaries = yield* FiberMap.make<string>()
+
+    const line = (level: LogLevel.LogLevel, event: string, message: string, annotations: Readonly<Record<string, unknown>>) =>
+      Effect.logWithLevel(level, message).pipe(Effect.annotateLogs({ ...annotations, event }))
+
+    const summarise = (event: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const s = state.get(event)
+        if (s === undefined || s.suppressed === 0) return Effect.void
+        const suppressed = s.suppressed
+        s.suppressed = 0
+        s.last = now
+        return line(s.level, event, `${event}: ${suppressed} more in the last ${windowMs} ms`, { ...s.annotations, suppressed })
+      })
+
+    const log: LogLimitShape["log"] = (level, event, message, annotations = {}) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const s = state.get(event)
+        if (s === undefined || (s.suppressed === 0 && now - s.last >= windowMs)) {
+          state.set(event, { last: now, suppressed: 0, level, annotations: {} })
+          return line(level, event, message, annotations)
+        }
+        s.suppressed++
+        s.level = level
+        s.annotations = annotations
+        if (s.suppressed > 1) return Effect.void
+        const wait = Duration.millis(Math.max(0, s.last + windowMs - now))
+        return Effect.asVoid(FiberMap.run(summaries, event, Effect.zipRight(Effect.sleep(wait), summarise(event)), { onlyIfMissing: true }))
+      })
+
+    return { log }
+  })
