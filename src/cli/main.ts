@@ -7,12 +7,12 @@
  * the interactive shell (Shell.ts), or, when standard input is not a
  * terminal, runs the commands it reads there one per line.
  */
-import { Args, Command, Options, ValidationError } from "@effect/cli"
+import { Args, Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Config, Effect, Option } from "effect"
+import { Config, Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as Client from "../api/Client.js"
-import { ExitStatus, teardown } from "../internal/ExitStatus.js"
+import { commandLineTeardown, ExitStatus } from "../internal/ExitStatus.js"
 import { VERSION_LINE } from "../Version.js"
 import { makeSession, Session, UsageError } from "./Commands.js"
 import { anyKey, fail, runLine } from "./Run.js"
@@ -83,8 +83,6 @@ cli(process.argv).pipe(
   NodeRuntime.runMain({
     disablePrettyLogger: true,
     // Ctrl-C: 130, as shells report SIGINT; a flag @effect/cli refused: a usage error.
-    teardown: teardown((cause) =>
-      Cause.isInterruptedOnly(cause) ? 130 : Option.exists(Cause.failureOption(cause), ValidationError.isValidationError) ? 2 : 1
-    )
+    teardown: commandLineTeardown
   })
 )

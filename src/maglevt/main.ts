@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+/**
+ * maglevt: probes every frontend's VIP of one or more maglev.yaml files from
+ * outside, as clients reach it, without maglevd: a live full-screen view on a
+ * terminal, plain lines otherwise (docs/maglevt.1).
+ */
+import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Config, Duration, Effect, Either, Option } from "effect"
+import * as os from "node:os"
+import { checkConfigFile, formatCheckResult, formatDuration, parseDuration } from "../config/index.js"
+import { commandLineTeardown, ExitStatus } from "../internal/ExitStatus.js"
+import { VERSION, VERSION_LINE } from "../Version.js"
+import * as Run from "./Run.js"
+import { type LoadedConfig, targets } from "./Targets.js"
+
+const DEFAULT_CONFIG = "/etc/vpp-maglev/maglev.yaml"
+
+const duration = (name: string, fallback: string, description: string) =>
+  Options.text(name).pipe(
+    Options.withDefault(fallback),
+    Options.mapTryCatch(
+      (text) => Either.getOrThrowWith(parseDuration(text), (reason) => `--${name} ${JSON.stringify(text)}: ${reason}`),
+      (e) => HelpDoc.p(String(e))
+    ),
+    Options.mapTryCatch(
+      (d) => {
+        if (Duration.lessThanOrEqualTo(d, Duration.zero)) throw `--${name} must be more than 0`
+        return d
+      },
+      (e) => HelpDoc.p(String(e))
+    ),
+    Options.withDescription(description)
+  )
+
+const configs = Options.text("config").pipe(
+  Options.repeated,
+  Options.withDescription(`a maglev.yaml to read; repeat it for several (env MAGLEV_CONFIG; default ${DEFAULT_CONFIG})`)
+)
+const interval = duration("interval", "100ms", "time between two probes of a VIP, ±10 % at random (Go syntax: 100ms, 1s; default 100ms)")
+const timeout = duration("timeout", "1s", "how long a probe may take: connection and whole response (default 1s)")
+const host = Options.text("host").pipe(
+  Options.optional,
+  Options.withDescription("Host header of the HTTP requests, and TLS server name when it is a DNS name (default: the VIP's address:port)")
+)
+const uri = Options.text("uri").pipe(
+  Options.withDefault("/.well-known/ipng/healthz"),
+  Options.mapTryCatch(
+    (text) => {
+      if (!/^\/[\x21-\x7e]*$/.test(text)) throw `--uri ${JSON.stringify(text)}: a path starting with / without spaces`
+      return text
+    },
+    (e) => HelpDoc.p(String(e))
+  ),
+  Options.withDescription("path (and query) of the HTTP requests (default /.well-known/ipng/healthz)")
+)
+const header = Options.text("header").pipe(
+  Options.withDefault("X-Served-By"),
+  Options.withDescription("response header that names the backend; its values are tallied (default X-Served-By)")
+)
+const insecure = Options.boolean("insecure").pipe(Options.withDescription("HTTPS: do not verify the VIP's certificate"))
+const keepalive = Options.boolean("keepalive").pipe(
+  Options.withDescription("reuse one connection per VIP; by default every probe is a new connection, hashed afresh by Maglev")
+)
+const filter = Options.text("filter").pipe(
+  Options.optional,
+  Options.mapTryCatch(
+    Option.map((text) => new RegExp(text)),
+    (e) => HelpDoc.p(`--filter: not a regular expression: ${e instanceof Error ? e.message : String(e)}`)
+  ),
+  Options.withDescription("probe only the frontends whose name or address:port matches this JavaScript regular expression")
+)
+
+/** On a terminal, unless NO_COLOR is set (and not empty). */
+const colorWanted = Config.option(Config.string("NO_COLOR")).pipe(
+  Config.map((noColor) => Option.getOrElse(noColor, () => "") === "")
+)
+const envConfig = Config.option(Config.string("MAGLEV_CONFIG"))
+
+const fail = (text: string) => Effect.sync(() => void process.stderr.write(text.endsWith("\n") ? text : text + "\n"))
+
+/** Every file read and valid, or the exit status after saying why not. */
+const loadAll = (files: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const loaded: Array<LoadedConfig> = []
+    for (const file of files) {
+      const result = yield* Effect.either(checkConfigFile(file))
+      if (Either.isLeft(result)) {
+        yield* fail(`maglevt: ${result.left.message}`)
+        return undefined
+      }
+      if (result.right._tag !== "Valid") {
+        yield* fail(formatCheckResult(result.right, file))
+        return undefined
+      }
+      loaded.push({ file, config: result.right.config })
+    }
+    return loaded
+  })
+
+const maglevt = Command.make("maglevt", { configs, interval, timeout, host, uri, header, insecure, keepalive, filter }, (o) =>
+  Effect.gen(function*() {
+    const fromEnv = yield* envConfig
+    const files = o.configs.length > 0 ? o.configs : [Option.getOrElse(fromEnv, () => DEFAULT_CONFIG)]
+    const loaded = yield* loadAll(files)
+    if (loaded === undefined) return new ExitStatus(1)
+    const found = targets(loaded, Option.getOrUndefined(o.filter))
+    const terminal = process.stdout.isTTY === true
+    if (!terminal) for (const s of found.skipped) yield* fail(`maglevt: ${s.file}: frontend ${s.name} not probed: ${s.reason}`)
+    if (found.targets.length === 0) {
+      yield* fail(`maglevt: no frontend to probe in ${files.join(", ")}${Option.isSome(o.filter) ? ` matching --filter ${o.filter.value.source}` : ""}`)
+      return new ExitStatus(1)
+    }
+    const n = found.targets.length
+    const options: Run.RunOptions = {
+      targets: found.targets,
+      interval: o.interval,
+      probe: { timeout: o.timeout, uri: o.uri, host: Option.getOrUndefined(o.host), header: o.header, insecure: o.insecure, keepalive: o.keepalive },
+      color: terminal && (yield* colorWanted),
+      title: `maglevt ${VERSION} on ${os.hostname()} · ${n} VIP${n === 1 ? "" : "s"} every ${formatDuration(o.interval)} ±10% · ` +
+        `timeout ${formatDuration(o.timeout)} · keep-alive ${o.keepalive ? "on" : "off"}`
+    }
+    yield* terminal ? Run.screen(options) : Run.plain(options)
+    return new ExitStatus(0)
+  }).pipe(Effect.scoped)
+)
+
+const cli = Command.run(maglevt, { name: "maglevt", version: VERSION_LINE })
+
+cli(process.argv).pipe(
+  // @effect/cli has printed what is wrong with the command line: exit 2 without a log line about it.
+  Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(new ExitStatus(2))),
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({
+    disablePrettyLogger: true,
+    // Ctrl-C in plain mode: 130, as shells report SIGINT; a flag @effect/cli refused: a usage error.
+    teardown: commandLineTeardown
+  })
+)
