@@ -1,18 +1,23 @@
 /**
  * npm run bench: every benchmark, printing figures (never pass/fail).
- * `npm run bench -- codec transport lbprogram health reconcile cli` picks some.
+ * `npm run bench -- codec transport lbprogram health reconcile cli` picks some;
+ * flags after the names go to the benchmarks (`health-vs-haproxy --backends 1000`).
  */
 import * as os from "node:os"
 import * as cli from "./cli.js"
 import * as codec from "./codec.js"
 import * as health from "./health.js"
+import * as healthVsHaproxy from "./healthVsHaproxy.js"
 import * as lbprogram from "./lbprogram.js"
 import { printRows } from "./measure.js"
 import * as reconcile from "./reconcile.js"
 import * as transport from "./transport.js"
 
-const ALL = ["codec", "transport", "lbprogram", "health", "reconcile", "cli"] as const
-const picked = process.argv.slice(2).filter((a) => a !== "--")
+const ALL = ["codec", "transport", "lbprogram", "health", "health-vs-haproxy", "reconcile", "cli"] as const
+const args = process.argv.slice(2).filter((a) => a !== "--")
+const firstFlag = args.findIndex((a) => a.startsWith("--"))
+const picked = firstFlag < 0 ? args : args.slice(0, firstFlag)
+const flags = firstFlag < 0 ? [] : args.slice(firstFlag)
 for (const p of picked) {
   if (!(ALL as ReadonlyArray<string>).includes(p)) {
     console.error(`unknown benchmark "${p}"; choose from ${ALL.join(", ")}`)
@@ -45,6 +50,8 @@ if (want("health")) {
   for (const n of [1_000, 10_000]) health.print(await health.runIsolated(n))
   console.log("  (target at 10,000: <= 1 core, p99 lateness <= 20 ms, RSS <= 300 MB)")
 }
+
+if (want("health-vs-haproxy")) await healthVsHaproxy.run(flags)
 
 if (want("reconcile")) await reconcile.run()
 
