@@ -14,14 +14,11 @@
 import { Clock, Duration, Effect, FiberMap, type LogLevel, type Scope } from "effect"
 
 export interface LogLimitShape {
-  /** Logs `message` at `level` with `event` and `annotations`, unless a line for `event` went out within the window. */
-  readonly log: (
-    level: LogLevel.LogLevel,
-    event: string,
-    message: string,
-    annotations?: Readonly<Record<string, unknown>>
-  ) => Effect.Effect<void>
+  /** Logs `message` at `level` with `annotations`, unless a line for the same `event` went out within the window. */
+  readonly log: (level: LogLevel.LogLevel, message: string, annotations: Annotations) => Effect.Effect<void>
 }
+
+export type Annotations = { readonly event: string } & Readonly<Record<string, unknown>>
 
 export interface LogLimitOptions {
   /** At most one line per event name per window; default 1 second. */
@@ -35,7 +32,7 @@ interface EventState {
   last: number
   suppressed: number
   level: LogLevel.LogLevel
-  annotations: Readonly<Record<string, unknown>>
+  annotations: Annotations
 }
 
 export const make = (options: LogLimitOptions = {}): Effect.Effect<LogLimitShape, never, Scope.Scope> =>
@@ -44,8 +41,8 @@ export const make = (options: LogLimitOptions = {}): Effect.Effect<LogLimitShape
     const state = new Map<string, EventState>()
     const summaries = yield* FiberMap.make<string>()
 
-    const line = (level: LogLevel.LogLevel, event: string, message: string, annotations: Readonly<Record<string, unknown>>) =>
-      Effect.logWithLevel(level, message).pipe(Effect.annotateLogs({ ...annotations, event }))
+    const line = (level: LogLevel.LogLevel, message: string, annotations: Readonly<Record<string, unknown>>) =>
+      Effect.logWithLevel(level, message).pipe(Effect.annotateLogs(annotations))
 
     const summarise = (event: string) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -54,15 +51,16 @@ export const make = (options: LogLimitOptions = {}): Effect.Effect<LogLimitShape
         const suppressed = s.suppressed
         s.suppressed = 0
         s.last = now
-        return line(s.level, event, `${event}: ${suppressed} more in the last ${windowMs} ms`, { ...s.annotations, suppressed })
+        return line(s.level, `${event}: ${suppressed} more in the last ${windowMs} ms`, { ...s.annotations, suppressed })
       })
 
-    const log: LogLimitShape["log"] = (level, event, message, annotations = {}) =>
+    const log: LogLimitShape["log"] = (level, message, annotations) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const event = annotations.event
         const s = state.get(event)
         if (s === undefined || (s.suppressed === 0 && now - s.last >= windowMs)) {
-          state.set(event, { last: now, suppressed: 0, level, annotations: {} })
-          return line(level, event, message, annotations)
+          state.set(event, { last: now, suppressed: 0, level, annotations })
+          return line(level, message, annotations)
         }
         s.suppressed++
         s.level = level

@@ -130,7 +130,7 @@ describe("LogLimit", () => {
       const lines: Array<Line> = []
       yield* Effect.gen(function*() {
         const limit = yield* LogLimit.make({ window: "1 second" })
-        const warn = (event: string, n: number) => limit.log(LogLevel.Warning, event, `${event} ${n}`, { n })
+        const warn = (event: string, n: number) => limit.log(LogLevel.Warning, `${event} ${n}`, { event, n })
         for (let n = 1; n <= 5; n++) yield* warn("a", n)
         yield* warn("b", 1)
         expect(lines.map((l) => l.message)).toEqual(["a 1", "b 1"])

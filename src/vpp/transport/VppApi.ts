@@ -219,7 +219,8 @@ export const connect = (
     const deliver = (body: Uint8Array): Effect.Effect<void> => {
       const frame = Frame.splitBody(body)
       if (Either.isLeft(frame)) {
-        return limit.log(LogLevel.Warning, "vpp-api-recv-bad", "dropped a frame from VPP that has no message id", {
+        return limit.log(LogLevel.Warning, "dropped a frame from VPP that has no message id", {
+          event: "vpp-api-recv-bad",
           length: body.length,
           msgId: null,
           reason: frame.left.message
@@ -242,7 +243,8 @@ export const connect = (
           countVppRequest(p.request, "error")
           Deferred.unsafeDone(p.deferred, Exit.fail(new VppProtocolError({ request: p.request, reason: decoded.left.message })))
         }
-        return limit.log(LogLevel.Warning, "vpp-api-recv-undecodable", `dropped a ${message.name} from VPP that does not decode`, {
+        return limit.log(LogLevel.Warning, `dropped a ${message.name} from VPP that does not decode`, {
+          event: "vpp-api-recv-undecodable",
           length: body.length,
           msgId,
           message: message.name,
