@@ -22,6 +22,7 @@ import type { Message, Module } from "../vpp/codec/Wire.js"
 import { writeCoalesced } from "../vpp/transport/Coalesce.js"
 import { FrameReader } from "../vpp/transport/FrameReader.js"
 import * as Core from "./Core.js"
+import * as VppView from "./internal/VppView.js"
 
 /** One table entry as `sockclnt_create_reply` carries it. */
 export interface TableEntry {
@@ -256,10 +257,12 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
           Effect.zipRight(sent ?? Effect.void)
         )
       }
-      const codec = Codec.of(message.schema) as Codec.Codec<Record<string, unknown>>
+      // VPP's handlers read the fields as they are: see internal/VppView.ts.
+      const view = VppView.viewOf(message.schema)
+      const codec = Codec.of(view?.schema ?? message.schema) as Codec.Codec<Record<string, unknown>>
       const decoded = codec.decode(payload, { allowTrailing: true })
       if (Either.isLeft(decoded)) return drop("truncated", { message: message.name, reason: decoded.left.message })
-      const req = decoded.right
+      const req = view === undefined ? decoded.right : view.toModel(decoded.right)
       let target = conn
       if (isRequest(codec.layout)) {
         const named = lookup(req["client_index"] as number)

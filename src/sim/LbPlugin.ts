@@ -29,7 +29,9 @@
  *   mark lands in the freed slot, and the reply is 0.
  * - A v2 add of a new AS with is_flush logs no flush (only re-activation
  *   flushes); lb_flush_vip of a missing VIP returns 0 and logs nothing.
- * - NODEPORT is unreachable through the API (QUIRK) and not modelled further.
+ * - NODEPORT is stored only for a `type` whose first wire byte is 1 (a value
+ *   outside the enum, QUIRK); such a VIP claims its port for good, and a second
+ *   claim leaves the VIP allocated and answers -81 (lb_vip_add's order).
  * - `restart()` keeps the mutation log and appends a "restart" record.
  */
 import { lb, lb_types } from "../vpp/binapi/index.js"
@@ -83,6 +85,8 @@ const KEEP = 0xffffffff
 const VIP_USED = 1
 const VIP_SRC_IP_STICKY = 2
 const AS_USED = 1
+/** `LB_SRV_TYPE_NODEPORT` */
+const SRV_TYPE_NODEPORT = 1
 
 const VipType = lb_types.LbVipTypeValues
 const Encap = lb_types.LbEncapTypeValues
@@ -172,6 +176,15 @@ const canonicalIp6 = (s: string): string => {
 
 /** A decoded request without the fields the API server handles. */
 export type Request<T> = Omit<T, "client_index" | "context">
+
+/**
+ * A VIP request as VPP's handler reads it: `encap` and `type` are whatever
+ * u32 is on the wire, so a value outside the enum arrives as a number
+ * (`internal/VppView.ts`); a declared one arrives as its name.
+ */
+export type VipRequest<T extends lb.LbAddDelVip | lb.LbAddDelVipV2> =
+  & Omit<Request<T>, "encap" | "type">
+  & { readonly encap: lb_types.LbEncapType | number; readonly type: lb_types.LbSrvType | number }
 
 export interface RetvalReply {
   readonly retval: number
@@ -284,8 +297,8 @@ export type LbMutation = {
 export interface LbRequestMap {
   readonly lb_conf: readonly [Request<lb.LbConf>, RetvalReply]
   readonly lb_conf_get: readonly [Request<lb.LbConfGet>, ConfGetReply]
-  readonly lb_add_del_vip: readonly [Request<lb.LbAddDelVip>, RetvalReply]
-  readonly lb_add_del_vip_v2: readonly [Request<lb.LbAddDelVipV2>, RetvalReply]
+  readonly lb_add_del_vip: readonly [VipRequest<lb.LbAddDelVip>, RetvalReply]
+  readonly lb_add_del_vip_v2: readonly [VipRequest<lb.LbAddDelVipV2>, RetvalReply]
   readonly lb_add_del_as: readonly [Request<lb.LbAddDelAs>, RetvalReply]
   readonly lb_add_del_as_v2: readonly [Request<lb.LbAddDelAsV2>, RetvalReply]
   readonly lb_as_set_weight: readonly [Request<lb.LbAsSetWeight>, RetvalReply]
@@ -350,6 +363,8 @@ interface VipRecord {
   buckets: ReadonlyArray<number> | undefined
   /** `prefixGroupKey(prefix, plen)`: the VIP's entry in the lookup index */
   group: string
+  /** a per-port VIP whose `vip_index_per_port` entry was added (false after a refused NODEPORT claim) */
+  portFilter: boolean
   /** `lb_vip_details.vip`, which only `lb_vip_add` changes */
   wire: LbWire.WireLbVip
 }
@@ -445,6 +460,7 @@ const newVipRecord = (prefix: Ip46.Ip46, plen: number, protocol: number, port: n
   asByAddress: new Map(),
   buckets: undefined,
   group: prefixGroupKey(prefix, plen),
+  portFilter: false,
   wire: wireVip(prefix, plen, protocol, port)
 })
 
@@ -470,6 +486,8 @@ export class LbPlugin {
   private interfaces = new Set<number>()
   private nat4 = new Set<number>()
   private nat6 = new Set<number>()
+  /** `vip_index_by_nodeport`: ports claimed by NODEPORT NAT VIPs (never released, as in VPP) */
+  private nodeports = new Set<number>()
   private counterLength = 0
   private nextTick: number
 
@@ -506,6 +524,7 @@ export class LbPlugin {
     this.interfaces = new Set(this.initialInterfaces)
     this.nat4 = new Set()
     this.nat6 = new Set()
+    this.nodeports = new Set()
     this.counterLength = 0
     this.nextTick = this.gcInterval
   }
@@ -840,30 +859,32 @@ export class LbPlugin {
   // -------------------------------------------------------------------------
   // VIPs (§3.3)
 
-  addDelVip(req: Request<lb.LbAddDelVip>, now: number): number {
+  addDelVip(req: VipRequest<lb.LbAddDelVip>, now: number): number {
     return this.addDelVipAny(req, false, now)
   }
 
-  addDelVipV2(req: Request<lb.LbAddDelVipV2>, now: number): number {
+  addDelVipV2(req: VipRequest<lb.LbAddDelVipV2>, now: number): number {
     return this.addDelVipAny(req, req.src_ip_sticky, now)
   }
 
-  private addDelVipAny(req: Request<lb.LbAddDelVip>, srcIpSticky: boolean, now: number): number {
+  private addDelVipAny(req: VipRequest<lb.LbAddDelVip>, srcIpSticky: boolean, now: number): number {
     this.advance(now)
     const t = toTime(now)
     const k = this.lookupKey(req.pfx, req.protocol, req.port)
     if (req.is_del) {
       const i = this.findVip(k, "same")
       if (i === undefined) return Retval.NO_SUCH_ENTRY
-      this.vipDel(i, t)
-      return Retval.OK
+      return this.vipDel(i, t)
     }
     return this.vipAdd(k, req, srcIpSticky, t)
   }
 
   /** The handler's argument building, then `lb_vip_add`'s checks in their order. */
-  private vipAdd(k: VipLookupKey, req: Request<lb.LbAddDelVip>, srcIpSticky: boolean, now: number): number {
-    const encap = Encap[req.encap] ?? Encap.LB_API_ENCAP_N_TYPES
+  private vipAdd(k: VipLookupKey, req: VipRequest<lb.LbAddDelVip>, srcIpSticky: boolean, now: number): number {
+    // `clib_net_to_host_u32 (mp->encap)`: any u32; one outside the enum maps to no
+    // type, leaving `type = 0` (IP6_GRE6), so an IPv4 VIP gets -97 and an IPv6 one
+    // becomes ip6-gre6.
+    const encap = typeof req.encap === "number" ? req.encap : Encap[req.encap]
     const type = encapToType(k.pfx.prefixIsIp4, encap)
     const newLength = req.new_flows_table_length >>> 0
     // 1. the exact key exists
@@ -889,7 +910,8 @@ export class LbPlugin {
     // QUIRK (§3.8): `args.encap_args.srv_type = mp->type` assigns the u32 enum, still in
     // network order, to a u8. On a little-endian host that keeps the first wire byte,
     // (type >>> 24) & 0xff, which is 0 for every declared value: NODEPORT (1) stores 0.
-    const srvTypeByte = (lb_types.LbSrvTypeValues[req.type] >>> 24) & 0xff
+    const srvType = typeof req.type === "number" ? req.type : lb_types.LbSrvTypeValues[req.type]
+    const srvTypeByte = (srvType >>> 24) & 0xff
     let reused = true
     const protocol = k.port !== 0 ? k.protocol : 255
     const index = this.vips.get((stale) => {
@@ -919,6 +941,7 @@ export class LbPlugin {
     // vlib_validate_simple_counter + vlib_zero_simple_counter for the new index
     this.counterLength = Math.max(this.counterLength, index + 1)
     const v = this.vips.at(index)!
+    v.portFilter = false
     this.indexVip(index, v)
     this.record(now, "vip-add", {
       vip: index,
@@ -928,6 +951,16 @@ export class LbPlugin {
       src_ip_sticky: srcIpSticky,
       reused
     })
+    // A NODEPORT NAT VIP (only a `type` whose first wire byte is 1 stores one, see
+    // above) claims its port in `vip_index_by_nodeport`, which nothing ever clears.
+    // A second claim fails *after* the VIP was allocated and made USED: the VIP
+    // stays, without its per-port filter, and the reply is -81.
+    if (isNat(type) && k.port !== 0 && srvTypeByte === SRV_TYPE_NODEPORT) {
+      if (this.nodeports.has(k.port)) return Retval.VALUE_EXIST
+      this.nodeports.add(k.port)
+    }
+    // lb_vip_add_port_filter
+    v.portFilter = k.port !== 0
     return Retval.OK
   }
 
@@ -936,7 +969,7 @@ export class LbPlugin {
    * (no flush; that runs the VIP's collection first), then USED is cleared. The
    * index stays allocated, and the ASes listed by `lb_as_dump`, until collection.
    */
-  private vipDel(index: number, now: number): void {
+  private vipDel(index: number, now: number): number {
     const v = this.vips.at(index)!
     // A copy: the collection `delAses` runs first may free some of them.
     const asIndices: Array<number> = []
@@ -945,6 +978,9 @@ export class LbPlugin {
     v.flags &= ~VIP_USED
     this.unindexVip(index, v)
     this.record(now, "vip-del", { vip: index, key: v.wire })
+    // lb_vip_del_port_filter fails for a per-port VIP that never got its filter
+    // (a refused NODEPORT claim): -6, the VIP deleted all the same.
+    return v.port !== 0 && !v.portFilter ? Retval.NO_SUCH_ENTRY : Retval.OK
   }
 
   // -------------------------------------------------------------------------

@@ -5,9 +5,8 @@
  * is proven by the ping's reply arriving first, without waiting out a timeout.
  */
 import { it } from "@effect/vitest"
-import { Arbitrary, Effect, Either, FastCheck, TestClock } from "effect"
+import { Arbitrary, Effect, FastCheck, TestClock } from "effect"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect } from "vitest"
@@ -16,10 +15,8 @@ import * as Simulator from "../../src/sim/Simulator.js"
 import * as binapi from "../../src/vpp/binapi/index.js"
 import { memclnt, vlib, vpe } from "../../src/vpp/binapi/index.js"
 import * as Codec from "../../src/vpp/codec/Codec.js"
-import * as Frame from "../../src/vpp/codec/Frame.js"
-import type { Message } from "../../src/vpp/codec/Wire.js"
-import { FrameReader } from "../../src/vpp/transport/FrameReader.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
+import { allMessages, decode, idOf, rawClient } from "./rawClient.js"
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "vppsim-core-"))),
@@ -29,54 +26,8 @@ const tempDir = Effect.acquireRelease(
 const sim = (workers = 0) =>
   Effect.flatMap(tempDir, (d) => Simulator.make({ apiSocket: path.join(d, "api.sock"), workers, pid: 4242 }))
 
-/** A raw socket client: sends frames, and hands out the bodies it receives in order. */
-const rawClient = (socketPath: string) =>
-  Effect.acquireRelease(
-    Effect.async<{ socket: net.Socket; next: () => Promise<Uint8Array> }, Error>((resume) => {
-      const socket = net.createConnection({ path: socketPath })
-      const reader = new FrameReader()
-      const bodies: Array<Uint8Array> = []
-      const waiting: Array<(b: Uint8Array) => void> = []
-      socket.on("data", (d) => {
-        reader.push(d)
-        let b: Uint8Array | undefined
-        while ((b = reader.next()) !== undefined) {
-          const w = waiting.shift()
-          if (w !== undefined) w(b)
-          else bodies.push(b)
-        }
-      })
-      socket.on("error", (e) => resume(Effect.fail(e)))
-      socket.on("connect", () =>
-        resume(Effect.succeed({
-          socket,
-          next: () => {
-            const b = bodies.shift()
-            return b !== undefined ? Promise.resolve(b) : new Promise<Uint8Array>((r) => waiting.push(r))
-          }
-        })))
-    }),
-    (c) => Effect.sync(() => c.socket.destroy())
-  )
-
-const encode = (id: number, message: Message, value: Record<string, unknown>): Uint8Array => {
-  const frame = Frame.encodeFrame(id, Codec.of(message.schema) as Codec.Codec<unknown>, value)
-  if (Either.isLeft(frame)) throw frame.left
-  return frame.right
-}
-const decode = (message: Message, body: Uint8Array): Record<string, unknown> => {
-  const f = Frame.splitBody(body)
-  if (Either.isLeft(f)) throw f.left
-  const d = (Codec.of(message.schema) as Codec.Codec<Record<string, unknown>>).decode(f.right.payload, { allowTrailing: true })
-  if (Either.isLeft(d)) throw d.left
-  return d.right
-}
-const idOf = (body: Uint8Array): number => (body[0]! << 8) | body[1]!
-
 /** What VPP sends a socket client for each request, by the module's service definition. */
 const services = new Map(binapi.modules.flatMap((m) => m.services.map((s) => [s.request, s] as const)))
-const allMessages = new Map(binapi.modules.flatMap((m) => Object.values(m.messages).map((msg) => [msg.name, msg] as const)))
-const byNameCrc = new Map([...allMessages.values()].map((msg) => [msg.nameCrc, msg] as const))
 const isRequestName = (n: string) => !n.endsWith("_reply") && !n.endsWith("_details")
 
 describe("vppsim answers every message it announces", () => {
@@ -87,22 +38,18 @@ describe("vppsim answers every message it announces", () => {
   it.live("each request in the table gets VPP's reply, its details, or (where VPP answers elsewhere) nothing", () =>
     Effect.scoped(Effect.gen(function*() {
       const s = yield* sim(1)
-      const c = yield* rawClient(s.api.path)
-      const ids = new Map<string, number>()
-      for (const e of s.api.table) ids.set(byNameCrc.get(e.name)!.name, e.index)
-      const send = (name: string, value: Record<string, unknown>) => c.socket.write(encode(ids.get(name)!, allMessages.get(name)!, value))
-
-      send("sockclnt_create", { context: 1, name: "core-test" })
-      const created = decode(memclnt.SockclntCreateReply, yield* Effect.promise(c.next))
-      const handle = created["index"] as number
+      const c = yield* rawClient(s.api.path, "core-test")
+      const ids = c.ids
+      const handle = c.handle
 
       const silent: Array<string> = []
       const answered: Array<string> = []
       const requests = [...ids.keys()].filter(isRequestName).sort()
-      let context = 100
+      let seed = 100
+      let context = 0
       for (const name of requests) {
         const message = allMessages.get(name)!
-        const [sample] = FastCheck.sample(Arbitrary.make(message.schema as never), { numRuns: 1, seed: context })
+        const [sample] = FastCheck.sample(Arbitrary.make(message.schema as never), { numRuns: 1, seed: ++seed })
         const value: Record<string, unknown> = { ...(sample as Record<string, unknown>), client_index: handle, context: ++context }
         // the sample ignores count fields: make each one say its array's length
         const layout = Codec.layoutOf(message.schema.ast)
@@ -114,14 +61,7 @@ describe("vppsim answers every message it announces", () => {
           }
         }
         if (name === "sockclnt_delete") value["index"] = 0 // not a live registration (ours would be closed)
-        send(name, value)
-        send("control_ping", { client_index: handle, context: 1_000_000 + context })
-        const got: Array<Uint8Array> = []
-        while (true) {
-          const b = yield* Effect.promise(c.next)
-          if (idOf(b) === ids.get("control_ping_reply") && decode(memclnt.ControlPingReply, b)["context"] === 1_000_000 + context) break
-          got.push(b)
-        }
+        const got = yield* c.exchange(message, value)
         const service = services.get(name)
         if (got.length === 0) {
           silent.push(name)

@@ -60,12 +60,32 @@ export const prefixIsIp4 = (b: Ip46, plen: number): boolean => plen >= 96 && isI
 /** `ip_address_encode(..., IP46_TYPE_ANY)` as text: IPv4 when the first 12 bytes are zero. */
 export const format = (b: Ip46): string => (isIp4(b) ? Ip.formatIp4(b, 12) : Ip.formatIp6(b, 0))
 
-/** `ip46_prefix_normalize`: a copy with every bit beyond `plen` cleared. */
+/** Keeps the top `bits` (0..64) bits of the 8 bytes at `at`, clearing the rest. */
+const keepTop = (out: Uint8Array, at: number, bits: number): void => {
+  for (let i = 0; i < 8; i++) {
+    const b = bits - 8 * i
+    out[at + i] = b >= 8 ? out[at + i]! : b <= 0 ? 0 : out[at + i]! & ((0xff << (8 - b)) & 0xff)
+  }
+}
+
+/**
+ * `ip46_prefix_normalize` (lb `util.c`) on a copy: plen 0 clears all; up to 64
+ * masks the first half and clears the second; above 64 masks the second half
+ * with `~0ULL << (128 - plen)`. For plen above 128 (an IPv4 length above 32
+ * gives 129..255) that shift count is negative, which C leaves undefined; the
+ * x86-64 and AArch64 shift instructions use the count mod 64, so the second
+ * half keeps its top `64 - ((128 - plen) & 63)` bits: /33../96 (plen 129..192)
+ * keep 1..64 of them, /97../127 keep 1..31 again, and so on.
+ */
 export const mask = (b: Ip46, plen: number): Ip46 => {
-  const out = new Uint8Array(16)
-  for (let i = 0; i < 16; i++) {
-    const bits = plen - 8 * i
-    out[i] = bits >= 8 ? b[i]! : bits <= 0 ? 0 : b[i]! & ((0xff << (8 - bits)) & 0xff)
+  const out = Uint8Array.from(b)
+  if (plen === 0) {
+    out.fill(0)
+  } else if (plen <= 64) {
+    keepTop(out, 0, plen)
+    out.fill(0, 8)
+  } else {
+    keepTop(out, 8, 64 - ((128 - plen) & 63))
   }
   return out
 }
