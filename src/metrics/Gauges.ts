@@ -6,16 +6,17 @@
  * They are built fresh from one snapshot on every scrape rather than kept in
  * Effect's registry, which never forgets a series: a backend or frontend that
  * a reload removed would otherwise be exported forever with its last value.
- * `families` is pure; `collect` reads the snapshot.
+ * `sources` is pure (it reads the snapshot as it is written); `collect`
+ * takes the snapshot.
  */
-import { Effect, HashMap, Option } from "effect"
-import type { Config } from "../config/Config.js"
+import { Effect } from "effect"
+import type { Config, Pool, PoolMember } from "../config/Config.js"
 import * as HealthChecker from "../health/HealthChecker.js"
 import { type HealthStatus, STATUSES } from "../health/HealthState.js"
-import { type DesiredVip, desiredVip } from "../lb/Desired.js"
+import { activePool, type StatusOf } from "../lb/Desired.js"
 import * as LbSync from "../lb/LbSync.js"
 import * as Supervisor from "../vpp/Supervisor.js"
-import type { Family, Sample } from "./Prometheus.js"
+import { bytes, fromFamily, labelValueBytes, type Source } from "./Prometheus.js"
 
 export interface Snapshot {
   readonly config: Config
@@ -33,85 +34,132 @@ export const VIP_COUNTER_KINDS: ReadonlyArray<readonly [Supervisor.VipCounterNam
   ["noServer", "no_server"]
 ]
 
-/** Every backend the checker knows: the configured ones in file order, then those a reload removed. */
-const backendsInOrder = (s: Snapshot): ReadonlyArray<HealthChecker.BackendHealth> => {
-  const out: Array<HealthChecker.BackendHealth> = []
+const STATE_OPEN = bytes("maglev_backend_state{backend=\"")
+/** `,state="..."} ` by status index. */
+const STATE_LABELS: ReadonlyArray<Uint8Array> = STATUSES.map((st) => bytes(`",state="${st}"}`))
+const HEALTH_OPEN = bytes("maglev_backend_health{backend=")
+const ENABLED_OPEN = bytes("maglev_backend_enabled{backend=")
+const WEIGHT_OPEN = bytes("maglev_frontend_pool_backend_weight{frontend=")
+const POOL = bytes(",pool=")
+const BACKEND = bytes(",backend=")
+const CLOSE = bytes("}")
+
+/**
+ * Every backend the checker knows: the configured ones in file order, then
+ * those a reload removed; and the same by name. One pass over the health map
+ * (a lookup per backend in Effect's HashMap hashes the name each time, and
+ * three families and the weights look every backend up).
+ */
+const backendsInOrder = (s: Snapshot) => {
+  const byName = new Map<string, HealthChecker.BackendHealth>()
+  for (const [name, h] of s.health) byName.set(name, h)
+  const list: Array<HealthChecker.BackendHealth> = []
   for (const name of s.config.backends.keys()) {
-    const h = HashMap.get(s.health, name)
-    if (Option.isSome(h)) out.push(h.value)
+    const h = byName.get(name)
+    if (h !== undefined) list.push(h)
   }
-  for (const [name, h] of s.health) if (!s.config.backends.has(name)) out.push(h)
-  return out
+  for (const [name, h] of byName) if (!s.config.backends.has(name)) list.push(h)
+  return { list, byName }
 }
 
-/** What the desired state (Desired.ts) asks VPP for: the AS's weight on the active pool's row, 0 on the others. */
-const effectiveWeight = (vip: DesiredVip, pool: string, backend: string): number =>
-  vip.activePool === pool ? (vip.ases.find((a) => a.backend === backend)?.weight ?? 0) : 0
+/**
+ * What the desired state (Desired.ts, `desiredVip`) asks VPP for through a
+ * pool's row: in the frontend's active pool, an up backend's weight there;
+ * 0 on every other row. The same rule as `desiredVip`'s, without building
+ * (and sorting) the frontend's whole AS list per scrape.
+ */
+const effectiveWeight = (active: Pool | undefined, pool: Pool, member: PoolMember, status: StatusOf): number =>
+  active === pool && status(member.backend) === "up" ? member.weight : 0
 
-export const families = (s: Snapshot): ReadonlyArray<Family> => {
-  const backends = backendsInOrder(s)
-  const status = (backend: string): HealthStatus | undefined =>
-    Option.getOrUndefined(Option.map(HashMap.get(s.health, backend), (h) => h.status))
-
-  const state: Array<Sample> = []
-  const health: Array<Sample> = []
-  const enabled: Array<Sample> = []
-  for (const b of backends) {
-    for (const st of STATUSES) state.push({ labels: [["backend", b.name], ["state", st]], value: b.status === st ? 1 : 0 })
-    health.push({ labels: [["backend", b.name]], value: b.counter })
-    enabled.push({ labels: [["backend", b.name]], value: b.status === "disabled" ? 0 : 1 })
+/** A family of one gauge per backend, `{backend="..."} value`. */
+const perBackend = (
+  backends: ReadonlyArray<HealthChecker.BackendHealth>,
+  name: string,
+  help: string,
+  open: Uint8Array,
+  value: (b: HealthChecker.BackendHealth) => number
+): Source => ({
+  name,
+  help,
+  type: "gauge",
+  size: backends.length,
+  write: (w, i) => {
+    const b = backends[i]!
+    w.raw(open)
+    w.labelValue(b.name)
+    w.raw(CLOSE)
+    w.end(value(b))
   }
+})
 
-  const weights: Array<Sample> = []
-  for (const f of s.config.frontends.values()) {
-    const vip = desiredVip(f, s.config, status)
-    for (const pool of f.pools) {
-      for (const m of pool.backends) {
-        weights.push({
-          labels: [["frontend", f.name], ["pool", pool.name], ["backend", m.backend]],
-          value: effectiveWeight(vip, pool.name, m.backend)
-        })
-      }
-    }
-  }
-
-  const packets: Array<Sample> = []
-  for (const [frontend, counters] of s.vipCounters) {
-    for (const [key, kind] of VIP_COUNTER_KINDS) packets.push({ labels: [["frontend", frontend], ["kind", kind]], value: counters[key] })
-  }
+/** The scrape-time families of one snapshot; the per-backend and per-frontend work is done as they are written. */
+export const sources = (s: Snapshot): ReadonlyArray<Source> => {
+  const { byName, list: backends } = backendsInOrder(s)
+  const status = (backend: string): HealthStatus | undefined => byName.get(backend)?.status
+  const frontends = [...s.config.frontends.values()]
+  const packets = [...s.vipCounters]
 
   return [
     {
       name: "maglev_backend_state",
       help: `Backend state: 1 on the series of the current state, 0 on the others (${STATUSES.join(", ")}).`,
       type: "gauge",
-      samples: state
+      size: backends.length,
+      write: (w, i) => {
+        const b = backends[i]!
+        const name = labelValueBytes(b.name)
+        for (let k = 0; k < STATUSES.length; k++) {
+          w.raw(STATE_OPEN)
+          w.raw(name)
+          w.raw(STATE_LABELS[k]!)
+          w.end(b.status === STATUSES[k] ? 1 : 0)
+        }
+      }
     },
-    {
-      name: "maglev_backend_health",
-      help: "Backend health counter (HAProxy model): 0..rise+fall-1, up at rise or above.",
-      type: "gauge",
-      samples: health
-    },
-    { name: "maglev_backend_enabled", help: "1 unless the backend is disabled.", type: "gauge", samples: enabled },
+    perBackend(
+      backends,
+      "maglev_backend_health",
+      "Backend health counter (HAProxy model): 0..rise+fall-1, up at rise or above.",
+      HEALTH_OPEN,
+      (b) => b.counter
+    ),
+    perBackend(backends, "maglev_backend_enabled", "1 unless the backend is disabled.", ENABLED_OPEN, (b) => (b.status === "disabled" ? 0 : 1)),
     {
       name: "maglev_frontend_pool_backend_weight",
       help: "Effective weight asked of VPP for the backend through this pool: its weight in the active pool while up, else 0.",
       type: "gauge",
-      samples: weights
+      size: frontends.length,
+      write: (w, i) => {
+        const f = frontends[i]!
+        const active = activePool(f, status)
+        for (const pool of f.pools) {
+          for (const m of pool.backends) {
+            w.raw(WEIGHT_OPEN)
+            w.labelValue(f.name)
+            w.raw(POOL)
+            w.labelValue(pool.name)
+            w.raw(BACKEND)
+            w.labelValue(m.backend)
+            w.raw(CLOSE)
+            w.end(effectiveWeight(active, pool, m, status))
+          }
+        }
+      }
     },
-    {
+    fromFamily({
       name: "maglev_vpp_connected",
       help: "1 while maglevd holds a connection to VPP (API and stats sockets), else 0.",
       type: "gauge",
       samples: [{ labels: [], value: s.vppConnected ? 1 : 0 }]
-    },
-    {
+    }),
+    fromFamily({
       name: "maglev_vip_packets_total",
       help: "Packets VPP's lb plugin counted for the frontend's VIP, by kind (next, first, untracked, no_server); reset when VPP restarts.",
       type: "counter",
-      samples: packets
-    }
+      samples: packets.flatMap(([frontend, counters]) =>
+        VIP_COUNTER_KINDS.map(([key, kind]) => ({ labels: [["frontend", frontend], ["kind", kind]] as const, value: counters[key] }))
+      )
+    })
   ]
 }
 
@@ -128,4 +176,4 @@ export const snapshot: Effect.Effect<Snapshot, never, HealthChecker.HealthChecke
     return { config, health, vppConnected: state._tag === "Connected", vipCounters }
   })
 
-export const collect = Effect.map(snapshot, families)
+export const collect = Effect.map(snapshot, sources)

@@ -1,43 +1,40 @@
 /**
- * The metrics counted as things happen: counters and a histogram in Effect's
- * (process-wide) metric registry, updated where the event is (a probe result,
- * a backend transition, a binary-API request's outcome, an lb operation VPP
- * accepted). `Prometheus.ts` renders them, with the gauges read at scrape
- * time (`Gauges.ts`). docs/metrics.md lists them.
+ * The metrics counted as things happen, updated where the event is (a probe
+ * result, a backend transition, a binary-API request's outcome, an lb
+ * operation VPP accepted). `Server.ts` renders them, with the gauges read at
+ * scrape time (`Gauges.ts`). docs/metrics.md lists them.
  *
- * The hot paths (a probe result per backend per interval, tens of thousands of
- * binary-API replies a second) never tag per event: a metric tagged on the
- * spot is a new registry key, hashed label by label to find its series. Their
- * metrics are tagged once, with one `taggedWithLabels` (a chain of
- * `Metric.tagged` would merge label arrays on every update), kept, and updated
- * through `unsafeUpdate` with no extra labels: the registry then finds the
- * series by the identity of that one label array, synchronously and without
- * allocating. It also leaves out fiber-level metric labels
- * (`Effect.tagMetrics`), which would make every update a fresh key.
+ * The per-backend ones (probe counters and durations, transitions) live in a
+ * store of their own, not in Effect's metric registry: at 10,000 backends
+ * they are ~200,000 series, and `Metric.snapshot` made a key, a state and a
+ * pair per series on every scrape, to be turned into label arrays and
+ * strings. Here a series is one `Float64Array` (a probe recorder's counts by
+ * code, its bucket counts, sum and count; a backend's transition counts by
+ * from and to) with its labels encoded once, and the exposition is written
+ * from it directly (`probeSources`, `transitionSources`). Like the registry,
+ * the store never forgets a series: a removed backend keeps its counters.
+ *
+ * The other counters (binary API, lb sync, Effect's own `effect_fiber_*`,
+ * other modules' metrics) stay in Effect's registry. Their hot path (tens of
+ * thousands of binary-API replies a second) never tags per event: a metric
+ * tagged on the spot is a new registry key, hashed label by label to find its
+ * series. They are tagged once, with one `taggedWithLabels`, kept, and
+ * updated through `unsafeUpdate` with no extra labels: the registry then
+ * finds the series by the identity of that one label array, synchronously
+ * and without allocating.
  */
-import { Effect, Metric, MetricBoundaries, MetricLabel } from "effect"
-import type { HealthStatus } from "../health/HealthState.js"
-import type { ProbeCode, ProbeResult } from "../health/ProbeResult.js"
+import { Effect, Metric, MetricLabel } from "effect"
+import { type HealthStatus, STATUSES } from "../health/HealthState.js"
+import { PROBE_CODES, type ProbeCode, type ProbeResult } from "../health/ProbeResult.js"
 import type { LbOp } from "../lb/Diff.js"
+import { bytes, escapeLabelValue, formatValue, type Source, type Writer } from "./Prometheus.js"
 
 /** The original maglevd's buckets, in seconds. */
 export const PROBE_DURATION_BUCKETS: ReadonlyArray<number> = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 
-export const probeTotal = Metric.counter("maglev_probe_total", {
-  description: "Health-check probes completed, by backend, check type, result (success or failure) and HAProxy-style code.",
-  incremental: true
-})
-
-export const probeDuration = Metric.histogram(
-  "maglev_probe_duration_seconds",
-  MetricBoundaries.fromIterable(PROBE_DURATION_BUCKETS),
-  "Health-check probe duration in seconds, by backend and check type."
-)
-
-export const backendTransitions = Metric.counter("maglev_backend_transitions_total", {
-  description: "Backend state transitions, by backend, previous state and new state.",
-  incremental: true
-})
+export const PROBE_TOTAL = "maglev_probe_total"
+export const PROBE_DURATION = "maglev_probe_duration_seconds"
+export const BACKEND_TRANSITIONS = "maglev_backend_transitions_total"
 
 export const vppApiRequests = Metric.counter("maglev_vpp_api_requests_total", {
   description: "VPP binary-API requests by message and outcome: ok, error (VPP refused it or answered out of protocol), timeout, disconnected.",
@@ -56,43 +53,213 @@ type Counter = Metric.Metric.Counter<number>
 const labelled = <M extends Metric.Metric<any, any, any>>(metric: M, labels: ReadonlyArray<readonly [string, string]>): M =>
   Metric.taggedWithLabels(metric, labels.map(([k, v]) => MetricLabel.make(k, v))) as M
 
+/** `name="value"` pairs, escaped, comma-separated: a series' labels. */
+const labelText = (labels: ReadonlyArray<readonly [string, string]>): string =>
+  labels.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(",")
+
 // --- probes --------------------------------------------------------------------
 
 export interface ProbeRecorder {
-  /** Counts one probe result and observes its duration. */
+  /** Counts one probe result and observes its duration; synchronous, allocates nothing. */
   readonly record: (result: ProbeResult) => void
 }
 
+const BUCKETS = PROBE_DURATION_BUCKETS.length
+const CODES = PROBE_CODES.length
+/** Layout of a probe series' array: count, sum, the buckets (not cumulative; the last is above 2.5 s), then a count per code and result. */
+const COUNT = 0
+const SUM = 1
+const BUCKET0 = 2
+const CODE0 = BUCKET0 + BUCKETS + 1
+const SLOTS = CODE0 + CODES * 2
+const BOUNDS = Float64Array.from(PROBE_DURATION_BUCKETS)
+
+const codeIndex = Object.fromEntries(PROBE_CODES.map((c, i) => [c, i])) as { readonly [C in ProbeCode]: number }
+
+/** `,result="...",code="..."}` by code index * 2 + (1 if ok). */
+const CODE_LABELS: ReadonlyArray<Uint8Array> = PROBE_CODES.flatMap((code) => [
+  bytes(`,result="failure",code="${code}"}`),
+  bytes(`,result="success",code="${code}"}`)
+])
+
+interface ProbeSeries {
+  /** The start of each of its lines up to its own labels, `maglev_probe_total{backend="...",type="..."`: written on every scrape. */
+  readonly total: Uint8Array
+  readonly bucket: Uint8Array
+  readonly sum: Uint8Array
+  readonly count: Uint8Array
+  readonly stats: Float64Array
+}
+
+const probeSeries: Array<ProbeSeries> = []
+const probeSeriesByKey = new Map<string, ProbeSeries>()
+
+const probeSeriesOf = (backend: string, type: string): ProbeSeries => {
+  const key = `${backend}\u0000${type}`
+  let s = probeSeriesByKey.get(key)
+  if (s === undefined) {
+    const labels = labelText([["backend", backend], ["type", type]])
+    s = {
+      total: bytes(`${PROBE_TOTAL}{${labels}`),
+      bucket: bytes(`${PROBE_DURATION}_bucket{${labels}`),
+      sum: bytes(`${PROBE_DURATION}_sum{${labels}}`),
+      count: bytes(`${PROBE_DURATION}_count{${labels}}`),
+      stats: new Float64Array(SLOTS)
+    }
+    probeSeriesByKey.set(key, s)
+    probeSeries.push(s)
+  }
+  return s
+}
+
 /**
- * The probe metrics of one backend's probe loop (one backend, one check type):
- * the histogram tagged once, a counter per code on the code's first result.
+ * The probe metrics of one backend's probe loop (one backend, one check
+ * type); a loop made again for the same backend and type (a restart, a
+ * reload) goes on counting in the same series.
  */
 export const probeRecorder = (backend: string, type: string): ProbeRecorder => {
-  const duration = labelled(probeDuration, [["backend", backend], ["type", type]])
-  const byCode = new Map<ProbeCode, Counter>()
+  const stats = probeSeriesOf(backend, type).stats
   return {
     record: (result) => {
-      let counter = byCode.get(result.code)
-      if (counter === undefined) {
-        counter = labelled(probeTotal, [
-          ["backend", backend],
-          ["type", type],
-          ["result", result.ok ? "success" : "failure"],
-          ["code", result.code]
-        ])
-        byCode.set(result.code, counter)
-      }
-      counter.unsafeUpdate(1, NO_LABELS)
-      duration.unsafeUpdate(result.durationMs / 1000, NO_LABELS)
+      const seconds = result.durationMs / 1000
+      stats[COUNT]! += 1
+      stats[SUM]! += seconds
+      let b = 0
+      while (b < BUCKETS && seconds > BOUNDS[b]!) b++
+      stats[BUCKET0 + b]! += 1
+      stats[CODE0 + codeIndex[result.code] * 2 + (result.ok ? 1 : 0)]! += 1
     }
   }
 }
 
+export interface ProbeCounts {
+  /** Results by code and result (success or failure); codes never seen are left out. */
+  readonly byCode: ReadonlyArray<{ readonly code: ProbeCode; readonly result: "success" | "failure"; readonly count: number }>
+  /** Cumulative, as exported: upper bound, observations at or below it. */
+  readonly buckets: ReadonlyArray<readonly [le: number, count: number]>
+  readonly count: number
+  readonly sum: number
+}
+
+/** What the store holds for a backend and check type (for tests and diagnostics); undefined before its first recorder. */
+export const probeCounts = (backend: string, type: string): ProbeCounts | undefined => {
+  const s = probeSeriesByKey.get(`${backend}\u0000${type}`)
+  if (s === undefined) return undefined
+  const byCode: Array<ProbeCounts["byCode"][number]> = []
+  PROBE_CODES.forEach((code, c) => {
+    for (const ok of [1, 0]) {
+      const count = s.stats[CODE0 + c * 2 + ok]!
+      if (count > 0) byCode.push({ code, result: ok === 1 ? "success" : "failure", count })
+    }
+  })
+  let cumulative = 0
+  const buckets = PROBE_DURATION_BUCKETS.map((le, b) => [le, (cumulative += s.stats[BUCKET0 + b]!)] as const)
+  return { byCode, buckets, count: s.stats[COUNT]!, sum: s.stats[SUM]! }
+}
+
+const LE: ReadonlyArray<Uint8Array> = [...PROBE_DURATION_BUCKETS.map((le) => bytes(`,le="${formatValue(le)}"}`)), bytes(`,le="+Inf"}`)]
+
+const writeProbeTotal = (w: Writer, s: ProbeSeries): void => {
+  const stats = s.stats
+  for (let slot = 0; slot < CODES * 2; slot++) {
+    const n = stats[CODE0 + slot]!
+    if (n === 0) continue
+    w.raw(s.total)
+    w.raw(CODE_LABELS[slot]!)
+    w.end(n)
+  }
+}
+
+const writeProbeDuration = (w: Writer, s: ProbeSeries): void => {
+  const stats = s.stats
+  if (stats[COUNT] === 0) return
+  let cumulative = 0
+  for (let b = 0; b <= BUCKETS; b++) {
+    cumulative += stats[BUCKET0 + b]!
+    w.raw(s.bucket)
+    w.raw(LE[b]!)
+    w.end(cumulative)
+  }
+  w.raw(s.sum)
+  w.end(stats[SUM]!)
+  w.raw(s.count)
+  w.end(stats[COUNT]!)
+}
+
+/** The probe families over the series that exist now, one unit per backend and check type. */
+export const probeSources = (): ReadonlyArray<Source> => {
+  const series = probeSeries.slice()
+  return [
+    {
+      name: PROBE_TOTAL,
+      help: "Health-check probes completed, by backend, check type, result (success or failure) and HAProxy-style code.",
+      type: "counter",
+      size: series.length,
+      write: (w, i) => writeProbeTotal(w, series[i]!)
+    },
+    {
+      name: PROBE_DURATION,
+      help: "Health-check probe duration in seconds, by backend and check type.",
+      type: "histogram",
+      size: series.length,
+      write: (w, i) => writeProbeDuration(w, series[i]!)
+    }
+  ]
+}
+
 // --- transitions -----------------------------------------------------------------
 
-/** Counts one transition (rare: tagged on the spot). */
+const STATES = STATUSES.length
+const stateIndex = Object.fromEntries(STATUSES.map((s, i) => [s, i])) as { readonly [S in HealthStatus]: number }
+
+/** `",from="...",to="..."}` by from index * STATES + to index. */
+const TRANSITION_LABELS: ReadonlyArray<Uint8Array> = STATUSES.flatMap((from) => STATUSES.map((to) => bytes(`,from="${from}",to="${to}"}`)))
+
+interface TransitionSeries {
+  /** `maglev_backend_transitions_total{backend="..."` */
+  readonly open: Uint8Array
+  readonly counts: Float64Array
+}
+
+const transitionSeries: Array<TransitionSeries> = []
+const transitionSeriesByBackend = new Map<string, TransitionSeries>()
+
+/** Counts one transition. */
 export const countTransition = (backend: string, from: HealthStatus, to: HealthStatus): Effect.Effect<void> =>
-  Metric.increment(labelled(backendTransitions, [["backend", backend], ["from", from], ["to", to]]))
+  Effect.sync(() => {
+    let s = transitionSeriesByBackend.get(backend)
+    if (s === undefined) {
+      s = { open: bytes(`${BACKEND_TRANSITIONS}{${labelText([["backend", backend]])}`), counts: new Float64Array(STATES * STATES) }
+      transitionSeriesByBackend.set(backend, s)
+      transitionSeries.push(s)
+    }
+    s.counts[stateIndex[from] * STATES + stateIndex[to]]! += 1
+  })
+
+/** Transitions counted from `from` to `to` for a backend (for tests and diagnostics). */
+export const transitionCount = (backend: string, from: HealthStatus, to: HealthStatus): number =>
+  transitionSeriesByBackend.get(backend)?.counts[stateIndex[from] * STATES + stateIndex[to]] ?? 0
+
+/** The transition family over the backends that had one, one unit per backend. */
+export const transitionSources = (): ReadonlyArray<Source> => {
+  const series = transitionSeries.slice()
+  return [{
+    name: BACKEND_TRANSITIONS,
+    help: "Backend state transitions, by backend, previous state and new state.",
+    type: "counter",
+    size: series.length,
+    write: (w, i) => {
+      const s = series[i]!
+      for (let k = 0; k < STATES * STATES; k++) {
+        const n = s.counts[k]!
+        if (n === 0) continue
+        w.raw(s.open)
+        w.raw(TRANSITION_LABELS[k]!)
+        w.end(n)
+      }
+    }
+  }]
+}
 
 // --- binary API ------------------------------------------------------------------
 

@@ -1,19 +1,26 @@
 /**
  * maglevd's Prometheus endpoint: `GET /metrics` (HEAD too) answers the text
- * exposition format (Prometheus.ts) of Effect's metric registry (the counters
- * of Metrics.ts, and any other metric of the process) and of the gauges read
- * from the services at that moment (Gauges.ts). Any other path is 404, any
- * other method on /metrics 405. Read-only, no authentication, as Prometheus
- * scrapes it.
+ * exposition format (Prometheus.ts) of the per-backend store of Metrics.ts,
+ * of Effect's metric registry (every other metric of the process) and of the
+ * gauges read from the services at that moment (Gauges.ts). Any other path
+ * is 404, any other method on /metrics 405. Read-only, no authentication, as
+ * Prometheus scrapes it.
+ *
+ * One render at a time: a scrape that arrives while a render is in flight
+ * waits for it and gets the same body. The render is written in slices of a
+ * couple of milliseconds with the event loop let run in between (probes share
+ * the loop), and it is abandoned when every scrape waiting for it has gone
+ * (the client closed its connection, e.g. Prometheus' scrape timeout).
  */
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Effect, Layer, Metric } from "effect"
+import { Context, Effect, Fiber, Layer, Metric } from "effect"
 import * as http from "node:http"
 import type * as HealthChecker from "../health/HealthChecker.js"
 import type * as LbSync from "../lb/LbSync.js"
 import type * as Supervisor from "../vpp/Supervisor.js"
 import * as Gauges from "./Gauges.js"
+import * as Metrics from "./Metrics.js"
 import * as Prometheus from "./Prometheus.js"
 
 export interface MetricsServerOptions {
@@ -39,16 +46,115 @@ export const PATH = "/metrics"
 
 type Services = HealthChecker.HealthChecker | Supervisor.VppSupervisor | LbSync.LbSync
 
-/** The exposition text right now: the registry's metrics and the services' gauges. */
-export const scrape: Effect.Effect<string, never, Services> = Effect.gen(function*() {
-  const gauges = yield* Gauges.collect
-  const registry = Prometheus.fromSnapshot(yield* Metric.snapshot)
-  return Prometheus.render([...registry, ...gauges])
+// --- the endpoint's own metrics --------------------------------------------------------
+
+export const renders = Metric.counter("maglev_metrics_renders_total", {
+  description: "Renders of /metrics by outcome: completed, or abandoned (every scrape waiting for it went away before the end).",
+  incremental: true
+})
+export const rendersCompleted = Metric.tagged(renders, "outcome", "completed")
+export const rendersAbandoned = Metric.tagged(renders, "outcome", "abandoned")
+
+export const scrapesShared = Metric.counter("maglev_metrics_scrapes_shared_total", {
+  description: "Scrapes of /metrics answered by a render another scrape had started (never two renders at once).",
+  incremental: true
+})
+
+export const renderSeconds = Metric.gauge("maglev_metrics_render_seconds", {
+  description: "Wall-clock time of the last completed render of /metrics, in seconds, slices and the waits between them included."
+})
+
+export const renderBytes = Metric.gauge("maglev_metrics_render_bytes", {
+  description: "Size of the last completed /metrics body, in bytes."
+})
+
+// --- rendering -----------------------------------------------------------------------
+
+/**
+ * One render of the given scrape-time gauges with the per-backend store and
+ * Effect's registry, in slices (see `Prometheus.renderChunked`); records its
+ * duration and size. `capacity` is a guess of the size (the last one's).
+ */
+export const renderWith = (gauges: ReadonlyArray<Prometheus.Source>, capacity?: number): Effect.Effect<Buffer> =>
+  Effect.gen(function*() {
+    const start = performance.now()
+    const registry = Prometheus.fromSnapshot(yield* Metric.snapshot).map(Prometheus.fromFamily)
+    const sources = [...Metrics.probeSources(), ...Metrics.transitionSources(), ...registry, ...gauges]
+    const { body } = yield* Prometheus.renderChunked(sources, { capacity })
+    yield* Metric.set(renderSeconds, (performance.now() - start) / 1000)
+    yield* Metric.set(renderBytes, body.length)
+    yield* Metric.increment(rendersCompleted)
+    return body
+  })
+
+/** One render over the services' gauges of this moment. */
+export const render = (capacity?: number): Effect.Effect<Buffer, never, Services> =>
+  Effect.flatMap(Gauges.collect, (gauges) => renderWith(gauges, capacity))
+
+interface Flight {
+  readonly fiber: Fiber.RuntimeFiber<Buffer>
+  /** Scrapes waiting for it. */
+  waiters: number
+}
+
+/**
+ * The body for a scrape: the render in flight if there is one, else a new
+ * one. The render runs in a fiber of the server's scope, not the scrape's: a
+ * scrape that goes away leaves it to the others; the last one to go
+ * interrupts it.
+ */
+const makeScraper = Effect.gen(function*() {
+  const scope = yield* Effect.scope
+  const context = yield* Effect.context<Services>()
+  // Guards `flight` across the steps of joining and leaving (each a few effects).
+  const lock = yield* Effect.makeSemaphore(1)
+  let flight: Flight | undefined
+  let lastSize = 64 * 1024
+
+  const renderOnce = Effect.suspend(() => render(lastSize)).pipe(
+    Effect.tap((body) => Effect.sync(() => (lastSize = Math.ceil(body.length * 1.1)))),
+    Effect.provide(context)
+  )
+
+  const enter = lock.withPermits(1)(Effect.gen(function*() {
+    if (flight !== undefined) {
+      flight.waiters++
+      yield* Metric.increment(scrapesShared)
+      return flight
+    }
+    const fiber = yield* Effect.forkIn(renderOnce, scope)
+    const mine: Flight = { fiber, waiters: 1 }
+    flight = mine
+    // Done (or interrupted): the next scrape renders afresh.
+    fiber.addObserver(() => {
+      if (flight === mine) flight = undefined
+    })
+    return mine
+  }))
+
+  const leave = (f: Flight) =>
+    lock.withPermits(1)(Effect.suspend(() => {
+      f.waiters--
+      if (f.waiters > 0 || f.fiber.unsafePoll() !== null) return Effect.void
+      if (flight === f) flight = undefined
+      return Effect.all([
+        Fiber.interruptFork(f.fiber),
+        Metric.increment(rendersAbandoned),
+        Effect.logWarning("metrics render abandoned: every scrape waiting for it went away").pipe(
+          Effect.annotateLogs({ event: "metrics-render-abandoned" })
+        )
+      ], { discard: true })
+    }))
+
+  return Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(enter, (f) => restore(Fiber.join(f.fiber)).pipe(Effect.onInterrupt(() => leave(f))))
+  )
 })
 
 export const make = Effect.fn("MetricsServer.make")(function*(options: MetricsServerOptions) {
   const host = options.host ?? DEFAULT_HOST
   const port = options.port ?? DEFAULT_PORT
+  const scrape = yield* makeScraper
   const listener = http.createServer()
   const server = yield* NodeHttpServer.make(() => listener, { host, port })
   // Prometheus keeps its connection open between scrapes: without this, closing waits for it to time out.
@@ -56,11 +162,11 @@ export const make = Effect.fn("MetricsServer.make")(function*(options: MetricsSe
   const app = Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     if (request.url.split("?")[0] !== PATH) return HttpServerResponse.text("not found\n", { status: 404 })
-    if (request.method !== "GET" && request.method !== "HEAD") {
+    if (request.method === "HEAD") return HttpServerResponse.empty({ status: 200, headers: { "content-type": Prometheus.CONTENT_TYPE } })
+    if (request.method !== "GET") {
       return HttpServerResponse.text("GET only\n", { status: 405, headers: { allow: "GET, HEAD" } })
     }
-    const body = yield* scrape
-    return HttpServerResponse.text(body, { contentType: Prometheus.CONTENT_TYPE })
+    return HttpServerResponse.uint8Array(yield* scrape, { contentType: Prometheus.CONTENT_TYPE })
   })
   yield* server.serve(app)
   const address = server.address

@@ -32,7 +32,7 @@ const health = (name: string, status: HealthStatus, counter: number): BackendHea
 
 const scrape = (statuses: Record<string, readonly [HealthStatus, number]>, vipCounters = new Map()) => {
   const map = HashMap.fromIterable(Object.entries(statuses).map(([n, [s, c]]) => [n, health(n, s, c)] as const))
-  return parse(Prometheus.render(Gauges.families({ config, health: map, vppConnected: false, vipCounters })))
+  return parse(Prometheus.renderText(Gauges.sources({ config, health: map, vppConnected: false, vipCounters })))
 }
 
 describe("scrape-time gauges", () => {
@@ -75,7 +75,7 @@ describe("scrape-time gauges", () => {
       ["untracked", 0],
       ["no_server", 7]
     ])
-    const text = Prometheus.render(Gauges.families({ config, health: HashMap.empty(), vppConnected: true, vipCounters }))
+    const text = Prometheus.renderText(Gauges.sources({ config, health: HashMap.empty(), vppConnected: true, vipCounters }))
     expect(text).toContain("maglev_vip_packets_total{frontend=\"web\",kind=\"next\"} 18446744073709551615\n")
     expect(text).toContain("maglev_vpp_connected 1\n")
   })

@@ -1,12 +1,13 @@
 /**
  * The counters updated where things happen (src/metrics/Metrics.ts): probe
  * results and transitions in the health checker (TestClock), binary-API
- * outcomes in the client (against vppsim's API server). Effect's registry is
- * global to the process, so every check is a delta, on label values of its
- * own (backend names used nowhere else, the message of each case).
+ * outcomes in the client (against vppsim's API server). The per-backend
+ * store and Effect's registry are global to the process, so every check is a
+ * delta, or on label values of its own (backend names used nowhere else, the
+ * message of each case).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Metric, MetricLabel, MetricState, TestClock } from "effect"
+import { Duration, Effect, Either, Metric, MetricLabel, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -24,8 +25,8 @@ const labels = (pairs: Record<string, string>) => Object.entries(pairs).map(([k,
 const counter = (metric: Metric.Metric.Counter<number>, pairs: Record<string, string>) =>
   Metric.value(Metric.taggedWithLabels(metric, labels(pairs))).pipe(Effect.map((s) => s.count))
 
-const histogram = (pairs: Record<string, string>) =>
-  Metric.value(Metric.taggedWithLabels(Metrics.probeDuration, labels(pairs)))
+/** Probes counted for a backend's tcp check with this code. */
+const probes = (backend: string, code: string) => Metrics.probeCounts(backend, "tcp")?.byCode.find((c) => c.code === code)?.count ?? 0
 
 /** Lets fibers woken by the last clock step finish what they were doing. */
 const settle = Effect.repeatN(Effect.yieldNow(), 50)
@@ -44,41 +45,51 @@ describe("probe and transition counters (HealthChecker)", () => {
       const hc = healthCheck("m-tcp", { interval: Duration.seconds(1), rise: 1, fall: 1 })
       const cfg = config({ healthchecks: [hc], backends: [backend("m-inst-a", "10.9.0.1", "m-tcp")] })
       const checker = yield* HealthChecker.make(cfg).pipe(Effect.provide(prober))
-      const ok = { backend: "m-inst-a", type: "tcp", result: "success", code: "L4OK" }
-      const failed = { backend: "m-inst-a", type: "tcp", result: "failure", code: "L4CON" }
-      const up = { backend: "m-inst-a", from: "unknown", to: "up" }
-      const down = { backend: "m-inst-a", from: "up", to: "down" }
 
       yield* advance(Duration.seconds(5))
       expect((yield* checker.backend("m-inst-a")).status).toBe("up")
-      const probes = yield* counter(Metrics.probeTotal, ok)
-      expect(probes).toBeGreaterThanOrEqual(4)
-      const h = yield* histogram({ backend: "m-inst-a", type: "tcp" })
-      expect(h.count).toBe(probes)
-      expect(h.sum).toBeCloseTo(probes * 0.003, 9)
+      const passed = probes("m-inst-a", "L4OK")
+      expect(passed).toBeGreaterThanOrEqual(4)
+      const h = Metrics.probeCounts("m-inst-a", "tcp")!
+      expect(h.byCode).toEqual([{ code: "L4OK", result: "success", count: passed }])
+      expect(h.count).toBe(passed)
+      expect(h.sum).toBeCloseTo(passed * 0.003, 9)
       // 3 ms: at or below the 0.005 bucket, above 0.0025
       expect(h.buckets.find(([le]) => le === 0.0025)?.[1]).toBe(0)
-      expect(h.buckets.find(([le]) => le === 0.005)?.[1]).toBe(probes)
-      expect(yield* counter(Metrics.backendTransitions, up)).toBe(1)
+      expect(h.buckets.find(([le]) => le === 0.005)?.[1]).toBe(passed)
+      expect(Metrics.transitionCount("m-inst-a", "unknown", "up")).toBe(1)
 
       answers.set("m-inst-a", probeResult("L4CON", 1, "refused"))
       yield* advance(Duration.seconds(3))
       expect((yield* checker.backend("m-inst-a")).status).toBe("down")
-      expect(yield* counter(Metrics.probeTotal, failed)).toBeGreaterThanOrEqual(1)
-      expect(yield* counter(Metrics.probeTotal, ok)).toBe(probes)
-      expect(yield* counter(Metrics.backendTransitions, down)).toBe(1)
+      expect(probes("m-inst-a", "L4CON")).toBeGreaterThanOrEqual(1)
+      expect(Metrics.probeCounts("m-inst-a", "tcp")!.byCode.find((c) => c.code === "L4CON")?.result).toBe("failure")
+      expect(probes("m-inst-a", "L4OK")).toBe(passed)
+      expect(Metrics.transitionCount("m-inst-a", "up", "down")).toBe(1)
 
       // operator actions are transitions too
       yield* checker.pause("m-inst-a")
-      expect(yield* counter(Metrics.backendTransitions, { backend: "m-inst-a", from: "down", to: "paused" })).toBe(1)
-      const whilePaused = yield* counter(Metrics.probeTotal, failed)
+      expect(Metrics.transitionCount("m-inst-a", "down", "paused")).toBe(1)
+      const whilePaused = probes("m-inst-a", "L4CON")
       yield* advance(Duration.seconds(5))
-      expect(yield* counter(Metrics.probeTotal, failed)).toBe(whilePaused)
+      expect(probes("m-inst-a", "L4CON")).toBe(whilePaused)
     }))
+
+  it("a second recorder of the same backend and type goes on in the same series", () => {
+    const first = Metrics.probeRecorder("m-inst-again", "http")
+    const result = probeResult("L7OK", 0.5, "HTTP 200")
+    first.record(result)
+    Metrics.probeRecorder("m-inst-again", "http").record(probeResult("L7STS", 3000, "HTTP 503"))
+    const c = Metrics.probeCounts("m-inst-again", "http")!
+    expect(c.byCode).toEqual([{ code: "L7OK", result: "success", count: 1 }, { code: "L7STS", result: "failure", count: 1 }])
+    expect(c.count).toBe(2)
+    // 3 s is above every bound: only in +Inf (the count)
+    expect(c.buckets.at(-1)).toEqual([2.5, 1])
+    expect(Metrics.probeCounts("m-inst-again", "tcp")).toBeUndefined()
+  })
 
   it("the duration histogram has the original maglevd's buckets", () => {
     expect(Metrics.PROBE_DURATION_BUCKETS).toEqual([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5])
-    expect(MetricState.isHistogramState(Metrics.probeDuration.unsafeValue([MetricLabel.make("backend", "m-unused")]))).toBe(true)
   })
 })
 

@@ -5,7 +5,7 @@
  * their own (`test_prom_*`) and are read back by name.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, FastCheck, Metric, MetricBoundaries } from "effect"
+import { Effect, FastCheck, Fiber, Metric, MetricBoundaries } from "effect"
 import * as Prometheus from "../../src/metrics/Prometheus.js"
 import { parse, valueOf } from "./exposition.js"
 
@@ -136,8 +136,74 @@ describe("Prometheus text format", () => {
       expect(valueOf(parsed, "test_prom_summary", {}, "test_prom_summary_sum")).toBe(6)
       expect(valueOf(parsed, "test_prom_summary", { quantile: "0.5" })).toBeGreaterThanOrEqual(1)
       expect(valueOf(parsed, "test_prom_summary", { quantile: "0.9" })).toBeLessThanOrEqual(3)
-      expect(valueOf(parsed, "test_prom_words", { key: "a" })).toBe(2)
+      // a frequency is a counter: exported as ..._total
+      expect(valueOf(parsed, "test_prom_words_total", { key: "a" })).toBe(2)
     }))
+
+  it.effect("counters are exported as ..._total (Effect's effect_fiber_started too); gauges keep their names", () =>
+    Effect.gen(function*() {
+      yield* Metric.increment(Metric.counter("test_prom_started", { incremental: true }))
+      yield* Metric.increment(Metric.counter("test_prom_done_total", { incremental: true }))
+      const mine = (yield* Metric.snapshot).filter((p) => p.metricKey.name.startsWith("test_prom_started") || p.metricKey.name === "test_prom_done_total")
+      const parsed = parse(Prometheus.render(Prometheus.fromSnapshot(mine)))
+      expect([...parsed.keys()]).toEqual(["test_prom_done_total", "test_prom_started_total"])
+      expect(Prometheus.exportedName("effect_fiber_started", "counter")).toBe("effect_fiber_started_total")
+      expect(Prometheus.exportedName("effect_fiber_active", "gauge")).toBe("effect_fiber_active")
+      expect(Prometheus.exportedName("9.x", "counter")).toBe("_9_x_total")
+    }))
+
+  it.effect("in slices: the same bytes as at once, the event loop let run between slices, and nothing more once interrupted", () =>
+    Effect.gen(function*() {
+      const many: Prometheus.Family = {
+        name: "test_prom_many",
+        help: "many",
+        type: "gauge",
+        samples: Array.from({ length: 5000 }, (_, i) => ({ labels: [["i", `${i} \"é\n`]] as const, value: i / 7 }))
+      }
+      const sources = [Prometheus.fromFamily(many), Prometheus.fromFamily(counterFamily("a_total", [{ labels: [], value: 1 }]))]
+      const whole = Prometheus.renderText(sources)
+      // A 0 ms slice: a yield every 16 units.
+      const chunked = yield* Prometheus.renderChunked(sources, { sliceMs: 0, capacity: 16 })
+      expect(chunked.body.toString("utf8")).toBe(whole)
+      expect(chunked.slices).toBeGreaterThan(5000 / 16)
+      expect(parse(whole).get("test_prom_many")!.samples).toHaveLength(5000)
+
+      // Between two slices an immediate runs: the loop is not held.
+      let immediates = 0
+      const counting = Prometheus.fromFamily({ ...many, name: "test_prom_many2" })
+      const ticker = setInterval(() => immediates++, 0)
+      yield* Prometheus.renderChunked([counting], { sliceMs: 0 })
+      clearInterval(ticker)
+      expect(immediates).toBeGreaterThan(0)
+
+      // Interrupted after its first slices: it writes no unit after that.
+      let written = 0
+      const watched: Prometheus.Source = { name: "w", help: "w", type: "gauge", size: 100_000, write: (w) => (written++, w.text("w 1\n")) }
+      const fiber = yield* Effect.fork(Prometheus.renderChunked([watched], { sliceMs: 0 }))
+      while (written === 0) yield* Prometheus.yieldToEventLoop
+      yield* Fiber.interrupt(fiber)
+      const atInterrupt = written
+      expect(atInterrupt).toBeGreaterThan(0)
+      expect(atInterrupt).toBeLessThan(100_000)
+      yield* Effect.async<void>((resume) => void setImmediate(() => setImmediate(() => resume(Effect.void))))
+      expect(written).toBe(atInterrupt)
+    }))
+
+  it("label values with every escape and non-ASCII text, cached or not, come out the same", () => {
+    const value = "a\\b\"c\nd é ✓"
+    const once = Prometheus.render([counterFamily("c_total", [{ labels: [["v", value]], value: 1 }])])
+    const twice = Prometheus.render([counterFamily("c_total", [{ labels: [["v", value]], value: 1 }])])
+    expect(twice).toBe(once)
+    expect(parse(once).get("c_total")!.samples[0]!.labels["v"]).toBe(value)
+  })
+
+  it("integers digit by digit, other values in JavaScript's shortest form", () => {
+    const values = [0, 7, 10, 99, 100, 123456789, Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, -3, 0.5, 1e-7, 1e21, -0]
+    const text = Prometheus.render([{ name: "v", help: "v", type: "gauge", samples: values.map((value, i) => ({ labels: [["i", String(i)]], value })) }])
+    expect(parse(text).get("v")!.samples.map((s) => s.value)).toEqual(values.map((v) => (Object.is(v, -0) ? 0 : v)))
+    expect(text).toContain("v{i=\"6\"} 9007199254740991\n")
+    expect(text).toContain("v{i=\"7\"} 9007199254740994\n")
+  })
 })
 
 describe("the strict parser refuses", () => {

@@ -1,0 +1,85 @@
+/**
+ * GET /metrics at scale: the exposition of N backends (probe counters by
+ * code, an 11-bucket duration histogram, state gauges, transitions, weights)
+ * rendered again and again, as the endpoint does (in slices, yielding to the
+ * event loop). Prints render time p50/p99, CPU per render, the body's size,
+ * and the longest the event loop was blocked. Each N runs in a fresh process:
+ * the metric store is global.
+ * Target at 10,000 backends: <= 50 ms per render.
+ */
+import { Effect } from "effect"
+import { fork } from "node:child_process"
+import { monitorEventLoopDelay } from "node:perf_hooks"
+import { fileURLToPath } from "node:url"
+import * as Gauges from "../src/metrics/Gauges.js"
+import * as Server from "../src/metrics/Server.js"
+import { allUp, feed, scaleConfig } from "../test/metrics/scale.js"
+
+export interface MetricsFigures {
+  readonly backends: number
+  readonly renders: number
+  readonly bytes: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly cpuMsPerRender: number
+  /** The event loop's longest wait during the renders (a 1 ms timer's delay): how long a slice blocked it. */
+  readonly maxLoopDelayMs: number
+}
+
+const percentile = (sorted: Float64Array, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
+
+export const run = async (backends: number, budgetMs = 5000): Promise<MetricsFigures> => {
+  const config = scaleConfig(backends, "b")
+  await Effect.runPromise(feed(config, 12))
+  const snapshot: Gauges.Snapshot = { config, health: allUp(config), vppConnected: true, vipCounters: new Map() }
+  // As Server does per scrape: the gauges of one snapshot, then the whole render.
+  const render = () => Effect.runPromise(Server.renderWith(Gauges.sources(snapshot), 1 << 20))
+  let bytes = 0
+  for (let i = 0; i < 3; i++) bytes = (await render()).length
+  const times: Array<number> = []
+  const loop = monitorEventLoopDelay({ resolution: 1 })
+  loop.enable()
+  const cpu0 = process.cpuUsage()
+  const start = performance.now()
+  while (times.length < 10 || (performance.now() - start < budgetMs && times.length < 500)) {
+    const t0 = performance.now()
+    await render()
+    times.push(performance.now() - t0)
+  }
+  const cpu = process.cpuUsage(cpu0)
+  loop.disable()
+  const sorted = Float64Array.from(times).sort()
+  return {
+    backends,
+    renders: times.length,
+    bytes,
+    p50Ms: percentile(sorted, 0.5),
+    p99Ms: percentile(sorted, 0.99),
+    cpuMsPerRender: (cpu.user + cpu.system) / 1000 / times.length,
+    maxLoopDelayMs: loop.max / 1e6
+  }
+}
+
+export const print = (f: MetricsFigures): void => {
+  console.log(`\nGET /metrics body, ${f.backends.toLocaleString("en-US")} backends (${f.renders} renders)`)
+  console.log(`  render        p50 ${f.p50Ms.toFixed(1)} ms, p99 ${f.p99Ms.toFixed(1)} ms (wall, slices and yields included)`)
+  console.log(`  CPU           ${f.cpuMsPerRender.toFixed(1)} ms per render`)
+  console.log(`  body          ${(f.bytes / 2 ** 20).toFixed(2)} MiB`)
+  console.log(`  event loop    blocked at most ${f.maxLoopDelayMs.toFixed(1)} ms at a time (a 1 ms timer's worst delay)`)
+}
+
+/** Runs one figure in a fresh process. */
+export const runIsolated = (backends: number): Promise<MetricsFigures> =>
+  new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(import.meta.url), ["--child", String(backends)], {
+      execArgv: ["--import", "tsx"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"]
+    })
+    child.once("message", (figures) => resolve(figures as MetricsFigures))
+    child.once("exit", (code) => code !== 0 && reject(new Error(`metrics benchmark exited with ${code}`)))
+  })
+
+if (process.argv[2] === "--child" && process.send !== undefined) {
+  const figures = await run(Number(process.argv[3]))
+  process.send(figures, () => process.exit(0))
+}
