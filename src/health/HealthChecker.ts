@@ -5,11 +5,20 @@
  * PubSub.
  *
  * Fibers only move data: a probe result goes through the pure state machine
- * (HealthState.ts) inside one atomic `modify` of the health map, and the
- * transition it returns, if any, is logged and published. Operator actions and
- * reloads are serialised by one lock, and stop a backend's fiber (awaiting its
- * interruption) before they change its state, so a probe that was in flight
- * can never overwrite what the operator just did.
+ * (HealthState.ts) and lands in the backend's own cell; only a transition
+ * touches what others share - the published health map (a SubscriptionRef),
+ * the log and the PubSub - so a round in which nothing changed costs one
+ * wake-up, the probe, a counter and a few small objects (10,000 backends a
+ * second is the target). Operator actions and reloads are serialised by one
+ * lock, and stop a backend's fiber (awaiting its interruption) before they
+ * change its state, so a probe that was in flight can never overwrite what the
+ * operator just did: a cell has one writer at a time.
+ *
+ * A result the daemon's own lateness may have caused is not counted
+ * (SelfLate.ts): the round is dropped, counted in
+ * `maglev_probe_self_late_total` and logged (`probe-self-late`, at most once
+ * per 5 s with the number of others suppressed), and the next round is
+ * scheduled from now, jittered.
  */
 import {
   Clock,
@@ -20,6 +29,7 @@ import {
   FiberMap,
   HashMap,
   Layer,
+  MutableRef,
   Option,
   PubSub,
   Queue,
@@ -34,7 +44,8 @@ import { healthCheckEquals } from "../config/Equality.js"
 import * as Metrics from "../metrics/Metrics.js"
 import * as State from "./HealthState.js"
 import { type ProbeTarget, Prober } from "./Prober.js"
-import type { ProbeResult } from "./ProbeResult.js"
+import { isSelfLate, isSkipped, skipLateMs } from "./SelfLate.js"
+import { selfLateCounter } from "./SelfLateMetrics.js"
 
 /** One backend's health as the rest of the program sees it. */
 export interface BackendHealth extends State.BackendState {
@@ -76,9 +87,15 @@ export class BackendConflict extends Data.TaggedError("BackendConflict")<{
 export type ActionError = BackendNotFound | BackendConflict
 
 export interface HealthCheckerShape {
-  /** The health of every backend (removed ones stay until the next reload). */
+  /** The health of every backend now, counters and last results included (removed ones stay until the next reload). */
   readonly health: Effect.Effect<HealthMap>
-  /** The current map, then every change. */
+  /**
+   * The health map as of the last change of state (a transition, an action, a
+   * reload): every status is exact, counters and last results are as of then.
+   * Cheap: what needs only statuses (the desired VPP state) reads this.
+   */
+  readonly statuses: Effect.Effect<HealthMap>
+  /** The `statuses` map now, then at every change of state (not at every probe). */
   readonly changes: Stream.Stream<HealthMap>
   readonly backend: (name: string) => Effect.Effect<BackendHealth, BackendNotFound>
   /** Transitions from now on, for as long as the scope is open. */
@@ -126,10 +143,18 @@ type Action = keyof typeof actions
 export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Config) {
   const prober = yield* Prober
   const configRef = yield* Ref.make(initialConfig)
+  /** Each backend's health now; written by its probe fiber, or under the lock with that fiber stopped. */
+  const cells = new Map<string, MutableRef.MutableRef<BackendHealth>>()
+  /** The map as of the last change of state. */
   const healthRef = yield* SubscriptionRef.make<HealthMap>(HashMap.empty())
   const events = yield* PubSub.unbounded<HealthEvent>()
   const fibers = yield* FiberMap.make<string>()
   const lock = yield* Effect.makeSemaphore(1)
+
+  const snapshot = (): HealthMap =>
+    HashMap.mutate(HashMap.empty<string, BackendHealth>(), (m) => {
+      for (const [name, cell] of cells) HashMap.set(m, name, MutableRef.get(cell))
+    })
 
   const publish = (backend: BackendHealth, transition: State.Transition | undefined) =>
     transition === undefined
@@ -163,58 +188,115 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
           Effect.asVoid
         )
 
-  /** Applies a probe result; returns the backend's health afterwards (none if it vanished). */
-  const recordResult = (name: string, result: ProbeResult) =>
-    Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      const history = (yield* Ref.get(configRef)).healthchecker.transitionHistory
-      const outcome = yield* SubscriptionRef.modify(healthRef, (map) => {
-        const current = HashMap.get(map, name)
-        if (Option.isNone(current)) return [undefined, map] as const
-        const step = State.record(current.value, result, now, history)
-        const next: BackendHealth = { ...current.value, ...step.state }
-        return [{ health: next, transition: step.transition }, HashMap.set(map, name, next)] as const
-      })
-      if (outcome === undefined) return undefined
-      yield* publish(outcome.health, outcome.transition)
-      return { health: outcome.health, result }
+  /** Sets one backend's health (its cell and the published map), publishing the transition. */
+  const put = (health: BackendHealth, transition: State.Transition | undefined) =>
+    Effect.suspend(() => {
+      const cell = cells.get(health.name)
+      if (cell === undefined) cells.set(health.name, MutableRef.make(health))
+      else MutableRef.set(cell, health)
+      return SubscriptionRef.update(healthRef, HashMap.set(health.name, health))
+    }).pipe(
+      Effect.zipRight(publish(health, transition)),
+      Effect.as(health)
+    )
+
+  const forget = (name: string) =>
+    Effect.suspend(() => {
+      cells.delete(name)
+      return SubscriptionRef.update(healthRef, HashMap.remove(name))
     })
+
+  // probe-self-late: one line per SELF_LATE_LOG_MS, saying how many it stood for.
+  const SELF_LATE_LOG_MS = 5000
+  let selfLateLoggedAt = Number.NEGATIVE_INFINITY
+  let selfLateSuppressed = 0
+  const noteSelfLate = (backend: string, reason: "timeout" | "start", lateMs: number, timeoutMs: number, now: number) => {
+    if (now - selfLateLoggedAt < SELF_LATE_LOG_MS) {
+      selfLateSuppressed++
+      return Effect.void
+    }
+    const suppressed = selfLateSuppressed
+    selfLateLoggedAt = now
+    selfLateSuppressed = 0
+    return Effect.logWarning("probe round not counted: maglevd itself was late").pipe(
+      Effect.annotateLogs({
+        event: "probe-self-late",
+        backend,
+        reason,
+        late_ms: Math.round(lateMs),
+        timeout_ms: timeoutMs,
+        suppressed
+      })
+    )
+  }
 
   /**
    * The probe loop of one backend: probe at the due time, record, and set the
    * next due time from the interval the state asks for (jittered), counted
    * from the start of the previous probe so slow probes do not stretch the
-   * schedule. The prober itself waits for the due time (see Prober.ts). An
-   * unexpected defect is logged and the loop goes on at the fast interval.
+   * schedule. The prober itself waits for the due time (see Prober.ts). A
+   * round the daemon was too late for is not counted and the next is
+   * scheduled from now (SelfLate.ts), so lateness is shed, never piled up
+   * into a burst of catch-up probes.
    */
-  const probeLoop = (target: ProbeTarget, start: "now" | "spread") =>
+  const probeRounds = (target: ProbeTarget, cell: MutableRef.MutableRef<BackendHealth>, start: "now" | "spread") =>
     Effect.gen(function*() {
       const hc = target.healthcheck
-      const metrics = Metrics.probeRecorder(target.backend, hc.type)
-      let due = (yield* Clock.currentTimeMillis) +
-        (start === "spread" ? State.firstDelay(Duration.toMillis(hc.interval), yield* Random.next) : 0)
+      const timeoutMs = Math.max(1, Duration.toMillis(hc.timeout))
+      const recorder = Metrics.probeRecorder(target.backend, hc.type)
+      const late = selfLateCounter(target.backend)
+      const clock = yield* Effect.clock
+      const random = yield* Effect.random
+      let due = clock.unsafeCurrentTimeMillis() +
+        (start === "spread" ? State.firstDelay(Duration.toMillis(hc.interval), yield* random.next) : 0)
       for (;;) {
-        const scheduledAt = due
-        const outcome = yield* prober.probe({ target, scheduledAt }).pipe(
-          Effect.flatMap((result) => {
-            metrics.record(result)
-            return recordResult(target.backend, result)
-          }),
-          Effect.catchAllCause((cause) =>
-            Effect.logError("probe failed unexpectedly", cause).pipe(
-              Effect.annotateLogs({ event: "probe-defect", backend: target.backend }),
-              Effect.as(undefined)
-            )
-          )
-        )
-        const now = yield* Clock.currentTimeMillis
-        const startedAt = outcome === undefined
-          ? now
-          : Math.min(now, Math.max(scheduledAt, now - outcome.result.durationMs))
-        const kind = outcome === undefined ? "fast-interval" : State.intervalKind(outcome.health)
-        due = startedAt + State.jitter(intervalMillis(hc, kind), yield* Random.next)
+        const every = intervalMillis(hc, State.intervalKind(MutableRef.get(cell)))
+        const outcome = yield* prober.probe({ target, scheduledAt: due, skipIfLateMs: skipLateMs(every) })
+        const now = clock.unsafeCurrentTimeMillis()
+        const r = yield* random.next
+        if (isSkipped(outcome)) {
+          late.start()
+          yield* noteSelfLate(target.backend, "start", outcome.lateMs, timeoutMs, now)
+          due = now + State.jitter(every, r)
+          continue
+        }
+        if (isSelfLate(outcome, timeoutMs)) {
+          late.timeout()
+          yield* noteSelfLate(target.backend, "timeout", outcome.selfLateMs ?? 0, timeoutMs, now)
+          due = now + State.jitter(every, r)
+          continue
+        }
+        recorder.record(outcome)
+        const history = (yield* Ref.get(configRef)).healthchecker.transitionHistory
+        const current = MutableRef.get(cell)
+        const step = State.record(current, outcome, now, history)
+        const next: BackendHealth = { ...current, ...step.state }
+        MutableRef.set(cell, next)
+        if (step.transition !== undefined) {
+          yield* SubscriptionRef.update(healthRef, HashMap.set(next.name, next))
+          yield* publish(next, step.transition)
+        }
+        const startedAt = Math.min(now, Math.max(due, now - outcome.durationMs))
+        due = startedAt + State.jitter(intervalMillis(hc, State.intervalKind(next)), r)
       }
-    }).pipe(Effect.annotateLogs({ backend: target.backend }))
+    })
+
+  /** The rounds, restarted (at the fast interval) after an unexpected defect, which is logged. */
+  const probeLoop = (
+    target: ProbeTarget,
+    cell: MutableRef.MutableRef<BackendHealth>,
+    start: "now" | "spread"
+  ): Effect.Effect<never> =>
+    probeRounds(target, cell, start).pipe(
+      Effect.catchAllCause((cause) =>
+        Effect.logError("probe failed unexpectedly", cause).pipe(
+          Effect.annotateLogs({ event: "probe-defect", backend: target.backend }),
+          Effect.zipRight(Effect.sleep(target.healthcheck.fastInterval)),
+          Effect.zipRight(Effect.suspend(() => probeLoop(target, cell, "now")))
+        )
+      ),
+      Effect.annotateLogs({ backend: target.backend })
+    )
 
   const targetOf = (config: Config, backend: Backend): ProbeTarget | undefined => {
     const healthcheck = config.healthchecks.get(backend.healthcheck)
@@ -226,23 +308,20 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
   const startProbing = (config: Config, name: string, start: "now" | "spread") => {
     const backend = config.backends.get(name)
     const target = backend === undefined ? undefined : targetOf(config, backend)
-    return target === undefined ? Effect.void : FiberMap.run(fibers, name, probeLoop(target, start)).pipe(Effect.asVoid)
+    const cell = cells.get(name)
+    return target === undefined || cell === undefined
+      ? Effect.void
+      : FiberMap.run(fibers, name, probeLoop(target, cell, start)).pipe(Effect.asVoid)
   }
 
   const stopProbing = (name: string) => FiberMap.remove(fibers, name)
 
-  /** Sets one backend's health, returning it and publishing the transition. */
-  const put = (health: BackendHealth, transition: State.Transition | undefined) =>
-    SubscriptionRef.update(healthRef, HashMap.set(health.name, health)).pipe(
-      Effect.zipRight(publish(health, transition)),
-      Effect.as(health)
-    )
-
   const act = (action: Action) =>
     Effect.fn(`HealthChecker.${action}`)(function*(name: string) {
       return yield* lock.withPermits(1)(Effect.gen(function*() {
-        const current = HashMap.get(yield* SubscriptionRef.get(healthRef), name)
-        if (Option.isNone(current)) return yield* new BackendNotFound({ backend: name })
+        const cell = cells.get(name)
+        if (cell === undefined) return yield* new BackendNotFound({ backend: name })
+        const current = { value: MutableRef.get(cell) }
         const now = yield* Clock.currentTimeMillis
         const config = yield* Ref.get(configRef)
         const outcome = actions[action](current.value, now, config.healthchecker.transitionHistory)
@@ -264,7 +343,7 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
       const oldConfig = yield* Ref.get(configRef)
       const now = yield* Clock.currentTimeMillis
       const history = config.healthchecker.transitionHistory
-      const map = yield* SubscriptionRef.get(healthRef)
+      const map = snapshot()
       yield* Ref.set(configRef, config)
 
       let started = 0
@@ -275,7 +354,7 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
         if (config.backends.has(name)) continue
         if (current.status === "removed") {
           // Removed at an earlier reload and still absent: forget it.
-          yield* SubscriptionRef.update(healthRef, HashMap.remove(name))
+          yield* forget(name)
           continue
         }
         yield* stopProbing(name)
@@ -334,22 +413,20 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
       address: backend.address,
       healthcheck: backend.healthcheck
     }
-    return SubscriptionRef.update(healthRef, HashMap.set(backend.name, health)).pipe(
-      Effect.zipRight(backend.enabled ? startProbing(initialConfig, backend.name, "spread") : Effect.void)
-    )
+    cells.set(backend.name, MutableRef.make(health))
+    return backend.enabled ? startProbing(initialConfig, backend.name, "spread") : Effect.void
   }, { discard: true })
+  yield* SubscriptionRef.set(healthRef, snapshot())
 
   const backend = (name: string) =>
-    SubscriptionRef.get(healthRef).pipe(
-      Effect.map(HashMap.get(name)),
-      Effect.flatMap(Option.match({
-        onNone: () => Effect.fail(new BackendNotFound({ backend: name })),
-        onSome: Effect.succeed
-      }))
-    )
+    Effect.suspend(() => {
+      const cell = cells.get(name)
+      return cell === undefined ? Effect.fail(new BackendNotFound({ backend: name })) : Effect.succeed(MutableRef.get(cell))
+    })
 
   return HealthChecker.of({
-    health: SubscriptionRef.get(healthRef),
+    health: Effect.sync(snapshot),
+    statuses: SubscriptionRef.get(healthRef),
     changes: healthRef.changes,
     backend,
     subscribe: PubSub.subscribe(events),

@@ -35,6 +35,12 @@ export interface ProbeResult {
   readonly durationMs: number
   /** Human-readable detail, e.g. "HTTP 503", "connect ECONNREFUSED 10.0.0.2:80". */
   readonly detail: string
+  /**
+   * How late this daemon's own event loop was while the probe ran, ms (the
+   * live prober measures it; absent = not measured). A timeout while we were
+   * late is not the backend's fault: see SelfLate.ts.
+   */
+  readonly selfLateMs?: number | undefined
 }
 
 export const probeResult = (code: ProbeCode, durationMs: number, detail: string): ProbeResult => ({

@@ -5,7 +5,8 @@
  */
 import { Clock, Context, Duration, Effect, Layer } from "effect"
 import * as Probes from "./probes/Probe.js"
-import type { ProbeResult } from "./ProbeResult.js"
+import type { ProbeOutcome } from "./SelfLate.js"
+import { setEventLoopDelay } from "./SelfLateMetrics.js"
 
 /** What a probe needs (probes/Probe.ts), and which backend it is for. */
 export interface ProbeTarget extends Probes.ProbeTarget {
@@ -17,6 +18,8 @@ export interface ProbeRequest {
   readonly target: ProbeTarget
   /** When this probe was due (epoch ms, from the Clock); its start minus this is its lateness. */
   readonly scheduledAt: number
+  /** A start later than this (ms after scheduledAt) skips the round (SelfLate.ts); none: never skip. */
+  readonly skipIfLateMs?: number | undefined
 }
 
 export interface ProberShape {
@@ -25,9 +28,10 @@ export interface ProberShape {
    * time itself, so that the live one can fold the wait into the probe's own
    * timers (one fiber wake-up per probe instead of two, which is what lets
    * one core probe 10,000 backends a second). Never fails: every outcome,
-   * timeouts included, is a ProbeResult.
+   * timeouts included, is a ProbeResult, or ProbeSkipped for a round that
+   * started too late.
    */
-  readonly probe: (request: ProbeRequest) => Effect.Effect<ProbeResult>
+  readonly probe: (request: ProbeRequest) => Effect.Effect<ProbeOutcome>
 }
 
 export class Prober extends Context.Tag("vpp-maglev/Prober")<Prober, ProberShape>() {}
@@ -36,7 +40,7 @@ export class Prober extends Context.Tag("vpp-maglev/Prober")<Prober, ProberShape
  * A prober answering with `f` (tests, simulation, benchmarks). It waits for
  * the due time on the Effect clock, so `TestClock` drives it.
  */
-export const layerFrom = (f: (request: ProbeRequest) => Effect.Effect<ProbeResult>): Layer.Layer<Prober> =>
+export const layerFrom = (f: (request: ProbeRequest) => Effect.Effect<ProbeOutcome>): Layer.Layer<Prober> =>
   Layer.succeed(Prober, {
     probe: (request) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -45,7 +49,26 @@ export const layerFrom = (f: (request: ProbeRequest) => Effect.Effect<ProbeResul
           : f(request))
   })
 
-/** Real packets: HTTP(S), TCP and ICMP probes, started at their due time on the wall clock. */
-export const layer: Layer.Layer<Prober> = Layer.succeed(Prober, {
-  probe: (request: ProbeRequest) => Probes.runProbe(request.target, { startAt: request.scheduledAt })
-})
+const GAUGE_WINDOW_MS = 10_000
+
+/**
+ * Real packets: HTTP(S), TCP and ICMP probes, started at their due time on
+ * the wall clock, with this process's event-loop lag watched for as long as
+ * the layer lives (probes/internal/LoopLag.ts), so that a timeout caused by
+ * our own lateness is known as such. The lag also feeds
+ * `maglev_event_loop_delay_seconds`.
+ */
+export const layer: Layer.Layer<Prober> = Layer.scoped(
+  Prober,
+  Effect.gen(function*() {
+    const lag = new Probes.LoopLag()
+    yield* Effect.acquireRelease(Effect.sync(() => lag.start()), () => Effect.sync(() => lag.stop()))
+    const gauge = setInterval(() => setEventLoopDelay(lag.maxSince(performance.now() - GAUGE_WINDOW_MS) / 1000), 1000)
+    gauge.unref()
+    yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(gauge)))
+    return Prober.of({
+      probe: (request: ProbeRequest) =>
+        Probes.scheduledProbe(request.target, { startAt: request.scheduledAt, skipIfLateMs: request.skipIfLateMs, lag })
+    })
+  })
+)

@@ -162,7 +162,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
   const desiredFor = (scope: ReadonlySet<string> | undefined) =>
     Effect.gen(function*() {
       const config = yield* checker.config
-      const health = yield* checker.health
+      const health = yield* checker.statuses
       if (scope === undefined) return desiredState(config, statusLookup(health))
       const byKey = frontendsByKey(config)
       const out: Array<DesiredVip> = []

@@ -23,15 +23,16 @@
  * Once decided, a plain TCP connection is closed with a reset, as HAProxy does
  * for its checks: no FIN exchange and no TIME_WAIT left behind for a probe.
  */
-import { Effect } from "effect"
 import type * as net from "node:net"
 import { StringDecoder } from "node:string_decoder"
 import * as tls from "node:tls"
 import type { HttpParams } from "../../config/Config.js"
-import { type ProbeCode, type ProbeResult, probeResult } from "../ProbeResult.js"
+import { type ProbeCode, probeResult } from "../ProbeResult.js"
+import type { Deliver } from "./internal/Deadline.js"
+import type { LoopLag } from "./internal/LoopLag.js"
 import { HEADER_CAP, ResponseParser } from "./internal/HttpResponse.js"
 import { compiled, READ_CAP } from "./internal/Regex.js"
-import { type Conversation, type Endpoint, type Finish, hostPort, probeStream } from "./internal/StreamProbe.js"
+import { type Conversation, type Endpoint, type Finish, hostPort, startStream } from "./internal/StreamProbe.js"
 import { dnsName, secureContext, type TlsPlan } from "./internal/Tls.js"
 import { USER_AGENT } from "./internal/UserAgent.js"
 
@@ -232,23 +233,30 @@ export const httpsPlan = (
   }
 }
 
-/** One HTTP (or, with `https`, HTTPS) probe. */
-export const probeHttp = (
+/** Starts one HTTP (or, with `https`, HTTPS) probe now (see Deadline.ts); returns its cancel function. */
+export const startHttp = (
   endpoint: Endpoint,
   params: HttpParams,
   https: boolean,
-  timeoutMs: number
-): Effect.Effect<ProbeResult> =>
-  Effect.suspend(() => {
-    const host = params.host ?? hostPort(endpoint.address, endpoint.port)
-    // A request that cannot be written (the config checked, so never in practice) needs no connection.
-    const req = request(params, host)
-    if (typeof req === "string") return Effect.succeed(probeResult("L7RSP", 0, `cannot send the request: ${req}`))
-    let plan: TlsPlan | undefined
-    if (https) {
-      const p = httpsPlan(endpoint, params)
-      if (typeof p === "string") return Effect.succeed(probeResult("L6RSP", 0, p))
-      plan = p
+  timeoutMs: number,
+  deliver: Deliver,
+  lag: LoopLag | undefined
+): (() => void) => {
+  const host = params.host ?? hostPort(endpoint.address, endpoint.port)
+  // A request that cannot be written (the config checked, so never in practice) needs no connection.
+  const req = request(params, host)
+  if (typeof req === "string") {
+    deliver(probeResult("L7RSP", 0, `cannot send the request: ${req}`))
+    return () => {}
+  }
+  let plan: TlsPlan | undefined
+  if (https) {
+    const p = httpsPlan(endpoint, params)
+    if (typeof p === "string") {
+      deliver(probeResult("L6RSP", 0, p))
+      return () => {}
     }
-    return probeStream(endpoint, plan, timeoutMs, new Exchange(params, req))
-  })
+    plan = p
+  }
+  return startStream(endpoint, plan, timeoutMs, new Exchange(params, req), deliver, lag)
+}

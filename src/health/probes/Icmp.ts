@@ -11,10 +11,10 @@
  *   CAP_NET_RAW (or net.ipv4.ping_group_range)"), or the source address
  *   cannot be bound.
  */
-import { Effect } from "effect"
 import { type ProbeResult, probeResult } from "../ProbeResult.js"
 import { isSocketFailure } from "./Netns.js"
-import { awaitWithin } from "./internal/Deadline.js"
+import { type Deliver, finishedAt, timedOutAt } from "./internal/Deadline.js"
+import type { LoopLag } from "./internal/LoopLag.js"
 import * as PingSockets from "./internal/PingSockets.js"
 
 export interface IcmpTarget {
@@ -27,31 +27,40 @@ export interface IcmpTarget {
 
 const CODES = { Reply: "L3OK", Unreachable: "L3UNREACH", Failed: "L4CON" } as const
 
-/** One ICMP echo probe. */
-export const probeIcmp = (target: IcmpTarget, timeoutMs: number): Effect.Effect<ProbeResult> =>
-  Effect.suspend(() => {
-    const started = performance.now()
-    let seq = -1
-    const result = (code: ProbeResult["code"], detail: string): ProbeResult =>
-      probeResult(code, performance.now() - started, detail)
-    return Effect.acquireUseRelease(
-      Effect.sync(() => PingSockets.lease(target.family, target.netns, target.source)),
-      (socket) =>
-        isSocketFailure(socket)
-          ? Effect.succeed(result("L4CON", socket.detail))
-          : awaitWithin(
-              timeoutMs,
-              (done) => {
-                seq = socket.ping(target.address, (outcome) => done(result(CODES[outcome._tag], outcome.detail)))
-              },
-              () => result("L3TOUT", `no echo reply within ${timeoutMs} ms`)
-            ),
-      // Forgetting the sequence number on every exit: a reply after the timeout finds nobody.
-      (socket) =>
-        Effect.sync(() => {
-          if (isSocketFailure(socket)) return
-          socket.cancel(seq)
-          PingSockets.release(socket)
-        })
-    )
+/** Starts one ICMP echo probe now (see Deadline.ts); returns its cancel function. */
+export const startIcmp = (
+  target: IcmpTarget,
+  timeoutMs: number,
+  deliver: Deliver,
+  lag: LoopLag | undefined
+): (() => void) => {
+  const started = performance.now()
+  const socket = PingSockets.lease(target.family, target.netns, target.source)
+  if (isSocketFailure(socket)) {
+    deliver(probeResult("L4CON", performance.now() - started, socket.detail))
+    return () => {}
+  }
+  let settled = false
+  let seq = -1
+  // Forgetting the sequence number on every exit: a reply after the timeout finds nobody.
+  const end = () => {
+    settled = true
+    clearTimeout(timer)
+    socket.cancel(seq)
+    PingSockets.release(socket)
+  }
+  const timer = setTimeout(() => {
+    if (settled) return
+    end()
+    deliver(timedOutAt("L3TOUT", `no echo reply within ${timeoutMs} ms`, started, timeoutMs, lag))
+  }, timeoutMs)
+  seq = socket.ping(target.address, (outcome) => {
+    if (settled) return
+    end()
+    const result: ProbeResult = probeResult(CODES[outcome._tag], performance.now() - started, outcome.detail)
+    deliver(finishedAt(result, started, timeoutMs, lag))
   })
+  return () => {
+    if (!settled) end()
+  }
+}

@@ -12,13 +12,16 @@ import { Duration, Effect } from "effect"
 import * as net from "node:net"
 import type { HealthCheck } from "../../config/Config.js"
 import { type ProbeResult, probeResult } from "../ProbeResult.js"
-import { probeHttp } from "./Http.js"
-import { probeIcmp } from "./Icmp.js"
-import { waitReal } from "./internal/Deadline.js"
+import type { ProbeOutcome } from "../SelfLate.js"
+import { startHttp } from "./Http.js"
+import { startIcmp } from "./Icmp.js"
+import { asEffect, type Deliver, scheduled } from "./internal/Deadline.js"
+import type { LoopLag } from "./internal/LoopLag.js"
 import type { Endpoint } from "./internal/StreamProbe.js"
-import { probeTcp } from "./Tcp.js"
+import { startTcp } from "./Tcp.js"
 
 export { USER_AGENT } from "./internal/UserAgent.js"
+export { LoopLag } from "./internal/LoopLag.js"
 
 export interface ProbeTarget {
   /** The backend's address, IPv4 or IPv6 text. */
@@ -28,7 +31,35 @@ export interface ProbeTarget {
   readonly netns: string
 }
 
-const failed = (detail: string): Effect.Effect<ProbeResult> => Effect.succeed(probeResult("L4CON", 0, detail))
+const none = () => {}
+
+const failed = (deliver: Deliver, detail: string) => {
+  deliver(probeResult("L4CON", 0, detail))
+  return none
+}
+
+/** Starts one probe of the target now, callback-style (see internal/Deadline.ts); returns its cancel function. */
+export const startProbe = (target: ProbeTarget, deliver: Deliver, lag?: LoopLag | undefined): (() => void) => {
+  const hc = target.healthcheck
+  const family = net.isIP(target.address)
+  if (family !== 4 && family !== 6) return failed(deliver, `not an IP address: "${target.address}"`)
+  const timeoutMs = Math.max(1, Duration.toMillis(hc.timeout))
+  const source = family === 4 ? hc.probeIpv4Src : hc.probeIpv6Src
+  if (hc.type === "icmp") {
+    return startIcmp({ address: target.address, family, netns: target.netns, source }, timeoutMs, deliver, lag)
+  }
+  if (hc.port === undefined) return failed(deliver, `health check "${hc.name}" has no port`)
+  const endpoint: Endpoint = { address: target.address, family, port: hc.port, localAddress: source, netns: target.netns }
+  switch (hc.type) {
+    case "http":
+    case "https":
+      if (hc.http === undefined) return failed(deliver, `health check "${hc.name}" has no http settings`)
+      return startHttp(endpoint, hc.http, hc.type === "https", timeoutMs, deliver, lag)
+    case "tcp":
+      if (hc.tcp === undefined) return failed(deliver, `health check "${hc.name}" has no tcp settings`)
+      return startTcp(endpoint, hc.tcp, timeoutMs, deliver, lag)
+  }
+}
 
 export interface ProbeOptions {
   /**
@@ -39,37 +70,29 @@ export interface ProbeOptions {
   readonly startAt?: number | undefined
 }
 
+const delayUntil = (startAt: number | undefined): number => (startAt === undefined ? 0 : startAt - Date.now())
+
 /** Probes one backend once. */
-export const runProbe = (target: ProbeTarget, options?: ProbeOptions): Effect.Effect<ProbeResult> =>
-  Effect.suspend(() => {
-    const delayMs = options?.startAt === undefined ? 0 : Math.max(0, options.startAt - Date.now())
-    const hc = target.healthcheck
-    const family = net.isIP(target.address)
-    if (family !== 4 && family !== 6) return failed(`not an IP address: "${target.address}"`)
-    const timeoutMs = Math.max(1, Duration.toMillis(hc.timeout))
-    const source = family === 4 ? hc.probeIpv4Src : hc.probeIpv6Src
-    if (hc.type === "icmp") {
-      return Effect.zipRight(
-        waitReal(delayMs),
-        probeIcmp({ address: target.address, family, netns: target.netns, source }, timeoutMs)
-      )
-    }
-    if (hc.port === undefined) return failed(`health check "${hc.name}" has no port`)
-    const endpoint: Endpoint = {
-      address: target.address,
-      family,
-      port: hc.port,
-      localAddress: source,
-      netns: target.netns,
-      delayMs
-    }
-    switch (hc.type) {
-      case "http":
-      case "https":
-        if (hc.http === undefined) return failed(`health check "${hc.name}" has no http settings`)
-        return probeHttp(endpoint, hc.http, hc.type === "https", timeoutMs)
-      case "tcp":
-        if (hc.tcp === undefined) return failed(`health check "${hc.name}" has no tcp settings`)
-        return probeTcp(endpoint, hc.tcp, timeoutMs)
-    }
-  })
+export const runProbe = (target: ProbeTarget, options?: ProbeOptions): Effect.Effect<ProbeResult> => {
+  const delayMs = delayUntil(options?.startAt)
+  const start = (deliver: Deliver) => startProbe(target, deliver)
+  // Without skipIfLateMs the outcome is always a result.
+  return delayMs > 0 ? (scheduled(delayMs, undefined, start) as Effect.Effect<ProbeResult>) : asEffect(start)
+}
+
+export interface ScheduledProbeOptions {
+  /** When the probe is due (epoch milliseconds, wall clock). */
+  readonly startAt: number
+  /** Skip the probe (`ProbeSkipped`) when its start comes more than this late (ms). */
+  readonly skipIfLateMs?: number | undefined
+  /** The loop-lag monitor; what it saw while the probe ran goes into `selfLateMs`. */
+  readonly lag?: LoopLag | undefined
+}
+
+/**
+ * The health checker's probe: waits for the due time (real time) and probes,
+ * as one wake-up of the calling fiber; a start that comes too late is
+ * skipped (see SelfLate.ts).
+ */
+export const scheduledProbe = (target: ProbeTarget, options: ScheduledProbeOptions): Effect.Effect<ProbeOutcome> =>
+  scheduled(delayUntil(options.startAt), options.skipIfLateMs, (deliver) => startProbe(target, deliver, options.lag))

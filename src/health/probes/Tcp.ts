@@ -8,13 +8,14 @@
  *   the peer closes, or {@link READ_CAP} bytes came, without a match; L7TOUT if
  *   the timeout passes first (what came by then is matched one last time).
  */
-import { Effect } from "effect"
 import type * as net from "node:net"
 import { StringDecoder } from "node:string_decoder"
 import type { TcpParams } from "../../config/Config.js"
-import { type ProbeResult, probeResult } from "../ProbeResult.js"
+import { probeResult } from "../ProbeResult.js"
+import type { Deliver } from "./internal/Deadline.js"
+import type { LoopLag } from "./internal/LoopLag.js"
 import { compiled, READ_CAP } from "./internal/Regex.js"
-import { type Conversation, type Endpoint, type Finish, probeStream } from "./internal/StreamProbe.js"
+import { type Conversation, type Endpoint, type Finish, startStream } from "./internal/StreamProbe.js"
 import { dnsName, secureContext, type TlsPlan } from "./internal/Tls.js"
 import type * as tls from "node:tls"
 
@@ -118,14 +119,22 @@ export const tcpTlsPlan = (endpoint: Endpoint, params: TcpParams): TlsPlan | str
   }
 }
 
-/** One TCP probe. */
-export const probeTcp = (endpoint: Endpoint, params: TcpParams, timeoutMs: number): Effect.Effect<ProbeResult> =>
-  Effect.suspend(() => {
-    let plan: TlsPlan | undefined
-    if (params.tls) {
-      const p = tcpTlsPlan(endpoint, params)
-      if (typeof p === "string") return Effect.succeed(probeResult("L6RSP", 0, p))
-      plan = p
+/** Starts one TCP probe now (see Deadline.ts); returns its cancel function. */
+export const startTcp = (
+  endpoint: Endpoint,
+  params: TcpParams,
+  timeoutMs: number,
+  deliver: Deliver,
+  lag: LoopLag | undefined
+): (() => void) => {
+  let plan: TlsPlan | undefined
+  if (params.tls) {
+    const p = tcpTlsPlan(endpoint, params)
+    if (typeof p === "string") {
+      deliver(probeResult("L6RSP", 0, p))
+      return () => {}
     }
-    return probeStream(endpoint, plan, timeoutMs, new Dialogue(params, params.tls))
-  })
+    plan = p
+  }
+  return startStream(endpoint, plan, timeoutMs, new Dialogue(params, params.tls), deliver, lag)
+}

@@ -1,40 +1,104 @@
+/**
+ * A probe's time, which is wall time whatever Clock the fiber runs with: the
+ * network does not follow TestClock.
+ *
+ * Probes are written callback-style (`start(deliver) => cancel`): socket
+ * events drive them, one setTimeout enforces the deadline, and nothing else
+ * runs per probe. `asEffect` and `scheduled` make one Effect.async of that,
+ * so a probe costs its fiber one wake-up, the wait for its due time included.
+ * Racing the work against a sleeping fiber (Effect.timeout, Effect.race) did
+ * the same for ten times the CPU (two extra fibers and an interruption per
+ * probe, ~30 us), which 10,000 probes a second cannot afford.
+ *
+ * The deadline is kept even when this process is late: a reply read after it
+ * is a timeout, never a success ({@link finishedAt}), and a timeout says how
+ * late the loop was while the probe ran ({@link timedOutAt}), so that the
+ * health checker can tell our lateness from the backend's (SelfLate.ts).
+ */
 import { Effect } from "effect"
+import { type ProbeCode, type ProbeResult, probeResult } from "../../ProbeResult.js"
+import { type ProbeOutcome, skipped } from "../../SelfLate.js"
+import type { LoopLag } from "./LoopLag.js"
+
+/** Receives a probe's one outcome. */
+export type Deliver = (result: ProbeResult) => void
+
+/** Starts a probe now; returns what cancels it (closes its socket, clears its timer). */
+export type Start = (deliver: Deliver) => () => void
+
+const TIMEOUT_OF: { readonly [C in ProbeCode]?: ProbeCode } = {
+  L3OK: "L3TOUT",
+  L4OK: "L4TOUT",
+  L6OK: "L6TOUT",
+  L7OK: "L7TOUT"
+}
+
+const loopLate = (started: number, lag: LoopLag | undefined): number => lag?.maxSince(started) ?? 0
 
 /**
- * Waits for a callback-driven operation (socket events) for at most `millis`
- * of real time, whatever Clock the fiber runs with: a probe's timeout is about
- * the network, which runs in wall time. `start` begins the wait and calls
- * `done` once with the outcome; if the time passes first, `onTimeout()` is
- * the outcome (built from how far the operation had come) and a late `done`
- * is ignored.
- *
- * Used as the `use` of an acquireUseRelease whose release closes the socket,
- * so a timeout, like an interruption, always closes it. One setTimeout and one
- * fiber per probe: racing the use against a sleeping fiber (Effect.timeout,
- * Effect.race) did the same for ten times the CPU (two extra fibers and an
- * interruption per probe, ~30 us), which 10,000 probes a second cannot afford.
+ * The deadline passed (the timer fired): the timeout result, carrying how late
+ * the loop was - the timer's own lateness, or the lag the monitor saw since
+ * the probe started, whichever is more.
  */
-export const awaitWithin = <A>(
-  millis: number,
-  start: (done: (a: A) => void) => void,
-  onTimeout: () => A
-): Effect.Effect<A> =>
-  Effect.async<A>((resume) => {
-    let settled = false
-    const timer = setTimeout(() => {
-      if (settled) return
-      settled = true
-      resume(Effect.succeed(onTimeout()))
-    }, millis)
-    start((a) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      resume(Effect.succeed(a))
-    })
+export const timedOutAt = (
+  code: ProbeCode,
+  detail: string,
+  started: number,
+  timeoutMs: number,
+  lag: LoopLag | undefined
+): ProbeResult => {
+  const elapsed = performance.now() - started
+  return { ...probeResult(code, elapsed, detail), selfLateMs: Math.max(elapsed - timeoutMs, loopLate(started, lag)) }
+}
+
+/**
+ * The probe decided before its timer fired. If the decision came after the
+ * deadline anyway (the reply was read late), a success becomes the timeout of
+ * its layer: no success is reported past the timeout.
+ */
+export const finishedAt = (
+  result: ProbeResult,
+  started: number,
+  timeoutMs: number,
+  lag: LoopLag | undefined
+): ProbeResult => {
+  if (result.durationMs <= timeoutMs) return result
+  const code = result.ok ? TIMEOUT_OF[result.code] : undefined
+  if (code === undefined) return result
+  return {
+    ...probeResult(code, result.durationMs, `${result.detail}, but only after ${Math.round(result.durationMs)} ms (timeout ${timeoutMs} ms)`),
+    selfLateMs: Math.max(result.durationMs - timeoutMs, loopLate(started, lag))
+  }
+}
+
+/** A probe started now, as an Effect; interruption cancels it. */
+export const asEffect = (start: Start): Effect.Effect<ProbeResult> =>
+  Effect.async<ProbeResult>((resume) => {
+    const cancel = start((result) => resume(Effect.succeed(result)))
+    return Effect.sync(cancel)
+  })
+
+/**
+ * A probe started after `delayMs` of real time (its due time), as one
+ * Effect.async. When its timer fires more than `skipIfLateMs` after the due
+ * time, the probe is not sent: the outcome is `ProbeSkipped`.
+ */
+export const scheduled = (delayMs: number, skipIfLateMs: number | undefined, start: Start): Effect.Effect<ProbeOutcome> =>
+  Effect.async<ProbeOutcome>((resume) => {
+    const due = performance.now() + delayMs
+    let cancel: (() => void) | undefined
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const go = () => {
+      timer = undefined
+      const late = performance.now() - due
+      if (skipIfLateMs !== undefined && late > skipIfLateMs) return resume(Effect.succeed(skipped(late)))
+      cancel = start((result) => resume(Effect.succeed(result)))
+    }
+    if (delayMs > 0) timer = setTimeout(go, delayMs)
+    else go()
     return Effect.sync(() => {
-      settled = true
       clearTimeout(timer)
+      cancel?.()
     })
   })
 

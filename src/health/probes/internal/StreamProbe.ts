@@ -4,10 +4,11 @@
  * the conversation of the probe kind (L7: an HTTP exchange, send/expect).
  * The stage reached decides what an error or the deadline means.
  */
-import { Effect } from "effect"
 import type * as net from "node:net"
 import * as tls from "node:tls"
 import { type ProbeCode, type ProbeResult, probeResult } from "../../ProbeResult.js"
+import { type Deliver, finishedAt, timedOutAt } from "./Deadline.js"
+import type { LoopLag } from "./LoopLag.js"
 import { isSocketFailure, tcpSocket } from "../Netns.js"
 import { type TlsPlan, tlsErrorDetail } from "./Tls.js"
 
@@ -19,8 +20,6 @@ export interface Endpoint {
   readonly localAddress: string | undefined
   /** "" = our own namespace. */
   readonly netns: string
-  /** Real milliseconds to wait before connecting (the probe's due time); default 0. */
-  readonly delayMs?: number | undefined
 }
 
 export type Stage = "connect" | "tls" | "app"
@@ -167,50 +166,42 @@ export const hostPort = (address: string, port: number): string =>
   address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`
 
 /**
- * Runs one connection probe; never fails, returns within `timeoutMs` (and a
- * little) of its start, always closes its socket. With `endpoint.delayMs` > 0 it first
- * waits that long (real time) before connecting: the health checker hands the
- * probe its due time so that waiting for it and probing cost one fiber
- * wake-up, not two.
+ * Starts one connection probe now and returns its cancel function; `deliver`
+ * gets the outcome once (possibly before this returns, when the socket cannot
+ * even be made), within `timeoutMs` (and the loop's own lateness) of the
+ * start, and the socket is always closed. Cancelling (a pause, a reload, the
+ * scope closing) clears the timer and destroys the socket.
  *
- * One Effect.async owns the socket: the outcome (finish) destroys it, the
- * deadline finishes the session, and interruption (a pause, a reload, the
- * scope closing) clears the timers and destroys it.
+ * A reply read after the deadline is a timeout, never a success; timeouts
+ * carry how late the loop was (Deadline.ts), for the self-lateness rule.
  */
-export const probeStream = (
+export const startStream = (
   endpoint: Endpoint,
   tlsPlan: TlsPlan | undefined,
   timeoutMs: number,
-  conversation: Conversation
-): Effect.Effect<ProbeResult> =>
-  Effect.async<ProbeResult>((resume) => {
-    const session = new Session(endpoint, tlsPlan, conversation)
-    let started = 0
-    let settled = false
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const result = ([code, detail]: [ProbeCode, string]): ProbeResult =>
-      probeResult(code, performance.now() - started, detail)
-    const begin = () => {
-      started = performance.now()
-      timer = setTimeout(() => {
-        if (settled) return
-        settled = true
-        resume(Effect.succeed(result(session.timedOut(timeoutMs))))
-      }, timeoutMs)
-      session.open()
-      session.await((code, detail) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        resume(Effect.succeed(result([code, detail])))
-      })
-    }
-    const delayMs = endpoint.delayMs ?? 0
-    if (delayMs > 0) timer = setTimeout(begin, delayMs)
-    else begin()
-    return Effect.sync(() => {
-      settled = true
-      clearTimeout(timer)
-      session.destroy()
-    })
+  conversation: Conversation,
+  deliver: Deliver,
+  lag: LoopLag | undefined
+): (() => void) => {
+  const session = new Session(endpoint, tlsPlan, conversation)
+  const started = performance.now()
+  let settled = false
+  const timer = setTimeout(() => {
+    if (settled) return
+    settled = true
+    const [code, detail] = session.timedOut(timeoutMs)
+    deliver(timedOutAt(code, detail, started, timeoutMs, lag))
+  }, timeoutMs)
+  session.open()
+  session.await((code, detail) => {
+    if (settled) return
+    settled = true
+    clearTimeout(timer)
+    deliver(finishedAt(probeResult(code, performance.now() - started, detail), started, timeoutMs, lag))
   })
+  return () => {
+    settled = true
+    clearTimeout(timer)
+    session.destroy()
+  }
+}
