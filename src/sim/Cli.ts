@@ -7,8 +7,9 @@
  * what `vlib_cli_input` returns: 0, or for a failed command the error's code,
  * which is -1 when the error has none (every `clib_error_return (0, ...)`).
  *
- * Only exact command texts are known here (surrounding white space ignored);
- * VPP's word-by-word prefix matching (`sh lb vi ver`) is not modelled.
+ * A command is known by its full path (surrounding white space ignored); what
+ * follows the path is the command's own input. VPP's word-by-word prefix
+ * matching of the path (`sh lb vi ver`) is not modelled.
  *
  * Anything else is answered as VPP answers input that matches no command at
  * the root of its command tree: `vlib_cli_dispatch_sub_commands` fails with
@@ -27,8 +28,8 @@ export interface CliReply {
   readonly reply: string
 }
 
-/** Command text → what it prints. */
-export type Commands = ReadonlyMap<string, () => string>
+/** Command path → what it prints, given the rest of the line after the path (trimmed). */
+export type Commands = ReadonlyMap<string, (rest: string) => string>
 
 /** vppinfra `is_white_space` */
 const isWhite = (c: string): boolean => c === " " || c === "\t" || c === "\n" || c === "\r"
@@ -52,16 +53,22 @@ export const formatUnformatError = (input: string): string => {
 
 /** `vlib_cli_input` for one command text. */
 export const run = (cmd: string, commands: Commands): CliReply => {
-  const command = commands.get(cmd.trim())
-  if (command === undefined) return { retval: -1, reply: `unknown input \`${formatUnformatError(cmd)}'\n` }
-  return { retval: 0, reply: command() }
+  const text = cmd.trim()
+  let best: string | undefined
+  for (const path of commands.keys()) {
+    const matches = text === path || (text.startsWith(path) && isWhite(text[path.length]!))
+    if (matches && (best === undefined || path.length > best.length)) best = path
+  }
+  if (best === undefined) return { retval: -1, reply: `unknown input \`${formatUnformatError(cmd)}'\n` }
+  return { retval: 0, reply: commands.get(best)!(text.slice(best.length).trim()) }
 }
 
 /**
- * The lb plugin's commands. `show lb vips` without `verbose` prints nothing
- * in VPP: `lb_show_vips_command_fn` returns at once when
- * `unformat_line_input` finds no line, which an empty rest of the input is
- * (`unformat_line` returns the line's length, 0). Only `verbose` gets output.
+ * The lb plugin's commands. `lb_show_vips_command_fn` (`src/plugins/lb/cli.c`)
+ * reads the rest of the line and sets verbose when it starts with "verbose"
+ * (`unformat (&line_input, "verbose")` matches the literal, word boundary or
+ * not, and ignores what follows); anything else, or nothing, lists the VIPs
+ * with `format_lb_vip`.
  */
 export const lbCommands = (
   lb: LbPlugin,
@@ -69,6 +76,5 @@ export const lbCommands = (
   now: () => number
 ): Commands =>
   new Map([
-    ["show lb vips verbose", () => lb.showVipsVerbose(counters, now())],
-    ["show lb vips", () => ""]
+    ["show lb vips", (rest: string) => rest.startsWith("verbose") ? lb.showVipsVerbose(counters, now()) : lb.showVipsBrief(now())]
   ])

@@ -633,6 +633,15 @@ export class LbPlugin {
    * itself collects nothing.
    */
   showVipsVerbose(counters: (vipIndex: number) => ReadonlyArray<bigint>, now?: number): string {
+    return LbShow.formatShowVipsVerbose(this.showVips(counters, now))
+  }
+
+  /** What `show lb vips` prints without `verbose` (`format_lb_vip`, one line per VIP). */
+  showVipsBrief(now?: number): string {
+    return LbShow.formatShowVips(this.showVips(() => [], now))
+  }
+
+  private showVips(counters: (vipIndex: number) => ReadonlyArray<bigint>, now?: number): Array<LbShow.ShowVip> {
     if (now !== undefined) this.advance(now)
     const vips: Array<LbShow.ShowVip> = []
     this.vips.forEach((v, index) => {
@@ -649,7 +658,7 @@ export class LbPlugin {
         counters: counters(index)
       })
     })
-    return LbShow.formatShowVipsVerbose(vips)
+    return vips
   }
 
   /**

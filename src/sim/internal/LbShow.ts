@@ -13,12 +13,24 @@
  * "%U  counters:\n"
  * "%U    %s: %Lu\n"                 × LB_N_VIP_COUNTERS, vlib_get_simple_counter (summed over threads)
  * "%U  #as:%u\n"                    pool_elts (vip->as_indexes): lameduck ASes too
- * "%U    %U %u buckets   %Lu flows  dpo:%u %s\n"   per AS, pool order; "used" or " removed"
+ * "%U    %U weight:%u buckets:%u flows:%Lu dpo:%u %s\n"   per AS, pool order; "used" or " removed"
  * ```
  *
  * and the command adds one "\n" per VIP (`vlib_cli_output (vm, "%U\n", ...)`),
  * so VIP blocks are separated by an empty line. The `src_ip_sticky` flag came
  * with lb 1.1.0 (v23.02); a fork's `Vrf (...)` lines are not reproduced.
+ *
+ * Without `verbose` the command prints each VIP on one line with
+ * `format_lb_vip`:
+ *
+ * ```
+ * "%U %U new_size:%u #as:%u%s"      type, prefix, new_size, pool_elts (as_indexes), " removed"
+ * "  protocol:%u port:%u "          only when port != 0 (a trailing space)
+ * "  dscp:%u"                       IP4_L3DSR only
+ * " type:%s port:%u target_port:%u" NAT4/NAT6 only
+ * ```
+ *
+ * and the command's "\n" ends the line. (Both as read at VPP b575ec2c56d7.)
  */
 import * as Ip from "../../vpp/codec/Ip.js"
 import { LB_VIP_COUNTERS } from "../../vpp/stats/Layout.js"
@@ -51,6 +63,7 @@ export interface ShowAs {
   readonly index: number
   /** `format_ip46_address (IP46_TYPE_ANY)` of the address */
   readonly address: string
+  readonly weight: number
   /** entries of the VIP's new-flow table pointing at this AS */
   readonly numBuckets: number
   readonly used: boolean
@@ -104,7 +117,7 @@ export const formatVipDetailed = (v: ShowVip): string => {
     // `as->dpo.dpoi_index` is the index of the load-balance DPO VPP stacked the AS
     // on (its next hop's FIB entry); the simulator has no FIB and prints the AS
     // pool index instead, which is at least stable and distinct per AS.
-    s += `    ${a.address} ${a.numBuckets} buckets   0 flows  dpo:${a.index} ${a.used ? "used" : " removed"}\n`
+    s += `    ${a.address} weight:${a.weight} buckets:${a.numBuckets} flows:0 dpo:${a.index} ${a.used ? "used" : " removed"}\n`
   }
   return s
 }
@@ -112,3 +125,19 @@ export const formatVipDetailed = (v: ShowVip): string => {
 /** `lb_show_vips_command_fn` with `verbose`: every VIP but the placeholder, each followed by an empty line. */
 export const formatShowVipsVerbose = (vips: ReadonlyArray<ShowVip>): string =>
   vips.map((v) => `${formatVipDetailed(v)}\n`).join("")
+
+/** `format_lb_vip`: one line, no newline of its own. */
+export const formatVip = (v: ShowVip): string => {
+  let s = `${vipTypeString(v.type)} ${formatIp46Prefix(v.prefix, v.plen)} new_size:${v.flowTableLength} #as:${v.ases.length}` +
+    (v.used ? "" : " removed")
+  if (v.port !== 0) s += `  protocol:${v.protocol} port:${v.port} `
+  if (v.type === L3DSR) {
+    s += `  dscp:${v.encapByte}`
+  } else if (v.type === NAT4 || v.type === NAT6) {
+    s += ` type:${v.encapByte === CLUSTERIP ? "clusterip" : "nodeport"} port:${swap16(v.port)} target_port:${v.targetPort}`
+  }
+  return s
+}
+
+/** `lb_show_vips_command_fn` without `verbose`: one line per VIP but the placeholder. */
+export const formatShowVips = (vips: ReadonlyArray<ShowVip>): string => vips.map((v) => `${formatVip(v)}\n`).join("")
