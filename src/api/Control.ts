@@ -58,6 +58,8 @@ export class Control extends Context.Tag("vpp-maglev/api/Control")<Control, Cont
 
 export interface ControlOptions {
   readonly configFile: string
+  /** Files over this size are refused (`--config-max-bytes`); default 4 MiB. */
+  readonly configMaxBytes?: number | undefined
 }
 
 /** The configuration with one pool member's weight replaced; every other object is shared. */
@@ -99,9 +101,12 @@ export const make = Effect.fn("Control.make")(function*(options: ControlOptions)
     return { config, health, fileWeights: o.fileWeights } satisfies Snapshot
   })
 
+  // The same file checks as the daemon's (a regular file, the size limit), and a big file is read off the event loop.
+  const fileOptions = { maxBytes: options.configMaxBytes, offThread: true }
+
   const checkFile = (path?: string) => {
     const file = path ?? options.configFile
-    return checkConfigFile(file).pipe(
+    return checkConfigFile(file, fileOptions).pipe(
       Effect.map((result) => ({ file, result: checkResultInfo(result) })),
       Effect.catchTag("ConfigFileError", (e) => Effect.succeed({ file, result: unreadable(file, e.reason) }))
     )
@@ -110,7 +115,7 @@ export const make = Effect.fn("Control.make")(function*(options: ControlOptions)
   const reloadFile = Effect.fn("Control.reloadFile")(function*(trigger: string) {
     return yield* lock.withPermits(1)(Effect.gen(function*() {
       const file = options.configFile
-      const checked = yield* checkConfigFile(file).pipe(Effect.either)
+      const checked = yield* checkConfigFile(file, fileOptions).pipe(Effect.either)
       if (checked._tag === "Left" || checked.right._tag !== "Valid") {
         const result = checked._tag === "Left" ? unreadable(file, checked.left.reason) : checkResultInfo(checked.right)
         yield* Effect.logError("configuration reload refused; the running configuration stays").pipe(

@@ -2,62 +2,43 @@
  * Checking and loading `maglev.yaml`: the one entry point behind
  * `maglevd --check`, the `CheckConfig` RPC and the daemon's (re)load.
  *
- *   text ─▶ Raw.read (YAML syntax, shape, kinds) ─▶ Validate.validate (meaning, defaults)
- *             │ errors: ParseError (exit 1)            │ errors: SemanticError (exit 2)
- *                                                     ▼
- *                                               Valid { config, warnings }
+ *   file ─▶ ReadFile (a regular file, within the size limit) ─▶ text
+ *   text ─▶ Raw.read (YAML syntax, shape, kinds, bounds) ─▶ Validate.validate (meaning, defaults)
+ *             │ errors: ParseError (exit 1)                      │ errors: SemanticError (exit 2)
+ *                                                               ▼
+ *                                                         Valid { config, warnings }
+ *
+ * A running daemon checks a big file on a worker thread (`offThread`), so that
+ * its probes, API and signals go on meanwhile.
  */
 import { Effect } from "effect"
-import * as fs from "node:fs"
 import type { Config } from "./Config.js"
-import { ConfigError, ConfigFileError } from "./Errors.js"
-import { type CheckResult, type ConfigIssue, formatIssue } from "./Issue.js"
-import { read } from "./Raw.js"
-import { validate } from "./Validate.js"
+import { ConfigError } from "./Errors.js"
+import { formatIssue } from "./Issue.js"
+import { checkConfigText } from "./internal/CheckText.js"
+import { checkOffThread } from "./internal/OffThread.js"
+import { DEFAULT_MAX_BYTES, readConfigFile } from "./internal/ReadFile.js"
 
-export interface CheckOptions {
-  /** The file the text came from: a relative `ca-file` is resolved against its directory. */
-  readonly file?: string | undefined
-  /**
-   * Why a file the configuration names (`ca-file`) cannot be read, or undefined
-   * when it can. Defaults to opening it with `node:fs`.
-   */
-  readonly checkReadable?: (path: string) => string | undefined
+export { checkConfigText, type CheckOptions, checkReadable } from "./internal/CheckText.js"
+export { DEFAULT_MAX_BYTES } from "./internal/ReadFile.js"
+
+/**
+ * Texts up to this size are checked in the caller's thread: a few
+ * milliseconds, less than starting a worker.
+ */
+export const OFF_THREAD_ABOVE = 16 * 1024
+
+export interface FileOptions {
+  /** Files over this many bytes are refused (`--config-max-bytes`); default 4 MiB. */
+  readonly maxBytes?: number | undefined
+  /** Check a text over 16 KiB on a worker thread (the running daemon); default false. */
+  readonly offThread?: boolean | undefined
 }
 
-/** Opening is the test that counts: `access(R_OK)` says yes to root for anything. */
-export const checkReadable = (path: string): string | undefined => {
-  try {
-    if (!fs.statSync(path).isFile()) return "not a regular file"
-    fs.closeSync(fs.openSync(path, "r"))
-    return undefined
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e)
-  }
-}
-
-/** File order, as a compiler lists its errors; issues about the whole file first. */
-const inFileOrder = (issues: ReadonlyArray<ConfigIssue>): ReadonlyArray<ConfigIssue> =>
-  [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0))
-
-/** Checks a configuration's text; reads no file but the ones it names (`ca-file`). */
-export const checkConfigText = (text: string, options: CheckOptions = {}): CheckResult => {
-  const raw = read(text)
-  if (raw._tag === "Unreadable") return { _tag: "ParseError", errors: inFileOrder(raw.errors) }
-  const { config, errors, warnings } = validate(raw.raw, raw.walk, {
-    file: options.file,
-    checkReadable: options.checkReadable ?? checkReadable
-  })
-  if (config === undefined) return { _tag: "SemanticError", errors: inFileOrder(errors), warnings: inFileOrder(warnings) }
-  return { _tag: "Valid", config, warnings: inFileOrder(warnings) }
-}
-
-/** Reads and checks a configuration file. */
-export const checkConfigFile = Effect.fn("Config.checkConfigFile")(function* (path: string) {
-  const text = yield* Effect.tryPromise({
-    try: () => fs.promises.readFile(path, "utf8"),
-    catch: (e) => new ConfigFileError({ path, reason: e instanceof Error ? e.message : String(e) })
-  })
+/** Reads and checks a configuration file: `ConfigFileError` when it cannot be read (or is refused unread). */
+export const checkConfigFile = Effect.fn("Config.checkConfigFile")(function*(path: string, options: FileOptions = {}) {
+  const text = yield* readConfigFile(path, options.maxBytes ?? DEFAULT_MAX_BYTES)
+  if (options.offThread === true && text.length > OFF_THREAD_ABOVE) return yield* checkOffThread(text, path)
   return yield* Effect.sync(() => checkConfigText(text, { file: path }))
 })
 
@@ -66,8 +47,8 @@ export const checkConfigFile = Effect.fn("Config.checkConfigFile")(function* (pa
  * warnings logged (event `config-warning`); anything else fails with every
  * error in it.
  */
-export const loadConfig = Effect.fn("Config.loadConfig")(function* (path: string) {
-  const result = yield* checkConfigFile(path)
+export const loadConfig = Effect.fn("Config.loadConfig")(function*(path: string, options: FileOptions = {}) {
+  const result = yield* checkConfigFile(path, options)
   if (result._tag !== "Valid") return yield* new ConfigError({ result, file: path })
   for (const warning of result.warnings) {
     yield* Effect.logWarning(formatIssue(warning, path)).pipe(

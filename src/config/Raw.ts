@@ -11,9 +11,8 @@
  * are the file's kebab-case ones in camelCase, and named maps are lists of
  * entries in file order.
  */
-import { isMap, isScalar, LineCounter, parseDocument } from "yaml"
+import { Composer, CST, type Document, isMap, isScalar, Lexer, LineCounter, Parser, YAMLParseError } from "yaml"
 import type { ConfigIssue } from "./Issue.js"
-import { Path } from "./internal/Path.js"
 import * as W from "./internal/Walk.js"
 
 type Decoded<D> = D extends W.Decoder<infer A> ? A : never
@@ -117,11 +116,81 @@ export type ReadResult =
 
 const TOP = "a mapping with the single key maglev"
 
+/**
+ * Hostile input bounds. The size limit of the file (`--config-max-bytes`)
+ * bounds the work of parsing except for two things that grow faster than the
+ * text: nesting (the parser and composer recurse; a file of 2 MB of `[` takes
+ * seconds to refuse) and alias expansion (the walk's own limits, `Walk.ts`).
+ */
+export const MAX_DEPTH = 64
+/** Scalars and collections, counted as the lexer sees them; 4 MiB of real configuration holds a few hundred thousand. */
+export const MAX_NODES = 1_000_000
+
+class TooComplex {
+  constructor(readonly rule: string, readonly offset: number) {}
+}
+
+/**
+ * The parser's token stream, as `parseDocument` builds it, with the nesting
+ * and the number of nodes counted on the way: an absurd document is refused
+ * as soon as it gets absurd, before any tree is built.
+ */
+function* boundedTokens(text: string, lineCounter: LineCounter, counted: { nodes: number }): Generator<CST.Token> {
+  const parser = new Parser(lineCounter.addNewLine)
+  lineCounter.addNewLine(0)
+  let offset = 0
+  let nodes = 0
+  for (const lexeme of new Lexer().lex(text)) {
+    switch (CST.tokenType(lexeme)) {
+      case "scalar":
+      case "alias":
+      case "flow-map-start":
+      case "flow-seq-start":
+      case "seq-item-ind":
+        if (++nodes > MAX_NODES) throw new TooComplex(`the YAML has more than ${MAX_NODES.toLocaleString("en-US")} nodes`, offset)
+    }
+    yield* parser.next(lexeme)
+    if (parser.stack.length > MAX_DEPTH) throw new TooComplex(`the YAML is nested more than ${MAX_DEPTH} levels deep`, offset)
+    offset += lexeme.length
+  }
+  counted.nodes = nodes
+  yield* parser.end()
+}
+
+/** What `parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false })` returns, within the bounds. */
+const parseBounded = (
+  text: string,
+  lineCounter: LineCounter,
+  counted: { nodes: number }
+): Document.Parsed | TooComplex => {
+  // Duplicate keys are found by the walk, which can say at which path they are.
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: false })
+  try {
+    let doc: Document.Parsed | undefined
+    for (const next of composer.compose(boundedTokens(text, lineCounter, counted), true, text.length)) {
+      if (doc === undefined) doc = next
+      else {
+        // As parseDocument says it: one document per file.
+        doc.errors.push(new YAMLParseError([next.range[0], next.range[1]], "MULTIPLE_DOCS", "Source contains multiple documents; please use YAML.parseAllDocuments()"))
+        break
+      }
+    }
+    return doc!
+  } catch (e) {
+    if (e instanceof TooComplex) return e
+    throw e
+  }
+}
+
 /** YAML text → the raw configuration, or every syntax and structural error. */
 export const read = (text: string): ReadResult => {
   const lineCounter = new LineCounter()
-  // Duplicate keys are found by the walk, which can say at which path they are.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false })
+  const counted = { nodes: 0 }
+  const doc = parseBounded(text, lineCounter, counted)
+  if (doc instanceof TooComplex) {
+    const { line, col } = lineCounter.linePos(doc.offset)
+    return { _tag: "Unreadable", errors: [{ path: "", rule: doc.rule, line, column: col }] }
+  }
   const yamlIssue = (e: { readonly message: string; readonly pos: readonly [number, number] }): ConfigIssue => {
     const { line, col } = lineCounter.linePos(e.pos[0])
     return { path: "", rule: `YAML syntax error: ${e.message}`, line, column: col }
@@ -130,18 +199,18 @@ export const read = (text: string): ReadResult => {
   const syntax = [...doc.errors, ...doc.warnings].map(yamlIssue)
   if (syntax.length > 0) return { _tag: "Unreadable", errors: syntax }
 
-  const walk = new W.Walk(doc, lineCounter)
+  const walk = new W.Walk(doc, lineCounter, counted.nodes)
   const top = doc.contents
   if (top === null || (isScalar(top) && top.value === null)) {
     return { _tag: "Unreadable", errors: [{ path: "", rule: `the file is empty; expected ${TOP}` }] }
   }
-  walk.mark(Path.root, top, null)
-  const root = W.struct({ maglev: W.field("maglev", maglev) }, TOP)(top, Path.root, walk)
+  walk.mark(walk.root, top, null)
+  const root = W.struct({ maglev: W.field("maglev", maglev) }, TOP)(top, walk.root, walk)
   if (isMap(top) && !top.items.some((p) => isScalar(p.key) && p.key.value === "maglev")) {
-    walk.fail(Path.root.key("maglev"), `is required: the file must be ${TOP}`)
+    walk.fail(walk.root.key("maglev"), `is required: the file must be ${TOP}`)
   }
   // `maglev:` with nothing under it is a valid, empty configuration.
-  const raw = root === W.Invalid ? W.Invalid : (root.maglev ?? maglev(null, Path.root.key("maglev"), walk))
+  const raw = root === W.Invalid ? W.Invalid : (root.maglev ?? maglev(null, walk.root.key("maglev"), walk))
   if (raw === W.Invalid || walk.issues.length > 0) return { _tag: "Unreadable", errors: walk.issues }
   return { _tag: "Read", raw, walk }
 }

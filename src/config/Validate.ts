@@ -32,7 +32,7 @@ import type {
 import { formatDuration, fromNanos, toNanos } from "./Duration.js"
 import type { ConfigIssue } from "./Issue.js"
 import { familyName, isDnsName, parseAddress, parsePrefix, type Prefix, splitHost } from "./internal/Address.js"
-import { Path } from "./internal/Path.js"
+import type { Path } from "./internal/Path.js"
 import { type Entry, showValue, type Walk } from "./internal/Walk.js"
 import type { RawBackend, RawConfig, RawFrontend, RawHealthCheck, RawHttpParams, RawLb, RawTcpParams } from "./Raw.js"
 
@@ -102,7 +102,7 @@ class Report {
   /** The value as the file writes it, or as computed when it is a default. */
   private show(path: Path, value: unknown): string | undefined {
     if (value === undefined) return undefined
-    return this.walk.written.get(path.text) ?? showValue(value)
+    return this.walk.written(path) ?? showValue(value)
   }
 
   /** Checks a name the operator chose (a map key or a pool name). */
@@ -656,7 +656,7 @@ const crossFrontend = (
 
 export const validate = (raw: RawConfig, walk: Walk, options: ValidateOptions): Validated => {
   const report = new Report(walk)
-  const root = Path.root.key("maglev")
+  const root = walk.root.key("maglev")
 
   const hc = healthchecker(raw.healthchecker, root.key("healthchecker"), report)
   const lbPath = root.key("vpp").key("lb")

@@ -3,7 +3,15 @@
  * validated `Config` (see docs/config-guide.md).
  */
 export type * from "./Config.js"
-export { checkConfigFile, checkConfigText, checkReadable, loadConfig, type CheckOptions } from "./Check.js"
+export {
+  checkConfigFile,
+  checkConfigText,
+  checkReadable,
+  DEFAULT_MAX_BYTES,
+  type CheckOptions,
+  type FileOptions,
+  loadConfig
+} from "./Check.js"
 export { healthCheckEquals } from "./Equality.js"
 export { formatDuration, parseDuration } from "./Duration.js"
 export { ConfigError, ConfigFileError } from "./Errors.js"

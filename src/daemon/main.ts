@@ -11,7 +11,14 @@ import { Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Config as EffectConfig, Effect, Layer, Logger, LogLevel, Stream } from "effect"
 import * as fs from "node:fs"
-import { checkConfigFile, ConfigError, ConfigFileError, exitCode, formatCheckResult, loadConfig } from "../config/index.js"
+import {
+  checkConfigFile,
+  ConfigFileError,
+  DEFAULT_MAX_BYTES,
+  exitCode,
+  formatCheckResult,
+  loadConfig
+} from "../config/index.js"
 import * as ApiServer from "../api/Server.js"
 import * as Control from "../api/Control.js"
 import * as LogHub from "../api/LogHub.js"
@@ -28,6 +35,11 @@ const config = Options.text("config").pipe(
   Options.withFallbackConfig(EffectConfig.string("MAGLEV_CONFIG")),
   Options.withDefault(DEFAULT_CONFIG),
   Options.withDescription(`configuration file (env MAGLEV_CONFIG; default ${DEFAULT_CONFIG})`)
+)
+const configMaxBytes = Options.integer("config-max-bytes").pipe(
+  Options.withFallbackConfig(EffectConfig.integer("MAGLEV_CONFIG_MAX_BYTES")),
+  Options.withDefault(DEFAULT_MAX_BYTES),
+  Options.withDescription(`largest configuration file read, in bytes; a bigger one is refused (env MAGLEV_CONFIG_MAX_BYTES; default ${DEFAULT_MAX_BYTES}, 4 MiB)`)
 )
 const check = Options.boolean("check").pipe(
   Options.withDescription("check the configuration, print the result and exit: 0 valid, 1 YAML/structural error, 2 semantic error")
@@ -73,8 +85,8 @@ const logLevel = Options.choice("log-level", ["debug", "info", "warn", "error"])
 
 const levels = { debug: LogLevel.Debug, info: LogLevel.Info, warn: LogLevel.Warning, error: LogLevel.Error } as const
 
-const runCheck = (file: string) =>
-  checkConfigFile(file).pipe(
+const runCheck = (file: string, maxBytes: number) =>
+  checkConfigFile(file, { maxBytes }).pipe(
     Effect.map((result) => {
       const text = formatCheckResult(result, file)
       process.stdout.write(text.endsWith("\n") ? text : text + "\n")
@@ -122,6 +134,7 @@ class StartFailed {
 
 interface DaemonOptions {
   readonly file: string
+  readonly configMaxBytes: number
   readonly vpp: { readonly apiSocket: string; readonly statsSocket: string }
   readonly rpcAddr: string
   readonly rpcTokenFile: string
@@ -171,7 +184,7 @@ const runDaemon = (o: DaemonOptions) =>
         metrics: o.metricsAddr
       })
     )
-    const cfg = yield* loadConfig(o.file).pipe(
+    const cfg = yield* loadConfig(o.file, { maxBytes: o.configMaxBytes }).pipe(
       Effect.mapError((e) =>
         e instanceof ConfigFileError
           ? new StartFailed(`${e.path}: ${e.reason}`, 1)
@@ -181,7 +194,7 @@ const runDaemon = (o: DaemonOptions) =>
     const rpc = yield* rpcLayer(o)
     const metrics = yield* metricsLayer(o)
     const services = Layer.merge(rpc, metrics).pipe(
-      Layer.provideMerge(Control.layer({ configFile: o.file })),
+      Layer.provideMerge(Control.layer({ configFile: o.file, configMaxBytes: o.configMaxBytes })),
       Layer.provideMerge(Daemon.layer(cfg, o.vpp).pipe(Layer.provide(Prober.layer)))
     )
     return yield* Effect.forkScoped(reloadOnHangup).pipe(
@@ -217,12 +230,13 @@ const stdoutAt = (level: LogLevel.LogLevel) =>
 
 const maglevd = Command.make(
   "maglevd",
-  { config, check, logLevel, vppApiAddr, vppStatsAddr, rpcAddr, rpcTokenFile, rpcTokenReadonly, metricsAddr },
+  { config, configMaxBytes, check, logLevel, vppApiAddr, vppStatsAddr, rpcAddr, rpcTokenFile, rpcTokenReadonly, metricsAddr },
   (o) =>
     o.check
-      ? runCheck(o.config).pipe(Effect.provide(stdoutAt(levels[o.logLevel])))
+      ? runCheck(o.config, o.configMaxBytes).pipe(Effect.provide(stdoutAt(levels[o.logLevel])))
       : runDaemon({
         file: o.config,
+        configMaxBytes: o.configMaxBytes,
         vpp: { apiSocket: o.vppApiAddr, statsSocket: o.vppStatsAddr },
         rpcAddr: o.rpcAddr,
         rpcTokenFile: o.rpcTokenFile,

@@ -3,26 +3,60 @@
  * A path keeps its parent so that an issue about something the file does not
  * say (a missing key, a default that breaks a rule) can borrow the position of
  * the nearest thing it does say.
+ *
+ * Paths are interned under their root (`key` and `index` return the same
+ * object for the same step), and the walk leaves on each one the YAML node
+ * that says it, so that the semantic stage, which builds its paths from the
+ * same root, finds the place of its issues without a lookup by text. The text
+ * itself is built only when an issue needs it: a large file has a path for
+ * every value, and few of them ever get an issue.
  */
+import type { Node, Scalar } from "yaml"
 
 /** Keys that print bare after a dot; anything else is printed as `["key"]`. */
 const BARE_KEY = /^[A-Za-z0-9_-]+$/
 
 export class Path {
+  private cachedText: string | undefined
+  private keys: Map<string, Path> | undefined
+  private indexes: Array<Path> | undefined
+  /** The node the file says this path with: its key (collections) or its scalar value. Set by the walk. */
+  at: Node | undefined
+  /** The scalar value as the file writes it, when the path has one. Set by the walk. */
+  scalar: Scalar | undefined
+
   private constructor(
-    readonly text: string,
+    /** `.name`, `["odd key"]` or `[3]`; "" for the root. */
+    private readonly step: string,
     readonly parent: Path | undefined
   ) {}
 
-  static readonly root: Path = new Path("", undefined)
+  /** A new root: every walk has its own, so that nothing of one file outlives its check. */
+  static root(): Path {
+    return new Path("", undefined)
+  }
+
+  get text(): string {
+    if (this.cachedText === undefined) {
+      const parent = this.parent?.text ?? ""
+      this.cachedText = parent === "" && this.step.startsWith(".") ? this.step.slice(1) : parent + this.step
+    }
+    return this.cachedText
+  }
 
   key(name: string): Path {
-    if (!BARE_KEY.test(name)) return new Path(`${this.text}[${JSON.stringify(name)}]`, this)
-    return new Path(this.text === "" ? name : `${this.text}.${name}`, this)
+    this.keys ??= new Map()
+    let child = this.keys.get(name)
+    if (child === undefined) {
+      child = new Path(BARE_KEY.test(name) ? `.${name}` : `[${JSON.stringify(name)}]`, this)
+      this.keys.set(name, child)
+    }
+    return child
   }
 
   index(i: number): Path {
-    return new Path(`${this.text}[${i}]`, this)
+    this.indexes ??= []
+    return (this.indexes[i] ??= new Path(`[${i}]`, this))
   }
 
   toString(): string {

@@ -11,6 +11,7 @@
  */
 import { type Duration, Either } from "effect"
 import {
+  type Alias,
   type Document,
   isAlias,
   isMap,
@@ -21,11 +22,12 @@ import {
   type Node,
   type Pair,
   type Scalar,
+  visit,
   type YAMLMap
 } from "yaml"
 import { parseDuration } from "../Duration.js"
 import type { ConfigIssue } from "../Issue.js"
-import type { Path } from "./Path.js"
+import { Path } from "./Path.js"
 
 export const Invalid: unique symbol = Symbol.for("vpp-maglev/config/Invalid")
 export type Invalid = typeof Invalid
@@ -40,6 +42,12 @@ export interface Position {
 
 /** Above this many alias expansions the document is refused ("billion laughs"). */
 const MAX_ALIASES = 1000
+/**
+ * Alias expansion may add at most this many values to what the file itself
+ * says: a few expansions of a big anchor would otherwise cost as much as a
+ * file far over the size limit.
+ */
+export const MAX_EXPANDED = 100_000
 
 /** The printable form of a node for `ConfigIssue.value`: short, one line. */
 export const show = (node: Node | null): string => {
@@ -57,16 +65,21 @@ export const showValue = (value: unknown): string => {
 
 export class Walk {
   readonly issues: Array<ConfigIssue> = []
-  /** Path text → where its key (collections) or value (scalars) starts. */
-  readonly positions = new Map<string, Position>()
-  /** Path text → a scalar's value as written, so the semantic stage shows `300s` and not `5m0s`. */
-  readonly written = new Map<string, string>()
+  /** The root of every path of this file (paths carry the nodes that say them). */
+  readonly root: Path = Path.root()
   private aliases = 0
+  private visits = 0
+  /** How many values the walk may visit: twice the nodes the lexer counted (an empty value is a node too), plus MAX_EXPANDED. */
+  private readonly maxVisits: number
 
   constructor(
     readonly doc: Document.Parsed,
-    readonly lineCounter: LineCounter
-  ) {}
+    readonly lineCounter: LineCounter,
+    /** The scalars and collections in the file (Raw.ts counts them as it parses). */
+    nodes: number
+  ) {
+    this.maxVisits = 2 * nodes + MAX_EXPANDED
+  }
 
   positionOf(node: unknown): Position | undefined {
     if (!isNode(node) || node.range == null) return undefined
@@ -77,10 +90,14 @@ export class Walk {
   /** The position of `path`, or of its nearest ancestor the file mentions. */
   locate(path: Path): Position | undefined {
     for (let p: Path | undefined = path; p !== undefined; p = p.parent) {
-      const at = this.positions.get(p.text)
-      if (at !== undefined) return at
+      if (p.at !== undefined) return this.positionOf(p.at)
     }
     return undefined
+  }
+
+  /** A scalar's value as written, so the semantic stage shows `300s` and not `5m0s`. */
+  written(path: Path): string | undefined {
+    return path.scalar === undefined ? undefined : show(path.scalar)
   }
 
   /**
@@ -89,9 +106,9 @@ export class Walk {
    */
   mark(path: Path, key: unknown, value: Node | null | Invalid): void {
     const scalar = value !== null && value !== Invalid && isScalar(value) ? value : undefined
-    const at = this.positionOf(scalar ?? key)
-    if (at !== undefined && !this.positions.has(path.text)) this.positions.set(path.text, at)
-    if (scalar !== undefined && !this.written.has(path.text)) this.written.set(path.text, show(scalar))
+    const at = scalar ?? key
+    if (path.at === undefined && isNode(at) && at.range != null) path.at = at
+    if (scalar !== undefined && path.scalar === undefined) path.scalar = scalar
   }
 
   issue(
@@ -113,13 +130,50 @@ export class Walk {
     return Invalid
   }
 
+  /** Anchor name → its nodes in file order, built at the first alias. */
+  private anchors: Map<string, Array<Node>> | undefined
+
+  /**
+   * What `alias.resolve(doc)` finds, the last node with the anchor before the
+   * alias, without its walk over the whole document at every alias.
+   */
+  anchored(alias: Alias): Node | undefined {
+    if (this.anchors === undefined) {
+      const anchors = new Map<string, Array<Node>>()
+      visit(this.doc, {
+        Node: (_, node) => {
+          if (node.anchor === undefined || node.range == null) return
+          const list = anchors.get(node.anchor)
+          if (list === undefined) anchors.set(node.anchor, [node])
+          else list.push(node)
+        }
+      })
+      this.anchors = anchors
+    }
+    const before = alias.range?.[0] ?? Infinity
+    const list = this.anchors.get(alias.source) ?? []
+    let found: Node | undefined
+    for (const node of list) {
+      if (node.range![0] >= before) break
+      found = node
+    }
+    return found
+  }
+
   /** Follows an alias to its anchor; `null` for an empty value. */
   resolve(value: unknown, path: Path): Node | null | Invalid {
     if (value === null || value === undefined) return null
     if (!isNode(value)) return null
+    if (++this.visits > this.maxVisits) {
+      // One issue says it; everything after it is left unread.
+      if (this.visits === this.maxVisits + 1) {
+        this.fail(path, `aliases expand to more than ${MAX_EXPANDED.toLocaleString("en-US")} values beyond what the file says`, value)
+      }
+      return Invalid
+    }
     if (!isAlias(value)) return isScalar(value) && value.value === null ? null : value
     if (++this.aliases > MAX_ALIASES) return this.fail(path, `more than ${MAX_ALIASES} alias expansions`, value)
-    const target = value.resolve(this.doc)
+    const target = this.anchored(value)
     if (target === undefined) return this.fail(path, `alias *${value.source} refers to no anchor`, value)
     return isScalar(target) && target.value === null ? null : target
   }
@@ -195,7 +249,7 @@ const pairs = (
   const seen = new Map<string, Pair>()
   let ok = true
   for (const pair of node.items) {
-    const keyNode = isAlias(pair.key) ? pair.key.resolve(walk.doc) : pair.key
+    const keyNode = isAlias(pair.key) ? walk.anchored(pair.key) : pair.key
     if (!isScalar(keyNode) || typeof keyNode.value !== "string") {
       const text = isScalar(keyNode) ? String(keyNode.value) : show(isNode(keyNode) ? keyNode : null)
       const rule = `keys must be strings; quote ${JSON.stringify(text)} if it is a name`
