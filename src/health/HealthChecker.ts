@@ -17,7 +17,7 @@
  * A result the daemon's own lateness may have caused is not counted
  * (SelfLate.ts): the round is dropped, counted in
  * `maglev_probe_self_late_total` and logged (`probe-self-late`, at most once
- * per 5 s with the number of others suppressed), and the next round is
+ * per 5 s, then a line with the number suppressed), and the next round is
  * scheduled from now, jittered.
  */
 import {
@@ -29,6 +29,7 @@ import {
   FiberMap,
   HashMap,
   Layer,
+  LogLevel,
   MutableRef,
   Option,
   PubSub,
@@ -41,6 +42,7 @@ import {
 } from "effect"
 import type { Backend, Config, HealthCheck } from "../config/Config.js"
 import { healthCheckEquals } from "../config/Equality.js"
+import * as LogLimit from "../internal/LogLimit.js"
 import * as Metrics from "../metrics/Metrics.js"
 import * as State from "./HealthState.js"
 import { type ProbeTarget, Prober } from "./Prober.js"
@@ -206,29 +208,16 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
       return SubscriptionRef.update(healthRef, HashMap.remove(name))
     })
 
-  // probe-self-late: one line per SELF_LATE_LOG_MS, saying how many it stood for.
-  const SELF_LATE_LOG_MS = 5000
-  let selfLateLoggedAt = Number.NEGATIVE_INFINITY
-  let selfLateSuppressed = 0
-  const noteSelfLate = (backend: string, reason: "timeout" | "start", lateMs: number, timeoutMs: number, now: number) => {
-    if (now - selfLateLoggedAt < SELF_LATE_LOG_MS) {
-      selfLateSuppressed++
-      return Effect.void
-    }
-    const suppressed = selfLateSuppressed
-    selfLateLoggedAt = now
-    selfLateSuppressed = 0
-    return Effect.logWarning("probe round not counted: maglevd itself was late").pipe(
-      Effect.annotateLogs({
-        event: "probe-self-late",
-        backend,
-        reason,
-        late_ms: Math.round(lateMs),
-        timeout_ms: timeoutMs,
-        suppressed
-      })
-    )
-  }
+  // probe-self-late: at most one line per 5 s, then one saying how many more (LogLimit).
+  const limited = yield* LogLimit.make({ window: Duration.seconds(5) })
+  const noteSelfLate = (backend: string, reason: "timeout" | "start", lateMs: number, timeoutMs: number) =>
+    limited.log(LogLevel.Warning, "probe round not counted: maglevd itself was late", {
+      event: "probe-self-late",
+      backend,
+      reason,
+      late_ms: Math.round(lateMs),
+      timeout_ms: timeoutMs
+    })
 
   /**
    * The probe loop of one backend: probe at the due time, record, and set the
@@ -256,13 +245,13 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
         const r = yield* random.next
         if (isSkipped(outcome)) {
           late.start()
-          yield* noteSelfLate(target.backend, "start", outcome.lateMs, timeoutMs, now)
+          yield* noteSelfLate(target.backend, "start", outcome.lateMs, timeoutMs)
           due = now + State.jitter(every, r)
           continue
         }
         if (isSelfLate(outcome, timeoutMs)) {
           late.timeout()
-          yield* noteSelfLate(target.backend, "timeout", outcome.selfLateMs ?? 0, timeoutMs, now)
+          yield* noteSelfLate(target.backend, "timeout", outcome.selfLateMs ?? 0, timeoutMs)
           due = now + State.jitter(every, r)
           continue
         }

@@ -1,0 +1,227 @@
+/**
+ * The self-lateness rule (src/health/SelfLate.ts): a timeout while maglevd
+ * itself was late is not the backend's verdict. The pure rule and the loop-lag
+ * bookkeeping as properties, the checker under TestClock with scripted
+ * outcomes, and a real probe whose process blocks its own event loop.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, FastCheck as fc, Logger, LogLevel, Metric, MetricLabel, TestClock } from "effect"
+import * as HealthChecker from "../../src/health/HealthChecker.js"
+import * as Prober from "../../src/health/Prober.js"
+import { PROBE_CODES, type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
+import { finishedAt } from "../../src/health/probes/internal/Deadline.js"
+import { LoopLag, SLOT_MS } from "../../src/health/probes/internal/LoopLag.js"
+import * as Probes from "../../src/health/probes/Probe.js"
+import { isSelfLate, isTimeout, type ProbeOutcome, SELF_LATE_FRACTION, skipped } from "../../src/health/SelfLate.js"
+import { probeSelfLate } from "../../src/health/SelfLateMetrics.js"
+import { backend, config, healthCheck } from "../support/config.js"
+import { httpCheck, tcpServer } from "../support/probes.js"
+
+const codeArb = fc.constantFrom(...PROBE_CODES)
+const resultArb = fc.record({
+  code: codeArb,
+  durationMs: fc.double({ min: 0, max: 10_000, noNaN: true }),
+  selfLateMs: fc.option(fc.double({ min: 0, max: 10_000, noNaN: true }), { nil: undefined })
+}).map((r) => ({ ...probeResult(r.code, r.durationMs, "detail"), selfLateMs: r.selfLateMs }))
+
+describe("the self-lateness rule", () => {
+  it.prop("only a timeout while late by more than a quarter of the timeout is dropped", [resultArb, fc.integer({ min: 1, max: 5000 })], ([r, timeoutMs]) => {
+    const late = isSelfLate(r, timeoutMs)
+    expect(late).toBe(isTimeout(r) && (r.selfLateMs ?? 0) > SELF_LATE_FRACTION * timeoutMs)
+    // The backend's own answers always count, however late we were.
+    if (r.ok || !isTimeout(r)) expect(late).toBe(false)
+  })
+
+  it.prop("a reply decided after the deadline is never a success", [resultArb, fc.integer({ min: 1, max: 5000 })], ([r, timeoutMs]) => {
+    const out = finishedAt(r, 0, timeoutMs, undefined)
+    if (r.durationMs <= timeoutMs) expect(out).toBe(r)
+    else {
+      expect(out.ok).toBe(false)
+      if (r.ok) {
+        expect(isTimeout(out)).toBe(true)
+        expect(out.code.slice(0, 2)).toBe(r.code.slice(0, 2)) // the timeout of the same layer
+        expect(out.selfLateMs).toBeCloseTo(r.durationMs - timeoutMs)
+      } else expect(out).toBe(r)
+    }
+  })
+})
+
+describe("LoopLag", () => {
+  /** A monitor on a hand-moved clock. */
+  const manual = () => {
+    let t = 1_000_000
+    const lag = new LoopLag(() => t)
+    return { lag, at: (ms: number) => (t = ms), now: () => t }
+  }
+
+  it("a lag is seen by a query from any time the block covered, not by one from after it", () => {
+    const m = manual()
+    m.at(1_000_000)
+    m.lag.observe(1_000_000, 2000) // the loop was held from 998,000 to 1,000,000
+    expect(m.lag.maxSince(998_500)).toBe(2000)
+    expect(m.lag.maxSince(997_000)).toBe(2000)
+    m.at(1_000_000 + 5 * SLOT_MS)
+    expect(m.lag.maxSince(1_000_000 + SLOT_MS)).toBe(0)
+    expect(m.lag.maxSince(999_999)).toBe(2000)
+  })
+
+  it.prop(
+    "maxSince is the largest lag whose block reaches into the window (at slot resolution)",
+    [fc.array(fc.tuple(fc.integer({ min: 0, max: 20_000 }), fc.integer({ min: 1, max: 3000 })), { maxLength: 30 }), fc.integer({ min: 0, max: 25_000 })],
+    ([observations, since]) => {
+      const m = manual()
+      const sorted = [...observations].sort((a, b) => a[0] - b[0])
+      const base = 100_000
+      for (const [t, lag] of sorted) {
+        m.at(base + t)
+        m.lag.observe(base + t, lag)
+      }
+      m.at(base + 25_000)
+      const got = m.lag.maxSince(base + since)
+      const slot = (x: number) => Math.floor(x / SLOT_MS)
+      // Every block that ends at or after the window's first slot is seen...
+      const mustSee = sorted.filter(([t]) => slot(base + t) >= slot(base + since)).reduce((a, [, l]) => Math.max(a, l), 0)
+      // ...and nothing is made up: the answer is some observed lag (or 0).
+      expect(got).toBeGreaterThanOrEqual(mustSee)
+      if (got > 0) expect(sorted.some(([, l]) => l === got)).toBe(true)
+      // A later start never sees more.
+      expect(m.lag.maxSince(base + since + SLOT_MS)).toBeLessThanOrEqual(got)
+    }
+  )
+})
+
+describe("the health checker and self-lateness", () => {
+  const hc = healthCheck("tcp80", { interval: Duration.seconds(2), timeout: Duration.seconds(1), rise: 2, fall: 3 })
+  const cfg = config({ healthchecks: [hc], backends: [backend("a", "10.0.0.1", "tcp80")] })
+  const TIMEOUT = probeResult("L4TOUT", 1000, "connect timed out")
+  const PASS = probeResult("L4OK", 1, "connected")
+  const lateTimeout: ProbeResult = { ...TIMEOUT, selfLateMs: 2000 }
+
+  /** A prober answering `answer` (the test changes it), recording when each probe was due. */
+  const scripted = (first: ProbeOutcome) => {
+    const due: Array<number> = []
+    const s = {
+      answer: first,
+      due,
+      count: () => due.length,
+      layer: Prober.layerFrom(({ scheduledAt }) =>
+        Effect.sync(() => {
+          due.push(scheduledAt)
+          return s.answer
+        })
+      )
+    }
+    return s
+  }
+
+  const selfLateCount = (reason: string) =>
+    Metric.value(Metric.taggedWithLabels(probeSelfLate, [MetricLabel.make("backend", "a"), MetricLabel.make("reason", reason)])).pipe(
+      Effect.map((s) => s.count)
+    )
+
+  const collect = () => {
+    const lines: Array<Record<string, unknown>> = []
+    const logger = Logger.make(({ annotations }) => {
+      const a: Record<string, unknown> = {}
+      for (const [k, v] of annotations) a[k] = v
+      lines.push(a)
+    })
+    return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
+  }
+
+  it.scoped("timeouts while late change nothing; they are counted, logged once per 5 s, and the round is rescheduled from now", () =>
+    Effect.gen(function*() {
+      const log = collect()
+      const s = scripted(PASS)
+      const before = yield* selfLateCount("timeout")
+      const checker = yield* HealthChecker.make(cfg).pipe(Effect.provide(s.layer), Effect.provide(log.layer))
+      yield* TestClock.adjust(Duration.seconds(12)) // up, fully healthy
+      const up = yield* checker.backend("a")
+      expect(up.status).toBe("up")
+      expect(up.counter).toBe(4)
+      s.answer = lateTimeout
+      const n = s.count()
+      yield* TestClock.adjust(Duration.seconds(60))
+      const after = yield* checker.backend("a")
+      expect(s.count() - n).toBeGreaterThanOrEqual(25)
+      expect(after.status).toBe("up")
+      expect(after.counter).toBe(4)
+      expect(after.transitions.map((t) => t.to)).toEqual(["up"])
+      expect((yield* selfLateCount("timeout")) - before).toBe(s.count() - n)
+      const lines = log.lines.filter((l) => l["event"] === "probe-self-late")
+      // One line per 5 s window at most, each naming the backend and the reason; the rest counted as suppressed.
+      expect(lines.length).toBeGreaterThan(0)
+      expect(lines.length).toBeLessThanOrEqual(Math.ceil(60 / 5) + 1)
+      expect(lines[0]).toMatchObject({ backend: "a", reason: "timeout" })
+      const told = lines.reduce((a, l) => a + 1 + (typeof l["suppressed"] === "number" ? l["suppressed"] - 1 : 0), 0)
+      expect(told).toBeGreaterThan(0)
+      // Rescheduled from now at the interval (±10%): the schedule keeps its pace, no burst.
+      const gaps = s.due.slice(n + 1).map((d, i) => d - s.due[n + i]!)
+      for (const g of gaps) {
+        expect(g).toBeGreaterThanOrEqual(1800)
+        expect(g).toBeLessThanOrEqual(2200)
+      }
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.Info)))
+
+  it.scoped("a backend that really times out (we were on time) still goes down within fall rounds", () =>
+    Effect.gen(function*() {
+      const s = scripted(PASS)
+      const checker = yield* HealthChecker.make(cfg).pipe(Effect.provide(s.layer))
+      yield* TestClock.adjust(Duration.seconds(12))
+      expect((yield* checker.backend("a")).counter).toBe(4)
+      // One round dropped (we were late), then the backend really stops answering.
+      s.answer = lateTimeout
+      const n = s.count()
+      yield* TestClock.adjust(Duration.millis(2200))
+      expect(s.count()).toBe(n + 1)
+      s.answer = TIMEOUT
+      // fall 3: three counted timeouts, at the interval then the fast interval (+10% jitter) - within
+      // fall x interval + timeout (+ the one dropped interval) of the backend going silent.
+      yield* TestClock.adjust(Duration.millis(2200 + 1100 + 1100))
+      const a = yield* checker.backend("a")
+      expect(a.status).toBe("down")
+      expect(a.transitions.at(-1)?.result?.code).toBe("L4TOUT")
+    }))
+
+  it.scoped("a skipped round is counted and rescheduled from now, the state untouched", () =>
+    Effect.gen(function*() {
+      const before = yield* selfLateCount("start")
+      const s = scripted(skipped(1500))
+      const checker = yield* HealthChecker.make(cfg).pipe(Effect.provide(s.layer))
+      yield* TestClock.adjust(Duration.millis(2000 + 2 * 1100))
+      expect(s.count()).toBeGreaterThanOrEqual(2)
+      expect((yield* checker.backend("a")).status).toBe("unknown")
+      // Each skipped round rescheduled from now, one interval of its state on (fast while unknown: 1 s ±10%).
+      for (let i = 1; i < s.due.length; i++) expect(s.due[i]! - s.due[i - 1]!).toBeGreaterThanOrEqual(900)
+      expect((yield* selfLateCount("start")) - before).toBe(s.count())
+      s.answer = PASS
+      yield* TestClock.adjust(Duration.millis(2200))
+      expect((yield* checker.backend("a")).status).toBe("up")
+    }))
+})
+
+describe("a live probe in a process that blocks its own loop", () => {
+  it.scopedLive("the timeout fires late, carries the lateness, and is not counted", () =>
+    Effect.gen(function*() {
+      const server = yield* tcpServer((socket) =>
+        socket.once("data", () => socket.end("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+      )
+      const check = httpCheck(server.port, {}, { timeoutMs: 200 })
+      const lag = new LoopLag()
+      lag.start()
+      yield* Effect.addFinalizer(() => Effect.sync(() => lag.stop()))
+      const result = yield* Effect.async<ProbeResult>((resume) => {
+        const cancel = Probes.startProbe({ address: "127.0.0.1", healthcheck: check, netns: "" }, (r) => resume(Effect.succeed(r)), lag)
+        // The daemon's loop held for 1 s right after the probe went out.
+        const until = performance.now() + 1000
+        while (performance.now() < until) { /* blocked */ }
+        return Effect.sync(cancel)
+      })
+      expect(["L4TOUT", "L7TOUT"]).toContain(result.code)
+      expect(result.selfLateMs).toBeGreaterThanOrEqual(800)
+      expect(isSelfLate(result, 200)).toBe(true)
+      // On time, the same backend answers, and the lag has passed.
+      const again = yield* Probes.runProbe({ address: "127.0.0.1", healthcheck: httpCheck(server.port, {}, { timeoutMs: 5000 }), netns: "" })
+      expect(again.code).toBe("L7OK")
+    }))
+})
