@@ -50,26 +50,39 @@ export const classify = (
   }
 }
 
-/** The last {@link ERROR_LOG_SIZE} errors, and the lifetime count of each class. */
+/** An error as the log keeps it: the same error again is counted in its entry, not added. */
+export interface LoggedError extends ErrorEntry {
+  /** How many times it happened. */
+  readonly count: number
+  /** When it first happened (`at` is the last time). */
+  readonly first: number
+}
+
+const sameError = (a: ErrorEntry, b: ErrorEntry) => a.vip === b.vip && a.class === b.class && a.detail === b.detail
+
+/**
+ * The last {@link ERROR_LOG_SIZE} distinct errors, most recent first (an
+ * error seen again moves to the front with its count), and the lifetime
+ * count of each class.
+ */
 export class ErrorLog {
-  private readonly ring: Array<ErrorEntry> = []
-  private next = 0
+  /** Oldest first. */
+  private entries: Array<LoggedError> = []
   readonly counts: Record<ErrorClass, number> = { timeout: 0, http: 0, network: 0, spike: 0 }
 
   constructor(readonly size = ERROR_LOG_SIZE) {}
 
   add(entry: ErrorEntry): void {
     this.counts[entry.class]++
-    if (this.ring.length < this.size) this.ring.push(entry)
-    else this.ring[this.next] = entry
-    this.next = (this.next + 1) % this.size
+    const i = this.entries.findIndex((e) => sameError(e, entry))
+    const before = i < 0 ? undefined : this.entries[i]!
+    if (i >= 0) this.entries.splice(i, 1)
+    this.entries.push({ ...entry, count: (before?.count ?? 0) + 1, first: before?.first ?? entry.at })
+    if (this.entries.length > this.size) this.entries.shift()
   }
 
-  /** The kept errors, newest first. */
-  recent(): ReadonlyArray<ErrorEntry> {
-    const n = this.ring.length
-    const out: Array<ErrorEntry> = []
-    for (let i = 1; i <= n; i++) out.push(this.ring[(this.next - i + n) % n]!)
-    return out
+  /** The kept errors, the most recent first. */
+  recent(): ReadonlyArray<LoggedError> {
+    return [...this.entries].reverse()
   }
 }

@@ -140,7 +140,8 @@ export const frameLines = (monitor: Monitor, o: ViewOptions): ReadonlyArray<Line
     seg(clock(e.at) + "  ", "dim"),
     seg(pad(e.vip, nameWidth) + " ", "bold"),
     seg(pad(e.class, 8), e.class satisfies ErrorClass),
-    seg(e.detail)
+    seg(e.detail),
+    ...(e.count > 1 ? [seg(` ×${e.count} since ${clock(e.first)}`, "dim")] : [])
   ])
   return [title, header, ...shown, rule, errorsHeader, ...errors].slice(0, o.height)
 }

@@ -19,6 +19,9 @@ import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 
+/** maglevt from source, as `node` arguments. */
+export const MAGLEVT = ["--import", "tsx", "src/maglevt/main.ts"]
+
 export const WEB_VIP = "127.0.77.10"
 export const API_VIP = "127.0.77.20"
 export const DB_VIP = "127.0.77.40"

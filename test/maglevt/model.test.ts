@@ -127,11 +127,19 @@ describe("error classes", () => {
     expect(spike).toBe(samples >= SPIKE_MIN_SAMPLES && latency > SPIKE_FLOOR_MS && latency > SPIKE_FACTOR * p50)
   })
 
-  it("the log keeps the last N, newest first, and counts every class for ever", () => {
+  it("the log keeps the last N distinct errors, the most recent first, and counts every class for ever", () => {
     const log = new ErrorLog(3)
     for (let i = 0; i < 5; i++) log.add({ at: i, vip: "web", class: ERROR_CLASSES[i % 4]!, detail: String(i) })
     expect(log.recent().map((e) => e.detail)).toEqual(["4", "3", "2"])
     expect(log.counts).toEqual({ timeout: 2, http: 1, network: 1, spike: 1 })
+    // The same error again: counted in its entry, which moves to the front.
+    log.add({ at: 10, vip: "web", class: "network", detail: "2" })
+    log.add({ at: 11, vip: "web", class: "network", detail: "2" })
+    expect(log.recent().map((e) => [e.detail, e.count, e.first, e.at])).toEqual([["2", 3, 2, 11], ["4", 1, 4, 4], ["3", 1, 3, 3]])
+    expect(log.counts.network).toBe(3)
+    // The same detail from another VIP is another error.
+    log.add({ at: 12, vip: "api", class: "network", detail: "2" })
+    expect(log.recent().map((e) => `${e.vip}:${e.detail}`)).toEqual(["api:2", "web:2", "web:4"])
   })
 })
 

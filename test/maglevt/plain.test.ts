@@ -9,9 +9,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { until } from "../cli/lab.js"
 import { repoRoot } from "../support/paths.js"
-import { type Lab, startLab } from "./lab.js"
-
-export const MAGLEVT = ["--import", "tsx", "src/maglevt/main.ts"]
+import { type Lab, MAGLEVT, startLab } from "./lab.js"
 
 interface Run {
   readonly child: ChildProcess

@@ -41,6 +41,15 @@ describe("maglevt view", () => {
     expect(lines.filter((l) => / network +refused: /.test(l)).map((l) => l.slice(-2))).toEqual(["#2", "#1", "#0"])
   })
 
+  it("an error seen again is one line with its count", () => {
+    const m = busy(1, 0)
+    for (let k = 0; k < 4; k++) m.record(0, O.network(1, "refused", "connect ECONNREFUSED 127.0.0.1:80"), 1000 + k)
+    const lines = frameLines(m, { now: 1004, width: 140, height: 20, color: false, title: "t" }).map(visibleText)
+    expect(lines.filter((l) => / refused: /.test(l))).toEqual([
+      expect.stringMatching(/^\d\d:\d\d:\d\d\.003  vip1 network refused: connect ECONNREFUSED 127\.0\.0\.1:80 ×4 since \d\d:\d\d:\d\d\.000$/)
+    ])
+  })
+
   it("drained backends are listed apart", () => {
     const m = busy(1, 0)
     m.record(0, O.ok(1, 200, "backend-9"), 6000)
