@@ -106,13 +106,38 @@ export const observe = Effect.fn("LbSync.observe")(function*(
 const statusLookup = (health: HealthChecker.HealthMap) => (backend: string): HealthStatus =>
   Option.match(HashMap.get(health, backend), { onNone: () => "unknown", onSome: (h) => h.status })
 
+/**
+ * The frontends each backend serves in, per configuration (a reload brings a
+ * new Config object): a transition then costs its own frontends, not a scan of
+ * every pool of every frontend (10,000 first transitions at start-up would
+ * otherwise scan the whole configuration 10,000 times).
+ */
+const frontendsOfCache = new WeakMap<Config, ReadonlyMap<string, ReadonlyArray<Frontend>>>()
+const frontendsOf = (config: Config, backend: string): ReadonlyArray<Frontend> => {
+  let index = frontendsOfCache.get(config)
+  if (index === undefined) {
+    const m = new Map<string, Array<Frontend>>()
+    for (const f of config.frontends.values()) {
+      const names = new Set<string>()
+      for (const p of f.pools) for (const member of p.backends) names.add(member.backend)
+      for (const name of names) {
+        const list = m.get(name)
+        if (list === undefined) m.set(name, [f])
+        else list.push(f)
+      }
+    }
+    index = m
+    frontendsOfCache.set(config, index)
+  }
+  return index.get(backend) ?? []
+}
+
 /** Which VIPs a backend's transition touches, and the flushes it asks for. */
-const affected = (config: Config, event: HealthChecker.HealthEvent): Trigger => {
+const affected = (config: Config, event: HealthChecker.HealthEvent): Extract<Trigger, { _tag: "Vips" }> => {
   const keys: Array<string> = []
   const flush: Array<string> = []
   const to = event.transition.to
-  for (const f of config.frontends.values()) {
-    if (!f.pools.some((p) => p.backends.some((m) => m.backend === event.backend))) continue
+  for (const f of frontendsOf(config, event.backend)) {
     const key = frontendVipKey(f)
     keys.push(vipKeyString(key))
     if (to === "disabled" || to === "removed" || (to === "down" && f.flushOnDown)) flush.push(flushKey(key, event.address))
@@ -353,9 +378,22 @@ export const make = Effect.fn("LbSync.make")(function*() {
 
   // Health transitions.
   const events = yield* checker.subscribe
+  // Transitions that arrived together (a start-up storm, a switch going down) become one trigger.
   yield* Effect.forkScoped(Effect.forever(
     Queue.take(events).pipe(
-      Effect.flatMap((event) => Effect.flatMap(checker.config, (config) => Queue.offer(triggers, affected(config, event))))
+      Effect.flatMap((first) => Effect.map(Queue.takeAll(events), (rest) => [first, ...Chunk.toReadonlyArray(rest)])),
+      Effect.flatMap((batch) =>
+        Effect.flatMap(checker.config, (config) => {
+          const keys = new Set<string>()
+          const flush = new Set<string>()
+          for (const event of batch) {
+            const t = affected(config, event)
+            for (const k of t.keys) keys.add(k)
+            for (const f of t.flush) flush.add(f)
+          }
+          return Queue.offer(triggers, { _tag: "Vips", keys: [...keys], flush: [...flush] })
+        })
+      )
     )
   ))
 
