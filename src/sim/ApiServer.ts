@@ -66,6 +66,33 @@ export interface ApiServerOptions {
   /** rewrite the table before it is sent, e.g. to doctor a CRC (for incompatibility tests) */
   readonly doctorTable?: (entries: ReadonlyArray<TableEntry>) => ReadonlyArray<TableEntry>
   readonly version?: { readonly program: string; readonly version: string; readonly build_date: string; readonly build_directory: string }
+  /**
+   * The bytes all connections together may hold (requests read but not yet
+   * handled, replies not yet taken by the client). Past it the connection
+   * holding the most is closed. Default `DEFAULT_MAX_BUFFERED_BYTES`.
+   */
+  readonly maxBufferedBytes?: number
+}
+
+/** What the connections may buffer together by default. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+
+/**
+ * A connection stops being read, or its next request waits, once it holds
+ * this much input or output: an eighth of the cap, within 16 KiB..1 MiB.
+ */
+export const highWaterOf = (maxBufferedBytes: number): number =>
+  Math.max(16 * 1024, Math.min(1024 * 1024, Math.floor(maxBufferedBytes / 8)))
+
+/** One connection's buffers, for tests and the overflow log. */
+export interface ConnectionBuffers {
+  readonly handle: number
+  /** read from the socket, not yet handled */
+  readonly input: number
+  /** replies written, not yet taken by the kernel */
+  readonly output: number
+  /** reading stopped (input above the high-water mark) or requests waiting for output to drain */
+  readonly backpressured: boolean
 }
 
 export interface ApiServer {
@@ -88,6 +115,10 @@ export interface ApiServer {
   readonly restart: (pid: number) => Effect.Effect<void>
   /** The pid control_ping_reply reports now. */
   readonly pid: Effect.Effect<number>
+  /** Every connection's buffered bytes. */
+  readonly buffers: Effect.Effect<ReadonlyArray<ConnectionBuffers>>
+  /** Connections closed for holding the most when all of them together passed the cap. */
+  readonly overflows: Effect.Effect<number>
 }
 
 /** VPP's own ids: memclnt at 1..28, then each module's messages as one contiguous block. */
@@ -130,6 +161,13 @@ interface Connection {
   /** sent sockclnt_create (the registration exists from accept on) */
   named: boolean
   readonly input: Queue.Queue<Uint8Array | null>
+  readonly reader: FrameReader
+  /** bytes of the chunks in `input` */
+  queued: number
+  /** reading paused: `queued` passed the high-water mark */
+  paused: boolean
+  /** the next request waits for the replies to drain */
+  draining: boolean
 }
 
 export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error, Scope.Scope> =>
@@ -157,6 +195,61 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
     let stalled: Deferred.Deferred<void> | undefined
     let delayMs = 0
     let dropped = 0
+    let overflows = 0
+    const maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
+    const highWater = highWaterOf(maxBuffered)
+
+    const held = (c: Connection): number => c.queued + c.reader.buffered + c.socket.writableLength
+
+    /**
+     * The cap on what all connections hold together. VPP has none (its
+     * `output_vector` and `unprocessed_input` grow without bound) and closes a
+     * client only on a read error or a failed send; closing the connection that
+     * holds the most is the simulator's own protection, done as VPP closes one.
+     */
+    const enforceCap = (): Effect.Effect<void> | undefined => {
+      let total = 0
+      let biggest: Connection | undefined
+      for (const c of connections) {
+        const h = held(c)
+        total += h
+        if (biggest === undefined || h > held(biggest)) biggest = c
+      }
+      if (total <= maxBuffered || biggest === undefined) return undefined
+      const bytes = held(biggest)
+      overflows++
+      biggest.socket.destroy()
+      return Effect.logWarning("vppsim-client-overflow").pipe(
+        Effect.annotateLogs({
+          event: "vppsim-client-overflow",
+          handle: biggest.registration?.handle ?? 0,
+          client: biggest.registration?.name ?? "",
+          buffered: bytes,
+          total,
+          max_buffered_bytes: maxBuffered
+        })
+      )
+    }
+
+    /** Waits until the socket has taken the replies below the high-water mark (or closed). */
+    const drained = (conn: Connection): Effect.Effect<void> =>
+      Effect.async<void>((resume) => {
+        const done = () => {
+          conn.socket.off("drain", done)
+          conn.socket.off("close", done)
+          resume(Effect.void)
+        }
+        conn.socket.on("drain", done)
+        conn.socket.on("close", done)
+        return Effect.sync(() => {
+          conn.socket.off("drain", done)
+          conn.socket.off("close", done)
+        })
+      }).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          conn.draining = false
+        }))
+      )
 
     const drop = (reason: string, detail: Record<string, unknown>): Effect.Effect<void> | undefined => {
       dropped++
@@ -299,16 +392,31 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
     /** Serves one connection: its messages one at a time, in arrival order. */
     const serve = (conn: Connection) =>
       Effect.gen(function*() {
-        const reader = new FrameReader()
+        const reader = conn.reader
         while (true) {
           const chunk = yield* Queue.take(conn.input)
-          if (chunk === null) break
+          if (chunk === null || conn.socket.destroyed) break
+          conn.queued -= chunk.length
           reader.push(chunk)
+          if (conn.paused && conn.queued <= highWater / 2) {
+            conn.paused = false
+            conn.socket.resume()
+          }
           let body: Uint8Array | undefined
           while ((body = reader.next()) !== undefined) {
             if (stalled !== undefined) yield* Deferred.await(stalled)
+            // Backpressure: a client that does not take its replies gets no more.
+            if (conn.socket.writableLength > highWater) {
+              conn.draining = true
+              yield* drained(conn)
+            }
+            if (conn.socket.destroyed) return
             const pendingWork = handle(conn, body)
             if (pendingWork !== undefined) yield* pendingWork
+            if (conn.socket.writableLength > 0) {
+              const over = enforceCap()
+              if (over !== undefined) yield* over
+            }
           }
         }
       }).pipe(
@@ -322,10 +430,28 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
     const fibers = yield* FiberSet.make()
     const runFork = yield* FiberSet.runtime(fibers)<never>()
     const server = net.createServer((socket) => {
-      const conn: Connection = { socket, registration: undefined, named: false, input: Effect.runSync(Queue.unbounded<Uint8Array | null>()) }
+      const conn: Connection = {
+        socket,
+        registration: undefined,
+        named: false,
+        input: Effect.runSync(Queue.unbounded<Uint8Array | null>()),
+        reader: new FrameReader(),
+        queued: 0,
+        paused: false,
+        draining: false
+      }
       connections.add(conn)
       register(conn)
-      socket.on("data", (chunk: Buffer) => Queue.unsafeOffer(conn.input, chunk))
+      socket.on("data", (chunk: Buffer) => {
+        conn.queued += chunk.length
+        Queue.unsafeOffer(conn.input, chunk)
+        if (conn.queued > highWater && !conn.paused) {
+          conn.paused = true
+          socket.pause()
+        }
+        const over = enforceCap()
+        if (over !== undefined) runFork(over)
+      })
       socket.on("close", () => {
         connections.delete(conn)
         Queue.unsafeOffer(conn.input, null)
@@ -381,7 +507,16 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
           nextIndex = 1
           pid = newPid
         }),
-      pid: Effect.sync(() => pid)
+      pid: Effect.sync(() => pid),
+      buffers: Effect.sync(() =>
+        [...connections].map((c) => ({
+          handle: c.registration?.handle ?? 0,
+          input: c.queued + c.reader.buffered,
+          output: c.socket.writableLength,
+          backpressured: c.paused || c.draining
+        }))
+      ),
+      overflows: Effect.sync(() => overflows)
     } satisfies ApiServer
   })
 

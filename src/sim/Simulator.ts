@@ -34,6 +34,8 @@ export interface SimulatorOptions {
   readonly pid?: number
   readonly lb?: LbPluginOptions
   readonly doctorTable?: ApiServer.ApiServerOptions["doctorTable"]
+  /** what all API connections may buffer together (ApiServer.ts); default 64 MiB */
+  readonly maxBufferedBytes?: number
 }
 
 export interface SimulatorShape {
@@ -110,7 +112,8 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, E
       path: options.apiSocket,
       handlers,
       ...(options.pid !== undefined ? { pid: options.pid } : {}),
-      ...(options.doctorTable !== undefined ? { doctorTable: options.doctorTable } : {})
+      ...(options.doctorTable !== undefined ? { doctorTable: options.doctorTable } : {}),
+      ...(options.maxBufferedBytes !== undefined ? { maxBufferedBytes: options.maxBufferedBytes } : {})
     })
     apiServer = api
 

@@ -1,7 +1,7 @@
 /**
  * vppsim: the VPP simulator as a standalone program.
  *
- *   vppsim --api-socket PATH --stats-socket PATH [--workers N] [--pid N] [--log-level LEVEL]
+ *   vppsim --api-socket PATH --stats-socket PATH [--workers N] [--pid N] [--max-buffered-bytes N] [--log-level LEVEL]
  *
  * Serves both sockets until SIGTERM or SIGINT, then closes them (removing the
  * socket files) and exits 0. Logs are JSON lines on stdout.
@@ -9,6 +9,7 @@
 import { Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer, Logger, LogLevel, Option } from "effect"
+import * as ApiServer from "./ApiServer.js"
 import * as Simulator from "./Simulator.js"
 
 const apiSocket = Options.text("api-socket").pipe(
@@ -27,17 +28,25 @@ const pid = Options.integer("pid").pipe(
   Options.optional,
   Options.withDescription("process id that control_ping_reply reports (default: this process's)")
 )
+const maxBufferedBytes = Options.integer("max-buffered-bytes").pipe(
+  Options.withDefault(ApiServer.DEFAULT_MAX_BUFFERED_BYTES),
+  Options.withDescription("bytes all API connections may buffer together; past it the connection holding the most is closed")
+)
 const logLevel = Options.choice("log-level", ["debug", "info", "warn", "error"]).pipe(Options.withDefault("info" as const))
 
 const levels = { debug: LogLevel.Debug, info: LogLevel.Info, warn: LogLevel.Warning, error: LogLevel.Error } as const
 
-const vppsim = Command.make("vppsim", { apiSocket, statsSocket, workers, pid, logLevel }, (o) =>
+const vppsim = Command.make("vppsim", { apiSocket, statsSocket, workers, pid, maxBufferedBytes, logLevel }, (o) =>
   Effect.gen(function*() {
     if (o.workers < 0) return yield* Effect.fail(new Error(`--workers must be 0 or more, got ${o.workers}`))
+    if (o.maxBufferedBytes < 1) {
+      return yield* Effect.fail(new Error(`--max-buffered-bytes must be 1 or more, got ${o.maxBufferedBytes}`))
+    }
     const sim = yield* Simulator.make({
       apiSocket: o.apiSocket,
       ...(o.statsSocket !== "" ? { statsSocket: o.statsSocket } : {}),
       workers: o.workers,
+      maxBufferedBytes: o.maxBufferedBytes,
       ...(Option.isSome(o.pid) ? { pid: o.pid.value } : {})
     })
     yield* Effect.logInfo("vppsim-ready").pipe(

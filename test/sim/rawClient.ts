@@ -41,6 +41,8 @@ export interface RawClient {
   readonly handle: number
   /** the next body received */
   readonly next: Effect.Effect<Uint8Array>
+  /** the next `n` bodies */
+  readonly take: (n: number) => Effect.Effect<Array<Uint8Array>>
   /** sends a request of `message` encoded with `schema` (default: the message's own) */
   readonly send: (message: Message, value: Record<string, unknown>, schema?: Schema.Schema.Any) => void
   /** sends the request and a control_ping after it; the bodies before the ping's reply */
@@ -72,11 +74,35 @@ export const rawClient = (socketPath: string, name = "raw-test") =>
       }),
       (s) => Effect.sync(() => s.destroy())
     )
+    let head = 0
+    const shift = (): Uint8Array | undefined => {
+      if (head >= bodies.length) return undefined
+      const b = bodies[head++]
+      if (head > 4096 && head * 2 > bodies.length) {
+        bodies.splice(0, head)
+        head = 0
+      }
+      return b
+    }
     const next = Effect.async<Uint8Array>((resume) => {
-      const b = bodies.shift()
+      const b = shift()
       if (b !== undefined) resume(Effect.succeed(b))
       else waiting.push((x) => resume(Effect.succeed(x)))
     })
+    const take = (n: number) =>
+      Effect.async<Array<Uint8Array>>((resume) => {
+        const out: Array<Uint8Array> = []
+        const pull = () => {
+          let b: Uint8Array | undefined
+          while (out.length < n && (b = shift()) !== undefined) out.push(b)
+          if (out.length === n) resume(Effect.succeed(out))
+          else waiting.push((x) => {
+            out.push(x)
+            pull()
+          })
+        }
+        pull()
+      })
     // memclnt's ids are fixed (vpp-wire.md §1): the handshake needs no table
     const createId = buildTable(binapi.modules).entries.find((e) => e.name === memclnt.SockclntCreate.nameCrc)!.index
     socket.write(encode(createId, memclnt.SockclntCreate.schema, { context: 1, name }))
@@ -104,6 +130,7 @@ export const rawClient = (socketPath: string, name = "raw-test") =>
       ids,
       handle,
       next,
+      take,
       send,
       exchange,
       request: (message, replyMessage, value, schema) =>

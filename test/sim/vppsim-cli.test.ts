@@ -12,19 +12,29 @@ import { repoRoot } from "../support/paths.js"
 
 it.live("vppsim runs standalone: serves both sockets, logs JSON lines, exits 0 on SIGTERM and removes its sockets", () =>
   Effect.gen(function*() {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vppsim-cli-"))
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "vppsim-cli-"))),
+      (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
+    )
     const api = path.join(dir, "api.sock")
     const stats = path.join(dir, "stats.sock")
     const child = spawn(process.execPath, ["--import", "tsx", "src/sim/main.ts", "--api-socket", api, "--stats-socket", stats, "--workers", "3"], {
       cwd: repoRoot,
       stdio: ["ignore", "pipe", "pipe"]
     })
+    yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
     let out = ""
-    child.stdout.on("data", (d) => (out += d))
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-    yield* Effect.promise(async () => {
-      for (let i = 0; i < 200 && !out.includes("vppsim-ready"); i++) await new Promise((r) => setTimeout(r, 50))
-    })
+    // wait for the event (the ready line, or the child's end), not for a time
+    yield* Effect.promise(() =>
+      new Promise<void>((resolve) => {
+        child.stdout.on("data", (d) => {
+          out += d
+          if (out.includes("vppsim-ready")) resolve()
+        })
+        void exited.then(() => resolve())
+      })
+    )
     const ready = JSON.parse(out.split("\n").find((l) => l.includes("vppsim-ready"))!)
     expect(ready.annotations).toMatchObject({ event: "vppsim-ready", api_socket: api, stats_socket: stats, messages: 78 })
     yield* Effect.scoped(Effect.gen(function*() {
@@ -32,10 +42,10 @@ it.live("vppsim runs standalone: serves both sockets, logs JSON lines, exits 0 o
       expect((yield* conn.request(vpe.ShowVersion, vpe.ShowVersionReply, {})).program).toBe("vpe")
       const client = yield* StatsClient.make({ socketPath: stats })
       expect(yield* client.scalar("/sys/num_worker_threads")).toBe(3n)
-    }))
+    }).pipe(Effect.scoped))
     child.kill("SIGTERM")
     expect(yield* Effect.promise(() => exited)).toBe(0)
     expect(fs.existsSync(api)).toBe(false)
     expect(fs.existsSync(stats)).toBe(false)
     for (const line of out.trim().split("\n")) expect(() => JSON.parse(line)).not.toThrow()
-  }))
+  }).pipe(Effect.scoped))
