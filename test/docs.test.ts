@@ -277,3 +277,63 @@ describe("maglevc", () => {
     }
   })
 })
+
+describe("maglevt", () => {
+  const page = roff("docs/maglevt.1")
+  /** The guide's maglevt section, up to the next `## ` heading. */
+  const guide = (() => {
+    const start = userGuide.indexOf("\n## maglevt")
+    const end = userGuide.indexOf("\n## ", start + 1)
+    return start < 0 ? "" : userGuide.slice(start, end < 0 ? undefined : end)
+  })()
+  const mainTs = read("src/maglevt/main.ts")
+  const envVars = sorted(matchAll(mainTs, /\bConfig\.\w+\(\s*"([A-Z][A-Z0-9_]*)"/g))
+
+  let help = ""
+  beforeAll(async () => {
+    const { stdout } = await run(process.execPath, ["--import", "tsx", "src/maglevt/main.ts", "--help"], { cwd: repoRoot })
+    help = stdout
+  }, 60_000)
+
+  it("the user guide has a maglevt section and the README names the man page", () => {
+    expect(guide).toMatch(/^\n## maglevt/)
+    expect(read("README.md")).toContain("docs/maglevt.1")
+  })
+
+  it("the man page has the sections of a man(7) page", () => {
+    for (const section of ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "ENVIRONMENT", "FILES", "EXIT STATUS", "EXAMPLES", "SEE ALSO"]) {
+      expect(page).toMatch(new RegExp(`^\\.SH "?${section}"?$`, "m"))
+    }
+  })
+
+  it("every long flag of maglevt --help is in the man page and the user guide's section", () => {
+    expect(helpFlags(help)).toEqual(
+      expect.arrayContaining(["--config", "--interval", "--timeout", "--host", "--uri", "--header", "--insecure", "--keepalive", "--filter", "--version", "--help"])
+    )
+    expect(helpFlags(help).filter((f) => !mentions(page, f))).toEqual([])
+    expect(helpFlags(help).filter((f) => !mentions(guide, f) && f !== "--help")).toEqual([])
+  })
+
+  it("every environment variable main.ts reads is in the man page and the user guide's section", () => {
+    expect(envVars).toEqual(["MAGLEV_CONFIG", "NO_COLOR"])
+    expect(envVars.filter((v) => !mentions(page, v))).toEqual([])
+    expect(envVars.filter((v) => !mentions(guide, v))).toEqual([])
+  })
+
+  it("the numbers the man page gives are the code's", async () => {
+    const Errors = await import("../src/maglevt/Errors.js")
+    const Latency = await import("../src/maglevt/Latency.js")
+    const Tally = await import("../src/maglevt/Tally.js")
+    const Run = await import("../src/maglevt/Run.js")
+    const text = page.replace(/\s+/g, " ")
+    const said = [
+      `last ${Latency.WINDOW_MS / 1000} seconds (at most ${Latency.WINDOW_SAMPLES.toLocaleString("en-US")} of them`,
+      `seen in the last ${Tally.SERVING_MS / 1000} seconds`,
+      `slower than ${Errors.SPIKE_FACTOR} times the VIP's rolling median and slower than ${Errors.SPIKE_FLOOR_MS}ms, once the median is of ${Errors.SPIKE_MIN_SAMPLES} answers`,
+      `the last ${Errors.ERROR_LOG_SIZE} are kept`,
+      `in place ${["", "once", "twice", "three times", "four times", "five times"][1000 / Duration.toMillis(Run.REDRAW_PERIOD)]} a second`,
+      `every ${Duration.toMillis(Run.REPORT_PERIOD) === 1000 ? "second" : formatDuration(Run.REPORT_PERIOD)} one report line per VIP`
+    ]
+    expect(said.filter((s) => !text.includes(s))).toEqual([])
+  })
+})
