@@ -2,10 +2,10 @@
  * maglevd against HAProxy, side by side: both check the same N HTTP backends
  * at once (`GET /` every 1 s, rise 2, fall 3, timeout 900 ms), each as its
  * own process. The backends are one separate server process
- * (internal/http-servers.mjs, loopback addresses 127.1.x.y only) that counts
- * the requests of each checker and the gaps between one checker's requests
- * to one backend, so probes/s and lateness are measured the same way for
- * both. CPU is each process's utime + stime (all threads) over the measured
+ * (internal/http-servers.mjs, loopback addresses 127.N.x.y only, N random
+ * per run) that counts the requests of each checker and the gaps between
+ * one checker's requests to one backend, so probes/s and lateness are
+ * measured the same way for both. CPU is each process's utime + stime (all threads) over the measured
  * window, RSS its VmRSS at the end and VmHWM (peak, start-up included).
  *
  * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10]`
@@ -38,12 +38,13 @@ const NOFILE = 65536
 const here = path.dirname(fileURLToPath(import.meta.url))
 const repoRoot = path.dirname(here)
 
-const address = (i: number): { readonly host: string; readonly port: number } => {
+/** Backend i of a run whose servers are in 127.`net`.0.0/16 (as internal/http-servers.mjs lays them out). */
+const address = (net: number, i: number): { readonly host: string; readonly port: number } => {
   const h = Math.floor(i / PORTS)
-  return { host: `127.1.${h >> 8}.${(h & 255) + 1}`, port: FIRST_PORT + (i % PORTS) }
+  return { host: `127.${net}.${h >> 8}.${(h & 255) + 1}`, port: FIRST_PORT + (i % PORTS) }
 }
 
-const maglevConfig = (n: number): string => {
+const maglevConfig = (net: number, n: number): string => {
   const lines = ["maglev:", "  healthchecks:"]
   for (let p = 0; p < Math.min(n, PORTS); p++) {
     lines.push(
@@ -52,13 +53,13 @@ const maglevConfig = (n: number): string => {
   }
   lines.push("  backends:")
   for (let i = 0; i < n; i++) {
-    const a = address(i)
+    const a = address(net, i)
     lines.push(`    b${i}: {address: ${a.host}, healthcheck: http-${a.port}}`)
   }
   return lines.join("\n") + "\n"
 }
 
-const haproxyConfig = (n: number, statsSocket: string): string => {
+const haproxyConfig = (net: number, n: number, statsSocket: string): string => {
   const lines = [
     "global",
     // No maxconn: HAProxy sizes it from the open-file limit it is given.
@@ -77,7 +78,7 @@ const haproxyConfig = (n: number, statsSocket: string): string => {
     "  http-check send meth GET uri / ver HTTP/1.1 hdr Host bench hdr User-Agent haproxy-bench hdr Accept */* hdr Connection close"
   ]
   for (let i = 0; i < n; i++) {
-    const a = address(i)
+    const a = address(net, i)
     lines.push(`  server b${i} ${a.host}:${a.port} check inter 1s rise 2 fall 3`)
   }
   return lines.join("\n") + "\n"
@@ -123,15 +124,25 @@ const freePort = (): Promise<number> =>
     })
   })
 
-const httpGet = (url: string): Promise<string> =>
+/** Resolves once something listens on 127.0.0.1:port (a connection, closed at once). */
+const listening = (port: number): Promise<void> =>
   new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: 10_000 }, (res) => {
+    const c = net.createConnection({ host: "127.0.0.1", port }, () => {
+      c.destroy()
+      resolve()
+    })
+    c.on("error", reject)
+  })
+
+const httpGet = (url: string, seconds: number): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const req = http.get(url, { timeout: seconds * 1000 }, (res) => {
       let body = ""
       res.setEncoding("utf8")
       res.on("data", (d: string) => (body += d))
       res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${url}: HTTP ${res.statusCode}`))))
     })
-    req.on("timeout", () => req.destroy(new Error(`${url}: no answer in 10 s`)))
+    req.on("timeout", () => req.destroy(new Error(`${url}: no answer in ${seconds} s`)))
     req.on("error", reject)
   })
 
@@ -165,7 +176,8 @@ const haproxyNotUp = async (socket: string): Promise<number> => {
 
 /** maglevd backends whose `maglev_backend_state{state="up"}` is not 1. */
 const maglevdNotUp = async (metricsUrl: string, n: number): Promise<number> => {
-  const text = await httpGet(metricsUrl)
+  // At 10,000 backends /metrics is large and maglevd may be overloaded: be patient.
+  const text = await httpGet(metricsUrl, 60)
   let up = 0
   for (const line of text.split("\n")) {
     if (line.startsWith("maglev_backend_state{") && line.includes(`state="up"}`) && line.endsWith(" 1")) up++
@@ -210,7 +222,8 @@ export interface CheckerFigures {
   readonly rssEndMiB: number
   readonly rssPeakMiB: number
   readonly gap: GapSummary
-  readonly notUp: number
+  /** Backends the checker does not have up at the end, or why it could not be asked. */
+  readonly notUp: number | string
 }
 
 export interface Figures {
@@ -233,18 +246,25 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number) =>
       Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "maglev-bench-vs-haproxy-"))),
       (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
     )
+    // The servers, in a /16 of loopback of their own (a random one: another run of this benchmark may hold
+    // one), so that only this run's checkers reach them. Another /16 if this one is taken.
+    const { net, servers } = yield* Effect.gen(function*() {
+      const net = 16 + Math.floor(Math.random() * 224)
+      const servers = yield* bounded(
+        "benchmark servers",
+        process.execPath,
+        [path.join(here, "internal", "http-servers.mjs"), String(FIRST_PORT), String(PORTS), String(n), `127.${net}`],
+        bound,
+        true
+      )
+      yield* Effect.tryPromise({ try: () => servers.firstMessage, catch: (e) => e as Error }).pipe(
+        Effect.timeoutFail({ duration: Duration.seconds(60), onTimeout: () => new Error("benchmark servers: not listening within 60 s") })
+      )
+      return { net, servers }
+    }).pipe(Effect.retry({ times: 3 }))
     const statsSocket = path.join(dir, "haproxy.sock")
-    fs.writeFileSync(path.join(dir, "maglev.yaml"), maglevConfig(n))
-    fs.writeFileSync(path.join(dir, "haproxy.cfg"), haproxyConfig(n, statsSocket))
-
-    const servers = yield* bounded(
-      "benchmark servers",
-      process.execPath,
-      [path.join(here, "internal", "http-servers.mjs"), String(FIRST_PORT), String(PORTS), String(n)],
-      bound,
-      true
-    )
-    yield* Effect.tryPromise({ try: () => servers.firstMessage, catch: (e) => e as Error }).pipe(Effect.timeoutFail({ duration: Duration.seconds(60), onTimeout: () => new Error("benchmark servers: not listening within 60 s") }))
+    fs.writeFileSync(path.join(dir, "maglev.yaml"), maglevConfig(net, n))
+    fs.writeFileSync(path.join(dir, "haproxy.cfg"), haproxyConfig(net, n, statsSocket))
 
     const metricsPort = yield* Effect.promise(freePort)
     const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`
@@ -265,7 +285,8 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number) =>
     ], bound)
     const ha = yield* bounded("HAProxy", haproxy, ["-db", "-f", path.join(dir, "haproxy.cfg")], bound)
     yield* Effect.all([
-      waitFor(maglevd, "/metrics", () => httpGet(metricsUrl), 120),
+      // Its metrics port listening means maglevd has read its configuration and started checking.
+      waitFor(maglevd, "metrics port", () => listening(metricsPort), 120),
       waitFor(ha, "stats socket", () => haproxyCommand(statsSocket, "show info"), 60)
     ], { concurrency: 2 })
 
@@ -280,12 +301,14 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number) =>
     for (const p of [maglevd, ha, servers]) yield* alive(p)
     const [mCpu, hCpu, sCpu] = [maglevd, ha, servers].map((p, i) => cpuSeconds(p.pid) - cpu0[i]!)
     const [mRss, hRss] = [maglevd, ha].map((p) => rssMiB(p.pid))
-    const [mNotUp, hNotUp] = yield* Effect.all([
-      Effect.tryPromise(() => maglevdNotUp(metricsUrl, n)),
-      Effect.tryPromise(() => haproxyNotUp(statsSocket))
-    ], { concurrency: 2 })
+    // A checker too overloaded to answer does not spoil the figures above: its count says why it is missing.
+    const count = (what: () => Promise<number>) =>
+      Effect.tryPromise({ try: what, catch: (e) => (e instanceof Error ? e.message : String(e)) }).pipe(Effect.merge)
+    const [mNotUp, hNotUp] = yield* Effect.all([count(() => maglevdNotUp(metricsUrl, n)), count(() => haproxyNotUp(statsSocket))], {
+      concurrency: 2
+    })
 
-    const checker = (probes: number, cpu: number, rss: { rss: number; peak: number }, gap: GapSummary, notUp: number): CheckerFigures => ({
+    const checker = (probes: number, cpu: number, rss: { rss: number; peak: number }, gap: GapSummary, notUp: number | string): CheckerFigures => ({
       probesPerSecond: probes / wall,
       cpuSecondsPer1000: cpu / (probes / 1000),
       cores: cpu / wall,
@@ -332,7 +355,11 @@ export const print = (f: Figures): void => {
   row("gap - 1 s: p50 / p99 / max", `${ms(m.gap.p50)} / ${ms(m.gap.p99)} / ${ms(m.gap.max)}`, `${ms(h.gap.p50)} / ${ms(h.gap.p99)} / ${ms(h.gap.max)}`)
   const late = (g: GapSummary) => `${((100 * g.over1100) / Math.max(1, g.count)).toFixed(2)} %`
   row("gaps over 1.1 s (late)", late(m.gap), late(h.gap))
-  row("backends not up at the end", `${int(m.notUp)} / ${int(f.backends)}`, `${int(h.notUp)} / ${int(f.backends)}`)
+  const notUp = (x: number | string) => (typeof x === "number" ? `${int(x)} / ${int(f.backends)}` : "?")
+  row("backends not up at the end", notUp(m.notUp), notUp(h.notUp))
+  for (const [name, x] of [["maglevd", m.notUp], ["HAProxy", h.notUp]] as const) {
+    if (typeof x === "string") console.log(`  (${name} not asked: ${x})`)
+  }
   console.log(`  gap: time between two requests of one checker to one backend, in ms against the 1 s interval, as the`)
   console.log(`       servers see them. Both jitter by ±10 % (up to ±100 ms) on purpose, so p99 near +100 is on time;`)
   console.log(`       a gap over 1.1 s is late. HAProxy counts its interval from the end of a check, maglevd from the start.`)

@@ -1,8 +1,9 @@
 // Minimal HTTP servers for the health-check benchmarks, in their own process
 // so the benchmarks' CPU figures are the checkers' alone.
 //
-// argv: firstPort ports [backends]. Backend i listens on
-// 127.1.(h >> 8).((h & 255) + 1):(firstPort + i % ports), h = floor(i / ports):
+// argv: firstPort ports [backends [net]]. Backend i listens on
+// NET.(h >> 8).((h & 255) + 1):(firstPort + i % ports), h = floor(i / ports),
+// NET being `net` (default "127.1", a /16 of loopback):
 // one listener per backend, on loopback addresses only (a socket bound to
 // 127.0.0.1 does not take 127.1.x.y, so each address:port is bound itself).
 // Without `backends`, one address: `ports` backends.
@@ -17,7 +18,9 @@
 // and how many were over 1.1 s). The process exits when its parent goes.
 import * as net from "node:net"
 
-const [firstPort, ports, backends = ports] = process.argv.slice(2).map(Number)
+const [firstPort, ports, backends = ports] = process.argv.slice(2, 5).map(Number)
+const net16 = process.argv[5] ?? "127.1"
+if (!/^127\.\d{1,3}$/.test(net16)) throw new Error(`net: expected 127.N, got "${net16}"`)
 const response = Buffer.from("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
 
 const CHECKERS = ["maglevd", "haproxy", "other"]
@@ -73,7 +76,7 @@ process.on("disconnect", () => process.exit(0))
 let listening = 0
 for (let i = 0; i < backends; i++) {
   const h = Math.floor(i / ports)
-  const host = `127.1.${h >> 8}.${(h & 255) + 1}`
+  const host = `${net16}.${h >> 8}.${(h & 255) + 1}`
   const server = net.createServer({ noDelay: true }, (socket) => {
     const at = performance.now()
     socket.on("error", () => {})
