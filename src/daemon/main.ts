@@ -9,7 +9,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Config as EffectConfig, Effect, Layer, Logger, LogLevel, Stream } from "effect"
+import { Cause, Config as EffectConfig, Effect, Layer, Logger, LogLevel } from "effect"
 import * as fs from "node:fs"
 import {
   checkConfigFile,
@@ -27,7 +27,7 @@ import * as MetricsServer from "../metrics/Server.js"
 import { ExitStatus, teardown } from "../internal/ExitStatus.js"
 import { COMMIT, COMMIT_DATE, VERSION, VERSION_LINE } from "../Version.js"
 import * as Daemon from "./Daemon.js"
-import { signals } from "./Signals.js"
+import { onSignal, trackStopSignal } from "./Signals.js"
 
 const DEFAULT_CONFIG = "/etc/vpp-maglev/maglev.yaml"
 
@@ -99,14 +99,20 @@ const runCheck = (file: string, maxBytes: number) =>
       }))
   )
 
-/** SIGHUP reloads through `Control`, under the same lock as the API's reload and weight overrides (it logs the outcome). */
-const reloadOnHangup = Stream.concat(
+/**
+ * SIGHUP reloads through `Control`, under the same lock as the API's reload and
+ * weight overrides (it logs the outcome). A burst coalesces: one reload runs,
+ * at most one more waits (Signals.onSignal).
+ */
+const reloadOnHangup = Effect.gen(function*() {
+  const control = yield* Control.Control
+  const reload = Effect.logInfo("configuration reload started").pipe(
+    Effect.annotateLogs({ event: "config-reload-started", file: control.configFile, trigger: "sighup" }),
+    Effect.zipRight(Effect.ignore(control.reloadFile("sighup")))
+  )
   // A SIGHUP that came while the daemon was starting: the file may have changed after it was read.
-  Stream.fromEffect(Effect.sync(() => earlyHangup)).pipe(Stream.filter((early) => early)),
-  signals("SIGHUP")
-).pipe(
-  Stream.runForEach(() => Effect.flatMap(Control.Control, (c) => Effect.ignore(c.reloadFile("sighup"))))
-)
+  return yield* onSignal("SIGHUP", reload, { pending: () => earlyHangup })
+})
 
 /**
  * SIGHUP before the daemon is up must not kill it (Node's default for a signal
@@ -117,6 +123,17 @@ const onEarlyHangup = () => {
   earlyHangup = true
 }
 process.on("SIGHUP", onEarlyHangup)
+
+/** Which signal stops the daemon, for `stopping` and `stopped`; set before runMain installs its own handler. */
+const stopReason = trackStopSignal()
+
+const logStopping = Effect.suspend(() =>
+  Effect.logInfo("stopping").pipe(Effect.annotateLogs({ event: "stopping", reason: stopReason() }))
+)
+
+const logStopped = Effect.suspend(() =>
+  Effect.logInfo("stopped").pipe(Effect.annotateLogs({ event: "stopped", reason: stopReason() }))
+)
 
 /** The first line of what went wrong, with the system error code when there is one (EADDRINUSE, ...). */
 const startError = (cause: Cause.Cause<unknown>): string => {
@@ -197,8 +214,13 @@ const runDaemon = (o: DaemonOptions) =>
       Layer.provideMerge(Control.layer({ configFile: o.file, configMaxBytes: o.configMaxBytes })),
       Layer.provideMerge(Daemon.layer(cfg, o.vpp).pipe(Layer.provide(Prober.layer)))
     )
-    return yield* Effect.forkScoped(reloadOnHangup).pipe(
-      Effect.zipRight(Effect.never),
+    // Until interrupted (SIGTERM, SIGINT): then a reload in progress is abandoned at once (its worker
+    // thread terminated), `stopping` is logged, and the services close (VPP is left as it is).
+    return yield* Effect.all([reloadOnHangup, Effect.onInterrupt(Effect.never, () => logStopping)], {
+      concurrency: "unbounded",
+      discard: true
+    }).pipe(
+      Effect.scoped,
       Effect.provide(services),
       // A layer that cannot be built (the RPC port is taken, ...) is a start failure, not a crash.
       Effect.catchAllCause((cause) =>
@@ -214,7 +236,8 @@ const runDaemon = (o: DaemonOptions) =>
         Effect.annotateLogs({ event: "start-failed", error: e.error }),
         Effect.as(new ExitStatus(e.code))
       )
-    )
+    ),
+    Effect.onInterrupt(() => logStopped)
   )
 
 /**
