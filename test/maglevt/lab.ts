@@ -12,12 +12,15 @@
  * Every HTTP server answers with its own `X-Served-By`. The addresses are
  * 127.0.77.x, apart from the other tests' 127.0.0.x.
  */
+import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as net from "node:net"
 import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import { until } from "../cli/lab.js"
+import { repoRoot } from "../support/paths.js"
 
 /** maglevt from source, as `node` arguments. */
 export const MAGLEVT = ["--import", "tsx", "src/maglevt/main.ts"]
@@ -203,3 +206,37 @@ export const startLab = async (): Promise<Lab> => {
     throw e
   }
 }
+
+export interface Run {
+  readonly child: ChildProcess
+  readonly lines: Array<string>
+  readonly stderr: () => string
+  readonly exit: Promise<number | null>
+}
+
+/** maglevt as a child process, its standard output collected as lines. */
+export const run = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}): Run => {
+  const child = spawn(process.execPath, [...MAGLEVT, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  const lines: Array<string> = []
+  let partial = ""
+  let stderr = ""
+  child.stdout!.on("data", (d: Buffer) => {
+    const parts = (partial + d.toString()).split("\n")
+    partial = parts.pop()!
+    lines.push(...parts)
+  })
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
+  const exit = new Promise<number | null>((r) => child.on("close", (code) => r(code)))
+  return { child, lines, stderr: () => stderr, exit }
+}
+
+/** Waits for a line matching `re` after line `from`; returns its index. */
+export const line = async (r: Run, re: RegExp, from = 0) =>
+  until(
+    () => `a line matching ${re} (after line ${from}); the last lines:\n${r.lines.slice(-15).join("\n")}\nstderr: ${r.stderr()}`,
+    () => {
+      const i = r.lines.findIndex((l, n) => n >= from && re.test(l))
+      return i < 0 ? undefined : i
+    },
+    30_000
+  )

@@ -5,44 +5,8 @@
  * 503, hanging and answering slowly, and keep-alive pins one backend. Every
  * wait is for a line, never for time.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { until } from "../cli/lab.js"
-import { repoRoot } from "../support/paths.js"
-import { type Lab, MAGLEVT, startLab } from "./lab.js"
-
-interface Run {
-  readonly child: ChildProcess
-  readonly lines: Array<string>
-  readonly stderr: () => string
-  readonly exit: Promise<number | null>
-}
-
-const run = (args: ReadonlyArray<string>): Run => {
-  const child = spawn(process.execPath, [...MAGLEVT, ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] })
-  const lines: Array<string> = []
-  let partial = ""
-  let stderr = ""
-  child.stdout!.on("data", (d: Buffer) => {
-    const parts = (partial + d.toString()).split("\n")
-    partial = parts.pop()!
-    lines.push(...parts)
-  })
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
-  const exit = new Promise<number | null>((r) => child.on("close", (code) => r(code)))
-  return { child, lines, stderr: () => stderr, exit }
-}
-
-/** Waits for a line matching `re` after line `from`; returns its index. */
-const line = async (r: Run, re: RegExp, from = 0) =>
-  until(
-    () => `a line matching ${re} (after line ${from}); the last lines:\n${r.lines.slice(-15).join("\n")}\nstderr: ${r.stderr()}`,
-    () => {
-      const i = r.lines.findIndex((l, n) => n >= from && re.test(l))
-      return i < 0 ? undefined : i
-    },
-    30_000
-  )
+import { type Lab, line, type Run, run, startLab } from "./lab.js"
 
 const TIME = "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z"
 
