@@ -235,13 +235,42 @@ export interface Figures {
   readonly haproxy: CheckerFigures
   readonly otherProbes: number
   readonly serverCores: number
+  /** Seconds from starting the checkers until each had probed every backend once, or how many it had reached. */
+  readonly firstRound: FirstRound
 }
+
+type FirstRound = Readonly<Record<"maglevd" | "haproxy", { readonly seconds: number } | { readonly reached: number }>>
+
+const FIRST_ROUND_TIMEOUT_S = 120
+
+/**
+ * Waits until the servers have seen a request from each checker to every
+ * backend, at most FIRST_ROUND_TIMEOUT_S; says when each got there, or how far.
+ */
+const firstRound = (servers: Proc, n: number, started: number) =>
+  Effect.gen(function*() {
+    const done: Partial<Record<"maglevd" | "haproxy", { seconds: number }>> = {}
+    let seen: Record<"maglevd" | "haproxy", number> = { maglevd: 0, haproxy: 0 }
+    const deadline = started + FIRST_ROUND_TIMEOUT_S * 1000
+    while (performance.now() < deadline) {
+      seen = yield* ask<Record<"maglevd" | "haproxy", number>>(servers, "seen")
+      for (const c of ["maglevd", "haproxy"] as const) {
+        if (done[c] === undefined && seen[c] >= n) done[c] = { seconds: (performance.now() - started) / 1000 }
+      }
+      if (done.maglevd !== undefined && done.haproxy !== undefined) break
+      yield* Effect.sleep(Duration.millis(250))
+    }
+    return {
+      maglevd: done.maglevd ?? { reached: seen.maglevd },
+      haproxy: done.haproxy ?? { reached: seen.haproxy }
+    } satisfies FirstRound
+  })
 
 const runOne = (haproxy: string, n: number, seconds: number, warmup: number) =>
   Effect.scoped(Effect.gen(function*() {
     const load = loadAverage()
     // Everything this run starts is killed after this, whatever happens to us.
-    const bound = warmup + seconds + 300
+    const bound = warmup + seconds + 360
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "maglev-bench-vs-haproxy-"))),
       (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
@@ -267,6 +296,7 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number) =>
     fs.writeFileSync(path.join(dir, "haproxy.cfg"), haproxyConfig(net, n, statsSocket))
 
     const metricsPort = yield* Effect.promise(freePort)
+    const started = performance.now()
     const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`
     const maglevd = yield* bounded("maglevd", process.execPath, [
       "--import",
@@ -290,6 +320,8 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number) =>
       waitFor(ha, "stats socket", () => haproxyCommand(statsSocket, "show info"), 60)
     ], { concurrency: 2 })
 
+    // Warm-up: from when both have sent a first probe to every backend (or given up waiting), then `warmup` s.
+    const reached = yield* firstRound(servers, n, started)
     yield* Effect.sleep(Duration.seconds(warmup))
     for (const p of [maglevd, ha, servers]) yield* alive(p)
     const cpu0 = [maglevd, ha, servers].map((p) => cpuSeconds(p.pid))
@@ -325,12 +357,13 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number) =>
       maglevd: checker(counts.probes.maglevd, mCpu!, mRss!, counts.gaps.maglevd, mNotUp),
       haproxy: checker(counts.probes.haproxy, hCpu!, hRss!, counts.gaps.haproxy, hNotUp),
       otherProbes: counts.probes.other,
-      serverCores: sCpu! / wall
+      serverCores: sCpu! / wall,
+      firstRound: reached
     } satisfies Figures
   })).pipe(
     Effect.timeoutFail({
-      duration: Duration.seconds(warmup + seconds + 240),
-      onTimeout: () => new Error(`health-vs-haproxy at ${n} backends: not done within ${warmup + seconds + 240} s`)
+      duration: Duration.seconds(warmup + seconds + 300),
+      onTimeout: () => new Error(`health-vs-haproxy at ${n} backends: not done within ${warmup + seconds + 300} s`)
     })
   )
 
@@ -344,8 +377,8 @@ const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(1)}x` : "-")
 export const print = (f: Figures): void => {
   const { maglevd: m, haproxy: h } = f
   console.log(`\nmaglevd vs HAProxy, side by side: ${int(f.backends)} HTTP backends, GET / every 1 s, rise 2 fall 3, timeout 900 ms`)
-  console.log(`  measured ${f.seconds.toFixed(0)} s after ${f.warmup} s of warm-up; load average at start ${f.loadAverage}`)
-  const row = (label: string, a: string, b: string, r = "") => console.log(`  ${label.padEnd(30)}${a.padStart(18)}${b.padStart(18)}${r.padStart(12)}`)
+  console.log(`  measured ${f.seconds.toFixed(0)} s, ${f.warmup} s after both had probed every backend; load average at start ${f.loadAverage}`)
+  const row = (label: string, a: string, b: string, r = "") => console.log(`  ${label.padEnd(28)}${a.padStart(22)}${b.padStart(22)}${r.padStart(12)}`)
   row("", "maglevd", "HAProxy", "maglevd/HA")
   row("probes/s", int(m.probesPerSecond), int(h.probesPerSecond), ratio(m.probesPerSecond, h.probesPerSecond))
   row("CPU per 1,000 probes", `${m.cpuSecondsPer1000.toFixed(3)} s`, `${h.cpuSecondsPer1000.toFixed(3)} s`, ratio(m.cpuSecondsPer1000, h.cpuSecondsPer1000))
@@ -363,6 +396,9 @@ export const print = (f: Figures): void => {
   console.log(`  gap: time between two requests of one checker to one backend, in ms against the 1 s interval, as the`)
   console.log(`       servers see them. Both jitter by ±10 % (up to ±100 ms) on purpose, so p99 near +100 is on time;`)
   console.log(`       a gap over 1.1 s is late. HAProxy counts its interval from the end of a check, maglevd from the start.`)
+  const first = (x: FirstRound[keyof FirstRound]) =>
+    "seconds" in x ? `${x.seconds.toFixed(1)} s` : `not in ${FIRST_ROUND_TIMEOUT_S} s (${int(x.reached)} reached)`
+  console.log(`  every backend probed once, from the start of both: maglevd ${first(f.firstRound.maglevd)}, HAProxy ${first(f.firstRound.haproxy)}`)
   console.log(`  servers' CPU: ${f.serverCores.toFixed(2)} cores (a separate process, not counted above)${f.otherProbes > 0 ? `; ${int(f.otherProbes)} requests from neither checker` : ""}`)
   console.log(`  maglevd runs under tsx (~100 MiB of its RSS); HAProxy with one thread; CPU is user + system, all threads`)
 }

@@ -13,7 +13,8 @@
 // It also counts the requests by checker (the request's User-Agent: one
 // holding "haproxy" is HAProxy's, one holding "maglev" maglevd's, anything
 // else "other") and the gap between consecutive requests of one checker to
-// one backend. IPC: "start" clears the counts and starts counting; "stop"
+// one backend. IPC: "seen" answers how many backends each checker has sent
+// a request to so far; "start" clears the counts and starts counting; "stop"
 // answers { probes, gaps } (gaps: per checker, count and percentiles in ms,
 // and how many were over 1.1 s). The process exits when its parent goes.
 import * as net from "node:net"
@@ -35,9 +36,13 @@ const last = CHECKERS.map(() => new Float64Array(backends))
 /** Gaps in ms by checker, while measuring (a growable array). */
 const gaps = CHECKERS.map(() => ({ values: new Float64Array(1024), length: 0 }))
 
+/** Backends reached so far, by checker. */
+const seen = [0, 0, 0]
+
 const record = (checker, backend, at) => {
   const previous = last[checker][backend]
   last[checker][backend] = at
+  if (previous === 0) seen[checker]++
   if (!measuring) return
   probes[checker]++
   if (previous === 0) return
@@ -59,7 +64,9 @@ const summary = (g) => {
 }
 
 process.on("message", (m) => {
-  if (m === "start") {
+  if (m === "seen") {
+    process.send(Object.fromEntries(CHECKERS.map((c, i) => [c, seen[i]])))
+  } else if (m === "start") {
     probes.fill(0)
     for (const g of gaps) g.length = 0
     measuring = true
