@@ -350,12 +350,17 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
           Effect.zipRight(sent ?? Effect.void)
         )
       }
-      // VPP's handlers read the fields as they are: see internal/VppView.ts.
-      const view = VppView.viewOf(message.schema)
-      const codec = Codec.of(view?.schema ?? message.schema) as Codec.Codec<Record<string, unknown>>
-      const decoded = codec.decode(payload, { allowTrailing: true })
+      const codec = Codec.of(message.schema) as Codec.Codec<Record<string, unknown>>
+      let decoded = codec.decode(payload, { allowTrailing: true })
+      if (Either.isLeft(decoded)) {
+        // A value our strict codec refuses, which VPP's handler reads as it is
+        // (internal/VppView.ts); within the declared ranges both read the same.
+        const view = VppView.viewOf(message.schema)
+        const wide = view === undefined ? decoded : (Codec.of(view.schema) as Codec.Codec<Record<string, unknown>>).decode(payload, { allowTrailing: true })
+        decoded = view === undefined || Either.isLeft(wide) ? decoded : Either.right(view.toModel(wide.right))
+      }
       if (Either.isLeft(decoded)) return drop("truncated", { message: message.name, reason: decoded.left.message })
-      const req = view === undefined ? decoded.right : view.toModel(decoded.right)
+      const req = decoded.right
       let target = conn
       if (isRequest(codec.layout)) {
         const named = lookup(req["client_index"] as number)
