@@ -4,16 +4,26 @@
  * and `show frontend` at 10,000 backends, and the start of a one-shot process
  * (`--version`, so no server is involved: the rest of a command is one HTTP
  * request on loopback).
+ *
+ * maglevd --check: a generated file of 3 and of 10,000 backends (with
+ * frontends whose pools use them), checked in this process (the first, cold
+ * check, as a one-shot `--check` does it, then warm ones) and by a whole
+ * `maglevd --check` process. The figure that matters is the difference
+ * between the two files (target: 10,000 backends add at most 0.3 s); the
+ * process's own start-up is the same for both.
  */
 import { Effect } from "effect"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import type * as Api from "../src/api/Api.js"
 import type { MaglevClientShape } from "../src/api/Client.js"
 import * as Commands from "../src/cli/Commands.js"
 import * as Format from "../src/cli/Format.js"
 import * as Tree from "../src/cli/Tree.js"
+import { checkConfigText } from "../src/config/Check.js"
+import { bigConfig } from "../test/config/bigConfig.js"
 
 const N = 10_000
 const now = Date.now()
@@ -101,4 +111,64 @@ export const run = (): void => {
   const built = path.join("dist", "cli", "main.js")
   if (fs.existsSync(built)) console.log(`  one-shot start, built (dist/, the package bin) ${startup([built]).toFixed(0).padStart(4)} ms`)
   else console.log("  one-shot start, built: run npm run build first")
+
+  runCheck()
+}
+
+const median = (xs: ReadonlyArray<number>): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+/** `maglevd --check` of 3 and 10,000 backends: in-process check time and the whole process, side by side. */
+const runCheck = (): void => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "maglev-bench-check-"))
+  try {
+    const sizes = [3, 10_000] as const
+    const files = sizes.map((n) => {
+      const file = path.join(dir, `b${n}.yaml`)
+      const c = bigConfig(n)
+      fs.writeFileSync(file, c.text)
+      return { n, file, text: c.text }
+    })
+    console.log("\nmaglevd --check of a generated file (backends, frontends of 100 with two pools)")
+    // Cold: the first check in a fresh process is what --check pays; run each in its own child.
+    const inProcess = files.map(({ n, file }) => {
+      const cold: Array<number> = []
+      for (let i = 0; i < 3; i++) {
+        const r = spawnSync(process.execPath, ["--import", "tsx", "-e", `
+          import("./src/config/Check.ts").then(({ checkConfigText }) => {
+            const text = require("node:fs").readFileSync(${JSON.stringify(file)}, "utf8")
+            const t0 = performance.now(); const r = checkConfigText(text)
+            if (r._tag !== "Valid") throw new Error(r._tag)
+            console.log(performance.now() - t0)
+          })`], { encoding: "utf8" })
+        if (r.status !== 0) throw new Error(`in-process check failed: ${r.stderr}`)
+        cold.push(Number(r.stdout.trim()))
+      }
+      return { n, cold: median(cold) }
+    })
+    const warm = files.map(({ n, text }) => ({ n, ms: time(() => checkConfigText(text), n > 100 ? 3 : 50) }))
+    const whole = (args: ReadonlyArray<string>) =>
+      files.map(({ n, file }) => {
+        const runs: Array<number> = []
+        for (let i = 0; i < 3; i++) {
+          const start = performance.now()
+          const r = spawnSync(process.execPath, [...args, "--check", "--config", file], { encoding: "utf8" })
+          if (r.status !== 0) throw new Error(`maglevd --check failed: ${r.stdout}${r.stderr}`)
+          runs.push(performance.now() - start)
+        }
+        return { n, ms: median(runs) }
+      })
+    const row = (label: string, xs: ReadonlyArray<{ readonly n: number; readonly ms: number }>) => {
+      const [small, big] = [xs[0]!.ms, xs[1]!.ms]
+      console.log(`  ${label.padEnd(42)} ${small.toFixed(0).padStart(6)} ms ${big.toFixed(0).padStart(7)} ms ${(big - small).toFixed(0).padStart(7)} ms`)
+    }
+    console.log(`  ${"backends".padEnd(42)} ${"3".padStart(6)}    ${"10,000".padStart(7)}    ${"added".padStart(7)}      (target: added <= 300 ms)`)
+    row("check in-process, cold (median of 3)", inProcess.map(({ n, cold }) => ({ n, ms: cold })))
+    row("check in-process, warm", warm)
+    row("whole --check, through tsx (median of 3)", whole(["--import", "tsx", "src/daemon/main.ts"]))
+    const built = path.join("dist", "daemon", "main.js")
+    if (fs.existsSync(built)) row("whole --check, built (dist/)", whole([built]))
+    else console.log("  whole --check, built: run npm run build first")
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 }

@@ -26,20 +26,30 @@ export class Path {
   scalar: Scalar | undefined
 
   private constructor(
-    /** `.name`, `["odd key"]` or `[3]`; "" for the root. */
-    private readonly step: string,
+    /** A key, an index, or undefined for the root; printed only when the text is asked for. */
+    private readonly step: string | number | undefined,
     readonly parent: Path | undefined
   ) {}
 
   /** A new root: every walk has its own, so that nothing of one file outlives its check. */
   static root(): Path {
-    return new Path("", undefined)
+    return new Path(undefined, undefined)
   }
 
   get text(): string {
     if (this.cachedText === undefined) {
       const parent = this.parent?.text ?? ""
-      this.cachedText = parent === "" && this.step.startsWith(".") ? this.step.slice(1) : parent + this.step
+      const step = this.step
+      this.cachedText =
+        step === undefined
+          ? ""
+          : typeof step === "number"
+            ? `${parent}[${step}]`
+            : !BARE_KEY.test(step)
+              ? `${parent}[${JSON.stringify(step)}]`
+              : parent === ""
+                ? step
+                : `${parent}.${step}`
     }
     return this.cachedText
   }
@@ -48,7 +58,7 @@ export class Path {
     this.keys ??= new Map()
     let child = this.keys.get(name)
     if (child === undefined) {
-      child = new Path(BARE_KEY.test(name) ? `.${name}` : `[${JSON.stringify(name)}]`, this)
+      child = new Path(name, this)
       this.keys.set(name, child)
     }
     return child
@@ -56,7 +66,7 @@ export class Path {
 
   index(i: number): Path {
     this.indexes ??= []
-    return (this.indexes[i] ??= new Path(`[${i}]`, this))
+    return (this.indexes[i] ??= new Path(i, this))
   }
 
   toString(): string {

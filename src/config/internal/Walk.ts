@@ -322,14 +322,16 @@ const unknownKeyRule = (key: string, known: ReadonlyArray<string>): string => {
  * A mapping with a fixed set of keys. Unknown keys are errors (a typo must not
  * silently become a default); missing ones are left to the semantic stage.
  */
-export const struct =
-  <F extends Fields>(fields: F, what = "a mapping"): Decoder<StructOf<F>> =>
-  (node, path, walk) => {
+export const struct = <F extends Fields>(fields: F, what = "a mapping"): Decoder<StructOf<F>> => {
+  // Built once per decoder, not once per mapping decoded (10,000 backends are 10,000 mappings).
+  const byKey = new Map<string, string>(Object.entries(fields).map(([name, f]) => [f.key, name]))
+  const names = Object.keys(fields)
+  const known = [...byKey.keys()]
+  return (node, path, walk) => {
     const map = expectMap(node, path, walk, what)
     if (map === Invalid) return Invalid
-    const byKey = new Map<string, string>(Object.entries(fields).map(([name, f]) => [f.key, name]))
     const out: Record<string, unknown> = {}
-    for (const name of Object.keys(fields)) out[name] = undefined
+    for (const name of names) out[name] = undefined
     if (map === null) return out as StructOf<F>
     const { items, ok: keysOk } = pairs(map, path, walk)
     let ok = keysOk
@@ -337,7 +339,7 @@ export const struct =
       const at = path.key(key)
       const name = byKey.get(key)
       if (name === undefined) {
-        walk.issues.push(walk.issue(at, unknownKeyRule(key, [...byKey.keys()]), { node: pair.key }))
+        walk.issues.push(walk.issue(at, unknownKeyRule(key, known), { node: pair.key }))
         ok = false
         continue
       }
@@ -354,6 +356,7 @@ export const struct =
     }
     return ok ? (out as StructOf<F>) : Invalid
   }
+}
 
 /** One entry of a mapping keyed by names (`backends.web1`), in file order. */
 export interface Entry<A> {
