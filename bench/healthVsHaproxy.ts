@@ -2,13 +2,14 @@
  * maglevd against HAProxy, side by side: both check the same N HTTP backends
  * at once (`GET /` every 1 s, rise 2, fall 3, timeout 900 ms), each as its
  * own process. The backends are one separate server process
- * (internal/http-servers.mjs, loopback addresses 127.N.x.y only, N random
- * per run) that counts the requests of each checker and the gaps between
- * one checker's requests to one backend, so probes/s and lateness are
- * measured the same way for both. CPU is each process's utime + stime (all threads) over the measured
+ * (internal/http-servers.c compiled with `cc`, or internal/http-servers.mjs
+ * without a compiler or with `--node-servers`; loopback addresses 127.N.x.y
+ * only, N random per run) that counts the requests of each checker and the
+ * gaps between one checker's requests to one backend, so probes/s and
+ * lateness are measured the same way for both. CPU is each process's utime + stime (all threads) over the measured
  * window, RSS its VmRSS at the end and VmHWM (peak, start-up included).
  *
- * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10]`
+ * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers]`
  *
  * maglevd is the real daemon (`node --import tsx src/daemon/main.ts`, VPP
  * and the RPC API off, metrics on a free loopback port); HAProxy runs in the
@@ -17,7 +18,8 @@
  * (maglevd always, HAProxy with `spread-checks 10`). Skipped when `haproxy`
  * is not installed.
  */
-import { Cause, Duration, Effect, Exit, Fiber, Schedule } from "effect"
+import { Cause, Duration, Effect, Either, Exit, Fiber, Schedule } from "effect"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as net from "node:net"
@@ -88,10 +90,10 @@ const haproxyConfig = (net: number, n: number, statsSocket: string): string => {
 // processes
 
 /** A process started with spawnBounded, killed when the scope closes. */
-const bounded = (name: string, command: string, args: ReadonlyArray<string>, seconds: number, ipc = false) =>
+const bounded = (name: string, command: string, args: ReadonlyArray<string>, seconds: number, channel?: "ipc" | "lines") =>
   Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => spawnBounded(command, args, { seconds, nofile: NOFILE, ipc, cwd: repoRoot }),
+      try: () => spawnBounded(command, args, { seconds, nofile: NOFILE, cwd: repoRoot, ...(channel !== undefined ? { channel } : {}) }),
       catch: (e) => new Error(`${name}: ${e instanceof Error ? e.message : String(e)}`)
     }),
     (p) => Effect.sync(p.kill)
@@ -174,15 +176,29 @@ const haproxyNotUp = async (socket: string): Promise<number> => {
   return notUp
 }
 
-/** maglevd backends whose `maglev_backend_state{state="up"}` is not 1. */
-const maglevdNotUp = async (metricsUrl: string, n: number): Promise<number> => {
+/**
+ * From maglevd's /metrics: its backends whose `maglev_backend_state{state="up"}`
+ * is not 1, and its own account of its lateness where it has one
+ * (`maglev_event_loop_delay_seconds`, `maglev_probe_self_late_total` summed).
+ */
+interface MaglevdView {
+  readonly notUp: number
+  readonly loopDelayMs?: number
+  readonly selfLate?: number
+}
+
+const maglevdView = async (metricsUrl: string, n: number): Promise<MaglevdView> => {
   // At 10,000 backends /metrics is large and maglevd may be overloaded: be patient.
   const text = await httpGet(metricsUrl, 60)
   let up = 0
+  let selfLate: number | undefined
+  let loopDelayMs: number | undefined
   for (const line of text.split("\n")) {
     if (line.startsWith("maglev_backend_state{") && line.includes(`state="up"}`) && line.endsWith(" 1")) up++
+    else if (line.startsWith("maglev_probe_self_late_total{")) selfLate = (selfLate ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1))
+    else if (line.startsWith("maglev_event_loop_delay_seconds ")) loopDelayMs = 1000 * Number(line.slice(line.lastIndexOf(" ") + 1))
   }
-  return n - up
+  return { notUp: n - up, ...(loopDelayMs !== undefined ? { loopDelayMs } : {}), ...(selfLate !== undefined ? { selfLate } : {}) }
 }
 
 interface GapSummary {
@@ -197,20 +213,31 @@ interface ServerCounts {
   readonly gaps: Readonly<Record<"maglevd" | "haproxy" | "other", GapSummary>>
 }
 
-const ask = <A>(p: Proc, message: string): Effect.Effect<A, Error> =>
-  Effect.async<A, Error>((resume) => {
-    const onMessage = (m: unknown) => {
-      p.child.off("exit", onExit)
-      resume(Effect.succeed(m as A))
-    }
-    const onExit = () => {
-      p.child.off("message", onMessage)
-      resume(Effect.fail(new Error(`${p.name} exited:\n${p.tail()}`)))
-    }
-    p.child.once("message", onMessage)
-    p.child.once("exit", onExit)
-    p.child.send(message)
+/** One command to the benchmark servers, and its answer. */
+const ask = <A>(p: Proc, command: "seen" | "start" | "stop"): Effect.Effect<A, Error> =>
+  Effect.tryPromise({
+    try: () => {
+      p.send(command)
+      return p.next() as Promise<A>
+    },
+    catch: (e) => (e instanceof Error ? e : new Error(String(e)))
   })
+
+/**
+ * The servers' program: http-servers.c compiled into `dir` when a C compiler
+ * is there (far cheaper per request), else http-servers.mjs.
+ */
+const serversProgram = (dir: string, node: boolean): { readonly kind: string; readonly command: string; readonly args: ReadonlyArray<string>; readonly channel: "ipc" | "lines" } => {
+  const mjs = { kind: "Node", command: process.execPath, args: [path.join(here, "internal", "http-servers.mjs")], channel: "ipc" as const }
+  if (node) return mjs
+  const binary = path.join(dir, "http-servers")
+  const cc = spawnSync("cc", ["-O2", "-o", binary, path.join(here, "internal", "http-servers.c")], { encoding: "utf8", timeout: 60_000 })
+  if (cc.status !== 0) {
+    console.log(`  (no C servers: ${cc.error?.message ?? cc.stderr.trim()}; using the Node ones, which cost far more CPU)`)
+    return mjs
+  }
+  return { kind: "C", command: binary, args: [], channel: "lines" }
+}
 
 // ---------------------------------------------------------------------------
 // one run
@@ -235,8 +262,12 @@ export interface Figures {
   readonly haproxy: CheckerFigures
   readonly otherProbes: number
   readonly serverCores: number
+  readonly serverKind: string
+  /** maglevd's own lateness figures from its /metrics at the end, if it answered. */
+  readonly maglevdSelf: MaglevdView | undefined
   /** Seconds from starting the checkers until each had probed every backend once, or how many it had reached. */
   readonly firstRound: FirstRound
+  readonly notes: ReadonlyArray<string>
 }
 
 type FirstRound = Readonly<Record<"maglevd" | "haproxy", { readonly seconds: number } | { readonly reached: number }>>
@@ -249,13 +280,15 @@ const FIRST_ROUND_TIMEOUT_S = 120
  */
 const firstRound = (servers: Proc, n: number, started: number) =>
   Effect.gen(function*() {
+    type Seen = Record<"maglevd" | "haproxy", number> & { readonly agoMs: Record<"maglevd" | "haproxy", number | null> }
     const done: Partial<Record<"maglevd" | "haproxy", { seconds: number }>> = {}
-    let seen: Record<"maglevd" | "haproxy", number> = { maglevd: 0, haproxy: 0 }
+    let seen: Seen = { maglevd: 0, haproxy: 0, agoMs: { maglevd: null, haproxy: null } }
     const deadline = started + FIRST_ROUND_TIMEOUT_S * 1000
     while (performance.now() < deadline) {
-      seen = yield* ask<Record<"maglevd" | "haproxy", number>>(servers, "seen")
+      seen = yield* ask<Seen>(servers, "seen")
       for (const c of ["maglevd", "haproxy"] as const) {
-        if (done[c] === undefined && seen[c] >= n) done[c] = { seconds: (performance.now() - started) / 1000 }
+        const ago = seen.agoMs[c]
+        if (done[c] === undefined && seen[c] >= n && ago !== null) done[c] = { seconds: (performance.now() - ago - started) / 1000 }
       }
       if (done.maglevd !== undefined && done.haproxy !== undefined) break
       yield* Effect.sleep(Duration.millis(250))
@@ -266,7 +299,7 @@ const firstRound = (servers: Proc, n: number, started: number) =>
     } satisfies FirstRound
   })
 
-const runOne = (haproxy: string, n: number, seconds: number, warmup: number) =>
+const runOne = (haproxy: string, n: number, seconds: number, warmup: number, nodeServers: boolean) =>
   Effect.scoped(Effect.gen(function*() {
     const load = loadAverage()
     // Everything this run starts is killed after this, whatever happens to us.
@@ -277,16 +310,17 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number) =>
     )
     // The servers, in a /16 of loopback of their own (a random one: another run of this benchmark may hold
     // one), so that only this run's checkers reach them. Another /16 if this one is taken.
+    const program = serversProgram(dir, nodeServers)
     const { net, servers } = yield* Effect.gen(function*() {
       const net = 16 + Math.floor(Math.random() * 224)
       const servers = yield* bounded(
         "benchmark servers",
-        process.execPath,
-        [path.join(here, "internal", "http-servers.mjs"), String(FIRST_PORT), String(PORTS), String(n), `127.${net}`],
+        program.command,
+        [...program.args, String(FIRST_PORT), String(PORTS), String(n), `127.${net}`],
         bound,
-        true
+        program.channel
       )
-      yield* Effect.tryPromise({ try: () => servers.firstMessage, catch: (e) => e as Error }).pipe(
+      yield* Effect.tryPromise({ try: servers.next, catch: (e) => e as Error }).pipe(
         Effect.timeoutFail({ duration: Duration.seconds(60), onTimeout: () => new Error("benchmark servers: not listening within 60 s") })
       )
       return { net, servers }
@@ -322,11 +356,17 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number) =>
 
     // Warm-up: from when both have sent a first probe to every backend (or given up waiting), then `warmup` s.
     const reached = yield* firstRound(servers, n, started)
+    // A checker that never got round (a broken build, say) says why, as far as its output tells.
+    const notes = ([["maglevd", maglevd], ["haproxy", ha]] as const).flatMap(([c, p]) =>
+      "reached" in reached[c] && p.tail() !== ""
+        ? [`${p.name}'s last output:\n${p.tail().split("\n").slice(-5).map((l) => `    ${l.slice(0, 300)}`).join("\n")}`]
+        : []
+    )
     yield* Effect.sleep(Duration.seconds(warmup))
     for (const p of [maglevd, ha, servers]) yield* alive(p)
     const cpu0 = [maglevd, ha, servers].map((p) => cpuSeconds(p.pid))
     const t0 = performance.now()
-    servers.child.send("start")
+    yield* ask(servers, "start")
     yield* Effect.sleep(Duration.seconds(seconds))
     const counts = yield* ask<ServerCounts>(servers, "stop")
     const wall = (performance.now() - t0) / 1000
@@ -334,11 +374,13 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number) =>
     const [mCpu, hCpu, sCpu] = [maglevd, ha, servers].map((p, i) => cpuSeconds(p.pid) - cpu0[i]!)
     const [mRss, hRss] = [maglevd, ha].map((p) => rssMiB(p.pid))
     // A checker too overloaded to answer does not spoil the figures above: its count says why it is missing.
-    const count = (what: () => Promise<number>) =>
-      Effect.tryPromise({ try: what, catch: (e) => (e instanceof Error ? e.message : String(e)) }).pipe(Effect.merge)
-    const [mNotUp, hNotUp] = yield* Effect.all([count(() => maglevdNotUp(metricsUrl, n)), count(() => haproxyNotUp(statsSocket))], {
+    const query = <A>(what: () => Promise<A>) =>
+      Effect.tryPromise({ try: what, catch: (e) => (e instanceof Error ? e.message : String(e)) }).pipe(Effect.either)
+    const [mView, hView] = yield* Effect.all([query(() => maglevdView(metricsUrl, n)), query(() => haproxyNotUp(statsSocket))], {
       concurrency: 2
     })
+    const mNotUp = Either.isRight(mView) ? mView.right.notUp : mView.left
+    const hNotUp = Either.isRight(hView) ? hView.right : hView.left
 
     const checker = (probes: number, cpu: number, rss: { rss: number; peak: number }, gap: GapSummary, notUp: number | string): CheckerFigures => ({
       probesPerSecond: probes / wall,
@@ -358,7 +400,10 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number) =>
       haproxy: checker(counts.probes.haproxy, hCpu!, hRss!, counts.gaps.haproxy, hNotUp),
       otherProbes: counts.probes.other,
       serverCores: sCpu! / wall,
-      firstRound: reached
+      serverKind: program.kind,
+      maglevdSelf: Either.isRight(mView) ? mView.right : undefined,
+      firstRound: reached,
+      notes
     } satisfies Figures
   })).pipe(
     Effect.timeoutFail({
@@ -399,7 +444,16 @@ export const print = (f: Figures): void => {
   const first = (x: FirstRound[keyof FirstRound]) =>
     "seconds" in x ? `${x.seconds.toFixed(1)} s` : `not in ${FIRST_ROUND_TIMEOUT_S} s (${int(x.reached)} reached)`
   console.log(`  every backend probed once, from the start of both: maglevd ${first(f.firstRound.maglevd)}, HAProxy ${first(f.firstRound.haproxy)}`)
-  console.log(`  servers' CPU: ${f.serverCores.toFixed(2)} cores (a separate process, not counted above)${f.otherProbes > 0 ? `; ${int(f.otherProbes)} requests from neither checker` : ""}`)
+  const self = f.maglevdSelf
+  if (self?.loopDelayMs !== undefined || self?.selfLate !== undefined) {
+    const parts = [
+      ...(self.loopDelayMs !== undefined ? [`event-loop delay ${self.loopDelayMs.toFixed(0)} ms (max of the last 10 s)`] : []),
+      ...(self.selfLate !== undefined ? [`${int(self.selfLate)} probe rounds not counted as its own lateness (since start)`] : [])
+    ]
+    console.log(`  maglevd's own view at the end: ${parts.join(", ")}`)
+  }
+  console.log(`  servers' CPU: ${f.serverCores.toFixed(2)} cores (${f.serverKind}, a separate process, not counted above)${f.otherProbes > 0 ? `; ${int(f.otherProbes)} requests from neither checker` : ""}`)
+  for (const note of f.notes) console.log(`  ${note}`)
   console.log(`  maglevd runs under tsx (~100 MiB of its RSS); HAProxy with one thread; CPU is user + system, all threads`)
 }
 
@@ -420,7 +474,7 @@ const findHaproxy = (): string | undefined => {
   return undefined
 }
 
-const usage = "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10]"
+const usage = "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers]"
 
 const positive = (flag: string, value: string): number => {
   const x = Number(value)
@@ -435,7 +489,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
     options: {
       backends: { type: "string", multiple: true },
       seconds: { type: "string", default: "30" },
-      warmup: { type: "string", default: "10" }
+      warmup: { type: "string", default: "10" },
+      "node-servers": { type: "boolean", default: false }
     }
   })
   const sizes = (values.backends ?? ["1000,10000"]).flatMap((v) => v.split(",")).map((v) => positive("backends", v))
@@ -447,7 +502,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
     console.log("\nmaglevd vs HAProxy: skipped, haproxy is not installed (apt-get install haproxy)")
     return
   }
-  const fiber = Effect.runFork(Effect.forEach(sizes, (n) => runOne(haproxy, n, seconds, warmup).pipe(Effect.tap((f) => Effect.sync(() => print(f)))), { discard: true }))
+  const fiber = Effect.runFork(Effect.forEach(sizes, (n) => runOne(haproxy, n, seconds, warmup, values["node-servers"]).pipe(Effect.tap((f) => Effect.sync(() => print(f)))), { discard: true }))
   let signalled = false
   const stop = () => {
     signalled = true

@@ -14,9 +14,10 @@
 // holding "haproxy" is HAProxy's, one holding "maglev" maglevd's, anything
 // else "other") and the gap between consecutive requests of one checker to
 // one backend. IPC: "seen" answers how many backends each checker has sent
-// a request to so far; "start" clears the counts and starts counting; "stop"
-// answers { probes, gaps } (gaps: per checker, count and percentiles in ms,
-// and how many were over 1.1 s). The process exits when its parent goes.
+// a request to so far (and agoMs: how long ago each reached the last one); "start" clears the counts and starts counting
+// ({ ok: true }); "stop" answers { probes, gaps } (gaps: per checker, count
+// and percentiles in ms, and how many were over 1.1 s). The process exits
+// when its parent goes. http-servers.c does the same in C.
 import * as net from "node:net"
 
 const [firstPort, ports, backends = ports] = process.argv.slice(2, 5).map(Number)
@@ -36,13 +37,14 @@ const last = CHECKERS.map(() => new Float64Array(backends))
 /** Gaps in ms by checker, while measuring (a growable array). */
 const gaps = CHECKERS.map(() => ({ values: new Float64Array(1024), length: 0 }))
 
-/** Backends reached so far, by checker. */
+/** Backends reached so far, by checker, and when the last of them was first reached (performance.now()). */
 const seen = [0, 0, 0]
+const allAt = [0, 0, 0]
 
 const record = (checker, backend, at) => {
   const previous = last[checker][backend]
   last[checker][backend] = at
-  if (previous === 0) seen[checker]++
+  if (previous === 0 && ++seen[checker] === backends) allAt[checker] = at
   if (!measuring) return
   probes[checker]++
   if (previous === 0) return
@@ -65,11 +67,16 @@ const summary = (g) => {
 
 process.on("message", (m) => {
   if (m === "seen") {
-    process.send(Object.fromEntries(CHECKERS.map((c, i) => [c, seen[i]])))
+    const now = performance.now()
+    process.send({
+      ...Object.fromEntries(CHECKERS.map((c, i) => [c, seen[i]])),
+      agoMs: Object.fromEntries(CHECKERS.map((c, i) => [c, allAt[i] === 0 ? null : now - allAt[i]]))
+    })
   } else if (m === "start") {
     probes.fill(0)
     for (const g of gaps) g.length = 0
     measuring = true
+    process.send({ ok: true })
   } else if (m === "stop") {
     measuring = false
     process.send({

@@ -30,8 +30,13 @@ export interface Bounded {
   readonly pid: number
   /** The last lines the program wrote to stdout and stderr, for error messages. */
   readonly tail: () => string
-  /** With `ipc`: the program's first message (listened for from the spawn, so none is missed); fails if it exits first. */
-  readonly firstMessage: Promise<unknown>
+  /**
+   * With a `channel`: the program's next message, in order (kept from the
+   * spawn on, so none is missed); fails once the program has exited.
+   */
+  readonly next: () => Promise<unknown>
+  /** With a `channel`: sends a message (a line on stdin, or an IPC message). */
+  readonly send: (message: string) => void
   /** Kills the program and its `timeout` (SIGKILL, by pid). */
   readonly kill: () => void
 }
@@ -43,14 +48,20 @@ const TAIL_LINES = 20
  * the hard limit allows when it cannot be raised to that), killed after
  * `seconds` whatever happens to us. Resolves once the program runs, with its
  * own pid (the child of `timeout`, from /proc/PID/task/PID/children).
+ *
+ * `channel`: how to talk to it, if at all: Node IPC (`process.send`), or
+ * "lines": commands one a line on its stdin, answers one JSON value a line
+ * on its stdout.
  */
 export const spawnBounded = async (
   command: string,
   args: ReadonlyArray<string>,
-  options: { readonly seconds: number; readonly nofile: number; readonly ipc?: boolean; readonly cwd?: string }
+  options: { readonly seconds: number; readonly nofile: number; readonly channel?: "ipc" | "lines"; readonly cwd?: string }
 ): Promise<Bounded> => {
   const script = `ulimit -n ${options.nofile} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec timeout -s KILL ${Math.ceil(options.seconds)} "$@"`
-  const stdio: StdioOptions = options.ipc === true ? ["ignore", "pipe", "pipe", "ipc"] : ["ignore", "pipe", "pipe"]
+  const stdio: StdioOptions = options.channel === "ipc"
+    ? ["ignore", "pipe", "pipe", "ipc"]
+    : [options.channel === "lines" ? "pipe" : "ignore", "pipe", "pipe"]
   const child = spawn("sh", ["-c", script, "sh", command, ...args], { stdio, cwd: options.cwd })
   const lines: Array<string> = []
   const keep = (d: Buffer) => {
@@ -60,11 +71,45 @@ export const spawnBounded = async (
   child.stdout!.on("data", keep)
   child.stderr!.on("data", keep)
   const tail = () => lines.join("\n")
-  const firstMessage = new Promise<unknown>((resolve, reject) => {
-    child.once("message", resolve)
-    child.once("exit", (code, signal) => reject(new Error(`${command} exited (${code ?? signal}):\n${tail()}`)))
+  const received: Array<unknown> = []
+  const waiting: Array<{ resolve: (m: unknown) => void; reject: (e: Error) => void }> = []
+  let exited: Error | undefined
+  const receive = (m: unknown) => {
+    const w = waiting.shift()
+    if (w !== undefined) w.resolve(m)
+    else received.push(m)
+  }
+  if (options.channel === "ipc") child.on("message", receive)
+  if (options.channel === "lines") {
+    let buffer = ""
+    child.stdout!.on("data", (d: Buffer) => {
+      buffer += d.toString()
+      let nl
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, nl)
+        buffer = buffer.slice(nl + 1)
+        try {
+          receive(JSON.parse(line))
+        } catch {
+          // not an answer
+        }
+      }
+    })
+  }
+  child.once("exit", (code, signal) => {
+    exited = new Error(`${command} exited (${code ?? signal}):\n${tail()}`)
+    for (const w of waiting.splice(0)) w.reject(exited)
   })
-  firstMessage.catch(() => {}) // only awaited with ipc
+  const next = () =>
+    received.length > 0
+      ? Promise.resolve(received.shift())
+      : exited !== undefined
+      ? Promise.reject(exited)
+      : new Promise<unknown>((resolve, reject) => waiting.push({ resolve, reject }))
+  const send = (message: string) => {
+    if (options.channel === "ipc") child.send(message)
+    else child.stdin?.write(`${message}\n`)
+  }
   const outer = child.pid
   if (outer === undefined) throw new Error(`cannot start ${command}`)
   let pid: number | undefined
@@ -99,7 +144,8 @@ export const spawnBounded = async (
     child,
     pid: program,
     tail,
-    firstMessage,
+    next,
+    send,
     kill: () => {
       for (const p of [program, outer]) {
         try {
