@@ -4,7 +4,7 @@
  * no I/O and reads no clock (the time is an argument), so it is tested
  * directly; one fiber owns it (main.ts) and feeds it the probes' outcomes.
  */
-import { classify, type ErrorClass, type ErrorEntry, ErrorLog } from "./Errors.js"
+import { classify, type ErrorClass, type ErrorEntry, ErrorLog, SPIKE_FLOOR_MS } from "./Errors.js"
 import { LatencyWindow } from "./Latency.js"
 import { isFailure, type Outcome } from "./Outcome.js"
 import { NO_HEADER, Tally, type TallyState } from "./Tally.js"
@@ -45,8 +45,9 @@ export class Monitor {
   record(index: number, outcome: Outcome, now: number): ReadonlyArray<MonitorEvent> {
     const vip = this.vips[index]!
     const events: Array<MonitorEvent> = []
-    const before = vip.latency.percentiles(now)
-    const error = classify(outcome, before)
+    // Only an answer slower than the floor can be a spike: the median (a sort) is not needed for the others.
+    const median = outcome._tag === "Ok" && outcome.latencyMs > SPIKE_FLOOR_MS ? vip.latency.percentiles(now) : undefined
+    const error = classify(outcome, median)
     vip.count++
     if (isFailure(outcome)) {
       vip.failures++

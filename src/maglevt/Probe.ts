@@ -59,14 +59,23 @@ const within = (timeout: Duration.Duration, attempt: (a: Attempt) => Effect.Effe
 const tcpProbe = (target: Target, o: ProbeOptions): Effect.Effect<O.Outcome> =>
   within(o.timeout, (a) =>
     Effect.async<O.Outcome>((resume) => {
+      let done = false
+      const finish = (outcome: O.Outcome) => {
+        if (done) return
+        done = true
+        resume(Effect.succeed(outcome))
+      }
       const socket = net.connect({ host: target.address, port: target.port })
       socket.once("connect", () => {
         a.connected = true
-        resume(Effect.succeed(O.ok(elapsed(a))))
+        finish(O.ok(elapsed(a)))
         socket.destroy()
       })
-      socket.once("error", (e) => resume(Effect.succeed(failure(a, e))))
-      return Effect.sync(() => void socket.destroy())
+      socket.on("error", (e) => finish(failure(a, e)))
+      return Effect.sync(() => {
+        done = true
+        socket.destroy()
+      })
     }))
 
 const httpProbe = (target: Target, o: ProbeOptions, agent: http.Agent | false): Effect.Effect<O.Outcome> => {
@@ -99,10 +108,10 @@ const httpProbe = (target: Target, o: ProbeOptions, agent: http.Agent | false): 
         const status = res.statusCode ?? 0
         const servedBy = headerValue(res.headers[header])
         res.once("end", () => finish(O.isGoodStatus(status) ? O.ok(elapsed(a), status, servedBy) : O.httpStatus(elapsed(a), status, servedBy)))
-        res.once("error", (e) => finish(failure(a, e)))
+        res.on("error", (e) => finish(failure(a, e)))
         res.resume()
       })
-      req.once("error", (e) => finish(failure(a, e)))
+      req.on("error", (e) => finish(failure(a, e)))
       req.end()
       return Effect.sync(() => {
         done = true

@@ -106,7 +106,7 @@ const maglevt = Command.make("maglevt", { configs, interval, timeout, host, uri,
     if (loaded === undefined) return new ExitStatus(1)
     const found = targets(loaded, Option.getOrUndefined(o.filter))
     const terminal = process.stdout.isTTY === true
-    if (!terminal) for (const s of found.skipped) yield* fail(`maglevt: ${s.file}: frontend ${s.name} not probed: ${s.reason}`)
+    for (const s of found.skipped) yield* fail(`maglevt: ${s.file}: frontend ${s.name} not probed: ${s.reason}`)
     if (found.targets.length === 0) {
       yield* fail(`maglevt: no frontend to probe in ${files.join(", ")}${Option.isSome(o.filter) ? ` matching --filter ${o.filter.value.source}` : ""}`)
       return new ExitStatus(1)
