@@ -73,8 +73,9 @@ export const run = (cmd: string, commands: Commands): CliReply => {
 export const lbCommands = (
   lb: LbPlugin,
   counters: (vipIndex: number) => ReadonlyArray<bigint>,
-  now: () => number
+  now: () => number,
+  flows?: (asIndex: number) => number
 ): Commands =>
   new Map([
-    ["show lb vips", (rest: string) => rest.startsWith("verbose") ? lb.showVipsVerbose(counters, now()) : lb.showVipsBrief(now())]
+    ["show lb vips", (rest: string) => rest.startsWith("verbose") ? lb.showVipsVerbose(counters, now(), flows) : lb.showVipsBrief(now())]
   ])

@@ -632,8 +632,13 @@ export class LbPlugin {
    * Like the dumps, it runs the collection ticks due by `now` first; the CLI
    * itself collects nothing.
    */
-  showVipsVerbose(counters: (vipIndex: number) => ReadonlyArray<bigint>, now?: number): string {
-    return LbShow.formatShowVipsVerbose(this.showVips(counters, now))
+  showVipsVerbose(
+    counters: (vipIndex: number) => ReadonlyArray<bigint>,
+    now?: number,
+    flows: (asIndex: number) => number = () => 0
+  ): string {
+    const vips = this.showVips(counters, now).map((v) => ({ ...v, ases: v.ases.map((a) => ({ ...a, flows: flows(a.index) })) }))
+    return LbShow.formatShowVipsVerbose(vips)
   }
 
   /** What `show lb vips` prints without `verbose` (`format_lb_vip`, one line per VIP). */

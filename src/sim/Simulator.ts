@@ -8,7 +8,7 @@
  * collection with TestClock: `now` is seconds since this simulated VPP
  * started, and a loop advances the model's collection timer every second.
  */
-import { Context, Effect, Layer, type Scope } from "effect"
+import { Context, Duration, Effect, Layer, type Scope } from "effect"
 import { lb, vlib } from "../vpp/binapi/index.js"
 import type { Message } from "../vpp/codec/Wire.js"
 import * as ApiServer from "./ApiServer.js"
@@ -24,6 +24,7 @@ import {
 } from "./internal/LbWire.js"
 import { LbPlugin, type LbMutation, type LbPluginOptions, type LbRequestName, requestNames } from "./LbPlugin.js"
 import * as StatsServer from "./StatsServer.js"
+import * as Traffic from "./Traffic.js"
 
 export interface SimulatorOptions {
   readonly apiSocket: string
@@ -36,6 +37,12 @@ export interface SimulatorOptions {
   readonly doctorTable?: ApiServer.ApiServerOptions["doctorTable"]
   /** what all API connections may buffer together (ApiServer.ts); default 64 MiB */
   readonly maxBufferedBytes?: number
+  /** synthetic traffic (Traffic.ts): packets per second over all VIPs, sent every `trafficTick`; none when absent or 0 */
+  readonly traffic?: number
+  /** default 100 ms */
+  readonly trafficTick?: Duration.DurationInput
+  /** the traffic model's random source (seeded in tests) */
+  readonly trafficRandom?: () => number
 }
 
 export interface SimulatorShape {
@@ -50,6 +57,8 @@ export interface SimulatorShape {
   readonly mutations: Effect.Effect<ReadonlyArray<LbMutation>>
   /** Adds packets to a VIP's counter (a simple traffic model for the stats segment). */
   readonly traffic: (vipIndex: number, packets: number, thread?: number) => Effect.Effect<void>
+  /** The flow model when `traffic` (a rate) was given. */
+  readonly flows: Traffic.Traffic | undefined
 }
 
 export class Simulator extends Context.Tag("vpp-maglev/Simulator")<Simulator, SimulatorShape>() {}
@@ -99,7 +108,16 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, E
     // cli_inband: the lb plugin's `show lb vips [verbose]`; the counters it prints come from the stats segment.
     const counters = (vipIndex: number): ReadonlyArray<bigint> =>
       stats?.segment.lbVipCounterValues(vipIndex) ?? [0n, 0n, 0n, 0n]
-    const commands = Cli.lbCommands(model, counters, now)
+    // The traffic model needs the stats segment for its counters.
+    const traffic = options.traffic !== undefined && options.traffic > 0 && stats !== undefined
+      ? new Traffic.Traffic(
+        model,
+        (vip, counter, thread, n) => stats.segment.addLbTraffic(vip, n, { counter, thread }),
+        { workers: options.workers ?? 0, ...(options.trafficRandom !== undefined ? { random: options.trafficRandom } : {}) }
+      )
+      : undefined
+    if (traffic !== undefined) yield* Effect.addFinalizer(() => Effect.sync(() => traffic.close()))
+    const commands = Cli.lbCommands(model, counters, now, traffic === undefined ? undefined : (a) => traffic.flows(a))
     handlers[vlib.CliInband.name] = (req: vlib.CliInband): ReadonlyArray<ApiServer.Reply> => [
       { message: vlib.CliInbandReply, fields: { ...Cli.run(req.cmd, commands) } }
     ]
@@ -117,6 +135,22 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, E
     })
     apiServer = api
 
+    if (traffic !== undefined) {
+      const tick = Duration.decode(options.trafficTick ?? "100 millis")
+      const perTick = options.traffic! * Duration.toSeconds(tick)
+      let owed = 0
+      yield* Effect.sleep(tick).pipe(
+        Effect.zipRight(Effect.sync(() => {
+          owed += perTick
+          const packets = Math.floor(owed)
+          owed -= packets
+          traffic.send(packets, now())
+        })),
+        Effect.forever,
+        Effect.forkScoped
+      )
+    }
+
     // VPP's lb-gc-process wakes on its own; requests also advance the model lazily.
     yield* Effect.sleep("1 second").pipe(
       Effect.zipRight(Effect.sync(() => model.advance(now()))),
@@ -133,6 +167,7 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, E
         const pid = (yield* api.pid) + 1
         yield* api.restart(pid)
         model.restart()
+        traffic?.reset()
         startMs = clock.unsafeCurrentTimeMillis()
         if (stats !== undefined) {
           for (const entry of model.vipIndices()) stats.segment.lbVipAdded(entry.index)
@@ -142,7 +177,8 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, E
       }),
       mutations: Effect.sync(() => model.mutations()),
       traffic: (vipIndex, packets, thread = 0) =>
-        Effect.sync(() => stats?.segment.addLbTraffic(vipIndex, packets, { thread }))
+        Effect.sync(() => stats?.segment.addLbTraffic(vipIndex, packets, { thread })),
+      flows: traffic
     } satisfies SimulatorShape
   })
 

@@ -1,7 +1,7 @@
 /**
  * vppsim: the VPP simulator as a standalone program.
  *
- *   vppsim --api-socket PATH --stats-socket PATH [--workers N] [--pid N] [--max-buffered-bytes N] [--log-level LEVEL]
+ *   vppsim --api-socket PATH --stats-socket PATH [--workers N] [--pid N] [--max-buffered-bytes N] [--traffic RATE] [--log-level LEVEL]
  *
  * Serves both sockets until SIGTERM or SIGINT, then closes them (removing the
  * socket files) and exits 0. Logs are JSON lines on stdout.
@@ -32,13 +32,18 @@ const maxBufferedBytes = Options.integer("max-buffered-bytes").pipe(
   Options.withDefault(ApiServer.DEFAULT_MAX_BUFFERED_BYTES),
   Options.withDescription("bytes all API connections may buffer together; past it the connection holding the most is closed")
 )
+const traffic = Options.integer("traffic").pipe(
+  Options.withDefault(0),
+  Options.withDescription("synthetic traffic: packets per second over all VIPs, through the lb plugin's flow model (0: none)")
+)
 const logLevel = Options.choice("log-level", ["debug", "info", "warn", "error"]).pipe(Options.withDefault("info" as const))
 
 const levels = { debug: LogLevel.Debug, info: LogLevel.Info, warn: LogLevel.Warning, error: LogLevel.Error } as const
 
-const vppsim = Command.make("vppsim", { apiSocket, statsSocket, workers, pid, maxBufferedBytes, logLevel }, (o) =>
+const vppsim = Command.make("vppsim", { apiSocket, statsSocket, workers, pid, maxBufferedBytes, traffic, logLevel }, (o) =>
   Effect.gen(function*() {
     if (o.workers < 0) return yield* Effect.fail(new Error(`--workers must be 0 or more, got ${o.workers}`))
+    if (o.traffic < 0) return yield* Effect.fail(new Error(`--traffic must be 0 or more, got ${o.traffic}`))
     if (o.maxBufferedBytes < 1) {
       return yield* Effect.fail(new Error(`--max-buffered-bytes must be 1 or more, got ${o.maxBufferedBytes}`))
     }
@@ -47,6 +52,7 @@ const vppsim = Command.make("vppsim", { apiSocket, statsSocket, workers, pid, ma
       ...(o.statsSocket !== "" ? { statsSocket: o.statsSocket } : {}),
       workers: o.workers,
       maxBufferedBytes: o.maxBufferedBytes,
+      traffic: o.traffic,
       ...(Option.isSome(o.pid) ? { pid: o.pid.value } : {})
     })
     yield* Effect.logInfo("vppsim-ready").pipe(

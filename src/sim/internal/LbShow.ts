@@ -66,6 +66,8 @@ export interface ShowAs {
   readonly weight: number
   /** entries of the VIP's new-flow table pointing at this AS */
   readonly numBuckets: number
+  /** `vlib_refcount_get (&lbm->as_refcount, as)`: sticky entries naming the AS (0 without a traffic model) */
+  readonly flows?: number
   readonly used: boolean
 }
 
@@ -113,11 +115,11 @@ export const formatVipDetailed = (v: ShowVip): string => {
   })
   s += `  #as:${v.ases.length}\n`
   for (const a of v.ases) {
-    // Flows are the AS's references from the sticky tables: the simulator has none.
+    // Flows are the AS's references from the sticky tables (the traffic model's, 0 without it).
     // `as->dpo.dpoi_index` is the index of the load-balance DPO VPP stacked the AS
     // on (its next hop's FIB entry); the simulator has no FIB and prints the AS
     // pool index instead, which is at least stable and distinct per AS.
-    s += `    ${a.address} weight:${a.weight} buckets:${a.numBuckets} flows:0 dpo:${a.index} ${a.used ? "used" : " removed"}\n`
+    s += `    ${a.address} weight:${a.weight} buckets:${a.numBuckets} flows:${a.flows ?? 0} dpo:${a.index} ${a.used ? "used" : " removed"}\n`
   }
   return s
 }
