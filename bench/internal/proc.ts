@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn, type StdioOptions } from "node:child_process"
 import * as fs from "node:fs"
+import * as readline from "node:readline"
 
 /** utime + stime of a process and all its threads, from /proc (clock ticks of 1/100 s). */
 export const cpuSeconds = (pid: number): number => {
@@ -81,18 +82,11 @@ export const spawnBounded = async (
   }
   if (options.channel === "ipc") child.on("message", receive)
   if (options.channel === "lines") {
-    let buffer = ""
-    child.stdout!.on("data", (d: Buffer) => {
-      buffer += d.toString()
-      let nl
-      while ((nl = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, nl)
-        buffer = buffer.slice(nl + 1)
-        try {
-          receive(JSON.parse(line))
-        } catch {
-          // not an answer
-        }
+    readline.createInterface({ input: child.stdout! }).on("line", (line) => {
+      try {
+        receive(JSON.parse(line))
+      } catch {
+        // not an answer
       }
     })
   }
