@@ -143,6 +143,34 @@ describe("error classes", () => {
   })
 })
 
+describe("outcomes", () => {
+  it("system error codes become the reasons an operator reads", () => {
+    const cases: Record<string, O.NetworkReason> = {
+      ECONNREFUSED: "refused",
+      ECONNRESET: "reset",
+      EPIPE: "reset",
+      EHOSTUNREACH: "unreachable",
+      ENETUNREACH: "unreachable",
+      ERR_TLS_CERT_ALTNAME_INVALID: "tls",
+      SELF_SIGNED_CERT_IN_CHAIN: "tls",
+      UNABLE_TO_VERIFY_LEAF_SIGNATURE: "tls",
+      EMFILE: "other"
+    }
+    expect(Object.fromEntries(Object.keys(cases).map((code) => [code, O.networkReason(code)]))).toEqual(cases)
+    expect(O.networkReason(undefined)).toBe("other")
+  })
+
+  it("the last status, short", () => {
+    expect([O.ok(1), O.ok(1, 204), O.httpStatus(1, 503), O.timeout(1, "connect"), O.network(1, "unreachable", "x")].map(O.statusText)).toEqual([
+      "connected",
+      "204",
+      "503",
+      "timeout",
+      "unreachable"
+    ])
+  })
+})
+
 describe("monitor", () => {
   it("counts probes and failures, tallies the header, logs errors and recoveries", () => {
     const m = new Monitor([web, db])

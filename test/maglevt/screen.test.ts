@@ -82,4 +82,17 @@ describe("maglevt full-screen view (tmux)", () => {
     await waitScreen(s, "exit 0, the normal screen back", (t) => /^exit=0$/m.test(t) && !/q quits/.test(t))
     tmux("kill-session", "-t", s)
   }, 120_000)
+
+  it("Ctrl-C leaves too, with 0, and the frontends left out are named once the screen is back", async () => {
+    const s = "ctrl-c"
+    const script = path.join(lab.dir, "ctrl-c.sh")
+    const command = [process.execPath, ...MAGLEVT, "--config", lab.configFile, "--filter", "^(db|dns)$"].map((a) => `'${a}'`).join(" ")
+    fs.writeFileSync(script, `${command}\necho "exit=$?"\nsleep 60\n`)
+    tmux("new-session", "-d", "-s", s, "-x", "100", "-y", "20", "-c", repoRoot, `env NO_COLOR=1 sh '${script}'`)
+    await waitScreen(s, "the db VIP alone", (t) => /· 1 VIP every 100ms/.test(t) && /^db +127\.0\.77\.40:\d+ +tcp .* connected$/m.test(t))
+    expect(colours(s)).not.toMatch(/\x1b\[3\dm/)
+    tmux("send-keys", "-t", s, "C-c")
+    await waitScreen(s, "exit 0", (t) => /^exit=0$/m.test(t) && /frontend dns not probed: protocol udp: maglevt/.test(t))
+    tmux("kill-session", "-t", s)
+  }, 60_000)
 })
