@@ -201,7 +201,8 @@ const runDaemon = (o: DaemonOptions) =>
         metrics: o.metricsAddr
       })
     )
-    const cfg = yield* loadConfig(o.file, { maxBytes: o.configMaxBytes }).pipe(
+    // On a worker thread when big: a SIGTERM during a long start-up check is still acted on at once.
+    const cfg = yield* loadConfig(o.file, { maxBytes: o.configMaxBytes, offThread: true }).pipe(
       Effect.mapError((e) =>
         e instanceof ConfigFileError
           ? new StartFailed(`${e.path}: ${e.reason}`, 1)

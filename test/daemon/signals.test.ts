@@ -163,6 +163,18 @@ describe("maglevd signals (a real process)", () => {
       expect(d.records.at(-1)!.annotations).toMatchObject({ event: "stopped", reason: "SIGTERM" })
     }))
 
+  it.scopedLive("SIGTERM during the start-up check of a big file: exit 0, stopped logged", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const file = path.join(dir, "maglev.yaml")
+      fs.writeFileSync(file, bigConfig(40_000).text)
+      const d = yield* daemon(file)
+      yield* d.waitFor("starting", event("starting"))
+      d.child.kill("SIGTERM")
+      expect(yield* Effect.promise(() => d.exited)).toBe(0)
+      expect(d.records.at(-1)!.annotations).toMatchObject({ event: "stopped", reason: "SIGTERM" })
+    }))
+
   it.scopedLive("a FIFO as the configuration: refused at start, on SIGHUP and by CheckConfig, and SIGTERM still works", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
