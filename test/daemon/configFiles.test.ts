@@ -50,7 +50,7 @@ describe("maglevd --check on files that are not regular or too big", () => {
       const r = await maglevd(["--check", "--config", fifo])
       expect(r.code).toBe(1)
       expect(r.stderr).toBe(`${fifo}: cannot read the configuration: is a FIFO, not a regular file\n`)
-    }))
+    }), 120_000)
 
   it("a file over --config-max-bytes is refused with its size; the flag and MAGLEV_CONFIG_MAX_BYTES raise the limit", () =>
     withDir(async (dir) => {
@@ -67,7 +67,7 @@ describe("maglevd --check on files that are not regular or too big", () => {
       expect(byEnv).toMatchObject({ code: 1, stderr: line })
       expect(raised.code).toBe(0)
       expect(raised.stdout).toContain(`${file}: valid: 1 frontend, 3 backends`)
-    }))
+    }), 120_000)
 })
 
 describe("maglevd --check at 10,000 backends", () => {
@@ -94,5 +94,5 @@ describe("maglevd --check at 10,000 backends", () => {
       expect(broken.code).toBe(2)
       expect(broken.stdout).toContain(`${file}:${lineOf("            b5010: {weight: 11}")}:13: error: maglev.frontends.fe50.pools[0].backends.b55555: backend "b55555" is not defined`)
       expect(broken.stdout).toContain("invalid: 1 error, 3 warnings (semantic check)")
-    }))
+    }), 120_000)
 })

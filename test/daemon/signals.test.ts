@@ -141,7 +141,7 @@ describe("maglevd signals (a real process)", () => {
       expect(stopped.map((r) => r.annotations.reason)).toEqual(["SIGTERM"])
       expect(d.records.indexOf(stopping[0]!)).toBeLessThan(d.records.indexOf(stopped[0]!))
       expect(d.records.at(-1)).toBe(stopped[0])
-    }))
+    }), 120_000)
 
   it.scopedLive("SIGTERM in the middle of the reload of a big file: the reload is abandoned, exit 0", () =>
     Effect.gen(function*() {
@@ -161,7 +161,7 @@ describe("maglevd signals (a real process)", () => {
       // Whatever the reload had done before SIGTERM, nothing of it comes after.
       expect(d.records.slice(at).filter((r) => String(r.annotations.event).startsWith("config-reload"))).toEqual([])
       expect(d.records.at(-1)!.annotations).toMatchObject({ event: "stopped", reason: "SIGTERM" })
-    }))
+    }), 120_000)
 
   it.scopedLive("SIGTERM during the start-up check of a big file: exit 0, stopped logged", () =>
     Effect.gen(function*() {
@@ -173,7 +173,7 @@ describe("maglevd signals (a real process)", () => {
       d.child.kill("SIGTERM")
       expect(yield* Effect.promise(() => d.exited)).toBe(0)
       expect(d.records.at(-1)!.annotations).toMatchObject({ event: "stopped", reason: "SIGTERM" })
-    }))
+    }), 120_000)
 
   it.scopedLive("a FIFO as the configuration: refused at start, on SIGHUP and by CheckConfig, and SIGTERM still works", () =>
     Effect.gen(function*() {
@@ -205,5 +205,5 @@ describe("maglevd signals (a real process)", () => {
       d.child.kill("SIGTERM")
       expect(yield* Effect.promise(() => d.exited)).toBe(0)
       expect(d.records.at(-1)!.annotations).toMatchObject({ event: "stopped", reason: "SIGTERM" })
-    }))
+    }), 120_000)
 })
