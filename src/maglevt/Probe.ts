@@ -120,12 +120,16 @@ const httpProbe = (target: Target, o: ProbeOptions, agent: http.Agent | false): 
     }))
 }
 
+/** Whatever Node threw (it should not: the options are checked) is a failed probe, not a dead prober. */
+const neverDies = (probe: Effect.Effect<O.Outcome>): Effect.Effect<O.Outcome> =>
+  Effect.catchAllDefect(probe, (d) => Effect.succeed(O.network(0, "other", d instanceof Error ? d.message : String(d))))
+
 /** The probe of one target: HTTP(S) or TCP as its kind says; with keep-alive, its agent lives as long as the scope. */
 export const make = (target: Target, o: ProbeOptions): Effect.Effect<Effect.Effect<O.Outcome>, never, Scope.Scope> => {
-  if (target.kind === "tcp") return Effect.succeed(tcpProbe(target, o))
-  if (!o.keepalive) return Effect.succeed(httpProbe(target, o, false))
+  if (target.kind === "tcp") return Effect.succeed(neverDies(tcpProbe(target, o)))
+  if (!o.keepalive) return Effect.succeed(neverDies(httpProbe(target, o, false)))
   return Effect.acquireRelease(
     Effect.sync(() => (target.kind === "https" ? new https.Agent({ keepAlive: true, maxSockets: 1 }) : new http.Agent({ keepAlive: true, maxSockets: 1 }))),
     (agent) => Effect.sync(() => agent.destroy())
-  ).pipe(Effect.map((agent) => httpProbe(target, o, agent)))
+  ).pipe(Effect.map((agent) => neverDies(httpProbe(target, o, agent))))
 }

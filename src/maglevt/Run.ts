@@ -33,14 +33,13 @@ interface Probed {
 }
 
 /** Starts the probes; their outcomes arrive on the queue. */
-const startProbes = (o: RunOptions) =>
-  Effect.gen(function*() {
-    const queue = yield* Queue.unbounded<Probed>()
-    yield* Effect.forEach(o.targets, (target, index) =>
-      Effect.flatMap(Probe.make(target, o.probe), (probe) =>
-        probeForever(probe, o.interval, (outcome, at) => Queue.offer(queue, { index, outcome, at })).pipe(Effect.forkScoped)))
-    return queue
-  })
+const startProbes = Effect.fn("maglevt.startProbes")(function*(o: RunOptions) {
+  const queue = yield* Queue.unbounded<Probed>()
+  yield* Effect.forEach(o.targets, (target, index) =>
+    Effect.flatMap(Probe.make(target, o.probe), (probe) =>
+      probeForever(probe, o.interval, (outcome, at) => Queue.offer(queue, { index, outcome, at })).pipe(Effect.forkScoped)))
+  return queue
+})
 
 const write = (text: string) =>
   Effect.sync(() => {
@@ -49,45 +48,43 @@ const write = (text: string) =>
   })
 
 /** Plain lines, until interrupted. */
-export const plain = (o: RunOptions) =>
-  Effect.gen(function*() {
-    const monitor = new Monitor(o.targets)
-    const events = new PlainEvents()
-    const lines = (ls: ReadonlyArray<string>) => write(ls.map((l) => l + "\n").join(""))
-    const queue = yield* startProbes(o)
-    const probes = Stream.fromQueue(queue).pipe(Stream.map((p) => ({ _tag: "Probed" as const, ...p })))
-    const reports = Stream.tick(REPORT_PERIOD).pipe(Stream.drop(1), Stream.map(() => ({ _tag: "Report" as const })))
-    yield* Stream.merge(probes, reports).pipe(
-      Stream.runForEach((input) =>
-        input._tag === "Probed"
-          ? lines(events.lines(monitor.record(input.index, input.outcome, input.at)))
-          : Effect.flatMap(Clock.currentTimeMillis, (now) => lines([...events.lines(monitor.tick(now)), ...monitor.vips.map((v) => reportLine(v, now))]))
-      )
+export const plain = Effect.fn("maglevt.plain")(function*(o: RunOptions) {
+  const monitor = new Monitor(o.targets)
+  const events = new PlainEvents()
+  const lines = (ls: ReadonlyArray<string>) => write(ls.map((l) => l + "\n").join(""))
+  const queue = yield* startProbes(o)
+  const probes = Stream.fromQueue(queue).pipe(Stream.map((p) => ({ _tag: "Probed" as const, ...p })))
+  const reports = Stream.tick(REPORT_PERIOD).pipe(Stream.drop(1), Stream.map(() => ({ _tag: "Report" as const })))
+  yield* Stream.merge(probes, reports).pipe(
+    Stream.runForEach((input) =>
+      input._tag === "Probed"
+        ? lines(events.lines(monitor.record(input.index, input.outcome, input.at)))
+        : Effect.flatMap(Clock.currentTimeMillis, (now) => lines([...events.lines(monitor.tick(now)), ...monitor.vips.map((v) => reportLine(v, now))]))
     )
-  })
+  )
+})
 
 type ScreenInput = { readonly _tag: "Probed"; readonly p: Probed } | { readonly _tag: "Redraw" } | { readonly _tag: "Quit" }
 
 /** The full-screen view, until `q` or Ctrl-C. */
-export const screen = (o: RunOptions) =>
-  Effect.gen(function*() {
-    const monitor = new Monitor(o.targets)
-    const queue = yield* startProbes(o)
-    yield* Terminal.fullScreen
-    const inputs: Stream.Stream<ScreenInput> = Stream.mergeAll(
-      [
-        Stream.fromQueue(queue).pipe(Stream.map((p): ScreenInput => ({ _tag: "Probed", p }))),
-        Stream.tick(REDRAW_PERIOD).pipe(Stream.map((): ScreenInput => ({ _tag: "Redraw" }))),
-        Terminal.resizes.pipe(Stream.map((): ScreenInput => ({ _tag: "Redraw" }))),
-        Terminal.keys.pipe(Stream.filter(Terminal.isQuit), Stream.map((): ScreenInput => ({ _tag: "Quit" })))
-      ],
-      { concurrency: "unbounded" }
-    )
-    yield* inputs.pipe(
-      Stream.takeWhile((i) => i._tag !== "Quit"),
-      Stream.runForEach((input) => {
-        if (input._tag === "Probed") return Effect.sync(() => void monitor.record(input.p.index, input.p.outcome, input.p.at))
-        return Effect.flatMap(Clock.currentTimeMillis, (now) => write(frame(monitor, { now, ...Terminal.size(), color: o.color, title: o.title })))
-      })
-    )
-  })
+export const screen = Effect.fn("maglevt.screen")(function*(o: RunOptions) {
+  const monitor = new Monitor(o.targets)
+  const queue = yield* startProbes(o)
+  yield* Terminal.fullScreen
+  const inputs: Stream.Stream<ScreenInput> = Stream.mergeAll(
+    [
+      Stream.fromQueue(queue).pipe(Stream.map((p): ScreenInput => ({ _tag: "Probed", p }))),
+      Stream.tick(REDRAW_PERIOD).pipe(Stream.map((): ScreenInput => ({ _tag: "Redraw" }))),
+      Terminal.resizes.pipe(Stream.map((): ScreenInput => ({ _tag: "Redraw" }))),
+      Terminal.keys.pipe(Stream.filter(Terminal.isQuit), Stream.map((): ScreenInput => ({ _tag: "Quit" })))
+    ],
+    { concurrency: "unbounded" }
+  )
+  yield* inputs.pipe(
+    Stream.takeWhile((i) => i._tag !== "Quit"),
+    Stream.runForEach((input) => {
+      if (input._tag === "Probed") return Effect.sync(() => void monitor.record(input.p.index, input.p.outcome, input.p.at))
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => write(frame(monitor, { now, ...Terminal.size(), color: o.color, title: o.title })))
+    })
+  )
+})

@@ -41,6 +41,14 @@ const interval = duration("interval", "100ms", "time between two probes of a VIP
 const timeout = duration("timeout", "1s", "how long a probe may take: connection and whole response (default 1s)")
 const host = Options.text("host").pipe(
   Options.optional,
+  Options.mapTryCatch(
+    Option.map((text) => {
+      // What Node's HTTP client accepts in a header value: no control characters, latin1.
+      if (text === "" || !/^[\x20-\x7e\x80-\xff]+$/.test(text)) throw `--host ${JSON.stringify(text)}: not a Host header value`
+      return text
+    }),
+    (e) => HelpDoc.p(String(e))
+  ),
   Options.withDescription("Host header of the HTTP requests, and TLS server name when it is a DNS name (default: the VIP's address:port)")
 )
 const uri = Options.text("uri").pipe(
