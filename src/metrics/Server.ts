@@ -60,6 +60,10 @@ export const scrapesShared = Metric.counter("maglev_metrics_scrapes_shared_total
   incremental: true
 })
 
+export const scrapesWaiting = Metric.gauge("maglev_metrics_scrapes_waiting", {
+  description: "Scrapes of /metrics waiting for the render in flight."
+})
+
 export const renderSeconds = Metric.gauge("maglev_metrics_render_seconds", {
   description: "Wall-clock time of the last completed render of /metrics, in seconds, slices and the waits between them included."
 })
@@ -117,17 +121,22 @@ const makeScraper = Effect.gen(function*() {
   )
 
   const enter = lock.withPermits(1)(Effect.gen(function*() {
-    if (flight !== undefined) {
+    if (flight !== undefined && flight.fiber.unsafePoll() === null) {
       flight.waiters++
+      yield* Metric.set(scrapesWaiting, flight.waiters)
       yield* Metric.increment(scrapesShared)
       return flight
     }
-    const fiber = yield* Effect.forkIn(renderOnce, scope)
+    // Forked from within the lock's uninterruptible region: made interruptible again, or abandoning it could not stop it.
+    const fiber = yield* Effect.forkIn(Effect.interruptible(renderOnce), scope)
     const mine: Flight = { fiber, waiters: 1 }
     flight = mine
+    yield* Metric.set(scrapesWaiting, 1)
     // Done (or interrupted): the next scrape renders afresh.
     fiber.addObserver(() => {
-      if (flight === mine) flight = undefined
+      if (flight !== mine) return
+      flight = undefined
+      scrapesWaiting.unsafeUpdate(0, [])
     })
     return mine
   }))
@@ -135,9 +144,11 @@ const makeScraper = Effect.gen(function*() {
   const leave = (f: Flight) =>
     lock.withPermits(1)(Effect.suspend(() => {
       f.waiters--
-      if (f.waiters > 0 || f.fiber.unsafePoll() !== null) return Effect.void
+      if (f.fiber.unsafePoll() !== null) return Effect.void
+      if (f.waiters > 0) return Metric.set(scrapesWaiting, f.waiters)
       if (flight === f) flight = undefined
       return Effect.all([
+        Metric.set(scrapesWaiting, 0),
         Fiber.interruptFork(f.fiber),
         Metric.increment(rendersAbandoned),
         Effect.logWarning("metrics render abandoned: every scrape waiting for it went away").pipe(
@@ -146,8 +157,10 @@ const makeScraper = Effect.gen(function*() {
       ], { discard: true })
     }))
 
+  // Fiber.await, not Fiber.join: joining would inherit the render fiber's FiberRefs, among them the
+  // context of the scrape that started it, and its request would get every waiter's response.
   return Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(enter, (f) => restore(Fiber.join(f.fiber)).pipe(Effect.onInterrupt(() => leave(f))))
+    Effect.flatMap(enter, (f) => restore(Effect.flatten(Fiber.await(f.fiber))).pipe(Effect.onInterrupt(() => leave(f))))
   )
 })
 
@@ -166,7 +179,8 @@ export const make = Effect.fn("MetricsServer.make")(function*(options: MetricsSe
     if (request.method !== "GET") {
       return HttpServerResponse.text("GET only\n", { status: 405, headers: { allow: "GET, HEAD" } })
     }
-    return HttpServerResponse.uint8Array(yield* scrape, { contentType: Prometheus.CONTENT_TYPE })
+    // The platform runs handlers uninterruptibly: the wait is made interruptible so a client's going away stops it.
+    return HttpServerResponse.uint8Array(yield* Effect.interruptible(scrape), { contentType: Prometheus.CONTENT_TYPE })
   })
   yield* server.serve(app)
   const address = server.address

@@ -8,7 +8,8 @@
  * with what they were before (deltas), never as absolute values.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Logger, Metric, MetricLabel, type Scope } from "effect"
+import { Context, Deferred, Effect, Either, Fiber, Layer, Logger, Metric, MetricLabel, type Scope } from "effect"
+import * as nodeHttp from "node:http"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import type { ProbeResult } from "../../src/health/ProbeResult.js"
 import * as Metrics from "../../src/metrics/Metrics.js"
@@ -187,6 +188,128 @@ describe("/metrics", () => {
         expect(m.has("maglev_vip_packets_total")).toBe(false)
         // the weights are what the desired state asks for, VPP or not
         expect(valueOf(m, "maglev_frontend_pool_backend_weight", { frontend: "web", pool: "primary", backend: "b" })).toBe(100)
+      })
+    ), 30_000)
+
+  /**
+   * A render held at its start: the health checker's `health` (the first
+   * thing a render reads) waits for `open` while `held`, and counts the
+   * renders that read it. The rest of the daemon is the real one.
+   */
+  const withHeldRender = <A, E>(
+    body: (f: Fixture & { readonly open: Effect.Effect<void>; readonly reads: () => number }) => Effect.Effect<A, E, Scope.Scope>
+  ) =>
+    Effect.gen(function*() {
+      const { answers, daemon, sim } = yield* scriptedDaemon("metrics-", { vppDisabled: true })
+      const gate = yield* Deferred.make<void>()
+      let reads = 0
+      const held = Layer.effect(
+        HealthChecker.HealthChecker,
+        Effect.map(HealthChecker.HealthChecker, (checker) => ({
+          ...checker,
+          health: Effect.suspend(() => {
+            reads++
+            return Effect.zipRight(Deferred.await(gate), checker.health)
+          })
+        }))
+      ).pipe(Layer.provide(daemon))
+      const context = yield* Layer.build(MetricsServer.layer({ port: 0 }).pipe(Layer.provideMerge(Layer.merge(daemon, held))))
+      return yield* body({
+        sim,
+        answers,
+        checker: Context.get(context, HealthChecker.HealthChecker),
+        server: Context.get(context, MetricsServer.MetricsServer),
+        open: Effect.asVoid(Deferred.succeed(gate, undefined)),
+        reads: () => reads
+      })
+    }).pipe(Effect.scoped, Effect.provide(Logger.remove(Logger.defaultLogger)))
+
+  const metricValue = (metric: Metric.Metric<any, any, { readonly count: number } | { readonly value: number }>) =>
+    Effect.map(Metric.value(metric), (s) => ("count" in s ? s.count : s.value))
+  const completed = metricValue(MetricsServer.rendersCompleted)
+  const abandoned = metricValue(MetricsServer.rendersAbandoned)
+  const shared = metricValue(MetricsServer.scrapesShared)
+  const waiting = metricValue(MetricsServer.scrapesWaiting)
+
+  /** A GET on a connection of its own, which `abort` closes (what Prometheus does at its scrape timeout). */
+  const abortable = (url: string) => {
+    const request = nodeHttp.get(url, { agent: false })
+    const answer = Effect.async<string, Error>((resume) => {
+      request.once("error", (e) => resume(Effect.fail(e)))
+      request.once("response", (res) => {
+        let text = ""
+        res.setEncoding("utf8")
+        res.on("data", (c: string) => (text += c))
+        res.once("end", () => resume(Effect.succeed(text)))
+        res.once("error", (e) => resume(Effect.fail(e)))
+      })
+    })
+    return { answer, abort: Effect.sync(() => request.destroy()) }
+  }
+
+  it.live("concurrent scrapes share one render: the second waits for the first's and gets the same body", () =>
+    withHeldRender((f) =>
+      Effect.gen(function*() {
+        const before = { completed: yield* completed, shared: yield* shared }
+        const first = yield* Effect.fork(http(f.server.url))
+        yield* waitFor("the first render to start", Effect.sync(() => (f.reads() === 1 ? true : undefined)))
+        const second = yield* Effect.fork(http(f.server.url))
+        const third = yield* Effect.fork(http(f.server.url))
+        yield* waitFor("both to join it", Effect.map(shared, (n) => (n === before.shared + 2 ? true : undefined)))
+        expect(yield* waiting).toBe(3)
+        yield* f.open
+        const answers = [yield* Fiber.join(first), yield* Fiber.join(second), yield* Fiber.join(third)]
+        expect(answers.map((a) => a.status)).toEqual([200, 200, 200])
+        expect(answers[1]!.text).toBe(answers[0]!.text)
+        expect(answers[2]!.text).toBe(answers[0]!.text)
+        // One render read the services, and one completed.
+        expect(f.reads()).toBe(1)
+        expect((yield* completed) - before.completed).toBe(1)
+        expect(yield* waiting).toBe(0)
+        expect(parse(answers[0]!.text).get("maglev_backend_state")!.samples).toHaveLength(18)
+
+        // The next scrape renders afresh.
+        expect((yield* http(f.server.url)).status).toBe(200)
+        expect(f.reads()).toBe(2)
+        expect((yield* completed) - before.completed).toBe(2)
+        // HEAD renders nothing.
+        expect((yield* http(f.server.url, "HEAD")).status).toBe(200)
+        expect(f.reads()).toBe(2)
+      })
+    ), 30_000)
+
+  it.live("a render is abandoned when its last waiting client goes away, and only then", () =>
+    withHeldRender((f) =>
+      Effect.gen(function*() {
+        const before = { completed: yield* completed, abandoned: yield* abandoned, shared: yield* shared }
+
+        // Alone: its client goes, the render stops.
+        const alone = abortable(f.server.url)
+        const aloneAnswer = yield* Effect.fork(Effect.either(alone.answer))
+        yield* waitFor("the render to start", Effect.sync(() => (f.reads() === 1 ? true : undefined)))
+        yield* alone.abort
+        expect(Either.isLeft(yield* Fiber.join(aloneAnswer))).toBe(true)
+        yield* waitFor("the render abandoned", Effect.map(abandoned, (n) => (n === before.abandoned + 1 ? true : undefined)))
+        expect(yield* waiting).toBe(0)
+
+        // Two waiting, one goes: the render goes on for the other.
+        const leaving = abortable(f.server.url)
+        const leavingAnswer = yield* Effect.fork(Effect.either(leaving.answer))
+        yield* waitFor("a second render to start", Effect.sync(() => (f.reads() === 2 ? true : undefined)))
+        const staying = yield* Effect.fork(http(f.server.url))
+        yield* waitFor("the other to join it", Effect.map(shared, (n) => (n === before.shared + 1 ? true : undefined)))
+        yield* leaving.abort
+        expect(Either.isLeft(yield* Fiber.join(leavingAnswer))).toBe(true)
+        yield* waitFor("one scrape left waiting", Effect.map(waiting, (n) => (n === 1 ? true : undefined)))
+        yield* f.open
+        const answer = yield* Fiber.join(staying)
+        expect(answer.status).toBe(200)
+        parse(answer.text)
+
+        // The first render never completed: two renders read the services, one completed, one abandoned.
+        expect(f.reads()).toBe(2)
+        expect((yield* completed) - before.completed).toBe(1)
+        expect((yield* abandoned) - before.abandoned).toBe(1)
       })
     ), 30_000)
 })
