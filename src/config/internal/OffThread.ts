@@ -37,9 +37,11 @@ export const checkOffThread = (text: string, file: string | undefined): Effect.E
     (worker) =>
       Effect.async<CheckResult>((resume) => {
         worker.once("message", (posted) => resume(Effect.succeed(decode(posted))))
-        // A crash of the check is a bug, not a verdict on the file.
-        worker.once("error", (e) => resume(Effect.die(e)))
-        worker.once("exit", (code) => resume(Effect.die(new Error(`the configuration check worker exited with ${code}`))))
+        // The check died (out of memory on a hostile file, or a bug): the file is refused, and the daemon goes on.
+        const failed = (reason: string) =>
+          resume(Effect.succeed({ _tag: "ParseError", errors: [{ path: "", rule: `the configuration check failed: ${reason}` }] }))
+        worker.once("error", (e) => failed(e.message))
+        worker.once("exit", (code) => failed(`its worker thread exited with ${code}`))
       }),
     (worker) => Effect.promise(() => worker.terminate())
   )
