@@ -1155,6 +1155,8 @@ static napi_value js_set_icmp_filter(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+#include "probe_engine.c"
+
 /* ------------------------------------------------------------------ */
 /* module                                                             */
 /* ------------------------------------------------------------------ */
@@ -1184,6 +1186,10 @@ NAPI_MODULE_INIT() {
       {"recvErr", js_recv_err},
       {"setReceiveBuffer", js_set_receive_buffer},
       {"setIcmpFilter", js_set_icmp_filter},
+      {"probeInit", js_probe_init},
+      {"probeOpen", js_probe_open},
+      {"probeWrite", js_probe_write},
+      {"probeClose", js_probe_close},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

@@ -95,7 +95,20 @@ export interface NativeBinding {
   recvErr(fd: number, maxBytes: number): QueuedError | null
   setReceiveBuffer(fd: number, bytes: number): number
   setIcmpFilter(fd: number, family: 4 | 6, types: ReadonlyArray<number>): void
+  probeInit(callback: ProbeEventCallback): void
+  probeOpen(id: number, family: 4 | 6, address: string, port: number, localAddress: string | null, netnsPath: string | null): void
+  probeWrite(id: number, data: Uint8Array): void
+  probeClose(id: number, reset: boolean): void
 }
+
+/** Events of the probe connections (native/src/probe_engine.c). */
+export const PROBE_CONNECTED = 1
+export const PROBE_DATA = 2
+export const PROBE_END = 3
+export const PROBE_ERROR = 4
+
+/** (id, kind, value): value is the data (PROBE_DATA), else an errno (PROBE_ERROR) or 0. */
+export type ProbeEventCallback = (id: number, kind: number, value: Buffer | number) => void
 
 export const ADDON_NAME = "vppmaglev_native"
 
@@ -328,3 +341,31 @@ export const setReceiveBuffer = (fd: number, bytes: number): number => loadNativ
  */
 export const setIcmpFilter = (fd: number, family: 4 | 6, types: ReadonlyArray<number>): void =>
   loadNative().setIcmpFilter(fd, family, types)
+
+/**
+ * Probe connections on Node's own event loop without net.Socket (see
+ * native/src/probe_engine.c and src/health/probes/internal/NativeSocket.ts):
+ * one callback receives every connection's events.
+ */
+export const probeInit = (callback: ProbeEventCallback): void => loadNative().probeInit(callback)
+
+/**
+ * Opens probe connection `id`: a non-blocking TCP socket (inside `netnsPath`
+ * when given, bound to `localAddress` when given) connecting to
+ * address:port. Throws a NativeError (syscall socket, setns, open, bind or
+ * connect) when it cannot even start; later failures come as events.
+ */
+export const probeOpen = (
+  id: number,
+  family: 4 | 6,
+  address: string,
+  port: number,
+  localAddress: string | undefined,
+  netnsPath: string | undefined
+): void => loadNative().probeOpen(id, family, address, port, localAddress ?? null, netnsPath ?? null)
+
+/** Sends on connection `id` (now, or as soon as it is connected and writable). */
+export const probeWrite = (id: number, data: Uint8Array): void => loadNative().probeWrite(id, data)
+
+/** Closes connection `id`, with an RST when `reset`; no event follows. */
+export const probeClose = (id: number, reset: boolean): void => loadNative().probeClose(id, reset)

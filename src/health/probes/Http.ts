@@ -23,16 +23,14 @@
  * Once decided, a plain TCP connection is closed with a reset, as HAProxy does
  * for its checks: no FIN exchange and no TIME_WAIT left behind for a probe.
  */
-import type * as net from "node:net"
 import { StringDecoder } from "node:string_decoder"
-import * as tls from "node:tls"
 import type { HttpParams } from "../../config/Config.js"
 import { type ProbeCode, probeResult } from "../ProbeResult.js"
 import type { Deliver } from "./internal/Deadline.js"
 import type { LoopLag } from "./internal/LoopLag.js"
 import { HEADER_CAP, ResponseParser } from "./internal/HttpResponse.js"
 import { compiled, READ_CAP } from "./internal/Regex.js"
-import { type Conversation, type Endpoint, type Finish, hostPort, startStream } from "./internal/StreamProbe.js"
+import { type Conversation, type Endpoint, type Finish, hostPort, type ProbeStream, startStream } from "./internal/StreamProbe.js"
 import { dnsName, secureContext, type TlsPlan } from "./internal/Tls.js"
 import { USER_AGENT } from "./internal/UserAgent.js"
 
@@ -105,7 +103,7 @@ const request = (params: HttpParams, host: string): Buffer | string => {
 /** The HTTP exchange of one probe. */
 class Exchange implements Conversation {
   private readonly parser: ResponseParser
-  private stream: net.Socket | undefined
+  private stream: ProbeStream | undefined
   private finish: Finish | undefined
   private decided = false
   /** "HTTP 200 OK", once the response's head is in. */
@@ -120,11 +118,11 @@ class Exchange implements Conversation {
     this.parser = new ResponseParser(params.method === "HEAD", READ_CAP)
   }
 
-  readonly start = (stream: net.Socket, finish: Finish): void => {
+  readonly start = (stream: ProbeStream, finish: Finish): void => {
     this.stream = stream
     this.finish = finish
-    stream.on("data", this.onData)
-    stream.on("end", this.onEnd)
+    stream.onData(this.onData)
+    stream.onEnd(this.onEnd)
     stream.write(this.request)
   }
 
@@ -187,14 +185,7 @@ class Exchange implements Conversation {
   private decide(code: ProbeCode, detail: string): void {
     if (this.decided) return
     this.decided = true
-    const s = this.stream
-    if (s !== undefined && !(s instanceof tls.TLSSocket) && typeof s.resetAndDestroy === "function") {
-      try {
-        s.resetAndDestroy()
-      } catch {
-        // Not a TCP handle after all: the finish below destroys it normally.
-      }
-    }
+    this.stream?.reset()
     this.finish?.(code, detail)
   }
 

@@ -8,16 +8,14 @@
  *   the peer closes, or {@link READ_CAP} bytes came, without a match; L7TOUT if
  *   the timeout passes first (what came by then is matched one last time).
  */
-import type * as net from "node:net"
 import { StringDecoder } from "node:string_decoder"
 import type { TcpParams } from "../../config/Config.js"
 import { probeResult } from "../ProbeResult.js"
 import type { Deliver } from "./internal/Deadline.js"
 import type { LoopLag } from "./internal/LoopLag.js"
 import { compiled, READ_CAP } from "./internal/Regex.js"
-import { type Conversation, type Endpoint, type Finish, startStream } from "./internal/StreamProbe.js"
+import { type Conversation, type Endpoint, type Finish, type ProbeStream, startStream } from "./internal/StreamProbe.js"
 import { dnsName, secureContext, type TlsPlan } from "./internal/Tls.js"
-import type * as tls from "node:tls"
 
 /**
  * Matching again after every packet of a peer that trickles one byte at a
@@ -40,23 +38,21 @@ class Dialogue implements Conversation {
     private readonly secure: boolean
   ) {}
 
-  readonly start = (stream: net.Socket, finish: Finish): void => {
+  readonly start = (stream: ProbeStream, finish: Finish): void => {
     const okCode = this.secure ? "L6OK" : "L4OK"
-    const ready = this.secure ? `TLS handshake done (${(stream as tls.TLSSocket).getProtocol() ?? "TLS"})` : "connected"
+    const ready = this.secure ? `TLS handshake done (${stream.tlsProtocol ?? "TLS"})` : "connected"
     const { expect, send } = this.params
     if (expect === undefined) {
       if (send === undefined) return finish(okCode, ready)
       const data = Buffer.from(send, "utf8")
-      stream.write(data, (e) => {
-        if (e === undefined || e === null) finish(okCode, `${ready}, sent ${data.length} bytes`)
-      })
+      stream.write(data, () => finish(okCode, `${ready}, sent ${data.length} bytes`))
       return
     }
     this.decoder = new StringDecoder("utf8")
-    if (send !== undefined) stream.write(send, "utf8")
-    stream.on("data", (chunk: Buffer) => this.onData(chunk, expect, finish))
-    stream.once("close", () => clearTimeout(this.recheck))
-    stream.on("end", () => {
+    if (send !== undefined) stream.write(Buffer.from(send, "utf8"))
+    stream.onData((chunk: Buffer) => this.onData(chunk, expect, finish))
+    stream.onClose(() => clearTimeout(this.recheck))
+    stream.onEnd(() => {
       this.text += this.decoder?.end() ?? ""
       if (this.match(expect, finish)) return
       finish(

@@ -6,11 +6,14 @@
  */
 import type * as net from "node:net"
 import * as tls from "node:tls"
-import { type ProbeCode, type ProbeResult, probeResult } from "../../ProbeResult.js"
+import { type ProbeCode, probeResult } from "../../ProbeResult.js"
+import { isSocketFailure, netnsPath, socketFailure, tcpSocket } from "../Netns.js"
 import { type Deliver, finishedAt, timedOutAt } from "./Deadline.js"
 import type { LoopLag } from "./LoopLag.js"
-import { isSocketFailure, tcpSocket } from "../Netns.js"
+import { NativeSocket, nativeProbes, nodeStream, type ProbeStream } from "./NativeSocket.js"
 import { type TlsPlan, tlsErrorDetail } from "./Tls.js"
+
+export type { ProbeStream } from "./NativeSocket.js"
 
 export interface Endpoint {
   readonly address: string
@@ -28,13 +31,17 @@ export type Finish = (code: ProbeCode, detail: string) => void
 
 export interface Conversation {
   /** Starts talking on the ready stream (plain or TLS); reports through `finish`, once. */
-  readonly start: (stream: net.Socket, finish: Finish) => void
+  readonly start: (stream: ProbeStream, finish: Finish) => void
   /** An error of the stream while talking. */
   readonly onError: (e: Error, finish: Finish) => void
   /** The deadline passed while talking. */
   readonly onTimeout: (timeoutMs: number, finish: Finish) => void
 }
 
+/**
+ * A plain connection is the native engine's (NativeSocket.ts) when it is
+ * available; TLS runs over a Node socket, as tls.connect needs one.
+ */
 class Session {
   stage: Stage = "connect"
   private done = false
@@ -42,12 +49,13 @@ class Session {
   private detail = ""
   private tcp: net.Socket | undefined
   private secure: tls.TLSSocket | undefined
-  private deliver: (() => void) | undefined
+  private native: NativeSocket | undefined
 
   constructor(
     private readonly endpoint: Endpoint,
     private readonly tlsPlan: TlsPlan | undefined,
-    private readonly conversation: Conversation
+    private readonly conversation: Conversation,
+    private readonly report: Finish
   ) {}
 
   readonly finish: Finish = (code, detail) => {
@@ -56,7 +64,7 @@ class Session {
     this.code = code
     this.detail = detail
     this.destroy()
-    this.deliver?.()
+    this.report(code, detail)
   }
 
   private readonly onError = (e: Error): void => {
@@ -74,7 +82,7 @@ class Session {
   private readonly onConnect = (): void => {
     if (this.done || this.tcp === undefined) return
     const plan = this.tlsPlan
-    if (plan === undefined) return this.talk(this.tcp)
+    if (plan === undefined) return this.talk(nodeStream(this.tcp))
     this.stage = "tls"
     const options: tls.ConnectionOptions = {
       socket: this.tcp,
@@ -96,10 +104,15 @@ class Session {
 
   private readonly onSecure = (): void => {
     if (this.done || this.secure === undefined) return
-    this.talk(this.secure)
+    this.talk(nodeStream(this.secure))
   }
 
-  private talk(stream: net.Socket): void {
+  private readonly onNativeConnect = (): void => {
+    if (this.done || this.native === undefined) return
+    this.talk(this.native)
+  }
+
+  private talk(stream: ProbeStream): void {
     this.stage = "app"
     try {
       this.conversation.start(stream, this.finish)
@@ -111,6 +124,7 @@ class Session {
 
   /** Creates the socket and starts connecting; a socket that cannot be made finishes at once. */
   open(): void {
+    if (this.tlsPlan === undefined && nativeProbes) return this.openNative()
     const { endpoint } = this
     const socket = tcpSocket(endpoint.family, endpoint.netns)
     if (isSocketFailure(socket)) return this.finish("L4CON", socket.detail)
@@ -126,29 +140,37 @@ class Session {
     }
   }
 
-  /** Calls `k` with the outcome, now if there is one, else when it comes. */
-  await(k: (code: ProbeCode, detail: string) => void): void {
-    this.deliver = () => k(this.code, this.detail)
-    if (this.done) this.deliver()
+  private openNative(): void {
+    const { endpoint } = this
+    const socket = new NativeSocket(endpoint.address, endpoint.port, this.onNativeConnect, this.onError)
+    try {
+      socket.open(endpoint.family, endpoint.localAddress, endpoint.netns === "" ? undefined : netnsPath(endpoint.netns))
+      this.native = socket
+    } catch (e) {
+      this.finish("L4CON", socketFailure(endpoint.netns, e).detail)
+    }
   }
 
+  /**
+   * The deadline passed: the timeout of the stage reached (unless the
+   * conversation decides on what it has). The caller has stopped listening
+   * to `report`; the outcome is returned.
+   */
   timedOut(timeoutMs: number): [ProbeCode, string] {
-    if (!this.done) {
-      switch (this.stage) {
-        case "connect":
-          this.finish(
-            "L4TOUT",
-            `connect to ${hostPort(this.endpoint.address, this.endpoint.port)} timed out after ${timeoutMs} ms`
-          )
-          break
-        case "tls":
-          this.finish("L6TOUT", `TLS handshake timed out after ${timeoutMs} ms`)
-          break
-        case "app":
-          this.conversation.onTimeout(timeoutMs, this.finish)
-          this.finish("L7TOUT", `no answer within ${timeoutMs} ms`)
-          break
-      }
+    if (!this.done) switch (this.stage) {
+      case "connect":
+        this.finish(
+          "L4TOUT",
+          `connect to ${hostPort(this.endpoint.address, this.endpoint.port)} timed out after ${timeoutMs} ms`
+        )
+        break
+      case "tls":
+        this.finish("L6TOUT", `TLS handshake timed out after ${timeoutMs} ms`)
+        break
+      case "app":
+        this.conversation.onTimeout(timeoutMs, this.finish)
+        this.finish("L7TOUT", `no answer within ${timeoutMs} ms`)
+        break
     }
     return [this.code, this.detail]
   }
@@ -156,6 +178,7 @@ class Session {
   destroy(): void {
     this.secure?.destroy()
     this.tcp?.destroy()
+    this.native?.destroy()
   }
 }
 
@@ -183,22 +206,22 @@ export const startStream = (
   deliver: Deliver,
   lag: LoopLag | undefined
 ): (() => void) => {
-  const session = new Session(endpoint, tlsPlan, conversation)
   const started = performance.now()
   let settled = false
-  const timer = setTimeout(() => {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const session = new Session(endpoint, tlsPlan, conversation, (code, detail) => {
+    if (settled) return
+    settled = true
+    clearTimeout(timer)
+    deliver(finishedAt(probeResult(code, performance.now() - started, detail), started, timeoutMs, lag))
+  })
+  timer = setTimeout(() => {
     if (settled) return
     settled = true
     const [code, detail] = session.timedOut(timeoutMs)
     deliver(timedOutAt(code, detail, started, timeoutMs, lag))
   }, timeoutMs)
   session.open()
-  session.await((code, detail) => {
-    if (settled) return
-    settled = true
-    clearTimeout(timer)
-    deliver(finishedAt(probeResult(code, performance.now() - started, detail), started, timeoutMs, lag))
-  })
   return () => {
     settled = true
     clearTimeout(timer)
