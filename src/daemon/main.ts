@@ -27,6 +27,7 @@ import * as MetricsServer from "../metrics/Server.js"
 import { ExitStatus, teardown } from "../internal/ExitStatus.js"
 import { COMMIT, COMMIT_DATE, VERSION, VERSION_LINE } from "../Version.js"
 import * as Daemon from "./Daemon.js"
+import * as TestHooks from "./TestHooks.js"
 import { onSignal, trackStopSignal } from "./Signals.js"
 
 const DEFAULT_CONFIG = "/etc/vpp-maglev/maglev.yaml"
@@ -211,7 +212,7 @@ const runDaemon = (o: DaemonOptions) =>
     )
     const rpc = yield* rpcLayer(o)
     const metrics = yield* metricsLayer(o)
-    const services = Layer.merge(rpc, metrics).pipe(
+    const services = Layer.mergeAll(rpc, metrics, TestHooks.layer).pipe(
       Layer.provideMerge(Control.layer({ configFile: o.file, configMaxBytes: o.configMaxBytes })),
       Layer.provideMerge(Daemon.layer(cfg, o.vpp).pipe(Layer.provide(Prober.layer)))
     )
