@@ -58,7 +58,14 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthoriz
   }
 }
 
-export type ApiError = NotFound | Unavailable | InvalidArgument | Conflict | Unauthorized
+/** The server has as much of something as it takes (open `WatchEvents` streams): try again later. */
+export class Busy extends Schema.TaggedError<Busy>()("Busy", { reason: Schema.String }) {
+  override get message(): string {
+    return `maglevd is busy: ${this.reason}`
+  }
+}
+
+export type ApiError = NotFound | Unavailable | InvalidArgument | Conflict | Unauthorized | Busy
 
 // --- Auth --------------------------------------------------------------------------
 
@@ -68,8 +75,10 @@ export class Authorization extends RpcMiddleware.Tag<Authorization>()("vpp-magle
 }) {}
 
 /**
- * Annotates the RPCs that can change something, with a predicate on the
- * (decoded) payload: with a token configured, those calls require it.
+ * Annotates the RPCs that can change something (or, like a debug-level watch
+ * or a check of any file, show what only the operator should see), with a
+ * predicate on the (decoded) payload: with a token configured, those calls
+ * require it.
  */
 export class Mutating extends Context.Tag("vpp-maglev/api/Mutating")<Mutating, (payload: any) => boolean>() {}
 
@@ -394,7 +403,19 @@ export const Heartbeat = Schema.TaggedStruct("Heartbeat", {
 
 export const HEARTBEAT_INTERVAL_MS = 15_000
 
-export const WatchEvent = Schema.Union(Hydrate, BackendEvent, FrontendEvent, LogEvent, Heartbeat)
+/**
+ * The last message of a watch whose reader fell too far behind: the server
+ * kept `limitBytes` of events for it at most, threw away what it held
+ * (`queuedBytes`) and ended the stream. Watch again to get a fresh `Hydrate`.
+ */
+export const Overflow = Schema.TaggedStruct("Overflow", {
+  /** Unix milliseconds. */
+  at: Schema.Number,
+  queuedBytes: Schema.Number,
+  limitBytes: Schema.Number
+})
+
+export const WatchEvent = Schema.Union(Hydrate, BackendEvent, FrontendEvent, LogEvent, Heartbeat, Overflow)
 export type WatchEvent = typeof WatchEvent.Type
 
 // --- The group -------------------------------------------------------------------------
@@ -456,9 +477,11 @@ export class MaglevApi extends RpcGroup.make(
       frontend: Schema.optional(Schema.Boolean)
     },
     success: WatchEvent,
-    error: InvalidArgument,
+    // Busy: the server has as many watchers as it takes (`maxWatchers`).
+    error: Schema.Union(Busy, InvalidArgument),
     stream: true
-  })
+    // Debug records show every binary-API message: with a token, only its holder gets them.
+  }).annotate(Mutating, (p: { readonly logLevel?: string | undefined }) => p.logLevel === "debug")
 ).middleware(Authorization) {}
 
 export type MaglevRpcs = RpcGroup.Rpcs<typeof MaglevApi>

@@ -4,31 +4,79 @@
  * through them or through `Control`, and turn the answers into the wire
  * shapes (Info.ts) and the API's errors.
  */
-import { Clock, Effect, HashMap, Option } from "effect"
+import { Clock, Effect, HashMap, LogLevel, Option, Ref, Stream } from "effect"
+import * as LogLimit from "../internal/LogLimit.js"
 import * as HealthChecker from "../health/HealthChecker.js"
 import * as LbSync from "../lb/LbSync.js"
 import { canonicalAddress, frontendVipKey, vipKeyString } from "../lb/VipKey.js"
 import { lb } from "../vpp/binapi/index.js"
 import * as Supervisor from "../vpp/Supervisor.js"
-import { Conflict, type LbState, MaglevApi, NotFound, Unavailable } from "./Api.js"
+import { Busy, Conflict, type LbState, MaglevApi, NotFound, Unavailable } from "./Api.js"
 import { Control } from "./Control.js"
 import { backendInfo, backendInfos, frontendInfo, frontendInfos, healthCheckInfo, opInfo } from "./Info.js"
 import { LogHub } from "./LogHub.js"
 import { COMMIT, COMMIT_DATE, VERSION } from "../Version.js"
+import type { Overflowed } from "./internal/HttpProtocol.js"
 import { watchEvents } from "./Watch.js"
+
+export interface HandlersOptions {
+  /** Open `WatchEvents` streams at most; the next one fails with `Busy`. Default 64. */
+  readonly maxWatchers?: number | undefined
+  /**
+   * Of those, at debug level at most (each costs an encoded record per
+   * binary-API message); default 4.
+   */
+  readonly maxDebugWatchers?: number | undefined
+  /** From the transport (internal/HttpProtocol.ts): when a client's response fell too far behind. */
+  readonly overflowed?: ((clientId: number) => Effect.Effect<Overflowed>) | undefined
+}
+
+export const DEFAULT_MAX_WATCHERS = 64
+export const DEFAULT_MAX_DEBUG_WATCHERS = 4
 
 const unavailable = (e: Supervisor.VppUnavailable) => new Unavailable({ reason: e.reason })
 
 const actionError = (e: HealthChecker.ActionError) =>
   e._tag === "BackendNotFound" ? new NotFound({ kind: "backend", name: e.backend }) : new Conflict({ reason: e.message })
 
-export const layer = MaglevApi.toLayer(Effect.gen(function*() {
+export const layer = (options: HandlersOptions = {}) => MaglevApi.toLayer(Effect.gen(function*() {
   const checker = yield* HealthChecker.HealthChecker
   const vpp = yield* Supervisor.VppSupervisor
   const sync = yield* LbSync.LbSync
   const control = yield* Control
   const hub = yield* LogHub
   const startedAt = yield* Clock.currentTimeMillis
+  const maxWatchers = options.maxWatchers ?? DEFAULT_MAX_WATCHERS
+  const maxDebugWatchers = options.maxDebugWatchers ?? DEFAULT_MAX_DEBUG_WATCHERS
+  const watchers = yield* Ref.make({ all: 0, debug: 0 })
+  // Any client can ask for watches: the refusals are rate-limited.
+  const limit = yield* LogLimit.make()
+
+  /** A watcher's place, for as long as the stream's scope is open; Busy when all are taken. */
+  const admitWatcher = (debug: boolean) =>
+    Effect.acquireRelease(
+      Ref.modify(watchers, (n): readonly [string | undefined, { readonly all: number; readonly debug: number }] =>
+        n.all >= maxWatchers
+          ? [`${maxWatchers} watches open already, the most it takes (--rpc-max-watchers)`, n]
+          : debug && n.debug >= maxDebugWatchers
+          ? [`${maxDebugWatchers} debug-level watches open already, the most it takes (--rpc-max-debug-watchers)`, n]
+          : [undefined, { all: n.all + 1, debug: n.debug + (debug ? 1 : 0) }]),
+      (refused) => (refused === undefined ? Ref.update(watchers, (n) => ({ all: n.all - 1, debug: n.debug - (debug ? 1 : 0) })) : Effect.void)
+    ).pipe(
+      Effect.flatMap((refused) =>
+        refused === undefined
+          ? Effect.void
+          : Effect.zipRight(
+            limit.log(LogLevel.Warning, "WatchEvents refused: the server has as many watchers as it takes", {
+              event: "rpc-watch-refused",
+              max_watchers: maxWatchers,
+              max_debug_watchers: maxDebugWatchers,
+              debug
+            }),
+            Effect.fail(new Busy({ reason: refused }))
+          )
+      )
+    )
 
   const backendAfter = (action: Effect.Effect<HealthChecker.BackendHealth, HealthChecker.ActionError>) =>
     Effect.flatMap(Effect.mapError(action, actionError), (health) => Effect.map(control.snapshot, (s) => backendInfo(s, health)))
@@ -126,6 +174,10 @@ export const layer = MaglevApi.toLayer(Effect.gen(function*() {
           return c === undefined ? [] : [{ frontend: f.name, vip: vipKeyString(frontendVipKey(f)), ...c }]
         })
       }),
-    WatchEvents: (request) => watchEvents({ checker, control, hub }, request)
+    WatchEvents: (request, { clientId }) =>
+      Stream.unwrapScoped(Effect.as(
+        admitWatcher(request.logLevel === "debug"),
+        watchEvents({ checker, control, hub, overflowed: options.overflowed?.(clientId) }, request)
+      ))
   })
 }))

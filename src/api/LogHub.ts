@@ -7,12 +7,16 @@
  * for a watcher to get debug records the daemon must run with the fiber
  * minimum at Debug and filter its stdout logger by `--log-level` itself.
  * Records are only built while someone watches at their level: with no
- * watcher the logger returns at once.
+ * watcher the logger returns at once. `layerInstalled` also provides the
+ * `LogDemand` (internal/LogDemand.ts) that says so to code that would log
+ * much at debug (the binary-API transport): whether a watcher wants a level,
+ * or the daemon's other loggers print it (`printed`).
  *
  * The PubSub slides: a watcher that falls more than `capacity` records
  * behind loses the oldest ones rather than holding up the daemon's logging.
  */
 import { Cause, Context, Effect, HashMap, Inspectable, Layer, Logger, LogLevel, PubSub, type Scope, Stream } from "effect"
+import { LogDemand } from "../internal/LogDemand.js"
 
 export interface LogRecord {
   /** Unix milliseconds. */
@@ -32,6 +36,8 @@ export interface LogHubShape {
   readonly subscribe: (minimum: LogLevel.LogLevel) => Effect.Effect<Stream.Stream<LogRecord>, never, Scope.Scope>
   /** Open subscriptions (for tests and diagnostics). */
   readonly subscribers: Effect.Effect<number>
+  /** Whether a record at this level would reach a subscriber now. */
+  readonly wants: (level: LogLevel.LogLevel) => boolean
 }
 
 export class LogHub extends Context.Tag("vpp-maglev/LogHub")<LogHub, LogHubShape>() {}
@@ -39,6 +45,11 @@ export class LogHub extends Context.Tag("vpp-maglev/LogHub")<LogHub, LogHubShape
 export interface LogHubOptions {
   /** Records a watcher may fall behind before it loses the oldest; default 4096. */
   readonly capacity?: number
+  /**
+   * `layerInstalled`: the level from which the daemon's other loggers print
+   * (maglevd's `--log-level`); default All, that is, every record is wanted.
+   */
+  readonly printed?: LogLevel.LogLevel
 }
 
 const jsonValue = (v: unknown): unknown => {
@@ -110,12 +121,23 @@ export const make = (options: LogHubOptions = {}): Effect.Effect<LogHubShape, ne
         Effect.map((records) => Stream.filter(Stream.fromQueue(records), (r) => r.level.ordinal >= minimum.ordinal))
       )
 
-    return { logger, subscribe, subscribers: Effect.sync(() => minimums.length) }
+    return { logger, subscribe, subscribers: Effect.sync(() => minimums.length), wants: (level) => level.ordinal >= lowest }
   })
 
 /** The hub alone: records reach it only once its logger is installed. */
 export const layer = (options?: LogHubOptions): Layer.Layer<LogHub> => Layer.scoped(LogHub, make(options))
 
-/** The hub, with its logger added to the loggers of whatever this layer is provided to. */
-export const layerInstalled = (options?: LogHubOptions): Layer.Layer<LogHub> =>
-  Layer.unwrapScoped(Effect.map(make(options), (hub) => Layer.merge(Layer.succeed(LogHub, hub), Logger.add(hub.logger))))
+/**
+ * The hub, with its logger added to the loggers of whatever this layer is
+ * provided to, and the `LogDemand` of the hub and the loggers that print from
+ * `options.printed`.
+ */
+export const layerInstalled = (options?: LogHubOptions): Layer.Layer<LogHub | LogDemand> =>
+  Layer.unwrapScoped(Effect.map(make(options), (hub) => {
+    const printed = options?.printed ?? LogLevel.All
+    return Layer.mergeAll(
+      Layer.succeed(LogHub, hub),
+      Logger.add(hub.logger),
+      Layer.succeed(LogDemand, { wants: (level) => LogLevel.greaterThanEqual(level, printed) || hub.wants(level) })
+    )
+  }))

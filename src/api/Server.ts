@@ -14,12 +14,14 @@ import type { HttpApp } from "@effect/platform"
 import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { RpcSerialization, RpcServer } from "@effect/rpc"
-import { Context, Effect, Layer, Option, type Scope } from "effect"
+import { Context, Effect, Layer, LogLevel, Option, type Scope } from "effect"
 import * as crypto from "node:crypto"
 import * as http from "node:http"
 import { Authorization, DEFAULT_PATH, isMutating, MaglevApi, Unauthorized } from "./Api.js"
 import * as Handlers from "./Handlers.js"
+import * as LogLimit from "../internal/LogLimit.js"
 import { check, defectBody } from "./internal/Gate.js"
+import * as HttpProtocol from "./internal/HttpProtocol.js"
 
 export interface ServerOptions {
   /** Address to listen on; default 127.0.0.1. */
@@ -34,6 +36,12 @@ export interface ServerOptions {
   readonly readonlyToo?: boolean | undefined
   /** Largest request body; default 1 MiB. */
   readonly maxBodyBytes?: number | undefined
+  /** Open `WatchEvents` streams at most (`--rpc-max-watchers`); default 64. */
+  readonly maxWatchers?: number | undefined
+  /** Of those, at debug level at most (`--rpc-max-debug-watchers`); default 4. */
+  readonly maxDebugWatchers?: number | undefined
+  /** Bytes of events a watcher may leave unread before it is dropped with `Overflow`; default 256 KiB. */
+  readonly maxStreamBytes?: number | undefined
 }
 
 export interface ApiServerShape {
@@ -49,6 +57,8 @@ export class ApiServer extends Context.Tag("vpp-maglev/ApiServer")<ApiServer, Ap
 export const DEFAULT_HOST = "127.0.0.1"
 export const DEFAULT_PORT = 9090
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+export { DEFAULT_MAX_DEBUG_WATCHERS, DEFAULT_MAX_WATCHERS } from "./Handlers.js"
+export { DEFAULT_MAX_QUEUED_BYTES as DEFAULT_MAX_STREAM_BYTES } from "./internal/HttpProtocol.js"
 
 export const isLoopback = (host: string): boolean =>
   host === "localhost" || host === "::1" || /^127\./.test(host) || /^::ffff:127\./i.test(host)
@@ -109,7 +119,18 @@ const guarded = (rpcApp: HttpApp.Default<never, Scope.Scope>, path: string, maxB
 export const make = Effect.fn("ApiServer.make")(function*(options: ServerOptions) {
   const host = options.host ?? DEFAULT_HOST
   const path = options.path ?? DEFAULT_PATH
-  const { httpApp, protocol } = yield* RpcServer.makeProtocolWithHttpApp
+  // Slow readers are a client's choice: their drops are logged rate-limited.
+  const limit = yield* LogLimit.make()
+  const { httpApp, overflowed, protocol } = yield* HttpProtocol.make({
+    maxQueuedBytes: options.maxStreamBytes,
+    onOverflow: ({ limitBytes, queuedBytes }) =>
+      limit.log(LogLevel.Warning, "a WatchEvents reader fell too far behind: its events were dropped and its stream ended", {
+        event: "rpc-watch-overflow",
+        queued_bytes: queuedBytes,
+        limit_bytes: limitBytes
+      })
+  })
+  const handlers = yield* Layer.build(Handlers.layer({ maxWatchers: options.maxWatchers, maxDebugWatchers: options.maxDebugWatchers, overflowed }))
   const listener = http.createServer()
   const server = yield* NodeHttpServer.make(() => listener, { host, port: options.port ?? DEFAULT_PORT })
   // Once the RPC server has stopped (below: it ends open streams), nothing is owed to any connection;
@@ -117,6 +138,7 @@ export const make = Effect.fn("ApiServer.make")(function*(options: ServerOptions
   yield* Effect.addFinalizer(() => Effect.sync(() => listener.closeAllConnections()))
   // Started after the listener, so stopped before it closes.
   yield* RpcServer.make(MaglevApi).pipe(
+    Effect.provide(handlers),
     Effect.provideService(RpcServer.Protocol, protocol),
     Effect.interruptible,
     Effect.forkScoped
@@ -141,5 +163,5 @@ export const make = Effect.fn("ApiServer.make")(function*(options: ServerOptions
  */
 export const layer = (options: ServerOptions = {}) =>
   Layer.scoped(ApiServer, make(options)).pipe(
-    Layer.provide(Layer.mergeAll(Handlers.layer, authorization(options), RpcSerialization.layerNdjson))
+    Layer.provide(Layer.merge(authorization(options), RpcSerialization.layerNdjson))
   )

@@ -9,12 +9,19 @@
  * after every change of the running configuration (a reload, a weight
  * override), and compared with what this watcher last saw: one
  * `FrontendEvent` per real change.
+ *
+ * A watcher that does not read is not kept forever: when the HTTP response
+ * carrying its stream falls more than its byte budget behind
+ * (internal/HttpProtocol.ts), `overflowed` completes and the stream ends
+ * with an `Overflow` event. The server takes at most `maxWatchers` watches
+ * at once (Handlers.ts); the next one fails with `Busy`.
  */
-import { Clock, Duration, Effect, LogLevel, Schedule, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, LogLevel, Option, Schedule, Stream } from "effect"
 import type * as HealthChecker from "../health/HealthChecker.js"
 import { type FrontendInfo, HEARTBEAT_INTERVAL_MS, type LogEvent, type WatchEvent, type WatchLogLevel } from "./Api.js"
 import type { ControlShape } from "./Control.js"
 import { backendInfo, backendInfos, frontendInfo, frontendInfos, type Snapshot, transitionInfo } from "./Info.js"
+import type { Overflowed } from "./internal/HttpProtocol.js"
 import type { LogHubShape, LogRecord } from "./LogHub.js"
 
 export interface WatchRequest {
@@ -27,6 +34,8 @@ export interface WatchServices {
   readonly checker: HealthChecker.HealthCheckerShape
   readonly control: ControlShape
   readonly hub: LogHubShape
+  /** Completes when the reader has fallen too far behind (never, for a transport without the bound). */
+  readonly overflowed?: Effect.Effect<Overflowed> | undefined
 }
 
 export const LEVELS: Readonly<Record<WatchLogLevel, LogLevel.LogLevel>> = {
@@ -149,8 +158,18 @@ export const watchEvents = (services: WatchServices, request: WatchRequest): Str
       )
     )
 
-    return Stream.concat(
+    const events = Stream.concat(
       Stream.succeed(hydrate),
       Stream.mergeAll(sources, { concurrency: "unbounded" }).pipe(Stream.mapEffect(handle), Stream.flattenIterables)
     )
+    const overflowed = services.overflowed
+    if (overflowed === undefined) return events
+    // Ends the stream the moment the reader is dropped; the Overflow event is its last word.
+    const dropped = yield* Deferred.make<Overflowed>()
+    yield* Effect.forkScoped(Effect.flatMap(overflowed, (o) => Deferred.succeed(dropped, o)))
+    const last = Stream.unwrap(Effect.map(Deferred.poll(dropped), Option.match({
+      onNone: () => Stream.empty,
+      onSome: (o) => Stream.fromEffect(Effect.zipWith(o, Clock.currentTimeMillis, (o, at): WatchEvent => ({ _tag: "Overflow", at, ...o })))
+    })))
+    return events.pipe(Stream.interruptWhenDeferred(dropped), Stream.concat(last))
   }))

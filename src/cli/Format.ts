@@ -608,5 +608,8 @@ export const watchEventText = (e: Api.WatchEvent, style: Style): string | undefi
       if (e.cause !== undefined) words.push(`cause=${JSON.stringify(e.cause)}`)
       return trimLine(words.filter((w) => w !== "").join(" "))
     }
+    case "Overflow":
+      return `${paint.dim(iso(e.at), style)} ${paint.warn("watch dropped", style)}: ` +
+        `this client fell ${e.queuedBytes} bytes behind (the daemon keeps ${e.limitBytes})`
   }
 }

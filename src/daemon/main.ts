@@ -78,6 +78,16 @@ const rpcTokenReadonly = Options.boolean("rpc-token-readonly").pipe(
   Options.withFallbackConfig(EffectConfig.boolean("MAGLEV_RPC_TOKEN_READONLY")),
   Options.withDescription("with --rpc-token-file: read-only RPCs need the token too (env MAGLEV_RPC_TOKEN_READONLY=true)")
 )
+const rpcMaxWatchers = Options.integer("rpc-max-watchers").pipe(
+  Options.withFallbackConfig(EffectConfig.integer("MAGLEV_RPC_MAX_WATCHERS")),
+  Options.withDefault(ApiServer.DEFAULT_MAX_WATCHERS),
+  Options.withDescription(`WatchEvents streams open at once at most; the next is refused with Busy (env MAGLEV_RPC_MAX_WATCHERS; default ${ApiServer.DEFAULT_MAX_WATCHERS})`)
+)
+const rpcMaxDebugWatchers = Options.integer("rpc-max-debug-watchers").pipe(
+  Options.withFallbackConfig(EffectConfig.integer("MAGLEV_RPC_MAX_DEBUG_WATCHERS")),
+  Options.withDefault(ApiServer.DEFAULT_MAX_DEBUG_WATCHERS),
+  Options.withDescription(`of those, at debug level at most (env MAGLEV_RPC_MAX_DEBUG_WATCHERS; default ${ApiServer.DEFAULT_MAX_DEBUG_WATCHERS})`)
+)
 const logLevel = Options.choice("log-level", ["debug", "info", "warn", "error"]).pipe(
   Options.withFallbackConfig(EffectConfig.literal("debug", "info", "warn", "error")("MAGLEV_LOG_LEVEL")),
   Options.withDefault("info" as const),
@@ -109,7 +119,13 @@ const reloadOnHangup = Effect.gen(function*() {
   const control = yield* Control.Control
   const reload = Effect.logInfo("configuration reload started").pipe(
     Effect.annotateLogs({ event: "config-reload-started", file: control.configFile, trigger: "sighup" }),
-    Effect.zipRight(Effect.ignore(control.reloadFile("sighup")))
+    Effect.zipRight(control.reloadFile("sighup")),
+    // reloadFile logs a refused file itself; anything else must not end SIGHUP handling.
+    Effect.catchAllCause((cause) =>
+      Effect.logError("configuration reload failed; the running configuration stays").pipe(
+        Effect.annotateLogs({ event: "config-reload-failed", file: control.configFile, trigger: "sighup", error: Cause.pretty(cause) })
+      )
+    )
   )
   // A SIGHUP that came while the daemon was starting: the file may have changed after it was read.
   return yield* onSignal("SIGHUP", reload, { pending: () => earlyHangup })
@@ -157,6 +173,8 @@ interface DaemonOptions {
   readonly rpcAddr: string
   readonly rpcTokenFile: string
   readonly rpcTokenReadonly: boolean
+  readonly rpcMaxWatchers: number
+  readonly rpcMaxDebugWatchers: number
   readonly metricsAddr: string
 }
 
@@ -179,7 +197,17 @@ const rpcLayer = (o: DaemonOptions) =>
       })
       if (token === "") return yield* Effect.fail(new StartFailed(`--rpc-token-file ${file}: the file is empty`, 1))
     }
-    return ApiServer.layer({ ...listen, token, readonlyToo: o.rpcTokenReadonly }).pipe(Layer.discard)
+    if (o.rpcMaxWatchers < 1) return yield* Effect.fail(new StartFailed(`--rpc-max-watchers ${o.rpcMaxWatchers}: at least 1`, 1))
+    if (o.rpcMaxDebugWatchers < 0) {
+      return yield* Effect.fail(new StartFailed(`--rpc-max-debug-watchers ${o.rpcMaxDebugWatchers}: at least 0`, 1))
+    }
+    return ApiServer.layer({
+      ...listen,
+      token,
+      readonlyToo: o.rpcTokenReadonly,
+      maxWatchers: o.rpcMaxWatchers,
+      maxDebugWatchers: o.rpcMaxDebugWatchers
+    }).pipe(Layer.discard)
   })
 
 const metricsLayer = (o: DaemonOptions) =>
@@ -255,7 +283,7 @@ const stdoutAt = (level: LogLevel.LogLevel) =>
 
 const maglevd = Command.make(
   "maglevd",
-  { config, configMaxBytes, check, logLevel, vppApiAddr, vppStatsAddr, rpcAddr, rpcTokenFile, rpcTokenReadonly, metricsAddr },
+  { config, configMaxBytes, check, logLevel, vppApiAddr, vppStatsAddr, rpcAddr, rpcTokenFile, rpcTokenReadonly, rpcMaxWatchers, rpcMaxDebugWatchers, metricsAddr },
   (o) =>
     o.check
       ? runCheck(o.config, o.configMaxBytes).pipe(Effect.provide(stdoutAt(levels[o.logLevel])))
@@ -266,10 +294,18 @@ const maglevd = Command.make(
         rpcAddr: o.rpcAddr,
         rpcTokenFile: o.rpcTokenFile,
         rpcTokenReadonly: o.rpcTokenReadonly,
+        rpcMaxWatchers: o.rpcMaxWatchers,
+        rpcMaxDebugWatchers: o.rpcMaxDebugWatchers,
         metricsAddr: o.metricsAddr
       }).pipe(
         Logger.withMinimumLogLevel(LogLevel.Debug),
-        Effect.provide(Layer.merge(stdoutAt(levels[o.logLevel]), LogHub.layerInstalled()))
+        // No tracer is exported: the tracer logger would only add every record to its fiber's span,
+        // and the spans of the services' constructors live as long as the fibers they forked.
+        Effect.provide(Layer.mergeAll(
+          stdoutAt(levels[o.logLevel]),
+          LogHub.layerInstalled({ printed: levels[o.logLevel] }),
+          Logger.remove(Logger.tracerLogger)
+        ))
       )
 )
 

@@ -83,6 +83,8 @@ export interface FixtureOptions {
   readonly server?: Server.ServerOptions
   /** No VPP at all (apiSocket ""). */
   readonly vppDisabled?: boolean
+  /** The level a (pretend) stdout logger prints from, for the LogDemand; default All. */
+  readonly printed?: LogLevel.LogLevel
 }
 
 export { waitFor }
@@ -136,7 +138,7 @@ export const withApi = <A, E>(options: FixtureOptions, body: (f: Fixture) => Eff
     })
   }).pipe(
     Effect.scoped,
-    Effect.provide(LogHub.layerInstalled()),
+    Effect.provide(LogHub.layerInstalled({ printed: options.printed ?? LogLevel.All })),
     Effect.provide(Logger.remove(Logger.defaultLogger)),
     Logger.withMinimumLogLevel(LogLevel.Debug)
   )

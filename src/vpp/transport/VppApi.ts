@@ -32,6 +32,7 @@ import {
   Tracer
 } from "effect"
 import * as net from "node:net"
+import { LogDemand } from "../../internal/LogDemand.js"
 import * as LogLimit from "../../internal/LogLimit.js"
 import { countVppRequest } from "../../metrics/Metrics.js"
 import * as binapi from "../binapi/index.js"
@@ -196,11 +197,14 @@ export const connect = (
     let handle = 0
     const pingReplyId = () => table.get(memclnt.ControlPingReply.nameCrc)
     const clock = yield* Effect.clock
-    // Debug records are built only when they would be written: at tens of
+    // Debug records are built only when someone would read them: at tens of
     // thousands of messages a second, building and discarding them dominates.
-    const debug = LogLevel.lessThanEqual(yield* FiberRef.get(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
+    // The fiber's minimum level is fixed; who wants debug (a watcher) is asked each time.
+    const debugAllowed = LogLevel.lessThanEqual(yield* FiberRef.get(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
+    const demand = yield* LogDemand
+    const debug = () => debugAllowed && demand.wants(LogLevel.Debug)
     const logDebug = (event: string, annotations: Record<string, unknown>): Effect.Effect<void> =>
-      debug ? Effect.logDebug(event).pipe(Effect.annotateLogs({ event, ...annotations })) : Effect.void
+      debug() ? Effect.logDebug(event).pipe(Effect.annotateLogs({ event, ...annotations })) : Effect.void
     // What VPP (or whatever answers on the socket) sends is the peer's choice: its warnings are rate-limited.
     const limit = yield* LogLimit.make()
 
@@ -338,7 +342,7 @@ export const connect = (
         }
         for (const f of encoded.right) writeCoalesced(socket, f)
         const wait = Deferred.await(deferred).pipe(Effect.onInterrupt(() => Effect.sync(() => pending.delete(context))))
-        return debug
+        return debug()
           ? Effect.as(logDebug("vpp-api-send", { message: requestName, context, fields: logFields }), wait)
           : Effect.succeed(wait)
       })
