@@ -5,6 +5,8 @@
  * 503, hanging and answering slowly, and keep-alive pins one backend. Every
  * wait is for a line, never for time.
  */
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Lab, line, type Run, run, startLab } from "./lab.js"
 
@@ -92,7 +94,13 @@ describe("maglevt plain mode (real servers on loopback VIPs)", () => {
     await Promise.all([r.exit, fresh.exit])
   }, 60_000)
 
-  it("exits 1 when there is nothing to probe, 2 on a bad flag", async () => {
+  it("exits 1 when there is nothing to probe or a file is not valid, 2 on a bad flag", async () => {
+    const broken = path.join(lab.dir, "broken.yaml")
+    fs.writeFileSync(broken, fs.readFileSync(lab.configFile, "utf8").replace("healthcheck: http-check}", "healthcheck: nope}"))
+    const invalid = run(["--config", lab.configFile, "--config", broken])
+    expect(await invalid.exit).toBe(1)
+    expect(invalid.stderr()).toContain("maglev.backends.web1.healthcheck")
+    expect(invalid.lines).toEqual([])
     const none = run(["--config", lab.configFile, "--filter", "^nothing$"])
     expect(await none.exit).toBe(1)
     expect(none.stderr()).toMatch(/^maglevt: no frontend to probe in \S+maglev\.yaml matching --filter \^nothing\$$/m)
