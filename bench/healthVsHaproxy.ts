@@ -107,6 +107,12 @@ const alive = (p: Proc) =>
     ? Effect.void
     : Effect.fail(new Error(`${p.name} exited (${p.child.exitCode ?? p.child.signalCode}):\n${p.tail()}`))
 
+/** The process's CPU seconds and RSS, or an error saying it is gone and what it last wrote. */
+const fromProc = <A>(read: (pid: number) => A) => (p: Proc) =>
+  Effect.try({ try: () => read(p.pid), catch: () => new Error(`${p.name} (pid ${p.pid}) is gone:\n${p.tail()}`) })
+const cpuOf = fromProc(cpuSeconds)
+const rssOf = fromProc(rssMiB)
+
 /** Waits for `ready` to succeed, polling, while the process lives; at most `seconds`. */
 const waitFor = <A>(p: Proc, what: string, ready: () => Promise<A>, seconds: number) =>
   alive(p).pipe(
@@ -303,7 +309,7 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number, nod
   Effect.scoped(Effect.gen(function*() {
     const load = loadAverage()
     // Everything this run starts is killed after this, whatever happens to us.
-    const bound = warmup + seconds + 360
+    const bound = warmup + seconds + 390
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "maglev-bench-vs-haproxy-"))),
       (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
@@ -363,16 +369,14 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number, nod
         : []
     )
     yield* Effect.sleep(Duration.seconds(warmup))
-    for (const p of [maglevd, ha, servers]) yield* alive(p)
-    const cpu0 = [maglevd, ha, servers].map((p) => cpuSeconds(p.pid))
+    const cpu0 = yield* Effect.forEach([maglevd, ha, servers], cpuOf)
     const t0 = performance.now()
     yield* ask(servers, "start")
     yield* Effect.sleep(Duration.seconds(seconds))
     const counts = yield* ask<ServerCounts>(servers, "stop")
     const wall = (performance.now() - t0) / 1000
-    for (const p of [maglevd, ha, servers]) yield* alive(p)
-    const [mCpu, hCpu, sCpu] = [maglevd, ha, servers].map((p, i) => cpuSeconds(p.pid) - cpu0[i]!)
-    const [mRss, hRss] = [maglevd, ha].map((p) => rssMiB(p.pid))
+    const [mCpu, hCpu, sCpu] = (yield* Effect.forEach([maglevd, ha, servers], cpuOf)).map((c, i) => c - cpu0[i]!)
+    const [mRss, hRss] = yield* Effect.forEach([maglevd, ha], rssOf)
     // A checker too overloaded to answer does not spoil the figures above: its count says why it is missing.
     const query = <A>(what: () => Promise<A>) =>
       Effect.tryPromise({ try: what, catch: (e) => (e instanceof Error ? e.message : String(e)) }).pipe(Effect.either)
@@ -407,8 +411,8 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number, nod
     } satisfies Figures
   })).pipe(
     Effect.timeoutFail({
-      duration: Duration.seconds(warmup + seconds + 300),
-      onTimeout: () => new Error(`health-vs-haproxy at ${n} backends: not done within ${warmup + seconds + 300} s`)
+      duration: Duration.seconds(warmup + seconds + 330),
+      onTimeout: () => new Error(`health-vs-haproxy at ${n} backends: not done within ${warmup + seconds + 330} s`)
     })
   )
 
@@ -426,12 +430,14 @@ export const print = (f: Figures): void => {
   const row = (label: string, a: string, b: string, r = "") => console.log(`  ${label.padEnd(28)}${a.padStart(22)}${b.padStart(22)}${r.padStart(12)}`)
   row("", "maglevd", "HAProxy", "maglevd/HA")
   row("probes/s", int(m.probesPerSecond), int(h.probesPerSecond), ratio(m.probesPerSecond, h.probesPerSecond))
-  row("CPU per 1,000 probes", `${m.cpuSecondsPer1000.toFixed(3)} s`, `${h.cpuSecondsPer1000.toFixed(3)} s`, ratio(m.cpuSecondsPer1000, h.cpuSecondsPer1000))
+  const perProbe = (c: CheckerFigures) => (Number.isFinite(c.cpuSecondsPer1000) ? `${c.cpuSecondsPer1000.toFixed(3)} s` : "- (no probe)")
+  row("CPU per 1,000 probes", perProbe(m), perProbe(h), Number.isFinite(m.cpuSecondsPer1000) ? ratio(m.cpuSecondsPer1000, h.cpuSecondsPer1000) : "-")
   row("cores", m.cores.toFixed(2), h.cores.toFixed(2), ratio(m.cores, h.cores))
   row("RSS at the end", `${m.rssEndMiB.toFixed(0)} MiB`, `${h.rssEndMiB.toFixed(0)} MiB`, ratio(m.rssEndMiB, h.rssEndMiB))
   row("RSS peak", `${m.rssPeakMiB.toFixed(0)} MiB`, `${h.rssPeakMiB.toFixed(0)} MiB`, ratio(m.rssPeakMiB, h.rssPeakMiB))
-  row("gap - 1 s: p50 / p99 / max", `${ms(m.gap.p50)} / ${ms(m.gap.p99)} / ${ms(m.gap.max)}`, `${ms(h.gap.p50)} / ${ms(h.gap.p99)} / ${ms(h.gap.max)}`)
-  const late = (g: GapSummary) => `${((100 * g.over1100) / Math.max(1, g.count)).toFixed(2)} %`
+  const gap = (g: GapSummary) => (g.count === 0 ? "- (no gap)" : `${ms(g.p50)} / ${ms(g.p99)} / ${ms(g.max)}`)
+  row("gap - 1 s: p50 / p99 / max", gap(m.gap), gap(h.gap))
+  const late = (g: GapSummary) => (g.count === 0 ? "-" : `${((100 * g.over1100) / g.count).toFixed(2)} %`)
   row("gaps over 1.1 s (late)", late(m.gap), late(h.gap))
   const notUp = (x: number | string) => (typeof x === "number" ? `${int(x)} / ${int(f.backends)}` : "?")
   row("backends not up at the end", notUp(m.notUp), notUp(h.notUp))
