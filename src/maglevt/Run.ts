@@ -43,11 +43,17 @@ const startProbes = Effect.fn("maglevt.startProbes")(function*(o: RunOptions) {
 
 const write = (text: string) =>
   Effect.sync(() => {
-    // A closed pipe (`maglevt | head`) is no reason to fail.
     if (process.stdout.writable) process.stdout.write(text)
   })
 
-/** Plain lines, until interrupted. */
+/** Ends when standard output fails: its reader went away (`maglevt | head`, EPIPE). */
+const stdoutClosed: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const onError = () => resume(Effect.void)
+  process.stdout.on("error", onError)
+  return Effect.sync(() => void process.stdout.off("error", onError))
+})
+
+/** Plain lines, until interrupted or no one reads them. */
 export const plain = Effect.fn("maglevt.plain")(function*(o: RunOptions) {
   const monitor = new Monitor(o.targets)
   const events = new PlainEvents()
@@ -60,7 +66,8 @@ export const plain = Effect.fn("maglevt.plain")(function*(o: RunOptions) {
       input._tag === "Probed"
         ? lines(events.lines(monitor.record(input.index, input.outcome, input.at)))
         : Effect.flatMap(Clock.currentTimeMillis, (now) => lines([...events.lines(monitor.tick(now)), ...monitor.vips.map((v) => reportLine(v, now))]))
-    )
+    ),
+    Effect.raceFirst(stdoutClosed)
   )
 })
 

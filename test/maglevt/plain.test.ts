@@ -94,7 +94,7 @@ describe("maglevt plain mode (real servers on loopback VIPs)", () => {
     await Promise.all([r.exit, fresh.exit])
   }, 60_000)
 
-  it("exits 1 when there is nothing to probe or a file is not valid, 2 on a bad flag", async () => {
+  it("exits 1 when there is nothing to probe or a file is not valid, 0 when its reader goes away, 2 on a bad flag", async () => {
     const broken = path.join(lab.dir, "broken.yaml")
     fs.writeFileSync(broken, fs.readFileSync(lab.configFile, "utf8").replace("healthcheck: http-check}", "healthcheck: nope}"))
     const invalid = run(["--config", lab.configFile, "--config", broken])
@@ -104,6 +104,12 @@ describe("maglevt plain mode (real servers on loopback VIPs)", () => {
     const none = run(["--config", lab.configFile, "--filter", "^nothing$"])
     expect(await none.exit).toBe(1)
     expect(none.stderr()).toMatch(/^maglevt: no frontend to probe in \S+maglev\.yaml matching --filter \^nothing\$$/m)
+    // A reader that goes away (`maglevt | head -1`): exit 0, quietly.
+    const head = run(["--config", lab.configFile, "--interval", "20ms"])
+    await line(head, / report /)
+    head.child.stdout!.destroy()
+    expect(await head.exit).toBe(0)
+    expect(head.stderr()).not.toMatch(/EPIPE|Error/)
     const bad = run(["--config", lab.configFile, "--interval", "10x"])
     expect(await bad.exit).toBe(2)
     expect(bad.stderr() + bad.lines.join("\n")).toContain('--interval "10x": unknown unit "x" in duration')
