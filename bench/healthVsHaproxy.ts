@@ -362,12 +362,14 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number, nod
 
     // Warm-up: from when both have sent a first probe to every backend (or given up waiting), then `warmup` s.
     const reached = yield* firstRound(servers, n, started)
-    // A checker that never got round (a broken build, say) says why, as far as its output tells.
-    const notes = ([["maglevd", maglevd], ["haproxy", ha]] as const).flatMap(([c, p]) =>
-      "reached" in reached[c] && p.tail() !== ""
-        ? [`${p.name}'s last output:\n${p.tail().split("\n").slice(-5).map((l) => `    ${l.slice(0, 300)}`).join("\n")}`]
+    // A checker that never got round (a broken build, say) says why, as far as its output tells
+    // (not counting maglevd's warning that a backend is in no frontend, one per backend here).
+    const notes = ([["maglevd", maglevd], ["haproxy", ha]] as const).flatMap(([c, p]) => {
+      const lines = p.tail().split("\n").filter((l) => l !== "" && !l.includes(`"event":"config-warning"`))
+      return "reached" in reached[c] && lines.length > 0
+        ? [`${p.name}'s last output:\n${lines.slice(-5).map((l) => `    ${l.slice(0, 300)}`).join("\n")}`]
         : []
-    )
+    })
     yield* Effect.sleep(Duration.seconds(warmup))
     const cpu0 = yield* Effect.forEach([maglevd, ha, servers], cpuOf)
     const t0 = performance.now()
