@@ -27,7 +27,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { type Bounded, cpuSeconds, loadAverage, rssMiB, spawnBounded } from "./internal/proc.js"
+import { type Bounded, cpuSeconds, loadAverage, machineTicks, rssMiB, spawnBounded } from "./internal/proc.js"
 
 const PORTS = 100
 const FIRST_PORT = 21000
@@ -269,6 +269,8 @@ export interface Figures {
   readonly otherProbes: number
   readonly serverCores: number
   readonly serverKind: string
+  /** Share of the machine's CPU time (all cores) busy over the window, whoever's work it was. */
+  readonly machineBusy: number
   /** maglevd's own lateness figures from its /metrics at the end, if it answered. */
   readonly maglevdSelf: MaglevdView | undefined
   /** Seconds from starting the checkers until each had probed every backend once, or how many it had reached. */
@@ -373,10 +375,12 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number, nod
     yield* Effect.sleep(Duration.seconds(warmup))
     const cpu0 = yield* Effect.forEach([maglevd, ha, servers], cpuOf)
     const t0 = performance.now()
+    const machine0 = machineTicks()
     yield* ask(servers, "start")
     yield* Effect.sleep(Duration.seconds(seconds))
     const counts = yield* ask<ServerCounts>(servers, "stop")
     const wall = (performance.now() - t0) / 1000
+    const machine1 = machineTicks()
     const [mCpu, hCpu, sCpu] = (yield* Effect.forEach([maglevd, ha, servers], cpuOf)).map((c, i) => c - cpu0[i]!)
     const [mRss, hRss] = yield* Effect.forEach([maglevd, ha], rssOf)
     // A checker too overloaded to answer does not spoil the figures above: its count says why it is missing.
@@ -406,6 +410,7 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number, nod
       haproxy: checker(counts.probes.haproxy, hCpu!, hRss!, counts.gaps.haproxy, hNotUp),
       otherProbes: counts.probes.other,
       serverCores: sCpu! / wall,
+      machineBusy: (machine1.busy - machine0.busy) / Math.max(1, machine1.total - machine0.total),
       serverKind: program.kind,
       maglevdSelf: Either.isRight(mView) ? mView.right : undefined,
       firstRound: reached,
@@ -429,6 +434,7 @@ export const print = (f: Figures): void => {
   const { maglevd: m, haproxy: h } = f
   console.log(`\nmaglevd vs HAProxy, side by side: ${int(f.backends)} HTTP backends, GET / every 1 s, rise 2 fall 3, timeout 900 ms`)
   console.log(`  measured ${f.seconds.toFixed(0)} s, ${f.warmup} s after both had probed every backend; load average at start ${f.loadAverage}`)
+  console.log(`  the machine's ${os.cpus().length} cores were ${(100 * f.machineBusy).toFixed(0)} % busy over the window (everyone's work: near 100 % means the checkers competed for CPU)`)
   const row = (label: string, a: string, b: string, r = "") => console.log(`  ${label.padEnd(28)}${a.padStart(22)}${b.padStart(22)}${r.padStart(12)}`)
   row("", "maglevd", "HAProxy", "maglevd/HA")
   row("probes/s", int(m.probesPerSecond), int(h.probesPerSecond), ratio(m.probesPerSecond, h.probesPerSecond))

@@ -21,6 +21,14 @@ export const rssMiB = (pid: number): { readonly rss: number; readonly peak: numb
   return { rss: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 }
 }
 
+/** The machine's CPU time so far, all cores, in clock ticks: busy and total (from the `cpu` line of /proc/stat). */
+export const machineTicks = (): { readonly busy: number; readonly total: number } => {
+  const fields = fs.readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number)
+  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0) // user..steal; guest is inside user
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0) // idle + iowait
+  return { busy: total - idle, total }
+}
+
 /** The 1, 5 and 15 minute load averages. */
 export const loadAverage = (): string => fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
 
