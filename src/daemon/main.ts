@@ -7,6 +7,8 @@
  * SIGHUP reloads the file (all or nothing: an invalid file is refused and the
  * running configuration stays). The RPC API comes with the API server.
  */
+// First: V8 heap settings, before the rest of the program allocates.
+import "./HeapTuning.js"
 import { Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Config as EffectConfig, Effect, Layer, Logger, LogLevel } from "effect"

@@ -5,7 +5,7 @@
  * outcomes, and a real probe whose process blocks its own event loop.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, FastCheck as fc, Logger, LogLevel, Metric, MetricLabel, TestClock } from "effect"
+import { Duration, Effect, FastCheck as fc, type Layer, Logger, LogLevel, Metric, MetricLabel, TestClock } from "effect"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import * as Prober from "../../src/health/Prober.js"
 import { PROBE_CODES, type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
@@ -98,14 +98,20 @@ describe("the health checker and self-lateness", () => {
   const lateTimeout: ProbeResult = { ...TIMEOUT, selfLateMs: 2000 }
 
   /** A prober answering `answer` (the test changes it), recording when each probe was due. */
-  const scripted = (first: ProbeOutcome) => {
+  interface Scripted {
+    answer: ProbeOutcome
+    readonly due: Array<number>
+    readonly count: () => number
+    readonly layer: Layer.Layer<Prober.Prober>
+  }
+  const scripted = (first: ProbeOutcome): Scripted => {
     const due: Array<number> = []
-    const s = {
+    const s: Scripted = {
       answer: first,
       due,
       count: () => due.length,
       layer: Prober.layerFrom(({ scheduledAt }) =>
-        Effect.sync(() => {
+        Effect.sync((): ProbeOutcome => {
           due.push(scheduledAt)
           return s.answer
         })
