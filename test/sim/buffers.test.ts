@@ -13,10 +13,9 @@
  */
 import { it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect } from "vitest"
+import { tempDir } from "./tempDir.js"
 import { highWaterOf } from "../../src/sim/ApiServer.js"
 import * as Simulator from "../../src/sim/Simulator.js"
 import { lb, vpe } from "../../src/vpp/binapi/index.js"
@@ -24,10 +23,6 @@ import * as VppApi from "../../src/vpp/transport/VppApi.js"
 import { waitFor } from "../support/wait.js"
 import { encode, idOf, rawClient } from "./rawClient.js"
 
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "vppsim-buffers-"))),
-  (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
-)
 
 const VIPS = 20
 const REQUESTS = 6000
@@ -35,7 +30,7 @@ const REQUESTS = 6000
 /** A simulator with VIPS VIPs, so that each lb_vip_dump is answered with VIPS details (about 1 KiB). */
 const setup = (maxBufferedBytes: number) =>
   Effect.gen(function*() {
-    const d = yield* tempDir
+    const d = yield* tempDir("vppsim-buffers-")
     const s = yield* Simulator.make({ apiSocket: path.join(d, "api.sock"), maxBufferedBytes })
     const admin = yield* VppApi.connect({ path: s.api.path })
     for (let i = 1; i <= VIPS; i++) {

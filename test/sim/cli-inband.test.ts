@@ -5,8 +5,6 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import * as Cli from "../../src/sim/Cli.js"
 import * as Simulator from "../../src/sim/Simulator.js"
@@ -14,11 +12,11 @@ import { lb, vlib } from "../../src/vpp/binapi/index.js"
 import { LbVipCounter } from "../../src/vpp/stats/Layout.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
 import { programScenario } from "../support/lbScenario.js"
+import { tempDir } from "./tempDir.js"
 
-const sim = () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), "vppsim-cli-"))
-  return Simulator.make({ apiSocket: path.join(d, "api.sock"), statsSocket: path.join(d, "stats.sock"), workers: 1 })
-}
+const sim = () =>
+  Effect.flatMap(tempDir("vppsim-cli-"), (d) =>
+    Simulator.make({ apiSocket: path.join(d, "api.sock"), statsSocket: path.join(d, "stats.sock"), workers: 1 }))
 
 const counters = (next: number, noServer: number) =>
   [

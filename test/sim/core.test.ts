@@ -6,10 +6,9 @@
  */
 import { it } from "@effect/vitest"
 import { Arbitrary, Effect, FastCheck, TestClock } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect } from "vitest"
+import { tempDir } from "./tempDir.js"
 import * as Core from "../../src/sim/Core.js"
 import * as Simulator from "../../src/sim/Simulator.js"
 import * as binapi from "../../src/vpp/binapi/index.js"
@@ -18,13 +17,9 @@ import * as Codec from "../../src/vpp/codec/Codec.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
 import { allMessages, decode, idOf, rawClient } from "./rawClient.js"
 
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "vppsim-core-"))),
-  (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
-)
 
 const sim = (workers = 0) =>
-  Effect.flatMap(tempDir, (d) => Simulator.make({ apiSocket: path.join(d, "api.sock"), workers, pid: 4242 }))
+  Effect.flatMap(tempDir("vppsim-core-"), (d) => Simulator.make({ apiSocket: path.join(d, "api.sock"), workers, pid: 4242 }))
 
 /** What VPP sends a socket client for each request, by the module's service definition. */
 const services = new Map(binapi.modules.flatMap((m) => m.services.map((s) => [s.request, s] as const)))

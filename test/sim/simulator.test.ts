@@ -4,10 +4,10 @@
  */
 import { it } from "@effect/vitest"
 import { Chunk, Effect, Either, TestClock } from "effect"
-import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect } from "vitest"
+import { tempDir } from "./tempDir.js"
 import * as Simulator from "../../src/sim/Simulator.js"
 import { lb, memclnt } from "../../src/vpp/binapi/index.js"
 import * as Codec from "../../src/vpp/codec/Codec.js"
@@ -18,11 +18,9 @@ import * as VppApi from "../../src/vpp/transport/VppApi.js"
 import { findMessage, hexToBytes, loadGoldenFile, toGolden } from "../support/golden.js"
 import { rawExchange } from "../support/rawSocket.js"
 
-const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), "vppsim-"))
-const sim = (extra: Partial<Simulator.SimulatorOptions> = {}) => {
-  const d = dir()
-  return Simulator.make({ apiSocket: path.join(d, "api.sock"), statsSocket: path.join(d, "stats.sock"), pid: 4242, ...extra })
-}
+const sim = (extra: Partial<Simulator.SimulatorOptions> = {}) =>
+  Effect.flatMap(tempDir("vppsim-"), (d) =>
+    Simulator.make({ apiSocket: path.join(d, "api.sock"), statsSocket: path.join(d, "stats.sock"), pid: 4242, ...extra }))
 
 const vip = (pfx: string, extra: Partial<lb.LbAddDelVipV2> = {}) => ({
   pfx, protocol: 6, port: 80, encap: "LB_API_ENCAP_TYPE_GRE4" as const, dscp: 0, type: "LB_API_SRV_TYPE_CLUSTERIP" as const,

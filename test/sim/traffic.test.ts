@@ -6,10 +6,9 @@
  */
 import { it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect } from "vitest"
+import { tempDir } from "./tempDir.js"
 import { crc32c, flowHash, StickyTable } from "../../src/sim/internal/LbHash.js"
 import { LbPlugin } from "../../src/sim/LbPlugin.js"
 import * as Simulator from "../../src/sim/Simulator.js"
@@ -146,10 +145,7 @@ describe("the traffic model (Traffic.ts, after lb_node_fn)", () => {
 describe("vppsim --traffic", () => {
   it.effect("packets at the rate land in the stats counters and show lb vips verbose counts the flows", () =>
     Effect.scoped(Effect.gen(function*() {
-      const d = yield* Effect.acquireRelease(
-        Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "vppsim-traffic-"))),
-        (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-      )
+      const d = yield* tempDir("vppsim-traffic-")
       const s = yield* Simulator.make({
         apiSocket: path.join(d, "api.sock"), statsSocket: path.join(d, "stats.sock"), workers: 2, traffic: 1000, trafficRandom: seeded(3)
       })

@@ -6,20 +6,15 @@
  */
 import { it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect } from "vitest"
+import { tempDir } from "./tempDir.js"
 import * as VppView from "../../src/sim/internal/VppView.js"
 import * as Simulator from "../../src/sim/Simulator.js"
 import { lb } from "../../src/vpp/binapi/index.js"
 import * as Ip from "../../src/vpp/codec/Ip.js"
 import { decode, rawClient } from "./rawClient.js"
 
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "vppsim-inputs-"))),
-  (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
-)
 
 /** The wire form of an address: family byte and the 16-byte union. */
 const address = (text: string, af?: number) => {
@@ -40,7 +35,7 @@ const vip = (pfx: ReturnType<typeof prefix>, extra: Record<string, unknown> = {}
 })
 
 const setup = Effect.gen(function*() {
-  const d = yield* tempDir
+  const d = yield* tempDir("vppsim-inputs-")
   const s = yield* Simulator.make({ apiSocket: path.join(d, "api.sock") })
   const c = yield* rawClient(s.api.path)
   /** lb_add_del_vip_v2's retval */

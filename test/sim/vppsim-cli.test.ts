@@ -2,20 +2,17 @@ import { it } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { expect } from "vitest"
 import { vpe } from "../../src/vpp/binapi/index.js"
 import * as StatsClient from "../../src/vpp/stats/StatsClient.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
 import { repoRoot } from "../support/paths.js"
+import { tempDir } from "./tempDir.js"
 
 it.live("vppsim runs standalone: serves both sockets, logs JSON lines, exits 0 on SIGTERM and removes its sockets", () =>
   Effect.gen(function*() {
-    const dir = yield* Effect.acquireRelease(
-      Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "vppsim-cli-"))),
-      (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
-    )
+    const dir = yield* tempDir("vppsim-cli-")
     const api = path.join(dir, "api.sock")
     const stats = path.join(dir, "stats.sock")
     const child = spawn(process.execPath, ["--import", "tsx", "src/sim/main.ts", "--api-socket", api, "--stats-socket", stats, "--workers", "3"], {
