@@ -4,7 +4,6 @@
  */
 import { it } from "@effect/vitest"
 import { Chunk, Effect, Either, TestClock } from "effect"
-import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect } from "vitest"
 import { tempDir } from "./tempDir.js"
