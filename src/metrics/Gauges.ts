@@ -37,12 +37,13 @@ export const VIP_COUNTER_KINDS: ReadonlyArray<readonly [Supervisor.VipCounterNam
 const STATE_OPEN = bytes("maglev_backend_state{backend=\"")
 /** `,state="..."} ` by status index. */
 const STATE_LABELS: ReadonlyArray<Uint8Array> = STATUSES.map((st) => bytes(`",state="${st}"}`))
-const HEALTH_OPEN = bytes("maglev_backend_health{backend=")
-const ENABLED_OPEN = bytes("maglev_backend_enabled{backend=")
+const HEALTH_OPEN = bytes("maglev_backend_health{backend=\"")
+const ENABLED_OPEN = bytes("maglev_backend_enabled{backend=\"")
 const WEIGHT_OPEN = bytes("maglev_frontend_pool_backend_weight{frontend=")
 const POOL = bytes(",pool=")
 const BACKEND = bytes(",backend=")
 const CLOSE = bytes("}")
+const QUOTE_CLOSE = bytes("\"}")
 
 /**
  * Every backend the checker knows: the configured ones in file order, then
@@ -59,7 +60,8 @@ const backendsInOrder = (s: Snapshot) => {
     if (h !== undefined) list.push(h)
   }
   for (const [name, h] of byName) if (!s.config.backends.has(name)) list.push(h)
-  return { list, byName }
+  // Each backend's name is written in four families: looked up in the label cache once.
+  return { list, byName, names: list.map((b) => labelValueBytes(b.name)) }
 }
 
 /**
@@ -74,6 +76,7 @@ const effectiveWeight = (active: Pool | undefined, pool: Pool, member: PoolMembe
 /** A family of one gauge per backend, `{backend="..."} value`. */
 const perBackend = (
   backends: ReadonlyArray<HealthChecker.BackendHealth>,
+  names: ReadonlyArray<Uint8Array>,
   name: string,
   help: string,
   open: Uint8Array,
@@ -84,17 +87,16 @@ const perBackend = (
   type: "gauge",
   size: backends.length,
   write: (w, i) => {
-    const b = backends[i]!
     w.raw(open)
-    w.labelValue(b.name)
-    w.raw(CLOSE)
-    w.end(value(b))
+    w.raw(names[i]!)
+    w.raw(QUOTE_CLOSE)
+    w.end(value(backends[i]!))
   }
 })
 
 /** The scrape-time families of one snapshot; the per-backend and per-frontend work is done as they are written. */
 export const sources = (s: Snapshot): ReadonlyArray<Source> => {
-  const { byName, list: backends } = backendsInOrder(s)
+  const { byName, list: backends, names } = backendsInOrder(s)
   const status = (backend: string): HealthStatus | undefined => byName.get(backend)?.status
   const frontends = [...s.config.frontends.values()]
   const packets = [...s.vipCounters]
@@ -107,7 +109,7 @@ export const sources = (s: Snapshot): ReadonlyArray<Source> => {
       size: backends.length,
       write: (w, i) => {
         const b = backends[i]!
-        const name = labelValueBytes(b.name)
+        const name = names[i]!
         for (let k = 0; k < STATUSES.length; k++) {
           w.raw(STATE_OPEN)
           w.raw(name)
@@ -118,12 +120,13 @@ export const sources = (s: Snapshot): ReadonlyArray<Source> => {
     },
     perBackend(
       backends,
+      names,
       "maglev_backend_health",
       "Backend health counter (HAProxy model): 0..rise+fall-1, up at rise or above.",
       HEALTH_OPEN,
       (b) => b.counter
     ),
-    perBackend(backends, "maglev_backend_enabled", "1 unless the backend is disabled.", ENABLED_OPEN, (b) => (b.status === "disabled" ? 0 : 1)),
+    perBackend(backends, names, "maglev_backend_enabled", "1 unless the backend is disabled.", ENABLED_OPEN, (b) => (b.status === "disabled" ? 0 : 1)),
     {
       name: "maglev_frontend_pool_backend_weight",
       help: "Effective weight asked of VPP for the backend through this pool: its weight in the active pool while up, else 0.",
