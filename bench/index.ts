@@ -12,9 +12,10 @@ import * as lbprogram from "./lbprogram.js"
 import * as metrics from "./metrics.js"
 import { printRows } from "./measure.js"
 import * as reconcile from "./reconcile.js"
+import * as soak from "./soak.js"
 import * as transport from "./transport.js"
 
-const ALL = ["codec", "transport", "lbprogram", "health", "health-vs-haproxy", "reconcile", "cli", "metrics"] as const
+const ALL = ["codec", "transport", "lbprogram", "health", "health-vs-haproxy", "reconcile", "cli", "metrics", "soak"] as const
 const args = process.argv.slice(2).filter((a) => a !== "--")
 const firstFlag = args.findIndex((a) => a.startsWith("--"))
 const picked = firstFlag < 0 ? args : args.slice(0, firstFlag)
@@ -62,3 +63,5 @@ if (want("metrics")) {
   for (const n of [1_000, 10_000]) metrics.print(await metrics.runIsolated(n))
   console.log("  (target at 10,000: <= 50 ms per render)")
 }
+
+if (want("soak")) await soak.run(flags)
