@@ -34,9 +34,14 @@ export const run = async (backends: number, budgetMs = 5000): Promise<MetricsFig
   const config = scaleConfig(backends, "b")
   await Effect.runPromise(feed(config, 12))
   const snapshot: Gauges.Snapshot = { config, health: allUp(config), vppConnected: true, vipCounters: new Map() }
-  // As Server does per scrape: the gauges of one snapshot, then the whole render, its buffer sized from the last one.
+  // As Server does per scrape: the gauges of one snapshot, then the whole render, written into the last
+  // render's buffer (sent by then, in the server).
   let bytes = 0
-  const render = async () => (bytes = (await Effect.runPromise(Server.renderWith(Gauges.sources(snapshot), Math.ceil(bytes * 1.1)))).length)
+  let last: Buffer | undefined
+  const render = async () => {
+    last = await Effect.runPromise(Server.renderWith(Gauges.sources(snapshot), { capacity: Math.ceil(bytes * 1.1), reuse: last && Buffer.from(last.buffer as ArrayBuffer) }))
+    bytes = last.length
+  }
   for (let i = 0; i < 3; i++) await render()
   const times: Array<number> = []
   const loop = monitorEventLoopDelay({ resolution: 1 })

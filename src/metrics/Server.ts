@@ -79,12 +79,15 @@ export const renderBytes = Metric.gauge("maglev_metrics_render_bytes", {
  * Effect's registry, in slices (see `Prometheus.renderChunked`); records its
  * duration and size. `capacity` is a guess of the size (the last one's).
  */
-export const renderWith = (gauges: ReadonlyArray<Prometheus.Source>, capacity?: number): Effect.Effect<Buffer> =>
+export const renderWith = (
+  gauges: ReadonlyArray<Prometheus.Source>,
+  options: Prometheus.ChunkedOptions = {}
+): Effect.Effect<Buffer> =>
   Effect.gen(function*() {
     const start = performance.now()
     const registry = Prometheus.fromSnapshot(yield* Metric.snapshot).map(Prometheus.fromFamily)
     const sources = [...Metrics.probeSources(), ...Metrics.transitionSources(), ...registry, ...gauges]
-    const { body } = yield* Prometheus.renderChunked(sources, { capacity })
+    const { body } = yield* Prometheus.renderChunked(sources, options)
     yield* Metric.set(renderSeconds, (performance.now() - start) / 1000)
     yield* Metric.set(renderBytes, body.length)
     yield* Metric.increment(rendersCompleted)
@@ -92,8 +95,35 @@ export const renderWith = (gauges: ReadonlyArray<Prometheus.Source>, capacity?: 
   })
 
 /** One render over the services' gauges of this moment. */
-export const render = (capacity?: number): Effect.Effect<Buffer, never, Services> =>
-  Effect.flatMap(Gauges.collect, (gauges) => renderWith(gauges, capacity))
+export const render = (options: Prometheus.ChunkedOptions = {}): Effect.Effect<Buffer, never, Services> =>
+  Effect.flatMap(Gauges.collect, (gauges) => renderWith(gauges, options))
+
+/**
+ * Output buffers of earlier renders, to write the next one into once their
+ * responses are sent (see `Prometheus.Writer`): `hold` when a scrape gets a
+ * body, `release` when its response is written; a buffer no response reads
+ * any more is the spare the next render takes.
+ */
+const makeBufferPool = () => {
+  let spare: ArrayBuffer | undefined
+  const readers = new Map<ArrayBufferLike, number>()
+  return {
+    take: (): Buffer | undefined => {
+      const s = spare
+      spare = undefined
+      return s === undefined ? undefined : Buffer.from(s)
+    },
+    hold: (body: Buffer): void => {
+      readers.set(body.buffer, (readers.get(body.buffer) ?? 0) + 1)
+    },
+    release: (body: Buffer): void => {
+      const n = (readers.get(body.buffer) ?? 1) - 1
+      if (n > 0) return void readers.set(body.buffer, n)
+      readers.delete(body.buffer)
+      if (body.buffer instanceof ArrayBuffer && (spare === undefined || spare.byteLength < body.buffer.byteLength)) spare = body.buffer
+    }
+  }
+}
 
 interface Flight {
   readonly fiber: Fiber.RuntimeFiber<Buffer>
@@ -115,7 +145,9 @@ const makeScraper = Effect.gen(function*() {
   let flight: Flight | undefined
   let lastSize = 64 * 1024
 
-  const renderOnce = Effect.suspend(() => render(lastSize)).pipe(
+  const pool = makeBufferPool()
+
+  const renderOnce = Effect.suspend(() => render({ capacity: lastSize, reuse: pool.take() })).pipe(
     Effect.tap((body) => Effect.sync(() => (lastSize = Math.ceil(body.length * 1.1)))),
     Effect.provide(context)
   )
@@ -159,9 +191,12 @@ const makeScraper = Effect.gen(function*() {
 
   // Fiber.await, not Fiber.join: joining would inherit the render fiber's FiberRefs, among them the
   // context of the scrape that started it, and its request would get every waiter's response.
-  return Effect.uninterruptibleMask((restore) =>
+  const wait = Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(enter, (f) => restore(Effect.flatten(Fiber.await(f.fiber))).pipe(Effect.onInterrupt(() => leave(f))))
   )
+  // The body is read until the request's scope closes, once the response is written.
+  return Effect.tap(wait, (body) =>
+    Effect.zipRight(Effect.sync(() => pool.hold(body)), Effect.addFinalizer(() => Effect.sync(() => pool.release(body)))))
 })
 
 export const make = Effect.fn("MetricsServer.make")(function*(options: MetricsServerOptions) {

@@ -166,6 +166,10 @@ describe("Prometheus text format", () => {
       const chunked = yield* Prometheus.renderChunked(sources, { sliceMs: 0, capacity: 16 })
       expect(chunked.body.toString("utf8")).toBe(whole)
       expect(chunked.slices).toBeGreaterThan(5000 / 16)
+      // Written again into the first body's buffer (as the server does once it is sent): the same bytes, no new buffer.
+      const again = yield* Prometheus.renderChunked(sources, { capacity: 16, reuse: Buffer.from(chunked.body.buffer as ArrayBuffer) })
+      expect(again.body.buffer).toBe(chunked.body.buffer)
+      expect(again.body.toString("utf8")).toBe(whole)
       expect(parse(whole).get("test_prom_many")!.samples).toHaveLength(5000)
 
       // Between two slices an immediate runs: the loop is not held.
