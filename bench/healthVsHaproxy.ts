@@ -27,7 +27,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { type Bounded, cpuSeconds, loadAverage, machineTicks, rssMiB, spawnBounded } from "./internal/proc.js"
+import { type Bounded, cpuTimes, loadAverage, machineTicks, rssMiB, spawnBounded } from "./internal/proc.js"
 
 const PORTS = 100
 const FIRST_PORT = 21000
@@ -110,7 +110,7 @@ const alive = (p: Proc) =>
 /** The process's CPU seconds and RSS, or an error saying it is gone and what it last wrote. */
 const fromProc = <A>(read: (pid: number) => A) => (p: Proc) =>
   Effect.try({ try: () => read(p.pid), catch: () => new Error(`${p.name} (pid ${p.pid}) is gone:\n${p.tail()}`) })
-const cpuOf = fromProc(cpuSeconds)
+const cpuOf = fromProc(cpuTimes)
 const rssOf = fromProc(rssMiB)
 
 /** Waits for `ready` to succeed, polling, while the process lives; at most `seconds`. */
@@ -252,6 +252,8 @@ export interface CheckerFigures {
   readonly probesPerSecond: number
   readonly cpuSecondsPer1000: number
   readonly cores: number
+  /** Share of the CPU time spent in the kernel (connect, close, loopback TCP). */
+  readonly systemShare: number
   readonly rssEndMiB: number
   readonly rssPeakMiB: number
   readonly gap: GapSummary
@@ -381,7 +383,10 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number, nod
     const counts = yield* ask<ServerCounts>(servers, "stop")
     const wall = (performance.now() - t0) / 1000
     const machine1 = machineTicks()
-    const [mCpu, hCpu, sCpu] = (yield* Effect.forEach([maglevd, ha, servers], cpuOf)).map((c, i) => c - cpu0[i]!)
+    const [mCpu, hCpu, sCpu] = (yield* Effect.forEach([maglevd, ha, servers], cpuOf)).map((c, i) => ({
+      user: c.user - cpu0[i]!.user,
+      system: c.system - cpu0[i]!.system
+    }))
     const [mRss, hRss] = yield* Effect.forEach([maglevd, ha], rssOf)
     // A checker too overloaded to answer does not spoil the figures above: its count says why it is missing.
     const query = <A>(what: () => Promise<A>) =>
@@ -392,10 +397,17 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number, nod
     const mNotUp = Either.isRight(mView) ? mView.right.notUp : mView.left
     const hNotUp = Either.isRight(hView) ? hView.right : hView.left
 
-    const checker = (probes: number, cpu: number, rss: { rss: number; peak: number }, gap: GapSummary, notUp: number | string): CheckerFigures => ({
+    const checker = (
+      probes: number,
+      cpu: { user: number; system: number },
+      rss: { rss: number; peak: number },
+      gap: GapSummary,
+      notUp: number | string
+    ): CheckerFigures => ({
       probesPerSecond: probes / wall,
-      cpuSecondsPer1000: cpu / (probes / 1000),
-      cores: cpu / wall,
+      cpuSecondsPer1000: (cpu.user + cpu.system) / (probes / 1000),
+      cores: (cpu.user + cpu.system) / wall,
+      systemShare: cpu.system / Math.max(1e-9, cpu.user + cpu.system),
       rssEndMiB: rss.rss,
       rssPeakMiB: rss.peak,
       gap,
@@ -409,7 +421,7 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number, nod
       maglevd: checker(counts.probes.maglevd, mCpu!, mRss!, counts.gaps.maglevd, mNotUp),
       haproxy: checker(counts.probes.haproxy, hCpu!, hRss!, counts.gaps.haproxy, hNotUp),
       otherProbes: counts.probes.other,
-      serverCores: sCpu! / wall,
+      serverCores: (sCpu!.user + sCpu!.system) / wall,
       machineBusy: (machine1.busy - machine0.busy) / Math.max(1, machine1.total - machine0.total),
       serverKind: program.kind,
       maglevdSelf: Either.isRight(mView) ? mView.right : undefined,
@@ -441,6 +453,7 @@ export const print = (f: Figures): void => {
   const perProbe = (c: CheckerFigures) => (Number.isFinite(c.cpuSecondsPer1000) ? `${c.cpuSecondsPer1000.toFixed(3)} s` : "- (no probe)")
   row("CPU per 1,000 probes", perProbe(m), perProbe(h), Number.isFinite(m.cpuSecondsPer1000) ? ratio(m.cpuSecondsPer1000, h.cpuSecondsPer1000) : "-")
   row("cores", m.cores.toFixed(2), h.cores.toFixed(2), ratio(m.cores, h.cores))
+  row("  of it in the kernel", `${(100 * m.systemShare).toFixed(0)} %`, `${(100 * h.systemShare).toFixed(0)} %`)
   row("RSS at the end", `${m.rssEndMiB.toFixed(0)} MiB`, `${h.rssEndMiB.toFixed(0)} MiB`, ratio(m.rssEndMiB, h.rssEndMiB))
   row("RSS peak", `${m.rssPeakMiB.toFixed(0)} MiB`, `${h.rssPeakMiB.toFixed(0)} MiB`, ratio(m.rssPeakMiB, h.rssPeakMiB))
   const gap = (g: GapSummary) => (g.count === 0 ? "- (no gap)" : `${ms(g.p50)} / ${ms(g.p99)} / ${ms(g.max)}`)

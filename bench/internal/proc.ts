@@ -8,10 +8,10 @@ import { type ChildProcess, spawn, type StdioOptions } from "node:child_process"
 import * as fs from "node:fs"
 import * as readline from "node:readline"
 
-/** utime + stime of a process and all its threads, from /proc (clock ticks of 1/100 s). */
-export const cpuSeconds = (pid: number): number => {
+/** utime and stime of a process and all its threads, in seconds, from /proc (clock ticks of 1/100 s). */
+export const cpuTimes = (pid: number): { readonly user: number; readonly system: number } => {
   const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / 100
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }
 }
 
 /** VmRSS (now) and VmHWM (the peak so far) of a process, in MiB. */
