@@ -456,6 +456,60 @@ const keyLabels = (key: MetricKey.MetricKey.Untyped): Labels => {
   return labels
 }
 
+const linePrefixes = new WeakMap<MetricKey.MetricKey.Untyped, Uint8Array>()
+
+/** `name{labels}` of a key's one series, encoded once per key. */
+const linePrefix = (key: MetricKey.MetricKey.Untyped, name: string): Uint8Array => {
+  let b = linePrefixes.get(key)
+  if (b === undefined) {
+    const labels = keyLabels(key)
+    const set = labels.map(([k, v]) => `${labelName(k)}="${escapeLabelValue(v)}"`).join(",")
+    b = bytes(labels.length === 0 ? name : `${name}{${set}}`)
+    linePrefixes.set(key, b)
+  }
+  return b
+}
+
+/**
+ * Effect's registry as sources: its counters and gauges (most of it; one
+ * series per key, possibly thousands of keys, e.g. a counter per backend)
+ * one source per name, each series a cached line prefix and its value; the
+ * other kinds through `fromSnapshot`.
+ */
+export const registrySources = (pairs: Iterable<MetricPair.MetricPair.Untyped>): ReadonlyArray<Source> => {
+  const scalars = new Map<string, { help: string; type: Type; prefixes: Array<Uint8Array>; values: Array<number | bigint> }>()
+  const others: Array<MetricPair.MetricPair.Untyped> = []
+  for (const pair of pairs) {
+    const { metricKey: key, metricState: state } = pair
+    let type: Type
+    let value: number | bigint
+    if (MetricState.isCounterState(state)) {
+      type = MetricKeyType.isCounterKey(key.keyType) && key.keyType.incremental ? "counter" : "gauge"
+      value = state.count
+    } else if (MetricState.isGaugeState(state)) {
+      type = "gauge"
+      value = state.value
+    } else {
+      others.push(pair)
+      continue
+    }
+    const name = exportedName(key.name, type)
+    let group = scalars.get(name)
+    if (group === undefined) {
+      group = { help: Option.getOrElse(key.description, () => key.name), type, prefixes: [], values: [] }
+      scalars.set(name, group)
+    } else if (group.type !== type) continue // the format cannot say it
+    group.prefixes.push(linePrefix(key, name))
+    group.values.push(value)
+  }
+  const out: Array<Source> = []
+  for (const [name, g] of scalars) {
+    out.push({ name, help: g.help, type: g.type, size: g.prefixes.length, write: (w, i) => (w.raw(g.prefixes[i]!), w.end(g.values[i]!)) })
+  }
+  for (const f of fromSnapshot(others)) out.push(fromFamily(f))
+  return out
+}
+
 /**
  * Effect's metrics as families: gauges, histograms and summaries as such;
  * counters as counters when they are `incremental` (only those are monotonic),

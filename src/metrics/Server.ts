@@ -85,7 +85,7 @@ export const renderWith = (
 ): Effect.Effect<Buffer> =>
   Effect.gen(function*() {
     const start = performance.now()
-    const registry = Prometheus.fromSnapshot(yield* Metric.snapshot).map(Prometheus.fromFamily)
+    const registry = Prometheus.registrySources(yield* Metric.snapshot)
     const sources = [...Metrics.probeSources(), ...Metrics.transitionSources(), ...registry, ...gauges]
     const { body } = yield* Prometheus.renderChunked(sources, options)
     yield* Metric.set(renderSeconds, (performance.now() - start) / 1000)

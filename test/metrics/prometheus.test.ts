@@ -193,6 +193,24 @@ describe("Prometheus text format", () => {
       expect(written).toBe(atInterrupt)
     }))
 
+  it.effect("the registry's counters and gauges by cached line prefixes: the same text as through plain families", () =>
+    Effect.gen(function*() {
+      const c = Metric.counter("test_prom_fast", { description: "fast \\ help", incremental: true })
+      for (let i = 0; i < 50; i++) yield* Metric.incrementBy(Metric.tagged(Metric.tagged(c, "b", `x${i} "q"\n`), "t", "http"), i)
+      yield* Metric.incrementBy(Metric.counter("test_prom_fast_updown"), -2)
+      yield* Metric.set(Metric.gauge("test_prom_fast_level"), 0.25)
+      yield* Metric.update(Metric.histogram("test_prom_fast_h", MetricBoundaries.fromIterable([1, 2])), 1.5)
+      const mine = (yield* Metric.snapshot).filter((p) => p.metricKey.name.startsWith("test_prom_fast"))
+      const fast = Prometheus.renderText(Prometheus.registrySources(mine))
+      expect(fast).toBe(Prometheus.render(Prometheus.fromSnapshot(mine)))
+      // twice: the cached prefixes
+      expect(Prometheus.renderText(Prometheus.registrySources(mine))).toBe(fast)
+      const parsed = parse(fast)
+      expect(valueOf(parsed, "test_prom_fast_total", { b: "x7 \"q\"\n", t: "http" })).toBe(7)
+      expect(valueOf(parsed, "test_prom_fast_updown")).toBe(-2)
+      expect(parsed.get("test_prom_fast_h")!.type).toBe("histogram")
+    }))
+
   it("label values with every escape and non-ASCII text, cached or not, come out the same", () => {
     const value = "a\\b\"c\nd é ✓"
     const once = Prometheus.render([counterFamily("c_total", [{ labels: [["v", value]], value: 1 }])])
