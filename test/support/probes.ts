@@ -19,6 +19,12 @@ import type { ChildSpec } from "./probeChild.js"
 // ---------------------------------------------------------------------------
 // health checks
 
+/**
+ * The probe timeout of a test that does not set one: generous, so a probe of a server in the same
+ * busy process still gets its answer. A test of the timeout itself sets a short one.
+ */
+const DEFAULT_TIMEOUT_MS = 10_000
+
 const base = (timeoutMs: number): Omit<HealthCheck, "type" | "port" | "http" | "tcp"> => ({
   name: "test",
   interval: Duration.seconds(5),
@@ -69,7 +75,7 @@ export const httpCheck = (
   over: Partial<HttpParams> = {},
   o: CheckOptions & { readonly https?: boolean } = {}
 ): HealthCheck => ({
-  ...base(o.timeoutMs ?? 1000),
+  ...base(o.timeoutMs ?? DEFAULT_TIMEOUT_MS),
   ...sources(o),
   type: o.https === true ? "https" : "http",
   port,
@@ -78,7 +84,7 @@ export const httpCheck = (
 })
 
 export const tcpCheck = (port: number, over: Partial<TcpParams> = {}, o: CheckOptions = {}): HealthCheck => ({
-  ...base(o.timeoutMs ?? 1000),
+  ...base(o.timeoutMs ?? DEFAULT_TIMEOUT_MS),
   ...sources(o),
   type: "tcp",
   port,
@@ -87,7 +93,7 @@ export const tcpCheck = (port: number, over: Partial<TcpParams> = {}, o: CheckOp
 })
 
 export const icmpCheck = (o: CheckOptions = {}): HealthCheck => ({
-  ...base(o.timeoutMs ?? 1000),
+  ...base(o.timeoutMs ?? DEFAULT_TIMEOUT_MS),
   ...sources(o),
   type: "icmp",
   port: undefined,
@@ -114,12 +120,22 @@ export interface Server {
   readonly accepted: () => number
   /** Connections still open on the server's side. */
   readonly open: () => number
-  /** Waits (real time, at most `ms`) until the server has no open connection; returns how many are still open. */
+  /** Waits (real time, at most `ms`: 30 s by default) until the server has no open connection; returns how many are still open. */
   readonly awaitIdle: (ms?: number) => Effect.Effect<number>
 }
 
-/** Polls `f` on a real timer until it is true or `ms` passed; returns its last value. */
-export const eventually = (f: () => boolean, ms = 2000): Effect.Effect<boolean> =>
+/**
+ * How late a timer may fire, or an answer come, on a busy machine (2 cores at load 20): the margin
+ * of a "fired at its time" bound. Such a bound only tells a timeout that fired from one that never
+ * did (the kernel's minutes, the next probe's seconds), so it can be generous.
+ */
+export const GRACE_MS = 3_000
+
+/**
+ * Polls `f` on a real timer until it is true or `ms` passed; returns its last value. The bound only
+ * says what never came: it returns as soon as `f` holds, so it is long enough for a busy machine.
+ */
+export const eventually = (f: () => boolean, ms = 30_000): Effect.Effect<boolean> =>
   Effect.gen(function* () {
     const deadline = performance.now() + ms
     while (!f()) {
@@ -150,7 +166,7 @@ export const listen = (server: net.Server, host = "127.0.0.1"): Effect.Effect<Se
             port,
             accepted: () => accepted,
             open: () => sockets.size,
-            awaitIdle: (ms = 2000) => Effect.map(eventually(() => sockets.size === 0, ms), () => sockets.size)
+            awaitIdle: (ms = 30_000) => Effect.map(eventually(() => sockets.size === 0, ms), () => sockets.size)
           })
         )
       })

@@ -6,7 +6,7 @@ import { runProbe, USER_AGENT } from "../../../src/health/probes/Probe.js"
 import { HEADER_CAP } from "../../../src/health/probes/Http.js"
 import { pollDelay } from "../../../src/internal/WallClock.js"
 import { VERSION } from "../../../src/Version.js"
-import { closedPort, eventually, httpCheck, listen, tcpServer } from "../../support/probes.js"
+import { closedPort, eventually, GRACE_MS, httpCheck, listen, tcpServer } from "../../support/probes.js"
 
 interface Seen {
   method: string
@@ -180,7 +180,7 @@ describe("HTTP probe", () => {
       expect(result.code).toBe("L7TOUT")
       expect(result.detail).toBe("no response within 300 ms")
       expect(result.durationMs).toBeGreaterThanOrEqual(299)
-      expect(result.durationMs).toBeLessThan(450)
+      expect(result.durationMs).toBeLessThan(300 + GRACE_MS)
       expect(yield* server.awaitIdle()).toBe(0)
     })
   )
@@ -192,12 +192,13 @@ describe("HTTP probe", () => {
         let i = 0
         const timer = setInterval(() => {
           if (i < response.length && !socket.destroyed) socket.write(response[i++]!)
-        }, 40)
+        }, 150)
         socket.on("close", () => clearInterval(timer))
       })
+      // The whole answer takes 6 s: a timer restarted by each byte would see it whole (L7OK).
       const result = yield* probe(server.port, {}, { timeoutMs: 300 })
       expect(result.code).toBe("L7TOUT")
-      expect(result.durationMs).toBeLessThan(450)
+      expect(result.durationMs).toBeLessThan(300 + GRACE_MS)
       expect(result.detail).toMatch(/^no response within 300 ms \(\d+ bytes received\)$/)
       expect(yield* server.awaitIdle()).toBe(0)
     })
@@ -231,12 +232,12 @@ describe("HTTP probe", () => {
         pump()
         socket.on("close", () => (closed = true))
       })
-      const result = yield* probe(server.port, {}, { timeoutMs: 5000 })
+      // Generous timeouts: how many bytes were read is the point (below), not how fast.
+      const result = yield* probe(server.port, {}, { timeoutMs: 30_000 })
       expect(result.code).toBe("L7OK")
-      expect(result.durationMs).toBeLessThan(1000)
-      const matched = yield* probe(server.port, { responseRegex: "^healthy" }, { timeoutMs: 5000 })
+      const matched = yield* probe(server.port, { responseRegex: "^healthy" }, { timeoutMs: 30_000 })
       expect(matched.code).toBe("L7OK")
-      const beyond = yield* probe(server.port, { responseRegex: "y{70000}|never" }, { timeoutMs: 5000 })
+      const beyond = yield* probe(server.port, { responseRegex: "y{70000}|never" }, { timeoutMs: 30_000 })
       expect(beyond.code).toBe("L7RSP")
       expect(yield* eventually(() => closed)).toBe(true)
       expect(yield* server.awaitIdle()).toBe(0)
@@ -255,9 +256,9 @@ describe("HTTP probe", () => {
         }, 1)
         socket.on("close", () => clearInterval(timer))
       })
-      const result = yield* probe(server.port, {}, { timeoutMs: 3000 })
+      // L7RSP, not L7TOUT: decided on the cap, not on the (long) timeout.
+      const result = yield* probe(server.port, {}, { timeoutMs: 30_000 })
       expect(result).toMatchObject({ code: "L7RSP", detail: `response headers larger than ${HEADER_CAP / 1024} KiB` })
-      expect(result.durationMs).toBeLessThan(1000)
       expect(yield* server.awaitIdle()).toBe(0)
     })
   )
@@ -340,12 +341,11 @@ describe("HTTP probe", () => {
           next()
         })
       })
-      const good = yield* probe(server.port, { responseRegex: "^status: oék\\n$" })
+      // The server never closes: waiting for it would end L7TOUT after 10 s.
+      const good = yield* probe(server.port, { responseRegex: "^status: oék\\n$" }, { timeoutMs: 10_000 })
       expect(good).toMatchObject({ code: "L7OK", detail: "HTTP 200 OK" })
-      const bad = yield* probe(server.port, { responseRegex: "degraded" })
+      const bad = yield* probe(server.port, { responseRegex: "degraded" }, { timeoutMs: 10_000 })
       expect(bad).toMatchObject({ code: "L7RSP", detail: "body does not match /degraded/ (HTTP 200 OK)" })
-      // The response is whole at the last chunk: no need for the server to close.
-      expect(good.durationMs).toBeLessThan(500)
       expect(yield* server.awaitIdle()).toBe(0)
     })
   )
@@ -438,10 +438,15 @@ describe("HTTP probe", () => {
         live.push(req.socket)
         res.end("ok")
       })
-      const results = yield* Effect.forEach(Array.from({ length: 300 }), () => probe(server.port), {
+      // One event loop serves all 300 requests and runs all 300 probes: on a busy machine the last
+      // answers come seconds after the first (with the default 1 s, a few ended L7TOUT "no response
+      // within 1000 ms" while the loop itself was on time). What is tested here is that many probes
+      // at once all get their answer and leave nothing open, not how fast: a timeout no test
+      // machine reaches.
+      const results = yield* Effect.forEach(Array.from({ length: 300 }), () => probe(server.port, {}, { timeoutMs: 120_000 }), {
         concurrency: "unbounded"
       })
-      expect(results.filter((r) => r.code === "L7OK")).toHaveLength(300)
+      expect(results.filter((r) => r.code !== "L7OK").map((r) => `${r.code} ${r.detail} ${r.durationMs}ms selfLate ${r.selfLateMs}`)).toEqual([])
       expect(server.accepted()).toBe(300)
       expect(yield* server.awaitIdle()).toBe(0)
       live = []

@@ -5,7 +5,7 @@ import * as https from "node:https"
 import * as path from "node:path"
 import type { HttpParams } from "../../../src/config/Config.js"
 import { runProbe } from "../../../src/health/probes/Probe.js"
-import { type Certificates, certificates, httpCheck, listen, tcpServer } from "../../support/probes.js"
+import { type Certificates, certificates, GRACE_MS, httpCheck, listen, tcpServer } from "../../support/probes.js"
 
 /** An HTTPS server with the test certificate, recording the SNI names clients send (in their hello). */
 const httpsServer = (certs: Certificates, options: { expired?: boolean; host?: string } = {}) =>
@@ -29,7 +29,7 @@ const httpsServer = (certs: Certificates, options: { expired?: boolean; host?: s
     return { ...s, servernames }
   })
 
-const probe = (port: number, over: Partial<HttpParams> = {}, address = "127.0.0.1", timeoutMs = 2000) =>
+const probe = (port: number, over: Partial<HttpParams> = {}, address = "127.0.0.1", timeoutMs = 10_000) =>
   runProbe({ address, healthcheck: httpCheck(port, over, { https: true, timeoutMs }), netns: "" })
 
 describe("HTTPS probe", () => {
@@ -121,7 +121,7 @@ describe("HTTPS probe", () => {
       const server = yield* tcpServer(() => {})
       const result = yield* probe(server.port, { insecure: true }, "127.0.0.1", 300)
       expect(result).toMatchObject({ code: "L6TOUT", detail: "TLS handshake timed out after 300 ms" })
-      expect(result.durationMs).toBeLessThan(450)
+      expect(result.durationMs).toBeLessThan(300 + GRACE_MS)
       expect(yield* server.awaitIdle()).toBe(0)
     })
   )

@@ -10,7 +10,7 @@ import { Effect, Fiber } from "effect"
 import * as fs from "node:fs"
 import { vi } from "vitest"
 import type * as ProbeModule from "../../../src/health/probes/Probe.js"
-import { closedPort, httpCheck, tcpCheck, tcpServer } from "../../support/probes.js"
+import { closedPort, eventually, httpCheck, tcpCheck, tcpServer } from "../../support/probes.js"
 
 const load = (sockets: "native" | "node") =>
   Effect.promise(async () => {
@@ -34,7 +34,7 @@ describe.each(["native", "node"] as const)("plain probes over %s sockets", (sock
     Effect.gen(function*() {
       const { carrier, probes } = yield* load(sockets)
       expect(carrier).toBe(sockets === "native")
-      const run = (port: number, check = httpCheck(port, {}, { timeoutMs: 2000 })) =>
+      const run = (port: number, check = httpCheck(port)) =>
         probes.runProbe({ address: "127.0.0.1", healthcheck: check, netns: "" })
 
       const ok = yield* tcpServer((s) => s.once("data", () => s.end(OK)))
@@ -54,10 +54,13 @@ describe.each(["native", "node"] as const)("plain probes over %s sockets", (sock
       expect(yield* run(ok.port, tcpCheck(ok.port))).toMatchObject({ ok: true, code: "L4OK" })
       expect(yield* run(ok.port, tcpCheck(ok.port, { send: "GET / HTTP/1.0\r\n\r\n", expect: "200 OK" }))).toMatchObject({ ok: true, code: "L7OK" })
 
-      // Hundreds at once, then every descriptor is closed again (the server saw them all go).
-      const many = yield* Effect.all(Array.from({ length: 300 }, () => run(ok.port)), { concurrency: "unbounded" })
-      expect(many.filter((r) => r.code === "L7OK")).toHaveLength(300)
-      expect(yield* ok.awaitIdle(10_000)).toBe(0)
+      // Hundreds at once, then every descriptor is closed again (the server saw them all go). One loop
+      // serves the 300 requests and runs the 300 probes: on a busy machine the last answers come
+      // seconds after the first (with a 2 s timeout 30 of 300 ended L7TOUT at load 16), so a
+      // timeout no test machine reaches; how fast is not the point.
+      const many = yield* Effect.all(Array.from({ length: 300 }, () => run(ok.port, httpCheck(ok.port, {}, { timeoutMs: 120_000 }))), { concurrency: "unbounded" })
+      expect(many.filter((r) => r.code !== "L7OK").map((r) => `${r.code} ${r.detail}`)).toEqual([])
+      expect(yield* ok.awaitIdle()).toBe(0)
       // Node closes a destroyed socket's descriptor on its next turn; the engine at the end of this one.
       yield* Effect.promise(() => new Promise((r) => setImmediate(r)))
       expect(openFds()).toBeLessThanOrEqual(before)
@@ -68,12 +71,9 @@ describe.each(["native", "node"] as const)("plain probes over %s sockets", (sock
       const { probes } = yield* load(sockets)
       const silent = yield* tcpServer(() => {})
       const fiber = yield* Effect.fork(probes.runProbe({ address: "127.0.0.1", healthcheck: httpCheck(silent.port, {}, { timeoutMs: 60_000 }), netns: "" }))
-      yield* Effect.promise(() => new Promise<void>((r) => {
-        const poll = () => (silent.accepted() > 0 ? r() : setTimeout(poll, 5))
-        poll()
-      }))
+      expect(yield* eventually(() => silent.accepted() > 0)).toBe(true)
       yield* Fiber.interrupt(fiber)
-      expect(yield* silent.awaitIdle(10_000)).toBe(0)
+      expect(yield* silent.awaitIdle()).toBe(0)
     }))
 })
 

@@ -9,6 +9,7 @@ import {
   type CheckOptions,
   closedPort,
   eventually,
+  GRACE_MS,
   listen,
   tcpCheck,
   tcpServer
@@ -87,7 +88,7 @@ describe("TCP probe", () => {
       const nothing = yield* probe(silent.port, { send: "PING\r\n", expect: "PONG" }, { timeoutMs: 300 })
       expect(nothing).toMatchObject({ code: "L7TOUT", detail: "no data within 300 ms" })
       expect(nothing.durationMs).toBeGreaterThanOrEqual(299)
-      expect(nothing.durationMs).toBeLessThan(450)
+      expect(nothing.durationMs).toBeLessThan(300 + GRACE_MS)
       expect(yield* server.awaitIdle()).toBe(0)
       expect(yield* silent.awaitIdle()).toBe(0)
     })
@@ -103,9 +104,8 @@ describe("TCP probe", () => {
         }, 1)
         socket.on("close", () => clearInterval(timer))
       })
-      const result = yield* probe(server.port, { expect: "READY" }, { timeoutMs: 3000 })
+      const result = yield* probe(server.port, { expect: "READY" })
       expect(result.code).toBe("L7OK")
-      expect(result.durationMs).toBeLessThan(1000)
     })
   )
 
@@ -117,9 +117,9 @@ describe("TCP probe", () => {
         socket.write(junk)
         socket.on("close", () => (closed = true))
       })
-      const result = yield* probe(server.port, { expect: "never" }, { timeoutMs: 3000 })
+      // L7RSP, not L7TOUT: decided at 64 KiB, not at the timeout.
+      const result = yield* probe(server.port, { expect: "never" }, { timeoutMs: 30_000 })
       expect(result).toMatchObject({ code: "L7RSP", detail: "no match for /never/ in the first 64 KiB" })
-      expect(result.durationMs).toBeLessThan(1000)
       expect(yield* eventually(() => closed)).toBe(true)
     })
   )
@@ -184,7 +184,7 @@ describe("TCP probe", () => {
       const result = yield* probe(80, {}, { timeoutMs: 300 }, address, ns)
       expect(result).toMatchObject({ code: "L4TOUT", detail: "connect to 10.254.0.2:80 timed out after 300 ms" })
       expect(result.durationMs).toBeGreaterThanOrEqual(299)
-      expect(result.durationMs).toBeLessThan(450)
+      expect(result.durationMs).toBeLessThan(300 + GRACE_MS)
     })
   )
 })
