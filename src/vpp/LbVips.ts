@@ -14,7 +14,7 @@
  *     packet from existing sessions: 0
  *     ...
  *   #as:1
- *     10.0.0.1 1024 buckets   0 flows  dpo:5 used
+ *     10.0.0.1 weight:100 buckets:1024 flows:0 dpo:5 used
  *
  * ```
  *

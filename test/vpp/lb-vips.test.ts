@@ -23,7 +23,7 @@ const TWO_VIPS = [
   "    untracked packet: 0",
   "    no server configured: 0",
   "  #as:1",
-  "    10.0.0.1 1024 buckets   0 flows  dpo:1 used",
+  "    10.0.0.1 weight:100 buckets:1024 flows:0 dpo:1 used",
   "",
   " ip6-gre6 [7] 2001:db8::/64 removed",
   "  new_size:256",
