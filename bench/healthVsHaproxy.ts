@@ -9,7 +9,10 @@
  * lateness are measured the same way for both. CPU is each process's utime + stime (all threads) over the measured
  * window, RSS its VmRSS at the end and VmHWM (peak, start-up included).
  *
- * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers]`
+ * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT]`
+ *
+ * `--maglevd CHECKOUT` runs the maglevd of another checkout (with its own
+ * node_modules), to compare a change with what came before.
  *
  * maglevd is the real daemon (`node --import tsx src/daemon/main.ts`, VPP
  * and the RPC API off, metrics on a free loopback port); HAProxy runs in the
@@ -90,10 +93,10 @@ const haproxyConfig = (net: number, n: number, statsSocket: string): string => {
 // processes
 
 /** A process started with spawnBounded, killed when the scope closes. */
-const bounded = (name: string, command: string, args: ReadonlyArray<string>, seconds: number, channel?: "ipc" | "lines") =>
+const bounded = (name: string, command: string, args: ReadonlyArray<string>, seconds: number, channel?: "ipc" | "lines", cwd = repoRoot) =>
   Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => spawnBounded(command, args, { seconds, nofile: NOFILE, cwd: repoRoot, ...(channel !== undefined ? { channel } : {}) }),
+      try: () => spawnBounded(command, args, { seconds, nofile: NOFILE, cwd, ...(channel !== undefined ? { channel } : {}) }),
       catch: (e) => new Error(`${name}: ${e instanceof Error ? e.message : String(e)}`)
     }),
     (p) => Effect.sync(p.kill)
@@ -271,6 +274,7 @@ export interface Figures {
   readonly otherProbes: number
   readonly serverCores: number
   readonly serverKind: string
+  readonly maglevdRoot: string
   /** Share of the machine's CPU time (all cores) busy over the window, whoever's work it was. */
   readonly machineBusy: number
   /** maglevd's own lateness figures from its /metrics at the end, if it answered. */
@@ -309,7 +313,15 @@ const firstRound = (servers: Proc, n: number, started: number) =>
     } satisfies FirstRound
   })
 
-const runOne = (haproxy: string, n: number, seconds: number, warmup: number, nodeServers: boolean) =>
+interface Options {
+  readonly seconds: number
+  readonly warmup: number
+  readonly nodeServers: boolean
+  /** The checkout whose src/daemon/main.ts runs as maglevd (default this one). */
+  readonly maglevdRoot: string
+}
+
+const runOne = (haproxy: string, n: number, { maglevdRoot, nodeServers, seconds, warmup }: Options) =>
   Effect.scoped(Effect.gen(function*() {
     const load = loadAverage()
     // Everything this run starts is killed after this, whatever happens to us.
@@ -345,7 +357,7 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number, nod
     const maglevd = yield* bounded("maglevd", process.execPath, [
       "--import",
       "tsx",
-      path.join(repoRoot, "src", "daemon", "main.ts"),
+      path.join(maglevdRoot, "src", "daemon", "main.ts"),
       "--config",
       path.join(dir, "maglev.yaml"),
       "--vpp-api-addr",
@@ -356,7 +368,7 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number, nod
       `127.0.0.1:${metricsPort}`,
       "--log-level",
       "warn"
-    ], bound)
+    ], bound, undefined, maglevdRoot)
     const ha = yield* bounded("HAProxy", haproxy, ["-db", "-f", path.join(dir, "haproxy.cfg")], bound)
     yield* Effect.all([
       // Its metrics port listening means maglevd has read its configuration and started checking.
@@ -424,6 +436,7 @@ const runOne = (haproxy: string, n: number, seconds: number, warmup: number, nod
       serverCores: (sCpu!.user + sCpu!.system) / wall,
       machineBusy: (machine1.busy - machine0.busy) / Math.max(1, machine1.total - machine0.total),
       serverKind: program.kind,
+      maglevdRoot,
       maglevdSelf: Either.isRight(mView) ? mView.right : undefined,
       firstRound: reached,
       notes
@@ -481,6 +494,7 @@ export const print = (f: Figures): void => {
   }
   console.log(`  servers' CPU: ${f.serverCores.toFixed(2)} cores (${f.serverKind}, a separate process, not counted above)${f.otherProbes > 0 ? `; ${int(f.otherProbes)} requests from neither checker` : ""}`)
   for (const note of f.notes) console.log(`  ${note}`)
+  if (f.maglevdRoot !== repoRoot) console.log(`  maglevd from ${f.maglevdRoot}`)
   console.log(`  maglevd runs under tsx (~100 MiB of its RSS); HAProxy with one thread; CPU is user + system, all threads`)
 }
 
@@ -501,7 +515,8 @@ const findHaproxy = (): string | undefined => {
   return undefined
 }
 
-const usage = "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers]"
+const usage =
+  "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT]"
 
 const positive = (flag: string, value: string): number => {
   const x = Number(value)
@@ -517,19 +532,24 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
       backends: { type: "string", multiple: true },
       seconds: { type: "string", default: "30" },
       warmup: { type: "string", default: "10" },
-      "node-servers": { type: "boolean", default: false }
+      "node-servers": { type: "boolean", default: false },
+      maglevd: { type: "string", default: repoRoot }
     }
   })
   const sizes = (values.backends ?? ["1000,10000"]).flatMap((v) => v.split(",")).map((v) => positive("backends", v))
   const seconds = positive("seconds", values.seconds)
   const warmup = positive("warmup", values.warmup)
   if (sizes.some((n) => n > PORTS * 256 * 255)) throw new Error(`--backends: at most ${PORTS * 256 * 255}`)
+  const maglevdRoot = path.resolve(values.maglevd)
+  if (!fs.existsSync(path.join(maglevdRoot, "src", "daemon", "main.ts"))) {
+    throw new Error(`--maglevd: no src/daemon/main.ts in ${maglevdRoot}\n${usage}`)
+  }
   const haproxy = findHaproxy()
   if (haproxy === undefined) {
     console.log("\nmaglevd vs HAProxy: skipped, haproxy is not installed (apt-get install haproxy)")
     return
   }
-  const fiber = Effect.runFork(Effect.forEach(sizes, (n) => runOne(haproxy, n, seconds, warmup, values["node-servers"]).pipe(Effect.tap((f) => Effect.sync(() => print(f)))), { discard: true }))
+  const fiber = Effect.runFork(Effect.forEach(sizes, (n) => runOne(haproxy, n, { seconds, warmup, nodeServers: values["node-servers"], maglevdRoot }).pipe(Effect.tap((f) => Effect.sync(() => print(f)))), { discard: true }))
   let signalled = false
   const stop = () => {
     signalled = true
