@@ -86,14 +86,41 @@ export interface DaemonLab {
   readonly rss: () => number
   /** Every `backend-transition` to a state other than up, so far. */
   readonly unhealthy: () => ReadonlyArray<LogRecord>
+  /**
+   * maglevd's live JS heap in bytes: a heap snapshot (which collects garbage
+   * first) taken on SIGUSR2, summed. Only with `heapSnapshots`.
+   */
+  readonly liveHeap: () => Promise<number>
   /** Runs an effect with a typed client of this maglevd. */
   readonly withClient: <A, E>(f: (api: Client.MaglevClientShape) => Effect.Effect<A, E>) => Promise<A>
   readonly stop: () => Promise<void>
 }
 
-export const startDaemonLab = async (flags: ReadonlyArray<string> = []): Promise<DaemonLab> => {
+export interface DaemonLabOptions {
+  /** Extra maglevd flags. */
+  readonly flags?: ReadonlyArray<string>
+  /** maglevd writes a heap snapshot on SIGUSR2 (see `liveHeap`). */
+  readonly heapSnapshots?: boolean
+}
+
+/** The sum of the self sizes of a V8 heap snapshot's nodes. */
+const snapshotBytes = (file: string): number => {
+  const snapshot = JSON.parse(fs.readFileSync(file, "utf8")) as {
+    snapshot: { meta: { node_fields: Array<string> } }
+    nodes: Array<number>
+  }
+  const fields = snapshot.snapshot.meta.node_fields
+  const self = fields.indexOf("self_size")
+  let total = 0
+  for (let i = self; i < snapshot.nodes.length; i += fields.length) total += snapshot.nodes[i]!
+  return total
+}
+
+export const startDaemonLab = async (options: DaemonLabOptions = {}): Promise<DaemonLab> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "maglev-lab-"))
   const children: Array<ChildProcess> = []
+  const snapshots = path.join(dir, "heap")
+  if (options.heapSnapshots === true) fs.mkdirSync(snapshots)
   const { port, servers } = await startBackends()
   const stop = async () => {
     for (const c of children) c.kill("SIGKILL")
@@ -113,6 +140,7 @@ export const startDaemonLab = async (flags: ReadonlyArray<string> = []): Promise
     const configFile = path.join(dir, "maglev.yaml")
     fs.writeFileSync(configFile, config(port))
     const maglevd = spawn(process.execPath, [
+      ...(options.heapSnapshots === true ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${snapshots}`] : []),
       "--import",
       "tsx",
       "src/daemon/main.ts",
@@ -126,7 +154,7 @@ export const startDaemonLab = async (flags: ReadonlyArray<string> = []): Promise
       "127.0.0.1:0",
       "--metrics-addr",
       "",
-      ...flags
+      ...(options.flags ?? [])
     ], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })
     children.push(maglevd)
     const log = jsonLines(maglevd)
@@ -144,6 +172,22 @@ export const startDaemonLab = async (flags: ReadonlyArray<string> = []): Promise
         return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? "0") * 1024
       },
       unhealthy: () => log.filter((r) => r.annotations.event === "backend-transition" && r.annotations.to !== "up"),
+      liveHeap: async () => {
+        for (const f of fs.readdirSync(snapshots)) fs.rmSync(path.join(snapshots, f))
+        process.kill(maglevd.pid!, "SIGUSR2")
+        // Written in one go, but large: parsed once it parses.
+        const bytes = await until("the heap snapshot", () => {
+          const file = fs.readdirSync(snapshots).find((f) => f.endsWith(".heapsnapshot"))
+          if (file === undefined) return undefined
+          try {
+            return snapshotBytes(path.join(snapshots, file))
+          } catch {
+            return undefined
+          }
+        }, 120_000)
+        for (const f of fs.readdirSync(snapshots)) fs.rmSync(path.join(snapshots, f))
+        return bytes
+      },
       withClient: (f) => Effect.runPromise(Effect.scoped(Effect.flatMap(Client.make({ url }), f))),
       stop
     }

@@ -96,7 +96,10 @@ export { waitFor }
  */
 export const scriptedDaemon = (prefix: string, options: { readonly vppDisabled?: boolean | undefined }) =>
   Effect.gen(function*() {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), prefix))),
+      (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
+    )
     const file = path.join(dir, "maglev.yaml")
     fs.writeFileSync(file, yaml())
     const apiSocket = options.vppDisabled === true ? "" : path.join(dir, "api.sock")

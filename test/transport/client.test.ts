@@ -15,10 +15,14 @@ import { rawExchange } from "../support/rawSocket.js"
 import { FrameReader, FrameTooLarge } from "../../src/vpp/transport/FrameReader.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
 
-const socketPath = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), "vppsim-")), "api.sock")
+/** A fresh directory for the socket, removed when the scope closes. */
+const socketDir = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "vppsim-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
 
 const withServer = (options: Partial<ApiServer.ApiServerOptions> = {}) =>
-  ApiServer.make({ path: socketPath(), pid: 4242, ...options })
+  Effect.flatMap(socketDir, (dir) => ApiServer.make({ path: path.join(dir, "api.sock"), pid: 4242, ...options }))
 
 describe("VppApi client against the simulator", () => {
   it.live("handshake: handle, table, and every bound message known with its CRC", () =>
