@@ -395,28 +395,42 @@ export interface ChunkedOptions {
   readonly reuse?: Buffer | undefined
 }
 
+export interface Chunked {
+  readonly body: Buffer
+  readonly slices: number
+  /** The longest stretch of writing between two yields (a slice's `sliceMs`, plus a unit's overrun, plus GC). */
+  readonly longestSliceMs: number
+}
+
 /**
  * The whole exposition, written in slices of `sliceMs` with the event loop
- * let run in between; interrupting it stops it at the next slice. Returns the
- * bytes and how many slices it took.
+ * let run in between; interrupting it stops it at the next slice.
  */
 export const renderChunked = (
   sources: Iterable<Source>,
   options: ChunkedOptions = {}
-): Effect.Effect<{ readonly body: Buffer; readonly slices: number }> =>
+): Effect.Effect<Chunked> =>
   Effect.suspend(() => {
     const sliceMs = options.sliceMs ?? 2
     const groups = collate(sources)
     const w = new Writer(options.capacity, options.reuse)
     let slices = 1
-    let deadline = performance.now() + sliceMs
+    let longest = 0
+    let sliceStart = performance.now()
+    let deadline = sliceStart + sliceMs
+    const yieldNow = () => {
+      slices++
+      longest = Math.max(longest, performance.now() - sliceStart)
+      return Effect.zipRight(yieldToEventLoop, step)
+    }
     const more = () => performance.now() < deadline
     let g = 0
     const at = { source: 0, unit: 0 }
     let mark = 0
     let body = 0
-    const step: Effect.Effect<{ readonly body: Buffer; readonly slices: number }> = Effect.suspend(() => {
-      deadline = performance.now() + sliceMs
+    const step: Effect.Effect<Chunked> = Effect.suspend(() => {
+      sliceStart = performance.now()
+      deadline = sliceStart + sliceMs
       while (g < groups.length) {
         const group = groups[g]!
         if (at.source === 0 && at.unit === 0) {
@@ -424,20 +438,15 @@ export const renderChunked = (
           writeHeader(w, group[0]!)
           body = w.length
         }
-        if (!writeGroup(w, group, at, more)) {
-          slices++
-          return Effect.zipRight(yieldToEventLoop, step)
-        }
+        if (!writeGroup(w, group, at, more)) return yieldNow()
         if (w.length === body) w.truncate(mark)
         g++
         at.source = 0
         at.unit = 0
-        if (g < groups.length && !more()) {
-          slices++
-          return Effect.zipRight(yieldToEventLoop, step)
-        }
+        if (g < groups.length && !more()) return yieldNow()
       }
-      return Effect.succeed({ body: w.result(), slices })
+      longest = Math.max(longest, performance.now() - sliceStart)
+      return Effect.succeed({ body: w.result(), slices, longestSliceMs: longest })
     })
     return step
   })

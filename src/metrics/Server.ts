@@ -68,6 +68,10 @@ export const renderSeconds = Metric.gauge("maglev_metrics_render_seconds", {
   description: "Wall-clock time of the last completed render of /metrics, in seconds, slices and the waits between them included."
 })
 
+export const renderLongestSlice = Metric.gauge("maglev_metrics_render_longest_slice_seconds", {
+  description: "Longest stretch the last completed /metrics render held the event loop between two yields, in seconds."
+})
+
 export const renderBytes = Metric.gauge("maglev_metrics_render_bytes", {
   description: "Size of the last completed /metrics body, in bytes."
 })
@@ -87,7 +91,8 @@ export const renderWith = (
     const start = performance.now()
     const registry = Prometheus.registrySources(yield* Metric.snapshot)
     const sources = [...Metrics.probeSources(), ...Metrics.transitionSources(), ...registry, ...gauges]
-    const { body } = yield* Prometheus.renderChunked(sources, options)
+    const { body, longestSliceMs } = yield* Prometheus.renderChunked(sources, options)
+    yield* Metric.set(renderLongestSlice, longestSliceMs / 1000)
     yield* Metric.set(renderSeconds, (performance.now() - start) / 1000)
     yield* Metric.set(renderBytes, body.length)
     yield* Metric.increment(rendersCompleted)
