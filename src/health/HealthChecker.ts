@@ -47,7 +47,7 @@ import * as Metrics from "../metrics/Metrics.js"
 import * as State from "./HealthState.js"
 import { type ProbeTarget, Prober } from "./Prober.js"
 import { isSelfLate, isSkipped, skipLateMs } from "./SelfLate.js"
-import { selfLateCounter } from "./SelfLateMetrics.js"
+import { countSelfLate } from "./SelfLateMetrics.js"
 
 /** One backend's health as the rest of the program sees it. */
 export interface BackendHealth extends State.BackendState {
@@ -233,7 +233,6 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
       const hc = target.healthcheck
       const timeoutMs = Math.max(1, Duration.toMillis(hc.timeout))
       const recorder = Metrics.probeRecorder(target.backend, hc.type)
-      const late = selfLateCounter(target.backend)
       const clock = yield* Effect.clock
       const random = yield* Effect.random
       let due = clock.unsafeCurrentTimeMillis() +
@@ -244,13 +243,13 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
         const now = clock.unsafeCurrentTimeMillis()
         const r = yield* random.next
         if (isSkipped(outcome)) {
-          late.start()
+          countSelfLate("start")
           yield* noteSelfLate(target.backend, "start", outcome.lateMs, timeoutMs)
           due = now + State.jitter(every, r)
           continue
         }
         if (isSelfLate(outcome, timeoutMs)) {
-          late.timeout()
+          countSelfLate("timeout")
           yield* noteSelfLate(target.backend, "timeout", outcome.selfLateMs ?? 0, timeoutMs)
           due = now + State.jitter(every, r)
           continue

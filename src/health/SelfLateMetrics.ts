@@ -6,7 +6,7 @@
 import { Metric, MetricLabel } from "effect"
 
 export const probeSelfLate = Metric.counter("maglev_probe_self_late_total", {
-  description: "Probe rounds not counted because maglevd itself was late (event-loop delay, GC pause, CPU starvation), by backend and reason: timeout (a timeout while late, dropped) or start (the round started too late and was skipped).",
+  description: "Probe rounds not counted because maglevd itself was late (event-loop delay, GC pause, CPU starvation), by reason: timeout (a timeout while late, dropped) or start (the round started too late and was skipped).",
   incremental: true
 })
 
@@ -16,21 +16,17 @@ export const eventLoopDelay = Metric.gauge("maglev_event_loop_delay_seconds", {
 
 const NO_LABELS: ReadonlyArray<MetricLabel.MetricLabel> = []
 
-export interface SelfLateCounter {
-  readonly timeout: () => void
-  readonly start: () => void
+/**
+ * By reason only: lateness is the daemon's, not a backend's (the log line
+ * names one backend it hit), and two series cost a scrape nothing where one
+ * per backend would cost thousands.
+ */
+const byReason = {
+  timeout: Metric.taggedWithLabels(probeSelfLate, [MetricLabel.make("reason", "timeout")]),
+  start: Metric.taggedWithLabels(probeSelfLate, [MetricLabel.make("reason", "start")])
 }
 
-/** One backend's counters, tagged once (see metrics/Metrics.ts on why hot paths do that). */
-export const selfLateCounter = (backend: string): SelfLateCounter => {
-  const tag = (reason: string) =>
-    Metric.taggedWithLabels(probeSelfLate, [MetricLabel.make("backend", backend), MetricLabel.make("reason", reason)])
-  let timeout: Metric.Metric.Counter<number> | undefined
-  let start: Metric.Metric.Counter<number> | undefined
-  return {
-    timeout: () => (timeout ??= tag("timeout")).unsafeUpdate(1, NO_LABELS),
-    start: () => (start ??= tag("start")).unsafeUpdate(1, NO_LABELS)
-  }
-}
+/** Counts one round not counted, synchronously (tagged once: see metrics/Metrics.ts). */
+export const countSelfLate = (reason: keyof typeof byReason): void => byReason[reason].unsafeUpdate(1, NO_LABELS)
 
 export const setEventLoopDelay = (seconds: number): void => eventLoopDelay.unsafeUpdate(seconds, NO_LABELS)

@@ -121,7 +121,7 @@ describe("the health checker and self-lateness", () => {
   }
 
   const selfLateCount = (reason: string) =>
-    Metric.value(Metric.taggedWithLabels(probeSelfLate, [MetricLabel.make("backend", "a"), MetricLabel.make("reason", reason)])).pipe(
+    Metric.value(Metric.taggedWithLabels(probeSelfLate, [MetricLabel.make("reason", reason)])).pipe(
       Effect.map((s) => s.count)
     )
 
