@@ -16,7 +16,9 @@
  * (weight 150) fails in the caller as a defect carrying the ParseError, and
  * never reaches the server. Transport failures are `RpcClientError`s.
  */
-import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { RpcClient, type RpcClientError, RpcSerialization } from "@effect/rpc"
 import { Context, Effect, Layer, type Scope } from "effect"
 import { DEFAULT_PATH, MaglevApi, type MaglevRpcs } from "./Api.js"

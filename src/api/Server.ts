@@ -10,8 +10,10 @@
  * `Authorization: Bearer <token>`; with `readonlyToo`, every call. Listening
  * beyond loopback without a token is logged as `rpc-insecure` (warning).
  */
-import type { HttpApp } from "@effect/platform"
-import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { NodeHttpServer } from "@effect/platform-node"
 import { RpcSerialization, RpcServer } from "@effect/rpc"
 import { Context, Effect, Layer, LogLevel, Option, type Scope } from "effect"

@@ -12,7 +12,8 @@
  * the loop), and it is abandoned when every scrape waiting for it has gone
  * (the client closed its connection, e.g. Prometheus' scrape timeout).
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Fiber, Layer, Metric } from "effect"
 import * as http from "node:http"

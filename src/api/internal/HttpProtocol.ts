@@ -18,11 +18,12 @@
  * read `grace` after that is closed. A single message larger than the budget
  * (a big `Hydrate`) is always queued: the bound is on the backlog behind it.
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { RpcSerialization, RpcServer } from "@effect/rpc"
 import { type FromClientEncoded, type FromServerEncoded, RequestId, ResponseDefectEncoded, constEof } from "@effect/rpc/RpcMessage"
-import type { HttpApp } from "@effect/platform"
+import type * as HttpApp from "@effect/platform/HttpApp"
 import { Chunk, Deferred, Duration, Effect, Mailbox, Option, Scope, Stream } from "effect"
 
 export interface Overflowed {
