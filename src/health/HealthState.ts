@@ -136,6 +136,15 @@ export const JITTER = 0.1
 
 export const jitter = (baseMillis: number, random: number): number => baseMillis * (1 - JITTER + 2 * JITTER * random)
 
+/**
+ * A round that was not counted (maglevd was late: SelfLate.ts) is rescheduled
+ * from now at a random point of [0.5, 1.5) intervals: as far on as a round
+ * on average, and spread over a whole interval. The ±10% of `jitter` is not
+ * enough here: rounds that a late loop dropped together would come due
+ * together again, find the loop late again, and never leave that bunch.
+ */
+export const respread = (baseMillis: number, random: number): number => baseMillis * (0.5 + random)
+
 /** The first probe of a backend at a random offset within its interval. */
 export const firstDelay = (intervalMillis: number, random: number): number => intervalMillis * random
 
