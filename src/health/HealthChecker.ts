@@ -18,7 +18,8 @@
  * (SelfLate.ts): the round is dropped, counted in
  * `maglev_probe_self_late_total` and logged (`probe-self-late`, at most once
  * per 5 s, then a line with the number suppressed), and the next round is
- * scheduled from now, spread over an interval (HealthState.respread).
+ * scheduled from now, later by that lateness and spread over an interval
+ * (HealthState.respread).
  */
 import {
   Clock,
@@ -245,13 +246,13 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
         if (isSkipped(outcome)) {
           countSelfLate("start")
           yield* noteSelfLate(target.backend, "start", outcome.lateMs, timeoutMs)
-          due = now + State.respread(every, r)
+          due = now + State.respread(every, r, outcome.lateMs)
           continue
         }
         if (isSelfLate(outcome, timeoutMs)) {
           countSelfLate("timeout")
           yield* noteSelfLate(target.backend, "timeout", outcome.selfLateMs ?? 0, timeoutMs)
-          due = now + State.respread(every, r)
+          due = now + State.respread(every, r, outcome.selfLateMs ?? 0)
           continue
         }
         recorder.record(outcome)

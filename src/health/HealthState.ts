@@ -137,13 +137,17 @@ export const JITTER = 0.1
 export const jitter = (baseMillis: number, random: number): number => baseMillis * (1 - JITTER + 2 * JITTER * random)
 
 /**
- * A round that was not counted (maglevd was late: SelfLate.ts) is rescheduled
- * from now at a random point of [0.5, 1.5) intervals: as far on as a round
- * on average, and spread over a whole interval. The ±10% of `jitter` is not
- * enough here: rounds that a late loop dropped together would come due
- * together again, find the loop late again, and never leave that bunch.
+ * A round that was not counted (maglevd was `lateMs` late: SelfLate.ts) is
+ * rescheduled from now, that lateness further on (at most four intervals), at
+ * a random point of [0.5, 1.5) intervals beyond. Backing off by the lateness
+ * is what sheds it: a loop that is behind because it has more rounds than CPU
+ * gets fewer rounds until it catches up, instead of spending everything on
+ * rounds it then drops. Spreading over a whole interval (not the ±10% of
+ * `jitter`) keeps rounds that were dropped together from coming due together
+ * again.
  */
-export const respread = (baseMillis: number, random: number): number => baseMillis * (0.5 + random)
+export const respread = (baseMillis: number, random: number, lateMs = 0): number =>
+  Math.min(Math.max(0, lateMs), 4 * baseMillis) + baseMillis * (0.5 + random)
 
 /** The first probe of a backend at a random offset within its interval. */
 export const firstDelay = (intervalMillis: number, random: number): number => intervalMillis * random
