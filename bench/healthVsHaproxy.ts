@@ -9,13 +9,15 @@
  * lateness are measured the same way for both. CPU is each process's utime + stime (all threads) over the measured
  * window, RSS its VmRSS at the end and VmHWM (peak, start-up included).
  *
- * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT]`
+ * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--tsx]`
  *
  * `--maglevd CHECKOUT` runs the maglevd of another checkout (with its own
  * node_modules), to compare a change with what came before.
  *
- * maglevd is the real daemon (`node --import tsx src/daemon/main.ts`, VPP
- * and the RPC API off, metrics on a free loopback port); HAProxy runs in the
+ * maglevd is the real daemon as it ships: `dist/` is built first
+ * (`tsc -p tsconfig.build.json`) and `node dist/daemon/main.js` runs, VPP
+ * and the RPC API off, metrics on a free loopback port (`--tsx` runs
+ * `src/daemon/main.ts` through tsx instead, ~100 MiB more RSS); HAProxy runs in the
  * foreground (`-db`) with one thread, one backend of N servers, no frontend
  * and a stats socket in the temp dir. Both jitter their intervals by ±10 %
  * (maglevd always, HAProxy with `spread-checks 10`). Skipped when `haproxy`
@@ -275,6 +277,8 @@ export interface Figures {
   readonly serverCores: number
   readonly serverKind: string
   readonly maglevdRoot: string
+  /** maglevd ran from src/ through tsx (else the built dist/). */
+  readonly tsx: boolean
   /** Share of the machine's CPU time (all cores) busy over the window, whoever's work it was. */
   readonly machineBusy: number
   /** maglevd's own lateness figures from its /metrics at the end, if it answered. */
@@ -319,9 +323,18 @@ interface Options {
   readonly nodeServers: boolean
   /** The checkout whose src/daemon/main.ts runs as maglevd (default this one). */
   readonly maglevdRoot: string
+  /** Run src/ through tsx rather than the built dist/. */
+  readonly tsx: boolean
 }
 
-const runOne = (haproxy: string, n: number, { maglevdRoot, nodeServers, seconds, warmup }: Options) =>
+/** Builds the checkout's dist/ (the daemon as it ships), once per run of the bench. */
+const buildDist = (root: string): void => {
+  const tsc = path.join(root, "node_modules", ".bin", "tsc")
+  const r = spawnSync(tsc, ["-p", "tsconfig.build.json"], { cwd: root, encoding: "utf8", timeout: 300_000 })
+  if (r.status !== 0) throw new Error(`building ${root}/dist failed: ${r.stderr || r.stdout || r.error?.message}`)
+}
+
+const runOne = (haproxy: string, n: number, { maglevdRoot, nodeServers, seconds, tsx, warmup }: Options) =>
   Effect.scoped(Effect.gen(function*() {
     const load = loadAverage()
     // Everything this run starts is killed after this, whatever happens to us.
@@ -355,9 +368,9 @@ const runOne = (haproxy: string, n: number, { maglevdRoot, nodeServers, seconds,
     const started = performance.now()
     const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`
     const maglevd = yield* bounded("maglevd", process.execPath, [
-      "--import",
-      "tsx",
-      path.join(maglevdRoot, "src", "daemon", "main.ts"),
+      ...(tsx
+        ? ["--import", "tsx", path.join(maglevdRoot, "src", "daemon", "main.ts")]
+        : [path.join(maglevdRoot, "dist", "daemon", "main.js")]),
       "--config",
       path.join(dir, "maglev.yaml"),
       "--vpp-api-addr",
@@ -437,6 +450,7 @@ const runOne = (haproxy: string, n: number, { maglevdRoot, nodeServers, seconds,
       machineBusy: (machine1.busy - machine0.busy) / Math.max(1, machine1.total - machine0.total),
       serverKind: program.kind,
       maglevdRoot,
+      tsx,
       maglevdSelf: Either.isRight(mView) ? mView.right : undefined,
       firstRound: reached,
       notes
@@ -495,7 +509,7 @@ export const print = (f: Figures): void => {
   console.log(`  servers' CPU: ${f.serverCores.toFixed(2)} cores (${f.serverKind}, a separate process, not counted above)${f.otherProbes > 0 ? `; ${int(f.otherProbes)} requests from neither checker` : ""}`)
   for (const note of f.notes) console.log(`  ${note}`)
   if (f.maglevdRoot !== repoRoot) console.log(`  maglevd from ${f.maglevdRoot}`)
-  console.log(`  maglevd runs under tsx (~100 MiB of its RSS); HAProxy with one thread; CPU is user + system, all threads`)
+  console.log(`  maglevd ${f.tsx ? "runs under tsx (~100 MiB of its RSS)" : "runs built (dist/), as it ships"}; HAProxy with one thread; CPU is user + system, all threads`)
 }
 
 // ---------------------------------------------------------------------------
@@ -516,7 +530,7 @@ const findHaproxy = (): string | undefined => {
 }
 
 const usage =
-  "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT]"
+  "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--tsx]"
 
 const positive = (flag: string, value: string): number => {
   const x = Number(value)
@@ -533,7 +547,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
       seconds: { type: "string", default: "30" },
       warmup: { type: "string", default: "10" },
       "node-servers": { type: "boolean", default: false },
-      maglevd: { type: "string", default: repoRoot }
+      maglevd: { type: "string", default: repoRoot },
+      tsx: { type: "boolean", default: false }
     }
   })
   const sizes = (values.backends ?? ["1000,10000"]).flatMap((v) => v.split(",")).map((v) => positive("backends", v))
@@ -549,7 +564,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
     console.log("\nmaglevd vs HAProxy: skipped, haproxy is not installed (apt-get install haproxy)")
     return
   }
-  const fiber = Effect.runFork(Effect.forEach(sizes, (n) => runOne(haproxy, n, { seconds, warmup, nodeServers: values["node-servers"], maglevdRoot }).pipe(Effect.tap((f) => Effect.sync(() => print(f)))), { discard: true }))
+  if (!values.tsx) buildDist(maglevdRoot)
+  const fiber = Effect.runFork(Effect.forEach(sizes, (n) => runOne(haproxy, n, { seconds, warmup, nodeServers: values["node-servers"], maglevdRoot, tsx: values.tsx }).pipe(Effect.tap((f) => Effect.sync(() => print(f)))), { discard: true }))
   let signalled = false
   const stop = () => {
     signalled = true
