@@ -19,8 +19,12 @@ const VPPSIM = ["--import", "tsx", "src/sim/main.ts"]
 
 export const ADDRESSES = ["127.0.0.1", "127.0.0.2", "127.0.0.3"] as const
 
-/** Polls until `probe` gives a value (wall time: these are real processes). */
-export const until = async <A>(what: string | (() => string), probe: () => A | undefined | Promise<A | undefined>, timeoutMs = 20_000): Promise<A> => {
+/**
+ * Polls until `probe` gives a value (wall time: these are real processes). The bound only says what
+ * never came, so it is long: on a busy machine (2 cores at load 20) starting one `node --import tsx`
+ * process takes 10-15 s, and a wait may span several.
+ */
+export const until = async <A>(what: string | (() => string), probe: () => A | undefined | Promise<A | undefined>, timeoutMs = 120_000): Promise<A> => {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const a = await probe()
@@ -40,6 +44,7 @@ export interface Lab {
   readonly setHealthy: (address: string, healthy: boolean) => void
   /** Stops one backend's HTTP server: its probes fail to connect. */
   readonly stopServer: (address: string) => Promise<void>
+  /** Kills the processes, closes the servers and removes `dir`. */
   readonly stop: () => Promise<void>
 }
 
@@ -50,7 +55,7 @@ export const labConfig = (port: number, extra = "") => `maglev:
       startup-min-delay: 1s
       startup-max-delay: 3s
   healthchecks:
-    http-check: {type: http, port: ${port}, interval: 300ms, fast-interval: 200ms, down-interval: 300ms, timeout: 200ms, rise: 1, fall: 1}
+    http-check: {type: http, port: ${port}, interval: 2s, fast-interval: 2s, down-interval: 2s, timeout: 2s, rise: 1, fall: 1}
     tcp-check: {type: tcp, port: ${port}, interval: 1s, timeout: 200ms}
   backends:
     web1: {address: 127.0.0.1, healthcheck: http-check}
@@ -118,8 +123,13 @@ export const startLab = async (options: LabOptions = {}): Promise<Lab> => {
   const healthy = new Map<string, boolean>()
   const { port, servers } = await startServers(healthy)
   const stop = async () => {
-    for (const c of children) c.kill("SIGKILL")
+    await Promise.all(children.map((c) => new Promise<void>((resolve) => {
+      if (c.exitCode !== null || c.signalCode !== null) return resolve()
+      c.once("exit", () => resolve())
+      c.kill("SIGKILL")
+    })))
     await Promise.all([...servers.values()].map(closeServer))
+    fs.rmSync(dir, { recursive: true, force: true })
   }
   try {
     const apiSocket = path.join(dir, "api.sock")
