@@ -7,8 +7,6 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, HashMap, Layer, Logger, LogLevel, TestClock } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import * as Prober from "../../src/health/Prober.js"
@@ -19,6 +17,7 @@ import type { LbMutation } from "../../src/sim/LbPlugin.js"
 import * as Simulator from "../../src/sim/Simulator.js"
 import * as Supervisor from "../../src/vpp/Supervisor.js"
 import { backend, config, healthCheck } from "../support/config.js"
+import { tempDir } from "../sim/tempDir.js"
 
 const PASS = probeResult("L7OK", 1, "HTTP 200")
 const FAIL = probeResult("L4CON", 1, "refused")
@@ -82,7 +81,7 @@ const weights = (sim: Simulator.SimulatorShape) =>
 /** A fixed start time, and a simulator on fresh sockets for the test's scope. */
 const simulator = Effect.gen(function*() {
   yield* TestClock.setTime(1_760_000_000_000)
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbsync-"))
+  const dir = yield* tempDir("lbsync-")
   const apiSocket = path.join(dir, "api.sock")
   const statsSocket = path.join(dir, "stats.sock")
   const sim = yield* Simulator.make({ apiSocket, statsSocket })

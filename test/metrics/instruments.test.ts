@@ -8,8 +8,6 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Metric, MetricLabel, TestClock } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import * as Prober from "../../src/health/Prober.js"
@@ -19,6 +17,7 @@ import * as ApiServer from "../../src/sim/ApiServer.js"
 import { lb, memclnt, vpe } from "../../src/vpp/binapi/index.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
 import { backend, config, healthCheck } from "../support/config.js"
+import { tempDir } from "../sim/tempDir.js"
 
 const labels = (pairs: Record<string, string>) => Object.entries(pairs).map(([k, v]) => MetricLabel.make(k, v))
 
@@ -93,12 +92,13 @@ describe("probe and transition counters (HealthChecker)", () => {
   })
 })
 
-const socketPath = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), "metrics-")), "api.sock")
+/** A socket path in a temporary directory removed with the test's scope. */
+const socketPath = Effect.map(tempDir("metrics-"), (d) => path.join(d, "api.sock"))
 
 describe("binary-API request counters (VppApi)", () => {
   it.live("ok, error (retval), timeout, and disconnected for the requests behind it and after", () =>
     Effect.scoped(Effect.gen(function*() {
-      const server = yield* ApiServer.make({ path: socketPath(), pid: 4242 })
+      const server = yield* ApiServer.make({ path: yield* socketPath, pid: 4242 })
       const conn = yield* VppApi.connect({ path: server.path, timeout: "200 millis" })
       const before = {
         pingOk: yield* requests("control_ping", "ok"),
@@ -134,7 +134,7 @@ describe("binary-API request counters (VppApi)", () => {
 
   it.live("a dump is one request, counted under the dump's name (its control_ping is not counted)", () =>
     Effect.scoped(Effect.gen(function*() {
-      const server = yield* ApiServer.make({ path: socketPath(), pid: 4242, handlers: { [lb.LbVipDump.name]: () => [] } })
+      const server = yield* ApiServer.make({ path: yield* socketPath, pid: 4242, handlers: { [lb.LbVipDump.name]: () => [] } })
       const conn = yield* VppApi.connect({ path: server.path })
       const before = yield* requests("lb_vip_dump", "ok")
       const pingsBefore = yield* requests("control_ping", "ok")

@@ -9,12 +9,12 @@ import { Duration, Effect, type Scope } from "effect"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
-import * as os from "node:os"
 import * as path from "node:path"
 import type { HealthCheck, HttpParams, TcpParams } from "../../src/config/Config.js"
 import type { ProbeResult } from "../../src/health/ProbeResult.js"
 import { pollDelay } from "../../src/internal/WallClock.js"
 import type { ChildSpec } from "./probeChild.js"
+import { tempDir as scopedTempDir } from "../sim/tempDir.js"
 
 // ---------------------------------------------------------------------------
 // health checks
@@ -285,11 +285,8 @@ export const nodeIn = (ns: string, script: string): Effect.Effect<Child, never, 
 // ---------------------------------------------------------------------------
 // files and certificates
 
-export const tempDir = (): Effect.Effect<string, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "vmtest-probes-"))),
-    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-  )
+/** A temporary directory removed with the scope (the one helper, test/sim/tempDir.ts). */
+export const tempDir = (): Effect.Effect<string, never, Scope.Scope> => scopedTempDir("vmtest-probes-")
 
 export interface Certificates {
   readonly dir: string

@@ -4,14 +4,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { type VipKey, vipKey } from "../../src/lb/VipKey.js"
 import * as Simulator from "../../src/sim/Simulator.js"
 import { type LbVipRecord, parseShowLbVips, showLbVips } from "../../src/vpp/LbVips.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
 import { programScenario, scenario } from "../support/lbScenario.js"
+import { tempDir } from "../sim/tempDir.js"
 
 const TWO_VIPS = [
   " ip4-gre4 [1] 192.0.2.10/32 src_ip_sticky",
@@ -95,7 +94,7 @@ describe("parseShowLbVips", () => {
 describe("showLbVips against the simulator", () => {
   it.live("keys are the vipKeys of what was programmed, indices the simulator's pool indices, sticky and removed as set", () =>
     Effect.scoped(Effect.gen(function*() {
-      const d = fs.mkdtempSync(path.join(os.tmpdir(), "lbvips-"))
+      const d = yield* tempDir("lbvips-")
       const s = yield* Simulator.make({ apiSocket: path.join(d, "api.sock"), statsSocket: path.join(d, "stats.sock") })
       const c = yield* VppApi.connect({ path: s.api.path })
       expect(yield* showLbVips(c)).toEqual([])

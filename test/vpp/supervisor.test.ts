@@ -12,10 +12,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Exit, HashMap, Layer, Logger, LogLevel, Option, Scope, Stream, TestClock } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { pollDelay } from "../../src/internal/WallClock.js"
+import { tempDir } from "../sim/tempDir.js"
 import { waitFor as waitForWall } from "../support/wait.js"
 import { vipKey, vipKeyString } from "../../src/lb/VipKey.js"
 import * as ApiServer from "../../src/sim/ApiServer.js"
@@ -30,21 +29,19 @@ import { vipRequest as vip } from "../support/lbScenario.js"
 // ---------------------------------------------------------------------------
 // Helpers
 
-const paths = () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), "vppsup-"))
-  return { apiSocket: path.join(d, "api.sock"), statsSocket: path.join(d, "stats.sock") }
-}
+/** Fresh socket paths in a temporary directory removed with the test's scope. */
+const paths = Effect.map(tempDir("vppsup-"), (d) => ({ apiSocket: path.join(d, "api.sock"), statsSocket: path.join(d, "stats.sock") }))
 
 /** Transport timeouts that only fire on purpose (see the module comment). */
 const patient = { requestTimeout: "1 hour", statsConnectTimeout: "1 hour" } as const
 const quiet = { ...patient, pingTimeout: "1 hour" } as const
 
-const sim = (p: ReturnType<typeof paths>, extra: Partial<Simulator.SimulatorOptions> = {}) =>
+const sim = (p: Effect.Effect.Success<typeof paths>, extra: Partial<Simulator.SimulatorOptions> = {}) =>
   Simulator.make({ apiSocket: p.apiSocket, statsSocket: p.statsSocket, pid: 4242, ...extra })
 
 
-/** Polls `probe` in wall time until it yields a value. */
-const waitFor = <A, E>(what: string, probe: Effect.Effect<A | undefined, E>) => waitForWall(what, probe, 5000, 5)
+/** Polls `probe` in wall time until it yields a value (the bound only names what never came: long, for a busy machine). */
+const waitFor = <A, E>(what: string, probe: Effect.Effect<A | undefined, E>) => waitForWall(what, probe, 60_000, 5)
 
 /** Moves the virtual clock `step` at a time, pausing in wall time for the sockets, until `probe` yields. */
 const advanceUntil = <A, E>(what: string, probe: Effect.Effect<A | undefined, E>, step: Duration.DurationInput = "1 second", maxSteps = 300) =>
@@ -58,8 +55,8 @@ const advanceUntil = <A, E>(what: string, probe: Effect.Effect<A | undefined, E>
     return yield* Effect.dieMessage(`${what} did not happen within ${maxSteps} steps of ${Duration.format(Duration.decode(step))}`)
   })
 
-/** Fails the test instead of hanging when `effect` does not complete in wall time. */
-const within = <A, E, R>(effect: Effect.Effect<A, E, R>, ms = 5000) =>
+/** Fails the test instead of hanging when `effect` does not complete in wall time (generous: a busy machine). */
+const within = <A, E, R>(effect: Effect.Effect<A, E, R>, ms = 30_000) =>
   Effect.raceFirst(effect, Effect.zipRight(pollDelay(ms), Effect.dieMessage(`no result within ${ms} ms`)))
 
 const connectedAs = (sup: Supervisor.VppSupervisorShape, connectCount: number) =>
@@ -143,7 +140,7 @@ describe("VppSupervisor against the simulator", () => {
     return logs.run(Effect.gen(function*() {
       // The simulator's boot time comes from the Effect clock.
       yield* TestClock.setTime(1_760_000_000_000)
-      const p = paths()
+      const p = yield* paths
       const s = yield* sim(p)
       const sup = yield* Supervisor.make({ ...p, ...quiet })
       yield* sup.setLbConf(lbConfig())
@@ -191,7 +188,7 @@ describe("VppSupervisor against the simulator", () => {
   it.scoped("VPP restarts: disconnect logged, reconnect after 5 s with the new pid, lb_conf pushed again", () => {
     const logs = captureLogs()
     return logs.run(Effect.gen(function*() {
-      const p = paths()
+      const p = yield* paths
       const s = yield* sim(p)
       const sup = yield* Supervisor.make({ ...p, ...quiet })
       yield* sup.setLbConf(lbConfig())
@@ -233,7 +230,7 @@ describe("VppSupervisor against the simulator", () => {
   it.scoped("a stalled VPP: no ping reply within 5 s drops the connection; reconnects once VPP answers again", () => {
     const logs = captureLogs()
     return logs.run(Effect.gen(function*() {
-      const p = paths()
+      const p = yield* paths
       const s = yield* sim(p)
       // Default ping interval (10 s) and timeout (5 s).
       const sup = yield* Supervisor.make({ ...p, ...patient })
@@ -270,7 +267,7 @@ describe("VppSupervisor against the simulator", () => {
   it.scoped("lb_conf: the same value is not pushed again, a change is; a refusal is logged with VPP's error name", () => {
     const logs = captureLogs()
     return logs.run(Effect.gen(function*() {
-      const p = paths()
+      const p = yield* paths
       const s = yield* sim(p)
       const sup = yield* Supervisor.make({ ...p, ...quiet })
       const a = lbConfig()
@@ -326,7 +323,7 @@ describe("VppSupervisor against the simulator", () => {
   it.scoped("stats socket missing: the API connection is closed again; connects once the stats socket appears", () => {
     const logs = captureLogs()
     return logs.run(Effect.gen(function*() {
-      const p = paths()
+      const p = yield* paths
       const s = yield* Simulator.make({ apiSocket: p.apiSocket, pid: 4242 })
       const sup = yield* Supervisor.make({ ...p, ...quiet })
       const down = yield* advanceUntil("two failed attempts", disconnected(sup, 2))
@@ -345,7 +342,7 @@ describe("VppSupervisor against the simulator", () => {
 
   it.scoped("counters: the four lb counters per VIP index, summed over threads, every 5 s, cleared on disconnect", () =>
     Effect.gen(function*() {
-      const p = paths()
+      const p = yield* paths
       const s = yield* sim(p, { workers: 2 })
       const sup = yield* Supervisor.make({ ...p, ...quiet })
       const c = yield* within(sup.awaitConnected)
@@ -379,7 +376,7 @@ describe("VppSupervisor against the simulator", () => {
 
   it.scoped("counters by VIP key: show lb vips verbose maps pool indices to keys, removed VIPs left out; cleared on disconnect", () =>
     Effect.gen(function*() {
-      const p = paths()
+      const p = yield* paths
       const s = yield* sim(p)
       const sup = yield* Supervisor.make({ ...p, ...quiet })
       const c = yield* within(sup.awaitConnected)
@@ -412,7 +409,7 @@ describe("VppSupervisor against the simulator", () => {
   it.scoped("a listing VPP's text does not parse: warned once, the connection and the counters by index stay", () => {
     const logs = captureLogs()
     return logs.run(Effect.gen(function*() {
-      const p = paths()
+      const p = yield* paths
       const api = yield* ApiServer.make({
         path: p.apiSocket,
         handlers: {
@@ -447,7 +444,7 @@ describe("VppSupervisor against the simulator", () => {
   it.scoped("connect failures are logged once per reason, with a reminder; every attempt counted", () => {
     const logs = captureLogs()
     return logs.run(Effect.gen(function*() {
-      const p = paths()
+      const p = yield* paths
       const sup = yield* Supervisor.make({ ...p, ...quiet, failureReminder: "1 minute" })
       const first = yield* advanceUntil("12 attempts", disconnected(sup, 12), "5 seconds")
       expect(first.reason).toBe(`cannot connect to VPP at ${p.apiSocket}: ENOENT`)
@@ -477,7 +474,7 @@ describe("VppSupervisor against the simulator", () => {
   it.scoped("closing the layer's scope says goodbye (sockclnt_delete) and stops every fiber", () => {
     const logs = captureLogs()
     return logs.run(Effect.gen(function*() {
-      const p = paths()
+      const p = yield* paths
       const s = yield* sim(p)
       const scope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(Supervisor.layer({ ...p, ...quiet }), scope)
