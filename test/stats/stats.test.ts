@@ -8,6 +8,7 @@ import { DEFAULT_BASE, StatsSegment } from "../../src/sim/StatsSegment.js"
 import * as StatsServer from "../../src/sim/StatsServer.js"
 import * as StatsClient from "../../src/vpp/stats/StatsClient.js"
 import { Entry, Header, LB_VIP_COUNTERS, LbVipCounter } from "../../src/vpp/stats/Layout.js"
+import { waitFor } from "../support/wait.js"
 
 const BOOT = 1_760_000_000
 const SIZE = 1 << 20
@@ -188,8 +189,9 @@ describe("stats server", () => {
   it.scopedLive("the collector bumps /sys/heartbeat every update interval", () =>
     Effect.gen(function* () {
       const { client } = yield* setup({ heartbeatInterval: Duration.millis(15) })
-      yield* Effect.sleep("120 millis")
-      expect(yield* client.scalar("/sys/heartbeat")).toBeGreaterThanOrEqual(3n)
+      // Wait for the beats, not for time: on a busy machine 120 ms may hold fewer than three.
+      const beats = yield* waitFor("three heartbeats", Effect.map(client.scalar("/sys/heartbeat"), (n) => (n >= 3n ? n : undefined)), 60_000, 15)
+      expect(beats).toBeGreaterThanOrEqual(3n)
     })
   )
 })
@@ -326,7 +328,10 @@ describe("stats client", () => {
 
   it.scopedLive("waits while in_progress is set, and gives up with StatsBusy after the busy timeout", () =>
     Effect.gen(function* () {
-      const { client, segment } = yield* setup({ client: { busyTimeout: Duration.millis(200) } })
+      // A patient client for the wait (a 200 ms busy timeout could expire during the 40 ms on a
+      // busy machine), an impatient one for the timeout.
+      const { client, segment, socketPath } = yield* setup({ client: { busyTimeout: Duration.minutes(1) } })
+      const impatient = yield* StatsClient.make({ socketPath, busyTimeout: Duration.millis(200) })
       segment.lock()
       const reading = yield* Effect.fork(client.names)
       yield* Effect.sleep("40 millis")
@@ -336,7 +341,7 @@ describe("stats client", () => {
       expect(yield* Fiber.join(reading)).toContain("/test/added-while-locked")
 
       segment.lock()
-      const busy = yield* Effect.either(client.scalar("/sys/boottime"))
+      const busy = yield* Effect.either(impatient.scalar("/sys/boottime"))
       segment.unlock()
       expect(busy).toMatchObject(Either.left({ _tag: "StatsBusy", reason: "in-progress" }))
       expect(yield* client.scalar("/sys/boottime")).toBe(BigInt(BOOT))
@@ -577,7 +582,8 @@ describe("stats client errors", () => {
         return Effect.void
       })
       const closer = yield* Effect.fork(acceptAndClose)
-      const closed = yield* Effect.either(StatsClient.make({ socketPath: rude, connectTimeout: "1 second" }))
+      // A long timeout: the close, not the timer, must end it (however late the closer runs).
+      const closed = yield* Effect.either(StatsClient.make({ socketPath: rude, connectTimeout: "60 seconds" }))
       yield* Fiber.interrupt(closer)
       expect(reasonOf(closed)).toMatch(/closed the connection without/)
     })

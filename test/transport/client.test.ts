@@ -114,7 +114,7 @@ describe("VppApi client against the simulator", () => {
   it.live("a VPP restart fails waiting requests with VppDisconnected, without reconnecting", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* withServer()
-      const conn = yield* VppApi.connect({ path: server.path, timeout: "5 seconds" })
+      const conn = yield* VppApi.connect({ path: server.path, timeout: "60 seconds" })
       yield* server.stall
       const fiber = yield* Effect.fork(conn.request(vpe.ShowVersion, vpe.ShowVersionReply, {}))
       yield* Effect.sleep("50 millis")
@@ -214,7 +214,7 @@ describe("simulator test hooks", () => {
   it.live("delayed replies arrive late but intact; a dropped connection fails its waiters", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* withServer()
-      const conn = yield* VppApi.connect({ path: server.path, timeout: "2 seconds" })
+      const conn = yield* VppApi.connect({ path: server.path, timeout: "60 seconds" })
       yield* server.delayReplies("150 millis")
       const start = Date.now()
       expect((yield* conn.request(memclnt.ControlPing, memclnt.ControlPingReply, {})).retval).toBe(0)
