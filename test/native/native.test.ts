@@ -10,8 +10,8 @@ const pattern = (i: number): number => (i * 7 + 3) & 0xff
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-/** Polls `f` until it returns non-null, for at most `ms`. */
-const pollFor = async <A>(f: () => A | null, ms = 2000): Promise<A> => {
+/** Polls `f` until it returns non-null, for at most `ms` (long: it returns as soon as `f` answers, and the machine may be busy). */
+const pollFor = async <A>(f: () => A | null, ms = 30_000): Promise<A> => {
   const deadline = Date.now() + ms
   for (;;) {
     const a = f()
