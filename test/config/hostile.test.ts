@@ -10,7 +10,6 @@ import { Duration, Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
-import * as os from "node:os"
 import * as path from "node:path"
 import { checkConfigFile, checkConfigText, DEFAULT_MAX_BYTES } from "../../src/config/Check.js"
 import { ConfigFileError } from "../../src/config/Errors.js"
@@ -20,12 +19,10 @@ import { checkOffThread } from "../../src/config/internal/OffThread.js"
 import { MAX_EXPANDED } from "../../src/config/internal/Walk.js"
 import { bigConfig } from "./bigConfig.js"
 import { configYaml } from "./support.js"
+import { tempDir as scopedTempDir } from "../sim/tempDir.js"
 
 /** A temporary directory, removed with the test's scope. */
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "maglev-hostile-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+const tempDir = scopedTempDir("maglev-hostile-")
 
 const refusal = (file: string, maxBytes?: number) =>
   Effect.flip(checkConfigFile(file, { maxBytes })).pipe(

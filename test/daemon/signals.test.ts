@@ -12,20 +12,17 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Ref } from "effect"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import * as Client from "../../src/api/Client.js"
 import { coalescer } from "../../src/daemon/Signals.js"
 import { bigConfig } from "../config/bigConfig.js"
 import { jsonLines, type LogRecord } from "../support/jsonLines.js"
 import { repoRoot } from "../support/paths.js"
+import { tempDir as scopedTempDir } from "../sim/tempDir.js"
 
 const MAGLEVD = ["--import", "tsx", "src/daemon/main.ts"]
 
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "maglevd-signals-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+const tempDir = scopedTempDir("maglevd-signals-")
 
 const SMALL = `maglev:
   healthchecks:
