@@ -119,7 +119,7 @@ describe("RPC API: WatchEvents", () => {
           const r = await reader!.read().catch(() => ({ done: true as const, value: undefined }))
           if (r.done) return "ended"
         }
-      }).pipe(Effect.timeout("5 seconds"))
+      }).pipe(Effect.timeout("60 seconds"))
       expect(end).toBe("ended")
-    }), 30_000)
+    }), 120_000)
 })

@@ -61,7 +61,7 @@ describe("maglevt over HTTPS", () => {
     strict.child.kill("SIGTERM")
     insecure.child.kill("SIGTERM")
     await Promise.all([strict.exit, insecure.exit])
-  }, 60_000)
+  }, 300_000)
 
   it("with the CA trusted, the certificate is checked against --host, which is also the Host header", async () => {
     const r = run(["--config", configFile, "--interval", "50ms", "--host", "backend.test"], { NODE_EXTRA_CA_CERTS: certs.caFile })
@@ -73,5 +73,5 @@ describe("maglevt over HTTPS", () => {
     r.child.kill("SIGTERM")
     wrong.child.kill("SIGTERM")
     await Promise.all([r.exit, wrong.exit])
-  }, 60_000)
+  }, 300_000)
 })

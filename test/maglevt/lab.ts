@@ -237,6 +237,5 @@ export const line = async (r: Run, re: RegExp, from = 0) =>
     () => {
       const i = r.lines.findIndex((l, n) => n >= from && re.test(l))
       return i < 0 ? undefined : i
-    },
-    30_000
+    }
   )

@@ -78,7 +78,7 @@ describe("maglevt plain mode (real servers on loopback VIPs)", () => {
 
     r.child.kill("SIGINT")
     expect(await r.exit).toBe(130)
-  }, 120_000)
+  }, 300_000)
 
   it("with --keepalive one connection serves every probe, so one backend takes them all", async () => {
     const r = run(["--config", lab.configFile, "--interval", "20ms", "--keepalive", "--filter", "^web$"])
@@ -92,7 +92,7 @@ describe("maglevt plain mode (real servers on loopback VIPs)", () => {
     r.child.kill("SIGTERM")
     fresh.child.kill("SIGTERM")
     await Promise.all([r.exit, fresh.exit])
-  }, 60_000)
+  }, 300_000)
 
   it("exits 1 when there is nothing to probe or a file is not valid, 0 when its reader goes away, 2 on a bad flag", async () => {
     const broken = path.join(lab.dir, "broken.yaml")
@@ -113,5 +113,5 @@ describe("maglevt plain mode (real servers on loopback VIPs)", () => {
     const bad = run(["--config", lab.configFile, "--interval", "10x"])
     expect(await bad.exit).toBe(2)
     expect(bad.stderr() + bad.lines.join("\n")).toContain('--interval "10x": unknown unit "x" in duration')
-  }, 60_000)
+  }, 300_000)
 })

@@ -18,7 +18,7 @@ const tmux = (...args: Array<string>) => execFileSync("tmux", ["-L", socket, ...
 const screen = (session: string) => tmux("capture-pane", "-p", "-t", session).replace(/\n+$/, "")
 const colours = (session: string) => tmux("capture-pane", "-p", "-e", "-t", session)
 const waitScreen = (session: string, what: string, pred: (text: string) => boolean) =>
-  until(() => `${what}; the screen:\n${screen(session)}`, () => (pred(screen(session)) ? true : undefined), 30_000)
+  until(() => `${what}; the screen:\n${screen(session)}`, () => (pred(screen(session)) ? true : undefined))
 
 let lab: Lab
 
@@ -81,7 +81,7 @@ describe("maglevt full-screen view (tmux)", () => {
     tmux("send-keys", "-t", s, "q")
     await waitScreen(s, "exit 0, the normal screen back", (t) => /^exit=0$/m.test(t) && !/q quits/.test(t))
     tmux("kill-session", "-t", s)
-  }, 120_000)
+  }, 300_000)
 
   it("Ctrl-C leaves too, with 0, and the frontends left out are named once the screen is back", async () => {
     const s = "ctrl-c"
@@ -94,5 +94,5 @@ describe("maglevt full-screen view (tmux)", () => {
     tmux("send-keys", "-t", s, "C-c")
     await waitScreen(s, "exit 0", (t) => /^exit=0$/m.test(t) && /frontend dns not probed: protocol udp: maglevt/.test(t))
     tmux("kill-session", "-t", s)
-  }, 60_000)
+  }, 300_000)
 })
