@@ -90,6 +90,22 @@ describe("LoopLag", () => {
   )
 })
 
+describe("LoopLag, live", () => {
+  it.scopedLive("knows the loop is held while it is held, before its ticker's turn", () =>
+    Effect.gen(function*() {
+      const lag = new LoopLag()
+      expect(lag.overdue()).toBe(0) // not started: nothing to say
+      lag.start()
+      yield* Effect.addFinalizer(() => Effect.sync(() => lag.stop()))
+      const held = yield* Effect.sync(() => {
+        const until = performance.now() + 300
+        while (performance.now() < until) { /* the loop held */ }
+        return lag.overdue()
+      })
+      expect(held).toBeGreaterThanOrEqual(300 - 20)
+    }))
+})
+
 describe("the health checker and self-lateness", () => {
   const hc = healthCheck("tcp80", { interval: Duration.seconds(2), timeout: Duration.seconds(1), rise: 2, fall: 3 })
   const cfg = config({ healthchecks: [hc], backends: [backend("a", "10.0.0.1", "tcp80")] })

@@ -33,7 +33,9 @@ const TIMEOUT_OF: { readonly [C in ProbeCode]?: ProbeCode } = {
   L7OK: "L7TOUT"
 }
 
-const loopLate = (started: number, lag: LoopLag | undefined): number => lag?.maxSince(started) ?? 0
+/** How late the loop was since `started`: what the ticker saw, and how overdue it is now. */
+const loopLate = (started: number, lag: LoopLag | undefined): number =>
+  lag === undefined ? 0 : Math.max(lag.maxSince(started), lag.overdue())
 
 /**
  * The deadline passed (the timer fired): the timeout result, carrying how late

@@ -62,6 +62,18 @@ export class LoopLag {
     }
   }
 
+  /**
+   * How far past its due time the ticker is right now (ms; 0 when not
+   * started): the loop has been held that long in the iteration that is
+   * running. A socket callback that runs late in a long iteration, before the
+   * ticker's turn, learns the lateness from this.
+   */
+  overdue(): number {
+    if (this.timer === undefined) return 0
+    const o = this.now() - this.last - TICK_MS
+    return o > 0 ? o : 0
+  }
+
   /** The largest lag (ms) the loop had between `since` (same time base as `now`) and now. */
   maxSince(since: number): number {
     const last = Math.floor(this.now() / SLOT_MS)
