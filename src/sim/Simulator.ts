@@ -14,6 +14,7 @@ import type { Message } from "../vpp/codec/Wire.js"
 import * as ApiServer from "./ApiServer.js"
 import * as Cli from "./Cli.js"
 import * as Core from "./Core.js"
+import * as DataPlane from "./DataPlane.js"
 import {
   type AsDetails,
   asDetailsValue,
@@ -43,6 +44,8 @@ export interface SimulatorOptions {
   readonly trafficTick?: Duration.DurationInput
   /** the traffic model's random source (seeded in tests) */
   readonly trafficRandom?: () => number
+  /** proxy real TCP connections to local VIPs through the flow model (DataPlane.ts); default false */
+  readonly dataPlane?: boolean
 }
 
 export interface SimulatorShape {
@@ -57,8 +60,10 @@ export interface SimulatorShape {
   readonly mutations: Effect.Effect<ReadonlyArray<LbMutation>>
   /** Adds packets to a VIP's counter (a simple traffic model for the stats segment). */
   readonly traffic: (vipIndex: number, packets: number, thread?: number) => Effect.Effect<void>
-  /** The flow model when `traffic` (a rate) was given. */
+  /** The flow model when `traffic` (a rate) or `dataPlane` was given. */
   readonly flows: Traffic.Traffic | undefined
+  /** The userspace data plane when `dataPlane` was given. */
+  readonly dataPlane: DataPlane.DataPlaneShape | undefined
 }
 
 export class Simulator extends Context.Tag("vpp-maglev/Simulator")<Simulator, SimulatorShape>() {}
@@ -108,11 +113,12 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, E
     // cli_inband: the lb plugin's `show lb vips [verbose]`; the counters it prints come from the stats segment.
     const counters = (vipIndex: number): ReadonlyArray<bigint> =>
       stats?.segment.lbVipCounterValues(vipIndex) ?? [0n, 0n, 0n, 0n]
-    // The traffic model needs the stats segment for its counters.
-    const traffic = options.traffic !== undefined && options.traffic > 0 && stats !== undefined
+    // The synthetic traffic needs the stats segment for its counters; the data plane counts there when there is one.
+    const synthetic = options.traffic !== undefined && options.traffic > 0 && stats !== undefined
+    const traffic = synthetic || options.dataPlane === true
       ? new Traffic.Traffic(
         model,
-        (vip, counter, thread, n) => stats.segment.addLbTraffic(vip, n, { counter, thread }),
+        (vip, counter, thread, n) => stats?.segment.addLbTraffic(vip, n, { counter, thread }),
         { workers: options.workers ?? 0, ...(options.trafficRandom !== undefined ? { random: options.trafficRandom } : {}) }
       )
       : undefined
@@ -135,7 +141,9 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, E
     })
     apiServer = api
 
-    if (traffic !== undefined) {
+    const dataPlane = options.dataPlane === true ? yield* DataPlane.make(model, traffic!, now) : undefined
+
+    if (synthetic) {
       const tick = Duration.decode(options.trafficTick ?? "100 millis")
       const perTick = options.traffic! * Duration.toSeconds(tick)
       let owed = 0
@@ -144,7 +152,7 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, E
           owed += perTick
           const packets = Math.floor(owed)
           owed -= packets
-          traffic.send(packets, now())
+          traffic!.send(packets, now())
         })),
         Effect.forever,
         Effect.forkScoped
@@ -178,7 +186,8 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, E
       mutations: Effect.sync(() => model.mutations()),
       traffic: (vipIndex, packets, thread = 0) =>
         Effect.sync(() => stats?.segment.addLbTraffic(vipIndex, packets, { thread })),
-      flows: traffic
+      flows: traffic,
+      dataPlane
     } satisfies SimulatorShape
   })
 

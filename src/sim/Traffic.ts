@@ -136,6 +136,22 @@ export class Traffic {
     return { as, counter: as === 0 ? Counter.noServer : Counter.firstPacket }
   }
 
+  /** One packet of `flow` through `lb_node_fn`, counted in the stats segment (a real connection's packet, DataPlane.ts). */
+  receive(flow: Flow, now: number): PacketResult {
+    const r = this.packet(flow, now)
+    this.count(flow.vip, r.counter, flow.thread, 1)
+    return r
+  }
+
+  /** The flow of VIP `vip` with these header fields (its hash and, with workers, its thread). */
+  flowOf(vip: number, key: FlowKey): Flow | undefined {
+    const v = this.lb.inspectVip(vip)
+    if (v === undefined) return undefined
+    const hash = flowHash(key, v.srcIpSticky)
+    const workers = this.options.workers
+    return { ...key, vip, hash, thread: workers > 0 ? 1 + (hash % workers) : 0 }
+  }
+
   /** A new flow to VIP `vip` with a random source (not yet sent). */
   newFlow(vip: number): Flow | undefined {
     const v = this.lb.inspectVip(vip)
@@ -153,10 +169,7 @@ export class Traffic {
       for (let i = 6; i < 16; i++) src[i] = Math.floor(this.random() * 256)
     }
     const dstPort = v.key.port !== 0 ? v.key.port : this.random() < 0.5 ? 80 : 443
-    const key: FlowKey = { src, dst, srcPort: 1024 + Math.floor(this.random() * (65536 - 1024)), dstPort }
-    const hash = flowHash(key, v.srcIpSticky)
-    const workers = this.options.workers
-    return { ...key, vip, hash, thread: workers > 0 ? 1 + (hash % workers) : 0 }
+    return this.flowOf(vip, { src, dst, srcPort: 1024 + Math.floor(this.random() * (65536 - 1024)), dstPort })
   }
 
   private pickFlow(vip: number): Flow {
@@ -175,7 +188,7 @@ export class Traffic {
     this.refcount.set(as, (this.refcount.get(as) ?? 0) + delta)
   }
 
-  /** `lb_get_sticky_table`: rebuilt (references moved to AS 0) when `sticky_buckets_per_core` changed. */
+  /** `lb_get_sticky_table`: rebuilt (references moved to AS 0) when `sticky_buckets_per_core` changed; the timeout always follows `flow_timeout`. */
   private stickyTable(thread: number): StickyTable {
     const conf = this.lb.confGet()
     let ht = this.tables[thread]
@@ -190,6 +203,7 @@ export class Traffic {
       ht = new StickyTable(conf.sticky_buckets_per_core, conf.flow_timeout)
       this.tables[thread] = ht
     }
+    ht.timeout = conf.flow_timeout
     return ht
   }
 

@@ -122,6 +122,17 @@ describe("the traffic model (Traffic.ts, after lb_node_fn)", () => {
     })
   })
 
+  it("lb_conf changing only flow_timeout keeps the sticky table; its entries then live the new timeout (lb_get_sticky_table)", () => {
+    const { model, traffic } = setup()
+    const f = traffic.newFlow(1)!
+    expect(traffic.packet(f, 1).counter).toBe(LbVipCounter.firstPacket)
+    const conf = { ip4_src_address: "192.0.2.254", ip6_src_address: "2001:db8::1", sticky_buckets_per_core: 1024, flow_timeout: 10 }
+    expect(model.handle("lb_conf", conf, 2)).toEqual({ retval: 0 })
+    // the entry is still there (the table was not rebuilt), and its timeout is pushed by 10 s, not 40
+    expect(traffic.packet(f, 2).counter).toBe(LbVipCounter.nextPacket)
+    expect(traffic.packet(f, 2 + 11).counter).toBe(LbVipCounter.firstPacket)
+  })
+
   it("no AS: 'no server configured'; entries expire after flow_timeout and their slots are reused", () => {
     const model = new LbPlugin()
     model.handle("lb_add_del_vip_v2", vipReq("192.0.2.1/32"), 0)
