@@ -15,8 +15,9 @@
  * The PubSub slides: a watcher that falls more than `capacity` records
  * behind loses the oldest ones rather than holding up the daemon's logging.
  */
-import { Cause, Context, Effect, HashMap, Inspectable, Layer, Logger, LogLevel, PubSub, type Scope, Stream } from "effect"
+import { Cause, Context, Effect, HashMap, Layer, Logger, LogLevel, PubSub, type Scope, Stream } from "effect"
 import { LogDemand } from "../internal/LogDemand.js"
+import { jsonValue, messageText } from "../internal/Log.js"
 
 export interface LogRecord {
   /** Unix milliseconds. */
@@ -51,34 +52,6 @@ export interface LogHubOptions {
    */
   readonly printed?: LogLevel.LogLevel
 }
-
-const jsonValue = (v: unknown): unknown => {
-  switch (typeof v) {
-    case "string":
-    case "number":
-    case "boolean":
-      return v
-    case "bigint":
-      return v.toString()
-    case "undefined":
-      return null
-    default:
-      if (v === null) return null
-      if (v instanceof Error) return v.message
-      try {
-        return JSON.parse(JSON.stringify(v)) as unknown
-      } catch {
-        return String(v)
-      }
-  }
-}
-
-const messageText = (message: unknown): string =>
-  Array.isArray(message)
-    ? message.map((m) => (typeof m === "string" ? m : Inspectable.toStringUnknown(m, 0))).join(" ")
-    : typeof message === "string"
-    ? message
-    : Inspectable.toStringUnknown(message, 0)
 
 export const make = (options: LogHubOptions = {}): Effect.Effect<LogHubShape, never, Scope.Scope> =>
   Effect.gen(function*() {
