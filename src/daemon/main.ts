@@ -3,15 +3,15 @@
  * maglevd: the vpp-maglev daemon.
  *
  * It checks a configuration (`--check`), or runs the daemon's services
- * (Daemon.ts: health checker, VPP supervisor, LB sync) with JSON-line logs.
+ * (Daemon.ts: health checker, VPP supervisor, LB sync), logging to stdout
+ * (internal/Log.ts: JSON lines, or text on a terminal).
  * SIGHUP reloads the file (all or nothing: an invalid file is refused and the
  * running configuration stays). The RPC API comes with the API server.
  */
 // First: V8 heap settings, before the rest of the program allocates.
 import "./HeapTuning.js"
-import { Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Config as EffectConfig, Effect, Layer, Logger, LogLevel } from "effect"
+import { Cause, Effect, Layer, Logger, LogLevel } from "effect"
 import * as fs from "node:fs"
 import {
   checkConfigFile,
@@ -26,7 +26,9 @@ import * as Control from "../api/Control.js"
 import * as LogHub from "../api/LogHub.js"
 import * as Prober from "../health/Prober.js"
 import * as MetricsServer from "../metrics/Server.js"
+import * as CommandLine from "../internal/CommandLine.js"
 import { ExitStatus, teardown } from "../internal/ExitStatus.js"
+import * as Log from "../internal/Log.js"
 import { COMMIT, COMMIT_DATE, VERSION, VERSION_LINE } from "../Version.js"
 import * as Daemon from "./Daemon.js"
 import * as TestHooks from "./TestHooks.js"
@@ -34,69 +36,91 @@ import { onSignal, trackStopSignal } from "./Signals.js"
 
 const DEFAULT_CONFIG = "/etc/vpp-maglev/maglev.yaml"
 
-const config = Options.text("config").pipe(
-  Options.withFallbackConfig(EffectConfig.string("MAGLEV_CONFIG")),
-  Options.withDefault(DEFAULT_CONFIG),
-  Options.withDescription(`configuration file (env MAGLEV_CONFIG; default ${DEFAULT_CONFIG})`)
-)
-const configMaxBytes = Options.integer("config-max-bytes").pipe(
-  Options.withFallbackConfig(EffectConfig.integer("MAGLEV_CONFIG_MAX_BYTES")),
-  Options.withDefault(DEFAULT_MAX_BYTES),
-  Options.withDescription(`largest configuration file read, in bytes; a bigger one is refused (env MAGLEV_CONFIG_MAX_BYTES; default ${DEFAULT_MAX_BYTES}, 4 MiB)`)
-)
-const check = Options.boolean("check").pipe(
-  Options.withDescription("check the configuration, print the result and exit: 0 valid, 1 YAML/structural error, 2 semantic error")
-)
-const DEFAULT_VPP_API = "/run/vpp/api.sock"
-const DEFAULT_VPP_STATS = "/run/vpp/stats.sock"
-const vppApiAddr = Options.text("vpp-api-addr").pipe(
-  Options.withFallbackConfig(EffectConfig.string("MAGLEV_VPP_API_ADDR")),
-  Options.withDefault(DEFAULT_VPP_API),
-  Options.withDescription(`VPP's binary-API socket; "" disables VPP programming (env MAGLEV_VPP_API_ADDR; default ${DEFAULT_VPP_API})`)
-)
-const vppStatsAddr = Options.text("vpp-stats-addr").pipe(
-  Options.withFallbackConfig(EffectConfig.string("MAGLEV_VPP_STATS_ADDR")),
-  Options.withDefault(DEFAULT_VPP_STATS),
-  Options.withDescription(`VPP's stats socket (env MAGLEV_VPP_STATS_ADDR; default ${DEFAULT_VPP_STATS})`)
-)
-const DEFAULT_RPC = "127.0.0.1:9090"
-const rpcAddr = Options.text("rpc-addr").pipe(
-  Options.withFallbackConfig(EffectConfig.string("MAGLEV_RPC_ADDR")),
-  Options.withDefault(DEFAULT_RPC),
-  Options.withDescription(`listen address of the RPC API, host:port or [v6]:port; "" disables it (env MAGLEV_RPC_ADDR; default ${DEFAULT_RPC})`)
-)
-const DEFAULT_METRICS = "127.0.0.1:9091"
-const metricsAddr = Options.text("metrics-addr").pipe(
-  Options.withFallbackConfig(EffectConfig.string("MAGLEV_METRICS_ADDR")),
-  Options.withDefault(DEFAULT_METRICS),
-  Options.withDescription(`listen address of the Prometheus /metrics endpoint, host:port or [v6]:port; "" disables it (env MAGLEV_METRICS_ADDR; default ${DEFAULT_METRICS})`)
-)
-const rpcTokenFile = Options.text("rpc-token-file").pipe(
-  Options.withFallbackConfig(EffectConfig.string("MAGLEV_RPC_TOKEN_FILE")),
-  Options.withDefault(""),
-  Options.withDescription("file holding the bearer token every mutating RPC must carry (env MAGLEV_RPC_TOKEN_FILE)")
-)
-const rpcTokenReadonly = Options.boolean("rpc-token-readonly").pipe(
-  Options.withFallbackConfig(EffectConfig.boolean("MAGLEV_RPC_TOKEN_READONLY")),
-  Options.withDescription("with --rpc-token-file: read-only RPCs need the token too (env MAGLEV_RPC_TOKEN_READONLY=true)")
-)
-const rpcMaxWatchers = Options.integer("rpc-max-watchers").pipe(
-  Options.withFallbackConfig(EffectConfig.integer("MAGLEV_RPC_MAX_WATCHERS")),
-  Options.withDefault(ApiServer.DEFAULT_MAX_WATCHERS),
-  Options.withDescription(`WatchEvents streams open at once at most; the next is refused with Busy (env MAGLEV_RPC_MAX_WATCHERS; default ${ApiServer.DEFAULT_MAX_WATCHERS})`)
-)
-const rpcMaxDebugWatchers = Options.integer("rpc-max-debug-watchers").pipe(
-  Options.withFallbackConfig(EffectConfig.integer("MAGLEV_RPC_MAX_DEBUG_WATCHERS")),
-  Options.withDefault(ApiServer.DEFAULT_MAX_DEBUG_WATCHERS),
-  Options.withDescription(`of those, at debug level at most (env MAGLEV_RPC_MAX_DEBUG_WATCHERS; default ${ApiServer.DEFAULT_MAX_DEBUG_WATCHERS})`)
-)
-const logLevel = Options.choice("log-level", ["debug", "info", "warn", "error"]).pipe(
-  Options.withFallbackConfig(EffectConfig.literal("debug", "info", "warn", "error")("MAGLEV_LOG_LEVEL")),
-  Options.withDefault("info" as const),
-  Options.withDescription("minimum level of the JSON log lines on stdout (env MAGLEV_LOG_LEVEL)")
-)
+const flags = {
+  config: CommandLine.text({ name: "config", value: "FILE", description: "configuration file", env: "MAGLEV_CONFIG", default: DEFAULT_CONFIG }),
+  configMaxBytes: CommandLine.integer({
+    name: "config-max-bytes",
+    value: "N",
+    description: "largest configuration file read, in bytes; a bigger one is refused",
+    env: "MAGLEV_CONFIG_MAX_BYTES",
+    default: DEFAULT_MAX_BYTES,
+    shown: `${DEFAULT_MAX_BYTES} (4 MiB)`
+  }),
+  check: CommandLine.boolean({
+    name: "check",
+    description: "check the configuration, print the result and exit: 0 valid, 1 YAML or structural error, 2 semantic error"
+  }),
+  vppApiAddr: CommandLine.text({
+    name: "vpp-api-addr",
+    value: "PATH",
+    description: "VPP's binary-API socket; \"\" runs without VPP (health checks only)",
+    env: "MAGLEV_VPP_API_ADDR",
+    default: "/run/vpp/api.sock"
+  }),
+  vppStatsAddr: CommandLine.text({
+    name: "vpp-stats-addr",
+    value: "PATH",
+    description: "VPP's stats socket",
+    env: "MAGLEV_VPP_STATS_ADDR",
+    default: "/run/vpp/stats.sock"
+  }),
+  rpcAddr: CommandLine.text({
+    name: "rpc-addr",
+    value: "ADDR",
+    description: "listen address of the RPC API (maglevc), host:port or [v6]:port; \"\" disables it",
+    env: "MAGLEV_RPC_ADDR",
+    default: "127.0.0.1:9090"
+  }),
+  rpcTokenFile: CommandLine.text({
+    name: "rpc-token-file",
+    value: "FILE",
+    description: "file holding the bearer token every mutating RPC must carry",
+    env: "MAGLEV_RPC_TOKEN_FILE",
+    default: ""
+  }),
+  rpcTokenReadonly: CommandLine.boolean({
+    name: "rpc-token-readonly",
+    description: "with --rpc-token-file: read-only RPCs need the token too",
+    env: "MAGLEV_RPC_TOKEN_READONLY"
+  }),
+  rpcMaxWatchers: CommandLine.integer({
+    name: "rpc-max-watchers",
+    value: "N",
+    description: "WatchEvents streams open at once at most; the next is refused with Busy",
+    env: "MAGLEV_RPC_MAX_WATCHERS",
+    default: ApiServer.DEFAULT_MAX_WATCHERS
+  }),
+  rpcMaxDebugWatchers: CommandLine.integer({
+    name: "rpc-max-debug-watchers",
+    value: "N",
+    description: "of those, at debug level at most",
+    env: "MAGLEV_RPC_MAX_DEBUG_WATCHERS",
+    default: ApiServer.DEFAULT_MAX_DEBUG_WATCHERS
+  }),
+  metricsAddr: CommandLine.text({
+    name: "metrics-addr",
+    value: "ADDR",
+    description: "listen address of the Prometheus /metrics endpoint, host:port or [v6]:port; \"\" disables it",
+    env: "MAGLEV_METRICS_ADDR",
+    default: "127.0.0.1:9091"
+  }),
+  logLevel: CommandLine.logLevelFlag("MAGLEV_LOG_LEVEL"),
+  logFormat: CommandLine.logFormatFlag("MAGLEV_LOG_FORMAT")
+}
 
-const levels = { debug: LogLevel.Debug, info: LogLevel.Info, warn: LogLevel.Warning, error: LogLevel.Error } as const
+type Flags = CommandLine.FlagValues<typeof flags>
+
+const program: CommandLine.Program<Flags> = {
+  name: "maglevd",
+  version: VERSION_LINE,
+  summary: "health checks backends and programs VPP's lb (Maglev) plugin",
+  flags,
+  notes: [
+    "Signals: SIGHUP reloads the configuration (all or nothing); SIGTERM and SIGINT stop the daemon (VPP is left as it is).",
+    "Exit status: 0 stopped by a signal, or --check found the file valid; 1 cannot start, or a YAML or structural error; 2 a semantic error, or a bad command line.",
+    "See maglevd(8), maglevc(1) and docs/user-guide.md."
+  ]
+}
 
 const runCheck = (file: string, maxBytes: number) =>
   checkConfigFile(file, { maxBytes }).pipe(
@@ -272,48 +296,32 @@ const runDaemon = (o: DaemonOptions) =>
     Effect.onInterrupt(() => logStopped)
   )
 
-/**
- * JSON lines on stdout at the chosen level. The daemon's fibers log from debug
- * up, so that WatchEvents subscribers (LogHub) get records at their own level
- * whatever --log-level says; this logger filters for stdout.
- */
-const stdoutAt = (level: LogLevel.LogLevel) =>
-  Logger.replace(
-    Logger.defaultLogger,
-    Logger.filterLogLevel(Logger.withConsoleLog(Logger.jsonLogger), (l) => LogLevel.greaterThanEqual(l, level))
-  )
+const main = (o: Flags) => {
+  const level = Log.LEVELS[o.logLevel]
+  const stdout = Logger.replace(Logger.defaultLogger, Log.make({ level, format: o.logFormat }))
+  return o.check
+    ? runCheck(o.config, o.configMaxBytes).pipe(Effect.provide(stdout))
+    : runDaemon({
+      file: o.config,
+      configMaxBytes: o.configMaxBytes,
+      vpp: { apiSocket: o.vppApiAddr, statsSocket: o.vppStatsAddr },
+      rpcAddr: o.rpcAddr,
+      rpcTokenFile: o.rpcTokenFile,
+      rpcTokenReadonly: o.rpcTokenReadonly,
+      rpcMaxWatchers: o.rpcMaxWatchers,
+      rpcMaxDebugWatchers: o.rpcMaxDebugWatchers,
+      metricsAddr: o.metricsAddr
+    }).pipe(
+      // The daemon's fibers log from debug up, so that WatchEvents subscribers (LogHub) get records at
+      // their own level whatever --log-level says; the stdout logger filters for stdout.
+      Logger.withMinimumLogLevel(LogLevel.Debug),
+      // No tracer is exported: the tracer logger would only add every record to its fiber's span,
+      // and the spans of the services' constructors live as long as the fibers they forked.
+      Effect.provide(Layer.mergeAll(stdout, LogHub.layerInstalled({ printed: level }), Logger.remove(Logger.tracerLogger)))
+    )
+}
 
-const maglevd = Command.make(
-  "maglevd",
-  { config, configMaxBytes, check, logLevel, vppApiAddr, vppStatsAddr, rpcAddr, rpcTokenFile, rpcTokenReadonly, rpcMaxWatchers, rpcMaxDebugWatchers, metricsAddr },
-  (o) =>
-    o.check
-      ? runCheck(o.config, o.configMaxBytes).pipe(Effect.provide(stdoutAt(levels[o.logLevel])))
-      : runDaemon({
-        file: o.config,
-        configMaxBytes: o.configMaxBytes,
-        vpp: { apiSocket: o.vppApiAddr, statsSocket: o.vppStatsAddr },
-        rpcAddr: o.rpcAddr,
-        rpcTokenFile: o.rpcTokenFile,
-        rpcTokenReadonly: o.rpcTokenReadonly,
-        rpcMaxWatchers: o.rpcMaxWatchers,
-        rpcMaxDebugWatchers: o.rpcMaxDebugWatchers,
-        metricsAddr: o.metricsAddr
-      }).pipe(
-        Logger.withMinimumLogLevel(LogLevel.Debug),
-        // No tracer is exported: the tracer logger would only add every record to its fiber's span,
-        // and the spans of the services' constructors live as long as the fibers they forked.
-        Effect.provide(Layer.mergeAll(
-          stdoutAt(levels[o.logLevel]),
-          LogHub.layerInstalled({ printed: levels[o.logLevel] }),
-          Logger.remove(Logger.tracerLogger)
-        ))
-      )
-)
-
-const cli = Command.run(maglevd, { name: "maglevd", version: VERSION_LINE })
-
-cli(process.argv).pipe(
+CommandLine.run(program, main).pipe(
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
     disablePrettyLogger: true,

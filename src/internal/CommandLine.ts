@@ -138,7 +138,7 @@ const flagLines = (d: FlagDoc): Array<string> => {
     ...(d.env !== undefined ? [`env ${d.env}`] : []),
     ...(d.repeated === true ? ["repeatable"] : [])
   ]
-  return [`  ${label(d)}`, ...wrap(d.description, 6), ...(facts.length > 0 ? wrap(facts.join(" · "), 6) : [])]
+  return [`  ${label(d)}`, ...wrap(d.description, 6), ...(facts.length > 0 ? wrap(facts.join("; "), 6) : [])]
 }
 
 const docs = <A>(p: Program<A>): Array<FlagDoc> => Object.values<Flag<unknown>>(p.flags as Record<string, Flag<unknown>>).map((f) => f.doc)
