@@ -1,61 +1,101 @@
 /**
  * vppsim: the VPP simulator as a standalone program.
  *
- *   vppsim --api-socket PATH --stats-socket PATH [--workers N] [--pid N] [--max-buffered-bytes N] [--traffic RATE] [--log-level LEVEL]
+ *   vppsim --api-socket PATH --stats-socket PATH [--workers N] [--pid N] [--max-buffered-bytes N] [--traffic RATE] [--data-plane]
+ *          [--log-level LEVEL] [--log-format json|text]
  *
  * Serves both sockets until SIGTERM or SIGINT, then closes them (removing the
- * socket files) and exits 0. Logs are JSON lines on stdout.
+ * socket files) and exits 0. Logs go to stdout (internal/Log.ts).
  */
-import { Command, Options } from "@effect/cli"
+import { Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer, Logger, LogLevel, Option } from "effect"
+import { Config, Effect, Logger, Option } from "effect"
+import * as CommandLine from "../internal/CommandLine.js"
+import { teardown } from "../internal/ExitStatus.js"
+import * as Log from "../internal/Log.js"
+import { VERSION_LINE } from "../Version.js"
 import * as ApiServer from "./ApiServer.js"
 import * as Simulator from "./Simulator.js"
 
-const apiSocket = Options.text("api-socket").pipe(
-  Options.withDefault("/run/vpp/api.sock"),
-  Options.withDescription("binary-API socket path (VPP's socksvr socket-name)")
-)
-const statsSocket = Options.text("stats-socket").pipe(
-  Options.withDefault("/run/vpp/stats.sock"),
-  Options.withDescription("stats socket path; empty for none")
-)
-const workers = Options.integer("workers").pipe(
-  Options.withDefault(0),
-  Options.withDescription("worker threads: the stats counters get one row per thread (1 + workers)")
-)
-const pid = Options.integer("pid").pipe(
-  Options.optional,
-  Options.withDescription("process id that control_ping_reply reports (default: this process's)")
-)
-const maxBufferedBytes = Options.integer("max-buffered-bytes").pipe(
-  Options.withDefault(ApiServer.DEFAULT_MAX_BUFFERED_BYTES),
-  Options.withDescription("bytes all API connections may buffer together; past it the connection holding the most is closed")
-)
-const traffic = Options.integer("traffic").pipe(
-  Options.withDefault(0),
-  Options.withDescription("synthetic traffic: packets per second over all VIPs, through the lb plugin's flow model (0: none)")
-)
-const logLevel = Options.choice("log-level", ["debug", "info", "warn", "error"]).pipe(Options.withDefault("info" as const))
+const flags = {
+  apiSocket: CommandLine.text({
+    name: "api-socket",
+    value: "PATH",
+    description: "binary-API socket to serve (VPP's socksvr socket-name)",
+    env: "VPPSIM_API_SOCKET",
+    default: "/run/vpp/api.sock"
+  }),
+  statsSocket: CommandLine.text({
+    name: "stats-socket",
+    value: "PATH",
+    description: "stats socket to serve; \"\" for none",
+    env: "VPPSIM_STATS_SOCKET",
+    default: "/run/vpp/stats.sock"
+  }),
+  workers: CommandLine.integer({
+    name: "workers",
+    value: "N",
+    description: "worker threads: the stats counters get one row per thread (1 + N)",
+    env: "VPPSIM_WORKERS",
+    default: 0
+  }),
+  pid: CommandLine.flag(
+    {
+      name: "pid",
+      value: "N",
+      description: "process id that control_ping_reply reports",
+      default: "this process's",
+      env: "VPPSIM_PID",
+      integer: true
+    },
+    Options.integer("pid").pipe(Options.withFallbackConfig(Config.integer("VPPSIM_PID")), Options.optional)
+  ),
+  maxBufferedBytes: CommandLine.integer({
+    name: "max-buffered-bytes",
+    value: "N",
+    description: "bytes all API connections may buffer together; past it the connection holding the most is closed",
+    env: "VPPSIM_MAX_BUFFERED_BYTES",
+    default: ApiServer.DEFAULT_MAX_BUFFERED_BYTES
+  }),
+  traffic: CommandLine.integer({
+    name: "traffic",
+    value: "RATE",
+    description: "synthetic traffic: packets per second over all VIPs, through the lb plugin's flow model (0: none)",
+    env: "VPPSIM_TRAFFIC",
+    default: 0
+  }),
+  dataPlane: CommandLine.boolean({
+    name: "data-plane",
+    description: "proxy TCP connections to VIPs that are local addresses (127.0.0.10) to the AS the lb plugin's flow model picks",
+    env: "VPPSIM_DATA_PLANE"
+  }),
+  logLevel: CommandLine.logLevelFlag("VPPSIM_LOG_LEVEL"),
+  logFormat: CommandLine.logFormatFlag("VPPSIM_LOG_FORMAT")
+}
 
-const levels = { debug: LogLevel.Debug, info: LogLevel.Info, warn: LogLevel.Warning, error: LogLevel.Error } as const
+const program: CommandLine.Program<CommandLine.FlagValues<typeof flags>> = {
+  name: "vppsim",
+  version: VERSION_LINE,
+  summary: "a simulated VPP: binary API, stats segment and lb plugin, for tests and demos",
+  flags,
+  notes: ["Runs until SIGTERM or SIGINT, then removes its sockets and exits 0. Exit status 2: a bad command line."]
+}
 
-const vppsim = Command.make("vppsim", { apiSocket, statsSocket, workers, pid, maxBufferedBytes, traffic, logLevel }, (o) =>
+const main = (o: CommandLine.FlagValues<typeof flags>) =>
   Effect.gen(function*() {
-    if (o.workers < 0) return yield* Effect.fail(new Error(`--workers must be 0 or more, got ${o.workers}`))
-    if (o.traffic < 0) return yield* Effect.fail(new Error(`--traffic must be 0 or more, got ${o.traffic}`))
-    if (o.maxBufferedBytes < 1) {
-      return yield* Effect.fail(new Error(`--max-buffered-bytes must be 1 or more, got ${o.maxBufferedBytes}`))
-    }
+    if (o.workers < 0) return yield* CommandLine.usageFailure("vppsim", `--workers ${o.workers}: 0 or more`)
+    if (o.traffic < 0) return yield* CommandLine.usageFailure("vppsim", `--traffic ${o.traffic}: 0 or more`)
+    if (o.maxBufferedBytes < 1) return yield* CommandLine.usageFailure("vppsim", `--max-buffered-bytes ${o.maxBufferedBytes}: 1 or more`)
     const sim = yield* Simulator.make({
       apiSocket: o.apiSocket,
       ...(o.statsSocket !== "" ? { statsSocket: o.statsSocket } : {}),
       workers: o.workers,
       maxBufferedBytes: o.maxBufferedBytes,
       traffic: o.traffic,
+      dataPlane: o.dataPlane,
       ...(Option.isSome(o.pid) ? { pid: o.pid.value } : {})
     })
-    yield* Effect.logInfo("vppsim-ready").pipe(
+    yield* Effect.logInfo("simulator ready").pipe(
       Effect.annotateLogs({
         event: "vppsim-ready",
         api_socket: sim.api.path,
@@ -64,11 +104,9 @@ const vppsim = Command.make("vppsim", { apiSocket, statsSocket, workers, pid, ma
       })
     )
     return yield* Effect.never
-  }).pipe(Effect.scoped, Logger.withMinimumLogLevel(levels[o.logLevel])))
+  }).pipe(Effect.scoped, Effect.provide(Log.layer({ level: o.logLevel, format: o.logFormat })), Logger.withMinimumLogLevel(Log.LEVELS[o.logLevel]))
 
-const cli = Command.run(vppsim, { name: "vppsim", version: "0.1.0" })
-
-cli(process.argv).pipe(
-  Effect.provide(Layer.mergeAll(NodeContext.layer, Logger.json)),
-  NodeRuntime.runMain({ disablePrettyLogger: true })
+CommandLine.run(program, main).pipe(
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({ disablePrettyLogger: true, teardown: teardown(() => 1) })
 )
