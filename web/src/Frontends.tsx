@@ -2,6 +2,7 @@
 import type { BackendInfo, FrontendInfo, HealthCheckInfo, PoolBackendInfo, PoolInfo } from "../../src/api/Api.js"
 import type { ServerState } from "../../src/frontend/Protocol.js"
 import { formatAge } from "./age.js"
+import { useState } from "preact/hooks"
 import { useFlash, useNow } from "./hooks.js"
 import { frontendIcon, probeInFlight, vppBuckets, vppVip } from "./status.js"
 
@@ -89,7 +90,7 @@ const Pool = (props: {
       <thead>
         <tr>
           <th scope="col">backend</th>
-          <th scope="col">address</th>
+          <th scope="col" class="addr">address</th>
           <th scope="col">state</th>
           <th scope="col" class="num">weight</th>
           <th scope="col" class="num">effective</th>
@@ -116,10 +117,15 @@ export const FrontendCard = (props: {
   const { server, frontend: f } = props
   const icon = frontendIcon(server, f)
   const headingId = `fe-${server.id}-${f.name}`.replace(/[^A-Za-z0-9_-]/g, "_")
+  const [open, setOpen] = useState(true)
   return (
     <article class={`card tone-${icon.tone}`} aria-labelledby={headingId} data-frontend={f.name} data-server={server.id} data-state={f.state}>
       <header>
         <h3 id={headingId}>
+          <button type="button" class="fold" aria-expanded={open} aria-controls={`${headingId}-pools`} onClick={() => setOpen(!open)}>
+            <span aria-hidden="true">{open ? "▾" : "▸"}</span>
+            <span class="sr-only">{open ? "hide" : "show"} pools of {f.name}</span>
+          </button>
           <span class="icon" role="img" aria-label={icon.label} title={icon.label}><Flash value={icon.glyph} /></span> {f.name}
           {props.showServer && <span class="on-server"> on {server.id}</span>}
         </h3>
@@ -133,7 +139,9 @@ export const FrontendCard = (props: {
         </dl>
         {f.description !== "" && <p class="desc">{f.description}</p>}
       </header>
-      {f.pools.map((p) => <Pool key={p.name} server={server} frontend={f} pool={p} onAction={props.onAction} />)}
+      <div id={`${headingId}-pools`} hidden={!open}>
+        {f.pools.map((p) => <Pool key={p.name} server={server} frontend={f} pool={p} onAction={props.onAction} />)}
+      </div>
     </article>
   )
 }

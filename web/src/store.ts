@@ -91,6 +91,8 @@ export class Store {
   private source: EventSource | undefined
   private fetching = false
 
+  private watchdog: ReturnType<typeof setInterval> | undefined
+
   constructor(private readonly base: string) {}
 
   get current(): View {
@@ -109,6 +111,7 @@ export class Store {
 
   /** Fetches the state document and (re)opens the stream from its `eventId`. */
   async start(): Promise<void> {
+    this.watch()
     if (this.fetching) return
     this.fetching = true
     this.source?.close()
@@ -152,8 +155,25 @@ export class Store {
     for (const name of ["server", "backend", "frontend", "vpp", "fleet", "log", "resync"] as const) on(name)
   }
 
+  /**
+   * A laptop that slept kept a stream that looks open but is dead, and a
+   * document that is old: when the clock jumps (a 5 s timer fired 30 s late),
+   * start over.
+   */
+  private watch() {
+    if (this.watchdog !== undefined) return
+    let last = Date.now()
+    this.watchdog = setInterval(() => {
+      const now = Date.now()
+      if (now - last > 30_000) void this.start()
+      last = now
+    }, 5000)
+  }
+
   /** Closes the stream (page unload). */
   stop() {
+    if (this.watchdog !== undefined) clearInterval(this.watchdog)
+    this.watchdog = undefined
     this.source?.close()
     this.source = undefined
   }
