@@ -36,19 +36,18 @@ import {
   PubSub,
   Queue,
   Random,
-  Ref,
   type Scope,
   Stream,
   SubscriptionRef
 } from "effect"
 import type { Backend, Config, HealthCheck } from "../config/Config.js"
 import { healthCheckEquals } from "../config/Equality.js"
+import * as RunningConfig from "../config/RunningConfig.js"
 import * as LogLimit from "../internal/LogLimit.js"
 import * as Metrics from "../metrics/Metrics.js"
 import * as State from "./HealthState.js"
 import { type ProbeTarget, Prober } from "./Prober.js"
-import { isSelfLate, isSkipped, skipLateMs } from "./SelfLate.js"
-import { countSelfLate } from "./SelfLateMetrics.js"
+import * as Rounds from "./Rounds.js"
 
 /** One backend's health as the rest of the program sees it. */
 export interface BackendHealth extends State.BackendState {
@@ -107,9 +106,13 @@ export interface HealthCheckerShape {
   readonly resume: (name: string) => Effect.Effect<BackendHealth, ActionError>
   readonly enable: (name: string) => Effect.Effect<BackendHealth, ActionError>
   readonly disable: (name: string) => Effect.Effect<BackendHealth, ActionError>
-  /** Takes a new, already validated configuration whole. */
+  /**
+   * Takes a new, already validated configuration whole: `RunningConfig.replace`
+   * (the running configuration's owner), which the checker follows like every
+   * other subscriber. A convenience for embedding programs and tests.
+   */
   readonly reload: (config: Config) => Effect.Effect<void>
-  /** The configuration the checker is running. */
+  /** The running configuration (`RunningConfig.config`: the file's, with operator weight overrides). */
   readonly config: Effect.Effect<Config>
   /** Backends with a running probe fiber (for tests and diagnostics). */
   readonly probing: Effect.Effect<ReadonlyArray<string>>
@@ -118,9 +121,6 @@ export interface HealthCheckerShape {
 export class HealthChecker extends Context.Tag("vpp-maglev/HealthChecker")<HealthChecker, HealthCheckerShape>() {}
 
 const thresholds = (hc: HealthCheck): State.Thresholds => ({ rise: hc.rise, fall: hc.fall })
-
-const intervalMillis = (hc: HealthCheck, kind: State.IntervalKind): number =>
-  Duration.toMillis(kind === "interval" ? hc.interval : kind === "fast-interval" ? hc.fastInterval : hc.downInterval)
 
 /** Whether a reload may leave the backend's prober running untouched. */
 const sameProbing = (oldConfig: Config, oldBackend: Backend, config: Config, backend: Backend): boolean => {
@@ -140,12 +140,14 @@ const actions = {
 type Action = keyof typeof actions
 
 /**
- * Builds the checker for a validated configuration and starts probing. Every
- * fiber belongs to the scope: closing it stops all probing.
+ * Builds the checker over the running configuration and starts probing; it
+ * follows every reload of `RunningConfig` (weight overrides do not concern
+ * it). Every fiber belongs to the scope: closing it stops all probing.
  */
-export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Config) {
+export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
   const prober = yield* Prober
-  const configRef = yield* Ref.make(initialConfig)
+  const running = yield* RunningConfig.RunningConfig
+  const initialConfig = (yield* running.get).file
   /** Each backend's health now; written by its probe fiber, or under the lock with that fiber stopped. */
   const cells = new Map<string, MutableRef.MutableRef<BackendHealth>>()
   /** The map as of the last change of state. */
@@ -220,53 +222,53 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
       timeout_ms: timeoutMs
     })
 
+  /** The transition history to keep, as configured now (apply updates it). */
+  let historyNow = initialConfig.healthchecker.transitionHistory
+  const history = () => historyNow
+
   /**
    * The probe loop of one backend: probe at the due time, record, and set the
    * next due time from the interval the state asks for (jittered), counted
    * from the start of the previous probe so slow probes do not stretch the
-   * schedule. The prober itself waits for the due time (see Prober.ts). A
-   * round the daemon was too late for is not counted and the next is
-   * scheduled from now (SelfLate.ts), so lateness is shed, never piled up
-   * into a burst of catch-up probes.
+   * schedule (Rounds.decide). The prober itself waits for the due time (see
+   * Prober.ts). A round the daemon was too late for is not counted and the
+   * next is scheduled from now (SelfLate.ts), so lateness is shed, never piled
+   * up into a burst of catch-up probes.
+   *
+   * With the live prober the rounds run off the fiber (Rounds.runRounds): the
+   * fiber waits in one Effect.async and wakes only to publish a transition or
+   * log a round not counted. A scripted prober is driven round by round.
    */
   const probeRounds = (target: ProbeTarget, cell: MutableRef.MutableRef<BackendHealth>, start: "now" | "spread") =>
     Effect.gen(function*() {
       const hc = target.healthcheck
-      const timeoutMs = Math.max(1, Duration.toMillis(hc.timeout))
-      const recorder = Metrics.probeRecorder(target.backend, hc.type)
+      const ctx = Rounds.context(target, cell, Metrics.probeRecorder(target.backend, hc.type), history)
       const clock = yield* Effect.clock
       const random = yield* Effect.random
       let due = clock.unsafeCurrentTimeMillis() +
         (start === "spread" ? State.firstDelay(Duration.toMillis(hc.interval), yield* random.next) : 0)
+      const startRound = prober.start
+      const next: (from: number) => Effect.Effect<Rounds.Decision<BackendHealth>> = startRound === undefined
+        ? (from) =>
+          Effect.flatMap(prober.probe(Rounds.request(ctx, from)), (outcome) =>
+            Effect.map(random.next, (r) => Rounds.decide(ctx, outcome, from, clock.unsafeCurrentTimeMillis(), r)))
+        : (from) =>
+          Effect.async<Rounds.Decision<BackendHealth>>((resume) => {
+            const cancel = Rounds.runRounds(ctx, from, startRound, (d) => resume(Effect.succeed(d)), (e) => resume(Effect.die(e)))
+            return Effect.sync(cancel)
+          })
       for (;;) {
-        const every = intervalMillis(hc, State.intervalKind(MutableRef.get(cell)))
-        const outcome = yield* prober.probe({ target, scheduledAt: due, skipIfLateMs: skipLateMs(every) })
-        const now = clock.unsafeCurrentTimeMillis()
-        const r = yield* random.next
-        if (isSkipped(outcome)) {
-          countSelfLate("start")
-          yield* noteSelfLate(target.backend, "start", outcome.lateMs, timeoutMs)
-          due = now + State.respread(every, r, outcome.lateMs)
-          continue
+        const decision = yield* next(due)
+        due = decision.due
+        switch (decision._tag) {
+          case "SelfLate":
+            yield* noteSelfLate(target.backend, decision.reason, decision.lateMs, ctx.timeoutMs)
+            break
+          case "Transition":
+            yield* SubscriptionRef.update(healthRef, HashMap.set(decision.health.name, decision.health))
+            yield* publish(decision.health, decision.transition)
+            break
         }
-        if (isSelfLate(outcome, timeoutMs)) {
-          countSelfLate("timeout")
-          yield* noteSelfLate(target.backend, "timeout", outcome.selfLateMs ?? 0, timeoutMs)
-          due = now + State.respread(every, r, outcome.selfLateMs ?? 0)
-          continue
-        }
-        recorder.record(outcome)
-        const history = (yield* Ref.get(configRef)).healthchecker.transitionHistory
-        const current = MutableRef.get(cell)
-        const step = State.record(current, outcome, now, history)
-        const next: BackendHealth = { ...current, ...step.state }
-        MutableRef.set(cell, next)
-        if (step.transition !== undefined) {
-          yield* SubscriptionRef.update(healthRef, HashMap.set(next.name, next))
-          yield* publish(next, step.transition)
-        }
-        const startedAt = Math.min(now, Math.max(due, now - outcome.durationMs))
-        due = startedAt + State.jitter(intervalMillis(hc, State.intervalKind(next)), r)
       }
     })
 
@@ -312,7 +314,7 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
         if (cell === undefined) return yield* new BackendNotFound({ backend: name })
         const current = { value: MutableRef.get(cell) }
         const now = yield* Clock.currentTimeMillis
-        const config = yield* Ref.get(configRef)
+        const config = (yield* running.get).file
         const outcome = actions[action](current.value, now, config.healthchecker.transitionHistory)
         if (outcome._tag === "Refused") return yield* new BackendConflict({ backend: name, action, reason: outcome.reason })
         const { state, transition } = outcome.step
@@ -327,13 +329,13 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
       }))
     })
 
-  const reload = Effect.fn("HealthChecker.reload")(function*(config: Config) {
+  /** Applies a reload of the running configuration (RunningConfig calls it, under its own lock). */
+  const apply = Effect.fn("HealthChecker.reload")(function*(oldConfig: Config, config: Config) {
     yield* lock.withPermits(1)(Effect.gen(function*() {
-      const oldConfig = yield* Ref.get(configRef)
       const now = yield* Clock.currentTimeMillis
       const history = config.healthchecker.transitionHistory
+      historyNow = history
       const map = snapshot()
-      yield* Ref.set(configRef, config)
 
       let started = 0
       let restarted = 0
@@ -406,6 +408,7 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
     return backend.enabled ? startProbing(initialConfig, backend.name, "spread") : Effect.void
   }, { discard: true })
   yield* SubscriptionRef.set(healthRef, snapshot())
+  yield* running.subscribe((change) => change._tag === "Reload" ? apply(change.previous.file, change.current.file) : Effect.void)
 
   const backend = (name: string) =>
     Effect.suspend(() => {
@@ -423,8 +426,8 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
     resume: act("resume"),
     enable: act("enable"),
     disable: act("disable"),
-    reload,
-    config: Ref.get(configRef),
+    reload: running.replace,
+    config: running.config,
     probing: Effect.sync(() => {
       const names: Array<string> = []
       for (const [name] of fibers) names.push(name)
@@ -433,6 +436,17 @@ export const make = Effect.fn("HealthChecker.make")(function*(initialConfig: Con
   })
 })
 
-/** The checker as a scoped layer, for a configuration already validated. */
-export const layer = (config: Config): Layer.Layer<HealthChecker, never, Prober> =>
-  Layer.scoped(HealthChecker, make(config))
+/** Builds the checker with a running configuration of its own (for programs that run the checker alone, and tests). */
+export const make = (config: Config): Effect.Effect<HealthCheckerShape, never, Prober | Scope.Scope> =>
+  Effect.flatMap(RunningConfig.make(config), (running) =>
+    Effect.provideService(makeRunning(), RunningConfig.RunningConfig, running))
+
+/** The checker over the `RunningConfig` provided. */
+export const layerRunning: Layer.Layer<HealthChecker, never, Prober | RunningConfig.RunningConfig> = Layer.scoped(
+  HealthChecker,
+  makeRunning()
+)
+
+/** The checker and a running configuration for a configuration already validated. */
+export const layer = (config: Config): Layer.Layer<HealthChecker | RunningConfig.RunningConfig, never, Prober> =>
+  layerRunning.pipe(Layer.provideMerge(RunningConfig.layer(config)))

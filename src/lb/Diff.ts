@@ -226,6 +226,31 @@ const reconcileAses = (d: DesiredVip, o: ObservedVip, flushSet: ReadonlySet<stri
 }
 
 /**
+ * Whether VPP's VIP already is what `desired` says (no op needed, no flush
+ * asked for): the same VIP parameters, every desired AS active with its
+ * weight, no other active AS. A linear walk over the two sorted lists, no
+ * allocation: a no-change full sync of 1,000 VIPs × 32 ASes is mostly this.
+ */
+export const vipMatches = (d: DesiredVip, o: ObservedVip): boolean => {
+  if (recreateReason(d, o) !== undefined) return false
+  let j = 0
+  for (const a of d.ases) {
+    while (j < o.ases.length && o.ases[j]!.lameduck) j++
+    const got = o.ases[j]
+    if (got === undefined || got.address !== canonicalAddress(a.address) || got.weight !== a.weight) return false
+    j++
+  }
+  for (; j < o.ases.length; j++) if (!o.ases[j]!.lameduck) return false
+  return true
+}
+
+const flushAsked = (d: DesiredVip, flush: ReadonlySet<string> | undefined): boolean => {
+  if (flush === undefined || flush.size === 0) return false
+  for (const a of d.ases) if (a.flush && flush.has(flushKey(d, a.address))) return true
+  return false
+}
+
+/**
  * The minimal operations that make `observed` what `desired` says, for the VIPs
  * in scope; [] when VPP already matches. Order: every VIP teardown (VIPs no
  * longer configured, full sync only, and VIPs to re-create), sorted by key; then
@@ -271,7 +296,7 @@ export const diff = (
     if (o === undefined || recreated.has(k)) {
       ops.push({ _tag: "VipAdd", vip: d })
       for (const a of d.ases) ops.push(asAdd(d, a, false))
-    } else {
+    } else if (flushAsked(d, flush) || !vipMatches(d, o)) {
       ops.push(...reconcileAses(d, o, flush))
     }
   }

@@ -1,31 +1,50 @@
 /**
- * The LB sync loop: makes VPP's lb plugin match the desired state computed
- * from the configuration and the health of every backend, with the fewest
- * mutations, and none at all when VPP already matches.
+ * The LB sync: VPP's lb state has one writer, this service's fiber. It makes
+ * the lb plugin match the desired state, a pure function of the running
+ * configuration (file + operator overrides, `RunningConfig`) and the health
+ * of every backend, with the fewest mutations, and none when VPP matches.
  *
- *   triggers ─▶ Queue<Trigger> ─▶ sync fiber: coalesce everything pending,
- *                                  ask the warm-up gate what may be touched,
- *                                  dump VPP, diff (pure), apply, log
+ *   health transitions, overrides, flushes ─▶ urgent queue ─┐
+ *   full syncs (periodic, connect, reload),                  ├─▶ the sync fiber ─▶ one window of
+ *   operator syncs, dry runs, warm-up ticks ─▶ bulk queue ──┘    requests on the socket ─▶ VPP
  *
- * Triggers: every health transition (the frontends using that backend, with
- * a flush where the new state asks for one), a full sync every
- * `sync-interval`, after every reload (`requestFull`) and after every VPP
- * (re)connect, and the warm-up's phase changes.
+ * Every change to VPP's lb state, whoever asks, is a request on one of the two
+ * queues; a caller that wants the outcome awaits it (a `Deferred`). Requests
+ * that wait together are coalesced: many transitions in one tick are one diff
+ * of the VIPs they touch, and a full sync asked for by several triggers runs
+ * once. Urgent requests come first, also in the middle of a full sync: its
+ * ops go out through a bounded window, and between replies the fiber plans
+ * and sends any reaction that arrived (from its memory of VPP's state, which
+ * includes the ops already sent), dropping the sync's unsent ops for those
+ * VIPs (the reaction's diff supersedes them).
+ *
+ * See docs/lbsync.md for the rules.
  */
-import { Chunk, Clock, Context, Data, Duration, Effect, HashMap, Layer, Option, Queue, Stream } from "effect"
+import { Chunk, Clock, Context, Data, Deferred, Duration, Effect, Exit, HashMap, Layer, Option, Queue, Stream } from "effect"
 import type { Config, Frontend } from "../config/Config.js"
+import * as RunningConfig from "../config/RunningConfig.js"
 import * as HealthChecker from "../health/HealthChecker.js"
 import type { HealthStatus } from "../health/HealthState.js"
 import * as Metrics from "../metrics/Metrics.js"
 import type { VppRequestError } from "../vpp/transport/Errors.js"
 import type { VppConnection } from "../vpp/transport/VppApi.js"
 import { lb } from "../vpp/binapi/index.js"
-import { showLbVips } from "../vpp/LbVips.js"
+import { showLbVips, showLbVipsWithAses } from "../vpp/LbVips.js"
 import * as Supervisor from "../vpp/Supervisor.js"
-import { type DesiredVip, desiredState, desiredVip } from "./Desired.js"
-import { applyOp, describeOp, diff, flushKey, type LbOp, type ObservedVip, observedFromDumps } from "./Diff.js"
+import { type DesiredVip, desiredVip } from "./Desired.js"
+import {
+  applyOp,
+  describeOp,
+  diff,
+  flushKey,
+  type LbOp,
+  type ObservedAs,
+  type ObservedVip,
+  observedFromDumps,
+  vipMatches
+} from "./Diff.js"
 import * as Requests from "./Requests.js"
-import { frontendVipKey, type VipKey, vipKeyString } from "./VipKey.js"
+import { canonicalAddress, compareAddresses, frontendVipKey, keyOf, type VipKey, vipKey, vipKeyString } from "./VipKey.js"
 import * as WarmUp from "./WarmUp.js"
 
 export interface SyncReport {
@@ -46,13 +65,24 @@ export class LbSyncError extends Data.TaggedError("LbSyncError")<{
 
 export class UnknownFrontend extends Data.TaggedError("UnknownFrontend")<{ readonly frontend: string }> {}
 
+export type SyncError = Supervisor.VppUnavailable | LbSyncError
+
 export interface LbSyncShape {
-  /** Syncs now (all VIPs, or one frontend's); with `dryRun` only returns the plan. */
+  /** The operator's sync: all VIPs, or one frontend's, from a fresh read of VPP; with `dryRun` only the plan. */
   readonly sync: (options?: {
     readonly frontend?: string | undefined
     readonly dryRun?: boolean | undefined
-  }) => Effect.Effect<SyncReport, Supervisor.VppUnavailable | LbSyncError | UnknownFrontend>
-  /** After a reload: pushes the new lb_conf (if it changed) and asks the loop for a full sync. */
+  }) => Effect.Effect<SyncReport, SyncError | UnknownFrontend>
+  /**
+   * Brings one frontend's VIP to its desired state now, as an urgent request
+   * (after a weight override). `flush`: a backend whose AS gets its sessions
+   * evicted, when its desired weight is 0 (else a warning says why not).
+   */
+  readonly reconcileFrontend: (
+    frontend: string,
+    options?: { readonly flush?: string | undefined; readonly reason?: string | undefined }
+  ) => Effect.Effect<SyncReport, SyncError | UnknownFrontend>
+  /** Asks for a full sync (a reload does, through its RunningConfig subscription; the new lb_conf first). */
   readonly requestFull: (reason: string) => Effect.Effect<void>
   /** The desired state right now. */
   readonly desired: Effect.Effect<ReadonlyArray<DesiredVip>>
@@ -60,19 +90,48 @@ export interface LbSyncShape {
   readonly phase: Effect.Effect<WarmUp.Phase>
   /** The lb plugin's four per-VIP counters by frontend (frontends whose VIP VPP does not hold are left out); empty while disconnected. */
   readonly counters: Effect.Effect<ReadonlyMap<string, Supervisor.VipCounters>>
-  /** No trigger is pending and no triggered sync is running (for tests and the simulation harness). */
+  /** No request is pending and none is running (for tests and the simulation harness). */
   readonly idle: Effect.Effect<boolean>
 }
 
 export class LbSync extends Context.Tag("vpp-maglev/LbSync")<LbSync, LbSyncShape>() {}
 
-type Trigger =
-  | { readonly _tag: "Full"; readonly reason: string }
-  | { readonly _tag: "Vips"; readonly keys: ReadonlyArray<string>; readonly flush: ReadonlyArray<string> }
-  | { readonly _tag: "Tick" }
+/** A sync asked of the fiber. */
+interface Request {
+  /** Every VIP, or the VIPs in `keys`. */
+  readonly full: boolean
+  readonly keys: ReadonlySet<string>
+  /** `flushKey`s of ASes whose backend just moved into a flushing state. */
+  readonly flush: ReadonlySet<string>
+  /** Operator flushes: the AS of `backend` in the VIP `key`, evicted when its desired weight is 0. */
+  readonly evict: ReadonlyArray<{ readonly key: string; readonly frontend: string; readonly backend: string }>
+  /** Read VPP's state (dumps) rather than trust the memory of it. */
+  readonly fresh: boolean
+  readonly dryRun: boolean
+  /** An automatic trigger, which the warm-up holds back; an operator's request is not held. */
+  readonly gated: boolean
+  readonly reason: string
+  readonly reply: Deferred.Deferred<SyncReport, SyncError> | undefined
+}
 
-/** Requests in flight at once while applying a sync's ops. */
-const WINDOW = 256
+const request = (r: Partial<Request> & Pick<Request, "reason">): Request => ({
+  full: false,
+  keys: new Set(),
+  flush: new Set(),
+  evict: [],
+  fresh: false,
+  dryRun: false,
+  gated: true,
+  reply: undefined,
+  ...r
+})
+
+/**
+ * Requests outstanding at once while a sync applies its ops. VPP answers in
+ * order, so an urgent request written now is handled after at most this many;
+ * the socket stays full enough for the simulator's and VPP's throughput.
+ */
+const WINDOW = 128
 
 /** An all-zero prefix: "every VIP" for both dumps. */
 const ALL_VIPS = { pfx: "0.0.0.0/0", protocol: 0, port: 0 } as const
@@ -103,14 +162,57 @@ export const observe = Effect.fn("LbSync.observe")(function*(
   return observedFromDumps(Chunk.toReadonlyArray(vips), Chunk.toReadonlyArray(ases), sticky)
 })
 
+/**
+ * VPP's view from two cheap reads: the VIP dump and `show lb vips verbose`,
+ * whose text lists every VIP's ASes (one message, where the AS dump is one
+ * per AS). Undefined when the text cannot be read; the caller then dumps.
+ */
+const observeBrief = (conn: VppConnection) =>
+  Effect.gen(function*() {
+    const vips = yield* conn.dump(lb.LbVipDump, lb.LbVipDetails, { ...ALL_VIPS, pfx_matcher: { le: 0, ge: 0 } })
+    const listed = yield* showLbVipsWithAses(conn).pipe(
+      Effect.map((records) => {
+        const byKey = new Map<string, { readonly sticky: boolean; readonly ases: ReadonlyArray<ObservedAs> }>()
+        for (const { ases, vip } of records) {
+          if (vip.removed) continue
+          const list: Array<ObservedAs> = []
+          const seen = new Map<string, number>()
+          for (const a of ases) {
+            const address = canonicalAddress(a.address)
+            const entry: ObservedAs = { address, weight: a.weight, lameduck: !a.used, numBuckets: a.buckets }
+            const at = seen.get(address)
+            if (at === undefined) {
+              seen.set(address, list.length)
+              list.push(entry)
+            } else if (list[at]!.lameduck && a.used) list[at] = entry
+          }
+          list.sort((x, y) => compareAddresses(x.address, y.address))
+          byKey.set(vipKeyString(vip.key), { sticky: vip.srcIpSticky, ases: list })
+        }
+        return byKey
+      }),
+      Effect.catchTag("LbVipsParseError", () => Effect.succeed(undefined)),
+      Effect.catchTag("VppApiError", () => Effect.succeed(undefined))
+    )
+    if (listed === undefined) return undefined
+    const out: Array<ObservedVip> = []
+    for (const d of Chunk.toReadonlyArray(vips)) {
+      const key = vipKey(d.vip.pfx, d.vip.protocol, d.vip.port)
+      const l = listed.get(vipKeyString(key))
+      // A VIP the dump has and the text does not: the text is not what we think it is.
+      if (l === undefined) return undefined
+      out.push({ ...key, encap: d.encap, srcIpSticky: l.sticky, newFlowsTableLength: d.flow_table_length, ases: l.ases })
+    }
+    return out
+  })
+
 const statusLookup = (health: HealthChecker.HealthMap) => (backend: string): HealthStatus =>
   Option.match(HashMap.get(health, backend), { onNone: () => "unknown", onSome: (h) => h.status })
 
 /**
- * The frontends each backend serves in, per configuration (a reload brings a
- * new Config object): a transition then costs its own frontends, not a scan of
- * every pool of every frontend (10,000 first transitions at start-up would
- * otherwise scan the whole configuration 10,000 times).
+ * The frontends each backend serves in, per configuration (a reload or an
+ * override brings a new Config object): a transition then costs its own
+ * frontends, not a scan of every pool of every frontend.
  */
 const frontendsOfCache = new WeakMap<Config, ReadonlyMap<string, ReadonlyArray<Frontend>>>()
 const frontendsOf = (config: Config, backend: string): ReadonlyArray<Frontend> => {
@@ -132,24 +234,45 @@ const frontendsOf = (config: Config, backend: string): ReadonlyArray<Frontend> =
   return index.get(backend) ?? []
 }
 
-/** Which VIPs a backend's transition touches, and the flushes it asks for. */
-const affected = (config: Config, event: HealthChecker.HealthEvent): Extract<Trigger, { _tag: "Vips" }> => {
-  const keys: Array<string> = []
-  const flush: Array<string> = []
-  const to = event.transition.to
-  for (const f of frontendsOf(config, event.backend)) {
-    const key = frontendVipKey(f)
-    keys.push(vipKeyString(key))
-    if (to === "disabled" || to === "removed" || (to === "down" && f.flushOnDown)) flush.push(flushKey(key, event.address))
+/** Every frontend by its VIP key, per configuration. */
+const byKeyCache = new WeakMap<Config, ReadonlyMap<string, Frontend>>()
+const frontendsByKey = (config: Config): ReadonlyMap<string, Frontend> => {
+  let m = byKeyCache.get(config)
+  if (m === undefined) {
+    m = new Map([...config.frontends.values()].map((f) => [vipKeyString(frontendVipKey(f)), f]))
+    byKeyCache.set(config, m)
   }
-  return { _tag: "Vips", keys, flush }
+  return m
 }
+
+/** One sync's ops on their way to VPP. */
+interface Job {
+  readonly ops: Array<LbOp>
+  /** Next op to send. */
+  next: number
+  /** Sent and not answered yet. */
+  outstanding: number
+  failed: LbSyncError | undefined
+  /** Planned from memory (a refusal then means memory was stale). */
+  readonly fromMemory: boolean
+}
+
+const newJob = (ops: ReadonlyArray<LbOp>, fromMemory: boolean): Job => ({
+  ops: [...ops],
+  next: 0,
+  outstanding: 0,
+  failed: undefined,
+  fromMemory
+})
 
 export const make = Effect.fn("LbSync.make")(function*() {
   const checker = yield* HealthChecker.HealthChecker
+  const running = yield* RunningConfig.RunningConfig
   const vpp = yield* Supervisor.VppSupervisor
-  const triggers = yield* Queue.unbounded<Trigger>()
-  const config0 = yield* checker.config
+  const urgent = yield* Queue.unbounded<Request>()
+  const bulk = yield* Queue.unbounded<Request>()
+  const wake = yield* Queue.sliding<void>(1)
+  const config0 = yield* running.config
   const now0 = yield* Clock.currentTimeMillis
   let warm = WarmUp.start(
     now0,
@@ -163,235 +286,439 @@ export const make = Effect.fn("LbSync.make")(function*() {
   const sticky = new Map<string, boolean>()
 
   /**
-   * VPP's lb state as this process last saw it: replaced by every dump, updated
-   * with every op VPP accepts (`applyOp`), and dropped on any failure or when the
-   * connection changes. Health-triggered syncs diff against it instead of
-   * dumping everything (the AS dump cannot be filtered on IPv4 VIPs), which is
-   * what keeps their reaction time independent of the number of VIPs; every
-   * other sync dumps, so drift by other clients is repaired at the next one.
+   * VPP's lb state as this process last saw it: replaced by every read of VPP,
+   * updated with every op as it is sent (`applyOp`: VPP answers in order, so a
+   * plan made now from it sees the ops ahead of it), and dropped on any failure
+   * or when the connection changes. Reactions diff against it instead of
+   * reading VPP, which is what keeps their cost independent of the number of
+   * VIPs; full syncs read VPP, so drift by other clients is repaired.
    */
   let memory: { readonly conn: VppConnection; readonly vips: Map<string, ObservedVip> } | undefined
 
-  /** Every frontend by its VIP key, per configuration (a reload brings a new Config object). */
-  const byKeyCache = new WeakMap<Config, ReadonlyMap<string, Frontend>>()
-  const frontendsByKey = (config: Config): ReadonlyMap<string, Frontend> => {
-    let m = byKeyCache.get(config)
-    if (m === undefined) {
-      m = new Map([...config.frontends.values()].map((f) => [vipKeyString(frontendVipKey(f)), f]))
-      byKeyCache.set(config, m)
-    }
-    return m
-  }
+  /**
+   * The desired VIP of each frontend as last computed, by VIP key, with the
+   * Frontend object it was computed from; `dirty` VIPs have a backend whose
+   * state changed since. A full sync recomputes only those (and frontends an
+   * override or a reload replaced).
+   */
+  const cache = new Map<string, { readonly frontend: Frontend; readonly vip: DesiredVip }>()
+  const dirty = new Set<string>()
 
-  /** The desired VIPs: all, or only those of the frontends in scope. */
-  const desiredFor = (scope: ReadonlySet<string> | undefined) =>
+  const desiredFor = (keys: ReadonlySet<string> | undefined) =>
     Effect.gen(function*() {
-      const config = yield* checker.config
-      const health = yield* checker.statuses
-      if (scope === undefined) return desiredState(config, statusLookup(health))
+      const config = yield* running.config
+      const status = statusLookup(yield* checker.statuses)
       const byKey = frontendsByKey(config)
+      const one = (k: string, f: Frontend): DesiredVip => {
+        const c = cache.get(k)
+        if (c !== undefined && c.frontend === f && !dirty.has(k) && keys === undefined) return c.vip
+        const vip = desiredVip(f, config, status)
+        cache.set(k, { frontend: f, vip })
+        dirty.delete(k)
+        return vip
+      }
       const out: Array<DesiredVip> = []
-      for (const k of scope) {
-        const f = byKey.get(k)
-        if (f !== undefined) out.push(desiredVip(f, config, statusLookup(health)))
+      if (keys === undefined) {
+        for (const [k, f] of byKey) out.push(one(k, f))
+        if (cache.size > byKey.size) for (const k of cache.keys()) if (!byKey.has(k)) cache.delete(k)
+        dirty.clear()
+      } else {
+        for (const k of keys) {
+          const f = byKey.get(k)
+          if (f !== undefined) out.push(one(k, f))
+        }
       }
       return out
     })
 
-  const desiredNow = desiredFor(undefined)
+  const remember = (conn: VppConnection, observed: ReadonlyArray<ObservedVip>) => {
+    memory = { conn, vips: new Map(observed.map((o) => [vipKeyString(o), o])) }
+  }
+
+  const fromMemory = (keys: ReadonlySet<string>): ReadonlyArray<ObservedVip> => {
+    const out: Array<ObservedVip> = []
+    for (const k of keys) {
+      const o = memory?.vips.get(k)
+      if (o !== undefined && o.deleted !== true) out.push(o)
+    }
+    return out
+  }
+
+  /** The ops an operator's flush adds: the AS's weight 0 again, with flush, when 0 is what it should be. */
+  const evictions = (desired: ReadonlyArray<DesiredVip>, evict: Request["evict"], planned: ReadonlyArray<LbOp>) =>
+    Effect.gen(function*() {
+      const ops: Array<LbOp> = []
+      for (const e of evict) {
+        const vip = desired.find((d) => vipKeyString(d) === e.key)
+        const as = vip?.ases.find((a) => a.backend === e.backend)
+        if (vip === undefined || as === undefined || as.weight !== 0) {
+          yield* Effect.logWarning("flush skipped: the AS still takes traffic through another pool").pipe(
+            Effect.annotateLogs({ event: "frontend-weight-flush-skipped", frontend: e.frontend, backend: e.backend, weight: as?.weight ?? -1 })
+          )
+          continue
+        }
+        const already = planned.some((op) =>
+          (op._tag === "AsWeight" || op._tag === "AsAdd") && op.flush && vipKeyString(op.vip) === e.key && op.backend === e.backend
+        )
+        if (already) continue
+        ops.push({ _tag: "AsWeight", vip: keyOf(vip), frontend: vip.frontend, address: as.address, backend: e.backend, weight: 0, flush: true })
+      }
+      return ops
+    })
+
+  const logDone = (why: string, scope: SyncReport["scope"], mutations: number, started: number) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      (mutations > 0 ? Effect.logInfo : Effect.logDebug)("lb sync done").pipe(
+        Effect.annotateLogs({
+          event: "vpp-lbsync-done",
+          reason: why,
+          scope: scope === "full" ? "full" : scope.length,
+          mutations,
+          duration_ms: now - started
+        })
+      ))
+
+  // --- the pipe: one window of requests on the socket ---------------------------
+
+  /** Urgent requests taken in the middle of a sync that could not be planned from memory: handled after it. */
+  const postponed: Array<Request> = []
 
   /**
-   * Sends the ops pipelined (VPP answers in order), logs each one VPP accepted,
-   * and keeps `memory` in step; the first refusal fails the sync (ops after it
-   * were already sent: those VPP accepted are logged, and memory is dropped so
-   * the next sync starts from a dump).
+   * Sends the jobs' ops through one window of outstanding requests, urgent jobs
+   * first, and awaits the replies in order (VPP answers in order). Each op VPP
+   * accepted is logged; a refused op ends its job (its unsent ops are dropped)
+   * and drops the memory. With `interleave`, reactions that arrive meanwhile are
+   * planned from memory and sent ahead of `main`'s remaining ops.
    */
-  const apply = (conn: VppConnection, ops: ReadonlyArray<LbOp>) =>
+  const pump = (conn: VppConnection, main: Job, interleave: boolean) =>
     Effect.gen(function*() {
-      let failed: LbSyncError | undefined
-      for (let i = 0; i < ops.length; i += WINDOW) {
-        const batch = ops.slice(i, i + WINDOW)
-        const waits: Array<Effect.Effect<unknown, VppRequestError>> = []
-        for (const op of batch) {
+      const reactions: Array<{ readonly job: Job; readonly finish: (job: Job) => Effect.Effect<void> }> = []
+      const window: Array<{ readonly op: LbOp; readonly job: Job; readonly wait: Effect.Effect<unknown, VppRequestError> }> = []
+      const nextJob = (): Job | undefined => {
+        for (const r of reactions) if (r.job.failed === undefined && r.job.next < r.job.ops.length) return r.job
+        return main.failed === undefined && main.next < main.ops.length ? main : undefined
+      }
+      const fail = (job: Job, op: LbOp, reason: string) => {
+        job.failed ??= new LbSyncError({ op, reason })
+        job.next = job.ops.length
+        memory = undefined
+      }
+      for (;;) {
+        let job: Job | undefined
+        while (window.length < WINDOW && (job = nextJob()) !== undefined) {
+          const op = job.ops[job.next++]!
           const sent = yield* Effect.either(Requests.start(conn, op))
           if (sent._tag === "Left") {
-            failed ??= new LbSyncError({ op, reason: sent.left.message })
-            break
-          }
-          waits.push(sent.right)
-        }
-        for (const [j, wait] of waits.entries()) {
-          const op = batch[j]!
-          const done = yield* Effect.either(wait)
-          if (done._tag === "Left") {
-            failed ??= new LbSyncError({ op, reason: done.left.message })
+            fail(job, op, sent.left.message)
             continue
           }
-          const k = vipKeyString(op.vip)
-          if (memory !== undefined) {
+          job.outstanding++
+          if (memory !== undefined && memory.conn === conn) {
+            const k = vipKeyString(op.vip)
             const next = applyOp(memory.vips.get(k), op)
             if (next === undefined) memory.vips.delete(k)
             else memory.vips.set(k, next)
           }
-          if (op._tag === "VipAdd") sticky.set(k, op.vip.srcIpSticky)
-          if (op._tag === "VipDel") sticky.delete(k)
-          yield* Metrics.countLbOp(op)
-          const d = describeOp(op)
+          window.push({ op, job, wait: sent.right })
+        }
+        const head = window.shift()
+        if (head === undefined) break
+        const done = yield* Effect.either(head.wait)
+        head.job.outstanding--
+        if (done._tag === "Left") fail(head.job, head.op, done.left.message)
+        else {
+          const k = vipKeyString(head.op.vip)
+          if (head.op._tag === "VipAdd") sticky.set(k, head.op.vip.srcIpSticky)
+          if (head.op._tag === "VipDel") sticky.delete(k)
+          yield* Metrics.countLbOp(head.op)
+          const d = describeOp(head.op)
           yield* Effect.logInfo(d.event).pipe(Effect.annotateLogs({ event: d.event, ...d.fields }))
         }
-        if (failed !== undefined) break
+        for (let i = 0; i < reactions.length; i++) {
+          const r = reactions[i]!
+          if (r.job.outstanding === 0 && (r.job.failed !== undefined || r.job.next >= r.job.ops.length)) {
+            reactions.splice(i--, 1)
+            yield* r.finish(r.job)
+          }
+        }
+        if (interleave && (yield* Queue.size(urgent)) > 0) {
+          const taken = Chunk.toReadonlyArray(yield* Queue.takeAll(urgent))
+          const planned = yield* planReaction(conn, taken)
+          if (planned === undefined) postponed.push(...taken)
+          else {
+            // The reaction's diff covers its VIPs whole: the sync's unsent ops for them are superseded.
+            const keys = planned.keys
+            const rest = main.ops.slice(main.next).filter((op) => !keys.has(vipKeyString(op.vip)))
+            main.ops.length = main.next
+            main.ops.push(...rest)
+            reactions.push({ job: planned.job, finish: planned.finish })
+          }
+        }
       }
-      if (failed !== undefined) {
-        memory = undefined
-        return yield* failed
-      }
+      for (const r of reactions) yield* r.finish(r.job)
     })
 
   /**
-   * Diffs and (unless dry) applies; the one path every sync takes. VPP's state
-   * comes from a dump, or from `memory` when `fromMemory` and it is current.
+   * Plans urgent requests taken in the middle of a sync from memory; undefined
+   * when they cannot be (no memory, a VIP to add or re-create, the warm-up).
    */
-  const run = (
-    scope: ReadonlySet<string> | undefined,
-    flush: ReadonlySet<string>,
-    dryRun: boolean,
-    why: string,
-    fromMemory = false
-  ): Effect.Effect<SyncReport, Supervisor.VppUnavailable | LbSyncError> =>
+  const planReaction = (conn: VppConnection, taken: ReadonlyArray<Request>) =>
     Effect.gen(function*() {
-      const connected = yield* vpp.connected
-      const conn = connected.connection
-      const desired = yield* desiredFor(scope)
+      if (memory === undefined || memory.conn !== conn) return undefined
+      if (!warm.done && taken.some((r) => r.gated)) return undefined
+      const merged = merge(taken)
+      const desired = yield* desiredFor(merged.keys)
+      const planned = diff(desired, fromMemory(merged.keys), { scope: merged.keys, flush: merged.flush })
+      if (planned.some((op) => op._tag === "VipAdd" || op._tag === "VipDel")) return undefined
+      const ops = [...planned, ...(yield* evictions(desired, merged.evict, planned))]
+      const started = yield* Clock.currentTimeMillis
+      const report: SyncReport = { ops, applied: true, scope: [...merged.keys] }
+      yield* Effect.logDebug("lb sync start").pipe(
+        Effect.annotateLogs({ event: "vpp-lbsync-start", reason: merged.reason, scope: merged.keys.size })
+      )
+      return {
+        keys: merged.keys,
+        job: newJob(ops, true),
+        finish: (job: Job) =>
+          job.failed === undefined
+            ? Effect.zipRight(logDone(merged.reason, report.scope, ops.length, started), reply(taken, Exit.succeed(report)))
+            : Effect.zipRight(
+              Effect.logWarning("lb sync from memory refused; the next full sync reads VPP again").pipe(
+                Effect.annotateLogs({ event: "vpp-lbsync-stale", reason: merged.reason, error: job.failed.message })
+              ),
+              // Sent back to be planned again, from a read of VPP (memory is gone now).
+              Effect.sync(() => postponed.push(...taken))
+            )
+      }
+    })
+
+  // --- syncs ---------------------------------------------------------------------
+
+  /** A scoped sync: from memory unless `fresh`; a VIP to add turns it into a full sync. */
+  const runScoped = (
+    r: Request,
+    conn: VppConnection
+  ): Effect.Effect<SyncReport, SyncError> =>
+    Effect.gen(function*() {
+      const cached = !r.fresh && memory !== undefined && memory.conn === conn
       let observed: ReadonlyArray<ObservedVip>
-      const cached = fromMemory && scope !== undefined && memory !== undefined && memory.conn === conn ? memory : undefined
-      if (cached !== undefined) {
-        observed = [...scope!].flatMap((k) => {
-          const o = cached.vips.get(k)
-          return o === undefined || o.deleted === true ? [] : [o]
-        })
-      } else {
+      if (cached) observed = fromMemory(r.keys)
+      else {
         observed = yield* observe(conn, (k) => sticky.get(vipKeyString(k))).pipe(
           Effect.mapError((e) => new Supervisor.VppUnavailable({ reason: `dump failed: ${e.message}` }))
         )
-        memory = { conn, vips: new Map(observed.map((o) => [vipKeyString(o), o])) }
+        remember(conn, observed)
       }
-      const ops = diff(desired, observed, scope === undefined ? { flush } : { scope, flush })
-      if (fromMemory && ops.some((op) => op._tag === "VipAdd")) {
+      const desired = yield* desiredFor(r.keys)
+      const planned = diff(desired, observed, { scope: r.keys, flush: r.flush })
+      if (cached && planned.some((op) => op._tag === "VipAdd")) {
         // A VIP to add (a reload's new frontend, or one another client deleted): VPP refuses it next
         // to a stale VIP on the same prefix that only a full sync deletes, so sync everything.
-        return yield* run(undefined, flush, dryRun, `${why}; a VIP to add`)
+        return yield* runFull({ ...r, full: true, reason: `${r.reason}; a VIP to add` }, conn)
       }
-      const report: SyncReport = { ops, applied: !dryRun, scope: scope === undefined ? "full" : [...scope] }
-      if (dryRun) return report
+      const ops = [...planned, ...(yield* evictions(desired, r.evict, planned))]
+      const report: SyncReport = { ops, applied: !r.dryRun, scope: [...r.keys] }
+      if (r.dryRun) return report
       const started = yield* Clock.currentTimeMillis
       yield* Effect.logDebug("lb sync start").pipe(
-        Effect.annotateLogs({ event: "vpp-lbsync-start", reason: why, scope: report.scope === "full" ? "full" : report.scope.length })
+        Effect.annotateLogs({ event: "vpp-lbsync-start", reason: r.reason, scope: r.keys.size })
       )
-      const applied = yield* Effect.either(apply(conn, ops))
-      if (applied._tag === "Left") {
-        if (cached === undefined) return yield* applied.left
+      const job = newJob(ops, cached)
+      yield* pump(conn, job, false)
+      if (job.failed !== undefined) {
+        if (!cached) return yield* job.failed
         // What this process remembered was stale (another client changed VPP): once more from a dump.
         yield* Effect.logWarning("lb sync from memory refused; syncing again from a dump").pipe(
-          Effect.annotateLogs({ event: "vpp-lbsync-stale", reason: why, error: applied.left.message })
+          Effect.annotateLogs({ event: "vpp-lbsync-stale", reason: r.reason, error: job.failed.message })
         )
-        return yield* run(scope, flush, false, why, false)
+        return yield* runScoped({ ...r, fresh: true }, conn)
       }
-      const took = (yield* Clock.currentTimeMillis) - started
-      yield* (ops.length > 0 ? Effect.logInfo : Effect.logDebug)("lb sync done").pipe(
-        Effect.annotateLogs({
-          event: "vpp-lbsync-done",
-          reason: why,
-          scope: report.scope === "full" ? "full" : report.scope.length,
-          mutations: ops.length,
-          duration_ms: took
-        })
-      )
+      yield* logDone(r.reason, report.scope, ops.length, started)
       return report
     })
 
-  /** One pass of the loop over everything that was pending, under the warm-up gate. */
-  const handle = (batch: ReadonlyArray<Trigger>) =>
+  /**
+   * A full sync. VPP's state is read cheaply first (the VIP dump and the CLI's
+   * listing); when every VIP matches (the usual periodic sync), that is all.
+   * Otherwise the AS dump is the word on what differs, and the diff's ops go out
+   * through the window, reactions interleaved.
+   */
+  const runFull = (r: Request, conn: VppConnection): Effect.Effect<SyncReport, SyncError> =>
     Effect.gen(function*() {
+      const started = yield* Clock.currentTimeMillis
+      const unavailable = (e: { readonly message: string }) => new Supervisor.VppUnavailable({ reason: `dump failed: ${e.message}` })
+      const brief = yield* observeBrief(conn).pipe(Effect.mapError(unavailable))
+      let desired = yield* desiredFor(undefined)
+      let observed: ReadonlyArray<ObservedVip>
+      if (brief !== undefined && r.flush.size === 0 && r.evict.length === 0 && matchesAll(desired, brief)) {
+        remember(conn, brief)
+        observed = brief
+      } else {
+        observed = yield* observe(conn, (k) => sticky.get(vipKeyString(k))).pipe(Effect.mapError(unavailable))
+        remember(conn, observed)
+        desired = yield* desiredFor(undefined)
+      }
+      const planned = diff(desired, observed, { flush: r.flush })
+      const ops = [...planned, ...(yield* evictions(desired, r.evict, planned))]
+      const report: SyncReport = { ops, applied: !r.dryRun, scope: "full" }
+      if (r.dryRun) return report
+      yield* Effect.logDebug("lb sync start").pipe(Effect.annotateLogs({ event: "vpp-lbsync-start", reason: r.reason, scope: "full" }))
+      const job = newJob(ops, false)
+      yield* pump(conn, job, true)
+      if (job.failed !== undefined) return yield* job.failed
+      yield* logDone(r.reason, "full", ops.length, started)
+      return report
+    })
+
+  const matchesAll = (desired: ReadonlyArray<DesiredVip>, observed: ReadonlyArray<ObservedVip>): boolean => {
+    if (desired.length !== observed.length) return false
+    const byKey = new Map(observed.map((o) => [vipKeyString(o), o]))
+    for (const d of desired) {
+      const o = byKey.get(vipKeyString(d))
+      if (o === undefined || !vipMatches(d, o)) return false
+    }
+    return true
+  }
+
+  const run = (r: Request): Effect.Effect<SyncReport, SyncError> =>
+    Effect.flatMap(vpp.connected, ({ connection }) => (r.full ? runFull(r, connection) : runScoped(r, connection)))
+
+  // --- the fiber -------------------------------------------------------------------
+
+  /** Several requests as one: every VIP if any asks for all, else the union of their VIPs. */
+  const merge = (rs: ReadonlyArray<Request>): Request => {
+    const keys = new Set<string>()
+    const flush = new Set<string>()
+    const reasons = new Set<string>()
+    const evict: Array<Request["evict"][number]> = []
+    for (const r of rs) {
+      for (const k of r.keys) keys.add(k)
+      for (const f of r.flush) flush.add(f)
+      evict.push(...r.evict)
+      reasons.add(r.reason)
+    }
+    return request({
+      full: rs.some((r) => r.full),
+      keys,
+      flush,
+      evict,
+      fresh: rs.some((r) => r.fresh),
+      gated: rs.every((r) => r.gated),
+      reason: [...reasons].join(", ")
+    })
+  }
+
+  const reply = (rs: ReadonlyArray<Request>, exit: Exit.Exit<SyncReport, SyncError>) =>
+    Effect.forEach(rs, (r) => (r.reply === undefined ? Effect.void : Deferred.done(r.reply, exit)), { discard: true })
+
+  /** The warm-up's gate over automatic requests; returns what may run now, if anything. */
+  const gate = (r: Request): Effect.Effect<Request | undefined> =>
+    Effect.gen(function*() {
+      if (!r.gated || warm.done) return r
       const now = yield* Clock.currentTimeMillis
       const phase = WarmUp.phase(warm, now)
-      if (phase === "hands-off") return
-      let full = false
-      const reasons = new Set<string>()
-      const keys = new Set<string>()
-      const flush = new Set<string>()
-      for (const t of batch) {
-        if (t._tag === "Full") {
-          full = true
-          reasons.add(t.reason)
-        } else if (t._tag === "Vips") {
-          for (const k of t.keys) keys.add(k)
-          for (const f of t.flush) flush.add(f)
-          reasons.add("health")
-        }
-      }
-      if (phase === "releasing") {
-        const desired = yield* desiredNow
-        const ready = desired.filter((v) => WarmUp.releasable(v)).map((v) => vipKeyString(v))
-        const fresh = ready.filter((k) => !released.has(k))
-        const scope = new Set([...fresh, ...[...keys].filter((k) => released.has(k))])
-        if (ready.length === desired.length) {
-          warm = WarmUp.finish(warm)
-          yield* Effect.logInfo("warm-up done: every VIP released").pipe(Effect.annotateLogs({ event: "vpp-lbsync-warmup-done" }))
-          yield* run(undefined, flush, false, "warm-up done")
-          for (const k of ready) released.add(k)
-          return
-        }
-        if (scope.size === 0) return
-        yield* run(scope, flush, false, "warm-up release")
-        for (const k of fresh) released.add(k)
-        return
-      }
-      if (!warm.done) {
+      if (phase === "hands-off") return undefined
+      if (phase === "done") {
         warm = WarmUp.finish(warm)
-        yield* Effect.logInfo("warm-up done: startup-max-delay reached").pipe(
-          Effect.annotateLogs({ event: "vpp-lbsync-warmup-done" })
-        )
-        full = true
-        reasons.add("warm-up deadline")
+        yield* Effect.logInfo("warm-up done: startup-max-delay reached").pipe(Effect.annotateLogs({ event: "vpp-lbsync-warmup-done" }))
+        return { ...r, full: true, reason: r.reason === "" ? "warm-up deadline" : `${r.reason}, warm-up deadline` }
       }
-      if (full) yield* run(undefined, flush, false, [...reasons].join(", "))
-      else if (keys.size > 0) yield* run(keys, flush, false, [...reasons].join(", "), true)
+      // Releasing: each VIP once none of its backends is unknown; all released = done.
+      const desired = yield* desiredFor(undefined)
+      const ready = desired.filter((v) => WarmUp.releasable(v)).map((v) => vipKeyString(v))
+      if (ready.length === desired.length) {
+        warm = WarmUp.finish(warm)
+        yield* Effect.logInfo("warm-up done: every VIP released").pipe(Effect.annotateLogs({ event: "vpp-lbsync-warmup-done" }))
+        for (const k of ready) released.add(k)
+        return { ...r, full: true, fresh: true, reason: "warm-up done" }
+      }
+      const fresh = ready.filter((k) => !released.has(k))
+      const scope = new Set([...fresh, ...[...r.keys].filter((k) => released.has(k))])
+      for (const k of fresh) released.add(k)
+      if (scope.size === 0) return undefined
+      return { ...r, full: false, fresh: true, keys: scope, reason: "warm-up release" }
+    })
+
+  const logFailure = (why: string) => (e: SyncError) =>
+    e._tag === "VppUnavailable"
+      ? Effect.logDebug("lb sync skipped: VPP unavailable").pipe(Effect.annotateLogs({ event: "vpp-lbsync-skipped", reason: e.reason }))
+      : Effect.logError("lb sync failed").pipe(Effect.annotateLogs({ event: "vpp-lbsync-failed", reason: why, error: e.message }))
+
+  /** Runs one request (already merged), answering every caller in `rs`. Never fails: failures are logged and answered. */
+  const handle = (rs: ReadonlyArray<Request>, r: Request) =>
+    Effect.gen(function*() {
+      const allowed = yield* gate(r)
+      if (allowed === undefined) {
+        return yield* reply(rs, Exit.fail(new Supervisor.VppUnavailable({ reason: "warm-up: VPP is not touched yet" })))
+      }
+      if (!allowed.full && allowed.keys.size === 0) return yield* reply(rs, Exit.succeed({ ops: [], applied: !allowed.dryRun, scope: [] }))
+      const exit = yield* Effect.exit(run(allowed).pipe(Effect.tapError(logFailure(allowed.reason))))
+      yield* reply(rs, exit)
     }).pipe(
-      Effect.catchAll((e) =>
-        e._tag === "VppUnavailable"
-          ? Effect.logDebug("lb sync skipped: VPP unavailable").pipe(Effect.annotateLogs({ event: "vpp-lbsync-skipped", reason: e.reason }))
-          : Effect.logError("lb sync failed").pipe(Effect.annotateLogs({ event: "vpp-lbsync-failed", error: e.message }))
-      ),
-      Effect.catchAllCause((cause) => Effect.logError("lb sync defect", cause).pipe(Effect.annotateLogs({ event: "vpp-lbsync-defect" })))
+      Effect.catchAllCause((cause) =>
+        Effect.logError("lb sync defect", cause).pipe(
+          Effect.annotateLogs({ event: "vpp-lbsync-defect" }),
+          Effect.zipRight(reply(rs, Exit.fail(new Supervisor.VppUnavailable({ reason: "lb sync defect (logged)" }))))
+        )
+      )
     )
 
-  // The sync fiber: wait for a trigger, take everything pending with it, sync once.
-  let running = false
+  /** Everything pending: urgent first (coalesced), then dry runs one by one, then the rest of the bulk as one sync. */
+  const drain = Effect.gen(function*() {
+    for (;;) {
+      const u = [...postponed.splice(0), ...Chunk.toReadonlyArray(yield* Queue.takeAll(urgent))]
+      if (u.length > 0) {
+        // The warm-up holds back automatic requests, never an operator's: they do not merge.
+        const automatic = u.filter((r) => r.gated)
+        const operator = u.filter((r) => !r.gated)
+        if (operator.length > 0) yield* handle(operator, merge(operator))
+        if (automatic.length > 0) yield* handle(automatic, merge(automatic))
+        continue
+      }
+      const b = Chunk.toReadonlyArray(yield* Queue.takeAll(bulk))
+      if (b.length === 0) return
+      for (const dry of b.filter((r) => r.dryRun)) yield* handle([dry], dry)
+      const rest = b.filter((r) => !r.dryRun)
+      if (rest.length > 0) yield* handle(rest, merge(rest))
+    }
+  })
+
+  let busy = false
   yield* Effect.forkScoped(Effect.forever(
-    Queue.take(triggers).pipe(
-      Effect.flatMap((first) => Queue.takeAll(triggers).pipe(Effect.map((rest) => [first, ...Chunk.toReadonlyArray(rest)]))),
-      Effect.tap(() => Effect.sync(() => (running = true))),
-      Effect.flatMap(handle),
-      Effect.ensuring(Effect.sync(() => (running = false)))
+    Queue.take(wake).pipe(
+      Effect.zipRight(Effect.sync(() => (busy = true))),
+      Effect.zipRight(drain),
+      Effect.ensuring(Effect.sync(() => (busy = false)))
     )
   ))
 
-  // Health transitions.
+  const submit = (r: Request) =>
+    Effect.zipRight(Queue.offer(!r.full && !r.fresh && !r.dryRun ? urgent : bulk, r), Queue.offer(wake, undefined))
+
+  /** Submits and awaits the outcome. */
+  const ask = (r: Omit<Request, "reply">) =>
+    Effect.flatMap(Deferred.make<SyncReport, SyncError>(), (d) => Effect.zipRight(submit({ ...r, reply: d }), Deferred.await(d)))
+
+  // Health transitions: those that arrived together (a start-up storm, a switch going down) are one request.
   const events = yield* checker.subscribe
-  // Transitions that arrived together (a start-up storm, a switch going down) become one trigger.
   yield* Effect.forkScoped(Effect.forever(
     Queue.take(events).pipe(
       Effect.flatMap((first) => Effect.map(Queue.takeAll(events), (rest) => [first, ...Chunk.toReadonlyArray(rest)])),
       Effect.flatMap((batch) =>
-        Effect.flatMap(checker.config, (config) => {
+        Effect.flatMap(running.config, (config) => {
           const keys = new Set<string>()
           const flush = new Set<string>()
           for (const event of batch) {
-            const t = affected(config, event)
-            for (const k of t.keys) keys.add(k)
-            for (const f of t.flush) flush.add(f)
+            const to = event.transition.to
+            for (const f of frontendsOf(config, event.backend)) {
+              const key = frontendVipKey(f)
+              const k = vipKeyString(key)
+              keys.add(k)
+              dirty.add(k)
+              if (to === "disabled" || to === "removed" || (to === "down" && f.flushOnDown)) flush.add(flushKey(key, event.address))
+            }
           }
-          return Queue.offer(triggers, { _tag: "Vips", keys: [...keys], flush: [...flush] })
+          return keys.size === 0 ? Effect.void : submit(request({ keys, flush, reason: "health" }))
         })
       )
     )
@@ -399,14 +726,14 @@ export const make = Effect.fn("LbSync.make")(function*() {
 
   // Every (re)connect of VPP.
   yield* Effect.forkScoped(vpp.connects.pipe(
-    Stream.runForEach(() => Queue.offer(triggers, { _tag: "Full", reason: "vpp connect" }))
+    Stream.runForEach(() => submit(request({ full: true, fresh: true, reason: "vpp connect" })))
   ))
 
   // The periodic full sync.
   yield* Effect.forkScoped(Effect.forever(
-    checker.config.pipe(
+    running.config.pipe(
       Effect.flatMap((c) => Effect.sleep(c.vpp.lb.syncInterval)),
-      Effect.zipRight(Queue.offer(triggers, { _tag: "Full", reason: "periodic" }))
+      Effect.zipRight(submit(request({ full: true, fresh: true, reason: "periodic" })))
     )
   ))
 
@@ -417,33 +744,59 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const next = WarmUp.nextBoundary(warm, now)
       if (next === undefined) return
       yield* Effect.sleep(Duration.millis(next - now))
-      yield* Queue.offer(triggers, { _tag: "Tick" })
+      yield* submit(request({ fresh: true, reason: "" }))
     }
   }))
 
+  const requestFull = (reason: string) =>
+    running.config.pipe(
+      Effect.flatMap((config) => vpp.setLbConf(config.vpp.lb)),
+      Effect.zipRight(submit(request({ full: true, fresh: true, reason }))),
+      Effect.asVoid
+    )
+
+  // A reload: a new lb_conf and a full sync. An override: that frontend's VIP, now.
+  yield* running.subscribe((change) =>
+    change._tag === "Reload"
+      ? requestFull("reload")
+      : Effect.suspend(() => {
+        const f = change.current.effective.frontends.get(change.frontend)
+        return f === undefined
+          ? Effect.void
+          : submit(request({ keys: new Set([vipKeyString(frontendVipKey(f))]), gated: false, reason: "weight override" }))
+      })
+  )
+
+  const keyOfFrontend = (name: string) =>
+    Effect.flatMap(running.config, (config) => {
+      const f = config.frontends.get(name)
+      return f === undefined ? Effect.fail(new UnknownFrontend({ frontend: name })) : Effect.succeed(vipKeyString(frontendVipKey(f)))
+    })
+
   const sync = Effect.fn("LbSync.sync")(function*(options?: { readonly frontend?: string | undefined; readonly dryRun?: boolean | undefined }) {
-    let scope: ReadonlySet<string> | undefined
-    if (options?.frontend !== undefined) {
-      const config = yield* checker.config
-      const f = config.frontends.get(options.frontend)
-      if (f === undefined) return yield* new UnknownFrontend({ frontend: options.frontend })
-      scope = new Set([vipKeyString(frontendVipKey(f))])
-    }
-    return yield* run(scope, new Set(), options?.dryRun === true, "operator")
+    const dryRun = options?.dryRun === true
+    if (options?.frontend === undefined) return yield* ask(request({ full: true, fresh: true, dryRun, gated: false, reason: "operator" }))
+    const k = yield* keyOfFrontend(options.frontend)
+    return yield* ask(request({ keys: new Set([k]), fresh: true, dryRun, gated: false, reason: "operator" }))
+  })
+
+  const reconcileFrontend = Effect.fn("LbSync.reconcileFrontend")(function*(
+    frontend: string,
+    options?: { readonly flush?: string | undefined; readonly reason?: string | undefined }
+  ) {
+    const k = yield* keyOfFrontend(frontend)
+    const evict = options?.flush === undefined ? [] : [{ key: k, frontend, backend: options.flush }]
+    return yield* ask(request({ keys: new Set([k]), evict, gated: false, reason: options?.reason ?? "operator" }))
   })
 
   return LbSync.of({
     sync,
-    requestFull: (reason) =>
-      checker.config.pipe(
-        Effect.flatMap((config) => vpp.setLbConf(config.vpp.lb)),
-        Effect.zipRight(Queue.offer(triggers, { _tag: "Full", reason })),
-        Effect.asVoid
-      ),
-    desired: desiredNow,
+    reconcileFrontend,
+    requestFull,
+    desired: desiredFor(undefined),
     phase: Clock.currentTimeMillis.pipe(Effect.map((now) => WarmUp.phase(warm, now))),
     counters: Effect.gen(function*() {
-      const config = yield* checker.config
+      const config = yield* running.config
       const byKey = yield* vpp.vipCountersByKey
       const out = new Map<string, Supervisor.VipCounters>()
       for (const [key, f] of frontendsByKey(config)) {
@@ -452,11 +805,15 @@ export const make = Effect.fn("LbSync.make")(function*() {
       }
       return out
     }),
-    idle: Effect.map(Effect.all([Queue.size(triggers), Queue.size(events)]), ([t, e]) => t <= 0 && e <= 0 && !running) // negative: fibers waiting to take
+    idle: Effect.map(
+      Effect.all([Queue.size(urgent), Queue.size(bulk), Queue.size(events)]),
+      ([u, b, e]) => u <= 0 && b <= 0 && e <= 0 && !busy && postponed.length === 0
+    ) // negative sizes: fibers waiting to take
   })
 })
 
-export const layer: Layer.Layer<LbSync, never, HealthChecker.HealthChecker | Supervisor.VppSupervisor> = Layer.scoped(
+export const layer: Layer.Layer<
   LbSync,
-  make()
-)
+  never,
+  RunningConfig.RunningConfig | HealthChecker.HealthChecker | Supervisor.VppSupervisor
+> = Layer.scoped(LbSync, make())

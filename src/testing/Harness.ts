@@ -46,6 +46,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { checkConfigText } from "../config/Check.js"
 import type { Config } from "../config/Config.js"
+import * as RunningConfig from "../config/RunningConfig.js"
 import * as Daemon from "../daemon/Daemon.js"
 import * as HealthChecker from "../health/HealthChecker.js"
 import * as Prober from "../health/Prober.js"
@@ -120,6 +121,7 @@ const parse = (spec: ConfigSpec): Config => {
 
 interface Running {
   readonly scope: Scope.CloseableScope
+  readonly running: RunningConfig.RunningConfigShape
   readonly checker: HealthChecker.HealthCheckerShape
   readonly vpp: Supervisor.VppSupervisorShape
   readonly sync: LbSync.LbSyncShape
@@ -183,6 +185,7 @@ export const runScenario = (
         const ctx = yield* Layer.buildWithScope(layer, scope)
         return {
           scope,
+          running: Context.get(ctx, RunningConfig.RunningConfig),
           checker: Context.get(ctx, HealthChecker.HealthChecker),
           vpp: Context.get(ctx, Supervisor.VppSupervisor),
           sync: Context.get(ctx, LbSync.LbSync)
@@ -313,9 +316,7 @@ export const runScenario = (
           }
           case "Reload":
             config = parse(step.spec)
-            yield* Daemon.reload(config).pipe(Effect.provide(Context.make(HealthChecker.HealthChecker, daemon.checker).pipe(
-              Context.add(LbSync.LbSync, daemon.sync)
-            )))
+            yield* daemon.running.replace(config)
             return ""
           case "VppRestart":
             faultSteps.add(stepIndex)

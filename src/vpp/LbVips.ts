@@ -61,6 +61,8 @@ export class LbVipsParseError extends Data.TaggedError("LbVipsParseError")<{
 export const SHOW_LB_VIPS_VERBOSE = "show lb vips verbose"
 
 const HEADER = /^ (\S+) \[(\d+)\] (\S+)((?: \S+)*)$/
+/** `format_lb_as` under `#as:`: address, weight, buckets, flows, dpo, then "used" or " removed" (lameduck). */
+const AS_LINE = /^ {4}(\S+) weight:(\d+) buckets:(\d+) .*?(used|removed)$/
 const NEW_SIZE = /^ {2}new_size:(\d+)$/
 const PROTOCOL_PORT = /^ {2}protocol:(\d+) port:(\d+)$/
 
@@ -74,6 +76,17 @@ interface Block {
   newSize?: number
   protocol?: number
   port?: number
+  readonly ases: Array<LbVipAs>
+}
+
+/** One AS line of a VIP in `show lb vips verbose`. */
+export interface LbVipAs {
+  /** As VPP prints it (`format_ip46_address`). */
+  readonly address: string
+  readonly weight: number
+  readonly buckets: number
+  /** false: deleted, not yet garbage-collected (lameduck). */
+  readonly used: boolean
 }
 
 const toRecord = (b: Block): Either.Either<LbVipRecord, LbVipsParseError> => {
@@ -100,7 +113,17 @@ const toRecord = (b: Block): Either.Either<LbVipRecord, LbVipsParseError> => {
  * The VIPs in the order VPP printed them (ascending pool index). A header line
  * that does not parse, or a VIP without its `new_size`, fails naming the line.
  */
-export const parseShowLbVips = (text: string): Either.Either<ReadonlyArray<LbVipRecord>, LbVipsParseError> => {
+export const parseShowLbVips = (text: string): Either.Either<ReadonlyArray<LbVipRecord>, LbVipsParseError> =>
+  Either.flatMap(parseBlocks(text), (blocks) => Either.all(blocks.map(toRecord)))
+
+/** Each VIP of `parseShowLbVips` with the ASes listed under it (lameduck ones included), in VPP's pool order. */
+export const parseShowLbVipsWithAses = (
+  text: string
+): Either.Either<ReadonlyArray<{ readonly vip: LbVipRecord; readonly ases: ReadonlyArray<LbVipAs> }>, LbVipsParseError> =>
+  Either.flatMap(parseBlocks(text), (blocks) =>
+    Either.all(blocks.map((b) => Either.map(toRecord(b), (vip) => ({ vip, ases: b.ases })))))
+
+const parseBlocks = (text: string): Either.Either<ReadonlyArray<Block>, LbVipsParseError> => {
   const blocks: Array<Block> = []
   const lines = text.split("\n")
   for (let i = 0; i < lines.length; i++) {
@@ -111,10 +134,15 @@ export const parseShowLbVips = (text: string): Either.Either<ReadonlyArray<LbVip
       if (m === null) {
         return Either.left(new LbVipsParseError({ line: i + 1, text: line, reason: "not a VIP header (\" <type> [<index>] <prefix>\")" }))
       }
-      blocks.push({ line: i + 1, text: line, type: m[1]!, index: Number(m[2]), prefix: m[3]!, flags: m[4]!.split(" ").filter((f) => f !== "") })
+      blocks.push({ line: i + 1, text: line, type: m[1]!, index: Number(m[2]), prefix: m[3]!, flags: m[4]!.split(" ").filter((f) => f !== ""), ases: [] })
       continue
     }
     if (current === undefined) continue
+    if (line.startsWith("    ")) {
+      const as = AS_LINE.exec(line)
+      if (as !== null) current.ases.push({ address: as[1]!, weight: Number(as[2]), buckets: Number(as[3]), used: as[4] === "used" })
+      continue
+    }
     const size = NEW_SIZE.exec(line)
     if (size !== null) {
       current.newSize ??= Number(size[1])
@@ -126,8 +154,14 @@ export const parseShowLbVips = (text: string): Either.Either<ReadonlyArray<LbVip
       current.port = Number(pp[2])
     }
   }
-  return Either.all(blocks.map(toRecord))
+  return Either.right(blocks)
 }
+
+/** `show lb vips verbose` with each VIP's ASes (one message for VPP's whole lb state; the LB sync compares it first). */
+export const showLbVipsWithAses = Effect.fn("LbVips.showWithAses")(function*(conn: VppConnection) {
+  const reply = yield* conn.request(vlib.CliInband, vlib.CliInbandReply, { cmd: SHOW_LB_VIPS_VERBOSE })
+  return yield* parseShowLbVipsWithAses(reply.reply)
+})
 
 /** Sends `show lb vips verbose` through `cli_inband` and parses the reply. */
 export const showLbVips = Effect.fn("LbVips.show")(function*(conn: VppConnection) {
