@@ -133,9 +133,11 @@ export const findRepoRoot = (from: string = path.dirname(fileURLToPath(import.me
 export const addonCandidates = (): ReadonlyArray<string> => {
   const fromEnv = process.env[ADDON_PATH_ENV]
   if (fromEnv !== undefined && fromEnv !== "") return [path.resolve(fromEnv)]
+  // Beside this module: the Debian packages put the addon next to the bundled maglevd.
+  const beside = path.join(path.dirname(fileURLToPath(import.meta.url)), `${ADDON_NAME}.node`)
   const root = findRepoRoot()
-  if (root === undefined) return []
-  return ["Release", "Debug"].map((mode) => path.join(root, "native", "build", mode, `${ADDON_NAME}.node`))
+  if (root === undefined) return [beside]
+  return [...["Release", "Debug"].map((mode) => path.join(root, "native", "build", mode, `${ADDON_NAME}.node`)), beside]
 }
 
 let cached: NativeBinding | undefined
