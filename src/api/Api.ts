@@ -337,6 +337,47 @@ export const FrontendCounters = Schema.Struct({
 })
 export interface FrontendCounters extends Schema.Schema.Type<typeof FrontendCounters> {}
 
+/** Where a new flow to a frontend's VIP would go (Flow.ts): the desired state through the lb plugin's flow hash and Maglev table. */
+export const FlowInfo = Schema.Struct({
+  frontend: Schema.String,
+  /** The VIP key (`192.0.2.1/32 6 80`). */
+  vip: Schema.String,
+  src: Schema.String,
+  /** Absent when not given (see `spread`). */
+  srcPort: Schema.optional(Schema.Int),
+  dst: Schema.String,
+  dstPort: Schema.Int,
+  protocol: Schema.Int,
+  srcIpSticky: Schema.Boolean,
+  /** The ports are part of the hash (TCP or UDP, not src-ip-sticky). */
+  portsHashed: Schema.Boolean,
+  newFlowsTableLength: Schema.Int,
+  /** `lb_node_get_hash`; absent when the ports are hashed and no source port was given. */
+  hash: Schema.optional(Schema.Int),
+  /** `hash & (newFlowsTableLength - 1)`. */
+  bucket: Schema.optional(Schema.Int),
+  /** The backend of that bucket; absent when it points at VPP's drop AS (no backend has weight > 0). */
+  backend: Schema.optional(Schema.String),
+  address: Schema.optional(Schema.String),
+  activePool: Schema.optional(Schema.String),
+  /** Without a source port on a VIP that hashes ports: each backend's share of source ports 1024..65535. */
+  spread: Schema.optional(Schema.Array(Schema.Struct({ backend: Schema.String, address: Schema.String, ports: Schema.Int, share: Schema.Number })))
+})
+export interface FlowInfo extends Schema.Schema.Type<typeof FlowInfo> {}
+
+export const FlowRequest = Schema.Struct({
+  /** The frontend. */
+  name: Schema.String,
+  /** The client's address (IPv4 or IPv6, the VIP's family). */
+  src: Schema.String,
+  srcPort: Schema.optional(Schema.Int.pipe(Schema.between(0, 65535))),
+  /** IP protocol number; default the frontend's (6 for `any`). */
+  protocol: Schema.optional(Schema.Int.pipe(Schema.between(0, 255))),
+  /** Default the VIP's port (give it for an all-port VIP). */
+  dstPort: Schema.optional(Schema.Int.pipe(Schema.between(0, 65535)))
+})
+export interface FlowRequest extends Schema.Schema.Type<typeof FlowRequest> {}
+
 // --- The daemon ----------------------------------------------------------------------
 
 export const VersionInfo = Schema.Struct({
@@ -438,6 +479,7 @@ export class MaglevApi extends RpcGroup.make(
   Rpc.make("GetVersion", { success: VersionInfo, error: InvalidArgument }),
   Rpc.make("ListFrontends", { success: Schema.Array(FrontendInfo), error: InvalidArgument }),
   Rpc.make("GetFrontend", { payload: named, success: FrontendInfo, error: Schema.Union(NotFound, InvalidArgument) }),
+  Rpc.make("GetFrontendFlow", { payload: FlowRequest, success: FlowInfo, error: Schema.Union(NotFound, InvalidArgument) }),
   Rpc.make("ListBackends", { success: Schema.Array(BackendInfo), error: InvalidArgument }),
   Rpc.make("GetBackend", { payload: named, success: BackendInfo, error: Schema.Union(NotFound, InvalidArgument) }),
   Rpc.make("ListHealthChecks", { success: Schema.Array(HealthCheckInfo), error: InvalidArgument }),

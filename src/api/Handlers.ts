@@ -13,6 +13,7 @@ import { lb } from "../vpp/binapi/index.js"
 import * as Supervisor from "../vpp/Supervisor.js"
 import { Busy, Conflict, type LbState, MaglevApi, NotFound, Unavailable } from "./Api.js"
 import { Control } from "./Control.js"
+import { getFrontendFlow } from "./Flow.js"
 import { backendInfo, backendInfos, frontendInfo, frontendInfos, healthCheckInfo, opInfo } from "./Info.js"
 import { LogHub } from "./LogHub.js"
 import { COMMIT, COMMIT_DATE, VERSION } from "../Version.js"
@@ -131,6 +132,7 @@ export const layer = (options: HandlersOptions = {}) => MaglevApi.toLayer(Effect
         const f = s.config.frontends.get(name)
         return f === undefined ? new NotFound({ kind: "frontend", name }) : Effect.succeed(frontendInfo(s, f))
       }),
+    GetFrontendFlow: getFrontendFlow(control.snapshot),
     ListBackends: () => Effect.map(control.snapshot, backendInfos),
     GetBackend: ({ name }) =>
       Effect.flatMap(control.snapshot, (s) =>

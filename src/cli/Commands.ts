@@ -15,6 +15,7 @@ import { HEARTBEAT_INTERVAL_MS, LOG_LEVELS } from "../api/Api.js"
 import type { MaglevClientShape } from "../api/Client.js"
 import { COMMIT, COMMIT_DATE, VERSION } from "../Version.js"
 import * as Format from "./Format.js"
+import { flowText, parseProtocol } from "./FlowText.js"
 import { type Bound, intSlot, keyword, type Node, slot } from "./Tree.js"
 
 // --- Errors ---------------------------------------------------------------------------------
@@ -268,7 +269,39 @@ const kw = (word: string, helpText: string, rest: Parameters<typeof keyword<Acti
   keyword<Action, ServerError, Session>(word, helpText, rest)
 
 // `show backend` lists them all as `show backends` does, and either takes a name.
+/** `show frontend NAME flow SRC-IP [SRC-PORT [PROTO]]`: which backend a new flow would get (GetFrontendFlow). */
+const showFlow: Action = (b) =>
+  print(
+    (c) =>
+      c.GetFrontendFlow({
+        name: value(b, "frontend"),
+        src: value(b, "src"),
+        srcPort: b.values["srcPort"] === undefined ? undefined : Number(b.values["srcPort"]),
+        protocol: b.values["proto"] === undefined ? undefined : parseProtocol(b.values["proto"])
+      }),
+    flowText
+  )
+const flow = kw("flow", "which backend a new flow from a client would be sent to (Maglev bucket)", {
+  next: [
+    slot<Action, ServerError, Session>("<src-ip>", "src", "the client's address", {
+      check: (w) => (/^[0-9a-fA-F:.]+$/.test(w) && (w.includes(".") || w.includes(":")) ? undefined : "expected an IPv4 or IPv6 address"),
+      run: showFlow,
+      next: [
+        intSlot<Action, ServerError, Session>("<src-port>", "srcPort", "the client's source port", 0, 65535, {
+          run: showFlow,
+          next: [
+            slot<Action, ServerError, Session>("<proto>", "proto", "tcp, udp or a protocol number (default: the frontend's)", {
+              check: (w) => (parseProtocol(w) === undefined ? "expected tcp, udp or a protocol number 0..255" : undefined),
+              run: showFlow
+            })
+          ]
+        })
+      ]
+    })
+  ]
+})
 const oneFrontend = frontendSlot("a frontend", { run: showFrontend })
+const oneFrontendOrFlow = frontendSlot("a frontend", { run: showFrontend, next: [flow] })
 const oneBackend = backendSlot("a backend", { run: showBackend })
 const oneHealthCheck = healthcheckSlot("a health check", showHealthCheck)
 
@@ -276,7 +309,7 @@ const show = kw("show", "show the daemon's state", {
   next: [
     kw("version", "the versions of maglevc and maglevd", { run: showVersion }),
     kw("frontends", "every frontend, or one", { run: showFrontends, next: [oneFrontend] }),
-    kw("frontend", "one frontend: pools, backends, weights, buckets", { run: showFrontends, next: [oneFrontend] }),
+    kw("frontend", "one frontend: pools, backends, weights, buckets; or where a flow goes", { run: showFrontends, next: [oneFrontendOrFlow] }),
     kw("backends", "every backend, or one", { run: showBackends, next: [oneBackend] }),
     kw("backend", "one backend: state, pools, transition history", { run: showBackends, next: [oneBackend] }),
     kw("healthchecks", "every health check, or one", { run: showHealthChecks, next: [oneHealthCheck] }),

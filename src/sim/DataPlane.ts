@@ -130,10 +130,11 @@ export const make = (lb: LbPlugin, traffic: Traffic, now: () => number): Effect.
           refused.set(vip, where)
           // Not a local address: the VIP is only in the simulated VPP (as 192.0.2.x is).
           const notLocal = e.code === "EADDRNOTAVAIL"
+          const why = `cannot listen on VIP ${where}: ${e.code ?? e.message}`
           log(
-            (notLocal ? Effect.logDebug : Effect.logWarning)(`cannot listen on VIP ${where}: ${e.code ?? e.message}`).pipe(
-              Effect.annotateLogs({ event: notLocal ? "vppsim-data-plane-not-local" : "vppsim-data-plane-listen-failed", vip: where })
-            )
+            notLocal
+              ? Effect.logDebug(why).pipe(Effect.annotateLogs({ event: "vppsim-data-plane-not-local", vip: where }))
+              : Effect.logWarning(why).pipe(Effect.annotateLogs({ event: "vppsim-data-plane-listen-failed", vip: where }))
           )
           resolve()
         })

@@ -129,7 +129,10 @@ const FILL: Readonly<Record<string, string>> = {
   "<backend>": "web1",
   "<healthcheck>": "http-check",
   "<0-100>": "50",
-  "<n>": "3"
+  "<n>": "3",
+  "<src-ip>": "198.51.100.7",
+  "<src-port>": "40000",
+  "<proto>": "tcp"
 }
 
 const fill = (label: string): string => {
@@ -681,6 +684,7 @@ describe("Tree.synopsis", () => {
     expect(text).toContain("sync vpp lb state dry-run")
     expect(text).toContain("set backend <backend> pause")
     expect(text).toContain("show vpp lb counters")
+    expect(text).toContain("show frontend <frontend> flow <src-ip> <src-port> [<proto>]")
     expect(text).not.toContain("show")
     expect(new Set(text).size).toBe(text.length)
     expect(lines.find((l) => l.line === "exit")?.help).toBe("leave the shell")
