@@ -50,6 +50,26 @@ const symlink = (target, link) => {
   fs.symlinkSync(target, link)
 }
 
+const copyTree = (from, to) => {
+  for (const e of fs.readdirSync(from, { withFileTypes: true })) {
+    if (e.isDirectory()) copyTree(path.join(from, e.name), path.join(to, e.name))
+    else if (e.isFile()) copy(path.join(from, e.name), path.join(to, e.name))
+  }
+}
+
+/**
+ * A unit file as shipped: a Documentation=man:PAGE line only when that man page
+ * ships (systemd-analyze verify checks it), so a program whose page is not
+ * written yet still gets a unit that verifies.
+ */
+const unitText = (unit) =>
+  fs.readFileSync(path.join(here, "systemd", unit), "utf8").split("\n").filter((line) => {
+    const m = /^Documentation=man:([\w-]+)\((\d)\)$/.exec(line)
+    if (m === null || fs.existsSync(path.join(root, "docs", `${m[1]}.${m[2]}`))) return true
+    console.warn(`${unit}: no docs/${m[1]}.${m[2]}, so no Documentation=man:${m[1]}(${m[2]})`)
+    return false
+  }).join("\n")
+
 /** Strips debug symbols (Node's own binary carries ~20 MB of them); a copy is kept when strip is absent. */
 const stripCopy = (from, to) => {
   copy(from, to, 0o755)
@@ -269,7 +289,11 @@ export const buildDebs = async ({ outdir, compress = "xz", node = process.execPa
     stripCopy(addon, path.join(d, LIB, "vppmaglev_native.node"))
     fs.chmodSync(path.join(d, LIB, "vppmaglev_native.node"), 0o644)
     const units = ["vpp-maglevd.service", ...(hasFrontend ? ["vpp-maglevd-frontend.service"] : [])]
-    for (const u of units) copy(path.join(here, "systemd", u), path.join(d, "lib/systemd/system", u))
+    for (const u of units) write(path.join(d, "lib/systemd/system", u), unitText(u))
+    if (hasFrontend) {
+      // The dashboard's browser app (web/dist, built and committed); the unit points maglevd-frontend at it.
+      copyTree(path.join(root, "web", "dist"), path.join(d, "usr/share/vpp-maglev/web"))
+    }
     copy(path.join(here, "etc", "maglev.yaml"), path.join(d, "etc/vpp-maglev/maglev.yaml"))
     copy(path.join(here, "etc", "default-vpp-maglev"), path.join(d, "etc/default/vpp-maglev"))
     docs("vpp-maglevd", d)
