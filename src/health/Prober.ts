@@ -5,6 +5,7 @@
  */
 import { Clock, Context, Duration, Effect, Layer } from "effect"
 import * as Probes from "./probes/Probe.js"
+import type { StartRound } from "./Rounds.js"
 import type { ProbeOutcome } from "./SelfLate.js"
 import { setEventLoopDelay } from "./SelfLateMetrics.js"
 
@@ -32,6 +33,12 @@ export interface ProberShape {
    * started too late.
    */
   readonly probe: (request: ProbeRequest) => Effect.Effect<ProbeOutcome>
+  /**
+   * The same, callback-style (the live prober has it): `deliver` gets the
+   * outcome, the result is what cancels the probe. With it the health checker
+   * runs a backend's rounds without waking its fiber for each (Rounds.ts).
+   */
+  readonly start?: StartRound | undefined
 }
 
 export class Prober extends Context.Tag("vpp-maglev/Prober")<Prober, ProberShape>() {}
@@ -68,7 +75,13 @@ export const layer: Layer.Layer<Prober> = Layer.scoped(
     yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(gauge)))
     return Prober.of({
       probe: (request: ProbeRequest) =>
-        Probes.scheduledProbe(request.target, { startAt: request.scheduledAt, skipIfLateMs: request.skipIfLateMs, lag })
+        Probes.scheduledProbe(request.target, { startAt: request.scheduledAt, skipIfLateMs: request.skipIfLateMs, lag }),
+      start: (request, deliver) =>
+        Probes.startScheduledProbe(
+          request.target,
+          { startAt: request.scheduledAt, skipIfLateMs: request.skipIfLateMs, lag },
+          deliver
+        )
     })
   })
 )

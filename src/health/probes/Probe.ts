@@ -15,7 +15,7 @@ import { type ProbeResult, probeResult } from "../ProbeResult.js"
 import type { ProbeOutcome } from "../SelfLate.js"
 import { startHttp } from "./Http.js"
 import { startIcmp } from "./Icmp.js"
-import { asEffect, type Deliver, scheduled } from "./internal/Deadline.js"
+import { asEffect, type Deliver, scheduled, scheduleStart } from "./internal/Deadline.js"
 import type { LoopLag } from "./internal/LoopLag.js"
 import type { Endpoint } from "./internal/StreamProbe.js"
 import { startTcp } from "./Tcp.js"
@@ -96,3 +96,11 @@ export interface ScheduledProbeOptions {
  */
 export const scheduledProbe = (target: ProbeTarget, options: ScheduledProbeOptions): Effect.Effect<ProbeOutcome> =>
   scheduled(delayUntil(options.startAt), options.skipIfLateMs, (deliver) => startProbe(target, deliver, options.lag))
+
+/** {@link scheduledProbe}, callback-style: `deliver` gets the outcome; returns what cancels the probe. */
+export const startScheduledProbe = (
+  target: ProbeTarget,
+  options: ScheduledProbeOptions,
+  deliver: (outcome: ProbeOutcome) => void
+): (() => void) =>
+  scheduleStart(delayUntil(options.startAt), options.skipIfLateMs, (d) => startProbe(target, d, options.lag), deliver)

@@ -81,27 +81,38 @@ export const asEffect = (start: Start): Effect.Effect<ProbeResult> =>
   })
 
 /**
- * A probe started after `delayMs` of real time (its due time), as one
- * Effect.async. When its timer fires more than `skipIfLateMs` after the due
- * time, the probe is not sent: the outcome is `ProbeSkipped`.
+ * A probe started after `delayMs` of real time (its due time), callback-style.
+ * When its timer fires more than `skipIfLateMs` after the due time, the probe
+ * is not sent: the outcome is `ProbeSkipped`. Returns what cancels it.
  */
+export const scheduleStart = (
+  delayMs: number,
+  skipIfLateMs: number | undefined,
+  start: Start,
+  deliver: (outcome: ProbeOutcome) => void
+): (() => void) => {
+  const due = performance.now() + delayMs
+  let cancel: (() => void) | undefined
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const go = () => {
+    timer = undefined
+    const late = performance.now() - due
+    if (skipIfLateMs !== undefined && late > skipIfLateMs) return deliver(skipped(late))
+    cancel = start(deliver)
+  }
+  if (delayMs > 0) timer = setTimeout(go, delayMs)
+  else go()
+  return () => {
+    if (timer !== undefined) clearTimeout(timer)
+    cancel?.()
+  }
+}
+
+/** {@link scheduleStart} as one Effect.async: one wake-up of the fiber for the wait and the probe. */
 export const scheduled = (delayMs: number, skipIfLateMs: number | undefined, start: Start): Effect.Effect<ProbeOutcome> =>
   Effect.async<ProbeOutcome>((resume) => {
-    const due = performance.now() + delayMs
-    let cancel: (() => void) | undefined
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const go = () => {
-      timer = undefined
-      const late = performance.now() - due
-      if (skipIfLateMs !== undefined && late > skipIfLateMs) return resume(Effect.succeed(skipped(late)))
-      cancel = start((result) => resume(Effect.succeed(result)))
-    }
-    if (delayMs > 0) timer = setTimeout(go, delayMs)
-    else go()
-    return Effect.sync(() => {
-      clearTimeout(timer)
-      cancel?.()
-    })
+    const cancel = scheduleStart(delayMs, skipIfLateMs, start, (outcome) => resume(Effect.succeed(outcome)))
+    return Effect.sync(cancel)
   })
 
 /** Waits `millis` of real time (a probe's due time is wall time, like its timeout). */

@@ -1,0 +1,179 @@
+/**
+ * One backend's probe rounds: what a round's outcome does to the backend's
+ * cell and its schedule ({@link decide}, pure but for the cell and the
+ * counters it writes), and the live driver that runs rounds back to back off
+ * the fiber ({@link runRounds}).
+ *
+ * Why off the fiber: a round in which nothing changed needs no Effect at all -
+ * a timer, a probe, a counter, the cell, the next timer. Resuming the
+ * backend's fiber for each of them cost 35-100 us of fiber machinery and
+ * ~8 KB of garbage per round, more than the probe itself at 10,000 rounds a
+ * second. So the backend's fiber (still one per backend, supervised by the
+ * health checker's FiberMap, interrupted to stop probing) waits in one
+ * Effect.async while {@link runRounds} drives the rounds with callbacks, and
+ * is woken only for what needs the Effect world: a transition to publish, a
+ * round not counted to log (SelfLate.ts), or a defect. Interrupting the fiber
+ * cancels the round in flight (its timer, its socket).
+ *
+ * Scripted probers (tests, the simulation harness) have no callback form:
+ * the checker drives them round by round on the fiber, through the same
+ * {@link decide}, so the TestClock drives them and the rules are one.
+ */
+import { Duration, MutableRef } from "effect"
+import type { HealthCheck } from "../config/Config.js"
+import type * as Metrics from "../metrics/Metrics.js"
+import * as State from "./HealthState.js"
+import type { ProbeRequest, ProbeTarget } from "./Prober.js"
+import { isSelfLate, isSkipped, type ProbeOutcome, skipLateMs } from "./SelfLate.js"
+import { countSelfLate } from "./SelfLateMetrics.js"
+
+/** What a round works on: one backend, its cell (written only here while its rounds run) and its recorder. */
+export interface RoundContext<H extends State.BackendState> {
+  readonly target: ProbeTarget
+  readonly timeoutMs: number
+  readonly cell: MutableRef.MutableRef<H>
+  readonly recorder: Metrics.ProbeRecorder
+  /** The configured transition history length now (a reload may change it without restarting the rounds). */
+  readonly history: () => number
+}
+
+export const context = <H extends State.BackendState>(
+  target: ProbeTarget,
+  cell: MutableRef.MutableRef<H>,
+  recorder: Metrics.ProbeRecorder,
+  history: () => number
+): RoundContext<H> => ({
+  target,
+  timeoutMs: Math.max(1, Duration.toMillis(target.healthcheck.timeout)),
+  cell,
+  recorder,
+  history
+})
+
+export const intervalMillis = (hc: HealthCheck, kind: State.IntervalKind): number =>
+  Duration.toMillis(kind === "interval" ? hc.interval : kind === "fast-interval" ? hc.fastInterval : hc.downInterval)
+
+/** The interval the backend's state asks for now, before jitter. */
+export const currentInterval = <H extends State.BackendState>(ctx: RoundContext<H>): number =>
+  intervalMillis(ctx.target.healthcheck, State.intervalKind(MutableRef.get(ctx.cell)))
+
+/** The request for the round due at `due` (epoch ms). */
+export const request = <H extends State.BackendState>(ctx: RoundContext<H>, due: number): ProbeRequest => ({
+  target: ctx.target,
+  scheduledAt: due,
+  skipIfLateMs: skipLateMs(currentInterval(ctx))
+})
+
+/** What a round did. Every kind carries when the next round is due (epoch ms). */
+export type Decision<H> =
+  /** Counted, nothing changed but the cell: the rounds go on without waking anyone. */
+  | { readonly _tag: "Steady"; readonly due: number }
+  /** Counted, and the backend changed state: publish it. */
+  | { readonly _tag: "Transition"; readonly due: number; readonly health: H; readonly transition: State.Transition }
+  /** Not counted: maglevd itself was late (SelfLate.ts); log it. */
+  | {
+    readonly _tag: "SelfLate"
+    readonly due: number
+    readonly reason: "start" | "timeout"
+    readonly lateMs: number
+  }
+
+/**
+ * Applies one round's outcome, decided at `now` (epoch ms), for the round that
+ * was due at `due`; `random` in [0, 1) jitters the next due time. A round
+ * not counted is only counted in `maglev_probe_self_late_total` and put off
+ * (HealthState.respread); a counted one is recorded in the probe metrics and
+ * goes through the state machine into the cell. The next round is due an
+ * interval (jittered, of the kind the new state asks for) after this one
+ * started, so slow probes do not stretch the schedule.
+ */
+export const decide = <H extends State.BackendState>(
+  ctx: RoundContext<H>,
+  outcome: ProbeOutcome,
+  due: number,
+  now: number,
+  random: number
+): Decision<H> => {
+  if (isSkipped(outcome)) {
+    countSelfLate("start")
+    return {
+      _tag: "SelfLate",
+      reason: "start",
+      lateMs: outcome.lateMs,
+      due: now + State.respread(currentInterval(ctx), random, outcome.lateMs)
+    }
+  }
+  if (isSelfLate(outcome, ctx.timeoutMs)) {
+    const lateMs = outcome.selfLateMs ?? 0
+    countSelfLate("timeout")
+    return { _tag: "SelfLate", reason: "timeout", lateMs, due: now + State.respread(currentInterval(ctx), random, lateMs) }
+  }
+  ctx.recorder.record(outcome)
+  const current = MutableRef.get(ctx.cell)
+  const step = State.record(current, outcome, now, ctx.history())
+  const next = { ...current, ...step.state }
+  MutableRef.set(ctx.cell, next)
+  const startedAt = Math.min(now, Math.max(due, now - outcome.durationMs))
+  const nextDue = startedAt + State.jitter(intervalMillis(ctx.target.healthcheck, State.intervalKind(next)), random)
+  return step.transition === undefined
+    ? { _tag: "Steady", due: nextDue }
+    : { _tag: "Transition", due: nextDue, health: next, transition: step.transition }
+}
+
+/** A prober's callback form: starts the round's probe (at its due time); returns what cancels it. */
+export type StartRound = (request: ProbeRequest, deliver: (outcome: ProbeOutcome) => void) => () => void
+
+/**
+ * Runs rounds from `due` on, with real time (Date.now, Math.random), until
+ * one is not Steady: that decision goes to `wake`, once, and the rounds stop
+ * (the caller handles it and calls again from its `due`). Returns what
+ * cancels the round in flight. A defect in a round (a bug: probes never
+ * throw) goes to `defect` instead.
+ */
+export const runRounds = <H extends State.BackendState>(
+  ctx: RoundContext<H>,
+  due: number,
+  start: StartRound,
+  wake: (decision: Decision<H>) => void,
+  defect: (error: unknown) => void
+): (() => void) => {
+  let cancel: (() => void) | undefined
+  let stopped = false
+  let dueAt = due
+  /** Rounds started; a round that delivered synchronously may already have started the next. */
+  let seq = 0
+  const deliver = (outcome: ProbeOutcome): void => {
+    if (stopped) return
+    cancel = undefined
+    let decision: Decision<H>
+    try {
+      decision = decide(ctx, outcome, dueAt, Date.now(), Math.random())
+    } catch (e) {
+      stopped = true
+      return defect(e)
+    }
+    if (decision._tag !== "Steady") {
+      stopped = true
+      return wake(decision)
+    }
+    dueAt = decision.due
+    round()
+  }
+  const round = (): void => {
+    const mine = ++seq
+    try {
+      const c = start(request(ctx, dueAt), deliver)
+      if (mine === seq && !stopped) cancel = c
+    } catch (e) {
+      stopped = true
+      defect(e)
+    }
+  }
+  round()
+  return () => {
+    stopped = true
+    const c = cancel
+    cancel = undefined
+    c?.()
+  }
+}
