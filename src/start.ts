@@ -2,6 +2,9 @@
  * `npm start`: the embedded default. Runs, in one process tree,
  *
  * - vppsim (the VPP simulator) on sockets in a fresh temporary directory,
+ *   with its traffic model (synthetic flows) and its data plane (real TCP
+ *   connections to a loopback VIP such as 127.0.0.10:8080, proxied to the
+ *   backend the lb plugin's Maglev table picks; docs/vppsim.md),
  * - three example backends: small HTTP servers on 127.0.0.1, 127.0.0.2 and
  *   127.0.0.3, port 8080 (what examples/maglev.yaml names),
  * - maglevd with examples/maglev.yaml (or the file given as the argument),
@@ -28,6 +31,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const configFile = path.resolve(process.argv[2] ?? path.join(root, "examples", "maglev.yaml"))
 const BACKENDS = ["127.0.0.1", "127.0.0.2", "127.0.0.3"] as const
 const PORT = 8080
+/** vppsim's synthetic packets per second over the VIPs (its traffic model), besides the real connections its data plane proxies. */
+const TRAFFIC = 200
 
 const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "vpp-maglev-"))
 const downDir = path.join(runDir, "down")
@@ -99,6 +104,8 @@ const backend = (address: string) =>
         res.end(`${address} ${down ? "down" : "up"}\n`)
         return
       }
+      // Names the backend for maglevt's tally and curl -i through the VIP.
+      res.setHeader("X-Served-By", address)
       res.statusCode = isDown() ? 503 : 200
       res.end(isDown() ? `${address} down\n` : `${address} ok\n`)
     })
@@ -121,7 +128,7 @@ const waitForSocket = async (file: string, child: ChildProcess) => {
 
 try {
   await Promise.all(BACKENDS.map(backend))
-  const sim = node("src/sim/main.ts", ["--api-socket", apiSocket, "--stats-socket", statsSocket, "--log-level", "warn"], "vppsim")
+  const sim = node("src/sim/main.ts", ["--api-socket", apiSocket, "--stats-socket", statsSocket, "--traffic", String(TRAFFIC), "--data-plane", "--log-level", "warn"], "vppsim")
   sim.stdout!.pipe(process.stdout)
   await waitForSocket(apiSocket, sim)
   const daemon = node(
@@ -133,6 +140,7 @@ try {
   say(`running: vppsim (${apiSocket}), backends ${BACKENDS.map((a) => `${a}:${PORT}`).join(" ")}, maglevd (${configFile})`)
   say(`take a backend down: curl -X POST http://127.0.0.2:${PORT}/down  (or: touch ${downDir}/127.0.0.2); back: .../up`)
   say(`RPC API: http://127.0.0.1:9090/rpc (docs/api.md); in another terminal: npm run maglevc  (the shell; or one command: npm run maglevc -- show frontend web)`)
+  say(`traffic: the VIP of examples/maglev.yaml is 127.0.0.10:${PORT} (vppsim proxies it): curl -i http://127.0.0.10:${PORT}/ ; npm run maglevt -- --config ${path.relative(process.cwd(), configFile) || configFile} ; npm run maglevc -- show vpp lb counters`)
   say(`metrics: http://127.0.0.1:9091/metrics`)
   say(`maglevd logs JSON lines below; Ctrl-C stops everything`)
 } catch (e) {

@@ -1,5 +1,6 @@
 import { execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import { expect, it } from "vitest"
@@ -7,6 +8,32 @@ import { jsonLines } from "./support/jsonLines.js"
 import { repoRoot } from "./support/paths.js"
 
 const run = promisify(execFile)
+
+/** One GET on a new connection (no keep-alive: each is a new flow for the VIP); who served it. */
+const servedBy = (url: string): Promise<string> =>
+  new Promise((resolve, reject) => {
+    http.get(url, { agent: false }, (res) => {
+      res.resume()
+      res.on("end", () => resolve(`${res.statusCode} ${String(res.headers["x-served-by"])}`))
+    }).on("error", reject)
+  })
+
+/** Polls `probe` every 50 ms up to 120 s (npm start is four node --import tsx processes on a busy machine). */
+const until = async <A>(what: string, probe: () => Promise<A | undefined>): Promise<A> => {
+  for (let i = 0; i < 2400; i++) {
+    const a = await probe().catch(() => undefined)
+    if (a !== undefined) return a
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+/** maglev_vip_packets_total{frontend="web",kind} from npm start's /metrics. */
+const vipPackets = async (kind: string): Promise<number> => {
+  const text = await (await fetch("http://127.0.0.1:9091/metrics")).text()
+  const m = new RegExp(`^maglev_vip_packets_total\\{frontend="web",kind="${kind}"\\} (\\d+)$`, "m").exec(text)
+  return m === null ? 0 : Number(m[1])
+}
 
 it("examples/codec.ts runs and prints the frame, the value and a typed encode error", async () => {
   const { stdout } = await run(process.execPath, ["--import", "tsx", path.join(repoRoot, "examples/codec.ts")], { cwd: repoRoot })
@@ -18,7 +45,7 @@ it("examples/codec.ts runs and prints the frame, the value and a typed encode er
   expect(stdout).toContain("cannot encode lb_add_del_as_v2.weight: expected an integer u8 (0..255), got 300")
 })
 
-it("npm start runs vppsim, three example backends and maglevd; a backend taken down is drained in VPP; Ctrl-C stops it all", async () => {
+it("npm start runs vppsim (traffic and data plane), three example backends and maglevd; the VIP serves, maglevt sees it; a backend taken down is drained in VPP and gets no new connection; Ctrl-C stops it all", async () => {
   const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "src/start.ts")], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"]
@@ -42,6 +69,27 @@ it("npm start runs vppsim, three example backends and maglevd; a backend taken d
     for (const address of ["127.0.0.1", "127.0.0.2", "127.0.0.3"]) {
       await waitFor((r) => r.event === "vpp-lbsync-as-add" && r.as === address, `AS ${address}`)
     }
+    // The VIP (127.0.0.10:8080) is served by vppsim's data plane: new connections are spread over the primary pool.
+    const VIP = "http://127.0.0.10:8080/"
+    await until("the VIP serving both primary backends", async () => {
+      const seen = new Set(await Promise.all(Array.from({ length: 12 }, () => servedBy(VIP))))
+      return seen.has("200 127.0.0.1") && seen.has("200 127.0.0.2") ? seen : undefined
+    })
+    // The traffic model and those connections move the VIP's counters, which maglevd exports.
+    await until("VIP packets in /metrics", async () => ((await vipPackets("first")) > 0 && (await vipPackets("next")) > 0 ? true : undefined))
+    // maglevt, run as the README shows, sees the backends behind the VIP.
+    const maglevt = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "src/maglevt/main.ts"), "--config", "examples/maglev.yaml", "--interval", "100ms"], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let maglevtOut = ""
+    maglevt.stdout.on("data", (d: Buffer) => (maglevtOut += d.toString()))
+    try {
+      await until("maglevt's tally", async () => (/ web backend 127\.0\.0\.1 serving\n/.test(maglevtOut) ? true : undefined))
+    } finally {
+      maglevt.kill("SIGKILL")
+    }
+
     expect(stderr).toContain("curl -X POST http://127.0.0.2:8080/down")
     const runDir = /touch (\S+)\/down\/127\.0\.0\.2/.exec(stderr)?.[1]
     expect(runDir).toBeDefined()
@@ -51,11 +99,14 @@ it("npm start runs vppsim, three example backends and maglevd; a backend taken d
     expect((await fetch("http://127.0.0.2:8080/")).status).toBe(503)
     const drained = await waitFor((r) => r.event === "vpp-lbsync-as-weight" && r.as === "127.0.0.2", "127.0.0.2 drained")
     expect(drained).toMatchObject({ weight: 0, flush: true, frontend: "web", backend: "web2" })
+    // Drained with flush: every new connection through the VIP now goes to 127.0.0.1.
+    const after = await Promise.all(Array.from({ length: 12 }, () => servedBy(VIP)))
+    expect(new Set(after)).toEqual(new Set(["200 127.0.0.1"]))
 
     // examples/client.ts against the daemon npm start runs.
     const listed = await run(process.execPath, ["--import", "tsx", path.join(repoRoot, "examples/client.ts")], { cwd: repoRoot })
     expect(listed.stdout).toMatch(/backend web2 +127\.0\.0\.2 +down/)
-    expect(listed.stdout).toMatch(/frontend web +192\.0\.2\.10\/32 +up \(active pool: primary\)/)
+    expect(listed.stdout).toMatch(/frontend web +127\.0\.0\.10\/32 +up \(active pool: primary\)/)
     expect(listed.stdout).toMatch(/VPP 26\.10/)
 
     child.kill("SIGINT")

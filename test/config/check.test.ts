@@ -310,10 +310,10 @@ describe("examples/maglev.yaml", () => {
     expect(warningsOf(result)).toEqual([])
   })
 
-  it("is the VIP 192.0.2.10 tcp/80 with pools primary (web1, web2) and fallback (web3)", () => {
+  it("is the loopback VIP 127.0.0.10 tcp/8080 (npm start's data plane) with pools primary (web1, web2) and fallback (web3)", () => {
     if (result._tag !== "Valid") throw new Error("invalid")
     const web = result.config.frontends.get("web")!
-    expect([web.address, web.protocol, web.port]).toEqual(["192.0.2.10/32", "tcp", 80])
+    expect([web.address, web.protocol, web.port]).toEqual(["127.0.0.10/32", "tcp", 8080])
     expect(web.pools.map((p) => [p.name, p.backends.map((m) => m.backend)])).toEqual([
       ["primary", ["web1", "web2"]],
       ["fallback", ["web3"]]
