@@ -3,7 +3,8 @@
  * serialization (one POST per request; a streaming RPC's answer is a chunked
  * NDJSON response), on @effect/platform-node's HTTP server.
  *
- *   POST /rpc ─▶ size cap (413) ─▶ Gate: framing, ids, RPC names, payload schemas (400, InvalidArgument)
+ *   POST /rpc (HttpRouter; other methods 405, other paths 404)
+ *             ─▶ size cap (413) ─▶ Gate: framing, ids, RPC names, payload schemas (400, InvalidArgument)
  *             ─▶ @effect/rpc: Authorization middleware (Unauthorized) ─▶ Handlers.ts
  *
  * With a token, every mutating call (Api.ts `isMutating`) needs
@@ -14,13 +15,13 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as HttpRouter from "@effect/platform/HttpRouter"
 import { RpcSerialization, RpcServer } from "@effect/rpc"
 import { Context, Effect, Layer, LogLevel, Option, type Scope } from "effect"
 import * as crypto from "node:crypto"
-import * as http from "node:http"
 import { Authorization, DEFAULT_PATH, isMutating, MaglevApi, Unauthorized } from "./Api.js"
 import * as Handlers from "./Handlers.js"
+import * as HttpListener from "../internal/HttpListener.js"
 import * as LogLimit from "../internal/LogLimit.js"
 import { check, defectBody } from "./internal/Gate.js"
 import * as HttpProtocol from "./internal/HttpProtocol.js"
@@ -46,13 +47,8 @@ export interface ServerOptions {
   readonly maxStreamBytes?: number | undefined
 }
 
-export interface ApiServerShape {
-  /** The address actually bound. */
-  readonly host: string
-  readonly port: number
-  /** The endpoint, e.g. `http://127.0.0.1:9090/rpc`. */
-  readonly url: string
-}
+/** `url`: the endpoint, e.g. `http://127.0.0.1:9090/rpc`. */
+export interface ApiServerShape extends HttpListener.Bound {}
 
 export class ApiServer extends Context.Tag("vpp-maglev/ApiServer")<ApiServer, ApiServerShape>() {}
 
@@ -81,7 +77,7 @@ export const parseListenAddress = (text: string): { readonly host: string; reado
 const digest = (s: string) => crypto.createHash("sha256").update(s).digest()
 
 /** Constant time in the token's content (both sides hashed to one length first). */
-const sameSecret = (a: string, b: string): boolean => crypto.timingSafeEqual(digest(a), digest(b))
+export const sameSecret = (a: string, b: string): boolean => crypto.timingSafeEqual(digest(a), digest(b))
 
 /** The `Authorization` middleware: the bearer token on the calls that need it; a no-op without a token. */
 export const authorization = (options: Pick<ServerOptions, "token" | "readonlyToo">): Layer.Layer<Authorization> => {
@@ -102,11 +98,9 @@ export const authorization = (options: Pick<ServerOptions, "token" | "readonlyTo
 const ndjson = (status: number, body: string) => HttpServerResponse.text(body, { status, contentType: "application/ndjson" })
 
 /** The checks in front of @effect/rpc's HTTP app (see the module comment). */
-const guarded = (rpcApp: HttpApp.Default<never, Scope.Scope>, path: string, maxBodyBytes: number): HttpApp.Default<never, Scope.Scope> =>
+const guarded = (rpcApp: HttpApp.Default<never, Scope.Scope>, maxBodyBytes: number): HttpApp.Default<never, Scope.Scope> =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    if (request.url.split("?")[0] !== path) return HttpServerResponse.text("not found\n", { status: 404 })
-    if (request.method !== "POST") return HttpServerResponse.text("POST only\n", { status: 405, headers: { allow: "POST" } })
     const tooLarge = ndjson(413, defectBody(`request body larger than ${maxBodyBytes} bytes`))
     const length = Number(request.headers["content-length"] ?? "0")
     if (length > maxBodyBytes) return tooLarge
@@ -118,9 +112,12 @@ const guarded = (rpcApp: HttpApp.Default<never, Scope.Scope>, path: string, maxB
     return yield* rpcApp
   }).pipe(HttpIncomingMessage.withMaxBodySize(Option.some(maxBodyBytes)))
 
-export const make = Effect.fn("ApiServer.make")(function*(options: ServerOptions) {
-  const host = options.host ?? DEFAULT_HOST
-  const path = options.path ?? DEFAULT_PATH
+/**
+ * The RPC endpoint on a router: `POST path` (405 for other methods). The RPC
+ * server runs in the scope: closing it ends every open stream.
+ */
+export const routes = Effect.fn("ApiServer.routes")(function*(options: ServerOptions) {
+  const path = (options.path ?? DEFAULT_PATH) as HttpRouter.PathInput
   // Slow readers are a client's choice: their drops are logged rate-limited.
   const limit = yield* LogLimit.make()
   const { httpApp, overflowed, protocol } = yield* HttpProtocol.make({
@@ -133,22 +130,29 @@ export const make = Effect.fn("ApiServer.make")(function*(options: ServerOptions
       })
   })
   const handlers = yield* Layer.build(Handlers.layer({ maxWatchers: options.maxWatchers, maxDebugWatchers: options.maxDebugWatchers, overflowed }))
-  const listener = http.createServer()
-  const server = yield* NodeHttpServer.make(() => listener, { host, port: options.port ?? DEFAULT_PORT })
-  // Once the RPC server has stopped (below: it ends open streams), nothing is owed to any connection;
-  // without this, closing waits for clients' idle and half-opened connections to time out.
-  yield* Effect.addFinalizer(() => Effect.sync(() => listener.closeAllConnections()))
-  // Started after the listener, so stopped before it closes.
   yield* RpcServer.make(MaglevApi).pipe(
     Effect.provide(handlers),
     Effect.provideService(RpcServer.Protocol, protocol),
     Effect.interruptible,
     Effect.forkScoped
   )
-  yield* server.serve(guarded(httpApp, path, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES))
-  const address = server.address
-  const bound = address._tag === "TcpAddress" ? address : { hostname: host, port: options.port ?? DEFAULT_PORT }
-  const url = `http://${bound.hostname.includes(":") ? `[${bound.hostname}]` : bound.hostname}:${bound.port}${path}`
+  const app = guarded(httpApp, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)
+  return <E, R>(router: HttpRouter.HttpRouter<E, R>) =>
+    router.pipe(
+      // As the platform runs a bare app: the request's fiber is not interrupted half-way through an RPC exchange.
+      HttpRouter.post(path, app, { uninterruptible: true }),
+      HttpListener.methodNotAllowed(path, ["POST"])
+    )
+})
+
+export const make = Effect.fn("ApiServer.make")(function*(options: ServerOptions) {
+  const host = options.host ?? DEFAULT_HOST
+  const path = options.path ?? DEFAULT_PATH
+  const listener = yield* HttpListener.listen({ host, port: options.port ?? DEFAULT_PORT })
+  // Started after the listener, so stopped before it closes (it ends open streams; then nothing is owed to any connection).
+  const mount = yield* routes(options)
+  yield* HttpListener.serveRouter(listener, mount(HttpRouter.empty))
+  const url = `${listener.origin}${path}`
   const auth = options.token === undefined || options.token === "" ? "none" : options.readonlyToo === true ? "all" : "mutating"
   yield* Effect.logInfo("RPC server listening").pipe(Effect.annotateLogs({ event: "rpc-listen", url, auth }))
   if (auth === "none" && !isLoopback(host)) {
@@ -156,7 +160,7 @@ export const make = Effect.fn("ApiServer.make")(function*(options: ServerOptions
       Effect.annotateLogs({ event: "rpc-insecure", url })
     )
   }
-  return ApiServer.of({ host: bound.hostname, port: bound.port, url })
+  return ApiServer.of({ host: listener.host, port: listener.port, url })
 })
 
 /**

@@ -12,14 +12,13 @@
  * the loop), and it is abandoned when every scrape waiting for it has gone
  * (the client closed its connection, e.g. Prometheus' scrape timeout).
  */
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Fiber, Layer, Metric } from "effect"
-import * as http from "node:http"
 import type * as HealthChecker from "../health/HealthChecker.js"
 import type * as LbSync from "../lb/LbSync.js"
 import type * as Supervisor from "../vpp/Supervisor.js"
+import * as HttpListener from "../internal/HttpListener.js"
 import * as Gauges from "./Gauges.js"
 import * as Metrics from "./Metrics.js"
 import * as Prometheus from "./Prometheus.js"
@@ -31,13 +30,8 @@ export interface MetricsServerOptions {
   readonly port?: number | undefined
 }
 
-export interface MetricsServerShape {
-  /** The address actually bound. */
-  readonly host: string
-  readonly port: number
-  /** The endpoint, e.g. `http://127.0.0.1:9091/metrics`. */
-  readonly url: string
-}
+/** `url`: the endpoint, e.g. `http://127.0.0.1:9091/metrics`. */
+export interface MetricsServerShape extends HttpListener.Bound {}
 
 export class MetricsServer extends Context.Tag("vpp-maglev/MetricsServer")<MetricsServer, MetricsServerShape>() {}
 
@@ -205,30 +199,30 @@ const makeScraper = Effect.gen(function*() {
     Effect.zipRight(Effect.sync(() => pool.hold(body)), Effect.addFinalizer(() => Effect.sync(() => pool.release(body)))))
 })
 
+/**
+ * The /metrics route on a router (GET, HEAD; 405 for other methods), scraping
+ * through one shared render; a program mounts it on its own router.
+ */
+export const routes = Effect.gen(function*() {
+  const scrape = yield* makeScraper
+  return <E, R>(router: HttpRouter.HttpRouter<E, R>) =>
+    router.pipe(
+      HttpRouter.head(PATH, Effect.succeed(HttpServerResponse.empty({ status: 200, headers: { "content-type": Prometheus.CONTENT_TYPE } }))),
+      // The router runs the handler interruptibly: a client's going away stops the wait (and maybe the render).
+      HttpRouter.get(PATH, Effect.map(scrape, (body) => HttpServerResponse.uint8Array(body, { contentType: Prometheus.CONTENT_TYPE }))),
+      HttpListener.methodNotAllowed(PATH, ["GET", "HEAD"])
+    )
+})
+
 export const make = Effect.fn("MetricsServer.make")(function*(options: MetricsServerOptions) {
   const host = options.host ?? DEFAULT_HOST
   const port = options.port ?? DEFAULT_PORT
-  const scrape = yield* makeScraper
-  const listener = http.createServer()
-  const server = yield* NodeHttpServer.make(() => listener, { host, port })
-  // Prometheus keeps its connection open between scrapes: without this, closing waits for it to time out.
-  yield* Effect.addFinalizer(() => Effect.sync(() => listener.closeAllConnections()))
-  const app = Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    if (request.url.split("?")[0] !== PATH) return HttpServerResponse.text("not found\n", { status: 404 })
-    if (request.method === "HEAD") return HttpServerResponse.empty({ status: 200, headers: { "content-type": Prometheus.CONTENT_TYPE } })
-    if (request.method !== "GET") {
-      return HttpServerResponse.text("GET only\n", { status: 405, headers: { allow: "GET, HEAD" } })
-    }
-    // The platform runs handlers uninterruptibly: the wait is made interruptible so a client's going away stops it.
-    return HttpServerResponse.uint8Array(yield* Effect.interruptible(scrape), { contentType: Prometheus.CONTENT_TYPE })
-  })
-  yield* server.serve(app)
-  const address = server.address
-  const bound = address._tag === "TcpAddress" ? address : { hostname: host, port }
-  const url = `http://${bound.hostname.includes(":") ? `[${bound.hostname}]` : bound.hostname}:${bound.port}${PATH}`
+  const mount = yield* routes
+  const listener = yield* HttpListener.listen({ host, port })
+  yield* HttpListener.serveRouter(listener, mount(HttpRouter.empty))
+  const url = `${listener.origin}${PATH}`
   yield* Effect.logInfo("metrics server listening").pipe(Effect.annotateLogs({ event: "metrics-listen", url }))
-  return MetricsServer.of({ host: bound.hostname, port: bound.port, url })
+  return MetricsServer.of({ host: listener.host, port: listener.port, url })
 })
 
 /** The metrics endpoint over the daemon's services; closing its scope stops listening. */
