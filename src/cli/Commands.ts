@@ -12,7 +12,7 @@ import { RpcClientError } from "@effect/rpc"
 import { Cache, Context, Data, Duration, Effect, Stream } from "effect"
 import type { ConfigCheck, FrontendInfo, WatchEvent, WatchLogLevel } from "../api/Api.js"
 import { HEARTBEAT_INTERVAL_MS, LOG_LEVELS } from "../api/Api.js"
-import type { MaglevClientShape } from "../api/Client.js"
+import { type MaglevClientShape, NoAnswer, NotMaglevd } from "../api/Client.js"
 import { COMMIT, COMMIT_DATE, VERSION } from "../Version.js"
 import * as Format from "./Format.js"
 import { flowText, parseProtocol } from "./FlowText.js"
@@ -28,23 +28,51 @@ export class UsageError extends Data.TaggedError("UsageError")<{ readonly messag
 
 export type CommandError = ServerError | UsageError
 
+/** The chain of causes of a transport failure, outermost first. */
+const causes = (e: unknown): Array<unknown> => {
+  const chain: Array<unknown> = []
+  for (let c: unknown = e; c !== undefined && c !== null && chain.length < 8; c = (c as { cause?: unknown }).cause) chain.push(c)
+  return chain
+}
+
 /** What went wrong at the bottom of a transport failure: the system error code (ECONNREFUSED, ...) or the innermost message. */
-const rootCause = (e: unknown): string | undefined => {
+const rootCause = (chain: ReadonlyArray<unknown>): string | undefined => {
   let message: string | undefined
-  for (let c: unknown = e, depth = 0; c !== undefined && c !== null && depth < 8; depth++) {
+  for (const c of chain) {
     const { code, message: m } = c as { code?: unknown; message?: unknown }
     if (typeof code === "string") return code
     if (typeof m === "string" && m !== "") message = m
-    c = (c as { cause?: unknown }).cause
   }
   return message
 }
 
+/** A transport failure as one line: what happened, and what the operator can do about it. */
+export const unreachable = (url: string, e: unknown): string => {
+  const chain = causes(e)
+  const tagged = chain.find((c): c is NotMaglevd | NoAnswer => c instanceof NotMaglevd || c instanceof NoAnswer)
+  if (tagged !== undefined) return `${tagged.message} (--server, or MAGLEV_SERVER, names maglevd's RPC address)`
+  const root = rootCause(chain)
+  switch (root) {
+    case "ECONNREFUSED":
+      return `cannot reach maglevd at ${url}: connection refused; is maglevd running, with its RPC API on that address (--rpc-addr)?`
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return `cannot reach maglevd at ${url}: no such host`
+    case "ETIMEDOUT":
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return `cannot reach maglevd at ${url}: ${root}; is the address right, and the host up?`
+    case "ECONNRESET":
+    case "UND_ERR_SOCKET":
+      return `maglevd at ${url} closed the connection (${root})`
+    default:
+      return `cannot reach maglevd at ${url}: ${root ?? "transport failure"}`
+  }
+}
+
 /** Any failure of an RPC as the operator reads it. */
 export const serverError = (url: string) => (e: unknown): ServerError => {
-  if (e instanceof RpcClientError.RpcClientError) {
-    return new ServerError({ message: `cannot reach maglevd at ${url}: ${rootCause(e.cause) ?? e.message}` })
-  }
+  if (e instanceof RpcClientError.RpcClientError) return new ServerError({ message: unreachable(url, e.cause) })
   const tagged = e as { _tag?: string; message?: string }
   if (tagged._tag === "Unauthorized") {
     return new ServerError({ message: `${tagged.message} (give the token with --token-file)` })

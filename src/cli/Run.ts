@@ -8,6 +8,7 @@ import { Effect, Option, Stream } from "effect"
 import * as Commands from "./Commands.js"
 import { type CommandError, type Outcome, Session, UsageError } from "./Commands.js"
 import * as Format from "./Format.js"
+import { wrap } from "../internal/CommandLine.js"
 import * as Tree from "./Tree.js"
 
 const usage = (e: Tree.WalkError<Commands.ServerError>): CommandError =>
@@ -20,9 +21,18 @@ export const execute = (line: string | ReadonlyArray<string>): Effect.Effect<Out
     Effect.flatMap((p) => p.run(p.bound))
   )
 
-/** `help`: every command with what it does. */
+/** Where `help` starts what a command does; a longer command has it on the next line. */
+const HELP_COLUMN = 36
+
+/** `help`: every command with what it does, within 80 columns. */
 export const helpText = (style: Format.Style): string =>
-  Format.table(["COMMAND", "WHAT IT DOES"], Tree.synopsis(Commands.tree).map((s) => [s.line, s.help]), style)
+  Tree.synopsis(Commands.tree).map((s) => {
+    const what = wrap(s.help, HELP_COLUMN)
+    const command = Format.paint.label(s.line, style)
+    return s.line.length + 2 <= HELP_COLUMN
+      ? [command + " ".repeat(HELP_COLUMN - s.line.length) + what[0]!.trimStart(), ...what.slice(1)]
+      : [...wrap(s.line, 0).map((l) => (l === s.line ? command : l)), ...what]
+  }).flat().join("\n") + "\n"
 
 /** JSON as scripts read it: bigints as decimal strings, as the API sends them. */
 export const toJson = (value: unknown, indent?: number): string =>

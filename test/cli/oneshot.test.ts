@@ -115,7 +115,7 @@ describe("maglevc one-shot (real maglevd, vppsim and backends)", { timeout: 300_
     const port = await freePort()
     const nobody = await maglevc(["--server", `127.0.0.1:${port}`, "show", "version"])
     expect(nobody.code).toBe(1)
-    expect(nobody.stderr).toContain(`cannot reach maglevd at http://127.0.0.1:${port}: ECONNREFUSED`)
+    expect(nobody.stderr).toContain(`cannot reach maglevd at http://127.0.0.1:${port}: connection refused; is maglevd running`)
     const badUrl = await maglevc(["--server", "http://[nope", "show", "version"])
     expect(badUrl.code).toBe(2)
   })
