@@ -3,7 +3,9 @@ import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
 import { promisify } from "node:util"
+import { Effect } from "effect"
 import { expect, it } from "vitest"
+import * as Client from "../src/api/Client.js"
 import { jsonLines } from "./support/jsonLines.js"
 import { repoRoot } from "./support/paths.js"
 
@@ -27,6 +29,14 @@ const until = async <A>(what: string, probe: () => Promise<A | undefined>): Prom
   }
   throw new Error(`timed out waiting for ${what}`)
 }
+
+/** The established flows VPP holds per backend of the web VIP (GetVPPLBCounters), from npm start's maglevd. */
+const flowsByBackend = (): Promise<Record<string, number>> =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const api = yield* Client.make({ url: "http://127.0.0.1:9090" })
+    const [web] = yield* api.GetVPPLBCounters()
+    return Object.fromEntries((web?.ases ?? []).map((a) => [a.backend ?? a.address, a.flows]))
+  })))
 
 /** maglev_vip_packets_total{frontend="web",kind} from npm start's /metrics. */
 const vipPackets = async (kind: string): Promise<number> => {
@@ -77,6 +87,11 @@ it("npm start runs vppsim (traffic and data plane), three example backends and m
     })
     // The traffic model and those connections move the VIP's counters, which maglevd exports.
     await until("VIP packets in /metrics", async () => ((await vipPackets("first")) > 0 && (await vipPackets("next")) > 0 ? true : undefined))
+    // The traffic model pins flows to both primary backends (show vpp lb counters lists them per backend).
+    await until("flows on web1 and web2", async () => {
+      const f = await flowsByBackend()
+      return (f["web1"] ?? 0) > 0 && (f["web2"] ?? 0) > 0 ? f : undefined
+    })
     // maglevt, run as the README shows, sees the backends behind the VIP.
     const maglevt = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "src/maglevt/main.ts"), "--config", "examples/maglev.yaml", "--interval", "100ms"], {
       cwd: repoRoot,
@@ -102,6 +117,11 @@ it("npm start runs vppsim (traffic and data plane), three example backends and m
     // Drained with flush: every new connection through the VIP now goes to 127.0.0.1.
     const after = await Promise.all(Array.from({ length: 12 }, () => servedBy(VIP)))
     expect(new Set(after)).toEqual(new Set(["200 127.0.0.1"]))
+    // The flush took web2's flows (lb_flush_vip_as); the VIP's flows are now pinned to web1.
+    await until("web2's flows flushed", async () => {
+      const f = await flowsByBackend()
+      return f["web2"] === 0 && (f["web1"] ?? 0) > 0 ? f : undefined
+    })
 
     // examples/client.ts against the daemon npm start runs.
     const listed = await run(process.execPath, ["--import", "tsx", path.join(repoRoot, "examples/client.ts")], { cwd: repoRoot })

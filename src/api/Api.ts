@@ -333,7 +333,20 @@ export const FrontendCounters = Schema.Struct({
   nextPacket: Schema.BigInt,
   firstPacket: Schema.BigInt,
   untrackedPacket: Schema.BigInt,
-  noServer: Schema.BigInt
+  noServer: Schema.BigInt,
+  /**
+   * The VIP's ASes with their `flows:` from `show lb vips verbose` (the
+   * plugin's `as_refcount`: established flows pinned to each AS, summed over
+   * threads), lameduck ones included; absent when VPP's text could not be read.
+   */
+  ases: Schema.optional(Schema.Array(Schema.Struct({
+    address: Schema.String,
+    /** The configured backend with this address, if any. */
+    backend: Schema.optional(Schema.String),
+    flows: Schema.Int,
+    /** false: lameduck (deleted, draining until garbage collection). */
+    active: Schema.Boolean
+  })))
 })
 export interface FrontendCounters extends Schema.Schema.Type<typeof FrontendCounters> {}
 

@@ -13,7 +13,7 @@ import { lb } from "../vpp/binapi/index.js"
 import * as Supervisor from "../vpp/Supervisor.js"
 import { Busy, Conflict, type LbState, MaglevApi, NotFound, Unavailable } from "./Api.js"
 import { Control } from "./Control.js"
-import { getFrontendFlow } from "./Flow.js"
+import { getFrontendFlow, readAsFlows } from "./Flow.js"
 import { backendInfo, backendInfos, frontendInfo, frontendInfos, healthCheckInfo, opInfo } from "./Info.js"
 import { LogHub } from "./LogHub.js"
 import { COMMIT, COMMIT_DATE, VERSION } from "../Version.js"
@@ -168,12 +168,13 @@ export const layer = (options: HandlersOptions = {}) => MaglevApi.toLayer(Effect
       ),
     GetVPPLBCounters: () =>
       Effect.gen(function*() {
-        yield* connected
+        const { connection } = yield* connected
         const config = yield* checker.config
         const counters = yield* sync.counters
+        const flows = yield* readAsFlows(connection, config)
         return [...config.frontends.values()].flatMap((f) => {
           const c = counters.get(f.name)
-          return c === undefined ? [] : [{ frontend: f.name, vip: vipKeyString(frontendVipKey(f)), ...c }]
+          return c === undefined ? [] : [{ frontend: f.name, vip: vipKeyString(frontendVipKey(f)), ...c, ases: flows.get(f.name) }]
         })
       }),
     WatchEvents: (request, { clientId }) =>

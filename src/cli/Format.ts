@@ -477,6 +477,11 @@ export const lbStateText = (s: Api.LbState, style: Style): string => {
 
 export const lbCountersText = (cs: ReadonlyArray<Api.FrontendCounters>, style: Style): string => {
   if (cs.length === 0) return "no counters\n"
+  // Where the established flows are pinned now, per AS (the plugin's as_refcount).
+  const flows = cs.flatMap((c) =>
+    (c.ases ?? []).map((a) => [c.frontend, a.backend ?? paint.dim("-", style), a.address, a.active ? "active" : paint.warn("draining", style), String(a.flows)])
+  )
+  const perAs = flows.length === 0 ? "" : "\n" + table(["FRONTEND", "BACKEND", "ADDRESS", "STATE", "FLOWS"], flows, style)
   return table(
     ["FRONTEND", "VIP", "NEXT", "FIRST", "UNTRACKED", "NO-SERVER"],
     cs.map((c) => [
@@ -488,7 +493,7 @@ export const lbCountersText = (cs: ReadonlyArray<Api.FrontendCounters>, style: S
       c.noServer.toString()
     ]),
     style
-  )
+  ) + perAs
 }
 
 /** One LB operation as its log event names it: `vpp-lbsync-as-add 192.0.2.1/32 6 80 10.0.0.1 weight 100 (web/web1)`. */

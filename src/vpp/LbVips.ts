@@ -62,7 +62,7 @@ export const SHOW_LB_VIPS_VERBOSE = "show lb vips verbose"
 
 const HEADER = /^ (\S+) \[(\d+)\] (\S+)((?: \S+)*)$/
 /** `format_lb_as` under `#as:`: address, weight, buckets, flows, dpo, then "used" or " removed" (lameduck). */
-const AS_LINE = /^ {4}(\S+) weight:(\d+) buckets:(\d+) .*?(used|removed)$/
+const AS_LINE = /^ {4}(\S+) weight:(\d+) buckets:(\d+) (?:flows:(\d+) )?.*?(used|removed)$/
 const NEW_SIZE = /^ {2}new_size:(\d+)$/
 const PROTOCOL_PORT = /^ {2}protocol:(\d+) port:(\d+)$/
 
@@ -85,6 +85,12 @@ export interface LbVipAs {
   readonly address: string
   readonly weight: number
   readonly buckets: number
+  /**
+   * `flows:`, the plugin's `as_refcount`: sticky-table entries naming the AS,
+   * summed over threads (where the VIP's established flows go). Absent when
+   * the line has none.
+   */
+  readonly flows?: number
   /** false: deleted, not yet garbage-collected (lameduck). */
   readonly used: boolean
 }
@@ -140,7 +146,10 @@ const parseBlocks = (text: string): Either.Either<ReadonlyArray<Block>, LbVipsPa
     if (current === undefined) continue
     if (line.startsWith("    ")) {
       const as = AS_LINE.exec(line)
-      if (as !== null) current.ases.push({ address: as[1]!, weight: Number(as[2]), buckets: Number(as[3]), used: as[4] === "used" })
+      if (as !== null) {
+        const flows = as[4] === undefined ? {} : { flows: Number(as[4]) }
+        current.ases.push({ address: as[1]!, weight: Number(as[2]), buckets: Number(as[3]), ...flows, used: as[5] === "used" })
+      }
       continue
     }
     const size = NEW_SIZE.exec(line)

@@ -127,7 +127,20 @@ describe("RPC API: reading", () => {
         const vip = f.sim!.lb.vipIndices().find((e) => e.used)!
         yield* f.sim!.traffic(vip.index, 7)
         const counters = yield* waitFor("counters", Effect.map(api.GetVPPLBCounters(), (c) => (c[0]?.nextPacket === 7n ? c : undefined)))
-        expect(counters).toEqual([{ frontend: "web", vip: "192.0.2.10/32 6 80", nextPacket: 7n, firstPacket: 0n, untrackedPacket: 0n, noServer: 0n }])
+        expect(counters).toEqual([{
+          frontend: "web",
+          vip: "192.0.2.10/32 6 80",
+          nextPacket: 7n,
+          firstPacket: 0n,
+          untrackedPacket: 0n,
+          noServer: 0n,
+          // each AS's established flows (none: the simulator runs no traffic model here)
+          ases: [
+            { address: "10.0.0.1", backend: "a", flows: 0, active: true },
+            { address: "10.0.0.2", backend: "b", flows: 0, active: true },
+            { address: "10.0.0.3", backend: "c", flows: 0, active: true }
+          ]
+        }])
       })), 30_000)
 
   it.scopedLive("CheckConfig: the daemon's file by default, another path, semantic and parse errors with paths, an unreadable file", () =>

@@ -614,6 +614,29 @@ describe("show vpp", () => {
     )
     expect(F.lbCountersText([], plain)).toBe("no counters\n")
   })
+
+  it("lb counters with each AS's established flows (show lb vips verbose flows:)", () => {
+    const withFlows: ReadonlyArray<Api.FrontendCounters> = [{
+      ...counters[0]!,
+      ases: [
+        { address: "10.0.0.1", backend: "web1", flows: 1203, active: true },
+        { address: "10.0.0.2", backend: "web2", flows: 0, active: true },
+        { address: "10.0.0.9", flows: 17, active: false }
+      ]
+    }]
+    expect(F.lbCountersText(withFlows, plain)).toBe(
+      [
+        "FRONTEND  VIP                                NEXT  FIRST  UNTRACKED  NO-SERVER",
+        "web       192.0.2.1/32 6 80  12345678901234567890     42          0          7",
+        "",
+        "FRONTEND  BACKEND  ADDRESS   STATE     FLOWS",
+        "web       web1     10.0.0.1  active     1203",
+        "web       web2     10.0.0.2  active        0",
+        "web       -        10.0.0.9  draining     17",
+        ""
+      ].join("\n")
+    )
+  })
 })
 
 describe("sync vpp lb state", () => {

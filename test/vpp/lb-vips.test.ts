@@ -7,7 +7,7 @@ import { Effect, Either } from "effect"
 import * as path from "node:path"
 import { type VipKey, vipKey } from "../../src/lb/VipKey.js"
 import * as Simulator from "../../src/sim/Simulator.js"
-import { type LbVipRecord, parseShowLbVips, showLbVips } from "../../src/vpp/LbVips.js"
+import { type LbVipRecord, parseShowLbVips, parseShowLbVipsWithAses, showLbVips } from "../../src/vpp/LbVips.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
 import { programScenario, scenario } from "../support/lbScenario.js"
 import { tempDir } from "../sim/tempDir.js"
@@ -46,6 +46,15 @@ describe("parseShowLbVips", () => {
       record(1, "ip4-gre4", { prefix: "192.0.2.10/32", protocol: 6, port: 80 }, { srcIpSticky: true }),
       record(7, "ip6-gre6", { prefix: "2001:db8::/64", protocol: 255, port: 0 }, { removed: true, newSize: 256 })
     ]))
+  })
+
+  it("each VIP's AS lines: address, weight, buckets, flows (as_refcount), lameduck", () => {
+    const text = TWO_VIPS.replace("  #as:0\n", "  #as:1\n    10.0.0.9 weight:0 buckets:0 flows:17 dpo:4  removed\n")
+    const parsed = Either.getOrThrow(parseShowLbVipsWithAses(text))
+    expect(parsed.map((p) => p.ases)).toEqual([
+      [{ address: "10.0.0.1", weight: 100, buckets: 1024, flows: 0, used: true }],
+      [{ address: "10.0.0.9", weight: 0, buckets: 0, flows: 17, used: false }]
+    ])
   })
 
   it("no VIPs: empty text", () => {
