@@ -4,11 +4,12 @@
  * outside, as clients reach it, without maglevd: a live full-screen view on a
  * terminal, plain lines otherwise (docs/maglevt.1).
  */
-import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { HelpDoc, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Config, Duration, Effect, Either, Option } from "effect"
 import * as os from "node:os"
 import { checkConfigFile, formatCheckResult, formatDuration, parseDuration } from "../config/index.js"
+import * as CommandLine from "../internal/CommandLine.js"
 import { commandLineTeardown, ExitStatus } from "../internal/ExitStatus.js"
 import { VERSION, VERSION_LINE } from "../Version.js"
 import * as Run from "./Run.js"
@@ -17,67 +18,92 @@ import { type LoadedConfig, targets } from "./Targets.js"
 const DEFAULT_CONFIG = "/etc/vpp-maglev/maglev.yaml"
 
 const duration = (name: string, fallback: string, description: string) =>
-  Options.text(name).pipe(
-    Options.withDefault(fallback),
-    Options.mapTryCatch(
-      (text) => Either.getOrThrowWith(parseDuration(text), (reason) => `--${name} ${JSON.stringify(text)}: ${reason}`),
-      (e) => HelpDoc.p(String(e))
-    ),
-    Options.mapTryCatch(
-      (d) => {
-        if (Duration.lessThanOrEqualTo(d, Duration.zero)) throw `--${name} must be more than 0`
-        return d
-      },
-      (e) => HelpDoc.p(String(e))
-    ),
-    Options.withDescription(description)
+  CommandLine.flag(
+    { name, value: "DURATION", description, default: fallback },
+    Options.text(name).pipe(
+      Options.withDefault(fallback),
+      Options.mapTryCatch(
+        (text) => Either.getOrThrowWith(parseDuration(text), (reason) => `--${name} ${JSON.stringify(text)}: ${reason}`),
+        (e) => HelpDoc.p(String(e))
+      ),
+      Options.mapTryCatch(
+        (d) => {
+          if (Duration.lessThanOrEqualTo(d, Duration.zero)) throw `--${name} must be more than 0`
+          return d
+        },
+        (e) => HelpDoc.p(String(e))
+      )
+    )
   )
 
-const configs = Options.text("config").pipe(
-  Options.repeated,
-  Options.withDescription(`a maglev.yaml to read; repeat it for several (env MAGLEV_CONFIG; default ${DEFAULT_CONFIG})`)
-)
-const interval = duration("interval", "100ms", "time between two probes of a VIP, ±10 % at random (Go syntax: 100ms, 1s; default 100ms)")
-const timeout = duration("timeout", "1s", "how long a probe may take: connection and whole response (default 1s)")
-const host = Options.text("host").pipe(
-  Options.optional,
-  Options.mapTryCatch(
-    Option.map((text) => {
-      // What Node's HTTP client accepts in a header value: no control characters, latin1.
-      if (text === "" || !/^[\x20-\x7e\x80-\xff]+$/.test(text)) throw `--host ${JSON.stringify(text)}: not a Host header value`
-      return text
-    }),
-    (e) => HelpDoc.p(String(e))
+const flags = {
+  configs: CommandLine.flag(
+    { name: "config", value: "FILE", description: "a maglev.yaml to read; repeat it for several", default: DEFAULT_CONFIG, env: "MAGLEV_CONFIG", repeated: true },
+    Options.text("config").pipe(Options.repeated)
   ),
-  Options.withDescription("Host header of the HTTP requests, and TLS server name when it is a DNS name (default: the VIP's address:port)")
-)
-const uri = Options.text("uri").pipe(
-  Options.withDefault("/.well-known/ipng/healthz"),
-  Options.mapTryCatch(
-    (text) => {
-      if (!/^\/[\x21-\x7e]*$/.test(text)) throw `--uri ${JSON.stringify(text)}: a path starting with / without spaces`
-      return text
-    },
-    (e) => HelpDoc.p(String(e))
+  interval: duration("interval", "100ms", "time between two probes of a VIP, ±10 % at random (Go syntax: 100ms, 1s)"),
+  timeout: duration("timeout", "1s", "how long a probe may take: connection and whole response"),
+  host: CommandLine.flag(
+    { name: "host", value: "NAME", description: "Host header of the HTTP requests, and TLS server name when it is a DNS name", default: "the VIP's address:port" },
+    Options.text("host").pipe(
+      Options.optional,
+      Options.mapTryCatch(
+        Option.map((text) => {
+          // What Node's HTTP client accepts in a header value: no control characters, latin1.
+          if (text === "" || !/^[\x20-\x7e\x80-\xff]+$/.test(text)) throw `--host ${JSON.stringify(text)}: not a Host header value`
+          return text
+        }),
+        (e) => HelpDoc.p(String(e))
+      )
+    )
   ),
-  Options.withDescription("path (and query) of the HTTP requests (default /.well-known/ipng/healthz)")
-)
-const header = Options.text("header").pipe(
-  Options.withDefault("X-Served-By"),
-  Options.withDescription("response header that names the backend; its values are tallied (default X-Served-By)")
-)
-const insecure = Options.boolean("insecure").pipe(Options.withDescription("HTTPS: do not verify the VIP's certificate"))
-const keepalive = Options.boolean("keepalive").pipe(
-  Options.withDescription("reuse one connection per VIP; by default every probe is a new connection, hashed afresh by Maglev")
-)
-const filter = Options.text("filter").pipe(
-  Options.optional,
-  Options.mapTryCatch(
-    Option.map((text) => new RegExp(text)),
-    (e) => HelpDoc.p(`--filter: not a regular expression: ${e instanceof Error ? e.message : String(e)}`)
+  uri: CommandLine.flag(
+    { name: "uri", value: "PATH", description: "path (and query) of the HTTP requests", default: "/.well-known/ipng/healthz" },
+    Options.text("uri").pipe(
+      Options.withDefault("/.well-known/ipng/healthz"),
+      Options.mapTryCatch(
+        (text) => {
+          if (!/^\/[\x21-\x7e]*$/.test(text)) throw `--uri ${JSON.stringify(text)}: a path starting with / without spaces`
+          return text
+        },
+        (e) => HelpDoc.p(String(e))
+      )
+    )
   ),
-  Options.withDescription("probe only the frontends whose name or address:port matches this JavaScript regular expression")
-)
+  header: CommandLine.flag(
+    { name: "header", value: "NAME", description: "response header that names the backend; its values are tallied", default: "X-Served-By" },
+    Options.text("header").pipe(Options.withDefault("X-Served-By"))
+  ),
+  insecure: CommandLine.boolean({ name: "insecure", description: "HTTPS: do not verify the VIP's certificate" }),
+  keepalive: CommandLine.boolean({
+    name: "keepalive",
+    description: "reuse one connection per VIP; by default every probe is a new connection, hashed afresh by Maglev"
+  }),
+  filter: CommandLine.flag(
+    { name: "filter", value: "REGEX", description: "probe only the frontends whose name or address:port matches this JavaScript regular expression", default: "all" },
+    Options.text("filter").pipe(
+      Options.optional,
+      Options.mapTryCatch(
+        Option.map((text) => new RegExp(text)),
+        (e) => HelpDoc.p(`--filter: not a regular expression: ${e instanceof Error ? e.message : String(e)}`)
+      )
+    )
+  )
+}
+
+type Flags = CommandLine.FlagValues<typeof flags>
+
+const program: CommandLine.Program<Flags> = {
+  name: "maglevt",
+  version: VERSION_LINE,
+  summary: "probes every frontend's VIP from outside, as clients reach it",
+  flags,
+  notes: [
+    "A live full-screen view on a terminal (colour unless NO_COLOR is set), plain lines otherwise.",
+    "Exit status: 0 stopped; 1 a configuration cannot be read or has no frontend to probe; 2 a bad command line; 130 Ctrl-C.",
+    "See maglevt(1)."
+  ]
+}
 
 /** On a terminal, unless NO_COLOR is set (and not empty). */
 const colorWanted = Config.option(Config.string("NO_COLOR")).pipe(
@@ -106,7 +132,7 @@ const loadAll = (files: ReadonlyArray<string>) =>
     return loaded
   })
 
-const maglevt = Command.make("maglevt", { configs, interval, timeout, host, uri, header, insecure, keepalive, filter }, (o) =>
+const main = (o: Flags) =>
   Effect.gen(function*() {
     const fromEnv = yield* envConfig
     const files = o.configs.length > 0 ? o.configs : [Option.getOrElse(fromEnv, () => DEFAULT_CONFIG)]
@@ -131,13 +157,8 @@ const maglevt = Command.make("maglevt", { configs, interval, timeout, host, uri,
     yield* terminal ? Run.screen(options) : Run.plain(options)
     return new ExitStatus(0)
   }).pipe(Effect.scoped)
-)
 
-const cli = Command.run(maglevt, { name: "maglevt", version: VERSION_LINE })
-
-cli(process.argv).pipe(
-  // @effect/cli has printed what is wrong with the command line: exit 2 without a log line about it.
-  Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(new ExitStatus(2))),
+CommandLine.run(program, main).pipe(
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
     disablePrettyLogger: true,
