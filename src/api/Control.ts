@@ -130,8 +130,15 @@ export const make = Effect.fn("Control.make")(function*(options: ControlOptions)
         // The LB sync applies it (VPP's one writer); the caller waits for VPP's answer.
         yield* sync.reconcileFrontend(frontend, { flush: request.flush === true ? backend : undefined, reason: "weight override" }).pipe(
           Effect.catchAll((e) =>
-            (e._tag === "VppUnavailable" ? Effect.logDebug : Effect.logWarning)("weight set; VPP follows at the next sync").pipe(
-              Effect.annotateLogs({ event: "frontend-weight-sync-failed", frontend, error: e.message })
+            Effect.zipRight(
+              (e._tag === "VppUnavailable" ? Effect.logDebug : Effect.logWarning)("weight set; VPP follows at the next sync").pipe(
+                Effect.annotateLogs({ event: "frontend-weight-sync-failed", frontend, error: e.message })
+              ),
+              request.flush === true
+                ? Effect.logWarning("flush failed").pipe(
+                  Effect.annotateLogs({ event: "frontend-weight-flush-failed", frontend, backend, error: e.message })
+                )
+                : Effect.void
             )
           )
         )

@@ -75,7 +75,8 @@ export interface LbSyncShape {
   }) => Effect.Effect<SyncReport, SyncError | UnknownFrontend>
   /**
    * Brings one frontend's VIP to its desired state now, as an urgent request
-   * (after a weight override). `flush`: a backend whose AS gets its sessions
+   * (after a weight override); while the warm-up holds VPP, it fails with
+   * `VppUnavailable` and the release programs it. `flush`: a backend whose AS gets its sessions
    * evicted, when its desired weight is 0 (else a warning says why not).
    */
   readonly reconcileFrontend: (
@@ -763,7 +764,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
         const f = change.current.effective.frontends.get(change.frontend)
         return f === undefined
           ? Effect.void
-          : submit(request({ keys: new Set([vipKeyString(frontendVipKey(f))]), gated: false, reason: "weight override" }))
+          : submit(request({ keys: new Set([vipKeyString(frontendVipKey(f))]), reason: "weight override" }))
       })
   )
 
@@ -786,7 +787,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
   ) {
     const k = yield* keyOfFrontend(frontend)
     const evict = options?.flush === undefined ? [] : [{ key: k, frontend, backend: options.flush }]
-    return yield* ask(request({ keys: new Set([k]), evict, gated: false, reason: options?.reason ?? "operator" }))
+    // Held by the warm-up like a transition: the release then programs the override with everything else.
+    return yield* ask(request({ keys: new Set([k]), evict, reason: options?.reason ?? "operator" }))
   })
 
   return LbSync.of({

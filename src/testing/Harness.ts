@@ -15,7 +15,11 @@
  * 4. order: within every run of AS adds to one VIP, addresses ascend in the one
  *    deterministic order (IPv4 before IPv6, numerically);
  * 5. no failures: no sync fails, and nothing is logged at error, except while
- *    a fault (VPP restart or stall) is being injected or just after it.
+ *    a fault (VPP restart or stall) is being injected or just after it;
+ * 6. one writer: operator syncs, overrides and flushes racing health
+ *    transitions and full syncs (`Race` steps) are never refused, no op is
+ *    sent twice (a weight set to what it already was, without a flush), and
+ *    every lb mutation the daemon made is logged once.
  *
  * Time: the daemon's schedules run on `TestClock`; socket traffic runs in wall
  * time. The harness moves the clock in 500 ms steps and, after each, waits
@@ -61,11 +65,22 @@ import * as Simulator from "../sim/Simulator.js"
 import { lb } from "../vpp/binapi/index.js"
 import * as Supervisor from "../vpp/Supervisor.js"
 import * as VppApi from "../vpp/transport/VppApi.js"
-import { BACKENDS, type ConfigSpec, configYaml, describeSpec, describeStep, FRONTENDS, type Scenario, type Step} from "./Scenario.js"
+import {
+  BACKENDS,
+  type ConfigSpec,
+  configYaml,
+  describeRaceAction,
+  describeSpec,
+  describeStep,
+  FRONTENDS,
+  type RaceAction,
+  type Scenario,
+  type Step
+} from "./Scenario.js"
 
 /** A property did not hold; `trace` is the scenario as run, with what happened at each step. */
 export class PropertyViolation extends Data.TaggedError("PropertyViolation")<{
-  readonly property: "convergence" | "quiet" | "restart-neutral" | "order" | "no-failures"
+  readonly property: "convergence" | "quiet" | "restart-neutral" | "order" | "no-failures" | "one-writer"
   readonly detail: string
   readonly trace: ReadonlyArray<string>
   /** The daemon's log records (info and above) as `step level event`, for the post-mortem. */
@@ -302,9 +317,51 @@ export const runScenario = (
         }
       })).pipe(Effect.catchAll((e) => Effect.succeed(`refused (${e.message})`)))
 
+    /** Operator requests of race steps that VPP refused (outside faults): one writer means there are none. */
+    const refused: Array<string> = []
+
+    /** One race action against the running daemon; what happened, as text. */
+    const race = (a: RaceAction): Effect.Effect<string> =>
+      Effect.gen(function*() {
+        switch (a.kind) {
+          case "probe":
+            answers.set(a.backend, a.pass)
+            return ""
+          case "full":
+            yield* daemon.sync.requestFull("harness")
+            return ""
+          case "sync": {
+            const r = yield* Effect.either(daemon.sync.sync({ frontend: a.frontend, dryRun: a.dryRun }))
+            if (r._tag === "Right") return `${describeRaceAction(a)}: ${r.right.ops.length} ops`
+            if (r.left._tag === "LbSyncError") refused.push(`step ${stepIndex}: ${describeRaceAction(a)}: ${r.left.message}`)
+            return `${describeRaceAction(a)}: ${r.left._tag}`
+          }
+          case "override": {
+            const cfg = yield* daemon.running.config
+            const f = cfg.frontends.get(a.frontend)
+            const members = f === undefined ? [] : f.pools.flatMap((p) => p.backends.map((m) => ({ pool: p.name, backend: m.backend })))
+            const m = members[a.pick % Math.max(1, members.length)]
+            if (f === undefined || m === undefined) return `${describeRaceAction(a)}: no such member`
+            yield* Effect.ignore(daemon.running.setWeight(f.name, m.pool, m.backend, a.weight))
+            const flush = a.flush && a.weight === 0 ? m.backend : undefined
+            const r = yield* Effect.either(daemon.sync.reconcileFrontend(f.name, { flush, reason: "harness override" }))
+            if (r._tag === "Left" && r.left._tag === "LbSyncError") refused.push(`step ${stepIndex}: ${describeRaceAction(a)}: ${r.left.message}`)
+            return `${describeRaceAction(a)} (${m.pool}/${m.backend})${r._tag === "Left" ? `: ${r.left._tag}` : ""}`
+          }
+        }
+      })
+
     const apply = (step: Step): Effect.Effect<string> =>
       Effect.gen(function*() {
         switch (step._tag) {
+          case "Race": {
+            // Probe flips first (they take effect when the clock moves), then everything at once while time passes.
+            const outcomes = yield* Effect.all(
+              [...step.actions.map(race), Effect.as(advance(Duration.seconds(1)), "")],
+              { concurrency: "unbounded" }
+            )
+            return outcomes.filter((o) => o !== "").join("; ")
+          }
           case "Probe":
             answers.set(step.backend, step.pass)
             return ""
@@ -344,6 +401,56 @@ export const runScenario = (
       })
 
     const lbMutations = () => sim.lb.mutations().filter((m) => !SELF_MADE.has(m.op))
+
+    /** `stepSeq[i]`: the simulator's last mutation number when step i + 1 began. */
+    const stepSeq: Array<number> = []
+    const stepOf = (seq: number): number => {
+      let step = 0
+      while (step < stepSeq.length && stepSeq[step]! < seq) step++
+      return step
+    }
+
+    /**
+     * One writer: the operator's requests were never refused, no weight was set to what it already
+     * was without a flush (two writers sending the same op), and every lb mutation the daemon made is
+     * logged once (outside injected faults, where replies are lost with the connection).
+     */
+    const oneWriter = Effect.gen(function*() {
+      if (refused.length > 0) return yield* violation("one-writer", `refused operator requests: ${refused.join("; ")}`)
+      const all = sim.lb.mutations()
+      const faulted = (step: number) => faultSteps.has(step) || faultSteps.has(step - 1)
+      const ours = all.filter((m) => !foreign.has(m.seq) && !SELF_MADE.has(m.op) && !faulted(stepOf(m.seq)))
+      for (let i = 0; i < ours.length; i++) {
+        const m = ours[i]!
+        if (m.op !== "as-weight" || m.details.from !== m.details.to) continue
+        const next = ours[i + 1]
+        const flushed = next !== undefined && next.op === "as-flush" && next.details.address === m.details.address
+        if (!flushed) {
+          return yield* violation("one-writer", `a duplicate lb_as_set_weight: ${m.details.address} weight ${m.details.to} again, without a flush`)
+        }
+      }
+      const counts = new Map<string, { made: number; logged: number }>()
+      const count = (kind: string, field: "made" | "logged") => {
+        const c = counts.get(kind) ?? { made: 0, logged: 0 }
+        c[field]++
+        counts.set(kind, c)
+      }
+      for (const m of ours) {
+        if (m.op === "vip-add" || m.op === "vip-del" || m.op === "as-add" || m.op === "as-weight") count(m.op, "made")
+        if (m.op === "as-del" && m.details.cause === "request") count(m.op, "made")
+      }
+      for (const r of logs) {
+        const kind = /^vpp-lbsync-(vip-add|vip-del|as-add|as-del|as-weight)$/.exec(r.event)?.[1]
+        if (kind !== undefined && !faulted(r.step)) count(kind, "logged")
+      }
+      const wrong = [...counts].filter(([, c]) => c.made !== c.logged)
+      if (wrong.length > 0) {
+        return yield* violation(
+          "one-writer",
+          `lb mutations made vs logged: ${wrong.map(([k, c]) => `${k} ${c.made} made, ${c.logged} logged`).join("; ")}`
+        )
+      }
+    })
 
     /** The daemon's desired state against what VPP holds now; a description of every difference. */
     const differences = Effect.gen(function*() {
@@ -391,11 +498,13 @@ export const runScenario = (
     trace.push(`start ${describeSpec(scenario.initial)}`)
     for (const step of scenario.steps) {
       stepIndex++
+      stepSeq.push(sim.lb.lastSeq())
       const what = yield* apply(step)
       if (step._tag !== "Wait" && step._tag !== "VppStall") yield* advance(Duration.seconds(1))
       trace.push(`${describeStep(step)}${what === "" ? "" : ` → ${what}`}`)
     }
     stepIndex++
+    stepSeq.push(sim.lb.lastSeq())
     trace.push("(inputs stop)")
 
     // 1. convergence
@@ -412,6 +521,9 @@ export const runScenario = (
       return yield* violation("no-failures", failed.map((r) => `step ${r.step}: ${r.event} ${r.message}`).join("; "))
     }
 
+    // 6. one writer (checked before the later phases add their own mutations)
+    yield* oneWriter
+
     // 2. quiet: an explicit sync and the periodic ones change nothing
     const quietMark = lbMutations().length
     const report = yield* daemon.sync.sync().pipe(Effect.either)
@@ -426,11 +538,16 @@ export const runScenario = (
     // 3. restart neutrality
     if (options.restart !== false) {
       const health = yield* daemon.checker.health
+      const overrides = (yield* daemon.running.get).weights
       yield* Scope.close(daemon.scope, Exit.void)
       trace.push("(daemon restart)")
       const restartMark = lbMutations().length
       daemon = yield* start(config)
-      // The operator's states are not in the file: an operator re-applies them.
+      // The operator's states and weight overrides are not in the file: an operator re-applies them.
+      for (const [key, weight] of overrides) {
+        const [frontend, pool, backend] = key.split("/") as [string, string, string]
+        yield* Effect.ignore(daemon.running.setWeight(frontend, pool, backend, weight))
+      }
       for (const [name, h] of health) {
         const b = config.backends.get(name)
         if (b === undefined) continue

@@ -142,7 +142,33 @@ export type OperatorAction = "pause" | "resume" | "enable" | "disable"
 /** What another VPP client does behind the daemon's back; `pick` selects among what exists then. */
 export type DriftKind = "as-weight" | "as-del" | "as-add" | "vip-del" | "vip-add"
 
+/** One of the things a `Race` step does at once. */
+export type RaceAction =
+  /** The operator's SyncVPPLBState: every VIP or one frontend's, maybe a dry run. */
+  | { readonly kind: "sync"; readonly frontend: string | undefined; readonly dryRun: boolean }
+  /** A weight override of the `pick`th member of the frontend's pools (a flush with weight 0 when `flush`). */
+  | { readonly kind: "override"; readonly frontend: string; readonly pick: number; readonly weight: number; readonly flush: boolean }
+  /** From now on, probes of this backend pass (or fail): transitions while the rest runs. */
+  | { readonly kind: "probe"; readonly backend: string; readonly pass: boolean }
+  /** A full sync asked for (as after a reload). */
+  | { readonly kind: "full" }
+
+export const describeRaceAction = (a: RaceAction): string => {
+  switch (a.kind) {
+    case "sync":
+      return `sync${a.frontend === undefined ? "" : ` ${a.frontend}`}${a.dryRun ? " dry" : ""}`
+    case "override":
+      return `weight ${a.frontend}#${a.pick} ${a.weight}${a.flush ? " flush" : ""}`
+    case "probe":
+      return `probe ${a.backend} ${a.pass ? "pass" : "fail"}`
+    case "full":
+      return "full sync"
+  }
+}
+
 export type Step =
+  /** Operator syncs, overrides, flushes, probe flips and a full sync at once, while time passes. */
+  | { readonly _tag: "Race"; readonly actions: ReadonlyArray<RaceAction> }
   /** From now on, probes of this backend pass (or fail). */
   | { readonly _tag: "Probe"; readonly backend: string; readonly pass: boolean }
   | { readonly _tag: "Operator"; readonly backend: string; readonly action: OperatorAction }
@@ -157,6 +183,8 @@ export type Step =
 
 export const describeStep = (s: Step): string => {
   switch (s._tag) {
+    case "Race":
+      return `race {${s.actions.map(describeRaceAction).join(", ")}}`
     case "Probe":
       return `probe ${s.backend} ${s.pass ? "pass" : "fail"}`
     case "Operator":
@@ -234,6 +262,24 @@ export const configSpecArb: fc.Arbitrary<ConfigSpec> = fc.record({
   return { rise, fall, backends, frontends }
 }).map(printable(describeSpec))
 
+const raceActionArb: fc.Arbitrary<RaceAction> = fc.oneof(
+  fc.record({ kind: fc.constant("sync" as const), frontend: fc.option(fc.constantFrom(...FRONTENDS), { nil: undefined }), dryRun: fc.boolean() }),
+  fc.record({
+    kind: fc.constant("override" as const),
+    frontend: fc.constantFrom(...FRONTENDS),
+    pick: fc.nat(5),
+    weight: fc.constantFrom(0, 10, 50, 100),
+    flush: fc.boolean()
+  }),
+  fc.record({ kind: fc.constant("probe" as const), backend: backendName, pass: fc.boolean() }),
+  fc.constant({ kind: "full" as const })
+)
+
+export const raceArb: fc.Arbitrary<Extract<Step, { _tag: "Race" }>> = fc.record({
+  _tag: fc.constant("Race" as const),
+  actions: fc.array(raceActionArb, { minLength: 2, maxLength: 6 })
+})
+
 export const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ _tag: fc.constant("Probe" as const), backend: backendName, pass: fc.boolean() }) },
   {
@@ -259,5 +305,16 @@ export const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("Wait" as const), seconds: fc.integer({ min: 1, max: 15 }) }) }
 ).map(printable(describeStep))
 
-export const scenarioArb = (options: { readonly maxSteps?: number } = {}): fc.Arbitrary<Scenario> =>
-  fc.record({ initial: configSpecArb, steps: fc.array(stepArb, { maxLength: options.maxSteps ?? 12 }) })
+/** `stepArb`, and race steps (kept apart so that the scenarios a seed gives without them stay the same). */
+export const stepWithRacesArb: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 8, arbitrary: stepArb },
+  { weight: 1, arbitrary: raceArb.map(printable(describeStep)) }
+)
+
+export const scenarioArb = (
+  options: { readonly maxSteps?: number; readonly races?: boolean } = {}
+): fc.Arbitrary<Scenario> =>
+  fc.record({
+    initial: configSpecArb,
+    steps: fc.array(options.races === true ? stepWithRacesArb : stepArb, { maxLength: options.maxSteps ?? 12 })
+  })

@@ -51,6 +51,43 @@ describe("simulation harness", () => {
       expect(report.mutations).toBeGreaterThan(10)
     }), 60_000)
 
+  it.scoped("operator syncs, overrides and flushes racing transitions and full syncs: one writer, nothing refused or sent twice, every mutation logged once", () =>
+    Effect.gen(function*() {
+      const report = yield* runScenario({
+        initial: spec,
+        steps: [
+          // During the warm-up: the override waits for the release, the operator's sync does not.
+          { _tag: "Race", actions: [{ kind: "override", frontend: "f1", pick: 0, weight: 10, flush: false }, { kind: "sync", frontend: undefined, dryRun: false }] },
+          { _tag: "Wait", seconds: 8 },
+          {
+            _tag: "Race",
+            actions: [
+              { kind: "probe", backend: "b2", pass: false },
+              { kind: "sync", frontend: undefined, dryRun: false },
+              { kind: "override", frontend: "f1", pick: 1, weight: 0, flush: true },
+              { kind: "full" },
+              { kind: "sync", frontend: "f1", dryRun: false },
+              { kind: "sync", frontend: undefined, dryRun: true }
+            ]
+          },
+          {
+            _tag: "Race",
+            actions: [
+              { kind: "probe", backend: "b2", pass: true },
+              { kind: "probe", backend: "b7", pass: false },
+              { kind: "override", frontend: "f2", pick: 0, weight: 50, flush: false },
+              { kind: "sync", frontend: "f2", dryRun: false },
+              { kind: "override", frontend: "f1", pick: 2, weight: 0, flush: true },
+              { kind: "full" }
+            ]
+          },
+          { _tag: "Drift", kind: "as-weight", pick: 1, weight: 7 },
+          { _tag: "Race", actions: [{ kind: "sync", frontend: undefined, dryRun: false }, { kind: "probe", backend: "b7", pass: true }, { kind: "full" }] }
+        ]
+      })
+      expect(report.trace.join("\n")).toMatch(/race \{probe b2 fail, sync, weight f1#1 0 flush/)
+    }), 120_000)
+
   it.scoped("found by a sweep: a reload that moves VIPs to other ports and encaps on their prefixes syncs without a refusal", () =>
     Effect.gen(function*() {
       // Scenario 39 of seed 12345: the reload's backend transitions triggered a sync of a new VIP
@@ -71,6 +108,6 @@ describe("simulation harness", () => {
       expect(error.message).toContain("drift as-weight #0 weight 33")
     }), 60_000)
 
-  it.scoped.prop("random scenarios: convergence, quiet syncs, restart neutrality, AS order, no failures", { scenario: scenarioArb() }, ({ scenario }) =>
+  it.scoped.prop("random scenarios: convergence, quiet syncs, restart neutrality, AS order, no failures, one writer", { scenario: scenarioArb({ races: true }) }, ({ scenario }) =>
     Effect.asVoid(runScenario(scenario)), { timeout: 600_000, fastCheck: { numRuns: 20 } })
 })
