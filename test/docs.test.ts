@@ -15,6 +15,7 @@ import * as Tree from "../src/cli/Tree.js"
 import { checkConfigText, Defaults, formatCheckResult, formatDuration } from "../src/config/index.js"
 import { PROBE_CODES } from "../src/health/ProbeResult.js"
 import { repoRoot } from "./support/paths.js"
+import { program } from "./support/programs.js"
 
 const run = promisify(execFile)
 const read = (file: string) => fs.readFileSync(path.join(repoRoot, file), "utf8")
@@ -57,7 +58,7 @@ const helpFlags = (help: string) => sorted(matchAll(help.replace(/\x1b\[[0-9;]*m
 describe("flags and environment", () => {
   let help = ""
   beforeAll(async () => {
-    const { stdout } = await run(process.execPath, ["--import", "tsx", "src/daemon/main.ts", "--help"], { cwd: repoRoot })
+    const { stdout } = await run(process.execPath, [...program("maglevd"), "--help"], { cwd: repoRoot })
     help = stdout
   }, 60_000)
 
@@ -220,7 +221,7 @@ describe("maglevc", () => {
 
   let help = ""
   beforeAll(async () => {
-    const { stdout } = await run(process.execPath, ["--import", "tsx", "src/cli/main.ts", "--help"], { cwd: repoRoot })
+    const { stdout } = await run(process.execPath, [...program("maglevc"), "--help"], { cwd: repoRoot })
     help = stdout
   }, 60_000)
 
@@ -291,7 +292,7 @@ describe("maglevt", () => {
 
   let help = ""
   beforeAll(async () => {
-    const { stdout } = await run(process.execPath, ["--import", "tsx", "src/maglevt/main.ts", "--help"], { cwd: repoRoot })
+    const { stdout } = await run(process.execPath, [...program("maglevt"), "--help"], { cwd: repoRoot })
     help = stdout
   }, 60_000)
 

@@ -14,6 +14,7 @@ import * as path from "node:path"
 import * as Client from "../../src/api/Client.js"
 import { jsonLines, type LogRecord } from "../support/jsonLines.js"
 import { repoRoot } from "../support/paths.js"
+import { program } from "../support/programs.js"
 import { until } from "../cli/lab.js"
 
 export { until }
@@ -130,7 +131,7 @@ export const startDaemonLab = async (options: DaemonLabOptions = {}): Promise<Da
   try {
     const apiSocket = path.join(dir, "api.sock")
     const statsSocket = path.join(dir, "stats.sock")
-    const sim = spawn(process.execPath, ["--import", "tsx", "src/sim/main.ts", "--api-socket", apiSocket, "--stats-socket", statsSocket], {
+    const sim = spawn(process.execPath, [...program("vppsim"), "--api-socket", apiSocket, "--stats-socket", statsSocket], {
       cwd: repoRoot,
       stdio: ["ignore", "pipe", "inherit"]
     })
@@ -141,9 +142,7 @@ export const startDaemonLab = async (options: DaemonLabOptions = {}): Promise<Da
     fs.writeFileSync(configFile, config(port))
     const maglevd = spawn(process.execPath, [
       ...(options.heapSnapshots === true ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${snapshots}`] : []),
-      "--import",
-      "tsx",
-      "src/daemon/main.ts",
+      ...program("maglevd"),
       "--config",
       configFile,
       "--vpp-api-addr",

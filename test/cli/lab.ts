@@ -12,10 +12,11 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { jsonLines, type LogRecord } from "../support/jsonLines.js"
 import { repoRoot } from "../support/paths.js"
+import { program } from "../support/programs.js"
 
-export const MAGLEVC = ["--import", "tsx", "src/cli/main.ts"]
-const MAGLEVD = ["--import", "tsx", "src/daemon/main.ts"]
-const VPPSIM = ["--import", "tsx", "src/sim/main.ts"]
+export const MAGLEVC = program("maglevc")
+const MAGLEVD = program("maglevd")
+const VPPSIM = program("vppsim")
 
 export const ADDRESSES = ["127.0.0.1", "127.0.0.2", "127.0.0.3"] as const
 

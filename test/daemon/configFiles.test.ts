@@ -13,8 +13,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { bigConfig } from "../config/bigConfig.js"
 import { repoRoot } from "../support/paths.js"
+import { program } from "../support/programs.js"
 
-const MAGLEVD = ["--import", "tsx", "src/daemon/main.ts"]
+const MAGLEVD = program("maglevd")
 
 interface Ran {
   readonly code: number | null

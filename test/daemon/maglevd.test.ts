@@ -9,9 +9,10 @@ import * as path from "node:path"
 import * as Client from "../../src/api/Client.js"
 import { jsonLines as childRecords, type LogRecord } from "../support/jsonLines.js"
 import { repoRoot } from "../support/paths.js"
+import { program } from "../support/programs.js"
 import { waitFor as poll } from "../support/wait.js"
 
-const MAGLEVD = ["--import", "tsx", "src/daemon/main.ts"]
+const MAGLEVD = program("maglevd")
 
 /** Temporary directories, removed when the file's tests are done (tests leave nothing in /tmp). */
 const dirs: Array<string> = []
@@ -186,7 +187,7 @@ describe("maglevd health checking (a real process)", () => {
     }).pipe(Effect.scoped), 180_000)
 })
 
-const VPPSIM = ["--import", "tsx", "src/sim/main.ts"]
+const VPPSIM = program("vppsim")
 
 const vipConfig = (port: number, frontends: ReadonlyArray<string>) => `maglev:
   vpp:

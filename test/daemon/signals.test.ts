@@ -18,9 +18,10 @@ import { coalescer } from "../../src/daemon/Signals.js"
 import { bigConfig } from "../config/bigConfig.js"
 import { jsonLines, type LogRecord } from "../support/jsonLines.js"
 import { repoRoot } from "../support/paths.js"
+import { program } from "../support/programs.js"
 import { tempDir as scopedTempDir } from "../sim/tempDir.js"
 
-const MAGLEVD = ["--import", "tsx", "src/daemon/main.ts"]
+const MAGLEVD = program("maglevd")
 
 const tempDir = scopedTempDir("maglevd-signals-")
 

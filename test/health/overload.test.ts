@@ -15,6 +15,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { jsonLines, type LogRecord } from "../support/jsonLines.js"
 import { repoRoot } from "../support/paths.js"
+import { program } from "../support/programs.js"
 
 const BACKENDS = 40
 const RESPONSE = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
@@ -105,7 +106,7 @@ describe("maglevd under its own overload (a real process)", () => {
       fs.writeFileSync(file, configText(b.port))
       const child = yield* Effect.acquireRelease(
         Effect.sync(() =>
-          spawn(process.execPath, ["--import", "tsx", "src/daemon/main.ts", "--config", file, "--vpp-api-addr", "", "--rpc-addr", "", "--metrics-addr", ""], {
+          spawn(process.execPath, [...program("maglevd"), "--config", file, "--vpp-api-addr", "", "--rpc-addr", "", "--metrics-addr", ""], {
             cwd: repoRoot,
             stdio: ["ignore", "pipe", "inherit"],
             env: { ...process.env, MAGLEVD_TEST_HOOKS: "1", MAGLEVD_TEST_BLOCK_MS: "2000" }

@@ -21,9 +21,10 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { until } from "../cli/lab.js"
 import { repoRoot } from "../support/paths.js"
+import { program } from "../support/programs.js"
 
-/** maglevt from source, as `node` arguments. */
-export const MAGLEVT = ["--import", "tsx", "src/maglevt/main.ts"]
+/** maglevt, as `node` arguments. */
+export const MAGLEVT = program("maglevt")
 
 export const WEB_VIP = "127.0.77.10"
 export const API_VIP = "127.0.77.20"

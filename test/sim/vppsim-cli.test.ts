@@ -8,6 +8,7 @@ import { vpe } from "../../src/vpp/binapi/index.js"
 import * as StatsClient from "../../src/vpp/stats/StatsClient.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
 import { repoRoot } from "../support/paths.js"
+import { program } from "../support/programs.js"
 import { tempDir } from "./tempDir.js"
 
 it.live("vppsim runs standalone: serves both sockets, logs JSON lines, exits 0 on SIGTERM and removes its sockets", () =>
@@ -15,7 +16,7 @@ it.live("vppsim runs standalone: serves both sockets, logs JSON lines, exits 0 o
     const dir = yield* tempDir("vppsim-cli-")
     const api = path.join(dir, "api.sock")
     const stats = path.join(dir, "stats.sock")
-    const child = spawn(process.execPath, ["--import", "tsx", "src/sim/main.ts", "--api-socket", api, "--stats-socket", stats, "--workers", "3"], {
+    const child = spawn(process.execPath, [...program("vppsim"), "--api-socket", api, "--stats-socket", stats, "--workers", "3"], {
       cwd: repoRoot,
       stdio: ["ignore", "pipe", "pipe"]
     })

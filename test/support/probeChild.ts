@@ -1,7 +1,7 @@
 /**
  * Runs one probe described by argv[2] (JSON) and prints its result as JSON:
  * for tests that need the probe in a process with fewer capabilities
- * (`setpriv --bounding-set -net_raw ...`). Run with `node --import tsx`.
+ * (`setpriv --bounding-set -net_raw ...`). Run as `program("probe-child")` (test/support/programs.ts).
  */
 import { Effect } from "effect"
 import { runProbe } from "../../src/health/probes/Probe.js"

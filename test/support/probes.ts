@@ -13,7 +13,9 @@ import * as path from "node:path"
 import type { HealthCheck, HttpParams, TcpParams } from "../../src/config/Config.js"
 import type { ProbeResult } from "../../src/health/ProbeResult.js"
 import { pollDelay } from "../../src/internal/WallClock.js"
+import { repoRoot } from "./paths.js"
 import type { ChildSpec } from "./probeChild.js"
+import { program } from "./programs.js"
 import { tempDir as scopedTempDir } from "../sim/tempDir.js"
 
 // ---------------------------------------------------------------------------
@@ -431,9 +433,8 @@ export const probeInChild = (
   spec: ChildSpec
 ): Effect.Effect<ProbeResult> =>
   Effect.async((resume) => {
-    const script = path.join(path.dirname(new URL(import.meta.url).pathname), "probeChild.ts")
-    const [command, ...args] = [...prefix, process.execPath, "--import", "tsx", script, JSON.stringify(spec)]
-    execFile(command!, args, { encoding: "utf8", cwd: path.resolve(path.dirname(script), "../..") }, (error, stdout, stderr) => {
+    const [command, ...args] = [...prefix, process.execPath, ...program("probe-child"), JSON.stringify(spec)]
+    execFile(command!, args, { encoding: "utf8", cwd: repoRoot }, (error, stdout, stderr) => {
       if (error) resume(Effect.die(new Error(`${command} ${args.join(" ")}: ${error.message}\n${stderr}`)))
       else resume(Effect.succeed(JSON.parse(stdout.trim().split("\n").pop() ?? "null")))
     })
