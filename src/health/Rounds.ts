@@ -96,11 +96,18 @@ export const decide = <H extends State.BackendState>(
 ): Decision<H> => {
   if (isSkipped(outcome)) {
     countSelfLate("start")
+    const every = currentInterval(ctx)
+    // A backend never probed yet was late for its first round because the
+    // daemon was starting (10,000 fibers, the configuration, the modules),
+    // not because its rounds pile up: spread it again over one interval from
+    // now, without the back-off, so that probing reaches its rate as soon as
+    // the start-up is over.
+    const first = MutableRef.get(ctx.cell).lastProbeAt === undefined
     return {
       _tag: "SelfLate",
       reason: "start",
       lateMs: outcome.lateMs,
-      due: now + State.respread(currentInterval(ctx), random, outcome.lateMs)
+      due: now + (first ? State.firstDelay(every, random) : State.respread(every, random, outcome.lateMs))
     }
   }
   if (isSelfLate(outcome, ctx.timeoutMs)) {

@@ -49,7 +49,12 @@ const setup = (state: State.BackendState) => {
 }
 
 /** Up and fully healthy. */
-const up = (): State.BackendState => ({ ...State.initial({ rise: 2, fall: 3 }, true), status: "up", counter: 4 })
+const up = (): State.BackendState => ({
+  ...State.initial({ rise: 2, fall: 3 }, true),
+  status: "up",
+  counter: 4,
+  lastProbeAt: Date.now() - INTERVAL_MS
+})
 
 const ok = (): ProbeResult => probeResult("L7OK", 2, "HTTP 200 OK")
 const refused = (): ProbeResult => probeResult("L4CON", 1, "connect ECONNREFUSED")
@@ -132,6 +137,22 @@ describe("Rounds.runRounds", () => {
       expect(Metrics.probeCounts(name, "http")).toSatisfy((c) => c === undefined || c.count === 0)
       expect(p.held).toHaveLength(1)
     }
+  })
+
+  it("a first round that started too late (the daemon was starting) is spread again over one interval, without the back-off", () => {
+    const { ctx, cell } = setup(State.initial({ rise: 2, fall: 3 }, true))
+    const p = handProber()
+    const woken: Array<Rounds.Decision<State.BackendState>> = []
+    Rounds.runRounds(ctx, Date.now(), p.start, (d) => woken.push(d), () => {})
+    const t0 = Date.now()
+    p.held[0]!.deliver(skipped(30_000))
+    const d = woken[0]!
+    expect(d._tag).toBe("SelfLate")
+    // unknown asks for the fast interval (test/support/probes.ts: 2 s); [0, 1) of it from now.
+    const fast = 2000
+    expect(d.due).toBeGreaterThanOrEqual(t0)
+    expect(d.due).toBeLessThan(Date.now() + fast)
+    expect(MutableRef.get(cell).lastProbeAt).toBeUndefined()
   })
 
   it("a timeout while maglevd was on time is counted", () => {

@@ -209,18 +209,36 @@ describe("the health checker and self-lateness", () => {
   it.scoped("a skipped round is counted and rescheduled from now, the state untouched", () =>
     Effect.gen(function*() {
       const before = yield* selfLateCount("start")
+      // Probed once (up after rise 2 from unknown's counter), then every round starts too late.
+      const s = scripted(PASS)
+      const checker = yield* HealthChecker.make(cfg).pipe(Effect.provide(s.layer))
+      yield* TestClock.adjust(Duration.millis(2000))
+      const probed = s.count()
+      expect(probed).toBeGreaterThanOrEqual(1)
+      const state = yield* checker.backend("a")
+      s.answer = skipped(1500)
+      yield* TestClock.adjust(Duration.millis(2 * 3000 + 3000))
+      expect(s.count() - probed).toBeGreaterThanOrEqual(2)
+      expect(yield* checker.backend("a")).toEqual(state)
+      // Each skipped round rescheduled from now, its lateness (1.5 s) plus [0.5, 1.5) intervals of its
+      // state on (fast: 1 s).
+      const every = 1000 // the fast interval: up, but not yet fully healthy after one or two passes
+      for (let i = probed + 1; i < s.due.length; i++) {
+        expect(s.due[i]! - s.due[i - 1]!).toBeGreaterThanOrEqual(1500 + 0.5 * every)
+        expect(s.due[i]! - s.due[i - 1]!).toBeLessThan(1500 + 1.5 * every)
+      }
+      expect((yield* selfLateCount("start")) - before).toBe(s.count() - probed)
+    }))
+
+  it.scoped("a backend not probed yet whose first round starts too late is spread again over one interval", () =>
+    Effect.gen(function*() {
       const s = scripted(skipped(1500))
       const checker = yield* HealthChecker.make(cfg).pipe(Effect.provide(s.layer))
-      yield* TestClock.adjust(Duration.millis(2000 + 2 * 3000))
-      expect(s.count()).toBeGreaterThanOrEqual(2)
+      yield* TestClock.adjust(Duration.millis(2000 + 3 * 1000))
+      expect(s.count()).toBeGreaterThanOrEqual(3)
       expect((yield* checker.backend("a")).status).toBe("unknown")
-      // Each skipped round rescheduled from now, its lateness (1.5 s) plus [0.5, 1.5) intervals of its
-      // state on (fast while unknown: 1 s).
-      for (let i = 1; i < s.due.length; i++) {
-        expect(s.due[i]! - s.due[i - 1]!).toBeGreaterThanOrEqual(1500 + 500)
-        expect(s.due[i]! - s.due[i - 1]!).toBeLessThan(1500 + 1500)
-      }
-      expect((yield* selfLateCount("start")) - before).toBe(s.count())
+      // Start-up lateness is not backed off: [0, 1) fast interval (1 s) from the skip.
+      for (let i = 1; i < s.due.length; i++) expect(s.due[i]! - s.due[i - 1]!).toBeLessThan(1000)
       s.answer = PASS
       yield* TestClock.adjust(Duration.millis(3000))
       expect((yield* checker.backend("a")).status).toBe("up")
