@@ -143,7 +143,12 @@ export const ActionDialog = (props: { readonly target: ActionTarget; readonly on
       {phase._tag === "done" && (
         <p role="status" class="done">Applied: {phase.result.summary}</p>
       )}
-      {phase._tag === "failed" && <p role="alert" class="error">Failed: {phase.error}</p>}
+      {phase._tag === "failed" && (
+        <>
+          <p role="alert" class="error">Failed: {phase.error}</p>
+          <button type="button" onClick={() => setPhase({ _tag: "choose" })}>Back</button>
+        </>
+      )}
       <form method="dialog">
         <button type="submit" class="close">Close</button>
       </form>

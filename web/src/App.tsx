@@ -36,7 +36,7 @@ const ServerStatus = (props: { readonly server: ServerState }) => {
   }
   return (
     <p class="server-status dead" role="alert" data-dead={s.id}>
-      <Dot server={s} /> <strong>{s.id}</strong> is {s.connection === "down" ? "unreachable" : "not reached yet"} (since {formatAge(now - s.since)})
+      <Dot server={s} /> <strong>{s.id}</strong> is {s.connection === "down" ? "unreachable" : "not reached yet"} ({now - s.since < 1000 ? "just now" : `for ${formatAge(now - s.since)}`})
       {s.error !== undefined && <>: {s.error}</>}. {s.frontends.length > 0 && "Showing what it last said."}
     </p>
   )
