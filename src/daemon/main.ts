@@ -24,6 +24,7 @@ import {
 import * as ApiServer from "../api/Server.js"
 import * as Control from "../api/Control.js"
 import * as LogHub from "../api/LogHub.js"
+import * as FrontendState from "../health/FrontendState.js"
 import * as Prober from "../health/Prober.js"
 import * as MetricsServer from "../metrics/Server.js"
 import * as CommandLine from "../internal/CommandLine.js"
@@ -266,7 +267,8 @@ const runDaemon = (o: DaemonOptions) =>
     )
     const rpc = yield* rpcLayer(o)
     const metrics = yield* metricsLayer(o)
-    const services = Layer.mergeAll(rpc, metrics, TestHooks.layer).pipe(
+    // FrontendState: the frontend-transition log lines.
+    const services = Layer.mergeAll(rpc, metrics, TestHooks.layer, FrontendState.layer).pipe(
       Layer.provideMerge(Control.layer({ configFile: o.file, configMaxBytes: o.configMaxBytes })),
       Layer.provideMerge(Daemon.layer(cfg, o.vpp).pipe(Layer.provide(Prober.layer)))
     )

@@ -98,14 +98,14 @@ const LEVEL_NAMES: Readonly<Record<string, string>> = { WARN: "warn", WARNING: "
 
 /** One record as both formats see it: the event made explicit, a message for every event. */
 export const entry = (options: Logger.Logger.Options<unknown>): Entry => {
-  const annotations: Record<string, unknown> = {}
-  for (const [k, v] of HashMap.toEntries(options.annotations)) annotations[k] = jsonValue(v)
+  const fields: Record<string, unknown> = {}
+  for (const [k, v] of HashMap.toEntries(options.annotations)) fields[k] = jsonValue(v)
   let message = messageText(options.message)
-  let event = typeof annotations.event === "string" ? annotations.event : undefined
-  if (event === undefined && KEBAB.test(message)) {
-    event = message
-    annotations.event = event
-  }
+  let event = typeof fields.event === "string" ? fields.event : undefined
+  if (event === undefined && KEBAB.test(message)) event = message
+  // The event first, the other fields by name: lines of one event read alike.
+  const annotations: Record<string, unknown> = event === undefined ? {} : { event }
+  for (const k of Object.keys(fields).sort()) if (k !== "event") annotations[k] = fields[k]
   if (event !== undefined && (message === event || message === "")) message = MESSAGES[event] ?? event.replace(/-/g, " ")
   const label = options.logLevel.label
   return {
