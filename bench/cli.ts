@@ -13,7 +13,7 @@
  * process's own start-up is the same for both.
  */
 import { Effect } from "effect"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -78,7 +78,7 @@ const time = (f: () => void, runs: number): number => {
   return (performance.now() - start) / runs
 }
 
-export const run = (): void => {
+export const run = async (): Promise<void> => {
   const client = {
     ListBackends: () => Effect.succeed(backends),
     ListFrontends: () => Effect.succeed([frontend]),
@@ -113,6 +113,69 @@ export const run = (): void => {
   else console.log("  one-shot start, built: run npm run build first")
 
   runCheck()
+  await runBundled()
+}
+
+/** Median wall time of `runs` runs of a command (ms); a failing run throws with its output. */
+const wall = (cmd: string, args: ReadonlyArray<string>, runs = 7): number =>
+  median(Array.from({ length: runs }, () => {
+    const start = performance.now()
+    const r = spawnSync(cmd, args, { encoding: "utf8" })
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stdout}${r.stderr}`)
+    return performance.now() - start
+  }))
+
+/**
+ * The programs as they ship (issue 16: esbuild bundles, packaging/bundle.mjs):
+ * a one-shot `maglevc show frontends` against a running maglevd and
+ * `maglevd --check` of the example, beside `node -e 0` (the floor). The
+ * bundles are built into node_modules/.cache (the package.json and the addon
+ * are found from there as from dist/bundle); the installed Debian package's
+ * programs are measured too when they are installed.
+ * Targets on a quiet machine: maglevc <= 300 ms, maglevd --check <= 500 ms.
+ */
+const runBundled = async (): Promise<void> => {
+  const cache = path.join("node_modules", ".cache")
+  fs.mkdirSync(cache, { recursive: true })
+  const dir = fs.mkdtempSync(path.join(cache, "vpp-maglev-bench-bundle-"))
+  const daemon = { child: undefined as ReturnType<typeof spawn> | undefined }
+  try {
+    const started = performance.now()
+    // @ts-expect-error: packaging/bundle.mjs is plain JavaScript (it runs before any TypeScript is built)
+    const { bundle } = (await import("../packaging/bundle.mjs")) as { bundle: (o: { outdir: string }) => Promise<unknown> }
+    await bundle({ outdir: dir })
+    console.log(`\nThe programs as they ship (esbuild bundles, built in ${((performance.now() - started) / 1000).toFixed(1)} s), median of 7`)
+    const example = path.join("examples", "maglev.yaml")
+    daemon.child = spawn(process.execPath, [path.join(dir, "maglevd.js"), "--config", example, "--vpp-api-addr", "", "--rpc-addr", "127.0.0.1:0", "--metrics-addr", ""], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    const url = await new Promise<string>((resolve, reject) => {
+      let buffer = ""
+      daemon.child!.stdout!.on("data", (d: Buffer) => {
+        buffer += d.toString()
+        const m = /"event":"rpc-listen"[^\n]*?"url":"([^"]+)"|"url":"([^"]+)"[^\n]*?"event":"rpc-listen"/.exec(buffer)
+        if (m) resolve(m[1] ?? m[2]!)
+      })
+      daemon.child!.on("exit", (code) => reject(new Error(`maglevd exited ${code} before listening`)))
+    })
+    const rows: Array<[string, number, string]> = [["node -e 0 (the floor)", wall(process.execPath, ["-e", "0"]), ""]]
+    const measure = (label: string, node: string, js: (p: string) => string) => {
+      rows.push([`${label} maglevc show frontends`, wall(node, [js("maglevc"), "--server", url, "show", "frontends"]), "<= 300 ms"])
+      rows.push([`${label} maglevc --version`, wall(node, [js("maglevc"), "--version"]), ""])
+      rows.push([`${label} maglevd --check (example)`, wall(node, [js("maglevd"), "--check", "--config", example]), "<= 500 ms"])
+    }
+    measure("bundle:", process.execPath, (p) => path.join(dir, `${p}.js`))
+    const installed = { maglevc: "/usr/bin/maglevc", maglevd: "/usr/sbin/maglevd" } as const
+    if (fs.existsSync(installed.maglevc) && fs.existsSync(installed.maglevd)) {
+      measure("installed .deb:", "/usr/lib/vpp-maglev/node", (p) => fs.realpathSync(installed[p as keyof typeof installed]))
+    } else {
+      console.log("  (the Debian packages are not installed: apt install ./build/vpp-maglev*.deb to measure them too)")
+    }
+    for (const [label, ms, target] of rows) console.log(`  ${label.padEnd(46)} ${ms.toFixed(0).padStart(6)} ms   ${target}`)
+  } finally {
+    daemon.child?.kill("SIGTERM")
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 const median = (xs: ReadonlyArray<number>): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!

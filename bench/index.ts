@@ -57,7 +57,7 @@ if (want("health-vs-haproxy")) await healthVsHaproxy.run(flags)
 
 if (want("reconcile")) await reconcile.run()
 
-if (want("cli")) cli.run()
+if (want("cli")) await cli.run()
 
 if (want("metrics")) {
   for (const n of [1_000, 10_000]) metrics.print(await metrics.runIsolated(n))
