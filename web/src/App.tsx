@@ -89,7 +89,7 @@ const Tabs = (props: { readonly servers: ReadonlyArray<ServerState>; readonly ta
             type="button"
             role="tab"
             aria-selected={props.tab === id}
-            aria-controls="panel"
+            aria-controls="tabpanel"
             tabIndex={props.tab === id ? 0 : -1}
             onClick={() => props.onTab(id)}
           >
@@ -135,7 +135,7 @@ export const App = (props: { readonly store: Store; readonly admin: boolean }) =
       </header>
       {doc !== undefined && <Tabs servers={servers} tab={tab} onTab={onTab} />}
       <main id="panel">
-        <div role="tabpanel" aria-labelledby={doc === undefined ? undefined : `tab-${tab}`} class="panel">
+        <div id="tabpanel" role="tabpanel" aria-labelledby={doc === undefined ? undefined : `tab-${tab}`} class="panel">
         {view.error !== undefined && <p role="alert" class="error">{view.error}</p>}
         {doc === undefined && view.error === undefined && <p>Loading…</p>}
         {doc !== undefined && tab === ALL && <Fleet fleet={doc.fleet} servers={servers.length} />}
