@@ -19,6 +19,9 @@
  *
  * or by creating the file `<run dir>/down/<backend address>` (removing it
  * brings the backend back); the run directory is printed at start.
+ *
+ * How to try it (maglevc, curl, maglevt, metrics) is printed once maglevd's
+ * RPC API answers, not before: one line per topic (`hints`).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -126,23 +129,66 @@ const waitForSocket = async (file: string, child: ChildProcess) => {
   throw new Error(`vppsim did not create ${file}`)
 }
 
+const RPC_URL = "http://127.0.0.1:9090/rpc"
+const METRICS_URL = "http://127.0.0.1:9091/metrics"
+
+/** Whether maglevd's RPC API answers HTTP at all (any status: it is listening and serving). */
+const answers = (url: string) =>
+  new Promise<boolean>((resolve) => {
+    const req = http.get(url, (res) => {
+      res.resume()
+      resolve(true)
+    })
+    req.setTimeout(2000, () => req.destroy())
+    req.once("error", () => resolve(false))
+  })
+
+/** Until maglevd's RPC API answers, or maglevd is gone. */
+const waitForApi = async (daemon: ChildProcess) => {
+  while (!stopping && daemon.exitCode === null && daemon.signalCode === null) {
+    if (await answers(RPC_URL)) return true
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  return false
+}
+
+/**
+ * What to try once maglevd answers: one line per topic, `[topic, how]`,
+ * printed under each other. A new part of the demo adds its line here.
+ */
+const hints = (): ReadonlyArray<readonly [string, string]> => [
+  ["maglevc", "npm run maglevc   (the shell; one command: npm run maglevc -- show frontend web)"],
+  ["backend", `curl -X POST http://127.0.0.2:${PORT}/down   (back: .../up)`],
+  ["", `or: touch ${downDir}/127.0.0.2   (back: rm it)`],
+  ["traffic", `curl -i http://127.0.0.10:${PORT}/   (the VIP; vppsim proxies it to a backend)`],
+  ["maglevt", `npm run maglevt -- --config ${path.relative(process.cwd(), configFile) || configFile}`],
+  ["counters", "npm run maglevc -- show vpp lb counters"],
+  ["metrics", `curl ${METRICS_URL}`],
+  ["api", `${RPC_URL}   (docs/api.md)`],
+  ["stop", "Ctrl-C stops everything"]
+]
+
+const banner = () => {
+  const width = Math.max(...hints().map(([topic]) => topic.length))
+  say(`ready: vppsim, backends ${BACKENDS.join(" ")} (port ${PORT}) and maglevd (${path.relative(process.cwd(), configFile) || configFile})`)
+  for (const [topic, how] of hints()) process.stderr.write(`  ${topic.padEnd(width)}  ${how}\n`)
+}
+
 try {
   await Promise.all(BACKENDS.map(backend))
   const sim = node("src/sim/main.ts", ["--api-socket", apiSocket, "--stats-socket", statsSocket, "--traffic", String(TRAFFIC), "--data-plane", "--log-level", "warn"], "vppsim")
   sim.stdout!.pipe(process.stdout)
   await waitForSocket(apiSocket, sim)
+  // Readable lines on a terminal, JSON lines into a pipe (as maglevd would choose for its own stdout).
+  const logFormat = process.stdout.isTTY === true ? "text" : "json"
   const daemon = node(
     "src/daemon/main.ts",
-    ["--config", configFile, "--vpp-api-addr", apiSocket, "--vpp-stats-addr", statsSocket],
+    ["--config", configFile, "--vpp-api-addr", apiSocket, "--vpp-stats-addr", statsSocket, "--log-format", logFormat],
     "maglevd"
   )
   daemon.stdout!.pipe(process.stdout)
-  say(`running: vppsim (${apiSocket}), backends ${BACKENDS.map((a) => `${a}:${PORT}`).join(" ")}, maglevd (${configFile})`)
-  say(`take a backend down: curl -X POST http://127.0.0.2:${PORT}/down  (or: touch ${downDir}/127.0.0.2); back: .../up`)
-  say(`RPC API: http://127.0.0.1:9090/rpc (docs/api.md); in another terminal: npm run maglevc  (the shell; or one command: npm run maglevc -- show frontend web)`)
-  say(`traffic: the VIP of examples/maglev.yaml is 127.0.0.10:${PORT} (vppsim proxies it): curl -i http://127.0.0.10:${PORT}/ ; npm run maglevt -- --config ${path.relative(process.cwd(), configFile) || configFile} ; npm run maglevc -- show vpp lb counters`)
-  say(`metrics: http://127.0.0.1:9091/metrics`)
-  say(`maglevd logs JSON lines below; Ctrl-C stops everything`)
+  say(`starting vppsim (${runDir}) and maglevd; their logs follow, and how to try it once maglevd answers`)
+  if (await waitForApi(daemon)) banner()
 } catch (e) {
   say(e instanceof Error ? e.message : String(e))
   stop(1)
