@@ -441,10 +441,14 @@ export const vppInfoText = (v: Api.VppInfo, style: Style): string =>
     ["connects", String(v.connectCount)]
   ], style)
 
+/** VPP's lb plugin reports a source address nobody set as all ones (255.255.255.255, ffff:...:ffff). */
+export const srcAddressText = (address: string, style: Style): string =>
+  address === "255.255.255.255" || /^ffff(:ffff){7}$/i.test(address) ? paint.dim("unset", style) : address
+
 export const lbStateText = (s: Api.LbState, style: Style): string => {
   const conf = fields([
-    ["ip4-src-address", s.conf.ip4SrcAddress],
-    ["ip6-src-address", s.conf.ip6SrcAddress],
+    ["ip4-src-address", srcAddressText(s.conf.ip4SrcAddress, style)],
+    ["ip6-src-address", srcAddressText(s.conf.ip6SrcAddress, style)],
     ["sticky-buckets-per-core", String(s.conf.stickyBucketsPerCore)],
     ["flow-timeout", `${s.conf.flowTimeout}s`]
   ], style)

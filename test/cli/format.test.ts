@@ -582,6 +582,13 @@ describe("show vpp", () => {
     )
   })
 
+  it("lb state: a source address VPP reports as all ones is unset", () => {
+    const unset = { ...lbState, conf: { ...lbState.conf, ip4SrcAddress: "255.255.255.255", ip6SrcAddress: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" } }
+    const text = F.lbStateText(unset, plain)
+    expect(text).toContain("ip4-src-address          unset\n")
+    expect(text).toContain("ip6-src-address          unset\n")
+  })
+
   it("lb state: the conf, then each VIP and its ASes", () => {
     expect(F.lbStateText(lbState, plain)).toBe(
       [
