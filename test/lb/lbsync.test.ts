@@ -6,8 +6,9 @@
  * short wall-time pause between them (as test/vpp/supervisor.test.ts does).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, HashMap, Layer, Logger, LogLevel, TestClock } from "effect"
+import { Deferred, Duration, Effect, HashMap, Layer, Logger, LogLevel, TestClock } from "effect"
 import * as path from "node:path"
+import * as RunningConfig from "../../src/config/RunningConfig.js"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import * as Prober from "../../src/health/Prober.js"
 import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
@@ -16,7 +17,7 @@ import * as LbSync from "../../src/lb/LbSync.js"
 import type { LbMutation } from "../../src/sim/LbPlugin.js"
 import * as Simulator from "../../src/sim/Simulator.js"
 import * as Supervisor from "../../src/vpp/Supervisor.js"
-import { backend, config, healthCheck } from "../support/config.js"
+import { backend, config, healthCheck, lbConfig } from "../support/config.js"
 import { tempDir } from "../sim/tempDir.js"
 
 const PASS = probeResult("L7OK", 1, "HTTP 200")
@@ -72,6 +73,14 @@ const daemon = (apiSocket: string, statsSocket: string, answers: Map<string, Pro
   })
   return LbSync.layer.pipe(Layer.provideMerge(Layer.merge(checker, vpp)))
 }
+
+/** Weight of every active AS, by "vip address" (VIPs may share backends). */
+const allWeights = (sim: Simulator.SimulatorShape): Record<string, number> =>
+  Object.fromEntries(
+    sim.lb.asV2Dump({ pfx: "0.0.0.0/0", protocol: 0, port: 0 } as never, undefined)
+      .filter((a) => (a.flags & 1) !== 0)
+      .map((a) => [`${a.vip.pfx} ${a.app_srv}`, a.weight])
+  )
 
 const weights = (sim: Simulator.SimulatorShape) =>
   Object.fromEntries(
@@ -215,4 +224,79 @@ describe("LbSync against the simulator", () => {
       }).pipe(Effect.provide(daemon(apiSocket, statsSocket, answers)))
     }).pipe(Logger.withMinimumLogLevel(LogLevel.Info), Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
   }, 60_000)
+})
+
+describe("LbSync: one writer, reactions first", () => {
+  const FRONTENDS = 100
+  const BACKENDS = 20
+  const hcFast = healthCheck("hc", { interval: Duration.seconds(1), fastInterval: Duration.seconds(1), downInterval: Duration.seconds(1), rise: 1, fall: 1 })
+  const address = (i: number) => `10.0.1.${i + 1}`
+  const wide = (weight: number) => ({
+    ...config({
+      healthchecks: [hcFast],
+      backends: Array.from({ length: BACKENDS }, (_, i) => backend(`b${i}`, address(i), "hc")),
+      frontends: Array.from({ length: FRONTENDS }, (_, f) => ({
+        name: `f${f}`,
+        description: "",
+        address: `198.18.0.${f + 1}/32`,
+        family: 4 as const,
+        protocol: "tcp" as const,
+        port: 80,
+        pools: [{ name: "main", backends: Array.from({ length: BACKENDS }, (_, i) => ({ backend: `b${i}`, weight })) }],
+        srcIpSticky: false,
+        flushOnDown: true,
+        newFlowsTableLength: 256
+      }))
+    }),
+    vpp: { lb: lbConfig({ startupMinDelay: Duration.zero, startupMaxDelay: Duration.zero }) }
+  })
+
+  it.scoped("a transition in the middle of a full sync of every AS is applied before the sync ends, nothing is sent twice, and the end state is desired", () =>
+    Effect.gen(function*() {
+      const { apiSocket, sim, statsSocket } = yield* simulator
+      const prober = Prober.layerFrom(() => Effect.succeed(PASS))
+      const services = LbSync.layer.pipe(
+        Layer.provideMerge(Layer.merge(
+          HealthChecker.layer(wide(100)).pipe(Layer.provide(prober)),
+          Supervisor.layer({ apiSocket, statsSocket, requestTimeout: "1 hour", statsConnectTimeout: "1 hour", pingTimeout: "1 hour" })
+        ))
+      )
+      yield* Effect.gen(function*() {
+        const sync = yield* LbSync.LbSync
+        const checker = yield* HealthChecker.HealthChecker
+        const running = yield* RunningConfig.RunningConfig
+        const all = FRONTENDS * BACKENDS
+        const weighted = (w: number) => Object.values(allWeights(sim)).filter((x) => x === w).length
+        yield* advanceUntil("every AS programmed", Effect.sync(() => (weighted(100) === all ? true : undefined)))
+
+        // A reload that changes every weight: one full sync of 2,000 lb_as_set_weight.
+        const log: Array<{ readonly address: string; readonly from: number; readonly to: number; readonly flush: boolean }> = []
+        const flowing = yield* Deferred.make<void>()
+        const unsubscribe = sim.lb.subscribe((m: LbMutation) => {
+          if (m.op === "as-weight") log.push({ address: m.details.address, from: m.details.from, to: m.details.to, flush: false })
+          if (m.op === "as-flush") log.push({ address: m.details.address, from: -1, to: -1, flush: true })
+          if (log.length === 50) Deferred.unsafeDone(flowing, Effect.void)
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
+        yield* running.replace(wide(90))
+        yield* Deferred.await(flowing)
+        // b5 is disabled while the sync's requests flow: its 100 VIPs get weight 0 with a flush, ahead of the sync's rest.
+        yield* checker.disable("b5")
+        for (let i = 0; i < 2000 && !((yield* sync.idle) && weighted(90) === all - FRONTENDS); i++) yield* pollDelay(5)
+        expect(weighted(90)).toBe(all - FRONTENDS)
+        expect(weighted(0)).toBe(FRONTENDS)
+
+        const b5 = address(5)
+        const firstDrain = log.findIndex((e) => e.address === b5 && e.to === 0)
+        const lastBulk = log.findLastIndex((e) => e.to === 90)
+        expect(firstDrain).toBeGreaterThan(0)
+        expect(firstDrain).toBeLessThan(lastBulk)
+        // Each weight set changed something, or came with its flush (nothing sent twice by two writers).
+        for (const [i, e] of log.entries()) if (!e.flush && e.from === e.to) expect(log[i + 1]?.flush).toBe(true)
+        // b5 set to 0 once per VIP (never back to 90 by the sync's own, superseded, op).
+        expect(log.filter((e) => e.address === b5 && e.to === 0)).toHaveLength(FRONTENDS)
+        expect(log.filter((e) => e.address === b5 && e.to === 90 && log.indexOf(e) > firstDrain)).toEqual([])
+        expect((yield* sync.sync()).ops).toEqual([])
+      }).pipe(Effect.provide(services))
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)), 120_000)
 })
