@@ -335,9 +335,10 @@ export const FrontendCounters = Schema.Struct({
   untrackedPacket: Schema.BigInt,
   noServer: Schema.BigInt,
   /**
-   * The VIP's ASes with their `flows:` from `show lb vips verbose` (the
-   * plugin's `as_refcount`: established flows pinned to each AS, summed over
-   * threads), lameduck ones included; absent when VPP's text could not be read.
+   * The VIP's ASes with their `flows:` from the supervisor's last `show lb
+   * vips verbose` (src/lb/AsFlows.ts: the plugin's `as_refcount`, established
+   * flows pinned to each AS, summed over threads), lameduck ones included;
+   * absent while that listing is missing or lacks the VIP.
    */
   ases: Schema.optional(Schema.Array(Schema.Struct({
     address: Schema.String,

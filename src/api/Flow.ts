@@ -14,21 +14,17 @@
  * this says: the answer is for a new flow. It equals VPP's (and vppsim's)
  * choice once VPP matches the desired state; `test/api/flow.test.ts` checks
  * it against the simulator for random flows.
- *
- * Also the other half of "where does traffic go": the flows VPP has pinned
- * to each AS now (`flows:` of `show lb vips verbose`), which
- * `GetVPPLBCounters` returns beside the per-VIP packet counters.
+ * The other half of "where does traffic go", the flows VPP has pinned to
+ * each AS now, is src/lb/AsFlows.ts (in `GetVPPLBCounters` and /metrics).
  */
 import { Effect } from "effect"
-import type { Config, Frontend } from "../config/Config.js"
+import type { Frontend } from "../config/Config.js"
 import { type DesiredVip, desiredVip } from "../lb/Desired.js"
 import { flowHash, hasPorts } from "../lb/FlowHash.js"
 import * as Maglev from "../lb/Maglev.js"
-import { canonicalAddress, frontendVipKey, PROTOCOL_NUMBER, vipKeyString } from "../lb/VipKey.js"
+import { frontendVipKey, PROTOCOL_NUMBER, vipKeyString } from "../lb/VipKey.js"
 import * as Ip from "../vpp/codec/Ip.js"
-import { type LbVipAs, type LbVipRecord, showLbVipsWithAses } from "../vpp/LbVips.js"
-import type { VppConnection } from "../vpp/transport/VppApi.js"
-import { type FlowInfo, type FlowRequest, type FrontendCounters, InvalidArgument, NotFound } from "./Api.js"
+import { type FlowInfo, type FlowRequest, InvalidArgument, NotFound } from "./Api.js"
 import { type Snapshot, statusIn } from "./Info.js"
 
 /** Source ports a client's stack picks from, for the spread when no source port is given. */
@@ -101,43 +97,6 @@ export const flowChoice = (frontend: Frontend, vip: DesiredVip, request: Omit<Fl
   const as = k === Maglev.DROP ? undefined : vip.ases[k]
   return { ...base, hash, bucket, backend: as?.backend, address: as?.address }
 }
-
-/** One AS of a frontend's VIP with its established flows (`FrontendCounters.ases`). */
-export type AsFlows = NonNullable<FrontendCounters["ases"]>[number]
-
-/**
- * Each configured frontend's ASes as `show lb vips verbose` lists them, with
- * their `flows:`: where the VIP's established traffic is pinned now (taking a
- * backend down with flush moves its flows; draining leaves them to time out).
- */
-export const asFlowsByFrontend = (
-  config: Config,
-  listed: ReadonlyArray<{ readonly vip: LbVipRecord; readonly ases: ReadonlyArray<LbVipAs> }>
-): ReadonlyMap<string, ReadonlyArray<AsFlows>> => {
-  const byKey = new Map(listed.filter((l) => !l.vip.removed).map((l) => [vipKeyString(l.vip.key), l.ases]))
-  const backends = new Map<string, string>()
-  for (const b of config.backends.values()) {
-    const a = canonicalAddress(b.address)
-    if (!backends.has(a)) backends.set(a, b.name)
-  }
-  const out = new Map<string, ReadonlyArray<AsFlows>>()
-  for (const f of config.frontends.values()) {
-    const ases = byKey.get(vipKeyString(frontendVipKey(f)))
-    if (ases === undefined) continue
-    out.set(f.name, ases.map((a) => {
-      const address = canonicalAddress(a.address)
-      return { address, backend: backends.get(address), flows: a.flows ?? 0, active: a.used }
-    }))
-  }
-  return out
-}
-
-/** `asFlowsByFrontend` from VPP now; empty when the text cannot be had (the counters are still worth showing). */
-export const readAsFlows = (connection: VppConnection, config: Config): Effect.Effect<ReadonlyMap<string, ReadonlyArray<AsFlows>>> =>
-  showLbVipsWithAses(connection).pipe(
-    Effect.map((listed) => asFlowsByFrontend(config, listed)),
-    Effect.orElseSucceed((): ReadonlyMap<string, ReadonlyArray<AsFlows>> => new Map())
-  )
 
 /** The `GetFrontendFlow` handler over the daemon's current snapshot (`Control.snapshot`). */
 export const getFrontendFlow = (snapshot: Effect.Effect<Snapshot>) => (request: FlowRequest): Effect.Effect<FlowInfo, NotFound | InvalidArgument> =>

@@ -7,13 +7,14 @@
 import { Clock, Effect, HashMap, LogLevel, Option, Ref, Stream } from "effect"
 import * as LogLimit from "../internal/LogLimit.js"
 import * as HealthChecker from "../health/HealthChecker.js"
+import { asFlowsByFrontend } from "../lb/AsFlows.js"
 import * as LbSync from "../lb/LbSync.js"
 import { canonicalAddress, frontendVipKey, vipKeyString } from "../lb/VipKey.js"
 import { lb } from "../vpp/binapi/index.js"
 import * as Supervisor from "../vpp/Supervisor.js"
 import { Busy, Conflict, type LbState, MaglevApi, NotFound, Unavailable } from "./Api.js"
 import { Control } from "./Control.js"
-import { getFrontendFlow, readAsFlows } from "./Flow.js"
+import { getFrontendFlow } from "./Flow.js"
 import { backendInfo, backendInfos, frontendInfo, frontendInfos, healthCheckInfo, opInfo } from "./Info.js"
 import { LogHub } from "./LogHub.js"
 import { COMMIT, COMMIT_DATE, VERSION } from "../Version.js"
@@ -168,10 +169,10 @@ export const layer = (options: HandlersOptions = {}) => MaglevApi.toLayer(Effect
       ),
     GetVPPLBCounters: () =>
       Effect.gen(function*() {
-        const { connection } = yield* connected
+        yield* connected
         const config = yield* checker.config
         const counters = yield* sync.counters
-        const flows = yield* readAsFlows(connection, config)
+        const flows = asFlowsByFrontend(config, yield* vpp.lbVips)
         return [...config.frontends.values()].flatMap((f) => {
           const c = counters.get(f.name)
           return c === undefined ? [] : [{ frontend: f.name, vip: vipKeyString(frontendVipKey(f)), ...c, ases: flows.get(f.name) }]

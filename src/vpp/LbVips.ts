@@ -44,6 +44,8 @@ export interface LbVipRecord {
   readonly removed: boolean
   /** new-flow table length */
   readonly newSize: number
+  /** its AS lines, lameduck ones included, in VPP's pool order */
+  readonly ases: ReadonlyArray<LbVipAs>
 }
 
 /** The CLI text is not what this parser knows. */
@@ -108,7 +110,8 @@ const toRecord = (b: Block): Either.Either<LbVipRecord, LbVipsParseError> => {
       type: b.type,
       srcIpSticky: b.flags.includes("src_ip_sticky"),
       removed: b.flags.includes("removed"),
-      newSize: b.newSize
+      newSize: b.newSize,
+      ases: b.ases
     })
   } catch {
     return fail(`${JSON.stringify(b.prefix)} is not a prefix`)

@@ -71,6 +71,7 @@ const EXPECTED_TYPES = {
   maglev_frontend_pool_backend_weight: "gauge",
   maglev_vpp_connected: "gauge",
   maglev_vip_packets_total: "counter",
+  maglev_vip_as_flows: "gauge",
   maglev_probe_total: "counter",
   maglev_probe_duration_seconds: "histogram",
   maglev_backend_transitions_total: "counter",
@@ -106,6 +107,12 @@ describe("/metrics", () => {
           for (const kind of ["first", "untracked", "no_server"]) {
             expect(valueOf(first, "maglev_vip_packets_total", { frontend: "web", kind })).toBe(0)
           }
+          // Each AS of the VIP with its established flows (none: the simulator runs no traffic model here).
+          expect(first.get("maglev_vip_as_flows")!.samples.map((s) => [s.labels["backend"], s.labels["address"], s.value])).toEqual([
+            ["a", "10.0.0.1", 0],
+            ["b", "10.0.0.2", 0],
+            ["c", "10.0.0.3", 0]
+          ])
 
           // State as a label set: one series per state, 1 on the current one.
           const stateOf = (m: ReadonlyMap<string, ParsedFamily>, backend: string) =>

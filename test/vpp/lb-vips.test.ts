@@ -37,13 +37,16 @@ const record = (
   index: number,
   type: string,
   key: VipKey,
-  flags: { readonly srcIpSticky?: boolean; readonly removed?: boolean; readonly newSize?: number } = {}
-): LbVipRecord => ({ index, key, type, srcIpSticky: false, removed: false, newSize: 1024, ...flags })
+  flags: { readonly srcIpSticky?: boolean; readonly removed?: boolean; readonly newSize?: number; readonly ases?: LbVipRecord["ases"] } = {}
+): LbVipRecord => ({ index, key, type, srcIpSticky: false, removed: false, newSize: 1024, ases: [], ...flags })
 
 describe("parseShowLbVips", () => {
   it("headers, new_size and the protocol/port line; all-port VIPs get protocol 255", () => {
     expect(parseShowLbVips(TWO_VIPS)).toEqual(Either.right([
-      record(1, "ip4-gre4", { prefix: "192.0.2.10/32", protocol: 6, port: 80 }, { srcIpSticky: true }),
+      record(1, "ip4-gre4", { prefix: "192.0.2.10/32", protocol: 6, port: 80 }, {
+        srcIpSticky: true,
+        ases: [{ address: "10.0.0.1", weight: 100, buckets: 1024, flows: 0, used: true }]
+      }),
       record(7, "ip6-gre6", { prefix: "2001:db8::/64", protocol: 255, port: 0 }, { removed: true, newSize: 256 })
     ]))
   })

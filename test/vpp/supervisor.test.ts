@@ -124,7 +124,7 @@ describe("VppSupervisor: pure parts", () => {
   it("counters by VIP key: listed VIPs not removed, with counters", () => {
     const c = (n: bigint) => ({ nextPacket: n, firstPacket: 0n, untrackedPacket: 0n, noServer: 0n })
     const listed = (index: number, prefix: string, removed: boolean) => ({
-      index, key: vipKey(prefix, 6, 80), type: "ip4-gre4", srcIpSticky: false, removed, newSize: 1024
+      index, key: vipKey(prefix, 6, 80), type: "ip4-gre4", srcIpSticky: false, removed, newSize: 1024, ases: []
     })
     const byKey = Supervisor.vipCountersByKeyOf(
       new Map([[1, c(1n)], [2, c(2n)]]),
