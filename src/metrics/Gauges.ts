@@ -1,7 +1,7 @@
 /**
  * The metrics read from the daemon's services at scrape time: backend state,
  * HAProxy counter and enabled flag, effective pool weights, the VPP
- * connection, and the lb plugin's per-VIP packet counters.
+ * connection, the lb plugin's per-VIP packet counters and its flows per AS.
  *
  * They are built fresh from one snapshot on every scrape rather than kept in
  * Effect's registry, which never forgets a series: a backend or frontend that
@@ -13,6 +13,7 @@ import { Effect } from "effect"
 import type { Config, Pool, PoolMember } from "../config/Config.js"
 import * as HealthChecker from "../health/HealthChecker.js"
 import { type HealthStatus, STATUSES } from "../health/HealthState.js"
+import { type AsFlows, asFlowsByFrontend } from "../lb/AsFlows.js"
 import { activePool, type StatusOf } from "../lb/Desired.js"
 import * as LbSync from "../lb/LbSync.js"
 import * as Supervisor from "../vpp/Supervisor.js"
@@ -24,6 +25,8 @@ export interface Snapshot {
   readonly vppConnected: boolean
   /** The lb plugin's per-VIP counters by frontend (`LbSync.counters`). */
   readonly vipCounters: ReadonlyMap<string, Supervisor.VipCounters>
+  /** Each frontend's ASes with their established flows (AsFlows.ts); none when absent. */
+  readonly asFlows?: ReadonlyMap<string, ReadonlyArray<AsFlows>>
 }
 
 /** The `kind` label of each of the lb plugin's four per-VIP counters. */
@@ -162,6 +165,14 @@ export const sources = (s: Snapshot): ReadonlyArray<Source> => {
       samples: packets.flatMap(([frontend, counters]) =>
         VIP_COUNTER_KINDS.map(([key, kind]) => ({ labels: [["frontend", frontend], ["kind", kind]] as const, value: counters[key] }))
       )
+    }),
+    fromFamily({
+      name: "maglev_vip_as_flows",
+      help: "Established flows VPP's lb plugin holds for the AS in the frontend's VIP (its sticky-table entries, summed over threads); backend is \"\" for an AS no backend has.",
+      type: "gauge",
+      samples: [...(s.asFlows ?? [])].flatMap(([frontend, ases]) =>
+        ases.map((a) => ({ labels: [["frontend", frontend], ["backend", a.backend ?? ""], ["address", a.address]] as const, value: a.flows }))
+      )
     })
   ]
 }
@@ -176,7 +187,8 @@ export const snapshot: Effect.Effect<Snapshot, never, HealthChecker.HealthChecke
     const health = yield* checker.health
     const state = yield* vpp.state
     const vipCounters = yield* sync.counters
-    return { config, health, vppConnected: state._tag === "Connected", vipCounters }
+    const asFlows = asFlowsByFrontend(config, yield* vpp.lbVips)
+    return { config, health, vppConnected: state._tag === "Connected", vipCounters, asFlows }
   })
 
 export const collect = Effect.map(snapshot, sources)
