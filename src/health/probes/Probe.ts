@@ -33,6 +33,17 @@ export interface ProbeTarget {
 
 const none = () => {}
 
+/** A check's timeout in ms, decoded once per check (a Duration decode per probe showed in profiles). */
+const timeouts = new WeakMap<HealthCheck, number>()
+const timeoutOf = (hc: HealthCheck): number => {
+  let ms = timeouts.get(hc)
+  if (ms === undefined) {
+    ms = Math.max(1, Duration.toMillis(hc.timeout))
+    timeouts.set(hc, ms)
+  }
+  return ms
+}
+
 const failed = (deliver: Deliver, detail: string) => {
   deliver(probeResult("L4CON", 0, detail))
   return none
@@ -43,7 +54,7 @@ export const startProbe = (target: ProbeTarget, deliver: Deliver, lag?: LoopLag 
   const hc = target.healthcheck
   const family = net.isIP(target.address)
   if (family !== 4 && family !== 6) return failed(deliver, `not an IP address: "${target.address}"`)
-  const timeoutMs = Math.max(1, Duration.toMillis(hc.timeout))
+  const timeoutMs = timeoutOf(hc)
   const source = family === 4 ? hc.probeIpv4Src : hc.probeIpv6Src
   if (hc.type === "icmp") {
     return startIcmp({ address: target.address, family, netns: target.netns, source }, timeoutMs, deliver, lag)
