@@ -147,7 +147,7 @@ const docs = <A>(p: Program<A>): Array<FlagDoc> => Object.values<Flag<unknown>>(
 export const helpText = <A>(p: Program<A>): string => {
   const usage = `Usage: ${p.name} [OPTIONS]${p.positional !== undefined ? ` [${p.positional.name}...]` : ""}`
   const lines = [
-    `${p.name} - ${p.summary}`,
+    ...wrap(`${p.name} - ${p.summary}`, 0),
     `${p.version}`,
     "",
     usage,

@@ -79,11 +79,10 @@ export const jsonValue = (v: unknown): unknown => {
 
 /** A record's message as text (Effect passes an array of what was logged). */
 export const messageText = (message: unknown): string =>
-  Array.isArray(message)
-    ? message.map((m) => (typeof m === "string" ? m : Inspectable.toStringUnknown(m, 0))).join(" ")
-    : typeof message === "string"
-    ? message
-    : Inspectable.toStringUnknown(message, 0)
+  Array.isArray(message) ? message.map(partText).join(" ") : partText(message)
+
+const partText = (m: unknown): string =>
+  typeof m === "string" ? m : m instanceof Error ? String(m) : Inspectable.toStringUnknown(m, 0)
 
 export interface Entry {
   readonly timestamp: string

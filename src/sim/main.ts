@@ -76,7 +76,7 @@ const flags = {
 const program: CommandLine.Program<CommandLine.FlagValues<typeof flags>> = {
   name: "vppsim",
   version: VERSION_LINE,
-  summary: "a simulated VPP: binary API, stats segment and lb plugin, for tests and demos",
+  summary: "a simulated VPP (binary API, stats, lb plugin) for tests and demos",
   flags,
   notes: ["Runs until SIGTERM or SIGINT, then removes its sockets and exits 0. Exit status 2: a bad command line."]
 }
