@@ -117,10 +117,15 @@ it("npm start runs vppsim (traffic and data plane), three example backends and m
     // Drained with flush: every new connection through the VIP now goes to 127.0.0.1.
     const after = await Promise.all(Array.from({ length: 12 }, () => servedBy(VIP)))
     expect(new Set(after)).toEqual(new Set(["200 127.0.0.1"]))
-    // The flush took web2's flows (lb_flush_vip_as); the VIP's flows are now pinned to web1.
+    // The flush took web2's flows (lb_flush_vip_as); the VIP's flows are now pinned to web1, in the API and in /metrics.
     await until("web2's flows flushed", async () => {
       const f = await flowsByBackend()
       return f["web2"] === 0 && (f["web1"] ?? 0) > 0 ? f : undefined
+    })
+    await until("web2's flows flushed in /metrics", async () => {
+      const text = await (await fetch("http://127.0.0.1:9091/metrics")).text()
+      const flows = (backend: string) => Number(new RegExp(`^maglev_vip_as_flows\\{frontend="web",backend="${backend}",[^}]*\\} (\\d+)$`, "m").exec(text)?.[1])
+      return flows("web2") === 0 && flows("web1") > 0 ? true : undefined
     })
 
     // examples/client.ts against the daemon npm start runs.
