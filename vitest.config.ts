@@ -1,3 +1,4 @@
+import * as os from "node:os"
 import { defineConfig } from "vitest/config"
 
 export default defineConfig({
@@ -5,6 +6,10 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     // Bundles the programs tests spawn, once per run (test/support/programs.ts).
     globalSetup: ["test/support/globalSetup.ts"],
+    // Two test files at a time even on 2 cores (vitest's default there is one): most of the slow files
+    // wait on child processes and sockets, so two overlap well; the CPU-bound ones just share the cores.
+    maxWorkers: Math.max(2, os.availableParallelism() - 1),
+    minWorkers: 1,
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // In CI, also write a JSON report so .ci/run can print a plain "N passed, N failed" line.
