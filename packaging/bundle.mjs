@@ -10,10 +10,13 @@
 // - --node: the interpreter line of the programs (default `/usr/bin/env node`;
 //   the Debian packages give their private Node, /usr/lib/vpp-maglev/node).
 //
-// Written into DIR: maglevd.js, maglevc.js, maglevt.js, maglevd-frontend.js
-// (when src/frontend/main.ts exists), CheckWorker.js (maglevd's configuration
-// check runs on a worker thread, src/config/internal/OffThread.ts: it expects
-// CheckWorker.js beside the module that starts it), and build-info.json.
+// Written into DIR, per program (maglevd, maglevc, maglevt, maglevd-frontend
+// when src/frontend/main.ts exists): NAME.cjs, the CommonJS bundle, and
+// NAME.js, the executable that runs it through launch.cjs (with V8's code
+// cache NAME.v8cache when writeCodeCaches made one: the Debian packages do);
+// then CheckWorker.js (maglevd's configuration check runs on a worker thread,
+// src/config/internal/OffThread.ts: it expects CheckWorker.js beside the
+// module that starts it), launch.cjs and build-info.json.
 //
 // The version and the commit are embedded: Version.ts reads
 // VPP_MAGLEV_COMMIT and VPP_MAGLEV_COMMIT_DATE, which are replaced here by
@@ -33,10 +36,18 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import * as esbuild from "esbuild"
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+const here = path.dirname(fileURLToPath(import.meta.url))
+const root = path.resolve(here, "..")
 
 /** The @effect/* packages whose index is a list of `export * as Module from "./Module.js"`. */
 const BARRELS = ["@effect/platform", "@effect/platform-node", "@effect/platform-node-shared", "@effect/rpc", "@effect/cli"]
+
+/**
+ * V8 flags a program sets on itself as it starts, which launch.cjs sets before
+ * compiling so that the code cache (made at exit, under them) is accepted:
+ * keep in step with src/daemon/HeapTuning.ts (a mismatch only costs the cache).
+ */
+const V8_FLAGS = { maglevd: ["--optimize-for-size"] }
 
 /** The programs: output name -> entry point (relative to the repository). */
 export const programs = () => {
@@ -93,7 +104,7 @@ const deepImportsPlugin = {
   setup(build) {
     build.onLoad({ filter: /\/src\/.*\.ts$/ }, async (args) => {
       const source = await fs.promises.readFile(args.path, "utf8")
-      // The entry points' own `#!/usr/bin/env node` gives way to the banner's.
+      // The entry points' own `#!/usr/bin/env node`: the launchers have theirs.
       return { contents: deepenImports(source.replace(/^#!.*/, "")), loader: "ts" }
     })
   }
@@ -102,13 +113,12 @@ const deepImportsPlugin = {
 export const bundle = async ({ outdir, node = "/usr/bin/env node" }) => {
   const info = buildInfo()
   fs.mkdirSync(outdir, { recursive: true })
-  const result = await esbuild.build({
+  const { CheckWorker, ...entries } = programs()
+  const common = {
     absWorkingDir: root,
-    entryPoints: programs(),
     outdir,
     bundle: true,
     platform: "node",
-    format: "esm",
     target: "node20",
     minifyWhitespace: true,
     minifySyntax: true,
@@ -119,21 +129,50 @@ export const bundle = async ({ outdir, node = "/usr/bin/env node" }) => {
     define: {
       "process.env.VPP_MAGLEV_COMMIT": JSON.stringify(info.commit),
       "process.env.VPP_MAGLEV_COMMIT_DATE": JSON.stringify(info.commitDate)
-    },
-    banner: {
-      // Dependencies published as CommonJS (yaml, msgpackr, ...) call require().
-      js: `#!${node}\nimport { createRequire as __vppMaglevRequire } from "node:module"; const require = __vppMaglevRequire(import.meta.url);`
     }
+  }
+  // The programs: CommonJS, run by launch.cjs with V8's code cache; import.meta.url is NAME.js's.
+  const programsResult = await esbuild.build({
+    ...common,
+    entryPoints: entries,
+    format: "cjs",
+    outExtension: { ".js": ".cjs" },
+    define: { ...common.define, "import.meta.url": "__vppMaglevUrl" }
   })
-  const barrels = Object.keys(result.metafile.inputs).filter((f) =>
-    BARRELS.some((b) => f === `node_modules/${b}/dist/esm/index.js`)
-  )
+  // The configuration check's worker thread: an ES module started by its path (CheckWorker.js).
+  const workerResult = await esbuild.build({
+    ...common,
+    entryPoints: { CheckWorker },
+    format: "esm",
+    // Dependencies published as CommonJS (yaml) call require().
+    banner: { js: `import { createRequire as __vppMaglevRequire } from "node:module"; const require = __vppMaglevRequire(import.meta.url);` }
+  })
+  const inputs = { ...programsResult.metafile.inputs, ...workerResult.metafile.inputs }
+  const barrels = Object.keys(inputs).filter((f) => BARRELS.some((b) => f.startsWith(`node_modules/${b}/dist/`) && f.endsWith("/index.js")))
   if (barrels.length > 0) throw new Error(`a bundle loads a package barrel: ${barrels.join(", ")}`)
-  for (const name of Object.keys(programs())) {
-    if (name !== "CheckWorker") fs.chmodSync(path.join(outdir, `${name}.js`), 0o755)
+  fs.copyFileSync(path.join(here, "launch.cjs"), path.join(outdir, "launch.cjs"))
+  for (const name of Object.keys(entries)) {
+    const launcher = path.join(outdir, `${name}.js`)
+    const args = [name, ...(V8_FLAGS[name] ? [V8_FLAGS[name]] : [])].map((a) => JSON.stringify(a)).join(", ")
+    fs.writeFileSync(launcher, `#!${node}\nimport { createRequire } from "node:module"\ncreateRequire(import.meta.url)("./launch.cjs")(${args})\n`)
+    fs.chmodSync(launcher, 0o755)
   }
   fs.writeFileSync(path.join(outdir, "build-info.json"), JSON.stringify(info, null, 2) + "\n")
-  return { info, metafile: result.metafile }
+  return { info, programs: Object.keys(entries), metafile: { inputs } }
+}
+
+/**
+ * Writes each program's V8 code cache (NAME.v8cache) by running it once with
+ * `node`, which must be the Node that will run it (the Debian packages ship it).
+ */
+export const writeCodeCaches = (outdir, names, node = process.execPath) => {
+  for (const name of names) {
+    execFileSync(node, [path.join(outdir, `${name}.js`), "--version"], {
+      env: { ...process.env, VPP_MAGLEV_WRITE_CODE_CACHE: "1" },
+      stdio: "ignore"
+    })
+    if (!fs.existsSync(path.join(outdir, `${name}.v8cache`))) throw new Error(`${name}: no code cache written`)
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

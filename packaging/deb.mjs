@@ -11,9 +11,10 @@
 //
 //   node packaging/deb.mjs [--outdir build] [--compress xz|gzip|none] [--node PATH]
 //
-// The programs are esbuild bundles (packaging/bundle.mjs) whose first line is
-// `#!/usr/lib/vpp-maglev/node`; /usr/bin/maglevc and friends are symlinks to
-// them. Debian 12 has Node 18, so Node ships inside the package: the one
+// The programs are esbuild bundles (packaging/bundle.mjs): NAME.cjs, started
+// by NAME.js (first line `#!/usr/lib/vpp-maglev/node`; /usr/bin/maglevc and
+// friends are symlinks to it) with V8's code cache NAME.v8cache, made here by
+// running each program once with the Node that ships (a third off the start). Debian 12 has Node 18, so Node ships inside the package: the one
 // binary every program shares (Node's single-executable applications would be
 // one ~100 MB copy per program). It needs only glibc >= 2.28 and libstdc++,
 // so the same .deb installs on Debian 12 and 13. The architecture is the
@@ -27,7 +28,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import * as zlib from "node:zlib"
-import { bundle } from "./bundle.mjs"
+import { bundle, writeCodeCaches } from "./bundle.mjs"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, "..")
@@ -253,7 +254,14 @@ export const buildDebs = async ({ outdir, compress = "xz", node = process.execPa
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), "vpp-maglev-deb-"))
   try {
     const bundles = path.join(stage, "bundle")
-    const { info, metafile } = await bundle({ outdir: bundles, node: `/${LIB}/node` })
+    const { info, metafile, programs } = await bundle({ outdir: bundles, node: `/${LIB}/node` })
+    // V8 code caches made by the Node that ships, so they are accepted where the packages install.
+    writeCodeCaches(bundles, programs, node)
+    /** A program: its launcher (the executable), its bundle and its code cache. */
+    const program = (p, to) => {
+      copy(path.join(bundles, `${p}.js`), path.join(to, LIB, `${p}.js`), 0o755)
+      for (const ext of ["cjs", "v8cache"]) copy(path.join(bundles, `${p}.${ext}`), path.join(to, LIB, `${p}.${ext}`))
+    }
     const hasFrontend = fs.existsSync(path.join(bundles, "maglevd-frontend.js"))
     const text = copyright(bundledPackages(metafile))
     const man = (page, to) => gzip(path.join(root, "docs", page), path.join(to, "usr/share/man", `man${page.slice(-1)}`, `${page}.gz`))
@@ -269,8 +277,9 @@ export const buildDebs = async ({ outdir, compress = "xz", node = process.execPa
     gzip(nodeLicense(node), path.join(c, "usr/share/doc/vpp-maglev/node-LICENSE.gz"))
     write(path.join(c, LIB, "package.json"), JSON.stringify({ name: "vpp-maglev", version: info.version, type: "module", private: true }, null, 2) + "\n")
     copy(path.join(bundles, "build-info.json"), path.join(c, LIB, "build-info.json"))
+    copy(path.join(bundles, "launch.cjs"), path.join(c, LIB, "launch.cjs"))
     for (const p of ["maglevc", "maglevt"]) {
-      copy(path.join(bundles, `${p}.js`), path.join(c, LIB, `${p}.js`), 0o755)
+      program(p, c)
       symlink(`../lib/vpp-maglev/${p}.js`, path.join(c, "usr/bin", p))
       man(`${p}.1`, c)
     }
@@ -280,12 +289,11 @@ export const buildDebs = async ({ outdir, compress = "xz", node = process.execPa
     const d = path.join(stage, "vpp-maglevd")
     const daemons = ["maglevd", ...(hasFrontend ? ["maglevd-frontend"] : [])]
     for (const p of daemons) {
-      copy(path.join(bundles, `${p}.js`), path.join(d, LIB, `${p}.js`), 0o755)
+      program(p, d)
       symlink(`../lib/vpp-maglev/${p}.js`, path.join(d, "usr/sbin", p))
       if (fs.existsSync(path.join(root, "docs", `${p}.8`))) man(`${p}.8`, d)
     }
-    // A worker's module, not a program: no interpreter line.
-    write(path.join(d, LIB, "CheckWorker.js"), fs.readFileSync(path.join(bundles, "CheckWorker.js"), "utf8").replace(/^#!.*\n/, ""))
+    copy(path.join(bundles, "CheckWorker.js"), path.join(d, LIB, "CheckWorker.js"))
     stripCopy(addon, path.join(d, LIB, "vppmaglev_native.node"))
     fs.chmodSync(path.join(d, LIB, "vppmaglev_native.node"), 0o644)
     const units = ["vpp-maglevd.service", ...(hasFrontend ? ["vpp-maglevd-frontend.service"] : [])]

@@ -116,6 +116,15 @@ describe.skipIf(skipReason !== undefined)("Debian packages: build, install, run 
     expect(ldd).not.toContain("not found")
     expect(ldd).toMatch(/libc\.so\.6/)
 
+    // The programs' V8 code caches fit the Node that ships (else each start compiles its bundle).
+    const rejected = sh("/usr/lib/vpp-maglev/node", ["-e", `
+      const fs = require("fs"), vm = require("vm")
+      const file = "/usr/lib/vpp-maglev/maglevc.cjs"
+      const s = new vm.Script("(function (exports, require, module, __filename, __dirname, __vppMaglevUrl) {" + fs.readFileSync(file, "utf8") + "\\n})",
+        { filename: file, cachedData: fs.readFileSync("/usr/lib/vpp-maglev/maglevc.v8cache") })
+      console.log(s.cachedDataRejected)`])
+    expect(rejected.stdout.trim(), rejected.stderr).toBe("false")
+
     const version = sh("/usr/sbin/maglevd", ["--version"])
     expect(version.code).toBe(0)
     // The commit is embedded at build time; from a git checkout it is a hash, never "unknown".
@@ -230,6 +239,10 @@ describe.skipIf(skipReason !== undefined)("Debian packages: build, install, run 
       expect(shown.code, shown.stderr).toBe(0)
       const backends = JSON.parse(shown.stdout) as ReadonlyArray<{ readonly name: string; readonly state: string }>
       expect(backends.map((b) => [b.name, b.state]).sort()).toEqual([["gw1", "up"], ["web1", "up"]])
+
+      // A reload checks the file on a worker thread (CheckWorker.js beside the bundle).
+      daemon.kill("SIGHUP")
+      yield* record("config-reload", (r) => r.annotations.event === "config-reload")
 
       daemon.kill("SIGTERM")
       expect(yield* Effect.promise(() => exited)).toBe(0)
