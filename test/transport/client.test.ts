@@ -12,8 +12,12 @@ import { lb, memclnt, vpe } from "../../src/vpp/binapi/index.js"
 import * as Codec from "../../src/vpp/codec/Codec.js"
 import * as Frame from "../../src/vpp/codec/Frame.js"
 import { rawExchange } from "../support/rawSocket.js"
+import { waitFor } from "../support/wait.js"
 import { FrameReader, FrameTooLarge } from "../../src/vpp/transport/FrameReader.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
+
+/** `n` requests of `conn` are waiting for their reply (sent, not a time after sending). */
+const inFlight = (conn: VppApi.VppConnection, n: number) => Effect.map(conn.inFlight, (k) => (k === n ? true : undefined))
 
 /** A fresh directory for the socket, removed when the scope closes. */
 const socketDir = Effect.acquireRelease(
@@ -117,7 +121,7 @@ describe("VppApi client against the simulator", () => {
       const conn = yield* VppApi.connect({ path: server.path, timeout: "60 seconds" })
       yield* server.stall
       const fiber = yield* Effect.fork(conn.request(vpe.ShowVersion, vpe.ShowVersionReply, {}))
-      yield* Effect.sleep("50 millis")
+      yield* waitFor("the request in flight", inFlight(conn, 1))
       yield* server.restart(5151)
       yield* server.resume
       const result = yield* Fiber.join(fiber).pipe(Effect.either)
@@ -223,7 +227,7 @@ describe("simulator test hooks", () => {
       const other = yield* VppApi.connect({ path: server.path })
       yield* server.stall
       const waiting = yield* Effect.fork(conn.request(memclnt.ControlPing, memclnt.ControlPingReply, {}))
-      yield* Effect.sleep("20 millis")
+      yield* waitFor("the request in flight", inFlight(conn, 1))
       yield* server.dropConnections(conn.handle)
       expect(yield* Fiber.join(waiting).pipe(Effect.flip, Effect.map((e) => e._tag))).toBe("VppDisconnected")
       yield* server.resume
