@@ -118,6 +118,8 @@ export const watch: Effect.Effect<void, never, HealthChecker.HealthChecker | Run
       if (last !== undefined) yield* Effect.forEach(transitions(last, next), logTransition, { discard: true })
       last = next
     })
+    // The states at the start are the baseline (not logged); the streams then start with what is current.
+    yield* update
     yield* Stream.merge(checker.changes, Stream.fromQueue(configChanged)).pipe(
       Stream.runForEach(() => update),
       Effect.forkScoped
