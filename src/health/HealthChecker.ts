@@ -213,14 +213,15 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
 
   // probe-self-late: at most one line per 5 s, then one saying how many more (LogLimit).
   const limited = yield* LogLimit.make({ window: Duration.seconds(5) })
+  const selfLateAnnotations = (backend: string, reason: "timeout" | "start", lateMs: number, timeoutMs: number) => ({
+    event: "probe-self-late",
+    backend,
+    reason,
+    late_ms: Math.round(lateMs),
+    timeout_ms: timeoutMs
+  })
   const noteSelfLate = (backend: string, reason: "timeout" | "start", lateMs: number, timeoutMs: number) =>
-    limited.log(LogLevel.Warning, "probe round not counted: maglevd itself was late", {
-      event: "probe-self-late",
-      backend,
-      reason,
-      late_ms: Math.round(lateMs),
-      timeout_ms: timeoutMs
-    })
+    limited.log(LogLevel.Warning, "probe round not counted: maglevd itself was late", selfLateAnnotations(backend, reason, lateMs, timeoutMs))
 
   /** The transition history to keep, as configured now (apply updates it). */
   let historyNow = initialConfig.healthchecker.transitionHistory
@@ -254,7 +255,14 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
             Effect.map(random.next, (r) => Rounds.decide(ctx, outcome, from, clock.unsafeCurrentTimeMillis(), r)))
         : (from) =>
           Effect.async<Rounds.Decision<BackendHealth>>((resume) => {
-            const cancel = Rounds.runRounds(ctx, from, startRound, (d) => resume(Effect.succeed(d)), (e) => resume(Effect.die(e)))
+            const cancel = Rounds.runRounds(
+              ctx,
+              from,
+              startRound,
+              (d) => resume(Effect.succeed(d)),
+              (e) => resume(Effect.die(e)),
+              (d) => limited.unsafeSuppressed(LogLevel.Warning, selfLateAnnotations(target.backend, d.reason, d.lateMs, ctx.timeoutMs))
+            )
             return Effect.sync(cancel)
           })
       for (;;) {

@@ -142,14 +142,18 @@ export type StartRound = (request: ProbeRequest, deliver: (outcome: ProbeOutcome
  * one is not Steady: that decision goes to `wake`, once, and the rounds stop
  * (the caller handles it and calls again from its `due`). Returns what
  * cancels the round in flight. A defect in a round (a bug: probes never
- * throw) goes to `defect` instead.
+ * throw) goes to `defect` instead. A round not counted that `absorb` takes
+ * (its log line would be suppressed anyway: LogLimit.unsafeSuppressed) does
+ * not wake the caller either: an overloaded daemon sheds rounds without
+ * spending a fiber wake-up on each.
  */
 export const runRounds = <H extends State.BackendState>(
   ctx: RoundContext<H>,
   due: number,
   start: StartRound,
   wake: (decision: Decision<H>) => void,
-  defect: (error: unknown) => void
+  defect: (error: unknown) => void,
+  absorb?: (decision: Decision<H> & { readonly _tag: "SelfLate" }) => boolean
 ): (() => void) => {
   let cancel: (() => void) | undefined
   let stopped = false
@@ -166,7 +170,7 @@ export const runRounds = <H extends State.BackendState>(
       stopped = true
       return defect(e)
     }
-    if (decision._tag !== "Steady") {
+    if (decision._tag !== "Steady" && !(decision._tag === "SelfLate" && absorb?.(decision) === true)) {
       stopped = true
       return wake(decision)
     }

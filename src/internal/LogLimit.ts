@@ -16,6 +16,15 @@ import { Clock, Duration, Effect, FiberMap, type LogLevel, type Scope } from "ef
 export interface LogLimitShape {
   /** Logs `message` at `level` with `annotations`, unless a line for the same `event` went out within the window. */
   readonly log: (level: LogLevel.LogLevel, message: string, annotations: Annotations) => Effect.Effect<void>
+  /**
+   * Counts a line that would be suppressed anyway, without running an Effect:
+   * true when it was counted (a line for the event went out within the window
+   * and its summary is already due); false when the caller must go through
+   * `log` (the line goes out, or it starts the window's summary). For callers
+   * outside the Effect world on a hot path (probe rounds shed by an
+   * overloaded daemon: SelfLate.ts).
+   */
+  readonly unsafeSuppressed: (level: LogLevel.LogLevel, annotations: Annotations) => boolean
 }
 
 export type Annotations = { readonly event: string } & Readonly<Record<string, unknown>>
@@ -38,6 +47,7 @@ interface EventState {
 export const make = (options: LogLimitOptions = {}): Effect.Effect<LogLimitShape, never, Scope.Scope> =>
   Effect.gen(function*() {
     const windowMs = Duration.toMillis(options.window ?? DEFAULT_WINDOW)
+    const clock = yield* Effect.clock
     const state = new Map<string, EventState>()
     const summaries = yield* FiberMap.make<string>()
 
@@ -70,5 +80,14 @@ export const make = (options: LogLimitOptions = {}): Effect.Effect<LogLimitShape
         return Effect.asVoid(FiberMap.run(summaries, event, Effect.zipRight(Effect.sleep(wait), summarise(event)), { onlyIfMissing: true }))
       })
 
-    return { log }
+    const unsafeSuppressed: LogLimitShape["unsafeSuppressed"] = (level, annotations) => {
+      const s = state.get(annotations.event)
+      if (s === undefined || s.suppressed === 0 || clock.unsafeCurrentTimeMillis() - s.last >= windowMs) return false
+      s.suppressed++
+      s.level = level
+      s.annotations = annotations
+      return true
+    }
+
+    return { log, unsafeSuppressed }
   })

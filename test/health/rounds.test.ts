@@ -155,6 +155,30 @@ describe("Rounds.runRounds", () => {
     expect(MutableRef.get(cell).lastProbeAt).toBeUndefined()
   })
 
+  it("a round not counted that `absorb` takes goes on without waking; one it refuses wakes", () => {
+    const { ctx, cell } = setup(up())
+    const p = handProber()
+    const woken: Array<Rounds.Decision<State.BackendState>> = []
+    let take = true
+    const absorbed: Array<string> = []
+    Rounds.runRounds(ctx, Date.now(), p.start, (d) => woken.push(d), () => {}, (d) => {
+      absorbed.push(d.reason)
+      return take
+    })
+    const before = MutableRef.get(cell)
+    p.held[0]!.deliver(skipped(3000))
+    p.held[1]!.deliver({ ...probeResult("L4TOUT", TIMEOUT_MS, "timeout"), selfLateMs: TIMEOUT_MS })
+    expect(woken).toEqual([])
+    expect(absorbed).toEqual(["start", "timeout"])
+    expect(p.held).toHaveLength(3)
+    expect(MutableRef.get(cell)).toBe(before)
+    // When absorb refuses (the log line must go out), the round not counted wakes the caller.
+    take = false
+    p.held[2]!.deliver(skipped(3000))
+    expect(woken.map((d) => d._tag)).toEqual(["SelfLate"])
+    expect(p.held).toHaveLength(3)
+  })
+
   it("a timeout while maglevd was on time is counted", () => {
     const { ctx, cell } = setup(up())
     const p = handProber()

@@ -157,4 +157,24 @@ describe("LogLimit", () => {
         expect(lines).toHaveLength(5)
       }).pipe(Effect.provide(capture(lines)))
     }))
+
+  it.scoped("unsafeSuppressed counts only what the window would suppress anyway, into the same summary", () => {
+    const lines: Array<Line> = []
+    return Effect.gen(function*() {
+      const limit = yield* LogLimit.make({ window: "1 second" })
+      const ann = (n: number) => ({ event: "a", n })
+      // No line yet, then a line out but no summary due: both must go through log.
+      expect(limit.unsafeSuppressed(LogLevel.Warning, ann(0))).toBe(false)
+      yield* limit.log(LogLevel.Warning, "a 1", ann(1))
+      expect(limit.unsafeSuppressed(LogLevel.Warning, ann(2))).toBe(false)
+      yield* limit.log(LogLevel.Warning, "a 2", ann(2)) // suppressed: starts the summary
+      // Now the summary is due: counted without an Effect.
+      for (let n = 3; n <= 10; n++) expect(limit.unsafeSuppressed(LogLevel.Warning, ann(n))).toBe(true)
+      expect(lines.map((l) => l.message)).toEqual(["a 1"])
+      yield* TestClock.adjust("1 second")
+      expect(lines.at(-1)).toMatchObject({ message: "a: 9 more in the last 1000 ms", annotations: { suppressed: 9, n: 10 } })
+      // The summary went out: the window starts again, and log decides once more.
+      expect(limit.unsafeSuppressed(LogLevel.Warning, ann(11))).toBe(false)
+    }).pipe(Effect.provide(capture(lines)))
+  })
 })
