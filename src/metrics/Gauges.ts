@@ -11,12 +11,14 @@
  */
 import { Effect } from "effect"
 import type { Config, Pool, PoolMember } from "../config/Config.js"
+import * as FrontendState from "../health/FrontendState.js"
 import * as HealthChecker from "../health/HealthChecker.js"
 import { type HealthStatus, STATUSES } from "../health/HealthState.js"
 import { type AsFlows, asFlowsByFrontend } from "../lb/AsFlows.js"
 import { activePool, type StatusOf } from "../lb/Desired.js"
 import * as LbSync from "../lb/LbSync.js"
 import * as Supervisor from "../vpp/Supervisor.js"
+import * as Process from "./Process.js"
 import { bytes, fromFamily, labelValueBytes, type Source } from "./Prometheus.js"
 
 export interface Snapshot {
@@ -191,4 +193,12 @@ export const snapshot: Effect.Effect<Snapshot, never, HealthChecker.HealthChecke
     return { config, health, vppConnected: state._tag === "Connected", vipCounters, asFlows }
   })
 
-export const collect = Effect.map(snapshot, sources)
+/** The families of one snapshot, the frontends' states (FrontendState.ts) and the process's (Process.ts). */
+export const collect = Effect.map(snapshot, (s) => [...sources(s), ...frontendSources(s), ...Process.sources()])
+
+/** `maglev_frontend_state` and `maglev_frontend_serving_backends` of a snapshot. */
+export const frontendSources = (s: Snapshot): ReadonlyArray<Source> => {
+  const byName = new Map<string, HealthStatus>()
+  for (const [name, h] of s.health) byName.set(name, h.status)
+  return FrontendState.sources(FrontendState.statuses(s.config, (backend) => byName.get(backend)))
+}
