@@ -227,11 +227,12 @@ describe("maglevc", () => {
 
   /**
    * What main.ts reads from the environment: `Config.string("NAME")` (and the
-   * other `Config.*` constructors) and `process.env`.
+   * other `Config.*` constructors), a flag's `env: "NAME"` and `process.env`.
    */
   const mainTs = read("src/cli/main.ts")
   const envVars = sorted([
     ...matchAll(mainTs, /\bConfig\.\w+\(\s*"([A-Z][A-Z0-9_]*)"/g),
+    ...matchAll(mainTs, /\benv:\s*"([A-Z][A-Z0-9_]*)"/g),
     ...matchAll(mainTs, /\bprocess\.env\.([A-Z][A-Z0-9_]*)/g),
     ...matchAll(mainTs, /\bprocess\.env\[\s*"([A-Z][A-Z0-9_]*)"\s*\]/g)
   ])
