@@ -24,6 +24,7 @@
  * RPC API answers, not before: one line per topic (`hints`).
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as os from "node:os"
@@ -131,6 +132,8 @@ const waitForSocket = async (file: string, child: ChildProcess) => {
 
 const RPC_URL = "http://127.0.0.1:9090/rpc"
 const METRICS_URL = "http://127.0.0.1:9091/metrics"
+const DASHBOARD_URL = "http://127.0.0.1:9092/"
+const adminPasswordFile = path.join(runDir, "admin-password")
 
 /** Whether maglevd's RPC API answers HTTP at all (any status: it is listening and serving). */
 const answers = (url: string) =>
@@ -163,6 +166,7 @@ const hints = (): ReadonlyArray<readonly [string, string]> => [
   ["traffic", `curl -i http://127.0.0.10:${PORT}/   (the VIP; vppsim proxies it to a backend)`],
   ["maglevt", `npm run maglevt -- --config ${path.relative(process.cwd(), configFile) || configFile}`],
   ["counters", "npm run maglevc -- show vpp lb counters"],
+  ["dashboard", `${DASHBOARD_URL}view/   (admin: ${DASHBOARD_URL}admin/, user admin, password in ${adminPasswordFile})`],
   ["metrics", `curl ${METRICS_URL}`],
   ["api", `${RPC_URL}   (docs/api.md)`],
   ["stop", "Ctrl-C stops everything"]
@@ -187,6 +191,10 @@ try {
     "maglevd"
   )
   daemon.stdout!.pipe(process.stdout)
+  // The dashboard (docs/dashboard.md), its /admin/ behind a password made for this run.
+  fs.writeFileSync(adminPasswordFile, `${crypto.randomBytes(9).toString("base64url")}\n`, { mode: 0o600 })
+  const dashboard = node("src/frontend/main.ts", ["--server", RPC_URL, "--admin-user", "admin", "--admin-password-file", adminPasswordFile, "--log-level", "warn"], "maglevd-frontend")
+  dashboard.stdout!.pipe(process.stdout)
   say(`starting vppsim (${runDir}) and maglevd; their logs follow, and how to try it once maglevd answers`)
   if (await waitForApi(daemon)) banner()
 } catch (e) {
