@@ -99,10 +99,11 @@ export const flowChoice = (frontend: Frontend, vip: DesiredVip, request: Omit<Fl
 }
 
 /** The `GetFrontendFlow` handler over the daemon's current snapshot (`Control.snapshot`). */
-export const getFrontendFlow = (snapshot: Effect.Effect<Snapshot>) => (request: FlowRequest): Effect.Effect<FlowInfo, NotFound | InvalidArgument> =>
-  Effect.flatMap(snapshot, (s): Effect.Effect<FlowInfo, NotFound | InvalidArgument> => {
+export const getFrontendFlow = (snapshot: Effect.Effect<Snapshot>) =>
+  Effect.fn("Flow.getFrontendFlow")(function*(request: FlowRequest) {
+    const s = yield* snapshot
     const frontend = s.config.frontends.get(request.name)
-    if (frontend === undefined) return Effect.fail(new NotFound({ kind: "frontend", name: request.name }))
+    if (frontend === undefined) return yield* new NotFound({ kind: "frontend", name: request.name })
     const answer = flowChoice(frontend, desiredVip(frontend, s.config, statusIn(s.health)), request)
-    return answer instanceof InvalidArgument ? Effect.fail(answer) : Effect.succeed(answer)
+    return answer instanceof InvalidArgument ? yield* answer : answer
   })
