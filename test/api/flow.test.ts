@@ -4,7 +4,8 @@
  * random flows, the backend, hash and bucket it answers from the desired state
  * are the simulator's own choice for the same flow (the lb plugin's flow path,
  * src/sim/Traffic.ts, over what maglevd programmed), through weight changes, a
- * src-ip-sticky all-port VIP and a backend going down.
+ * src-ip-sticky all-port VIP and a backend going down. Few runs per state
+ * (each is an RPC over HTTP); flow-model.test.ts runs many more in-process.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -94,7 +95,7 @@ const agrees = (
           expect(info.address).toBe(expected.address)
         }
       ),
-      { numRuns: 50 }
+      { numRuns: 25 }
     ).finally(() => traffic.close())
   })
 
