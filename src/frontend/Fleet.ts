@@ -26,18 +26,21 @@ const cache = new Map<string, string>()
 /**
  * Hex digest (16 chars) of the new-flow table VPP builds for these ASes and
  * table length: which AS (by address) every bucket points at. Independent of
- * the order of `ases`; ASes with weight 0 or unused take no bucket.
+ * the order of `ases`. ASes with weight 0 or unused take no bucket, so they do
+ * not change it: a balancer that drains a backend and one that does not list
+ * it send every new flow to the same place.
  */
 export const fingerprint = (ases: ReadonlyArray<WeightedAs>, tableLength: number): string => {
-  const sorted = [...ases].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0))
-  const key = `${tableLength}|${sorted.map((a) => `${a.address}:${a.used === false ? 0 : a.weight}`).join(",")}`
+  const owners = ases
+    .filter((a) => a.used !== false && a.weight > 0)
+    .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0))
+  const key = `${tableLength}|${owners.map((a) => `${a.address}:${a.weight}`).join(",")}`
   const hit = cache.get(key)
   if (hit !== undefined) return hit
-  const table = Maglev.newFlowTable(sorted.map((a) => ({ address: a.address, weight: a.weight, used: a.used !== false })), tableLength)
+  const table = Maglev.newFlowTable(owners.map((a) => ({ address: a.address, weight: a.weight })), tableLength)
   const hash = crypto.createHash("sha256")
-  // The addresses that own buckets, then the table as indices into that list.
-  const owners = sorted.map((a) => a.address)
-  hash.update(owners.join(","))
+  // The addresses that own buckets, then the table as indices into that list (-1: VPP's drop AS).
+  hash.update(owners.map((a) => a.address).join(","))
   hash.update(Buffer.from(Int32Array.from(table).buffer))
   const digest = hash.digest("hex").slice(0, 16)
   if (cache.size >= CACHE_LIMIT) cache.clear()

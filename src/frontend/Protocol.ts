@@ -97,7 +97,7 @@ export const FleetMember = Schema.Struct({
   newFlowsTableLength: Schema.Int,
   /** The ASes with the weight maglevd wants VPP to have (the effective weight), sorted by address; weight-0 ones included. */
   ases: Schema.Array(Schema.Struct({ address: Schema.String, weight: Schema.Int })),
-  /** Hex digest of the predicted Maglev new-flow table (src/lb/Maglev.ts) over `ases` and the table length. */
+  /** Hex digest of the predicted Maglev new-flow table (src/lb/Maglev.ts) over `ases` and the table length (weight-0 ASes take no bucket: they do not change it). */
   fingerprint: Schema.String,
   /** The same digest over what VPP reports for the VIP (its ASes and weights), when the lb state is known. */
   vppFingerprint: Schema.optional(Schema.String)
@@ -258,7 +258,9 @@ export interface ActionResponse extends Schema.Schema.Type<typeof ActionResponse
  * Non-200 answers of every /api/ endpoint: 400 (bad request: does not decode,
  * unknown server/backend, action does not apply), 401 (no or wrong credentials;
  * with `WWW-Authenticate: Basic`), 403 (admin disabled: no credentials
- * configured), 409 (maglevd said Conflict), 502 (maglevd unreachable or failed).
+ * configured; or an action with another site's `Origin`), 409 (maglevd said
+ * Conflict), 415 (an action whose Content-Type is not application/json),
+ * 502 (maglevd unreachable or failed).
  */
 export const ErrorBody = Schema.Struct({
   error: Schema.String,

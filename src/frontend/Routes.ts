@@ -90,6 +90,14 @@ const action = (options: RoutesOptions) =>
   Effect.gen(function*() {
     const hub = yield* Hub
     const upstreams = yield* Upstreams
+    const request = yield* HttpServerRequest.HttpServerRequest
+    // A browser holding basic-auth credentials sends them to any page's form post too: only JSON (which a
+    // cross-site page cannot send without a CORS preflight this server never grants) from this origin.
+    if (!/^application\/json\b/i.test(request.headers["content-type"] ?? "")) return errorJson(415, "an action is a JSON body (Content-Type: application/json)")
+    const origin = request.headers["origin"]
+    if (origin !== undefined && origin !== "null" && new URL(origin).host !== request.headers["host"]) {
+      return errorJson(403, `cross-origin action refused (Origin ${origin})`)
+    }
     const decoded = yield* Effect.either(HttpServerRequest.schemaBodyJson(ActionRequest))
     if (decoded._tag === "Left") return errorJson(400, `bad action request: ${String(decoded.left.message ?? decoded.left)}`)
     const req = decoded.right

@@ -80,10 +80,11 @@ export const errorText = (cause: Cause.Cause<unknown>): string => {
 type Failure = Api.ApiError | RpcClientError.RpcClientError
 
 const vppPanel = (client: Client.MaglevClientShape): Effect.Effect<VppPanel> =>
-  Effect.all([client.GetVPPInfo(), client.GetVPPLBState(), client.GetVPPLBCounters()], { concurrency: 3 }).pipe(
+  Effect.all([client.GetVPPInfo(), client.GetVPPLBState(), Effect.option(client.GetVPPLBCounters())], { concurrency: 3 }).pipe(
+    // The counters come from the stats segment, a separate socket: without them the panel still shows the rest.
     Effect.map(([info, lb, counters]): VppPanel => {
       const now = Date.now()
-      return { connected: true, info, lb, lbAt: now, counters, refreshedAt: now }
+      return { connected: true, info, lb, lbAt: now, ...(counters._tag === "Some" ? { counters: counters.value } : {}), refreshedAt: now }
     }),
     // Unavailable (VPP disabled or not connected), or maglevd itself failed: the panel says which.
     Effect.catchAllCause((cause) => Effect.succeed<VppPanel>({ connected: false, reason: errorText(cause) }))

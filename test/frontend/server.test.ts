@@ -95,7 +95,20 @@ describe("maglevd-frontend", () => {
     expect(withPassword.status).toBe(200)
     expect(withPassword.body.admin).toBe(true)
     expect((await getJson(`${lab.url}admin/api/state`, { authorization: `Bearer ${TOKEN}` })).status).toBe(200)
-    // Nothing was paused by the refused request.
+    // A cross-site page cannot post an action with the browser's cached credentials: a form's body is not JSON,
+    // and a script from another origin says so in Origin.
+    const form = await fetch(`${lab.url}admin/api/action`, {
+      method: "POST",
+      headers: { ...ADMIN, "content-type": "text/plain" },
+      body: JSON.stringify({ server: lab.lb1.id, action: "pause", backend: "web1", dryRun: false })
+    })
+    expect(form.status).toBe(415)
+    const crossSite = await postJson(`${lab.url}admin/api/action`, { server: lab.lb1.id, action: "pause", backend: "web1", dryRun: false }, {
+      ...ADMIN,
+      origin: "http://evil.example"
+    })
+    expect(crossSite.status).toBe(403)
+    // Nothing was paused by the refused requests.
     const b = await lab.lb1.withClient((api) => api.GetBackend({ name: "web1" }))
     expect(b.state).not.toBe("paused")
   })
