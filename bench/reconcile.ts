@@ -11,13 +11,21 @@
  * 1. sync: with the loop held off (startup-min-delay 1h: the loop does
  *    nothing while hands-off, an explicit `sync()` is not gated), every
  *    backend up, VPP empty, one `LbSync.sync()` programs everything; then
- *    no-change full syncs, which must plan nothing. Targets <= 2 s and <= 200 ms.
+ *    no-change full syncs, which must plan nothing. Targets <= 2 s and <= 100 ms.
  * 2. react: the loop running (warm-up over), a few backends probed every
  *    50 ms with rise 1 / fall 1 are flipped down and up again, one at a time.
  *    Latency from the failing probe result being handed to the checker until
  *    the `lb_as_set_weight` for that backend is written to the client's
  *    socket (`socket.write`, hooked in this process; it leaves at the end of
  *    that tick), and until the simulator applied it. Target p99 <= 5 ms.
+ *    Then the same while a full sync of every AS runs: a reload that changes
+ *    every pool member's weight (32,000 lb_as_set_weight), and a backend
+ *    flipped down once the sync's requests are flowing.
+ *
+ * The simulator shares this process's CPU, so on a loaded machine a reply
+ * to a 32,000-AS read can take seconds: the VPP request timeout is 60 s here
+ * (the daemon's default is 5 s). A scenario that fails prints why and exits
+ * non-zero; a watchdog ends a child that runs longer than 25 minutes.
  *
  * `node --import tsx bench/reconcile.ts --child sync|react` runs one scenario
  * here; with RECONCILE_CPU_PROFILE=prefix it also writes CPU profiles of just
@@ -32,6 +40,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { checkConfigText, type Config, formatCheckResult } from "../src/config/index.js"
+import * as RunningConfig from "../src/config/RunningConfig.js"
 import * as HealthChecker from "../src/health/HealthChecker.js"
 import * as Prober from "../src/health/Prober.js"
 import { type ProbeResult, probeResult } from "../src/health/ProbeResult.js"
@@ -42,9 +51,11 @@ import * as Simulator from "../src/sim/Simulator.js"
 import { lb } from "../src/vpp/binapi/index.js"
 import * as Codec from "../src/vpp/codec/Codec.js"
 import * as Frame from "../src/vpp/codec/Frame.js"
+import { showLbVipsWithAses } from "../src/vpp/LbVips.js"
 import * as Supervisor from "../src/vpp/Supervisor.js"
 import type { VppConnection } from "../src/vpp/transport/VppApi.js"
 
+const RunningConfigTag = RunningConfig.RunningConfig
 const FRONTENDS = 1000
 const ASES_PER_VIP = 32
 /** Frontend f starts at backend STRIDE * f: each backend is in ASES_PER_VIP / STRIDE frontends. */
@@ -56,7 +67,11 @@ const FLIPPED = 20
 const DOWN_EVENTS = 200
 /** The reaction scenario stops early when its events take longer than this. */
 const REACT_BUDGET_MS = 45_000
-const EVENT_TIMEOUT_MS = 5_000
+/** Per flip: generous, a loaded machine is slow (the figures show how slow). */
+const EVENT_TIMEOUT_MS = 30_000
+/** Down events measured during full syncs (each needs a full sync of 32,000 ops), and their budget. */
+const DURING_EVENTS = 10
+const DURING_BUDGET_MS = 120_000
 
 const PASS = probeResult("L4OK", 0.1, "connected")
 const FAIL = probeResult("L4CON", 0.1, "refused")
@@ -70,7 +85,7 @@ const flipped = Array.from({ length: FLIPPED }, (_, i) => i * Math.floor(BACKEND
  * Steady backends are probed every 2 s, the flipped ones every 50 ms; the
  * loop's own full sync is an hour away.
  */
-const benchConfig = (startupMinDelay: string): Config => {
+const benchConfig = (startupMinDelay: string, weight = 100): Config => {
   const fast = new Set(flipped)
   const lines = [
     "maglev:",
@@ -86,7 +101,7 @@ const benchConfig = (startupMinDelay: string): Config => {
   }
   lines.push("  frontends:")
   for (let f = 0; f < FRONTENDS; f++) {
-    const members = Array.from({ length: ASES_PER_VIP }, (_, j) => `${backendName((f * STRIDE + j) % BACKENDS)}: ~`)
+    const members = Array.from({ length: ASES_PER_VIP }, (_, j) => `${backendName((f * STRIDE + j) % BACKENDS)}: ${weight === 100 ? "~" : `{weight: ${weight}}`}`)
     lines.push(`    f${f}:`)
     lines.push(`      address: 198.18.${Math.floor(f / 250)}.${(f % 250) + 1}`)
     lines.push("      protocol: tcp")
@@ -116,7 +131,8 @@ const simCounts = (sim: Simulator.SimulatorShape) => {
 const daemon = (config: Config, apiSocket: string, statsSocket: string, answer: (backend: string) => ProbeResult) => {
   const prober = Prober.layerFrom(({ target }) => Effect.sync(() => answer(target.backend)))
   const checker = HealthChecker.layer(config).pipe(Layer.provide(prober))
-  const vpp = Supervisor.layer({ apiSocket, statsSocket })
+  // The simulator shares this process's CPU: under load a whole-state reply takes seconds.
+  const vpp = Supervisor.layer({ apiSocket, statsSocket, requestTimeout: "60 seconds", pingTimeout: "60 seconds" })
   return LbSync.layer.pipe(Layer.provideMerge(Layer.merge(checker, vpp)))
 }
 
@@ -128,7 +144,12 @@ interface Harness {
   readonly peakRssMiB: () => number
 }
 
-type Services = LbSync.LbSync | HealthChecker.HealthChecker | Supervisor.VppSupervisor | Scope.Scope
+type Services =
+  | LbSync.LbSync
+  | HealthChecker.HealthChecker
+  | RunningConfig.RunningConfig
+  | Supervisor.VppSupervisor
+  | Scope.Scope
 
 /**
  * Runs `body` against a simulator in a temporary directory and the daemon's
@@ -156,7 +177,9 @@ const withDaemon = <A>(
       }),
     (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
   )
-  return Effect.runPromise(Effect.scoped(program).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)))
+  // RECONCILE_LOG=info (or debug) shows the daemon's log lines too (every mutation: long).
+  const level = process.env["RECONCILE_LOG"] === "debug" ? LogLevel.Debug : process.env["RECONCILE_LOG"] === "info" ? LogLevel.Info : LogLevel.Warning
+  return Effect.runPromise(Effect.scoped(program).pipe(Logger.withMinimumLogLevel(level)))
     .finally(() => clearInterval(sampler))
 }
 
@@ -222,7 +245,9 @@ export interface SyncFigures {
   readonly noChangeOps: number
   /** Every no-change full sync, in order. */
   readonly noChangeMs: ReadonlyArray<number>
-  /** Parts of a no-change sync, each measured alone. */
+  /** Parts of a no-change sync, each measured alone: lb_vip_dump + show lb vips verbose (parsed). */
+  readonly briefMs: number
+  /** What a sync that finds a difference adds: lb_vip_dump + lb_as_v2_dump. */
   readonly dumpMs: number
   readonly parseMs: number
   readonly desiredMs: number
@@ -236,7 +261,7 @@ const runSync = (): Promise<SyncFigures> =>
   withDaemon("1h", () => PASS, ({ connection, peakRssMiB, sim }) =>
     Effect.gen(function*() {
       const sync = yield* LbSync.LbSync
-      yield* waitFor("every backend up", allUp, 15_000)
+      yield* waitFor("every backend up", allUp, 120_000)
       // The loop has seen the connect and the transitions by now, and stayed hands-off.
       const before = simCounts(sim)
       if (before.vips !== 0 || before.ases !== 0) return yield* Effect.dieMessage(`VPP not empty before the sync: ${JSON.stringify(before)}`)
@@ -253,7 +278,12 @@ const runSync = (): Promise<SyncFigures> =>
         noChangeOps += r.ops.length
         noChangeMs.push(ms)
       }
-      // The parts of a no-change sync, one at a time (LbSync.run does the same steps).
+      // The parts of a no-change sync, one at a time: the two cheap reads it makes, and (what a sync
+      // that finds a difference adds) the AS dump with its parse.
+      const [, briefMs] = yield* timed(Effect.all([
+        connection.dump(lb.LbVipDump, lb.LbVipDetails, { ...ALL_VIPS, pfx_matcher: { le: 0, ge: 0 } }),
+        showLbVipsWithAses(connection)
+      ]))
       const [[vipDetails, asDetails], dumpMs] = yield* timed(Effect.all([
         connection.dump(lb.LbVipDump, lb.LbVipDetails, { ...ALL_VIPS, pfx_matcher: { le: 0, ge: 0 } }),
         connection.dump(lb.LbAsV2Dump, lb.LbAsV2Details, ALL_VIPS)
@@ -272,6 +302,7 @@ const runSync = (): Promise<SyncFigures> =>
         fullMs,
         noChangeOps,
         noChangeMs,
+        briefMs,
         dumpMs,
         parseMs,
         desiredMs,
@@ -337,6 +368,12 @@ export interface ReactFigures {
   readonly downLastApplied: Latencies
   readonly upFirstWrite: Latencies
   readonly upLastApplied: Latencies
+  /** Down events measured while a full sync of every AS was running. */
+  readonly duringEvents: number
+  readonly duringFullSyncs: number
+  readonly duringFirstWrite: Latencies
+  readonly duringLastWrite: Latencies
+  readonly duringFirstApplied: Latencies
   readonly mutations: number
   readonly expectedMutations: number
   readonly warmUpSeconds: number
@@ -351,6 +388,8 @@ const latencies = (xs: ReadonlyArray<number>): Latencies => {
 }
 
 const runReact = (): Promise<ReactFigures> => {
+  // The two configurations the full syncs alternate between (checked before anything is measured).
+  const configs = [benchConfig("3s", 90), benchConfig("3s", 100)] as const
   const answers = new Map<string, ProbeResult>()
   let current: Flip | undefined
   const answer = (backend: string): ProbeResult => {
@@ -364,11 +403,12 @@ const runReact = (): Promise<ReactFigures> => {
     Effect.gen(function*() {
       const sync = yield* LbSync.LbSync
       // Warm-up: hands-off for 3 s (every backend is probed by then), then the loop programs everything.
-      yield* waitFor("warm-up done", Effect.map(sync.phase, (p) => p === "done"), 30_000)
+      // Generous bounds: they return as soon as the state is there, and a loaded machine is slow.
+      yield* waitFor("warm-up done", Effect.map(sync.phase, (p) => p === "done"), 300_000)
       yield* waitFor(
         "every AS programmed with its weight",
         Effect.sync(() => simCounts(sim).weighted === FRONTENDS * ASES_PER_VIP),
-        30_000,
+        300_000,
         500
       )
       yield* Effect.sleep("500 millis")
@@ -429,6 +469,35 @@ const runReact = (): Promise<ReactFigures> => {
       const seconds = (performance.now() - t0) / 1000
       // Down: a weight and a flush per VIP (flush-on-down); up: a weight per VIP. Nothing else.
       const expectedMutations = down.length * 2 * VIPS_PER_BACKEND + up.length * VIPS_PER_BACKEND
+      const measuredMutations = mutations - m0
+      // Printed now too: on a starved machine the part during full syncs may not finish.
+      console.log(`(flips alone: ${down.length} down events; to the first lb_as_set_weight written ${lat(latencies(down.map((d) => d.firstWrite)))})`)
+
+      // The same while a full sync of every AS runs: reloads alternate every member's weight between
+      // 90 and 100 (32,000 lb_as_set_weight each); a backend goes down once the sync's requests flow.
+      const running = yield* RunningConfigTag
+      let bulkTo = -1
+      let bulkSeen = 0
+      const unsubscribeBulk = sim.lb.subscribe((m: LbMutation) => {
+        if (m.op === "as-weight" && m.details.to === bulkTo) bulkSeen++
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(unsubscribeBulk))
+      const during: Array<{ firstWrite: number; lastWrite: number; firstApplied: number; lastApplied: number }> = []
+      let fullSyncs = 0
+      const t1 = performance.now()
+      while (during.length < DURING_EVENTS && performance.now() - t1 < DURING_BUDGET_MS) {
+        const weight = during.length % 2 === 0 ? 90 : 100
+        bulkTo = weight
+        bulkSeen = 0
+        yield* running.replace(configs[during.length % 2]!)
+        yield* waitFor("the full sync's requests flowing", Effect.sync(() => bulkSeen >= 2_000), 60_000, 1)
+        const index = flipped[during.length % flipped.length]!
+        during.push(yield* flip(index, 0))
+        answers.set(backendName(index), PASS)
+        yield* waitFor("the full sync done", Effect.map(sync.idle, (idle) => idle && bulkSeen >= FRONTENDS * ASES_PER_VIP - 2 * VIPS_PER_BACKEND), 120_000)
+        yield* waitFor(`${backendName(index)} up again`, Effect.sync(() => simCounts(sim).weighted === FRONTENDS * ASES_PER_VIP), 30_000, 100)
+        fullSyncs++
+      }
       return {
         downEvents: down.length,
         upEvents: up.length,
@@ -439,8 +508,13 @@ const runReact = (): Promise<ReactFigures> => {
         downLastApplied: latencies(down.map((d) => d.lastApplied)),
         upFirstWrite: latencies(up.map((d) => d.firstWrite)),
         upLastApplied: latencies(up.map((d) => d.lastApplied)),
-        mutations: mutations - m0,
+        mutations: measuredMutations,
         expectedMutations,
+        duringEvents: during.length,
+        duringFullSyncs: fullSyncs,
+        duringFirstWrite: latencies(during.map((d) => d.firstWrite)),
+        duringLastWrite: latencies(during.map((d) => d.lastWrite)),
+        duringFirstApplied: latencies(during.map((d) => d.firstApplied)),
         warmUpSeconds,
         seconds,
         peakRssMiB: peakRssMiB()
@@ -457,8 +531,9 @@ export const printSync = (f: SyncFigures): void => {
   console.log(`\nLbSync.sync() of ${FRONTENDS.toLocaleString("en-US")} frontends x ${ASES_PER_VIP} backends (${BACKENDS.toLocaleString("en-US")} backends, each in ${VIPS_PER_BACKEND} VIPs), all up`)
   console.log("  real HealthChecker (scripted probes), Supervisor and LbSync; vppsim in the same process; live clock")
   console.log(`  full sync from empty      ${(f.fullMs / 1000).toFixed(2)} s   ${f.fullOps.toLocaleString("en-US")} ops -> ${f.vips.toLocaleString("en-US")} VIPs, ${f.ases.toLocaleString("en-US")} ASes   (target <= 2 s)`)
-  console.log(`  no-change full sync       ${ms(median(f.noChangeMs))} median of ${f.noChangeMs.length} (${f.noChangeMs.map((x) => x.toFixed(0)).join(", ")} ms), ${f.noChangeOps} ops   (target <= 200 ms)`)
-  console.log(`    its steps, each alone: dump (both dumps, simulator included) ${ms(f.dumpMs)}, observedFromDumps ${ms(f.parseMs)}, desiredState ${ms(f.desiredMs)}, diff ${ms(f.diffMs)}`)
+  console.log(`  no-change full sync       ${ms(median(f.noChangeMs))} median of ${f.noChangeMs.length} (${f.noChangeMs.map((x) => x.toFixed(0)).join(", ")} ms), ${f.noChangeOps} ops   (target <= 100 ms)`)
+  console.log(`    its reads, alone: lb_vip_dump + show lb vips verbose (parsed; simulator included) ${ms(f.briefMs)}; desired state ${ms(f.desiredMs)}, diff ${ms(f.diffMs)}`)
+  console.log(`    a sync that finds a difference adds: lb_vip_dump + lb_as_v2_dump ${ms(f.dumpMs)}, observedFromDumps ${ms(f.parseMs)}`)
   console.log(`  peak RSS (daemon + simulator)  ${f.peakRssMiB.toFixed(0)} MiB`)
 }
 
@@ -471,7 +546,10 @@ export const printReact = (f: ReactFigures): void => {
   console.log(`    to the last of its ${f.vipsPerBackend} (every VIP of the backend)              ${lat(f.downLastWrite)}`)
   console.log(`    to the simulator applying the first / the last               ${lat(f.downFirstApplied)} / ${lat(f.downLastApplied)}`)
   console.log(`  back up: to the first request written ${lat(f.upFirstWrite)}; all applied ${lat(f.upLastApplied)}`)
-  console.log(`  lb mutations during the run: ${f.mutations.toLocaleString("en-US")} (expected ${f.expectedMutations.toLocaleString("en-US")}); warm-up took ${f.warmUpSeconds.toFixed(1)} s`)
+  console.log(`  while a full sync of every AS runs (${f.duringEvents} down events, ${f.duringFullSyncs} full syncs of ${(FRONTENDS * ASES_PER_VIP).toLocaleString("en-US")} weight changes):`)
+  console.log(`    to the first lb_as_set_weight written   ${lat(f.duringFirstWrite)}   (target p99 <= 5 ms)`)
+  console.log(`    to the last of its ${f.vipsPerBackend} written               ${lat(f.duringLastWrite)}; the first applied ${lat(f.duringFirstApplied)}`)
+  console.log(`  lb mutations during the flips alone: ${f.mutations.toLocaleString("en-US")} (expected ${f.expectedMutations.toLocaleString("en-US")}); warm-up took ${f.warmUpSeconds.toFixed(1)} s`)
   console.log(`  peak RSS (daemon + simulator)  ${f.peakRssMiB.toFixed(0)} MiB`)
 }
 
@@ -498,7 +576,15 @@ export const run = async (): Promise<void> => {
 // A child of runIsolated, or run by hand (see the top of this file).
 if (process.argv[2] === "--child") {
   const scenario = process.argv[3] as Scenario
-  const figures = scenario === "sync" ? await runSync() : await runReact()
+  // Whatever happens, the child ends: a stuck scenario is reported, not waited for.
+  setTimeout(() => {
+    console.error(`reconcile benchmark (${scenario}): still running after 25 minutes; stopped`)
+    process.exit(3)
+  }, 1_500_000).unref()
+  const figures = await (scenario === "sync" ? runSync() : runReact()).catch((e: unknown) => {
+    console.error(`reconcile benchmark (${scenario}) failed: ${e instanceof Error ? e.message : String(e)}`)
+    process.exit(1)
+  })
   if (process.send !== undefined) process.send(figures, () => process.exit(0))
   else {
     if (scenario === "sync") printSync(figures as SyncFigures)
