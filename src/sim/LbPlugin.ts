@@ -474,6 +474,8 @@ export class LbPlugin {
   private readonly maxTableLength: number
   private readonly logLimit: number
   private readonly initialInterfaces: ReadonlyArray<number>
+  /** `vlib_refcount_get (&lbm->as_refcount, as)`: the traffic model's sticky-table references (0 without traffic). */
+  private asRefcount: (asIndex: number) => number = () => 0
 
   private ip4Src: string = Defaults.ip4_src_address
   private ip6Src: string = Defaults.ip6_src_address
@@ -680,6 +682,15 @@ export class LbPlugin {
     return table.map((k) => (k === Maglev.DROP ? 0 : ids[k]!))
   }
 
+  /**
+   * Where the AS references of the sticky tables come from (the traffic model,
+   * src/sim/Traffic.ts): garbage collection keeps a lameduck AS while any entry
+   * names it, as `lb_vip_garbage_collection` does.
+   */
+  setAsRefcount(refcount: (asIndex: number) => number): void {
+    this.asRefcount = refcount
+  }
+
   /** Makes an interface exist (for `lb_add_del_intf_nat4/6`'s `sw_if_index` check). */
   addInterface(swIfIndex: number): void {
     this.interfaces.add(swIfIndex)
@@ -760,9 +771,10 @@ export class LbPlugin {
   /**
    * `lb_vip_garbage_collection`: at most once per `garbageRun` seconds (counted
    * from the VIP's creation or its last run), free every AS that is not USED and
-   * was deleted at least `concurrencyTimeout` seconds ago (no sticky-table entry
-   * references it: the simulator has no traffic). Both indices go back to their
-   * pools' free lists in the VIP's AS-pool order.
+   * was deleted at least `concurrencyTimeout` seconds ago and that no sticky-table
+   * entry references it (`vlib_refcount_get (&lbm->as_refcount, ...) == 0`; always
+   * so without the traffic model, see `setAsRefcount`). Both indices go back to
+   * their pools' free lists in the VIP's AS-pool order.
    */
   private vipGarbageCollection(vipIndex: number, now: number): void {
     const v = this.vips.at(vipIndex)!
@@ -770,7 +782,7 @@ export class LbPlugin {
     v.lastGarbageCollection = now
     v.ases.forEach((asIndex, slot) => {
       const a = this.ass.at(asIndex)!
-      if ((a.flags & AS_USED) === 0 && loopGe(now, a.lastUsed + this.concurrencyTimeout)) {
+      if ((a.flags & AS_USED) === 0 && loopGe(now, a.lastUsed + this.concurrencyTimeout) && this.asRefcount(asIndex) === 0) {
         v.ases.put(slot)
         v.asByAddress.delete(Ip46.key(a.address))
         this.ass.put(asIndex)

@@ -122,7 +122,10 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, E
         { workers: options.workers ?? 0, ...(options.trafficRandom !== undefined ? { random: options.trafficRandom } : {}) }
       )
       : undefined
-    if (traffic !== undefined) yield* Effect.addFinalizer(() => Effect.sync(() => traffic.close()))
+    if (traffic !== undefined) {
+      model.setAsRefcount((a) => traffic.flows(a))
+      yield* Effect.addFinalizer(() => Effect.sync(() => traffic.close()))
+    }
     const commands = Cli.lbCommands(model, counters, now, traffic === undefined ? undefined : (a) => traffic.flows(a))
     handlers[vlib.CliInband.name] = (req: vlib.CliInband): ReadonlyArray<ApiServer.Reply> => [
       { message: vlib.CliInbandReply, fields: { ...Cli.run(req.cmd, commands) } }

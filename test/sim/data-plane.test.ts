@@ -18,6 +18,9 @@ import { tempDir } from "./tempDir.js"
 
 const VIP = "127.0.0.50"
 const ASES = ["127.0.0.51", "127.0.0.52", "127.0.0.53"]
+/** The clients' address, and source ports above Linux's ephemeral range (32768-60999), so no other socket holds them. */
+const CLIENT = "127.0.0.54"
+const PORTS = 61000
 
 /** A free port on every address the test uses (the VIP's port is the backends' port too). */
 const freePort = (): Promise<number> =>
@@ -50,7 +53,7 @@ const connection = (srcPort: number, port: number) =>
   Effect.acquireRelease(
     Effect.promise(() =>
       new Promise<net.Socket>((resolve, reject) => {
-        const s = net.connect({ host: VIP, port, localAddress: "127.0.0.1", localPort: srcPort }, () => resolve(s))
+        const s = net.connect({ host: VIP, port, localAddress: CLIENT, localPort: srcPort }, () => resolve(s))
         s.once("error", reject)
       })
     ),
@@ -107,13 +110,13 @@ describe("vppsim --data-plane", () => {
       const vip = 2
       const expected = (srcPort: number) => {
         const table = lb.newFlowTable(vip)!
-        const hash = flowHash({ src: Uint8Array.of(127, 0, 0, 1), dst: Uint8Array.of(127, 0, 0, 50), srcPort, dstPort: port }, false)
+        const hash = flowHash({ src: Uint8Array.of(127, 0, 0, 54), dst: Uint8Array.of(127, 0, 0, 50), srcPort, dstPort: port }, false)
         return lb.inspectVip(vip)!.ases.find((a) => a.index === table[hash & 1023])!.address
       }
 
       // Each new connection goes where the new-flow table sends its hash; all three ASes serve some.
       const served = new Map<number, string>()
-      for (let srcPort = 40100; srcPort < 40130; srcPort++) {
+      for (let srcPort = PORTS; srcPort < PORTS + 30; srcPort++) {
         const c = yield* connection(srcPort, port)
         served.set(srcPort, yield* c.get)
         expect(served.get(srcPort)).toBe(expected(srcPort))
@@ -122,14 +125,14 @@ describe("vppsim --data-plane", () => {
       const [, first] = sim.stats!.segment.lbVipCounterValues(vip)
       expect(first).toBe(30n)
 
-      // A connection kept open to 127.0.0.52 stays there when its weight goes to 0 (drain), and new ones avoid it.
-      const srcPort = [...served].find(([, a]) => a === "127.0.0.52")![0] + 1000
+      // A connection kept open stays with its AS when that AS's weight goes to 0 (drain), and new ones avoid it.
+      const srcPort = PORTS + 1000
       const kept = yield* connection(srcPort, port)
       expect(yield* kept.get).toBe(expected(srcPort))
       const drainedAs = expected(srcPort)
       expect(lb.handle("lb_as_set_weight", asReq(port, drainedAs, { weight: 0 }), 1)).toEqual({ retval: 0 })
       expect(yield* kept.get).toBe(drainedAs)
-      for (let p = 41000; p < 41020; p++) {
+      for (let p = PORTS + 2000; p < PORTS + 2020; p++) {
         const c = yield* connection(p, port)
         expect(yield* c.get).not.toBe(drainedAs)
       }

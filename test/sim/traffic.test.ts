@@ -133,6 +133,22 @@ describe("the traffic model (Traffic.ts, after lb_node_fn)", () => {
     expect(traffic.packet(f, 2 + 11).counter).toBe(LbVipCounter.firstPacket)
   })
 
+  it("garbage collection keeps a lameduck AS while sticky entries reference it; a flush lets it go (lb_vip_garbage_collection)", () => {
+    const { model, traffic } = setup()
+    model.setAsRefcount((a) => traffic.flows(a))
+    for (let i = 0; i < 50; i++) traffic.packet(traffic.newFlow(1)!, 1)
+    expect(traffic.flows(1)).toBeGreaterThan(0)
+    // deleted without flush: lameduck, its flows stay
+    expect(model.handle("lb_add_del_as_v2", asReq("10.0.0.1", { is_del: true }), 2)).toEqual({ retval: 0 })
+    model.gc(100) // past the 10 s concurrency timeout and the VIP's 60 s gate
+    expect(model.inspectVip(1)!.ases.map((a) => [a.address, a.used])).toEqual([["10.0.0.1", false], ["10.0.0.2", true]])
+    // lb_flush_vip moves every reference to AS 0; the next run frees it
+    expect(model.handle("lb_flush_vip", { pfx: "192.0.2.1/32", protocol: 6, port: 80 }, 101)).toEqual({ retval: 0 })
+    expect(traffic.flows(1)).toBe(0)
+    model.gc(200)
+    expect(model.inspectVip(1)!.ases.map((a) => a.address)).toEqual(["10.0.0.2"])
+  })
+
   it("no AS: 'no server configured'; entries expire after flow_timeout and their slots are reused", () => {
     const model = new LbPlugin()
     model.handle("lb_add_del_vip_v2", vipReq("192.0.2.1/32"), 0)
