@@ -49,7 +49,7 @@ const flags = {
   }),
   check: CommandLine.boolean({
     name: "check",
-    description: "check the configuration, print the result and exit: 0 valid, 1 YAML or structural error, 2 semantic error"
+    description: "check the configuration and exit (0 valid, 1 YAML/structure, 2 semantic)"
   }),
   vppApiAddr: CommandLine.text({
     name: "vpp-api-addr",
@@ -68,7 +68,7 @@ const flags = {
   rpcAddr: CommandLine.text({
     name: "rpc-addr",
     value: "ADDR",
-    description: "listen address of the RPC API (maglevc), host:port or [v6]:port; \"\" disables it",
+    description: "RPC API (maglevc) listen address, host:port or [v6]:port; \"\" disables it",
     env: "MAGLEV_RPC_ADDR",
     default: "127.0.0.1:9090"
   }),
@@ -101,7 +101,7 @@ const flags = {
   metricsAddr: CommandLine.text({
     name: "metrics-addr",
     value: "ADDR",
-    description: "listen address of the Prometheus /metrics endpoint, host:port or [v6]:port; \"\" disables it",
+    description: "Prometheus /metrics listen address, host:port or [v6]:port; \"\" disables it",
     env: "MAGLEV_METRICS_ADDR",
     default: "127.0.0.1:9091"
   }),

@@ -301,7 +301,7 @@ export const logFormatFlag = (env: string) =>
     name: "log-format",
     value: "FORMAT",
     choices: ["json", "text"],
-    description: "log lines as JSON objects or as readable text (time level event key=value...)",
+    description: "log lines as JSON objects, or as text: time level event key=value...",
     env,
     default: Log.defaultFormat(),
     shown: "text on a terminal, else json"

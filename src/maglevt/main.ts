@@ -17,10 +17,11 @@ import { type LoadedConfig, targets } from "./Targets.js"
 
 const DEFAULT_CONFIG = "/etc/vpp-maglev/maglev.yaml"
 
-const duration = (name: string, fallback: string, description: string) =>
+const duration = (name: string, env: string, fallback: string, description: string) =>
   CommandLine.flag(
-    { name, value: "DURATION", description, default: fallback },
+    { name, value: "DURATION", description, default: fallback, env },
     Options.text(name).pipe(
+      Options.withFallbackConfig(Config.string(env)),
       Options.withDefault(fallback),
       Options.mapTryCatch(
         (text) => Either.getOrThrowWith(parseDuration(text), (reason) => `--${name} ${JSON.stringify(text)}: ${reason}`),
@@ -41,11 +42,12 @@ const flags = {
     { name: "config", value: "FILE", description: "a maglev.yaml to read; repeat it for several", default: DEFAULT_CONFIG, env: "MAGLEV_CONFIG", repeated: true },
     Options.text("config").pipe(Options.repeated)
   ),
-  interval: duration("interval", "100ms", "time between two probes of a VIP, ±10 % at random (Go syntax: 100ms, 1s)"),
-  timeout: duration("timeout", "1s", "how long a probe may take: connection and whole response"),
+  interval: duration("interval", "MAGLEVT_INTERVAL", "100ms", "time between two probes of a VIP, ±10 % at random (Go syntax: 100ms, 1s)"),
+  timeout: duration("timeout", "MAGLEVT_TIMEOUT", "1s", "how long a probe may take: connection and whole response"),
   host: CommandLine.flag(
-    { name: "host", value: "NAME", description: "Host header of the HTTP requests, and TLS server name when it is a DNS name", default: "the VIP's address:port" },
+    { name: "host", value: "NAME", description: "Host header of the requests, and TLS server name when a DNS name", default: "the VIP's address:port", env: "MAGLEVT_HOST" },
     Options.text("host").pipe(
+      Options.withFallbackConfig(Config.string("MAGLEVT_HOST")),
       Options.optional,
       Options.mapTryCatch(
         Option.map((text) => {
@@ -58,8 +60,9 @@ const flags = {
     )
   ),
   uri: CommandLine.flag(
-    { name: "uri", value: "PATH", description: "path (and query) of the HTTP requests", default: "/.well-known/ipng/healthz" },
+    { name: "uri", value: "PATH", description: "path (and query) of the HTTP requests", default: "/.well-known/ipng/healthz", env: "MAGLEVT_URI" },
     Options.text("uri").pipe(
+      Options.withFallbackConfig(Config.string("MAGLEVT_URI")),
       Options.withDefault("/.well-known/ipng/healthz"),
       Options.mapTryCatch(
         (text) => {
@@ -71,17 +74,19 @@ const flags = {
     )
   ),
   header: CommandLine.flag(
-    { name: "header", value: "NAME", description: "response header that names the backend; its values are tallied", default: "X-Served-By" },
-    Options.text("header").pipe(Options.withDefault("X-Served-By"))
+    { name: "header", value: "NAME", description: "response header that names the backend; its values are tallied", default: "X-Served-By", env: "MAGLEVT_HEADER" },
+    Options.text("header").pipe(Options.withFallbackConfig(Config.string("MAGLEVT_HEADER")), Options.withDefault("X-Served-By"))
   ),
-  insecure: CommandLine.boolean({ name: "insecure", description: "HTTPS: do not verify the VIP's certificate" }),
+  insecure: CommandLine.boolean({ name: "insecure", description: "HTTPS: do not verify the VIP's certificate", env: "MAGLEVT_INSECURE" }),
   keepalive: CommandLine.boolean({
     name: "keepalive",
-    description: "reuse one connection per VIP; by default every probe is a new connection, hashed afresh by Maglev"
+    description: "reuse one connection per VIP (else each probe is new, hashed afresh)",
+    env: "MAGLEVT_KEEPALIVE"
   }),
   filter: CommandLine.flag(
-    { name: "filter", value: "REGEX", description: "probe only the frontends whose name or address:port matches this JavaScript regular expression", default: "all" },
+    { name: "filter", value: "REGEX", description: "probe only frontends whose name or address:port matches this JS regex", default: "all", env: "MAGLEVT_FILTER" },
     Options.text("filter").pipe(
+      Options.withFallbackConfig(Config.string("MAGLEVT_FILTER")),
       Options.optional,
       Options.mapTryCatch(
         Option.map((text) => new RegExp(text)),

@@ -53,20 +53,20 @@ const flags = {
   maxBufferedBytes: CommandLine.integer({
     name: "max-buffered-bytes",
     value: "N",
-    description: "bytes all API connections may buffer together; past it the connection holding the most is closed",
+    description: "bytes all API connections may buffer; past it the biggest one is closed",
     env: "VPPSIM_MAX_BUFFERED_BYTES",
     default: ApiServer.DEFAULT_MAX_BUFFERED_BYTES
   }),
   traffic: CommandLine.integer({
     name: "traffic",
     value: "RATE",
-    description: "synthetic traffic: packets per second over all VIPs, through the lb plugin's flow model (0: none)",
+    description: "synthetic packets per second over all VIPs, through the lb flow model",
     env: "VPPSIM_TRAFFIC",
     default: 0
   }),
   dataPlane: CommandLine.boolean({
     name: "data-plane",
-    description: "proxy TCP connections to VIPs that are local addresses (127.0.0.10) to the AS the lb plugin's flow model picks",
+    description: "proxy TCP to local VIPs (127.0.0.10) to the AS the lb flow model picks",
     env: "VPPSIM_DATA_PLANE"
   }),
   logLevel: CommandLine.logLevelFlag("VPPSIM_LOG_LEVEL"),
