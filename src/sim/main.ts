@@ -9,7 +9,7 @@
  */
 import { Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Config, Effect, Logger, Option } from "effect"
+import { Cause, Config, Effect, Logger, Option } from "effect"
 import * as CommandLine from "../internal/CommandLine.js"
 import { teardown } from "../internal/ExitStatus.js"
 import * as Log from "../internal/Log.js"
@@ -108,5 +108,9 @@ const main = (o: CommandLine.FlagValues<typeof flags>) =>
 
 CommandLine.run(program, main).pipe(
   Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disablePrettyLogger: true, teardown: teardown(() => 1) })
+  NodeRuntime.runMain({
+    disablePrettyLogger: true,
+    // SIGTERM, SIGINT: a clean stop, 0; a usage error: its ExitStatus.
+    teardown: teardown((cause) => (Cause.isInterruptedOnly(cause) ? 0 : 1))
+  })
 )
