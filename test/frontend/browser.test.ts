@@ -1,0 +1,221 @@
+/**
+ * The dashboard in a real browser (Debian's chromium through playwright-core)
+ * against real processes: maglevd A programming vppsim, maglevd B without VPP
+ * (one VIP weighted differently), a dead --server URL, and maglevd-frontend.
+ * One set of processes and one browser for the whole file (test/frontend/lab.ts).
+ *
+ * `DASHBOARD_SCREENSHOT=docs/dashboard.png npx vitest run test/frontend/browser.test.ts`
+ * also saves the main view as that picture (the README's).
+ */
+import type { Page } from "playwright-core"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { ADMIN_PASSWORD, ADMIN_USER, type DashboardLab, startDashboardLab, until } from "./browserLab.js"
+
+const VIP = "192.0.2.10/32 6 80"
+const WAIT = { timeout: 120_000 }
+
+let lab: DashboardLab
+
+beforeAll(async () => {
+  lab = await startDashboardLab()
+}, 300_000)
+
+afterAll(async () => {
+  await lab?.stop()
+}, 60_000)
+
+const row = (page: Page, server: string, frontend: string, backend: string) =>
+  page.locator(`[data-server-section="${server}"] article[data-frontend="${frontend}"] tr[data-backend="${backend}"]`)
+
+const openPage = async (url: string, admin = false) => {
+  const context = await lab.browser.newContext({
+    viewport: { width: 1280, height: 900 },
+    ...(admin ? { httpCredentials: { username: ADMIN_USER, password: ADMIN_PASSWORD } } : {})
+  })
+  const page = await context.newPage()
+  const stateFetches: Array<string> = []
+  page.on("request", (r) => {
+    if (r.url().includes("/api/state")) stateFetches.push(r.url())
+  })
+  await page.goto(url)
+  await page.locator("[data-live=yes]").waitFor(WAIT)
+  return { page, context, stateFetches }
+}
+
+/** Every backend of A up (with the startup delays over, the VIP programmed). */
+const settled = () =>
+  until("A's web VIP programmed in VPP with web1 and web2", () =>
+    lab.rpc(lab.a.url, (api) => api.GetVPPLBState()).then((s) => {
+      const vip = s.vips.find((v) => v.vip === VIP)
+      return vip !== undefined && vip.ases.filter((x) => x.weight > 0).length === 2 ? true : undefined
+    }, () => undefined))
+
+describe("dashboard in chromium", () => {
+  it("shows every maglevd, frontend and backend; a dead maglevd is shown dead and the others still work", async () => {
+    await settled()
+    const { page, context } = await openPage(`${lab.frontendUrl}/view/`)
+    try {
+      for (const server of [lab.ids.a, lab.ids.b]) {
+        for (const backend of ["web1", "web2", "web3"]) {
+          await row(page, server, "web", backend).waitFor(WAIT)
+        }
+        await page.locator(`[data-server-section="${server}"] article[data-frontend="web"] h3`).filter({ hasText: "web" }).waitFor(WAIT)
+      }
+      // One tab per maglevd, and "all".
+      const tabs = await page.getByRole("tab").allTextContents()
+      expect(tabs.map((t) => t.trim())).toEqual(["all", lab.ids.a, lab.ids.b, lab.ids.dead])
+      await page.locator(`[data-dead="${lab.ids.dead}"]`).waitFor(WAIT)
+      // A's VPP panel is connected and its buckets come from VPP; B has no VPP.
+      await page.locator(`[data-server-section="${lab.ids.a}"] [data-vpp=connected]`).waitFor(WAIT)
+      await page.locator(`[data-server-section="${lab.ids.b}"] [data-vpp=disconnected]`).waitFor(WAIT)
+      await until("VPP's buckets for web1 on A", async () => {
+        const n = await row(page, lab.ids.a, "web", "web1").locator("[data-buckets]").getAttribute("data-buckets")
+        return n !== null && Number(n) > 0 ? n : undefined
+      })
+      // The dead maglevd's tab shows it dead; A's tab still shows A.
+      await page.getByRole("tab", { name: lab.ids.dead }).click()
+      await page.locator(`[data-dead="${lab.ids.dead}"]`).waitFor(WAIT)
+      await page.getByRole("tab", { name: lab.ids.a }).click()
+      await row(page, lab.ids.a, "web", "web1").waitFor(WAIT)
+      expect(await page.locator(`[data-server-section="${lab.ids.b}"]`).count()).toBe(0)
+    } finally {
+      await context.close()
+    }
+  }, 300_000)
+
+  it("the fleet view flags the maglevd whose VIP is programmed differently, and clears when it agrees", async () => {
+    const { page, context } = await openPage(`${lab.frontendUrl}/view/`)
+    try {
+      const vip = page.locator(`.fleet tr[data-vip="${VIP}"]`)
+      await page.locator(`.fleet tr[data-vip="${VIP}"][data-agree=no]`).waitFor(WAIT)
+      // One of the two is the odd one out (a tie goes to the first server); it is highlighted.
+      await vip.locator(`li[data-differs=yes]`).first().waitFor(WAIT)
+      expect(await vip.locator(`li[data-server="${lab.ids.b}"]`).getAttribute("data-differs")).toBe("yes")
+      expect(await vip.locator(`li[data-server="${lab.ids.a}"]`).getAttribute("data-differs")).toBe("no")
+      // B takes A's weight for web2: the same table, the flag goes.
+      await lab.rpc(lab.bUrl, (api) => api.SetFrontendPoolBackendWeight({ frontend: "web", pool: "primary", backend: "web2", weight: 50 }))
+      await page.locator(`.fleet tr[data-vip="${VIP}"][data-agree=yes]`).waitFor(WAIT)
+      await lab.rpc(lab.bUrl, (api) => api.SetFrontendPoolBackendWeight({ frontend: "web", pool: "primary", backend: "web2", weight: 70 }))
+      await page.locator(`.fleet tr[data-vip="${VIP}"][data-agree=no]`).waitFor(WAIT)
+    } finally {
+      await context.close()
+    }
+  }, 300_000)
+
+  it("a backend taken down turns down on the page without a reload", async () => {
+    const { page, context } = await openPage(`${lab.frontendUrl}/view/`)
+    try {
+      const web2 = row(page, lab.ids.a, "web", "web2")
+      await page.locator(`[data-server-section="${lab.ids.a}"] article[data-frontend="web"] tr[data-backend="web2"][data-state=up]`).waitFor(WAIT)
+      await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 17))
+      const t0 = Date.now()
+      lab.a.setHealthy("127.0.0.2", false)
+      await page.locator(`[data-server-section="${lab.ids.a}"] article[data-frontend="web"] tr[data-backend="web2"][data-state=down]`).waitFor(WAIT)
+      const seconds = (Date.now() - t0) / 1000
+      // The same document (no reload): the marker set before is still there.
+      expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(17)
+      expect(await web2.locator(".state").textContent()).toBe("down")
+      // Health check every 2 s, fall 1: a probe, the transition, maglevd-frontend, SSE, the DOM. Generous bound.
+      console.log(`web2 shown down ${seconds.toFixed(2)} s after its server started answering 503`)
+      expect(seconds).toBeLessThan(60)
+      lab.a.setHealthy("127.0.0.2", true)
+      await page.locator(`[data-server-section="${lab.ids.a}"] article[data-frontend="web"] tr[data-backend="web2"][data-state=up]`).waitFor(WAIT)
+    } finally {
+      await context.close()
+    }
+  }, 300_000)
+
+  it("/admin/ without credentials is refused", async () => {
+    for (const p of ["/admin/", "/admin/api/state", "/admin/api/events"]) {
+      const res = await fetch(`${lab.frontendUrl}${p}`)
+      expect(res.status, p).toBe(401)
+      expect(res.headers.get("www-authenticate") ?? "", p).toMatch(/^Basic/)
+      await res.body?.cancel()
+    }
+    const wrong = await fetch(`${lab.frontendUrl}/admin/api/state`, { headers: { authorization: `Basic ${btoa(`${ADMIN_USER}:nope`)}` } })
+    expect(wrong.status).toBe(401)
+    const action = await fetch(`${lab.frontendUrl}/admin/api/action`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ server: lab.ids.a, action: "pause", backend: "web1", dryRun: false })
+    })
+    expect(action.status).toBe(401)
+    // In the browser, without credentials, the page does not load: headless chromium, with nobody to ask for a
+    // password, fails the navigation on the Basic challenge (or shows the 401).
+    const context = await lab.browser.newContext()
+    try {
+      const page = await context.newPage()
+      const outcome = await page.goto(`${lab.frontendUrl}/admin/`).then((r) => String(r?.status()), (e: Error) => e.message)
+      expect(outcome).toMatch(/^401$|ERR_INVALID_AUTH_CREDENTIALS/)
+      expect(await page.getByRole("tab").count()).toBe(0)
+    } finally {
+      await context.close()
+    }
+  })
+
+  it("an admin action from the page, confirmed after its dry-run plan, reaches VPP", async () => {
+    const { page, context } = await openPage(`${lab.frontendUrl}/admin/#${encodeURIComponent(lab.ids.a)}`, true)
+    try {
+      await row(page, lab.ids.a, "web", "web1").waitFor(WAIT)
+      await page.getByRole("button", { name: "actions for web1 in web/primary" }).click()
+      const dialog = page.getByRole("dialog")
+      await dialog.getByLabel("weight (0-100)").fill("20")
+      await dialog.getByRole("button", { name: "set weight" }).click()
+      // The plan: VPP operations for the VIP, nothing applied yet.
+      await dialog.getByRole("heading", { name: /Plan: set-weight/ }).waitFor(WAIT)
+      const plan = await dialog.locator(".ops").textContent()
+      expect(plan).toContain("127.0.0.1")
+      const before = await lab.rpc(lab.a.url, (api) => api.GetVPPLBState())
+      expect(before.vips.find((v) => v.vip === VIP)?.ases.find((x) => x.address === "127.0.0.1")?.weight).toBe(100)
+      await dialog.getByRole("button", { name: "Apply set-weight" }).click()
+      await dialog.getByRole("status").filter({ hasText: "Applied" }).waitFor(WAIT)
+      // VPP (the simulator, read back through maglevd A) has the new weight.
+      await until("web1's AS at weight 20 in VPP", () =>
+        lab.rpc(lab.a.url, (api) => api.GetVPPLBState()).then((s) =>
+          s.vips.find((v) => v.vip === VIP)?.ases.find((x) => x.address === "127.0.0.1")?.weight === 20 ? true : undefined
+        ))
+      await dialog.getByRole("button", { name: "Close" }).click()
+      await row(page, lab.ids.a, "web", "web1").locator("td.num").first().filter({ hasText: "20" }).waitFor(WAIT)
+      // The event stream panel shows A's records.
+      await page.locator(".events li").first().waitFor(WAIT)
+    } finally {
+      await context.close()
+      await lab.rpc(lab.a.url, (api) => api.SetFrontendPoolBackendWeight({ frontend: "web", pool: "primary", backend: "web1", weight: 100 }))
+    }
+  }, 300_000)
+
+  it("after an SSE disconnect the page gets the missed events replayed, without refetching the state", async () => {
+    const { page, context, stateFetches } = await openPage(`${lab.proxy.url}/view/`)
+    try {
+      await page.locator(`[data-server-section="${lab.ids.a}"] article[data-frontend="web"] tr[data-backend="web3"][data-state=up]`).waitFor(WAIT)
+      const fetches = stateFetches.length
+      lab.proxy.cut()
+      await page.locator("[data-live=no]").waitFor(WAIT)
+      // While the page is cut off: web3 paused on A; maglevd-frontend has it (asked directly, not through the proxy).
+      await lab.rpc(lab.a.url, (api) => api.PauseBackend({ name: "web3" }))
+      await until("maglevd-frontend to have web3 paused", () =>
+        fetch(`${lab.frontendUrl}/view/api/state`).then((r) => r.json()).then((doc: any) =>
+          doc.servers.find((s: any) => s.id === lab.ids.a)?.backends.find((b: any) => b.name === "web3")?.state === "paused" ? true : undefined
+        ))
+      lab.proxy.resume()
+      await page.locator(`[data-server-section="${lab.ids.a}"] article[data-frontend="web"] tr[data-backend="web3"][data-state=paused]`).waitFor(WAIT)
+      await page.locator("[data-live=yes]").waitFor(WAIT)
+      expect(stateFetches.length, "the state document was not fetched again (replay, not resync)").toBe(fetches)
+    } finally {
+      await context.close()
+      await lab.rpc(lab.a.url, (api) => api.ResumeBackend({ name: "web3" }))
+    }
+  }, 300_000)
+
+  it("saves the main view when asked (DASHBOARD_SCREENSHOT)", async () => {
+    const file = process.env["DASHBOARD_SCREENSHOT"]
+    if (file === undefined || file === "") return
+    const { page, context } = await openPage(`${lab.frontendUrl}/view/`)
+    try {
+      await row(page, lab.ids.a, "web", "web1").waitFor(WAIT)
+      await page.screenshot({ path: file, fullPage: true })
+    } finally {
+      await context.close()
+    }
+  }, 300_000)
+})
