@@ -1,6 +1,6 @@
 /** One maglevd's VPP panel: connected or not, version, uptime, and the API activity (lb reads, counters). */
 import type { ServerState } from "../../src/frontend/Protocol.js"
-import { formatAge, formatUptime } from "./age.js"
+import { formatAgo, formatUptime } from "./age.js"
 import { Flash } from "./Frontends.js"
 import { useFlash, useNow } from "./hooks.js"
 
@@ -23,10 +23,10 @@ export const VppPanel = (props: { readonly server: ServerState }) => {
           <dd>{formatUptime(now - vpp.info.bootTime)}</dd>
           <dt>connected</dt>
           <dd>
-            {formatAge(now - vpp.info.connectedAt)} ago{vpp.info.connectCount > 1 ? ` (connection ${vpp.info.connectCount})` : ""}
+            {formatAgo(now - vpp.info.connectedAt)}{vpp.info.connectCount > 1 ? ` (connection ${vpp.info.connectCount})` : ""}
           </dd>
           <dt>lb read</dt>
-          <dd>{vpp.lbAt === undefined ? "–" : `${formatAge(now - vpp.lbAt)} ago`}</dd>
+          <dd>{vpp.lbAt === undefined ? "–" : formatAgo(now - vpp.lbAt)}</dd>
           <dt>VIPs</dt>
           <dd>{vpp.lb?.vips.length ?? "–"}</dd>
           {vpp.counters !== undefined && (

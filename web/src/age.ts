@@ -10,6 +10,9 @@ export const formatAge = (ms: number): string => {
   return `${Math.floor(h / 24)}d${h % 24}h`
 }
 
+/** "just now", "42s ago", "10m30s ago". */
+export const formatAgo = (ms: number): string => (ms < 1000 ? "just now" : `${formatAge(ms)} ago`)
+
 /** Uptime-style duration: "3d 4h 5m", "4h 5m", "5m 2s". */
 export const formatUptime = (ms: number): string => {
   const s = Math.floor(Math.max(0, ms) / 1000)
