@@ -128,8 +128,9 @@ const wall = (cmd: string, args: ReadonlyArray<string>, runs = 7): number =>
 /**
  * The programs as they ship (issue 16: esbuild bundles, packaging/bundle.mjs):
  * a one-shot `maglevc show frontends` against a running maglevd and
- * `maglevd --check` of the example, beside `node -e 0` (the floor). The
- * bundles are built into node_modules/.cache (the package.json and the addon
+ * `maglevd --check` of the example, beside `node -e 0` (the floor), without
+ * V8 code caches (as npm installs them) and with (as the Debian packages ship
+ * them). The bundles are built into node_modules/.cache (the package.json and the addon
  * are found from there as from dist/bundle); the installed Debian package's
  * programs are measured too when they are installed.
  * Targets on a quiet machine: maglevc <= 300 ms, maglevd --check <= 500 ms.
@@ -142,8 +143,11 @@ const runBundled = async (): Promise<void> => {
   try {
     const started = performance.now()
     // @ts-expect-error: packaging/bundle.mjs is plain JavaScript (it runs before any TypeScript is built)
-    const { bundle } = (await import("../packaging/bundle.mjs")) as { bundle: (o: { outdir: string }) => Promise<unknown> }
-    await bundle({ outdir: dir })
+    const { bundle, writeCodeCaches } = (await import("../packaging/bundle.mjs")) as {
+      bundle: (o: { outdir: string }) => Promise<{ programs: ReadonlyArray<string> }>
+      writeCodeCaches: (outdir: string, names: ReadonlyArray<string>) => void
+    }
+    const { programs } = await bundle({ outdir: dir })
     console.log(`\nThe programs as they ship (esbuild bundles, built in ${((performance.now() - started) / 1000).toFixed(1)} s), median of 7`)
     const example = path.join("examples", "maglev.yaml")
     daemon.child = spawn(process.execPath, [path.join(dir, "maglevd.js"), "--config", example, "--vpp-api-addr", "", "--rpc-addr", "127.0.0.1:0", "--metrics-addr", ""], {
@@ -164,14 +168,16 @@ const runBundled = async (): Promise<void> => {
       rows.push([`${label} maglevc --version`, wall(node, [js("maglevc"), "--version"]), ""])
       rows.push([`${label} maglevd --check (example)`, wall(node, [js("maglevd"), "--check", "--config", example]), "<= 500 ms"])
     }
-    measure("bundle:", process.execPath, (p) => path.join(dir, `${p}.js`))
+    measure("bundle (npm):", process.execPath, (p) => path.join(dir, `${p}.js`))
+    writeCodeCaches(dir, programs)
+    measure("bundle + code cache (.deb):", process.execPath, (p) => path.join(dir, `${p}.js`))
     const installed = { maglevc: "/usr/bin/maglevc", maglevd: "/usr/sbin/maglevd" } as const
     if (fs.existsSync(installed.maglevc) && fs.existsSync(installed.maglevd)) {
       measure("installed .deb:", "/usr/lib/vpp-maglev/node", (p) => fs.realpathSync(installed[p as keyof typeof installed]))
     } else {
       console.log("  (the Debian packages are not installed: apt install ./build/vpp-maglev*.deb to measure them too)")
     }
-    for (const [label, ms, target] of rows) console.log(`  ${label.padEnd(46)} ${ms.toFixed(0).padStart(6)} ms   ${target}`)
+    for (const [label, ms, target] of rows) console.log(`  ${label.padEnd(54)} ${ms.toFixed(0).padStart(6)} ms   ${target}`)
   } finally {
     daemon.child?.kill("SIGTERM")
     fs.rmSync(dir, { recursive: true, force: true })

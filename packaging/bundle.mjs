@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-// Bundles the programs with esbuild: one ES module per program, every
-// dependency inside it and tree-shaken, so a start parses one file instead of
-// resolving and loading ~1,200 modules (maglevc --version: 1.7 s from the
-// unbundled package, ~0.3 s bundled).
+// Bundles the programs with esbuild: one file per program, every dependency
+// inside it and tree-shaken, so a start compiles one file instead of
+// resolving and loading ~1,200 modules (npm run bench -- cli has the figures).
 //
 //   node packaging/bundle.mjs [--outdir DIR] [--node PATH]
 //
