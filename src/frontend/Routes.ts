@@ -11,7 +11,7 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Cause, Effect, Option, Schedule, Schema, Stream } from "effect"
+import { Cause, Duration, Effect, Option, Schedule, Schema, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type * as Api from "../api/Api.js"
@@ -19,7 +19,7 @@ import * as Auth from "./Auth.js"
 import { type Delivery, Hub } from "./Hub.js"
 import * as Plan from "./Plan.js"
 import { ActionRequest, type ActionResponse, ActionResponse as ActionResponseSchema, type ErrorBody, KEEP_ALIVE_MS, StateDocument } from "./Protocol.js"
-import { errorText, Upstreams } from "./Upstream.js"
+import { CALL_TIMEOUT, errorText, Upstreams } from "./Upstream.js"
 
 export interface RoutesOptions extends Auth.AuthOptions {
   /** The built browser app (index.html and its assets). */
@@ -145,7 +145,7 @@ const action = (options: RoutesOptions) =>
           )
       }
     })()
-    const result = yield* Effect.either(call)
+    const result = yield* Effect.either(Effect.timeoutFail(call, { duration: CALL_TIMEOUT, onTimeout: () => new Error(`no answer within ${Duration.format(CALL_TIMEOUT)}`) }))
     const annotations = { event: "admin-action", server: req.server, action: req.action, backend: req.backend, summary }
     if (result._tag === "Left") {
       yield* Effect.logWarning("admin action refused").pipe(Effect.annotateLogs({ ...annotations, error: errorText(Cause.fail(result.left)) }))

@@ -45,10 +45,17 @@ export interface UpstreamsShape {
 
 export class Upstreams extends Context.Tag("vpp-maglev/frontend/Upstreams")<Upstreams, UpstreamsShape>() {}
 
-/** The watch saw neither an event nor a heartbeat for two heartbeat intervals and more. */
+/** The watch saw neither an event nor a heartbeat for two heartbeat intervals and more, or a call got no reply in time. */
 class Silent extends Data.TaggedError("Silent")<{}> {
   override get message() {
-    return "no event or heartbeat for 40 s"
+    return "maglevd stopped answering (no event, heartbeat or reply in time)"
+  }
+}
+
+/** The watch ended without an error: maglevd stopped serving it, or dropped us as a slow reader (Overflow). */
+class Ended extends Data.TaggedError("Ended")<{}> {
+  override get message() {
+    return "the watch ended"
   }
 }
 
@@ -77,10 +84,14 @@ export const errorText = (cause: Cause.Cause<unknown>): string => {
   return String(e)
 }
 
-type Failure = Api.ApiError | RpcClientError.RpcClientError
+type Failure = Api.ApiError | RpcClientError.RpcClientError | Silent
+
+/** How long one refresh or action may wait for a maglevd that accepted the connection but does not answer. */
+export const CALL_TIMEOUT = Duration.seconds(30)
 
 const vppPanel = (client: Client.MaglevClientShape): Effect.Effect<VppPanel> =>
   Effect.all([client.GetVPPInfo(), client.GetVPPLBState(), Effect.option(client.GetVPPLBCounters())], { concurrency: 3 }).pipe(
+    Effect.timeout(CALL_TIMEOUT),
     // The counters come from the stats segment, a separate socket: without them the panel still shows the rest.
     Effect.map(([info, lb, counters]): VppPanel => {
       const now = Date.now()
@@ -108,6 +119,7 @@ const follow = (target: Target, client: Client.MaglevClientShape, options: Upstr
       [client.ListFrontends(), client.ListBackends(), client.ListHealthChecks(), client.GetVersion()],
       { concurrency: 4 }
     ).pipe(
+      Effect.timeout(CALL_TIMEOUT),
       Effect.flatMap(([frontends, backends, healthchecks, version]) =>
         hub.updateServer(id, (s) => ({ ...s, frontends, backends, healthchecks, version, refreshedAt: Date.now() }))
       )
@@ -132,7 +144,9 @@ const follow = (target: Target, client: Client.MaglevClientShape, options: Upstr
       switch (event._tag) {
         case "Hydrate":
           return Effect.gen(function*() {
-            const [healthchecks, version] = yield* Effect.all([client.ListHealthChecks(), client.GetVersion()], { concurrency: 2 })
+            const [healthchecks, version] = yield* Effect.all([client.ListHealthChecks(), client.GetVersion()], { concurrency: 2 }).pipe(
+              Effect.timeoutFail({ duration: CALL_TIMEOUT, onTimeout: () => new Silent() })
+            )
             yield* hub.updateServer(id, (s) => {
               const { error: _, ...rest } = s
               return {
@@ -173,7 +187,7 @@ const follow = (target: Target, client: Client.MaglevClientShape, options: Upstr
     const watchOnce = client.WatchEvents({ logLevel: "info", backend: true, frontend: true }).pipe(
       Stream.timeoutFail(() => new Silent(), SILENCE_LIMIT),
       Stream.runForEach(onEvent),
-      Effect.zipRight(Effect.fail(new Silent()))
+      Effect.zipRight(Effect.fail(new Ended()))
     )
 
     const watchLoop = Effect.gen(function*() {
@@ -182,14 +196,14 @@ const follow = (target: Target, client: Client.MaglevClientShape, options: Upstr
         const exit = yield* Effect.exit(watchOnce)
         if (exit._tag === "Failure" && Cause.isInterruptedOnly(exit.cause)) return yield* Effect.interrupt
         if (yield* Ref.get(up)) attempt = 0
-        yield* markDown(exit._tag === "Failure" ? exit.cause : Cause.fail(new Silent()))
+        yield* markDown(exit._tag === "Failure" ? exit.cause : Cause.fail(new Ended()))
         const delay = Math.min(backoffMax, backoffMin * 2 ** Math.min(attempt, 20))
         attempt++
         yield* Effect.sleep(Duration.millis(delay))
       }
     })
 
-    const whileUp = (what: string, effect: Effect.Effect<void, Failure>) =>
+    const whileUp = <E>(what: string, effect: Effect.Effect<void, E>) =>
       Effect.flatMap(Ref.get(up), (isUp) => (isUp ? effect : Effect.void)).pipe(
         Effect.catchAllCause((cause) =>
           log(Effect.logWarning(`maglevd ${what} failed`).pipe(Effect.annotateLogs({ event: "upstream-refresh-failed", what, error: errorText(cause) })))
