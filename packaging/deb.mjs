@@ -81,6 +81,21 @@ const stripCopy = (from, to) => {
   }
 }
 
+/**
+ * The glibc a binary needs: the newest GLIBC_x.y symbol version it uses
+ * (objdump -T), or `fallback` when binutils is missing.
+ */
+const glibcNeeded = (file, fallback) => {
+  try {
+    const versions = [...run("objdump", ["-T", file]).matchAll(/GLIBC_(\d+)\.(\d+)/g)].map((m) => [Number(m[1]), Number(m[2])])
+    if (versions.length === 0) return fallback
+    const [major, minor] = versions.reduce((a, b) => (a[0] > b[0] || (a[0] === b[0] && a[1] >= b[1]) ? a : b))
+    return `${major}.${minor}`
+  } catch {
+    return fallback
+  }
+}
+
 /** The packages bundled into the programs, with their licence and copyright line, for debian/copyright. */
 const bundledPackages = (metafile) => {
   const names = new Set()
@@ -102,8 +117,13 @@ const bundledPackages = (metafile) => {
 /** Node's LICENSE file (the licences of Node and of the libraries it includes), as installed beside the binary. */
 const nodeLicense = (node) => {
   const prefix = path.resolve(path.dirname(fs.realpathSync(node)), "..")
-  const found = [path.join(prefix, "share", "doc", "nodejs", "LICENSE"), path.join(prefix, "share", "doc", "node", "LICENSE")]
-    .find((f) => fs.existsSync(f))
+  // NodeSource's package, a source build's `make install`, the official tarball, Debian's own nodejs.
+  const found = [
+    path.join(prefix, "share", "doc", "nodejs", "LICENSE"),
+    path.join(prefix, "share", "doc", "node", "LICENSE"),
+    path.join(prefix, "LICENSE"),
+    path.join(prefix, "share", "doc", "nodejs", "copyright")
+  ].find((f) => fs.existsSync(f))
   if (found === undefined) throw new Error(`Node's LICENSE file not found under ${prefix}/share/doc: it must ship with Node`)
   return found
 }
@@ -330,13 +350,13 @@ export const buildDebs = async ({ outdir, compress = "xz", node = process.execPa
 
     const debs = []
     for (const [dir, name, depends, description] of [
-      [c, "vpp-maglev", "libc6 (>= 2.28), libgcc-s1 (>= 3.4), libstdc++6 (>= 5.2)",
+      [c, "vpp-maglev", `libc6 (>= ${glibcNeeded(path.join(c, LIB, "node"), "2.28")}), libgcc-s1 (>= 3.4), libstdc++6 (>= 5.2)`,
         `client tools of vpp-maglev: maglevc and maglevt
  The command-line client of maglevd (maglevc: one-shot commands or an
  interactive shell) and maglevt, which probes every frontend's VIP of a
  maglev.yaml from outside as clients reach it. Includes the private Node.js
  runtime all vpp-maglev programs run on.`],
-      [d, "vpp-maglevd", `vpp-maglev (= ${info.version}), adduser, libc6 (>= 2.33)`,
+      [d, "vpp-maglevd", `vpp-maglev (= ${info.version}), adduser, libc6 (>= ${glibcNeeded(path.join(d, LIB, "vppmaglev_native.node"), "2.33")})`,
         `vpp-maglev daemon: health checks and VPP lb (Maglev) programming
  maglevd probes backends (HTTP, HTTPS, TCP, ICMP), keeps a health state per
  backend and programs VPP's lb plugin over its binary API so that new flows
