@@ -9,11 +9,11 @@ import { Duration, Effect, FastCheck as fc, type Layer, Logger, LogLevel, Metric
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import * as Prober from "../../src/health/Prober.js"
 import { PROBE_CODES, type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
-import { finishedAt } from "../../src/health/probes/internal/Deadline.js"
+import { finishedAt, scheduleStart } from "../../src/health/probes/internal/Deadline.js"
 import { LoopLag, SLOT_MS } from "../../src/health/probes/internal/LoopLag.js"
 import * as Probes from "../../src/health/probes/Probe.js"
 import { isSelfLate, isTimeout, type ProbeOutcome, SELF_LATE_FRACTION, skipped } from "../../src/health/SelfLate.js"
-import { probeSelfLate } from "../../src/health/SelfLateMetrics.js"
+import { probeSelfLate, probeStartLateness } from "../../src/health/SelfLateMetrics.js"
 import { backend, config, healthCheck } from "../support/config.js"
 import { httpCheck, tcpServer } from "../support/probes.js"
 
@@ -268,5 +268,30 @@ describe("a live probe in a process that blocks its own loop", () => {
       // On time, the same backend answers, and the lag has passed.
       const again = yield* Probes.runProbe({ address: "127.0.0.1", healthcheck: httpCheck(server.port, {}, { timeoutMs: 5000 }), netns: "" })
       expect(again.code).toBe("L7OK")
+    }))
+})
+
+describe("maglev_probe_start_lateness_seconds", () => {
+  it.effect("observes how late each scheduled round started, skipped ones included", () =>
+    Effect.gen(function*() {
+      const before = yield* Metric.value(probeStartLateness)
+      const outcomes: Array<ProbeOutcome> = []
+      // Due 300 ms ago (a timer that fired that late): started, and observed in (0.25, 0.5].
+      scheduleStart(-300, undefined, (deliver) => {
+        deliver(probeResult("L7OK", 1, "HTTP 200 OK"))
+        return () => {}
+      }, (o) => outcomes.push(o))
+      // Due 3 s ago with a 1 s skip bound: skipped, and observed above 2.5 s.
+      scheduleStart(-3000, 1000, () => {
+        throw new Error("a skipped round must not probe")
+      }, (o) => outcomes.push(o))
+      const after = yield* Metric.value(probeStartLateness)
+      expect(outcomes.map((o) => ("_tag" in o ? o._tag : o.code))).toEqual(["L7OK", "ProbeSkipped"])
+      expect(after.count - before.count).toBe(2)
+      const at = (state: typeof before, le: number) => state.buckets.find(([b]) => b === le)![1]
+      expect(at(after, 0.25) - at(before, 0.25)).toBe(0)
+      expect(at(after, 0.5) - at(before, 0.5)).toBe(1)
+      expect(at(after, 2.5) - at(before, 2.5)).toBe(1)
+      expect(after.sum - before.sum).toBeGreaterThanOrEqual(3.3)
     }))
 })

@@ -18,6 +18,7 @@
 import { Effect } from "effect"
 import { type ProbeCode, type ProbeResult, probeResult } from "../../ProbeResult.js"
 import { type ProbeOutcome, skipped } from "../../SelfLate.js"
+import { observeStartLateness } from "../../SelfLateMetrics.js"
 import type { LoopLag } from "./LoopLag.js"
 
 /** Receives a probe's one outcome. */
@@ -83,7 +84,8 @@ export const asEffect = (start: Start): Effect.Effect<ProbeResult> =>
 /**
  * A probe started after `delayMs` of real time (its due time), callback-style.
  * When its timer fires more than `skipIfLateMs` after the due time, the probe
- * is not sent: the outcome is `ProbeSkipped`. Returns what cancels it.
+ * is not sent: the outcome is `ProbeSkipped`. How late it fired goes into
+ * `maglev_probe_start_lateness_seconds`. Returns what cancels it.
  */
 export const scheduleStart = (
   delayMs: number,
@@ -97,6 +99,7 @@ export const scheduleStart = (
   const go = () => {
     timer = undefined
     const late = performance.now() - due
+    observeStartLateness(late)
     if (skipIfLateMs !== undefined && late > skipIfLateMs) return deliver(skipped(late))
     cancel = start(deliver)
   }
