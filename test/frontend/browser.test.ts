@@ -72,12 +72,26 @@ describe("dashboard in chromium", () => {
         const n = await row(page, lab.ids.a, "web", "web1").locator("[data-buckets]").getAttribute("data-buckets")
         return n !== null && Number(n) > 0 ? n : undefined
       })
-      // The dead maglevd's tab shows it dead; A's tab still shows A.
+      // Landmarks for assistive technology.
+      for (const role of ["banner", "main", "navigation", "tablist", "tabpanel", "contentinfo"] as const) {
+        expect(await page.getByRole(role).count(), role).toBe(1)
+      }
+      // The dead maglevd's tab shows it dead; A's tab still shows A. The tabs work from the keyboard.
       await page.getByRole("tab", { name: lab.ids.dead }).click()
       await page.locator(`[data-dead="${lab.ids.dead}"]`).waitFor(WAIT)
-      await page.getByRole("tab", { name: lab.ids.a }).click()
+      await page.keyboard.press("ArrowRight") // wraps to "all"
+      await page.keyboard.press("ArrowRight")
+      await page.getByRole("tab", { name: lab.ids.a, selected: true }).waitFor(WAIT)
       await row(page, lab.ids.a, "web", "web1").waitFor(WAIT)
       expect(await page.locator(`[data-server-section="${lab.ids.b}"]`).count()).toBe(0)
+      // 1280 px and a phone's width: the page itself never scrolls sideways (wide tables scroll in their box).
+      for (const width of [1280, 390]) {
+        await page.setViewportSize({ width, height: 844 })
+        await page.getByRole("tab", { name: "all" }).click()
+        await row(page, lab.ids.b, "web", "web2").waitFor(WAIT)
+        const overflow = Number(await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"))
+        expect(overflow, `horizontal overflow at ${width} px`).toBeLessThanOrEqual(0)
+      }
     } finally {
       await context.close()
     }
@@ -157,7 +171,9 @@ describe("dashboard in chromium", () => {
     const { page, context } = await openPage(`${lab.frontendUrl}/admin/#${encodeURIComponent(lab.ids.a)}`, true)
     try {
       await row(page, lab.ids.a, "web", "web1").waitFor(WAIT)
-      await page.getByRole("button", { name: "actions for web1 in web/primary" }).click()
+      // From the keyboard: focus the row's actions button, Enter opens the dialog.
+      await page.getByRole("button", { name: "actions for web1 in web/primary" }).focus()
+      await page.keyboard.press("Enter")
       const dialog = page.getByRole("dialog")
       await dialog.getByLabel("weight (0-100)").fill("20")
       await dialog.getByRole("button", { name: "set weight" }).click()
