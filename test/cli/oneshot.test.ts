@@ -65,10 +65,9 @@ describe("maglevc one-shot (real maglevd, vppsim and backends)", { timeout: 300_
   })
 
   it("show backends lists every backend; show backend has the transition with its probe result", async () => {
-    const list = await run("show", "backends")
+    const [list, one] = await Promise.all([run("show", "backends"), run("sh", "ba", "web1")])
     expect(list.code).toBe(0)
     expect(rows(list.stdout).map((r) => r[0])).toEqual(expect.arrayContaining(["BACKEND", "web1", "web2", "web3"]))
-    const one = await run("sh", "ba", "web1")
     expect(one.code).toBe(0)
     expect(one.stdout).toMatch(/^state\s+up$/m)
     expect(one.stdout).toMatch(/unknown\s+up\s+probe\s+L7OK [\d.]+ms HTTP 200/)
@@ -76,31 +75,33 @@ describe("maglevc one-shot (real maglevd, vppsim and backends)", { timeout: 300_
   })
 
   it("show healthchecks and show vpp info", async () => {
-    const hcs = await run("show", "healthchecks")
+    const [hcs, vpp] = await Promise.all([run("show", "healthchecks"), run("show", "vpp", "info")])
     expect(hcs.code).toBe(0)
     expect(rows(hcs.stdout).map((r) => r[0])).toEqual(["HEALTHCHECK", "http-check", "tcp-check", ""])
-    const vpp = await run("show", "vpp", "info")
     expect(vpp.code).toBe(0)
     expect(vpp.stdout).toMatch(/^version\s+26\.10/m)
   })
 
   it("usage errors exit 2 and name the word and the candidates", async () => {
-    const ambiguous = await run("s", "ba")
+    // Independent runs (usage errors change nothing), started together.
+    const [ambiguous, unknown, name, weight, member, incomplete] = await Promise.all([
+      run("s", "ba"),
+      run("show", "bogus"),
+      run("show", "backend", "web"),
+      run("set", "frontend", "web", "pool", "primary", "backend", "web2", "weight", "101"),
+      run("set", "frontend", "web", "pool", "primary", "backend", "web3", "weight", "1"),
+      run("set", "backend", "web1")
+    ])
     expect(ambiguous.code).toBe(2)
     expect(ambiguous.stderr).toContain(`word 1: "s" is ambiguous: show, sync, set`)
-    const unknown = await run("show", "bogus")
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toMatch(/word 2: unknown "bogus"; expected one of version, frontends/)
-    const name = await run("show", "backend", "web")
     expect(name.code).toBe(2)
     expect(name.stderr).toContain(`word 3: <backend>: no backend is called "web"; did you mean web1, web2, web3?`)
-    const weight = await run("set", "frontend", "web", "pool", "primary", "backend", "web2", "weight", "101")
     expect(weight.code).toBe(2)
     expect(weight.stderr).toContain("word 9: <0-100>: expected a whole number from 0 to 100")
-    const member = await run("set", "frontend", "web", "pool", "primary", "backend", "web3", "weight", "1")
     expect(member.code).toBe(2)
     expect(member.stderr).toContain(`no backend in the pool is called "web3"`)
-    const incomplete = await run("set", "backend", "web1")
     expect(incomplete.code).toBe(2)
     expect(incomplete.stderr).toContain("expected one of pause, resume, enable, disable")
     expect(incomplete.stdout).toBe("")
@@ -113,27 +114,31 @@ describe("maglevc one-shot (real maglevd, vppsim and backends)", { timeout: 300_
     expect(refused.stderr).toMatch(/^error: .*disabled; enable it first/m)
     expect((await run("set", "backend", "web3", "enable")).code).toBe(0)
     const port = await freePort()
-    const nobody = await maglevc(["--server", `127.0.0.1:${port}`, "show", "version"])
+    const [nobody, badUrl] = await Promise.all([
+      maglevc(["--server", `127.0.0.1:${port}`, "show", "version"]),
+      maglevc(["--server", "http://[nope", "show", "version"])
+    ])
     expect(nobody.code).toBe(1)
     expect(nobody.stderr).toContain(`cannot reach maglevd at http://127.0.0.1:${port}: connection refused; is maglevd running`)
-    const badUrl = await maglevc(["--server", "http://[nope", "show", "version"])
     expect(badUrl.code).toBe(2)
   })
 
   it("MAGLEV_SERVER chooses the server; --server wins over it", async () => {
-    const viaEnv = await maglevc(["show", "version"], { env: { MAGLEV_SERVER: lab.url } })
+    const elsewhere = `127.0.0.1:${await freePort()}`
+    const [viaEnv, flagWins] = await Promise.all([
+      maglevc(["show", "version"], { env: { MAGLEV_SERVER: lab.url } }),
+      maglevc(["--server", lab.url, "show", "version"], { env: { MAGLEV_SERVER: elsewhere } })
+    ])
     expect(viaEnv.code).toBe(0)
-    const flagWins = await maglevc(["--server", lab.url, "show", "version"], { env: { MAGLEV_SERVER: `127.0.0.1:${await freePort()}` } })
     expect(flagWins.code).toBe(0)
   })
 
   it("--json prints the API's response", async () => {
-    const r = await run("--json", "show", "frontends")
+    const [r, counters] = await Promise.all([run("--json", "show", "frontends"), run("--json", "show", "vpp", "lb", "counters")])
     expect(r.code).toBe(0)
     const fs = JSON.parse(r.stdout) as Array<{ name: string; pools: Array<{ name: string }> }>
     expect(fs.map((f) => f.name)).toEqual(["web"])
     expect(fs[0]!.pools.map((p) => p.name)).toEqual(["primary", "fallback"])
-    const counters = await run("--json", "show", "vpp", "lb", "counters")
     expect(counters.code).toBe(0)
     const cs = JSON.parse(counters.stdout) as Array<{ frontend: string; nextPacket: unknown }>
     expect(cs.map((c) => c.frontend)).toEqual(["web"])
@@ -141,9 +146,12 @@ describe("maglevc one-shot (real maglevd, vppsim and backends)", { timeout: 300_
   })
 
   it("colour: escapes only when asked, and columns line up either way", async () => {
-    const plain = await run("--color=false", "show", "backends")
-    const colour = await run("--color", "show", "backends")
-    const byDefault = await run("show", "backends") // not a terminal
+    const [plain, colour, byDefault, error] = await Promise.all([
+      run("--color=false", "show", "backends"),
+      run("--color", "show", "backends"),
+      run("show", "backends"), // not a terminal
+      run("--color", "show", "bogus")
+    ])
     expect(plain.stdout).not.toMatch(ESC)
     expect(byDefault.stdout).not.toMatch(ESC)
     expect(colour.stdout).toMatch(ESC)
@@ -155,7 +163,6 @@ describe("maglevc one-shot (real maglevd, vppsim and backends)", { timeout: 300_
       for (const line of lines.slice(1)) expect(line.slice(at - 2, at + 1)).toMatch(/^  \S$/)
     }
     expect(lines).toHaveLength(4)
-    const error = await run("--color", "show", "bogus")
     expect(error.stderr).toContain("\x1b[31m")
   })
 
@@ -275,11 +282,15 @@ describe("maglevc against a daemon with a token and no VPP", { timeout: 300_000 
   })
 
   it("a mutating command needs the token: exit 1 without it, 0 with --token-file or MAGLEV_RPC_TOKEN_FILE", async () => {
-    const without = await maglevc(["--server", secured.url, "set", "backend", "web1", "disable"])
+    // The refused ones change nothing: started together.
+    const [without, wrong, missing] = await Promise.all([
+      maglevc(["--server", secured.url, "set", "backend", "web1", "disable"]),
+      maglevc(["--server", secured.url, "--token-file", path.join(secured.dir, "wrong-token"), "set", "backend", "web1", "disable"]),
+      maglevc(["--server", secured.url, "--token-file", path.join(secured.dir, "missing"), "show", "version"])
+    ])
     expect(without.code).toBe(1)
     expect(without.stderr).toContain("unauthorized")
     expect(without.stderr).toContain("--token-file")
-    const wrong = await maglevc(["--server", secured.url, "--token-file", path.join(secured.dir, "wrong-token"), "set", "backend", "web1", "disable"])
     expect(wrong.code).toBe(1)
     const flag = await maglevc(["--server", secured.url, "--token-file", path.join(secured.dir, "client-token"), "set", "backend", "web1", "disable"])
     expect(flag.code).toBe(0)
@@ -288,7 +299,6 @@ describe("maglevc against a daemon with a token and no VPP", { timeout: 300_000 
       env: { MAGLEV_RPC_TOKEN_FILE: path.join(secured.dir, "client-token") }
     })
     expect(env.code).toBe(0)
-    const missing = await maglevc(["--server", secured.url, "--token-file", path.join(secured.dir, "missing"), "show", "version"])
     expect(missing.code).toBe(2)
     expect(missing.stderr).toContain("ENOENT")
   })

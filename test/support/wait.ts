@@ -2,8 +2,12 @@
 import { Effect } from "effect"
 import { pollDelay } from "../../src/internal/WallClock.js"
 
-/** Polls `probe` every `pollMs` until it yields a value; dies naming `what` after `timeoutMs`. */
-export const waitFor = <A, E, R>(what: string, probe: Effect.Effect<A | undefined, E, R>, timeoutMs = 10_000, pollMs = 20) =>
+/**
+ * Polls `probe` every `pollMs` until it yields a value; dies naming `what` after `timeoutMs`. It
+ * returns as soon as the value is there, so the bound costs nothing and only names what never came:
+ * it is long (10 s was reached by a failover through real sockets at load 30).
+ */
+export const waitFor = <A, E, R>(what: string, probe: Effect.Effect<A | undefined, E, R>, timeoutMs = 50_000, pollMs = 20) =>
   Effect.gen(function*() {
     const deadline = Date.now() + timeoutMs
     for (;;) {
