@@ -41,12 +41,24 @@ const tableOf = (vip: DesiredVip): ReadonlyArray<number> =>
     ? new Array<number>(vip.newFlowsTableLength).fill(Maglev.DROP)
     : Maglev.newFlowTable(vip.ases.map((a) => ({ address: a.address, weight: a.weight })), vip.newFlowsTableLength)
 
+/** A flow request checked against its frontend, ready to be hashed (`flowChoice`, or in slices by the handler). */
+export interface PreparedFlow {
+  readonly base: Omit<FlowInfo, "hash" | "bucket" | "backend" | "address" | "spread">
+  readonly vip: DesiredVip
+  /** bucket → index into `vip.ases`, or Maglev.DROP */
+  readonly table: ReadonlyArray<number>
+  /** `lb_node_get_hash` of the flow from this source port */
+  readonly hashOf: (srcPort: number) => number
+  /** no source port given, and the VIP hashes ports: the answer is the spread over source ports */
+  readonly needsSpread: boolean
+}
+
 /**
- * Where the flow goes, by the desired VIP. Pure: fails with InvalidArgument
- * for a source that is not an address of the VIP's family, or a protocol the
- * VIP does not take.
+ * Checks the request against the frontend: InvalidArgument for a source that
+ * is not an address of the VIP's family, or a protocol or destination port
+ * that does not reach the VIP.
  */
-export const flowChoice = (frontend: Frontend, vip: DesiredVip, request: Omit<FlowRequest, "name">): FlowInfo | InvalidArgument => {
+export const prepareFlow = (frontend: Frontend, vip: DesiredVip, request: Omit<FlowRequest, "name">): PreparedFlow | InvalidArgument => {
   const family = frontend.family
   const src = bytesOf(request.src, family)
   if (src === undefined) {
@@ -64,39 +76,64 @@ export const flowChoice = (frontend: Frontend, vip: DesiredVip, request: Omit<Fl
     return new InvalidArgument({ reason: `frontend ${frontend.name}'s VIP is port ${frontend.port}: a flow to port ${dstPort} does not reach it` })
   }
   const portsHashed = !vip.srcIpSticky && hasPorts(protocol)
-  const table = tableOf(vip)
-  const mask = vip.newFlowsTableLength - 1
-  const base = {
-    frontend: frontend.name,
-    vip: vipKeyString(frontendVipKey(frontend)),
-    src: request.src,
-    srcPort: request.srcPort,
-    dst: dstText,
-    dstPort,
-    protocol,
-    srcIpSticky: vip.srcIpSticky,
-    portsHashed,
-    newFlowsTableLength: vip.newFlowsTableLength,
-    activePool: vip.activePool
+  return {
+    base: {
+      frontend: frontend.name,
+      vip: vipKeyString(frontendVipKey(frontend)),
+      src: request.src,
+      srcPort: request.srcPort,
+      dst: dstText,
+      dstPort,
+      protocol,
+      srcIpSticky: vip.srcIpSticky,
+      portsHashed,
+      newFlowsTableLength: vip.newFlowsTableLength,
+      activePool: vip.activePool
+    },
+    vip,
+    table: tableOf(vip),
+    hashOf: (srcPort) => flowHash({ src, dst, srcPort, dstPort, protocol }, vip.srcIpSticky),
+    needsSpread: request.srcPort === undefined && portsHashed
   }
-  if (request.srcPort === undefined && portsHashed) {
-    const counts = new Array<number>(vip.ases.length).fill(0)
-    for (let port = EPHEMERAL_PORTS.from; port <= EPHEMERAL_PORTS.to; port++) {
-      const k = table[flowHash({ src, dst, srcPort: port, dstPort, protocol }, vip.srcIpSticky) & mask]!
-      if (k !== Maglev.DROP) counts[k]!++
-    }
-    const total = EPHEMERAL_PORTS.to - EPHEMERAL_PORTS.from + 1
-    const spread = vip.ases
-      .map((a, i) => ({ backend: a.backend, address: a.address, ports: counts[i]!, share: counts[i]! / total }))
-      .filter((s) => s.ports > 0)
-    return { ...base, spread }
-  }
-  const hash = flowHash({ src, dst, srcPort: request.srcPort ?? 0, dstPort, protocol }, vip.srcIpSticky)
-  const bucket = hash & mask
-  const k = table[bucket]!
-  const as = k === Maglev.DROP ? undefined : vip.ases[k]
-  return { ...base, hash, bucket, backend: as?.backend, address: as?.address }
 }
+
+/** Counts the source ports `from..to` into `counts` (by index into the VIP's ASes). */
+export const countPorts = (p: PreparedFlow, from: number, to: number, counts: Array<number>): void => {
+  const mask = p.vip.newFlowsTableLength - 1
+  for (let port = from; port <= to; port++) {
+    const k = p.table[p.hashOf(port) & mask]!
+    if (k !== Maglev.DROP) counts[k]!++
+  }
+}
+
+/** The answer: the flow's bucket and backend, or (with `counts` over all of EPHEMERAL_PORTS) the spread. */
+export const flowAnswer = (p: PreparedFlow, counts?: ReadonlyArray<number>): FlowInfo => {
+  if (p.needsSpread) {
+    const total = EPHEMERAL_PORTS.to - EPHEMERAL_PORTS.from + 1
+    const spread = p.vip.ases
+      .map((a, i) => ({ backend: a.backend, address: a.address, ports: counts?.[i] ?? 0, share: (counts?.[i] ?? 0) / total }))
+      .filter((s) => s.ports > 0)
+    return { ...p.base, spread }
+  }
+  const hash = p.hashOf(p.base.srcPort ?? 0)
+  const bucket = hash & (p.vip.newFlowsTableLength - 1)
+  const k = p.table[bucket]!
+  const as = k === Maglev.DROP ? undefined : p.vip.ases[k]
+  return { ...p.base, hash, bucket, backend: as?.backend, address: as?.address }
+}
+
+/** Where the flow goes, by the desired VIP, in one go. Pure. */
+export const flowChoice = (frontend: Frontend, vip: DesiredVip, request: Omit<FlowRequest, "name">): FlowInfo | InvalidArgument => {
+  const p = prepareFlow(frontend, vip, request)
+  if (p instanceof InvalidArgument) return p
+  if (!p.needsSpread) return flowAnswer(p)
+  const counts = new Array<number>(vip.ases.length).fill(0)
+  countPorts(p, EPHEMERAL_PORTS.from, EPHEMERAL_PORTS.to, counts)
+  return flowAnswer(p, counts)
+}
+
+/** Source ports hashed between two yields: the spread (64,512 hashes, tens of ms on a busy machine) must not hold maglevd's loop. */
+const SLICE = 4096
 
 /** The `GetFrontendFlow` handler over the daemon's current snapshot (`Control.snapshot`). */
 export const getFrontendFlow = (snapshot: Effect.Effect<Snapshot>) =>
@@ -104,6 +141,13 @@ export const getFrontendFlow = (snapshot: Effect.Effect<Snapshot>) =>
     const s = yield* snapshot
     const frontend = s.config.frontends.get(request.name)
     if (frontend === undefined) return yield* new NotFound({ kind: "frontend", name: request.name })
-    const answer = flowChoice(frontend, desiredVip(frontend, s.config, statusIn(s.health)), request)
-    return answer instanceof InvalidArgument ? yield* answer : answer
+    const p = prepareFlow(frontend, desiredVip(frontend, s.config, statusIn(s.health)), request)
+    if (p instanceof InvalidArgument) return yield* p
+    if (!p.needsSpread) return flowAnswer(p)
+    const counts = new Array<number>(p.vip.ases.length).fill(0)
+    for (let from = EPHEMERAL_PORTS.from; from <= EPHEMERAL_PORTS.to; from += SLICE) {
+      countPorts(p, from, Math.min(from + SLICE - 1, EPHEMERAL_PORTS.to), counts)
+      yield* Effect.yieldNow()
+    }
+    return flowAnswer(p, counts)
   })

@@ -50,9 +50,12 @@ export interface FlowKey {
 /** Whether `lb_node_get_hash` reads ports for this protocol (TCP, UDP). */
 export const hasPorts = (protocol: number): boolean => protocol === 6 || protocol === 17
 
+const KEY = new Uint8Array(40)
+
 /** `lb_node_get_hash` for a packet of the flow. */
 export const flowHash = (f: FlowKey, srcIpSticky: boolean): number => {
-  const key = new Uint8Array(40)
+  // One scratch buffer: nothing here yields, and the spread of a flow over source ports hashes 64,512 keys.
+  const key = KEY.fill(0)
   let at: number
   if (f.src.length === 4) {
     key.set(f.src, 0)
