@@ -205,11 +205,40 @@ interface MaglevdView {
   readonly wentDown: number
   /** How long the GET /metrics at the end took, ms (10,000 backends: the issue's target is 50 ms). */
   readonly scrapeMs: number
+  /**
+   * How late rounds started against their due time (`maglev_probe_start_lateness_seconds`), p50 and p99
+   * as the bucket bound they fall under, ms; over the measured window, or since start when the reading at
+   * its start failed.
+   */
+  readonly startLateness?: { readonly p50: number; readonly p99: number; readonly window: boolean }
   readonly loopDelayMs?: number
   readonly selfLate?: number
 }
 
-const maglevdView = async (metricsUrl: string, n: number): Promise<MaglevdView> => {
+/** maglevd's `maglev_probe_start_lateness_seconds` buckets: cumulative count by upper bound (seconds; +Inf last). */
+type Lateness = ReadonlyArray<readonly [le: number, count: number]>
+
+const latenessOf = (text: string): Lateness => {
+  const out: Array<readonly [number, number]> = []
+  const prefix = "maglev_probe_start_lateness_seconds_bucket{le=\""
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(prefix)) continue
+    const le = line.slice(prefix.length, line.indexOf("\"", prefix.length))
+    out.push([le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le), Number(line.slice(line.lastIndexOf(" ") + 1))])
+  }
+  return out.sort((a, b) => a[0] - b[0])
+}
+
+/** The q-quantile of the rounds between two readings, as the bucket bound it falls under (ms), or undefined. */
+const latenessQuantile = (before: Lateness | undefined, after: Lateness, q: number): number | undefined => {
+  const counts = after.map(([le, c]) => [le, c - (before?.find(([b]) => b === le)?.[1] ?? 0)] as const)
+  const total = counts.at(-1)?.[1] ?? 0
+  if (total <= 0) return undefined
+  const hit = counts.find(([, c]) => c >= q * total)
+  return hit === undefined ? undefined : 1000 * hit[0]
+}
+
+const maglevdView = async (metricsUrl: string, n: number, lateness0?: Lateness): Promise<MaglevdView> => {
   // At 10,000 backends /metrics is large and maglevd may be overloaded: be patient.
   const t0 = performance.now()
   const text = await httpGet(metricsUrl, 60)
@@ -226,7 +255,15 @@ const maglevdView = async (metricsUrl: string, n: number): Promise<MaglevdView> 
     else if (line.startsWith("maglev_probe_self_late_total{")) selfLate = (selfLate ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1))
     else if (line.startsWith("maglev_event_loop_delay_seconds ")) loopDelayMs = 1000 * Number(line.slice(line.lastIndexOf(" ") + 1))
   }
-  return { notUp: n - up, wentDown, scrapeMs, ...(loopDelayMs !== undefined ? { loopDelayMs } : {}), ...(selfLate !== undefined ? { selfLate } : {}) }
+  const lateness = latenessOf(text)
+  const p50 = latenessQuantile(lateness0, lateness, 0.5)
+  const p99 = latenessQuantile(lateness0, lateness, 0.99)
+  return {
+    notUp: n - up,
+    wentDown,
+    scrapeMs,
+    ...(p50 !== undefined && p99 !== undefined ? { startLateness: { p50, p99, window: lateness0 !== undefined } } : {}),
+    ...(loopDelayMs !== undefined ? { loopDelayMs } : {}), ...(selfLate !== undefined ? { selfLate } : {}) }
 }
 
 interface GapSummary {
@@ -419,6 +456,10 @@ const runOne = (haproxy: string, n: number, { maglevdRoot, nodeServers, seconds,
         : []
     })
     yield* Effect.sleep(Duration.seconds(warmup))
+    // Its rounds' start lateness so far, to count the window's alone (read before the window: a scrape costs CPU).
+    const lateness0 = yield* Effect.tryPromise(() => httpGet(metricsUrl, 60).then(latenessOf)).pipe(
+      Effect.orElseSucceed(() => undefined)
+    )
     const cpu0 = yield* Effect.forEach([maglevd, ha, servers], cpuOf)
     const t0 = performance.now()
     const machine0 = machineTicks()
@@ -435,7 +476,7 @@ const runOne = (haproxy: string, n: number, { maglevdRoot, nodeServers, seconds,
     // A checker too overloaded to answer does not spoil the figures above: its count says why it is missing.
     const query = <A>(what: () => Promise<A>) =>
       Effect.tryPromise({ try: what, catch: (e) => (e instanceof Error ? e.message : String(e)) }).pipe(Effect.either)
-    const [mView, hView] = yield* Effect.all([query(() => maglevdView(metricsUrl, n)), query(() => haproxyView(statsSocket))], {
+    const [mView, hView] = yield* Effect.all([query(() => maglevdView(metricsUrl, n, lateness0)), query(() => haproxyView(statsSocket))], {
       concurrency: 2
     })
     const mNotUp = Either.isRight(mView) ? mView.right.notUp : mView.left
@@ -528,6 +569,13 @@ export const print = (f: Figures): void => {
     const parts = [
       ...(self.loopDelayMs !== undefined ? [`event-loop delay ${self.loopDelayMs.toFixed(0)} ms (max of the last 10 s)`] : []),
       ...(self.selfLate !== undefined ? [`${int(self.selfLate)} probe rounds not counted as its own lateness (since start)`] : []),
+      ...(self.startLateness === undefined
+        ? []
+        : [
+          `rounds started late by p50 ≤ ${self.startLateness.p50} ms, p99 ≤ ${self.startLateness.p99} ms (${
+            self.startLateness.window ? "over the window" : "since start"
+          })`
+        ]),
       `GET /metrics took ${self.scrapeMs.toFixed(0)} ms`
     ]
     console.log(`  maglevd's own view at the end: ${parts.join(", ")}`)
