@@ -73,10 +73,24 @@ export const targets = (urls: ReadonlyArray<string>): ReadonlyArray<Target> => {
   })
 }
 
+/** The innermost reason of a transport failure (`connect ECONNREFUSED 10.0.0.1:9090`), if it has one. */
+const rootReason = (e: unknown): string | undefined => {
+  let reason: string | undefined
+  for (let c: unknown = (e as { cause?: unknown }).cause, depth = 0; c !== undefined && c !== null && depth < 8; depth++) {
+    if (c instanceof Error && c.message !== "") reason = c.message
+    c = (c as { cause?: unknown }).cause
+  }
+  return reason
+}
+
 /** The text of an RPC or transport failure, for `ServerState.error`. */
 export const errorText = (cause: Cause.Cause<unknown>): string => {
   const e = Cause.squash(cause)
-  if (e instanceof Error) return e.message === "" ? e.name : e.message
+  const root = rootReason(e)
+  if (e instanceof Error) {
+    const text = e.message === "" ? e.name : e.message
+    return root !== undefined && root !== text ? `${text}: ${root}` : text
+  }
   if (typeof e === "object" && e !== null && "_tag" in e) {
     const m = (e as { message?: unknown }).message
     return typeof m === "string" && m !== "" ? m : String((e as { _tag: unknown })._tag)
@@ -110,6 +124,8 @@ const follow = (target: Target, client: Client.MaglevClientShape, options: Upstr
     const backoffMin = Duration.toMillis(options.backoffMin ?? "500 millis")
     const backoffMax = Duration.toMillis(options.backoffMax ?? "10 seconds")
     const up = yield* Ref.make(false)
+    // The last failure logged: a maglevd that stays away is logged once, not at every retry.
+    const logged = yield* Ref.make<string | undefined>(undefined)
     const lbTrigger = yield* Queue.sliding<void>(1)
     const log = (effect: Effect.Effect<void>) => effect.pipe(Effect.annotateLogs({ server: id, url: target.url }))
 
@@ -128,7 +144,7 @@ const follow = (target: Target, client: Client.MaglevClientShape, options: Upstr
     const markDown = (cause: Cause.Cause<unknown>) =>
       Effect.gen(function*() {
         const error = errorText(cause)
-        const was = yield* Ref.getAndSet(up, false)
+        yield* Ref.set(up, false)
         const now = Date.now()
         yield* hub.updateServer(id, (s) => ({
           ...s,
@@ -137,7 +153,9 @@ const follow = (target: Target, client: Client.MaglevClientShape, options: Upstr
           error,
           vpp: { ...s.vpp, connected: false, reason: "maglevd unreachable" }
         }))
-        if (was) yield* log(Effect.logWarning("maglevd unreachable").pipe(Effect.annotateLogs({ event: "upstream-down", error })))
+        if ((yield* Ref.getAndSet(logged, error)) !== error) {
+          yield* log(Effect.logWarning("maglevd unreachable").pipe(Effect.annotateLogs({ event: "upstream-down", error })))
+        }
       })
 
     const onEvent = (event: Api.WatchEvent): Effect.Effect<void, Failure> => {
@@ -161,6 +179,7 @@ const follow = (target: Target, client: Client.MaglevClientShape, options: Upstr
               }
             })
             yield* Ref.set(up, true)
+            yield* Ref.set(logged, undefined)
             yield* log(Effect.logInfo("maglevd reached").pipe(Effect.annotateLogs({ event: "upstream-up" })))
             yield* refreshVpp
           })

@@ -56,6 +56,15 @@ class StartFailed {
   constructor(readonly error: string) {}
 }
 
+/** What went wrong at start, with the system error code when there is one (`--listen 127.0.0.1:9092: EADDRINUSE`). */
+const startError = (cause: Cause.Cause<unknown>, listen: string): string => {
+  for (const e of [...Cause.failures(cause), ...Cause.defects(cause)]) {
+    const inner = (e as { cause?: unknown }).cause as NodeJS.ErrnoException | undefined
+    if (inner?.code !== undefined) return `--listen ${listen}: ${inner.code}: ${inner.message}`
+  }
+  return Cause.pretty(cause).split("\n")[0] ?? "cannot start"
+}
+
 /** A secret from a file (trimmed); "" for no file. */
 const secretFile = (flag: string, file: string) =>
   file === ""
@@ -104,7 +113,7 @@ const run = (o: {
     return yield* Effect.never.pipe(
       Effect.provide(layer),
       Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.fail(new StartFailed(Cause.pretty(cause).split("\n")[0] ?? "cannot start"))
+        Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.fail(new StartFailed(startError(cause, o.listen)))
       )
     )
   }).pipe(
