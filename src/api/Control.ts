@@ -10,7 +10,7 @@
  * reload of the file, the health checker never sees it, and the LB sync
  * recomputes only that frontend's VIP. VPP is changed only by the LB sync.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Stream } from "effect"
 import type { Frontend } from "../config/Config.js"
 import { checkConfigFile } from "../config/Check.js"
 import { formatIssue } from "../config/Issue.js"
@@ -35,6 +35,8 @@ export interface ControlShape {
   readonly configFile: string
   /** The running configuration, the health map and the overridden weights, read together. */
   readonly snapshot: Effect.Effect<Snapshot>
+  /** Every change of the running configuration from now on (a reload, a weight override). */
+  readonly configChanges: Stream.Stream<void>
   /** Checks a file (default: the daemon's); applies nothing. */
   readonly checkFile: (path?: string | undefined) => Effect.Effect<ConfigCheck>
   /**
@@ -147,7 +149,14 @@ export const make = Effect.fn("Control.make")(function*(options: ControlOptions)
     }))
   })
 
-  return Control.of({ configFile: options.configFile, snapshot, checkFile, reloadFile, setWeight })
+  return Control.of({
+    configFile: options.configFile,
+    snapshot,
+    configChanges: running.changes.pipe(Stream.drop(1), Stream.as(undefined)),
+    checkFile,
+    reloadFile,
+    setWeight
+  })
 })
 
 export const layer = (

@@ -151,6 +151,8 @@ export const watchEvents = (services: WatchServices, request: WatchRequest): Str
     const sources: Array<Stream.Stream<Input>> = []
     if (health !== undefined) sources.push(Stream.map(Stream.fromQueue(health), (event) => ({ _tag: "Health", event })))
     if (frontends) sources.push(Stream.as(checker.changes, { _tag: "Health map" }))
+    // A weight override changes no health: the running configuration's own changes say so.
+    if (frontends && control.configChanges !== undefined) sources.push(Stream.as(control.configChanges, { _tag: "Health map" }))
     if (logs !== undefined) sources.push(Stream.map(logs, (record) => ({ _tag: "Log", record })))
     sources.push(
       Stream.fromSchedule(Schedule.spaced(Duration.millis(HEARTBEAT_INTERVAL_MS))).pipe(
