@@ -72,6 +72,8 @@ describe("dashboard in chromium", () => {
         const n = await row(page, lab.ids.a, "web", "web1").locator("[data-buckets]").getAttribute("data-buckets")
         return n !== null && Number(n) > 0 ? n : undefined
       })
+      // The heart beats while a probe of a backend is (predicted to be) in flight.
+      await page.locator(`[data-server-section="${lab.ids.a}"] .heart.on`).first().waitFor(WAIT)
       // Landmarks for assistive technology.
       for (const role of ["banner", "main", "navigation", "tablist", "tabpanel", "contentinfo"] as const) {
         expect(await page.getByRole(role).count(), role).toBe(1)
@@ -129,6 +131,8 @@ describe("dashboard in chromium", () => {
       // The same document (no reload): the marker set before is still there.
       expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(17)
       expect(await web2.locator(".state").textContent()).toBe("down")
+      // The changed value flashes.
+      expect(await web2.locator(".state").getAttribute("class")).toMatch(/flash-[ab]/)
       // Health check every 2 s, fall 1: a probe, the transition, maglevd-frontend, SSE, the DOM. Generous bound.
       console.log(`web2 shown down ${seconds.toFixed(2)} s after its server started answering 503`)
       expect(seconds).toBeLessThan(60)
