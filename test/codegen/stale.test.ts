@@ -11,10 +11,11 @@ import { promisify } from "node:util"
 import { describe, expect, it } from "vitest"
 import { compareWithManifest, loadApis, readManifest } from "../../codegen/Sources.js"
 import { apiDir, repoRoot } from "../support/paths.js"
+import { program } from "../support/programs.js"
 
 const run = promisify(execFile)
 const codegen = (...args: Array<string>) =>
-  run(process.execPath, ["--import", "tsx", path.join(repoRoot, "codegen/main.ts"), ...args], { cwd: repoRoot })
+  run(process.execPath, [...program("codegen"), ...args], { cwd: repoRoot })
 
 describe("generated bindings", () => {
   it("src/vpp/binapi is what codegen writes from ../shared/vpp-api", async () => {

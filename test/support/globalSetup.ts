@@ -16,9 +16,10 @@
 import { build } from "esbuild"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { pathToFileURL } from "node:url"
 import type { TestProject } from "vitest/node"
 import { repoRoot } from "./paths.js"
-import { type ProgramName, PROGRAMS, PROGRAMS_ENV, WORKER } from "./programs.js"
+import { ANCHORED, type ProgramName, PROGRAMS, PROGRAMS_ENV, WORKER } from "./programs.js"
 
 const cacheDir = path.join(repoRoot, "node_modules", ".cache", "vpp-maglev-test-programs")
 /** Directories of runs that were killed before their teardown, removed by a later run after this long. */
@@ -38,28 +39,42 @@ export default async function setup(project: TestProject) {
   fs.mkdirSync(cacheDir, { recursive: true })
   const outDir = fs.mkdtempSync(path.join(cacheDir, "run-"))
   const started = performance.now()
-  const names = Object.keys(PROGRAMS).filter((name) => fs.existsSync(path.join(repoRoot, PROGRAMS[name as ProgramName])))
+  const exists = (name: string) => fs.existsSync(path.join(repoRoot, PROGRAMS[name as ProgramName]))
+  const names = Object.keys(PROGRAMS).filter((name) => exists(name) && ANCHORED[name as ProgramName] === undefined)
+  const anchored = Object.entries(ANCHORED).filter(([name]) => exists(name))
+  const common = {
+    absWorkingDir: repoRoot,
+    outdir: outDir,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    logLevel: "silent",
+    // CommonJS dependencies (yaml) require node's modules.
+    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" }
+  } as const
   try {
-    await build({
-      absWorkingDir: repoRoot,
-      entryPoints: [
-        ...names.map((name) => ({ in: PROGRAMS[name as ProgramName], out: name })),
-        // The configuration check's worker thread, loaded from beside the module that starts it
-        // (src/config/internal/OffThread.ts): every file is in the one directory.
-        { in: WORKER, out: "CheckWorker" }
-      ],
-      outdir: outDir,
-      bundle: true,
-      // What the programs share (effect, most of src/) is built once, into chunks beside them.
-      splitting: true,
-      chunkNames: "chunk-[hash]",
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      logLevel: "silent",
-      // CommonJS dependencies (yaml) require node's modules.
-      banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" }
-    })
+    await Promise.all([
+      build({
+        ...common,
+        entryPoints: [
+          ...names.map((name) => ({ in: PROGRAMS[name as ProgramName], out: name })),
+          // The configuration check's worker thread, loaded from beside the module that starts it
+          // (src/config/internal/OffThread.ts): every file is in the one directory.
+          { in: WORKER, out: "CheckWorker" }
+        ],
+        // What the programs share (effect, most of src/) is built once, into chunks beside them.
+        splitting: true,
+        chunkNames: "chunk-[hash]"
+      }),
+      ...anchored.map(([name, source]) =>
+        build({
+          ...common,
+          entryPoints: [{ in: PROGRAMS[name as ProgramName], out: name }],
+          define: { "import.meta.url": JSON.stringify(pathToFileURL(path.join(repoRoot, source!)).href) }
+        })
+      )
+    ])
   } catch (e) {
     fs.rmSync(outDir, { recursive: true, force: true })
     process.stderr.write(`test programs: the bundle failed, tests run them with tsx (slow): ${e instanceof Error ? e.message : String(e)}\n`)

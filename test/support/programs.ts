@@ -18,10 +18,17 @@ export const PROGRAMS = {
   maglevt: "src/maglevt/main.ts",
   vppsim: "src/sim/main.ts",
   "maglevd-frontend": "src/frontend/main.ts",
-  "probe-child": "test/support/probeChild.ts"
+  "probe-child": "test/support/probeChild.ts",
+  codegen: "codegen/main.ts"
 } as const
 
 export type ProgramName = keyof typeof PROGRAMS
+
+/**
+ * Programs whose modules find files from their own source's place (codegen/Sources.ts: the
+ * repository root is `..` of it): bundled on their own, with `import.meta.url` that source's.
+ */
+export const ANCHORED: Partial<Record<ProgramName, string>> = { codegen: "codegen/Sources.ts" }
 
 /** The configuration check's worker thread, bundled beside each program. */
 export const WORKER = "src/config/internal/CheckWorker.ts"
