@@ -2,7 +2,7 @@
  * The dashboard in a real browser (Debian's chromium through playwright-core)
  * against real processes: maglevd A programming vppsim, maglevd B without VPP
  * (one VIP weighted differently), a dead --server URL, and maglevd-frontend.
- * One set of processes and one browser for the whole file (test/frontend/lab.ts).
+ * One set of processes and one browser for the whole file (test/frontend/browserLab.ts).
  *
  * `DASHBOARD_SCREENSHOT=docs/dashboard.png npx vitest run test/frontend/browser.test.ts`
  * also saves the main view as that picture (the README's).
