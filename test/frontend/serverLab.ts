@@ -1,91 +1,32 @@
 /**
- * A dashboard lab, all real processes: three HTTP backends on 127.0.0.1-3
- * (one port), two maglevds ("lb1", "lb2") each programming its own vppsim,
- * both with the RPC token, and one maglevd-frontend following both (admin
- * user and the same token). The two maglevds have the same frontends except
- * one weight: the fleet view must flag VIP `web` and agree on `api`.
+ * A dashboard lab, all real processes: two maglevc labs (test/cli/lab.ts:
+ * each three HTTP backends, a vppsim and a maglevd, here with the RPC token),
+ * "lb1" and "lb2", with the same configuration (VIP `web`), and one
+ * maglevd-frontend following both (admin user and the same token).
  */
 import { Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as http from "node:http"
-import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Client from "../../src/api/Client.js"
-import { until } from "../cli/lab.js"
+import { type Lab, startLab, until } from "../cli/lab.js"
 import { jsonLines, type LogRecord } from "../support/jsonLines.js"
 import { repoRoot } from "../support/paths.js"
 import { program } from "../support/programs.js"
 
 export { until }
 
-export const ADDRESSES = ["127.0.0.1", "127.0.0.2", "127.0.0.3"] as const
 export const TOKEN = "lab-token-0123456789"
 export const ADMIN_USER = "ops"
 export const ADMIN_PASSWORD = "correct horse"
 
-const config = (port: number, web2Weight: number) => `maglev:
-  vpp:
-    lb:
-      ipv4-src-address: 192.0.2.1
-      startup-min-delay: 0s
-      startup-max-delay: 0s
-  healthchecks:
-    tcp-check: {type: tcp, port: ${port}, interval: 2s, fast-interval: 2s, down-interval: 2s, timeout: 2s, rise: 1, fall: 2}
-  backends:
-    web1: {address: 127.0.0.1, healthcheck: tcp-check}
-    web2: {address: 127.0.0.2, healthcheck: tcp-check}
-    web3: {address: 127.0.0.3, healthcheck: tcp-check}
-  frontends:
-    web:
-      address: 192.0.2.10
-      protocol: tcp
-      port: 80
-      pools:
-        - name: primary
-          backends: {web1: {weight: 100}, web2: {weight: ${web2Weight}}}
-        - name: fallback
-          backends: {web3: {}}
-    api:
-      address: 192.0.2.11
-      protocol: tcp
-      port: 443
-      pools:
-        - name: primary
-          backends: {web1: {weight: 100}, web3: {weight: 100}}
-`
-
-const listen = (server: http.Server, host: string, port: number) =>
-  new Promise<number>((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(port, host, () => {
-      server.off("error", reject)
-      resolve((server.address() as AddressInfo).port)
-    })
-  })
-
-const startBackends = async () => {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const servers = ADDRESSES.map(() => http.createServer((_, res) => res.end("ok\n")))
-    try {
-      const port = await listen(servers[0]!, ADDRESSES[0], 0)
-      await listen(servers[1]!, ADDRESSES[1], port)
-      await listen(servers[2]!, ADDRESSES[2], port)
-      return { port, servers }
-    } catch {
-      for (const s of servers) s.close()
-    }
-  }
-  throw new Error("no port free on 127.0.0.1-3")
-}
-
 export interface Maglevd {
+  readonly lab: Lab
+  /** The RPC URL as given to the dashboard. */
   readonly url: string
   /** The dashboard's id for it (`host:port`). */
   readonly id: string
-  readonly process: ChildProcess
-  readonly log: ReadonlyArray<LogRecord>
   /** Runs an effect with a client of this maglevd (with the token). */
   readonly withClient: <A, E>(f: (api: Client.MaglevClientShape) => Effect.Effect<A, E>) => Promise<A>
 }
@@ -99,33 +40,27 @@ export interface FrontendLab {
   readonly stop: () => Promise<void>
 }
 
-const kill = (c: ChildProcess) =>
+export const kill = (c: ChildProcess) =>
   new Promise<void>((resolve) => {
     if (c.exitCode !== null || c.signalCode !== null) return resolve()
     c.once("exit", () => resolve())
     c.kill("SIGKILL")
   })
 
-export { kill }
-
-/** Fails the wait at once when the process has exited (its last log line says why). */
-const alive = (c: ChildProcess, log: ReadonlyArray<LogRecord>): true => {
-  if (c.exitCode !== null || c.signalCode !== null) {
-    throw new Error(`exited (${c.exitCode ?? c.signalCode}): ${JSON.stringify(log.at(-1) ?? "no log")}`)
-  }
-  return true
-}
+const maglevd = (lab: Lab): Maglevd => ({
+  lab,
+  url: lab.url,
+  id: new URL(lab.url).host,
+  withClient: (f) => Effect.runPromise(Effect.scoped(Effect.flatMap(Client.make({ url: lab.url, token: TOKEN }), f)))
+})
 
 export const startFrontendLab = async (): Promise<FrontendLab> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "frontend-lab-"))
-  const children: Array<ChildProcess> = []
-  const { port, servers } = await startBackends()
+  const labs: Array<Lab> = []
+  let frontend: ChildProcess | undefined
   const stop = async () => {
-    await Promise.all(children.map(kill))
-    await Promise.all(servers.map((s) => new Promise<void>((r) => {
-      s.closeAllConnections()
-      s.close(() => r())
-    })))
+    if (frontend !== undefined) await kill(frontend)
+    await Promise.all(labs.map((l) => l.stop()))
     fs.rmSync(dir, { recursive: true, force: true })
   }
   try {
@@ -133,42 +68,11 @@ export const startFrontendLab = async (): Promise<FrontendLab> => {
     fs.writeFileSync(tokenFile, TOKEN + "\n")
     const passwordFile = path.join(dir, "password")
     fs.writeFileSync(passwordFile, ADMIN_PASSWORD + "\n")
-    const start = (name: string, web2Weight: number): Promise<Maglevd> =>
-      (async () => {
-        const apiSocket = path.join(dir, `${name}-api.sock`)
-        const statsSocket = path.join(dir, `${name}-stats.sock`)
-        const sim = spawn(process.execPath, [...program("vppsim"), "--api-socket", apiSocket, "--stats-socket", statsSocket], {
-          cwd: repoRoot,
-          stdio: ["ignore", "pipe", "inherit"]
-        })
-        children.push(sim)
-        const simLog = jsonLines(sim)
-        await until(`${name}'s vppsim-ready`, () => simLog.find((r) => r.annotations.event === "vppsim-ready"))
-        const configFile = path.join(dir, `${name}.yaml`)
-        fs.writeFileSync(configFile, config(port, web2Weight))
-        const maglevd = spawn(process.execPath, [
-          ...program("maglevd"),
-          "--config", configFile,
-          "--vpp-api-addr", apiSocket,
-          "--vpp-stats-addr", statsSocket,
-          "--rpc-addr", "127.0.0.1:0",
-          "--rpc-token-file", tokenFile,
-          "--metrics-addr", ""
-        ], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })
-        children.push(maglevd)
-        const log = jsonLines(maglevd)
-        const listening = await until(`${name}'s rpc-listen`, () => alive(maglevd, log) && log.find((r) => r.annotations.event === "rpc-listen"))
-        const url = String(listening.annotations.url)
-        return {
-          url,
-          id: new URL(url).host,
-          process: maglevd,
-          log,
-          withClient: (f) => Effect.runPromise(Effect.scoped(Effect.flatMap(Client.make({ url, token: TOKEN }), f)))
-        }
-      })()
-    const [lb1, lb2] = await Promise.all([start("lb1", 50), start("lb2", 60)])
-    const frontend = spawn(process.execPath, [
+    const started = await Promise.allSettled([1, 2].map(() => startLab({ flags: ["--rpc-token-file", tokenFile] })))
+    for (const r of started) if (r.status === "fulfilled") labs.push(r.value)
+    for (const r of started) if (r.status === "rejected") throw r.reason
+    const [lb1, lb2] = labs.map(maglevd) as [Maglevd, Maglevd]
+    const child = spawn(process.execPath, [
       ...program("maglevd-frontend"),
       "--server", `${lb1.url},${lb2.url}`,
       "--listen", "127.0.0.1:0",
@@ -176,9 +80,12 @@ export const startFrontendLab = async (): Promise<FrontendLab> => {
       "--admin-user", ADMIN_USER,
       "--admin-password-file", passwordFile
     ], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })
-    children.push(frontend)
-    const frontendLog = jsonLines(frontend)
-    const listening = await until("frontend-listen", () => alive(frontend, frontendLog) && frontendLog.find((r) => r.annotations.event === "frontend-listen"))
+    frontend = child
+    const frontendLog = jsonLines(child)
+    const listening = await until("frontend-listen", () => {
+      if (child.exitCode !== null) throw new Error(`maglevd-frontend exited ${child.exitCode}: ${JSON.stringify(frontendLog.at(-1))}`)
+      return frontendLog.find((r) => r.annotations.event === "frontend-listen")
+    })
     return { lb1, lb2, url: String(listening.annotations.url), frontendLog, stop }
   } catch (e) {
     await stop()
