@@ -30,6 +30,7 @@ import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { WIDTH, wrap } from "./internal/Wrap.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const configFile = path.resolve(process.argv[2] ?? path.join(root, "examples", "maglev.yaml"))
@@ -121,13 +122,13 @@ const backend = (address: string) =>
     })
   })
 
+/** Until vppsim has created its socket (however long a busy machine takes to start it), or has exited. */
 const waitForSocket = async (file: string, child: ChildProcess) => {
-  for (let i = 0; i < 200; i++) {
+  while (child.exitCode === null && child.signalCode === null && !stopping) {
     if (fs.existsSync(file)) return
-    if (child.exitCode !== null) break
     await new Promise((r) => setTimeout(r, 50))
   }
-  throw new Error(`vppsim did not create ${file}`)
+  throw new Error(`vppsim exited before creating ${file}`)
 }
 
 const RPC_URL = "http://127.0.0.1:9090/rpc"
@@ -160,10 +161,10 @@ const waitForApi = async (daemon: ChildProcess) => {
  * printed under each other. A new part of the demo adds its line here.
  */
 const hints = (): ReadonlyArray<readonly [string, string]> => [
-  ["maglevc", "npm run maglevc   (the shell; one command: npm run maglevc -- show frontend web)"],
+  ["maglevc", "npm run maglevc   (the shell; or one command: npm run maglevc -- show frontend web)"],
   ["backend", `curl -X POST http://127.0.0.2:${PORT}/down   (back: .../up)`],
   ["", `or: touch ${downDir}/127.0.0.2   (back: rm it)`],
-  ["traffic", `curl -i http://127.0.0.10:${PORT}/   (the VIP; vppsim proxies it to a backend)`],
+  ["traffic", `curl -i http://127.0.0.10:${PORT}/   (the VIP, through vppsim)`],
   ["maglevt", `npm run maglevt -- --config ${path.relative(process.cwd(), configFile) || configFile}`],
   ["counters", "npm run maglevc -- show vpp lb counters   (packets per VIP, flows per backend)"],
   ["flow", "npm run maglevc -- show frontend web flow 198.51.100.7 40000   (which backend a new flow gets)"],
@@ -173,10 +174,22 @@ const hints = (): ReadonlyArray<readonly [string, string]> => [
   ["stop", "Ctrl-C stops everything"]
 ]
 
+/**
+ * The hints under each other, within 80 columns: a hint too long for its
+ * line has its parenthesis, then whatever is still too long, on the next
+ * lines, under the text.
+ */
 const banner = () => {
   const width = Math.max(...hints().map(([topic]) => topic.length))
-  say(`ready: vppsim, backends ${BACKENDS.join(" ")} (port ${PORT}) and maglevd (${path.relative(process.cwd(), configFile) || configFile})`)
-  for (const [topic, how] of hints()) process.stderr.write(`  ${topic.padEnd(width)}  ${how}\n`)
+  const indent = " ".repeat(2 + width + 2)
+  say(`ready; maglevd answers (${path.relative(process.cwd(), configFile) || configFile}). To try:`)
+  for (const [topic, how] of hints()) {
+    const paren = how.indexOf("   (")
+    const lines = indent.length + how.length <= WIDTH
+      ? [how]
+      : (paren < 0 ? [how] : [how.slice(0, paren), how.slice(paren + 3)]).flatMap((part) => wrap(part, indent.length))
+    lines.forEach((line, i) => process.stderr.write(i === 0 ? `  ${topic.padEnd(width)}  ${line.trimStart()}\n` : `${line}\n`))
+  }
 }
 
 try {
@@ -196,7 +209,7 @@ try {
   fs.writeFileSync(adminPasswordFile, `${crypto.randomBytes(9).toString("base64url")}\n`, { mode: 0o600 })
   const dashboard = node("src/frontend/main.ts", ["--server", RPC_URL, "--admin-user", "admin", "--admin-password-file", adminPasswordFile, "--log-level", "warn"], "maglevd-frontend")
   dashboard.stdout!.pipe(process.stdout)
-  say(`starting vppsim (${runDir}) and maglevd; their logs follow, and how to try it once maglevd answers`)
+  say(`starting vppsim, backends and maglevd; run dir ${runDir}`)
   if (await waitForApi(daemon)) banner()
 } catch (e) {
   say(e instanceof Error ? e.message : String(e))

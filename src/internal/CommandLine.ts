@@ -25,6 +25,7 @@ import { Config, Effect, Either, Option } from "effect"
 import { stripVTControlCharacters } from "node:util"
 import { ExitStatus } from "./ExitStatus.js"
 import * as Log from "./Log.js"
+import { wrap } from "./Wrap.js"
 
 /** What `--help` says of a flag. */
 export interface FlagDoc {
@@ -98,7 +99,7 @@ export const boolean = (d: { readonly name: string; readonly description: string
 
 // --- help ---------------------------------------------------------------------------------
 
-export const WIDTH = 80
+export { WIDTH, wrap } from "./Wrap.js"
 
 export interface Program<A> {
   readonly name: string
@@ -111,20 +112,6 @@ export interface Program<A> {
   readonly positional?: { readonly name: string; readonly description: string } | undefined
   /** Paragraphs after the flags: environment, exit status, see also. */
   readonly notes?: ReadonlyArray<string> | undefined
-}
-
-/** `text` in lines of at most `width`, each after `indent`. */
-export const wrap = (text: string, indent: number, width = WIDTH): Array<string> => {
-  const lines: Array<string> = []
-  let line = ""
-  for (const word of text.split(/\s+/).filter((w) => w !== "")) {
-    if (line !== "" && indent + line.length + 1 + word.length > width) {
-      lines.push(" ".repeat(indent) + line)
-      line = word
-    } else line = line === "" ? word : `${line} ${word}`
-  }
-  if (line !== "") lines.push(" ".repeat(indent) + line)
-  return lines
 }
 
 const HELP: FlagDoc = { name: "help", description: "print this help and exit" }
