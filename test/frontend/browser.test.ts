@@ -34,12 +34,20 @@ const openPage = async (url: string, admin = false) => {
   })
   const page = await context.newPage()
   const stateFetches: Array<string> = []
+  /**
+   * Where each request for the event stream resumes: its Last-Event-ID header (the browser's reconnect, once
+   * an event came), else the `since` the page opened it with (the state document's event id).
+   */
+  const streamResumes: Array<string> = []
   page.on("request", (r) => {
     if (r.url().includes("/api/state")) stateFetches.push(r.url())
+    if (r.url().includes("/api/events")) {
+      void r.allHeaders().then((h) => streamResumes.push(h["last-event-id"] ?? new URL(r.url()).searchParams.get("since") ?? ""))
+    }
   })
   await page.goto(url)
   await page.locator("[data-live=yes]").waitFor(WAIT)
-  return { page, context, stateFetches }
+  return { page, context, stateFetches, streamResumes }
 }
 
 /** Every backend of A up (with the startup delays over, the VIP programmed). */
@@ -205,7 +213,7 @@ describe("dashboard in chromium", () => {
   }, 300_000)
 
   it("after an SSE disconnect the page gets the missed events replayed, without refetching the state", async () => {
-    const { page, context, stateFetches } = await openPage(`${lab.proxy.url}/view/`)
+    const { page, context, stateFetches, streamResumes } = await openPage(`${lab.proxy.url}/view/`)
     try {
       await page.locator(`[data-server-section="${lab.ids.a}"] article[data-frontend="web"] tr[data-backend="web3"][data-state=up]`).waitFor(WAIT)
       const fetches = stateFetches.length
@@ -221,6 +229,9 @@ describe("dashboard in chromium", () => {
       await page.locator(`[data-server-section="${lab.ids.a}"] article[data-frontend="web"] tr[data-backend="web3"][data-state=paused]`).waitFor(WAIT)
       await page.locator("[data-live=yes]").waitFor(WAIT)
       expect(stateFetches.length, "the state document was not fetched again (replay, not resync)").toBe(fetches)
+      // The browser's own reconnect asked for what came after an event id it had.
+      expect(streamResumes.length, "the stream was opened again").toBeGreaterThan(1)
+      expect(streamResumes.slice(1).every((id) => /^[0-9]+-[0-9]+$/.test(id)), `resumed from ${JSON.stringify(streamResumes)}`).toBe(true)
     } finally {
       await context.close()
       await lab.rpc(lab.a.url, (api) => api.ResumeBackend({ name: "web3" }))
