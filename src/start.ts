@@ -194,11 +194,15 @@ const banner = () => {
 
 try {
   await Promise.all(BACKENDS.map(backend))
-  const sim = node("src/sim/main.ts", ["--api-socket", apiSocket, "--stats-socket", statsSocket, "--traffic", String(TRAFFIC), "--data-plane", "--log-level", "warn"], "vppsim")
+  // Readable lines on a terminal, JSON lines into a pipe (as the programs would choose for their own stdout).
+  const logFormat = process.stdout.isTTY === true ? "text" : "json"
+  const sim = node(
+    "src/sim/main.ts",
+    ["--api-socket", apiSocket, "--stats-socket", statsSocket, "--traffic", String(TRAFFIC), "--data-plane", "--log-level", "warn", "--log-format", logFormat],
+    "vppsim"
+  )
   sim.stdout!.pipe(process.stdout)
   await waitForSocket(apiSocket, sim)
-  // Readable lines on a terminal, JSON lines into a pipe (as maglevd would choose for its own stdout).
-  const logFormat = process.stdout.isTTY === true ? "text" : "json"
   const daemon = node(
     "src/daemon/main.ts",
     ["--config", configFile, "--vpp-api-addr", apiSocket, "--vpp-stats-addr", statsSocket, "--log-format", logFormat],
@@ -209,6 +213,11 @@ try {
   fs.writeFileSync(adminPasswordFile, `${crypto.randomBytes(9).toString("base64url")}\n`, { mode: 0o600 })
   const dashboard = node("src/frontend/main.ts", ["--server", RPC_URL, "--admin-user", "admin", "--admin-password-file", adminPasswordFile, "--log-level", "warn"], "maglevd-frontend")
   dashboard.stdout!.pipe(process.stdout)
+  // Optional: if it cannot run (its port taken), the rest goes on.
+  dashboard.removeAllListeners("exit")
+  dashboard.on("exit", (code, signal) => {
+    if (!stopping) say(`maglevd-frontend exited (${signal ?? code}); the rest runs on without the dashboard`)
+  })
   say(`starting vppsim, backends and maglevd; run dir ${runDir}`)
   if (await waitForApi(daemon)) banner()
 } catch (e) {
