@@ -5,7 +5,7 @@
  * naming the URL.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { type Duration, Effect } from "effect"
 import * as http from "node:http"
 import * as net from "node:net"
 import * as Client from "../../src/api/Client.js"
@@ -20,7 +20,7 @@ const listening = <S extends net.Server>(server: S) =>
   )
 
 /** The one line maglevc prints for a call to `url`. */
-const failure = (url: string, timeout?: string) =>
+const failure = (url: string, timeout?: Duration.DurationInput) =>
   Effect.gen(function*() {
     const client = yield* Client.make({ url, timeout })
     const e = yield* Effect.flip(client.ListFrontends())
