@@ -134,6 +134,9 @@ const request = (r: Partial<Request> & Pick<Request, "reason">): Request => ({
  */
 const WINDOW = 128
 
+/** Replies handled between two yields of the sync fiber while it applies a sync (so a transition is seen soon). */
+const YIELD_EVERY = 16
+
 /** An all-zero prefix: "every VIP" for both dumps. */
 const ALL_VIPS = { pfx: "0.0.0.0/0", protocol: 0, port: 0 } as const
 
@@ -399,6 +402,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
         for (const r of reactions) if (r.job.failed === undefined && r.job.next < r.job.ops.length) return r.job
         return main.failed === undefined && main.next < main.ops.length ? main : undefined
       }
+      let answered = 0
       const fail = (job: Job, op: LbOp, reason: string) => {
         job.failed ??= new LbSyncError({ op, reason })
         job.next = job.ops.length
@@ -424,6 +428,9 @@ export const make = Effect.fn("LbSync.make")(function*() {
         }
         const head = window.shift()
         if (head === undefined) break
+        // Replies come in bursts that would keep this fiber busy for a whole window: let the
+        // health fibers (and the transition forwarder) run between a few of them.
+        if (++answered % YIELD_EVERY === 0) yield* Effect.yieldNow()
         const done = yield* Effect.either(head.wait)
         head.job.outstanding--
         if (done._tag === "Left") fail(head.job, head.op, done.left.message)
