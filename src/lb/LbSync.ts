@@ -135,7 +135,7 @@ const request = (r: Partial<Request> & Pick<Request, "reason">): Request => ({
 const WINDOW = 128
 
 /** Replies handled between two yields of the sync fiber while it applies a sync (so a transition is seen soon). */
-const YIELD_EVERY = 16
+const YIELD_EVERY = 64
 
 /** An all-zero prefix: "every VIP" for both dumps. */
 const ALL_VIPS = { pfx: "0.0.0.0/0", protocol: 0, port: 0 } as const
@@ -410,7 +410,9 @@ export const make = Effect.fn("LbSync.make")(function*() {
       }
       for (;;) {
         let job: Job | undefined
-        while (window.length < WINDOW && (job = nextJob()) !== undefined) {
+        // Refilled in bursts (one write for many requests), once half the window was answered.
+        const refill = window.length <= WINDOW / 2 || reactions.some((r) => r.job.next === 0)
+        while (refill && window.length < WINDOW && (job = nextJob()) !== undefined) {
           const op = job.ops[job.next++]!
           const sent = yield* Effect.either(Requests.start(conn, op))
           if (sent._tag === "Left") {
