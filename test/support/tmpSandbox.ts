@@ -16,6 +16,8 @@ const TOOLS = /^tsx-\d+$/
 export default function setup() {
   const previous = process.env["TMPDIR"]
   const sandbox = fs.mkdtempSync(path.join(os.tmpdir(), "vpp-maglev-tests-"))
+  // As /tmp is: tests run programs as other users too (the packaging tests' unprivileged maglevd).
+  fs.chmodSync(sandbox, 0o1777)
   process.env["TMPDIR"] = sandbox
   return () => {
     const left = fs.readdirSync(sandbox).filter((name) => !TOOLS.test(name))
