@@ -67,15 +67,21 @@ const stop = (code: number) => {
     for (const c of alive) c.kill("SIGKILL")
     done()
   }, 5000)
+  // vppsim (the first started) last: stopped first, it would have maglevd log VPP going away.
+  const [first, ...rest] = alive
+  const others = rest
+  let othersLeft = others.length
   for (const c of alive) {
     c.once("exit", () => {
+      if (c !== first && --othersLeft === 0) first?.kill("SIGTERM")
       if (--left === 0) {
         clearTimeout(timer)
         done()
       }
     })
-    c.kill("SIGTERM")
   }
+  if (others.length === 0) first?.kill("SIGTERM")
+  for (const c of others) c.kill("SIGTERM")
 }
 process.on("SIGINT", () => stop(0))
 process.on("SIGTERM", () => stop(0))
@@ -175,9 +181,9 @@ const hints = (): ReadonlyArray<readonly [string, string]> => [
 ]
 
 /**
- * The hints under each other, within 80 columns: a hint too long for its
- * line has its parenthesis, then whatever is still too long, on the next
- * lines, under the text.
+ * The hints under each other, within 80 columns where they can be: a hint
+ * too long for its line has its parenthesis wrapped on the next lines, under
+ * the text; the command itself stays whole, to be copied.
  */
 const banner = () => {
   const width = Math.max(...hints().map(([topic]) => topic.length))
@@ -187,8 +193,11 @@ const banner = () => {
     const paren = how.indexOf("   (")
     const lines = indent.length + how.length <= WIDTH
       ? [how]
-      : (paren < 0 ? [how] : [how.slice(0, paren), how.slice(paren + 3)]).flatMap((part) => wrap(part, indent.length))
-    lines.forEach((line, i) => process.stderr.write(i === 0 ? `  ${topic.padEnd(width)}  ${line.trimStart()}\n` : `${line}\n`))
+      : paren < 0
+      ? [how]
+      // The command stays whole (to be copied); the explanation is wrapped under it.
+      : [how.slice(0, paren), ...wrap(how.slice(paren + 3), indent.length)]
+    lines.forEach((line, i) => process.stderr.write(i === 0 ? `  ${topic.padEnd(width)}  ${line}\n` : `${line}\n`))
   }
 }
 
