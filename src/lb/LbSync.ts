@@ -376,7 +376,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
         Effect.annotateLogs({
           event: "vpp-lbsync-done",
           reason: why,
-          scope: scope === "full" ? "full" : scope.length,
+          // One type per field: scope says which kind of sync, vips how many VIPs a partial one covered.
+          ...(scope === "full" ? { scope: "full" } : { scope: "partial", vips: scope.length }),
           mutations,
           duration_ms: now - started
         })
@@ -484,7 +485,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const started = yield* Clock.currentTimeMillis
       const report: SyncReport = { ops, applied: true, scope: [...merged.keys] }
       yield* Effect.logDebug("lb sync start").pipe(
-        Effect.annotateLogs({ event: "vpp-lbsync-start", reason: merged.reason, scope: merged.keys.size })
+        Effect.annotateLogs({ event: "vpp-lbsync-start", reason: merged.reason, scope: "partial", vips: merged.keys.size })
       )
       return {
         keys: merged.keys,
@@ -531,7 +532,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
       if (r.dryRun) return report
       const started = yield* Clock.currentTimeMillis
       yield* Effect.logDebug("lb sync start").pipe(
-        Effect.annotateLogs({ event: "vpp-lbsync-start", reason: r.reason, scope: r.keys.size })
+        Effect.annotateLogs({ event: "vpp-lbsync-start", reason: r.reason, scope: "partial", vips: r.keys.size })
       )
       const job = newJob(ops, cached)
       yield* pump(conn, job, false)
