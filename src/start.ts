@@ -220,7 +220,11 @@ try {
   daemon.stdout!.pipe(process.stdout)
   // The dashboard (docs/dashboard.md), its /admin/ behind a password made for this run.
   fs.writeFileSync(adminPasswordFile, `${crypto.randomBytes(9).toString("base64url")}\n`, { mode: 0o600 })
-  const dashboard = node("src/frontend/main.ts", ["--server", RPC_URL, "--admin-user", "admin", "--admin-password-file", adminPasswordFile, "--log-level", "warn"], "maglevd-frontend")
+  const dashboard = node(
+    "src/frontend/main.ts",
+    ["--server", RPC_URL, "--admin-user", "admin", "--admin-password-file", adminPasswordFile, "--log-level", "warn", "--log-format", logFormat],
+    "maglevd-frontend"
+  )
   dashboard.stdout!.pipe(process.stdout)
   // Optional: if it cannot run (its port taken), the rest goes on.
   dashboard.removeAllListeners("exit")

@@ -4,52 +4,76 @@
  *
  *   maglevd-frontend --server http://lb1:9090,http://lb2:9090 [--listen 127.0.0.1:9092]
  *                    [--token-file F] [--admin-user U --admin-password-file F]
+ *                    [--log-level LEVEL] [--log-format json|text]
  *
- * JSON log lines on stdout; SIGTERM/SIGINT stop it.
+ * Log lines on stdout (internal/Log.ts: JSON, or text on a terminal); SIGTERM/SIGINT stop it.
  */
-import { Command, Options } from "@effect/cli"
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Config as EffectConfig, Effect, Layer, Logger, LogLevel } from "effect"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Cause, Effect, Layer, Logger } from "effect"
 import * as fs from "node:fs"
 import { parseListenAddress } from "../api/Server.js"
+import * as CommandLine from "../internal/CommandLine.js"
 import { ExitStatus, teardown } from "../internal/ExitStatus.js"
+import * as Log from "../internal/Log.js"
 import { VERSION_LINE } from "../Version.js"
 import * as Frontend from "./Frontend.js"
 
-const DEFAULT_LISTEN = `${Frontend.DEFAULT_HOST}:${Frontend.DEFAULT_PORT}`
+const NAME = "maglevd-frontend"
 
-const server = Options.text("server").pipe(
-  Options.withFallbackConfig(EffectConfig.string("MAGLEV_FRONTEND_SERVER")),
-  Options.withDescription("maglevd RPC URLs, comma-separated, e.g. http://lb1:9090,http://lb2:9090 (env MAGLEV_FRONTEND_SERVER)")
-)
-const listen = Options.text("listen").pipe(
-  Options.withFallbackConfig(EffectConfig.string("MAGLEV_FRONTEND_LISTEN")),
-  Options.withDefault(DEFAULT_LISTEN),
-  Options.withDescription(`listen address of the dashboard, host:port or [v6]:port (env MAGLEV_FRONTEND_LISTEN; default ${DEFAULT_LISTEN})`)
-)
-const tokenFile = Options.text("token-file").pipe(
-  Options.withFallbackConfig(EffectConfig.string("MAGLEV_FRONTEND_TOKEN_FILE")),
-  Options.withDefault(""),
-  Options.withDescription("file holding the maglevds' bearer token: sent to them, and accepted as Bearer on /admin/ (env MAGLEV_FRONTEND_TOKEN_FILE)")
-)
-const adminUser = Options.text("admin-user").pipe(
-  Options.withFallbackConfig(EffectConfig.string("MAGLEV_FRONTEND_ADMIN_USER")),
-  Options.withDefault(""),
-  Options.withDescription("user name for /admin/ (HTTP basic auth; with --admin-password-file) (env MAGLEV_FRONTEND_ADMIN_USER)")
-)
-const adminPasswordFile = Options.text("admin-password-file").pipe(
-  Options.withFallbackConfig(EffectConfig.string("MAGLEV_FRONTEND_ADMIN_PASSWORD_FILE")),
-  Options.withDefault(""),
-  Options.withDescription("file holding the /admin/ password (env MAGLEV_FRONTEND_ADMIN_PASSWORD_FILE)")
-)
-const logLevel = Options.choice("log-level", ["debug", "info", "warn", "error"]).pipe(
-  Options.withFallbackConfig(EffectConfig.literal("debug", "info", "warn", "error")("MAGLEV_FRONTEND_LOG_LEVEL")),
-  Options.withDefault("info" as const),
-  Options.withDescription("minimum level of the JSON log lines on stdout (env MAGLEV_FRONTEND_LOG_LEVEL)")
-)
+const flags = {
+  server: CommandLine.text({
+    name: "server",
+    value: "URL[,URL...]",
+    description: "maglevd RPC URLs, comma-separated, e.g. http://lb1:9090,http://lb2:9090",
+    env: "MAGLEV_FRONTEND_SERVER",
+    default: "",
+    shown: "none (required)"
+  }),
+  listen: CommandLine.text({
+    name: "listen",
+    value: "ADDR",
+    description: "listen address of the dashboard, host:port or [v6]:port; port 0 picks one",
+    env: "MAGLEV_FRONTEND_LISTEN",
+    default: `${Frontend.DEFAULT_HOST}:${Frontend.DEFAULT_PORT}`
+  }),
+  tokenFile: CommandLine.text({
+    name: "token-file",
+    value: "FILE",
+    description: "file of the maglevds' bearer token, sent to them and accepted on /admin/",
+    env: "MAGLEV_FRONTEND_TOKEN_FILE",
+    default: ""
+  }),
+  adminUser: CommandLine.text({
+    name: "admin-user",
+    value: "USER",
+    description: "user name for /admin/ (HTTP basic auth), with --admin-password-file",
+    env: "MAGLEV_FRONTEND_ADMIN_USER",
+    default: ""
+  }),
+  adminPasswordFile: CommandLine.text({
+    name: "admin-password-file",
+    value: "FILE",
+    description: "file holding the /admin/ password (surrounding whitespace trimmed)",
+    env: "MAGLEV_FRONTEND_ADMIN_PASSWORD_FILE",
+    default: ""
+  }),
+  logLevel: CommandLine.logLevelFlag("MAGLEV_FRONTEND_LOG_LEVEL"),
+  logFormat: CommandLine.logFormatFlag("MAGLEV_FRONTEND_LOG_FORMAT")
+}
 
-const levels = { debug: LogLevel.Debug, info: LogLevel.Info, warn: LogLevel.Warning, error: LogLevel.Error } as const
+type Flags = CommandLine.FlagValues<typeof flags>
+
+const program: CommandLine.Program<Flags> = {
+  name: NAME,
+  version: VERSION_LINE,
+  summary: "web dashboard for one or many maglevds",
+  flags,
+  notes: [
+    "Environment: MAGLEV_FRONTEND_ASSETS, the directory of the browser app (default: web/ beside the program, else the nearest web/dist above it).",
+    "Exit status: 0 stopped by SIGTERM or SIGINT; 1 cannot start (a file, an address or a URL, the port taken: a start-failed log line says which); 2 a bad command line.",
+    "See maglevd-frontend(8), maglevd(8) and docs/dashboard.md."
+  ]
+}
 
 class StartFailed {
   readonly _tag = "StartFailed"
@@ -123,25 +147,23 @@ const run = (o: {
     Effect.onInterrupt(() => Effect.logInfo("stopped").pipe(Effect.annotateLogs({ event: "stopped" })))
   )
 
-const command = Command.make(
-  "maglevd-frontend",
-  { server, listen, tokenFile, adminUser, adminPasswordFile, logLevel },
-  (o) =>
-    run(o).pipe(
+const main = (o: Flags) =>
+  o.server.trim() === ""
+    ? CommandLine.usageFailure(NAME, "--server (or MAGLEV_FRONTEND_SERVER) is required: the maglevds' RPC URLs")
+    : run(o).pipe(
+      // No tracer is exported: the tracer logger would only add every record to its fiber's span.
       Effect.provide(Layer.mergeAll(
-        Logger.replace(Logger.defaultLogger, Logger.withConsoleLog(Logger.jsonLogger)),
-        Logger.minimumLogLevel(levels[o.logLevel]),
+        Log.layer({ level: o.logLevel, format: o.logFormat }),
+        Logger.minimumLogLevel(Log.LEVELS[o.logLevel]),
         Logger.remove(Logger.tracerLogger)
       ))
     )
-)
 
-const cli = Command.run(command, { name: "maglevd-frontend", version: VERSION_LINE })
-
-cli(process.argv).pipe(
+CommandLine.run(program, main).pipe(
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
     disablePrettyLogger: true,
+    // SIGTERM, SIGINT: a clean stop, 0; a usage error: its ExitStatus.
     teardown: teardown((cause) => (Cause.isInterruptedOnly(cause) ? 0 : 1))
   })
 )

@@ -22,7 +22,7 @@ const spawnOnce = (name: ProgramName, args: ReadonlyArray<string>, env: NodeJS.P
     (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" })
   )
 
-const PROGRAMS: ReadonlyArray<ProgramName> = ["maglevd", "vppsim", "maglevc", "maglevt"]
+const PROGRAMS: ReadonlyArray<ProgramName> = ["maglevd", "vppsim", "maglevc", "maglevt", "maglevd-frontend"]
 
 /** A flag's block in the help: its `--name` line and the indented lines under it. */
 const blocks = (help: string): Map<string, Array<string>> => {
@@ -44,7 +44,8 @@ beforeAll(async () => {
   await Promise.all([
     ...PROGRAMS.map(async (name) => void (help[name] = await spawnOnce(name, ["--help"]))),
     (async () => void (bad.maglevd = await spawnOnce("maglevd", ["--log-level", "loud"])))(),
-    (async () => void (bad.maglevc = await spawnOnce("maglevc", ["--jsn", "show", "version"])))()
+    (async () => void (bad.maglevc = await spawnOnce("maglevc", ["--jsn", "show", "version"])))(),
+    (async () => void (bad["maglevd-frontend"] = await spawnOnce("maglevd-frontend", ["--log-format", "xml"])))()
   ])
 }, 240_000)
 
@@ -72,7 +73,7 @@ describe.each(PROGRAMS)("%s --help", (name) => {
 })
 
 it("the daemons' flags each have an environment variable", () => {
-  for (const name of ["maglevd", "vppsim"] as const) {
+  for (const name of ["maglevd", "vppsim", "maglevd-frontend"] as const) {
     for (const [flag, lines] of blocks(help[name]!.stdout)) {
       if (["help", "version", "check"].includes(flag)) continue
       expect(lines.join(" "), `${name} --${flag}`).toMatch(/env (MAGLEV|VPPSIM)_[A-Z_]+/)
@@ -86,4 +87,8 @@ it("a bad flag value is one line naming the flag and what it takes; exit 2", () 
   expect(bad.maglevd!.stderr).toBe('maglevd: --log-level "loud": expected one of debug, info, warn, error (maglevd --help lists the flags)\n')
   expect(bad.maglevc!.code).toBe(2)
   expect(bad.maglevc!.stderr).toBe("maglevc: unknown flag --jsn; did you mean --json? (maglevc --help lists the flags)\n")
+  expect(bad["maglevd-frontend"]!.code).toBe(2)
+  expect(bad["maglevd-frontend"]!.stderr).toBe(
+    'maglevd-frontend: --log-format "xml": expected one of json, text (maglevd-frontend --help lists the flags)\n'
+  )
 })
