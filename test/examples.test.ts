@@ -139,7 +139,14 @@ it("npm start runs vppsim (traffic and data plane), three example backends and m
     expect(stderr).toContain("stopping")
     expect(fs.existsSync(runDir!)).toBe(false)
   } finally {
-    child.kill("SIGKILL")
+    // A test that failed half-way still stops npm start the way Ctrl-C does: its children run in process
+    // groups of their own, so a SIGKILL of npm start alone would leave vppsim, the backends, maglevd and the
+    // dashboard running, holding the VIP's and the API's ports for the next run. SIGKILL only if it hangs.
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM")
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))])
+      child.kill("SIGKILL")
+    }
   }
 }, 300_000)
 
