@@ -10,7 +10,7 @@
  * - maglevd with examples/maglev.yaml (or the file given as the argument),
  *   pointed at the simulator,
  *
- * and stops everything on Ctrl-C (SIGINT) or SIGTERM, exiting 0.
+ * and stops everything on Ctrl-C (SIGINT), SIGTERM or SIGHUP (its terminal closed), exiting 0.
  *
  * A backend is taken down and brought back through its own HTTP endpoint:
  *
@@ -85,6 +85,9 @@ const stop = (code: number) => {
 }
 process.on("SIGINT", () => stop(0))
 process.on("SIGTERM", () => stop(0))
+// The terminal went away (a closed window, a dropped ssh session): the children run in process groups of
+// their own and would not be told, so stop them as Ctrl-C does rather than leave them holding the ports.
+process.on("SIGHUP", () => stop(0))
 
 const node = (script: string, args: ReadonlyArray<string>, name: string) => {
   const child = spawn(process.execPath, ["--import", "tsx", path.join(root, script), ...args], {
