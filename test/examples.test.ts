@@ -7,6 +7,7 @@ import { Effect } from "effect"
 import { expect, it } from "vitest"
 import * as Client from "../src/api/Client.js"
 import { jsonLines } from "./support/jsonLines.js"
+import { waitFor as waitUntil } from "./support/wait.js"
 import { repoRoot } from "./support/paths.js"
 
 const run = promisify(execFile)
@@ -20,15 +21,9 @@ const servedBy = (url: string): Promise<string> =>
     }).on("error", reject)
   })
 
-/** Polls `probe` every 50 ms up to 120 s (npm start is four node --import tsx processes on a busy machine). */
-const until = async <A>(what: string, probe: () => Promise<A | undefined>): Promise<A> => {
-  for (let i = 0; i < 2400; i++) {
-    const a = await probe().catch(() => undefined)
-    if (a !== undefined) return a
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
+/** Until `probe` yields a value (test/support/wait.ts), up to 120 s: npm start is four node --import tsx processes on a busy machine. */
+const until = <A>(what: string, probe: () => Promise<A | undefined>): Promise<A> =>
+  Effect.runPromise(waitUntil(what, Effect.promise(() => probe().catch(() => undefined)), 120_000, 50))
 
 /** The established flows VPP holds per backend of the web VIP (GetVPPLBCounters), from npm start's maglevd. */
 const flowsByBackend = (): Promise<Record<string, number>> =>
@@ -65,15 +60,10 @@ it("npm start runs vppsim (traffic and data plane), three example backends and m
   let stderr = ""
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
   /** The annotations of the first record that `pred` takes. */
-  const waitFor = async (pred: (r: Record<string, unknown>) => boolean, what: string) => {
-    // Polled up to 120 s: npm start is four node --import tsx processes, 10-15 s each to start on a busy machine.
-    for (let i = 0; i < 2400; i++) {
-      const found = logs.find((r) => pred(r.annotations ?? {}))
-      if (found !== undefined) return found.annotations
-      await new Promise((r) => setTimeout(r, 50))
-    }
-    throw new Error(`timed out waiting for ${what}; stderr: ${stderr}; log: ${JSON.stringify(logs.map((r) => r.annotations))}`)
-  }
+  const waitFor = (pred: (r: Record<string, unknown>) => boolean, what: string) =>
+    until(what, async () => logs.find((r) => pred(r.annotations ?? {}))?.annotations).catch((e) => {
+      throw new Error(`${String(e)}; stderr: ${stderr}; log: ${JSON.stringify(logs.map((r) => r.annotations))}`)
+    })
   try {
     // After the 5 s warm-up, the example VIP and its three ASes.
     for (const address of ["127.0.0.1", "127.0.0.2", "127.0.0.3"]) {
