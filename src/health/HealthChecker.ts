@@ -247,7 +247,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
       const clock = yield* Effect.clock
       const random = yield* Effect.random
       let due = clock.unsafeCurrentTimeMillis() +
-        (start === "spread" ? State.firstDelay(Duration.toMillis(hc.interval), yield* random.next) : 0)
+        (start === "spread" ? State.firstDelay(ctx.intervals.interval, yield* random.next) : 0)
       const startRound = prober.start
       const next: (from: number) => Effect.Effect<Rounds.Decision<BackendHealth>> = startRound === undefined
         ? (from) =>
