@@ -363,9 +363,16 @@ describe("diff: properties against the lb plugin model", () => {
       }
       const memory = [...kept.values()].filter((o) => o.deleted !== true)
       expect(diff(desired, memory)).toEqual([])
-      // Not only equal now: any later desired state plans the same ops from memory as from a dump.
+      // Not only equal now: any later desired state plans the same ops from memory as from a dump,
+      // but for one bit. VPP honours an AS add's is_flush only for an AS lameduck in that very VIP
+      // (vpp-wire.md §3.4: lb_vip_add_ass re-activates it; a new AS has no sessions). Whether one
+      // still is, neither memory nor a dump can tell: VPP's collection may have freed it meanwhile
+      // (lb_vip_del_ass_withlock runs it), and the AS dump lists a deleted VIP's lameduck ASes under
+      // the key of the VIP re-added there, where an add creates a new AS. So the ops are compared
+      // without an AsAdd's flush.
       const next = desiredState(later.config, statusFn(later.status))
-      expect(diff(next, memory)).toEqual(diff(next, vpp.observe()))
+      const noAddFlush = (ops: ReadonlyArray<LbOp>) => ops.map((op) => (op._tag === "AsAdd" ? { ...op, flush: false } : op))
+      expect(noAddFlush(diff(next, memory))).toEqual(noAddFlush(diff(next, vpp.observe())))
     },
     PROPS
   )
