@@ -23,6 +23,7 @@ import { Duration, MutableRef } from "effect"
 import type { HealthCheck } from "../config/Config.js"
 import type * as Metrics from "../metrics/Metrics.js"
 import * as State from "./HealthState.js"
+import * as ProbeActivity from "./ProbeActivity.js"
 import type { ProbeRequest, ProbeTarget } from "./Prober.js"
 import { isSelfLate, isSkipped, type ProbeOutcome, skipLateMs } from "./SelfLate.js"
 import { countSelfLate } from "./SelfLateMetrics.js"
@@ -163,6 +164,7 @@ export const runRounds = <H extends State.BackendState>(
   const deliver = (outcome: ProbeOutcome): void => {
     if (stopped) return
     cancel = undefined
+    if (ProbeActivity.listeners !== null) ProbeActivity.ended(ctx.target.backend)
     let decision: Decision<H>
     try {
       decision = decide(ctx, outcome, dueAt, Date.now(), Math.random())
@@ -180,6 +182,7 @@ export const runRounds = <H extends State.BackendState>(
   const round = (): void => {
     const mine = ++seq
     try {
+      if (ProbeActivity.listeners !== null) ProbeActivity.started(ctx.target.backend, dueAt)
       const c = start(request(ctx, dueAt), deliver)
       if (mine === seq && !stopped) cancel = c
     } catch (e) {
@@ -193,5 +196,6 @@ export const runRounds = <H extends State.BackendState>(
     const c = cancel
     cancel = undefined
     c?.()
+    if (c !== undefined && ProbeActivity.listeners !== null) ProbeActivity.ended(ctx.target.backend)
   }
 }

@@ -9,6 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { MutableRef } from "effect"
 import * as State from "../../src/health/HealthState.js"
+import * as ProbeActivity from "../../src/health/ProbeActivity.js"
 import type { ProbeRequest, ProbeTarget } from "../../src/health/Prober.js"
 import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
 import * as Rounds from "../../src/health/Rounds.js"
@@ -233,5 +234,26 @@ describe("Rounds.runRounds", () => {
     expect(defects).toHaveLength(1)
     expect((defects[0] as Error).message).toBe("boom")
     expect(p.held).toHaveLength(1)
+  })
+
+  it("tells the probe listeners (only while there are any) when each probe is handed over, with its due time, and when it ends", () => {
+    const { ctx, name } = setup(up())
+    const p = handProber()
+    const seen: Array<string> = []
+    expect(ProbeActivity.listeners).toBeNull()
+    const cancel = Rounds.runRounds(ctx, 1234, p.start, () => {}, () => {})
+    const stop = ProbeActivity.listen({
+      start: (backend, due) => seen.push(`start ${backend} ${due}`),
+      end: (backend, at) => seen.push(`end ${backend} ${at >= 1234}`)
+    })
+    p.held[0]!.deliver(ok())
+    expect(seen).toEqual([`end ${name} true`, `start ${name} ${p.held[1]!.request.scheduledAt}`])
+    // Stopping the rounds ends the probe in flight.
+    cancel()
+    expect(seen.at(-1)).toBe(`end ${name} true`)
+    stop()
+    expect(ProbeActivity.listeners).toBeNull()
+    Rounds.runRounds(ctx, Date.now(), handProber().start, () => {}, () => {})
+    expect(seen).toHaveLength(3)
   })
 })
