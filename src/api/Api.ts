@@ -470,7 +470,46 @@ export const Overflow = Schema.TaggedStruct("Overflow", {
   limitBytes: Schema.Number
 })
 
-export const WatchEvent = Schema.Union(Hydrate, BackendEvent, FrontendEvent, LogEvent, Heartbeat, Overflow)
+/**
+ * (Asked for with `probes`.) The probes of the last `ACTIVITY_INTERVAL_MS`,
+ * one entry per backend with its latest news: `due` when a probe was handed to
+ * the prober (it starts at that time, or a little later when maglevd is
+ * late), `ended` when it ended (a result, a round skipped, or the rounds
+ * stopped). Both: a probe that started and ended within the batch. Only
+ * `due`: in flight now. Only `ended`: the probe in flight ended.
+ */
+export const ProbeEvent = Schema.TaggedStruct("ProbeEvent", {
+  /** Unix milliseconds. */
+  at: Schema.Number,
+  probes: Schema.Array(Schema.Struct({
+    backend: Schema.String,
+    /** Unix ms the probe is due (starts). */
+    due: Schema.optional(Schema.Number),
+    /** Unix ms it ended. */
+    ended: Schema.optional(Schema.Number)
+  }))
+})
+export type ProbeEvent = typeof ProbeEvent.Type
+
+/**
+ * (Asked for with `vppApi`.) The binary-API messages maglevd sent to VPP and
+ * received from it since it started, over all its connections: sent when the
+ * counts moved, at most every `ACTIVITY_INTERVAL_MS` (the first one at once).
+ */
+export const VppApiEvent = Schema.TaggedStruct("VppApiEvent", {
+  /** Unix milliseconds. */
+  at: Schema.Number,
+  sent: Schema.Number,
+  received: Schema.Number,
+  /** Per message name (`lb_as_set_weight`, `lb_as_set_weight_reply`, …), both directions: the names whose count changed since this watch's last VppApiEvent (every name in the first). */
+  messages: Schema.Record({ key: Schema.String, value: Schema.Number })
+})
+export type VppApiEvent = typeof VppApiEvent.Type
+
+/** How often a watch sends its batched ProbeEvent and its VppApiEvent (when there is news). */
+export const ACTIVITY_INTERVAL_MS = 250
+
+export const WatchEvent = Schema.Union(Hydrate, BackendEvent, FrontendEvent, LogEvent, Heartbeat, Overflow, ProbeEvent, VppApiEvent)
 export type WatchEvent = typeof WatchEvent.Type
 
 // --- The group -------------------------------------------------------------------------
@@ -530,7 +569,13 @@ export class MaglevApi extends RpcGroup.make(
       /** Backend transitions; default true. */
       backend: Schema.optional(Schema.Boolean),
       /** Frontend state and active-pool changes; default true. */
-      frontend: Schema.optional(Schema.Boolean)
+      frontend: Schema.optional(Schema.Boolean),
+      /** With `frontend`: a FrontendEvent for any change of the frontend (a weight override, buckets, a backend's state), not only of its state or active pool; default false. */
+      frontendDetail: Schema.optional(Schema.Boolean),
+      /** Probes starting and ending, batched (`ProbeEvent`); default false. */
+      probes: Schema.optional(Schema.Boolean),
+      /** Binary-API message counts (`VppApiEvent`); default false. */
+      vppApi: Schema.optional(Schema.Boolean)
     },
     success: WatchEvent,
     // Busy: the server has as many watchers as it takes (`maxWatchers`).

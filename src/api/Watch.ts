@@ -10,6 +10,13 @@
  * override), and compared with what this watcher last saw: one
  * `FrontendEvent` per real change.
  *
+ * Asked for, it also gets every change of a frontend (`frontendDetail`: a
+ * weight override moves buckets without changing the state), the probes
+ * starting and ending (`probes`, from health/ProbeActivity.ts) and the
+ * binary-API message counts (`vppApi`, from vpp/transport/Activity.ts), both
+ * batched every `ACTIVITY_INTERVAL_MS`: per backend only its latest news, so
+ * a batch holds at most one entry per backend whatever the probe rate.
+ *
  * A watcher that does not read is not kept forever: when the HTTP response
  * carrying its stream falls more than its byte budget behind
  * (internal/HttpProtocol.ts), `overflowed` completes and the stream ends
@@ -18,7 +25,9 @@
  */
 import { Clock, Deferred, Duration, Effect, LogLevel, Option, Schedule, Stream } from "effect"
 import type * as HealthChecker from "../health/HealthChecker.js"
-import { type FrontendInfo, HEARTBEAT_INTERVAL_MS, type LogEvent, type WatchEvent, type WatchLogLevel } from "./Api.js"
+import * as ProbeActivity from "../health/ProbeActivity.js"
+import * as VppActivity from "../vpp/transport/Activity.js"
+import { ACTIVITY_INTERVAL_MS, type FrontendInfo, HEARTBEAT_INTERVAL_MS, type LogEvent, type ProbeEvent, type WatchEvent, type WatchLogLevel } from "./Api.js"
 import type { ControlShape } from "./Control.js"
 import { backendInfo, backendInfos, frontendInfo, frontendInfos, type Snapshot, transitionInfo } from "./Info.js"
 import type { Overflowed } from "./internal/HttpProtocol.js"
@@ -28,6 +37,9 @@ export interface WatchRequest {
   readonly logLevel?: WatchLogLevel | undefined
   readonly backend?: boolean | undefined
   readonly frontend?: boolean | undefined
+  readonly frontendDetail?: boolean | undefined
+  readonly probes?: boolean | undefined
+  readonly vppApi?: boolean | undefined
 }
 
 export interface WatchServices {
@@ -68,11 +80,15 @@ type Input =
   | { readonly _tag: "Health map" }
   | { readonly _tag: "Log"; readonly record: LogRecord }
   | { readonly _tag: "Heartbeat"; readonly at: number }
+  | { readonly _tag: "Activity"; readonly at: number }
 
 const usesBackend = (snapshot: Snapshot, backend: string): ReadonlyArray<string> =>
   [...snapshot.config.frontends.values()]
     .filter((f) => f.pools.some((p) => p.backends.some((m) => m.backend === backend)))
     .map((f) => f.name)
+
+/** The same frontend as a watcher sees it: state, pools, weights, buckets (the info is plain data, small). */
+const sameFrontend = (a: FrontendInfo, b: FrontendInfo): boolean => JSON.stringify(a) === JSON.stringify(b)
 
 export const watchEvents = (services: WatchServices, request: WatchRequest): Stream.Stream<WatchEvent> =>
   Stream.unwrapScoped(Effect.gen(function*() {
@@ -81,6 +97,40 @@ export const watchEvents = (services: WatchServices, request: WatchRequest): Str
     const frontends = request.frontend !== false
     const health = backends || frontends ? yield* checker.subscribe : undefined
     const logs = request.logLevel === undefined ? undefined : yield* hub.subscribe(LEVELS[request.logLevel])
+    const detail = request.frontendDetail === true
+
+    // The probes since the last batch, per backend its latest news (written by the rounds' callbacks).
+    let probes = new Map<string, { due?: number; ended?: number }>()
+    if (request.probes === true) {
+      yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          ProbeActivity.listen({
+            start: (backend, due) => void probes.set(backend, { due }),
+            end: (backend, ended) => void probes.set(backend, { ...probes.get(backend), ended })
+          })
+        ),
+        (stop) => Effect.sync(stop)
+      )
+    }
+    /** The API counts this watcher last got; undefined until the first VppApiEvent. */
+    let api: { sent: number; received: number; messages: Map<string, number> } | undefined
+    const activity = (at: number): Array<WatchEvent> => {
+      const out: Array<WatchEvent> = []
+      if (probes.size > 0) {
+        const batch: Array<ProbeEvent["probes"][number]> = []
+        for (const [backend, p] of probes) batch.push({ backend, ...p })
+        probes = new Map()
+        out.push({ _tag: "ProbeEvent", at, probes: batch })
+      }
+      const now = VppActivity.activity
+      if (request.vppApi === true && (api === undefined || api.sent !== now.sent || api.received !== now.received)) {
+        const messages: Record<string, number> = {}
+        for (const [name, n] of now.messages) if (api?.messages.get(name) !== n) messages[name] = n
+        api = { sent: now.sent, received: now.received, messages: new Map(now.messages) }
+        out.push({ _tag: "VppApiEvent", at, sent: now.sent, received: now.received, messages })
+      }
+      return out
+    }
 
     const snapshot0 = yield* control.snapshot
     const seen = new Map<string, FrontendInfo>()
@@ -104,7 +154,7 @@ export const watchEvents = (services: WatchServices, request: WatchRequest): Str
         const info = frontendInfo(s, f)
         const before = seen.get(name)
         seen.set(name, info)
-        if (before !== undefined && before.state === info.state && before.activePool === info.activePool) continue
+        if (before !== undefined && before.state === info.state && before.activePool === info.activePool && !(detail && !sameFrontend(before, info))) continue
         out.push({
           _tag: "FrontendEvent",
           frontend: name,
@@ -131,6 +181,8 @@ export const watchEvents = (services: WatchServices, request: WatchRequest): Str
           return Effect.succeed([logEvent(input.record)])
         case "Heartbeat":
           return Effect.succeed([{ _tag: "Heartbeat", at: input.at }])
+        case "Activity":
+          return Effect.sync(() => activity(input.at))
         case "Health map":
           // Cheap unless the configuration changed: this runs after every recorded probe.
           return Effect.flatMap(checker.config, (c) =>
@@ -154,6 +206,14 @@ export const watchEvents = (services: WatchServices, request: WatchRequest): Str
     // A weight override changes no health: the running configuration's own changes say so.
     if (frontends && control.configChanges !== undefined) sources.push(Stream.as(control.configChanges, { _tag: "Health map" }))
     if (logs !== undefined) sources.push(Stream.map(logs, (record) => ({ _tag: "Log", record })))
+    if (request.probes === true || request.vppApi === true) {
+      // The first tick at once: the VppApiEvent that gives the watcher its baseline.
+      sources.push(
+        Stream.fromSchedule(Schedule.union(Schedule.once, Schedule.spaced(Duration.millis(ACTIVITY_INTERVAL_MS)))).pipe(
+          Stream.mapEffect(() => Effect.map(Clock.currentTimeMillis, (at): Input => ({ _tag: "Activity", at })))
+        )
+      )
+    }
     sources.push(
       Stream.fromSchedule(Schedule.spaced(Duration.millis(HEARTBEAT_INTERVAL_MS))).pipe(
         Stream.mapEffect(() => Effect.map(Clock.currentTimeMillis, (at): Input => ({ _tag: "Heartbeat", at })))

@@ -591,6 +591,8 @@ export const watchEventText = (e: Api.WatchEvent, style: Style): string | undefi
   switch (e._tag) {
     case "Hydrate":
     case "Heartbeat":
+    case "ProbeEvent": // maglevc does not ask for these (WatchEvents' probes, vppApi)
+    case "VppApiEvent":
       return undefined
     case "BackendEvent": {
       const t = e.transition

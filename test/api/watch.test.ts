@@ -3,11 +3,13 @@
  * frontend state and active-pool changes (after health changes and after a
  * weight override, which changes no backend), log records at the asked level
  * whatever the daemon's own level, the filters, and the server letting go of
- * a watcher's subscriptions when the client stops.
+ * a watcher's subscriptions when the client stops. Asked for: every change of
+ * a frontend, the probes starting and ending, the binary-API message counts.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Stream } from "effect"
 import type { WatchEvent } from "../../src/api/Api.js"
+import * as ProbeActivity from "../../src/health/ProbeActivity.js"
 import { FAIL, type Fixture, settled, waitFor, withApi } from "./support.js"
 
 type Of<T extends WatchEvent["_tag"]> = Extract<WatchEvent, { readonly _tag: T }>
@@ -91,6 +93,50 @@ describe("RPC API: WatchEvents", () => {
         // A client that stops watching releases the server's subscriptions.
         for (const w of [all, frontendsOnly, backendsAndInfo, debugLogs]) yield* Fiber.interrupt(w.fiber)
         yield* waitFor("the log subscriptions released", Effect.map(f.hub.subscribers, (n) => (n === 0 ? true : undefined)))
+      })), 60_000)
+
+  it.scopedLive("asked for: every frontend change, probes in batches, the binary-API counts", () =>
+    withApi({}, (f) =>
+      Effect.gen(function*() {
+        yield* settled(f)
+        const news = yield* watch(f, { backend: false, frontendDetail: true, probes: true, vppApi: true })
+        const plain = yield* watch(f, { backend: false })
+        // The first VppApiEvent at once: the baseline, every message name so far.
+        const first = yield* waitFor("the first API counts", Effect.sync(() => news.of("VppApiEvent")[0]))
+        expect(first.sent).toBeGreaterThan(0)
+        expect(first.received).toBeGreaterThan(0)
+        expect(first.messages["lb_add_del_vip_v2"]).toBeGreaterThanOrEqual(1)
+        // Each VppApiEvent has the names whose count moved: folded, they are the counts now.
+        const counts = (): Record<string, number> => Object.assign({}, ...news.of("VppApiEvent").map((e) => e.messages))
+        const setWeights = first.messages["lb_as_set_weight"] ?? 0
+
+        // The probes as the rounds report them (the scripted prober has no rounds: the hook is called as Rounds.ts does).
+        const batches = news.of("ProbeEvent").length
+        expect(ProbeActivity.listeners).not.toBeNull()
+        ProbeActivity.started("a", 1234)
+        ProbeActivity.started("b", 1235)
+        ProbeActivity.ended("b")
+        const batch = yield* waitFor("a probe batch", Effect.sync(() => news.of("ProbeEvent")[batches]))
+        expect(batch.probes).toEqual([{ backend: "a", due: 1234 }, { backend: "b", due: 1235, ended: expect.any(Number) }])
+        ProbeActivity.ended("a")
+        const end = yield* waitFor("the end", Effect.sync(() => news.of("ProbeEvent")[batches + 1]))
+        expect(end.probes).toEqual([{ backend: "a", ended: expect.any(Number) }])
+
+        // A weight override that changes neither the state nor the active pool: only the detail watcher hears of it,
+        // and maglevd tells VPP (lb_as_set_weight and its reply), which the counts show.
+        const api = yield* f.client()
+        yield* api.SetFrontendPoolBackendWeight({ frontend: "web", pool: "primary", backend: "a", weight: 30 })
+        const changed = yield* waitFor("the override", Effect.sync(() => news.of("FrontendEvent").at(-1)))
+        expect(changed).toMatchObject({ from: "up", to: "up", activePool: "primary" })
+        expect(changed.info.pools[0]!.backends.find((b) => b.backend === "a")).toMatchObject({ weight: 30, fileWeight: 50 })
+        const moved = yield* waitFor("the API counts moving", Effect.sync(() => ((counts()["lb_as_set_weight_reply"] ?? 0) > setWeights ? counts() : undefined)))
+        expect(moved["lb_as_set_weight"]).toBeGreaterThan(setWeights)
+        expect(news.of("VppApiEvent").at(-1)!.sent).toBeGreaterThan(first.sent)
+        expect(plain.of("FrontendEvent")).toEqual([])
+        expect(plain.of("ProbeEvent").length + plain.of("VppApiEvent").length).toBe(0)
+
+        yield* Fiber.interrupt(news.fiber)
+        yield* waitFor("the probe listener gone", Effect.sync(() => (ProbeActivity.listeners === null ? true : undefined)))
       })), 60_000)
 
   it.scopedLive("a watcher that only takes a few events lets go too", () =>

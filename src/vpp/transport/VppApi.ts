@@ -50,6 +50,7 @@ import {
   VppRequestInvalid,
   VppTimeout
 } from "./Errors.js"
+import { countReceived, countSent } from "./Activity.js"
 import { writeCoalesced } from "./Coalesce.js"
 import { FrameReader } from "./FrameReader.js"
 
@@ -232,6 +233,7 @@ export const connect = (
       }
       const { msgId, payload } = frame.right
       const message = idToMessage.get(msgId)
+      countReceived(message?.name ?? "unknown")
       if (message === undefined) {
         // A message we do not bind (an event, or a newer VPP's extra): GoVPP drops these too.
         return logDebug("vpp-api-recv-unknown", { msgId })
@@ -383,10 +385,9 @@ export const connect = (
       if (id === undefined) {
         return Either.left(new VppRequestInvalid({ request: message.name, reason: `${message.nameCrc} is not in VPP's message table` }))
       }
-      return Either.mapLeft(
-        Frame.encodeFrame(id, Codec.of(message.schema) as Codec.Codec<unknown>, value),
-        (e) => new VppRequestInvalid({ request: message.name, reason: e.message })
-      )
+      const frame = Frame.encodeFrame(id, Codec.of(message.schema) as Codec.Codec<unknown>, value)
+      if (Either.isRight(frame)) countSent(message.name) // every frame encoded is written (post)
+      return Either.mapLeft(frame, (e) => new VppRequestInvalid({ request: message.name, reason: e.message }))
     }
 
     const idOf = (message: Message): number | undefined =>
