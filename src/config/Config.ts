@@ -94,6 +94,8 @@ export interface HealthCheck {
   readonly http: HttpParams | undefined
   /** Present (with defaults) for tcp, undefined otherwise. */
   readonly tcp: TcpParams | undefined
+  /** Ramp of a backend that comes up to its weight (SlowStart.ts), >= 1s; undefined = none. Not part of probing. */
+  readonly slowStart?: Duration.Duration | undefined
 }
 
 export interface Backend {
@@ -115,6 +117,8 @@ export interface Pool {
   readonly name: string
   /** In file order. */
   readonly backends: ReadonlyArray<PoolMember>
+  /** Overrides the health checks' `slowStart` for this pool's members; undefined = theirs. */
+  readonly slowStart?: Duration.Duration | undefined
 }
 
 export type FrontendProtocol = "tcp" | "udp" | "any"

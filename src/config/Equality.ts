@@ -17,5 +17,9 @@ const same = (a: unknown, b: unknown): boolean => {
     ka.every((k) => same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
 }
 
-/** Whether two health checks probe identically (Durations by value, undefined = absent). */
-export const healthCheckEquals = (a: HealthCheck, b: HealthCheck): boolean => same(a, b)
+/**
+ * Whether two health checks probe identically (Durations by value, undefined = absent);
+ * `slowStart` is the LB sync's, not probing: a reload that changes only it keeps probing.
+ */
+export const healthCheckEquals = (a: HealthCheck, b: HealthCheck): boolean =>
+  same({ ...a, slowStart: undefined }, { ...b, slowStart: undefined })

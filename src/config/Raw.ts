@@ -49,7 +49,8 @@ const healthCheck = W.struct({
   probeIpv4Src: W.field("probe-ipv4-src", W.string),
   probeIpv6Src: W.field("probe-ipv6-src", W.string),
   http: W.field("http", httpParams),
-  tcp: W.field("tcp", tcpParams)
+  tcp: W.field("tcp", tcpParams),
+  slowStart: W.field("slow-start", W.duration)
 })
 
 const backend = W.struct({
@@ -63,7 +64,8 @@ const poolMember = W.struct({ weight: W.field("weight", W.integer) }, "a mapping
 
 const pool = W.struct({
   name: W.field("name", W.string),
-  backends: W.field("backends", W.entries(poolMember, "a mapping of backend names"))
+  backends: W.field("backends", W.entries(poolMember, "a mapping of backend names")),
+  slowStart: W.field("slow-start", W.duration)
 })
 
 const frontend = W.struct({

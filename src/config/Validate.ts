@@ -85,6 +85,14 @@ const isPowerOfTwo = (n: number): boolean => Number.isSafeInteger(n) && n >= 1 &
 
 const isPositive = (d: Duration.Duration): boolean => toNanos(d) > 0n
 
+/** `slow-start` (SlowStart.ts): steps are at least a second long, so a ramp is too; absent means none. */
+const slowStart = (raw: Duration.Duration | undefined, path: Path, report: Report): Duration.Duration | undefined => {
+  if (raw !== undefined && toNanos(raw) < 1_000_000_000n) {
+    report.error(path, "must be at least 1s (leave slow-start out for none)", formatDuration(raw))
+  }
+  return raw
+}
+
 /** Collects issues and places them in the file through the walk's positions. */
 class Report {
   readonly errors: Array<ConfigIssue> = []
@@ -424,6 +432,7 @@ const healthCheck = (
 
   const probeIpv4Src = probeSource(raw.probeIpv4Src, 4, path.key("probe-ipv4-src"), report)
   const probeIpv6Src = probeSource(raw.probeIpv6Src, 6, path.key("probe-ipv6-src"), report)
+  const ramp = slowStart(raw.slowStart, path.key("slow-start"), report)
   if (known === undefined || report.errors.length !== errorsBefore) return undefined
   return {
     name,
@@ -438,7 +447,8 @@ const healthCheck = (
     probeIpv4Src,
     probeIpv6Src,
     http,
-    tcp
+    tcp,
+    slowStart: ramp
   }
 }
 
@@ -557,7 +567,8 @@ const frontend = (
     }
     const pool: Pool = {
       name: poolName ?? "",
-      backends: members.map(({ name: member, value }) => ({ backend: member, weight: value.weight ?? Defaults.weight }))
+      backends: members.map(({ name: member, value }) => ({ backend: member, weight: value.weight ?? Defaults.weight })),
+      slowStart: slowStart(rawPool.slowStart, at.key("slow-start"), report)
     }
     if (members.length > 0 && pool.backends.every((m) => m.weight === 0)) {
       report.warn(at.key("backends"), "every backend of this pool has weight 0, so the pool can never be active")

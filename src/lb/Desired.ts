@@ -15,11 +15,15 @@
  * | down                     | 0                | the frontend's `flush-on-down` |
  * | disabled                 | 0                | always                         |
  * | removed                  | not listed: the diff deletes the AS, with flush  |
+ *
+ * With `ramps` (slow start, SlowStart.ts), an up backend of the active pool
+ * whose ramp is in progress gets its ramp's step weight instead of the pool's.
  */
 import type { Backend, Config, Frontend, Pool } from "../config/Config.js"
 import type { HealthStatus } from "../health/HealthState.js"
 import type { lb_types } from "../vpp/binapi/index.js"
 import * as Maglev from "./Maglev.js"
+import * as SlowStart from "./SlowStart.js"
 import { compareAddresses, frontendVipKey, type VipKey } from "./VipKey.js"
 
 export { compareAddresses } from "./VipKey.js"
@@ -36,6 +40,8 @@ export interface DesiredAs {
   /** Evict the AS's sticky sessions whenever its weight is (re)programmed. */
   readonly flush: boolean
   readonly status: HealthStatus
+  /** While `weight` is a slow start's step: when the ramp reaches the pool weight (epoch ms). */
+  readonly slowStartUntil?: number
 }
 
 export interface DesiredVip extends VipKey {
@@ -88,7 +94,7 @@ const weightAndFlush = (
   }
 }
 
-export const desiredVip = (frontend: Frontend, config: Config, status: StatusOf): DesiredVip => {
+export const desiredVip = (frontend: Frontend, config: Config, status: StatusOf, ramps?: SlowStart.Ramps): DesiredVip => {
   const active = activePool(frontend, status)
   const seen = new Set<string>()
   const ases: Array<DesiredAs> = []
@@ -104,7 +110,8 @@ export const desiredVip = (frontend: Frontend, config: Config, status: StatusOf)
       // configuration: the AS goes (the diff deletes it with flush).
       if (s === "removed") continue
       const activeWeight = active?.backends.find((m) => m.backend === member.backend)?.weight
-      ases.push({ address: backend.address, backend: member.backend, status: s, ...weightAndFlush(s, activeWeight, frontend) })
+      const as: DesiredAs = { address: backend.address, backend: member.backend, status: s, ...weightAndFlush(s, activeWeight, frontend) }
+      ases.push(ramps === undefined || active === undefined || as.weight <= 1 ? as : SlowStart.ramped(as, config, active, ramps))
     }
   }
   ases.sort((a, b) => compareAddresses(a.address, b.address))
@@ -121,8 +128,8 @@ export const desiredVip = (frontend: Frontend, config: Config, status: StatusOf)
 }
 
 /** Every frontend's VIP, in config order. */
-export const desiredState = (config: Config, status: StatusOf): ReadonlyArray<DesiredVip> =>
-  [...config.frontends.values()].map((f) => desiredVip(f, config, status))
+export const desiredState = (config: Config, status: StatusOf, ramps?: SlowStart.Ramps): ReadonlyArray<DesiredVip> =>
+  [...config.frontends.values()].map((f) => desiredVip(f, config, status, ramps))
 
 /**
  * `num_buckets` per AS address as VPP will report it once the VIP matches:

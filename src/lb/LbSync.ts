@@ -44,6 +44,7 @@ import {
   vipMatches
 } from "./Diff.js"
 import * as Requests from "./Requests.js"
+import * as SlowStart from "./SlowStart.js"
 import { canonicalAddress, compareAddresses, frontendVipKey, keyOf, type VipKey, vipKey, vipKeyString } from "./VipKey.js"
 import * as WarmUp from "./WarmUp.js"
 
@@ -89,6 +90,8 @@ export interface LbSyncShape {
   readonly desired: Effect.Effect<ReadonlyArray<DesiredVip>>
   /** The warm-up phase right now. */
   readonly phase: Effect.Effect<WarmUp.Phase>
+  /** The slow starts in progress, as of now (a copy). */
+  readonly ramps: Effect.Effect<SlowStart.Ramps>
   /** The lb plugin's four per-VIP counters by frontend (frontends whose VIP VPP does not hold are left out); empty while disconnected. */
   readonly counters: Effect.Effect<ReadonlyMap<string, Supervisor.VipCounters>>
   /** No request is pending and none is running (for tests and the simulation harness). */
@@ -308,15 +311,23 @@ export const make = Effect.fn("LbSync.make")(function*() {
   const cache = new Map<string, { readonly frontend: Frontend; readonly vip: DesiredVip }>()
   const dirty = new Set<string>()
 
+  /** Slow start: when each ramping backend came up (epoch ms); written by the transition forwarder and the ramp fiber. */
+  const ramps = new Map<string, number>()
+  const rampsAt = (now: number): SlowStart.Ramps | undefined =>
+    ramps.size === 0 ? undefined : { now, startedAt: (b) => ramps.get(b) }
+  /** Wakes the ramp fiber: a ramp started, or the configuration changed. */
+  const rampWake = yield* Queue.sliding<void>(1)
+
   const desiredFor = (keys: ReadonlySet<string> | undefined) =>
     Effect.gen(function*() {
       const config = yield* running.config
       const status = statusLookup(yield* checker.statuses)
+      const ramp = rampsAt(yield* Clock.currentTimeMillis)
       const byKey = frontendsByKey(config)
       const one = (k: string, f: Frontend): DesiredVip => {
         const c = cache.get(k)
         if (c !== undefined && c.frontend === f && !dirty.has(k) && keys === undefined) return c.vip
-        const vip = desiredVip(f, config, status)
+        const vip = desiredVip(f, config, status, ramp)
         cache.set(k, { frontend: f, vip })
         dirty.delete(k)
         return vip
@@ -721,6 +732,9 @@ export const make = Effect.fn("LbSync.make")(function*() {
           const flush = new Set<string>()
           for (const event of batch) {
             const to = event.transition.to
+            // Slow start: a backend that comes up ramps, but not from the warm-up's first verdicts (restart neutrality).
+            if (to !== "up") ramps.delete(event.backend)
+            else if (event.transition.from !== "up" && warm.done) ramps.set(event.backend, event.transition.at)
             for (const f of frontendsOf(config, event.backend)) {
               const key = frontendVipKey(f)
               const k = vipKeyString(key)
@@ -729,7 +743,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
               if (to === "disabled" || to === "removed" || (to === "down" && f.flushOnDown)) flush.add(flushKey(key, event.address))
             }
           }
-          return keys.size === 0 ? Effect.void : submit(request({ keys, flush, reason: "health" }))
+          return keys.size === 0 ? Effect.void : Effect.zipRight(submit(request({ keys, flush, reason: "health" })), Queue.offer(rampWake, undefined))
         })
       )
     )
@@ -759,6 +773,29 @@ export const make = Effect.fn("LbSync.make")(function*() {
     }
   }))
 
+  // Slow start: at each step, the VIPs of every ramping backend (the diff sends only what changed).
+  yield* Effect.forkScoped(Effect.gen(function*() {
+    let due: number | undefined
+    for (;;) {
+      const now = yield* Clock.currentTimeMillis
+      const config = yield* running.config
+      const keys = new Set<string>()
+      let next: number | undefined
+      for (const [backend, startedAt] of ramps) {
+        const frontends = frontendsOf(config, backend)
+        if (due !== undefined && now >= due) for (const f of frontends) keys.add(vipKeyString(frontendVipKey(f)))
+        const s = SlowStart.schedule(config, frontends, backend, startedAt, now)
+        if (s.over) ramps.delete(backend)
+        if (s.next !== undefined && (next === undefined || s.next < next)) next = s.next
+      }
+      for (const k of keys) dirty.add(k)
+      if (keys.size > 0) yield* submit(request({ keys, reason: "slow start" }))
+      due = next
+      if (next === undefined) yield* Queue.take(rampWake)
+      else yield* Effect.raceFirst(Effect.sleep(Duration.millis(next - now)), Queue.take(rampWake))
+    }
+  }))
+
   const requestFull = (reason: string) =>
     running.config.pipe(
       Effect.flatMap((config) => vpp.setLbConf(config.vpp.lb)),
@@ -768,14 +805,14 @@ export const make = Effect.fn("LbSync.make")(function*() {
 
   // A reload: a new lb_conf and a full sync. An override: that frontend's VIP, now.
   yield* running.subscribe((change) =>
-    change._tag === "Reload"
+    (change._tag === "Reload"
       ? requestFull("reload")
       : Effect.suspend(() => {
         const f = change.current.effective.frontends.get(change.frontend)
         return f === undefined
           ? Effect.void
           : submit(request({ keys: new Set([vipKeyString(frontendVipKey(f))]), reason: "weight override" }))
-      })
+      })).pipe(Effect.zipRight(Queue.offer(rampWake, undefined)))
   )
 
   const keyOfFrontend = (name: string) =>
@@ -807,6 +844,10 @@ export const make = Effect.fn("LbSync.make")(function*() {
     requestFull,
     desired: desiredFor(undefined),
     phase: Clock.currentTimeMillis.pipe(Effect.map((now) => WarmUp.phase(warm, now))),
+    ramps: Clock.currentTimeMillis.pipe(Effect.map((now) => {
+      const copy = new Map(ramps)
+      return { now, startedAt: (b: string) => copy.get(b) }
+    })),
     counters: Effect.gen(function*() {
       const config = yield* running.config
       const byKey = yield* vpp.vipCountersByKey

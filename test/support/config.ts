@@ -55,3 +55,18 @@ export const config = (parts: {
   backends: new Map((parts.backends ?? []).map((b) => [b.name, b])),
   frontends: new Map((parts.frontends ?? []).map((f) => [f.name, f]))
 })
+
+/** An IPv4 TCP frontend on port 80 with the documented defaults. */
+export const frontend = (name: string, address: string, pools: Frontend["pools"], extra: Partial<Frontend> = {}): Frontend => ({
+  name,
+  description: "",
+  address,
+  family: 4,
+  protocol: "tcp",
+  port: 80,
+  pools,
+  srcIpSticky: false,
+  flushOnDown: true,
+  newFlowsTableLength: 1024,
+  ...extra
+})

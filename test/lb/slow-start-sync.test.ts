@@ -1,0 +1,165 @@
+/**
+ * Slow start end to end: the real HealthChecker (scripted probe results), the
+ * VPP supervisor and the LB sync against the in-process simulator over real
+ * Unix sockets, on TestClock. Each step's weight is read from the simulator's
+ * mutation log: the ramp goes through the one writer as ordinary weight
+ * changes. The clock moves one second at a time and the test waits for the
+ * expected weight (the event), never for a length of time.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Layer, Logger, LogLevel, TestClock } from "effect"
+import * as path from "node:path"
+import * as HealthChecker from "../../src/health/HealthChecker.js"
+import * as Prober from "../../src/health/Prober.js"
+import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
+import { pollDelay } from "../../src/internal/WallClock.js"
+import * as LbSync from "../../src/lb/LbSync.js"
+import type { LbMutation } from "../../src/sim/LbPlugin.js"
+import * as Simulator from "../../src/sim/Simulator.js"
+import * as Supervisor from "../../src/vpp/Supervisor.js"
+import { tempDir } from "../sim/tempDir.js"
+import { backend, config, frontend, healthCheck } from "../support/config.js"
+import { waitFor } from "../support/wait.js"
+
+const PASS = probeResult("L7OK", 1, "HTTP 200")
+const FAIL = probeResult("L4CON", 1, "refused")
+
+// The health check's slow start (10 s) ramps a in web; api's pool overrides it with 3 s.
+const hc = healthCheck("hc", {
+  interval: Duration.seconds(1),
+  fastInterval: Duration.seconds(1),
+  downInterval: Duration.seconds(1),
+  rise: 1,
+  fall: 1,
+  slowStart: Duration.seconds(10)
+})
+const cfg = config({
+  healthchecks: [hc],
+  backends: [backend("a", "10.0.0.1", "hc"), backend("b", "10.0.0.2", "hc")],
+  frontends: [
+    frontend("web", "192.0.2.10/32", [{ name: "main", backends: [{ backend: "a", weight: 100 }, { backend: "b", weight: 100 }] }]),
+    frontend("api", "192.0.2.20/32", [{
+      name: "main",
+      backends: [{ backend: "a", weight: 100 }, { backend: "b", weight: 100 }],
+      slowStart: Duration.seconds(3)
+    }])
+  ]
+})
+
+/** 10 s to weight 100: ten 1 s steps of ⌈100·k/11⌉, then 100 (SlowStart.ts). */
+const WEB_RAMP = [10, 19, 28, 37, 46, 55, 64, 73, 82, 91, 100]
+/** 3 s: three steps of ⌈100·k/4⌉, then 100. */
+const API_RAMP = [25, 50, 75, 100]
+
+const daemon = (apiSocket: string, statsSocket: string, answers: Map<string, ProbeResult>) => {
+  const prober = Prober.layerFrom(({ target }) => Effect.succeed(answers.get(target.backend) ?? PASS))
+  const checker = HealthChecker.layer(cfg).pipe(Layer.provide(prober))
+  const vpp = Supervisor.layer({ apiSocket, statsSocket, requestTimeout: "1 hour", statsConnectTimeout: "1 hour", pingTimeout: "1 hour" })
+  return LbSync.layer.pipe(Layer.provideMerge(Layer.merge(checker, vpp)))
+}
+
+/** The weights VPP was given for `address` in the VIP `pfx` since `from` (as-add and as-weight), in order. */
+const weightsSent = (ms: ReadonlyArray<LbMutation>, pfx: string, address: string, from = 0): ReadonlyArray<number> => {
+  const vips = new Map<number, string>()
+  const out: Array<number> = []
+  for (const m of ms) {
+    if (m.op === "vip-add") vips.set(m.details.vip, m.details.key.pfx)
+    if (m.seq <= from || (m.op !== "as-add" && m.op !== "as-weight")) continue
+    if (m.details.address !== address || vips.get(m.details.vip) !== pfx) continue
+    out.push(m.op === "as-add" ? m.details.weight : m.details.to)
+  }
+  return out
+}
+
+describe("slow start through the LB sync", () => {
+  it.scoped("no ramp at start-up; a backend that comes up ramps step by step in each pool; a flap restarts the ramp", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(1_760_000_000_000)
+      const dir = yield* tempDir("slow-start-")
+      const apiSocket = path.join(dir, "api.sock")
+      const statsSocket = path.join(dir, "stats.sock")
+      const sim = yield* Simulator.make({ apiSocket, statsSocket })
+      const answers = new Map<string, ProbeResult>()
+      const last = Effect.map(sim.mutations, (ms) => ms[ms.length - 1]?.seq ?? 0)
+      const sent = (pfx: string, from: number) => Effect.map(sim.mutations, (ms) => weightsSent(ms, pfx, "10.0.0.1", from))
+      /** Moves the clock by `ms` and waits until `pfx` has been sent `n` weights for a since `from`. */
+      const stepUntil = (ms: number, pfx: string, from: number, n: number) =>
+        Effect.gen(function*() {
+          yield* TestClock.adjust(Duration.millis(ms))
+          yield* waitFor(`${n} weights in ${pfx}`, Effect.map(sent(pfx, from), (w) => (w.length >= n ? true : undefined)))
+        })
+      /** The clock in 500 ms steps until `cond`, with the socket work of each step let through. */
+      const advanceUntil = <A>(what: string, cond: Effect.Effect<A | undefined>) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < 120; i++) {
+            const a = yield* cond
+            if (a !== undefined) return a
+            yield* TestClock.adjust("500 millis")
+            yield* pollDelay(10)
+          }
+          return yield* Effect.dieMessage(`${what} did not happen`)
+        })
+
+      /** a's probes fail until web's AS of a got weight 0; returns the mutation it counted from. */
+      const goesDown = (what: string) =>
+        Effect.gen(function*() {
+          answers.set("a", FAIL)
+          const from = yield* last
+          yield* advanceUntil(what, Effect.map(sent("192.0.2.10/32", from), (w) => (w.includes(0) ? true : undefined)))
+          return from
+        })
+      /** a's probes pass until web's AS of a got a weight; returns the mutation it counted from. */
+      const comesUp = (what: string) =>
+        Effect.gen(function*() {
+          answers.set("a", PASS)
+          const from = yield* last
+          yield* advanceUntil(what, Effect.map(sent("192.0.2.10/32", from), (w) => (w.length > 0 ? true : undefined)))
+          return from
+        })
+
+      yield* Effect.gen(function*() {
+        const sync = yield* LbSync.LbSync
+        // Start-up: both backends come up in the warm-up and are programmed at their full weight at once.
+        yield* advanceUntil("warm-up done", Effect.map(sync.phase, (p) => (p === "done" ? true : undefined)))
+        yield* waitFor("web programmed", Effect.map(sent("192.0.2.10/32", 0), (w) => (w.length > 0 ? true : undefined)))
+        expect((yield* sync.ramps).startedAt("a")).toBeUndefined()
+        expect(yield* sent("192.0.2.10/32", 0)).toEqual([100])
+        expect(yield* sent("192.0.2.20/32", 0)).toEqual([100])
+
+        // a goes down (weight 0), then comes back: the ramp starts at its first step.
+        yield* goesDown("a down")
+        const up = yield* comesUp("a up")
+        const started = (yield* sync.ramps).startedAt("a")
+        expect(started).toBeDefined()
+        yield* waitFor("api's first step", Effect.map(sent("192.0.2.20/32", up), (w) => (w.length > 0 ? true : undefined)))
+        // The clock is less than a step past the ramp's start: one step per second from here.
+        expect(yield* TestClock.currentTimeMillis).toBeLessThan(started! + 1000)
+        const desired = (yield* sync.desired).find((v) => v.frontend === "web")!.ases.find((a) => a.backend === "a")!
+        expect(desired).toMatchObject({ weight: 10, slowStartUntil: started! + 10_000 })
+        for (let k = 2; k <= WEB_RAMP.length; k++) yield* stepUntil(1000, "192.0.2.10/32", up, k)
+        expect(yield* sent("192.0.2.10/32", up)).toEqual(WEB_RAMP)
+        expect(yield* sent("192.0.2.20/32", up)).toEqual(API_RAMP)
+        // Over: forgotten, and nothing more is sent.
+        expect((yield* sync.ramps).startedAt("a")).toBeUndefined()
+        const done = yield* last
+        yield* TestClock.adjust("3 seconds")
+        yield* pollDelay(100)
+        expect(yield* sent("192.0.2.10/32", done)).toEqual([])
+
+        // A flap mid-ramp: down after a few steps, up again, and the ramp starts over.
+        yield* goesDown("a down again")
+        const up2 = yield* comesUp("a up again")
+        for (let k = 2; k <= 4; k++) yield* stepUntil(1000, "192.0.2.10/32", up2, k)
+        yield* goesDown("a down mid-ramp")
+        expect((yield* sync.ramps).startedAt("a")).toBeUndefined()
+        const up3 = yield* comesUp("a up after the flap")
+        for (let k = 2; k <= WEB_RAMP.length; k++) yield* stepUntil(1000, "192.0.2.10/32", up3, k)
+        expect(yield* sent("192.0.2.10/32", up3)).toEqual(WEB_RAMP)
+        // Before the 0: the first ramp's steps so far (the step due with the failing probe may or may not have gone out).
+        const flapped = yield* sent("192.0.2.10/32", up2)
+        const zero = flapped.indexOf(0)
+        expect(zero).toBeGreaterThanOrEqual(4)
+        expect(flapped).toEqual([...WEB_RAMP.slice(0, zero), 0, ...WEB_RAMP])
+      }).pipe(Effect.provide(daemon(apiSocket, statsSocket, answers)))
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)), 60_000)
+})
