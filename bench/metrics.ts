@@ -41,7 +41,7 @@ export const run = async (backends: number, budgetMs = 5000): Promise<MetricsFig
   let bytes = 0
   let last: Buffer | undefined
   const render = async () => {
-    last = await Effect.runPromise(Server.renderWith(Gauges.sources(snapshot), { capacity: Math.ceil(bytes * 1.1), reuse: last && Buffer.from(last.buffer as ArrayBuffer) }))
+    last = await Effect.runPromise(Server.renderWith(Gauges.all(snapshot), { capacity: Math.ceil(bytes * 1.1), reuse: last && Buffer.from(last.buffer as ArrayBuffer) }))
     bytes = last.length
   }
   for (let i = 0; i < 3; i++) await render()

@@ -10,16 +10,16 @@
  * takes the snapshot.
  */
 import { Effect } from "effect"
-import type { Config, Pool, PoolMember } from "../config/Config.js"
+import type { Config } from "../config/Config.js"
 import * as FrontendState from "../health/FrontendState.js"
 import * as HealthChecker from "../health/HealthChecker.js"
 import { type HealthStatus, STATUSES } from "../health/HealthState.js"
 import { type AsFlows, asFlowsByFrontend } from "../lb/AsFlows.js"
-import { activePool, type StatusOf } from "../lb/Desired.js"
+import { activePool } from "../lb/Desired.js"
 import * as LbSync from "../lb/LbSync.js"
 import * as Supervisor from "../vpp/Supervisor.js"
 import * as Process from "./Process.js"
-import { bytes, fromFamily, labelValueBytes, type Source } from "./Prometheus.js"
+import { bytes, escapeLabelValue, fromFamily, labelValueBytes, type Source } from "./Prometheus.js"
 
 export interface Snapshot {
   readonly config: Config
@@ -40,43 +40,111 @@ export const VIP_COUNTER_KINDS: ReadonlyArray<readonly [Supervisor.VipCounterNam
 ]
 
 const STATE_OPEN = bytes("maglev_backend_state{backend=\"")
-/** `,state="..."} ` by status index. */
-const STATE_LABELS: ReadonlyArray<Uint8Array> = STATUSES.map((st) => bytes(`",state="${st}"}`))
+/** `",state="..."} ` by status index. */
+const STATE_LABELS: ReadonlyArray<Uint8Array> = STATUSES.map((st) => bytes(`",state="${st}"} `))
+const STATE_VALUES: ReadonlyArray<Uint8Array> = [bytes("0\n"), bytes("1\n")]
 const HEALTH_OPEN = bytes("maglev_backend_health{backend=\"")
 const ENABLED_OPEN = bytes("maglev_backend_enabled{backend=\"")
-const WEIGHT_OPEN = bytes("maglev_frontend_pool_backend_weight{frontend=")
-const POOL = bytes(",pool=")
-const BACKEND = bytes(",backend=")
-const CLOSE = bytes("}")
-const QUOTE_CLOSE = bytes("\"}")
+const QUOTE_CLOSE = bytes("\"} ")
+const NOTHING = new Uint8Array(0)
 
 /**
- * Every backend the checker knows: the configured ones in file order, then
- * those a reload removed; and the same by name. One pass over the health map
- * (a lookup per backend in Effect's HashMap hashes the name each time, and
- * three families and the weights look every backend up).
+ * What a configuration's families need on every scrape, made once per
+ * configuration (a reload makes a new one): its backends in file order with
+ * their escaped names, and every pool row's line prefix and backend. A
+ * scrape then finds each backend by position: at 10,000 backends a lookup
+ * by name per series (tens of thousands of `Map.get`s of strings cut from
+ * the YAML text, which hash slowly) was a fifth of a render.
  */
-const backendsInOrder = (s: Snapshot) => {
-  const byName = new Map<string, HealthChecker.BackendHealth>()
-  for (const [name, h] of s.health) byName.set(name, h)
-  const list: Array<HealthChecker.BackendHealth> = []
-  for (const name of s.config.backends.keys()) {
-    const h = byName.get(name)
-    if (h !== undefined) list.push(h)
-  }
-  for (const [name, h] of byName) if (!s.config.backends.has(name)) list.push(h)
-  // Each backend's name is written in four families: looked up in the label cache once.
-  return { list, byName, names: list.map((b) => labelValueBytes(b.name)) }
+interface Layout {
+  readonly names: ReadonlyArray<string>
+  readonly index: ReadonlyMap<string, number>
+  /** Each backend's name, escaped and encoded. */
+  readonly labels: ReadonlyArray<Uint8Array>
+  /** Each backend's `maglev_backend_state` lines, as last written (see `stateBlock`). */
+  readonly states: Array<StateBlock | undefined>
+  /** Per frontend, per pool, per member: `maglev_frontend_pool_backend_weight{frontend=...,pool=...,backend="..."} ` and the backend's position. */
+  readonly rows: ReadonlyArray<ReadonlyArray<ReadonlyArray<{ readonly open: Uint8Array; readonly backend: number }>>>
+}
+
+const layouts = new WeakMap<Config, Layout>()
+
+const layoutOf = (config: Config): Layout => {
+  let layout = layouts.get(config)
+  if (layout !== undefined) return layout
+  const names = [...config.backends.keys()]
+  const index = new Map(names.map((n, i) => [n, i]))
+  const rows = [...config.frontends.values()].map((f) =>
+    f.pools.map((p) => {
+      const open = `maglev_frontend_pool_backend_weight{frontend="${escapeLabelValue(f.name)}",pool="${escapeLabelValue(p.name)}",backend="`
+      // A validated configuration's pools name only backends it defines.
+      return p.backends.map((m) => ({ open: bytes(`${open}${escapeLabelValue(m.backend)}"} `), backend: index.get(m.backend) ?? -1 }))
+    })
+  )
+  layout = { names, index, labels: names.map(labelValueBytes), states: names.map(() => undefined), rows }
+  layouts.set(config, layout)
+  return layout
 }
 
 /**
- * What the desired state (Desired.ts, `desiredVip`) asks VPP for through a
- * pool's row: in the frontend's active pool, an up backend's weight there;
- * 0 on every other row. The same rule as `desiredVip`'s, without building
- * (and sorting) the frontend's whole AS list per scrape.
+ * The six lines of a backend's `maglev_backend_state` (1 on its status, 0 on
+ * the others), made again only when its status changed: most scrapes find
+ * most backends as they were.
  */
-const effectiveWeight = (active: Pool | undefined, pool: Pool, member: PoolMember, status: StatusOf): number =>
-  active === pool && status(member.backend) === "up" ? member.weight : 0
+interface StateBlock {
+  readonly status: HealthStatus
+  readonly bytes: Uint8Array
+}
+
+const stateLines = (status: HealthStatus, name: Uint8Array): Uint8Array => {
+  const lines: Array<Uint8Array> = []
+  for (let k = 0; k < STATUSES.length; k++) lines.push(STATE_OPEN, name, STATE_LABELS[k]!, STATE_VALUES[status === STATUSES[k] ? 1 : 0]!)
+  return Buffer.concat(lines)
+}
+
+/**
+ * The backends of a snapshot: the configured ones the checker knows, in file
+ * order, then those a reload removed (it still reports them), with their
+ * escaped names and their cached state lines (undefined for the removed);
+ * and a status by name, for the frontends' rules.
+ */
+const backendsInOrder = (s: Snapshot) => {
+  const layout = layoutOf(s.config)
+  const known: Array<HealthChecker.BackendHealth | undefined> = new Array(layout.names.length).fill(undefined)
+  const removed: Array<HealthChecker.BackendHealth> = []
+  // One pass over the health map (a lookup per backend in Effect's HashMap hashes the name each time).
+  for (const [name, h] of s.health) {
+    const i = layout.index.get(name)
+    if (i === undefined) removed.push(h)
+    else known[i] = h
+  }
+  const list: Array<HealthChecker.BackendHealth> = []
+  const names: Array<Uint8Array> = []
+  const states: Array<StateBlock | undefined> = []
+  for (let i = 0; i < known.length; i++) {
+    const h = known[i]
+    if (h === undefined) continue
+    list.push(h)
+    names.push(layout.labels[i]!)
+    let state = layout.states[i]
+    if (state === undefined || state.status !== h.status) {
+      state = { status: h.status, bytes: stateLines(h.status, layout.labels[i]!) }
+      layout.states[i] = state
+    }
+    states.push(state)
+  }
+  for (const h of removed) {
+    list.push(h)
+    names.push(labelValueBytes(h.name))
+    states.push(undefined)
+  }
+  const removedStatus = new Map(removed.map((h) => [h.name, h.status]))
+  const status = (backend: string): HealthStatus | undefined => {
+    const i = layout.index.get(backend)
+    return i === undefined ? removedStatus.get(backend) : known[i]?.status
+  }
+  return { layout, known, list, names, states, status }
+}
 
 /** A family of one gauge per backend, `{backend="..."} value`. */
 const perBackend = (
@@ -91,18 +159,13 @@ const perBackend = (
   help,
   type: "gauge",
   size: backends.length,
-  write: (w, i) => {
-    w.raw(open)
-    w.raw(names[i]!)
-    w.raw(QUOTE_CLOSE)
-    w.end(value(backends[i]!))
-  }
+  write: (w, i) => w.line3(open, names[i]!, QUOTE_CLOSE, value(backends[i]!))
 })
 
 /** The scrape-time families of one snapshot; the per-backend and per-frontend work is done as they are written. */
-export const sources = (s: Snapshot): ReadonlyArray<Source> => {
-  const { byName, list: backends, names } = backendsInOrder(s)
-  const status = (backend: string): HealthStatus | undefined => byName.get(backend)?.status
+export const sources = (s: Snapshot): ReadonlyArray<Source> => sourcesOf(s, backendsInOrder(s))
+
+const sourcesOf = (s: Snapshot, { known, layout, list: backends, names, states, status }: ReturnType<typeof backendsInOrder>): ReadonlyArray<Source> => {
   const frontends = [...s.config.frontends.values()]
   const packets = [...s.vipCounters]
 
@@ -112,16 +175,7 @@ export const sources = (s: Snapshot): ReadonlyArray<Source> => {
       help: `Backend state: 1 on the series of the current state, 0 on the others (${STATUSES.join(", ")}).`,
       type: "gauge",
       size: backends.length,
-      write: (w, i) => {
-        const b = backends[i]!
-        const name = names[i]!
-        for (let k = 0; k < STATUSES.length; k++) {
-          w.raw(STATE_OPEN)
-          w.raw(name)
-          w.raw(STATE_LABELS[k]!)
-          w.end(b.status === STATUSES[k] ? 1 : 0)
-        }
-      }
+      write: (w, i) => w.raw(states[i]?.bytes ?? stateLines(backends[i]!.status, names[i]!))
     },
     perBackend(
       backends,
@@ -134,22 +188,24 @@ export const sources = (s: Snapshot): ReadonlyArray<Source> => {
     perBackend(backends, names, "maglev_backend_enabled", "1 unless the backend is disabled.", ENABLED_OPEN, (b) => (b.status === "disabled" ? 0 : 1)),
     {
       name: "maglev_frontend_pool_backend_weight",
+      // What the desired state (Desired.ts, `desiredVip`) asks VPP for through a pool's row: in the frontend's active pool, an up
+      // backend's weight there; 0 on every other row. The same rule as `desiredVip`'s, without building (and sorting) the
+      // frontend's whole AS list per scrape.
       help: "Effective weight asked of VPP for the backend through this pool: its weight in the active pool while up, else 0.",
       type: "gauge",
       size: frontends.length,
       write: (w, i) => {
         const f = frontends[i]!
         const active = activePool(f, status)
-        for (const pool of f.pools) {
-          for (const m of pool.backends) {
-            w.raw(WEIGHT_OPEN)
-            w.labelValue(f.name)
-            w.raw(POOL)
-            w.labelValue(pool.name)
-            w.raw(BACKEND)
-            w.labelValue(m.backend)
-            w.raw(CLOSE)
-            w.end(effectiveWeight(active, pool, m, status))
+        const rows = layout.rows[i]!
+        for (let p = 0; p < f.pools.length; p++) {
+          const pool = f.pools[p]!
+          const members = pool.backends
+          const poolRows = rows[p]!
+          for (let k = 0; k < members.length; k++) {
+            const row = poolRows[k]!
+            const up = active === pool && known[row.backend]?.status === "up"
+            w.line(row.open, NOTHING, up ? members[k]!.weight : 0)
           }
         }
       }
@@ -193,12 +249,15 @@ export const snapshot: Effect.Effect<Snapshot, never, HealthChecker.HealthChecke
     return { config, health, vppConnected: state._tag === "Connected", vipCounters, asFlows }
   })
 
-/** The families of one snapshot, the frontends' states (FrontendState.ts) and the process's (Process.ts). */
-export const collect = Effect.map(snapshot, (s) => [...sources(s), ...frontendSources(s), ...Process.sources()])
-
-/** `maglev_frontend_state` and `maglev_frontend_serving_backends` of a snapshot. */
-export const frontendSources = (s: Snapshot): ReadonlyArray<Source> => {
-  const byName = new Map<string, HealthStatus>()
-  for (const [name, h] of s.health) byName.set(name, h.status)
-  return FrontendState.sources(FrontendState.statuses(s.config, (backend) => byName.get(backend)))
+/**
+ * Every scrape-time family of one snapshot: `sources`, the frontends' states
+ * (FrontendState.ts) and the process's (Process.ts), over one pass of the
+ * health map.
+ */
+export const all = (s: Snapshot): ReadonlyArray<Source> => {
+  const backends = backendsInOrder(s)
+  return [...sourcesOf(s, backends), ...FrontendState.sources(FrontendState.statuses(s.config, backends.status)), ...Process.sources()]
 }
+
+/** The families of one snapshot (`all`). */
+export const collect = Effect.map(snapshot, all)

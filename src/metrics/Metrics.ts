@@ -76,10 +76,10 @@ const BOUNDS = Float64Array.from(PROBE_DURATION_BUCKETS)
 
 const codeIndex = Object.fromEntries(PROBE_CODES.map((c, i) => [c, i])) as { readonly [C in ProbeCode]: number }
 
-/** `,result="...",code="..."}` by code index * 2 + (1 if ok). */
+/** `,result="...",code="..."} ` by code index * 2 + (1 if ok). */
 const CODE_LABELS: ReadonlyArray<Uint8Array> = PROBE_CODES.flatMap((code) => [
-  bytes(`,result="failure",code="${code}"}`),
-  bytes(`,result="success",code="${code}"}`)
+  bytes(`,result="failure",code="${code}"} `),
+  bytes(`,result="success",code="${code}"} `)
 ])
 
 interface ProbeSeries {
@@ -102,8 +102,8 @@ const probeSeriesOf = (backend: string, type: string): ProbeSeries => {
     s = {
       total: bytes(`${PROBE_TOTAL}{${labels}`),
       bucket: bytes(`${PROBE_DURATION}_bucket{${labels}`),
-      sum: bytes(`${PROBE_DURATION}_sum{${labels}}`),
-      count: bytes(`${PROBE_DURATION}_count{${labels}}`),
+      sum: bytes(`${PROBE_DURATION}_sum{${labels}} `),
+      count: bytes(`${PROBE_DURATION}_count{${labels}} `),
       stats: new Float64Array(SLOTS)
     }
     probeSeriesByKey.set(key, s)
@@ -157,16 +157,15 @@ export const probeCounts = (backend: string, type: string): ProbeCounts | undefi
   return { byCode, buckets, count: s.stats[COUNT]!, sum: s.stats[SUM]! }
 }
 
-const LE: ReadonlyArray<Uint8Array> = [...PROBE_DURATION_BUCKETS.map((le) => bytes(`,le="${formatValue(le)}"}`)), bytes(`,le="+Inf"}`)]
+const LE: ReadonlyArray<Uint8Array> = [...PROBE_DURATION_BUCKETS.map((le) => bytes(`,le="${formatValue(le)}"} `)), bytes(`,le="+Inf"} `)]
+const NOTHING = new Uint8Array(0)
 
 const writeProbeTotal = (w: Writer, s: ProbeSeries): void => {
   const stats = s.stats
   for (let slot = 0; slot < CODES * 2; slot++) {
     const n = stats[CODE0 + slot]!
     if (n === 0) continue
-    w.raw(s.total)
-    w.raw(CODE_LABELS[slot]!)
-    w.end(n)
+    w.line(s.total, CODE_LABELS[slot]!, n)
   }
 }
 
@@ -176,14 +175,10 @@ const writeProbeDuration = (w: Writer, s: ProbeSeries): void => {
   let cumulative = 0
   for (let b = 0; b <= BUCKETS; b++) {
     cumulative += stats[BUCKET0 + b]!
-    w.raw(s.bucket)
-    w.raw(LE[b]!)
-    w.end(cumulative)
+    w.line(s.bucket, LE[b]!, cumulative)
   }
-  w.raw(s.sum)
-  w.end(stats[SUM]!)
-  w.raw(s.count)
-  w.end(stats[COUNT]!)
+  w.line(s.sum, NOTHING, stats[SUM]!)
+  w.line(s.count, NOTHING, stats[COUNT]!)
 }
 
 /** The probe families over the series that exist now, one unit per backend and check type. */
@@ -212,8 +207,8 @@ export const probeSources = (): ReadonlyArray<Source> => {
 const STATES = STATUSES.length
 const stateIndex = Object.fromEntries(STATUSES.map((s, i) => [s, i])) as { readonly [S in HealthStatus]: number }
 
-/** `",from="...",to="..."}` by from index * STATES + to index. */
-const TRANSITION_LABELS: ReadonlyArray<Uint8Array> = STATUSES.flatMap((from) => STATUSES.map((to) => bytes(`,from="${from}",to="${to}"}`)))
+/** `,from="...",to="..."} ` by from index * STATES + to index. */
+const TRANSITION_LABELS: ReadonlyArray<Uint8Array> = STATUSES.flatMap((from) => STATUSES.map((to) => bytes(`,from="${from}",to="${to}"} `)))
 
 interface TransitionSeries {
   /** `maglev_backend_transitions_total{backend="..."` */
@@ -253,9 +248,7 @@ export const transitionSources = (): ReadonlyArray<Source> => {
       for (let k = 0; k < STATES * STATES; k++) {
         const n = s.counts[k]!
         if (n === 0) continue
-        w.raw(s.open)
-        w.raw(TRANSITION_LABELS[k]!)
-        w.end(n)
+        w.line(s.open, TRANSITION_LABELS[k]!, n)
       }
     }
   }]

@@ -95,6 +95,20 @@ export const labelValueBytes = (value: string): Uint8Array => {
 const NEWLINE = 10
 const SPACE = 32
 
+/** Writes a safe non-negative integer's digits at `pos`; returns the position after them. */
+const writeUint = (buf: Buffer, pos: number, v: number): number => {
+  if (v < 10) {
+    buf[pos] = 48 + v
+    return pos + 1
+  }
+  let digits = 1
+  for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++
+  const end = pos + digits
+  let p = end
+  for (let t = v; p > pos; t = Math.floor(t / 10)) buf[--p] = 48 + (t % 10)
+  return end
+}
+
 /** A growing byte buffer of exposition text. */
 export class Writer {
   private buf: Buffer
@@ -152,17 +166,7 @@ export class Writer {
   value(v: number | bigint): void {
     if (typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER) {
       if (this.pos + 16 > this.buf.length) this.grow(16)
-      const buf = this.buf
-      if (v < 10) {
-        buf[this.pos++] = 48 + v
-        return
-      }
-      let digits = 1
-      for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++
-      const start = this.pos
-      let p = start + digits
-      this.pos = p
-      for (let t = v; p > start; t = Math.floor(t / 10)) buf[--p] = 48 + (t % 10)
+      this.pos = writeUint(this.buf, this.pos, v)
       return
     }
     this.text(formatValue(v))
@@ -173,6 +177,47 @@ export class Writer {
     this.byte(SPACE)
     this.value(v)
     this.byte(NEWLINE)
+  }
+
+  /**
+   * A whole sample line from two pieces, `ab value\n` (`b` ends where the
+   * value starts: `"} `); the hot path of a render, written with the buffer
+   * and position in locals (a line built of `raw`, `byte` and `value` calls
+   * cost three times as much at 10,000 backends).
+   */
+  line(a: Uint8Array, b: Uint8Array, v: number): void {
+    let buf = this.buf
+    let pos = this.pos
+    if (pos + a.length + b.length + 24 > buf.length) {
+      this.grow(a.length + b.length + 24)
+      buf = this.buf
+    }
+    buf.set(a, pos)
+    pos += a.length
+    buf.set(b, pos)
+    pos += b.length
+    if (Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER) {
+      pos = writeUint(buf, pos, v)
+      buf[pos++] = NEWLINE
+      this.pos = pos
+      return
+    }
+    this.pos = pos
+    this.text(formatValue(v))
+    this.byte(NEWLINE)
+  }
+
+  /** `abc value\n`: as `line`, with a piece in the middle (a backend's name between a family's and a label's). */
+  line3(a: Uint8Array, b: Uint8Array, c: Uint8Array, v: number): void {
+    let buf = this.buf
+    let pos = this.pos
+    if (pos + a.length + b.length + c.length > buf.length) {
+      this.grow(a.length + b.length + c.length)
+      buf = this.buf
+    }
+    buf.set(a, pos)
+    this.pos = pos + a.length
+    this.line(b, c, v)
   }
 
   /** Forgets what was written after `length` bytes. */
