@@ -120,6 +120,8 @@ export const MembershipInfo = Schema.Struct({
   weight: Schema.Int,
   /** The weight VPP should have for the AS through this pool now: the weight in the active pool, else 0. */
   effectiveWeight: Schema.Int,
+  /** While a slow start ramps `effectiveWeight` up: Unix ms it reaches `weight`. */
+  slowStartUntil: Schema.optional(Schema.Number),
   /** This pool is the frontend's active pool. */
   active: Schema.Boolean
 })
@@ -159,8 +161,10 @@ export const PoolBackendInfo = Schema.Struct({
   weight: Schema.Int,
   /** The file's weight, present only while a runtime override replaces it. */
   fileWeight: Schema.optional(Schema.Int),
-  /** What VPP should have (Desired.ts): the weight in the active pool for an up backend, else 0. */
+  /** What VPP should have (Desired.ts): the weight in the active pool for an up backend, else 0; a slow start's step while it ramps. */
   effectiveWeight: Schema.Int,
+  /** While a slow start ramps `effectiveWeight` up: Unix ms it reaches `weight`. */
+  slowStartUntil: Schema.optional(Schema.Number),
   /** Predicted Maglev buckets once VPP matches (0 on rows that are not the effective one). */
   buckets: Schema.Int,
   /** Unix milliseconds of the backend's last transition, when it is still in the history. */

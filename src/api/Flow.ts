@@ -141,7 +141,7 @@ export const getFrontendFlow = (snapshot: Effect.Effect<Snapshot>) =>
     const s = yield* snapshot
     const frontend = s.config.frontends.get(request.name)
     if (frontend === undefined) return yield* new NotFound({ kind: "frontend", name: request.name })
-    const p = prepareFlow(frontend, desiredVip(frontend, s.config, statusIn(s.health)), request)
+    const p = prepareFlow(frontend, desiredVip(frontend, s.config, statusIn(s.health), s.ramps), request)
     if (p instanceof InvalidArgument) return yield* p
     if (!p.needsSpread) return flowAnswer(p)
     const counts = new Array<number>(p.vip.ases.length).fill(0)

@@ -14,6 +14,7 @@ import type { HealthStatus, Transition } from "../health/HealthState.js"
 import type { ProbeResult } from "../health/ProbeResult.js"
 import { type DesiredVip, desiredVip, frontendState, predictedBuckets } from "../lb/Desired.js"
 import { describeOp, type LbOp } from "../lb/Diff.js"
+import type { Ramps } from "../lb/SlowStart.js"
 import { frontendVipKey, vipKeyString } from "../lb/VipKey.js"
 import type * as Api from "./Api.js"
 
@@ -22,6 +23,8 @@ export interface Snapshot {
   readonly health: HealthMap
   /** The file's weight of every pool member whose weight an operator replaced, by `memberKey`. */
   readonly fileWeights: ReadonlyMap<string, number>
+  /** The slow starts in progress (LbSync's), so effective weights are the ramp's steps; none when left out. */
+  readonly ramps?: Ramps | undefined
 }
 
 /** `frontend/pool/backend`. */
@@ -42,7 +45,7 @@ const desiredOf = (s: Snapshot): (f: Frontend) => DesiredVip => {
   return (f) => {
     let vip = cache.get(f.name)
     if (vip === undefined) {
-      vip = desiredVip(f, s.config, status)
+      vip = desiredVip(f, s.config, status, s.ramps)
       cache.set(f.name, vip)
     }
     return vip
@@ -68,6 +71,10 @@ export const transitionInfo = (t: Transition): Api.TransitionInfo => ({
 const effectiveIn = (vip: DesiredVip, pool: string, backend: string): number =>
   vip.activePool === pool ? (vip.ases.find((a) => a.backend === backend)?.weight ?? 0) : 0
 
+/** When `backend`'s slow start through `pool` ends, while it ramps in the active pool. */
+const rampIn = (vip: DesiredVip, pool: string, backend: string): number | undefined =>
+  vip.activePool === pool ? vip.ases.find((a) => a.backend === backend)?.slowStartUntil : undefined
+
 const backendInfoWith = (s: Snapshot, desired: (f: Frontend) => DesiredVip, h: BackendHealth): Api.BackendInfo => {
   const memberships: Array<Api.MembershipInfo> = []
   if (s.config.backends.has(h.name)) {
@@ -81,6 +88,7 @@ const backendInfoWith = (s: Snapshot, desired: (f: Frontend) => DesiredVip, h: B
           pool: pool.name,
           weight: m.weight,
           effectiveWeight: effectiveIn(vip, pool.name, h.name),
+          slowStartUntil: rampIn(vip, pool.name, h.name),
           active: vip.activePool === pool.name
         })
       }
@@ -147,6 +155,7 @@ const frontendInfoWith = (s: Snapshot, vip: DesiredVip, f: Frontend): Api.Fronte
           weight: m.weight,
           fileWeight: s.fileWeights.get(memberKey(f.name, pool.name, m.backend)),
           effectiveWeight,
+          slowStartUntil: rampIn(vip, pool.name, m.backend),
           buckets: active ? (buckets.get(address) ?? 0) : 0,
           since: transitions?.[transitions.length - 1]?.at
         }

@@ -113,6 +113,10 @@ const iso = (ms: number): string => {
 
 const ago = (ms: number, style: Style): string => `${age(style.now - ms)} ago`
 
+/** An effective weight, with the time a slow start still ramps it: `10 (slow start, 27s)`. */
+const effective = (weight: number, slowStartUntil: number | undefined, style: Style): string =>
+  slowStartUntil === undefined ? String(weight) : `${weight} ${paint.dim(`(slow start, ${age(slowStartUntil - style.now)})`, style)}`
+
 /** `2026-11-21T10:00:00.000Z (3m12s ago)`. */
 const when = (ms: number, style: Style): string => `${iso(ms)} (${ago(ms, style)})`
 
@@ -251,7 +255,7 @@ export const frontendText = (f: Api.FrontendInfo, style: Style, vpp?: VipInVpp):
           b.address === "" ? "-" : b.address,
           stateWord(b.state, style),
           memberWeight(b, style),
-          String(b.effectiveWeight),
+          effective(b.effectiveWeight, b.slowStartUntil, style),
           bucketsCell(pool, b),
           b.since === undefined ? "-" : age(style.now - b.since)
         ]),
@@ -317,7 +321,7 @@ export const backendText = (b: Api.BackendInfo, style: Style): string => {
       ? "  none\n"
       : table(
         ["FRONTEND", "POOL", "WEIGHT", "EFFECTIVE", "ACTIVE"],
-        b.memberships.map((m) => [m.frontend, m.pool, String(m.weight), String(m.effectiveWeight), yesNo(m.active)]),
+        b.memberships.map((m) => [m.frontend, m.pool, String(m.weight), effective(m.effectiveWeight, m.slowStartUntil, style), yesNo(m.active)]),
         style,
         "  "
       )
@@ -363,7 +367,7 @@ export const weightText = (f: Api.FrontendInfo, pool: string, backend: string, s
     return `${paint.warn(`frontend ${f.name} has no backend ${backend} in pool ${pool}`, style)}\n`
   }
   return `frontend ${f.name} pool ${pool} backend ${backend}: weight ${memberWeight(b, style)}, ` +
-    `effective ${b.effectiveWeight}, state ${stateWord(b.state, style)}\n`
+    `effective ${effective(b.effectiveWeight, b.slowStartUntil, style)}, state ${stateWord(b.state, style)}\n`
 }
 
 // --- Health checks -----------------------------------------------------------------------

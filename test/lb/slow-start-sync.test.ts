@@ -18,7 +18,7 @@ import type { LbMutation } from "../../src/sim/LbPlugin.js"
 import * as Simulator from "../../src/sim/Simulator.js"
 import * as Supervisor from "../../src/vpp/Supervisor.js"
 import { tempDir } from "../sim/tempDir.js"
-import { backend, config, frontend, healthCheck } from "../support/config.js"
+import { backend, config, healthCheck, tcpFrontend as frontend } from "../support/config.js"
 import { waitFor } from "../support/wait.js"
 
 const PASS = probeResult("L7OK", 1, "HTTP 200")

@@ -4,13 +4,17 @@
  * validation stages). The ramp through the LB sync: slow-start-sync.test.ts.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, FastCheck as fc } from "effect"
+import { Duration, FastCheck as fc, HashMap } from "effect"
+import * as Info from "../../src/api/Info.js"
+import * as Format from "../../src/cli/Format.js"
 import type { Frontend, Pool } from "../../src/config/Config.js"
 import { formatIssue } from "../../src/config/Issue.js"
+import type { BackendHealth } from "../../src/health/HealthChecker.js"
+import * as State from "../../src/health/HealthState.js"
 import { desiredVip } from "../../src/lb/Desired.js"
 import * as SlowStart from "../../src/lb/SlowStart.js"
 import { check, configYaml, errorsOf } from "../config/support.js"
-import { backend, config, frontend, healthCheck } from "../support/config.js"
+import { backend, config, healthCheck, tcpFrontend as frontend } from "../support/config.js"
 
 /** Every (time, weight) the ramp passes through, following `nextStepAt` from its start. */
 const walk = (weight: number, durationMs: number, start: number) => {
@@ -99,6 +103,32 @@ describe("SlowStart: the ramp in the desired state", () => {
     expect(weights(api, 0)).toEqual([["a", 34, 2_000], ["b", 50, undefined]])
     expect(weights(api, 1_000)).toEqual([["a", 67, 2_000], ["b", 50, undefined]])
     expect(desiredVip(web, cfg, up)).toMatchObject({ ases: [{ weight: 100 }, { weight: 50 }] }) // no ramps: no ramp
+  })
+
+  it("the API's effective weight is the step, with slowStartUntil; maglevc shows the time left", () => {
+    const healthOf = (name: string, address: string): BackendHealth => ({
+      ...State.initial({ rise: 2, fall: 3 }, true),
+      status: "up",
+      name,
+      address,
+      healthcheck: "hc"
+    })
+    const a = healthOf("a", "10.0.0.1")
+    const snapshot: Info.Snapshot = {
+      config: cfg,
+      health: HashMap.make(["a", a], ["b", healthOf("b", "10.0.0.2")]),
+      fileWeights: new Map(),
+      ramps: ramps(3_000)
+    }
+    const info = Info.frontendInfo(snapshot, web)
+    expect(info.pools[0]!.backends.map((b) => [b.backend, b.weight, b.effectiveWeight, b.slowStartUntil]))
+      .toEqual([["a", 100, 37, 10_000], ["b", 50, 50, undefined]])
+    expect(Info.backendInfo(snapshot, a).memberships.map((m) => [m.frontend, m.effectiveWeight, m.slowStartUntil]))
+      .toEqual([["web", 37, 10_000], ["api", 100, undefined], ["backup", 0, undefined]])
+    const style = { color: false, now: 3_000 }
+    expect(Format.frontendText(info, style)).toMatch(/\n +a +10\.0\.0\.1 +up +100 +37 \(slow start, 7s\) /)
+    expect(Format.weightText(info, "main", "a", style)).toContain("effective 37 (slow start, 7s), state up")
+    expect(Format.frontendText(Info.frontendInfo({ ...snapshot, ramps: undefined }, web), style)).not.toContain("slow start")
   })
 
   it("outside the active pool the weight is 0, ramp or not; a down backend is 0 with no ramp shown", () => {

@@ -57,7 +57,7 @@ export const config = (parts: {
 })
 
 /** An IPv4 TCP frontend on port 80 with the documented defaults. */
-export const frontend = (name: string, address: string, pools: Frontend["pools"], extra: Partial<Frontend> = {}): Frontend => ({
+export const tcpFrontend = (name: string, address: string, pools: Frontend["pools"], extra: Partial<Frontend> = {}): Frontend => ({
   name,
   description: "",
   address,
