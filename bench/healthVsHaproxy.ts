@@ -9,7 +9,7 @@
  * lateness are measured the same way for both. CPU is each process's utime + stime (all threads) over the measured
  * window, RSS its VmRSS at the end and VmHWM (peak, start-up included).
  *
- * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--tsx]`
+ * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--tsx] [--probe-threads N|auto]`
  *
  * `--maglevd CHECKOUT` runs the maglevd of another checkout (with its own
  * node_modules), to compare a change with what came before.
@@ -381,6 +381,8 @@ interface Options {
   readonly maglevdRoot: string
   /** Run src/ through tsx rather than the built dist/. */
   readonly tsx: boolean
+  /** maglevd's --probe-threads (undefined: its default, auto). */
+  readonly probeThreads: string | undefined
 }
 
 /** Builds the checkout's dist/ (the daemon as it ships), once per run of the bench. */
@@ -390,7 +392,7 @@ const buildDist = (root: string): void => {
   if (r.status !== 0) throw new Error(`building ${root}/dist failed: ${r.stderr || r.stdout || r.error?.message}`)
 }
 
-const runOne = (haproxy: string, n: number, { maglevdRoot, nodeServers, seconds, tsx, warmup }: Options) =>
+const runOne = (haproxy: string, n: number, { maglevdRoot, nodeServers, probeThreads, seconds, tsx, warmup }: Options) =>
   Effect.scoped(Effect.gen(function*() {
     const load = loadAverage()
     // Everything this run starts is killed after this, whatever happens to us.
@@ -436,7 +438,8 @@ const runOne = (haproxy: string, n: number, { maglevdRoot, nodeServers, seconds,
       "--metrics-addr",
       `127.0.0.1:${metricsPort}`,
       "--log-level",
-      "warn"
+      "warn",
+      ...(probeThreads !== undefined ? ["--probe-threads", probeThreads] : [])
     ], bound, undefined, maglevdRoot)
     const ha = yield* bounded("HAProxy", haproxy, ["-db", "-f", path.join(dir, "haproxy.cfg")], bound)
     yield* Effect.all([
@@ -604,7 +607,7 @@ const findHaproxy = (): string | undefined => {
 }
 
 const usage =
-  "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--tsx]"
+  "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--tsx] [--probe-threads N|auto]"
 
 const positive = (flag: string, value: string): number => {
   const x = Number(value)
@@ -622,7 +625,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
       warmup: { type: "string", default: "10" },
       "node-servers": { type: "boolean", default: false },
       maglevd: { type: "string", default: repoRoot },
-      tsx: { type: "boolean", default: false }
+      tsx: { type: "boolean", default: false },
+      "probe-threads": { type: "string" }
     }
   })
   const sizes = (values.backends ?? ["1000,10000"]).flatMap((v) => v.split(",")).map((v) => positive("backends", v))
@@ -639,7 +643,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
     return
   }
   if (!values.tsx) buildDist(maglevdRoot)
-  const fiber = Effect.runFork(Effect.forEach(sizes, (n) => runOne(haproxy, n, { seconds, warmup, nodeServers: values["node-servers"], maglevdRoot, tsx: values.tsx }).pipe(Effect.tap((f) => Effect.sync(() => print(f)))), { discard: true }))
+  const fiber = Effect.runFork(Effect.forEach(sizes, (n) => runOne(haproxy, n, { seconds, warmup, nodeServers: values["node-servers"], maglevdRoot, tsx: values.tsx, probeThreads: values["probe-threads"] }).pipe(Effect.tap((f) => Effect.sync(() => print(f)))), { discard: true }))
   let signalled = false
   const stop = () => {
     signalled = true

@@ -13,9 +13,9 @@
 // when src/frontend/main.ts exists): NAME.cjs, the CommonJS bundle, and
 // NAME.js, the executable that runs it through launch.cjs (with V8's code
 // cache NAME.v8cache when writeCodeCaches made one: the Debian packages do);
-// then CheckWorker.js (maglevd's configuration check runs on a worker thread,
-// src/config/internal/OffThread.ts: it expects CheckWorker.js beside the
-// module that starts it), launch.cjs and build-info.json.
+// then CheckWorker.js and ProbeWorker.js (maglevd's configuration check and
+// its probe threads run on worker threads, found beside the module that
+// starts them: src/internal/WorkerEntry.ts), launch.cjs and build-info.json.
 //
 // The version and the commit are embedded: Version.ts reads
 // VPP_MAGLEV_COMMIT and VPP_MAGLEV_COMMIT_DATE, which are replaced here by
@@ -54,7 +54,8 @@ export const programs = () => {
     maglevd: "src/daemon/main.ts",
     maglevc: "src/cli/main.ts",
     maglevt: "src/maglevt/main.ts",
-    CheckWorker: "src/config/internal/CheckWorker.ts"
+    CheckWorker: "src/config/internal/CheckWorker.ts",
+    ProbeWorker: "src/health/probes/ProbeWorker.ts"
   }
   // The dashboard daemon, when its entry point exists (issue 17).
   if (fs.existsSync(path.join(root, "src/frontend/main.ts"))) entries["maglevd-frontend"] = "src/frontend/main.ts"
@@ -112,7 +113,7 @@ const deepImportsPlugin = {
 export const bundle = async ({ outdir, node = "/usr/bin/env node" }) => {
   const info = buildInfo()
   fs.mkdirSync(outdir, { recursive: true })
-  const { CheckWorker, ...entries } = programs()
+  const { CheckWorker, ProbeWorker, ...entries } = programs()
   const common = {
     absWorkingDir: root,
     outdir,
@@ -138,10 +139,11 @@ export const bundle = async ({ outdir, node = "/usr/bin/env node" }) => {
     outExtension: { ".js": ".cjs" },
     define: { ...common.define, "import.meta.url": "__vppMaglevUrl" }
   })
-  // The configuration check's worker thread: an ES module started by its path (CheckWorker.js).
+  // The worker threads (the configuration check, the probes): ES modules started by their path
+  // (NAME.js, found beside the module that starts them: src/internal/WorkerEntry.ts).
   const workerResult = await esbuild.build({
     ...common,
-    entryPoints: { CheckWorker },
+    entryPoints: { CheckWorker, ProbeWorker },
     format: "esm",
     // Dependencies published as CommonJS (yaml) call require().
     banner: { js: `import { createRequire as __vppMaglevRequire } from "node:module"; const require = __vppMaglevRequire(import.meta.url);` }

@@ -52,10 +52,57 @@ typedef struct probe_engine {
   uv_loop_t *loop;
   probe_conn **conns;
   uint32_t cap;
+  /* Handles uv_close'd whose close callback has not run yet. */
+  uint32_t closing;
+  /* Set while the environment tears down: removed once nothing is left closing. */
+  napi_async_cleanup_hook_handle teardown;
   char buf[PE_READ_CHUNK];
 } probe_engine;
 
-static probe_engine *the_engine = NULL;
+static void probe_on_close(uv_handle_t *h);
+
+/*
+ * One engine per Node environment (the main thread and each worker thread has
+ * its own: src/health/probes/ProbeThreads.ts), kept as the environment's
+ * instance data; a process-wide one would hand one thread's sockets and
+ * callbacks to another's loop.
+ */
+static probe_engine *engine_of(napi_env env) {
+  void *data = NULL;
+  if (napi_get_instance_data(env, &data) != napi_ok) return NULL;
+  return data;
+}
+
+/* Closes a connection's handle; its memory goes when libuv says the handle is closed. */
+static void probe_close_conn(probe_engine *e, probe_conn *c) {
+  c->closed = 1;
+  e->conns[c->id] = NULL;
+  e->closing++;
+  uv_poll_stop(&c->poll);
+  uv_close((uv_handle_t *)&c->poll, probe_on_close);
+}
+
+/*
+ * The environment is going away (its thread stops, or the process exits):
+ * close what is open, and tell Node the cleanup is over once libuv has
+ * closed every handle (its loop cannot close before).
+ */
+static void probe_engine_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
+  probe_engine *e = arg;
+  for (uint32_t i = 0; i < e->cap; i++) {
+    if (e->conns[i] != NULL) probe_close_conn(e, e->conns[i]);
+  }
+  if (e->closing == 0) napi_remove_async_cleanup_hook(handle);
+  else e->teardown = handle;
+}
+
+static void probe_engine_free(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  probe_engine *e = data;
+  free(e->conns);
+  free(e);
+}
 
 static void probe_emit(probe_engine *e, probe_conn *c, int kind, int err, const char *data, size_t len) {
   napi_env env = e->env;
@@ -168,15 +215,21 @@ static void probe_on_poll(uv_poll_t *h, int status, int events) {
 
 static void probe_on_close(uv_handle_t *h) {
   probe_conn *c = h->data;
+  probe_engine *e = c->eng;
   close(c->fd);
   free(c->pending);
   free(c);
+  if (--e->closing == 0 && e->teardown != NULL) {
+    napi_async_cleanup_hook_handle handle = e->teardown;
+    e->teardown = NULL;
+    napi_remove_async_cleanup_hook(handle);
+  }
 }
 
 static probe_conn *probe_get(napi_env env, napi_value v) {
   double id;
   if (get_double_int(env, v, "id", &id) != 0) return NULL;
-  probe_engine *e = the_engine;
+  probe_engine *e = engine_of(env);
   if (e == NULL || id < 0 || id >= e->cap || e->conns[(uint32_t)id] == NULL) {
     throw_range(env, "The \"%s\" argument is not an open probe connection", "id");
     return NULL;
@@ -192,8 +245,9 @@ static napi_value js_probe_init(napi_env env, napi_callback_info info) {
     throw_type(env, "The \"%s\" argument must be a function", "callback");
     return NULL;
   }
-  if (the_engine == NULL) {
-    probe_engine *e = calloc(1, sizeof *e);
+  probe_engine *e = engine_of(env);
+  if (e == NULL) {
+    e = calloc(1, sizeof *e);
     if (e == NULL) {
       throw_errno(env, ENOMEM, "probeInit", NULL, NULL);
       return NULL;
@@ -205,11 +259,12 @@ static napi_value js_probe_init(napi_env env, napi_callback_info info) {
     NAPI_CALL(env, napi_async_init(env, resource, name, &e->ctx));
     NAPI_CALL(env, napi_create_reference(env, resource, 1, &e->receiver));
     e->env = env;
-    the_engine = e;
+    NAPI_CALL(env, napi_set_instance_data(env, e, probe_engine_free, NULL));
+    NAPI_CALL(env, napi_add_async_cleanup_hook(env, probe_engine_cleanup, e, NULL));
   } else {
-    napi_delete_reference(env, the_engine->callback);
+    napi_delete_reference(env, e->callback);
   }
-  NAPI_CALL(env, napi_create_reference(env, argv[0], 1, &the_engine->callback));
+  NAPI_CALL(env, napi_create_reference(env, argv[0], 1, &e->callback));
   return NULL;
 }
 
@@ -223,7 +278,7 @@ static void throw_conn_errno(napi_env env, int err, const char *syscall, const c
 static napi_value js_probe_open(napi_env env, napi_callback_info info) {
   napi_value argv[6];
   if (get_args(env, info, 6, argv) != 0) return NULL;
-  probe_engine *e = the_engine;
+  probe_engine *e = engine_of(env);
   if (e == NULL) {
     napi_throw_error(env, "ERR_INVALID_STATE", "probeInit was not called");
     return NULL;
@@ -357,9 +412,6 @@ static napi_value js_probe_close(napi_env env, napi_callback_info info) {
     struct linger l = {1, 0};
     setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
   }
-  c->closed = 1;
-  c->eng->conns[c->id] = NULL;
-  uv_poll_stop(&c->poll);
-  uv_close((uv_handle_t *)&c->poll, probe_on_close);
+  probe_close_conn(c->eng, c);
   return NULL;
 }

@@ -105,6 +105,14 @@ const flags = {
     env: "MAGLEV_METRICS_ADDR",
     default: "127.0.0.1:9091"
   }),
+  probeThreads: CommandLine.text({
+    name: "probe-threads",
+    value: "N|auto",
+    description: "worker threads for HTTP(S) and TCP probes; 0 probes on the main thread; auto: " +
+      `none below ${Prober.AUTO_THREADS_FROM} backends, else one per CPU (at most ${Prober.AUTO_THREADS_MAX})`,
+    env: "MAGLEV_PROBE_THREADS",
+    default: "auto"
+  }),
   logLevel: CommandLine.logLevelFlag("MAGLEV_LOG_LEVEL"),
   logFormat: CommandLine.logFormatFlag("MAGLEV_LOG_FORMAT")
 }
@@ -203,6 +211,7 @@ interface DaemonOptions {
   readonly rpcMaxWatchers: number
   readonly rpcMaxDebugWatchers: number
   readonly metricsAddr: string
+  readonly probeThreads: string
 }
 
 /** A listen address flag: host:port or [v6]:port. */
@@ -265,12 +274,16 @@ const runDaemon = (o: DaemonOptions) =>
           : new StartFailed(formatCheckResult(e.result, o.file), exitCode(e.result))
       )
     )
+    const threads = Prober.parseThreads(o.probeThreads, cfg.backends.size)
+    if (threads === undefined) {
+      return yield* Effect.fail(new StartFailed(`--probe-threads ${JSON.stringify(o.probeThreads)}: expected auto or 0..${Prober.MAX_THREADS}`, 1))
+    }
     const rpc = yield* rpcLayer(o)
     const metrics = yield* metricsLayer(o)
     // FrontendState: the frontend-transition log lines.
     const services = Layer.mergeAll(rpc, metrics, TestHooks.layer, FrontendState.layer).pipe(
       Layer.provideMerge(Control.layer({ configFile: o.file, configMaxBytes: o.configMaxBytes })),
-      Layer.provideMerge(Daemon.layer(cfg, o.vpp).pipe(Layer.provide(Prober.layer)))
+      Layer.provideMerge(Daemon.layer(cfg, o.vpp).pipe(Layer.provide(Prober.layerWith({ threads }))))
     )
     // Until interrupted (SIGTERM, SIGINT): then a reload in progress is abandoned at once (its worker
     // thread terminated), `stopping` is logged, and the services close (VPP is left as it is).
@@ -312,7 +325,8 @@ const main = (o: Flags) => {
       rpcTokenReadonly: o.rpcTokenReadonly,
       rpcMaxWatchers: o.rpcMaxWatchers,
       rpcMaxDebugWatchers: o.rpcMaxDebugWatchers,
-      metricsAddr: o.metricsAddr
+      metricsAddr: o.metricsAddr,
+      probeThreads: o.probeThreads
     }).pipe(
       // The daemon's fibers log from debug up, so that WatchEvents subscribers (LogHub) get records at
       // their own level whatever --log-level says; the stdout logger filters for stdout.

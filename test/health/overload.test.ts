@@ -94,7 +94,9 @@ const waitFor = (records: Array<LogRecord>, child: ChildProcess, pred: (r: LogRe
     return Effect.sync(done)
   })
 
-describe("maglevd under its own overload (a real process)", () => {
+// On the main thread (the default for small configurations), and with the probes on two worker threads
+// (src/health/probes/ProbeThreads.ts), where the held loop is the one that decides and publishes.
+describe.each(["0", "2"])("maglevd under its own overload (a real process, --probe-threads %s)", (threads) => {
   it.live("no healthy backend goes down while both cores are busy and the loop is held for 2 s; a silent one still does", () =>
     Effect.gen(function*() {
       const b = yield* backends
@@ -106,7 +108,7 @@ describe("maglevd under its own overload (a real process)", () => {
       fs.writeFileSync(file, configText(b.port))
       const child = yield* Effect.acquireRelease(
         Effect.sync(() =>
-          spawn(process.execPath, [...program("maglevd"), "--config", file, "--vpp-api-addr", "", "--rpc-addr", "", "--metrics-addr", ""], {
+          spawn(process.execPath, [...program("maglevd"), "--config", file, "--vpp-api-addr", "", "--rpc-addr", "", "--metrics-addr", "", "--probe-threads", threads], {
             cwd: repoRoot,
             stdio: ["ignore", "pipe", "inherit"],
             env: { ...process.env, MAGLEVD_TEST_HOOKS: "1", MAGLEVD_TEST_BLOCK_MS: "2000" }
@@ -117,6 +119,8 @@ describe("maglevd under its own overload (a real process)", () => {
       const log = jsonLines(child)
       const transitions = () => log.filter((r) => r.annotations["event"] === "backend-transition")
       yield* waitFor(log, child, () => transitions().filter((r) => r.annotations["to"] === "up").length === BACKENDS, "every backend up")
+      // The probes ran where asked.
+      expect(log.filter((r) => r.annotations["event"] === "probe-threads").map((r) => String(r.annotations["threads"]))).toEqual(threads === "0" ? [] : [threads])
 
       yield* cpuHogs
       child.kill("SIGUSR2")

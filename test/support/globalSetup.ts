@@ -19,7 +19,7 @@ import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import type { TestProject } from "vitest/node"
 import { repoRoot } from "./paths.js"
-import { ANCHORED, type ProgramName, PROGRAMS, PROGRAMS_ENV, WORKER } from "./programs.js"
+import { ANCHORED, type ProgramName, PROGRAMS, PROGRAMS_ENV, WORKERS } from "./programs.js"
 
 const cacheDir = path.join(repoRoot, "node_modules", ".cache", "vpp-maglev-test-programs")
 /** Directories of runs that were killed before their teardown, removed by a later run after this long. */
@@ -59,9 +59,9 @@ export default async function setup(project: TestProject) {
         ...common,
         entryPoints: [
           ...names.map((name) => ({ in: PROGRAMS[name as ProgramName], out: name })),
-          // The configuration check's worker thread, loaded from beside the module that starts it
-          // (src/config/internal/OffThread.ts): every file is in the one directory.
-          { in: WORKER, out: "CheckWorker" }
+          // The worker threads, loaded from beside the module that starts them
+          // (src/internal/WorkerEntry.ts): every file is in the one directory.
+          ...Object.entries(WORKERS).map(([out, entry]) => ({ in: entry, out }))
         ],
         // What the programs share (effect, most of src/) is built once, into chunks beside them.
         splitting: true,

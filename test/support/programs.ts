@@ -30,8 +30,8 @@ export type ProgramName = keyof typeof PROGRAMS
  */
 export const ANCHORED: Partial<Record<ProgramName, string>> = { codegen: "codegen/Sources.ts" }
 
-/** The configuration check's worker thread, bundled beside each program. */
-export const WORKER = "src/config/internal/CheckWorker.ts"
+/** The worker threads' entry points (the configuration check, the probes), bundled beside each program. */
+export const WORKERS = { CheckWorker: "src/config/internal/CheckWorker.ts", ProbeWorker: "src/health/probes/ProbeWorker.ts" } as const
 
 /** Set by the global setup to the directory of this run's bundles. */
 export const PROGRAMS_ENV = "VPP_MAGLEV_TEST_PROGRAMS"

@@ -5,30 +5,16 @@
  * is made for one check and terminated when it answers, or at once when the
  * check is interrupted (SIGTERM mid-reload).
  *
- * The built package runs `CheckWorker.js` directly. From the TypeScript
- * sources (tsx, vitest) the worker first registers tsx's CommonJS hook, since
- * a worker thread does not inherit the ESM loader of its parent.
+ * `CheckWorker` is found beside this module (internal/WorkerEntry.ts).
  */
 import { Effect } from "effect"
-import { createRequire } from "node:module"
-import * as nodePath from "node:path"
-import { fileURLToPath } from "node:url"
-import { Worker } from "node:worker_threads"
+import type { Worker } from "node:worker_threads"
+import { spawnBeside } from "../../internal/WorkerEntry.js"
 import type { CheckResult } from "../Issue.js"
 import { decode } from "./Transfer.js"
 
-const here = fileURLToPath(import.meta.url)
-const extension = nodePath.extname(here)
-const entry = nodePath.join(nodePath.dirname(here), `CheckWorker${extension}`)
-
-const spawn = (data: { readonly text: string; readonly file: string | undefined }): Worker => {
-  if (extension === ".js") return new Worker(entry, { workerData: data })
-  const tsx = createRequire(import.meta.url).resolve("tsx/cjs/api")
-  return new Worker(`require(${JSON.stringify(tsx)}).register(); require(${JSON.stringify(entry)})`, {
-    eval: true,
-    workerData: data
-  })
-}
+const spawn = (data: { readonly text: string; readonly file: string | undefined }): Worker =>
+  spawnBeside(import.meta.url, "CheckWorker", { workerData: data })
 
 /** `checkConfigText(text, { file })` on a worker thread. */
 export const checkOffThread = (text: string, file: string | undefined): Effect.Effect<CheckResult> =>

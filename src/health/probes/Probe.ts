@@ -98,6 +98,8 @@ export interface ScheduledProbeOptions {
   readonly skipIfLateMs?: number | undefined
   /** The loop-lag monitor; what it saw while the probe ran goes into `selfLateMs`. */
   readonly lag?: LoopLag | undefined
+  /** Where the start's lateness goes; default `maglev_probe_start_lateness_seconds` of this thread. */
+  readonly observeLate?: ((lateMs: number) => void) | undefined
 }
 
 /**
@@ -114,4 +116,4 @@ export const startScheduledProbe = (
   options: ScheduledProbeOptions,
   deliver: (outcome: ProbeOutcome) => void
 ): (() => void) =>
-  scheduleStart(delayUntil(options.startAt), options.skipIfLateMs, (d) => startProbe(target, d, options.lag), deliver)
+  scheduleStart(delayUntil(options.startAt), options.skipIfLateMs, (d) => startProbe(target, d, options.lag), deliver, options.observeLate)

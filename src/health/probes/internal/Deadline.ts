@@ -91,7 +91,9 @@ export const scheduleStart = (
   delayMs: number,
   skipIfLateMs: number | undefined,
   start: Start,
-  deliver: (outcome: ProbeOutcome) => void
+  deliver: (outcome: ProbeOutcome) => void,
+  /** Where the start's lateness goes (a probe thread sends it to the main thread's histogram with the outcome). */
+  observeLate: (lateMs: number) => void = observeStartLateness
 ): (() => void) => {
   const due = performance.now() + delayMs
   let cancel: (() => void) | undefined
@@ -99,7 +101,7 @@ export const scheduleStart = (
   const go = () => {
     timer = undefined
     const late = performance.now() - due
-    observeStartLateness(late)
+    observeLate(late)
     if (skipIfLateMs !== undefined && late > skipIfLateMs) return deliver(skipped(late))
     cancel = start(deliver)
   }
