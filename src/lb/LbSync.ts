@@ -730,11 +730,21 @@ export const make = Effect.fn("LbSync.make")(function*() {
         Effect.flatMap(running.config, (config) => {
           const keys = new Set<string>()
           const flush = new Set<string>()
+          const ramping: Array<Effect.Effect<void>> = []
           for (const event of batch) {
             const to = event.transition.to
             // Slow start: a backend that comes up ramps, but not from the warm-up's first verdicts (restart neutrality).
             if (to !== "up") ramps.delete(event.backend)
-            else if (event.transition.from !== "up" && warm.done) ramps.set(event.backend, event.transition.at)
+            else if (event.transition.from !== "up" && warm.done) {
+              const at = event.transition.at
+              const s = SlowStart.schedule(config, frontendsOf(config, event.backend), event.backend, at, at)
+              if (s.next !== undefined) {
+                ramps.set(event.backend, at)
+                ramping.push(Effect.logInfo("slow start").pipe(
+                  Effect.annotateLogs({ event: "backend-slow-start", backend: event.backend, duration_ms: s.end - at })
+                ))
+              }
+            }
             for (const f of frontendsOf(config, event.backend)) {
               const key = frontendVipKey(f)
               const k = vipKeyString(key)
@@ -743,7 +753,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
               if (to === "disabled" || to === "removed" || (to === "down" && f.flushOnDown)) flush.add(flushKey(key, event.address))
             }
           }
-          return keys.size === 0 ? Effect.void : Effect.zipRight(submit(request({ keys, flush, reason: "health" })), Queue.offer(rampWake, undefined))
+          const sent = keys.size === 0 ? Effect.void : submit(request({ keys, flush, reason: "health" }))
+          return Effect.all([sent, ...ramping, Queue.offer(rampWake, undefined)], { discard: true })
         })
       )
     )
@@ -785,7 +796,10 @@ export const make = Effect.fn("LbSync.make")(function*() {
         const frontends = frontendsOf(config, backend)
         if (due !== undefined && now >= due) for (const f of frontends) keys.add(vipKeyString(frontendVipKey(f)))
         const s = SlowStart.schedule(config, frontends, backend, startedAt, now)
-        if (s.over) ramps.delete(backend)
+        if (s.over) {
+          ramps.delete(backend)
+          yield* Effect.logInfo("slow start done").pipe(Effect.annotateLogs({ event: "backend-slow-start-done", backend }))
+        }
         if (s.next !== undefined && (next === undefined || s.next < next)) next = s.next
       }
       for (const k of keys) dirty.add(k)

@@ -88,8 +88,9 @@ export const ramped = <A extends { readonly backend: string; readonly weight: nu
 
 /**
  * A ramping backend's schedule at `now`, over its memberships (the pools of
- * `frontends` that list it): when its weight next changes in any of them, and
- * whether its ramp is over in all of them (then it can be forgotten).
+ * `frontends` that list it): when its weight next changes in any of them, when
+ * its ramp is over in all of them (`end`), and whether it is (then it can be
+ * forgotten). A backend without a slow start has no `next` and is over at once.
  */
 export const schedule = (
   config: Config,
@@ -97,7 +98,7 @@ export const schedule = (
   backend: string,
   startedAt: number,
   now: number
-): { readonly next: number | undefined; readonly over: boolean } => {
+): { readonly next: number | undefined; readonly end: number; readonly over: boolean } => {
   let next: number | undefined
   let longest = 0
   for (const f of frontends) {
@@ -110,5 +111,5 @@ export const schedule = (
       if (t !== undefined && (next === undefined || t < next)) next = t
     }
   }
-  return { next, over: now >= startedAt + longest }
+  return { next, end: startedAt + longest, over: now >= startedAt + longest }
 }

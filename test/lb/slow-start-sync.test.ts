@@ -7,7 +7,7 @@
  * expected weight (the event), never for a length of time.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Logger, LogLevel, TestClock } from "effect"
+import { Duration, Effect, HashMap, Layer, Logger, LogLevel, TestClock } from "effect"
 import * as path from "node:path"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import * as Prober from "../../src/health/Prober.js"
@@ -72,8 +72,13 @@ const weightsSent = (ms: ReadonlyArray<LbMutation>, pfx: string, address: string
 }
 
 describe("slow start through the LB sync", () => {
-  it.scoped("no ramp at start-up; a backend that comes up ramps step by step in each pool; a flap restarts the ramp", () =>
-    Effect.gen(function*() {
+  it.scoped("no ramp at start-up; a backend that comes up ramps step by step in each pool; a flap restarts the ramp", () => {
+    const events: Array<string> = []
+    const collect = Logger.make(({ annotations }) => {
+      const e = HashMap.get(annotations, "event")
+      if (e._tag === "Some" && String(e.value).startsWith("backend-slow-start")) events.push(String(e.value))
+    })
+    return Effect.gen(function*() {
       yield* TestClock.setTime(1_760_000_000_000)
       const dir = yield* tempDir("slow-start-")
       const apiSocket = path.join(dir, "api.sock")
@@ -125,6 +130,7 @@ describe("slow start through the LB sync", () => {
         expect((yield* sync.ramps).startedAt("a")).toBeUndefined()
         expect(yield* sent("192.0.2.10/32", 0)).toEqual([100])
         expect(yield* sent("192.0.2.20/32", 0)).toEqual([100])
+        expect(events).toEqual([])
 
         // a goes down (weight 0), then comes back: the ramp starts at its first step.
         yield* goesDown("a down")
@@ -160,6 +166,15 @@ describe("slow start through the LB sync", () => {
         const zero = flapped.indexOf(0)
         expect(zero).toBeGreaterThanOrEqual(4)
         expect(flapped).toEqual([...WEB_RAMP.slice(0, zero), 0, ...WEB_RAMP])
+        // Three ramps started; the one the flap cut short did not finish.
+        expect(events).toEqual([
+          "backend-slow-start",
+          "backend-slow-start-done",
+          "backend-slow-start",
+          "backend-slow-start",
+          "backend-slow-start-done"
+        ])
       }).pipe(Effect.provide(daemon(apiSocket, statsSocket, answers)))
-    }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)), 60_000)
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.Info), Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
+  }, 60_000)
 })
