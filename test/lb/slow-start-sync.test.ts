@@ -9,6 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, HashMap, Layer, Logger, LogLevel, TestClock } from "effect"
 import * as path from "node:path"
+import * as RunningConfig from "../../src/config/RunningConfig.js"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import * as Prober from "../../src/health/Prober.js"
 import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
@@ -24,27 +25,31 @@ import { waitFor } from "../support/wait.js"
 const PASS = probeResult("L7OK", 1, "HTTP 200")
 const FAIL = probeResult("L4CON", 1, "refused")
 
-// The health check's slow start (10 s) ramps a in web; api's pool overrides it with 3 s.
-const hc = healthCheck("hc", {
-  interval: Duration.seconds(1),
-  fastInterval: Duration.seconds(1),
-  downInterval: Duration.seconds(1),
-  rise: 1,
-  fall: 1,
-  slowStart: Duration.seconds(10)
-})
-const cfg = config({
-  healthchecks: [hc],
-  backends: [backend("a", "10.0.0.1", "hc"), backend("b", "10.0.0.2", "hc")],
-  frontends: [
-    frontend("web", "192.0.2.10/32", [{ name: "main", backends: [{ backend: "a", weight: 100 }, { backend: "b", weight: 100 }] }]),
-    frontend("api", "192.0.2.20/32", [{
-      name: "main",
-      backends: [{ backend: "a", weight: 100 }, { backend: "b", weight: 100 }],
-      slowStart: Duration.seconds(3)
-    }])
-  ]
-})
+/**
+ * The health check's slow start ramps a in web; api's pool overrides it with 3 s. Without `slowStart`: the same
+ * configuration with no slow-start at all (a reload that removes it).
+ */
+const configWith = (slowStart: Duration.Duration | undefined) =>
+  config({
+    healthchecks: [healthCheck("hc", {
+      interval: Duration.seconds(1),
+      fastInterval: Duration.seconds(1),
+      downInterval: Duration.seconds(1),
+      rise: 1,
+      fall: 1,
+      slowStart
+    })],
+    backends: [backend("a", "10.0.0.1", "hc"), backend("b", "10.0.0.2", "hc")],
+    frontends: [
+      frontend("web", "192.0.2.10/32", [{ name: "main", backends: [{ backend: "a", weight: 100 }, { backend: "b", weight: 100 }] }]),
+      frontend("api", "192.0.2.20/32", [{
+        name: "main",
+        backends: [{ backend: "a", weight: 100 }, { backend: "b", weight: 100 }],
+        slowStart: slowStart === undefined ? undefined : Duration.seconds(3)
+      }])
+    ]
+  })
+const cfg = configWith(Duration.seconds(10))
 
 /** 10 s to weight 100: ten 1 s steps of ⌈100·k/11⌉, then 100 (SlowStart.ts). */
 const WEB_RAMP = [10, 19, 28, 37, 46, 55, 64, 73, 82, 91, 100]
@@ -72,7 +77,7 @@ const weightsSent = (ms: ReadonlyArray<LbMutation>, pfx: string, address: string
 }
 
 describe("slow start through the LB sync", () => {
-  it.scoped("no ramp at start-up; a backend that comes up ramps step by step in each pool; a flap restarts the ramp", () => {
+  it.scoped("no ramp at start-up; a backend that comes up ramps step by step in each pool; a flap restarts the ramp; an override and a reload in the middle of one", () => {
     const events: Array<string> = []
     const collect = Logger.make(({ annotations }) => {
       const e = HashMap.get(annotations, "event")
@@ -174,6 +179,22 @@ describe("slow start through the LB sync", () => {
           "backend-slow-start",
           "backend-slow-start-done"
         ])
+
+        // An override in the middle of a ramp: the steps follow the new weight (50) from the same start.
+        yield* goesDown("a down before the override")
+        const up4 = yield* comesUp("a up before the override")
+        yield* stepUntil(1000, "192.0.2.10/32", up4, 2)
+        const running = yield* RunningConfig.RunningConfig
+        yield* running.setWeight("web", "main", "a", 50)
+        yield* waitFor("the override's step", Effect.map(sent("192.0.2.10/32", up4), (w) => (w.length >= 3 ? true : undefined)))
+        for (let k = 4; k <= 5; k++) yield* stepUntil(1000, "192.0.2.10/32", up4, k)
+        // A reload without slow-start: the full weight at once (the reload dropped the override); probing goes on (no 0).
+        yield* running.replace(configWith(undefined))
+        yield* waitFor("the reload's weight", Effect.map(sent("192.0.2.10/32", up4), (w) => (w.length >= 6 ? true : undefined)))
+        expect(yield* sent("192.0.2.10/32", up4)).toEqual([10, 19, 10, 14, 19, 100])
+        yield* waitFor("the ramp's end", Effect.sync(() => (events.length >= 7 ? true : undefined)))
+        expect(events.slice(5)).toEqual(["backend-slow-start", "backend-slow-start-done"])
+        expect((yield* sync.ramps).startedAt("a")).toBeUndefined()
       }).pipe(Effect.provide(daemon(apiSocket, statsSocket, answers)))
     }).pipe(Logger.withMinimumLogLevel(LogLevel.Info), Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
   }, 60_000)
