@@ -11,11 +11,21 @@
  * A subscriber that falls more than the live queue behind (a stalled browser)
  * loses the oldest events: it notices the gap in the numbers and gets
  * `resync`, never a silently wrong page.
+ *
+ * `probe` and `api` events are live news, not state: no number, no ring, and a
+ * queue of their own per subscriber that drops the oldest when it is full
+ * (`LIVE_QUEUE_SIZE`): a busy fleet's probes never push the state out of the
+ * ring, and a stalled browser loses only news. The state document has where
+ * they stand now (`probing`, `api`).
+ *
+ * A refresh that changed only what changes at every probe (a backend's
+ * `lastProbeAt`, its last probe's duration) or the refresh times is kept
+ * without an event: a quiet maglevd sends nothing every 5 s.
  */
 import { Context, Effect, Layer, Option, PubSub, Schema, type Scope, Stream } from "effect"
 import type { BackendInfo, FrontendInfo } from "../api/Api.js"
 import * as Fleet from "./Fleet.js"
-import { type FleetVip, type ServerState, SSE_EVENTS, type SseEvent, type SseEventName, type StateDocument, VppPanel as VppPanelSchema, type VppPanel } from "./Protocol.js"
+import { type ApiCounts, type FleetVip, type ServerState, SSE_EVENTS, type SseEvent, type SseEventName, type StateDocument, VppPanel as VppPanelSchema, type VppPanel } from "./Protocol.js"
 
 /** The data of the SSE event `K`. */
 export type SseData<K extends SseEventName> = Schema.Schema.Type<(typeof SSE_EVENTS)[K]>
@@ -30,10 +40,10 @@ export interface Numbered {
   readonly json: string
 }
 
-/** What a subscriber gets: numbered events, or the one `resync` that ends its stream. */
+/** What a subscriber gets: numbered events, live news (`probe`, `api`), or the one `resync` that ends its stream. */
 export type Delivery = Numbered | {
   readonly seq: undefined
-  readonly event: ReturnType<typeof sseEvent<"resync">>
+  readonly event: SseEvent
   readonly json: string
 }
 
@@ -69,6 +79,10 @@ export interface HubShape {
   readonly backendEvent: (id: string, data: SseData<"backend">) => Effect.Effect<void>
   /** A frontend change from a maglevd's watch: folded into its list, published as `frontend`. */
   readonly frontendEvent: (id: string, data: SseData<"frontend">) => Effect.Effect<void>
+  /** A batch of probes from a maglevd's watch: folded into its `probing`, sent as `probe` (live only). */
+  readonly probeEvent: (id: string, data: SseData<"probe">) => Effect.Effect<void>
+  /** A maglevd's binary-API counts from its watch (the names that moved): kept as its `api`, sent as `api` (live only). */
+  readonly apiEvent: (id: string, counts: ApiCounts) => Effect.Effect<void>
   /** A log record from a maglevd's watch, published as `log` (admin streams only). */
   readonly logEvent: (data: SseData<"log">) => Effect.Effect<void>
   readonly server: (id: string) => Effect.Effect<ServerState | undefined>
@@ -84,6 +98,8 @@ export class Hub extends Context.Tag("vpp-maglev/frontend/Hub")<Hub, HubShape>()
 
 export const DEFAULT_RING_SIZE = 1024
 export const DEFAULT_QUEUE_SIZE = 4096
+/** Live-only events a subscriber may have unread; older ones are dropped. */
+export const LIVE_QUEUE_SIZE = 256
 
 const replaceBy = <A extends { readonly name: string }>(list: ReadonlyArray<A>, item: A): ReadonlyArray<A> => {
   const i = list.findIndex((x) => x.name === item.name)
@@ -104,6 +120,18 @@ export const emptyServer = (id: string, url: string, now: number): ServerState =
 const encodeServer = Schema.encodeSync(SSE_EVENTS.server)
 const encodeVpp = Schema.encodeSync(VppPanelSchema)
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
+
+/** A server's state without what every probe or refresh changes: equal = nothing to tell the browsers. */
+const settledOf = (s: ServerState): ServerState => {
+  const { refreshedAt: _r, probing: _p, api: _a, ...rest } = s
+  return {
+    ...rest,
+    backends: s.backends.map((b) => {
+      const { lastProbeAt: _, lastResult, ...b2 } = b
+      return lastResult === undefined ? b2 : { ...b2, lastResult: { ...lastResult, durationMs: 0 } }
+    })
+  }
+}
 
 /** Where a subscriber starts, given the ring's bounds: `undefined` = live only. */
 export const resumePoint = (
@@ -128,6 +156,7 @@ export const make = (options: HubOptions = {}): Effect.Effect<HubShape> =>
     const epoch = options.epoch ?? Date.now()
     const ringSize = options.ringSize ?? DEFAULT_RING_SIZE
     const pubsub = yield* PubSub.sliding<Numbered>(options.queueSize ?? DEFAULT_QUEUE_SIZE)
+    const news = yield* PubSub.sliding<Delivery>(LIVE_QUEUE_SIZE)
     const lock = yield* Effect.makeSemaphore(1)
     // Owned by this module, written only under `lock`.
     const order: Array<string> = []
@@ -135,6 +164,9 @@ export const make = (options: HubOptions = {}): Effect.Effect<HubShape> =>
     let fleet: ReadonlyArray<FleetVip> = []
     const ring: Array<Numbered> = []
     let seq = 0
+    /** Per server: the probes in flight (backend → due), and the API counts. */
+    const probing = new Map<string, Map<string, number>>()
+    const apis = new Map<string, ApiCounts>()
 
     const eventId = (n: number) => `${epoch}-${n}`
 
@@ -148,6 +180,10 @@ export const make = (options: HubOptions = {}): Effect.Effect<HubShape> =>
       })
 
     const ordered = () => order.map((id) => servers.get(id)!)
+
+    /** Live news: no number, not kept. */
+    const tell = (event: SseEvent): Effect.Effect<void> =>
+      Effect.suspend(() => Effect.asVoid(PubSub.publish(news, { seq: undefined, event, json: encodeData(event) })))
 
     const publishFleet = Effect.suspend(() => {
       const next = Fleet.fleet(ordered())
@@ -163,8 +199,10 @@ export const make = (options: HubOptions = {}): Effect.Effect<HubShape> =>
         const old = servers.get(id)
         if (old === undefined) return Effect.void
         const next = f(old)
+        if (next.connection !== "up") probing.delete(id)
         if (sameJson(encodeServer(old), encodeServer(next))) return Effect.void
         servers.set(id, next)
+        if (sameJson(encodeServer(settledOf(old)), encodeServer(settledOf(next)))) return Effect.void
         return Effect.zipRight(publish(sseEvent("server", next)), publishFleet)
       })
 
@@ -195,10 +233,42 @@ export const make = (options: HubOptions = {}): Effect.Effect<HubShape> =>
         return Effect.zipRight(publish(sseEvent("frontend", data)), publishFleet)
       })
 
+    const probeEvent: HubShape["probeEvent"] = (id, data) =>
+      locked(() => {
+        if (!servers.has(id)) return Effect.void
+        let inFlight = probing.get(id)
+        if (inFlight === undefined) probing.set(id, inFlight = new Map())
+        for (const p of data.probes) {
+          if (p.ended !== undefined) inFlight.delete(p.backend)
+          else if (p.due !== undefined) inFlight.set(p.backend, p.due)
+        }
+        return tell(sseEvent("probe", data))
+      })
+
+    const apiEvent: HubShape["apiEvent"] = (id, counts) =>
+      locked(() => {
+        if (!servers.has(id)) return Effect.void
+        const api = { ...counts, messages: { ...apis.get(id)?.messages, ...counts.messages } }
+        apis.set(id, api)
+        return tell(sseEvent("api", { server: id, api }))
+      })
+
+    /** A server as the state document shows it: with its probes in flight and API counts. */
+    const documented = (s: ServerState): ServerState => {
+      const inFlight = probing.get(s.id)
+      const api = apis.get(s.id)
+      return {
+        ...s,
+        ...(inFlight !== undefined ? { probing: [...inFlight].map(([backend, due]) => ({ backend, due })) } : {}),
+        ...(api !== undefined ? { api } : {})
+      }
+    }
+
     const subscribe: HubShape["subscribe"] = (since) =>
       Effect.gen(function*() {
-        const { queue, start } = yield* lock.withPermits(1)(Effect.gen(function*() {
+        const { queue, newsQueue, start } = yield* lock.withPermits(1)(Effect.gen(function*() {
           const queue = yield* PubSub.subscribe(pubsub)
+          const newsQueue = yield* PubSub.subscribe(news)
           const oldest = ring.length === 0 ? seq + 1 : ring[0]!.seq
           const point = resumePoint(since, epoch, oldest, seq)
           const start = point._tag === "After"
@@ -206,7 +276,7 @@ export const make = (options: HubOptions = {}): Effect.Effect<HubShape> =>
             : point._tag === "Live"
             ? { replay: [], next: seq + 1 }
             : { resync: point.reason }
-          return { queue, start }
+          return { queue, newsQueue, start }
         }))
         if ("resync" in start) {
           return Stream.make(resyncDelivery(start.resync))
@@ -223,9 +293,13 @@ export const make = (options: HubOptions = {}): Effect.Effect<HubShape> =>
             return [false, Option.some(n)]
           }),
           Stream.filterMap((x): Option.Option<Delivery> => x),
-          Stream.takeUntil((d) => d.seq === undefined)
+          Stream.takeUntil((d) => d.event.event === "resync")
         )
-        return Stream.concat(Stream.fromIterable<Delivery>(start.replay), live) as Stream.Stream<Delivery>
+        return Stream.merge(
+          Stream.concat(Stream.fromIterable<Delivery>(start.replay), live),
+          Stream.fromQueue(newsQueue),
+          { haltStrategy: "left" }
+        )
       })
 
     return Hub.of({
@@ -243,6 +317,8 @@ export const make = (options: HubOptions = {}): Effect.Effect<HubShape> =>
       updateVpp,
       backendEvent,
       frontendEvent,
+      probeEvent,
+      apiEvent,
       logEvent: (data) => locked(() => publish(sseEvent("log", data))),
       server: (id) => Effect.sync(() => servers.get(id)),
       snapshot: (admin) =>
@@ -251,7 +327,7 @@ export const make = (options: HubOptions = {}): Effect.Effect<HubShape> =>
             generatedAt: Date.now(),
             eventId: eventId(seq),
             admin,
-            servers: ordered(),
+            servers: ordered().map(documented),
             fleet
           }))
         ),

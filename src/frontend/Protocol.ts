@@ -19,10 +19,12 @@
  * when it missed more than the ring holds (or the server restarted), it gets a
  * `resync` event and must fetch the state document again. `?since=<EventId>` on
  * the events URL does the same as `Last-Event-ID` (for the first connection
- * after fetching the state: pass the state's `eventId`).
+ * after fetching the state: pass the state's `eventId`). Two kinds of events
+ * are live news only, without an `id:` and never replayed: `probe` and `api`
+ * (the state document has where they stand now: `probing`, `api`).
  */
 import { Schema } from "effect"
-import { BackendInfo, FrontendEvent as ApiFrontendEvent, FrontendCounters, FrontendInfo, HealthCheckInfo, LbOpInfo, LbState, LogEvent as ApiLogEvent, TransitionInfo, VersionInfo, VppInfo } from "../api/Api.js"
+import { BackendInfo, FrontendEvent as ApiFrontendEvent, FrontendCounters, ProbeEvent as ApiProbeEvent, FrontendInfo, HealthCheckInfo, LbOpInfo, LbState, LogEvent as ApiLogEvent, TransitionInfo, VersionInfo, VppInfo } from "../api/Api.js"
 
 // --- Event ids ---------------------------------------------------------------------
 
@@ -54,12 +56,23 @@ export const VppPanel = Schema.Struct({
   lb: Schema.optional(LbState),
   /** Unix ms when `lb` was read (refreshed on transitions, at most once a second, and periodically). */
   lbAt: Schema.optional(Schema.Number),
-  /** Per-VIP packet counters (API activity: they grow with traffic). */
+  /** Per-VIP packet counters (they grow with traffic). */
   counters: Schema.optional(Schema.Array(FrontendCounters)),
   /** Unix ms when `info`/`counters` were read. */
   refreshedAt: Schema.optional(Schema.Number)
 })
 export interface VppPanel extends Schema.Schema.Type<typeof VppPanel> {}
+
+/** A maglevd's binary-API messages to and from VPP since it started (WatchEvents' `VppApiEvent`). */
+export const ApiCounts = Schema.Struct({
+  /** Unix ms of the count. */
+  at: Schema.Number,
+  sent: Schema.Number,
+  received: Schema.Number,
+  /** Per message name, both directions (`lb_as_set_weight`, `lb_as_set_weight_reply`, `unknown`, …). */
+  messages: Schema.Record({ key: Schema.String, value: Schema.Number })
+})
+export interface ApiCounts extends Schema.Schema.Type<typeof ApiCounts> {}
 
 export const ServerState = Schema.Struct({
   /** Stable key of this maglevd for the page (tabs, events, actions): `host:port` of its URL. */
@@ -73,17 +86,20 @@ export const ServerState = Schema.Struct({
   error: Schema.optional(Schema.String),
   /** From GetVersion, once reached. */
   version: Schema.optional(VersionInfo),
-  /**
-   * The last known lists (kept while `down`, so the page can show them greyed out).
-   * Backends carry `lastProbeAt` and their health check's `interval`/`fastInterval`
-   * is in `healthchecks`: the page animates "probe in flight" from those.
-   */
+  /** The last known lists (kept while `down`, so the page can show them greyed out). */
   frontends: Schema.Array(FrontendInfo),
   backends: Schema.Array(BackendInfo),
   healthchecks: Schema.Array(HealthCheckInfo),
   vpp: VppPanel,
   /** Unix ms of the last successful refresh of the lists. */
-  refreshedAt: Schema.optional(Schema.Number)
+  refreshedAt: Schema.optional(Schema.Number),
+  /**
+   * (State document only; `probe` events keep it current.) The probes in
+   * flight now: backend and the Unix ms it was due (started, or starts).
+   */
+  probing: Schema.optional(Schema.Array(Schema.Struct({ backend: Schema.String, due: Schema.Number }))),
+  /** (State document only; `api` events keep it current.) maglevd's binary-API message counts, once known. */
+  api: Schema.optional(ApiCounts)
 })
 export interface ServerState extends Schema.Schema.Type<typeof ServerState> {}
 
@@ -148,7 +164,7 @@ export const BackendEventData = Schema.Struct({
   backend: BackendInfo
 })
 
-/** `event: frontend` — a frontend's state or active pool changed on one maglevd. */
+/** `event: frontend` — a frontend changed on one maglevd: its state, active pool, or anything else (weights, buckets). */
 export const FrontendEventData = Schema.Struct({
   server: Schema.String,
   ...ApiFrontendEvent.fields
@@ -166,6 +182,19 @@ export const LogEventData = Schema.Struct({
   ...ApiLogEvent.fields
 }).pipe(Schema.omit("_tag"))
 
+/**
+ * `event: probe` — (live only, no `id:`) probes of one maglevd that started or
+ * ended, at most four batches a second per maglevd, one entry per backend:
+ * `due` without `ended`: in flight from `due` on; `ended`: done.
+ */
+export const ProbeEventData = Schema.Struct({
+  server: Schema.String,
+  ...ApiProbeEvent.fields
+}).pipe(Schema.omit("_tag"))
+
+/** `event: api` — (live only, no `id:`) one maglevd's binary-API message counts moved; at most four a second per maglevd. */
+export const ApiEventData = Schema.Struct({ server: Schema.String, api: ApiCounts })
+
 /** `event: resync` — what was missed cannot be replayed: fetch the state document again. */
 export const ResyncEventData = Schema.Struct({
   reason: Schema.Literal("too-old", "other-epoch", "overflow")
@@ -179,8 +208,13 @@ export const SSE_EVENTS = {
   vpp: VppEventData,
   fleet: FleetEventData,
   log: LogEventData,
-  resync: ResyncEventData
+  resync: ResyncEventData,
+  probe: ProbeEventData,
+  api: ApiEventData
 } as const
+
+/** The events without an id: live news, never replayed. */
+export const LIVE_ONLY: ReadonlySet<SseEventName> = new Set(["probe", "api", "resync"])
 export type SseEventName = keyof typeof SSE_EVENTS
 
 /** Any event, tagged by its SSE name, as the server's ring holds it. */

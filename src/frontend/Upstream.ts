@@ -1,8 +1,9 @@
 /**
  * The maglevds the dashboard follows, one supervised set of fibers each:
  *
- * - the watch: a `WatchEvents` stream (backend and frontend events, log
- *   records from info up) folded into the Hub; its `Hydrate` marks the
+ * - the watch: a `WatchEvents` stream (backend events, every frontend change,
+ *   log records from info up, probes starting and ending, binary-API message
+ *   counts) folded into the Hub; its `Hydrate` marks the
  *   maglevd `up`. When it fails, ends or stays silent past two heartbeats the
  *   maglevd is `down` and the watch is retried with exponential backoff
  *   (0.5 s doubling to 10 s; back to 0.5 s once it is up again);
@@ -192,6 +193,10 @@ const follow = (target: Target, client: Client.MaglevClientShape, options: Upstr
           const { _tag, ...data } = event
           return Effect.zipRight(hub.frontendEvent(id, { server: id, ...data }), Queue.offer(lbTrigger, undefined))
         }
+        case "ProbeEvent":
+          return hub.probeEvent(id, { server: id, at: event.at, probes: event.probes })
+        case "VppApiEvent":
+          return hub.apiEvent(id, { at: event.at, sent: event.sent, received: event.received, messages: event.messages })
         case "LogEvent": {
           const { _tag, ...data } = event
           return hub.logEvent({ server: id, ...data })
@@ -203,7 +208,14 @@ const follow = (target: Target, client: Client.MaglevClientShape, options: Upstr
     }
 
     // One watch until it ends or fails; an end is a failure too (maglevd stopped, or dropped us with Overflow).
-    const watchOnce = client.WatchEvents({ logLevel: "info", backend: true, frontend: true }).pipe(
+    const watchOnce = client.WatchEvents({
+      logLevel: "info",
+      backend: true,
+      frontend: true,
+      frontendDetail: true,
+      probes: true,
+      vppApi: true
+    }).pipe(
       Stream.timeoutFail(() => new Silent(), SILENCE_LIMIT),
       Stream.runForEach(onEvent),
       Effect.zipRight(Effect.fail(new Ended()))

@@ -1,7 +1,8 @@
 /**
  * The dashboard in a real browser (Debian's chromium through playwright-core)
  * against real processes: maglevd A programming vppsim, maglevd B without VPP
- * (one VIP weighted differently), a dead --server URL, and maglevd-frontend.
+ * (one VIP weighted differently, and a backend whose probes the test holds
+ * open), a dead --server URL, and maglevd-frontend.
  * One set of processes and one browser for the whole file (test/frontend/browserLab.ts).
  *
  * `DASHBOARD_SCREENSHOT=docs/dashboard.png npx vitest run test/frontend/browser.test.ts`
@@ -80,7 +81,7 @@ describe("dashboard in chromium", () => {
         const n = await row(page, lab.ids.a, "web", "web1").locator("[data-buckets]").getAttribute("data-buckets")
         return n !== null && Number(n) > 0 ? n : undefined
       })
-      // The heart beats while a probe of a backend is (predicted to be) in flight.
+      // The heart beats while a probe of a backend is in flight (maglevd's probe news).
       await page.locator(`[data-server-section="${lab.ids.a}"] .heart.on`).first().waitFor(WAIT)
       // Landmarks for assistive technology.
       for (const role of ["banner", "main", "navigation", "tablist", "tabpanel", "contentinfo"] as const) {
@@ -235,6 +236,87 @@ describe("dashboard in chromium", () => {
     } finally {
       await context.close()
       await lab.rpc(lab.a.url, (api) => api.ResumeBackend({ name: "web3" }))
+    }
+  }, 300_000)
+
+  it("the heart beats exactly while a probe is in flight: one held open by its server", async () => {
+    const { page, context } = await openPage(`${lab.frontendUrl}/view/#${encodeURIComponent(lab.ids.b)}`)
+    try {
+      const held = row(page, lab.ids.b, "web", "held")
+      await page.locator(`[data-server-section="${lab.ids.b}"] article[data-frontend="web"] tr[data-backend="held"][data-state=up]`).waitFor(WAIT)
+      lab.held.hold()
+      await until("a probe of held waiting for its answer", () => (lab.held.waiting() > 0 ? true : undefined))
+      await held.locator(".heart.on").waitFor(WAIT)
+      // Past the probe's due time and then some (a probe that answers at once shows 300 ms), it still beats:
+      // the probe is still held.
+      const due = Number(await held.locator(".heart").getAttribute("data-due"))
+      expect(due).toBeGreaterThan(0)
+      await page.waitForFunction((t) => Date.now() > t, due + 1500, WAIT)
+      expect(await held.locator(".heart").getAttribute("class")).toBe("heart on")
+      expect(lab.held.waiting()).toBeGreaterThan(0)
+      // Answered: the heart stops.
+      lab.held.release()
+      await held.locator(".heart:not(.on)").waitFor(WAIT)
+    } finally {
+      lab.held.release()
+      await context.close()
+    }
+  }, 300_000)
+
+  it("the VPP panel's API activity moves when maglevd talks to VPP", async () => {
+    const { page, context } = await openPage(`${lab.frontendUrl}/view/#${encodeURIComponent(lab.ids.a)}`)
+    try {
+      const panel = `[data-server-section="${lab.ids.a}"] .vpp`
+      await page.locator(`${panel} [data-api-sent]`).waitFor(WAIT)
+      const count = async (name: string) => {
+        const tr = page.locator(`${panel} tr[data-message="${name}"]`)
+        return (await tr.count()) === 0 ? 0 : Number(await tr.getAttribute("data-count"))
+      }
+      const sent = async () => Number(await page.locator(`${panel} [data-api-sent]`).getAttribute("data-api-sent"))
+      const [setWeights, sentBefore] = [await count("lb_as_set_weight"), await sent()]
+      // A weight set: maglevd sends VPP lb_as_set_weight.
+      await lab.rpc(lab.a.url, (api) => api.SetFrontendPoolBackendWeight({ frontend: "web", pool: "primary", backend: "web1", weight: 90 }))
+      await until("lb_as_set_weight counted on the page", async () => ((await count("lb_as_set_weight_reply")) > setWeights ? true : undefined))
+      expect(await count("lb_as_set_weight")).toBeGreaterThan(setWeights)
+      expect(await sent()).toBeGreaterThan(sentBefore)
+      await page.locator(`${panel} [data-api-rate]`).waitFor(WAIT)
+    } finally {
+      await context.close()
+      await lab.rpc(lab.a.url, (api) => api.SetFrontendPoolBackendWeight({ frontend: "web", pool: "primary", backend: "web1", weight: 100 }))
+    }
+  }, 300_000)
+
+  it("a weight override without a transition reaches the page at once, as a frontend event (not the 5 s refresh)", async () => {
+    const { page, context } = await openPage(`${lab.frontendUrl}/view/#${encodeURIComponent(lab.ids.b)}`)
+    // What maglevd-frontend sends, read beside the page.
+    const sse = await fetch(`${lab.frontendUrl}/view/api/events`)
+    const reader = sse.body!.getReader()
+    let text = ""
+    const frontendEventWith = (weight: number) =>
+      text.split("\n\n").some((frame) => {
+        if (!frame.includes("event: frontend\n")) return false
+        const data = JSON.parse(frame.slice(frame.indexOf("data: ") + 6)) as { server: string; info: { pools: Array<{ name: string; backends: Array<{ backend: string; weight: number }> }> } }
+        return data.server === lab.ids.b && data.info.pools.some((p) => p.name === "fallback" && p.backends.some((b) => b.backend === "web3" && b.weight === weight))
+      })
+    const reading = (async () => {
+      for (;;) {
+        const r = await reader.read().catch(() => ({ done: true as const, value: undefined }))
+        if (r.done) return
+        text += new TextDecoder().decode(r.value)
+      }
+    })()
+    try {
+      const web3 = row(page, lab.ids.b, "web", "web3")
+      await web3.waitFor(WAIT)
+      // web3 in the standby pool: its weight changes neither the frontend's state nor its active pool.
+      await lab.rpc(lab.bUrl, (api) => api.SetFrontendPoolBackendWeight({ frontend: "web", pool: "fallback", backend: "web3", weight: 7 }))
+      await web3.locator("td.num").first().filter({ hasText: /^7/ }).waitFor(WAIT)
+      await until("a frontend event with web3's new weight", () => (frontendEventWith(7) ? true : undefined))
+    } finally {
+      await reader.cancel().catch(() => {})
+      await reading
+      await context.close()
+      await lab.rpc(lab.bUrl, (api) => api.SetFrontendPoolBackendWeight({ frontend: "web", pool: "fallback", backend: "web3", weight: 100 }))
     }
   }, 300_000)
 

@@ -1,7 +1,9 @@
 /**
  * The dashboard's browser lab, all real: maglevd "A" programming vppsim with
  * three HTTP backends (test/cli/lab.ts), maglevd "B" (no VPP) with the same
- * backends but another weight for web2 (so the fleet view has a VIP to flag),
+ * backends but another weight for web2 (so the fleet view has a VIP to flag)
+ * and one more, `held`, in the standby pool, whose probes the test can hold
+ * open (`HeldServer`),
  * a --server URL where no maglevd runs (shown dead), maglevd-frontend over the
  * three with basic auth on /admin/, a TCP proxy in front of it that a test can
  * cut (an SSE disconnect), and Debian's chromium driven by playwright-core.
@@ -9,6 +11,7 @@
 import { Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as net from "node:net"
 import * as path from "node:path"
 import { type Browser, chromium } from "playwright-core"
@@ -81,6 +84,48 @@ export const cutProxy = async (targetPort: number): Promise<CutProxy> => {
   }
 }
 
+/** An HTTP server whose answers a test can hold: while held, every request waits until `release`. */
+export interface HeldServer {
+  readonly port: number
+  /** Requests from now on wait. */
+  readonly hold: () => void
+  /** Answers the waiting requests (200) and answers the next ones at once. */
+  readonly release: () => void
+  /** Requests waiting now. */
+  readonly waiting: () => number
+  readonly close: () => Promise<void>
+}
+
+export const heldServer = async (host: string): Promise<HeldServer> => {
+  let held = false
+  let waiting: Array<http.ServerResponse> = []
+  const server = http.createServer((_, res) => {
+    if (!held) return void res.end()
+    waiting.push(res)
+    res.on("close", () => void (waiting = waiting.filter((r) => r !== res)))
+  })
+  await new Promise<void>((r) => server.listen(0, host, r))
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    hold: () => void (held = true),
+    release: () => {
+      held = false
+      const answer = waiting
+      waiting = []
+      for (const res of answer) res.end()
+    },
+    waiting: () => waiting.length,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections()
+        server.close(() => r())
+      })
+  }
+}
+
+/** B's backend whose probes the test holds (standby pool of `web`: it never takes traffic, so the fleet view is unchanged). */
+export const HELD_ADDRESS = "127.0.0.4"
+
 const MAGLEVD = program("maglevd")
 const FRONTEND = program("maglevd-frontend")
 
@@ -89,6 +134,8 @@ export interface DashboardLab {
   readonly a: Lab
   /** maglevd B's RPC URL (no VPP; web2 weighs 70 there, 50 on A). */
   readonly bUrl: string
+  /** The server of B's backend `held` (a probe every 10 s, timeout 10 s). */
+  readonly held: HeldServer
   /** A --server URL with no maglevd behind it. */
   readonly deadUrl: string
   /** `ServerState.id` of each (host:port). */
@@ -120,6 +167,7 @@ export const startDashboardLab = async (): Promise<DashboardLab> => {
   const children: Array<ChildProcess> = []
   let proxy: CutProxy | undefined
   let browser: Browser | undefined
+  let held: HeldServer | undefined
   const spawnLogged = (args: ReadonlyArray<string>) => {
     const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })
     children.push(child)
@@ -128,6 +176,7 @@ export const startDashboardLab = async (): Promise<DashboardLab> => {
   const stop = async () => {
     await browser?.close()
     await proxy?.close()
+    await held?.close()
     await Promise.all(children.map((c) => new Promise<void>((resolve) => {
       if (c.exitCode !== null || c.signalCode !== null) return resolve()
       c.once("exit", () => resolve())
@@ -136,11 +185,20 @@ export const startDashboardLab = async (): Promise<DashboardLab> => {
     await a.stop()
   }
   try {
-    // B: A's file with another weight for web2, so the VIP's Maglev table differs.
+    // B: A's file with another weight for web2, so the VIP's Maglev table differs, and the backend `held`.
+    held = await heldServer(HELD_ADDRESS)
     const bConfig = path.join(a.dir, "maglev-b.yaml")
-    const text = fs.readFileSync(a.configFile, "utf8")
-    if (!text.includes("web2: {weight: 50}")) throw new Error(`${a.configFile}: no "web2: {weight: 50}" to change`)
-    fs.writeFileSync(bConfig, text.replace("web2: {weight: 50}", "web2: {weight: 70}"))
+    let text = fs.readFileSync(a.configFile, "utf8")
+    for (const [from, to] of [
+      ["web2: {weight: 50}", "web2: {weight: 70}"],
+      ["backends: {web3: {}}", "backends: {web3: {}, held: {}}"],
+      ["  healthchecks:\n", `  healthchecks:\n    held-check: {type: http, port: ${held.port}, interval: 10s, fast-interval: 10s, down-interval: 10s, timeout: 10s, rise: 1, fall: 1}\n`],
+      ["  backends:\n", `  backends:\n    held: {address: ${HELD_ADDRESS}, healthcheck: held-check}\n`]
+    ] as const) {
+      if (!text.includes(from)) throw new Error(`${a.configFile}: no ${JSON.stringify(from)} to change`)
+      text = text.replace(from, to)
+    }
+    fs.writeFileSync(bConfig, text)
     const bLog = spawnLogged([...MAGLEVD, "--config", bConfig, "--vpp-api-addr", "", "--rpc-addr", "127.0.0.1:0", "--metrics-addr", ""])
     const bListen = await until("maglevd B rpc-listen", () => bLog.find((r) => r.annotations.event === "rpc-listen"))
     const bUrl = String(bListen.annotations.url).replace(/\/rpc$/, "")
@@ -166,6 +224,7 @@ export const startDashboardLab = async (): Promise<DashboardLab> => {
     return {
       a,
       bUrl,
+      held,
       deadUrl,
       ids: { a: idOf(a.url), b: idOf(bUrl), dead: idOf(deadUrl) },
       frontendUrl,

@@ -1,7 +1,8 @@
 /**
  * The dashboard's event log in process: the replay ring (what a reconnect
  * gets, `resync` when it cannot), a subscriber that falls behind, the state
- * document's event id, and the SSE framing with keep-alive comments over real
+ * document's event id, live-only news (probes, API counts), refreshes that
+ * change only what every probe changes, and the SSE framing with keep-alive comments over real
  * HTTP (no maglevd: the Hub is fed directly).
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -71,6 +72,51 @@ describe("Hub", () => {
       yield* bump(hub, "a", 2)
       yield* bump(hub, "a", 2)
       expect((yield* hub.snapshot(false)).eventId).toBe(`${EPOCH}-1`)
+    }))
+
+  it.scoped("probe and api news: live only (no number, no ring), folded into the state document", () =>
+    Effect.gen(function*() {
+      const hub = yield* Hub.make({ epoch: EPOCH })
+      yield* addServer(hub, "a")
+      yield* bump(hub, "a", 2)
+      const live = yield* hub.subscribe(`${EPOCH}-1`)
+      const fiber = yield* Effect.fork(take(live, 3))
+      yield* Effect.yieldNow()
+      yield* hub.probeEvent("a", { server: "a", at: 5, probes: [{ backend: "web1", due: 4 }, { backend: "web2", due: 3, ended: 5 }] })
+      yield* hub.apiEvent("a", { at: 5, sent: 3, received: 4, messages: { lb_as_set_weight: 1, lb_as_set_weight_reply: 1, control_ping: 1 } })
+      yield* hub.apiEvent("a", { at: 6, sent: 4, received: 5, messages: { lb_as_set_weight: 2, lb_as_set_weight_reply: 2 } })
+      const got = yield* fiber.await.pipe(Effect.flatten)
+      expect(got.map((d) => [d.seq, d.event.event])).toEqual([[undefined, "probe"], [undefined, "api"], [undefined, "api"]])
+      // The api news carries every name (the watch sends only the ones that moved).
+      expect(got[2]!.event.data).toEqual({ server: "a", api: { at: 6, sent: 4, received: 5, messages: { lb_as_set_weight: 2, lb_as_set_weight_reply: 2, control_ping: 1 } } })
+      const doc = yield* hub.snapshot(false)
+      expect(doc.eventId).toBe(`${EPOCH}-1`)
+      expect(doc.servers[0]).toMatchObject({ probing: [{ backend: "web1", due: 4 }], api: { sent: 4, messages: { control_ping: 1 } } })
+      // The probe ends; a maglevd that goes down has no probes in flight.
+      yield* hub.probeEvent("a", { server: "a", at: 7, probes: [{ backend: "web1", ended: 7 }] })
+      expect((yield* hub.snapshot(false)).servers[0]!.probing).toEqual([])
+      yield* hub.probeEvent("a", { server: "a", at: 8, probes: [{ backend: "web1", due: 8 }] })
+      yield* bump(hub, "a", 3)
+      expect((yield* hub.snapshot(false)).servers[0]!.probing).toBeUndefined()
+    }))
+
+  it.scoped("a refresh that changed only the probe times and refresh times is kept without an event", () =>
+    Effect.gen(function*() {
+      const hub = yield* Hub.make({ epoch: EPOCH })
+      yield* addServer(hub, "a")
+      const backend = {
+        name: "web1", address: "10.0.0.1", healthcheck: "hc", enabled: true, state: "up" as const, counter: 3, rise: 2, fall: 2,
+        lastResult: { ok: true, code: "L7OK" as const, durationMs: 3, detail: "HTTP 200" }, lastProbeAt: 100, transitions: [], memberships: []
+      }
+      yield* hub.updateServer("a", (s) => ({ ...s, connection: "up", backends: [backend], refreshedAt: 100 }))
+      expect((yield* hub.snapshot(false)).eventId).toBe(`${EPOCH}-1`)
+      yield* hub.updateServer("a", (s) => ({ ...s, backends: [{ ...backend, lastProbeAt: 200, lastResult: { ...backend.lastResult, durationMs: 7 } }], refreshedAt: 200 }))
+      const doc = yield* hub.snapshot(false)
+      expect(doc.eventId).toBe(`${EPOCH}-1`)
+      expect(doc.servers[0]!.backends[0]!.lastProbeAt).toBe(200)
+      // What a browser shows (the counter) is an event.
+      yield* hub.updateServer("a", (s) => ({ ...s, backends: [{ ...s.backends[0]!, counter: 2 }] }))
+      expect((yield* hub.snapshot(false)).eventId).toBe(`${EPOCH}-2`)
     }))
 })
 

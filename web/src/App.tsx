@@ -5,7 +5,7 @@ import { ActionDialog } from "./Actions.js"
 import { formatAge } from "./age.js"
 import { EventStream } from "./Events.js"
 import { Fleet } from "./Fleet.js"
-import { type ActionTarget, FrontendCard } from "./Frontends.js"
+import { type ActionTarget, FrontendCard, Live } from "./Frontends.js"
 import { useNow } from "./hooks.js"
 import type { Store, View } from "./store.js"
 import { VppPanel } from "./Vpp.js"
@@ -121,7 +121,7 @@ export const App = (props: { readonly store: Store; readonly admin: boolean }) =
   const shown = tab === ALL ? servers : servers.filter((s) => s.id === tab)
   const onAction = admin ? setAction : undefined
   return (
-    <>
+    <Live.Provider value={view}>
       <header class="top">
         <h1>
           maglev dashboard{admin && <span class="badge warn">admin</span>}
@@ -148,6 +148,6 @@ export const App = (props: { readonly store: Store; readonly admin: boolean }) =
         vpp-maglev · {doc === undefined ? "" : `${servers.length} maglevd${servers.length === 1 ? "" : "s"}`}
       </footer>
       {action !== undefined && <ActionDialog target={action} onClose={() => setAction(undefined)} />}
-    </>
+    </Live.Provider>
   )
 }

@@ -2,9 +2,14 @@
 import type { BackendInfo, FrontendInfo, HealthCheckInfo, PoolBackendInfo, PoolInfo } from "../../src/api/Api.js"
 import type { ServerState } from "../../src/frontend/Protocol.js"
 import { formatAge } from "./age.js"
-import { useState } from "preact/hooks"
+import { createContext } from "preact"
+import { useContext, useEffect, useState } from "preact/hooks"
 import { useFlash, useNow } from "./hooks.js"
-import { frontendIcon, probeInFlight, vppBuckets, vppVip } from "./status.js"
+import { frontendIcon, probeChangeIn, probeInFlight, vppBuckets, vppVip } from "./status.js"
+import type { Probe, View } from "./store.js"
+
+/** The page's live news (probes, API counts), for the components deep in the tree. */
+export const Live = createContext<Pick<View, "probes" | "api">>({ probes: new Map(), api: new Map() })
 
 export interface ActionTarget {
   readonly server: ServerState
@@ -25,10 +30,22 @@ const Age = (props: { readonly since: number | undefined }) => {
   return <time dateTime={new Date(props.since).toISOString()} title={new Date(props.since).toLocaleString()}>{formatAge(now - props.since)}</time>
 }
 
-const Heart = (props: { readonly backend: BackendInfo | undefined; readonly hc: HealthCheckInfo | undefined }) => {
-  const now = useNow(250)
-  const on = probeInFlight(props.backend, props.hc, now)
-  return <span class={on ? "heart on" : "heart"} role="img" aria-label={on ? "probe in flight" : "idle"} title={on ? "probe in flight" : ""}>❤️</span>
+/** ❤️ while a probe is in flight: re-rendered by the probe news, and by a timer when it starts or stops by itself. */
+const Heart = (props: { readonly probe: Probe | undefined; readonly hc: HealthCheckInfo | undefined }) => {
+  const [, setTick] = useState(0)
+  const now = Date.now()
+  const on = probeInFlight(props.probe, props.hc, now)
+  const changeIn = probeChangeIn(props.probe, props.hc, now)
+  useEffect(() => {
+    if (changeIn === undefined) return
+    const t = setTimeout(() => setTick((n) => n + 1), changeIn + 1)
+    return () => clearTimeout(t)
+  }, [props.probe, changeIn === undefined ? undefined : Math.round(now + changeIn)])
+  return (
+    <span class={on ? "heart on" : "heart"} role="img" aria-label={on ? "probe in flight" : "idle"} title={on ? "probe in flight" : ""} data-due={props.probe?.due}>
+      ❤️
+    </span>
+  )
 }
 
 const Row = (props: {
@@ -41,12 +58,13 @@ const Row = (props: {
   const { server, frontend, pool, row } = props
   const backend = server.backends.find((b) => b.name === row.backend)
   const hc = server.healthchecks.find((h) => h.name === backend?.healthcheck)
+  const probe = useContext(Live).probes.get(server.id)?.get(row.backend)
   const vpp = vppBuckets(vppVip(server, frontend), row.address)
   const differs = vpp !== undefined && vpp !== row.buckets
   return (
     <tr data-backend={row.backend} data-state={row.state}>
       <th scope="row">
-        <Heart backend={backend} hc={hc} /> {row.backend}
+        <Heart probe={probe} hc={hc} /> {row.backend}
       </th>
       <td class="addr">{row.address}</td>
       <td><Flash value={row.state} class={`state state-${row.state}`} /></td>

@@ -1,23 +1,31 @@
 import { useEffect, useRef, useState } from "preact/hooks"
 
-const tickers = new Set<(now: number) => void>()
-let timer: ReturnType<typeof setInterval> | undefined
+/** One shared timer per period for the whole page, with the callers that re-render on it. */
+const clocks = new Map<number, { readonly tickers: Set<(now: number) => void>; readonly timer: ReturnType<typeof setInterval> }>()
 
-/** The wall clock, re-rendering the caller every `everyMs` (one shared timer per period for the whole page). */
+/** The wall clock, re-rendering the caller every `everyMs`. */
 export const useNow = (everyMs = 1000): number => {
   const [now, setNow] = useState(() => Date.now())
   useEffect(() => {
+    let clock = clocks.get(everyMs)
+    if (clock === undefined) {
+      const tickers = new Set<(now: number) => void>()
+      clock = {
+        tickers,
+        timer: setInterval(() => {
+          const t = Date.now()
+          for (const f of tickers) f(t)
+        }, everyMs)
+      }
+      clocks.set(everyMs, clock)
+    }
     const tick = (t: number) => setNow(t)
-    tickers.add(tick)
-    if (timer === undefined) timer = setInterval(() => {
-      const t = Date.now()
-      for (const f of tickers) f(t)
-    }, everyMs)
+    clock.tickers.add(tick)
     return () => {
-      tickers.delete(tick)
-      if (tickers.size === 0 && timer !== undefined) {
-        clearInterval(timer)
-        timer = undefined
+      clock.tickers.delete(tick)
+      if (clock.tickers.size === 0) {
+        clearInterval(clock.timer)
+        clocks.delete(everyMs)
       }
     }
   }, [everyMs])

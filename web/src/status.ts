@@ -1,7 +1,8 @@
 /** What the page derives from the state document: icons, VPP's bucket counts, the probe heartbeat. */
-import type { BackendInfo, FrontendInfo, HealthCheckInfo } from "../../src/api/Api.js"
+import type { FrontendInfo, HealthCheckInfo } from "../../src/api/Api.js"
 import type { ServerState } from "../../src/frontend/Protocol.js"
 import { parseDuration } from "./duration.js"
+import type { Probe } from "./store.js"
 
 type LbVip = NonNullable<ServerState["vpp"]["lb"]>["vips"][number]
 
@@ -46,26 +47,32 @@ export const frontendIcon = (s: ServerState, f: FrontendInfo): Icon => {
   return { glyph: "✅", label: "up", tone: "ok" }
 }
 
-/** The probe interval that applies to a backend now (HAProxy's inter / fastinter / downinter). */
-const intervalOf = (b: BackendInfo, hc: HealthCheckInfo | undefined): number | undefined => {
-  if (hc === undefined) return undefined
-  const max = b.rise + b.fall - 1
-  const text = b.state === "down" && b.counter === 0 ? hc.downInterval : b.counter >= max ? hc.interval : hc.fastInterval
-  return parseDuration(text)
-}
+/** A probe ended this soon after it started still shows this long, so it can be seen. */
+export const MIN_PULSE_MS = 300
 
 /**
- * Whether a probe of this backend is (by prediction) in flight now: the next
- * one starts an interval after the last result and takes about as long as
- * the last did (at least 300 ms, so the heart is seen).
+ * Whether the backend's probe is in flight now, from maglevd's probe news:
+ * from its due time (the prober starts it then) until it ended, at least
+ * `MIN_PULSE_MS`. A probe whose end never came (news are dropped for a
+ * stalled page) stops showing after its health check's timeout and 2 s.
  */
-export const probeInFlight = (b: BackendInfo | undefined, hc: HealthCheckInfo | undefined, now: number): boolean => {
-  if (b === undefined || b.lastProbeAt === undefined) return false
-  if (b.state === "paused" || b.state === "disabled" || b.state === "removed") return false
-  const interval = intervalOf(b, hc)
-  if (interval === undefined || interval <= 0) return false
-  const elapsed = now - b.lastProbeAt
-  if (elapsed < interval) return false
-  const window = Math.max(300, b.lastResult?.durationMs ?? 0)
-  return (elapsed - interval) % interval < window
+export const probeInFlight = (p: Probe | undefined, hc: HealthCheckInfo | undefined, now: number): boolean => {
+  if (p === undefined || now < p.due) return false
+  const until = probeUntil(p, hc)
+  return until === undefined || now < until
+}
+
+/** When the heart stops for this probe (undefined: when its end comes). */
+const probeUntil = (p: Probe, hc: HealthCheckInfo | undefined): number | undefined => {
+  if (p.ended !== undefined) return Math.max(p.ended, p.due + MIN_PULSE_MS)
+  const timeout = hc === undefined ? undefined : parseDuration(hc.timeout)
+  return timeout === undefined ? undefined : p.due + timeout + 2000
+}
+
+/** In how many ms `probeInFlight` changes by itself (the probe's due time comes, or its pulse is over); undefined: not by itself. */
+export const probeChangeIn = (p: Probe | undefined, hc: HealthCheckInfo | undefined, now: number): number | undefined => {
+  if (p === undefined) return undefined
+  if (now < p.due) return p.due - now
+  const until = probeUntil(p, hc)
+  return until !== undefined && now < until ? until - now : undefined
 }

@@ -4,11 +4,28 @@
  * drop and sends `Last-Event-ID`, so the server replays what was missed; a
  * `resync` (too much missed, or the server restarted) refetches the document
  * and reopens the stream from its `eventId`. Nothing is kept across reloads.
+ *
+ * `probe` and `api` events are live news (no id, never replayed): they keep
+ * `probes` (each backend's last probe: when due, when ended) and `api` (each
+ * maglevd's binary-API counts and rate), seeded from the document's
+ * `probing` and `api`.
  */
 import type { BackendInfo, FrontendInfo } from "../../src/api/Api.js"
-import type { FleetVip, LogEventData, ServerState, SseEventName, StateDocument, VppPanel } from "../../src/frontend/Protocol.js"
+import type { ApiCounts, FleetVip, LogEventData, ProbeEventData, ServerState, SseEventName, StateDocument, VppPanel } from "../../src/frontend/Protocol.js"
 
 export type LogLine = typeof LogEventData.Type & { readonly id: string }
+
+/** A backend's last probe as the page knows it: due (it starts then), and when it ended, once it did. */
+export interface Probe {
+  readonly due: number
+  readonly ended?: number | undefined
+}
+
+/** A maglevd's binary-API counts, and the messages a second between its last two counts. */
+export interface ApiView {
+  readonly counts: ApiCounts
+  readonly rate: number
+}
 
 export interface View {
   /** The last state document with every event since folded in; undefined until the first fetch. */
@@ -19,8 +36,12 @@ export interface View {
   readonly error: string | undefined
   /** Admin streams: the last log lines, oldest first. */
   readonly log: ReadonlyArray<LogLine>
-  /** Bumped on every event received (the "API activity" pulse). */
+  /** Bumped on every event received. */
   readonly events: number
+  /** Per maglevd, per backend: its last probe. */
+  readonly probes: ReadonlyMap<string, ReadonlyMap<string, Probe>>
+  /** Per maglevd: its binary-API counts. */
+  readonly api: ReadonlyMap<string, ApiView>
 }
 
 const LOG_KEEP = 500
@@ -36,6 +57,38 @@ interface EventData {
   readonly fleet: { readonly fleet: ReadonlyArray<FleetVip> }
   readonly log: typeof LogEventData.Type
   readonly resync: { readonly reason: string }
+  readonly probe: typeof ProbeEventData.Type
+  readonly api: { readonly server: string; readonly api: ApiCounts }
+}
+
+/** The probes in flight in a state document. */
+const probesOf = (doc: StateDocument): ReadonlyMap<string, ReadonlyMap<string, Probe>> =>
+  new Map(doc.servers.map((s) => [s.id, new Map((s.probing ?? []).map((p) => [p.backend, { due: p.due }]))]))
+
+const apiOf = (doc: StateDocument): ReadonlyMap<string, ApiView> =>
+  new Map(doc.servers.flatMap((s) => (s.api === undefined ? [] : [[s.id, { counts: s.api, rate: 0 }] as const])))
+
+/** A batch of probe news folded into a maglevd's probes. */
+export const withProbes = (
+  probes: ReadonlyMap<string, ReadonlyMap<string, Probe>>,
+  e: EventData["probe"]
+): ReadonlyMap<string, ReadonlyMap<string, Probe>> => {
+  const mine = new Map(probes.get(e.server))
+  for (const p of e.probes) {
+    // An end whose start came before the page did: a probe seen only as it ended.
+    if (p.due !== undefined) mine.set(p.backend, { due: p.due, ended: p.ended })
+    else if (p.ended !== undefined) mine.set(p.backend, { due: mine.get(p.backend)?.due ?? p.ended, ended: p.ended })
+  }
+  return new Map(probes).set(e.server, mine)
+}
+
+/** New counts of a maglevd, with the rate since its previous ones. */
+export const withApi = (api: ReadonlyMap<string, ApiView>, e: EventData["api"]): ReadonlyMap<string, ApiView> => {
+  const before = api.get(e.server)?.counts
+  const rate = before === undefined || e.api.at <= before.at
+    ? 0
+    : ((e.api.sent + e.api.received - before.sent - before.received) * 1000) / (e.api.at - before.at)
+  return new Map(api).set(e.server, { counts: e.api, rate })
 }
 
 const mapServer = (doc: StateDocument, id: string, f: (s: ServerState) => ServerState): StateDocument => ({
@@ -86,7 +139,7 @@ export const apply = <K extends SseEventName>(doc: StateDocument, name: K, data:
 }
 
 export class Store {
-  private view: View = { doc: undefined, live: false, error: undefined, log: [], events: 0 }
+  private view: View = { doc: undefined, live: false, error: undefined, log: [], events: 0, probes: new Map(), api: new Map() }
   private readonly listeners = new Set<Listener>()
   private source: EventSource | undefined
   private fetching = false
@@ -120,7 +173,7 @@ export class Store {
       const res = await fetch(`${this.base}api/state`, { cache: "no-store", credentials: "same-origin" })
       if (!res.ok) throw new Error(`GET api/state: ${res.status} ${res.statusText}`)
       const doc = (await res.json()) as StateDocument
-      this.set({ doc, error: undefined })
+      this.set({ doc, error: undefined, probes: probesOf(doc), api: apiOf(doc) })
       this.open(doc.eventId)
     } catch (e) {
       this.set({ error: e instanceof Error ? e.message : String(e), live: false })
@@ -144,15 +197,25 @@ export class Store {
         if (this.source !== es) return
         const data = JSON.parse(m.data) as EventData[K]
         if (name === "resync") return void this.start()
+        // Live news: no id (m.lastEventId is still the last state event's).
+        if (name === "probe") return this.set({ probes: withProbes(this.view.probes, data as EventData["probe"]) })
+        if (name === "api") return this.set({ api: withApi(this.view.api, data as EventData["api"]) })
         if (name === "log") {
           const line = { ...(data as EventData["log"]), id: m.lastEventId }
           const log = this.view.log.length >= LOG_KEEP ? [...this.view.log.slice(1 - LOG_KEEP), line] : [...this.view.log, line]
           return this.set({ log, events: this.view.events + 1 })
         }
         const doc = this.view.doc
-        if (doc !== undefined) this.set({ doc: { ...apply(doc, name, data), eventId: m.lastEventId }, events: this.view.events + 1 })
+        if (doc === undefined) return
+        // A maglevd that is not up has no probes in flight.
+        const gone = name === "server" && (data as EventData["server"]).connection !== "up"
+        this.set({
+          doc: { ...apply(doc, name, data), eventId: m.lastEventId },
+          events: this.view.events + 1,
+          ...(gone ? { probes: new Map(this.view.probes).set((data as EventData["server"]).id, new Map()) } : {})
+        })
       })
-    for (const name of ["server", "backend", "frontend", "vpp", "fleet", "log", "resync"] as const) on(name)
+    for (const name of ["server", "backend", "frontend", "vpp", "fleet", "log", "resync", "probe", "api"] as const) on(name)
   }
 
   /**
