@@ -99,14 +99,26 @@ export const watchEvents = (services: WatchServices, request: WatchRequest): Str
     const logs = request.logLevel === undefined ? undefined : yield* hub.subscribe(LEVELS[request.logLevel])
     const detail = request.frontendDetail === true
 
-    // The probes since the last batch, per backend its latest news (written by the rounds' callbacks).
-    let probes = new Map<string, { due?: number; ended?: number }>()
+    // The probes since the last batch, per backend its latest news (written by the rounds' callbacks: one
+    // Map lookup, and an entry per backend and batch; 0 = none).
+    let probes = new Map<string, { due: number; ended: number }>()
     if (request.probes === true) {
       yield* Effect.acquireRelease(
         Effect.sync(() =>
           ProbeActivity.listen({
-            start: (backend, due) => void probes.set(backend, { due }),
-            end: (backend, ended) => void probes.set(backend, { ...probes.get(backend), ended })
+            start: (backend, due) => {
+              const p = probes.get(backend)
+              if (p === undefined) probes.set(backend, { due, ended: 0 })
+              else {
+                p.due = due
+                p.ended = 0
+              }
+            },
+            end: (backend, ended) => {
+              const p = probes.get(backend)
+              if (p === undefined) probes.set(backend, { due: 0, ended })
+              else p.ended = ended
+            }
           })
         ),
         (stop) => Effect.sync(stop)
@@ -118,7 +130,9 @@ export const watchEvents = (services: WatchServices, request: WatchRequest): Str
       const out: Array<WatchEvent> = []
       if (probes.size > 0) {
         const batch: Array<ProbeEvent["probes"][number]> = []
-        for (const [backend, p] of probes) batch.push({ backend, ...p })
+        for (const [backend, p] of probes) {
+          batch.push(p.ended === 0 ? { backend, due: p.due } : p.due === 0 ? { backend, ended: p.ended } : { backend, due: p.due, ended: p.ended })
+        }
         probes = new Map()
         out.push({ _tag: "ProbeEvent", at, probes: batch })
       }

@@ -19,26 +19,31 @@ export interface ProbeListener {
   readonly end: (backend: string, at: number) => void
 }
 
-/** The listeners; `null` (not an empty set) while there are none, so the rounds' test is one comparison. */
-export let listeners: ReadonlySet<ProbeListener> | null = null
+/**
+ * The listeners; `null` (not an empty array) while there are none, so the
+ * rounds' test is one comparison. Replaced, never changed in place: a round
+ * that is telling them is not disturbed by one coming or going.
+ */
+export let listeners: ReadonlyArray<ProbeListener> | null = null
 
 /** Adds a listener; returns what removes it. */
 export const listen = (listener: ProbeListener): (() => void) => {
-  listeners = new Set([...(listeners ?? []), listener])
+  listeners = [...(listeners ?? []), listener]
   return () => {
-    const rest = new Set(listeners ?? [])
-    rest.delete(listener)
-    listeners = rest.size === 0 ? null : rest
+    const rest = (listeners ?? []).filter((l) => l !== listener)
+    listeners = rest.length === 0 ? null : rest
   }
 }
 
 /** Tells the listeners a probe of `backend` due at `due` was handed to the prober (call only when `listeners !== null`). */
 export const started = (backend: string, due: number): void => {
-  for (const l of listeners ?? []) l.start(backend, due)
+  const ls = listeners ?? []
+  for (let i = 0; i < ls.length; i++) ls[i]!.start(backend, due)
 }
 
 /** Tells the listeners the probe of `backend` ended now (call only when `listeners !== null`). */
 export const ended = (backend: string): void => {
+  const ls = listeners ?? []
   const at = Date.now()
-  for (const l of listeners ?? []) l.end(backend, at)
+  for (let i = 0; i < ls.length; i++) ls[i]!.end(backend, at)
 }
