@@ -13,6 +13,7 @@
  */
 import { Composer, CST, type Document, isMap, isScalar, Lexer, LineCounter, Parser, YAMLParseError } from "yaml"
 import type { ConfigIssue } from "./Issue.js"
+import { readSimple } from "./internal/Simple.js"
 import * as W from "./internal/Walk.js"
 
 type Decoded<D> = D extends W.Decoder<infer A> ? A : never
@@ -184,11 +185,16 @@ const parseBounded = (
   }
 }
 
-/** YAML text → the raw configuration, or every syntax and structural error. */
-export const read = (text: string): ReadResult => {
-  const lineCounter = new LineCounter()
-  const counted = { nodes: 0 }
-  const doc = parseBounded(text, lineCounter, counted)
+/**
+ * YAML text → the raw configuration, or every syntax and structural error.
+ * Plain YAML is read by Simple.ts, the rest by the `yaml` package (`simple:
+ * false`: always by the package, for the tests that compare the two).
+ */
+export const read = (text: string, options: { readonly simple?: boolean } = {}): ReadResult => {
+  const simple = options.simple === false ? undefined : readSimple(text, MAX_NODES)
+  const lineCounter = simple?.lineCounter ?? new LineCounter()
+  const counted = { nodes: simple?.nodes ?? 0 }
+  const doc = simple?.doc ?? parseBounded(text, lineCounter, counted)
   if (doc instanceof TooComplex) {
     const { line, col } = lineCounter.linePos(doc.offset)
     return { _tag: "Unreadable", errors: [{ path: "", rule: doc.rule, line, column: col }] }

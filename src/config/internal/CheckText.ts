@@ -21,6 +21,8 @@ export interface CheckOptions {
    * when it can. Defaults to opening it with `node:fs`.
    */
   readonly checkReadable?: (path: string) => string | undefined
+  /** false: read the YAML with the `yaml` package even when Simple.ts could (for the tests that compare the two). */
+  readonly simple?: boolean | undefined
 }
 
 /** Opening is the test that counts: `access(R_OK)` says yes to root for anything. */
@@ -40,7 +42,7 @@ const inFileOrder = (issues: ReadonlyArray<ConfigIssue>): ReadonlyArray<ConfigIs
 
 /** Checks a configuration's text; reads no file but the ones it names (`ca-file`). */
 export const checkConfigText = (text: string, options: CheckOptions = {}): CheckResult => {
-  const raw = read(text)
+  const raw = read(text, { simple: options.simple !== false })
   if (raw._tag === "Unreadable") return { _tag: "ParseError", errors: inFileOrder(raw.errors) }
   const { config, errors, warnings } = validate(raw.raw, raw.walk, {
     file: options.file,

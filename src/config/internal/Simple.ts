@@ -1,0 +1,475 @@
+/**
+ * A fast reader for the plain YAML that configurations are written in, in
+ * front of the `yaml` package: block mappings and sequences by indentation,
+ * one-line flow mappings and sequences (`{address: 10.0.0.1, healthcheck:
+ * http}`), plain and quoted one-line scalars, comments. It builds the same
+ * nodes the package's `parseDocument` builds (`YAMLMap`, `YAMLSeq`, `Pair`,
+ * `Scalar` with the same values, `source` and start offsets, scalars typed by
+ * the same core-schema tags), so the walk cannot tell which one read a file.
+ *
+ * Anything else, or anything it is not sure of (anchors, aliases, tags,
+ * block scalars, multi-line scalars, escapes beyond the common ones, tabs,
+ * CR, directives, several documents, complex keys, odd indentation, deep
+ * nesting, a syntax error), makes it give up at once: `read` (Raw.ts) then
+ * parses the text with the package, which says exactly what is wrong. Its
+ * equivalence to the package on every text it accepts is tested
+ * (test/config/simple.test.ts).
+ *
+ * Why: the package reads ~1 MB/s cold (lexer, CST, composer, and the
+ * garbage of all three); a 10,000-backend file took most of a second of
+ * `maglevd --check` (issue 13). This reads it in a few tens of milliseconds.
+ */
+import { Document, isScalar, LineCounter, type Node, Pair, Scalar, Schema, YAMLMap, YAMLSeq } from "yaml"
+
+/** The core schema's scalar tags, as the package's composer tries them on a plain scalar. */
+interface ScalarTag {
+  readonly default?: boolean | "key"
+  readonly test?: RegExp
+  readonly resolve: (value: string, onError: (message: string) => void, options: { readonly intAsBigInt: boolean }) => unknown
+}
+
+const schema = new Schema({})
+const TAGS = (schema.tags as ReadonlyArray<ScalarTag & { readonly collection?: string }>).filter((t) => t.collection === undefined)
+const RESOLVE_OPTIONS = { intAsBigInt: false }
+
+class GiveUp {}
+const GIVE_UP = new GiveUp()
+
+const giveUp = (): never => {
+  throw GIVE_UP
+}
+
+/** A plain scalar as the package types it (null, boolean, integer, float or string). */
+const plainValue = (text: string): unknown => {
+  for (const tag of TAGS) {
+    if (tag.default === true && tag.test !== undefined && tag.test.test(text)) {
+      let failed = false
+      const value = tag.resolve(text, () => (failed = true), RESOLVE_OPTIONS)
+      if (failed) giveUp()
+      // null, booleans and floats resolve to a Scalar of their value, as the composer takes it.
+      return isScalar(value) ? value.value : value
+    }
+  }
+  return text
+}
+
+/*
+ * The nodes: the package's own prototypes (so `isScalar`, `instanceof Scalar`
+ * and its methods hold), with the node type on a prototype between. The
+ * package's constructors define that type (and a collection's schema) with
+ * `Object.defineProperty` on every node, which at ~100,000 nodes cost more
+ * than all the reading here.
+ */
+const NODE_TYPE = Symbol.for("yaml.node.type")
+
+const between = (proto: object, type: string): object =>
+  Object.create(proto, { [NODE_TYPE]: { value: Symbol.for(type) } }) as object
+
+class LightScalar {
+  constructor(
+    readonly value: unknown,
+    readonly source: string,
+    readonly range: [number, number, number],
+    readonly type: Scalar.Type
+  ) {}
+}
+Object.setPrototypeOf(LightScalar.prototype, between(Scalar.prototype, "yaml.scalar"))
+
+class LightMap {
+  readonly items: Array<Pair> = []
+  range: [number, number, number] = [0, 0, 0]
+  constructor(readonly flow: boolean) {}
+}
+Object.setPrototypeOf(LightMap.prototype, between(YAMLMap.prototype, "yaml.map"))
+
+class LightSeq {
+  readonly items: Array<Node> = []
+  range: [number, number, number] = [0, 0, 0]
+  constructor(readonly flow: boolean) {}
+}
+Object.setPrototypeOf(LightSeq.prototype, between(YAMLSeq.prototype, "yaml.seq"))
+
+class LightPair {
+  constructor(readonly key: Node, readonly value: Node | null) {}
+}
+Object.setPrototypeOf(LightPair.prototype, between(Pair.prototype, "yaml.pair"))
+
+const scalar = (value: unknown, source: string, start: number, end: number, type: Scalar.Type): Scalar =>
+  new LightScalar(value, source, [start, end, end], type) as unknown as Scalar
+
+const newMap = (flow: boolean): YAMLMap => new LightMap(flow) as unknown as YAMLMap
+const newSeq = (flow: boolean): YAMLSeq => new LightSeq(flow) as unknown as YAMLSeq
+const pair = (key: Node, value: Node | null): Pair => new LightPair(key, value) as unknown as Pair
+
+const SPACE = 32
+const HASH = 35
+const COLON = 58
+const DASH = 45
+
+/** Characters a plain scalar may not start with (YAML's indicators, and the quotes it reads itself). */
+const INDICATORS = new Set([..."-?:,[]{}#&*!|>'\"%@`"].map((c) => c.charCodeAt(0)))
+/** Where a flow scalar stops. */
+const FLOW_END = new Set([..."],}"].map((c) => c.charCodeAt(0)))
+
+/** Deeper than this (blocks and flows), the package reads it (and bounds it). */
+const MAX_DEPTH = 32
+
+interface Line {
+  /** Offset of the line's first character. */
+  readonly start: number
+  /** Offset of the first non-space character. */
+  readonly content: number
+  /** Offset of the line's end (its `\n`, or the text's end). */
+  readonly end: number
+}
+
+class Reader {
+  private i = 0
+  nodes = 0
+
+  constructor(private readonly text: string, private readonly lines: ReadonlyArray<Line>) {}
+
+  private get line(): Line | undefined {
+    return this.lines[this.i]
+  }
+
+  private indent(line: Line): number {
+    return line.content - line.start
+  }
+
+  document(): Node | null {
+    const first = this.line
+    if (first === undefined) return null
+    if (this.indent(first) !== 0) giveUp()
+    const node = this.block(0, 0)
+    if (this.line !== undefined) giveUp()
+    return node
+  }
+
+  /** A block mapping or sequence whose first line is the current one, at `indent`. */
+  private block(indent: number, depth: number): Node {
+    if (depth > MAX_DEPTH) giveUp()
+    const line = this.line!
+    return this.isSeqItem(line.content) ? this.seq(indent, depth) : this.map(indent, line.content, depth)
+  }
+
+  private isSeqItem(at: number): boolean {
+    const c = this.text.charCodeAt(at + 1)
+    return this.text.charCodeAt(at) === DASH && (c === SPACE || at + 1 === this.lineEnd())
+  }
+
+  private lineEnd(): number {
+    return this.line!.end
+  }
+
+  /** A block mapping at `indent`; its first key at `from` on the current line (after `- ` for a sequence's item). */
+  private map(indent: number, from: number, depth: number): YAMLMap {
+    const map = newMap(false)
+    map.range = [from, from, from]
+    let at = from
+    for (;;) {
+      const { key, after } = this.key(at)
+      const end = this.lineEnd()
+      const rest = this.skipSpaces(after, end)
+      let value: Node | null
+      if (rest === end || this.text.charCodeAt(rest) === HASH) {
+        this.i++
+        const next = this.line
+        if (next !== undefined && this.indent(next) > indent) value = this.block(this.indent(next), depth + 1)
+        else if (next !== undefined && this.indent(next) === indent && this.isSeqItem(next.content)) value = this.seq(indent, depth + 1)
+        else value = null
+      } else {
+        value = this.inline(rest, end, depth)
+        this.i++
+      }
+      map.items.push(pair(key, value))
+      const next = this.line
+      if (next === undefined || this.indent(next) < indent) break
+      if (this.indent(next) > indent || this.isSeqItem(next.content)) giveUp()
+      at = next.content
+    }
+    map.range = [from, this.lastEnd(), this.lastEnd()]
+    return map
+  }
+
+  /** A block sequence at `indent`, from the current line. */
+  private seq(indent: number, depth: number): YAMLSeq {
+    const seq = newSeq(false)
+    const from = this.line!.content
+    for (;;) {
+      const line = this.line!
+      this.nodes++
+      const end = line.end
+      const at = this.skipSpaces(line.content + 1, end)
+      if (at === end || this.text.charCodeAt(at) === HASH) {
+        this.i++
+        const next = this.line
+        // An empty item (`-` alone) is the package's: it gives it a position of its own.
+        if (next === undefined || this.indent(next) <= indent) giveUp()
+        seq.items.push(this.block(this.indent(next!), depth + 1))
+      } else if (this.isSeqItem(at)) {
+        giveUp()
+      } else if (this.startsPair(at, end)) {
+        // `- name: primary`: a mapping whose keys line up under the first.
+        seq.items.push(this.map(at - line.start, at, depth + 1))
+      } else {
+        seq.items.push(this.inline(at, end, depth))
+        this.i++
+      }
+      const next = this.line
+      // A line at this indentation that is no item ends a sequence under a key at the same indentation (`key:` then `- a`).
+      if (next === undefined || this.indent(next) < indent || !this.isSeqItem(next.content)) break
+      if (this.indent(next) > indent) giveUp()
+    }
+    seq.range = [from, this.lastEnd(), this.lastEnd()]
+    return seq
+  }
+
+  private lastEnd(): number {
+    return this.lines[this.i - 1]?.end ?? 0
+  }
+
+  private skipSpaces(at: number, end: number): number {
+    while (at < end && this.text.charCodeAt(at) === SPACE) at++
+    return at
+  }
+
+  /** Whether the line from `at` is `key:` or `key: ...` (a plain or quoted key). */
+  private startsPair(at: number, end: number): boolean {
+    const c = this.text.charCodeAt(at)
+    if (c === 34 || c === 39) {
+      const close = this.text.indexOf(String.fromCharCode(c), at + 1)
+      return close > 0 && close < end && this.text.charCodeAt(close + 1) === COLON
+    }
+    for (let k = at; k < end; k++) {
+      const ch = this.text.charCodeAt(k)
+      if (ch === COLON && (k + 1 === end || this.text.charCodeAt(k + 1) === SPACE)) return true
+      if (ch === HASH && this.text.charCodeAt(k - 1) === SPACE) return false
+    }
+    return false
+  }
+
+  /** A block mapping's key at `at` and the offset after its `:`. */
+  private key(at: number): { readonly key: Scalar; readonly after: number } {
+    const end = this.lineEnd()
+    const c = this.text.charCodeAt(at)
+    let key: Scalar
+    let after: number
+    if (c === 34 || c === 39) {
+      const q = this.quoted(at, end)
+      key = q.node
+      after = q.after
+    } else {
+      if (INDICATORS.has(c)) giveUp()
+      let k = at
+      while (k < end && !(this.text.charCodeAt(k) === COLON && (k + 1 === end || this.text.charCodeAt(k + 1) === SPACE))) {
+        if (this.text.charCodeAt(k) === HASH && this.text.charCodeAt(k - 1) === SPACE) giveUp()
+        k++
+      }
+      if (k === end) giveUp()
+      let e = k
+      while (e > at && this.text.charCodeAt(e - 1) === SPACE) e--
+      const source = this.text.slice(at, e)
+      this.nodes++
+      key = scalar(plainValue(source), source, at, e, "PLAIN")
+      after = k
+    }
+    if (this.text.charCodeAt(after) !== COLON) giveUp()
+    after++
+    if (after < end && this.text.charCodeAt(after) !== SPACE) giveUp()
+    return { key, after }
+  }
+
+  /** A value on the rest of a line (from `at`, not a comment): a flow collection or a scalar, then only a comment. */
+  private inline(at: number, end: number, depth: number): Node {
+    const c = this.text.charCodeAt(at)
+    let node: Node
+    let after: number
+    if (c === 123 || c === 91) {
+      const f = this.flow(at, end, depth + 1)
+      node = f.node
+      after = f.after
+    } else if (c === 34 || c === 39) {
+      const q = this.quoted(at, end)
+      node = q.node
+      after = q.after
+    } else {
+      if (INDICATORS.has(c)) giveUp()
+      let k = at
+      let last = at
+      while (k < end) {
+        const ch = this.text.charCodeAt(k)
+        if (ch === HASH && this.text.charCodeAt(k - 1) === SPACE) break
+        // `a: b: c` is an error, `a: b:` too: the package says so.
+        if (ch === COLON && (k + 1 === end || this.text.charCodeAt(k + 1) === SPACE)) giveUp()
+        if (ch !== SPACE) last = k + 1
+        k++
+      }
+      const source = this.text.slice(at, last)
+      this.nodes++
+      return scalar(plainValue(source), source, at, last, "PLAIN")
+    }
+    const rest = this.skipSpaces(after, end)
+    if (rest < end && !(this.text.charCodeAt(rest) === HASH && rest > after)) giveUp()
+    return node
+  }
+
+  /** A quoted scalar on one line, with the escapes configurations use. */
+  private quoted(at: number, end: number): { readonly node: Scalar; readonly after: number } {
+    const q = this.text.charCodeAt(at)
+    let value = ""
+    let k = at + 1
+    let from = k
+    for (;;) {
+      if (k >= end) giveUp()
+      const ch = this.text.charCodeAt(k)
+      if (q === 39 && ch === 39) {
+        if (this.text.charCodeAt(k + 1) !== 39) break
+        value += this.text.slice(from, k + 1)
+        k += 2
+        from = k
+        continue
+      }
+      if (q === 34 && ch === 34) break
+      if (q === 34 && ch === 92) {
+        const e = this.text.charCodeAt(k + 1)
+        const out = e === 92 ? "\\" : e === 34 ? "\"" : e === 47 ? "/" : e === 110 ? "\n" : e === 116 ? "\t" : undefined
+        if (out === undefined) giveUp()
+        value += this.text.slice(from, k) + out
+        k += 2
+        from = k
+        continue
+      }
+      k++
+    }
+    value += this.text.slice(from, k)
+    this.nodes++
+    const close = k + 1
+    return { node: scalar(value, value, at, close, q === 34 ? "QUOTE_DOUBLE" : "QUOTE_SINGLE"), after: close }
+  }
+
+  /** A flow mapping or sequence that closes on this line. */
+  private flow(at: number, end: number, depth: number): { readonly node: YAMLMap | YAMLSeq; readonly after: number } {
+    if (depth > MAX_DEPTH) giveUp()
+    const isMap = this.text.charCodeAt(at) === 123
+    const close = isMap ? 125 : 93
+    const node = isMap ? newMap(true) : newSeq(true)
+    this.nodes++
+    let k = this.skipSpaces(at + 1, end)
+    while (this.text.charCodeAt(k) !== close) {
+      if (k >= end) giveUp()
+      if (isMap) {
+        const key = this.flowScalar(k, end, true)
+        k = key.after
+        let value: Node | null = null
+        const ch = this.text.charCodeAt(k)
+        // `{ b1, b2 }` and `{ b1: , b2: }`: keys without values.
+        if (ch !== 44 && ch !== close) {
+          if (ch !== COLON || this.text.charCodeAt(k + 1) !== SPACE) giveUp()
+          k = this.skipSpaces(k + 1, end)
+          const next = this.text.charCodeAt(k)
+          if (next !== 44 && next !== close) {
+            const v = this.flowValue(k, end, depth)
+            value = v.node
+            k = v.after
+          }
+        }
+        ;(node as YAMLMap).items.push(pair(key.node, value))
+      } else {
+        const value = this.flowValue(k, end, depth)
+        ;(node as YAMLSeq).items.push(value.node)
+        k = value.after
+      }
+      k = this.skipSpaces(k, end)
+      const ch = this.text.charCodeAt(k)
+      if (ch === 44) k = this.skipSpaces(k + 1, end)
+      else if (ch !== close) giveUp()
+    }
+    node.range = [at, k + 1, k + 1]
+    return { node, after: k + 1 }
+  }
+
+  private flowValue(at: number, end: number, depth: number): { readonly node: Node; readonly after: number } {
+    const c = this.text.charCodeAt(at)
+    if (c === 123 || c === 91) return this.flow(at, end, depth + 1)
+    return this.flowScalar(at, end, false)
+  }
+
+  /** A scalar in a flow collection: quoted, or plain up to `,`, `]`, `}` (or a key's `: `). */
+  private flowScalar(at: number, end: number, isKey: boolean): { readonly node: Scalar; readonly after: number } {
+    const c = this.text.charCodeAt(at)
+    if (c === 34 || c === 39) {
+      const q = this.quoted(at, end)
+      return { node: q.node, after: this.skipSpaces(q.after, end) }
+    }
+    if (INDICATORS.has(c) || at >= end) giveUp()
+    let k = at
+    let last = at
+    while (k < end) {
+      const ch = this.text.charCodeAt(k)
+      if (FLOW_END.has(ch) || ch === 123 || ch === 91 || ch === HASH) {
+        if (ch !== 125 && ch !== 93 && ch !== 44) giveUp()
+        break
+      }
+      if (ch === COLON) {
+        const next = this.text.charCodeAt(k + 1)
+        if (next === SPACE && isKey) break
+        giveUp()
+      }
+      if (ch !== SPACE) last = k + 1
+      k++
+    }
+    const source = this.text.slice(at, last)
+    this.nodes++
+    return { node: scalar(plainValue(source), source, at, last, "PLAIN"), after: k }
+  }
+}
+
+/** What `read` (Raw.ts) takes from a parse: the document, its line counter, the nodes counted. */
+export interface SimpleDocument {
+  readonly doc: Document.Parsed
+  readonly lineCounter: LineCounter
+  readonly nodes: number
+}
+
+/**
+ * The document of `text` when it is written in the plain YAML this reads (and
+ * has at most `maxNodes` nodes); undefined when it is not, for the package to
+ * read.
+ */
+export const readSimple = (text: string, maxNodes: number): SimpleDocument | undefined => {
+  // Tabs, CR, a byte-order mark, NUL and other controls: the package's business.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0009\u000b-\u001f\u007f\ufeff]/.test(text)) return undefined
+  const lineCounter = new LineCounter()
+  const lines: Array<Line> = []
+  let start = 0
+  lineCounter.addNewLine(0)
+  for (;;) {
+    let end = text.indexOf("\n", start)
+    if (end < 0) end = text.length
+    else lineCounter.addNewLine(end + 1)
+    let content = start
+    while (content < end && text.charCodeAt(content) === SPACE) content++
+    const c = text.charCodeAt(content)
+    if (content < end && c !== HASH) {
+      // Directives and document markers: the package's.
+      if (content === start && (c === 37 || text.startsWith("---", start) || text.startsWith("...", start))) return undefined
+      lines.push({ start, content, end })
+    }
+    if (end === text.length) break
+    start = end + 1
+  }
+  const reader = new Reader(text, lines)
+  try {
+    const contents = reader.document()
+    if (reader.nodes > maxNodes) return undefined
+    // The document the package would return, without errors or warnings (any would have made this give up).
+    const doc = new Document() as unknown as Document.Parsed
+    doc.contents = contents as Document.Parsed["contents"]
+    return { doc, lineCounter, nodes: reader.nodes }
+  } catch (e) {
+    if (e === GIVE_UP) return undefined
+    throw e
+  }
+}
