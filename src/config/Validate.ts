@@ -612,6 +612,9 @@ const frontend = (
 const backendFamily = (f: Frontend, backends: ReadonlyMap<string, Backend>): AddressFamily | undefined =>
   backends.get(f.pools[0]?.backends[0]?.backend ?? "")?.family
 
+/** Up to this many backends no frontend uses get a warning each; more get one warning that names the first few. */
+export const UNUSED_LISTED = 5
+
 /**
  * The rules VPP applies across VIPs (`lb_vip_add`, vpp-wire.md §3.3): a VIP is
  * keyed by (prefix, protocol, port) with port 0 meaning every protocol and port;
@@ -727,10 +730,17 @@ export const validate = (raw: RawConfig, walk: Walk, options: ValidateOptions): 
   const used = new Set(
     (raw.frontends ?? []).flatMap((f) => (f.value.pools ?? []).flatMap((p) => (p.backends ?? []).map((m) => m.name)))
   )
-  for (const entry of raw.backends ?? []) {
-    if (!used.has(entry.name) && backends.has(entry.name)) {
-      report.warn(entry.path, "is not used by any frontend (it is still health-checked)")
-    }
+  const unused = (raw.backends ?? []).filter((entry) => !used.has(entry.name) && backends.has(entry.name))
+  if (unused.length <= UNUSED_LISTED) {
+    for (const entry of unused) report.warn(entry.path, "is not used by any frontend (it is still health-checked)")
+  } else {
+    // One line, not one per backend: a file of 10,000 backends and no frontends yet is not 10,000 warnings.
+    const names = unused.slice(0, UNUSED_LISTED).map((e) => e.name).join(", ")
+    report.warn(
+      unused[0]!.path.parent ?? unused[0]!.path,
+      `${unused.length.toLocaleString("en-US")} backends are not used by any frontend (they are still health-checked): ` +
+        `${names} and ${(unused.length - UNUSED_LISTED).toLocaleString("en-US")} more`
+    )
   }
 
   const config: Config | undefined =

@@ -294,6 +294,21 @@ describe("warnings", () => {
     ])
   })
 
+  it("many unused backends: one warning at backends: with the count and the first five names", () => {
+    const spares = (n: number) => Array.from({ length: n }, (_, i) => `spare${i}: { address: 10.1.${i >> 8}.${i & 255}, healthcheck: hc }`).join("\n")
+    const five = check(configYaml({ backends: `${base.backends}\n${spares(5)}` }))
+    expect(warningsOf(five).map((w) => w.path)).toEqual(["maglev.backends.spare0", "maglev.backends.spare1", "maglev.backends.spare2", "maglev.backends.spare3", "maglev.backends.spare4"])
+    const text = configYaml({ backends: `${base.backends}\n${spares(1200)}` })
+    const many = check(text)
+    expect(many._tag).toBe("Valid")
+    expect(warningsOf(many)).toEqual([{
+      path: "maglev.backends",
+      rule: "1,200 backends are not used by any frontend (they are still health-checked): spare0, spare1, spare2, spare3, spare4 and 1,195 more",
+      line: text.split("\n").indexOf("  backends:") + 1,
+      column: 3
+    }])
+  })
+
   it("come with semantic errors too", () => {
     const result = check(configYaml({ lb: "", backends: `${base.backends}\nspare: { address: 10.0.0.9, healthcheck: hc }` }))
     expect(result._tag).toBe("SemanticError")
