@@ -179,6 +179,20 @@ export const PoolInfo = Schema.Struct({
 })
 export interface PoolInfo extends Schema.Schema.Type<typeof PoolInfo> {}
 
+/** A frontend in panic (min-healthy, docs/config-guide.md): its active pool has fewer backends up than the threshold. */
+export const PanicInfo = Schema.Struct({
+  /** The pool judged: the active one, or (no pool having an up backend) the kept one. */
+  pool: Schema.String,
+  /** Its backends with weight > 0 that are up. */
+  up: Schema.Int,
+  threshold: Schema.Int,
+  /** The pool whose last good weights are kept. */
+  keptPool: Schema.String,
+  /** Unix milliseconds the panic began. */
+  since: Schema.Number
+})
+export interface PanicInfo extends Schema.Schema.Type<typeof PanicInfo> {}
+
 export const FrontendInfo = Schema.Struct({
   name: Schema.String,
   description: Schema.String,
@@ -191,6 +205,10 @@ export const FrontendInfo = Schema.Struct({
   srcIpSticky: Schema.Boolean,
   flushOnDown: Schema.Boolean,
   newFlowsTableLength: Schema.Int,
+  /** `min-healthy` as the file writes it (`2`, `50%`); absent when the guard is off. */
+  minHealthy: Schema.optional(Schema.String),
+  /** Present while the frontend is in panic: the last good weights are kept (`effectiveWeight`). */
+  panic: Schema.optional(PanicInfo),
   state: FrontendState,
   activePool: Schema.optional(Schema.String),
   pools: Schema.Array(PoolInfo)

@@ -72,7 +72,7 @@ export const make = Effect.fn("Control.make")(function*(options: ControlOptions)
       const m = r.file.frontends.get(frontend!)?.pools.find((p) => p.name === pool)?.backends.find((m) => m.backend === backend)
       if (m !== undefined) fileWeights.set(key, m.weight)
     }
-    return { config: r.effective, health, fileWeights, ramps: yield* sync.ramps } satisfies Snapshot
+    return { config: r.effective, health, fileWeights, ramps: yield* sync.ramps, panics: yield* sync.panics } satisfies Snapshot
   })
 
   // The same file checks as the daemon's (a regular file, the size limit), and a big file is read off the event loop.

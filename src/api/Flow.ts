@@ -25,7 +25,7 @@ import * as Maglev from "../lb/Maglev.js"
 import { frontendVipKey, PROTOCOL_NUMBER, vipKeyString } from "../lb/VipKey.js"
 import * as Ip from "../vpp/codec/Ip.js"
 import { type FlowInfo, type FlowRequest, InvalidArgument, NotFound } from "./Api.js"
-import { type Snapshot, statusIn } from "./Info.js"
+import { desiredIn, type Snapshot, statusIn } from "./Info.js"
 
 /** Source ports a client's stack picks from, for the spread when no source port is given. */
 export const EPHEMERAL_PORTS = { from: 1024, to: 65535 } as const
@@ -141,7 +141,7 @@ export const getFrontendFlow = (snapshot: Effect.Effect<Snapshot>) =>
     const s = yield* snapshot
     const frontend = s.config.frontends.get(request.name)
     if (frontend === undefined) return yield* new NotFound({ kind: "frontend", name: request.name })
-    const p = prepareFlow(frontend, desiredVip(frontend, s.config, statusIn(s.health), s.ramps), request)
+    const p = prepareFlow(frontend, desiredIn(s, frontend), request)
     if (p instanceof InvalidArgument) return yield* p
     if (!p.needsSpread) return flowAnswer(p)
     const counts = new Array<number>(p.vip.ases.length).fill(0)

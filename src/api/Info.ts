@@ -14,6 +14,7 @@ import type { HealthStatus, Transition } from "../health/HealthState.js"
 import type { ProbeResult } from "../health/ProbeResult.js"
 import { type DesiredVip, desiredVip, frontendState, predictedBuckets } from "../lb/Desired.js"
 import { describeOp, type LbOp } from "../lb/Diff.js"
+import * as Panic from "../lb/Panic.js"
 import type { Ramps } from "../lb/SlowStart.js"
 import { frontendVipKey, vipKeyString } from "../lb/VipKey.js"
 import type * as Api from "./Api.js"
@@ -25,7 +26,16 @@ export interface Snapshot {
   readonly fileWeights: ReadonlyMap<string, number>
   /** The slow starts in progress (LbSync's), so effective weights are the ramp's steps; none when left out. */
   readonly ramps?: Ramps | undefined
+  /** The min-healthy guards (LbSync's), so a frontend in panic shows the weights it keeps; none when left out. */
+  readonly panics?: ReadonlyMap<string, Panic.PanicState> | undefined
 }
+
+/** A frontend's panic (min-healthy) as the LB sync judged it, while it still holds for the snapshot's health. */
+const shownOf = (s: Snapshot, f: Frontend, status: (backend: string) => HealthStatus | undefined) =>
+  Panic.shown(f, desiredVip(f, s.config, status, s.ramps), status, s.panics?.get(f.name)?.guard)
+
+/** What VPP should hold for the frontend's VIP: the desired state, with the weights a panic keeps. */
+export const desiredIn = (s: Snapshot, f: Frontend): DesiredVip => shownOf(s, f, statusIn(s.health)).vip
 
 /** `frontend/pool/backend`. */
 export const memberKey = (frontend: string, pool: string, backend: string): string => `${frontend}/${pool}/${backend}`
@@ -45,7 +55,7 @@ const desiredOf = (s: Snapshot): (f: Frontend) => DesiredVip => {
   return (f) => {
     let vip = cache.get(f.name)
     if (vip === undefined) {
-      vip = desiredVip(f, s.config, status, s.ramps)
+      vip = shownOf(s, f, status).vip
       cache.set(f.name, vip)
     }
     return vip
@@ -138,6 +148,8 @@ const frontendInfoWith = (s: Snapshot, vip: DesiredVip, f: Frontend): Api.Fronte
     srcIpSticky: f.srcIpSticky,
     flushOnDown: f.flushOnDown,
     newFlowsTableLength: f.newFlowsTableLength,
+    minHealthy: f.minHealthy === undefined ? undefined : Panic.formatMinHealthy(f.minHealthy),
+    panic: s.panics?.get(f.name)?.guard?.panic === undefined ? undefined : shownOf(s, f, status).panic,
     state: frontendState(vip),
     activePool: vip.activePool,
     pools: f.pools.map((pool) => ({

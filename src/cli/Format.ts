@@ -198,7 +198,7 @@ export const frontendsText = (fs: ReadonlyArray<Api.FrontendInfo>, style: Style)
       f.address,
       f.protocol,
       f.protocol === "any" ? "-" : String(f.port),
-      stateWord(f.state, style),
+      f.panic === undefined ? stateWord(f.state, style) : `${stateWord(f.state, style)} ${paint.bad("(panic)", style)}`,
       f.activePool ?? "-",
       serving(f)
     ]),
@@ -234,6 +234,15 @@ export const frontendText = (f: Api.FrontendInfo, style: Style, vpp?: VipInVpp):
     ["flush-on-down", yesNo(f.flushOnDown)],
     ["new-flows-table-length", String(f.newFlowsTableLength)]
   )
+  if (f.minHealthy !== undefined) header.push(["min-healthy", f.minHealthy])
+  if (f.panic !== undefined) {
+    const p = f.panic
+    header.push([
+      "panic",
+      `${paint.bad(`pool ${p.pool} has ${p.up} up, fewer than ${p.threshold}`, style)}; ` +
+        `keeping the last good weights of pool ${p.keptPool}, since ${when(p.since, style)}`
+    ])
+  }
   if (vpp !== undefined) {
     header.push(["buckets", vpp._tag === "Found" ? "from VPP" : paint.warn(`predicted (${oneLine(vpp.reason)})`, style)])
   }

@@ -138,7 +138,12 @@ export interface Frontend {
   readonly flushOnDown: boolean
   /** Power of two. */
   readonly newFlowsTableLength: number
+  /** The min-healthy guard (lb/Panic.ts); undefined = off. */
+  readonly minHealthy?: MinHealthy | undefined
 }
+
+/** `min-healthy`: a number of backends (`2`), or a percentage (`50%`, 1..100) of a pool's backends with weight > 0. */
+export type MinHealthy = { readonly kind: "count"; readonly value: number } | { readonly kind: "percent"; readonly value: number }
 
 export interface Config {
   readonly healthchecker: HealthCheckerConfig

@@ -77,6 +77,7 @@ const frontend = W.struct({
   pools: W.field("pools", W.list(pool, "a list of pools")),
   srcIpSticky: W.field("src-ip-sticky", W.boolean),
   flushOnDown: W.field("flush-on-down", W.boolean),
+  minHealthy: W.field("min-healthy", W.stringOrInteger),
   newFlowsTableLength: W.field("new-flows-table-length", W.integer)
 })
 

@@ -25,6 +25,7 @@ import type {
   HealthCheckType,
   HttpParams,
   LbConfig,
+  MinHealthy,
   Pool,
   StatusRange,
   TcpParams
@@ -593,8 +594,11 @@ const frontend = (
     )
   }
 
+  const guard = minHealthy(raw.minHealthy, pools, path.key("min-healthy"), report)
+
   if (report.errors.length !== errorsBefore || prefix === undefined || protocol === undefined) return undefined
   return {
+    ...(guard === undefined ? {} : { minHealthy: guard }),
     name,
     description: raw.description ?? "",
     address: prefix.text,
@@ -606,6 +610,41 @@ const frontend = (
     flushOnDown: raw.flushOnDown ?? true,
     newFlowsTableLength
   }
+}
+
+/**
+ * `min-healthy` (lb/Panic.ts): `2` or `50%`. Zero is refused (leaving the key
+ * out turns the guard off), and so is a count above every pool's size (its
+ * backends with weight > 0: the frontend could never leave panic); a count
+ * above some pool's size is a warning naming that pool.
+ */
+const minHealthy = (raw: string | number | undefined, pools: ReadonlyArray<Pool>, path: Path, report: Report): MinHealthy | undefined => {
+  if (raw === undefined) return undefined
+  if (typeof raw === "string") {
+    const m = /^(\d+(?:\.\d+)?)%$/.exec(raw.trim())
+    const value = m === null ? NaN : Number(m[1])
+    if (m === null) report.error(path, "must be a number of backends like 2 or a percentage like 50%", raw)
+    else if (value <= 0 || value > 100) {
+      report.error(path, "must be a percentage above 0% and at most 100% (leave min-healthy out to turn the guard off)", raw)
+    } else return { kind: "percent", value }
+    return undefined
+  }
+  if (raw < 1) {
+    report.error(path, "must be at least 1 (leave min-healthy out to turn the guard off)", raw)
+    return undefined
+  }
+  const sizes = pools.map((p) => p.backends.filter((m) => m.weight > 0).length)
+  if (sizes.length > 0 && sizes.every((n) => n < raw)) {
+    report.error(path, `is more than the backends with weight > 0 of every pool (the largest has ${Math.max(...sizes)}): the frontend could never leave panic`, raw)
+    return undefined
+  }
+  pools.forEach((p, i) => {
+    const n = sizes[i]!
+    if (n > 0 && n < raw) {
+      report.warn(path, `is more than the ${n} backends with weight > 0 of pool ${JSON.stringify(p.name)}: while that pool is the active one, the frontend is in panic`, raw)
+    }
+  })
+  return { kind: "count", value: raw }
 }
 
 /** The family of a frontend's backends (one, once the frontend is valid). */

@@ -43,6 +43,7 @@ import {
   observedFromDumps,
   vipMatches
 } from "./Diff.js"
+import * as Panic from "./Panic.js"
 import * as Requests from "./Requests.js"
 import * as SlowStart from "./SlowStart.js"
 import { canonicalAddress, compareAddresses, frontendVipKey, keyOf, type VipKey, vipKey, vipKeyString } from "./VipKey.js"
@@ -94,6 +95,8 @@ export interface LbSyncShape {
   readonly ramps: Effect.Effect<SlowStart.Ramps>
   /** The lb plugin's four per-VIP counters by frontend (frontends whose VIP VPP does not hold are left out); empty while disconnected. */
   readonly counters: Effect.Effect<ReadonlyMap<string, Supervisor.VipCounters>>
+  /** The min-healthy guards (Panic.ts) by frontend: each one's last good set, panic and panic count. */
+  readonly panics: Effect.Effect<ReadonlyMap<string, Panic.PanicState>>
   /** No request is pending and none is running (for tests and the simulation harness). */
   readonly idle: Effect.Effect<boolean>
 }
@@ -310,6 +313,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
    */
   const cache = new Map<string, { readonly frontend: Frontend; readonly vip: DesiredVip }>()
   const dirty = new Set<string>()
+  /** The min-healthy guards: judged where desired state is computed, so this one writer decides both. */
+  const guards = Panic.makeStore()
 
   /** Slow start: when each ramping backend came up (epoch ms); written by the transition forwarder and the ramp fiber. */
   const ramps = new Map<string, number>()
@@ -324,13 +329,20 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const status = statusLookup(yield* checker.statuses)
       const ramp = rampsAt(yield* Clock.currentTimeMillis)
       const byKey = frontendsByKey(config)
+      const now = yield* Clock.currentTimeMillis
+      const panicEvents: Array<Panic.PanicEvent> = []
+      const unsettled: Array<string> = []
       const one = (k: string, f: Frontend): DesiredVip => {
         const c = cache.get(k)
         if (c !== undefined && c.frontend === f && !dirty.has(k) && keys === undefined) return c.vip
         const vip = desiredVip(f, config, status, ramp)
-        cache.set(k, { frontend: f, vip })
+        const v = guards.apply(f, config, vip, status, memory === undefined ? undefined : (memory.vips.get(k) ?? null), now)
+        if (v.event !== undefined) panicEvents.push(v.event)
+        // A guard waiting for VPP's weights (after a start) is judged again once VPP was read.
+        if (!v.settled) unsettled.push(k)
+        cache.set(k, { frontend: f, vip: v.vip })
         dirty.delete(k)
-        return vip
+        return v.vip
       }
       const out: Array<DesiredVip> = []
       if (keys === undefined) {
@@ -343,6 +355,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
           if (f !== undefined) out.push(one(k, f))
         }
       }
+      for (const k of unsettled) dirty.add(k)
+      yield* Effect.forEach(panicEvents, (e) => Panic.logEvent(e, now), { discard: true })
       return out
     })
 
@@ -857,6 +871,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
     reconcileFrontend,
     requestFull,
     desired: desiredFor(undefined),
+    panics: Effect.sync(() => guards.states()),
     phase: Clock.currentTimeMillis.pipe(Effect.map((now) => WarmUp.phase(warm, now))),
     ramps: Clock.currentTimeMillis.pipe(Effect.map((now) => {
       const copy = new Map(ramps)

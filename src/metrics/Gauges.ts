@@ -17,6 +17,7 @@ import { type HealthStatus, STATUSES } from "../health/HealthState.js"
 import { type AsFlows, asFlowsByFrontend } from "../lb/AsFlows.js"
 import { activePool } from "../lb/Desired.js"
 import * as LbSync from "../lb/LbSync.js"
+import * as Panic from "../lb/Panic.js"
 import * as Supervisor from "../vpp/Supervisor.js"
 import * as Process from "./Process.js"
 import { bytes, escapeLabelValue, fromFamily, labelValueBytes, type Source } from "./Prometheus.js"
@@ -29,6 +30,8 @@ export interface Snapshot {
   readonly vipCounters: ReadonlyMap<string, Supervisor.VipCounters>
   /** Each frontend's ASes with their established flows (AsFlows.ts); none when absent. */
   readonly asFlows?: ReadonlyMap<string, ReadonlyArray<AsFlows>>
+  /** The min-healthy guards (`LbSync.panics`); none when absent. */
+  readonly panics?: ReadonlyMap<string, Panic.PanicState>
 }
 
 /** The `kind` label of each of the lb plugin's four per-VIP counters. */
@@ -198,6 +201,8 @@ const sourcesOf = (s: Snapshot, { known, layout, list: backends, names, states, 
         const f = frontends[i]!
         const active = activePool(f, status)
         const rows = layout.rows[i]!
+        // A frontend in panic (min-healthy) asks VPP for the weights it keeps.
+        const kept = Panic.keptWeights(s.config, f, status, s.panics?.get(f.name)?.guard)
         for (let p = 0; p < f.pools.length; p++) {
           const pool = f.pools[p]!
           const members = pool.backends
@@ -205,7 +210,8 @@ const sourcesOf = (s: Snapshot, { known, layout, list: backends, names, states, 
           for (let k = 0; k < members.length; k++) {
             const row = poolRows[k]!
             const up = active === pool && known[row.backend]?.status === "up"
-            w.line(row.open, NOTHING, up ? members[k]!.weight : 0)
+            const weight = kept === undefined ? (up ? members[k]!.weight : 0) : kept.pool === pool.name ? (kept.weights.get(members[k]!.backend) ?? 0) : 0
+            w.line(row.open, NOTHING, weight)
           }
         }
       }
@@ -246,7 +252,7 @@ export const snapshot: Effect.Effect<Snapshot, never, HealthChecker.HealthChecke
     const state = yield* vpp.state
     const vipCounters = yield* sync.counters
     const asFlows = asFlowsByFrontend(config, yield* vpp.lbVips)
-    return { config, health, vppConnected: state._tag === "Connected", vipCounters, asFlows }
+    return { config, health, vppConnected: state._tag === "Connected", vipCounters, asFlows, panics: yield* sync.panics }
   })
 
 /**
@@ -256,7 +262,12 @@ export const snapshot: Effect.Effect<Snapshot, never, HealthChecker.HealthChecke
  */
 export const all = (s: Snapshot): ReadonlyArray<Source> => {
   const backends = backendsInOrder(s)
-  return [...sourcesOf(s, backends), ...FrontendState.sources(FrontendState.statuses(s.config, backends.status)), ...Process.sources()]
+  return [
+    ...sourcesOf(s, backends),
+    ...FrontendState.sources(FrontendState.statuses(s.config, backends.status)),
+    ...Panic.sources(s.config, s.panics ?? new Map()),
+    ...Process.sources()
+  ]
 }
 
 /** The families of one snapshot (`all`). */

@@ -19,6 +19,7 @@ import * as Simulator from "../../src/sim/Simulator.js"
 import * as Supervisor from "../../src/vpp/Supervisor.js"
 import { backend, config, healthCheck, lbConfig } from "../support/config.js"
 import { tempDir } from "../sim/tempDir.js"
+import { advanceUntil } from "../support/lbDaemon.js"
 
 const PASS = probeResult("L7OK", 1, "HTTP 200")
 const FAIL = probeResult("L4CON", 1, "refused")
@@ -43,17 +44,6 @@ const cfg = config({
     newFlowsTableLength: 1024
   }]
 })
-
-const advanceUntil = <A, E, R>(what: string, probe: Effect.Effect<A | undefined, E, R>, maxSteps = 120) =>
-  Effect.gen(function*() {
-    for (let i = 0; i <= maxSteps; i++) {
-      const a = yield* probe
-      if (a !== undefined) return a
-      yield* TestClock.adjust("500 millis")
-      yield* pollDelay(10)
-    }
-    return yield* Effect.dieMessage(`${what} did not happen`)
-  })
 
 /** Lets wall-time socket work settle with the virtual clock still. */
 const settle = pollDelay(100)

@@ -1,0 +1,320 @@
+/**
+ * The min-healthy guard (beyond the Go original; Envoy calls it panic mode).
+ * A frontend with `min-healthy` (a number of backends, or a percentage of a
+ * pool's backends with weight > 0) is in panic when the pool that would be
+ * active has fewer backends up than that: rather than drain the rest down to
+ * nothing (health checks that fail together often fail for a reason of their
+ * own, and the few backends left would take everything), the frontend keeps
+ * the last good weights.
+ *
+ * - The active pool is the ordinary one (Desired.ts: the first pool with an
+ *   up backend of weight > 0); failover is unchanged. That pool is *judged*:
+ *   up backends (weight > 0) against its threshold. While no pool has an up
+ *   backend, the pool of the last good weights is judged.
+ * - **Good**: the judged pool is the active one and meets the threshold. Its
+ *   up backends are recorded as the last good set.
+ * - **Panic**: the judged pool is below the threshold and a last good set is
+ *   known. The backends of the last good set keep their weight in its pool
+ *   (the current one, so an operator's override still applies), and so does a
+ *   backend of that pool that is up; an operator's pause or disable is always
+ *   honoured. Every other AS is drained (weight 0, no flush). It ends when the
+ *   active pool meets its threshold again (the ordinary weights return; a
+ *   backend still down is then drained, with its `flush-on-down`).
+ * - **Undecided**: below the threshold, but backends of the judged pool still
+ *   `unknown` could make up the difference (a start, a resume): ordinary
+ *   weights, no panic yet. A panic already on is not ended by it.
+ * - **Nothing to keep**: below the threshold with no last good set (this
+ *   process never saw the frontend good, and VPP held no weight for its VIP):
+ *   ordinary weights, no panic.
+ *
+ * The state per frontend (`Guard`) is explicit and small: the last good set,
+ * the panic (if on) and the shape of the pools it refers to. The LB sync keeps
+ * it where it computes desired state (`Store`), so VPP's one writer decides
+ * both. A reload that changes the frontend's pools or members (not only their
+ * weights) resets it; with no memory (a reset, or a start), the last good set
+ * is taken from the weights VPP holds for the VIP (`seedFrom`), so a daemon
+ * restarted (or reloaded) during a panic keeps programming what VPP already
+ * has.
+ */
+import { Effect } from "effect"
+import type { Config, Frontend, MinHealthy, Pool } from "../config/Config.js"
+import type { HealthStatus } from "../health/HealthState.js"
+import { fromFamily, type Source } from "../metrics/Prometheus.js"
+import { type DesiredAs, type DesiredVip, desiredVip, type StatusOf } from "./Desired.js"
+import type { ObservedVip } from "./Diff.js"
+import { canonicalAddress } from "./VipKey.js"
+
+/** `min-healthy` as the file writes it: `2` or `50%`. */
+export const formatMinHealthy = (m: MinHealthy): string => (m.kind === "count" ? String(m.value) : `${m.value}%`)
+
+const weighted = (pool: Pool) => pool.backends.filter((m) => m.weight > 0)
+
+/** The pool's threshold: the count, or the percentage of its backends with weight > 0 rounded up; at least 1. */
+export const threshold = (min: MinHealthy, pool: Pool): number =>
+  min.kind === "count" ? min.value : Math.max(1, Math.ceil((min.value * weighted(pool).length) / 100 - 1e-9))
+
+const count = (pool: Pool, status: StatusOf, wanted: HealthStatus) =>
+  weighted(pool).filter((m) => (status(m.backend) ?? "unknown") === wanted).length
+
+/** A set of backends of one pool. */
+export interface Kept {
+  readonly pool: string
+  readonly backends: ReadonlySet<string>
+}
+
+export interface PanicInfo {
+  /** The pool judged: the active one, or (no pool having an up backend) the kept one. */
+  readonly pool: string
+  /** Its backends with weight > 0 that are up. */
+  readonly up: number
+  readonly threshold: number
+  /** The pool whose last good weights are kept. */
+  readonly keptPool: string
+  /** Epoch milliseconds the panic began. */
+  readonly since: number
+}
+
+export interface Guard {
+  /** The frontend's pools and members when it was recorded (a reload that changes them resets the guard). */
+  readonly shape: string
+  /** The last good set; `null`: known to be none (VPP held no weight for the VIP); undefined: not known yet. */
+  readonly good: Kept | null | undefined
+  readonly panic: PanicInfo | undefined
+}
+
+export type PanicEvent =
+  | { readonly _tag: "Enter"; readonly frontend: string; readonly minHealthy: string; readonly info: PanicInfo }
+  | {
+    readonly _tag: "End"
+    readonly frontend: string
+    /** `healthy`: the active pool meets its threshold; `reload`: the guard was turned off or its pools changed. */
+    readonly reason: "healthy" | "reload" | "nothing-kept"
+    readonly pool: string
+    readonly up: number
+    readonly threshold: number
+    readonly since: number
+  }
+
+export interface Verdict {
+  readonly vip: DesiredVip
+  readonly guard: Guard | undefined
+  readonly event: PanicEvent | undefined
+  /** False while the verdict waits for VPP's weights (no memory, VPP not read yet): compute it again then. */
+  readonly settled: boolean
+}
+
+/** The last good set from the weights VPP holds for the VIP: the first pool with a member VPP gives weight; null when none. */
+export const seedFrom = (frontend: Frontend, config: Config, observed: ObservedVip | undefined): Kept | null => {
+  if (observed === undefined || observed.deleted === true) return null
+  const holds = new Set(observed.ases.filter((a) => !a.lameduck && a.weight > 0).map((a) => a.address))
+  for (const pool of frontend.pools) {
+    const members = weighted(pool).filter((m) => {
+      const b = config.backends.get(m.backend)
+      return b !== undefined && holds.has(canonicalAddress(b.address))
+    })
+    if (members.length > 0) return { pool: pool.name, backends: new Set(members.map((m) => m.backend)) }
+  }
+  return null
+}
+
+const shapes = new WeakMap<Frontend, string>()
+const shapeOf = (f: Frontend): string => {
+  let s = shapes.get(f)
+  if (s === undefined) {
+    s = JSON.stringify(f.pools.map((p) => [p.name, p.backends.map((m) => m.backend)]))
+    shapes.set(f, s)
+  }
+  return s
+}
+
+/** States a kept backend still serves in; paused and disabled are the operator's and always honoured. */
+const KEEPS: ReadonlySet<HealthStatus> = new Set(["up", "down", "unknown"])
+
+/** The desired VIP in panic: the kept set (and the pool's up backends) at their weight in the kept pool, every other AS drained. */
+const keep = (vip: DesiredVip, pool: Pool, kept: Kept): DesiredVip => {
+  const weights = new Map(weighted(pool).map((m) => [m.backend, m.weight]))
+  const ases = vip.ases.map((as): DesiredAs => {
+    const w = weights.get(as.backend)
+    if (w !== undefined && KEEPS.has(as.status) && (kept.backends.has(as.backend) || as.status === "up")) {
+      // An up backend of the active pool keeps what the ordinary rule gives it (a slow start's step).
+      return { ...as, weight: vip.activePool === pool.name && as.weight > 0 ? as.weight : w, flush: false }
+    }
+    return as.weight === 0 ? as : { ...as, weight: 0, flush: false }
+  })
+  return { ...vip, activePool: pool.name, ases }
+}
+
+/**
+ * One frontend's verdict: its ordinary desired VIP (Desired.ts) and the guard
+ * so far → the VIP to program, the guard from now on, and the event to log.
+ * `seed` reads VPP's weights for the VIP when there is no memory (undefined:
+ * VPP not read yet). Pure; `now` only dates a panic's start.
+ */
+export const evaluate = (
+  frontend: Frontend,
+  vip: DesiredVip,
+  status: StatusOf,
+  prev: Guard | undefined,
+  seed: (() => Kept | null | undefined) | undefined,
+  now: number
+): Verdict => {
+  const min = frontend.minHealthy
+  const ended = (reason: "healthy" | "reload" | "nothing-kept", pool: string, up: number, t: number): PanicEvent | undefined =>
+    prev?.panic === undefined ? undefined : { _tag: "End", frontend: frontend.name, reason, pool, up, threshold: t, since: prev.panic.since }
+  if (min === undefined) return { vip, guard: undefined, event: ended("reload", "", 0, 0), settled: true }
+  const shape = shapeOf(frontend)
+  const same = prev?.shape === shape ? prev : undefined
+  const active = vip.activePool === undefined ? undefined : frontend.pools.find((p) => p.name === vip.activePool)
+  const good = same?.good
+  const judged = active ?? (good ? frontend.pools.find((p) => p.name === good.pool) : undefined) ?? frontend.pools[0]!
+  const t = threshold(min, judged)
+  const up = count(judged, status, "up")
+  if (active !== undefined && up >= t) {
+    const backends = new Set(weighted(active).filter((m) => status(m.backend) === "up").map((m) => m.backend))
+    return { vip, guard: { shape, good: { pool: active.name, backends }, panic: undefined }, event: ended("healthy", active.name, up, t), settled: true }
+  }
+  const reason = same === undefined ? "reload" : "healthy"
+  if (same?.panic === undefined && up + count(judged, status, "unknown") >= t) {
+    return { vip, guard: { shape, good, panic: undefined }, event: ended(reason, judged.name, up, t), settled: true }
+  }
+  let kept = good
+  if (kept === undefined) {
+    kept = seed?.()
+    if (kept === undefined) return { vip, guard: prev, event: undefined, settled: false }
+  }
+  const pool = kept === null ? undefined : frontend.pools.find((p) => p.name === kept.pool)
+  if (kept === null || pool === undefined) {
+    return { vip, guard: { shape, good: null, panic: undefined }, event: ended("nothing-kept", judged.name, up, t), settled: true }
+  }
+  const info: PanicInfo = { pool: judged.name, up, threshold: t, keptPool: pool.name, since: prev?.panic?.since ?? now }
+  return {
+    vip: keep(vip, pool, kept),
+    guard: { shape, good: kept, panic: info },
+    event: prev?.panic === undefined ? { _tag: "Enter", frontend: frontend.name, minHealthy: formatMinHealthy(min), info } : undefined,
+    settled: true
+  }
+}
+
+/**
+ * What a reader (the API) shows for a frontend, given the guard the LB sync
+ * keeps: its panic and the weights kept while that panic still holds for the
+ * health now; the ordinary VIP otherwise. It never starts a panic itself.
+ */
+export const shown = (frontend: Frontend, vip: DesiredVip, status: StatusOf, guard: Guard | undefined): { readonly vip: DesiredVip; readonly panic: PanicInfo | undefined } => {
+  if (guard?.panic === undefined) return { vip, panic: undefined }
+  const v = evaluate(frontend, vip, status, guard, undefined, guard.panic.since)
+  return v.guard?.panic === undefined ? { vip, panic: undefined } : { vip: v.vip, panic: v.guard.panic }
+}
+
+/** The weights a frontend in panic keeps, by backend, and their pool (for a reader that does not build VIPs); undefined outside panic. */
+export const keptWeights = (
+  config: Config,
+  frontend: Frontend,
+  status: StatusOf,
+  guard: Guard | undefined
+): { readonly pool: string; readonly weights: ReadonlyMap<string, number> } | undefined => {
+  if (guard?.panic === undefined) return undefined
+  const v = shown(frontend, desiredVip(frontend, config, status), status, guard)
+  if (v.panic === undefined) return undefined
+  return { pool: v.panic.keptPool, weights: new Map(v.vip.ases.map((a) => [a.backend, a.weight])) }
+}
+
+// --- the store the LB sync keeps --------------------------------------------------------
+
+export interface PanicState {
+  readonly guard: Guard | undefined
+  /** Panics entered since the daemon started. */
+  readonly entries: number
+}
+
+export interface Store {
+  /** Evaluates one frontend against its guard and records the outcome. */
+  readonly apply: (
+    frontend: Frontend,
+    config: Config,
+    vip: DesiredVip,
+    status: StatusOf,
+    /** VPP's VIP as last read (null: VPP does not hold it; undefined: not read yet), for a guard with no memory. */
+    observed: ObservedVip | null | undefined,
+    now: number
+  ) => Verdict
+  /** Every frontend's guard and panic count, by name. */
+  readonly states: () => ReadonlyMap<string, PanicState>
+}
+
+/** The guards of one LB sync. Only its computation of desired state writes them. */
+export const makeStore = (): Store => {
+  const guards = new Map<string, Guard>()
+  const entries = new Map<string, number>()
+  return {
+    apply: (frontend, config, vip, status, observed, now) => {
+      const prev = guards.get(frontend.name)
+      if (prev === undefined && frontend.minHealthy === undefined) return { vip, guard: undefined, event: undefined, settled: true }
+      const seed = () => (observed === undefined ? undefined : seedFrom(frontend, config, observed ?? undefined))
+      const v = evaluate(frontend, vip, status, prev, seed, now)
+      if (v.guard === undefined) guards.delete(frontend.name)
+      else guards.set(frontend.name, v.guard)
+      if (v.event?._tag === "Enter") entries.set(frontend.name, (entries.get(frontend.name) ?? 0) + 1)
+      return v
+    },
+    states: () => {
+      const out = new Map<string, PanicState>()
+      for (const name of new Set([...guards.keys(), ...entries.keys()])) {
+        out.set(name, { guard: guards.get(name), entries: entries.get(name) ?? 0 })
+      }
+      return out
+    }
+  }
+}
+
+// --- logs and metrics ---------------------------------------------------------------------
+
+/** `frontend-panic` (warning) and `frontend-panic-end` (info). */
+export const logEvent = (e: PanicEvent, now: number): Effect.Effect<void> =>
+  e._tag === "Enter"
+    ? Effect.logWarning(
+      `frontend ${e.frontend} in panic: pool ${e.info.pool} has ${e.info.up} backends up, fewer than min-healthy ${e.minHealthy} ` +
+        `(${e.info.threshold}); the last good weights of pool ${e.info.keptPool} are kept`
+    ).pipe(Effect.annotateLogs({
+      event: "frontend-panic",
+      frontend: e.frontend,
+      pool: e.info.pool,
+      up: e.info.up,
+      threshold: e.info.threshold,
+      min_healthy: e.minHealthy,
+      kept_pool: e.info.keptPool
+    }))
+    : Effect.logInfo(
+      e.reason === "healthy"
+        ? `frontend ${e.frontend} out of panic: pool ${e.pool} has ${e.up} backends up (threshold ${e.threshold})`
+        : e.reason === "reload"
+        ? `frontend ${e.frontend} out of panic: a reload turned min-healthy off or changed its pools`
+        : `frontend ${e.frontend} out of panic: no last good weights to keep`
+    ).pipe(Effect.annotateLogs({
+      event: "frontend-panic-end",
+      frontend: e.frontend,
+      reason: e.reason,
+      pool: e.pool,
+      up: e.up,
+      threshold: e.threshold,
+      duration_ms: Math.max(0, now - e.since)
+    }))
+
+/** `maglev_frontend_panic` (0/1) and `maglev_frontend_panics_total` for every frontend of the configuration. */
+export const sources = (config: Config, states: ReadonlyMap<string, PanicState>): ReadonlyArray<Source> => {
+  const names = [...config.frontends.keys()]
+  return [
+    fromFamily({
+      name: "maglev_frontend_panic",
+      help: "1 while the frontend is in panic (its active pool has fewer backends up than min-healthy; the last good weights are kept), else 0.",
+      type: "gauge",
+      samples: names.map((f) => ({ labels: [["frontend", f]] as const, value: states.get(f)?.guard?.panic === undefined ? 0 : 1 }))
+    }),
+    fromFamily({
+      name: "maglev_frontend_panics_total",
+      help: "Times the frontend went into panic (min-healthy) since maglevd started.",
+      type: "counter",
+      samples: names.map((f) => ({ labels: [["frontend", f]] as const, value: states.get(f)?.entries ?? 0 }))
+    })
+  ]
+}
