@@ -288,12 +288,14 @@ describe("dashboard in chromium", () => {
 
   it("a weight override without a transition reaches the page at once, as a frontend event (not the 5 s refresh)", async () => {
     const { page, context } = await openPage(`${lab.frontendUrl}/view/#${encodeURIComponent(lab.ids.b)}`)
-    // What maglevd-frontend sends, read beside the page.
-    const sse = await fetch(`${lab.frontendUrl}/view/api/events`)
+    // What maglevd-frontend sends, read beside the page (from the state's event id: nothing falls in between).
+    const { eventId } = (await (await fetch(`${lab.frontendUrl}/view/api/state`)).json()) as { eventId: string }
+    const sse = await fetch(`${lab.frontendUrl}/view/api/events?since=${eventId}`)
     const reader = sse.body!.getReader()
     let text = ""
     const frontendEventWith = (weight: number) =>
-      text.split("\n\n").some((frame) => {
+      // Complete frames only (the last piece may still be arriving).
+      text.split("\n\n").slice(0, -1).some((frame) => {
         if (!frame.includes("event: frontend\n")) return false
         const data = JSON.parse(frame.slice(frame.indexOf("data: ") + 6)) as { server: string; info: { pools: Array<{ name: string; backends: Array<{ backend: string; weight: number }> }> } }
         return data.server === lab.ids.b && data.info.pools.some((p) => p.name === "fallback" && p.backends.some((b) => b.backend === "web3" && b.weight === weight))
