@@ -316,18 +316,33 @@ export const make = Effect.fn("LbSync.make")(function*() {
   /** The min-healthy guards: judged where desired state is computed, so this one writer decides both. */
   const guards = Panic.makeStore()
 
-  /** Slow start: when each ramping backend came up (epoch ms); written by the transition forwarder and the ramp fiber. */
+  /**
+   * Slow start. A ramp's start is read from the health map (`SlowStart.rampStart`: the
+   * backend's last transition, into up after the warm-up ended at `warmDoneAt`), so a
+   * desired state computed before the transition forwarder ran still ramps. `ramps` is
+   * the ramp fiber's schedule: the backends that came up since, written by the
+   * forwarder (and dropped when they leave up) and by the fiber (when over).
+   */
   const ramps = new Map<string, number>()
-  const rampsAt = (now: number): SlowStart.Ramps | undefined =>
-    ramps.size === 0 ? undefined : { now, startedAt: (b) => ramps.get(b) }
+  let warmDoneAt: number | undefined
+  const rampsAt = (config: Config, health: HealthChecker.HealthMap, now: number): SlowStart.Ramps | undefined => {
+    const since = warmDoneAt
+    const longest = SlowStart.longestMs(config)
+    if (since === undefined || longest === 0) return undefined
+    return {
+      now,
+      startedAt: (b) => Option.match(HashMap.get(health, b), { onNone: () => undefined, onSome: (h) => SlowStart.rampStart(h, since, now, longest) })
+    }
+  }
   /** Wakes the ramp fiber: a ramp started, or the configuration changed. */
   const rampWake = yield* Queue.sliding<void>(1)
 
   const desiredFor = (keys: ReadonlySet<string> | undefined) =>
     Effect.gen(function*() {
       const config = yield* running.config
-      const status = statusLookup(yield* checker.statuses)
-      const ramp = rampsAt(yield* Clock.currentTimeMillis)
+      const health = yield* checker.statuses
+      const status = statusLookup(health)
+      const ramp = rampsAt(config, health, yield* Clock.currentTimeMillis)
       const byKey = frontendsByKey(config)
       const now = yield* Clock.currentTimeMillis
       const panicEvents: Array<Panic.PanicEvent> = []
@@ -656,6 +671,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
       if (phase === "hands-off") return undefined
       if (phase === "done") {
         warm = WarmUp.finish(warm)
+        warmDoneAt = now
         yield* Effect.logInfo("warm-up done: startup-max-delay reached").pipe(Effect.annotateLogs({ event: "vpp-lbsync-warmup-done" }))
         return { ...r, full: true, reason: r.reason === "" ? "warm-up deadline" : `${r.reason}, warm-up deadline` }
       }
@@ -664,6 +680,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const ready = desired.filter((v) => WarmUp.releasable(v)).map((v) => vipKeyString(v))
       if (ready.length === desired.length) {
         warm = WarmUp.finish(warm)
+        warmDoneAt = now
         yield* Effect.logInfo("warm-up done: every VIP released").pipe(Effect.annotateLogs({ event: "vpp-lbsync-warmup-done" }))
         for (const k of ready) released.add(k)
         return { ...r, full: true, fresh: true, reason: "warm-up done" }
@@ -873,10 +890,10 @@ export const make = Effect.fn("LbSync.make")(function*() {
     desired: desiredFor(undefined),
     panics: Effect.sync(() => guards.states()),
     phase: Clock.currentTimeMillis.pipe(Effect.map((now) => WarmUp.phase(warm, now))),
-    ramps: Clock.currentTimeMillis.pipe(Effect.map((now) => {
-      const copy = new Map(ramps)
-      return { now, startedAt: (b: string) => copy.get(b) }
-    })),
+    ramps: Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      return rampsAt(yield* running.config, yield* checker.statuses, now) ?? { now, startedAt: () => undefined }
+    }),
     counters: Effect.gen(function*() {
       const config = yield* running.config
       const byKey = yield* vpp.vipCountersByKey

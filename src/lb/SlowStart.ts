@@ -17,6 +17,7 @@
  */
 import { Duration } from "effect"
 import type { Config, Pool } from "../config/Config.js"
+import type { Transition } from "../health/HealthState.js"
 
 /** The shortest step. */
 export const MIN_STEP_MS = 1000
@@ -62,14 +63,43 @@ export const durationMs = (config: Config, pool: Pool, backend: string): number 
   return d === undefined ? 0 : Duration.toMillis(d)
 }
 
-/** The longest slow start in the configuration (ms): a ramp older than this is over everywhere. */
+const longestCache = new WeakMap<Config, number>()
+
+/** The longest slow start in the configuration (ms; 0: none): a ramp older than this is over everywhere. */
 export const longestMs = (config: Config): number => {
+  let longest = longestCache.get(config)
+  if (longest === undefined) {
+    longest = computeLongest(config)
+    longestCache.set(config, longest)
+  }
+  return longest
+}
+
+const computeLongest = (config: Config): number => {
   let longest = 0
   for (const hc of config.healthchecks.values()) if (hc.slowStart !== undefined) longest = Math.max(longest, Duration.toMillis(hc.slowStart))
   for (const f of config.frontends.values()) {
     for (const p of f.pools) if (p.slowStart !== undefined) longest = Math.max(longest, Duration.toMillis(p.slowStart))
   }
   return longest
+}
+
+/**
+ * When a backend's ramp started, from its health: the time of its last
+ * transition when that one brought it up after `since` (the end of the
+ * warm-up: restart neutrality) less than `longestMs` ago; undefined otherwise
+ * (not up, up since before the warm-up ended, or the ramp is over everywhere).
+ */
+export const rampStart = (
+  health: { readonly status: string; readonly transitions: ReadonlyArray<Transition> },
+  since: number,
+  now: number,
+  longestMs: number
+): number | undefined => {
+  if (health.status !== "up") return undefined
+  const t = health.transitions[health.transitions.length - 1]
+  if (t === undefined || t.to !== "up" || t.at < since || now >= t.at + longestMs) return undefined
+  return t.at
 }
 
 /** An up AS of the active `pool` with its ramp's step weight and end, when its ramp is in progress; else `as` itself. */

@@ -77,7 +77,7 @@ const weightsSent = (ms: ReadonlyArray<LbMutation>, pfx: string, address: string
 }
 
 describe("slow start through the LB sync", () => {
-  it.scoped("no ramp at start-up; a backend that comes up ramps step by step in each pool; a flap restarts the ramp; an override and a reload in the middle of one", () => {
+  it.scoped("no ramp at start-up; a backend that comes up ramps step by step in each pool; a flap restarts the ramp; pause and resume; an override and a reload in the middle of a ramp", () => {
     const events: Array<string> = []
     const collect = Logger.make(({ annotations }) => {
       const e = HashMap.get(annotations, "event")
@@ -180,9 +180,16 @@ describe("slow start through the LB sync", () => {
           "backend-slow-start-done"
         ])
 
+        // Paused (drained, no ramp) and resumed: probed afresh, it comes up and ramps again.
+        const checker = yield* HealthChecker.HealthChecker
+        const paused = yield* last
+        yield* checker.pause("a")
+        yield* waitFor("a drained by the pause", Effect.map(sent("192.0.2.10/32", paused), (w) => (w.includes(0) ? true : undefined)))
+        expect(yield* sent("192.0.2.10/32", paused)).toEqual([0])
+        const up4 = yield* last
+        yield* checker.resume("a")
+        yield* advanceUntil("a up after the resume", Effect.map(sent("192.0.2.10/32", up4), (w) => (w.length > 0 ? true : undefined)))
         // An override in the middle of a ramp: the steps follow the new weight (50) from the same start.
-        yield* goesDown("a down before the override")
-        const up4 = yield* comesUp("a up before the override")
         yield* stepUntil(1000, "192.0.2.10/32", up4, 2)
         const running = yield* RunningConfig.RunningConfig
         yield* running.setWeight("web", "main", "a", 50)

@@ -48,6 +48,17 @@ describe("SlowStart: the step rule", () => {
     expect(SlowStart.nextStepAt(100, 10_000, 0, 10_000)).toBeUndefined()
   })
 
+  it("a ramp's start is the health's last transition into up after the warm-up, while a slow start can last", () => {
+    const t = (at: number, from: State.HealthStatus, to: State.HealthStatus): State.Transition => ({ at, from, to, cause: "probe", result: undefined })
+    const up = (at: number, from: State.HealthStatus = "down") => ({ status: "up", transitions: [t(at - 5_000, "up", "down"), t(at, from, "up")] })
+    expect(SlowStart.rampStart(up(20_000), 10_000, 25_000, 30_000)).toBe(20_000)
+    expect(SlowStart.rampStart(up(20_000, "unknown"), 10_000, 25_000, 30_000)).toBe(20_000) // a resume, an enable, a new backend
+    expect(SlowStart.rampStart(up(9_000, "unknown"), 10_000, 25_000, 30_000)).toBeUndefined() // up in the warm-up: no ramp
+    expect(SlowStart.rampStart(up(20_000), 10_000, 50_000, 30_000)).toBeUndefined() // over everywhere
+    expect(SlowStart.rampStart({ status: "down", transitions: [t(20_000, "up", "down")] }, 10_000, 25_000, 30_000)).toBeUndefined()
+    expect(SlowStart.rampStart({ status: "up", transitions: [] }, 10_000, 25_000, 30_000)).toBeUndefined()
+  })
+
   const ramp = fc.record({
     weight: fc.integer({ min: 1, max: 100 }),
     durationMs: fc.integer({ min: 1_000, max: 600_000 }),
