@@ -44,6 +44,10 @@ describe("maglevd-frontend", () => {
     // VPP's buckets per AS, as the lb plugin reports them.
     const web = lb1.vpp.lb.vips.find((v: any) => v.frontend === "web")
     expect(web.ases.find((a: any) => a.address === "127.0.0.1").numBuckets).toBeGreaterThan(0)
+    // maglevd's binary-API counts (its watch's vppApi): it programmed VPP, so it sent lb_add_del_vip_v2.
+    const counted = await stateWhen("lb1's binary-API counts", (d) => serverOf(d, lab.lb1.id).api !== undefined)
+    expect(serverOf(counted, lab.lb1.id).api).toMatchObject({ sent: expect.any(Number), received: expect.any(Number) })
+    expect(serverOf(counted, lab.lb1.id).api.messages["lb_add_del_vip_v2"]).toBeGreaterThanOrEqual(1)
     expect((await fetch(`${lab.url}healthz`)).status).toBe(200)
   })
 
