@@ -7,23 +7,16 @@
  * expected weight (the event), never for a length of time.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, HashMap, Layer, Logger, LogLevel, TestClock } from "effect"
-import * as path from "node:path"
+import { Duration, Effect, HashMap, Logger, LogLevel, TestClock } from "effect"
 import * as RunningConfig from "../../src/config/RunningConfig.js"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
-import * as Prober from "../../src/health/Prober.js"
-import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
+import type { ProbeResult } from "../../src/health/ProbeResult.js"
 import { pollDelay } from "../../src/internal/WallClock.js"
 import * as LbSync from "../../src/lb/LbSync.js"
 import type { LbMutation } from "../../src/sim/LbPlugin.js"
-import * as Simulator from "../../src/sim/Simulator.js"
-import * as Supervisor from "../../src/vpp/Supervisor.js"
-import { tempDir } from "../sim/tempDir.js"
 import { backend, config, healthCheck, tcpFrontend as frontend } from "../support/config.js"
+import { advanceUntil, daemon, FAIL, PASS, simulatorAt } from "../support/lbDaemon.js"
 import { waitFor } from "../support/wait.js"
-
-const PASS = probeResult("L7OK", 1, "HTTP 200")
-const FAIL = probeResult("L4CON", 1, "refused")
 
 /**
  * The health check's slow start ramps a in web; api's pool overrides it with 3 s. Without `slowStart`: the same
@@ -56,13 +49,6 @@ const WEB_RAMP = [10, 19, 28, 37, 46, 55, 64, 73, 82, 91, 100]
 /** 3 s: three steps of ⌈100·k/4⌉, then 100. */
 const API_RAMP = [25, 50, 75, 100]
 
-const daemon = (apiSocket: string, statsSocket: string, answers: Map<string, ProbeResult>) => {
-  const prober = Prober.layerFrom(({ target }) => Effect.succeed(answers.get(target.backend) ?? PASS))
-  const checker = HealthChecker.layer(cfg).pipe(Layer.provide(prober))
-  const vpp = Supervisor.layer({ apiSocket, statsSocket, requestTimeout: "1 hour", statsConnectTimeout: "1 hour", pingTimeout: "1 hour" })
-  return LbSync.layer.pipe(Layer.provideMerge(Layer.merge(checker, vpp)))
-}
-
 /** The weights VPP was given for `address` in the VIP `pfx` since `from` (as-add and as-weight), in order. */
 const weightsSent = (ms: ReadonlyArray<LbMutation>, pfx: string, address: string, from = 0): ReadonlyArray<number> => {
   const vips = new Map<number, string>()
@@ -84,11 +70,7 @@ describe("slow start through the LB sync", () => {
       if (e._tag === "Some" && String(e.value).startsWith("backend-slow-start")) events.push(String(e.value))
     })
     return Effect.gen(function*() {
-      yield* TestClock.setTime(1_760_000_000_000)
-      const dir = yield* tempDir("slow-start-")
-      const apiSocket = path.join(dir, "api.sock")
-      const statsSocket = path.join(dir, "stats.sock")
-      const sim = yield* Simulator.make({ apiSocket, statsSocket })
+      const { sim, ...sockets } = yield* simulatorAt("slow-start-")
       const answers = new Map<string, ProbeResult>()
       const last = Effect.map(sim.mutations, (ms) => ms[ms.length - 1]?.seq ?? 0)
       const sent = (pfx: string, from: number) => Effect.map(sim.mutations, (ms) => weightsSent(ms, pfx, "10.0.0.1", from))
@@ -97,17 +79,6 @@ describe("slow start through the LB sync", () => {
         Effect.gen(function*() {
           yield* TestClock.adjust(Duration.millis(ms))
           yield* waitFor(`${n} weights in ${pfx}`, Effect.map(sent(pfx, from), (w) => (w.length >= n ? true : undefined)))
-        })
-      /** The clock in 500 ms steps until `cond`, with the socket work of each step let through. */
-      const advanceUntil = <A>(what: string, cond: Effect.Effect<A | undefined>) =>
-        Effect.gen(function*() {
-          for (let i = 0; i < 120; i++) {
-            const a = yield* cond
-            if (a !== undefined) return a
-            yield* TestClock.adjust("500 millis")
-            yield* pollDelay(10)
-          }
-          return yield* Effect.dieMessage(`${what} did not happen`)
         })
 
       /** a's probes fail until web's AS of a got weight 0; returns the mutation it counted from. */
@@ -202,7 +173,7 @@ describe("slow start through the LB sync", () => {
         yield* waitFor("the ramp's end", Effect.sync(() => (events.length >= 7 ? true : undefined)))
         expect(events.slice(5)).toEqual(["backend-slow-start", "backend-slow-start-done"])
         expect((yield* sync.ramps).startedAt("a")).toBeUndefined()
-      }).pipe(Effect.provide(daemon(apiSocket, statsSocket, answers)))
+      }).pipe(Effect.provide(daemon(cfg, sockets, answers)))
     }).pipe(Logger.withMinimumLogLevel(LogLevel.Info), Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
   }, 60_000)
 })
