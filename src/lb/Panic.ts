@@ -20,9 +20,11 @@
  *   honoured. Every other AS is drained (weight 0, no flush). It ends when the
  *   active pool meets its threshold again (the ordinary weights return; a
  *   backend still down is then drained, with its `flush-on-down`).
- * - **Undecided**: below the threshold, but backends of the judged pool still
- *   `unknown` could make up the difference (a start, a resume): ordinary
- *   weights, no panic yet. A panic already on is not ended by it.
+ * - **Undecided**: no last good set yet (a start), below the threshold, but
+ *   backends of the judged pool still `unknown` could make up the
+ *   difference: ordinary weights, no panic yet. Once a last good set is
+ *   known, unknown counts as not up (a reload that restarts the probing of
+ *   every backend keeps the last good weights rather than draining them).
  * - **Nothing to keep**: below the threshold with no last good set (this
  *   process never saw the frontend good, and VPP held no weight for its VIP):
  *   ordinary weights, no panic.
@@ -164,8 +166,10 @@ export const evaluate = (
   if (min === undefined) return { vip, guard: undefined, event: ended("reload", "", 0, 0), settled: true }
   const shape = shapeOf(frontend)
   const same = prev?.shape === shape ? prev : undefined
+  const inPanic = prev?.panic !== undefined
+  // A panic across a reload that changed the pools goes on from what VPP holds.
+  const good = same?.good ?? (inPanic ? seed?.() : undefined)
   const active = vip.activePool === undefined ? undefined : frontend.pools.find((p) => p.name === vip.activePool)
-  const good = same?.good
   const judged = active ?? (good ? frontend.pools.find((p) => p.name === good.pool) : undefined) ?? frontend.pools[0]!
   const t = threshold(min, judged)
   const up = count(judged, status, "up")
@@ -173,9 +177,9 @@ export const evaluate = (
     const backends = new Set(weighted(active).filter((m) => status(m.backend) === "up").map((m) => m.backend))
     return { vip, guard: { shape, good: { pool: active.name, backends }, panic: undefined }, event: ended("healthy", active.name, up, t), settled: true }
   }
-  const reason = same === undefined ? "reload" : "healthy"
-  if (same?.panic === undefined && up + count(judged, status, "unknown") >= t) {
-    return { vip, guard: { shape, good, panic: undefined }, event: ended(reason, judged.name, up, t), settled: true }
+  // No last good set yet (a start): backends still unknown may make up the difference, so no verdict yet.
+  if (good === undefined && !inPanic && up + count(judged, status, "unknown") >= t) {
+    return { vip, guard: { shape, good, panic: undefined }, event: undefined, settled: true }
   }
   let kept = good
   if (kept === undefined) {

@@ -144,7 +144,7 @@ describe("the panic rule", () => {
     expect(v.vip.ases.find((x) => x.backend === "a")?.flush).toBe(true) // disabled: always flushed
   })
 
-  it("backends still unknown are given the benefit of the doubt: no panic at a start", () => {
+  it("backends still unknown are given the benefit of the doubt at a start, not once a last good set is known", () => {
     const d = driver(frontend(half, [PRIMARY]))
     let v = d.step(all("unknown"))
     expect(v.guard?.panic).toBeUndefined()
@@ -153,6 +153,10 @@ describe("the panic rule", () => {
     expect(weights(v.vip)).toMatchObject({ a: 100, b: 0 })
     v = d.step({ ...all("down"), a: "up", b: "up" })
     expect(v.guard?.good).toEqual({ pool: "primary", backends: new Set(["a", "b"]) })
+    // Once good: a reload that restarts every probe (all unknown again) keeps the last good weights.
+    v = d.step(all("unknown"))
+    expect(v.event).toMatchObject({ _tag: "Enter", info: { up: 0, threshold: 2, keptPool: "primary" } })
+    expect(weights(v.vip)).toMatchObject({ a: 100, b: 100, c: 0, d: 0 })
   })
 
   it("without a last good set: the weights VPP holds (after a start), else the ordinary rule; none before VPP was read", () => {
