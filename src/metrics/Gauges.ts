@@ -10,7 +10,7 @@
  * takes the snapshot.
  */
 import { Effect } from "effect"
-import type { Config } from "../config/Config.js"
+import type { Config, Pool } from "../config/Config.js"
 import * as FrontendState from "../health/FrontendState.js"
 import * as HealthChecker from "../health/HealthChecker.js"
 import { type HealthStatus, STATUSES } from "../health/HealthState.js"
@@ -18,6 +18,7 @@ import { type AsFlows, asFlowsByFrontend } from "../lb/AsFlows.js"
 import { activePool } from "../lb/Desired.js"
 import * as LbSync from "../lb/LbSync.js"
 import * as Panic from "../lb/Panic.js"
+import * as SlowStart from "../lb/SlowStart.js"
 import * as Supervisor from "../vpp/Supervisor.js"
 import * as Process from "./Process.js"
 import { bytes, escapeLabelValue, fromFamily, labelValueBytes, type Source } from "./Prometheus.js"
@@ -32,6 +33,8 @@ export interface Snapshot {
   readonly asFlows?: ReadonlyMap<string, ReadonlyArray<AsFlows>>
   /** The min-healthy guards (`LbSync.panics`); none when absent. */
   readonly panics?: ReadonlyMap<string, Panic.PanicState>
+  /** The slow starts in progress (`LbSync.ramps`); none when absent. */
+  readonly ramps?: SlowStart.Ramps
 }
 
 /** The `kind` label of each of the lb plugin's four per-VIP counters. */
@@ -170,6 +173,13 @@ export const sources = (s: Snapshot): ReadonlyArray<Source> => sourcesOf(s, back
 
 const sourcesOf = (s: Snapshot, { known, layout, list: backends, names, states, status }: ReturnType<typeof backendsInOrder>): ReadonlyArray<Source> => {
   const frontends = [...s.config.frontends.values()]
+  // A slow start's step while the backend ramps (SlowStart.ts).
+  const ramps = s.ramps
+  const ramped = (pool: Pool, backend: string, weight: number): number => {
+    if (ramps === undefined || weight <= 1) return weight
+    const start = ramps.startedAt(backend)
+    return start === undefined ? weight : SlowStart.weightAt(weight, SlowStart.durationMs(s.config, pool, backend), start, ramps.now)
+  }
   const packets = [...s.vipCounters]
 
   return [
@@ -210,7 +220,7 @@ const sourcesOf = (s: Snapshot, { known, layout, list: backends, names, states, 
           for (let k = 0; k < members.length; k++) {
             const row = poolRows[k]!
             const up = active === pool && known[row.backend]?.status === "up"
-            const weight = kept === undefined ? (up ? members[k]!.weight : 0) : kept.pool === pool.name ? (kept.weights.get(members[k]!.backend) ?? 0) : 0
+            const weight = kept === undefined ? (up ? ramped(pool, members[k]!.backend, members[k]!.weight) : 0) : kept.pool === pool.name ? (kept.weights.get(members[k]!.backend) ?? 0) : 0
             w.line(row.open, NOTHING, weight)
           }
         }
@@ -252,7 +262,7 @@ export const snapshot: Effect.Effect<Snapshot, never, HealthChecker.HealthChecke
     const state = yield* vpp.state
     const vipCounters = yield* sync.counters
     const asFlows = asFlowsByFrontend(config, yield* vpp.lbVips)
-    return { config, health, vppConnected: state._tag === "Connected", vipCounters, asFlows, panics: yield* sync.panics }
+    return { config, health, vppConnected: state._tag === "Connected", vipCounters, asFlows, panics: yield* sync.panics, ramps: yield* sync.ramps }
   })
 
 /**

@@ -7,6 +7,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, FastCheck as fc, HashMap } from "effect"
 import * as Info from "../../src/api/Info.js"
 import * as Format from "../../src/cli/Format.js"
+import * as Gauges from "../../src/metrics/Gauges.js"
+import { renderText } from "../../src/metrics/Prometheus.js"
 import type { Frontend, Pool } from "../../src/config/Config.js"
 import { formatIssue } from "../../src/config/Issue.js"
 import type { BackendHealth } from "../../src/health/HealthChecker.js"
@@ -116,7 +118,7 @@ describe("SlowStart: the ramp in the desired state", () => {
     expect(desiredVip(web, cfg, up)).toMatchObject({ ases: [{ weight: 100 }, { weight: 50 }] }) // no ramps: no ramp
   })
 
-  it("the API's effective weight is the step, with slowStartUntil; maglevc shows the time left", () => {
+  it("the API's effective weight is the step, with slowStartUntil; maglevc shows the time left; so does the metric", () => {
     const healthOf = (name: string, address: string): BackendHealth => ({
       ...State.initial({ rise: 2, fall: 3 }, true),
       status: "up",
@@ -140,6 +142,11 @@ describe("SlowStart: the ramp in the desired state", () => {
     expect(Format.frontendText(info, style)).toMatch(/\n +a +10\.0\.0\.1 +up +100 +37 \(slow start, 7s\) /)
     expect(Format.weightText(info, "main", "a", style)).toContain("effective 37 (slow start, 7s), state up")
     expect(Format.frontendText(Info.frontendInfo({ ...snapshot, ramps: undefined }, web), style)).not.toContain("slow start")
+    // The metric of the effective weight says the same.
+    const scrape = renderText(Gauges.all({ config: cfg, health: snapshot.health, vppConnected: true, vipCounters: new Map(), ramps: ramps(3_000) }))
+    expect(scrape).toContain('maglev_frontend_pool_backend_weight{frontend="web",pool="main",backend="a"} 37\n')
+    expect(scrape).toContain('maglev_frontend_pool_backend_weight{frontend="api",pool="main",backend="a"} 100\n')
+    expect(scrape).toContain('maglev_frontend_pool_backend_weight{frontend="web",pool="main",backend="b"} 50\n')
   })
 
   it("outside the active pool the weight is 0, ramp or not; a down backend is 0 with no ramp shown", () => {
