@@ -382,12 +382,24 @@ const utf8Encoder = new TextEncoder()
 
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true })
 
+/** Above this many bytes a string is decoded whole (TextDecoder), not a character at a time. */
+const SHORT_TEXT = 64
+
 /**
- * ASCII fast path; anything else must be valid UTF-8. A string that does not
- * decode is refused rather than patched with U+FFFD, so that every decoded
- * value encodes back to the bytes it came from.
+ * ASCII fast path for short strings (names, addresses); anything else must be
+ * valid UTF-8. A string that does not decode is refused rather than patched
+ * with U+FFFD, so that every decoded value encodes back to the bytes it came
+ * from. A long one (a `cli_inband_reply` of megabytes) goes to the decoder at
+ * once: built a character at a time it would be a rope of millions of pieces.
  */
 const readText = (bytes: Uint8Array, from: number, to: number): string => {
+  if (to - from > SHORT_TEXT) {
+    try {
+      return utf8Decoder.decode(bytes.subarray(from, to))
+    } catch {
+      throw new Fault(from, "string is not valid UTF-8")
+    }
+  }
   let s = ""
   for (let i = from; i < to; i++) {
     const b = bytes[i]!
