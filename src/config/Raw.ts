@@ -13,7 +13,7 @@
  */
 import { Composer, CST, type Document, isMap, isScalar, Lexer, LineCounter, Parser, YAMLParseError } from "yaml"
 import type { ConfigIssue } from "./Issue.js"
-import { readSimple } from "./internal/Simple.js"
+import { readSimple, type SimpleDocument } from "./internal/Simple.js"
 import * as W from "./internal/Walk.js"
 
 type Decoded<D> = D extends W.Decoder<infer A> ? A : never
@@ -186,13 +186,17 @@ const parseBounded = (
   }
 }
 
+/** The text's document when Simple.ts reads it (plain YAML, within the bounds), for `read`; undefined otherwise. */
+export const readPlain = (text: string): SimpleDocument | undefined => readSimple(text, MAX_NODES)
+
 /**
  * YAML text → the raw configuration, or every syntax and structural error.
  * Plain YAML is read by Simple.ts, the rest by the `yaml` package (`simple:
- * false`: always by the package, for the tests that compare the two).
+ * false`: always by the package, for the tests that compare the two; a
+ * document: what `readPlain` read of this text).
  */
-export const read = (text: string, options: { readonly simple?: boolean } = {}): ReadResult => {
-  const simple = options.simple === false ? undefined : readSimple(text, MAX_NODES)
+export const read = (text: string, options: { readonly simple?: boolean | SimpleDocument } = {}): ReadResult => {
+  const simple = options.simple === false ? undefined : options.simple === true || options.simple === undefined ? readSimple(text, MAX_NODES) : options.simple
   const lineCounter = simple?.lineCounter ?? new LineCounter()
   const counted = { nodes: simple?.nodes ?? 0 }
   const doc = simple?.doc ?? parseBounded(text, lineCounter, counted)

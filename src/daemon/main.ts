@@ -266,8 +266,9 @@ const runDaemon = (o: DaemonOptions) =>
         metrics: o.metricsAddr
       })
     )
-    // On a worker thread when big: a SIGTERM during a long start-up check is still acted on at once.
-    const cfg = yield* loadConfig(o.file, { maxBytes: o.configMaxBytes, offThread: true }).pipe(
+    // Plain YAML here (quick: a worker's start cost more), anything else on a worker thread when big: a SIGTERM during a
+    // long start-up check is still acted on at once.
+    const cfg = yield* loadConfig(o.file, { maxBytes: o.configMaxBytes, offThread: "unless-plain" }).pipe(
       Effect.mapError((e) =>
         e instanceof ConfigFileError
           ? new StartFailed(`${e.path}: ${e.reason}`, 1)

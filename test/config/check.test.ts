@@ -14,6 +14,7 @@ import type { Config, HealthCheck } from "../../src/config/Config.js"
 import { ConfigError, ConfigFileError } from "../../src/config/Errors.js"
 import { type CheckResult, exitCode, formatCheckResult, formatIssue } from "../../src/config/Issue.js"
 import { repoRoot } from "../support/paths.js"
+import { bigConfig } from "./bigConfig.js"
 import { base, check, configYaml, errorsOf, warningsOf } from "./support.js"
 
 const valid = (yaml: string): Config => {
@@ -373,6 +374,23 @@ describe("files and loading", () => {
       fs.writeFileSync(path.join(dir, "maglev.yaml"), configYaml({ healthchecks: "hc: { type: https, port: 443, http: { ca-file: ca.pem } }" }))
       const result = yield* checkConfigFile(path.join(dir, "maglev.yaml"))
       expect(result._tag === "Valid" && result.config.healthchecks.get("hc")!.http!.caFile).toBe(path.join(dir, "ca.pem"))
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("offThread unless-plain (the daemon's start-up): plain YAML and YAML only the package reads give the in-thread result", () =>
+    Effect.gen(function* () {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "maglev-config-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const plain = bigConfig(300).text
+      // An anchor: Simple.ts leaves it to the package, so the check goes to a worker thread.
+      const anchored = plain.replace("    hc0: {", "    hc0: &hc0 {").replace("  backends:\n", "  backends:\n    alias: { address: 10.9.0.1, healthcheck: *hc0 }\n")
+      for (const [name, text] of [["plain.yaml", plain], ["anchored.yaml", anchored]] as const) {
+        const file = path.join(dir, name)
+        fs.writeFileSync(file, text)
+        expect(text.length).toBeGreaterThan(16 * 1024)
+        const result = yield* checkConfigFile(file, { offThread: "unless-plain" })
+        expect(result).toEqual(checkConfigText(text, { file }))
+      }
     }).pipe(Effect.scoped)
   )
 
