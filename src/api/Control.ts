@@ -37,6 +37,8 @@ export interface ControlShape {
   readonly snapshot: Effect.Effect<Snapshot>
   /** Every change of the running configuration from now on (a reload, a weight override). */
   readonly configChanges: Stream.Stream<void>
+  /** The frontends of each slow-start step from now on (`LbSync.rampSteps`). */
+  readonly rampSteps?: Stream.Stream<ReadonlyArray<string>> | undefined
   /** Checks a file (default: the daemon's); applies nothing. */
   readonly checkFile: (path?: string | undefined) => Effect.Effect<ConfigCheck>
   /**
@@ -153,6 +155,7 @@ export const make = Effect.fn("Control.make")(function*(options: ControlOptions)
     configFile: options.configFile,
     snapshot,
     configChanges: running.changes.pipe(Stream.drop(1), Stream.as(undefined)),
+    rampSteps: sync.rampSteps,
     checkFile,
     reloadFile,
     setWeight

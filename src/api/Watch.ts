@@ -81,6 +81,7 @@ type Input =
   | { readonly _tag: "Log"; readonly record: LogRecord }
   | { readonly _tag: "Heartbeat"; readonly at: number }
   | { readonly _tag: "Activity"; readonly at: number }
+  | { readonly _tag: "Ramp"; readonly frontends: ReadonlyArray<string> }
 
 const usesBackend = (snapshot: Snapshot, backend: string): ReadonlyArray<string> =>
   [...snapshot.config.frontends.values()]
@@ -195,6 +196,8 @@ export const watchEvents = (services: WatchServices, request: WatchRequest): Str
           return Effect.succeed([logEvent(input.record)])
         case "Heartbeat":
           return Effect.succeed([{ _tag: "Heartbeat", at: input.at }])
+        case "Ramp":
+          return Effect.map(control.snapshot, (s) => frontendChanges(s, input.frontends))
         case "Activity":
           return Effect.sync(() => activity(input.at))
         case "Health map":
@@ -219,6 +222,10 @@ export const watchEvents = (services: WatchServices, request: WatchRequest): Str
     if (frontends) sources.push(Stream.as(checker.changes, { _tag: "Health map" }))
     // A weight override changes no health: the running configuration's own changes say so.
     if (frontends && control.configChanges !== undefined) sources.push(Stream.as(control.configChanges, { _tag: "Health map" }))
+    // A slow start's step changes effective weights, and nothing else: only a detailed watch hears of it.
+    if (frontends && detail && control.rampSteps !== undefined) {
+      sources.push(Stream.map(control.rampSteps, (names): Input => ({ _tag: "Ramp", frontends: names })))
+    }
     if (logs !== undefined) sources.push(Stream.map(logs, (record) => ({ _tag: "Log", record })))
     if (request.probes === true || request.vppApi === true) {
       // The first tick at once: the VppApiEvent that gives the watcher its baseline.

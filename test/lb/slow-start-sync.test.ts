@@ -7,7 +7,10 @@
  * expected weight (the event), never for a length of time.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, HashMap, Logger, LogLevel, TestClock } from "effect"
+import { Duration, Effect, HashMap, Layer, Logger, LogLevel, Stream, TestClock } from "effect"
+import * as Control from "../../src/api/Control.js"
+import * as LogHub from "../../src/api/LogHub.js"
+import { watchEvents } from "../../src/api/Watch.js"
 import * as RunningConfig from "../../src/config/RunningConfig.js"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import type { ProbeResult } from "../../src/health/ProbeResult.js"
@@ -100,6 +103,13 @@ describe("slow start through the LB sync", () => {
 
       yield* Effect.gen(function*() {
         const sync = yield* LbSync.LbSync
+        // A detailed watcher (the dashboard's): a's effective weight in web, from each FrontendEvent of web.
+        const watched: Array<number> = []
+        const services = { checker: yield* HealthChecker.HealthChecker, control: yield* Control.Control, hub: yield* LogHub.LogHub }
+        yield* Effect.forkScoped(Stream.runForEach(watchEvents(services, { backend: false, frontendDetail: true }), (e) =>
+          Effect.sync(() => {
+            if (e._tag === "FrontendEvent" && e.frontend === "web") watched.push(e.info.pools[0]!.backends.find((b) => b.backend === "a")!.effectiveWeight)
+          })))
         // Start-up: both backends come up in the warm-up and are programmed at their full weight at once.
         yield* advanceUntil("warm-up done", Effect.map(sync.phase, (p) => (p === "done" ? true : undefined)))
         yield* waitFor("web programmed", Effect.map(sent("192.0.2.10/32", 0), (w) => (w.length > 0 ? true : undefined)))
@@ -118,8 +128,13 @@ describe("slow start through the LB sync", () => {
         expect(yield* TestClock.currentTimeMillis).toBeLessThan(started! + 1000)
         const desired = (yield* sync.desired).find((v) => v.frontend === "web")!.ases.find((a) => a.backend === "a")!
         expect(desired).toMatchObject({ weight: 10, slowStartUntil: started! + 10_000 })
-        for (let k = 2; k <= WEB_RAMP.length; k++) yield* stepUntil(1000, "192.0.2.10/32", up, k)
+        for (let k = 2; k <= WEB_RAMP.length; k++) {
+          yield* stepUntil(1000, "192.0.2.10/32", up, k)
+          yield* waitFor(`the watcher's step ${k}`, Effect.sync(() => (watched.at(-1) === WEB_RAMP[k - 1] ? true : undefined)))
+        }
         expect(yield* sent("192.0.2.10/32", up)).toEqual(WEB_RAMP)
+        // Every step reached the watcher, after the 0 of the down.
+        expect(watched.slice(watched.lastIndexOf(0) + 1)).toEqual(WEB_RAMP)
         expect(yield* sent("192.0.2.20/32", up)).toEqual(API_RAMP)
         // Over: forgotten, and nothing more is sent.
         expect((yield* sync.ramps).startedAt("a")).toBeUndefined()
@@ -173,7 +188,9 @@ describe("slow start through the LB sync", () => {
         yield* waitFor("the ramp's end", Effect.sync(() => (events.length >= 7 ? true : undefined)))
         expect(events.slice(5)).toEqual(["backend-slow-start", "backend-slow-start-done"])
         expect((yield* sync.ramps).startedAt("a")).toBeUndefined()
-      }).pipe(Effect.provide(daemon(cfg, sockets, answers)))
+      }).pipe(Effect.provide(
+        Layer.mergeAll(Control.layer({ configFile: "maglev.yaml" }), LogHub.layer()).pipe(Layer.provideMerge(daemon(cfg, sockets, answers)))
+      ))
     }).pipe(Logger.withMinimumLogLevel(LogLevel.Info), Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
   }, 60_000)
 })
