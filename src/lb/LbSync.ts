@@ -20,7 +20,7 @@
  *
  * See docs/lbsync.md for the rules.
  */
-import { Chunk, Clock, Context, Data, Deferred, Duration, Effect, Exit, HashMap, Layer, Option, PubSub, Queue, Stream } from "effect"
+import { Cause, Chunk, Clock, Context, Data, Deferred, Duration, Effect, Exit, FiberId, HashMap, Layer, Option, Queue, Stream } from "effect"
 import type { Config, Frontend } from "../config/Config.js"
 import * as RunningConfig from "../config/RunningConfig.js"
 import * as HealthChecker from "../health/HealthChecker.js"
@@ -93,8 +93,6 @@ export interface LbSyncShape {
   readonly phase: Effect.Effect<WarmUp.Phase>
   /** The slow starts in progress, as of now (a copy). */
   readonly ramps: Effect.Effect<SlowStart.Ramps>
-  /** The frontends of each slow-start step (their effective weights change with no transition), for watchers. */
-  readonly rampSteps: Stream.Stream<ReadonlyArray<string>>
   /** The lb plugin's four per-VIP counters by frontend (frontends whose VIP VPP does not hold are left out); empty while disconnected. */
   readonly counters: Effect.Effect<ReadonlyMap<string, Supervisor.VipCounters>>
   /** The min-healthy guards (Panic.ts) by frontend: each one's last good set, panic and panic count. */
@@ -257,6 +255,16 @@ const frontendsByKey = (config: Config): ReadonlyMap<string, Frontend> => {
   return m
 }
 
+const failureMessage = (cause: Cause.Cause<VppRequestError>): string =>
+  Option.match(Cause.failureOption(cause), { onNone: () => Cause.pretty(cause), onSome: (e) => e.message })
+
+/** An op written to VPP, waiting for (or holding) its answer. */
+interface Slot {
+  readonly op: LbOp
+  readonly job: Job
+  exit: Exit.Exit<unknown, VppRequestError> | undefined
+}
+
 /** One sync's ops on their way to VPP. */
 interface Job {
   readonly ops: Array<LbOp>
@@ -338,7 +346,6 @@ export const make = Effect.fn("LbSync.make")(function*() {
   }
   /** Wakes the ramp fiber: a ramp started, or the configuration changed. */
   const rampWake = yield* Queue.sliding<void>(1)
-  const rampSteps = yield* PubSub.unbounded<ReadonlyArray<string>>()
 
   const desiredFor = (keys: ReadonlySet<string> | undefined) =>
     Effect.gen(function*() {
@@ -441,12 +448,24 @@ export const make = Effect.fn("LbSync.make")(function*() {
   const pump = (conn: VppConnection, main: Job, interleave: boolean) =>
     Effect.gen(function*() {
       const reactions: Array<{ readonly job: Job; readonly finish: (job: Job) => Effect.Effect<void> }> = []
-      const window: Array<{ readonly op: LbOp; readonly job: Job; readonly wait: Effect.Effect<unknown, VppRequestError> }> = []
+      /**
+       * Sent and not handled yet, in the order VPP answers (`head` is the oldest);
+       * the transport's callback fills in `exit` and wakes this fiber.
+       */
+      const window: Array<Slot> = []
+      let head = 0
+      let waiting: Deferred.Deferred<void> | undefined
+      const wake = () => {
+        const w = waiting
+        if (w !== undefined) {
+          waiting = undefined
+          Deferred.unsafeDone(w, Exit.void)
+        }
+      }
       const nextJob = (): Job | undefined => {
         for (const r of reactions) if (r.job.failed === undefined && r.job.next < r.job.ops.length) return r.job
         return main.failed === undefined && main.next < main.ops.length ? main : undefined
       }
-      let answered = 0
       const fail = (job: Job, op: LbOp, reason: string) => {
         job.failed ??= new LbSyncError({ op, reason })
         job.next = job.ops.length
@@ -455,10 +474,14 @@ export const make = Effect.fn("LbSync.make")(function*() {
       for (;;) {
         let job: Job | undefined
         // Refilled in bursts (one write for many requests), once half the window was answered.
-        const refill = window.length <= WINDOW / 2 || reactions.some((r) => r.job.next === 0)
-        while (refill && window.length < WINDOW && (job = nextJob()) !== undefined) {
+        const refill = window.length - head <= WINDOW / 2 || reactions.some((r) => r.job.next === 0)
+        while (refill && window.length - head < WINDOW && (job = nextJob()) !== undefined) {
           const op = job.ops[job.next++]!
-          const sent = yield* Effect.either(Requests.start(conn, op))
+          const slot: Slot = { op, job, exit: undefined }
+          const sent = yield* Effect.either(Requests.startWith(conn, op, (exit) => {
+            slot.exit = exit
+            wake()
+          }))
           if (sent._tag === "Left") {
             fail(job, op, sent.left.message)
             continue
@@ -470,23 +493,33 @@ export const make = Effect.fn("LbSync.make")(function*() {
             if (next === undefined) memory.vips.delete(k)
             else memory.vips.set(k, next)
           }
-          window.push({ op, job, wait: sent.right })
+          window.push(slot)
         }
-        const head = window.shift()
-        if (head === undefined) break
-        // Replies come in bursts that would keep this fiber busy for a whole window: let the
-        // health fibers (and the transition forwarder) run between a few of them.
-        if (++answered % YIELD_EVERY === 0) yield* Effect.yieldNow()
-        const done = yield* Effect.either(head.wait)
-        head.job.outstanding--
-        if (done._tag === "Left") fail(head.job, head.op, done.left.message)
-        else {
-          const k = vipKeyString(head.op.vip)
-          if (head.op._tag === "VipAdd") sticky.set(k, head.op.vip.srcIpSticky)
-          if (head.op._tag === "VipDel") sticky.delete(k)
-          yield* Metrics.countLbOp(head.op)
-          const d = describeOp(head.op)
-          yield* Effect.logInfo(d.event).pipe(Effect.annotateLogs({ event: d.event, ...d.fields }))
+        if (head === window.length) break
+        if (window[head]!.exit === undefined) {
+          waiting = Deferred.unsafeMake<void>(FiberId.none)
+          yield* Deferred.await(waiting)
+          continue
+        }
+        // The replies that are in, up to YIELD_EVERY; then the other fibers run (the health
+        // checker, the transition forwarder) before more are handled.
+        for (let n = 0; n < YIELD_EVERY && head < window.length && window[head]!.exit !== undefined; n++) {
+          const { exit, job, op } = window[head]!
+          window[head++] = undefined!
+          job.outstanding--
+          if (exit!._tag === "Failure") fail(job, op, failureMessage(exit!.cause))
+          else {
+            const k = vipKeyString(op.vip)
+            if (op._tag === "VipAdd") sticky.set(k, op.vip.srcIpSticky)
+            if (op._tag === "VipDel") sticky.delete(k)
+            yield* Metrics.countLbOp(op)
+            const d = describeOp(op)
+            yield* Effect.logInfo(d.event).pipe(Effect.annotateLogs({ event: d.event, ...d.fields }))
+          }
+        }
+        if (head === window.length) {
+          window.length = 0
+          head = 0
         }
         for (let i = 0; i < reactions.length; i++) {
           const r = reactions[i]!
@@ -508,6 +541,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
             reactions.push({ job: planned.job, finish: planned.finish })
           }
         }
+        yield* Effect.yieldNow()
       }
       for (const r of reactions) yield* r.finish(r.job)
     })
@@ -825,16 +859,10 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const now = yield* Clock.currentTimeMillis
       const config = yield* running.config
       const keys = new Set<string>()
-      const names = new Set<string>()
       let next: number | undefined
       for (const [backend, startedAt] of ramps) {
         const frontends = frontendsOf(config, backend)
-        if (due !== undefined && now >= due) {
-          for (const f of frontends) {
-            keys.add(vipKeyString(frontendVipKey(f)))
-            names.add(f.name)
-          }
-        }
+        if (due !== undefined && now >= due) for (const f of frontends) keys.add(vipKeyString(frontendVipKey(f)))
         const s = SlowStart.schedule(config, frontends, backend, startedAt, now)
         if (s.over) {
           ramps.delete(backend)
@@ -843,10 +871,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
         if (s.next !== undefined && (next === undefined || s.next < next)) next = s.next
       }
       for (const k of keys) dirty.add(k)
-      if (keys.size > 0) {
-        yield* submit(request({ keys, reason: "slow start" }))
-        yield* PubSub.publish(rampSteps, [...names])
-      }
+      if (keys.size > 0) yield* submit(request({ keys, reason: "slow start" }))
       due = next
       if (next === undefined) yield* Queue.take(rampWake)
       else yield* Effect.raceFirst(Effect.sleep(Duration.millis(next - now)), Queue.take(rampWake))
@@ -902,7 +927,6 @@ export const make = Effect.fn("LbSync.make")(function*() {
     desired: desiredFor(undefined),
     panics: Effect.sync(() => guards.states()),
     phase: Clock.currentTimeMillis.pipe(Effect.map((now) => WarmUp.phase(warm, now))),
-    rampSteps: Stream.fromPubSub(rampSteps),
     ramps: Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       return rampsAt(yield* running.config, yield* checker.statuses, now) ?? { now, startedAt: () => undefined }

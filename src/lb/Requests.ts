@@ -5,7 +5,9 @@
  * `lb_add_del_as_v2`, which carries the weight, so a new AS starts with its
  * weight in one request.
  */
+import type { Exit } from "effect"
 import { lb } from "../vpp/binapi/index.js"
+import type { VppRequestError } from "../vpp/transport/Errors.js"
 import type { VppConnection } from "../vpp/transport/VppApi.js"
 import type { LbOp } from "./Diff.js"
 import type { VipKey } from "./VipKey.js"
@@ -71,5 +73,21 @@ export const start = (conn: VppConnection, op: LbOp) => {
       return conn.send(lb.LbAddDelAsV2, lb.LbAddDelAsV2Reply, r.fields)
     case "lb_as_set_weight":
       return conn.send(lb.LbAsSetWeight, lb.LbAsSetWeightReply, r.fields)
+  }
+}
+
+/**
+ * Puts the op's request on the wire now; `done` gets VPP's answer (`VppConnection.sendWith`:
+ * no fiber or Deferred per request, for LbSync's window).
+ */
+export const startWith = (conn: VppConnection, op: LbOp, done: (exit: Exit.Exit<unknown, VppRequestError>) => void) => {
+  const r = requestOf(op)
+  switch (r.name) {
+    case "lb_add_del_vip_v2":
+      return conn.sendWith(lb.LbAddDelVipV2, lb.LbAddDelVipV2Reply, r.fields, done)
+    case "lb_add_del_as_v2":
+      return conn.sendWith(lb.LbAddDelAsV2, lb.LbAddDelAsV2Reply, r.fields, done)
+    case "lb_as_set_weight":
+      return conn.sendWith(lb.LbAsSetWeight, lb.LbAsSetWeightReply, r.fields, done)
   }
 }

@@ -95,6 +95,20 @@ export interface VppConnection {
     reply: Message<Rep>,
     fields: RequestFields<Req>
   ) => Effect.Effect<Effect.Effect<Schema.Schema.Type<Rep>, VppRequestError>, VppRequestError>
+  /**
+   * Puts the request on the wire now and calls `done` with VPP's answer (or
+   * the error that ended the connection), from the connection's reader: no
+   * Deferred and no fiber per request, for a long pipeline (LbSync's window).
+   * The deadline counts from now. The effect fails when it cannot be sent
+   * (then `done` is never called); it is `Effect.void` unless a debug record
+   * is wanted.
+   */
+  readonly sendWith: <Req extends Schema.Schema.Any, Rep extends Schema.Schema.Any>(
+    request: Message<Req>,
+    reply: Message<Rep>,
+    fields: RequestFields<Req>,
+    done: (exit: Exit.Exit<Schema.Schema.Type<Rep>, VppRequestError>) => void
+  ) => Effect.Effect<void, VppRequestError>
   /** Sends a dump request and `control_ping`, and collects the details until the ping's reply. */
   readonly dump: <Req extends Schema.Schema.Any, Det extends Schema.Schema.Any>(
     request: Message<Req>,
@@ -113,7 +127,7 @@ type Pending =
     readonly request: string
     readonly deadline: number
     readonly replyId: number
-    readonly deferred: Deferred.Deferred<any, VppRequestError>
+    readonly done: (exit: Exit.Exit<any, VppRequestError>) => void
   }
   | {
     readonly kind: "dump"
@@ -121,7 +135,7 @@ type Pending =
     readonly deadline: number
     readonly detailsId: number
     readonly items: Array<unknown>
-    readonly deferred: Deferred.Deferred<Chunk.Chunk<any>, VppRequestError>
+    readonly done: (exit: Exit.Exit<Chunk.Chunk<any>, VppRequestError>) => void
   }
 
 const openSocket = (path: string) =>
@@ -214,7 +228,7 @@ export const connect = (
       closedReason = reason
       for (const p of pending.values()) {
         countVppRequest(p.request, "disconnected")
-        Deferred.unsafeDone(p.deferred, Exit.fail(error))
+        p.done(Exit.fail(error))
       }
       pending.clear()
       Deferred.unsafeDone(gone, Exit.succeed(reason))
@@ -247,7 +261,7 @@ export const connect = (
         if (p !== undefined) {
           pending.delete(guess)
           countVppRequest(p.request, "error")
-          Deferred.unsafeDone(p.deferred, Exit.fail(new VppProtocolError({ request: p.request, reason: decoded.left.message })))
+          p.done(Exit.fail(new VppProtocolError({ request: p.request, reason: decoded.left.message })))
         }
         return limit.log(LogLevel.Warning, `dropped a ${message.name} from VPP that does not decode`, {
           event: "vpp-api-recv-undecodable",
@@ -271,22 +285,22 @@ export const connect = (
       if (p.kind === "dump") {
         const complete = msgId === pingReplyId()
         countVppRequest(p.request, complete ? "ok" : "error")
-        if (complete) Deferred.unsafeDone(p.deferred, Exit.succeed(Chunk.unsafeFromArray(p.items)))
-        else Deferred.unsafeDone(p.deferred, Exit.fail(new VppProtocolError({ request: p.request, reason: `unexpected ${message.name} in a dump` })))
+        if (complete) p.done(Exit.succeed(Chunk.unsafeFromArray(p.items)))
+        else p.done(Exit.fail(new VppProtocolError({ request: p.request, reason: `unexpected ${message.name} in a dump` })))
         return log
       }
       if (msgId !== p.replyId) {
         countVppRequest(p.request, "error")
-        Deferred.unsafeDone(p.deferred, Exit.fail(new VppProtocolError({ request: p.request, reason: `unexpected ${message.name} for its context` })))
+        p.done(Exit.fail(new VppProtocolError({ request: p.request, reason: `unexpected ${message.name} for its context` })))
         return log
       }
       const retval = value["retval"]
       if (typeof retval === "number" && retval !== 0) {
         countVppRequest(p.request, "error")
-        Deferred.unsafeDone(p.deferred, Exit.fail(new VppApiError({ request: p.request, retval })))
+        p.done(Exit.fail(new VppApiError({ request: p.request, retval })))
       } else {
         countVppRequest(p.request, "ok")
-        Deferred.unsafeDone(p.deferred, Exit.succeed(value))
+        p.done(Exit.succeed(value))
       }
       return log
     }
@@ -324,30 +338,47 @@ export const connect = (
      */
     const post = <A>(
       requestName: string,
-      entry: (deadline: number, deferred: Deferred.Deferred<A, VppRequestError>) => Pending,
+      entry: (deadline: number, done: (exit: Exit.Exit<A, VppRequestError>) => void) => Pending,
       frames: (context: number) => Either.Either<ReadonlyArray<Uint8Array>, VppRequestInvalid>,
       logFields: unknown
     ): Effect.Effect<Effect.Effect<A, VppRequestError>, VppRequestError> =>
       Effect.suspend((): Effect.Effect<Effect.Effect<A, VppRequestError>, VppRequestError> => {
-        if (closedReason !== undefined) {
-          countVppRequest(requestName, "disconnected")
-          return Effect.fail(closedReason)
-        }
-        const context = allocateContext()
-        const encoded = frames(context)
-        if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
         const deferred = Deferred.unsafeMake<A, VppRequestError>(FiberId.none)
-        pending.set(context, entry(clock.unsafeCurrentTimeMillis() + timeoutMs, deferred))
-        if (idle !== undefined) {
-          Deferred.unsafeDone(idle, Exit.void)
-          idle = undefined
-        }
-        for (const f of encoded.right) writeCoalesced(socket, f)
-        const wait = Deferred.await(deferred).pipe(Effect.onInterrupt(() => Effect.sync(() => pending.delete(context))))
+        const sent = write(requestName, entry, frames, logFields, (exit) => Deferred.unsafeDone(deferred, exit))
+        if (typeof sent !== "number") return sent
+        const wait = Deferred.await(deferred).pipe(Effect.onInterrupt(() => Effect.sync(() => pending.delete(sent))))
         return debug()
-          ? Effect.as(logDebug("vpp-api-send", { message: requestName, context, fields: logFields }), wait)
+          ? Effect.as(logDebug("vpp-api-send", { message: requestName, context: sent, fields: logFields }), wait)
           : Effect.succeed(wait)
       })
+
+    /**
+     * Registers the request under a fresh context, with its deadline counted
+     * from now (it is written now), and writes its frames; `done` gets the
+     * answer. The context, or the failure to send.
+     */
+    const write = <A>(
+      requestName: string,
+      entry: (deadline: number, done: (exit: Exit.Exit<A, VppRequestError>) => void) => Pending,
+      frames: (context: number) => Either.Either<ReadonlyArray<Uint8Array>, VppRequestInvalid>,
+      logFields: unknown,
+      done: (exit: Exit.Exit<A, VppRequestError>) => void
+    ): number | Effect.Effect<never, VppRequestError> => {
+      if (closedReason !== undefined) {
+        countVppRequest(requestName, "disconnected")
+        return Effect.fail(closedReason)
+      }
+      const context = allocateContext()
+      const encoded = frames(context)
+      if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
+      pending.set(context, entry(clock.unsafeCurrentTimeMillis() + timeoutMs, done))
+      if (idle !== undefined) {
+        Deferred.unsafeDone(idle, Exit.void)
+        idle = undefined
+      }
+      for (const f of encoded.right) writeCoalesced(socket, f)
+      return context
+    }
 
     const send = <A>(...args: Parameters<typeof post<A>>): Effect.Effect<A, VppRequestError> =>
       Effect.flatten(post<A>(...args))
@@ -355,6 +386,8 @@ export const connect = (
     // The sweeper sleeps until the oldest waiter's deadline, or until something
     // is sent when nothing is waiting: no wakeups on an idle connection.
     let idle: Deferred.Deferred<void> | undefined
+    /** The request the sweeper last let the reader catch up for, past its deadline. */
+    let graced: number | undefined
     yield* Effect.gen(function*() {
       while (closedReason === undefined) {
         const oldest = pending.entries().next()
@@ -369,10 +402,22 @@ export const connect = (
           yield* Effect.sleep(Duration.millis(wait))
           continue
         }
+        if (graced !== context) {
+          // Past its deadline, but this process may have stalled (GC, a starved CPU) with the reply
+          // already in the socket: timers run before the socket is read. Once per request, let the
+          // event loop read what is there (and the reader handle it) before calling it a timeout.
+          graced = context
+          yield* Effect.async<void>((resume) => {
+            const t = setImmediate(() => resume(Effect.void))
+            return Effect.sync(() => clearImmediate(t))
+          })
+          yield* Effect.yieldNow()
+          continue
+        }
         const error = new VppTimeout({ request: p.request, context, millis: timeoutMs })
         pending.delete(context)
         countVppRequest(p.request, "timeout")
-        Deferred.unsafeDone(p.deferred, Exit.fail(error))
+        p.done(Exit.fail(error))
         shutdown(new VppDisconnected({ reason: `VPP stopped answering: ${error.message}` }))
       }
     }).pipe(outsideSpan, Effect.forkScoped)
@@ -401,13 +446,29 @@ export const connect = (
         }
         return post(
           req.name,
-          (deadline, deferred) => ({ kind: "single", request: req.name, deadline, replyId, deferred }),
+          (deadline, done) => ({ kind: "single", request: req.name, deadline, replyId, done }),
           (context) => Either.map(frameOf(req, { ...fields, client_index: handle, context }), (f) => [f]),
           fields
         )
       })
 
     const request: VppConnection["request"] = (req, rep, fields) => Effect.flatten(sendRequest(req, rep, fields))
+
+    const sendWith: VppConnection["sendWith"] = (req, rep, fields, done) => {
+      const replyId = idOf(rep)
+      if (replyId === undefined) {
+        return Effect.fail(new VppRequestInvalid({ request: req.name, reason: `${rep.nameCrc} is not in VPP's message table` }))
+      }
+      const sent = write(
+        req.name,
+        (deadline, d) => ({ kind: "single", request: req.name, deadline, replyId, done: d }),
+        (context) => Either.map(frameOf(req, { ...fields, client_index: handle, context }), (f) => [f]),
+        fields,
+        done
+      )
+      if (typeof sent !== "number") return sent
+      return debug() ? logDebug("vpp-api-send", { message: req.name, context: sent, fields }) : Effect.void
+    }
 
     const dump: VppConnection["dump"] = (req, det, fields) =>
       Effect.suspend(() => {
@@ -417,7 +478,7 @@ export const connect = (
         }
         return send(
           req.name,
-          (deadline, deferred) => ({ kind: "dump", request: req.name, deadline, detailsId, items: [], deferred }),
+          (deadline, done) => ({ kind: "dump", request: req.name, deadline, detailsId, items: [], done }),
           (context) =>
             Either.all([
               frameOf(req, { ...fields, client_index: handle, context }),
@@ -430,12 +491,12 @@ export const connect = (
     // Handshake: sockclnt_create has no client_index; its reply carries the handle and the table.
     const created = yield* send<memclnt.SockclntCreateReply>(
       memclnt.SockclntCreate.name,
-      (deadline, deferred) => ({
+      (deadline, done) => ({
         kind: "single",
         request: memclnt.SockclntCreate.name,
         deadline,
         replyId: SOCKCLNT_CREATE_REPLY_ID,
-        deferred
+        done
       }),
       (context) => Either.map(frameOf(memclnt.SockclntCreate, { context, name: options.clientName ?? CLIENT_NAME }), (f) => [f]),
       { name: options.clientName ?? CLIENT_NAME }
@@ -472,6 +533,7 @@ export const connect = (
       table,
       request,
       send: sendRequest,
+      sendWith,
       dump,
       inFlight: Effect.sync(() => pending.size),
       closed: Deferred.await(gone)
