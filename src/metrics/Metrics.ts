@@ -82,13 +82,33 @@ const CODE_LABELS: ReadonlyArray<Uint8Array> = PROBE_CODES.flatMap((code) => [
   bytes(`,result="success",code="${code}"} `)
 ])
 
-interface ProbeSeries {
-  /** The start of each of its lines up to its own labels, `maglev_probe_total{backend="...",type="..."`: written on every scrape. */
+/** The start of each of a series' lines up to its own labels, `maglev_probe_total{backend="...",type="..."`: written on every scrape. */
+interface ProbeLines {
   readonly total: Uint8Array
   readonly bucket: Uint8Array
   readonly sum: Uint8Array
   readonly count: Uint8Array
+}
+
+interface ProbeSeries {
+  readonly backend: string
+  readonly type: string
+  /** Made at the first scrape, not with the series: 10,000 backends' start-up need not encode 40,000 line starts. */
+  lines: ProbeLines | undefined
   readonly stats: Float64Array
+}
+
+const probeLines = (s: ProbeSeries): ProbeLines => {
+  if (s.lines === undefined) {
+    const labels = labelText([["backend", s.backend], ["type", s.type]])
+    s.lines = {
+      total: bytes(`${PROBE_TOTAL}{${labels}`),
+      bucket: bytes(`${PROBE_DURATION}_bucket{${labels}`),
+      sum: bytes(`${PROBE_DURATION}_sum{${labels}} `),
+      count: bytes(`${PROBE_DURATION}_count{${labels}} `)
+    }
+  }
+  return s.lines
 }
 
 const probeSeries: Array<ProbeSeries> = []
@@ -98,14 +118,7 @@ const probeSeriesOf = (backend: string, type: string): ProbeSeries => {
   const key = `${backend}\u0000${type}`
   let s = probeSeriesByKey.get(key)
   if (s === undefined) {
-    const labels = labelText([["backend", backend], ["type", type]])
-    s = {
-      total: bytes(`${PROBE_TOTAL}{${labels}`),
-      bucket: bytes(`${PROBE_DURATION}_bucket{${labels}`),
-      sum: bytes(`${PROBE_DURATION}_sum{${labels}} `),
-      count: bytes(`${PROBE_DURATION}_count{${labels}} `),
-      stats: new Float64Array(SLOTS)
-    }
+    s = { backend, type, lines: undefined, stats: new Float64Array(SLOTS) }
     probeSeriesByKey.set(key, s)
     probeSeries.push(s)
   }
@@ -165,20 +178,21 @@ const writeProbeTotal = (w: Writer, s: ProbeSeries): void => {
   for (let slot = 0; slot < CODES * 2; slot++) {
     const n = stats[CODE0 + slot]!
     if (n === 0) continue
-    w.line(s.total, CODE_LABELS[slot]!, n)
+    w.line(probeLines(s).total, CODE_LABELS[slot]!, n)
   }
 }
 
 const writeProbeDuration = (w: Writer, s: ProbeSeries): void => {
   const stats = s.stats
   if (stats[COUNT] === 0) return
+  const lines = probeLines(s)
   let cumulative = 0
   for (let b = 0; b <= BUCKETS; b++) {
     cumulative += stats[BUCKET0 + b]!
-    w.line(s.bucket, LE[b]!, cumulative)
+    w.line(lines.bucket, LE[b]!, cumulative)
   }
-  w.line(s.sum, NOTHING, stats[SUM]!)
-  w.line(s.count, NOTHING, stats[COUNT]!)
+  w.line(lines.sum, NOTHING, stats[SUM]!)
+  w.line(lines.count, NOTHING, stats[COUNT]!)
 }
 
 /** The probe families over the series that exist now, one unit per backend and check type. */
@@ -211,8 +225,9 @@ const stateIndex = Object.fromEntries(STATUSES.map((s, i) => [s, i])) as { reado
 const TRANSITION_LABELS: ReadonlyArray<Uint8Array> = STATUSES.flatMap((from) => STATUSES.map((to) => bytes(`,from="${from}",to="${to}"} `)))
 
 interface TransitionSeries {
-  /** `maglev_backend_transitions_total{backend="..."` */
-  readonly open: Uint8Array
+  readonly backend: string
+  /** `maglev_backend_transitions_total{backend="..."`, made at the first scrape (not in the first transitions' storm). */
+  open: Uint8Array | undefined
   readonly counts: Float64Array
 }
 
@@ -224,7 +239,7 @@ export const countTransition = (backend: string, from: HealthStatus, to: HealthS
   Effect.sync(() => {
     let s = transitionSeriesByBackend.get(backend)
     if (s === undefined) {
-      s = { open: bytes(`${BACKEND_TRANSITIONS}{${labelText([["backend", backend]])}`), counts: new Float64Array(STATES * STATES) }
+      s = { backend, open: undefined, counts: new Float64Array(STATES * STATES) }
       transitionSeriesByBackend.set(backend, s)
       transitionSeries.push(s)
     }
@@ -248,6 +263,7 @@ export const transitionSources = (): ReadonlyArray<Source> => {
       for (let k = 0; k < STATES * STATES; k++) {
         const n = s.counts[k]!
         if (n === 0) continue
+        s.open ??= bytes(`${BACKEND_TRANSITIONS}{${labelText([["backend", s.backend]])}`)
         w.line(s.open, TRANSITION_LABELS[k]!, n)
       }
     }
