@@ -20,7 +20,7 @@
  *
  * See docs/lbsync.md for the rules.
  */
-import { Cause, Chunk, Clock, Context, Data, Deferred, Duration, Effect, Exit, FiberId, HashMap, Layer, Option, Queue, Stream } from "effect"
+import { Cause, Chunk, Clock, Context, Data, Deferred, Duration, Effect, Exit, FiberId, HashMap, Layer, Option, PubSub, Queue, Stream } from "effect"
 import type { Config, Frontend } from "../config/Config.js"
 import * as RunningConfig from "../config/RunningConfig.js"
 import * as HealthChecker from "../health/HealthChecker.js"
@@ -93,6 +93,8 @@ export interface LbSyncShape {
   readonly phase: Effect.Effect<WarmUp.Phase>
   /** The slow starts in progress, as of now (a copy). */
   readonly ramps: Effect.Effect<SlowStart.Ramps>
+  /** The frontends of each slow-start step (their effective weights change with no transition), for watchers. */
+  readonly rampSteps: Stream.Stream<ReadonlyArray<string>>
   /** The lb plugin's four per-VIP counters by frontend (frontends whose VIP VPP does not hold are left out); empty while disconnected. */
   readonly counters: Effect.Effect<ReadonlyMap<string, Supervisor.VipCounters>>
   /** The min-healthy guards (Panic.ts) by frontend: each one's last good set, panic and panic count. */
@@ -346,6 +348,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
   }
   /** Wakes the ramp fiber: a ramp started, or the configuration changed. */
   const rampWake = yield* Queue.sliding<void>(1)
+  const rampSteps = yield* PubSub.unbounded<ReadonlyArray<string>>()
 
   const desiredFor = (keys: ReadonlySet<string> | undefined) =>
     Effect.gen(function*() {
@@ -859,10 +862,16 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const now = yield* Clock.currentTimeMillis
       const config = yield* running.config
       const keys = new Set<string>()
+      const names = new Set<string>()
       let next: number | undefined
       for (const [backend, startedAt] of ramps) {
         const frontends = frontendsOf(config, backend)
-        if (due !== undefined && now >= due) for (const f of frontends) keys.add(vipKeyString(frontendVipKey(f)))
+        if (due !== undefined && now >= due) {
+          for (const f of frontends) {
+            keys.add(vipKeyString(frontendVipKey(f)))
+            names.add(f.name)
+          }
+        }
         const s = SlowStart.schedule(config, frontends, backend, startedAt, now)
         if (s.over) {
           ramps.delete(backend)
@@ -871,7 +880,10 @@ export const make = Effect.fn("LbSync.make")(function*() {
         if (s.next !== undefined && (next === undefined || s.next < next)) next = s.next
       }
       for (const k of keys) dirty.add(k)
-      if (keys.size > 0) yield* submit(request({ keys, reason: "slow start" }))
+      if (keys.size > 0) {
+        yield* submit(request({ keys, reason: "slow start" }))
+        yield* PubSub.publish(rampSteps, [...names])
+      }
       due = next
       if (next === undefined) yield* Queue.take(rampWake)
       else yield* Effect.raceFirst(Effect.sleep(Duration.millis(next - now)), Queue.take(rampWake))
@@ -927,6 +939,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
     desired: desiredFor(undefined),
     panics: Effect.sync(() => guards.states()),
     phase: Clock.currentTimeMillis.pipe(Effect.map((now) => WarmUp.phase(warm, now))),
+    rampSteps: Stream.fromPubSub(rampSteps),
     ramps: Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       return rampsAt(yield* running.config, yield* checker.statuses, now) ?? { now, startedAt: () => undefined }
