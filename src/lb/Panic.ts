@@ -273,11 +273,13 @@ export const makeStore = (): Store => {
 
 // --- logs and metrics ---------------------------------------------------------------------
 
+const backends = (n: number) => `${n} backend${n === 1 ? "" : "s"}`
+
 /** `frontend-panic` (warning) and `frontend-panic-end` (info). */
 export const logEvent = (e: PanicEvent, now: number): Effect.Effect<void> =>
   e._tag === "Enter"
     ? Effect.logWarning(
-      `frontend ${e.frontend} in panic: pool ${e.info.pool} has ${e.info.up} backends up, fewer than min-healthy ${e.minHealthy} ` +
+      `frontend ${e.frontend} in panic: pool ${e.info.pool} has ${backends(e.info.up)} up, fewer than min-healthy ${e.minHealthy} ` +
         `(${e.info.threshold}); the last good weights of pool ${e.info.keptPool} are kept`
     ).pipe(Effect.annotateLogs({
       event: "frontend-panic",
@@ -290,7 +292,7 @@ export const logEvent = (e: PanicEvent, now: number): Effect.Effect<void> =>
     }))
     : Effect.logInfo(
       e.reason === "healthy"
-        ? `frontend ${e.frontend} out of panic: pool ${e.pool} has ${e.up} backends up (threshold ${e.threshold})`
+        ? `frontend ${e.frontend} out of panic: pool ${e.pool} has ${backends(e.up)} up (threshold ${e.threshold})`
         : e.reason === "reload"
         ? `frontend ${e.frontend} out of panic: a reload turned min-healthy off or changed its pools`
         : `frontend ${e.frontend} out of panic: no last good weights to keep`

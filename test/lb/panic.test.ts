@@ -251,7 +251,7 @@ describe("logs and metrics", () => {
         ["WARN", { event: "frontend-panic", frontend: "web", pool: "primary", up: 1, threshold: 2, min_healthy: "50%", kept_pool: "primary" }],
         ["INFO", { event: "frontend-panic-end", frontend: "web", reason: "healthy", pool: "primary", up: 4, threshold: 2, duration_ms: 9_500 - 3_000 }]
       ])
-      expect(String(lines[0]!.message)).toContain("frontend web in panic: pool primary has 1 backends up, fewer than min-healthy 50% (2)")
+      expect(String(lines[0]!.message)).toContain("frontend web in panic: pool primary has 1 backend up, fewer than min-healthy 50% (2)")
     }))
 
   it("maglev_frontend_panic and maglev_frontend_panics_total for every frontend", () => {
