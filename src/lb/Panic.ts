@@ -105,18 +105,30 @@ export interface Verdict {
   readonly settled: boolean
 }
 
-/** The last good set from the weights VPP holds for the VIP: the first pool with a member VPP gives weight; null when none. */
+/**
+ * The last good set from the weights VPP holds for the VIP: the pool that
+ * explains most of them (its members VPP gives their weight in that pool,
+ * ties to the first pool: a backend in two pools belongs to the one whose
+ * weights VPP has), with those members; null when VPP gives no member weight.
+ */
 export const seedFrom = (frontend: Frontend, config: Config, observed: ObservedVip | undefined): Kept | null => {
   if (observed === undefined || observed.deleted === true) return null
-  const holds = new Set(observed.ases.filter((a) => !a.lameduck && a.weight > 0).map((a) => a.address))
+  const holds = new Map(observed.ases.filter((a) => !a.lameduck && a.weight > 0).map((a) => [a.address, a.weight]))
+  let best: { readonly kept: Kept; readonly score: number } | undefined
   for (const pool of frontend.pools) {
-    const members = weighted(pool).filter((m) => {
+    let score = 0
+    const members: Array<string> = []
+    for (const m of weighted(pool)) {
       const b = config.backends.get(m.backend)
-      return b !== undefined && holds.has(canonicalAddress(b.address))
-    })
-    if (members.length > 0) return { pool: pool.name, backends: new Set(members.map((m) => m.backend)) }
+      const w = b === undefined ? undefined : holds.get(canonicalAddress(b.address))
+      if (w === undefined) continue
+      members.push(m.backend)
+      // A member VPP gives its weight in this pool counts twice: it is this pool's weights VPP holds.
+      score += w === m.weight ? 2 : 1
+    }
+    if (members.length > 0 && (best === undefined || score > best.score)) best = { kept: { pool: pool.name, backends: new Set(members) }, score }
   }
-  return null
+  return best?.kept ?? null
 }
 
 const shapes = new WeakMap<Frontend, string>()

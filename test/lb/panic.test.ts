@@ -180,6 +180,14 @@ describe("the panic rule", () => {
     expect(v.settled).toBe(true)
     expect(v.event?._tag).toBe("Enter")
     expect(weights(v.vip)).toMatchObject({ a: 100, b: 100, c: 0, d: 0 })
+    // A backend in two pools: the pool whose weights VPP holds is the one kept.
+    const shared = frontend(half, [["first", ["d", "e"]], ["second", ["a", "f"]]])
+    const sharedCfg = configOf({ backends, frontends: [shared] })
+    const twoPools = Panic.seedFrom({ ...shared, pools: [shared.pools[0]!, { name: "second", backends: [{ backend: "d", weight: 100 }, { backend: "f", weight: 100 }] }] }, sharedCfg, {
+      ...observed,
+      ases: [{ address: "10.0.0.4", weight: 100, lameduck: false }, { address: "10.0.0.6", weight: 100, lameduck: false }]
+    } as never)
+    expect(twoPools).toEqual({ pool: "second", backends: new Set(["d", "f"]) })
     // A fresh store, VPP holds no weight for the VIP: nothing to keep, the ordinary rule.
     const e = driver(frontend(half, [PRIMARY]))
     v = e.step(health, null)
