@@ -108,8 +108,7 @@ const flags = {
   probeThreads: CommandLine.text({
     name: "probe-threads",
     value: "N|auto",
-    description: "worker threads for HTTP(S) and TCP probes; 0 probes on the main thread; auto: " +
-      `none below ${Prober.AUTO_THREADS_FROM} backends, else one per CPU (at most ${Prober.AUTO_THREADS_MAX})`,
+    description: `HTTP/TCP probe threads; auto: 0 below ${Prober.AUTO_THREADS_FROM} backends, else CPUs (≤ ${Prober.AUTO_THREADS_MAX})`,
     env: "MAGLEV_PROBE_THREADS",
     default: "auto"
   }),
