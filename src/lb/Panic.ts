@@ -26,8 +26,10 @@
  *   known, unknown counts as not up (a reload that restarts the probing of
  *   every backend keeps the last good weights rather than draining them).
  * - **Nothing to keep**: below the threshold with no last good set (this
- *   process never saw the frontend good, and VPP held no weight for its VIP):
- *   ordinary weights, no panic.
+ *   process never saw the frontend good, and VPP held no weight for its VIP),
+ *   or one whose backends are all paused or disabled now: ordinary weights,
+ *   no panic (the guard never drains to nothing a frontend the ordinary
+ *   rule would serve).
  *
  * The state per frontend (`Guard`) is explicit and small: the last good set,
  * the panic (if on) and the shape of the pools it refers to. The LB sync keeps
@@ -202,9 +204,14 @@ export const evaluate = (
   if (kept === null || pool === undefined) {
     return { vip, guard: { shape, good: null, panic: undefined }, event: ended("nothing-kept", judged.name, up, t), settled: true }
   }
+  const held = keep(vip, pool, kept)
+  if (!held.ases.some((a) => a.weight > 0)) {
+    // Every kept backend is paused or disabled: keeping them would drain the frontend to nothing, which the guard is for.
+    return { vip, guard: { shape, good: kept, panic: undefined }, event: ended("nothing-kept", judged.name, up, t), settled: true }
+  }
   const info: PanicInfo = { pool: judged.name, up, threshold: t, keptPool: pool.name, since: prev?.panic?.since ?? now }
   return {
-    vip: keep(vip, pool, kept),
+    vip: held,
     guard: { shape, good: kept, panic: info },
     event: prev?.panic === undefined ? { _tag: "Enter", frontend: frontend.name, minHealthy: formatMinHealthy(min), info } : undefined,
     settled: true

@@ -121,6 +121,13 @@ describe("the panic rule", () => {
     v = d.step({ ...all("down", ["b", "c", "d"]), a: "up", e: "up", f: "up" })
     expect(v.event).toMatchObject({ _tag: "Enter", info: { pool: "primary", up: 1, threshold: 2, keptPool: "backup" } })
     expect(weights(v.vip)).toEqual({ a: 0, b: 0, c: 0, d: 0, e: 100, f: 100 })
+    // The operator pauses both of backup's: keeping them would serve nobody, so the ordinary weights (a).
+    v = d.step({ ...all("down", ["b", "c", "d"]), a: "up", e: "paused", f: "paused" })
+    expect(v.event).toMatchObject({ _tag: "End", reason: "nothing-kept" })
+    expect(weights(v.vip)).toEqual({ a: 100, b: 0, c: 0, d: 0, e: 0, f: 0 })
+    // Resumed (and up): the panic is back, with backup's weights.
+    v = d.step({ ...all("down", ["b", "c", "d"]), a: "up", e: "up", f: "up" })
+    expect(v.event).toMatchObject({ _tag: "Enter", info: { keptPool: "backup" } })
     // Everything down: still the backup's weights, never nothing.
     v = d.step(all("down"))
     expect(v.event).toBeUndefined()
@@ -345,6 +352,22 @@ describe("properties", () => {
       const up = judged.backends.filter((m) => h[m.backend] === "up").length
       expect(up).toBeLessThan(Panic.threshold(min, judged))
     }
+  })
+
+  it.prop("restart neutrality: a store with no memory, seeded from the weights VPP was given, programs the same weights", [minArb, fc.array(healthArb, { minLength: 1, maxLength: 25 }), healthArb], ([min, seq, last]) => {
+    const f = frontend(min, [PRIMARY, BACKUP])
+    const cfg = configOf({ backends, frontends: [f] })
+    const before = driver(f, cfg)
+    for (const h of seq) before.step(h, null)
+    // The restarted daemon's warm-up waits until no backend is unknown; until then the old one runs.
+    const decided: Health = Object.fromEntries(Object.entries(last).map(([b, st]) => [b, st === "unknown" ? "down" : st]))
+    const programmed = before.step(decided, null).vip
+    const vpp: ObservedVip = {
+      pfx: "192.0.2.10/32", protocol: 6, port: 80, encap: "LB_API_ENCAP_TYPE_GRE4", srcIpSticky: false, newFlowsTableLength: 1024,
+      ases: programmed.ases.map((a) => ({ address: a.address, weight: a.weight, lameduck: false }))
+    } as never
+    const after = driver(f, cfg).step(decided, vpp)
+    expect(weights(after.vip)).toEqual(weights(programmed))
   })
 
   it.prop("without min-healthy the store changes nothing", [fc.array(healthArb, { minLength: 1, maxLength: 10 })], ([seq]) => {
