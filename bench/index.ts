@@ -55,7 +55,7 @@ if (want("health")) {
 
 if (want("health-vs-haproxy")) await healthVsHaproxy.run(flags)
 
-if (want("reconcile")) await reconcile.run()
+if (want("reconcile")) await reconcile.run(flags)
 
 if (want("cli")) await cli.run()
 

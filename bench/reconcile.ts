@@ -54,6 +54,7 @@ import * as Frame from "../src/vpp/codec/Frame.js"
 import { showLbVipsWithAses } from "../src/vpp/LbVips.js"
 import * as Supervisor from "../src/vpp/Supervisor.js"
 import type { VppConnection } from "../src/vpp/transport/VppApi.js"
+import { type Latencies, latencies, printProcs, runProcs } from "./reconcileProcs.js"
 
 const RunningConfigTag = RunningConfig.RunningConfig
 /** RECONCILE_FRONTENDS scales the benchmark down (a starved machine); 1,000 is the figure of record. */
@@ -214,6 +215,29 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
  * to prefix-name.cpuprofile (read it with the DevTools or a summariser).
  */
 const profiled = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) => {
+  const heap = process.env["RECONCILE_HEAP_PROFILE"]
+  if (heap !== undefined && heap !== "") {
+    // Sampled allocations (collected ones included) of just `effect`: what makes the GC work.
+    return Effect.acquireUseRelease(
+      Effect.promise(async () => {
+        const session = new Session()
+        session.connect()
+        await session.post("HeapProfiler.startSampling", {
+          samplingInterval: 16384,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true
+        } as never)
+        return session
+      }),
+      () => effect,
+      (session) =>
+        Effect.promise(async () => {
+          const { profile } = await session.post("HeapProfiler.stopSampling")
+          fs.writeFileSync(`${heap}-${name}.heapprofile`, JSON.stringify(profile))
+          session.disconnect()
+        })
+    )
+  }
   const prefix = process.env["RECONCILE_CPU_PROFILE"]
   if (prefix === undefined || prefix === "") return effect
   return Effect.acquireUseRelease(
@@ -351,11 +375,6 @@ const hookSetWeightWrites = (msgId: number, f: (address: string, weight: number,
     (original) => Effect.sync(() => void (net.Socket.prototype.write = original))
   )
 
-export interface Latencies {
-  readonly p50: number
-  readonly p99: number
-  readonly max: number
-}
 
 export interface ReactFigures {
   readonly downEvents: number
@@ -380,12 +399,6 @@ export interface ReactFigures {
   readonly warmUpSeconds: number
   readonly seconds: number
   readonly peakRssMiB: number
-}
-
-const latencies = (xs: ReadonlyArray<number>): Latencies => {
-  const s = [...xs].sort((a, b) => a - b)
-  const at = (p: number) => s[Math.min(s.length - 1, Math.floor(s.length * p))] ?? 0
-  return { p50: at(0.5), p99: at(0.99), max: s[s.length - 1] ?? 0 }
 }
 
 const runReact = (): Promise<ReactFigures> => {
@@ -569,9 +582,16 @@ export const runIsolated = <S extends Scenario>(scenario: S): Promise<S extends 
     child.once("exit", (code) => code !== 0 && reject(new Error(`reconcile benchmark (${scenario}) exited with ${code}`)))
   })
 
-export const run = async (): Promise<void> => {
-  printSync(await runIsolated("sync"))
-  printReact(await runIsolated("react"))
+/**
+ * The figure of record is issue 14's set-up, real maglevd and vppsim processes
+ * (reconcileProcs.ts); `--in-process` adds the two scenarios of this file.
+ */
+export const run = async (flags: ReadonlyArray<string> = []): Promise<void> => {
+  printProcs(await runProcs())
+  if (flags.includes("--in-process")) {
+    printSync(await runIsolated("sync"))
+    printReact(await runIsolated("react"))
+  }
 }
 
 // A child of runIsolated, or run by hand (see the top of this file).

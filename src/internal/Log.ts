@@ -17,6 +17,7 @@
  * without an `event` annotation is the event.
  */
 import { Cause, HashMap, Inspectable, Layer, Logger, LogLevel } from "effect"
+import * as fs from "node:fs"
 import { colorByDefault } from "./Color.js"
 
 export type Format = "json" | "text"
@@ -150,14 +151,51 @@ export const textLine = (e: Entry, color = false): string => {
   ].join(" ")
 }
 
-/** A logger writing lines in `format` to `write`, from `level` up. */
+/**
+ * Lines to stdout, written together once per turn of the event loop (or every
+ * 512 lines): a burst of records, such as a sync's 33,000 mutation lines, is a
+ * few large writes instead of a system call each (stdout to a pipe or a file
+ * is written synchronously). What is pending when the process exits is
+ * written synchronously then.
+ */
+let stdoutPending: Array<string> | undefined
+const flushStdout = () => {
+  const lines = stdoutPending
+  stdoutPending = undefined
+  if (lines !== undefined && lines.length > 0) process.stdout.write(lines.join("\n") + "\n")
+}
+let exitHooked = false
+export const writeStdoutLine = (line: string): void => {
+  if (stdoutPending === undefined) {
+    stdoutPending = []
+    setImmediate(flushStdout)
+    if (!exitHooked) {
+      exitHooked = true
+      process.once("exit", () => {
+        const lines = stdoutPending
+        stdoutPending = undefined
+        if (lines !== undefined && lines.length > 0) {
+          try {
+            fs.writeSync(1, lines.join("\n") + "\n")
+          } catch {
+            // stdout is gone: nothing to tell
+          }
+        }
+      })
+    }
+  }
+  stdoutPending.push(line)
+  if (stdoutPending.length >= 512) flushStdout()
+}
+
+/** A logger writing lines in `format` to `write` (stdout by default, batched), from `level` up. */
 export const make = (options: {
   readonly level: LogLevel.LogLevel
   readonly format: Format
   readonly color?: boolean | undefined
   readonly write?: ((line: string) => void) | undefined
 }): Logger.Logger<unknown, void> => {
-  const write = options.write ?? ((line: string) => void process.stdout.write(line + "\n"))
+  const write = options.write ?? writeStdoutLine
   const color = options.color ?? colorByDefault()
   return Logger.make((o) => {
     if (!LogLevel.greaterThanEqual(o.logLevel, options.level)) return

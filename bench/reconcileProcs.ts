@@ -1,0 +1,435 @@
+/**
+ * The reconciler as an operator runs it (issue 14's set-up): a real maglevd
+ * and a real vppsim, each its own process, 1,000 frontends (one VIP each)
+ * over the same 32 HTTP backends (every backend in all 1,000 VIPs: 32,000
+ * ASes). Figures from maglevd's own log timestamps (JSON lines, ms) and RPC
+ * round trips:
+ *
+ * 1. first programming after start: the first to the last lb mutation logged
+ *    (33,000: 1,000 VIPs + 32,000 ASes). Target <= 2 s.
+ * 2. no-change full sync: `SyncVPPLBState` round trip minus a `GetVersion`
+ *    round trip (median). Target <= 100 ms.
+ * 3. reaction: a backend (in all 1,000 VIPs) stops listening; from its
+ *    `backend-transition` (the verdict) to the first `vpp-lbsync-as-weight`
+ *    for it logged, alone and while a full sync of 32,000 weight changes runs
+ *    (a `ReloadConfig` of every weight). Target p99 <= 5 ms.
+ * 4. health: transitions during the run other than the flips (target none:
+ *    the programming load must not make a backend fail its checks).
+ *
+ * The backends are listeners in this process (127.0.1.1-32, one port, an HTTP
+ * 200 per connection); a flip closes a listener (connection refused) and
+ * opens it again. RECONCILE_CPU_PROF=dir writes `node --cpu-prof` profiles of
+ * both processes in dir/maglevd and dir/vppsim (the largest file is the main thread's).
+ */
+import { Effect } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Client from "../src/api/Client.js"
+import { loadAverage } from "./internal/proc.js"
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+const FRONTENDS = Number(process.env["RECONCILE_FRONTENDS"] ?? 1000)
+const BACKENDS = 32
+/** Backends on the fast check (flipped by the reaction scenarios): the last ones. */
+const FLIPPED = 4
+const DOWN_EVENTS = 30
+const DURING_EVENTS = 6
+const NO_CHANGE_RUNS = Number(process.env["RECONCILE_NO_CHANGE_RUNS"] ?? 7)
+const MUTATIONS = new Set(["vpp-lbsync-vip-add", "vpp-lbsync-vip-del", "vpp-lbsync-as-add", "vpp-lbsync-as-del", "vpp-lbsync-as-weight"])
+
+const backendAddress = (i: number) => `127.0.1.${i + 1}`
+const flipped = Array.from({ length: FLIPPED }, (_, i) => BACKENDS - FLIPPED + i)
+
+const configText = (port: number, weight: number) => {
+  const fast = new Set(flipped)
+  const lines = [
+    "maglev:",
+    "  vpp:",
+    "    lb: {ipv4-src-address: 192.0.2.1, sync-interval: 1h, startup-min-delay: 2s, startup-max-delay: 60s}",
+    "  healthchecks:",
+    // The daemon's defaults, over HTTP: interval 2s, timeout 1s, rise 2, fall 3.
+    `    steady: {type: http, port: ${port}, interval: 2s, timeout: 1s, rise: 2, fall: 3}`,
+    `    fast: {type: http, port: ${port}, interval: 200ms, fast-interval: 200ms, down-interval: 200ms, timeout: 200ms, rise: 1, fall: 1}`,
+    "  backends:"
+  ]
+  for (let i = 0; i < BACKENDS; i++) lines.push(`    b${i}: {address: ${backendAddress(i)}, healthcheck: ${fast.has(i) ? "fast" : "steady"}}`)
+  lines.push("  frontends:")
+  const members = Array.from({ length: BACKENDS }, (_, i) => `b${i}: {weight: ${weight}}`).join(", ")
+  for (let f = 0; f < FRONTENDS; f++) {
+    lines.push(`    f${f}:`)
+    lines.push(`      address: 198.18.${Math.floor(f / 250)}.${(f % 250) + 1}`)
+    lines.push("      protocol: tcp")
+    lines.push("      port: 80")
+    lines.push("      new-flows-table-length: 4096")
+    lines.push(`      pools: [{name: main, backends: {${members}}}]`)
+  }
+  return lines.join("\n") + "\n"
+}
+
+const RESPONSE = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
+
+/** An HTTP backend that answers 200 to whatever it is sent, and can be stopped and started again. */
+class Backend {
+  server: net.Server | undefined
+  constructor(readonly address: string) {}
+  start(port: number): Promise<number> {
+    const server = net.createServer((s) => {
+      s.once("data", () => s.end(RESPONSE))
+      s.on("error", () => {})
+    })
+    this.server = server
+    return new Promise((resolve, reject) => {
+      server.once("error", reject)
+      server.listen(port, this.address, () => {
+        server.off("error", reject)
+        resolve((server.address() as net.AddressInfo).port)
+      })
+    })
+  }
+  stop(): Promise<void> {
+    const s = this.server
+    this.server = undefined
+    return s === undefined ? Promise.resolve() : new Promise((r) => s.close(() => r()))
+  }
+}
+
+const startBackends = async (): Promise<{ port: number; backends: Array<Backend> }> => {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const backends = Array.from({ length: BACKENDS }, (_, i) => new Backend(backendAddress(i)))
+    try {
+      const port = await backends[0]!.start(0)
+      for (let i = 1; i < BACKENDS; i++) await backends[i]!.start(port)
+      return { port, backends }
+    } catch {
+      for (const b of backends) await b.stop()
+    }
+  }
+  throw new Error("no port free on 127.0.1.1-32")
+}
+
+interface Record_ {
+  readonly t: number
+  readonly event: string
+  readonly a: Record<string, unknown>
+}
+
+/** maglevd's log, kept as records of the events the bench reads; `on` calls back per record. */
+const readLog = (child: ChildProcess, keep: (event: string) => boolean) => {
+  const records: Array<Record_> = []
+  const listeners = new Set<(r: Record_) => void>()
+  let buffer = ""
+  child.stdout!.setEncoding("utf8")
+  child.stdout!.on("data", (d: string) => {
+    buffer += d
+    let start = 0
+    let nl
+    while ((nl = buffer.indexOf("\n", start)) >= 0) {
+      const line = buffer.slice(start, nl)
+      start = nl + 1
+      const m = /"event":"([a-z0-9-]+)"/.exec(line)
+      if (m === null || !keep(m[1]!)) continue
+      try {
+        const j = JSON.parse(line) as { timestamp: string; annotations: Record<string, unknown> }
+        const r = { t: Date.parse(j.timestamp), event: m[1]!, a: j.annotations }
+        records.push(r)
+        for (const l of listeners) l(r)
+      } catch {
+        // not a log line
+      }
+    }
+    buffer = buffer.slice(start)
+  })
+  return { records, on: (l: (r: Record_) => void) => (listeners.add(l), () => listeners.delete(l)) }
+}
+
+const until = async <A>(what: string, f: () => A | undefined | Promise<A | undefined>, timeoutMs: number, everyMs = 20): Promise<A> => {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const v = await f()
+    if (v !== undefined) return v
+    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
+
+export interface Latencies {
+  readonly n: number
+  readonly p50: number
+  readonly p99: number
+  readonly max: number
+}
+
+/** p50, p99 and max of a sample (p99 is the maximum below 100 values). */
+export const latencies = (xs: ReadonlyArray<number>): Latencies => {
+  const s = [...xs].sort((a, b) => a - b)
+  const at = (p: number) => s[Math.min(s.length - 1, Math.floor(s.length * p))] ?? NaN
+  return { n: s.length, p50: at(0.5), p99: at(0.99), max: s[s.length - 1] ?? NaN }
+}
+
+/** RECONCILE_STOP: the run ended early on purpose (its message says what was measured). */
+export class Stopped extends Error {}
+
+export interface ProcFigures {
+  readonly firstProgrammingMs: number
+  readonly firstProgrammingOps: number
+  /** CPU seconds spent during the first programming. */
+  readonly firstCpu: { readonly maglevd: number; readonly vppsim: number }
+  readonly noChangeCpu: ReadonlyArray<{ readonly maglevd: number; readonly vppsim: number }>
+  readonly noChangeMs: ReadonlyArray<number>
+  readonly getVersionMs: number
+  readonly downFirst: Latencies
+  readonly downLast: Latencies
+  readonly upFirst: Latencies
+  readonly duringFirst: Latencies
+  readonly duringLast: Latencies
+  readonly duringSyncs: number
+  readonly fullSyncMs: ReadonlyArray<number>
+  readonly unexpectedTransitions: ReadonlyArray<string>
+  readonly mutationsLogged: number
+  readonly maglevdCpuS: number
+  readonly vppsimCpuS: number
+  readonly load: string
+}
+
+const cpuSeconds = (pid: number) => {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+  return (Number(f[11]) + Number(f[12])) / 100
+}
+
+const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
+
+export const runProcs = async (): Promise<ProcFigures> => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "reconcile-procs-"))
+  const children: Array<ChildProcess> = []
+  let stopSampler = () => {}
+  const { port, backends } = await startBackends()
+  const profDir = process.env["RECONCILE_CPU_PROF"]
+  const prof = (name: string) => (profDir === undefined || profDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${path.join(profDir, name)}`])
+  const tsx = (name: string, src: string) => [...prof(name), "--import", "tsx", path.join(root, src)]
+  try {
+    const apiSocket = path.join(dir, "api.sock")
+    const statsSocket = path.join(dir, "stats.sock")
+    const sim = spawn(process.execPath, [...tsx("vppsim", "src/sim/main.ts"), "--api-socket", apiSocket, "--stats-socket", statsSocket], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    children.push(sim)
+    const simLog = readLog(sim, (e) => e === "vppsim-ready")
+    await until("vppsim-ready", () => (simLog.records.length > 0 ? true : undefined), 60_000)
+    const configFile = path.join(dir, "maglev.yaml")
+    fs.writeFileSync(configFile, configText(port, 100))
+    // RECONCILE_MAGLEVD_FLAGS: node flags for maglevd (heap experiments), space-separated.
+    const nodeFlags = (process.env["RECONCILE_MAGLEVD_FLAGS"] ?? "").split(" ").filter((f) => f !== "")
+    const maglevd = spawn(process.execPath, [
+      ...nodeFlags,
+      ...tsx("maglevd", "src/daemon/main.ts"),
+      "--config",
+      configFile,
+      "--vpp-api-addr",
+      apiSocket,
+      "--vpp-stats-addr",
+      statsSocket,
+      "--rpc-addr",
+      "127.0.0.1:0",
+      "--metrics-addr",
+      "",
+      "--log-format",
+      "json"
+    ], { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
+    children.push(maglevd)
+    // RECONCILE_KEEP_LOG=file keeps maglevd's whole log there (to read what happened).
+    const keepLog = process.env["RECONCILE_KEEP_LOG"]
+    if (keepLog !== undefined && keepLog !== "") maglevd.stdout!.pipe(fs.createWriteStream(keepLog))
+    const log = readLog(maglevd, (e) => MUTATIONS.has(e) || e === "backend-transition" || e === "rpc-listen" || e === "vpp-lbsync-done" || e === "vpp-lbsync-failed")
+    const listening = await until("rpc-listen", () => log.records.find((r) => r.event === "rpc-listen"), 60_000)
+    const url = String(listening.a["url"])
+    const withClient = <A, E>(f: (api: Client.MaglevClientShape) => Effect.Effect<A, E>) =>
+      Effect.runPromise(Effect.scoped(Effect.flatMap(Client.make({ url }), f)))
+    // CPU seconds of both processes every 50 ms: what a phase cost, which a loaded machine does not blur.
+    const samples: Array<{ readonly t: number; readonly maglevd: number; readonly vppsim: number }> = []
+    const sampler = setInterval(() => {
+      try {
+        samples.push({ t: Date.now(), maglevd: cpuSeconds(maglevd.pid!), vppsim: cpuSeconds(sim.pid!) })
+      } catch {
+        // gone
+      }
+    }, 50)
+    stopSampler = () => clearInterval(sampler)
+    const cpuBetween = (from: number, to: number) => {
+      const at = (t: number) => samples.find((x) => x.t >= t) ?? samples[samples.length - 1]!
+      const before = [...samples].reverse().find((x) => x.t <= from) ?? samples[0]!
+      const after = at(to)
+      return { maglevd: after.maglevd - before.maglevd, vppsim: after.vppsim - before.vppsim }
+    }
+    const mutations = () => log.records.filter((r) => MUTATIONS.has(r.event))
+    const expected = FRONTENDS * (BACKENDS + 1)
+
+    // 1. First programming: from the warm-up's end (every backend up), 33,000 mutations.
+    const ups = () => new Set(log.records.filter((r) => r.event === "backend-transition" && r.a["to"] === "up").map((r) => r.a["backend"])).size
+    await until("every backend up", () => (ups() === BACKENDS ? true : undefined), 300_000, 100)
+    await until("the first programming", () => (mutations().length >= expected ? true : undefined), 300_000, 100)
+    // Settled: no mutation for a second (a backend that came up late changes weights after the first sync).
+    let settled = -1
+    await until("the first programming settled", async () => {
+      const n = mutations().length
+      if (n === settled) return true
+      settled = n
+      await new Promise((r) => setTimeout(r, 1000))
+      return undefined
+    }, 300_000, 0)
+    const first = mutations()
+    const firstProgrammingMs = first[first.length - 1]!.t - first[0]!.t
+    const firstProgrammingOps = first.length
+    const firstCpu = cpuBetween(first[0]!.t, first[first.length - 1]!.t)
+    // Everything up (a transition after this point that is not a flip is the load's doing).
+    const initialTransitions = log.records.filter((r) => r.event === "backend-transition").length
+
+    // RECONCILE_STOP=first ends here (to profile the first programming alone); =sync after the no-change syncs.
+    const stop = process.env["RECONCILE_STOP"]
+    if (stop === "first") throw new Stopped(`first programming ${firstProgrammingMs} ms, ${firstProgrammingOps} mutations; CPU maglevd ${firstCpu.maglevd.toFixed(2)} s, vppsim ${firstCpu.vppsim.toFixed(2)} s`)
+
+    // 2. No-change full syncs.
+    const rtt = async (f: (api: Client.MaglevClientShape) => Effect.Effect<unknown, unknown>) =>
+      withClient((api) =>
+        Effect.gen(function*() {
+          yield* api.GetVersion() // the connection is up
+          const t0 = performance.now()
+          yield* f(api)
+          return performance.now() - t0
+        })
+      )
+    const versions: Array<number> = []
+    const noChangeMs: Array<number> = []
+    const noChangeCpu: Array<{ readonly maglevd: number; readonly vppsim: number }> = []
+    for (let i = 0; i < NO_CHANGE_RUNS; i++) {
+      versions.push(await rtt((api) => api.GetVersion()))
+      const cpu0 = { maglevd: cpuSeconds(maglevd.pid!), vppsim: cpuSeconds(sim.pid!) }
+      let ops = 0
+      const ms = await rtt((api) => Effect.map(api.SyncVPPLBState({}), (r) => (ops = r.ops.length)))
+      noChangeCpu.push({ maglevd: cpuSeconds(maglevd.pid!) - cpu0.maglevd, vppsim: cpuSeconds(sim.pid!) - cpu0.vppsim })
+      if (ops !== 0) throw new Error(`a no-change sync planned ${ops} mutations`)
+      noChangeMs.push(ms)
+    }
+    const getVersionMs = median(versions)
+    if (stop === "sync") {
+      throw new Stopped(
+        `first programming ${firstProgrammingMs} ms (CPU maglevd ${firstCpu.maglevd.toFixed(2)} s, vppsim ${firstCpu.vppsim.toFixed(2)} s); ` +
+          `no-change syncs ${noChangeMs.map((x) => x.toFixed(0)).join(", ")} ms (CPU maglevd ${noChangeCpu.map((c) => (c.maglevd * 1000).toFixed(0)).join(", ")} ms; ` +
+          `vppsim ${noChangeCpu.map((c) => (c.vppsim * 1000).toFixed(0)).join(", ")} ms), GetVersion ${getVersionMs.toFixed(1)} ms`
+      )
+    }
+
+    // 3. Reaction: a backend stops listening; verdict -> its first (and last) lb_as_set_weight logged.
+    const flip = async (i: number, down: boolean) => {
+      const backend = `b${i}`
+      const from = log.records.length
+      if (down) await backends[i]!.stop()
+      else await backends[i]!.start(port)
+      const to = down ? "down" : "up"
+      const verdict = await until(`${backend} ${to}`, () => {
+        for (let k = from; k < log.records.length; k++) {
+          const r = log.records[k]!
+          if (r.event === "backend-transition" && r.a["backend"] === backend && r.a["to"] === to) return { r, k }
+        }
+        return undefined
+      }, 60_000, 5)
+      const weights = await until(`${backend}: its ${FRONTENDS} weights`, () => {
+        const ws = log.records.slice(verdict.k).filter((r) => r.event === "vpp-lbsync-as-weight" && r.a["backend"] === backend && (r.a["weight"] === 0) === down)
+        return ws.length >= FRONTENDS ? ws : undefined
+      }, 120_000, 10)
+      return { first: weights[0]!.t - verdict.r.t, last: weights[weights.length - 1]!.t - verdict.r.t }
+    }
+    const down: Array<{ first: number; last: number }> = []
+    const up: Array<{ first: number; last: number }> = []
+    for (let e = 0; e < DOWN_EVENTS; e++) {
+      const i = flipped[e % FLIPPED]!
+      down.push(await flip(i, true))
+      up.push(await flip(i, false))
+    }
+
+    // The same while a full sync of every weight runs (a reload of 90s, then of 100s: 32,000 lb_as_set_weight).
+    const during: Array<{ first: number; last: number }> = []
+    const fullSyncMs: Array<number> = []
+    for (let e = 0; e < DURING_EVENTS; e++) {
+      const weight = e % 2 === 0 ? 90 : 100
+      fs.writeFileSync(configFile, configText(port, weight))
+      const from = log.records.length
+      const flowing = () => log.records.slice(from).filter((r) => r.event === "vpp-lbsync-as-weight" && r.a["weight"] === weight).length
+      const reload = withClient((api) => api.ReloadConfig())
+      await until("the full sync's requests flowing", () => (flowing() >= 2_000 ? true : undefined), 120_000, 1)
+      const i = flipped[e % FLIPPED]!
+      during.push(await flip(i, true))
+      await reload
+      const done = await until("the full sync done", () =>
+        log.records.slice(from).find((r) => r.event === "vpp-lbsync-done" && r.a["scope"] === "full" && r.a["reason"] !== "operator"), 120_000, 20)
+      const syncOps = log.records.slice(from).filter((r) => MUTATIONS.has(r.event))
+      fullSyncMs.push(done.t - syncOps[0]!.t)
+      await flip(i, false)
+    }
+    const transitions = log.records.filter((r) => r.event === "backend-transition").slice(initialTransitions)
+    const flips = new Set(flipped.map((i) => `b${i}`))
+    const unexpected = transitions.filter((r) => !flips.has(String(r.a["backend"])))
+      .map((r) => `${String(r.a["backend"])} ${String(r.a["from"])} -> ${String(r.a["to"])}`)
+    const flipTransitions = transitions.length - unexpected.length
+    const expectedFlips = 2 * (DOWN_EVENTS + DURING_EVENTS)
+    if (flipTransitions !== expectedFlips) unexpected.push(`${flipTransitions} transitions of the flipped backends, ${expectedFlips} expected`)
+    const failed = log.records.filter((r) => r.event === "vpp-lbsync-failed")
+    if (failed.length > 0) unexpected.push(`${failed.length} vpp-lbsync-failed: ${JSON.stringify(failed[0]!.a)}`)
+    return {
+      firstProgrammingMs,
+      firstProgrammingOps,
+      firstCpu,
+      noChangeCpu,
+      noChangeMs,
+      getVersionMs,
+      downFirst: latencies(down.map((d) => d.first)),
+      downLast: latencies(down.map((d) => d.last)),
+      upFirst: latencies(up.map((d) => d.first)),
+      duringFirst: latencies(during.map((d) => d.first)),
+      duringLast: latencies(during.map((d) => d.last)),
+      duringSyncs: during.length,
+      fullSyncMs,
+      unexpectedTransitions: unexpected,
+      mutationsLogged: mutations().length,
+      maglevdCpuS: cpuSeconds(maglevd.pid!),
+      vppsimCpuS: cpuSeconds(sim.pid!),
+      load: loadAverage()
+    }
+  } finally {
+    stopSampler()
+    // SIGINT first, so --cpu-prof writes its profiles on the way out.
+    for (const c of [...children].reverse()) c.kill("SIGINT")
+    await Promise.all(children.map((c) =>
+      c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => {
+        const t = setTimeout(() => (c.kill("SIGKILL"), r()), 10_000)
+        c.once("exit", () => (clearTimeout(t), r()))
+      })
+    ))
+    for (const b of backends) await b.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const ms = (x: number) => `${x.toFixed(x < 10 ? 1 : 0)} ms`
+const lat = (l: Latencies) => `p50 ${ms(l.p50)}, p99 ${ms(l.p99)}, max ${ms(l.max)} (${l.n})`
+
+export const printProcs = (f: ProcFigures): void => {
+  const n = (x: number) => x.toLocaleString("en-US")
+  console.log(`\nmaglevd + vppsim processes: ${n(FRONTENDS)} frontends x the same ${BACKENDS} HTTP backends (each backend in ${n(FRONTENDS)} VIPs); figures from maglevd's log (ms) and RPC round trips; load ${f.load}`)
+  console.log(`  first programming, first to last mutation   ${(f.firstProgrammingMs / 1000).toFixed(2)} s, ${n(f.firstProgrammingOps)} mutations   (target <= 2 s)`)
+  console.log(`    CPU meanwhile: maglevd ${f.firstCpu.maglevd.toFixed(2)} s, vppsim ${f.firstCpu.vppsim.toFixed(2)} s`)
+  console.log(`  no-change full sync, SyncVPPLBState - GetVersion   ${ms(median(f.noChangeMs) - f.getVersionMs)} median (${f.noChangeMs.map((x) => x.toFixed(0)).join(", ")} ms; GetVersion ${ms(f.getVersionMs)})   (target <= 100 ms)`)
+  console.log(`    CPU per sync: maglevd ${ms(median(f.noChangeCpu.map((c) => c.maglevd * 1000)))}, vppsim ${ms(median(f.noChangeCpu.map((c) => c.vppsim * 1000)))} (medians)`)
+  console.log("  reaction, verdict (backend-transition) -> lb_as_set_weight logged:")
+  console.log(`    down, first of ${n(FRONTENDS)}   ${lat(f.downFirst)}   (target p99 <= 5 ms)`)
+  console.log(`    down, last                ${lat(f.downLast)}`)
+  console.log(`    up, first                 ${lat(f.upFirst)}`)
+  console.log(`    down during a full sync of ${n(FRONTENDS * BACKENDS)} weight changes, first   ${lat(f.duringFirst)}   (target p99 <= 5 ms)`)
+  console.log(`    down during a full sync, last   ${lat(f.duringLast)}; those full syncs took ${f.fullSyncMs.map((x) => (x / 1000).toFixed(2)).join(", ")} s`)
+  console.log(`  health transitions other than the flips: ${f.unexpectedTransitions.length === 0 ? "none" : f.unexpectedTransitions.join("; ")}   (target none)`)
+  console.log(`  CPU: maglevd ${f.maglevdCpuS.toFixed(1)} s, vppsim ${f.vppsimCpuS.toFixed(1)} s; ${n(f.mutationsLogged)} mutations logged`)
+}
