@@ -323,7 +323,7 @@ describe("properties", () => {
     fc.integer({ min: 1, max: 100 }).map((value): MinHealthy => ({ kind: "percent", value }))
   )
 
-  it.prop("outside panic the weights are the ordinary ones; in panic only the kept pool serves, never a paused or disabled backend", [minArb, fc.array(healthArb, { minLength: 1, maxLength: 25 })], ([min, seq]) => {
+  it.prop("outside panic the weights are the ordinary ones; in panic only the kept pool serves, never a paused or disabled backend, and never nobody", [minArb, fc.array(healthArb, { minLength: 1, maxLength: 25 })], ([min, seq]) => {
     const f = frontend(min, [PRIMARY, BACKUP])
     const cfg = configOf({ backends, frontends: [f] })
     const d = driver(f, cfg)
@@ -336,6 +336,8 @@ describe("properties", () => {
       if (v.event?._tag === "Enter") expect(inPanic).toBe(false)
       if (v.event?._tag === "End") expect(inPanic).toBe(true)
       inPanic = v.guard?.panic !== undefined
+      // Never drained to nothing where the ordinary rule serves.
+      if (ordinary.ases.some((a) => a.weight > 0)) expect(v.vip.ases.some((a) => a.weight > 0)).toBe(true)
       if (!inPanic) {
         expect(v.vip).toEqual(ordinary)
         continue
