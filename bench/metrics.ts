@@ -4,7 +4,9 @@
  * rendered again and again, as the endpoint does (in slices, yielding to the
  * event loop). Prints render time p50/p99, CPU per render, the body's size,
  * and the longest the event loop was blocked. Each N runs in a fresh process:
- * the metric store is global.
+ * the metric store is global. Then the same renders with the event loop
+ * busy (10 ms of other work per turn, as a daemon probing 10,000 backends),
+ * with the default slices and with 2 ms ones: each yield costs a turn.
  * Target at 10,000 backends: <= 50 ms per render.
  */
 import { Effect, Metric } from "effect"
@@ -12,6 +14,7 @@ import { fork } from "node:child_process"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import * as Gauges from "../src/metrics/Gauges.js"
+import * as Prometheus from "../src/metrics/Prometheus.js"
 import * as Server from "../src/metrics/Server.js"
 import { allUp, feed, scaleConfig } from "../test/metrics/scale.js"
 
@@ -28,7 +31,13 @@ export interface MetricsFigures {
   readonly maxLoopDelayMs: number
   /** The longest slice of writing the renderer measured between two yields (wall time: GC and preemption by the OS count). */
   readonly longestSliceMs: number
+  /** Render wall time p50 while the event loop is busy (BUSY_TURN_MS of other work per turn), with the default slices and with 2 ms ones. */
+  readonly busyP50Ms: number
+  readonly busyP50Ms2: number
 }
+
+/** What other work costs each turn of the loop in the busy figure (a daemon busy with probes and their results). */
+export const BUSY_TURN_MS = 10
 
 const percentile = (sorted: Float64Array, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
 
@@ -40,8 +49,10 @@ export const run = async (backends: number, budgetMs = 5000): Promise<MetricsFig
   // render's buffer (sent by then, in the server).
   let bytes = 0
   let last: Buffer | undefined
-  const render = async () => {
-    last = await Effect.runPromise(Server.renderWith(Gauges.all(snapshot), { capacity: Math.ceil(bytes * 1.1), reuse: last && Buffer.from(last.buffer as ArrayBuffer) }))
+  const render = async (sliceMs?: number) => {
+    last = await Effect.runPromise(
+      Server.renderWith(Gauges.all(snapshot), { capacity: Math.ceil(bytes * 1.1), reuse: last && Buffer.from(last.buffer as ArrayBuffer), sliceMs })
+    )
     bytes = last.length
   }
   for (let i = 0; i < 3; i++) await render()
@@ -60,6 +71,27 @@ export const run = async (backends: number, budgetMs = 5000): Promise<MetricsFig
   const cpu = process.cpuUsage(cpu0)
   loop.disable()
   const sorted = Float64Array.from(times).sort()
+  // The loop busy: every turn, BUSY_TURN_MS of other work (an immediate that burns it and queues itself again).
+  const busy = async (sliceMs: number | undefined) => {
+    let on = true
+    const burn = () => {
+      if (!on) return
+      const end = performance.now() + BUSY_TURN_MS
+      while (performance.now() < end) { /* the other work */ }
+      setImmediate(burn)
+    }
+    setImmediate(burn)
+    const walls: Array<number> = []
+    for (let i = 0; i < 7; i++) {
+      const t0 = performance.now()
+      await render(sliceMs)
+      walls.push(performance.now() - t0)
+    }
+    on = false
+    return percentile(Float64Array.from(walls).sort(), 0.5)
+  }
+  const busyP50Ms = await busy(undefined)
+  const busyP50Ms2 = await busy(2)
   return {
     backends,
     renders: times.length,
@@ -69,7 +101,9 @@ export const run = async (backends: number, budgetMs = 5000): Promise<MetricsFig
     cpuMsPerRender: (cpu.user + cpu.system) / 1000 / times.length,
     systemShare: cpu.system / (cpu.user + cpu.system),
     maxLoopDelayMs: loop.max / 1e6,
-    longestSliceMs
+    longestSliceMs,
+    busyP50Ms,
+    busyP50Ms2
   }
 }
 
@@ -78,6 +112,7 @@ export const print = (f: MetricsFigures): void => {
   console.log(`  render        p50 ${f.p50Ms.toFixed(1)} ms, p99 ${f.p99Ms.toFixed(1)} ms (wall, slices and yields included)`)
   console.log(`  CPU           ${f.cpuMsPerRender.toFixed(1)} ms per render (${(f.systemShare * 100).toFixed(0)}% in the kernel)`)
   console.log(`  body          ${(f.bytes / 2 ** 20).toFixed(2)} MiB`)
+  console.log(`  busy loop     render p50 ${f.busyP50Ms.toFixed(0)} ms (wall) with ${Prometheus.DEFAULT_SLICE_MS} ms slices, ${f.busyP50Ms2.toFixed(0)} ms with 2 ms slices, the loop doing ${BUSY_TURN_MS} ms of other work per turn`)
   console.log(`  event loop    longest slice of writing ${f.longestSliceMs.toFixed(1)} ms (wall: GC and the OS preempting us count); a 1 ms timer's worst delay ${f.maxLoopDelayMs.toFixed(1)} ms (the unsliced start of a render too)`)
 }
 

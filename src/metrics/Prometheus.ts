@@ -20,8 +20,8 @@
  *
  * `collate` groups the sources by name under one HELP and one TYPE (the
  * format requires it) and sorts them; `renderText` writes them at once (pure,
- * for tests and small outputs); `renderChunked` writes them in slices of a
- * few milliseconds, yielding to the event loop between slices, and stops
+ * for tests and small outputs); `renderChunked` writes them in slices of up
+ * to 20 ms, yielding to the event loop between slices, and stops
  * where it is when interrupted. Histograms are cumulative `_bucket{le=...}`
  * series ending in `+Inf`, then `_sum` and `_count`.
  *
@@ -431,8 +431,18 @@ export const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume)
   return Effect.sync(() => clearImmediate(handle))
 })
 
+/**
+ * How long a render writes before it lets the event loop run. Each yield
+ * costs a whole turn of the loop, which on a daemon busy with 10,000
+ * backends is tens of milliseconds: slices of 2 ms made a 40 ms render take
+ * 1-3 s of wall time. Slices of 20 ms make it two or three slices, and hold
+ * the loop at most ~20 ms at a time (probes' timeouts are hundreds of ms;
+ * with probe threads their timers are not on this loop at all).
+ */
+export const DEFAULT_SLICE_MS = 20
+
 export interface ChunkedOptions {
-  /** Longest stretch of synchronous writing, milliseconds (default 2). */
+  /** Longest stretch of synchronous writing, milliseconds (default `DEFAULT_SLICE_MS`). */
   readonly sliceMs?: number | undefined
   /** Output buffer to start with, bytes (the previous render's size avoids regrowing). */
   readonly capacity?: number | undefined
@@ -456,7 +466,7 @@ export const renderChunked = (
   options: ChunkedOptions = {}
 ): Effect.Effect<Chunked> =>
   Effect.suspend(() => {
-    const sliceMs = options.sliceMs ?? 2
+    const sliceMs = options.sliceMs ?? DEFAULT_SLICE_MS
     const groups = collate(sources)
     const w = new Writer(options.capacity, options.reuse)
     let slices = 1
