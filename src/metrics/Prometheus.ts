@@ -169,7 +169,7 @@ export class Writer {
       this.pos = writeUint(this.buf, this.pos, v)
       return
     }
-    this.text(formatValue(v))
+    this.ascii(formatValue(v))
   }
 
   /** Appends ` value\n` (the end of a sample line). */
@@ -203,8 +203,14 @@ export class Writer {
       return
     }
     this.pos = pos
-    this.text(formatValue(v))
+    this.ascii(formatValue(v))
     this.byte(NEWLINE)
+  }
+
+  /** Appends text known to be ASCII (a formatted number): latin1 is a plain copy, UTF-8 encoding is not. */
+  ascii(s: string): void {
+    if (this.pos + s.length > this.buf.length) this.grow(s.length)
+    this.pos += this.buf.write(s, this.pos, "latin1")
   }
 
   /** `abc value\n`: as `line`, with a piece in the middle (a backend's name between a family's and a label's). */
