@@ -18,6 +18,7 @@ import * as RunningConfig from "../config/RunningConfig.js"
 import { activePool, type FrontendState, type StatusOf } from "../lb/Desired.js"
 import { fromFamily, type Source } from "../metrics/Prometheus.js"
 import * as HealthChecker from "./HealthChecker.js"
+import type { HealthStatus } from "./HealthState.js"
 
 export const FRONTEND_STATES: ReadonlyArray<FrontendState> = ["up", "down", "unknown"]
 
@@ -113,7 +114,14 @@ export const watch: Effect.Effect<void, never, HealthChecker.HealthChecker | Run
     const update = Effect.gen(function*() {
       const config = yield* running.config
       const health = yield* checker.statuses
-      const status: StatusOf = (backend) => Option.getOrUndefined(HashMap.get(health, backend))?.status
+      // Once per backend per update: 1,000 frontends over the same 32 backends ask ~100,000 times.
+      const seen = new Map<string, HealthStatus | undefined>()
+      const status: StatusOf = (backend) => {
+        if (seen.has(backend)) return seen.get(backend)
+        const s = Option.getOrUndefined(HashMap.get(health, backend))?.status
+        seen.set(backend, s)
+        return s
+      }
       const next = statuses(config, status)
       if (last !== undefined) yield* Effect.forEach(transitions(last, next), logTransition, { discard: true })
       last = next

@@ -142,6 +142,15 @@ const request = (r: Partial<Request> & Pick<Request, "reason">): Request => ({
  */
 const WINDOW = 128
 
+/**
+ * A reaction planned from memory goes out a chunk of VIPs at a time: the first
+ * FIRST_CHUNK VIPs are planned and written at once, the next CHUNK while
+ * those requests are out. A backend in 1,000 VIPs then has its first request
+ * written after 8 VIPs' worth of planning, not 1,000.
+ */
+const FIRST_CHUNK = 8
+const CHUNK = 128
+
 /** Replies handled between two yields of the sync fiber while it applies a sync (so a transition is seen soon). */
 const YIELD_EVERY = 64
 
@@ -218,8 +227,23 @@ const observeBrief = (conn: VppConnection) =>
     return out
   })
 
-const statusLookup = (health: HealthChecker.HealthMap) => (backend: string): HealthStatus =>
-  Option.match(HashMap.get(health, backend), { onNone: () => "unknown", onSome: (h) => h.status })
+/**
+ * Each backend's status, looked up once per computation: a reaction of 1,000
+ * VIPs over the same 32 backends asks 32,000 times (a HashMap lookup and two
+ * closures each were a third of its time).
+ */
+const statusLookup = (health: HealthChecker.HealthMap) => {
+  const seen = new Map<string, HealthStatus>()
+  return (backend: string): HealthStatus => {
+    let s = seen.get(backend)
+    if (s === undefined) {
+      const h = HashMap.get(health, backend)
+      s = h._tag === "Some" ? h.value.status : "unknown"
+      seen.set(backend, s)
+    }
+    return s
+  }
+}
 
 /**
  * The frontends each backend serves in, per configuration (a reload or an
@@ -277,6 +301,8 @@ interface Job {
   failed: LbSyncError | undefined
   /** Planned from memory (a refusal then means memory was stale). */
   readonly fromMemory: boolean
+  /** Plans the job's next VIPs onto `ops` (a reaction planned a chunk at a time); undefined once all are. */
+  more: Effect.Effect<void> | undefined
 }
 
 const newJob = (ops: ReadonlyArray<LbOp>, fromMemory: boolean): Job => ({
@@ -284,7 +310,8 @@ const newJob = (ops: ReadonlyArray<LbOp>, fromMemory: boolean): Job => ({
   next: 0,
   outstanding: 0,
   failed: undefined,
-  fromMemory
+  fromMemory,
+  more: undefined
 })
 
 export const make = Effect.fn("LbSync.make")(function*() {
@@ -472,9 +499,16 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const fail = (job: Job, op: LbOp, reason: string) => {
         job.failed ??= new LbSyncError({ op, reason })
         job.next = job.ops.length
+        job.more = undefined
         memory = undefined
       }
+      const topUp = (j: Job) =>
+        Effect.gen(function*() {
+          while (j.failed === undefined && j.next >= j.ops.length && j.more !== undefined) yield* j.more
+        })
       for (;;) {
+        for (const r of reactions) yield* topUp(r.job)
+        yield* topUp(main)
         let job: Job | undefined
         // Refilled in bursts (one write for many requests), once half the window was answered.
         const refill = window.length - head <= WINDOW / 2 || reactions.some((r) => r.job.next === 0)
@@ -526,7 +560,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
         }
         for (let i = 0; i < reactions.length; i++) {
           const r = reactions[i]!
-          if (r.job.outstanding === 0 && (r.job.failed !== undefined || r.job.next >= r.job.ops.length)) {
+          if (r.job.outstanding === 0 && (r.job.failed !== undefined || (r.job.next >= r.job.ops.length && r.job.more === undefined))) {
             reactions.splice(i--, 1)
             yield* r.finish(r.job)
           }
@@ -549,6 +583,43 @@ export const make = Effect.fn("LbSync.make")(function*() {
       for (const r of reactions) yield* r.finish(r.job)
     })
 
+  /** `keys`' ops planned from memory; undefined when one of them must be added or re-created (not from memory). */
+  const planFromMemory = (keys: ReadonlySet<string>, flush: ReadonlySet<string>) =>
+    Effect.map(desiredFor(keys), (desired) => {
+      const planned = diff(desired, fromMemory(keys), { scope: keys, flush })
+      return planned.some((op) => op._tag === "VipAdd" || op._tag === "VipDel") ? undefined : planned
+    })
+
+  /**
+   * Gives `job` the rest of `keys` (from `from` on) to plan a chunk at a time
+   * (`Job.more`), each chunk's ops added to `all` as well. A chunk that cannot
+   * be planned from memory stops it: `blocked` gets the keys left.
+   */
+  const planInChunks = (
+    job: Job,
+    keys: ReadonlyArray<string>,
+    from: number,
+    flush: ReadonlySet<string>,
+    all: Array<LbOp>,
+    blocked: (rest: ReadonlyArray<string>) => void
+  ) => {
+    let at = from
+    const step: Effect.Effect<void> = Effect.gen(function*() {
+      const chunk = new Set(keys.slice(at, at + CHUNK))
+      const planned = yield* planFromMemory(chunk, flush)
+      if (planned === undefined) {
+        job.more = undefined
+        blocked(keys.slice(at))
+        return
+      }
+      at += chunk.size
+      job.ops.push(...planned)
+      all.push(...planned)
+      job.more = at < keys.length ? step : undefined
+    })
+    job.more = at < keys.length ? step : undefined
+  }
+
   /**
    * Plans urgent requests taken in the middle of a sync from memory; undefined
    * when they cannot be (no memory, a VIP to add or re-create, the warm-up).
@@ -558,18 +629,28 @@ export const make = Effect.fn("LbSync.make")(function*() {
       if (memory === undefined || memory.conn !== conn) return undefined
       if (!warm.done && taken.some((r) => r.gated)) return undefined
       const merged = merge(taken)
-      const desired = yield* desiredFor(merged.keys)
-      const planned = diff(desired, fromMemory(merged.keys), { scope: merged.keys, flush: merged.flush })
+      // Health transitions (nobody awaits them, nothing to evict) go out a chunk of VIPs at a time.
+      const chunked = merged.evict.length === 0 && taken.every((r) => r.reply === undefined) && merged.keys.size > FIRST_CHUNK
+      const keys = [...merged.keys]
+      const first = chunked ? new Set(keys.slice(0, FIRST_CHUNK)) : merged.keys
+      const desired = yield* desiredFor(first)
+      const planned = diff(desired, fromMemory(first), { scope: first, flush: merged.flush })
       if (planned.some((op) => op._tag === "VipAdd" || op._tag === "VipDel")) return undefined
       const ops = [...planned, ...(yield* evictions(desired, merged.evict, planned))]
       const started = yield* Clock.currentTimeMillis
-      const report: SyncReport = { ops, applied: true, scope: [...merged.keys] }
+      const report: SyncReport = { ops, applied: true, scope: keys }
       yield* Effect.logDebug("lb sync start").pipe(
         Effect.annotateLogs({ event: "vpp-lbsync-start", reason: merged.reason, scope: "partial", vips: merged.keys.size })
       )
+      const job = newJob(ops, true)
+      if (chunked) {
+        // VIPs a later chunk cannot plan from memory are synced after the sync, as a request of their own.
+        planInChunks(job, keys, FIRST_CHUNK, merged.flush, ops, (rest) =>
+          postponed.push(request({ keys: new Set(rest), flush: merged.flush, reason: merged.reason })))
+      }
       return {
         keys: merged.keys,
-        job: newJob(ops, true),
+        job,
         finish: (job: Job) =>
           job.failed === undefined
             ? Effect.zipRight(logDone(merged.reason, report.scope, ops.length, started), reply(taken, Exit.succeed(report)))
@@ -592,6 +673,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
   ): Effect.Effect<SyncReport, SyncError> =>
     Effect.gen(function*() {
       const cached = !r.fresh && memory !== undefined && memory.conn === conn
+      if (cached && !r.dryRun && r.evict.length === 0 && r.keys.size > FIRST_CHUNK) return yield* runChunked(r, conn)
       let observed: ReadonlyArray<ObservedVip>
       if (cached) observed = fromMemory(r.keys)
       else {
@@ -626,6 +708,37 @@ export const make = Effect.fn("LbSync.make")(function*() {
       }
       yield* logDone(r.reason, report.scope, ops.length, started)
       return report
+    })
+
+  /**
+   * A scoped sync from memory, a chunk of VIPs at a time (`planInChunks`): the
+   * first requests are on the wire after a few VIPs' planning. A VIP to add
+   * turns it into a full sync, before anything is sent or after what was.
+   */
+  const runChunked = (r: Request, conn: VppConnection): Effect.Effect<SyncReport, SyncError> =>
+    Effect.gen(function*() {
+      const keys = [...r.keys]
+      const toFull = () => runFull({ ...r, full: true, reason: `${r.reason}; a VIP to add` }, conn)
+      const planned = yield* planFromMemory(new Set(keys.slice(0, FIRST_CHUNK)), r.flush)
+      if (planned === undefined) return yield* toFull()
+      const ops = [...planned]
+      const job = newJob(planned, true)
+      let blocked = false
+      planInChunks(job, keys, FIRST_CHUNK, r.flush, ops, () => (blocked = true))
+      const started = yield* Clock.currentTimeMillis
+      yield* Effect.logDebug("lb sync start").pipe(
+        Effect.annotateLogs({ event: "vpp-lbsync-start", reason: r.reason, scope: "partial", vips: r.keys.size })
+      )
+      yield* pump(conn, job, false)
+      if (job.failed !== undefined) {
+        yield* Effect.logWarning("lb sync from memory refused; syncing again from a dump").pipe(
+          Effect.annotateLogs({ event: "vpp-lbsync-stale", reason: r.reason, error: job.failed.message })
+        )
+        return yield* runScoped({ ...r, fresh: true }, conn)
+      }
+      if (blocked) return yield* toFull()
+      yield* logDone(r.reason, keys, ops.length, started)
+      return { ops, applied: true, scope: keys }
     })
 
   /**
