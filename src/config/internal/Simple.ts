@@ -39,8 +39,13 @@ const giveUp = (): never => {
   throw GIVE_UP
 }
 
+/** The first characters of every plain scalar the core schema's tags can take for null, a boolean or a number. */
+const MAYBE_NOT_STRING = /^[-+.0-9~nNtTfF]/
+
 /** A plain scalar as the package types it (null, boolean, integer, float or string). */
 const plainValue = (text: string): unknown => {
+  // Names (`web1`, `http`) cannot be null, a boolean or a number: only those start otherwise than the core schema's tests.
+  if (text !== "" && !MAYBE_NOT_STRING.test(text)) return text
   for (const tag of TAGS) {
     if (tag.default === true && tag.test !== undefined && tag.test.test(text)) {
       let failed = false

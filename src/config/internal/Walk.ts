@@ -236,6 +236,8 @@ export const duration: Decoder<Duration.Duration> = (node, path, walk) => {
 
 // --- Collections -----------------------------------------------------------
 
+const SMALL_MAP = 8
+
 /**
  * The pairs of a mapping with string keys. Duplicates and non-string keys are
  * reported and left out, and the rest are still decoded, so their errors show too.
@@ -246,7 +248,13 @@ const pairs = (
   walk: Walk
 ): { readonly items: ReadonlyArray<{ readonly key: string; readonly pair: Pair }>; readonly ok: boolean } => {
   const items: Array<{ key: string; pair: Pair }> = []
-  const seen = new Map<string, Pair>()
+  // A mapping of a few keys (a backend's, a check's) is searched, not hashed: 10,000 backends made 10,000 Maps.
+  const seen = node.items.length > SMALL_MAP ? new Map<string, Pair>() : undefined
+  const firstOf = (key: string): Pair | undefined => {
+    if (seen !== undefined) return seen.get(key)
+    for (const item of items) if (item.key === key) return item.pair
+    return undefined
+  }
   let ok = true
   for (const pair of node.items) {
     const keyNode = isAlias(pair.key) ? walk.anchored(pair.key) : pair.key
@@ -258,7 +266,7 @@ const pairs = (
       continue
     }
     const key = keyNode.value
-    const first = seen.get(key)
+    const first = firstOf(key)
     if (first !== undefined) {
       const line = walk.positionOf(first.key)?.line
       walk.issues.push(
@@ -269,7 +277,7 @@ const pairs = (
       ok = false
       continue
     }
-    seen.set(key, pair)
+    seen?.set(key, pair)
     items.push({ key, pair })
   }
   return { items, ok }
