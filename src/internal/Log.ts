@@ -96,6 +96,18 @@ export interface Entry {
 
 const LEVEL_NAMES: Readonly<Record<string, string>> = { WARN: "warn", WARNING: "warn" }
 
+/** `toISOString`, once per millisecond: a burst of records (a sync's mutation lines) shares it. */
+let lastMs = NaN
+let lastIso = ""
+const isoTime = (date: Date): string => {
+  const ms = date.getTime()
+  if (ms !== lastMs) {
+    lastMs = ms
+    lastIso = date.toISOString()
+  }
+  return lastIso
+}
+
 /** One record as both formats see it: the event made explicit, a message for every event. */
 export const entry = (options: Logger.Logger.Options<unknown>): Entry => {
   const fields: Record<string, unknown> = {}
@@ -109,7 +121,7 @@ export const entry = (options: Logger.Logger.Options<unknown>): Entry => {
   if (event !== undefined && (message === event || message === "")) message = MESSAGES[event] ?? event.replace(/-/g, " ")
   const label = options.logLevel.label
   return {
-    timestamp: options.date.toISOString(),
+    timestamp: isoTime(options.date),
     level: LEVEL_NAMES[label] ?? label.toLowerCase(),
     event,
     message,
