@@ -166,11 +166,13 @@ const ALL_VIPS = { pfx: "0.0.0.0/0", protocol: 0, port: 0 } as const
  */
 export const observe = Effect.fn("LbSync.observe")(function*(
   conn: VppConnection,
-  remembered: (vip: VipKey) => boolean | undefined
+  remembered: (vip: VipKey) => boolean | undefined,
+  /** src_ip_sticky by VIP key as a read just now showed it (a full sync's first read): not read again. */
+  known?: ReadonlyMap<string, boolean>
 ) {
   const vips = yield* conn.dump(lb.LbVipDump, lb.LbVipDetails, { ...ALL_VIPS, pfx_matcher: { le: 0, ge: 0 } })
   const ases = yield* conn.dump(lb.LbAsV2Dump, lb.LbAsV2Details, ALL_VIPS)
-  const listed = yield* showLbVips(conn).pipe(
+  const listed = known !== undefined ? known : yield* showLbVips(conn).pipe(
     Effect.map((records) => new Map(records.filter((r) => !r.removed).map((r) => [vipKeyString(r.key), r.srcIpSticky]))),
     Effect.catchTag("LbVipsParseError", (e) =>
       Effect.logWarning("cannot read src_ip_sticky from show lb vips verbose").pipe(
@@ -764,7 +766,9 @@ export const make = Effect.fn("LbSync.make")(function*() {
         remember(conn, brief)
         observed = brief
       } else {
-        observed = yield* observe(conn, (k) => sticky.get(vipKeyString(k))).pipe(Effect.mapError(unavailable))
+        // The brief read's src_ip_sticky stands (the text is not read twice); without it, the text is read.
+        const known = brief === undefined ? undefined : new Map(brief.map((o) => [vipKeyString(o), o.srcIpSticky ?? false]))
+        observed = yield* observe(conn, (k) => sticky.get(vipKeyString(k)), known).pipe(Effect.mapError(unavailable))
         remember(conn, observed)
         desired = yield* desiredFor(undefined)
       }
