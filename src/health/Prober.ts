@@ -61,7 +61,7 @@ export const layerFrom = (f: (request: ProbeRequest) => Effect.Effect<ProbeOutco
 const GAUGE_WINDOW_MS = 10_000
 
 /** `--probe-threads auto` uses worker threads from this many configured backends on. */
-export const AUTO_THREADS_FROM = 2000
+export const AUTO_THREADS_FROM = 4000
 /** `--probe-threads auto` uses at most this many. */
 export const AUTO_THREADS_MAX = 4
 export const MAX_THREADS = 64

@@ -157,9 +157,9 @@ describe("probes on worker threads", () => {
 })
 
 describe("--probe-threads", () => {
-  it("takes a count up to 64, or auto: none below 2,000 backends, else one per CPU up to 4", () => {
-    expect(Prober.parseThreads("auto", 1999)).toBe(0)
-    expect(Prober.parseThreads("auto", 2000)).toBe(Math.min(4, os.availableParallelism()))
+  it("takes a count up to 64, or auto: none below 4,000 backends, else one per CPU up to 4", () => {
+    expect(Prober.parseThreads("auto", 3999)).toBe(0)
+    expect(Prober.parseThreads("auto", 4000)).toBe(Math.min(4, os.availableParallelism()))
     expect(Prober.parseThreads("0", 10_000)).toBe(0)
     expect(Prober.parseThreads("3", 1)).toBe(3)
     expect(Prober.parseThreads("64", 1)).toBe(64)
