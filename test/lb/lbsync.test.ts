@@ -241,6 +241,61 @@ describe("LbSync: one writer, reactions first", () => {
     vpp: { lb: lbConfig({ startupMinDelay: Duration.zero, startupMaxDelay: Duration.zero }) }
   })
 
+  it.scoped("a transition of a backend in 100 VIPs goes out from memory a chunk at a time: every VIP once; a VIP another client deleted in a later chunk is refused, re-read and re-created", () =>
+    Effect.gen(function*() {
+      const { apiSocket, sim, statsSocket } = yield* simulator
+      const prober = Prober.layerFrom(() => Effect.succeed(PASS))
+      const services = LbSync.layer.pipe(
+        Layer.provideMerge(Layer.merge(
+          HealthChecker.layer(wide(100)).pipe(Layer.provide(prober)),
+          Supervisor.layer({ apiSocket, statsSocket, requestTimeout: "1 hour", statsConnectTimeout: "1 hour", pingTimeout: "1 hour" })
+        ))
+      )
+      yield* Effect.gen(function*() {
+        const sync = yield* LbSync.LbSync
+        const checker = yield* HealthChecker.HealthChecker
+        const all = FRONTENDS * BACKENDS
+        const weighted = (w: number) => Object.values(allWeights(sim)).filter((x) => x === w).length
+        yield* advanceUntil("every AS programmed", Effect.sync(() => (weighted(100) === all ? true : undefined)))
+        const drained: Array<string> = []
+        const added: Array<string> = []
+        const unsubscribe = sim.lb.subscribe((m: LbMutation) => {
+          if (m.op === "as-weight" && m.details.to === 0) drained.push(`${m.details.vip} ${m.details.address}`)
+          if (m.op === "vip-add") added.push(String(m.details.vip))
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
+
+        // b3 is disabled: its 100 VIPs, in chunks from memory, each set to 0 once.
+        yield* checker.disable("b3")
+        for (let i = 0; i < 2000 && !((yield* sync.idle) && drained.length === FRONTENDS); i++) yield* pollDelay(5)
+        expect(new Set(drained).size).toBe(FRONTENDS)
+        expect(drained).toHaveLength(FRONTENDS)
+        expect(weighted(0)).toBe(FRONTENDS)
+
+        // Another client deletes f50's VIP; b4 is disabled: the chunk with f50 is refused (memory was stale),
+        // the reaction is planned again from a read of VPP, and f50 comes back with every AS.
+        sim.lb.handle("lb_add_del_vip_v2", {
+          pfx: "198.18.0.51/32",
+          protocol: 6,
+          port: 80,
+          encap: "LB_API_ENCAP_TYPE_GRE4",
+          dscp: 0,
+          type: "LB_API_SRV_TYPE_CLUSTERIP",
+          target_port: 0,
+          node_port: 0,
+          new_flows_table_length: 256,
+          src_ip_sticky: false,
+          is_del: true
+        } as never, 1)
+        drained.length = 0
+        yield* checker.disable("b4")
+        for (let i = 0; i < 2000 && !((yield* sync.idle) && weighted(0) === 2 * FRONTENDS); i++) yield* pollDelay(5)
+        expect(weighted(0)).toBe(2 * FRONTENDS)
+        expect(added).toHaveLength(1)
+        expect((yield* sync.sync()).ops).toEqual([])
+      }).pipe(Effect.provide(services))
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.Error)), 120_000)
+
   it.scoped("a transition in the middle of a full sync of every AS is applied before the sync ends, nothing is sent twice, and the end state is desired", () =>
     Effect.gen(function*() {
       const { apiSocket, sim, statsSocket } = yield* simulator
