@@ -363,10 +363,17 @@ const hookSetWeightWrites = (msgId: number, f: (address: string, weight: number,
       const original = proto.write
       const head = Frame.HEADER_SIZE + Frame.MSG_ID_SIZE
       proto.write = function(this: net.Socket, chunk: unknown, ...rest: Array<unknown>) {
-        if (chunk instanceof Uint8Array && chunk.length > head && ((chunk[Frame.HEADER_SIZE]! << 8) | chunk[Frame.HEADER_SIZE + 1]!) === msgId) {
+        // A write holds the frames of one tick (transport/Coalesce.ts): each is looked at.
+        if (chunk instanceof Uint8Array) {
           const at = performance.now()
-          const decoded = codec.decode(chunk.subarray(head), { allowTrailing: true })
-          if (Either.isRight(decoded)) f(String(decoded.right.as_address), decoded.right.weight, at)
+          for (let o = 0; o + head <= chunk.length;) {
+            const end = o + Frame.HEADER_SIZE + Frame.bodyLength(chunk, o)
+            if (((chunk[o + Frame.HEADER_SIZE]! << 8) | chunk[o + Frame.HEADER_SIZE + 1]!) === msgId) {
+              const decoded = codec.decode(chunk.subarray(o + head, end), { allowTrailing: true })
+              if (Either.isRight(decoded)) f(String(decoded.right.as_address), decoded.right.weight, at)
+            }
+            o = end
+          }
         }
         return (original as (...args: Array<unknown>) => boolean).call(this, chunk, ...rest)
       } as typeof proto.write

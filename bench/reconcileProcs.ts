@@ -36,7 +36,7 @@ const FRONTENDS = Number(process.env["RECONCILE_FRONTENDS"] ?? 1000)
 const BACKENDS = 32
 /** Backends on the fast check (flipped by the reaction scenarios): the last ones. */
 const FLIPPED = 4
-const DOWN_EVENTS = 30
+const DOWN_EVENTS = Number(process.env["RECONCILE_DOWN_EVENTS"] ?? 30)
 const DURING_EVENTS = 6
 const NO_CHANGE_RUNS = Number(process.env["RECONCILE_NO_CHANGE_RUNS"] ?? 7)
 const MUTATIONS = new Set(["vpp-lbsync-vip-add", "vpp-lbsync-vip-del", "vpp-lbsync-as-add", "vpp-lbsync-as-del", "vpp-lbsync-as-weight"])
@@ -288,7 +288,7 @@ export const runProcs = async (): Promise<ProcFigures> => {
     // Everything up (a transition after this point that is not a flip is the load's doing).
     const initialTransitions = log.records.filter((r) => r.event === "backend-transition").length
 
-    // RECONCILE_STOP=first ends here (to profile the first programming alone); =sync after the no-change syncs.
+    // RECONCILE_STOP=first ends here (to profile the first programming alone); =sync after the no-change syncs, =react after the flips alone.
     const stop = process.env["RECONCILE_STOP"]
     if (stop === "first") throw new Stopped(`first programming ${firstProgrammingMs} ms, ${firstProgrammingOps} mutations; CPU maglevd ${firstCpu.maglevd.toFixed(2)} s, vppsim ${firstCpu.vppsim.toFixed(2)} s`)
 
@@ -350,6 +350,8 @@ export const runProcs = async (): Promise<ProcFigures> => {
       down.push(await flip(i, true))
       up.push(await flip(i, false))
     }
+
+    if (stop === "react") throw new Stopped(`down, first: ${JSON.stringify(latencies(down.map((d) => d.first)))}; up, first: ${JSON.stringify(latencies(up.map((d) => d.first)))}`)
 
     // The same while a full sync of every weight runs (a reload of 90s, then of 100s: 32,000 lb_as_set_weight).
     const during: Array<{ first: number; last: number }> = []
