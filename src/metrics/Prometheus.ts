@@ -21,7 +21,7 @@
  * `collate` groups the sources by name under one HELP and one TYPE (the
  * format requires it) and sorts them; `renderText` writes them at once (pure,
  * for tests and small outputs); `renderChunked` writes them in slices of up
- * to 20 ms, yielding to the event loop between slices, and stops
+ * to 50 ms, yielding to the event loop between slices, and stops
  * where it is when interrupted. Histograms are cumulative `_bucket{le=...}`
  * series ending in `+Inf`, then `_sum` and `_count`.
  *
@@ -440,12 +440,14 @@ export const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume)
 /**
  * How long a render writes before it lets the event loop run. Each yield
  * costs a whole turn of the loop, which on a daemon busy with 10,000
- * backends is tens of milliseconds: slices of 2 ms made a 40 ms render take
- * 1-3 s of wall time. Slices of 20 ms make it two or three slices, and hold
- * the loop at most ~20 ms at a time (probes' timeouts are hundreds of ms;
- * with probe threads their timers are not on this loop at all).
+ * backends is tens to hundreds of milliseconds: slices of 2 ms made a 40 ms
+ * render take 1-3 s of wall time. Slices of 50 ms make the render of 10,000
+ * backends one slice or two, so a scrape waits about its CPU time, and hold
+ * the loop at most ~50 ms once per scrape: little beside probes' timeouts
+ * of hundreds of ms (from 2,000 backends the probes' timers run on probe
+ * threads, not on this loop; below that a render takes a few ms).
  */
-export const DEFAULT_SLICE_MS = 20
+export const DEFAULT_SLICE_MS = 50
 
 export interface ChunkedOptions {
   /** Longest stretch of synchronous writing, milliseconds (default `DEFAULT_SLICE_MS`). */

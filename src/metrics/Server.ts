@@ -8,7 +8,7 @@
  *
  * One render at a time: a scrape that arrives while a render is in flight
  * waits for it and gets the same body. The render is written in slices of up
- * to 20 ms with the event loop let run in between (probes share
+ * to 50 ms with the event loop let run in between (probes share
  * the loop), and it is abandoned when every scrape waiting for it has gone
  * (the client closed its connection, e.g. Prometheus' scrape timeout).
  */
