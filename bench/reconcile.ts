@@ -511,7 +511,7 @@ const runReact = (): Promise<ReactFigures> => {
         bulkTo = weight
         bulkSeen = 0
         yield* running.replace(configs[during.length % 2]!)
-        yield* waitFor("the full sync's requests flowing", Effect.sync(() => bulkSeen >= 2_000), 60_000, 1)
+        yield* waitFor("the full sync's requests flowing", Effect.sync(() => bulkSeen >= Math.min(2_000, (FRONTENDS * ASES_PER_VIP) / 4)), 60_000, 1)
         const index = flipped[during.length % flipped.length]!
         during.push(yield* flip(index, 0))
         answers.set(backendName(index), PASS)
