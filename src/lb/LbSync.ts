@@ -510,6 +510,19 @@ export const make = Effect.fn("LbSync.make")(function*() {
           while (j.failed === undefined && j.next >= j.ops.length && j.more !== undefined) yield* j.more
         })
       for (;;) {
+        if (interleave && (yield* Queue.size(urgent)) > 0) {
+          const taken = Chunk.toReadonlyArray(yield* Queue.takeAll(urgent))
+          const planned = yield* planReaction(conn, taken)
+          if (planned === undefined) postponed.push(...taken)
+          else {
+            // The reaction's diff covers its VIPs whole: the sync's unsent ops for them are superseded.
+            const keys = planned.keys
+            const rest = main.ops.slice(main.next).filter((op) => !keys.has(vipKeyString(op.vip)))
+            main.ops.length = main.next
+            main.ops.push(...rest)
+            reactions.push({ job: planned.job, finish: planned.finish })
+          }
+        }
         for (const r of reactions) yield* topUp(r.job)
         yield* topUp(main)
         let job: Job | undefined
@@ -573,19 +586,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
             yield* r.finish(r.job)
           }
         }
-        if (interleave && (yield* Queue.size(urgent)) > 0) {
-          const taken = Chunk.toReadonlyArray(yield* Queue.takeAll(urgent))
-          const planned = yield* planReaction(conn, taken)
-          if (planned === undefined) postponed.push(...taken)
-          else {
-            // The reaction's diff covers its VIPs whole: the sync's unsent ops for them are superseded.
-            const keys = planned.keys
-            const rest = main.ops.slice(main.next).filter((op) => !keys.has(vipKeyString(op.vip)))
-            main.ops.length = main.next
-            main.ops.push(...rest)
-            reactions.push({ job: planned.job, finish: planned.finish })
-          }
-        }
+        // The other fibers run (the transition forwarder among them); what they asked is looked at
+        // first thing, before the window is refilled with more of the sync.
         yield* Effect.yieldNow()
       }
       for (const r of reactions) yield* r.finish(r.job)
