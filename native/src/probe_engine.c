@@ -17,10 +17,13 @@
  *                                             system error (syscall socket/setns/bind/connect)
  *   probeWrite(id, data)                      sends now, or the rest when the socket is writable
  *   probeClose(id, reset)                     closes (with an RST when reset); no event after it
+ *   probePending(id)                          -1 before the connect completed, else bytes unread
  * Events: kind 1 connected, 2 data (value: Buffer), 3 end (the peer closed),
  * 4 error (value: errno, positive; connect errors before kind 1).
  */
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <uv.h>
 
 enum { PE_CONNECTED = 1, PE_DATA = 2, PE_END = 3, PE_ERROR = 4 };
@@ -399,6 +402,29 @@ static napi_value js_probe_write(napi_env env, napi_callback_info info) {
   }
   if (c->pending != NULL) probe_watch(c, c->events | UV_WRITABLE);
   return NULL;
+}
+
+/*
+ * What the kernel holds for a connection now, without reading it: -1 while the
+ * connect has not completed, else the bytes received and not yet read
+ * (SIOCINQ). At a probe's deadline this tells our lateness from the
+ * backend's: an answer already waiting came in time, unread.
+ */
+static napi_value js_probe_pending(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  probe_conn *c = probe_get(env, argv[0]);
+  if (c == NULL) return NULL;
+  int n = -1;
+  struct sockaddr_storage peer;
+  socklen_t len = sizeof peer;
+  if (getpeername(c->fd, (struct sockaddr *)&peer, &len) == 0) {
+    int bytes = 0;
+    n = ioctl(c->fd, SIOCINQ, &bytes) == 0 ? bytes : 0;
+  }
+  napi_value out;
+  NAPI_CALL(env, napi_create_int32(env, n, &out));
+  return out;
 }
 
 static napi_value js_probe_close(napi_env env, napi_callback_info info) {

@@ -1190,6 +1190,7 @@ NAPI_MODULE_INIT() {
       {"probeOpen", js_probe_open},
       {"probeWrite", js_probe_write},
       {"probeClose", js_probe_close},
+      {"probePending", js_probe_pending},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

@@ -99,6 +99,7 @@ export interface NativeBinding {
   probeOpen(id: number, family: 4 | 6, address: string, port: number, localAddress: string | null, netnsPath: string | null): void
   probeWrite(id: number, data: Uint8Array): void
   probeClose(id: number, reset: boolean): void
+  probePending(id: number): number
 }
 
 /** Events of the probe connections (native/src/probe_engine.c). */
@@ -371,3 +372,5 @@ export const probeWrite = (id: number, data: Uint8Array): void => loadNative().p
 
 /** Closes connection `id`, with an RST when `reset`; no event follows. */
 export const probeClose = (id: number, reset: boolean): void => loadNative().probeClose(id, reset)
+/** -1 while the connection's connect has not completed, else the bytes the kernel holds unread. */
+export const probePending = (id: number): number => loadNative().probePending(id)

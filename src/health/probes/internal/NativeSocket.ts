@@ -197,6 +197,11 @@ export class NativeSocket implements ProbeStream {
     this.shut(true)
   }
 
+  /** -1 while connecting (or closed), else the bytes received and not read yet. */
+  pending(): number {
+    return this.id < 0 ? -1 : Native.probePending(this.id)
+  }
+
   destroy(): void {
     this.shut(false)
   }

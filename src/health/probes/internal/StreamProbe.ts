@@ -156,6 +156,20 @@ class Session {
    * conversation decides on what it has). The caller has stopped listening
    * to `report`; the outcome is returned.
    */
+  /**
+   * Whether the backend had already done its part when the deadline fired,
+   * unseen by us (native sockets only; Node's do not tell): the connect
+   * completed while we still wait for it, or answer bytes wait unread. Then
+   * the timeout is our lateness, not the backend's.
+   */
+  answeredUnread(): string | undefined {
+    if (this.done || this.native === undefined) return undefined
+    const pending = this.native.pending()
+    if (this.stage === "connect" && pending >= 0) return "the connection was made in time but not seen (maglevd was late)"
+    if (this.stage === "app" && pending > 0) return `${pending} bytes of answer came in time but were not read (maglevd was late)`
+    return undefined
+  }
+
   timedOut(timeoutMs: number): [ProbeCode, string] {
     if (!this.done) switch (this.stage) {
       case "connect":
@@ -218,8 +232,11 @@ export const startStream = (
   timer = setTimeout(() => {
     if (settled) return
     settled = true
+    const unread = session.answeredUnread()
     const [code, detail] = session.timedOut(timeoutMs)
-    deliver(timedOutAt(code, detail, started, timeoutMs, lag))
+    const result = timedOutAt(code, detail, started, timeoutMs, lag)
+    // The backend was in time and we were not: never the backend's failure (SelfLate.ts).
+    deliver(unread === undefined ? result : { ...result, detail: `${detail}; ${unread}`, selfLateMs: Math.max(result.selfLateMs ?? 0, timeoutMs) })
   }, timeoutMs)
   session.open()
   return () => {
