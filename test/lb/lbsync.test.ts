@@ -241,16 +241,19 @@ describe("LbSync: one writer, reactions first", () => {
     vpp: { lb: lbConfig({ startupMinDelay: Duration.zero, startupMaxDelay: Duration.zero }) }
   })
 
+  /** LbSync over a checker of `wide(100)` whose probes all pass, and the supervisor, against the simulator's sockets. */
+  const wideServices = (apiSocket: string, statsSocket: string) =>
+    LbSync.layer.pipe(
+      Layer.provideMerge(Layer.merge(
+        HealthChecker.layer(wide(100)).pipe(Layer.provide(Prober.layerFrom(() => Effect.succeed(PASS)))),
+        Supervisor.layer({ apiSocket, statsSocket, requestTimeout: "1 hour", statsConnectTimeout: "1 hour", pingTimeout: "1 hour" })
+      ))
+    )
+
   it.scoped("a transition of a backend in 100 VIPs goes out from memory a chunk at a time: every VIP once; a VIP another client deleted in a later chunk is refused, re-read and re-created", () =>
     Effect.gen(function*() {
       const { apiSocket, sim, statsSocket } = yield* simulator
-      const prober = Prober.layerFrom(() => Effect.succeed(PASS))
-      const services = LbSync.layer.pipe(
-        Layer.provideMerge(Layer.merge(
-          HealthChecker.layer(wide(100)).pipe(Layer.provide(prober)),
-          Supervisor.layer({ apiSocket, statsSocket, requestTimeout: "1 hour", statsConnectTimeout: "1 hour", pingTimeout: "1 hour" })
-        ))
-      )
+      const services = wideServices(apiSocket, statsSocket)
       yield* Effect.gen(function*() {
         const sync = yield* LbSync.LbSync
         const checker = yield* HealthChecker.HealthChecker
@@ -299,13 +302,7 @@ describe("LbSync: one writer, reactions first", () => {
   it.scoped("a transition in the middle of a full sync of every AS is applied before the sync ends, nothing is sent twice, and the end state is desired", () =>
     Effect.gen(function*() {
       const { apiSocket, sim, statsSocket } = yield* simulator
-      const prober = Prober.layerFrom(() => Effect.succeed(PASS))
-      const services = LbSync.layer.pipe(
-        Layer.provideMerge(Layer.merge(
-          HealthChecker.layer(wide(100)).pipe(Layer.provide(prober)),
-          Supervisor.layer({ apiSocket, statsSocket, requestTimeout: "1 hour", statsConnectTimeout: "1 hour", pingTimeout: "1 hour" })
-        ))
-      )
+      const services = wideServices(apiSocket, statsSocket)
       yield* Effect.gen(function*() {
         const sync = yield* LbSync.LbSync
         const checker = yield* HealthChecker.HealthChecker
