@@ -150,7 +150,13 @@ export interface BackendInfo extends Schema.Schema.Type<typeof BackendInfo> {}
 
 // --- Frontends -----------------------------------------------------------------------
 
-export const FrontendState = Schema.Literal("up", "down", "unknown")
+/**
+ * `up`: some backend of the active pool is up with weight > 0; `down`: none
+ * serves; `unknown`: no backend decided yet; `panic`: fewer backends up than
+ * `min-healthy`, and maglevd keeps the last good weights (see `panic`), so the
+ * frontend serves on backends its health checks may call down.
+ */
+export const FrontendState = Schema.Literal("up", "down", "unknown", "panic")
 export type FrontendState = typeof FrontendState.Type
 
 export const PoolBackendInfo = Schema.Struct({
@@ -188,6 +194,8 @@ export const PanicInfo = Schema.Struct({
   threshold: Schema.Int,
   /** The pool whose last good weights are kept. */
   keptPool: Schema.String,
+  /** The backends of the last good set (of `keptPool`): they keep their weight unless paused or disabled. */
+  kept: Schema.optional(Schema.Array(Schema.String)),
   /** Unix milliseconds the panic began. */
   since: Schema.Number
 })
@@ -457,6 +465,37 @@ export const FrontendEvent = Schema.TaggedStruct("FrontendEvent", {
   info: FrontendInfo
 })
 
+/**
+ * A frontend's panic (min-healthy) began (`panic: true`; maglevd logs
+ * `frontend-panic`) or ended (`panic: false`; `frontend-panic-end`), as the LB
+ * sync decided it. Sent with frontend events (`frontend`, default on). The
+ * frontend's state goes to or from `panic` in a FrontendEvent of its own,
+ * which may come just before this one (a watcher computes the state from
+ * the health it sees) or just after.
+ */
+export const FrontendPanicEvent = Schema.TaggedStruct("FrontendPanicEvent", {
+  /** Unix milliseconds. */
+  at: Schema.Number,
+  frontend: Schema.String,
+  /** true: the panic began; false: it ended. */
+  panic: Schema.Boolean,
+  /** The pool judged (the active one, or the kept one while no pool has an up backend), its up backends with weight > 0 and its threshold. */
+  pool: Schema.String,
+  up: Schema.Int,
+  threshold: Schema.Int,
+  /** (Start) `min-healthy` as the file writes it. */
+  minHealthy: Schema.optional(Schema.String),
+  /** (Start) the pool whose last good weights are kept. */
+  keptPool: Schema.optional(Schema.String),
+  /** Unix milliseconds the panic began. */
+  since: Schema.Number,
+  /** (End) `healthy`: the active pool meets its threshold again; `reload`: min-healthy turned off or the pools changed; `nothing-kept`: every kept backend is paused or disabled. */
+  reason: Schema.optional(Schema.Literal("healthy", "reload", "nothing-kept")),
+  /** (End) how long it lasted. */
+  durationMs: Schema.optional(Schema.Number)
+})
+export type FrontendPanicEvent = typeof FrontendPanicEvent.Type
+
 export const LogEvent = Schema.TaggedStruct("LogEvent", {
   /** Unix milliseconds. */
   at: Schema.Number,
@@ -531,7 +570,7 @@ export type VppApiEvent = typeof VppApiEvent.Type
 /** How often a watch sends its batched ProbeEvent and its VppApiEvent (when there is news). */
 export const ACTIVITY_INTERVAL_MS = 250
 
-export const WatchEvent = Schema.Union(Hydrate, BackendEvent, FrontendEvent, LogEvent, Heartbeat, Overflow, ProbeEvent, VppApiEvent)
+export const WatchEvent = Schema.Union(Hydrate, BackendEvent, FrontendEvent, FrontendPanicEvent, LogEvent, Heartbeat, Overflow, ProbeEvent, VppApiEvent)
 export type WatchEvent = typeof WatchEvent.Type
 
 // --- The group -------------------------------------------------------------------------
@@ -590,7 +629,7 @@ export class MaglevApi extends RpcGroup.make(
       logLevel: Schema.optional(WatchLogLevel),
       /** Backend transitions; default true. */
       backend: Schema.optional(Schema.Boolean),
-      /** Frontend state and active-pool changes; default true. */
+      /** Frontend state and active-pool changes, and panic starts and ends (`FrontendPanicEvent`); default true. */
       frontend: Schema.optional(Schema.Boolean),
       /** With `frontend`: a FrontendEvent for any change of the frontend (a weight override, buckets, a backend's state), not only of its state or active pool; default false. */
       frontendDetail: Schema.optional(Schema.Boolean),

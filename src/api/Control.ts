@@ -17,6 +17,7 @@ import { formatIssue } from "../config/Issue.js"
 import * as RunningConfig from "../config/RunningConfig.js"
 import * as HealthChecker from "../health/HealthChecker.js"
 import * as LbSync from "../lb/LbSync.js"
+import type * as Panic from "../lb/Panic.js"
 import { type ConfigCheck, InvalidArgument, NotFound } from "./Api.js"
 import { checkResultInfo, type Snapshot, unreadable } from "./Info.js"
 
@@ -39,6 +40,8 @@ export interface ControlShape {
   readonly configChanges: Stream.Stream<void>
   /** The frontends of each slow-start step from now on (`LbSync.rampSteps`). */
   readonly rampSteps?: Stream.Stream<ReadonlyArray<string>> | undefined
+  /** Every panic (min-healthy) start and end from now on (`LbSync.panicEvents`). */
+  readonly panicEvents?: Stream.Stream<Panic.PanicEvent> | undefined
   /** Checks a file (default: the daemon's); applies nothing. */
   readonly checkFile: (path?: string | undefined) => Effect.Effect<ConfigCheck>
   /**
@@ -156,6 +159,7 @@ export const make = Effect.fn("Control.make")(function*(options: ControlOptions)
     snapshot,
     configChanges: running.changes.pipe(Stream.drop(1), Stream.as(undefined)),
     rampSteps: sync.rampSteps,
+    panicEvents: sync.panicEvents,
     checkFile,
     reloadFile,
     setWeight

@@ -30,9 +30,9 @@ export interface Snapshot {
   readonly panics?: ReadonlyMap<string, Panic.PanicState> | undefined
 }
 
-/** A frontend's panic (min-healthy) as the LB sync judged it, while it still holds for the snapshot's health. */
+/** A frontend's panic (min-healthy): the LB sync's verdict for the snapshot's health, from its guard (Panic.shown). */
 const shownOf = (s: Snapshot, f: Frontend, status: (backend: string) => HealthStatus | undefined) =>
-  Panic.shown(f, desiredVip(f, s.config, status, s.ramps), status, s.panics?.get(f.name)?.guard)
+  Panic.shown(f, desiredVip(f, s.config, status, s.ramps), status, s.panics?.get(f.name)?.guard, s.ramps?.now)
 
 /** What VPP should hold for the frontend's VIP: the desired state, with the weights a panic keeps. */
 export const desiredIn = (s: Snapshot, f: Frontend): DesiredVip => shownOf(s, f, statusIn(s.health)).vip
@@ -138,6 +138,8 @@ export const backendInfos = (s: Snapshot): ReadonlyArray<Api.BackendInfo> => {
 const frontendInfoWith = (s: Snapshot, vip: DesiredVip, f: Frontend): Api.FrontendInfo => {
   const buckets = predictedBuckets(vip)
   const status = statusIn(s.health)
+  const shown = s.panics?.get(f.name)?.guard === undefined ? undefined : shownOf(s, f, status)
+  const panic = shown?.panic === undefined ? undefined : { ...shown.panic, kept: shown.kept }
   return {
     name: f.name,
     description: f.description,
@@ -149,8 +151,9 @@ const frontendInfoWith = (s: Snapshot, vip: DesiredVip, f: Frontend): Api.Fronte
     flushOnDown: f.flushOnDown,
     newFlowsTableLength: f.newFlowsTableLength,
     minHealthy: f.minHealthy === undefined ? undefined : Panic.formatMinHealthy(f.minHealthy),
-    panic: s.panics?.get(f.name)?.guard?.panic === undefined ? undefined : shownOf(s, f, status).panic,
-    state: frontendState(vip),
+    panic,
+    // In panic the kept weights serve, whatever health says: a state of its own (FrontendState.ts, the metrics, the log).
+    state: panic === undefined ? frontendState(vip) : "panic",
     activePool: vip.activePool,
     pools: f.pools.map((pool) => ({
       name: pool.name,

@@ -1,7 +1,9 @@
 /**
  * The `WatchEvents` stream: first a `Hydrate` with the current state, then
- * backend transitions, frontend changes and (when asked for) log records,
- * and a `Heartbeat` every 15 seconds whatever else happens.
+ * backend transitions, frontend changes, panic starts and ends (min-healthy,
+ * as the LB sync decides them: a `FrontendPanicEvent`, then the frontend is
+ * looked at again) and (when asked for) log records, and a `Heartbeat` every
+ * 15 seconds whatever else happens.
  *
  * The subscriptions are taken before the snapshot that hydrates, so nothing
  * that happens in between is lost. A frontend's state and active pool are
@@ -27,7 +29,8 @@ import { Clock, Deferred, Duration, Effect, LogLevel, Option, Schedule, Stream }
 import type * as HealthChecker from "../health/HealthChecker.js"
 import * as ProbeActivity from "../health/ProbeActivity.js"
 import * as VppActivity from "../vpp/transport/Activity.js"
-import { ACTIVITY_INTERVAL_MS, type FrontendInfo, HEARTBEAT_INTERVAL_MS, type LogEvent, type ProbeEvent, type WatchEvent, type WatchLogLevel } from "./Api.js"
+import { ACTIVITY_INTERVAL_MS, type FrontendInfo, type FrontendPanicEvent, HEARTBEAT_INTERVAL_MS, type LogEvent, type ProbeEvent, type WatchEvent, type WatchLogLevel } from "./Api.js"
+import type * as Panic from "../lb/Panic.js"
 import type { ControlShape } from "./Control.js"
 import { backendInfo, backendInfos, frontendInfo, frontendInfos, type Snapshot, transitionInfo } from "./Info.js"
 import type { Overflowed } from "./internal/HttpProtocol.js"
@@ -82,6 +85,35 @@ type Input =
   | { readonly _tag: "Heartbeat"; readonly at: number }
   | { readonly _tag: "Activity"; readonly at: number }
   | { readonly _tag: "Ramp"; readonly frontends: ReadonlyArray<string> }
+  | { readonly _tag: "Panic"; readonly event: Panic.PanicEvent; readonly at: number }
+
+/** The LB sync's panic start or end as watchers get it. */
+export const panicEvent = (e: Panic.PanicEvent, at: number): FrontendPanicEvent =>
+  e._tag === "Enter"
+    ? {
+      _tag: "FrontendPanicEvent",
+      at,
+      frontend: e.frontend,
+      panic: true,
+      pool: e.info.pool,
+      up: e.info.up,
+      threshold: e.info.threshold,
+      minHealthy: e.minHealthy,
+      keptPool: e.info.keptPool,
+      since: e.info.since
+    }
+    : {
+      _tag: "FrontendPanicEvent",
+      at,
+      frontend: e.frontend,
+      panic: false,
+      pool: e.pool,
+      up: e.up,
+      threshold: e.threshold,
+      since: e.since,
+      reason: e.reason,
+      durationMs: Math.max(0, at - e.since)
+    }
 
 const usesBackend = (snapshot: Snapshot, backend: string): ReadonlyArray<string> =>
   [...snapshot.config.frontends.values()]
@@ -200,6 +232,8 @@ export const watchEvents = (services: WatchServices, request: WatchRequest): Str
           return Effect.map(control.snapshot, (s) => frontendChanges(s, input.frontends))
         case "Activity":
           return Effect.sync(() => activity(input.at))
+        case "Panic":
+          return Effect.map(control.snapshot, (s) => [panicEvent(input.event, input.at), ...frontendChanges(s, [input.event.frontend])])
         case "Health map":
           // Cheap unless the configuration changed: this runs after every recorded probe.
           return Effect.flatMap(checker.config, (c) =>
@@ -225,6 +259,9 @@ export const watchEvents = (services: WatchServices, request: WatchRequest): Str
     // A slow start's step changes effective weights, and nothing else: only a detailed watch hears of it.
     if (frontends && detail && control.rampSteps !== undefined) {
       sources.push(Stream.map(control.rampSteps, (names): Input => ({ _tag: "Ramp", frontends: names })))
+    }
+    if (frontends && control.panicEvents !== undefined) {
+      sources.push(Stream.mapEffect(control.panicEvents, (event) => Effect.map(Clock.currentTimeMillis, (at): Input => ({ _tag: "Panic", event, at }))))
     }
     if (logs !== undefined) sources.push(Stream.map(logs, (record) => ({ _tag: "Log", record })))
     if (request.probes === true || request.vppApi === true) {

@@ -130,6 +130,7 @@ const stateWord = (state: Api.HealthStatus | Api.FrontendState, style: Style): s
     case "up":
       return paint.good(state, style)
     case "down":
+    case "panic":
       return paint.bad(state, style)
     case "paused":
     case "disabled":
@@ -198,7 +199,7 @@ export const frontendsText = (fs: ReadonlyArray<Api.FrontendInfo>, style: Style)
       f.address,
       f.protocol,
       f.protocol === "any" ? "-" : String(f.port),
-      f.panic === undefined ? stateWord(f.state, style) : `${stateWord(f.state, style)} ${paint.bad("(panic)", style)}`,
+      stateWord(f.state, style),
       f.activePool ?? "-",
       serving(f)
     ]),

@@ -83,6 +83,8 @@ export interface HubShape {
   readonly probeEvent: (id: string, data: SseData<"probe">) => Effect.Effect<void>
   /** A maglevd's binary-API counts from its watch (the names that moved): kept as its `api`, sent as `api` (live only). */
   readonly apiEvent: (id: string, counts: ApiCounts) => Effect.Effect<void>
+  /** A frontend's panic start or end from a maglevd's watch, published as `panic`. */
+  readonly panicEvent: (data: SseData<"panic">) => Effect.Effect<void>
   /** A log record from a maglevd's watch, published as `log` (admin streams only). */
   readonly logEvent: (data: SseData<"log">) => Effect.Effect<void>
   readonly server: (id: string) => Effect.Effect<ServerState | undefined>
@@ -319,6 +321,7 @@ export const make = (options: HubOptions = {}): Effect.Effect<HubShape> =>
       frontendEvent,
       probeEvent,
       apiEvent,
+      panicEvent: (data) => locked(() => publish(sseEvent("panic", data))),
       logEvent: (data) => locked(() => publish(sseEvent("log", data))),
       server: (id) => Effect.sync(() => servers.get(id)),
       snapshot: (admin) =>

@@ -24,7 +24,7 @@
  * (the state document has where they stand now: `probing`, `api`).
  */
 import { Schema } from "effect"
-import { BackendInfo, FrontendEvent as ApiFrontendEvent, FrontendCounters, ProbeEvent as ApiProbeEvent, FrontendInfo, HealthCheckInfo, LbOpInfo, LbState, LogEvent as ApiLogEvent, TransitionInfo, VersionInfo, VppInfo } from "../api/Api.js"
+import { BackendInfo, FrontendEvent as ApiFrontendEvent, FrontendPanicEvent as ApiFrontendPanicEvent, FrontendCounters, ProbeEvent as ApiProbeEvent, FrontendInfo, HealthCheckInfo, LbOpInfo, LbState, LogEvent as ApiLogEvent, TransitionInfo, VersionInfo, VppInfo } from "../api/Api.js"
 
 // --- Event ids ---------------------------------------------------------------------
 
@@ -170,6 +170,18 @@ export const FrontendEventData = Schema.Struct({
   ...ApiFrontendEvent.fields
 }).pipe(Schema.omit("_tag"))
 
+/**
+ * `event: panic` — a frontend of one maglevd went into panic (min-healthy:
+ * `panic: true`, it keeps its last good weights) or out of it (`panic: false`,
+ * with `reason` and `durationMs`), as maglevd's LB sync decided it (its
+ * WatchEvents' `FrontendPanicEvent`). The frontend's state (`panic`) comes in
+ * `frontend` events of its own.
+ */
+export const PanicEventData = Schema.Struct({
+  server: Schema.String,
+  ...ApiFrontendPanicEvent.fields
+}).pipe(Schema.omit("_tag"))
+
 /** `event: vpp` — one maglevd's VPP panel replaced (lb state after transitions, info/counters refresh). */
 export const VppEventData = Schema.Struct({ server: Schema.String, vpp: VppPanel })
 
@@ -205,6 +217,7 @@ export const SSE_EVENTS = {
   server: ServerEventData,
   backend: BackendEventData,
   frontend: FrontendEventData,
+  panic: PanicEventData,
   vpp: VppEventData,
   fleet: FleetEventData,
   log: LogEventData,

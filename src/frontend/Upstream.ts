@@ -193,6 +193,10 @@ const follow = (target: Target, client: Client.MaglevClientShape, options: Upstr
           const { _tag, ...data } = event
           return Effect.zipRight(hub.frontendEvent(id, { server: id, ...data }), Queue.offer(lbTrigger, undefined))
         }
+        case "FrontendPanicEvent": {
+          const { _tag, ...data } = event
+          return hub.panicEvent({ server: id, ...data })
+        }
         case "ProbeEvent":
           return hub.probeEvent(id, { server: id, at: event.at, probes: event.probes })
         case "VppApiEvent":

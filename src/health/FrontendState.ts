@@ -3,7 +3,10 @@
  * (`up`: some backend of its active pool is up with weight > 0; `unknown`
  * while none of its backends is decided; `down` otherwise), which pool is
  * active, and how many backends serve. The same rule as the desired VPP
- * state's (lb/Desired.ts, `activePool`, `frontendState`).
+ * state's (lb/Desired.ts, `activePool`, `frontendState`). A frontend in
+ * panic (min-healthy, lb/Panic.ts: the LB sync keeps its last good weights)
+ * is `panic` whatever its health says: it serves from the kept pool, on the
+ * kept backends (`serving`), up or not.
  *
  * `layer` follows the health checker's changes and the running
  * configuration's (a reload, a weight override) and logs every change of
@@ -12,15 +15,20 @@
  * (`maglev_frontend_state`, `maglev_frontend_serving_backends`) are computed
  * from the same rule at scrape time (metrics/Gauges.ts, `sources`).
  */
-import { Effect, HashMap, Layer, Option, Queue, type Scope, Stream } from "effect"
+import { Clock, Effect, HashMap, Layer, Option, Queue, type Scope, Stream } from "effect"
 import type { Config, Frontend } from "../config/Config.js"
 import * as RunningConfig from "../config/RunningConfig.js"
-import { activePool, type FrontendState, type StatusOf } from "../lb/Desired.js"
+import { activePool, type FrontendState as HealthState, type StatusOf } from "../lb/Desired.js"
+import * as LbSync from "../lb/LbSync.js"
+import * as Panic from "../lb/Panic.js"
 import { fromFamily, type Source } from "../metrics/Prometheus.js"
 import * as HealthChecker from "./HealthChecker.js"
 import type { HealthStatus } from "./HealthState.js"
 
-export const FRONTEND_STATES: ReadonlyArray<FrontendState> = ["up", "down", "unknown"]
+/** `panic`: the LB sync keeps the last good weights (min-healthy) instead of what health alone gives. */
+export type FrontendState = HealthState | "panic"
+
+export const FRONTEND_STATES: ReadonlyArray<FrontendState> = ["up", "down", "unknown", "panic"]
 
 export interface FrontendStatus {
   readonly state: FrontendState
@@ -30,7 +38,22 @@ export interface FrontendStatus {
   readonly serving: number
 }
 
-export const frontendStatus = (frontend: Frontend, status: StatusOf): FrontendStatus => {
+/** The LB sync's min-healthy guards and the configuration they judge by, for `frontendStatus`. */
+export interface Guards {
+  readonly config: Config
+  readonly panics: ReadonlyMap<string, Panic.PanicState>
+  /** Dates a panic the LB sync has not entered yet (Panic.shown). */
+  readonly now: number
+}
+
+export const frontendStatus = (frontend: Frontend, status: StatusOf, guards?: Guards): FrontendStatus => {
+  const guard = guards?.panics.get(frontend.name)?.guard
+  const kept = guard === undefined ? undefined : Panic.keptWeights(guards!.config, frontend, status, guard, guards!.now)
+  if (kept !== undefined) {
+    let serving = 0
+    for (const w of kept.weights.values()) if (w > 0) serving++
+    return { state: "panic", activePool: kept.pool, serving }
+  }
   const active = activePool(frontend, status)
   if (active !== undefined) {
     const serving = new Set(active.backends.filter((m) => m.weight > 0 && status(m.backend) === "up").map((m) => m.backend))
@@ -42,8 +65,10 @@ export const frontendStatus = (frontend: Frontend, status: StatusOf): FrontendSt
 }
 
 /** Every frontend of the configuration, in file order. */
-export const statuses = (config: Config, status: StatusOf): ReadonlyMap<string, FrontendStatus> =>
-  new Map([...config.frontends.values()].map((f) => [f.name, frontendStatus(f, status)]))
+export const statuses = (config: Config, status: StatusOf, guards?: Omit<Guards, "config">): ReadonlyMap<string, FrontendStatus> => {
+  const g = guards === undefined ? undefined : { ...guards, config }
+  return new Map([...config.frontends.values()].map((f) => [f.name, frontendStatus(f, status, g)]))
+}
 
 export interface FrontendTransition {
   readonly frontend: string
@@ -76,6 +101,8 @@ export const describe = (t: FrontendTransition): string => {
       return `frontend ${frontend} is down: no backend serving`
     case "unknown":
       return `frontend ${frontend} is unknown: no backend decided yet`
+    case "panic":
+      return `frontend ${frontend} is in panic: serving the last good weights of pool ${to.activePool}, ${plural(to.serving, "backend")} (min-healthy)`
     case "up":
       return from.state === "up"
         ? `frontend ${frontend} serves from pool ${to.activePool} (was ${from.activePool}), ${plural(to.serving, "backend")}`
@@ -83,9 +110,9 @@ export const describe = (t: FrontendTransition): string => {
   }
 }
 
-/** Logs one transition: warning when the frontend lost its last serving backend. */
+/** Logs one transition: warning when the frontend lost its last serving backend, or went into panic. */
 export const logTransition = (t: FrontendTransition): Effect.Effect<void> =>
-  (t.to.state === "down" && t.from.state !== "down" ? Effect.logWarning : Effect.logInfo)(describe(t)).pipe(
+  ((t.to.state === "down" || t.to.state === "panic") && t.from.state !== t.to.state ? Effect.logWarning : Effect.logInfo)(describe(t)).pipe(
     Effect.annotateLogs({
       event: "frontend-transition",
       frontend: t.frontend,
@@ -102,7 +129,9 @@ export const logTransition = (t: FrontendTransition): Effect.Effect<void> =>
 /**
  * Follows the health checker and the running configuration while the scope
  * is open, logging each frontend transition. One fiber computes, from one
- * stream of both kinds of change, so the states compared are in order.
+ * stream of both kinds of change, so the states compared are in order. With
+ * the LB sync there (the daemon), its min-healthy guards too: a panic's start
+ * and end are changes of their own.
  */
 export const watch: Effect.Effect<void, never, HealthChecker.HealthChecker | RunningConfig.RunningConfig | Scope.Scope> =
   Effect.gen(function*() {
@@ -110,6 +139,7 @@ export const watch: Effect.Effect<void, never, HealthChecker.HealthChecker | Run
     const running = yield* RunningConfig.RunningConfig
     const configChanged = yield* Queue.sliding<void>(1)
     yield* running.subscribe(() => Queue.offer(configChanged, undefined))
+    const sync = Option.getOrUndefined(yield* Effect.serviceOption(LbSync.LbSync))
     let last: ReadonlyMap<string, FrontendStatus> | undefined
     const update = Effect.gen(function*() {
       const config = yield* running.config
@@ -122,13 +152,15 @@ export const watch: Effect.Effect<void, never, HealthChecker.HealthChecker | Run
         seen.set(backend, s)
         return s
       }
-      const next = statuses(config, status)
+      const guards = sync === undefined ? undefined : { panics: yield* sync.panics, now: yield* Clock.currentTimeMillis }
+      const next = statuses(config, status, guards)
       if (last !== undefined) yield* Effect.forEach(transitions(last, next), logTransition, { discard: true })
       last = next
     })
     // The states at the start are the baseline (not logged); the streams then start with what is current.
     yield* update
-    yield* Stream.merge(checker.changes, Stream.fromQueue(configChanged)).pipe(
+    const panics = sync === undefined ? Stream.empty : Stream.as(sync.panicEvents, undefined)
+    yield* Stream.mergeAll([checker.changes, Stream.fromQueue(configChanged), panics], { concurrency: "unbounded" }).pipe(
       Stream.runForEach(() => update),
       Effect.forkScoped
     )

@@ -40,7 +40,7 @@
  * restarted (or reloaded) during a panic keeps programming what VPP already
  * has.
  */
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import type { Config, Frontend, MinHealthy, Pool } from "../config/Config.js"
 import type { HealthStatus } from "../health/HealthState.js"
 import { fromFamily, type Source } from "../metrics/Prometheus.js"
@@ -219,14 +219,25 @@ export const evaluate = (
 }
 
 /**
- * What a reader (the API) shows for a frontend, given the guard the LB sync
- * keeps: its panic and the weights kept while that panic still holds for the
- * health now; the ordinary VIP otherwise. It never starts a panic itself.
+ * What a reader (the API, the metrics, the frontend-transition log) shows for a
+ * frontend, given the guard the LB sync keeps: the verdict the LB sync reaches
+ * for the health now from that guard (`evaluate`, without VPP's weights), so a
+ * reader that looks between a transition and the LB sync's computation already
+ * sees the panic it will enter (or leave). It never writes the guard: the panic
+ * is entered, counted and logged by the LB sync. `now` dates a panic not
+ * entered yet. `kept`: the backends of the last good set, while in panic.
  */
-export const shown = (frontend: Frontend, vip: DesiredVip, status: StatusOf, guard: Guard | undefined): { readonly vip: DesiredVip; readonly panic: PanicInfo | undefined } => {
-  if (guard?.panic === undefined) return { vip, panic: undefined }
-  const v = evaluate(frontend, vip, status, guard, undefined, guard.panic.since)
-  return v.guard?.panic === undefined ? { vip, panic: undefined } : { vip: v.vip, panic: v.guard.panic }
+export const shown = (
+  frontend: Frontend,
+  vip: DesiredVip,
+  status: StatusOf,
+  guard: Guard | undefined,
+  now = guard?.panic?.since ?? 0
+): { readonly vip: DesiredVip; readonly panic: PanicInfo | undefined; readonly kept?: ReadonlyArray<string> } => {
+  if (guard === undefined || frontend.minHealthy === undefined) return { vip, panic: undefined }
+  const v = evaluate(frontend, vip, status, guard, undefined, now)
+  const good = v.guard?.good
+  return v.guard?.panic === undefined || !good ? { vip, panic: undefined } : { vip: v.vip, panic: v.guard.panic, kept: [...good.backends] }
 }
 
 /** The weights a frontend in panic keeps, by backend, and their pool (for a reader that does not build VIPs); undefined outside panic. */
@@ -234,10 +245,11 @@ export const keptWeights = (
   config: Config,
   frontend: Frontend,
   status: StatusOf,
-  guard: Guard | undefined
+  guard: Guard | undefined,
+  now?: number
 ): { readonly pool: string; readonly weights: ReadonlyMap<string, number> } | undefined => {
-  if (guard?.panic === undefined) return undefined
-  const v = shown(frontend, desiredVip(frontend, config, status), status, guard)
+  if (guard === undefined || frontend.minHealthy === undefined) return undefined
+  const v = shown(frontend, desiredVip(frontend, config, status), status, guard, now)
   if (v.panic === undefined) return undefined
   return { pool: v.panic.keptPool, weights: new Map(v.vip.ases.map((a) => [a.backend, a.weight])) }
 }
@@ -263,12 +275,15 @@ export interface Store {
   ) => Verdict
   /** Every frontend's guard and panic count, by name. */
   readonly states: () => ReadonlyMap<string, PanicState>
+  /** Every panic start and end from now on, as `apply` decides them (the guard already recorded): for watchers. */
+  readonly events: Stream.Stream<PanicEvent>
 }
 
 /** The guards of one LB sync. Only its computation of desired state writes them. */
 export const makeStore = (): Store => {
   const guards = new Map<string, Guard>()
   const entries = new Map<string, number>()
+  const listeners = new Set<(e: PanicEvent) => void>()
   return {
     apply: (frontend, config, vip, status, observed, now) => {
       const prev = guards.get(frontend.name)
@@ -278,6 +293,7 @@ export const makeStore = (): Store => {
       if (v.guard === undefined) guards.delete(frontend.name)
       else guards.set(frontend.name, v.guard)
       if (v.event?._tag === "Enter") entries.set(frontend.name, (entries.get(frontend.name) ?? 0) + 1)
+      if (v.event !== undefined) for (const l of listeners) l(v.event)
       return v
     },
     states: () => {
@@ -286,7 +302,16 @@ export const makeStore = (): Store => {
         out.set(name, { guard: guards.get(name), entries: entries.get(name) ?? 0 })
       }
       return out
-    }
+    },
+    events: Stream.asyncPush<PanicEvent>((emit) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const l = (e: PanicEvent) => void emit.single(e)
+          listeners.add(l)
+          return l
+        }),
+        (l) => Effect.sync(() => listeners.delete(l))
+      ), { bufferSize: "unbounded" })
   }
 }
 

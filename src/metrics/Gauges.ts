@@ -212,7 +212,7 @@ const sourcesOf = (s: Snapshot, { known, layout, list: backends, names, states, 
         const active = activePool(f, status)
         const rows = layout.rows[i]!
         // A frontend in panic (min-healthy) asks VPP for the weights it keeps.
-        const kept = Panic.keptWeights(s.config, f, status, s.panics?.get(f.name)?.guard)
+        const kept = Panic.keptWeights(s.config, f, status, s.panics?.get(f.name)?.guard, s.ramps?.now)
         for (let p = 0; p < f.pools.length; p++) {
           const pool = f.pools[p]!
           const members = pool.backends
@@ -274,7 +274,8 @@ export const all = (s: Snapshot): ReadonlyArray<Source> => {
   const backends = backendsInOrder(s)
   return [
     ...sourcesOf(s, backends),
-    ...FrontendState.sources(FrontendState.statuses(s.config, backends.status)),
+    // A frontend in panic (min-healthy) is `panic`, as in the API and the frontend-transition log.
+    ...FrontendState.sources(FrontendState.statuses(s.config, backends.status, s.panics && { panics: s.panics, now: s.ramps?.now ?? Date.now() })),
     ...Panic.sources(s.config, s.panics ?? new Map()),
     ...Process.sources()
   ]

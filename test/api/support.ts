@@ -15,6 +15,7 @@ import * as LogHub from "../../src/api/LogHub.js"
 import * as Server from "../../src/api/Server.js"
 import { loadConfig } from "../../src/config/Check.js"
 import * as Daemon from "../../src/daemon/Daemon.js"
+import * as FrontendState from "../../src/health/FrontendState.js"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import * as Prober from "../../src/health/Prober.js"
 import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
@@ -85,6 +86,8 @@ export interface FixtureOptions {
   readonly vppDisabled?: boolean
   /** The level a (pretend) stdout logger prints from, for the LogDemand; default All. */
   readonly printed?: LogLevel.LogLevel
+  /** Also the frontend-transition log lines (FrontendState.layer, as maglevd runs it). */
+  readonly frontendState?: boolean
 }
 
 export { waitFor }
@@ -122,7 +125,7 @@ export const scriptedDaemon = (prefix: string, options: { readonly vppDisabled?:
 export const withApi = <A, E>(options: FixtureOptions, body: (f: Fixture) => Effect.Effect<A, E, Scope.Scope>) =>
   Effect.gen(function*() {
     const { answers, daemon, dir, file, sim } = yield* scriptedDaemon("api-", options)
-    const stack = Server.layer({ port: 0, ...options.server }).pipe(
+    const stack = Layer.merge(Server.layer({ port: 0, ...options.server }), options.frontendState === true ? FrontendState.layer : Layer.empty).pipe(
       Layer.provideMerge(Control.layer({ configFile: file })),
       Layer.provideMerge(daemon)
     )

@@ -232,7 +232,7 @@ describe("the panic rule", () => {
     expect(e.store.states().get("web")).toEqual({ guard: undefined, entries: 1 })
   })
 
-  it("what the API shows: the stored panic while it still holds, never one of its own", () => {
+  it("what the API shows: the LB sync's verdict for the health now from its guard, which it never writes", () => {
     const f = frontend(half, [PRIMARY])
     const cfg = configOf({ backends, frontends: [f] })
     const d = driver(f, cfg)
@@ -243,9 +243,17 @@ describe("the panic rule", () => {
       const status = (b: string) => h[b]
       return Panic.shown(f, desiredVip(f, cfg, status), status, guard)
     }
-    expect(at({ ...all("down"), a: "up" })).toEqual({ vip: p.vip, panic: p.guard?.panic })
+    expect(at({ ...all("down"), a: "up" })).toEqual({ vip: p.vip, panic: p.guard?.panic, kept: ["a", "b", "c", "d"] })
     expect(at(all("up")).panic).toBeUndefined()
     expect(Panic.shown(f, p.vip, () => "down", undefined).panic).toBeUndefined()
+    // A guard out of panic, with every backend down now: the panic the LB sync enters at its next computation.
+    d.step(all("up"))
+    const healthy = d.store.states().get("web")?.guard
+    const down = (_: string) => "down" as const
+    const ahead = Panic.shown(f, desiredVip(f, cfg, down), down, healthy, 7_000)
+    expect(ahead.panic).toEqual({ pool: "primary", up: 0, threshold: 2, keptPool: "primary", since: 7_000 })
+    expect(ahead.vip.ases.every((a) => a.weight > 0)).toBe(true)
+    expect(d.store.states().get("web")?.guard).toBe(healthy)
   })
 })
 
@@ -283,7 +291,7 @@ describe("logs and metrics", () => {
 })
 
 describe("the API and maglevc", () => {
-  it("FrontendInfo has minHealthy, panic and the kept weights; show frontends and show frontend say so", () => {
+  it("FrontendInfo has minHealthy, panic, state panic and the kept weights; show frontends, show frontend and the metrics say so", () => {
     const f = frontend(half, [PRIMARY])
     const cfg = configOf({ backends, frontends: [f] })
     const d = driver(f, cfg)
@@ -293,8 +301,8 @@ describe("the API and maglevc", () => {
     const health = HashMap.fromIterable(Object.entries(h).map(([name, status]) => [name, { name, address: "", status, counter: 0, transitions: [] } as never]))
     const info = Info.frontendInfo({ config: cfg, health, fileWeights: new Map(), panics: d.store.states() }, f)
     expect(info.minHealthy).toBe("50%")
-    expect(info.panic).toEqual({ pool: "primary", up: 1, threshold: 2, keptPool: "primary", since: 3_000 })
-    expect(info.state).toBe("up")
+    expect(info.panic).toEqual({ pool: "primary", up: 1, threshold: 2, keptPool: "primary", kept: ["a", "b", "c", "d"], since: 3_000 })
+    expect(info.state).toBe("panic")
     expect(info.pools[0]!.backends.map((b) => [b.backend, b.state, b.effectiveWeight])).toEqual([
       ["a", "up", 100], ["b", "down", 100], ["c", "down", 100], ["d", "down", 50]
     ])
@@ -303,15 +311,21 @@ describe("the API and maglevc", () => {
     expect(ordinary.panic).toBeUndefined()
     expect(ordinary.pools[0]!.backends.map((b) => b.effectiveWeight)).toEqual([100, 0, 0, 0])
     const style = { color: false, now: 63_000 }
-    expect(F.frontendsText([info], style)).toMatch(/^web +192\.0\.2\.10\/32 +tcp +80 +up \(panic\) +primary +4\/4 serving$/m)
+    expect(F.frontendsText([info], style)).toMatch(/^web +192\.0\.2\.10\/32 +tcp +80 +panic +primary +4\/4 serving$/m)
     const text = F.frontendText(info, style)
     expect(text).toMatch(/^min-healthy +50%$/m)
     expect(text).toMatch(/^panic +pool primary has 1 up, fewer than 2; keeping the last good weights of pool primary, since 1970-01-01T00:00:03\.000Z \(1m00s ago\)$/m)
+    expect(text).toMatch(/^state +panic$/m)
     expect(F.frontendText(ordinary, style)).not.toMatch(/^panic/m)
+    expect(ordinary.state).toBe("up")
     // The metric of effective weights says the same as the API.
     const scrape = renderText(Gauges.all({ config: cfg, health, vppConnected: true, vipCounters: new Map(), panics: d.store.states() }))
     expect(scrape).toContain('maglev_frontend_pool_backend_weight{frontend="web",pool="primary",backend="c"} 100\n')
     expect(scrape).toContain('maglev_frontend_panic{frontend="web"} 1\n')
+    // maglev_frontend_state says panic too, and the kept backends serve.
+    expect(scrape).toContain('maglev_frontend_state{frontend="web",state="panic"} 1\n')
+    expect(scrape).toContain('maglev_frontend_state{frontend="web",state="up"} 0\n')
+    expect(scrape).toContain('maglev_frontend_serving_backends{frontend="web"} 4\n')
   })
 })
 

@@ -3,7 +3,7 @@ import { useEffect, useState } from "preact/hooks"
 import type { ServerState } from "../../src/frontend/Protocol.js"
 import { ActionDialog } from "./Actions.js"
 import { formatAge } from "./age.js"
-import { EventStream } from "./Events.js"
+import { EventStream, PanicList } from "./Events.js"
 import { Fleet } from "./Fleet.js"
 import { type ActionTarget, FrontendCard, Live } from "./Frontends.js"
 import { useNow } from "./hooks.js"
@@ -142,6 +142,7 @@ export const App = (props: { readonly store: Store; readonly admin: boolean }) =
         {doc !== undefined && shown.length === 0 && <p>No maglevd named {tab}.</p>}
         {shown.map((s) => <ServerSection key={s.id} server={s} showServer={tab === ALL} onAction={onAction} />)}
         </div>
+        <PanicList panics={view.panics} />
         {admin && <EventStream log={view.log} />}
       </main>
       <footer>

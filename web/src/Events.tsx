@@ -1,6 +1,6 @@
 /** The admin event stream: maglevd log records as they come, following the tail or paused. */
 import { useEffect, useRef, useState } from "preact/hooks"
-import type { LogLine } from "./store.js"
+import type { LogLine, PanicLine } from "./store.js"
 
 const time = (at: number) => new Date(at).toISOString().slice(11, 23)
 
@@ -9,6 +9,26 @@ const fields = (a: Readonly<Record<string, unknown>>) =>
     .filter(([k]) => k !== "event")
     .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
     .join(" ")
+
+const panicText = (p: PanicLine): string =>
+  p.panic
+    ? `${p.frontend} in panic: pool ${p.pool} has ${p.up} up, fewer than min-healthy ${p.minHealthy ?? ""} (${p.threshold}); keeping the last good weights of pool ${p.keptPool ?? p.pool}`
+    : `${p.frontend} out of panic (${p.reason ?? "healthy"}): pool ${p.pool} has ${p.up} up (threshold ${p.threshold})${p.durationMs === undefined ? "" : `, after ${Math.round(p.durationMs / 1000)} s`}`
+
+/** Panic starts and ends (min-healthy) since the page opened, newest last; on every page. */
+export const PanicList = (props: { readonly panics: ReadonlyArray<PanicLine> }) =>
+  props.panics.length === 0 ? null : (
+    <section class="panics" aria-labelledby="panics-h">
+      <h2 id="panics-h">Panics</h2>
+      <ol aria-live="polite">
+        {props.panics.map((p) => (
+          <li key={p.id} class={p.panic ? "start" : "end"} data-frontend={p.frontend} data-panic={p.panic ? "start" : "end"}>
+            <span class="muted">{time(p.at)}</span> <strong>{p.server}</strong> {panicText(p)}
+          </li>
+        ))}
+      </ol>
+    </section>
+  )
 
 export const EventStream = (props: { readonly log: ReadonlyArray<LogLine> }) => {
   const [paused, setPaused] = useState<ReadonlyArray<LogLine> | undefined>(undefined)

@@ -154,6 +154,16 @@ export const FrontendCard = (props: {
           <dd><Flash value={f.state} class={`state state-${f.state}`} /></dd>
           <dt>active pool</dt>
           <dd><Flash value={f.activePool ?? "none"} /></dd>
+          {f.minHealthy !== undefined && <><dt>min-healthy</dt><dd>{f.minHealthy}</dd></>}
+          {f.panic !== undefined && (
+            <>
+              <dt>panic</dt>
+              <dd class="panic" data-panic={f.panic.keptPool}>
+                pool {f.panic.pool} has {f.panic.up} up, fewer than {f.panic.threshold}; keeping the last good weights of pool{" "}
+                {f.panic.keptPool} since {new Date(f.panic.since).toISOString().slice(11, 19)}
+              </dd>
+            </>
+          )}
         </dl>
         {f.description !== "" && <p class="desc">{f.description}</p>}
       </header>

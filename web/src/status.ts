@@ -27,12 +27,14 @@ export interface Icon {
  * ✅ up, every backend of the active pool up and VPP's buckets as predicted;
  * ⚠️ up, but a backend of the active pool is not up, or VPP's buckets differ from the prediction;
  * ❗ down (no backend can take traffic); ‼️ down while VPP still sends new flows somewhere;
+ * 🆘 panic (min-healthy: too few backends up, the last good weights serve);
  * ❓ unknown (no backend has a state yet, or maglevd is unreachable).
  */
 export const frontendIcon = (s: ServerState, f: FrontendInfo): Icon => {
   if (s.connection !== "up" || f.state === "unknown") return { glyph: "❓", label: "unknown", tone: "unknown" }
   const vip = vppVip(s, f)
   const vppBusy = vip !== undefined && vip.ases.some((a) => (a.numBuckets ?? 0) > 0)
+  if (f.state === "panic") return { glyph: "🆘", label: "panic: too few backends up, the last good weights serve", tone: "bad" }
   if (f.state === "down") {
     return vppBusy ? { glyph: "‼️", label: "down, but VPP still has buckets", tone: "bad" } : { glyph: "❗", label: "down", tone: "bad" }
   }

@@ -11,9 +11,12 @@
  * `probing` and `api`.
  */
 import type { BackendInfo, FrontendInfo } from "../../src/api/Api.js"
-import type { ApiCounts, FleetVip, LogEventData, ProbeEventData, ServerState, SseEventName, StateDocument, VppPanel } from "../../src/frontend/Protocol.js"
+import type { ApiCounts, FleetVip, LogEventData, PanicEventData, ProbeEventData, ServerState, SseEventName, StateDocument, VppPanel } from "../../src/frontend/Protocol.js"
 
 export type LogLine = typeof LogEventData.Type & { readonly id: string }
+
+/** A frontend's panic start or end (min-healthy), as the page received it. */
+export type PanicLine = typeof PanicEventData.Type & { readonly id: string }
 
 /** A backend's last probe as the page knows it: due (it starts then), and when it ended, once it did. */
 export interface Probe {
@@ -36,6 +39,8 @@ export interface View {
   readonly error: string | undefined
   /** Admin streams: the last log lines, oldest first. */
   readonly log: ReadonlyArray<LogLine>
+  /** The panic starts and ends since the page opened (the last few), oldest first. */
+  readonly panics: ReadonlyArray<PanicLine>
   /** Bumped on every event received. */
   readonly events: number
   /** Per maglevd, per backend: its last probe. */
@@ -45,6 +50,7 @@ export interface View {
 }
 
 const LOG_KEEP = 500
+const PANIC_KEEP = 50
 
 type Listener = (v: View) => void
 
@@ -56,6 +62,7 @@ interface EventData {
   readonly vpp: { readonly server: string; readonly vpp: VppPanel }
   readonly fleet: { readonly fleet: ReadonlyArray<FleetVip> }
   readonly log: typeof LogEventData.Type
+  readonly panic: typeof PanicEventData.Type
   readonly resync: { readonly reason: string }
   readonly probe: typeof ProbeEventData.Type
   readonly api: { readonly server: string; readonly api: ApiCounts }
@@ -139,7 +146,7 @@ export const apply = <K extends SseEventName>(doc: StateDocument, name: K, data:
 }
 
 export class Store {
-  private view: View = { doc: undefined, live: false, error: undefined, log: [], events: 0, probes: new Map(), api: new Map() }
+  private view: View = { doc: undefined, live: false, error: undefined, log: [], panics: [], events: 0, probes: new Map(), api: new Map() }
   private readonly listeners = new Set<Listener>()
   private source: EventSource | undefined
   private fetching = false
@@ -205,6 +212,12 @@ export class Store {
           const log = this.view.log.length >= LOG_KEEP ? [...this.view.log.slice(1 - LOG_KEEP), line] : [...this.view.log, line]
           return this.set({ log, events: this.view.events + 1 })
         }
+        if (name === "panic") {
+          const line = { ...(data as EventData["panic"]), id: m.lastEventId }
+          // A replayed event (Last-Event-ID after a drop) is not shown twice.
+          if (this.view.panics.some((p) => p.id === line.id)) return
+          return this.set({ panics: [...this.view.panics, line].slice(-PANIC_KEEP), events: this.view.events + 1 })
+        }
         const doc = this.view.doc
         if (doc === undefined) return
         // A maglevd that is not up has no probes in flight.
@@ -215,7 +228,7 @@ export class Store {
           ...(gone ? { probes: new Map(this.view.probes).set((data as EventData["server"]).id, new Map()) } : {})
         })
       })
-    for (const name of ["server", "backend", "frontend", "vpp", "fleet", "log", "resync", "probe", "api"] as const) on(name)
+    for (const name of ["server", "backend", "frontend", "panic", "vpp", "fleet", "log", "resync", "probe", "api"] as const) on(name)
   }
 
   /**
