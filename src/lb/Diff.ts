@@ -237,7 +237,8 @@ export const vipMatches = (d: DesiredVip, o: ObservedVip): boolean => {
   for (const a of d.ases) {
     while (j < o.ases.length && o.ases[j]!.lameduck) j++
     const got = o.ases[j]
-    if (got === undefined || got.address !== canonicalAddress(a.address) || got.weight !== a.weight) return false
+    // The config's text is usually VPP's already: the memo lookup only when they differ.
+    if (got === undefined || got.weight !== a.weight || (got.address !== a.address && got.address !== canonicalAddress(a.address))) return false
     j++
   }
   for (; j < o.ases.length; j++) if (!o.ases[j]!.lameduck) return false

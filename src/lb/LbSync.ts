@@ -29,7 +29,7 @@ import * as Metrics from "../metrics/Metrics.js"
 import type { VppRequestError } from "../vpp/transport/Errors.js"
 import type { VppConnection } from "../vpp/transport/VppApi.js"
 import { lb } from "../vpp/binapi/index.js"
-import { showLbVips, showLbVipsWithAses } from "../vpp/LbVips.js"
+import { type AsOf, showLbVips, showLbVipsWith } from "../vpp/LbVips.js"
 import * as Supervisor from "../vpp/Supervisor.js"
 import { type DesiredVip, desiredVip } from "./Desired.js"
 import {
@@ -187,6 +187,36 @@ export const observe = Effect.fn("LbSync.observe")(function*(
   return observedFromDumps(Chunk.toReadonlyArray(vips), Chunk.toReadonlyArray(ases), sticky)
 })
 
+/** An AS line of `show lb vips verbose` as the diff sees it (made as the text is read: one object per AS). */
+const observedAs: AsOf<ObservedAs> = (address, weight, buckets, _flows, used) => ({
+  address: canonicalAddress(address),
+  weight,
+  lameduck: !used,
+  numBuckets: buckets
+})
+
+/**
+ * A VIP's ASes in the one AS order, one per address (an active entry wins over
+ * a lameduck one: a VIP deleted and re-added before GC). VPP lists them in its
+ * pool order, which for ASes this process added is already that order: then
+ * one pass checks it and nothing is copied.
+ */
+const asOrder = (ases: ReadonlyArray<ObservedAs>): ReadonlyArray<ObservedAs> => {
+  let ordered = true
+  for (let i = 1; i < ases.length && ordered; i++) ordered = compareAddresses(ases[i - 1]!.address, ases[i]!.address) < 0
+  if (ordered) return ases
+  const list: Array<ObservedAs> = []
+  const seen = new Map<string, number>()
+  for (const a of ases) {
+    const at = seen.get(a.address)
+    if (at === undefined) {
+      seen.set(a.address, list.length)
+      list.push(a)
+    } else if (list[at]!.lameduck && !a.lameduck) list[at] = a
+  }
+  return list.sort((x, y) => compareAddresses(x.address, y.address))
+}
+
 /**
  * VPP's view from two cheap reads: the VIP dump and `show lb vips verbose`,
  * whose text lists every VIP's ASes (one message, where the AS dump is one
@@ -195,25 +225,10 @@ export const observe = Effect.fn("LbSync.observe")(function*(
 const observeBrief = (conn: VppConnection) =>
   Effect.gen(function*() {
     const vips = yield* conn.dump(lb.LbVipDump, lb.LbVipDetails, { ...ALL_VIPS, pfx_matcher: { le: 0, ge: 0 } })
-    const listed = yield* showLbVipsWithAses(conn).pipe(
+    const listed = yield* showLbVipsWith(conn, observedAs).pipe(
       Effect.map((records) => {
         const byKey = new Map<string, { readonly sticky: boolean; readonly ases: ReadonlyArray<ObservedAs> }>()
-        for (const { ases, vip } of records) {
-          if (vip.removed) continue
-          const list: Array<ObservedAs> = []
-          const seen = new Map<string, number>()
-          for (const a of ases) {
-            const address = canonicalAddress(a.address)
-            const entry: ObservedAs = { address, weight: a.weight, lameduck: !a.used, numBuckets: a.buckets }
-            const at = seen.get(address)
-            if (at === undefined) {
-              seen.set(address, list.length)
-              list.push(entry)
-            } else if (list[at]!.lameduck && a.used) list[at] = entry
-          }
-          list.sort((x, y) => compareAddresses(x.address, y.address))
-          byKey.set(vipKeyString(vip.key), { sticky: vip.srcIpSticky, ases: list })
-        }
+        for (const vip of records) if (!vip.removed) byKey.set(vipKeyString(vip.key), { sticky: vip.srcIpSticky, ases: asOrder(vip.ases) })
         return byKey
       }),
       Effect.catchTag("LbVipsParseError", () => Effect.succeed(undefined)),

@@ -639,33 +639,45 @@ export class LbPlugin {
     now?: number,
     flows: (asIndex: number) => number = () => 0
   ): string {
-    const vips = this.showVips(counters, now)
-    // The AS snapshots are this call's own: their flows are filled in place (a copy of each of
-    // 32,000 was most of the command's time).
-    for (const v of vips) for (const a of v.ases) (a as { flows?: number }).flows = flows(a.index)
-    return LbShow.formatShowVipsVerbose(vips)
+    return LbShow.formatShowVipsVerbose(this.showVips(counters, now, flows))
   }
 
   /** What `show lb vips` prints without `verbose` (`format_lb_vip`, one line per VIP). */
   showVipsBrief(now?: number): string {
-    return LbShow.formatShowVips(this.showVips(() => [], now))
+    return LbShow.formatShowVips(this.showVips(() => [], now, () => 0))
   }
 
-  private showVips(counters: (vipIndex: number) => ReadonlyArray<bigint>, now?: number): Array<LbShow.ShowVip> {
+  /** Each pool VIP but the placeholder as the CLI prints it; one object per AS, made here (32,000 at 1,000 × 32). */
+  private showVips(
+    counters: (vipIndex: number) => ReadonlyArray<bigint>,
+    now: number | undefined,
+    flows: (asIndex: number) => number
+  ): Array<LbShow.ShowVip> {
     if (now !== undefined) this.advance(now)
     const vips: Array<LbShow.ShowVip> = []
     this.vips.forEach((v, index) => {
       if (index === 0) return
-      const snapshot = this.inspectVip(index)!
+      const buckets = this.bucketsOf(v)
+      const ases: Array<LbShow.ShowAs> = []
+      v.ases.forEach((asIndex) => {
+        const a = this.ass.at(asIndex)!
+        const numBuckets = buckets[ases.length] ?? 0
+        ases.push({ index: asIndex, address: a.text, used: (a.flags & AS_USED) !== 0, weight: a.weight, numBuckets, flows: flows(asIndex) })
+      })
       vips.push({
-        ...snapshot,
+        index,
         type: v.type,
         prefix: v.prefix,
+        plen: v.plen,
+        srcIpSticky: (v.flags & VIP_SRC_IP_STICKY) !== 0,
+        used: (v.flags & VIP_USED) !== 0,
+        flowTableLength: v.tableLength,
         protocol: v.protocol,
         port: v.port,
         encapByte: v.encapByte,
         targetPort: v.targetPort,
-        counters: counters(index)
+        counters: counters(index),
+        ases
       })
     })
     return vips

@@ -3,6 +3,7 @@
  * text it must skip or refuse), then a round trip against the simulator.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as fc from "fast-check"
 import { Effect, Either } from "effect"
 import * as path from "node:path"
 import { type VipKey, vipKey } from "../../src/lb/VipKey.js"
@@ -100,6 +101,49 @@ describe("parseShowLbVips", () => {
     expect(badPrefix).toMatchObject({ line: 1, text: " ip4-gre4 [1] 192.0.2.300/32" })
     const noSize = Either.flip(parseShowLbVips("\n ip4-gre4 [1] 192.0.2.1/32\n  counters:\n")).pipe(Either.getOrThrow)
     expect(noSize).toMatchObject({ line: 2, reason: "no new_size line follows it" })
+  })
+})
+
+/**
+ * The AS line's rule as a regular expression (`format_lb_as`): the scanner
+ * reads AS lines by character codes, and must read exactly what this matches.
+ */
+const AS_LINE = /^ {4}(\S+) weight:(\d+) buckets:(\d+) (?:flows:(\d+) )?.*?(used|removed)$/
+const byRegex = (line: string) => {
+  const m = AS_LINE.exec(line)
+  return m === null
+    ? undefined
+    : { address: m[1]!, weight: Number(m[2]), buckets: Number(m[3]), ...(m[4] === undefined ? {} : { flows: Number(m[4]) }), used: m[5] === "used" }
+}
+
+describe("parseShowLbVips reads AS lines as the rule says", () => {
+  const piece = fc.constantFrom(" ", "    ", "weight:", " weight:", " buckets:", "buckets:", "flows:", " flows:", "used", "removed", " removed", "dpo:3 ", "x", "\t", "\r", "10.0.0.1", "::1", ":")
+  const digits = fc.integer({ min: 0, max: 99999 }).map(String)
+  const line = fc.oneof(
+    fc.tuple(fc.constantFrom("10.0.0.1", "2001:db8::7", "a"), digits, digits, fc.option(digits), fc.constantFrom("used", " removed", "unused", "")).map(
+      ([a, w, b, f, end]) => `    ${a} weight:${w} buckets:${b} ${f === null ? "" : `flows:${f} `}dpo:1 ${end}`
+    ),
+    fc.array(fc.oneof(piece, digits), { maxLength: 12 }).map((ps) => ps.join(""))
+  )
+  // A valid line with a few pieces inserted or cut anywhere: most are near misses.
+  const damaged = fc.tuple(line, fc.array(fc.tuple(fc.nat(), fc.oneof(piece, fc.constant("")), fc.nat({ max: 3 })), { maxLength: 3 })).map(([l, edits]) =>
+    edits.reduce((s, [at, p, cut]) => s.slice(0, at % (s.length + 1)) + p + s.slice((at % (s.length + 1)) + cut), l)
+  )
+
+  it.prop("every line: the scanner's AS (or none) is the regular expression's", [fc.array(damaged, { maxLength: 8 })], ([lines]) => {
+    const text = [" ip4-gre4 [1] 192.0.2.10/32", "  new_size:1024", ...lines, ""].join("\n")
+    const parsed = parseShowLbVips(text)
+    // A damaged line may have become a header (one leading space): then the text has more VIPs or fails; skip it.
+    fc.pre(Either.isRight(parsed) && parsed.right.length === 1)
+    const expected = lines.flatMap((l) => l.split("\n")).map((l) => l.replace(/\r$/, "")).map(byRegex).filter((a) => a !== undefined)
+    expect(Either.getOrThrow(parsed)[0]!.ases).toEqual(expected)
+  }, { fastCheck: { numRuns: 500 } })
+
+  it("ases: false reads the headers and skips the AS lines", () => {
+    expect(parseShowLbVips(TWO_VIPS, { ases: false })).toEqual(Either.right([
+      record(1, "ip4-gre4", { prefix: "192.0.2.10/32", protocol: 6, port: 80 }, { srcIpSticky: true }),
+      record(7, "ip6-gre6", { prefix: "2001:db8::/64", protocol: 255, port: 0 }, { removed: true, newSize: 256 })
+    ]))
   })
 })
 

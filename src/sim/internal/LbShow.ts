@@ -35,6 +35,7 @@
 import * as Ip from "../../vpp/codec/Ip.js"
 import { LB_VIP_COUNTERS } from "../../vpp/stats/Layout.js"
 import * as Ip46 from "./Ip46.js"
+import { TextOut } from "./TextOut.js"
 
 /** `lb_vip_type_strings`, indexed by `lb_vip_type_t` (the same order as the API's `lb_vip_type`). */
 const VIP_TYPE_STRINGS = ["ip6-gre6", "ip6-gre4", "ip4-gre6", "ip4-gre4", "ip4-l3dsr", "ip4-nat4", "ip6-nat6"] as const
@@ -96,37 +97,42 @@ export interface ShowVip {
 }
 
 /** `format_lb_vip_detailed` with indent 0. */
-export const formatVipDetailed = (v: ShowVip): string => {
-  let s = ` ${vipTypeString(v.type)} [${v.index}] ${formatIp46Prefix(v.prefix, v.plen)}` +
-    `${v.srcIpSticky ? " src_ip_sticky" : ""}${v.used ? "" : " removed"}\n`
-  s += `  new_size:${v.flowTableLength}\n`
-  if (v.port !== 0) s += `  protocol:${v.protocol} port:${v.port}\n`
+export const formatVipDetailed = (v: ShowVip): string => writeVipDetailed(new TextOut(), v).toString()
+
+const writeVipDetailed = (o: TextOut, v: ShowVip): TextOut => {
+  o.str(" ").str(vipTypeString(v.type)).str(" [").num(v.index).str("] ").str(formatIp46Prefix(v.prefix, v.plen))
+  o.str(v.srcIpSticky ? " src_ip_sticky" : "").str(v.used ? "" : " removed").str("\n")
+  o.str("  new_size:").num(v.flowTableLength).str("\n")
+  if (v.port !== 0) o.str("  protocol:").num(v.protocol).str(" port:").num(v.port).str("\n")
   if (v.type === L3DSR) {
-    s += `  dscp:${v.encapByte}\n`
+    o.str("  dscp:").num(v.encapByte).str("\n")
   } else if (v.type === NAT4 || v.type === NAT6) {
     // `ntohs (vip->port)` of a host-order port prints it byte-swapped; `ntohs`
     // of the stored `htons (T)` prints T. The format string has no "\n" in the
     // upstream source read, so "  counters:" follows on the same line.
-    s += `  type:${v.encapByte === CLUSTERIP ? "clusterip" : "nodeport"} port:${swap16(v.port)} target_port:${v.targetPort}`
+    o.str("  type:").str(v.encapByte === CLUSTERIP ? "clusterip" : "nodeport").str(" port:").num(swap16(v.port))
+      .str(" target_port:").num(v.targetPort)
   }
-  s += "  counters:\n"
-  LB_VIP_COUNTERS.forEach((name, i) => {
-    s += `    ${name}: ${v.counters[i] ?? 0n}\n`
-  })
-  s += `  #as:${v.ases.length}\n`
+  o.str("  counters:\n")
+  for (let i = 0; i < LB_VIP_COUNTERS.length; i++) o.str("    ").str(LB_VIP_COUNTERS[i]!).str(": ").num(v.counters[i] ?? 0n).str("\n")
+  o.str("  #as:").num(v.ases.length).str("\n")
   for (const a of v.ases) {
     // Flows are the AS's references from the sticky tables (the traffic model's, 0 without it).
     // `as->dpo.dpoi_index` is the index of the load-balance DPO VPP stacked the AS
     // on (its next hop's FIB entry); the simulator has no FIB and prints the AS
     // pool index instead, which is at least stable and distinct per AS.
-    s += `    ${a.address} weight:${a.weight} buckets:${a.numBuckets} flows:${a.flows ?? 0} dpo:${a.index} ${a.used ? "used" : " removed"}\n`
+    o.str("    ").str(a.address).str(" weight:").num(a.weight).str(" buckets:").num(a.numBuckets).str(" flows:").num(a.flows ?? 0)
+      .str(" dpo:").num(a.index).str(a.used ? " used\n" : "  removed\n")
   }
-  return s
+  return o
 }
 
 /** `lb_show_vips_command_fn` with `verbose`: every VIP but the placeholder, each followed by an empty line. */
-export const formatShowVipsVerbose = (vips: ReadonlyArray<ShowVip>): string =>
-  vips.map((v) => `${formatVipDetailed(v)}\n`).join("")
+export const formatShowVipsVerbose = (vips: ReadonlyArray<ShowVip>): string => {
+  const o = new TextOut()
+  for (const v of vips) writeVipDetailed(o, v).str("\n")
+  return o.toString()
+}
 
 /** `format_lb_vip`: one line, no newline of its own. */
 export const formatVip = (v: ShowVip): string => {

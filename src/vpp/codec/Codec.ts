@@ -417,6 +417,11 @@ const readText = (bytes: Uint8Array, from: number, to: number): string => {
 
 /** Writes `s` as UTF-8 at `at`, at most `max` bytes; returns the byte count or -1 when it does not fit. */
 const writeText = (bytes: Uint8Array, at: number, s: string, max: number): number => {
+  if (s.length > SHORT_TEXT) {
+    // A long one (a cli_inband reply of megabytes) in one native call, not a character at a time.
+    const { read, written } = utf8Encoder.encodeInto(s, bytes.subarray(at, at + Math.max(0, max)))
+    return read < s.length ? -1 : written
+  }
   let ascii = true
   if (s.length <= max) {
     for (let i = 0; i < s.length; i++) {
@@ -436,7 +441,8 @@ const writeText = (bytes: Uint8Array, at: number, s: string, max: number): numbe
 }
 
 const utf8Length = (s: string): number => {
-  let n = s.length
+  if (s.length > SHORT_TEXT) return Buffer.byteLength(s, "utf8")
+  const n = s.length
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return utf8Encoder.encode(s).length
   return n
 }
