@@ -9,7 +9,9 @@
  * touches what others share - the published health map (a SubscriptionRef),
  * the log and the PubSub - so a round in which nothing changed costs one
  * wake-up, the probe, a counter and a few small objects (10,000 backends a
- * second is the target). Operator actions and reloads are serialised by one
+ * second is the target). Transitions are published in batches, one per turn
+ * of the event loop (a start-up storm of 10,000 first verdicts is a handful
+ * of changes of the map, not 10,000), and every one is still logged. Operator actions and reloads are serialised by one
  * lock, and stop a backend's fiber (awaiting its interruption) before they
  * change its state, so a probe that was in flight can never overwrite what the
  * operator just did: a cell has one writer at a time.
@@ -45,6 +47,7 @@ import { healthCheckEquals } from "../config/Equality.js"
 import * as RunningConfig from "../config/RunningConfig.js"
 import * as LogLimit from "../internal/LogLimit.js"
 import * as Metrics from "../metrics/Metrics.js"
+import { yieldToEventLoop } from "../metrics/Prometheus.js"
 import * as State from "./HealthState.js"
 import { type ProbeTarget, Prober } from "./Prober.js"
 import * as Rounds from "./Rounds.js"
@@ -120,6 +123,9 @@ export interface HealthCheckerShape {
 
 export class HealthChecker extends Context.Tag("vpp-maglev/HealthChecker")<HealthChecker, HealthCheckerShape>() {}
 
+/** Backends whose probing starts between two turns of the event loop at start-up. */
+const START_SLICE = 200
+
 const thresholds = (hc: HealthCheck): State.Thresholds => ({ rise: hc.rise, fall: hc.fall })
 
 /** Whether a reload may leave the backend's prober running untouched. */
@@ -161,46 +167,95 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
       for (const [name, cell] of cells) HashMap.set(m, name, MutableRef.get(cell))
     })
 
+  /** The transition's log line (every transition is logged), its counter and its event. */
+  const announce = (backend: BackendHealth, transition: State.Transition) =>
+    Effect.logInfo("backend transition").pipe(
+      Effect.annotateLogs({
+        event: "backend-transition",
+        backend: backend.name,
+        address: backend.address,
+        from: transition.from,
+        to: transition.to,
+        cause: transition.cause,
+        ...(transition.result === undefined
+          ? {}
+          : {
+            code: transition.result.code,
+            detail: transition.result.detail,
+            duration_ms: Math.round(transition.result.durationMs * 1000) / 1000
+          })
+      }),
+      Effect.zipRight(Metrics.countTransition(backend.name, transition.from, transition.to))
+    )
+
+  const eventOf = (backend: BackendHealth, transition: State.Transition): BackendTransition => ({
+    _tag: "BackendTransition",
+    backend: backend.name,
+    address: backend.address,
+    transition,
+    health: backend
+  })
+
+  /**
+   * Transitions of the probe rounds not yet published. The rounds run off
+   * their fibers (Rounds.runRounds) and put their transitions here instead of
+   * waking their fiber; one flush per turn of the event loop publishes them
+   * all: one write of the published map (so its followers - FrontendState,
+   * the LB sync, WatchEvents - see one change, not one per backend, when
+   * 10,000 backends come up together at start-up), one PubSub.publishAll, and
+   * a log line and a count for each.
+   */
+  let pending: Array<{ readonly cell: MutableRef.MutableRef<BackendHealth>; readonly event: BackendTransition }> = []
+  const flushNeeded = yield* Queue.sliding<void>(1)
+  const flushLock = yield* Effect.makeSemaphore(1)
+  const noteTransition = (cell: MutableRef.MutableRef<BackendHealth>, health: BackendHealth, transition: State.Transition) => {
+    pending.push({ cell, event: eventOf(health, transition) })
+    if (pending.length === 1) flushNeeded.unsafeOffer(undefined)
+  }
+  /**
+   * Publishes the pending transitions, in the order they happened. The map
+   * gets each backend's cell as it is now (what the map promises is exact
+   * statuses), unless the backend was forgotten (or re-created) since.
+   */
+  const flush: Effect.Effect<void> = flushLock.withPermits(1)(Effect.suspend(() => {
+    if (pending.length === 0) return Effect.void
+    const batch = pending
+    pending = []
+    return SubscriptionRef.update(healthRef, (map) =>
+      HashMap.mutate(map, (m) => {
+        for (const { cell, event } of batch) {
+          if (cells.get(event.backend) === cell) HashMap.set(m, event.backend, MutableRef.get(cell))
+        }
+      })).pipe(
+        Effect.zipRight(Effect.forEach(batch, ({ event }) => announce(event.health, event.transition), { discard: true })),
+        Effect.zipRight(PubSub.publishAll(events, batch.map((p) => p.event)))
+      )
+  }))
+  yield* Queue.take(flushNeeded).pipe(Effect.zipRight(flush), Effect.forever, Effect.forkScoped)
+
   const publish = (backend: BackendHealth, transition: State.Transition | undefined) =>
     transition === undefined
       ? Effect.void
-      : Effect.logInfo("backend transition").pipe(
-          Effect.annotateLogs({
-            event: "backend-transition",
-            backend: backend.name,
-            address: backend.address,
-            from: transition.from,
-            to: transition.to,
-            cause: transition.cause,
-            ...(transition.result === undefined
-              ? {}
-              : {
-                  code: transition.result.code,
-                  detail: transition.result.detail,
-                  duration_ms: Math.round(transition.result.durationMs * 1000) / 1000
-                })
-          }),
-          Effect.zipRight(Metrics.countTransition(backend.name, transition.from, transition.to)),
-          Effect.zipRight(
-            PubSub.publish(events, {
-              _tag: "BackendTransition" as const,
-              backend: backend.name,
-              address: backend.address,
-              transition,
-              health: backend
-            })
-          ),
-          Effect.asVoid
-        )
+      : announce(backend, transition).pipe(
+        Effect.zipRight(PubSub.publish(events, eventOf(backend, transition))),
+        Effect.asVoid
+      )
 
-  /** Sets one backend's health (its cell and the published map), publishing the transition. */
+  /**
+   * Sets one backend's health (its cell and the published map), publishing
+   * the transition after those of the rounds still pending (the caller
+   * stopped the backend's rounds first, so theirs are among them).
+   */
   const put = (health: BackendHealth, transition: State.Transition | undefined) =>
-    Effect.suspend(() => {
-      const cell = cells.get(health.name)
-      if (cell === undefined) cells.set(health.name, MutableRef.make(health))
-      else MutableRef.set(cell, health)
-      return SubscriptionRef.update(healthRef, HashMap.set(health.name, health))
-    }).pipe(
+    Effect.zipRight(
+      flush,
+      Effect.suspend(() => {
+        const cell = cells.get(health.name)
+        if (cell === undefined) cells.set(health.name, MutableRef.make(health))
+        else MutableRef.set(cell, health)
+        return SubscriptionRef.update(healthRef, HashMap.set(health.name, health))
+      })
+    ).pipe(
       Effect.zipRight(publish(health, transition)),
       Effect.as(health)
     )
@@ -237,8 +292,9 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
    * up into a burst of catch-up probes.
    *
    * With the live prober the rounds run off the fiber (Rounds.runRounds): the
-   * fiber waits in one Effect.async and wakes only to publish a transition or
-   * log a round not counted. A scripted prober is driven round by round.
+   * fiber waits in one Effect.async and wakes only to log a round not counted
+   * (a transition joins the pending batch without waking it). A scripted
+   * prober is driven round by round.
    */
   const probeRounds = (target: ProbeTarget, cell: MutableRef.MutableRef<BackendHealth>, start: "now" | "spread") =>
     Effect.gen(function*() {
@@ -255,15 +311,29 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
             Effect.map(random.next, (r) => Rounds.decide(ctx, outcome, from, clock.unsafeCurrentTimeMillis(), r)))
         : (from) =>
           Effect.async<Rounds.Decision<BackendHealth>>((resume) => {
-            const cancel = Rounds.runRounds(
-              ctx,
-              from,
-              startRound,
-              (d) => resume(Effect.succeed(d)),
-              (e) => resume(Effect.die(e)),
-              (d) => limited.unsafeSuppressed(LogLevel.Warning, selfLateAnnotations(target.backend, d.reason, d.lateMs, ctx.timeoutMs))
-            )
-            return Effect.sync(cancel)
+            // A transition goes to the pending batch and the rounds go on: the
+            // fiber wakes only for a round not counted (to log it) or a defect.
+            let cancel = (): void => {}
+            let runs = 0
+            const run = (at: number): void => {
+              const mine = ++runs
+              const c = Rounds.runRounds(
+                ctx,
+                at,
+                startRound,
+                (d) => {
+                  if (d._tag !== "Transition") return resume(Effect.succeed(d))
+                  noteTransition(cell, d.health, d.transition)
+                  run(d.due)
+                },
+                (e) => resume(Effect.die(e)),
+                (d) => limited.unsafeSuppressed(LogLevel.Warning, selfLateAnnotations(target.backend, d.reason, d.lateMs, ctx.timeoutMs))
+              )
+              // A round that delivered at once may have started the next run already.
+              if (mine === runs) cancel = c
+            }
+            run(from)
+            return Effect.sync(() => cancel())
           })
       for (;;) {
         const decision = yield* next(due)
@@ -273,8 +343,9 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
             yield* noteSelfLate(target.backend, decision.reason, decision.lateMs, ctx.timeoutMs)
             break
           case "Transition":
-            yield* SubscriptionRef.update(healthRef, HashMap.set(decision.health.name, decision.health))
-            yield* publish(decision.health, decision.transition)
+            // Only a scripted prober's rounds come here (one at a time, on the fiber).
+            noteTransition(cell, decision.health, decision.transition)
+            yield* flush
             break
         }
       }
@@ -406,10 +477,13 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
     }))
   })
 
-  // Initial population: every backend unknown (or disabled), probes spread over their interval.
-  yield* Effect.forEach(initialConfig.backends.values(), (backend) => {
+  // Initial population: every backend unknown (or disabled), probes spread over their interval
+  // from when each starts. Built a slice at a time, letting the event loop run in between: 10,000
+  // backends held it for seconds in one go, so the first rounds (and any scrape) waited them out.
+  let inSlice = 0
+  for (const backend of initialConfig.backends.values()) {
     const hc = initialConfig.healthchecks.get(backend.healthcheck)
-    if (hc === undefined) return Effect.void
+    if (hc === undefined) continue
     const health: BackendHealth = {
       ...State.initial(thresholds(hc), backend.enabled),
       name: backend.name,
@@ -417,8 +491,13 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
       healthcheck: backend.healthcheck
     }
     cells.set(backend.name, MutableRef.make(health))
-    return backend.enabled ? startProbing(initialConfig, backend.name, "spread") : Effect.void
-  }, { discard: true })
+    if (!backend.enabled) continue
+    yield* startProbing(initialConfig, backend.name, "spread")
+    if (++inSlice === START_SLICE) {
+      inSlice = 0
+      yield* yieldToEventLoop
+    }
+  }
   yield* SubscriptionRef.set(healthRef, snapshot())
   yield* running.subscribe((change) => change._tag === "Reload" ? apply(change.previous.file, change.current.file) : Effect.void)
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Clock, Deferred, Duration, Effect, Fiber, HashMap, Layer, Option, Queue, Stream, TestClock } from "effect"
+import { Chunk, Clock, Deferred, Duration, Effect, Fiber, HashMap, Layer, Logger, LogLevel, Option, Queue, Stream, TestClock } from "effect"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import * as Prober from "../../src/health/Prober.js"
 import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
+import type { ProbeOutcome } from "../../src/health/SelfLate.js"
 import { backend, config, healthCheck } from "../support/config.js"
 
 const PASS = probeResult("L4OK", 2, "connected")
@@ -265,6 +266,43 @@ describe("HealthChecker", () => {
         expect(yield* checker.probing).toContain("b")
       }))
   })
+
+  it.scoped("a storm of transitions in one turn is one change of the map; each is still published and logged, in order", () =>
+    Effect.gen(function*() {
+      // A live-style prober (rounds run off the fibers): the test holds each round's delivery.
+      const held: Array<(outcome: ProbeOutcome) => void> = []
+      const prober = Layer.succeed(Prober.Prober, {
+        probe: () => Effect.never,
+        start: (_request, deliver) => {
+          held.push(deliver)
+          return () => {}
+        }
+      })
+      const names = Array.from({ length: 300 }, (_, i) => `b${i}`)
+      const cfg = config({ healthchecks: [hc], backends: names.map((n, i) => backend(n, `10.0.${i >> 8}.${i & 255}`, "tcp80")) })
+      const logged: Array<string> = []
+      const logger = Logger.make(({ annotations }) => {
+        const event = HashMap.get(annotations, "event")
+        if (Option.isSome(event) && event.value === "backend-transition") logged.push(String(Option.getOrThrow(HashMap.get(annotations, "backend"))))
+      })
+      const checker = yield* HealthChecker.make(cfg).pipe(Effect.provide(Layer.merge(prober, Logger.add(logger))))
+      const events = yield* checker.subscribe
+      const pull = yield* Stream.toPull(checker.changes)
+      const statusesIn = (chunk: Chunk.Chunk<HealthChecker.HealthMap>) =>
+        new Set(names.map((n) => Option.getOrThrow(HashMap.get(Chunk.unsafeLast(chunk), n)).status))
+      expect(statusesIn(yield* pull)).toEqual(new Set(["unknown"]))
+      expect(held).toHaveLength(300)
+      // Every first round passes in the same turn of the event loop.
+      for (const deliver of held.splice(0)) deliver(PASS)
+      const after = yield* pull
+      expect(after.length).toBe(1)
+      expect(statusesIn(after)).toEqual(new Set(["up"]))
+      const published = Chunk.toReadonlyArray(yield* Queue.takeBetween(events, 300, 300))
+      expect(published.map((e) => [e.backend, e.transition.from, e.transition.to, e.health.status])).toEqual(names.map((n) => [n, "unknown", "up", "up"]))
+      expect(logged).toEqual(names)
+      // Each backend's next round started without its fiber waking.
+      expect(held).toHaveLength(300)
+    }).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Info))))
 
   it.scoped("one probe fiber per backend however many frontends use it", () =>
     Effect.gen(function*() {
