@@ -143,6 +143,8 @@ export const BackendInfo = Schema.Struct({
   lastProbeAt: Schema.optional(Schema.Number),
   /** The last `transition-history` transitions, oldest first. */
   transitions: Schema.Array(TransitionInfo),
+  /** While a slow start is in progress (in any of its pools): Unix ms it began (the transition that brought the backend up). */
+  slowStartedAt: Schema.optional(Schema.Number),
   /** Every frontend pool listing the backend, in config order (none for a removed backend). */
   memberships: Schema.Array(MembershipInfo)
 })
@@ -180,6 +182,8 @@ export interface PoolBackendInfo extends Schema.Schema.Type<typeof PoolBackendIn
 
 export const PoolInfo = Schema.Struct({
   name: Schema.String,
+  /** The pool's `slow-start` as the file writes it (it overrides its members' health checks'); absent when it has none. */
+  slowStart: Schema.optional(Schema.String),
   active: Schema.Boolean,
   backends: Schema.Array(PoolBackendInfo)
 })
@@ -238,6 +242,8 @@ export const HealthCheckInfo = Schema.Struct({
   fall: Schema.Int,
   probeIpv4Src: Schema.optional(Schema.String),
   probeIpv6Src: Schema.optional(Schema.String),
+  /** `slow-start` as the file writes it; absent when none. */
+  slowStart: Schema.optional(Schema.String),
   http: Schema.optional(Schema.Struct({
     method: Schema.Literal("GET", "HEAD"),
     path: Schema.String,

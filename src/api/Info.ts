@@ -116,6 +116,7 @@ const backendInfoWith = (s: Snapshot, desired: (f: Frontend) => DesiredVip, h: B
     lastResult: h.lastResult === undefined ? undefined : probeResultInfo(h.lastResult),
     lastProbeAt: h.lastProbeAt,
     transitions: h.transitions.map(transitionInfo),
+    slowStartedAt: s.ramps?.startedAt(h.name),
     memberships
   }
 }
@@ -157,6 +158,7 @@ const frontendInfoWith = (s: Snapshot, vip: DesiredVip, f: Frontend): Api.Fronte
     activePool: vip.activePool,
     pools: f.pools.map((pool) => ({
       name: pool.name,
+      slowStart: pool.slowStart === undefined ? undefined : formatDuration(pool.slowStart),
       active: vip.activePool === pool.name,
       backends: pool.backends.map((m) => {
         const address = s.config.backends.get(m.backend)?.address ?? ""
@@ -198,6 +200,7 @@ export const healthCheckInfo = (config: Config, hc: HealthCheck): Api.HealthChec
   fall: hc.fall,
   probeIpv4Src: hc.probeIpv4Src,
   probeIpv6Src: hc.probeIpv6Src,
+  slowStart: hc.slowStart === undefined ? undefined : formatDuration(hc.slowStart),
   http: hc.http === undefined ? undefined : { ...hc.http, expectedCodes: hc.http.expectedCodes.map((r) => ({ ...r })) },
   tcp: hc.tcp === undefined ? undefined : { ...hc.tcp },
   backends: [...config.backends.values()].filter((b) => b.healthcheck === hc.name).map((b) => b.name)

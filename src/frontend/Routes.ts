@@ -115,7 +115,7 @@ const action = (options: RoutesOptions) =>
         return errorJson(400, `${req.frontend}/${req.pool} has no backend "${req.backend}" on ${req.server}`, "NotFound")
       }
     }
-    const plan = Plan.plan(req, server.frontends)
+    const plan = Plan.plan(req, server, Date.now())
     const summary = Plan.summary(req, req.server, plan)
     const base: ActionResponse = { server: req.server, action: req.action, backend: req.backend, applied: false, ops: plan.ops, vips: plan.vips, summary }
     if (req.dryRun) return HttpServerResponse.unsafeJson(encodeAction(base))

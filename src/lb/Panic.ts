@@ -133,6 +133,9 @@ export const seedFrom = (frontend: Frontend, config: Config, observed: ObservedV
   return best?.kept ?? null
 }
 
+/** A guard as a reader knows it (the API's `panic` and kept backends): for a plan of what the LB sync will do. */
+export const guardOf = (frontend: Frontend, good: Kept | null | undefined, panic: PanicInfo | undefined): Guard => ({ shape: shapeOf(frontend), good, panic })
+
 const shapes = new WeakMap<Frontend, string>()
 const shapeOf = (f: Frontend): string => {
   let s = shapes.get(f)

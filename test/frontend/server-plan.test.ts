@@ -135,7 +135,7 @@ describe("Plan", () => {
   const req = (r: Omit<ActionRequest, "server" | "dryRun">): ActionRequest => ({ server: "a", dryRun: true, ...r })
 
   it("pause: weight 0 without flush; the split moves to the others", () => {
-    const p = Plan.plan(req({ action: "pause", backend: "web2" }), [web(50)])
+    const p = Plan.plan(req({ action: "pause", backend: "web2" }), { frontends: [web(50)] })
     expect(p.ops).toEqual([{ op: "AsWeight", event: "vpp-lbsync-as-weight", vip: "192.0.2.10/32 6 80", address: "10.0.0.2", weight: 0, flush: false, frontend: "web", backend: "web2" }])
     const split = Object.fromEntries(p.vips[0]!.ases.map((a) => [a.backend, [a.bucketsBefore, a.bucketsAfter]]))
     expect(split["web2"]![1]).toBe(0)
@@ -144,25 +144,26 @@ describe("Plan", () => {
   })
 
   it("disable flushes; a failover to the standby pool reprograms every AS", () => {
-    expect(Plan.plan(req({ action: "disable", backend: "web2" }), [web(50)]).ops.map((o) => [o.backend, o.weight, o.flush])).toEqual([["web2", 0, true]])
+    expect(Plan.plan(req({ action: "disable", backend: "web2" }), { frontends: [web(50)] }).ops.map((o) => [o.backend, o.weight, o.flush])).toEqual([["web2", 0, true]])
     const onlyOne = frontend("solo", "192.0.2.12/32 6 80", [["primary", [up("web1", "10.0.0.1", 100)]], ["fallback", [up("web3", "10.0.0.3", 100)]]])
-    const p = Plan.plan(req({ action: "pause", backend: "web1" }), [onlyOne])
+    const p = Plan.plan(req({ action: "pause", backend: "web1" }), { frontends: [onlyOne] })
     expect(p.vips[0]).toMatchObject({ activePoolBefore: "primary", activePoolAfter: "fallback" })
     expect(p.ops.map((o) => [o.backend, o.weight])).toEqual([["web1", 0], ["web3", 100]])
   })
 
   it("resume and enable wait for the probes: no operation until the backend is up", () => {
-    expect(Plan.plan(req({ action: "resume", backend: "web2" }), [web(50, "paused")]).ops).toEqual([])
-    expect(Plan.plan(req({ action: "enable", backend: "web2" }), [web(50, "disabled")]).ops).toEqual([])
+    expect(Plan.plan(req({ action: "resume", backend: "web2" }), { frontends: [web(50, "paused")] }).ops).toEqual([])
+    expect(Plan.plan(req({ action: "enable", backend: "web2" }), { frontends: [web(50, "disabled")] }).ops).toEqual([])
   })
 
   it("set-weight touches its own frontend and pool; flush only with weight 0 when asked", () => {
     const api = frontend("api", "192.0.2.11/32 6 443", [["primary", [up("web2", "10.0.0.2", 100)]]])
-    const p = Plan.plan(req({ action: "set-weight", backend: "web2", frontend: "web", pool: "primary", weight: 0, flush: true }), [web(50), api])
-    expect(p.ops.map((o) => [o.frontend, o.weight, o.flush])).toEqual([["web", 0, true]])
+    const p = Plan.plan(req({ action: "set-weight", backend: "web2", frontend: "web", pool: "primary", weight: 0, flush: true }), { frontends: [web(50), api] })
+    // As the LB sync sends it: the new weight, then the operator's eviction (weight 0 again, with flush).
+    expect(p.ops.map((o) => [o.frontend, o.weight, o.flush])).toEqual([["web", 0, false], ["web", 0, true]])
     expect(p.vips.map((v) => v.frontend)).toEqual(["web"])
-    expect(Plan.plan(req({ action: "set-weight", backend: "web2", frontend: "web", pool: "primary", weight: 20 }), [web(50)]).ops.map((o) => [o.weight, o.flush])).toEqual([[20, false]])
-    expect(Plan.summary(req({ action: "set-weight", backend: "web2", frontend: "web", pool: "primary", weight: 20 }), "a", Plan.plan(req({ action: "set-weight", backend: "web2", frontend: "web", pool: "primary", weight: 20 }), [web(50)])))
+    expect(Plan.plan(req({ action: "set-weight", backend: "web2", frontend: "web", pool: "primary", weight: 20 }), { frontends: [web(50)] }).ops.map((o) => [o.weight, o.flush])).toEqual([[20, false]])
+    expect(Plan.summary(req({ action: "set-weight", backend: "web2", frontend: "web", pool: "primary", weight: 20 }), "a", Plan.plan(req({ action: "set-weight", backend: "web2", frontend: "web", pool: "primary", weight: 20 }), { frontends: [web(50)] })))
       .toBe("set weight of web2 in web/primary to 20 on a: 1 VPP operation (web: 10.0.0.2 weight 20)")
   })
 })

@@ -129,7 +129,14 @@ describe("maglevd-frontend", () => {
     const request = { server: lab.lb1.id, action: "set-weight", backend: "web2", frontend: "web", pool: "primary", weight: 0, flush: true }
     const dry = await postJson(`${lab.url}admin/api/action`, { ...request, dryRun: true }, ADMIN)
     expect(dry.status).toBe(200)
-    expect(dry.body).toMatchObject({ applied: false, ops: [{ op: "AsWeight", vip: "192.0.2.10/32 6 80", address: "127.0.0.2", weight: 0, flush: true }] })
+    // The weight, then the eviction the flush asks for, as maglevd's LB sync sends them.
+    expect(dry.body).toMatchObject({
+      applied: false,
+      ops: [
+        { op: "AsWeight", vip: "192.0.2.10/32 6 80", address: "127.0.0.2", weight: 0, flush: false },
+        { op: "AsWeight", vip: "192.0.2.10/32 6 80", address: "127.0.0.2", weight: 0, flush: true }
+      ]
+    })
     const split = dry.body.vips[0].ases.find((a: any) => a.address === "127.0.0.2")
     expect(split).toMatchObject({ weightBefore: 50, weightAfter: 0, bucketsAfter: 0 })
     expect(split.bucketsBefore).toBeGreaterThan(0)
