@@ -29,7 +29,7 @@ import * as Metrics from "../metrics/Metrics.js"
 import type { VppRequestError } from "../vpp/transport/Errors.js"
 import type { VppConnection } from "../vpp/transport/VppApi.js"
 import { lb } from "../vpp/binapi/index.js"
-import { type AsOf, showLbVips, showLbVipsWith } from "../vpp/LbVips.js"
+import { type AsOf, asLinesMatch, readAsLines, showLbVips, showLbVipsWith } from "../vpp/LbVips.js"
 import * as Supervisor from "../vpp/Supervisor.js"
 import { type DesiredVip, desiredVip } from "./Desired.js"
 import {
@@ -221,14 +221,25 @@ const asOrder = (ases: ReadonlyArray<ObservedAs>): ReadonlyArray<ObservedAs> => 
  * VPP's view from two cheap reads: the VIP dump and `show lb vips verbose`,
  * whose text lists every VIP's ASes (one message, where the AS dump is one
  * per AS). Undefined when the text cannot be read; the caller then dumps.
+ * A VIP whose AS lines are what `seen` (the last read, and the ops sent
+ * since) says is that same record: compared in place, nothing made per AS,
+ * which at 1,000 VIPs × 32 ASes is most of a no-change sync's cost.
  */
-const observeBrief = (conn: VppConnection) =>
+const observeBrief = (conn: VppConnection, seen: (key: string) => ObservedVip | undefined) =>
   Effect.gen(function*() {
     const vips = yield* conn.dump(lb.LbVipDump, lb.LbVipDetails, { ...ALL_VIPS, pfx_matcher: { le: 0, ge: 0 } })
-    const listed = yield* showLbVipsWith(conn, observedAs).pipe(
-      Effect.map((records) => {
+    const listed = yield* showLbVipsWith(conn, undefined).pipe(
+      Effect.map(({ text, vips }) => {
         const byKey = new Map<string, { readonly sticky: boolean; readonly ases: ReadonlyArray<ObservedAs> }>()
-        for (const vip of records) if (!vip.removed) byKey.set(vipKeyString(vip.key), { sticky: vip.srcIpSticky, ases: asOrder(vip.ases) })
+        for (const vip of vips) {
+          if (vip.removed) continue
+          const k = vipKeyString(vip.key)
+          const before = seen(k)
+          const ases = before !== undefined && asLinesMatch(text, vip.body, before.ases)
+            ? before.ases
+            : asOrder(readAsLines(text, vip.body, observedAs))
+          byKey.set(k, { sticky: vip.srcIpSticky, ases })
+        }
         return byKey
       }),
       Effect.catchTag("LbVipsParseError", () => Effect.succeed(undefined)),
@@ -238,10 +249,17 @@ const observeBrief = (conn: VppConnection) =>
     const out: Array<ObservedVip> = []
     for (const d of Chunk.toReadonlyArray(vips)) {
       const key = vipKey(d.vip.pfx, d.vip.protocol, d.vip.port)
-      const l = listed.get(vipKeyString(key))
+      const k = vipKeyString(key)
+      const l = listed.get(k)
       // A VIP the dump has and the text does not: the text is not what we think it is.
       if (l === undefined) return undefined
-      out.push({ ...key, encap: d.encap, srcIpSticky: l.sticky, newFlowsTableLength: d.flow_table_length, ases: l.ases })
+      const before = seen(k)
+      out.push(
+        before !== undefined && before.ases === l.ases && before.encap === d.encap && before.srcIpSticky === l.sticky &&
+          before.newFlowsTableLength === d.flow_table_length && before.deleted !== true
+          ? before
+          : { ...key, encap: d.encap, srcIpSticky: l.sticky, newFlowsTableLength: d.flow_table_length, ases: l.ases }
+      )
     }
     return out
   })
@@ -778,24 +796,27 @@ export const make = Effect.fn("LbSync.make")(function*() {
     Effect.gen(function*() {
       const started = yield* Clock.currentTimeMillis
       const unavailable = (e: { readonly message: string }) => new Supervisor.VppUnavailable({ reason: `dump failed: ${e.message}` })
-      const brief = yield* observeBrief(conn).pipe(Effect.mapError(unavailable))
+      const seen = memory !== undefined && memory.conn === conn ? memory.vips : undefined
+      const brief = yield* observeBrief(conn, (k) => seen?.get(k)).pipe(Effect.mapError(unavailable))
       let desired = yield* desiredFor(undefined)
-      let observed: ReadonlyArray<ObservedVip>
+      const start = Effect.logDebug("lb sync start").pipe(Effect.annotateLogs({ event: "vpp-lbsync-start", reason: r.reason, scope: "full" }))
       if (brief !== undefined && r.flush.size === 0 && r.evict.length === 0 && matchesAll(desired, brief)) {
         remember(conn, brief)
-        observed = brief
-      } else {
-        // The brief read's src_ip_sticky stands (the text is not read twice); without it, the text is read.
-        const known = brief === undefined ? undefined : new Map(brief.map((o) => [vipKeyString(o), o.srcIpSticky ?? false]))
-        observed = yield* observe(conn, (k) => sticky.get(vipKeyString(k)), known).pipe(Effect.mapError(unavailable))
-        remember(conn, observed)
-        desired = yield* desiredFor(undefined)
+        // VPP is as desired: nothing to plan (a diff of 1,000 VIPs would only say so, at a cost).
+        const report: SyncReport = { ops: [], applied: !r.dryRun, scope: "full" }
+        if (!r.dryRun) yield* Effect.zipRight(start, logDone(r.reason, "full", 0, started))
+        return report
       }
+      // The brief read's src_ip_sticky stands (the text is not read twice); without it, the text is read.
+      const known = brief === undefined ? undefined : new Map(brief.map((o) => [vipKeyString(o), o.srcIpSticky ?? false]))
+      const observed = yield* observe(conn, (k) => sticky.get(vipKeyString(k)), known).pipe(Effect.mapError(unavailable))
+      remember(conn, observed)
+      desired = yield* desiredFor(undefined)
       const planned = diff(desired, observed, { flush: r.flush })
       const ops = [...planned, ...(yield* evictions(desired, r.evict, planned))]
       const report: SyncReport = { ops, applied: !r.dryRun, scope: "full" }
       if (r.dryRun) return report
-      yield* Effect.logDebug("lb sync start").pipe(Effect.annotateLogs({ event: "vpp-lbsync-start", reason: r.reason, scope: "full" }))
+      yield* start
       const job = newJob(ops, false)
       yield* pump(conn, job, true)
       if (job.failed !== undefined) return yield* job.failed

@@ -99,11 +99,24 @@ interface Block<A> {
   protocol?: number
   port?: number
   readonly ases: Array<A>
+  /** Its lines after the header: from the next line to the next header (or the end). */
+  readonly body: { from: number; to: number }
 }
 
 /** A VIP of the listing with its AS lines made by the caller's `AsOf`. */
 export interface LbVipListed<A> extends Omit<LbVipRecord, "ases"> {
   readonly ases: ReadonlyArray<A>
+  /**
+   * Where its lines after the header are in the text (`readAsLines`,
+   * `asLinesMatch`: the AS lines read later, or compared in place).
+   */
+  readonly body: TextRange
+}
+
+/** Character positions in a listing's text: [from, to). */
+export interface TextRange {
+  readonly from: number
+  readonly to: number
 }
 
 const toRecord = <A>(b: Block<A>): Either.Either<LbVipListed<A>, LbVipsParseError> => {
@@ -114,6 +127,7 @@ const toRecord = <A>(b: Block<A>): Either.Either<LbVipListed<A>, LbVipsParseErro
   if (protocol > 255 || port > 65535) return fail(`protocol ${protocol} / port ${port} out of range`)
   try {
     return Either.right({
+      body: b.body,
       index: b.index,
       key: vipKey(b.prefix, protocol, port),
       type: b.type,
@@ -137,7 +151,7 @@ export const parseShowLbVips = (
   text: string,
   options?: { readonly ases?: boolean }
 ): Either.Either<ReadonlyArray<LbVipRecord>, LbVipsParseError> =>
-  parseShowLbVipsWith(text, options?.ases === false ? undefined : lbVipAs)
+  Either.map(parseShowLbVipsWith(text, options?.ases === false ? undefined : lbVipAs), (vips) => vips.map(({ body: _, ...vip }) => vip))
 
 /** Each VIP of `parseShowLbVips` with the ASes listed under it (lameduck ones included), in VPP's pool order. */
 export const parseShowLbVipsWithAses = (
@@ -190,16 +204,15 @@ const parseBlocks = <A>(text: string, asOf: AsOf<A> | undefined): Either.Either<
       if (m === null) {
         return Either.left(new LbVipsParseError({ line: lineNo, text: line, reason: "not a VIP header (\" <type> [<index>] <prefix>\")" }))
       }
-      current = { line: lineNo, text: line, type: m[1]!, index: Number(m[2]), prefix: m[3]!, flags: m[4]!.split(" ").filter((f) => f !== ""), ases: [] }
+      if (current !== undefined) current.body.to = from
+      const body = { from: Math.min(at, text.length), to: text.length }
+      current = { line: lineNo, text: line, type: m[1]!, index: Number(m[2]), prefix: m[3]!, flags: m[4]!.split(" ").filter((f) => f !== ""), ases: [], body }
       blocks.push(current)
       continue
     }
     if (current === undefined) continue
     if (text.charCodeAt(from + 2) === SPACE && text.charCodeAt(from + 3) === SPACE) {
-      if (asOf !== undefined) {
-        const as = readAs(text, from, end, asOf)
-        if (as !== undefined) current.ases.push(as)
-      }
+      if (asOf !== undefined && readAs(text, from, end)) current.ases.push(asOf(text.slice(asFrom, asTo), asWeight, asBuckets, asFlows, asUsed))
       continue
     }
     const line = text.slice(from, end)
@@ -217,6 +230,62 @@ const parseBlocks = <A>(text: string, asOf: AsOf<A> | undefined): Either.Either<
   return Either.right(blocks)
 }
 
+/**
+ * Calls `each` with the end of every line of `range` that has four leading
+ * spaces (the AS line candidates) and returns false as soon as `each` does.
+ */
+const eachIndented = (text: string, range: TextRange, each: (from: number, end: number) => boolean): boolean => {
+  for (let at = range.from; at < range.to;) {
+    let nl = text.indexOf("\n", at)
+    if (nl < 0 || nl > range.to) nl = range.to
+    const from = at
+    let end = nl
+    if (end > from && text.charCodeAt(end - 1) === CR) end--
+    at = nl + 1
+    if (
+      text.charCodeAt(from) === SPACE && text.charCodeAt(from + 1) === SPACE && text.charCodeAt(from + 2) === SPACE &&
+      text.charCodeAt(from + 3) === SPACE && !each(from, end)
+    ) return false
+  }
+  return true
+}
+
+/** The AS lines of a VIP's `body` (as `parseShowLbVipsWith` would have made them). */
+export const readAsLines = <A>(text: string, body: TextRange, asOf: AsOf<A>): Array<A> => {
+  const out: Array<A> = []
+  eachIndented(text, body, (from, end) => {
+    if (readAs(text, from, end)) out.push(asOf(text.slice(asFrom, asTo), asWeight, asBuckets, asFlows, asUsed))
+    return true
+  })
+  return out
+}
+
+/** An AS as a caller last saw it, to compare with the text in place. */
+export interface AsSeen {
+  readonly address: string
+  readonly weight: number
+  /** not `used` */
+  readonly lameduck: boolean
+  /** undefined: not known, so it cannot match */
+  readonly numBuckets?: number | undefined
+}
+
+/**
+ * Whether a VIP's AS lines are exactly `seen`, in that order (address as
+ * printed, weight, buckets, used); read in place, nothing allocated. A full
+ * sync that finds VPP as it last read it keeps what it has.
+ */
+export const asLinesMatch = (text: string, body: TextRange, seen: ReadonlyArray<AsSeen>): boolean => {
+  let i = 0
+  const all = eachIndented(text, body, (from, end) => {
+    if (!readAs(text, from, end)) return true
+    const e = seen[i++]
+    return e !== undefined && e.weight === asWeight && e.numBuckets === asBuckets && e.lameduck === !asUsed &&
+      e.address.length === asTo - asFrom && text.startsWith(e.address, asFrom)
+  })
+  return all && i === seen.length
+}
+
 /** `\S` as the regular expressions read it, for the characters VPP prints (ASCII). */
 const isSpaceCode = (c: number): boolean => c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c > 0x7f && /\s/.test(String.fromCharCode(c))
 
@@ -232,16 +301,27 @@ const digitsAt = (text: string, at: number, end: number): number => {
   return i === at ? -1 : i - at > 15 ? Number(text.slice(at, i)) : value
 }
 
-/** An AS line between `from` and `end` (four leading spaces checked by the caller), or undefined when it is not one. */
-const readAs = <A>(text: string, from: number, end: number, asOf: AsOf<A>): A | undefined => {
+// The AS line `readAs` read last (module variables: nothing allocated per line).
+let asFrom = 0
+let asTo = 0
+let asWeight = 0
+let asBuckets = 0
+let asFlows: number | undefined
+let asUsed = false
+
+/**
+ * Whether the line between `from` and `end` (four leading spaces checked by
+ * the caller) is an AS line; if so, its fields are in the `as*` variables.
+ */
+const readAs = (text: string, from: number, end: number): boolean => {
   const a = from + 4
   let i = a
   while (i < end && !isSpaceCode(text.charCodeAt(i))) i++
-  if (i === a || !text.startsWith(" weight:", i)) return undefined
+  if (i === a || !text.startsWith(" weight:", i)) return false
   const weight = digitsAt(text, i + 8, end)
-  if (weight < 0 || !text.startsWith(" buckets:", digitsEnd)) return undefined
+  if (weight < 0 || !text.startsWith(" buckets:", digitsEnd)) return false
   const buckets = digitsAt(text, digitsEnd + 9, end)
-  if (buckets < 0 || digitsEnd >= end || text.charCodeAt(digitsEnd) !== SPACE) return undefined
+  if (buckets < 0 || digitsEnd >= end || text.charCodeAt(digitsEnd) !== SPACE) return false
   let rest = digitsEnd + 1
   let flows: number | undefined
   if (text.startsWith("flows:", rest)) {
@@ -252,14 +332,20 @@ const readAs = <A>(text: string, from: number, end: number, asOf: AsOf<A>): A | 
     }
   }
   const used = end - 4 >= rest && text.startsWith("used", end - 4)
-  if (!used && !(end - 7 >= rest && text.startsWith("removed", end - 7))) return undefined
+  if (!used && !(end - 7 >= rest && text.startsWith("removed", end - 7))) return false
   const token = end - (used ? 4 : 7)
   // `.` matches no line terminator: a stray \r between (VPP prints none) makes it no AS line.
   for (let k = rest; k < token; k++) {
     const c = text.charCodeAt(k)
-    if (c === CR || c === 0x2028 || c === 0x2029) return undefined
+    if (c === CR || c === 0x2028 || c === 0x2029) return false
   }
-  return asOf(text.slice(a, i), weight, buckets, flows, used)
+  asFrom = a
+  asTo = i
+  asWeight = weight
+  asBuckets = buckets
+  asFlows = flows
+  asUsed = used
+  return true
 }
 
 /** `show lb vips verbose` through `cli_inband`: the reply's text. */
@@ -271,9 +357,9 @@ export const showLbVipsWithAses = Effect.fn("LbVips.showWithAses")(function*(con
   return yield* parseShowLbVipsWithAses(yield* showLbVipsText(conn))
 })
 
-/** `show lb vips verbose` with each AS line made by `asOf` (undefined: headers only). */
+/** `show lb vips verbose` with each AS line made by `asOf` (undefined: headers only, each VIP's `body` to read later), and its text. */
 export const showLbVipsWith = <A>(conn: VppConnection, asOf: AsOf<A> | undefined) =>
-  Effect.flatMap(showLbVipsText(conn), (text) => parseShowLbVipsWith(text, asOf))
+  Effect.flatMap(showLbVipsText(conn), (text) => Either.map(parseShowLbVipsWith(text, asOf), (vips) => ({ text, vips })))
 
 /** Sends `show lb vips verbose` through `cli_inband` and parses the reply (`ases: false`: the headers only). */
 export const showLbVips = Effect.fn("LbVips.show")(function*(conn: VppConnection, options?: { readonly ases?: boolean }) {

@@ -8,7 +8,7 @@ import { Effect, Either } from "effect"
 import * as path from "node:path"
 import { type VipKey, vipKey } from "../../src/lb/VipKey.js"
 import * as Simulator from "../../src/sim/Simulator.js"
-import { type LbVipRecord, parseShowLbVips, parseShowLbVipsWithAses, showLbVips } from "../../src/vpp/LbVips.js"
+import { asLinesMatch, type LbVipRecord, parseShowLbVips, parseShowLbVipsWith, parseShowLbVipsWithAses, readAsLines, showLbVips } from "../../src/vpp/LbVips.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
 import { programScenario, scenario } from "../support/lbScenario.js"
 import { tempDir } from "../sim/tempDir.js"
@@ -137,6 +137,18 @@ describe("parseShowLbVips reads AS lines as the rule says", () => {
     fc.pre(Either.isRight(parsed) && parsed.right.length === 1)
     const expected = lines.flatMap((l) => l.split("\n")).map((l) => l.replace(/\r$/, "")).map(byRegex).filter((a) => a !== undefined)
     expect(Either.getOrThrow(parsed)[0]!.ases).toEqual(expected)
+    // Read later from the VIP's body, and compared in place: the same lines.
+    const [vip] = Either.getOrThrow(parseShowLbVipsWith(text, undefined))
+    const seen = readAsLines(text, vip!.body, (address, weight, buckets, _flows, used) => ({ address, weight, numBuckets: buckets, lameduck: !used }))
+    expect(seen).toEqual(expected.map((a) => ({ address: a.address, weight: a.weight, numBuckets: a.buckets, lameduck: !a.used })))
+    expect(asLinesMatch(text, vip!.body, seen)).toBe(true)
+    if (seen.length > 0) {
+      const i = seen.length - 1
+      expect(asLinesMatch(text, vip!.body, seen.slice(0, i))).toBe(false)
+      expect(asLinesMatch(text, vip!.body, [...seen.slice(0, i), { ...seen[i]!, weight: seen[i]!.weight + 1 }])).toBe(false)
+      expect(asLinesMatch(text, vip!.body, [...seen.slice(0, i), { ...seen[i]!, numBuckets: undefined }])).toBe(false)
+      expect(asLinesMatch(text, vip!.body, [...seen.slice(0, i), { ...seen[i]!, address: `${seen[i]!.address}0` }])).toBe(false)
+    }
   }, { fastCheck: { numRuns: 500 } })
 
   it("ases: false reads the headers and skips the AS lines", () => {
