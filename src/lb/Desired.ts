@@ -109,7 +109,8 @@ export const desiredVip = (frontend: Frontend, config: Config, status: StatusOf,
       // "removed" means the health checker already knows the backend left the
       // configuration: the AS goes (the diff deletes it with flush).
       if (s === "removed") continue
-      const activeWeight = active?.backends.find((m) => m.backend === member.backend)?.weight
+      // In the active pool itself, the member is its own entry (a search per member was 1,000 VIPs × 32² per reaction).
+      const activeWeight = active === pool ? member.weight : active?.backends.find((m) => m.backend === member.backend)?.weight
       const as: DesiredAs = { address: backend.address, backend: member.backend, status: s, ...weightAndFlush(s, activeWeight, frontend) }
       ases.push(ramps === undefined || active === undefined || as.weight <= 1 ? as : SlowStart.ramped(as, config, active, ramps))
     }
