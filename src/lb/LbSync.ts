@@ -544,6 +544,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
         Effect.gen(function*() {
           while (j.failed === undefined && j.next >= j.ops.length && j.more !== undefined) yield* j.more
         })
+      const topUpAll = Effect.suspend(() => Effect.zipRight(Effect.forEach(reactions, (r) => topUp(r.job), { discard: true }), topUp(main)))
       for (;;) {
         if (interleave && (yield* Queue.size(urgent)) > 0) {
           const taken = Chunk.toReadonlyArray(yield* Queue.takeAll(urgent))
@@ -558,8 +559,10 @@ export const make = Effect.fn("LbSync.make")(function*() {
             reactions.push({ job: planned.job, finish: planned.finish })
           }
         }
-        for (const r of reactions) yield* topUp(r.job)
-        yield* topUp(main)
+        // The next chunks are planned here only when nothing is outstanding; else once the replies in
+        // hand were handled (below), so that a reaction's first weight is logged before 128 more VIPs
+        // are planned.
+        if (head === window.length) yield* topUpAll
         let job: Job | undefined
         // Refilled in bursts (one write for many requests), once half the window was answered.
         const refill = window.length - head <= WINDOW / 2 || reactions.some((r) => r.job.next === 0)
@@ -587,7 +590,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
         if (window[head]!.exit === undefined) {
           waiting = Deferred.unsafeMake<void>(FiberId.none)
           yield* Deferred.await(waiting)
-          continue
+          if (window[head]!.exit === undefined) continue
         }
         // The replies that are in, up to YIELD_EVERY; then the other fibers run (the health
         // checker, the transition forwarder) before more are handled.
@@ -621,6 +624,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
             yield* r.finish(r.job)
           }
         }
+        yield* topUpAll
         // The other fibers run (the transition forwarder among them); what they asked is looked at
         // first thing, before the window is refilled with more of the sync.
         yield* Effect.yieldNow()

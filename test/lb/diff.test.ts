@@ -325,6 +325,29 @@ describe("diff: properties against the lb plugin model", () => {
   }, PROPS)
 
   it.prop(
+    "the order of VPP's AS lists does not change the ops (in AS order they are merged, in any other by address)",
+    [randomDesired, fc.array(action, { maxLength: 40 }), randomDesired, fc.boolean(), fc.nat()],
+    ([before, actions, after, sameConfig, seed]) => {
+      const vpp = new Vpp()
+      sync(vpp, desiredState(before.config, statusFn(before.status)))
+      perturb(vpp, actions)
+      const desired = desiredState(sameConfig ? before.config : after.config, statusFn(after.status))
+      const observed = vpp.observe()
+      const flush = new Set(desired.flatMap((d) => d.ases.filter((a, i) => (i + seed) % 3 === 0).map((a) => flushKey(d, a.address))))
+      // Rotated by the seed: in no order but by chance the AS order.
+      const shuffled = observed.map((o) => ({ ...o, ases: o.ases.map((_, i) => o.ases[(i + seed) % o.ases.length]!).reverse() }))
+      // Per VIP: its AS changes in the same order; a teardown (in the dump's order, documented as the AS order) as a set.
+      const perVip = (ops: ReadonlyArray<LbOp>) => {
+        const m = new Map<string, Array<string>>()
+        for (const op of ops) m.set(vipKeyString(op.vip), [...(m.get(vipKeyString(op.vip)) ?? []), JSON.stringify(op)])
+        return [...m].map(([k, list]) => [k, list.some((o) => o.includes("VipDel")) ? [...list].sort() : list])
+      }
+      expect(perVip(diff(desired, shuffled, { flush }))).toEqual(perVip(diff(desired, observed, { flush })))
+    },
+    PROPS
+  )
+
+  it.prop(
     "from any VPP state: every op succeeds, the result is the desired state, and the diff is idempotent",
     [randomDesired, fc.array(action, { maxLength: 40 }), randomDesired, fc.boolean()],
     ([before, actions, after, sameConfig]) => {
