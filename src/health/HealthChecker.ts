@@ -95,6 +95,13 @@ export interface HealthCheckerShape {
   /** The health of every backend now, counters and last results included (removed ones stay until the next reload). */
   readonly health: Effect.Effect<HealthMap>
   /**
+   * The health of every backend now, as `health`, as a list: the backends in
+   * the order the checker took them (the file's, then those reloads added).
+   * Cheaper than the map (no map is built): what reads every backend (a
+   * scrape of /metrics) reads this.
+   */
+  readonly healthList: Effect.Effect<ReadonlyArray<BackendHealth>>
+  /**
    * The health map as of the last change of state (a transition, an action, a
    * reload): every status is exact, counters and last results are as of then.
    * Cheap: what needs only statuses (the desired VPP state) reads this.
@@ -509,6 +516,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
 
   return HealthChecker.of({
     health: Effect.sync(snapshot),
+    healthList: Effect.sync(() => Array.from(cells.values(), MutableRef.get)),
     statuses: SubscriptionRef.get(healthRef),
     changes: healthRef.changes,
     backend,

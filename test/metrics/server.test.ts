@@ -199,7 +199,7 @@ describe("/metrics", () => {
     ), 30_000)
 
   /**
-   * A render held at its start: the health checker's `health` (the first
+   * A render held at its start: the health checker's `healthList` (the first
    * thing a render reads) waits for `open` while `held`, and counts the
    * renders that read it. The rest of the daemon is the real one.
    */
@@ -214,9 +214,9 @@ describe("/metrics", () => {
         HealthChecker.HealthChecker,
         Effect.map(HealthChecker.HealthChecker, (checker) => ({
           ...checker,
-          health: Effect.suspend(() => {
+          healthList: Effect.suspend(() => {
             reads++
-            return Effect.zipRight(Deferred.await(gate), checker.health)
+            return Effect.zipRight(Deferred.await(gate), checker.healthList)
           })
         }))
       ).pipe(Layer.provide(daemon))
