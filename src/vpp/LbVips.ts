@@ -144,14 +144,24 @@ const toRecord = <A>(b: Block<A>): Either.Either<LbVipListed<A>, LbVipsParseErro
 /**
  * The VIPs in the order VPP printed them (ascending pool index). A header line
  * that does not parse, or a VIP without its `new_size`, fails naming the line.
- * With `ases: false` the AS lines are skipped (the counter scrape needs only
- * the headers: 1,000 lines of 34,000 at 1,000 VIPs × 32 ASes).
+ * `ases`: false skips the AS lines (`ases` empty); "lazy" reads a VIP's AS
+ * lines from the text when its `ases` is first asked for (the counter scrape
+ * lists every 5 s, and its AS lines, 33,000 at 1,000 VIPs × 32 ASes, are only
+ * read by a metrics scrape or an API call).
  */
 export const parseShowLbVips = (
   text: string,
-  options?: { readonly ases?: boolean }
-): Either.Either<ReadonlyArray<LbVipRecord>, LbVipsParseError> =>
-  Either.map(parseShowLbVipsWith(text, options?.ases === false ? undefined : lbVipAs), (vips) => vips.map(({ body: _, ...vip }) => vip))
+  options?: { readonly ases?: boolean | "lazy" }
+): Either.Either<ReadonlyArray<LbVipRecord>, LbVipsParseError> => {
+  const ases = options?.ases ?? true
+  if (ases === true) return Either.map(parseShowLbVipsWith(text, lbVipAs), (vips) => vips.map(({ body: _, ...vip }) => vip))
+  return Either.map(parseShowLbVipsWith(text, undefined), (vips) =>
+    vips.map(({ ases: _none, body, ...vip }): LbVipRecord => {
+      if (ases === false) return { ...vip, ases: [] }
+      let read: ReadonlyArray<LbVipAs> | undefined
+      return Object.defineProperty({ ...vip }, "ases", { enumerable: true, get: () => (read ??= readAsLines(text, body, lbVipAs)) }) as LbVipRecord
+    }))
+}
 
 /** Each VIP of `parseShowLbVips` with the ASes listed under it (lameduck ones included), in VPP's pool order. */
 export const parseShowLbVipsWithAses = (
@@ -361,7 +371,7 @@ export const showLbVipsWithAses = Effect.fn("LbVips.showWithAses")(function*(con
 export const showLbVipsWith = <A>(conn: VppConnection, asOf: AsOf<A> | undefined) =>
   Effect.flatMap(showLbVipsText(conn), (text) => Either.map(parseShowLbVipsWith(text, asOf), (vips) => ({ text, vips })))
 
-/** Sends `show lb vips verbose` through `cli_inband` and parses the reply (`ases: false`: the headers only). */
-export const showLbVips = Effect.fn("LbVips.show")(function*(conn: VppConnection, options?: { readonly ases?: boolean }) {
+/** Sends `show lb vips verbose` through `cli_inband` and parses the reply (`ases` as `parseShowLbVips` takes it). */
+export const showLbVips = Effect.fn("LbVips.show")(function*(conn: VppConnection, options?: { readonly ases?: boolean | "lazy" }) {
   return yield* parseShowLbVips(yield* showLbVipsText(conn), options)
 })

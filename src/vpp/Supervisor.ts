@@ -359,7 +359,8 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
     lastFailure: { current: string | undefined }
   ) =>
     Effect.gen(function*() {
-      const listed = yield* Effect.either(showLbVips(connection))
+      // The AS lines (flows per AS, for metrics and the API) are read when asked for.
+      const listed = yield* Effect.either(showLbVips(connection, { ases: "lazy" }))
       if (Either.isRight(listed)) {
         lastFailure.current = undefined
         yield* Ref.set(lbVips, listed.right)

@@ -151,6 +151,13 @@ describe("parseShowLbVips reads AS lines as the rule says", () => {
     }
   }, { fastCheck: { numRuns: 500 } })
 
+  it("ases: lazy reads a VIP's AS lines when they are asked for, the same as at once", () => {
+    const text = TWO_VIPS.replace("  #as:0\n", "  #as:1\n    10.0.0.9 weight:0 buckets:0 flows:17 dpo:4  removed\n")
+    const lazy = Either.getOrThrow(parseShowLbVips(text, { ases: "lazy" }))
+    expect(lazy).toEqual(Either.getOrThrow(parseShowLbVips(text)))
+    expect(lazy[1]!.ases).toBe(lazy[1]!.ases)
+  })
+
   it("ases: false reads the headers and skips the AS lines", () => {
     expect(parseShowLbVips(TWO_VIPS, { ases: false })).toEqual(Either.right([
       record(1, "ip4-gre4", { prefix: "192.0.2.10/32", protocol: 6, port: 80 }, { srcIpSticky: true }),
