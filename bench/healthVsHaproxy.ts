@@ -12,7 +12,8 @@
  * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--tsx] [--probe-threads N|auto]`
  *
  * `--maglevd CHECKOUT` runs the maglevd of another checkout (with its own
- * node_modules), to compare a change with what came before.
+ * node_modules), to compare a change with what came before; given more than
+ * once, each size runs each checkout in turn and a table compares them.
  *
  * maglevd is the real daemon as it ships: `dist/` is built first
  * (`tsc -p tsconfig.build.json`) and `node dist/daemon/main.js` runs, VPP
@@ -341,6 +342,8 @@ export interface Figures {
   readonly maglevdSelf: MaglevdView | undefined
   /** Seconds from starting the checkers until each had probed every backend once, or how many it had reached. */
   readonly firstRound: FirstRound
+  /** maglevd's RSS (MiB) at the end of each tenth of the window. */
+  readonly rssSeries: ReadonlyArray<number>
   readonly notes: ReadonlyArray<string>
 }
 
@@ -467,7 +470,12 @@ const runOne = (haproxy: string, n: number, { maglevdRoot, nodeServers, probeThr
     const t0 = performance.now()
     const machine0 = machineTicks()
     yield* ask(servers, "start")
-    yield* Effect.sleep(Duration.seconds(seconds))
+    // maglevd's RSS at each tenth of the window: flat, or growing?
+    const rssSeries: Array<number> = []
+    for (let i = 0; i < 10; i++) {
+      yield* Effect.sleep(Duration.millis(seconds * 100))
+      rssSeries.push((yield* rssOf(maglevd)).rss)
+    }
     const counts = yield* ask<ServerCounts>(servers, "stop")
     const wall = (performance.now() - t0) / 1000
     const machine1 = machineTicks()
@@ -520,6 +528,7 @@ const runOne = (haproxy: string, n: number, { maglevdRoot, nodeServers, probeThr
       tsx,
       maglevdSelf: Either.isRight(mView) ? mView.right : undefined,
       firstRound: reached,
+      rssSeries,
       notes
     } satisfies Figures
   })).pipe(
@@ -550,6 +559,7 @@ export const print = (f: Figures): void => {
   row("  of it in the kernel", `${(100 * m.systemShare).toFixed(0)} %`, `${(100 * h.systemShare).toFixed(0)} %`)
   row("RSS at the end", `${m.rssEndMiB.toFixed(0)} MiB`, `${h.rssEndMiB.toFixed(0)} MiB`, ratio(m.rssEndMiB, h.rssEndMiB))
   row("RSS peak", `${m.rssPeakMiB.toFixed(0)} MiB`, `${h.rssPeakMiB.toFixed(0)} MiB`, ratio(m.rssPeakMiB, h.rssPeakMiB))
+  console.log(`  maglevd's RSS over the window, each tenth (MiB): ${f.rssSeries.map((r) => r.toFixed(0)).join(" ")}`)
   const gap = (g: GapSummary) => (g.count === 0 ? "- (no gap)" : `${ms(g.p50)} / ${ms(g.p99)} / ${ms(g.max)}`)
   row("gap - 1 s: p50 / p99 / max", gap(m.gap), gap(h.gap))
   const late = (g: GapSummary) => (g.count === 0 ? "-" : `${((100 * g.over1100) / g.count).toFixed(2)} %`)
@@ -589,6 +599,23 @@ export const print = (f: Figures): void => {
   console.log(`  maglevd ${f.tsx ? "runs under tsx (~100 MiB of its RSS)" : "runs built (dist/), as it ships"}; HAProxy with one thread; CPU is user + system, all threads`)
 }
 
+/** Several checkouts side by side (in turn, per size): one line each, the figures that compare. */
+const printComparison = (all: ReadonlyArray<Figures>): void => {
+  console.log("\nmaglevd checkouts in turn (ratios against the HAProxy of the same run):")
+  console.log(`  ${"backends".padEnd(9)}${"checkout".padEnd(28)}${"CPU/probe".padStart(10)}${"probes/s".padStart(10)}${"RSS end".padStart(9)}${"peak".padStart(7)}${"all probed".padStart(12)}${"not up".padStart(8)}${"down".padStart(6)}`)
+  for (const f of all) {
+    const m = f.maglevd
+    const first = f.firstRound.maglevd
+    console.log(
+      `  ${int(f.backends).padEnd(9)}${path.basename(f.maglevdRoot).slice(0, 27).padEnd(28)}${ratio(m.cpuSecondsPer1000, f.haproxy.cpuSecondsPer1000).padStart(10)}${
+        ratio(m.probesPerSecond, f.haproxy.probesPerSecond).padStart(10)
+      }${m.rssEndMiB.toFixed(0).padStart(9)}${m.rssPeakMiB.toFixed(0).padStart(7)}${("seconds" in first ? `${first.seconds.toFixed(1)} s` : "-").padStart(12)}${
+        String(m.notUp).padStart(8)
+      }${String(m.wentDown).padStart(6)}`
+    )
+  }
+}
+
 // ---------------------------------------------------------------------------
 // entry
 
@@ -624,7 +651,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
       seconds: { type: "string", default: "30" },
       warmup: { type: "string", default: "10" },
       "node-servers": { type: "boolean", default: false },
-      maglevd: { type: "string", default: repoRoot },
+      maglevd: { type: "string", multiple: true },
       tsx: { type: "boolean", default: false },
       "probe-threads": { type: "string" }
     }
@@ -633,17 +660,24 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
   const seconds = positive("seconds", values.seconds)
   const warmup = positive("warmup", values.warmup)
   if (sizes.some((n) => n > PORTS * 256 * 255)) throw new Error(`--backends: at most ${PORTS * 256 * 255}`)
-  const maglevdRoot = path.resolve(values.maglevd)
-  if (!fs.existsSync(path.join(maglevdRoot, "src", "daemon", "main.ts"))) {
-    throw new Error(`--maglevd: no src/daemon/main.ts in ${maglevdRoot}\n${usage}`)
+  const roots = (values.maglevd ?? [repoRoot]).map((r) => path.resolve(r))
+  for (const root of roots) {
+    if (!fs.existsSync(path.join(root, "src", "daemon", "main.ts"))) throw new Error(`--maglevd: no src/daemon/main.ts in ${root}\n${usage}`)
   }
   const haproxy = findHaproxy()
   if (haproxy === undefined) {
     console.log("\nmaglevd vs HAProxy: skipped, haproxy is not installed (apt-get install haproxy)")
     return
   }
-  if (!values.tsx) buildDist(maglevdRoot)
-  const fiber = Effect.runFork(Effect.forEach(sizes, (n) => runOne(haproxy, n, { seconds, warmup, nodeServers: values["node-servers"], maglevdRoot, tsx: values.tsx, probeThreads: values["probe-threads"] }).pipe(Effect.tap((f) => Effect.sync(() => print(f)))), { discard: true }))
+  if (!values.tsx) for (const root of roots) buildDist(root)
+  // Several checkouts: each size runs each of them in turn, so that they meet the same machine.
+  const runs = sizes.flatMap((n) => roots.map((maglevdRoot) => ({ n, maglevdRoot })))
+  const fiber = Effect.runFork(
+    Effect.forEach(runs, ({ maglevdRoot, n }) =>
+      runOne(haproxy, n, { seconds, warmup, nodeServers: values["node-servers"], maglevdRoot, tsx: values.tsx, probeThreads: values["probe-threads"] }).pipe(
+        Effect.tap((f) => Effect.sync(() => print(f)))
+      )).pipe(Effect.tap((all) => Effect.sync(() => roots.length > 1 && printComparison(all))))
+  )
   let signalled = false
   const stop = () => {
     signalled = true

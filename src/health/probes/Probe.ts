@@ -15,7 +15,8 @@ import { type ProbeResult, probeResult } from "../ProbeResult.js"
 import type { ProbeOutcome } from "../SelfLate.js"
 import { startHttp } from "./Http.js"
 import { startIcmp } from "./Icmp.js"
-import { asEffect, type Deliver, scheduled, scheduleStart } from "./internal/Deadline.js"
+import { observeStartLateness } from "../SelfLateMetrics.js"
+import { asEffect, type Deliver, scheduled, ScheduledStart } from "./internal/Deadline.js"
 import type { LoopLag } from "./internal/LoopLag.js"
 import type { Endpoint } from "./internal/StreamProbe.js"
 import { startTcp } from "./Tcp.js"
@@ -110,10 +111,37 @@ export interface ScheduledProbeOptions {
 export const scheduledProbe = (target: ProbeTarget, options: ScheduledProbeOptions): Effect.Effect<ProbeOutcome> =>
   scheduled(delayUntil(options.startAt), options.skipIfLateMs, (deliver) => startProbe(target, deliver, options.lag))
 
+/**
+ * Each target's {@link ScheduledStart}, reused round after round (a backend's
+ * rounds come one at a time), so that a round allocates nothing that lives
+ * until the next. A target is one backend's for as long as its rounds run
+ * (the health checker makes a new one when its settings change).
+ */
+class TargetSlot extends ScheduledStart {
+  constructor(target: ProbeTarget, readonly lag: LoopLag | undefined, observeLate: (lateMs: number) => void) {
+    super((deliver) => startProbe(target, deliver, lag), observeLate)
+  }
+}
+
+const slots = new WeakMap<ProbeTarget, TargetSlot>()
+
+const slotFor = (target: ProbeTarget, options: ScheduledProbeOptions): TargetSlot => {
+  const observeLate = options.observeLate ?? observeStartLateness
+  const slot = slots.get(target)
+  if (slot !== undefined && !slot.busy && slot.lag === options.lag && slot.observeLate === observeLate) return slot
+  const fresh = new TargetSlot(target, options.lag, observeLate)
+  // Two rounds of one target at once (not the health checker's way) each get their own.
+  if (slot === undefined || !slot.busy) slots.set(target, fresh)
+  return fresh
+}
+
 /** {@link scheduledProbe}, callback-style: `deliver` gets the outcome; returns what cancels the probe. */
 export const startScheduledProbe = (
   target: ProbeTarget,
   options: ScheduledProbeOptions,
   deliver: (outcome: ProbeOutcome) => void
-): (() => void) =>
-  scheduleStart(delayUntil(options.startAt), options.skipIfLateMs, (d) => startProbe(target, d, options.lag), deliver, options.observeLate)
+): (() => void) => {
+  const slot = slotFor(target, options)
+  slot.schedule(delayUntil(options.startAt), options.skipIfLateMs, deliver)
+  return slot.cancel
+}

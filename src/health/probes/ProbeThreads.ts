@@ -49,30 +49,37 @@ export interface CheckWire {
   readonly tcp: HealthCheck["tcp"]
 }
 
-/** Main → worker, one per turn. */
+/** Main → worker, one per turn; the worker reads its parts in this order. */
 export interface ToWorker {
   /** New checks: [id, settings]. */
   readonly checks?: ReadonlyArray<readonly [number, CheckWire]>
-  /** Probes to start, {@link REQUEST_SLOTS} slots each: id, check id, address, netns, due (epoch ms), skip-if-late ms (-1: never). */
-  readonly start?: ReadonlyArray<number | string>
-  /** Probes to cancel, by id. */
+  /** Rounds cancelled, {@link CANCEL_SLOTS} each: slot, round. */
   readonly cancel?: ReadonlyArray<number>
+  /** Slots (a backend each, ids reused) taking a target, {@link BIND_SLOTS} each: slot, check id, address, netns. */
+  readonly bind?: ReadonlyArray<number | string>
+  /**
+   * Rounds to start, {@link REQUEST_SLOTS} each: slot, round (-1: cancelled before it was sent), due (epoch ms),
+   * skip-if-late ms (-1: never).
+   */
+  readonly start?: ReadonlyArray<number>
 }
 
 /** Worker → main, one per turn. */
 export interface FromWorker {
   /**
-   * Outcomes, {@link OUTCOME_SLOTS} slots each: id, code index (-1: skipped),
-   * duration ms (skipped: how late), detail, self-late ms (-1: not measured),
-   * start lateness ms.
+   * Outcomes, {@link OUTCOME_SLOTS} slots each: slot, round, code index
+   * (-1: skipped), duration ms (skipped: how late), detail, self-late ms
+   * (-1: not measured), start lateness ms.
    */
   readonly done?: ReadonlyArray<number | string>
   /** The worker's largest loop delay over the last 10 s, ms (sent once a second). */
   readonly lagMs?: number
 }
 
-export const REQUEST_SLOTS = 6
-export const OUTCOME_SLOTS = 6
+export const CANCEL_SLOTS = 2
+export const BIND_SLOTS = 4
+export const REQUEST_SLOTS = 4
+export const OUTCOME_SLOTS = 7
 
 export const checkWire = (hc: HealthCheck): CheckWire => ({
   name: hc.name,
@@ -105,35 +112,99 @@ export const checkFromWire = (w: CheckWire): HealthCheck => {
   }
 }
 
-export const encodeOutcome = (out: Array<number | string>, id: number, outcome: ProbeOutcome, startLateMs: number): void => {
+export const encodeOutcome = (out: Array<number | string>, slot: number, round: number, outcome: ProbeOutcome, startLateMs: number): void => {
   if ("_tag" in outcome) {
-    out.push(id, -1, outcome.lateMs, "", -1, startLateMs)
+    out.push(slot, round, -1, outcome.lateMs, "", -1, startLateMs)
     return
   }
-  out.push(id, PROBE_CODES.indexOf(outcome.code), outcome.durationMs, outcome.detail, outcome.selfLateMs ?? -1, startLateMs)
+  out.push(slot, round, PROBE_CODES.indexOf(outcome.code), outcome.durationMs, outcome.detail, outcome.selfLateMs ?? -1, startLateMs)
+}
+
+/**
+ * Details as seen before: the structured clone makes a new string of each
+ * outcome's detail, and the detail lives in the backend's state until its
+ * next round, which at 10,000 backends is long enough to be promoted. The
+ * same few texts ("HTTP 200 OK") come back every round: keep one of each.
+ */
+const DETAILS_KEPT = 4096
+const details = new Map<string, string>()
+const intern = (detail: string): string => {
+  const known = details.get(detail)
+  if (known !== undefined) return known
+  if (details.size >= DETAILS_KEPT) details.clear()
+  details.set(detail, detail)
+  return detail
 }
 
 const decodeOutcome = (done: ReadonlyArray<number | string>, at: number): ProbeOutcome => {
-  const code = done[at + 1] as number
-  if (code < 0) return skipped(done[at + 2] as number)
-  const result: ProbeResult = probeResult(PROBE_CODES[code]!, done[at + 2] as number, done[at + 3] as string)
-  const selfLate = done[at + 4] as number
+  const code = done[at + 2] as number
+  if (code < 0) return skipped(done[at + 3] as number)
+  const result: ProbeResult = probeResult(PROBE_CODES[code]!, done[at + 3] as number, intern(done[at + 4] as string))
+  const selfLate = done[at + 5] as number
   return selfLate >= 0 ? { ...result, selfLateMs: selfLate } : result
 }
 
 // --- The main thread's side --------------------------------------------------------
+
+/**
+ * One target's place on a thread, for as long as the target lives (a
+ * backend's rounds use one target until its settings change): the worker
+ * keeps the target under the slot's id, so a round sends four numbers, and
+ * the slot's fields carry the round in flight, so nothing is allocated per
+ * round on this side either. Rounds of one slot come one at a time.
+ */
+class Slot {
+  /** The round in flight (a number unique to this process), or -1. */
+  round = -1
+  deliver: ((outcome: ProbeOutcome) => void) | undefined = undefined
+  /** The worker has this slot's target (a new worker has none). */
+  bound = false
+  /** Where the round's start waits in `thread.start` (flush `thread.flushes`), to take it back if cancelled before it goes. */
+  startAt = -1
+  startFlush = -1
+
+  constructor(
+    readonly thread: Thread,
+    readonly id: number,
+    readonly check: number,
+    readonly address: string,
+    readonly netns: string
+  ) {}
+
+  readonly cancel = (): void => {
+    if (this.deliver === undefined) return
+    const t = this.thread
+    this.deliver = undefined
+    if (this.startFlush === t.flushes) {
+      // Not sent yet: the worker skips it.
+      t.start[this.startAt + 1] = -1
+    } else {
+      t.cancel.push(this.id, this.round)
+      scheduleFlushOf(t)
+    }
+    this.round = -1
+  }
+}
 
 interface Thread {
   worker: Worker
   readonly index: number
   checks: Set<number>
   pendingChecks: Array<readonly [number, CheckWire]>
-  start: Array<number | string>
+  bind: Array<number | string>
+  start: Array<number>
   cancel: Array<number>
-  /** Probes sent and not answered, by id. */
-  readonly live: Set<number>
+  /** Messages sent so far. */
+  flushes: number
+  /** Slots by id; ids of targets gone are reused. */
+  readonly slots: Array<Slot | undefined>
+  readonly freeIds: Array<number>
   lagMs: number
+  /** Asks for a flush at the end of this turn. */
+  readonly scheduleFlush: () => void
 }
+
+const scheduleFlushOf = (t: Thread): void => t.scheduleFlush()
 
 
 export interface ProbeThreads {
@@ -159,11 +230,18 @@ export interface ProbeThreadsOptions {
 }
 
 export const make = (options: ProbeThreadsOptions): ProbeThreads => {
-  const pending = new Map<number, (outcome: ProbeOutcome) => void>()
   const checkIds = new WeakMap<HealthCheck, number>()
   const checkByText = new Map<string, readonly [number, CheckWire]>()
   const checkById = new Map<number, CheckWire>()
-  let nextId = 1
+  /** Each target's slot; a slot's id goes back to its thread when the target is collected. */
+  const slotOf = new WeakMap<ProbeRequest["target"], Slot>()
+  const released = new FinalizationRegistry<Slot>((slot) => {
+    if (slot.thread.slots[slot.id] !== slot) return
+    slot.cancel()
+    slot.thread.slots[slot.id] = undefined
+    slot.thread.freeIds.push(slot.id)
+  })
+  let rounds = 0
   let next = 0
   let closed = false
   let flushScheduled = false
@@ -192,12 +270,15 @@ export const make = (options: ProbeThreadsOptions): ProbeThreads => {
       if (t.start.length === 0 && t.cancel.length === 0) continue
       const message: ToWorker = {
         ...(t.pendingChecks.length > 0 ? { checks: t.pendingChecks } : {}),
-        ...(t.start.length > 0 ? { start: t.start } : {}),
-        ...(t.cancel.length > 0 ? { cancel: t.cancel } : {})
+        ...(t.cancel.length > 0 ? { cancel: t.cancel } : {}),
+        ...(t.bind.length > 0 ? { bind: t.bind } : {}),
+        ...(t.start.length > 0 ? { start: t.start } : {})
       }
       t.pendingChecks = []
+      t.bind = []
       t.start = []
       t.cancel = []
+      t.flushes++
       t.worker.postMessage(message)
     }
   }
@@ -212,14 +293,14 @@ export const make = (options: ProbeThreadsOptions): ProbeThreads => {
     const done = message.done
     if (done === undefined) return
     for (let at = 0; at < done.length; at += OUTCOME_SLOTS) {
-      const id = done[at] as number
-      const p = pending.get(id)
+      const slot = t.slots[done[at] as number]
       // Cancelled meanwhile: the fiber that wanted it is gone.
-      if (p === undefined) continue
-      pending.delete(id)
-      t.live.delete(id)
-      options.observeLate(done[at + 5] as number)
-      p(decodeOutcome(done, at))
+      if (slot === undefined || slot.round !== done[at + 1] || slot.deliver === undefined) continue
+      const deliver = slot.deliver
+      slot.deliver = undefined
+      slot.round = -1
+      options.observeLate(done[at + 6] as number)
+      deliver(decodeOutcome(done, at))
     }
   }
 
@@ -229,10 +310,14 @@ export const make = (options: ProbeThreadsOptions): ProbeThreads => {
       index,
       checks: new Set(),
       pendingChecks: [],
+      bind: [],
       start: [],
       cancel: [],
-      live: new Set(),
-      lagMs: 0
+      flushes: 0,
+      slots: [],
+      freeIds: [],
+      lagMs: 0,
+      scheduleFlush
     }
     const attach = () => {
       const worker = options.spawn?.() ?? spawnBeside(import.meta.url, "ProbeWorker", {})
@@ -243,19 +328,23 @@ export const make = (options: ProbeThreadsOptions): ProbeThreads => {
       worker.on("exit", (code) => {
         if (closed) return
         options.onExit(index, `exited with ${code}`)
-        // Its rounds in flight are not the backends' fault: skipped, each round reschedules itself.
-        const lost = [...t.live]
-        t.live.clear()
+        // The new worker knows no check and no target; what was not sent is dropped with the old one.
         t.checks = new Set()
         t.pendingChecks = []
+        t.bind = []
         t.start = []
         t.cancel = []
+        t.flushes++
         attach()
-        for (const id of lost) {
-          const p = pending.get(id)
-          if (p === undefined) continue
-          pending.delete(id)
-          p(skipped(0))
+        // Its rounds in flight are not the backends' fault: skipped, each round reschedules itself.
+        for (const slot of t.slots) {
+          if (slot === undefined) continue
+          slot.bound = false
+          const deliver = slot.deliver
+          if (deliver === undefined) continue
+          slot.deliver = undefined
+          slot.round = -1
+          deliver(skipped(0))
         }
       })
       t.worker = worker
@@ -265,33 +354,52 @@ export const make = (options: ProbeThreadsOptions): ProbeThreads => {
   }
   for (let i = 0; i < options.threads; i++) threads.push(spawn(i))
 
+  const newSlot = (target: ProbeRequest["target"], check: number): Slot => {
+    const t = threads[next]!
+    next = (next + 1) % threads.length
+    const id = t.freeIds.length > 0 ? t.freeIds.pop()! : t.slots.length
+    const slot = new Slot(t, id, check, target.address, target.netns)
+    t.slots[id] = slot
+    released.register(target, slot)
+    return slot
+  }
+
   return {
     size: threads.length,
     lagMs: () => threads.reduce((max, t) => Math.max(max, t.lagMs), 0),
     workers: () => threads.map((t) => t.worker),
     start: (request, deliver) => {
-      const t = threads[next]!
-      next = (next + 1) % threads.length
-      const id = nextId++
-      const check = checkOf(request.target.healthcheck)
+      const target = request.target
+      const check = checkOf(target.healthcheck)
+      let slot = slotOf.get(target)
+      if (slot === undefined || slot.check !== check || slot.address !== target.address || slot.netns !== target.netns) {
+        slot = newSlot(target, check)
+        slotOf.set(target, slot)
+      }
+      if (slot.deliver !== undefined) {
+        // A second round of one target at once (not the health checker's way): a slot of its own.
+        slot = newSlot(target, check)
+      }
+      const t = slot.thread
       if (!t.checks.has(check)) {
         t.checks.add(check)
         t.pendingChecks.push([check, checkById.get(check)!])
       }
-      t.start.push(id, check, request.target.address, request.target.netns, request.scheduledAt, request.skipIfLateMs ?? -1)
-      t.live.add(id)
-      pending.set(id, deliver)
-      scheduleFlush()
-      return () => {
-        if (!pending.delete(id)) return
-        t.live.delete(id)
-        t.cancel.push(id)
-        scheduleFlush()
+      if (!slot.bound) {
+        slot.bound = true
+        t.bind.push(slot.id, check, slot.address, slot.netns)
       }
+      slot.round = rounds++
+      slot.deliver = deliver
+      slot.startAt = t.start.length
+      slot.startFlush = t.flushes
+      t.start.push(slot.id, slot.round, request.scheduledAt, request.skipIfLateMs ?? -1)
+      scheduleFlush()
+      return slot.cancel
     },
     close: async () => {
       closed = true
-      pending.clear()
+      for (const t of threads) for (const slot of t.slots) if (slot !== undefined) slot.deliver = undefined
       await Promise.all(threads.map((t) => t.worker.terminate()))
     }
   }

@@ -8,8 +8,11 @@ import { Effect } from "effect"
 import { parentPort } from "node:worker_threads"
 import type { HealthCheck } from "../../config/Config.js"
 import type { ProbeOutcome } from "../SelfLate.js"
-import { LoopLag, startScheduledProbe } from "./Probe.js"
+import { ScheduledStart } from "./internal/Deadline.js"
+import { LoopLag, type ProbeTarget, startProbe } from "./Probe.js"
 import {
+  BIND_SLOTS,
+  CANCEL_SLOTS,
   checkFromWire,
   encodeOutcome,
   type FromWorker,
@@ -19,13 +22,38 @@ import {
 
 const LAG_WINDOW_MS = 10_000
 
+const ignore = (): void => {}
+
+/**
+ * A slot of the main thread's (one backend's target, ProbeThreads.ts): its
+ * target and its round's state, reused round after round, so that a round
+ * allocates nothing here that outlives its probe.
+ */
+class Slot {
+  target: ProbeTarget | undefined = undefined
+  /** The main thread's number for the round in flight. */
+  round = -1
+  readonly scheduled: ScheduledStart
+
+  constructor(
+    readonly id: number,
+    lag: LoopLag,
+    private readonly report: (slot: Slot, outcome: ProbeOutcome) => void
+  ) {
+    // The start's lateness stays in `scheduled.startLateMs` and goes back with the outcome.
+    this.scheduled = new ScheduledStart((deliver) => startProbe(this.target!, deliver, lag), ignore)
+  }
+
+  readonly deliver = (outcome: ProbeOutcome): void => this.report(this, outcome)
+}
+
 const serve = Effect.gen(function*() {
   const port = parentPort
   if (port === null) return yield* Effect.dieMessage("ProbeWorker runs on a worker thread")
   const lag = new LoopLag()
   yield* Effect.acquireRelease(Effect.sync(() => lag.start()), () => Effect.sync(() => lag.stop()))
   const checks = new Map<number, HealthCheck>()
-  const live = new Map<number, () => void>()
+  const slots: Array<Slot | undefined> = []
   let done: Array<number | string> = []
   let flushScheduled = false
   const flush = () => {
@@ -34,45 +62,59 @@ const serve = Effect.gen(function*() {
     done = []
     port.postMessage(message)
   }
-  const start = (id: number, check: number, address: string, netns: string, due: number, skipIfLateMs: number) => {
-    const healthcheck = checks.get(check)
-    if (healthcheck === undefined) throw new Error(`probe ${id}: no check ${check}`)
-    let startLateMs = 0
-    const deliver = (outcome: ProbeOutcome) => {
-      if (!live.delete(id)) return
-      encodeOutcome(done, id, outcome, startLateMs)
-      if (!flushScheduled) {
-        flushScheduled = true
-        setImmediate(flush)
-      }
+  const report = (slot: Slot, outcome: ProbeOutcome) => {
+    encodeOutcome(done, slot.id, slot.round, outcome, slot.scheduled.startLateMs)
+    slot.round = -1
+    if (!flushScheduled) {
+      flushScheduled = true
+      setImmediate(flush)
     }
-    live.set(id, () => {})
-    const cancel = startScheduledProbe({ address, netns, healthcheck }, {
-      startAt: due,
-      skipIfLateMs: skipIfLateMs < 0 ? undefined : skipIfLateMs,
-      lag,
-      observeLate: (ms) => {
-        startLateMs = ms
-      }
-    }, deliver)
-    // A probe that answered synchronously (a bad address) is already out of `live`.
-    if (live.has(id)) live.set(id, cancel)
+  }
+  const bind = (id: number, check: number, address: string, netns: string) => {
+    const healthcheck = checks.get(check)
+    if (healthcheck === undefined) throw new Error(`slot ${id}: no check ${check}`)
+    let slot = slots[id]
+    if (slot === undefined) {
+      slot = new Slot(id, lag, report)
+      slots[id] = slot
+    }
+    slot.scheduled.cancel()
+    slot.round = -1
+    slot.target = { address, netns, healthcheck }
+  }
+  const start = (id: number, round: number, due: number, skipIfLateMs: number) => {
+    const slot = slots[id]
+    if (slot === undefined || slot.target === undefined) throw new Error(`probe of slot ${id}: no target`)
+    // One round of a slot at a time: the main thread has cancelled the one before.
+    slot.scheduled.cancel()
+    slot.round = round
+    slot.scheduled.schedule(due - Date.now(), skipIfLateMs < 0 ? undefined : skipIfLateMs, slot.deliver)
   }
   yield* Effect.acquireRelease(
     Effect.sync(() => {
       const onMessage = (m: ToWorker) => {
         if (m.checks !== undefined) for (const [id, wire] of m.checks) checks.set(id, checkFromWire(wire))
+        const c = m.cancel
+        if (c !== undefined) {
+          for (let at = 0; at < c.length; at += CANCEL_SLOTS) {
+            const slot = slots[c[at]!]
+            if (slot !== undefined && slot.round === c[at + 1]) {
+              slot.scheduled.cancel()
+              slot.round = -1
+            }
+          }
+        }
+        const b = m.bind
+        if (b !== undefined) {
+          for (let at = 0; at < b.length; at += BIND_SLOTS) {
+            bind(b[at] as number, b[at + 1] as number, b[at + 2] as string, b[at + 3] as string)
+          }
+        }
         const s = m.start
         if (s !== undefined) {
           for (let at = 0; at < s.length; at += REQUEST_SLOTS) {
-            start(s[at] as number, s[at + 1] as number, s[at + 2] as string, s[at + 3] as string, s[at + 4] as number, s[at + 5] as number)
-          }
-        }
-        if (m.cancel !== undefined) {
-          for (const id of m.cancel) {
-            const cancel = live.get(id)
-            live.delete(id)
-            cancel?.()
+            // -1: cancelled before it was sent.
+            if (s[at + 1]! >= 0) start(s[at]!, s[at + 1]!, s[at + 2]!, s[at + 3]!)
           }
         }
       }

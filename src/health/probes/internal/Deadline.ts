@@ -20,6 +20,7 @@ import { type ProbeCode, type ProbeResult, probeResult } from "../../ProbeResult
 import { type ProbeOutcome, skipped } from "../../SelfLate.js"
 import { observeStartLateness } from "../../SelfLateMetrics.js"
 import type { LoopLag } from "./LoopLag.js"
+import { type TimerEntry, type TimerHeap, timers } from "./TimerHeap.js"
 
 /** Receives a probe's one outcome. */
 export type Deliver = (result: ProbeResult) => void
@@ -82,10 +83,82 @@ export const asEffect = (start: Start): Effect.Effect<ProbeResult> =>
   })
 
 /**
- * A probe started after `delayMs` of real time (its due time), callback-style.
- * When its timer fires more than `skipIfLateMs` after the due time, the probe
- * is not sent: the outcome is `ProbeSkipped`. How late it fired goes into
- * `maglev_probe_start_lateness_seconds`. Returns what cancels it.
+ * One backend's scheduled probe, reused round after round (a round at a
+ * time): the wait for the due time is an entry of this thread's
+ * {@link TimerHeap}, and the round's state lives in these fields, so a round
+ * allocates nothing that outlives its probe (internal/TimerHeap.ts says why
+ * that matters). When the due time comes more than `skipIfLateMs` late, the
+ * probe is not sent: the outcome is `ProbeSkipped`. How late it came goes to
+ * `observeLate` (`maglev_probe_start_lateness_seconds`) and stays in
+ * {@link startLateMs}.
+ */
+export class ScheduledStart implements TimerEntry {
+  at = 0
+  heapIndex = -1
+  /** How late the last round's start was (ms). */
+  startLateMs = 0
+  /** The round's due time (performance.now() ms). */
+  private due = 0
+  private skipIfLateMs: number | undefined = undefined
+  private deliverTo: ((outcome: ProbeOutcome) => void) | undefined = undefined
+  private cancelProbe: (() => void) | undefined = undefined
+  private rounds = 0
+
+  constructor(
+    private readonly start: Start,
+    readonly observeLate: (lateMs: number) => void = observeStartLateness,
+    private readonly heap: TimerHeap = timers
+  ) {}
+
+  /** A round is waiting or running. */
+  get busy(): boolean {
+    return this.deliverTo !== undefined
+  }
+
+  /** Starts a round: the probe after `delayMs` of real time (at once when not positive); `deliver` gets its outcome. */
+  schedule(delayMs: number, skipIfLateMs: number | undefined, deliver: (outcome: ProbeOutcome) => void): void {
+    this.deliverTo = deliver
+    this.skipIfLateMs = skipIfLateMs
+    this.due = performance.now() + delayMs
+    if (delayMs > 0) this.heap.schedule(this, this.due)
+    else this.fire()
+  }
+
+  /** The due time came (TimerHeap). */
+  fire(): void {
+    const late = performance.now() - this.due
+    this.startLateMs = late
+    this.observeLate(late)
+    if (this.skipIfLateMs !== undefined && late > this.skipIfLateMs) return this.finish(skipped(late))
+    const round = ++this.rounds
+    const cancel = this.start(this.finished)
+    // A probe that answered at once (a bad address) has delivered, and its deliver may have started the next round.
+    if (round === this.rounds && this.deliverTo !== undefined) this.cancelProbe = cancel
+  }
+
+  private readonly finished = (result: ProbeResult): void => this.finish(result)
+
+  private finish(outcome: ProbeOutcome): void {
+    const deliver = this.deliverTo
+    this.deliverTo = undefined
+    this.cancelProbe = undefined
+    deliver?.(outcome)
+  }
+
+  /** Cancels the round (its wait, or its probe: socket and deadline); nothing is delivered. */
+  readonly cancel = (): void => {
+    this.heap.cancel(this)
+    const cancel = this.cancelProbe
+    this.cancelProbe = undefined
+    this.deliverTo = undefined
+    this.rounds++
+    cancel?.()
+  }
+}
+
+/**
+ * A probe started after `delayMs` of real time (its due time), callback-style,
+ * as one round of a {@link ScheduledStart} of its own. Returns what cancels it.
  */
 export const scheduleStart = (
   delayMs: number,
@@ -95,22 +168,9 @@ export const scheduleStart = (
   /** Where the start's lateness goes (a probe thread sends it to the main thread's histogram with the outcome). */
   observeLate: (lateMs: number) => void = observeStartLateness
 ): (() => void) => {
-  const due = performance.now() + delayMs
-  let cancel: (() => void) | undefined
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const go = () => {
-    timer = undefined
-    const late = performance.now() - due
-    observeLate(late)
-    if (skipIfLateMs !== undefined && late > skipIfLateMs) return deliver(skipped(late))
-    cancel = start(deliver)
-  }
-  if (delayMs > 0) timer = setTimeout(go, delayMs)
-  else go()
-  return () => {
-    if (timer !== undefined) clearTimeout(timer)
-    cancel?.()
-  }
+  const slot = new ScheduledStart(start, observeLate)
+  slot.schedule(delayMs, skipIfLateMs, deliver)
+  return slot.cancel
 }
 
 /** {@link scheduleStart} as one Effect.async: one wake-up of the fiber for the wait and the probe. */
