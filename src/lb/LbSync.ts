@@ -973,7 +973,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
             const to = event.transition.to
             // Slow start: a backend that comes up ramps, but not from the warm-up's first verdicts (restart neutrality).
             if (to !== "up") ramps.delete(event.backend)
-            else if (event.transition.from !== "up" && warm.done) {
+            // (Only when some pool or check has a slow start: the schedule walks every pool of the backend's frontends.)
+            else if (event.transition.from !== "up" && warm.done && SlowStart.longestMs(config) > 0) {
               const at = event.transition.at
               const s = SlowStart.schedule(config, frontendsOf(config, event.backend), event.backend, at, at)
               if (s.next !== undefined) {
