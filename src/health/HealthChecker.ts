@@ -24,12 +24,14 @@
  * (HealthState.respread).
  */
 import {
+  Cause,
   Clock,
   Context,
   Data,
   Duration,
   Effect,
   FiberMap,
+  FiberRef,
   HashMap,
   Layer,
   LogLevel,
@@ -45,6 +47,7 @@ import {
 import type { Backend, Config, HealthCheck } from "../config/Config.js"
 import { healthCheckEquals } from "../config/Equality.js"
 import * as RunningConfig from "../config/RunningConfig.js"
+import { LogDemand } from "../internal/LogDemand.js"
 import * as LogLimit from "../internal/LogLimit.js"
 import * as Metrics from "../metrics/Metrics.js"
 import { yieldToEventLoop } from "../metrics/Prometheus.js"
@@ -130,6 +133,35 @@ export interface HealthCheckerShape {
 
 export class HealthChecker extends Context.Tag("vpp-maglev/HealthChecker")<HealthChecker, HealthCheckerShape>() {}
 
+/**
+ * Log lines at one level, each with annotations of its own, given to the
+ * fiber's loggers in one step, as `Effect.log` does for one line (the same
+ * minimum level, loggers, spans, base annotations and clock).
+ * `Effect.annotateLogs` around each line sets the annotations through
+ * `Effect.locally` (an uninterruptible region and two FiberRef writes): ~15 us
+ * a line against ~4, and a start-up at 10,000 backends logs 10,000 first
+ * verdicts in about a second.
+ */
+const logEach = (level: LogLevel.LogLevel, message: string, lines: ReadonlyArray<Readonly<Record<string, unknown>>>) =>
+  Effect.withFiberRuntime<void>((fiber) => {
+    if (lines.length === 0 || LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), level)) return Effect.void
+    const loggers = fiber.getFiberRef(FiberRef.currentLoggers)
+    const spans = fiber.getFiberRef(FiberRef.currentLogSpan)
+    const base = fiber.getFiberRef(FiberRef.currentLogAnnotations)
+    const context = fiber.getFiberRefs()
+    const date = new Date(Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis())
+    const fiberId = fiber.id()
+    // As Effect.log hands it over: the message's parts.
+    const parts = [message]
+    for (const fields of lines) {
+      const annotations = HashMap.mutate(base, (m) => {
+        for (const k in fields) HashMap.set(m, k, fields[k])
+      })
+      for (const logger of loggers) logger.log({ fiberId, logLevel: level, message: parts, cause: Cause.empty, context, spans, annotations, date })
+    }
+    return Effect.void
+  })
+
 /** Backends whose probing starts between two turns of the event loop at start-up. */
 const START_SLICE = 200
 
@@ -168,32 +200,38 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
   const events = yield* PubSub.unbounded<HealthEvent>()
   const fibers = yield* FiberMap.make<string>()
   const lock = yield* Effect.makeSemaphore(1)
+  const demand = yield* LogDemand
 
   const snapshot = (): HealthMap =>
     HashMap.mutate(HashMap.empty<string, BackendHealth>(), (m) => {
       for (const [name, cell] of cells) HashMap.set(m, name, MutableRef.get(cell))
     })
 
-  /** The transition's log line (every transition is logged), its counter and its event. */
-  const announce = (backend: BackendHealth, transition: State.Transition) =>
-    Effect.logInfo("backend transition").pipe(
-      Effect.annotateLogs({
-        event: "backend-transition",
-        backend: backend.name,
-        address: backend.address,
-        from: transition.from,
-        to: transition.to,
-        cause: transition.cause,
-        ...(transition.result === undefined
-          ? {}
-          : {
-            code: transition.result.code,
-            detail: transition.result.detail,
-            duration_ms: Math.round(transition.result.durationMs * 1000) / 1000
-          })
-      }),
-      Effect.zipRight(Metrics.countTransition(backend.name, transition.from, transition.to))
-    )
+  /** A transition's log line: its fields. */
+  const transitionFields = (backend: BackendHealth, transition: State.Transition): Record<string, unknown> => ({
+    event: "backend-transition",
+    backend: backend.name,
+    address: backend.address,
+    from: transition.from,
+    to: transition.to,
+    cause: transition.cause,
+    ...(transition.result === undefined
+      ? {}
+      : {
+        code: transition.result.code,
+        detail: transition.result.detail,
+        duration_ms: Math.round(transition.result.durationMs * 1000) / 1000
+      })
+  })
+
+  /** Logs and counts transitions (every one is logged, when anyone reads lines at info). */
+  const announce = (list: ReadonlyArray<BackendTransition>) =>
+    Effect.suspend(() => {
+      for (const { health, transition } of list) Metrics.unsafeCountTransition(health.name, transition.from, transition.to)
+      return demand.wants(LogLevel.Info)
+        ? logEach(LogLevel.Info, "backend transition", list.map(({ health, transition }) => transitionFields(health, transition)))
+        : Effect.void
+    })
 
   const eventOf = (backend: BackendHealth, transition: State.Transition): BackendTransition => ({
     _tag: "BackendTransition",
@@ -234,19 +272,17 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
           if (cells.get(event.backend) === cell) HashMap.set(m, event.backend, MutableRef.get(cell))
         }
       })).pipe(
-        Effect.zipRight(Effect.forEach(batch, ({ event }) => announce(event.health, event.transition), { discard: true })),
+        Effect.zipRight(announce(batch.map((p) => p.event))),
         Effect.zipRight(PubSub.publishAll(events, batch.map((p) => p.event)))
       )
   }))
   yield* Queue.take(flushNeeded).pipe(Effect.zipRight(flush), Effect.forever, Effect.forkScoped)
 
-  const publish = (backend: BackendHealth, transition: State.Transition | undefined) =>
-    transition === undefined
-      ? Effect.void
-      : announce(backend, transition).pipe(
-        Effect.zipRight(PubSub.publish(events, eventOf(backend, transition))),
-        Effect.asVoid
-      )
+  const publish = (backend: BackendHealth, transition: State.Transition | undefined) => {
+    if (transition === undefined) return Effect.void
+    const event = eventOf(backend, transition)
+    return announce([event]).pipe(Effect.zipRight(PubSub.publish(events, event)), Effect.asVoid)
+  }
 
   /**
    * Sets one backend's health (its cell and the published map), publishing

@@ -234,17 +234,20 @@ interface TransitionSeries {
 const transitionSeries: Array<TransitionSeries> = []
 const transitionSeriesByBackend = new Map<string, TransitionSeries>()
 
+/** Counts one transition, now (for callers counting many in one step). */
+export const unsafeCountTransition = (backend: string, from: HealthStatus, to: HealthStatus): void => {
+  let s = transitionSeriesByBackend.get(backend)
+  if (s === undefined) {
+    s = { backend, open: undefined, counts: new Float64Array(STATES * STATES) }
+    transitionSeriesByBackend.set(backend, s)
+    transitionSeries.push(s)
+  }
+  s.counts[stateIndex[from] * STATES + stateIndex[to]]! += 1
+}
+
 /** Counts one transition. */
 export const countTransition = (backend: string, from: HealthStatus, to: HealthStatus): Effect.Effect<void> =>
-  Effect.sync(() => {
-    let s = transitionSeriesByBackend.get(backend)
-    if (s === undefined) {
-      s = { backend, open: undefined, counts: new Float64Array(STATES * STATES) }
-      transitionSeriesByBackend.set(backend, s)
-      transitionSeries.push(s)
-    }
-    s.counts[stateIndex[from] * STATES + stateIndex[to]]! += 1
-  })
+  Effect.sync(() => unsafeCountTransition(backend, from, to))
 
 /** Transitions counted from `from` to `to` for a backend (for tests and diagnostics). */
 export const transitionCount = (backend: string, from: HealthStatus, to: HealthStatus): number =>

@@ -16,9 +16,13 @@ import type { Node, Scalar } from "yaml"
 /** Keys that print bare after a dot; anything else is printed as `["key"]`. */
 const BARE_KEY = /^[A-Za-z0-9_-]+$/
 
+/** Up to this many keyed children are searched in an array, not hashed: a backend's path has two or three. */
+const FEW_KEYS = 8
+
 export class Path {
   private cachedText: string | undefined
-  private keys: Map<string, Path> | undefined
+  /** Keyed children: an array while there are few (10,000 backends made 10,000 Maps), then a Map. */
+  private keys: Array<Path> | Map<string, Path> | undefined
   private indexes: Array<Path> | undefined
   /** The node the file says this path with: its key (collections) or its scalar value. Set by the walk. */
   at: Node | undefined
@@ -55,11 +59,23 @@ export class Path {
   }
 
   key(name: string): Path {
-    this.keys ??= new Map()
-    let child = this.keys.get(name)
+    const keys = this.keys
+    if (keys === undefined) {
+      const child = new Path(name, this)
+      this.keys = [child]
+      return child
+    }
+    if (Array.isArray(keys)) {
+      for (const p of keys) if (p.step === name) return p
+      const child = new Path(name, this)
+      if (keys.length < FEW_KEYS) keys.push(child)
+      else this.keys = new Map([...keys, child].map((p) => [p.step as string, p]))
+      return child
+    }
+    let child = keys.get(name)
     if (child === undefined) {
       child = new Path(name, this)
-      this.keys.set(name, child)
+      keys.set(name, child)
     }
     return child
   }
