@@ -7,9 +7,14 @@
  * 1. convergence: once inputs stop, VPP holds the desired state (VIPs, ASes,
  *    weights, predicted bucket counts, src-ip-sticky, lb_conf) within one
  *    sync interval plus the reconnect delay (plus two probe intervals for the
- *    health checker to settle);
+ *    health checker to settle). Desired includes the min-healthy guard (the
+ *    LB sync's guard memory judged against the health now, `Panic.shown`:
+ *    a frontend in panic keeps its last good weights) and the slow starts (a
+ *    ramping backend's step at the TestClock's now, from the ramp starts the
+ *    LB sync reports, each of which must be the backend's last transition
+ *    into up);
  * 2. quiet: a sync with no input change, and the periodic syncs after it,
- *    send no mutation;
+ *    send no mutation (once the slow starts in progress are over);
  * 3. restart neutrality: a new daemon with the same configuration and health
  *    (operator states re-applied) sends no mutation;
  * 4. order: within every run of AS adds to one VIP, addresses ascend in the one
@@ -56,9 +61,11 @@ import * as HealthChecker from "../health/HealthChecker.js"
 import * as Prober from "../health/Prober.js"
 import { probeResult } from "../health/ProbeResult.js"
 import { pollDelay } from "../internal/WallClock.js"
-import { desiredState, predictedBuckets } from "../lb/Desired.js"
+import { desiredVip, predictedBuckets } from "../lb/Desired.js"
 import { describeOp, diff, observedFromDumps } from "../lb/Diff.js"
 import * as LbSync from "../lb/LbSync.js"
+import * as Panic from "../lb/Panic.js"
+import * as SlowStart from "../lb/SlowStart.js"
 import { compareAddresses, type VipKey, vipKey, vipKeyString } from "../lb/VipKey.js"
 import type { LbMutation } from "../sim/LbPlugin.js"
 import * as Simulator from "../sim/Simulator.js"
@@ -108,6 +115,10 @@ export interface HarnessReport {
   readonly trace: ReadonlyArray<string>
   /** Clock steps after which the daemon still had work in flight after a second of wall time (0 on a healthy run). */
   readonly busyTicks: number
+  /** Panics (min-healthy) the daemon entered (`frontend-panic` logged). */
+  readonly panics: number
+  /** Backends whose slow start was in progress when convergence was checked. */
+  readonly rampingAtConvergence: number
 }
 
 interface LogRecord {
@@ -456,7 +467,21 @@ export const runScenario = (
     const differences = Effect.gen(function*() {
       const cfg = yield* daemon.checker.config
       const health = yield* daemon.checker.health
-      const desired = desiredState(cfg, (b) => Option.getOrUndefined(HashMap.get(health, b))?.status)
+      const status = (b: string) => Option.getOrUndefined(HashMap.get(health, b))?.status
+      const ramps = yield* daemon.sync.ramps
+      const panics = yield* daemon.sync.panics
+      const problems: Array<string> = []
+      // A ramp starts with the transition that brought the backend up (SlowStart.rampStart).
+      for (const [name, h] of health) {
+        const at = ramps.startedAt(name)
+        const last = h.transitions[h.transitions.length - 1]
+        if (at !== undefined && (h.status !== "up" || last?.to !== "up" || last.at !== at)) {
+          problems.push(`${name}: a slow start from ${at}, but its last transition is ${last === undefined ? "none" : `${last.from} -> ${last.to} at ${last.at}`}`)
+        }
+      }
+      const desired = [...cfg.frontends.values()].map((f) =>
+        Panic.shown(f, desiredVip(f, cfg, status, ramps), status, panics.get(f.name)?.guard, ramps.now).vip
+      )
       const observed = yield* Effect.scoped(Effect.gen(function*() {
         const conn = yield* VppApi.connect({ path: apiSocket, clientName: "checker", timeout: "1 hour" })
         const vips = yield* conn.dump(lb.LbVipDump, lb.LbVipDetails, { ...ALL, pfx_matcher: { le: 0, ge: 0 } })
@@ -466,10 +491,10 @@ export const runScenario = (
       })).pipe(Effect.orDie)
       const stickyOf = stickyLookup(sim)
       const view = observedFromDumps(observed.vips, observed.ases, stickyOf)
-      const problems = diff(desired, view).map((op) => {
+      problems.push(...diff(desired, view).map((op) => {
         const d = describeOp(op)
         return `${d.event} ${JSON.stringify(d.fields)}`
-      })
+      }))
       for (const vip of desired) {
         const o = view.find((v) => vipKeyString(v) === vipKeyString(vip))
         if (o === undefined || !vip.ases.some((a) => a.weight > 0)) continue
@@ -511,6 +536,9 @@ export const runScenario = (
     const window = options.convergeWithin ?? Duration.sum(Duration.sum(config.vpp.lb.syncInterval, RECONNECT_DELAY), Duration.seconds(2))
     yield* advance(window)
     const problems = yield* differences
+    const rampsNow = yield* daemon.sync.ramps
+    let rampingAtConvergence = 0
+    for (const name of config.backends.keys()) if (rampsNow.startedAt(name) !== undefined) rampingAtConvergence++
     if (problems.length > 0) {
       return yield* violation("convergence", `VPP differs from the desired state ${Duration.format(window)} after the last input:\n      ${problems.join("\n      ")}`)
     }
@@ -524,7 +552,8 @@ export const runScenario = (
     // 6. one writer (checked before the later phases add their own mutations)
     yield* oneWriter
 
-    // 2. quiet: an explicit sync and the periodic ones change nothing
+    // 2. quiet: an explicit sync and the periodic ones change nothing (once the ramps in progress are over)
+    yield* advance(Duration.millis(SlowStart.longestMs(config)))
     const quietMark = lbMutations().length
     const report = yield* daemon.sync.sync().pipe(Effect.either)
     if (report._tag === "Left") return yield* violation("quiet", `the no-change sync failed: ${report.left.message}`)
@@ -580,7 +609,13 @@ export const runScenario = (
     }
 
     yield* Scope.close(daemon.scope, Exit.void)
-    return { mutations: sim.lb.mutations().length, trace, busyTicks: busy }
+    return {
+      mutations: sim.lb.mutations().length,
+      trace,
+      busyTicks: busy,
+      panics: logs.filter((r) => r.event === "frontend-panic").length,
+      rampingAtConvergence
+    }
     }).pipe(
       // Everything a run starts (simulator, daemons, sockets, temp dir) ends with it.
       Effect.scoped,

@@ -35,6 +35,8 @@ export type Protocol = "tcp" | "udp" | "any"
 export interface PoolSpec {
   readonly name: string
   readonly members: ReadonlyArray<{ readonly backend: string; readonly weight: number }>
+  /** The pool's `slow-start` (Go duration), overriding the health check's; none when absent. */
+  readonly slowStart?: string | undefined
 }
 
 export interface FrontendSpec {
@@ -45,6 +47,8 @@ export interface FrontendSpec {
   readonly flushOnDown: boolean
   readonly tableLength: number
   readonly pools: ReadonlyArray<PoolSpec>
+  /** `min-healthy` as the file writes it (`2`, `50%`); the guard is off when absent. */
+  readonly minHealthy?: string | undefined
 }
 
 export interface ConfigSpec {
@@ -53,6 +57,8 @@ export interface ConfigSpec {
   /** Backends defined in the file (those the frontends use, and maybe more); the rest of the universe is absent. */
   readonly backends: ReadonlyArray<{ readonly name: string; readonly enabled: boolean }>
   readonly frontends: ReadonlyArray<FrontendSpec>
+  /** The health check's `slow-start` (Go duration); none when absent. */
+  readonly slowStart?: string | undefined
 }
 
 /** The timing every generated configuration uses (Go durations as in the file). */
@@ -93,6 +99,7 @@ export const configYaml = (spec: ConfigSpec): string => {
     "      timeout: 500ms",
     `      rise: ${spec.rise}`,
     `      fall: ${spec.fall}`,
+    ...(spec.slowStart === undefined ? [] : [`      slow-start: ${spec.slowStart}`]),
     "  backends:"
   ]
   for (const b of spec.backends) {
@@ -111,10 +118,11 @@ export const configYaml = (spec: ConfigSpec): string => {
       `      src-ip-sticky: ${f.srcIpSticky}`,
       `      flush-on-down: ${f.flushOnDown}`,
       `      new-flows-table-length: ${f.tableLength}`,
+      ...(f.minHealthy === undefined ? [] : [`      min-healthy: ${f.minHealthy.endsWith("%") ? JSON.stringify(f.minHealthy) : f.minHealthy}`]),
       "      pools:"
     )
     for (const p of f.pools) {
-      lines.push(`        - name: ${p.name}`, "          backends:")
+      lines.push(`        - name: ${p.name}`, ...(p.slowStart === undefined ? [] : [`          slow-start: ${p.slowStart}`]), "          backends:")
       for (const m of p.members) lines.push(`            ${m.backend}: { weight: ${m.weight} }`)
     }
   }
@@ -122,16 +130,18 @@ export const configYaml = (spec: ConfigSpec): string => {
   return lines.join("\n") + "\n"
 }
 
-const describePool = (p: PoolSpec): string => `[${p.members.map((m) => `${m.backend}:${m.weight}`).join(" ")}]`
+const describePool = (p: PoolSpec): string =>
+  `[${p.members.map((m) => `${m.backend}:${m.weight}`).join(" ")}${p.slowStart === undefined ? "" : ` slow-start ${p.slowStart}`}]`
 
 export const describeFrontend = (f: FrontendSpec): string =>
   `${f.name}: ${vipAddress(f)} ${f.protocol}${f.protocol === "any" ? "" : `/${portOf(f.protocol)}`}` +
-  `${f.srcIpSticky ? " sticky" : ""}${f.flushOnDown ? "" : " no-flush"} len ${f.tableLength} ` +
+  `${f.srcIpSticky ? " sticky" : ""}${f.flushOnDown ? "" : " no-flush"} len ${f.tableLength}` +
+  `${f.minHealthy === undefined ? "" : ` min-healthy ${f.minHealthy}`} ` +
   f.pools.map(describePool).join(" | ")
 
 export const describeSpec = (spec: ConfigSpec): string => {
   const off = spec.backends.filter((b) => !b.enabled).map((b) => b.name)
-  return `{rise ${spec.rise} fall ${spec.fall}; backends ${spec.backends.map((b) => b.name).join(",") || "none"}` +
+  return `{rise ${spec.rise} fall ${spec.fall}${spec.slowStart === undefined ? "" : ` slow-start ${spec.slowStart}`}; backends ${spec.backends.map((b) => b.name).join(",") || "none"}` +
     `${off.length > 0 ? ` (disabled ${off.join(",")})` : ""}; ${spec.frontends.map(describeFrontend).join("; ") || "no frontends"}}`
 }
 
@@ -262,6 +272,36 @@ export const configSpecArb: fc.Arbitrary<ConfigSpec> = fc.record({
   return { rise, fall, backends, frontends }
 }).map(printable(describeSpec))
 
+/**
+ * A spec with the guards beyond the Go original, sometimes: `min-healthy` on
+ * frontends (a count no larger than its largest pool's backends with weight,
+ * or a percentage), `slow-start` on the health check and on pools (short
+ * enough that a ramp can be over, or caught mid-way, within the harness's
+ * convergence window).
+ */
+export const withGuards = (spec: ConfigSpec): fc.Arbitrary<ConfigSpec> =>
+  fc.record({
+    slowStart: fc.constantFrom<string | undefined>(undefined, undefined, "2s", "5s", "20s"),
+    frontends: fc.tuple(...spec.frontends.map((f) =>
+      fc.record({
+        minHealthy: fc.constantFrom<string | undefined>(undefined, "1", "2", "50%", "100%"),
+        poolSlowStart: fc.constantFrom<string | undefined>(undefined, undefined, undefined, "3s")
+      }).map(({ minHealthy, poolSlowStart }): FrontendSpec => {
+        const largest = Math.max(0, ...f.pools.map((p) => p.members.filter((m) => m.weight > 0).length))
+        // A count above every pool's size is refused (the frontend could never leave panic): then a percentage.
+        const min = minHealthy !== undefined && !minHealthy.endsWith("%") && Number(minHealthy) > largest ? "50%" : minHealthy
+        return {
+          ...f,
+          ...(min === undefined ? {} : { minHealthy: min }),
+          pools: f.pools.map((p, i) => (i === 0 && poolSlowStart !== undefined ? { ...p, slowStart: poolSlowStart } : p))
+        }
+      })
+    ))
+  }).map(({ frontends, slowStart }) => ({ ...spec, frontends, ...(slowStart === undefined ? {} : { slowStart }) }))
+
+/** `configSpecArb` with the guards (`withGuards`). */
+export const guardedSpecArb: fc.Arbitrary<ConfigSpec> = configSpecArb.chain(withGuards).map(printable(describeSpec))
+
 const raceActionArb: fc.Arbitrary<RaceAction> = fc.oneof(
   fc.record({ kind: fc.constant("sync" as const), frontend: fc.option(fc.constantFrom(...FRONTENDS), { nil: undefined }), dryRun: fc.boolean() }),
   fc.record({
@@ -280,7 +320,8 @@ export const raceArb: fc.Arbitrary<Extract<Step, { _tag: "Race" }>> = fc.record(
   actions: fc.array(raceActionArb, { minLength: 2, maxLength: 6 })
 })
 
-export const stepArb: fc.Arbitrary<Step> = fc.oneof(
+/** The steps, reloads drawn from `specs`. */
+const stepsOf = (specs: fc.Arbitrary<ConfigSpec>): fc.Arbitrary<Step> => fc.oneof(
   { weight: 6, arbitrary: fc.record({ _tag: fc.constant("Probe" as const), backend: backendName, pass: fc.boolean() }) },
   {
     weight: 2,
@@ -290,7 +331,7 @@ export const stepArb: fc.Arbitrary<Step> = fc.oneof(
       action: fc.constantFrom<OperatorAction>("pause", "resume", "enable", "disable")
     })
   },
-  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("Reload" as const), spec: configSpecArb }) },
+  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("Reload" as const), spec: specs }) },
   { weight: 1, arbitrary: fc.constant({ _tag: "VppRestart" as const }) },
   { weight: 1, arbitrary: fc.record({ _tag: fc.constant("VppStall" as const), seconds: fc.integer({ min: 1, max: 8 }) }) },
   {
@@ -305,16 +346,30 @@ export const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("Wait" as const), seconds: fc.integer({ min: 1, max: 15 }) }) }
 ).map(printable(describeStep))
 
-/** `stepArb`, and race steps (kept apart so that the scenarios a seed gives without them stay the same). */
-export const stepWithRacesArb: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 8, arbitrary: stepArb },
-  { weight: 1, arbitrary: raceArb.map(printable(describeStep)) }
-)
+export const stepArb: fc.Arbitrary<Step> = stepsOf(configSpecArb)
 
+/** Race steps beside `steps` (kept apart so that the scenarios a seed gives without them stay the same). */
+const withRaces = (steps: fc.Arbitrary<Step>): fc.Arbitrary<Step> =>
+  fc.oneof(
+    { weight: 8, arbitrary: steps },
+    { weight: 1, arbitrary: raceArb.map(printable(describeStep)) }
+  )
+
+/** `stepArb`, and race steps. */
+export const stepWithRacesArb: fc.Arbitrary<Step> = withRaces(stepArb)
+
+/**
+ * Scenarios. `races`: with race steps; `guards`: configurations (the initial
+ * one and reloads) with `min-healthy` and `slow-start` (`withGuards`). Without
+ * either, a seed gives the scenarios it always gave.
+ */
 export const scenarioArb = (
-  options: { readonly maxSteps?: number; readonly races?: boolean } = {}
-): fc.Arbitrary<Scenario> =>
-  fc.record({
-    initial: configSpecArb,
-    steps: fc.array(options.races === true ? stepWithRacesArb : stepArb, { maxLength: options.maxSteps ?? 12 })
+  options: { readonly maxSteps?: number; readonly races?: boolean; readonly guards?: boolean } = {}
+): fc.Arbitrary<Scenario> => {
+  const specs = options.guards === true ? guardedSpecArb : configSpecArb
+  const steps = options.guards === true ? stepsOf(guardedSpecArb) : stepArb
+  return fc.record({
+    initial: specs,
+    steps: fc.array(options.races === true ? withRaces(steps) : steps, { maxLength: options.maxSteps ?? 12 })
   })
+}

@@ -97,6 +97,31 @@ describe("simulation harness", () => {
       yield* runScenario(scenario)
     }), 60_000)
 
+  it.scoped("min-healthy and slow start: VPP keeps the last good weights through a panic, then ramps the backend that came back, step by step", () =>
+    Effect.gen(function*() {
+      const guarded: ConfigSpec = {
+        ...spec,
+        slowStart: "20s",
+        frontends: [{ ...spec.frontends[0]!, minHealthy: "2" }, spec.frontends[1]!]
+      }
+      const report = yield* runScenario({
+        initial: guarded,
+        steps: [
+          { _tag: "Wait", seconds: 8 },
+          // b2 down: the primary pool has 1 up of min-healthy 2, so b2 keeps its weight (panic).
+          { _tag: "Probe", backend: "b2", pass: false },
+          { _tag: "Wait", seconds: 4 },
+          { _tag: "Drift", kind: "as-weight", pick: 0, weight: 33 },
+          // b2 back: the panic ends, and b2 ramps to 100 over 20 s (a step a second), caught mid-way by the check.
+          { _tag: "Probe", backend: "b2", pass: true }
+        ]
+      })
+      expect(report.panics).toBe(1)
+      expect(report.rampingAtConvergence).toBe(1)
+      expect(report.trace[0]).toContain("slow-start 20s")
+      expect(report.trace[0]).toContain("min-healthy 2")
+    }), 60_000)
+
   it.scoped("reports a VPP that was not given time to converge", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(runScenario(
@@ -108,6 +133,6 @@ describe("simulation harness", () => {
       expect(error.message).toContain("drift as-weight #0 weight 33")
     }), 60_000)
 
-  it.scoped.prop("random scenarios: convergence, quiet syncs, restart neutrality, AS order, no failures, one writer", { scenario: scenarioArb({ races: true }) }, ({ scenario }) =>
+  it.scoped.prop("random scenarios (min-healthy and slow start among them): convergence, quiet syncs, restart neutrality, AS order, no failures, one writer", { scenario: scenarioArb({ races: true, guards: true }) }, ({ scenario }) =>
     Effect.asVoid(runScenario(scenario)), { timeout: 600_000, fastCheck: { numRuns: 20 } })
 })
