@@ -8,6 +8,7 @@
  * `DASHBOARD_SCREENSHOT=docs/dashboard.png npx vitest run test/frontend/browser.test.ts`
  * also saves the main view as that picture (the README's).
  */
+import * as fs from "node:fs"
 import type { Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ADMIN_PASSWORD, ADMIN_USER, type DashboardLab, startDashboardLab, until } from "./browserLab.js"
@@ -210,6 +211,41 @@ describe("dashboard in chromium", () => {
     } finally {
       await context.close()
       await lab.rpc(lab.a.url, (api) => api.SetFrontendPoolBackendWeight({ frontend: "web", pool: "primary", backend: "web1", weight: 100 }))
+    }
+  }, 300_000)
+
+  it("a frontend in panic (min-healthy): 🆘, its panic line, the Panics list, and a dry-run plan that gives a kept backend its weight back", async () => {
+    await settled()
+    const original = fs.readFileSync(lab.a.configFile, "utf8")
+    const from = "    web:\n      description: the web site\n"
+    expect(original).toContain(from)
+    fs.writeFileSync(lab.a.configFile, original.replace(from, `${from}      min-healthy: 2\n`))
+    expect((await lab.rpc(lab.a.url, (api) => api.ReloadConfig())).result._tag).toBe("Valid")
+    const { page, context } = await openPage(`${lab.frontendUrl}/admin/#${encodeURIComponent(lab.ids.a)}`, true)
+    const card = page.locator(`[data-server-section="${lab.ids.a}"] article[data-frontend="web"]`)
+    try {
+      // web1 paused: the primary pool has 1 up of min-healthy 2, a panic; web2 keeps serving from the last good weights.
+      await lab.rpc(lab.a.url, (api) => api.PauseBackend({ name: "web1" }))
+      await page.locator(`[data-server-section="${lab.ids.a}"] article[data-frontend="web"][data-state="panic"]`).waitFor(WAIT)
+      expect(await card.locator(".icon").getAttribute("aria-label")).toContain("panic")
+      expect(await card.locator("dd.panic").textContent()).toMatch(/pool primary has 1 up, fewer than 2; keeping the last good weights of pool primary/)
+      await page.locator(`.panics li[data-frontend="web"][data-panic="start"]`).waitFor(WAIT)
+      // The plan of resuming web1: in the kept set, its weight comes back at once (unknown is kept), not when its probes pass.
+      await page.getByRole("button", { name: "actions for web1 in web/primary" }).click()
+      const dialog = page.getByRole("dialog")
+      await dialog.getByRole("button", { name: "resume" }).click()
+      await dialog.getByRole("heading", { name: /Plan: resume/ }).waitFor(WAIT)
+      expect(await dialog.locator(".ops").textContent()).toMatch(/as 127\.0\.0\.1 weight 100/)
+      await dialog.getByRole("button", { name: "Close" }).click()
+      // Resumed for real: web1 comes up, the panic ends.
+      await lab.rpc(lab.a.url, (api) => api.ResumeBackend({ name: "web1" }))
+      await page.locator(`.panics li[data-frontend="web"][data-panic="end"]`).waitFor(WAIT)
+      await page.locator(`[data-server-section="${lab.ids.a}"] article[data-frontend="web"][data-state="up"]`).waitFor(WAIT)
+    } finally {
+      await context.close()
+      fs.writeFileSync(lab.a.configFile, original)
+      await lab.rpc(lab.a.url, (api) => api.ReloadConfig())
+      await lab.rpc(lab.a.url, (api) => api.ResumeBackend({ name: "web1" })).catch(() => undefined)
     }
   }, 300_000)
 
