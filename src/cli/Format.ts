@@ -627,6 +627,12 @@ export const watchEventText = (e: Api.WatchEvent, style: Style): string | undefi
         : `active pool ${e.activePoolFrom ?? "-"} -> ${e.activePool ?? "-"}`
       return `${paint.dim(iso(style.now), style)} frontend ${e.frontend} ${state}, ${pool}`
     }
+    case "FrontendPanicEvent":
+      return e.panic
+        ? `${paint.dim(iso(e.at), style)} frontend ${e.frontend} ${paint.bad("in panic", style)}: pool ${e.pool} has ${e.up} up, ` +
+          `fewer than min-healthy ${e.minHealthy ?? ""} (${e.threshold}); keeping the last good weights of pool ${e.keptPool ?? e.pool}`
+        : `${paint.dim(iso(e.at), style)} frontend ${e.frontend} out of panic (${e.reason ?? "healthy"}): pool ${e.pool} has ${e.up} up ` +
+          `(threshold ${e.threshold})${e.durationMs === undefined ? "" : `, after ${age(e.durationMs)}`}`
     case "LogEvent": {
       const words = [paint.dim(iso(e.at), style), "log", levelWord(e.level, style), oneLine(e.message)]
       for (const [k, v] of Object.entries(e.annotations)) words.push(`${k}=${annotationValue(v)}`)

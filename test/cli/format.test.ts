@@ -740,6 +740,14 @@ describe("watch events", () => {
     ).toBe("2026-11-21T10:00:00.000Z frontend web up, active pool primary -> backup")
   })
 
+  it("a panic's start and end (min-healthy)", () => {
+    const at = Date.parse("2026-11-21T10:00:00.000Z")
+    expect(F.watchEventText({ _tag: "FrontendPanicEvent", at, frontend: "web", panic: true, pool: "primary", up: 1, threshold: 2, minHealthy: "50%", keptPool: "primary", since: at }, plain))
+      .toBe("2026-11-21T10:00:00.000Z frontend web in panic: pool primary has 1 up, fewer than min-healthy 50% (2); keeping the last good weights of pool primary")
+    expect(F.watchEventText({ _tag: "FrontendPanicEvent", at, frontend: "web", panic: false, pool: "primary", up: 2, threshold: 2, since: at - 72_000, reason: "healthy", durationMs: 72_000 }, plain))
+      .toBe("2026-11-21T10:00:00.000Z frontend web out of panic (healthy): pool primary has 2 up (threshold 2), after 1m12s")
+  })
+
   it("a log record with its annotations, quoting only what needs it", () => {
     const line = F.watchEventText(
       {
