@@ -139,7 +139,7 @@ export const backendInfos = (s: Snapshot): ReadonlyArray<Api.BackendInfo> => {
 const frontendInfoWith = (s: Snapshot, vip: DesiredVip, f: Frontend): Api.FrontendInfo => {
   const buckets = predictedBuckets(vip)
   const status = statusIn(s.health)
-  const shown = s.panics?.get(f.name)?.guard === undefined ? undefined : shownOf(s, f, status)
+  const shown = Panic.mayPanic(f, status, s.panics?.get(f.name)?.guard) ? shownOf(s, f, status) : undefined
   const panic = shown?.panic === undefined ? undefined : { ...shown.panic, kept: shown.kept }
   return {
     name: f.name,

@@ -44,7 +44,7 @@ import { Effect, Stream } from "effect"
 import type { Config, Frontend, MinHealthy, Pool } from "../config/Config.js"
 import type { HealthStatus } from "../health/HealthState.js"
 import { fromFamily, type Source } from "../metrics/Prometheus.js"
-import { type DesiredAs, type DesiredVip, desiredVip, type StatusOf } from "./Desired.js"
+import { activePool, type DesiredAs, type DesiredVip, desiredVip, type StatusOf } from "./Desired.js"
 import type { ObservedVip } from "./Diff.js"
 import { canonicalAddress } from "./VipKey.js"
 
@@ -237,10 +237,23 @@ export const shown = (
   guard: Guard | undefined,
   now = guard?.panic?.since ?? 0
 ): { readonly vip: DesiredVip; readonly panic: PanicInfo | undefined; readonly kept?: ReadonlyArray<string> } => {
-  if (guard === undefined || frontend.minHealthy === undefined) return { vip, panic: undefined }
+  if (!mayPanic(frontend, status, guard)) return { vip, panic: undefined }
   const v = evaluate(frontend, vip, status, guard, undefined, now)
   const good = v.guard?.good
   return v.guard?.panic === undefined || !good ? { vip, panic: undefined } : { vip: v.vip, panic: v.guard.panic, kept: [...good.backends] }
+}
+
+/**
+ * Whether `shown` can find a panic: a guard, and the active pool below its
+ * threshold (when it meets it, `evaluate` gives the ordinary weights). A
+ * count over one pool, so readers of many frontends build a VIP only for
+ * those that may be in panic.
+ */
+export const mayPanic = (frontend: Frontend, status: StatusOf, guard: Guard | undefined): boolean => {
+  const min = frontend.minHealthy
+  if (guard === undefined || min === undefined) return false
+  const active = activePool(frontend, status)
+  return active === undefined || count(active, status, "up") < threshold(min, active)
 }
 
 /** The weights a frontend in panic keeps, by backend, and their pool (for a reader that does not build VIPs); undefined outside panic. */
@@ -251,7 +264,7 @@ export const keptWeights = (
   guard: Guard | undefined,
   now?: number
 ): { readonly pool: string; readonly weights: ReadonlyMap<string, number> } | undefined => {
-  if (guard === undefined || frontend.minHealthy === undefined) return undefined
+  if (!mayPanic(frontend, status, guard)) return undefined
   const v = shown(frontend, desiredVip(frontend, config, status), status, guard, now)
   if (v.panic === undefined) return undefined
   return { pool: v.panic.keptPool, weights: new Map(v.vip.ases.map((a) => [a.backend, a.weight])) }
