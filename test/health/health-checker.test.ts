@@ -3,7 +3,7 @@ import { Chunk, Clock, Deferred, Duration, Effect, Fiber, HashMap, Layer, Logger
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import * as Prober from "../../src/health/Prober.js"
 import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
-import type { ProbeOutcome } from "../../src/health/SelfLate.js"
+import { type ProbeOutcome, skipped } from "../../src/health/SelfLate.js"
 import { backend, config, healthCheck } from "../support/config.js"
 
 const PASS = probeResult("L4OK", 2, "connected")
@@ -41,6 +41,22 @@ const start = (s: ReturnType<typeof scripted>, cfg = base) =>
 
 const status = (checker: HealthChecker.HealthCheckerShape, name: string) =>
   checker.backend(name).pipe(Effect.map((h) => h.status))
+
+/** A live-style prober (rounds run off the fibers, Rounds.runRounds): the test holds each round's delivery. */
+const heldProber = () => {
+  const held: Array<(outcome: ProbeOutcome) => void> = []
+  const prober = Layer.succeed(Prober.Prober, {
+    probe: () => Effect.never,
+    start: (_request, deliver) => {
+      held.push(deliver)
+      return () => {}
+    }
+  })
+  return { held, prober }
+}
+
+const names = Array.from({ length: 300 }, (_, i) => `b${i}`)
+const many = config({ healthchecks: [hc], backends: names.map((n, i) => backend(n, `10.0.${i >> 8}.${i & 255}`, "tcp80")) })
 
 describe("HealthChecker", () => {
   it.scoped("starts every backend unknown and spreads first probes over the interval", () =>
@@ -269,23 +285,13 @@ describe("HealthChecker", () => {
 
   it.scoped("a storm of transitions in one turn is one change of the map; each is still published and logged, in order", () =>
     Effect.gen(function*() {
-      // A live-style prober (rounds run off the fibers): the test holds each round's delivery.
-      const held: Array<(outcome: ProbeOutcome) => void> = []
-      const prober = Layer.succeed(Prober.Prober, {
-        probe: () => Effect.never,
-        start: (_request, deliver) => {
-          held.push(deliver)
-          return () => {}
-        }
-      })
-      const names = Array.from({ length: 300 }, (_, i) => `b${i}`)
-      const cfg = config({ healthchecks: [hc], backends: names.map((n, i) => backend(n, `10.0.${i >> 8}.${i & 255}`, "tcp80")) })
+      const { held, prober } = heldProber()
       const logged: Array<string> = []
       const logger = Logger.make(({ annotations }) => {
         const event = HashMap.get(annotations, "event")
         if (Option.isSome(event) && event.value === "backend-transition") logged.push(String(Option.getOrThrow(HashMap.get(annotations, "backend"))))
       })
-      const checker = yield* HealthChecker.make(cfg).pipe(Effect.provide(Layer.merge(prober, Logger.add(logger))))
+      const checker = yield* HealthChecker.make(many).pipe(Effect.provide(Layer.merge(prober, Logger.add(logger))))
       const events = yield* checker.subscribe
       const pull = yield* Stream.toPull(checker.changes)
       const statusesIn = (chunk: Chunk.Chunk<HealthChecker.HealthMap>) =>
@@ -302,6 +308,26 @@ describe("HealthChecker", () => {
       expect(logged).toEqual(names)
       // Each backend's next round started without its fiber waking.
       expect(held).toHaveLength(300)
+    }).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Info))))
+
+  it.scoped("a burst of rounds not counted (maglevd late) in one turn: one line, the others counted in its summary", () =>
+    Effect.gen(function*() {
+      const { held, prober } = heldProber()
+      const lines: Array<Readonly<Record<string, unknown>>> = []
+      const logger = Logger.make(({ annotations }) => {
+        const fields = Object.fromEntries(HashMap.toEntries(annotations))
+        if (fields["event"] === "probe-self-late") lines.push(fields)
+      })
+      const checker = yield* HealthChecker.make(many).pipe(Effect.provide(Layer.merge(prober, Logger.add(logger))))
+      expect(held).toHaveLength(300)
+      for (const deliver of held.splice(0)) deliver(skipped(700))
+      yield* TestClock.adjust(Duration.seconds(6))
+      expect(lines).toHaveLength(2)
+      expect(lines[0]).toMatchObject({ backend: "b0", reason: "start", late_ms: 700 })
+      expect(lines[1]).toMatchObject({ reason: "start", suppressed: 299 })
+      // Every backend's next round started; none was counted.
+      expect(held).toHaveLength(300)
+      for (const n of names) expect((yield* checker.backend(n)).status).toBe("unknown")
     }).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Info))))
 
   it.scoped("one probe fiber per backend however many frontends use it", () =>
