@@ -46,7 +46,7 @@ const BARRELS = ["@effect/platform", "@effect/platform-node", "@effect/platform-
  * compiling so that the code cache (made at exit, under them) is accepted:
  * keep in step with src/daemon/HeapTuning.ts (a mismatch only costs the cache).
  */
-const V8_FLAGS = { maglevd: ["--optimize-for-size"] }
+const V8_FLAGS = { maglevd: ["--optimize-for-size", "--no-allocation-site-pretenuring"] }
 
 /** The programs: output name -> entry point (relative to the repository). */
 export const programs = () => {

@@ -24,7 +24,7 @@ const { pathToFileURL } = require("node:url")
 
 /**
  * Runs NAME.cjs. `v8Flags`: flags the program sets on itself as it starts
- * (maglevd: --optimize-for-size), set here before the compile, because V8
+ * (maglevd: src/daemon/HeapTuning.ts), set here before the compile, because V8
  * accepts a code cache only under the flags it was made with, and the cache
  * is made when the program exits.
  */
