@@ -265,10 +265,12 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
    * gets each backend's cell as it is now (what the map promises is exact
    * statuses), unless the backend was forgotten (or re-created) since.
    */
-  const flush: Effect.Effect<void> = flushLock.withPermits(1)(Effect.suspend(() => {
+  let flushing = 0
+  const flushPending: Effect.Effect<void> = flushLock.withPermits(1)(Effect.suspend(() => {
     if (pending.length === 0) return Effect.void
     const batch = pending
     pending = []
+    flushing++
     return SubscriptionRef.update(healthRef, (map) =>
       HashMap.mutate(map, (m) => {
         for (const { cell, event } of batch) {
@@ -276,9 +278,12 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
         }
       })).pipe(
         Effect.zipRight(announce(batch.map((p) => p.event))),
-        Effect.zipRight(PubSub.publishAll(events, batch.map((p) => p.event)))
+        Effect.zipRight(PubSub.publishAll(events, batch.map((p) => p.event))),
+        Effect.ensuring(Effect.sync(() => flushing--))
       )
   }))
+  // Nothing pending and nothing being published: no lock to take (a reload puts every backend).
+  const flush: Effect.Effect<void> = Effect.suspend(() => pending.length === 0 && flushing === 0 ? Effect.void : flushPending)
   yield* Queue.take(flushNeeded).pipe(Effect.zipRight(flush), Effect.forever, Effect.forkScoped)
 
   const publish = (backend: BackendHealth, transition: State.Transition | undefined) => {
