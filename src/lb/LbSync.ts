@@ -307,12 +307,23 @@ const frontendsOf = (config: Config, backend: string): ReadonlyArray<Frontend> =
   return index.get(backend) ?? []
 }
 
+/** A frontend's `vipKeyString`, per Frontend object (a transition of a backend in 1,000 VIPs names 1,000 of them). */
+const keyStrings = new WeakMap<Frontend, string>()
+const keyStringOf = (f: Frontend): string => {
+  let k = keyStrings.get(f)
+  if (k === undefined) {
+    k = vipKeyString(frontendVipKey(f))
+    keyStrings.set(f, k)
+  }
+  return k
+}
+
 /** Every frontend by its VIP key, per configuration. */
 const byKeyCache = new WeakMap<Config, ReadonlyMap<string, Frontend>>()
 const frontendsByKey = (config: Config): ReadonlyMap<string, Frontend> => {
   let m = byKeyCache.get(config)
   if (m === undefined) {
-    m = new Map([...config.frontends.values()].map((f) => [vipKeyString(frontendVipKey(f)), f]))
+    m = new Map([...config.frontends.values()].map((f) => [keyStringOf(f), f]))
     byKeyCache.set(config, m)
   }
   return m
@@ -984,12 +995,12 @@ export const make = Effect.fn("LbSync.make")(function*() {
                 ))
               }
             }
+            const flushes = to === "disabled" || to === "removed" || to === "down"
             for (const f of frontendsOf(config, event.backend)) {
-              const key = frontendVipKey(f)
-              const k = vipKeyString(key)
+              const k = keyStringOf(f)
               keys.add(k)
               dirty.add(k)
-              if (to === "disabled" || to === "removed" || (to === "down" && f.flushOnDown)) flush.add(flushKey(key, event.address))
+              if (flushes && (to !== "down" || f.flushOnDown)) flush.add(flushKey(frontendVipKey(f), event.address))
             }
           }
           const sent = keys.size === 0 ? Effect.void : submit(request({ keys, flush, reason: "health" }))
@@ -1036,7 +1047,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
         const frontends = frontendsOf(config, backend)
         if (due !== undefined && now >= due) {
           for (const f of frontends) {
-            keys.add(vipKeyString(frontendVipKey(f)))
+            keys.add(keyStringOf(f))
             names.add(f.name)
           }
         }
@@ -1073,14 +1084,14 @@ export const make = Effect.fn("LbSync.make")(function*() {
         const f = change.current.effective.frontends.get(change.frontend)
         return f === undefined
           ? Effect.void
-          : submit(request({ keys: new Set([vipKeyString(frontendVipKey(f))]), reason: "weight override" }))
+          : submit(request({ keys: new Set([keyStringOf(f)]), reason: "weight override" }))
       })).pipe(Effect.zipRight(Queue.offer(rampWake, undefined)))
   )
 
   const keyOfFrontend = (name: string) =>
     Effect.flatMap(running.config, (config) => {
       const f = config.frontends.get(name)
-      return f === undefined ? Effect.fail(new UnknownFrontend({ frontend: name })) : Effect.succeed(vipKeyString(frontendVipKey(f)))
+      return f === undefined ? Effect.fail(new UnknownFrontend({ frontend: name })) : Effect.succeed(keyStringOf(f))
     })
 
   const sync = Effect.fn("LbSync.sync")(function*(options?: { readonly frontend?: string | undefined; readonly dryRun?: boolean | undefined }) {
