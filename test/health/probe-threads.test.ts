@@ -128,6 +128,29 @@ describe("probes on worker threads", () => {
       expect(answers).toEqual([])
     }).pipe(Effect.scoped))
 
+  it.live("one target's rounds reuse its slot; a round cancelled before it was sent, or while it waits on the worker, never answers", () =>
+    Effect.gen(function*() {
+      const s = yield* server
+      const target = req("127.0.0.1", s.port).target
+      const round = (at = Date.now()) => probe({ target, scheduledAt: at })
+      // Rounds back to back on one target (its slot, its target sent to the worker once).
+      for (let i = 0; i < 3; i++) expect(yield* round()).toMatchObject({ code: "L7OK" })
+      // Started and cancelled in the same turn: the worker never gets it, and nothing answers.
+      const answers: Array<ProbeOutcome> = []
+      const cancel = t.start({ target, scheduledAt: Date.now() }, (o) => answers.push(o))
+      cancel()
+      // The next round of the same target answers with its own outcome.
+      expect(yield* round()).toMatchObject({ code: "L7OK" })
+      expect(answers).toEqual([])
+      // A round waiting for its due time on the worker, cancelled there: the next one answers.
+      const waiting = t.start({ target, scheduledAt: Date.now() + 60_000 }, (o) => answers.push(o))
+      yield* Effect.yieldNow()
+      yield* Effect.promise(() => new Promise((r) => setImmediate(r)))
+      waiting()
+      expect(yield* round()).toMatchObject({ code: "L7OK" })
+      expect(answers).toEqual([])
+    }).pipe(Effect.scoped))
+
   it.live("a thread that dies is replaced; its rounds in flight come back skipped, not failed", () =>
     Effect.gen(function*() {
       const s = yield* server
