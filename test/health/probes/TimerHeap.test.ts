@@ -57,6 +57,11 @@ describe("TimerHeap", () => {
     expect(a.heapIndex).toBe(-1)
     vi.advanceTimersByTime(50)
     expect(log).toEqual([`c@${t0 + 5}`, `b@${t0 + 20}`])
+    // The last entry cancelled: no timer is left to hold the process.
+    heap.schedule(a, performance.now() + 1000)
+    expect(vi.getTimerCount()).toBe(1)
+    heap.cancel(a)
+    expect(vi.getTimerCount()).toBe(0)
   })
 
   it("an entry scheduled by one firing, for now, fires in a later turn, not in the same loop", () => {

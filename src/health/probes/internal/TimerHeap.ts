@@ -56,7 +56,13 @@ export class TimerHeap {
   cancel(entry: TimerEntry): void {
     if (entry.heapIndex < 0) return
     this.remove(entry)
-    // The armed timer may now fire for nothing, which is harmless: it re-arms for the new earliest.
+    // With entries left, the armed timer may fire for nothing, which is harmless (it re-arms for the
+    // earliest); with none, it goes, so that it does not hold the process (a shutdown) until it fires.
+    if (this.entries.length === 0 && this.timer !== undefined && !this.running) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+      this.armedAt = Number.POSITIVE_INFINITY
+    }
   }
 
   private readonly expire = (): void => {
