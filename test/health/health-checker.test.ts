@@ -330,6 +330,27 @@ describe("HealthChecker", () => {
       for (const n of names) expect((yield* checker.backend(n)).status).toBe("unknown")
     }).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Info))))
 
+  it.scoped("the start lets the event loop run between slices of backends", () =>
+    Effect.gen(function*() {
+      const { held, prober } = heldProber()
+      const n = 1000
+      const cfg = config({ healthchecks: [hc], backends: Array.from({ length: n }, (_, i) => backend(`s${i}`, `10.1.${i >> 8}.${i & 255}`, "tcp80")) })
+      // Turns of the event loop while the checker is built: an immediate that queues itself again.
+      let turns = 0
+      let on = true
+      const tick = () => {
+        if (!on) return
+        turns++
+        setImmediate(tick)
+      }
+      setImmediate(tick)
+      yield* HealthChecker.make(cfg).pipe(Effect.provide(prober))
+      on = false
+      expect(held).toHaveLength(n)
+      // 200 backends a slice: the loop turned between every two.
+      expect(turns).toBeGreaterThanOrEqual(n / 200 - 1)
+    }))
+
   it.scoped("one probe fiber per backend however many frontends use it", () =>
     Effect.gen(function*() {
       const s = scripted()
