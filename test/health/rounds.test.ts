@@ -256,4 +256,16 @@ describe("Rounds.runRounds", () => {
     Rounds.runRounds(ctx, Date.now(), handProber().start, () => {}, () => {})
     expect(seen).toHaveLength(3)
   })
+
+  it("a counted round keeps the cell's own fields beside the state machine's", () => {
+    const { cell, ctx } = setup(up())
+    const extra = { ...up(), name: "b1", address: "192.0.2.1", healthcheck: "http" }
+    MutableRef.set(cell, extra)
+    const steady = Rounds.decide(ctx, ok(), Date.now(), Date.now(), 0.5)
+    expect(steady._tag).toBe("Steady")
+    expect(MutableRef.get(cell)).toMatchObject({ name: "b1", address: "192.0.2.1", healthcheck: "http", status: "up" })
+    const down = [1, 2, 3].map(() => Rounds.decide(ctx, probeResult("L7STS", 2, "HTTP 503"), Date.now(), Date.now(), 0.5))
+    expect(down.at(-1)).toMatchObject({ _tag: "Transition", health: { name: "b1", status: "down" } })
+    expect(MutableRef.get(cell)).toMatchObject({ name: "b1", address: "192.0.2.1", healthcheck: "http", status: "down" })
+  })
 })
