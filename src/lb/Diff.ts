@@ -387,25 +387,28 @@ export const applyOp = (vip: ObservedVip | undefined, op: LbOp): ObservedVip | u
         : op._tag === "AsDel"
         ? { address, weight: prev?.weight ?? 0, lameduck: true, numBuckets: 0 }
         : { address, weight: op.weight, lameduck: prev?.lameduck ?? false, numBuckets: undefined }
-      let ases: Array<ObservedAs>
-      if (at >= 0) {
-        // In its place (one entry per address, in order).
-        ases = vip.ases.slice()
-        ases[at] = next
-      } else {
-        // Adds come in address order: usually it goes last.
-        const n = vip.ases.length
-        let to = n > 0 && compareAddresses(vip.ases[n - 1]!.address, address) > 0
-          ? vip.ases.findIndex((a) => compareAddresses(a.address, address) > 0)
-          : n
-        if (to < 0) to = n
-        ases = [...vip.ases.slice(0, to), next, ...vip.ases.slice(to)]
+      // One new list, in order: `next` in its place (one entry per address), or inserted where it
+      // sorts (adds come in address order: usually last). Every other AS's share of the table may
+      // change too: its bucket count becomes unknown.
+      const src = vip.ases
+      let to = at
+      if (at < 0) {
+        to = src.length > 0 && compareAddresses(src[src.length - 1]!.address, address) > 0
+          ? src.findIndex((a) => compareAddresses(a.address, address) > 0)
+          : src.length
       }
-      // Every other AS's share of the table may change too.
-      return { ...vip, ases: ases.map((a) => (a.numBuckets === undefined || a === next ? a : { ...a, numBuckets: undefined })) }
+      const ases: Array<ObservedAs> = []
+      for (let i = 0; i < src.length; i++) {
+        if (i === to) ases.push(next)
+        if (i !== at) ases.push(bucketsUnknown(src[i]!))
+      }
+      if (to === src.length) ases.push(next)
+      return { ...vip, ases }
     }
   }
 }
+
+const bucketsUnknown = (a: ObservedAs): ObservedAs => (a.numBuckets === undefined ? a : { ...a, numBuckets: undefined })
 
 // --- Logging -------------------------------------------------------------------
 
