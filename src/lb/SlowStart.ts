@@ -35,12 +35,28 @@ export interface Ramps {
 export const steps = (durationMs: number, weight: number): number =>
   Math.max(1, Math.min(weight, Math.floor(durationMs / MIN_STEP_MS)))
 
+/**
+ * How close to a step's boundary counts as on it (ms). Times are fractional
+ * (a transition's time, a test clock moved in steps from one), and a boundary
+ * computed as start + offset can come out a rounding error after a `now`
+ * that is on it: without the tolerance the step would not have begun, its
+ * boundary would be 1e-12 ms away, and the ramp fiber would wait that long,
+ * over and over (a loop on a test clock, which never moves by itself). More
+ * than the float spacing of epoch milliseconds (2.4e-4).
+ */
+const ON_BOUNDARY_MS = 1e-3
+
 /** The step `now` is in (0..n-1), or undefined when there is no ramp or it is over. */
 const stepOf = (weight: number, durationMs: number, startedAt: number, now: number): number | undefined => {
   if (durationMs <= 0 || weight <= 1) return undefined
-  const elapsed = now - startedAt
+  const elapsed = now - startedAt + ON_BOUNDARY_MS
   if (elapsed >= durationMs) return undefined
-  return elapsed <= 0 ? 0 : Math.floor((elapsed * steps(durationMs, weight)) / durationMs)
+  const n = steps(durationMs, weight)
+  if (elapsed <= 0) return 0
+  let k = Math.floor((elapsed * n) / durationMs)
+  // The boundaries are where nextStepAt says (rounded up to the ms): on or before them, still the step before.
+  while (k > 0 && startedAt + Math.ceil((k * durationMs) / n) > now + ON_BOUNDARY_MS) k--
+  return k
 }
 
 /** The weight at `now` of a ramp to `weight` that started at `startedAt`. */

@@ -41,6 +41,22 @@ describe("SlowStart: the step rule", () => {
     expect(walk(3, 60_000, 0)).toEqual([[0, 1], [20_000, 2], [40_000, 3], [60_000, 3]])
   })
 
+  it("a time a rounding error before a step's boundary is on it: the next step is ahead, never 1e-12 ms away", () => {
+    // A start and a now as the harness's test clock gave them (the ramp fiber looped on them).
+    const start = 27_106.731755
+    const now = 28_106.731754999997
+    expect(now).toBeLessThan(start + 1_000) // just short of the boundary, by a rounding error
+    const next = SlowStart.nextStepAt(50, 3_000, start, now)!
+    expect(next - now).toBeGreaterThan(1e-4)
+    expect(next).toBe(start + 2_000)
+    expect(SlowStart.weightAt(50, 3_000, start, now)).toBe(SlowStart.weightAt(50, 3_000, start, start + 1_000))
+    // Every time of a ramp at epoch milliseconds: the next step is always some way ahead.
+    for (let t = 1_760_000_000_000.3; t < 1_760_000_031_000; t += 499.9999) {
+      const at = SlowStart.nextStepAt(100, 30_000, 1_760_000_000_000.1, t)
+      if (at !== undefined) expect(at - t).toBeGreaterThan(1e-4)
+    }
+  })
+
   it("no ramp without a duration, for weight 0 or 1, before the start or once over", () => {
     expect(SlowStart.nextStepAt(100, 0, 0, 0)).toBeUndefined()
     expect(SlowStart.weightAt(100, 0, 0, 0)).toBe(100)
