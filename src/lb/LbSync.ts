@@ -1045,7 +1045,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
       let next: number | undefined
       for (const [backend, startedAt] of ramps) {
         const frontends = frontendsOf(config, backend)
-        if (due !== undefined && now >= due) {
+        // On the boundary is due (SlowStart.isDue): else the step would wait for the next one while its weights already apply.
+        if (due !== undefined && SlowStart.isDue(due, now)) {
           for (const f of frontends) {
             keys.add(keyStringOf(f))
             names.add(f.name)

@@ -59,6 +59,14 @@ const stepOf = (weight: number, durationMs: number, startedAt: number, now: numb
   return k
 }
 
+/**
+ * Whether a step that begins at `due` (a `nextStepAt`) has begun at `now`: on
+ * its boundary counts, as for the weights. A wake-up a rounding error short of
+ * the boundary (a sleep of `due - now` ends at `now + (due - now)`, which need
+ * not be `due`) must send the step the weights already give, not skip it.
+ */
+export const isDue = (due: number, now: number): boolean => now + ON_BOUNDARY_MS >= due
+
 /** The weight at `now` of a ramp to `weight` that started at `startedAt`. */
 export const weightAt = (weight: number, durationMs: number, startedAt: number, now: number): number => {
   const k = stepOf(weight, durationMs, startedAt, now)
@@ -157,5 +165,5 @@ export const schedule = (
       if (t !== undefined && (next === undefined || t < next)) next = t
     }
   }
-  return { next, end: startedAt + longest, over: now >= startedAt + longest }
+  return { next, end: startedAt + longest, over: isDue(startedAt + longest, now) }
 }

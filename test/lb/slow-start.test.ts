@@ -50,6 +50,9 @@ describe("SlowStart: the step rule", () => {
     expect(next - now).toBeGreaterThan(1e-4)
     expect(next).toBe(start + 2_000)
     expect(SlowStart.weightAt(50, 3_000, start, now)).toBe(SlowStart.weightAt(50, 3_000, start, start + 1_000))
+    // The step that began there is due (the ramp fiber sends it now, not with the next one); the next one is not.
+    expect(SlowStart.isDue(start + 1_000, now)).toBe(true)
+    expect(SlowStart.isDue(next, now)).toBe(false)
     // Every time of a ramp at epoch milliseconds: the next step is always some way ahead.
     for (let t = 1_760_000_000_000.3; t < 1_760_000_031_000; t += 499.9999) {
       const at = SlowStart.nextStepAt(100, 30_000, 1_760_000_000_000.1, t)
