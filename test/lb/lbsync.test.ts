@@ -250,16 +250,23 @@ describe("LbSync: one writer, reactions first", () => {
       ))
     )
 
+  /** Inside wideServices: the LB sync, the checker, and every AS programmed (`weighted(w)`: the ASes of weight w). */
+  const widelyProgrammed = (sim: Simulator.SimulatorShape) =>
+    Effect.gen(function*() {
+      const sync = yield* LbSync.LbSync
+      const checker = yield* HealthChecker.HealthChecker
+      const all = FRONTENDS * BACKENDS
+      const weighted = (w: number) => Object.values(allWeights(sim)).filter((x) => x === w).length
+      yield* advanceUntil("every AS programmed", Effect.sync(() => (weighted(100) === all ? true : undefined)))
+      return { all, checker, sync, weighted }
+    })
+
   it.scoped("a transition of a backend in 100 VIPs goes out from memory a chunk at a time: every VIP once; a VIP another client deleted in a later chunk is refused, re-read and re-created", () =>
     Effect.gen(function*() {
       const { apiSocket, sim, statsSocket } = yield* simulator
       const services = wideServices(apiSocket, statsSocket)
       yield* Effect.gen(function*() {
-        const sync = yield* LbSync.LbSync
-        const checker = yield* HealthChecker.HealthChecker
-        const all = FRONTENDS * BACKENDS
-        const weighted = (w: number) => Object.values(allWeights(sim)).filter((x) => x === w).length
-        yield* advanceUntil("every AS programmed", Effect.sync(() => (weighted(100) === all ? true : undefined)))
+        const { all, checker, sync, weighted } = yield* widelyProgrammed(sim)
         const drained: Array<string> = []
         const added: Array<string> = []
         const unsubscribe = sim.lb.subscribe((m: LbMutation) => {
@@ -304,12 +311,8 @@ describe("LbSync: one writer, reactions first", () => {
       const { apiSocket, sim, statsSocket } = yield* simulator
       const services = wideServices(apiSocket, statsSocket)
       yield* Effect.gen(function*() {
-        const sync = yield* LbSync.LbSync
-        const checker = yield* HealthChecker.HealthChecker
+        const { all, checker, sync, weighted } = yield* widelyProgrammed(sim)
         const running = yield* RunningConfig.RunningConfig
-        const all = FRONTENDS * BACKENDS
-        const weighted = (w: number) => Object.values(allWeights(sim)).filter((x) => x === w).length
-        yield* advanceUntil("every AS programmed", Effect.sync(() => (weighted(100) === all ? true : undefined)))
 
         // A reload that changes every weight: one full sync of 2,000 lb_as_set_weight.
         const log: Array<{ readonly address: string; readonly from: number; readonly to: number; readonly flush: boolean }> = []
