@@ -27,7 +27,7 @@ import type { BackendInfo, FrontendInfo, HealthCheckInfo, HealthStatus, LbOpInfo
 import type { Backend, Config, Frontend, HealthCheck, MinHealthy, Pool } from "../config/Config.js"
 import { parseDuration } from "../config/Duration.js"
 import { type DesiredVip, desiredVip, predictedBuckets, type StatusOf } from "../lb/Desired.js"
-import { describeOp, diff, flushKey, type LbOp, type ObservedVip } from "../lb/Diff.js"
+import { describeOp, diff, eviction, flushKey, type LbOp, type ObservedVip } from "../lb/Diff.js"
 import * as Panic from "../lb/Panic.js"
 import type { Ramps } from "../lb/SlowStart.js"
 import { canonicalAddress, keyOf, vipKey, vipKeyString } from "../lb/VipKey.js"
@@ -219,10 +219,9 @@ export const plan = (request: ActionRequest, input: PlanInput, now: number = Dat
     const flush = new Set(moved && address !== undefined ? [flushKey(next, address)] : [])
     const planned = [...diff([next], [reported], { scope: new Set([vipKeyString(next)]), flush })]
     // A set-weight's flush (the LB sync's eviction): weight 0 again, with flush, unless an op already flushes it.
-    const evicted = next.ases.find((a) => a.backend === target)
-    if (request.action === "set-weight" && request.flush === true && evicted !== undefined && evicted.weight === 0 &&
-      !planned.some((op) => (op._tag === "AsWeight" || op._tag === "AsAdd") && op.flush && op.backend === target)) {
-      planned.push({ _tag: "AsWeight", vip: next, frontend: f.name, address: evicted.address, backend: target, weight: 0, flush: true })
+    if (request.action === "set-weight" && request.flush === true) {
+      const x = eviction(next, target, planned)
+      if (x._tag === "Evict") planned.push(x.op)
     }
     ops.push(...planned.map(opInfo))
     const weightsBefore = new Map(reported.ases.map((a) => [a.address, a.weight]))

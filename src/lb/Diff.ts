@@ -446,3 +446,25 @@ export const describeOp = (op: LbOp): { readonly event: string; readonly fields:
       }
   }
 }
+
+/**
+ * An operator's flush of `backend`'s AS in `vip` (a set-weight with flush):
+ * its weight 0 again, with flush, when 0 is what it should be and no op in
+ * `planned` flushes it already; `serving` (with its weight, -1 when it has
+ * no AS there) when the AS still takes traffic through another pool.
+ */
+export const eviction = (
+  vip: DesiredVip | undefined,
+  backend: string,
+  planned: ReadonlyArray<LbOp>
+): { readonly _tag: "Evict"; readonly op: LbOp } | { readonly _tag: "Serving"; readonly weight: number } | { readonly _tag: "Already" } => {
+  const as = vip?.ases.find((a) => a.backend === backend)
+  if (vip === undefined || as === undefined || as.weight !== 0) return { _tag: "Serving", weight: as?.weight ?? -1 }
+  const key = vipKeyString(vip)
+  const already = planned.some((op) =>
+    (op._tag === "AsWeight" || op._tag === "AsAdd") && op.flush && op.backend === backend && vipKeyString(op.vip) === key
+  )
+  return already
+    ? { _tag: "Already" }
+    : { _tag: "Evict", op: { _tag: "AsWeight", vip: keyOf(vip), frontend: vip.frontend, address: as.address, backend, weight: 0, flush: true } }
+}

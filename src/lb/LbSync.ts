@@ -36,6 +36,7 @@ import {
   applyOp,
   describeOp,
   diff,
+  eviction,
   flushKey,
   type LbOp,
   type ObservedAs,
@@ -476,24 +477,18 @@ export const make = Effect.fn("LbSync.make")(function*() {
     return out
   }
 
-  /** The ops an operator's flush adds: the AS's weight 0 again, with flush, when 0 is what it should be. */
+  /** The ops an operator's flush adds: the AS's weight 0 again, with flush, when 0 is what it should be (Diff.eviction). */
   const evictions = (desired: ReadonlyArray<DesiredVip>, evict: Request["evict"], planned: ReadonlyArray<LbOp>) =>
     Effect.gen(function*() {
       const ops: Array<LbOp> = []
       for (const e of evict) {
-        const vip = desired.find((d) => vipKeyString(d) === e.key)
-        const as = vip?.ases.find((a) => a.backend === e.backend)
-        if (vip === undefined || as === undefined || as.weight !== 0) {
+        const x = eviction(desired.find((d) => vipKeyString(d) === e.key), e.backend, planned)
+        if (x._tag === "Evict") ops.push(x.op)
+        else if (x._tag === "Serving") {
           yield* Effect.logWarning("flush skipped: the AS still takes traffic through another pool").pipe(
-            Effect.annotateLogs({ event: "frontend-weight-flush-skipped", frontend: e.frontend, backend: e.backend, weight: as?.weight ?? -1 })
+            Effect.annotateLogs({ event: "frontend-weight-flush-skipped", frontend: e.frontend, backend: e.backend, weight: x.weight })
           )
-          continue
         }
-        const already = planned.some((op) =>
-          (op._tag === "AsWeight" || op._tag === "AsAdd") && op.flush && vipKeyString(op.vip) === e.key && op.backend === e.backend
-        )
-        if (already) continue
-        ops.push({ _tag: "AsWeight", vip: keyOf(vip), frontend: vip.frontend, address: as.address, backend: e.backend, weight: 0, flush: true })
       }
       return ops
     })
