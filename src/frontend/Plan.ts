@@ -26,7 +26,7 @@ import { Duration, Either } from "effect"
 import type { BackendInfo, FrontendInfo, HealthCheckInfo, HealthStatus, LbOpInfo, LbState } from "../api/Api.js"
 import type { Backend, Config, Frontend, HealthCheck, MinHealthy, Pool } from "../config/Config.js"
 import { parseDuration } from "../config/Duration.js"
-import { type DesiredVip, desiredVip, predictedBuckets, type StatusOf } from "../lb/Desired.js"
+import { type DesiredVip, desiredVip, flushesInto, predictedBuckets, type StatusOf } from "../lb/Desired.js"
 import { describeOp, diff, eviction, flushKey, type LbOp, type ObservedVip } from "../lb/Diff.js"
 import * as Panic from "../lb/Panic.js"
 import type { Ramps } from "../lb/SlowStart.js"
@@ -63,8 +63,6 @@ const stateAfter = (action: ActionRequest["action"], state: HealthStatus): Healt
   }
 }
 
-/** States whose AS the LB sync flushes when a backend moves into them (flush-on-down for down). */
-const flushes = (state: HealthStatus, f: FrontendInfo) => state === "disabled" || state === "removed" || (state === "down" && f.flushOnDown)
 
 const duration = (text: string | undefined): Duration.Duration | undefined => {
   if (text === undefined) return undefined
@@ -214,7 +212,7 @@ export const plan = (request: ActionRequest, input: PlanInput, now: number = Dat
     const next = Panic.evaluate(fAfter, ordinary, after, judged.guard, seed, now).vip
     // The diff from what maglevd asks of VPP now; a backend that moves into a flushing state is flushed even at the same weight.
     const reported = reportedOf(next, f)
-    const moved = after(target) !== before(target) && flushes(after(target) ?? "unknown", f)
+    const moved = after(target) !== before(target) && flushesInto(after(target) ?? "unknown", f.flushOnDown)
     const address = next.ases.find((a) => a.backend === target)?.address
     const flush = new Set(moved && address !== undefined ? [flushKey(next, address)] : [])
     const planned = [...diff([next], [reported], { scope: new Set([vipKeyString(next)]), flush })]

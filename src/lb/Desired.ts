@@ -59,6 +59,10 @@ export interface DesiredVip extends VipKey {
 /** A backend's health; `undefined` (no entry yet) counts as unknown. */
 export type StatusOf = (backend: string) => HealthStatus | undefined
 
+/** Whether a backend that moves into `state` has its AS flushed in a frontend (flush-on-down for down). */
+export const flushesInto = (state: HealthStatus, flushOnDown: boolean): boolean =>
+  state === "disabled" || state === "removed" || (state === "down" && flushOnDown)
+
 export type FrontendState = "up" | "down" | "unknown"
 
 /** GRE4 to IPv4 backends, GRE6 to IPv6 ones, whatever the VIP's own family. */

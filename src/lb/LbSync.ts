@@ -31,7 +31,7 @@ import type { VppConnection } from "../vpp/transport/VppApi.js"
 import { lb } from "../vpp/binapi/index.js"
 import { type AsOf, asLinesMatch, readAsLines, showLbVips, showLbVipsWith } from "../vpp/LbVips.js"
 import * as Supervisor from "../vpp/Supervisor.js"
-import { type DesiredVip, desiredVip } from "./Desired.js"
+import { type DesiredVip, desiredVip, flushesInto } from "./Desired.js"
 import {
   applyOp,
   describeOp,
@@ -990,12 +990,11 @@ export const make = Effect.fn("LbSync.make")(function*() {
                 ))
               }
             }
-            const flushes = to === "disabled" || to === "removed" || to === "down"
             for (const f of frontendsOf(config, event.backend)) {
               const k = keyStringOf(f)
               keys.add(k)
               dirty.add(k)
-              if (flushes && (to !== "down" || f.flushOnDown)) flush.add(flushKey(frontendVipKey(f), event.address))
+              if (flushesInto(to, f.flushOnDown)) flush.add(flushKey(frontendVipKey(f), event.address))
             }
           }
           const sent = keys.size === 0 ? Effect.void : submit(request({ keys, flush, reason: "health" }))
