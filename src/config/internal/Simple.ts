@@ -70,27 +70,47 @@ const NODE_TYPE = Symbol.for("yaml.node.type")
 const between = (proto: object, type: string): object =>
   Object.create(proto, { [NODE_TYPE]: { value: Symbol.for(type) } }) as object
 
+/*
+ * A node keeps where it starts and ends as two numbers; `range`, the
+ * package's array, is made when asked for (an issue's position): an array per
+ * node was a third of what a 10,000-backend file's tree kept alive.
+ */
 class LightScalar {
   constructor(
     readonly value: unknown,
     readonly source: string,
-    readonly range: [number, number, number],
+    readonly start: number,
+    readonly end: number,
     readonly type: Scalar.Type
   ) {}
+
+  get range(): [number, number, number] {
+    return [this.start, this.end, this.end]
+  }
 }
 Object.setPrototypeOf(LightScalar.prototype, between(Scalar.prototype, "yaml.scalar"))
 
 class LightMap {
   readonly items: Array<Pair> = []
-  range: [number, number, number] = [0, 0, 0]
+  start = 0
+  end = 0
   constructor(readonly flow: boolean) {}
+
+  get range(): [number, number, number] {
+    return [this.start, this.end, this.end]
+  }
 }
 Object.setPrototypeOf(LightMap.prototype, between(YAMLMap.prototype, "yaml.map"))
 
 class LightSeq {
   readonly items: Array<Node> = []
-  range: [number, number, number] = [0, 0, 0]
+  start = 0
+  end = 0
   constructor(readonly flow: boolean) {}
+
+  get range(): [number, number, number] {
+    return [this.start, this.end, this.end]
+  }
 }
 Object.setPrototypeOf(LightSeq.prototype, between(YAMLSeq.prototype, "yaml.seq"))
 
@@ -99,11 +119,15 @@ class LightPair {
 }
 Object.setPrototypeOf(LightPair.prototype, between(Pair.prototype, "yaml.pair"))
 
-const scalar = (value: unknown, source: string, start: number, end: number, type: Scalar.Type): Scalar =>
-  new LightScalar(value, source, [start, end, end], type) as unknown as Scalar
+/** Where a node starts in the text (what `node.range[0]` says), without making its `range`; undefined when it has none. */
+export const startOf = (node: Node): number | undefined =>
+  node instanceof LightScalar || node instanceof LightMap || node instanceof LightSeq ? node.start : node.range?.[0]
 
-const newMap = (flow: boolean): YAMLMap => new LightMap(flow) as unknown as YAMLMap
-const newSeq = (flow: boolean): YAMLSeq => new LightSeq(flow) as unknown as YAMLSeq
+const scalar = (value: unknown, source: string, start: number, end: number, type: Scalar.Type): Scalar =>
+  new LightScalar(value, source, start, end, type) as unknown as Scalar
+
+const newMap = (flow: boolean): LightMap => new LightMap(flow)
+const newSeq = (flow: boolean): LightSeq => new LightSeq(flow)
 const pair = (key: Node, value: Node | null): Pair => new LightPair(key, value) as unknown as Pair
 
 const SPACE = 32
@@ -119,43 +143,71 @@ const FLOW_END = new Set([..."],}"].map((c) => c.charCodeAt(0)))
 /** Deeper than this (blocks and flows), the package reads it (and bounds it). */
 const MAX_DEPTH = 32
 
-interface Line {
-  /** Offset of the line's first character. */
-  readonly start: number
-  /** Offset of the first non-space character. */
-  readonly content: number
-  /** Offset of the line's end (its `\n`, or the text's end). */
-  readonly end: number
+/**
+ * The lines that say something (not blank, not only a comment), three
+ * numbers each in one array rather than an object each: the offset of the
+ * line's first character, of its first non-space character, and of its end
+ * (its `\n`, or the text's end).
+ */
+class Lines {
+  private readonly data: Int32Array
+  count = 0
+
+  /** `capacity`: the lines of the text, which are at least as many. */
+  constructor(capacity: number) {
+    this.data = new Int32Array(3 * capacity)
+  }
+
+  push(start: number, content: number, end: number): void {
+    const at = 3 * this.count++
+    this.data[at] = start
+    this.data[at + 1] = content
+    this.data[at + 2] = end
+  }
+
+  start(i: number): number {
+    return this.data[3 * i]!
+  }
+
+  content(i: number): number {
+    return this.data[3 * i + 1]!
+  }
+
+  end(i: number): number {
+    return this.data[3 * i + 2]!
+  }
 }
 
 class Reader {
+  /** The current line. */
   private i = 0
+  /** Where the last scalar or flow collection read ends (what `key`, `quoted`, `flow` and `flowScalar` read up to). */
+  private after = 0
   nodes = 0
 
-  constructor(private readonly text: string, private readonly lines: ReadonlyArray<Line>) {}
+  constructor(private readonly text: string, private readonly lines: Lines) {}
 
-  private get line(): Line | undefined {
-    return this.lines[this.i]
+  private get more(): boolean {
+    return this.i < this.lines.count
   }
 
-  private indent(line: Line): number {
-    return line.content - line.start
+  private indent(i: number): number {
+    return this.lines.content(i) - this.lines.start(i)
   }
 
   document(): Node | null {
-    const first = this.line
-    if (first === undefined) return null
-    if (this.indent(first) !== 0) giveUp()
+    if (!this.more) return null
+    if (this.indent(0) !== 0) giveUp()
     const node = this.block(0, 0)
-    if (this.line !== undefined) giveUp()
+    if (this.more) giveUp()
     return node
   }
 
   /** A block mapping or sequence whose first line is the current one, at `indent`. */
   private block(indent: number, depth: number): Node {
     if (depth > MAX_DEPTH) giveUp()
-    const line = this.line!
-    return this.isSeqItem(line.content) ? this.seq(indent, depth) : this.map(indent, line.content, depth)
+    const content = this.lines.content(this.i)
+    return this.isSeqItem(content) ? this.seq(indent, depth) : this.map(indent, content, depth)
   }
 
   private isSeqItem(at: number): boolean {
@@ -164,74 +216,70 @@ class Reader {
   }
 
   private lineEnd(): number {
-    return this.line!.end
+    return this.lines.end(this.i)
   }
 
   /** A block mapping at `indent`; its first key at `from` on the current line (after `- ` for a sequence's item). */
-  private map(indent: number, from: number, depth: number): YAMLMap {
+  private map(indent: number, from: number, depth: number): Node {
     const map = newMap(false)
-    map.range = [from, from, from]
+    map.start = from
     let at = from
     for (;;) {
-      const { key, after } = this.key(at)
+      const key = this.key(at)
       const end = this.lineEnd()
-      const rest = this.skipSpaces(after, end)
+      const rest = this.skipSpaces(this.after, end)
       let value: Node | null
       if (rest === end || this.text.charCodeAt(rest) === HASH) {
         this.i++
-        const next = this.line
-        if (next !== undefined && this.indent(next) > indent) value = this.block(this.indent(next), depth + 1)
-        else if (next !== undefined && this.indent(next) === indent && this.isSeqItem(next.content)) value = this.seq(indent, depth + 1)
+        if (this.more && this.indent(this.i) > indent) value = this.block(this.indent(this.i), depth + 1)
+        else if (this.more && this.indent(this.i) === indent && this.isSeqItem(this.lines.content(this.i))) value = this.seq(indent, depth + 1)
         else value = null
       } else {
         value = this.inline(rest, end, depth)
         this.i++
       }
       map.items.push(pair(key, value))
-      const next = this.line
-      if (next === undefined || this.indent(next) < indent) break
-      if (this.indent(next) > indent || this.isSeqItem(next.content)) giveUp()
-      at = next.content
+      if (!this.more || this.indent(this.i) < indent) break
+      if (this.indent(this.i) > indent || this.isSeqItem(this.lines.content(this.i))) giveUp()
+      at = this.lines.content(this.i)
     }
-    map.range = [from, this.lastEnd(), this.lastEnd()]
-    return map
+    map.end = this.lastEnd()
+    return map as unknown as Node
   }
 
   /** A block sequence at `indent`, from the current line. */
-  private seq(indent: number, depth: number): YAMLSeq {
+  private seq(indent: number, depth: number): Node {
     const seq = newSeq(false)
-    const from = this.line!.content
+    seq.start = this.lines.content(this.i)
     for (;;) {
-      const line = this.line!
+      const line = this.i
       this.nodes++
-      const end = line.end
-      const at = this.skipSpaces(line.content + 1, end)
+      const end = this.lines.end(line)
+      const at = this.skipSpaces(this.lines.content(line) + 1, end)
       if (at === end || this.text.charCodeAt(at) === HASH) {
         this.i++
-        const next = this.line
         // An empty item (`-` alone) is the package's: it gives it a position of its own.
-        if (next === undefined || this.indent(next) <= indent) giveUp()
-        seq.items.push(this.block(this.indent(next!), depth + 1))
+        if (!this.more || this.indent(this.i) <= indent) giveUp()
+        seq.items.push(this.block(this.indent(this.i), depth + 1))
       } else if (this.isSeqItem(at)) {
         giveUp()
       } else if (this.startsPair(at, end)) {
         // `- name: primary`: a mapping whose keys line up under the first.
-        seq.items.push(this.map(at - line.start, at, depth + 1))
+        seq.items.push(this.map(at - this.lines.start(line), at, depth + 1))
       } else {
         seq.items.push(this.inline(at, end, depth))
         this.i++
       }
-      const next = this.line
       // A line at this indentation that is no item ends a sequence under a key at the same indentation (`key:` then `- a`).
-      if (next === undefined || this.indent(next) < indent || !this.isSeqItem(next.content)) break
-      if (this.indent(next) > indent) giveUp()
+      if (!this.more || this.indent(this.i) < indent || !this.isSeqItem(this.lines.content(this.i))) break
+      if (this.indent(this.i) > indent) giveUp()
     }
-    seq.range = [from, this.lastEnd(), this.lastEnd()]
-    return seq
+    seq.end = this.lastEnd()
+    return seq as unknown as Node
   }
 
   private lastEnd(): number {
-    return this.lines[this.i - 1]?.end ?? 0
+    return this.i > 0 ? this.lines.end(this.i - 1) : 0
   }
 
   private skipSpaces(at: number, end: number): number {
@@ -254,16 +302,13 @@ class Reader {
     return false
   }
 
-  /** A block mapping's key at `at` and the offset after its `:`. */
-  private key(at: number): { readonly key: Scalar; readonly after: number } {
+  /** A block mapping's key at `at`; `after` is then the offset after its `:`. */
+  private key(at: number): Scalar {
     const end = this.lineEnd()
     const c = this.text.charCodeAt(at)
     let key: Scalar
-    let after: number
     if (c === 34 || c === 39) {
-      const q = this.quoted(at, end)
-      key = q.node
-      after = q.after
+      key = this.quoted(at, end)
     } else {
       if (INDICATORS.has(c)) giveUp()
       let k = at
@@ -277,27 +322,22 @@ class Reader {
       const source = this.text.slice(at, e)
       this.nodes++
       key = scalar(plainValue(source), source, at, e, "PLAIN")
-      after = k
+      this.after = k
     }
-    if (this.text.charCodeAt(after) !== COLON) giveUp()
-    after++
-    if (after < end && this.text.charCodeAt(after) !== SPACE) giveUp()
-    return { key, after }
+    if (this.text.charCodeAt(this.after) !== COLON) giveUp()
+    this.after++
+    if (this.after < end && this.text.charCodeAt(this.after) !== SPACE) giveUp()
+    return key
   }
 
   /** A value on the rest of a line (from `at`, not a comment): a flow collection or a scalar, then only a comment. */
   private inline(at: number, end: number, depth: number): Node {
     const c = this.text.charCodeAt(at)
     let node: Node
-    let after: number
     if (c === 123 || c === 91) {
-      const f = this.flow(at, end, depth + 1)
-      node = f.node
-      after = f.after
+      node = this.flow(at, end, depth + 1)
     } else if (c === 34 || c === 39) {
-      const q = this.quoted(at, end)
-      node = q.node
-      after = q.after
+      node = this.quoted(at, end)
     } else {
       if (INDICATORS.has(c)) giveUp()
       let k = at
@@ -314,13 +354,13 @@ class Reader {
       this.nodes++
       return scalar(plainValue(source), source, at, last, "PLAIN")
     }
-    const rest = this.skipSpaces(after, end)
-    if (rest < end && !(this.text.charCodeAt(rest) === HASH && rest > after)) giveUp()
+    const rest = this.skipSpaces(this.after, end)
+    if (rest < end && !(this.text.charCodeAt(rest) === HASH && rest > this.after)) giveUp()
     return node
   }
 
-  /** A quoted scalar on one line, with the escapes configurations use. */
-  private quoted(at: number, end: number): { readonly node: Scalar; readonly after: number } {
+  /** A quoted scalar on one line, with the escapes configurations use; `after` is then the offset after its closing quote. */
+  private quoted(at: number, end: number): Scalar {
     const q = this.text.charCodeAt(at)
     let value = ""
     let k = at + 1
@@ -349,23 +389,24 @@ class Reader {
     }
     value += this.text.slice(from, k)
     this.nodes++
-    const close = k + 1
-    return { node: scalar(value, value, at, close, q === 34 ? "QUOTE_DOUBLE" : "QUOTE_SINGLE"), after: close }
+    this.after = k + 1
+    return scalar(value, value, at, this.after, q === 34 ? "QUOTE_DOUBLE" : "QUOTE_SINGLE")
   }
 
-  /** A flow mapping or sequence that closes on this line. */
-  private flow(at: number, end: number, depth: number): { readonly node: YAMLMap | YAMLSeq; readonly after: number } {
+  /** A flow mapping or sequence that closes on this line; `after` is then the offset after it. */
+  private flow(at: number, end: number, depth: number): Node {
     if (depth > MAX_DEPTH) giveUp()
     const isMap = this.text.charCodeAt(at) === 123
     const close = isMap ? 125 : 93
-    const node = isMap ? newMap(true) : newSeq(true)
+    const map = isMap ? newMap(true) : undefined
+    const seq = isMap ? undefined : newSeq(true)
     this.nodes++
     let k = this.skipSpaces(at + 1, end)
     while (this.text.charCodeAt(k) !== close) {
       if (k >= end) giveUp()
-      if (isMap) {
+      if (map !== undefined) {
         const key = this.flowScalar(k, end, true)
-        k = key.after
+        k = this.after
         let value: Node | null = null
         const ch = this.text.charCodeAt(k)
         // `{ b1, b2 }` and `{ b1: , b2: }`: keys without values.
@@ -374,38 +415,40 @@ class Reader {
           k = this.skipSpaces(k + 1, end)
           const next = this.text.charCodeAt(k)
           if (next !== 44 && next !== close) {
-            const v = this.flowValue(k, end, depth)
-            value = v.node
-            k = v.after
+            value = this.flowValue(k, end, depth)
+            k = this.after
           }
         }
-        ;(node as YAMLMap).items.push(pair(key.node, value))
+        map.items.push(pair(key, value))
       } else {
-        const value = this.flowValue(k, end, depth)
-        ;(node as YAMLSeq).items.push(value.node)
-        k = value.after
+        seq!.items.push(this.flowValue(k, end, depth))
+        k = this.after
       }
       k = this.skipSpaces(k, end)
       const ch = this.text.charCodeAt(k)
       if (ch === 44) k = this.skipSpaces(k + 1, end)
       else if (ch !== close) giveUp()
     }
-    node.range = [at, k + 1, k + 1]
-    return { node, after: k + 1 }
+    const node = map ?? seq!
+    node.start = at
+    node.end = k + 1
+    this.after = k + 1
+    return node as unknown as Node
   }
 
-  private flowValue(at: number, end: number, depth: number): { readonly node: Node; readonly after: number } {
+  private flowValue(at: number, end: number, depth: number): Node {
     const c = this.text.charCodeAt(at)
     if (c === 123 || c === 91) return this.flow(at, end, depth + 1)
     return this.flowScalar(at, end, false)
   }
 
-  /** A scalar in a flow collection: quoted, or plain up to `,`, `]`, `}` (or a key's `: `). */
-  private flowScalar(at: number, end: number, isKey: boolean): { readonly node: Scalar; readonly after: number } {
+  /** A scalar in a flow collection: quoted, or plain up to `,`, `]`, `}` (or a key's `: `); `after` is then where it stops. */
+  private flowScalar(at: number, end: number, isKey: boolean): Scalar {
     const c = this.text.charCodeAt(at)
     if (c === 34 || c === 39) {
-      const q = this.quoted(at, end)
-      return { node: q.node, after: this.skipSpaces(q.after, end) }
+      const node = this.quoted(at, end)
+      this.after = this.skipSpaces(this.after, end)
+      return node
     }
     if (INDICATORS.has(c) || at >= end) giveUp()
     let k = at
@@ -426,7 +469,8 @@ class Reader {
     }
     const source = this.text.slice(at, last)
     this.nodes++
-    return { node: scalar(plainValue(source), source, at, last, "PLAIN"), after: k }
+    this.after = k
+    return scalar(plainValue(source), source, at, last, "PLAIN")
   }
 }
 
@@ -447,7 +491,9 @@ export const readSimple = (text: string, maxNodes: number): SimpleDocument | und
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u0009\u000b-\u001f\u007f\ufeff]/.test(text)) return undefined
   const lineCounter = new LineCounter()
-  const lines: Array<Line> = []
+  let newlines = 0
+  for (let at = text.indexOf("\n"); at >= 0; at = text.indexOf("\n", at + 1)) newlines++
+  const lines = new Lines(newlines + 1)
   let start = 0
   lineCounter.addNewLine(0)
   for (;;) {
@@ -460,7 +506,7 @@ export const readSimple = (text: string, maxNodes: number): SimpleDocument | und
     if (content < end && c !== HASH) {
       // Directives and document markers: the package's.
       if (content === start && (c === 37 || text.startsWith("---", start) || text.startsWith("...", start))) return undefined
-      lines.push({ start, content, end })
+      lines.push(start, content, end)
     }
     if (end === text.length) break
     start = end + 1

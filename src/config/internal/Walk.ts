@@ -28,6 +28,7 @@ import {
 import { parseDuration } from "../Duration.js"
 import type { ConfigIssue } from "../Issue.js"
 import { Path } from "./Path.js"
+import { startOf } from "./Simple.js"
 
 export const Invalid: unique symbol = Symbol.for("vpp-maglev/config/Invalid")
 export type Invalid = typeof Invalid
@@ -82,8 +83,9 @@ export class Walk {
   }
 
   positionOf(node: unknown): Position | undefined {
-    if (!isNode(node) || node.range == null) return undefined
-    const { line, col } = this.lineCounter.linePos(node.range[0])
+    const start = isNode(node) ? startOf(node) : undefined
+    if (start === undefined) return undefined
+    const { line, col } = this.lineCounter.linePos(start)
     return { line, column: col }
   }
 
@@ -107,7 +109,7 @@ export class Walk {
   mark(path: Path, key: unknown, value: Node | null | Invalid): void {
     const scalar = value !== null && value !== Invalid && isScalar(value) ? value : undefined
     const at = scalar ?? key
-    if (path.at === undefined && isNode(at) && at.range != null) path.at = at
+    if (path.at === undefined && isNode(at) && startOf(at) !== undefined) path.at = at
     if (scalar !== undefined && path.scalar === undefined) path.scalar = scalar
   }
 
