@@ -15,7 +15,7 @@
  * (`maglev_frontend_state`, `maglev_frontend_serving_backends`) are computed
  * from the same rule at scrape time (metrics/Gauges.ts, `sources`).
  */
-import { Clock, Effect, HashMap, Layer, Option, Queue, type Scope, Stream } from "effect"
+import { Chunk, Clock, Effect, HashMap, Layer, Option, Queue, type Scope, Stream } from "effect"
 import type { Config, Frontend } from "../config/Config.js"
 import * as RunningConfig from "../config/RunningConfig.js"
 import { activePool, type FrontendState as HealthState, type StatusOf } from "../lb/Desired.js"
@@ -126,42 +126,219 @@ export const logTransition = (t: FrontendTransition): Effect.Effect<void> =>
     })
   )
 
+/** What changed since the last judgement, besides the configuration. */
+export interface Changes {
+  /** Backends whose health changed: the frontends that use them are judged again. */
+  readonly backends: Iterable<string>
+  /** Frontends judged again whatever their backends did (a panic of theirs started or ended). */
+  readonly frontends: Iterable<string>
+}
+
+/** One place a backend has in a frontend: the frontend's position, the pool's, whether it has weight there, its entries there. */
+interface Membership {
+  readonly frontend: number
+  readonly pool: number
+  weighted: boolean
+  entries: number
+}
+
+/**
+ * A configuration's frontends in file order, where each backend serves
+ * (rebuilt when the configuration changes), and per frontend the counts its
+ * state follows from (kept as backends change): per pool, its distinct
+ * members with weight that are up; and its members (an entry per pool) whose
+ * status is decided (not unknown).
+ */
+interface Index {
+  readonly config: Config
+  readonly frontends: ReadonlyArray<Frontend>
+  readonly position: ReadonlyMap<string, number>
+  readonly places: ReadonlyMap<string, ReadonlyArray<Membership>>
+  /** The status each count was kept at, by backend. */
+  readonly known: Map<string, HealthStatus | undefined>
+  readonly upWeighted: ReadonlyArray<Int32Array>
+  readonly decided: Int32Array
+  readonly members: Int32Array
+}
+
+const isDecided = (s: HealthStatus | undefined): boolean => s !== undefined && s !== "unknown"
+
+const indexOf = (config: Config, status: StatusOf): Index => {
+  const frontends = [...config.frontends.values()]
+  const position = new Map<string, number>()
+  const places = new Map<string, Array<Membership>>()
+  const known = new Map<string, HealthStatus | undefined>()
+  const upWeighted = frontends.map((f) => new Int32Array(f.pools.length))
+  const decided = new Int32Array(frontends.length)
+  const members = new Int32Array(frontends.length)
+  frontends.forEach((f, i) => {
+    position.set(f.name, i)
+    f.pools.forEach((pool, p) => {
+      // A valid configuration names a backend once per pool; were it twice, it counts once, with weight if either has.
+      const inPool = new Map<string, Membership>()
+      for (const m of pool.backends) {
+        members[i]!++
+        let s = known.get(m.backend)
+        if (s === undefined && !known.has(m.backend)) known.set(m.backend, s = status(m.backend))
+        if (isDecided(s)) decided[i]!++
+        const place = inPool.get(m.backend)
+        if (place !== undefined) {
+          place.entries++
+          place.weighted ||= m.weight > 0
+          continue
+        }
+        const fresh: Membership = { frontend: i, pool: p, weighted: m.weight > 0, entries: 1 }
+        inPool.set(m.backend, fresh)
+        const list = places.get(m.backend)
+        if (list === undefined) places.set(m.backend, [fresh])
+        else list.push(fresh)
+      }
+      for (const [b, place] of inPool) if (place.weighted && known.get(b) === "up") upWeighted[i]![p]!++
+    })
+  })
+  return { config, frontends, position, places, known, upWeighted, decided, members }
+}
+
+/** The counts' side of `frontendStatus` (outside panic): the first pool with an up backend with weight is active. */
+const fromCounts = (index: Index, i: number): FrontendStatus => {
+  const up = index.upWeighted[i]!
+  for (let p = 0; p < up.length; p++) {
+    if (up[p]! > 0) return { state: "up", activePool: index.frontends[i]!.pools[p]!.name, serving: up[p]! }
+  }
+  return { state: index.members[i]! > 0 && index.decided[i] === 0 ? "unknown" : "down", activePool: undefined, serving: 0 }
+}
+
+/**
+ * Every frontend's status, kept up to date in O(what changed): a change of
+ * configuration (a reload, a weight override: another `Config`) judges every
+ * frontend again; a health change moves the counts of the frontends that use
+ * the backend (an index backend -> frontends, built per configuration) and
+ * judges those from their counts, so a backend going down in 1,000 VIPs is
+ * 1,000 small steps, not 1,000 walks over every pool, and a batch of first
+ * verdicts at start-up touches the frontends of that batch. A frontend with
+ * a min-healthy guard is judged by `frontendStatus` (the guard decides).
+ */
+export interface Tracker {
+  /** The transitions since the last update, in file order; the first update is the baseline (everything from unknown). */
+  readonly update: (config: Config, status: StatusOf, guards: Omit<Guards, "config"> | undefined, changes: Changes) => ReadonlyArray<FrontendTransition>
+  /** Every frontend's status as of the last update, in file order. */
+  readonly current: () => ReadonlyMap<string, FrontendStatus>
+}
+
+export const makeTracker = (): Tracker => {
+  let index: Index | undefined
+  let last = new Map<string, FrontendStatus>()
+  const judge = (index: Index, i: number, status: StatusOf, guards: Guards | undefined): FrontendStatus => {
+    const f = index.frontends[i]!
+    return guards !== undefined && f.minHealthy !== undefined ? frontendStatus(f, status, guards) : fromCounts(index, i)
+  }
+  return {
+    update: (config, status, guards, changes) => {
+      const g = guards === undefined ? undefined : { ...guards, config }
+      if (index === undefined || index.config !== config) {
+        const fresh = indexOf(config, status)
+        index = fresh
+        const next = new Map<string, FrontendStatus>()
+        fresh.frontends.forEach((f, i) => next.set(f.name, judge(fresh, i, status, g)))
+        const out = transitions(last, next)
+        last = next
+        return out
+      }
+      const { frontends, known, places, position, upWeighted, decided } = index
+      const touched = new Set<number>()
+      for (const b of changes.backends) {
+        const from = known.get(b)
+        const to = status(b)
+        if (from === to) continue
+        known.set(b, to)
+        const up = (to === "up" ? 1 : 0) - (from === "up" ? 1 : 0)
+        const dec = (isDecided(to) ? 1 : 0) - (isDecided(from) ? 1 : 0)
+        for (const m of places.get(b) ?? []) {
+          if (m.weighted) upWeighted[m.frontend]![m.pool]! += up
+          decided[m.frontend]! += dec * m.entries
+          touched.add(m.frontend)
+        }
+      }
+      for (const name of changes.frontends) {
+        const i = position.get(name)
+        if (i !== undefined) touched.add(i)
+      }
+      const out: Array<FrontendTransition> = []
+      for (const i of [...touched].sort((a, b) => a - b)) {
+        const name = frontends[i]!.name
+        const to = judge(index, i, status, g)
+        const from = last.get(name) ?? NOTHING
+        if (from.state === to.state && from.activePool === to.activePool) {
+          if (from.serving !== to.serving) last.set(name, to)
+          continue
+        }
+        last.set(name, to)
+        out.push({ frontend: name, from, to })
+      }
+      return out
+    },
+    current: () => last
+  }
+}
+
+/** What one change of the watch's input says to judge again. */
+type Work =
+  | { readonly _tag: "Backend"; readonly name: string }
+  | { readonly _tag: "Frontend"; readonly name: string }
+  | { readonly _tag: "Config" }
+
+const CONFIG: Work = { _tag: "Config" }
+
 /**
  * Follows the health checker and the running configuration while the scope
  * is open, logging each frontend transition. One fiber computes, from one
- * stream of both kinds of change, so the states compared are in order. With
- * the LB sync there (the daemon), its min-healthy guards too: a panic's start
- * and end are changes of their own.
+ * stream of every kind of change taken a batch at a time (the transitions
+ * published in one turn, a reload, a panic's start or end), so the states
+ * compared are in order; it judges only the frontends a batch touches
+ * (Tracker). With the LB sync there (the daemon), its min-healthy guards
+ * too: a panic's start and end judge their frontend again.
  */
 export const watch: Effect.Effect<void, never, HealthChecker.HealthChecker | RunningConfig.RunningConfig | Scope.Scope> =
   Effect.gen(function*() {
     const checker = yield* HealthChecker.HealthChecker
     const running = yield* RunningConfig.RunningConfig
-    const configChanged = yield* Queue.sliding<void>(1)
-    yield* running.subscribe(() => Queue.offer(configChanged, undefined))
+    const configChanged = yield* Queue.sliding<Work>(1)
+    yield* running.subscribe(() => Queue.offer(configChanged, CONFIG))
+    // Before the baseline, so that no transition falls between the two.
+    const healthEvents = yield* checker.subscribe
     const sync = Option.getOrUndefined(yield* Effect.serviceOption(LbSync.LbSync))
-    let last: ReadonlyMap<string, FrontendStatus> | undefined
-    const update = Effect.gen(function*() {
-      const config = yield* running.config
-      const health = yield* checker.statuses
-      // Once per backend per update: 1,000 frontends over the same 32 backends ask ~100,000 times.
-      const seen = new Map<string, HealthStatus | undefined>()
-      const status: StatusOf = (backend) => {
-        if (seen.has(backend)) return seen.get(backend)
-        const s = Option.getOrUndefined(HashMap.get(health, backend))?.status
-        seen.set(backend, s)
-        return s
-      }
-      const guards = sync === undefined ? undefined : { panics: yield* sync.panics, now: yield* Clock.currentTimeMillis }
-      const next = statuses(config, status, guards)
-      if (last !== undefined) yield* Effect.forEach(transitions(last, next), logTransition, { discard: true })
-      last = next
-    })
-    // The states at the start are the baseline (not logged); the streams then start with what is current.
-    yield* update
-    const panics = sync === undefined ? Stream.empty : Stream.as(sync.panicEvents, undefined)
-    yield* Stream.mergeAll([checker.changes, Stream.fromQueue(configChanged), panics], { concurrency: "unbounded" }).pipe(
-      Stream.runForEach(() => update),
+    const tracker = makeTracker()
+    const update = (batch: Chunk.Chunk<Work>) =>
+      Effect.gen(function*() {
+        const config = yield* running.config
+        const health = yield* checker.statuses
+        // Once per backend per update: 1,000 frontends over the same 32 backends ask ~100,000 times.
+        const seen = new Map<string, HealthStatus | undefined>()
+        const status: StatusOf = (backend) => {
+          if (seen.has(backend)) return seen.get(backend)
+          const s = Option.getOrUndefined(HashMap.get(health, backend))?.status
+          seen.set(backend, s)
+          return s
+        }
+        const guards = sync === undefined ? undefined : { panics: yield* sync.panics, now: yield* Clock.currentTimeMillis }
+        const backends: Array<string> = []
+        const frontends: Array<string> = []
+        for (const w of batch) {
+          if (w._tag === "Backend") backends.push(w.name)
+          else if (w._tag === "Frontend") frontends.push(w.name)
+        }
+        return tracker.update(config, status, guards, { backends, frontends })
+      })
+    // The states at the start are the baseline (not logged).
+    yield* update(Chunk.empty())
+    const panics: Stream.Stream<Work> = sync === undefined
+      ? Stream.empty
+      : Stream.map(sync.panicEvents, (e) => ({ _tag: "Frontend", name: e.frontend }))
+    const health: Stream.Stream<Work> = Stream.map(Stream.fromQueue(healthEvents), (e) => ({ _tag: "Backend", name: e.backend }))
+    yield* Stream.mergeAll([health, Stream.fromQueue(configChanged), panics], { concurrency: "unbounded" }).pipe(
+      Stream.runForEachChunk((batch) =>
+        Effect.flatMap(update(batch), (list) => Effect.forEach(list, logTransition, { discard: true }))
+      ),
       Effect.forkScoped
     )
   })
