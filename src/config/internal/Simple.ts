@@ -76,13 +76,8 @@ const between = (proto: object, type: string): object =>
  * node was a third of what a 10,000-backend file's tree kept alive.
  */
 class LightScalar {
-  constructor(
-    readonly value: unknown,
-    readonly source: string,
-    readonly start: number,
-    readonly end: number,
-    readonly type: Scalar.Type
-  ) {}
+  declare readonly type: Scalar.Type
+  constructor(readonly value: unknown, readonly source: string, readonly start: number, readonly end: number) {}
 
   get range(): [number, number, number] {
     return [this.start, this.end, this.end]
@@ -90,11 +85,18 @@ class LightScalar {
 }
 Object.setPrototypeOf(LightScalar.prototype, between(Scalar.prototype, "yaml.scalar"))
 
+/** A scalar's type is its class's (on the prototype), not a field of each. */
+const ofType = <C extends typeof LightScalar>(type: Scalar.Type, c: C): C => {
+  Object.defineProperty(c.prototype, "type", { value: type })
+  return c
+}
+const PlainScalar = ofType("PLAIN", class PlainScalar extends LightScalar {})
+const DoubleQuoted = ofType("QUOTE_DOUBLE", class DoubleQuoted extends LightScalar {})
+const SingleQuoted = ofType("QUOTE_SINGLE", class SingleQuoted extends LightScalar {})
+
+/** A collection's items come in an array of their number (the reader's stack sliced), not one grown by pushes (17 slots for 1 item). */
 class LightMap {
-  readonly items: Array<Pair> = []
-  start = 0
-  end = 0
-  constructor(readonly flow: boolean) {}
+  constructor(readonly flow: boolean, readonly items: Array<Pair>, readonly start: number, readonly end: number) {}
 
   get range(): [number, number, number] {
     return [this.start, this.end, this.end]
@@ -103,10 +105,7 @@ class LightMap {
 Object.setPrototypeOf(LightMap.prototype, between(YAMLMap.prototype, "yaml.map"))
 
 class LightSeq {
-  readonly items: Array<Node> = []
-  start = 0
-  end = 0
-  constructor(readonly flow: boolean) {}
+  constructor(readonly flow: boolean, readonly items: Array<Node>, readonly start: number, readonly end: number) {}
 
   get range(): [number, number, number] {
     return [this.start, this.end, this.end]
@@ -123,11 +122,8 @@ Object.setPrototypeOf(LightPair.prototype, between(Pair.prototype, "yaml.pair"))
 export const startOf = (node: Node): number | undefined =>
   node instanceof LightScalar || node instanceof LightMap || node instanceof LightSeq ? node.start : node.range?.[0]
 
-const scalar = (value: unknown, source: string, start: number, end: number, type: Scalar.Type): Scalar =>
-  new LightScalar(value, source, start, end, type) as unknown as Scalar
-
-const newMap = (flow: boolean): LightMap => new LightMap(flow)
-const newSeq = (flow: boolean): LightSeq => new LightSeq(flow)
+const plain = (value: unknown, source: string, start: number, end: number): Scalar =>
+  new PlainScalar(value, source, start, end) as unknown as Scalar
 const pair = (key: Node, value: Node | null): Pair => new LightPair(key, value) as unknown as Pair
 
 const SPACE = 32
@@ -183,6 +179,8 @@ class Reader {
   private i = 0
   /** Where the last scalar or flow collection read ends (what `key`, `quoted`, `flow` and `flowScalar` read up to). */
   private after = 0
+  /** The items of the collections being read, innermost last; a collection takes its own off the top when it ends. */
+  private readonly stack: Array<Pair | Node> = []
   nodes = 0
 
   constructor(private readonly text: string, private readonly lines: Lines) {}
@@ -221,8 +219,7 @@ class Reader {
 
   /** A block mapping at `indent`; its first key at `from` on the current line (after `- ` for a sequence's item). */
   private map(indent: number, from: number, depth: number): Node {
-    const map = newMap(false)
-    map.start = from
+    const base = this.stack.length
     let at = from
     for (;;) {
       const key = this.key(at)
@@ -238,19 +235,25 @@ class Reader {
         value = this.inline(rest, end, depth)
         this.i++
       }
-      map.items.push(pair(key, value))
+      this.stack.push(pair(key, value))
       if (!this.more || this.indent(this.i) < indent) break
       if (this.indent(this.i) > indent || this.isSeqItem(this.lines.content(this.i))) giveUp()
       at = this.lines.content(this.i)
     }
-    map.end = this.lastEnd()
-    return map as unknown as Node
+    return new LightMap(false, this.items(base) as Array<Pair>, from, this.lastEnd()) as unknown as Node
+  }
+
+  /** The items pushed since `base`, off the stack. */
+  private items(base: number): Array<Pair | Node> {
+    const items = this.stack.slice(base)
+    this.stack.length = base
+    return items
   }
 
   /** A block sequence at `indent`, from the current line. */
   private seq(indent: number, depth: number): Node {
-    const seq = newSeq(false)
-    seq.start = this.lines.content(this.i)
+    const base = this.stack.length
+    const from = this.lines.content(this.i)
     for (;;) {
       const line = this.i
       this.nodes++
@@ -260,22 +263,21 @@ class Reader {
         this.i++
         // An empty item (`-` alone) is the package's: it gives it a position of its own.
         if (!this.more || this.indent(this.i) <= indent) giveUp()
-        seq.items.push(this.block(this.indent(this.i), depth + 1))
+        this.stack.push(this.block(this.indent(this.i), depth + 1))
       } else if (this.isSeqItem(at)) {
         giveUp()
       } else if (this.startsPair(at, end)) {
         // `- name: primary`: a mapping whose keys line up under the first.
-        seq.items.push(this.map(at - this.lines.start(line), at, depth + 1))
+        this.stack.push(this.map(at - this.lines.start(line), at, depth + 1))
       } else {
-        seq.items.push(this.inline(at, end, depth))
+        this.stack.push(this.inline(at, end, depth))
         this.i++
       }
       // A line at this indentation that is no item ends a sequence under a key at the same indentation (`key:` then `- a`).
       if (!this.more || this.indent(this.i) < indent || !this.isSeqItem(this.lines.content(this.i))) break
       if (this.indent(this.i) > indent) giveUp()
     }
-    seq.end = this.lastEnd()
-    return seq as unknown as Node
+    return new LightSeq(false, this.items(base) as Array<Node>, from, this.lastEnd()) as unknown as Node
   }
 
   private lastEnd(): number {
@@ -321,7 +323,7 @@ class Reader {
       while (e > at && this.text.charCodeAt(e - 1) === SPACE) e--
       const source = this.text.slice(at, e)
       this.nodes++
-      key = scalar(plainValue(source), source, at, e, "PLAIN")
+      key = plain(plainValue(source), source, at, e)
       this.after = k
     }
     if (this.text.charCodeAt(this.after) !== COLON) giveUp()
@@ -352,7 +354,7 @@ class Reader {
       }
       const source = this.text.slice(at, last)
       this.nodes++
-      return scalar(plainValue(source), source, at, last, "PLAIN")
+      return plain(plainValue(source), source, at, last)
     }
     const rest = this.skipSpaces(this.after, end)
     if (rest < end && !(this.text.charCodeAt(rest) === HASH && rest > this.after)) giveUp()
@@ -390,7 +392,7 @@ class Reader {
     value += this.text.slice(from, k)
     this.nodes++
     this.after = k + 1
-    return scalar(value, value, at, this.after, q === 34 ? "QUOTE_DOUBLE" : "QUOTE_SINGLE")
+    return new (q === 34 ? DoubleQuoted : SingleQuoted)(value, value, at, this.after) as unknown as Scalar
   }
 
   /** A flow mapping or sequence that closes on this line; `after` is then the offset after it. */
@@ -398,13 +400,12 @@ class Reader {
     if (depth > MAX_DEPTH) giveUp()
     const isMap = this.text.charCodeAt(at) === 123
     const close = isMap ? 125 : 93
-    const map = isMap ? newMap(true) : undefined
-    const seq = isMap ? undefined : newSeq(true)
+    const base = this.stack.length
     this.nodes++
     let k = this.skipSpaces(at + 1, end)
     while (this.text.charCodeAt(k) !== close) {
       if (k >= end) giveUp()
-      if (map !== undefined) {
+      if (isMap) {
         const key = this.flowScalar(k, end, true)
         k = this.after
         let value: Node | null = null
@@ -419,9 +420,9 @@ class Reader {
             k = this.after
           }
         }
-        map.items.push(pair(key, value))
+        this.stack.push(pair(key, value))
       } else {
-        seq!.items.push(this.flowValue(k, end, depth))
+        this.stack.push(this.flowValue(k, end, depth))
         k = this.after
       }
       k = this.skipSpaces(k, end)
@@ -429,11 +430,9 @@ class Reader {
       if (ch === 44) k = this.skipSpaces(k + 1, end)
       else if (ch !== close) giveUp()
     }
-    const node = map ?? seq!
-    node.start = at
-    node.end = k + 1
     this.after = k + 1
-    return node as unknown as Node
+    const items = this.items(base)
+    return (isMap ? new LightMap(true, items as Array<Pair>, at, k + 1) : new LightSeq(true, items as Array<Node>, at, k + 1)) as unknown as Node
   }
 
   private flowValue(at: number, end: number, depth: number): Node {
@@ -470,7 +469,7 @@ class Reader {
     const source = this.text.slice(at, last)
     this.nodes++
     this.after = k
-    return scalar(plainValue(source), source, at, last, "PLAIN")
+    return plain(plainValue(source), source, at, last)
   }
 }
 
