@@ -9,11 +9,13 @@
  * lateness are measured the same way for both. CPU is each process's utime + stime (all threads) over the measured
  * window, RSS its VmRSS at the end and VmHWM (peak, start-up included).
  *
- * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--tsx] [--probe-threads N|auto]`
+ * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--tsx] [--probe-threads N|auto[,N...]]`
  *
  * `--maglevd CHECKOUT` runs the maglevd of another checkout (with its own
  * node_modules), to compare a change with what came before; given more than
  * once, each size runs each checkout in turn and a table compares them.
+ * `--probe-threads` likewise: `--probe-threads 0,1,2` runs each count in turn
+ * (with each checkout), and the table compares them.
  *
  * maglevd is the real daemon as it ships: `dist/` is built first
  * (`tsc -p tsconfig.build.json`) and `node dist/daemon/main.js` runs, VPP
@@ -334,6 +336,8 @@ export interface Figures {
   readonly serverCores: number
   readonly serverKind: string
   readonly maglevdRoot: string
+  /** maglevd's --probe-threads (undefined: its default, auto). */
+  readonly probeThreads: string | undefined
   /** maglevd ran from src/ through tsx (else the built dist/). */
   readonly tsx: boolean
   /** Share of the machine's CPU time (all cores) busy over the window, whoever's work it was. */
@@ -525,6 +529,7 @@ const runOne = (haproxy: string, n: number, { maglevdRoot, nodeServers, probeThr
       machineBusy: (machine1.busy - machine0.busy) / Math.max(1, machine1.total - machine0.total),
       serverKind: program.kind,
       maglevdRoot,
+      probeThreads,
       tsx,
       maglevdSelf: Either.isRight(mView) ? mView.right : undefined,
       firstRound: reached,
@@ -596,20 +601,25 @@ export const print = (f: Figures): void => {
   console.log(`  servers' CPU: ${f.serverCores.toFixed(2)} cores (${f.serverKind}, a separate process, not counted above)${f.otherProbes > 0 ? `; ${int(f.otherProbes)} requests from neither checker` : ""}`)
   for (const note of f.notes) console.log(`  ${note}`)
   if (f.maglevdRoot !== repoRoot) console.log(`  maglevd from ${f.maglevdRoot}`)
+  if (f.probeThreads !== undefined) console.log(`  maglevd with --probe-threads ${f.probeThreads}`)
   console.log(`  maglevd ${f.tsx ? "runs under tsx (~100 MiB of its RSS)" : "runs built (dist/), as it ships"}; HAProxy with one thread; CPU is user + system, all threads`)
 }
 
-/** Several checkouts side by side (in turn, per size): one line each, the figures that compare. */
+/** Several checkouts or thread counts side by side (in turn, per size): one line each, the figures that compare. */
 const printComparison = (all: ReadonlyArray<Figures>): void => {
-  console.log("\nmaglevd checkouts in turn (ratios against the HAProxy of the same run):")
-  console.log(`  ${"backends".padEnd(9)}${"checkout".padEnd(28)}${"CPU/probe".padStart(10)}${"probes/s".padStart(10)}${"RSS end".padStart(9)}${"peak".padStart(7)}${"all probed".padStart(12)}${"not up".padStart(8)}${"down".padStart(6)}`)
+  console.log("\nmaglevd variants in turn (ratios against the HAProxy of the same run; late p99: rounds' start lateness, the bucket bound):")
+  console.log(`  ${"backends".padEnd(9)}${"checkout".padEnd(24)}${"threads".padEnd(8)}${"CPU/probe".padStart(10)}${"probes/s".padStart(10)}${"RSS end".padStart(9)}${"peak".padStart(7)}${"late p99".padStart(10)}${"loop max".padStart(10)}${"all probed".padStart(12)}${"not up".padStart(8)}${"down".padStart(6)}`)
   for (const f of all) {
     const m = f.maglevd
     const first = f.firstRound.maglevd
+    const late = f.maglevdSelf?.startLateness
+    const loop = f.maglevdSelf?.loopDelayMs
     console.log(
-      `  ${int(f.backends).padEnd(9)}${path.basename(f.maglevdRoot).slice(0, 27).padEnd(28)}${ratio(m.cpuSecondsPer1000, f.haproxy.cpuSecondsPer1000).padStart(10)}${
-        ratio(m.probesPerSecond, f.haproxy.probesPerSecond).padStart(10)
-      }${m.rssEndMiB.toFixed(0).padStart(9)}${m.rssPeakMiB.toFixed(0).padStart(7)}${("seconds" in first ? `${first.seconds.toFixed(1)} s` : "-").padStart(12)}${
+      `  ${int(f.backends).padEnd(9)}${path.basename(f.maglevdRoot).slice(0, 23).padEnd(24)}${(f.probeThreads ?? "auto").padEnd(8)}${
+        ratio(m.cpuSecondsPer1000, f.haproxy.cpuSecondsPer1000).padStart(10)
+      }${ratio(m.probesPerSecond, f.haproxy.probesPerSecond).padStart(10)}${m.rssEndMiB.toFixed(0).padStart(9)}${m.rssPeakMiB.toFixed(0).padStart(7)}${
+        (late === undefined ? "-" : `${late.p99} ms`).padStart(10)
+      }${(loop === undefined ? "-" : `${loop.toFixed(0)} ms`).padStart(10)}${("seconds" in first ? `${first.seconds.toFixed(1)} s` : "-").padStart(12)}${
         String(m.notUp).padStart(8)
       }${String(m.wentDown).padStart(6)}`
     )
@@ -634,7 +644,7 @@ const findHaproxy = (): string | undefined => {
 }
 
 const usage =
-  "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--tsx] [--probe-threads N|auto]"
+  "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--tsx] [--probe-threads N|auto[,N...]]"
 
 const positive = (flag: string, value: string): number => {
   const x = Number(value)
@@ -653,7 +663,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
       "node-servers": { type: "boolean", default: false },
       maglevd: { type: "string", multiple: true },
       tsx: { type: "boolean", default: false },
-      "probe-threads": { type: "string" }
+      "probe-threads": { type: "string", multiple: true }
     }
   })
   const sizes = (values.backends ?? ["1000,10000"]).flatMap((v) => v.split(",")).map((v) => positive("backends", v))
@@ -670,13 +680,19 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
     return
   }
   if (!values.tsx) for (const root of roots) buildDist(root)
-  // Several checkouts: each size runs each of them in turn, so that they meet the same machine.
-  const runs = sizes.flatMap((n) => roots.map((maglevdRoot) => ({ n, maglevdRoot })))
+  const threadCounts: ReadonlyArray<string | undefined> = values["probe-threads"] === undefined
+    ? [undefined]
+    : values["probe-threads"].flatMap((v) => v.split(",")).map((v) => {
+      if (v !== "auto" && !/^\d+$/.test(v)) throw new Error(`--probe-threads: expected auto or a whole number, got "${v}"\n${usage}`)
+      return v
+    })
+  // Several checkouts or thread counts: each size runs each of them in turn, so that they meet the same machine.
+  const runs = sizes.flatMap((n) => roots.flatMap((maglevdRoot) => threadCounts.map((probeThreads) => ({ n, maglevdRoot, probeThreads }))))
   const fiber = Effect.runFork(
-    Effect.forEach(runs, ({ maglevdRoot, n }) =>
-      runOne(haproxy, n, { seconds, warmup, nodeServers: values["node-servers"], maglevdRoot, tsx: values.tsx, probeThreads: values["probe-threads"] }).pipe(
+    Effect.forEach(runs, ({ maglevdRoot, n, probeThreads }) =>
+      runOne(haproxy, n, { seconds, warmup, nodeServers: values["node-servers"], maglevdRoot, tsx: values.tsx, probeThreads }).pipe(
         Effect.tap((f) => Effect.sync(() => print(f)))
-      )).pipe(Effect.tap((all) => Effect.sync(() => roots.length > 1 && printComparison(all))))
+      )).pipe(Effect.tap((all) => Effect.sync(() => roots.length * threadCounts.length > 1 && printComparison(all))))
   )
   let signalled = false
   const stop = () => {

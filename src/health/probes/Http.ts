@@ -26,7 +26,7 @@
 import { StringDecoder } from "node:string_decoder"
 import type { HttpParams } from "../../config/Config.js"
 import { type ProbeCode, probeResult } from "../ProbeResult.js"
-import type { Deliver } from "./internal/Deadline.js"
+import type { Deliver } from "./internal/Scheduled.js"
 import type { LoopLag } from "./internal/LoopLag.js"
 import { HEADER_CAP, ResponseParser } from "./internal/HttpResponse.js"
 import { compiled, READ_CAP } from "./internal/Regex.js"

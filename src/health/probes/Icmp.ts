@@ -13,7 +13,7 @@
  */
 import { type ProbeResult, probeResult } from "../ProbeResult.js"
 import { isSocketFailure } from "./Netns.js"
-import { type Deliver, finishedAt, timedOutAt } from "./internal/Deadline.js"
+import { type Deliver, finishedAt, timedOutAt } from "./internal/Scheduled.js"
 import type { LoopLag } from "./internal/LoopLag.js"
 import * as PingSockets from "./internal/PingSockets.js"
 

@@ -9,20 +9,17 @@
  * each kind produces.
  */
 import { Duration, Effect } from "effect"
-import * as net from "node:net"
 import type { HealthCheck } from "../../config/Config.js"
-import { type ProbeResult, probeResult } from "../ProbeResult.js"
+import type { ProbeResult } from "../ProbeResult.js"
 import type { ProbeOutcome } from "../SelfLate.js"
-import { startHttp } from "./Http.js"
-import { startIcmp } from "./Icmp.js"
 import { observeStartLateness } from "../SelfLateMetrics.js"
 import { asEffect, type Deliver, scheduled, ScheduledStart } from "./internal/Deadline.js"
 import type { LoopLag } from "./internal/LoopLag.js"
-import type { Endpoint } from "./internal/StreamProbe.js"
-import { startTcp } from "./Tcp.js"
+import { type ProbeCheck, startCheckProbe } from "./internal/StartProbe.js"
 
 export { USER_AGENT } from "./internal/UserAgent.js"
 export { LoopLag } from "./internal/LoopLag.js"
+export type { ProbeCheck } from "./internal/StartProbe.js"
 
 export interface ProbeTarget {
   /** The backend's address, IPv4 or IPv6 text. */
@@ -32,46 +29,32 @@ export interface ProbeTarget {
   readonly netns: string
 }
 
-const none = () => {}
-
-/** A check's timeout in ms, decoded once per check (a Duration decode per probe showed in profiles). */
-const timeouts = new WeakMap<HealthCheck, number>()
-const timeoutOf = (hc: HealthCheck): number => {
-  let ms = timeouts.get(hc)
-  if (ms === undefined) {
-    ms = Math.max(1, Duration.toMillis(hc.timeout))
-    timeouts.set(hc, ms)
+/**
+ * A check's probe settings as plain data, made once per check (a Duration
+ * decode per probe showed in profiles); what a probe thread is sent.
+ */
+const probeChecks = new WeakMap<HealthCheck, ProbeCheck>()
+export const probeCheckOf = (hc: HealthCheck): ProbeCheck => {
+  let check = probeChecks.get(hc)
+  if (check === undefined) {
+    check = {
+      name: hc.name,
+      type: hc.type,
+      port: hc.port,
+      timeoutMs: Math.max(1, Duration.toMillis(hc.timeout)),
+      probeIpv4Src: hc.probeIpv4Src,
+      probeIpv6Src: hc.probeIpv6Src,
+      http: hc.http,
+      tcp: hc.tcp
+    }
+    probeChecks.set(hc, check)
   }
-  return ms
-}
-
-const failed = (deliver: Deliver, detail: string) => {
-  deliver(probeResult("L4CON", 0, detail))
-  return none
+  return check
 }
 
 /** Starts one probe of the target now, callback-style (see internal/Deadline.ts); returns its cancel function. */
-export const startProbe = (target: ProbeTarget, deliver: Deliver, lag?: LoopLag | undefined): (() => void) => {
-  const hc = target.healthcheck
-  const family = net.isIP(target.address)
-  if (family !== 4 && family !== 6) return failed(deliver, `not an IP address: "${target.address}"`)
-  const timeoutMs = timeoutOf(hc)
-  const source = family === 4 ? hc.probeIpv4Src : hc.probeIpv6Src
-  if (hc.type === "icmp") {
-    return startIcmp({ address: target.address, family, netns: target.netns, source }, timeoutMs, deliver, lag)
-  }
-  if (hc.port === undefined) return failed(deliver, `health check "${hc.name}" has no port`)
-  const endpoint: Endpoint = { address: target.address, family, port: hc.port, localAddress: source, netns: target.netns }
-  switch (hc.type) {
-    case "http":
-    case "https":
-      if (hc.http === undefined) return failed(deliver, `health check "${hc.name}" has no http settings`)
-      return startHttp(endpoint, hc.http, hc.type === "https", timeoutMs, deliver, lag)
-    case "tcp":
-      if (hc.tcp === undefined) return failed(deliver, `health check "${hc.name}" has no tcp settings`)
-      return startTcp(endpoint, hc.tcp, timeoutMs, deliver, lag)
-  }
-}
+export const startProbe = (target: ProbeTarget, deliver: Deliver, lag?: LoopLag | undefined): (() => void) =>
+  startCheckProbe(target.address, target.netns, probeCheckOf(target.healthcheck), deliver, lag)
 
 export interface ProbeOptions {
   /**

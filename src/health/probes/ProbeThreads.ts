@@ -27,98 +27,29 @@
  * ICMP probes stay on the main thread (its raw sockets are shared per
  * namespace there: PingSockets.ts).
  */
-import { Duration } from "effect"
 import type { Worker } from "node:worker_threads"
 import type { HealthCheck } from "../../config/Config.js"
 import { spawnBeside } from "../../internal/WorkerEntry.js"
 import { PROBE_CODES, probeResult, type ProbeResult } from "../ProbeResult.js"
 import type { ProbeRequest } from "../Prober.js"
 import { type ProbeOutcome, skipped } from "../SelfLate.js"
+import { type CheckWire, OUTCOME_SLOTS, type ToWorker, type FromWorker } from "./internal/ProbeWire.js"
+import { probeCheckOf } from "./Probe.js"
 
-// --- The protocol (ProbeWorker.ts is the other side) -----------------------------
+// --- The protocol (internal/ProbeWire.ts; ProbeWorker.ts is the other side) ---------
 
-/** The settings of a check a probe needs, as plain data (Durations do not survive the structured clone). */
-export interface CheckWire {
-  readonly name: string
-  readonly type: HealthCheck["type"]
-  readonly port: number | undefined
-  readonly timeoutMs: number
-  readonly probeIpv4Src: string | undefined
-  readonly probeIpv6Src: string | undefined
-  readonly http: HealthCheck["http"]
-  readonly tcp: HealthCheck["tcp"]
-}
+export {
+  BIND_SLOTS,
+  CANCEL_SLOTS,
+  type CheckWire,
+  type FromWorker,
+  OUTCOME_SLOTS,
+  REQUEST_SLOTS,
+  type ToWorker
+} from "./internal/ProbeWire.js"
 
-/** Main → worker, one per turn; the worker reads its parts in this order. */
-export interface ToWorker {
-  /** New checks: [id, settings]. */
-  readonly checks?: ReadonlyArray<readonly [number, CheckWire]>
-  /** Rounds cancelled, {@link CANCEL_SLOTS} each: slot, round. */
-  readonly cancel?: ReadonlyArray<number>
-  /** Slots (a backend each, ids reused) taking a target, {@link BIND_SLOTS} each: slot, check id, address, netns. */
-  readonly bind?: ReadonlyArray<number | string>
-  /**
-   * Rounds to start, {@link REQUEST_SLOTS} each: slot, round (-1: cancelled before it was sent), due (epoch ms),
-   * skip-if-late ms (-1: never).
-   */
-  readonly start?: ReadonlyArray<number>
-}
-
-/** Worker → main, one per turn. */
-export interface FromWorker {
-  /**
-   * Outcomes, {@link OUTCOME_SLOTS} slots each: slot, round, code index
-   * (-1: skipped), duration ms (skipped: how late), detail, self-late ms
-   * (-1: not measured), start lateness ms.
-   */
-  readonly done?: ReadonlyArray<number | string>
-  /** The worker's largest loop delay over the last 10 s, ms (sent once a second). */
-  readonly lagMs?: number
-}
-
-export const CANCEL_SLOTS = 2
-export const BIND_SLOTS = 4
-export const REQUEST_SLOTS = 4
-export const OUTCOME_SLOTS = 7
-
-export const checkWire = (hc: HealthCheck): CheckWire => ({
-  name: hc.name,
-  type: hc.type,
-  port: hc.port,
-  timeoutMs: Math.max(1, Duration.toMillis(hc.timeout)),
-  probeIpv4Src: hc.probeIpv4Src,
-  probeIpv6Src: hc.probeIpv6Src,
-  http: hc.http,
-  tcp: hc.tcp
-})
-
-/** A check again from its wire form (the probes read only these fields and the timeout). */
-export const checkFromWire = (w: CheckWire): HealthCheck => {
-  const timeout = Duration.millis(w.timeoutMs)
-  return {
-    name: w.name,
-    type: w.type,
-    port: w.port,
-    interval: timeout,
-    fastInterval: timeout,
-    downInterval: timeout,
-    timeout,
-    rise: 1,
-    fall: 1,
-    probeIpv4Src: w.probeIpv4Src,
-    probeIpv6Src: w.probeIpv6Src,
-    http: w.http,
-    tcp: w.tcp
-  }
-}
-
-export const encodeOutcome = (out: Array<number | string>, slot: number, round: number, outcome: ProbeOutcome, startLateMs: number): void => {
-  if ("_tag" in outcome) {
-    out.push(slot, round, -1, outcome.lateMs, "", -1, startLateMs)
-    return
-  }
-  out.push(slot, round, PROBE_CODES.indexOf(outcome.code), outcome.durationMs, outcome.detail, outcome.selfLateMs ?? -1, startLateMs)
-}
+/** A check's settings as they cross to a probe thread: Probe.ts's plain form, made once per check. */
+export const checkWire = (hc: HealthCheck): CheckWire => probeCheckOf(hc)
 
 /**
  * Details as seen before: the structured clone makes a new string of each

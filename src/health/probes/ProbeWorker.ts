@@ -1,28 +1,40 @@
 /**
- * A probe thread (ProbeThreads.ts has the why and the protocol): an Effect
- * runtime whose one job is to start the probes the main thread asks for at
- * their due time, with this thread's own loop-lag monitor, and to send their
- * outcomes back, batched per event-loop turn.
+ * A probe thread (ProbeThreads.ts has the why and the protocol): it starts
+ * the probes the main thread asks for at their due time, with this thread's
+ * own loop-lag monitor, and sends their outcomes back, batched per event-loop
+ * turn.
+ *
+ * Plain callbacks, not an Effect runtime: nothing here needs one (a probe is
+ * callbacks all the way: internal/Scheduled.ts), and a thread that loads
+ * Effect carries its modules in a heap of its own: 20-22 MB of RSS per
+ * thread, a tenth of the daemon's at 10,000 backends (docs/health.md,
+ * "Scale"). The thread lives as long as the main thread keeps it (it
+ * terminates it at close), so there is no scope to close here.
  */
-import { Effect } from "effect"
 import { parentPort } from "node:worker_threads"
-import type { HealthCheck } from "../../config/Config.js"
-import type { ProbeOutcome } from "../SelfLate.js"
-import { ScheduledStart } from "./internal/Deadline.js"
-import { LoopLag, type ProbeTarget, startProbe } from "./Probe.js"
+import { LoopLag } from "./internal/LoopLag.js"
 import {
   BIND_SLOTS,
   CANCEL_SLOTS,
-  checkFromWire,
+  type CheckWire,
   encodeOutcome,
   type FromWorker,
   REQUEST_SLOTS,
   type ToWorker
-} from "./ProbeThreads.js"
+} from "./internal/ProbeWire.js"
+import { ScheduledStart } from "./internal/Scheduled.js"
+import { startCheckProbe } from "./internal/StartProbe.js"
+import type { ProbeOutcome } from "../SelfLate.js"
 
 const LAG_WINDOW_MS = 10_000
 
 const ignore = (): void => {}
+
+interface Target {
+  readonly address: string
+  readonly netns: string
+  readonly check: CheckWire
+}
 
 /**
  * A slot of the main thread's (one backend's target, ProbeThreads.ts): its
@@ -30,7 +42,7 @@ const ignore = (): void => {}
  * allocates nothing here that outlives its probe.
  */
 class Slot {
-  target: ProbeTarget | undefined = undefined
+  target: Target | undefined = undefined
   /** The main thread's number for the round in flight. */
   round = -1
   readonly scheduled: ScheduledStart
@@ -41,18 +53,19 @@ class Slot {
     private readonly report: (slot: Slot, outcome: ProbeOutcome) => void
   ) {
     // The start's lateness stays in `scheduled.startLateMs` and goes back with the outcome.
-    this.scheduled = new ScheduledStart((deliver) => startProbe(this.target!, deliver, lag), ignore)
+    this.scheduled = new ScheduledStart((deliver) => {
+      const t = this.target!
+      return startCheckProbe(t.address, t.netns, t.check, deliver, lag)
+    }, ignore)
   }
 
   readonly deliver = (outcome: ProbeOutcome): void => this.report(this, outcome)
 }
 
-const serve = Effect.gen(function*() {
-  const port = parentPort
-  if (port === null) return yield* Effect.dieMessage("ProbeWorker runs on a worker thread")
+const serve = (port: NonNullable<typeof parentPort>): void => {
   const lag = new LoopLag()
-  yield* Effect.acquireRelease(Effect.sync(() => lag.start()), () => Effect.sync(() => lag.stop()))
-  const checks = new Map<number, HealthCheck>()
+  lag.start()
+  const checks = new Map<number, CheckWire>()
   const slots: Array<Slot | undefined> = []
   let done: Array<number | string> = []
   let flushScheduled = false
@@ -70,9 +83,9 @@ const serve = Effect.gen(function*() {
       setImmediate(flush)
     }
   }
-  const bind = (id: number, check: number, address: string, netns: string) => {
-    const healthcheck = checks.get(check)
-    if (healthcheck === undefined) throw new Error(`slot ${id}: no check ${check}`)
+  const bind = (id: number, checkId: number, address: string, netns: string) => {
+    const check = checks.get(checkId)
+    if (check === undefined) throw new Error(`slot ${id}: no check ${checkId}`)
     let slot = slots[id]
     if (slot === undefined) {
       slot = new Slot(id, lag, report)
@@ -80,7 +93,7 @@ const serve = Effect.gen(function*() {
     }
     slot.scheduled.cancel()
     slot.round = -1
-    slot.target = { address, netns, healthcheck }
+    slot.target = { address, netns, check }
   }
   const start = (id: number, round: number, due: number, skipIfLateMs: number) => {
     const slot = slots[id]
@@ -90,45 +103,34 @@ const serve = Effect.gen(function*() {
     slot.round = round
     slot.scheduled.schedule(due - Date.now(), skipIfLateMs < 0 ? undefined : skipIfLateMs, slot.deliver)
   }
-  yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      const onMessage = (m: ToWorker) => {
-        if (m.checks !== undefined) for (const [id, wire] of m.checks) checks.set(id, checkFromWire(wire))
-        const c = m.cancel
-        if (c !== undefined) {
-          for (let at = 0; at < c.length; at += CANCEL_SLOTS) {
-            const slot = slots[c[at]!]
-            if (slot !== undefined && slot.round === c[at + 1]) {
-              slot.scheduled.cancel()
-              slot.round = -1
-            }
-          }
-        }
-        const b = m.bind
-        if (b !== undefined) {
-          for (let at = 0; at < b.length; at += BIND_SLOTS) {
-            bind(b[at] as number, b[at + 1] as number, b[at + 2] as string, b[at + 3] as string)
-          }
-        }
-        const s = m.start
-        if (s !== undefined) {
-          for (let at = 0; at < s.length; at += REQUEST_SLOTS) {
-            // -1: cancelled before it was sent.
-            if (s[at + 1]! >= 0) start(s[at]!, s[at + 1]!, s[at + 2]!, s[at + 3]!)
-          }
+  port.on("message", (m: ToWorker) => {
+    if (m.checks !== undefined) for (const [id, wire] of m.checks) checks.set(id, wire)
+    const c = m.cancel
+    if (c !== undefined) {
+      for (let at = 0; at < c.length; at += CANCEL_SLOTS) {
+        const slot = slots[c[at]!]
+        if (slot !== undefined && slot.round === c[at + 1]) {
+          slot.scheduled.cancel()
+          slot.round = -1
         }
       }
-      port.on("message", onMessage)
-      const lagReport = setInterval(() => port.postMessage({ lagMs: lag.maxSince(performance.now() - LAG_WINDOW_MS) } satisfies FromWorker), 1000)
-      return { onMessage, lagReport }
-    }),
-    ({ lagReport, onMessage }) =>
-      Effect.sync(() => {
-        clearInterval(lagReport)
-        port.off("message", onMessage)
-      })
-  )
-  return yield* Effect.never
-})
+    }
+    const b = m.bind
+    if (b !== undefined) {
+      for (let at = 0; at < b.length; at += BIND_SLOTS) {
+        bind(b[at] as number, b[at + 1] as number, b[at + 2] as string, b[at + 3] as string)
+      }
+    }
+    const s = m.start
+    if (s !== undefined) {
+      for (let at = 0; at < s.length; at += REQUEST_SLOTS) {
+        // -1: cancelled before it was sent.
+        if (s[at + 1]! >= 0) start(s[at]!, s[at + 1]!, s[at + 2]!, s[at + 3]!)
+      }
+    }
+  })
+  setInterval(() => port.postMessage({ lagMs: lag.maxSince(performance.now() - LAG_WINDOW_MS) } satisfies FromWorker), 1000)
+}
 
-Effect.runFork(Effect.scoped(serve))
+if (parentPort === null) throw new Error("ProbeWorker runs on a worker thread")
+serve(parentPort)

@@ -11,7 +11,7 @@
 import { StringDecoder } from "node:string_decoder"
 import type { TcpParams } from "../../config/Config.js"
 import { probeResult } from "../ProbeResult.js"
-import type { Deliver } from "./internal/Deadline.js"
+import type { Deliver } from "./internal/Scheduled.js"
 import type { LoopLag } from "./internal/LoopLag.js"
 import { compiled, READ_CAP } from "./internal/Regex.js"
 import { type Conversation, type Endpoint, type Finish, type ProbeStream, startStream } from "./internal/StreamProbe.js"
