@@ -16,14 +16,17 @@ import type { Node, Scalar } from "yaml"
 /** Keys that print bare after a dot; anything else is printed as `["key"]`. */
 const BARE_KEY = /^[A-Za-z0-9_-]+$/
 
-/** Up to this many keyed children are searched in an array, not hashed: a backend's path has two or three. */
-const FEW_KEYS = 8
+/** Up to this many children are a list (a backend's path has two or three), more are hashed. */
+const FEW = 8
 
 export class Path {
-  private cachedText: string | undefined
-  /** Keyed children: an array while there are few (10,000 backends made 10,000 Maps), then a Map. */
-  private keys: Array<Path> | Map<string, Path> | undefined
-  private indexes: Array<Path> | undefined
+  /**
+   * The children: the last one made, which links to the one before it
+   * (`sibling`), while there are few; all of them by step once there are
+   * more. No array per path: 10,000 backends made 10,000 (17 slots each).
+   */
+  private children: Path | Map<string | number, Path> | undefined
+  private sibling: Path | undefined
   /** The node the file says this path with: its key (collections) or its scalar value. Set by the walk. */
   at: Node | undefined
   /** The scalar value as the file writes it, when the path has one. Set by the walk. */
@@ -40,49 +43,50 @@ export class Path {
     return new Path(undefined, undefined)
   }
 
+  /** Built when asked for (an issue), not kept: a large file has a path for every value, and few of them get an issue. */
   get text(): string {
-    if (this.cachedText === undefined) {
-      const parent = this.parent?.text ?? ""
-      const step = this.step
-      this.cachedText =
-        step === undefined
-          ? ""
-          : typeof step === "number"
-            ? `${parent}[${step}]`
-            : !BARE_KEY.test(step)
-              ? `${parent}[${JSON.stringify(step)}]`
-              : parent === ""
-                ? step
-                : `${parent}.${step}`
-    }
-    return this.cachedText
+    const step = this.step
+    if (step === undefined) return ""
+    const parent = this.parent!.text
+    return typeof step === "number"
+      ? `${parent}[${step}]`
+      : !BARE_KEY.test(step)
+        ? `${parent}[${JSON.stringify(step)}]`
+        : parent === ""
+          ? step
+          : `${parent}.${step}`
   }
 
   key(name: string): Path {
-    const keys = this.keys
-    if (keys === undefined) {
-      const child = new Path(name, this)
-      this.keys = [child]
-      return child
-    }
-    if (Array.isArray(keys)) {
-      for (const p of keys) if (p.step === name) return p
-      const child = new Path(name, this)
-      if (keys.length < FEW_KEYS) keys.push(child)
-      else this.keys = new Map([...keys, child].map((p) => [p.step as string, p]))
-      return child
-    }
-    let child = keys.get(name)
-    if (child === undefined) {
-      child = new Path(name, this)
-      keys.set(name, child)
-    }
-    return child
+    return this.child(name)
   }
 
   index(i: number): Path {
-    this.indexes ??= []
-    return (this.indexes[i] ??= new Path(i, this))
+    return this.child(i)
+  }
+
+  private child(step: string | number): Path {
+    const children = this.children
+    if (children instanceof Map) {
+      let child = children.get(step)
+      if (child === undefined) {
+        child = new Path(step, this)
+        children.set(step, child)
+      }
+      return child
+    }
+    let few = 0
+    for (let p = children; p !== undefined; p = p.sibling, few++) if (p.step === step) return p
+    const child = new Path(step, this)
+    if (few < FEW) {
+      child.sibling = children
+      this.children = child
+    } else {
+      const all = new Map<string | number, Path>([[step, child]])
+      for (let p = children; p !== undefined; p = p.sibling) all.set(p.step!, p)
+      this.children = all
+    }
+    return child
   }
 
   toString(): string {

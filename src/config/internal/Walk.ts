@@ -10,25 +10,18 @@
  * own issues.
  */
 import { type Duration, Either } from "effect"
-import {
-  type Alias,
-  type Document,
-  isAlias,
-  isMap,
-  isNode,
-  isScalar,
-  isSeq,
-  type LineCounter,
-  type Node,
-  type Pair,
-  type Scalar,
-  visit,
-  type YAMLMap
-} from "yaml"
+import * as Yaml from "yaml"
+import type { Alias, Document, LineCounter, Node, Pair, Scalar, YAMLMap } from "yaml"
 import { parseDuration } from "../Duration.js"
 import type { ConfigIssue } from "../Issue.js"
 import { Path } from "./Path.js"
 import { startOf } from "./Simple.js"
+
+/*
+ * Taken once: the programs' bundles (esbuild) reach a CommonJS package's
+ * exports through a getter at every use, and the walk asks these of every node.
+ */
+const { isAlias, isMap, isNode, isScalar, isSeq, visit } = Yaml
 
 export const Invalid: unique symbol = Symbol.for("vpp-maglev/config/Invalid")
 export type Invalid = typeof Invalid
@@ -240,35 +233,38 @@ export const duration: Decoder<Duration.Duration> = (node, path, walk) => {
 
 const SMALL_MAP = 8
 
+/** A pair's key when it is a string (through an alias too); undefined otherwise. */
+const stringKey = (pair: Pair, walk: Walk): string | undefined => {
+  const keyNode = isAlias(pair.key) ? walk.anchored(pair.key) : pair.key
+  return isScalar(keyNode) && typeof keyNode.value === "string" ? keyNode.value : undefined
+}
+
 /**
- * The pairs of a mapping with string keys. Duplicates and non-string keys are
- * reported and left out, and the rest are still decoded, so their errors show too.
+ * The keys of a mapping's pairs are strings, each once. `keyAt` gives the key
+ * of pair `i`, or undefined after reporting it as not a string or as a
+ * duplicate (the pair is then left out, and the rest are still decoded, so
+ * their errors show too). A mapping of a few keys (a backend's, a check's) is
+ * searched for duplicates, not hashed: 10,000 backends made 10,000 Maps.
  */
-const pairs = (
-  node: YAMLMap,
-  path: Path,
-  walk: Walk
-): { readonly items: ReadonlyArray<{ readonly key: string; readonly pair: Pair }>; readonly ok: boolean } => {
-  const items: Array<{ key: string; pair: Pair }> = []
-  // A mapping of a few keys (a backend's, a check's) is searched, not hashed: 10,000 backends made 10,000 Maps.
-  const seen = node.items.length > SMALL_MAP ? new Map<string, Pair>() : undefined
-  const firstOf = (key: string): Pair | undefined => {
-    if (seen !== undefined) return seen.get(key)
-    for (const item of items) if (item.key === key) return item.pair
-    return undefined
+class Keys {
+  private readonly seen: Map<string, Pair> | undefined
+
+  constructor(private readonly node: YAMLMap, private readonly path: Path, private readonly walk: Walk) {
+    this.seen = node.items.length > SMALL_MAP ? new Map() : undefined
   }
-  let ok = true
-  for (const pair of node.items) {
-    const keyNode = isAlias(pair.key) ? walk.anchored(pair.key) : pair.key
-    if (!isScalar(keyNode) || typeof keyNode.value !== "string") {
+
+  keyAt(i: number): string | undefined {
+    const { node, path, walk } = this
+    const pair = node.items[i]!
+    const key = stringKey(pair, walk)
+    if (key === undefined) {
+      const keyNode = isAlias(pair.key) ? walk.anchored(pair.key) : pair.key
       const text = isScalar(keyNode) ? String(keyNode.value) : show(isNode(keyNode) ? keyNode : null)
       const rule = `keys must be strings; quote ${JSON.stringify(text)} if it is a name`
       walk.issues.push(walk.issue(path, rule, { node: pair.key, value: text }))
-      ok = false
-      continue
+      return undefined
     }
-    const key = keyNode.value
-    const first = firstOf(key)
+    const first = this.seen !== undefined ? this.seen.get(key) : this.firstBefore(i, key)
     if (first !== undefined) {
       const line = walk.positionOf(first.key)?.line
       walk.issues.push(
@@ -276,13 +272,19 @@ const pairs = (
           node: pair.key
         })
       )
-      ok = false
-      continue
+      return undefined
     }
-    seen?.set(key, pair)
-    items.push({ key, pair })
+    this.seen?.set(key, pair)
+    return key
   }
-  return { items, ok }
+
+  private firstBefore(i: number, key: string): Pair | undefined {
+    for (let j = 0; j < i; j++) {
+      const pair = this.node.items[j]!
+      if (stringKey(pair, this.walk) === key) return pair
+    }
+    return undefined
+  }
 }
 
 const expectMap = (node: Node | null, path: Path, walk: Walk, what: string): YAMLMap | null | Invalid => {
@@ -343,9 +345,15 @@ export const struct = <F extends Fields>(fields: F, what = "a mapping"): Decoder
     const out: Record<string, unknown> = {}
     for (const name of names) out[name] = undefined
     if (map === null) return out as StructOf<F>
-    const { items, ok: keysOk } = pairs(map, path, walk)
-    let ok = keysOk
-    for (const { key, pair } of items) {
+    const keys = new Keys(map, path, walk)
+    let ok = true
+    for (let i = 0; i < map.items.length; i++) {
+      const key = keys.keyAt(i)
+      if (key === undefined) {
+        ok = false
+        continue
+      }
+      const pair = map.items[i]!
       const at = path.key(key)
       const name = byKey.get(key)
       if (name === undefined) {
@@ -382,10 +390,16 @@ export const entries =
     const map = expectMap(node, path, walk, what)
     if (map === Invalid) return Invalid
     if (map === null) return []
-    const { items, ok: keysOk } = pairs(map, path, walk)
-    let ok = keysOk
+    const keys = new Keys(map, path, walk)
+    let ok = true
     const out: Array<Entry<A>> = []
-    for (const { key, pair } of items) {
+    for (let i = 0; i < map.items.length; i++) {
+      const key = keys.keyAt(i)
+      if (key === undefined) {
+        ok = false
+        continue
+      }
+      const pair = map.items[i]!
       const at = path.key(key)
       const resolved = walk.resolve(pair.value, at)
       walk.mark(at, pair.key, resolved)
