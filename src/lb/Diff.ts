@@ -170,9 +170,10 @@ export const recreateReason = (desired: DesiredVip, observed: ObservedVip): stri
   return undefined
 }
 
-const asAdd = (vip: DesiredVip, a: DesiredAs, flush: boolean): LbOp => ({
+/** `key`: the VIP's key, one object for all of its ops (LbSync keys its memo of key strings on it). */
+const asAdd = (vip: DesiredVip, key: VipKey, a: DesiredAs, flush: boolean): LbOp => ({
   _tag: "AsAdd",
-  vip: keyOf(vip),
+  vip: key,
   frontend: vip.frontend,
   address: a.address,
   backend: a.backend,
@@ -208,7 +209,7 @@ const pushAsOp = (
       ops.push({ _tag: "AsDel", vip, frontend: d.frontend, address: got.address, backend: undefined, flush: true })
     }
   } else if (got === undefined || got.lameduck) {
-    ops.push(asAdd(d, want, got !== undefined && want.flush))
+    ops.push(asAdd(d, vip, want, got !== undefined && want.flush))
   } else if (got.weight !== want.weight || (want.flush && flushSet?.has(flushKey(vip, address)) === true)) {
     ops.push({
       _tag: "AsWeight",
@@ -341,7 +342,8 @@ export const diff = (
     const o = observedByKey.get(k)
     if (o === undefined || recreated.has(k)) {
       ops.push({ _tag: "VipAdd", vip: d })
-      for (const a of d.ases) ops.push(asAdd(d, a, false))
+      const key = keyOf(d)
+      for (const a of d.ases) ops.push(asAdd(d, key, a, false))
     } else if (flushAsked(d, flush) || !vipMatches(d, o)) {
       ops.push(...reconcileAses(d, o, flush))
     }

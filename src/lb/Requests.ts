@@ -20,35 +20,46 @@ export type LbRequest =
   | { readonly name: "lb_add_del_as_v2"; readonly fields: Fields<lb.LbAddDelAsV2> }
   | { readonly name: "lb_as_set_weight"; readonly fields: Fields<lb.LbAsSetWeight> }
 
-const keyFields = (k: VipKey) => ({ pfx: k.prefix, protocol: k.protocol, port: k.port })
+const vipRequest = (
+  k: VipKey,
+  isDel: boolean,
+  encap: lb.LbAddDelVipV2["encap"],
+  newFlowsTableLength: number,
+  srcIpSticky: boolean
+): LbRequest => ({
+  name: "lb_add_del_vip_v2",
+  fields: {
+    pfx: k.prefix,
+    protocol: k.protocol,
+    port: k.port,
+    encap,
+    dscp: 0,
+    type: "LB_API_SRV_TYPE_CLUSTERIP",
+    target_port: 0,
+    node_port: 0,
+    new_flows_table_length: newFlowsTableLength,
+    src_ip_sticky: srcIpSticky,
+    is_del: isDel
+  }
+})
 
+/** Built field by field (no spread: one object of one shape per request, at 33,000 requests a sync). */
 export const requestOf = (op: LbOp): LbRequest => {
+  const k = op.vip
   switch (op._tag) {
     case "VipAdd":
-    case "VipDel": {
-      const add = op._tag === "VipAdd"
-      return {
-        name: "lb_add_del_vip_v2",
-        fields: {
-          ...keyFields(op.vip),
-          encap: add ? op.vip.encap : "LB_API_ENCAP_TYPE_GRE4",
-          dscp: 0,
-          type: "LB_API_SRV_TYPE_CLUSTERIP",
-          target_port: 0,
-          node_port: 0,
-          // Always explicit: 0 would mean "VPP's default", which is not ours to assume.
-          new_flows_table_length: add ? op.vip.newFlowsTableLength : 0,
-          src_ip_sticky: add ? op.vip.srcIpSticky : false,
-          is_del: !add
-        }
-      }
-    }
+      // Always an explicit table length: 0 would mean "VPP's default", which is not ours to assume.
+      return vipRequest(k, false, op.vip.encap, op.vip.newFlowsTableLength, op.vip.srcIpSticky)
+    case "VipDel":
+      return vipRequest(k, true, "LB_API_ENCAP_TYPE_GRE4", 0, false)
     case "AsAdd":
     case "AsDel":
       return {
         name: "lb_add_del_as_v2",
         fields: {
-          ...keyFields(op.vip),
+          pfx: k.prefix,
+          protocol: k.protocol,
+          port: k.port,
           as_address: op.address,
           weight: op._tag === "AsAdd" ? op.weight : 0,
           is_del: op._tag === "AsDel",
@@ -58,7 +69,7 @@ export const requestOf = (op: LbOp): LbRequest => {
     case "AsWeight":
       return {
         name: "lb_as_set_weight",
-        fields: { ...keyFields(op.vip), as_address: op.address, weight: op.weight, is_flush: op.flush }
+        fields: { pfx: k.prefix, protocol: k.protocol, port: k.port, as_address: op.address, weight: op.weight, is_flush: op.flush }
       }
   }
 }

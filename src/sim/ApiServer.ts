@@ -19,7 +19,7 @@ import { memclnt, vpe } from "../vpp/binapi/index.js"
 import * as Codec from "../vpp/codec/Codec.js"
 import * as Frame from "../vpp/codec/Frame.js"
 import type { Message, Module } from "../vpp/codec/Wire.js"
-import { writeCoalesced } from "../vpp/transport/Coalesce.js"
+import { writeCorked } from "../vpp/transport/Coalesce.js"
 import { FrameReader } from "../vpp/transport/FrameReader.js"
 import * as Core from "./Core.js"
 import * as VppView from "./internal/VppView.js"
@@ -299,7 +299,7 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
           )
           continue
         }
-        if (!conn.socket.destroyed) writeCoalesced(conn.socket, frame.right)
+        if (!conn.socket.destroyed) writeCorked(conn.socket, frame.right)
       }
       return failure
     }

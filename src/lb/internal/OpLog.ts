@@ -1,0 +1,40 @@
+/**
+ * The log lines of the mutations VPP accepted, a batch at a time.
+ *
+ * Each line is what `Effect.logInfo(event)` under `describeOp`'s annotations
+ * gives (the same loggers, level, message, annotations, spans and date; the
+ * caller's annotations under the op's), handed to the loggers the way Effect's
+ * own `FiberRuntime.log` does. Going through `Effect.locally` instead cost two
+ * copies of the fiber's refs per line and a structural comparison of the
+ * annotation maps: at 33,000 mutations a third of the sync fiber's time and
+ * much of its garbage (issue 14).
+ */
+import { Cause, Clock, Context, DefaultServices, Effect, FiberRef, HashMap, HashSet, Inspectable, LogLevel } from "effect"
+import { describeOp, type LbOp } from "../Diff.js"
+
+/** Logs `ops[from..to)` at info, one line each (nothing when info is below the fiber's minimum level). */
+export const logOps = (ops: ReadonlyArray<LbOp>, from: number, to: number): Effect.Effect<void> =>
+  Effect.withFiberRuntime<void>((fiber) => {
+    if (from >= to || LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Info)) return Effect.void
+    const loggers = fiber.getFiberRef(FiberRef.currentLoggers)
+    if (HashSet.size(loggers) === 0) return Effect.void
+    const base = fiber.getFiberRef(FiberRef.currentLogAnnotations)
+    const spans = fiber.getFiberRef(FiberRef.currentLogSpan)
+    const context = fiber.getFiberRefs()
+    const clock = Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock)
+    const fiberId = fiber.id()
+    Inspectable.withRedactableContext(context, () => {
+      for (let i = from; i < to; i++) {
+        const d = describeOp(ops[i]!)
+        const annotations = HashMap.mutate(base, (m) => {
+          HashMap.set(m, "event", d.event)
+          for (const k in d.fields) HashMap.set(m, k, d.fields[k as keyof typeof d.fields])
+        })
+        const date = new Date(clock.unsafeCurrentTimeMillis())
+        for (const logger of loggers) {
+          logger.log({ fiberId, logLevel: LogLevel.Info, message: [d.event], cause: Cause.empty, context, spans, annotations, date })
+        }
+      }
+    })
+    return Effect.void
+  })
