@@ -240,20 +240,39 @@ const stringKey = (pair: Pair, walk: Walk): string | undefined => {
 }
 
 /**
- * The keys of a mapping's pairs are strings, each once. `keyAt` gives the key
- * of pair `i`, or undefined after reporting it as not a string or as a
- * duplicate (the pair is then left out, and the rest are still decoded, so
- * their errors show too). A mapping of a few keys (a backend's, a check's) is
- * searched for duplicates, not hashed: 10,000 backends made 10,000 Maps.
+ * The pairs of a mapping, whose keys must be strings, each once: `next()`
+ * moves to the next pair with a good key (`key`, `pair`), and reports the
+ * others, which are left out (the rest are still decoded, so their errors
+ * show too; `ok` is then false). A mapping of a few keys (a backend's, a
+ * check's) is searched for duplicates, not hashed: 10,000 backends made
+ * 10,000 Maps.
  */
-class Keys {
+class Pairs {
+  key = ""
+  pair!: Pair
+  ok = true
+  private i = -1
   private readonly seen: Map<string, Pair> | undefined
 
   constructor(private readonly node: YAMLMap, private readonly path: Path, private readonly walk: Walk) {
     this.seen = node.items.length > SMALL_MAP ? new Map() : undefined
   }
 
-  keyAt(i: number): string | undefined {
+  next(): boolean {
+    const items = this.node.items
+    while (++this.i < items.length) {
+      const key = this.keyAt(this.i)
+      if (key !== undefined) {
+        this.key = key
+        this.pair = items[this.i]!
+        return true
+      }
+      this.ok = false
+    }
+    return false
+  }
+
+  private keyAt(i: number): string | undefined {
     const { node, path, walk } = this
     const pair = node.items[i]!
     const key = stringKey(pair, walk)
@@ -345,15 +364,10 @@ export const struct = <F extends Fields>(fields: F, what = "a mapping"): Decoder
     const out: Record<string, unknown> = {}
     for (const name of names) out[name] = undefined
     if (map === null) return out as StructOf<F>
-    const keys = new Keys(map, path, walk)
+    const pairs = new Pairs(map, path, walk)
     let ok = true
-    for (let i = 0; i < map.items.length; i++) {
-      const key = keys.keyAt(i)
-      if (key === undefined) {
-        ok = false
-        continue
-      }
-      const pair = map.items[i]!
+    while (pairs.next()) {
+      const { key, pair } = pairs
       const at = path.key(key)
       const name = byKey.get(key)
       if (name === undefined) {
@@ -372,7 +386,7 @@ export const struct = <F extends Fields>(fields: F, what = "a mapping"): Decoder
       if (decoded === Invalid) ok = false
       else out[name] = decoded
     }
-    return ok ? (out as StructOf<F>) : Invalid
+    return ok && pairs.ok ? (out as StructOf<F>) : Invalid
   }
 }
 
@@ -390,16 +404,11 @@ export const entries =
     const map = expectMap(node, path, walk, what)
     if (map === Invalid) return Invalid
     if (map === null) return []
-    const keys = new Keys(map, path, walk)
+    const pairs = new Pairs(map, path, walk)
     let ok = true
     const out: Array<Entry<A>> = []
-    for (let i = 0; i < map.items.length; i++) {
-      const key = keys.keyAt(i)
-      if (key === undefined) {
-        ok = false
-        continue
-      }
-      const pair = map.items[i]!
+    while (pairs.next()) {
+      const { key, pair } = pairs
       const at = path.key(key)
       const resolved = walk.resolve(pair.value, at)
       walk.mark(at, pair.key, resolved)
@@ -407,7 +416,7 @@ export const entries =
       if (decoded === Invalid) ok = false
       else out.push({ name: key, path: at, value: decoded })
     }
-    return ok ? out : Invalid
+    return ok && pairs.ok ? out : Invalid
   }
 
 /** A sequence; empty when absent. */
