@@ -132,9 +132,9 @@ const COLON = 58
 const DASH = 45
 
 /** Characters a plain scalar may not start with (YAML's indicators, and the quotes it reads itself). */
-const INDICATORS = new Set([..."-?:,[]{}#&*!|>'\"%@`"].map((c) => c.charCodeAt(0)))
-/** Where a flow scalar stops. */
-const FLOW_END = new Set([..."],}"].map((c) => c.charCodeAt(0)))
+const INDICATOR = new Uint8Array(128)
+for (const c of "-?:,[]{}#&*!|>'\"%@`") INDICATOR[c.charCodeAt(0)] = 1
+const isIndicator = (c: number): boolean => c < 128 && INDICATOR[c] === 1
 
 /** Deeper than this (blocks and flows), the package reads it (and bounds it). */
 const MAX_DEPTH = 32
@@ -312,7 +312,7 @@ class Reader {
     if (c === 34 || c === 39) {
       key = this.quoted(at, end)
     } else {
-      if (INDICATORS.has(c)) giveUp()
+      if (isIndicator(c)) giveUp()
       let k = at
       while (k < end && !(this.text.charCodeAt(k) === COLON && (k + 1 === end || this.text.charCodeAt(k + 1) === SPACE))) {
         if (this.text.charCodeAt(k) === HASH && this.text.charCodeAt(k - 1) === SPACE) giveUp()
@@ -341,7 +341,7 @@ class Reader {
     } else if (c === 34 || c === 39) {
       node = this.quoted(at, end)
     } else {
-      if (INDICATORS.has(c)) giveUp()
+      if (isIndicator(c)) giveUp()
       let k = at
       let last = at
       while (k < end) {
@@ -449,15 +449,14 @@ class Reader {
       this.after = this.skipSpaces(this.after, end)
       return node
     }
-    if (INDICATORS.has(c) || at >= end) giveUp()
+    if (isIndicator(c) || at >= end) giveUp()
     let k = at
     let last = at
     while (k < end) {
       const ch = this.text.charCodeAt(k)
-      if (FLOW_END.has(ch) || ch === 123 || ch === 91 || ch === HASH) {
-        if (ch !== 125 && ch !== 93 && ch !== 44) giveUp()
-        break
-      }
+      // Where a flow scalar stops (`,`, `]`, `}`), or what it cannot hold (`{`, `[`, `#`).
+      if (ch === 44 || ch === 93 || ch === 125) break
+      if (ch === 123 || ch === 91 || ch === HASH) giveUp()
       if (ch === COLON) {
         const next = this.text.charCodeAt(k + 1)
         if (next === SPACE && isKey) break
