@@ -81,47 +81,82 @@ const backendOf = (config: Config, frontend: Frontend, name: string): Backend =>
   return b
 }
 
-const weightAndFlush = (
-  status: HealthStatus,
-  activeWeight: number | undefined,
-  frontend: Frontend
-): { readonly weight: number; readonly flush: boolean } => {
-  switch (status) {
-    case "up":
-      return { weight: activeWeight ?? 0, flush: false }
-    case "down":
-      return { weight: 0, flush: frontend.flushOnDown }
-    case "disabled":
-      return { weight: 0, flush: true }
-    default:
-      return { weight: 0, flush: false }
+/** The table's flush column: whether programming the AS's weight evicts its sessions. */
+const flushOf = (status: HealthStatus, frontend: Frontend): boolean =>
+  status === "disabled" || (status === "down" && frontend.flushOnDown)
+
+/** A frontend's distinct backends in the AS order, each with the first pool that lists it. */
+interface Member {
+  readonly name: string
+  readonly address: string
+  readonly pool: Pool
+  readonly weight: number
+}
+interface Layout {
+  readonly members: ReadonlyArray<Member>
+  /** The first member's family (the VIP's encap); undefined without members. */
+  readonly family: 4 | 6 | undefined
+  readonly key: VipKey
+}
+
+/**
+ * What of a frontend's VIP does not depend on health, per configuration: its
+ * distinct members sorted once into the AS order (a reaction of a backend in
+ * 1,000 VIPs computes 1,000 of them: a set, a sort and two spreads each were
+ * most of its planning).
+ */
+const layouts = new WeakMap<Config, WeakMap<Frontend, Layout>>()
+const layoutOf = (config: Config, frontend: Frontend): Layout => {
+  let byFrontend = layouts.get(config)
+  if (byFrontend === undefined) {
+    byFrontend = new WeakMap()
+    layouts.set(config, byFrontend)
   }
+  let layout = byFrontend.get(frontend)
+  if (layout === undefined) {
+    const seen = new Set<string>()
+    const members: Array<Member> = []
+    let family: 4 | 6 | undefined
+    for (const pool of frontend.pools) {
+      for (const member of pool.backends) {
+        if (seen.has(member.backend)) continue
+        seen.add(member.backend)
+        const backend = backendOf(config, frontend, member.backend)
+        family ??= backend.family
+        members.push({ name: member.backend, address: backend.address, pool, weight: member.weight })
+      }
+    }
+    members.sort((a, b) => compareAddresses(a.address, b.address))
+    layout = { members, family, key: frontendVipKey(frontend) }
+    byFrontend.set(frontend, layout)
+  }
+  return layout
 }
 
 export const desiredVip = (frontend: Frontend, config: Config, status: StatusOf, ramps?: SlowStart.Ramps): DesiredVip => {
   const active = activePool(frontend, status)
-  const seen = new Set<string>()
+  const { family, key, members } = layoutOf(config, frontend)
   const ases: Array<DesiredAs> = []
-  let family: 4 | 6 | undefined
-  for (const pool of frontend.pools) {
-    for (const member of pool.backends) {
-      if (seen.has(member.backend)) continue
-      seen.add(member.backend)
-      const backend = backendOf(config, frontend, member.backend)
-      family ??= backend.family
-      const s = statusOf(status, member.backend)
-      // "removed" means the health checker already knows the backend left the
-      // configuration: the AS goes (the diff deletes it with flush).
-      if (s === "removed") continue
-      // In the active pool itself, the member is its own entry (a search per member was 1,000 VIPs × 32² per reaction).
-      const activeWeight = active === pool ? member.weight : active?.backends.find((m) => m.backend === member.backend)?.weight
-      const as: DesiredAs = { address: backend.address, backend: member.backend, status: s, ...weightAndFlush(s, activeWeight, frontend) }
-      ases.push(ramps === undefined || active === undefined || as.weight <= 1 ? as : SlowStart.ramped(as, config, active, ramps))
+  for (const member of members) {
+    const s = statusOf(status, member.name)
+    // "removed" means the health checker already knows the backend left the
+    // configuration: the AS goes (the diff deletes it with flush).
+    if (s === "removed") continue
+    // In the active pool itself, the member is its own entry (a search per member was 1,000 VIPs × 32² per reaction).
+    const activeWeight = active === member.pool ? member.weight : active?.backends.find((m) => m.backend === member.name)?.weight
+    const as: DesiredAs = {
+      address: member.address,
+      backend: member.name,
+      status: s,
+      weight: s === "up" ? activeWeight ?? 0 : 0,
+      flush: flushOf(s, frontend)
     }
+    ases.push(ramps === undefined || active === undefined || as.weight <= 1 ? as : SlowStart.ramped(as, config, active, ramps))
   }
-  ases.sort((a, b) => compareAddresses(a.address, b.address))
   return {
-    ...frontendVipKey(frontend),
+    prefix: key.prefix,
+    protocol: key.protocol,
+    port: key.port,
     frontend: frontend.name,
     // A valid frontend has at least one backend; its own family is only a fallback.
     encap: encapFor(family ?? frontend.family),

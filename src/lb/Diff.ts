@@ -414,39 +414,34 @@ const bucketsUnknown = (a: ObservedAs): ObservedAs => (a.numBuckets === undefine
 
 // --- Logging -------------------------------------------------------------------
 
+/**
+ * An op's log event, its fields given one by one to `set` (no object in
+ * between: the sync loop logs 33,000 of them in a first programming). `vip`:
+ * the op's `vipKeyString`, when the caller has it.
+ */
+export const opFields = (op: LbOp, set: (field: string, value: unknown) => void, vip = vipKeyString(op.vip)): string => {
+  set("vip", vip)
+  if (op._tag === "VipAdd") {
+    set("frontend", op.vip.frontend)
+    set("encap", op.vip.encap)
+    set("srcIpSticky", op.vip.srcIpSticky)
+    set("newFlowsTableLength", op.vip.newFlowsTableLength)
+    return "vpp-lbsync-vip-add"
+  }
+  if (op.frontend !== undefined) set("frontend", op.frontend)
+  if (op._tag === "VipDel") return "vpp-lbsync-vip-del"
+  if (op.backend !== undefined) set("backend", op.backend)
+  set("as", op.address)
+  if (op._tag !== "AsDel") set("weight", op.weight)
+  set("flush", op.flush)
+  return op._tag === "AsAdd" ? "vpp-lbsync-as-add" : op._tag === "AsDel" ? "vpp-lbsync-as-del" : "vpp-lbsync-as-weight"
+}
+
 /** The log event and fields of an op (the sync loop logs every mutation it sends with these). */
 export const describeOp = (op: LbOp): { readonly event: string; readonly fields: Record<string, unknown> } => {
-  const named = (o: { readonly frontend: string | undefined; readonly backend?: string | undefined }) => ({
-    ...(o.frontend !== undefined ? { frontend: o.frontend } : {}),
-    ...(o.backend !== undefined ? { backend: o.backend } : {})
-  })
-  switch (op._tag) {
-    case "VipAdd":
-      return {
-        event: "vpp-lbsync-vip-add",
-        fields: {
-          vip: vipKeyString(op.vip),
-          frontend: op.vip.frontend,
-          encap: op.vip.encap,
-          srcIpSticky: op.vip.srcIpSticky,
-          newFlowsTableLength: op.vip.newFlowsTableLength
-        }
-      }
-    case "VipDel":
-      return { event: "vpp-lbsync-vip-del", fields: { vip: vipKeyString(op.vip), ...named(op) } }
-    case "AsAdd":
-      return {
-        event: "vpp-lbsync-as-add",
-        fields: { vip: vipKeyString(op.vip), as: op.address, weight: op.weight, flush: op.flush, ...named(op) }
-      }
-    case "AsDel":
-      return { event: "vpp-lbsync-as-del", fields: { vip: vipKeyString(op.vip), as: op.address, flush: op.flush, ...named(op) } }
-    case "AsWeight":
-      return {
-        event: "vpp-lbsync-as-weight",
-        fields: { vip: vipKeyString(op.vip), as: op.address, weight: op.weight, flush: op.flush, ...named(op) }
-      }
-  }
+  const fields: Record<string, unknown> = {}
+  const event = opFields(op, (k, v) => (fields[k] = v))
+  return { event, fields }
 }
 
 /**

@@ -630,7 +630,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
             accepted.push(op)
           }
         }
-        yield* logOps(accepted, 0, accepted.length)
+        yield* logOps(accepted, 0, accepted.length, opKey)
         for (const op of accepted) yield* Metrics.countLbOp(op)
         if (head === window.length) {
           window.length = 0

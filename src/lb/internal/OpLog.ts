@@ -1,7 +1,7 @@
 /**
  * The log lines of the mutations VPP accepted, a batch at a time.
  *
- * Each line is what `Effect.logInfo(event)` under `describeOp`'s annotations
+ * Each line is what `Effect.logInfo(event)` under `describeOp`'s annotations (`opFields`)
  * gives (the same loggers, level, message, annotations, spans and date; the
  * caller's annotations under the op's), handed to the loggers the way Effect's
  * own `FiberRuntime.log` does. Going through `Effect.locally` instead cost two
@@ -10,10 +10,10 @@
  * much of its garbage (issue 14).
  */
 import { Cause, Clock, Context, DefaultServices, Effect, FiberRef, HashMap, HashSet, Inspectable, LogLevel } from "effect"
-import { describeOp, type LbOp } from "../Diff.js"
+import { type LbOp, opFields } from "../Diff.js"
 
-/** Logs `ops[from..to)` at info, one line each (nothing when info is below the fiber's minimum level). */
-export const logOps = (ops: ReadonlyArray<LbOp>, from: number, to: number): Effect.Effect<void> =>
+/** Logs `ops[from..to)` at info, one line each (`keyOf`: each op's `vipKeyString`) (nothing when info is below the fiber's minimum level). */
+export const logOps = (ops: ReadonlyArray<LbOp>, from: number, to: number, keyOf: (op: LbOp) => string): Effect.Effect<void> =>
   Effect.withFiberRuntime<void>((fiber) => {
     if (from >= to || LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Info)) return Effect.void
     const loggers = fiber.getFiberRef(FiberRef.currentLoggers)
@@ -25,14 +25,15 @@ export const logOps = (ops: ReadonlyArray<LbOp>, from: number, to: number): Effe
     const fiberId = fiber.id()
     Inspectable.withRedactableContext(context, () => {
       for (let i = from; i < to; i++) {
-        const d = describeOp(ops[i]!)
+        const op = ops[i]!
+        let event = ""
         const annotations = HashMap.mutate(base, (m) => {
-          HashMap.set(m, "event", d.event)
-          for (const k in d.fields) HashMap.set(m, k, d.fields[k as keyof typeof d.fields])
+          event = opFields(op, (k, v) => HashMap.set(m, k, v), keyOf(op))
+          HashMap.set(m, "event", event)
         })
         const date = new Date(clock.unsafeCurrentTimeMillis())
         for (const logger of loggers) {
-          logger.log({ fiberId, logLevel: LogLevel.Info, message: [d.event], cause: Cause.empty, context, spans, annotations, date })
+          logger.log({ fiberId, logLevel: LogLevel.Info, message: [event], cause: Cause.empty, context, spans, annotations, date })
         }
       }
     })
