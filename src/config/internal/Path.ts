@@ -10,8 +10,16 @@
  * same root, finds the place of its issues without a lookup by text. The text
  * itself is built only when an issue needs it: a large file has a path for
  * every value, and few of them ever get an issue.
+ *
+ * A key whose value is a plain scalar (`address: 10.0.0.1`, most of a big
+ * file) is not kept by the walk: its path is made again when asked for, and
+ * finds its place in the mapping its parent says (`map`).
  */
-import type { Node, Scalar } from "yaml"
+import * as Yaml from "yaml"
+import type { Node, Scalar, YAMLMap } from "yaml"
+import { startOf } from "./Simple.js"
+
+const { isNode, isScalar } = Yaml
 
 /** Keys that print bare after a dot; anything else is printed as `["key"]`. */
 const BARE_KEY = /^[A-Za-z0-9_-]+$/
@@ -31,6 +39,8 @@ export class Path {
   at: Node | undefined
   /** The scalar value as the file writes it, when the path has one. Set by the walk. */
   scalar: Scalar | undefined
+  /** The mapping the file says this path with, where its keys not kept are found. Set by the walk. */
+  map: YAMLMap | undefined
 
   private constructor(
     /** A key, an index, or undefined for the root; printed only when the text is asked for. */
@@ -61,23 +71,49 @@ export class Path {
     return this.child(name)
   }
 
+  /**
+   * The path of `name` for the walk to decode a plain scalar with, not kept:
+   * `key(name)` makes it again, from `map`, if anything asks for it later.
+   */
+  unkept(name: string): Path {
+    return this.find(name) ?? new Path(name, this)
+  }
+
+  /**
+   * Remembers where this path is: at its value when that is a scalar (errors
+   * are about the value), else at its key (a mapping's value starts a line
+   * later). `value` null: empty.
+   */
+  mark(key: unknown, value: Node | null): void {
+    const scalar = value !== null && isScalar(value) ? value : undefined
+    const at = scalar ?? key
+    if (this.at === undefined && isNode(at) && startOf(at) !== undefined) this.at = at
+    if (scalar !== undefined && this.scalar === undefined) this.scalar = scalar
+  }
+
   index(i: number): Path {
     return this.child(i)
   }
 
+  private find(step: string | number): Path | undefined {
+    const children = this.children
+    if (children instanceof Map) return children.get(step)
+    for (let p = children; p !== undefined; p = p.sibling) if (p.step === step) return p
+    return undefined
+  }
+
   private child(step: string | number): Path {
+    const found = this.find(step)
+    if (found !== undefined) return found
+    const child = new Path(step, this)
+    if (typeof step === "string" && this.map !== undefined) child.markFrom(this.map)
     const children = this.children
     if (children instanceof Map) {
-      let child = children.get(step)
-      if (child === undefined) {
-        child = new Path(step, this)
-        children.set(step, child)
-      }
+      children.set(step, child)
       return child
     }
     let few = 0
-    for (let p = children; p !== undefined; p = p.sibling, few++) if (p.step === step) return p
-    const child = new Path(step, this)
+    for (let p = children; p !== undefined; p = p.sibling) few++
     if (few < FEW) {
       child.sibling = children
       this.children = child
@@ -87,6 +123,15 @@ export class Path {
       this.children = all
     }
     return child
+  }
+
+  /** What the walk would have marked on an unkept key of `map`: the first pair with it (later ones are duplicates). */
+  private markFrom(map: YAMLMap): void {
+    for (const pair of map.items) {
+      if (!isScalar(pair.key) || pair.key.value !== this.step) continue
+      if (isScalar(pair.value)) this.mark(pair.key, pair.value.value === null ? null : pair.value)
+      return
+    }
   }
 
   toString(): string {

@@ -95,15 +95,9 @@ export class Walk {
     return path.scalar === undefined ? undefined : show(path.scalar)
   }
 
-  /**
-   * Remembers where `path` is: at its value when that is a scalar (errors are
-   * about the value), else at its key (a mapping's value starts a line later).
-   */
+  /** Remembers where `path` is (`Path.mark`). */
   mark(path: Path, key: unknown, value: Node | null | Invalid): void {
-    const scalar = value !== null && value !== Invalid && isScalar(value) ? value : undefined
-    const at = scalar ?? key
-    if (path.at === undefined && isNode(at) && startOf(at) !== undefined) path.at = at
-    if (scalar !== undefined && path.scalar === undefined) path.scalar = scalar
+    path.mark(key, value === Invalid ? null : value)
   }
 
   issue(
@@ -364,11 +358,13 @@ export const struct = <F extends Fields>(fields: F, what = "a mapping"): Decoder
     const out: Record<string, unknown> = {}
     for (const name of names) out[name] = undefined
     if (map === null) return out as StructOf<F>
+    path.map ??= map
     const pairs = new Pairs(map, path, walk)
     let ok = true
     while (pairs.next()) {
       const { key, pair } = pairs
-      const at = path.key(key)
+      // A plain scalar's path is not kept: Path.key finds it again in the mapping when asked for.
+      const at = isScalar(pair.key) && isScalar(pair.value) ? path.unkept(key) : path.key(key)
       const name = byKey.get(key)
       if (name === undefined) {
         walk.issues.push(walk.issue(at, unknownKeyRule(key, known), { node: pair.key }))
