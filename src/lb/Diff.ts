@@ -101,7 +101,9 @@ export interface DiffOptions {
 }
 
 /** The key of an AS in `DiffOptions.flush`: "vipkey|address". */
-export const flushKey = (vip: VipKey, address: string): string => `${vipKeyString(vip)}|${canonicalAddress(address)}`
+export const flushKey = (vip: VipKey, address: string): string => flushKeyOf(vipKeyString(vip), canonicalAddress(address))
+/** `flushKey` from the VIP's key string and the canonical address. */
+export const flushKeyOf = (vip: string, canonical: string): string => `${vip}|${canonical}`
 
 // --- Observed state from the dumps ---------------------------------------------
 

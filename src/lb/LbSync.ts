@@ -20,7 +20,7 @@
  *
  * See docs/lbsync.md for the rules.
  */
-import { Cause, Chunk, Clock, Context, Data, Deferred, Duration, Effect, Exit, FiberId, FiberRef, HashMap, Layer, Option, PubSub, Queue, Stream } from "effect"
+import { Cause, Chunk, Clock, Context, Data, Deferred, Duration, Effect, Exit, FiberId, HashMap, Layer, Option, PubSub, Queue, Stream } from "effect"
 import type { Config, Frontend } from "../config/Config.js"
 import * as RunningConfig from "../config/RunningConfig.js"
 import * as HealthChecker from "../health/HealthChecker.js"
@@ -37,7 +37,7 @@ import {
   describeOp,
   diff,
   eviction,
-  flushKey,
+  flushKeyOf,
   type LbOp,
   type ObservedAs,
   type ObservedVip,
@@ -48,7 +48,7 @@ import { logOps } from "./internal/OpLog.js"
 import * as Panic from "./Panic.js"
 import * as Requests from "./Requests.js"
 import * as SlowStart from "./SlowStart.js"
-import { canonicalAddress, compareAddresses, frontendVipKey, keyOf, type VipKey, vipKey, vipKeyString } from "./VipKey.js"
+import { canonicalAddress, compareAddresses, frontendVipKey, type VipKey, vipKey, vipKeyString } from "./VipKey.js"
 import * as WarmUp from "./WarmUp.js"
 
 export interface SyncReport {
@@ -619,7 +619,10 @@ export const make = Effect.fn("LbSync.make")(function*() {
         // checker, the transition forwarder) before more are handled. Each op VPP accepted is
         // logged, in the order VPP applied them, the batch's lines at once (OpLog).
         accepted.length = 0
-        for (let n = 0; n < YIELD_EVERY && head < window.length && window[head]!.exit !== undefined; n++) {
+        // A reaction in the window: every reply that is in, at once (its own comes after the sync's
+        // ahead of it; a yield between them let other fibers delay its first weight by milliseconds).
+        const limit = reactions.length > 0 ? WINDOW : YIELD_EVERY
+        for (let n = 0; n < limit && head < window.length && window[head]!.exit !== undefined; n++) {
           const { exit, job, op } = window[head]!
           window[head++] = undefined!
           job.outstanding--
@@ -1003,11 +1006,12 @@ export const make = Effect.fn("LbSync.make")(function*() {
                 ))
               }
             }
+            let address: string | undefined
             for (const f of frontendsOf(config, event.backend)) {
               const k = keyStringOf(f)
               keys.add(k)
               dirty.add(k)
-              if (flushesInto(to, f.flushOnDown)) flush.add(flushKey(frontendVipKey(f), event.address))
+              if (flushesInto(to, f.flushOnDown)) flush.add(flushKeyOf(k, address ??= canonicalAddress(event.address)))
             }
           }
           const sent = keys.size === 0 ? Effect.void : submit(request({ keys, flush, reason: "health" }))
