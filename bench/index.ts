@@ -1,6 +1,6 @@
 /**
  * npm run bench: every benchmark, printing figures (never pass/fail).
- * `npm run bench -- codec transport lbprogram health reconcile cli` picks some;
+ * `npm run bench -- codec transport lbprogram health reconcile cli check` picks some;
  * flags after the names go to the benchmarks (`health-vs-haproxy --backends 1000`).
  */
 import * as os from "node:os"
@@ -15,7 +15,7 @@ import * as reconcile from "./reconcile.js"
 import * as soak from "./soak.js"
 import * as transport from "./transport.js"
 
-const ALL = ["codec", "transport", "lbprogram", "health", "health-vs-haproxy", "reconcile", "cli", "metrics", "soak"] as const
+const ALL = ["codec", "transport", "lbprogram", "health", "health-vs-haproxy", "reconcile", "cli", "check", "metrics", "soak"] as const
 const args = process.argv.slice(2).filter((a) => a !== "--")
 const firstFlag = args.findIndex((a) => a.startsWith("--"))
 const picked = firstFlag < 0 ? args : args.slice(0, firstFlag)
@@ -58,6 +58,8 @@ if (want("health-vs-haproxy")) await healthVsHaproxy.run(flags)
 if (want("reconcile")) await reconcile.run(flags)
 
 if (want("cli")) await cli.run()
+
+if (want("check")) await cli.runCheck()
 
 if (want("metrics")) {
   for (const n of [1_000, 10_000]) metrics.print(await metrics.runIsolated(n))
