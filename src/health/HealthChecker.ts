@@ -179,6 +179,27 @@ const sameProbing = (oldConfig: Config, oldBackend: Backend, config: Config, bac
   return a !== undefined && b !== undefined && healthCheckEquals(a, b)
 }
 
+/**
+ * What cancels a backend's live rounds, whichever wake-up of its fiber
+ * started them: the fiber's end (interrupted: stop, pause, reload, the
+ * scope's close) calls it, through one observer added the first time.
+ */
+interface Parked {
+  cancel: () => void
+  observed: boolean
+}
+
+const noRounds = (): void => {}
+
+const cancelOnEnd = (parked: Parked): Effect.Effect<void> =>
+  Effect.withFiberRuntime<void>((fiber) => {
+    if (!parked.observed) {
+      parked.observed = true
+      fiber.addObserver(() => parked.cancel())
+    }
+    return Effect.void
+  })
+
 const actions = {
   pause: State.pause,
   resume: State.resume,
@@ -389,7 +410,8 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
   const probeRounds = (
     target: ProbeTarget,
     cell: MutableRef.MutableRef<BackendHealth>,
-    start: "now" | "spread"
+    start: "now" | "spread",
+    parked: Parked = { cancel: noRounds, observed: false }
   ): Effect.Effect<never> =>
     // A chain of flatMaps, not Effect.gen: a parked fiber keeps no generator
     // and its frame (~0.7 KB of each of 10,000 backends).
@@ -405,10 +427,12 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
               Effect.flatMap(prober.probe(Rounds.request(ctx, from)), (outcome) =>
                 Effect.map(random.next, (r) => Rounds.decide(ctx, outcome, from, clock.unsafeCurrentTimeMillis(), r)))
             : (from) =>
+              // No canceler: the fiber's end cancels the rounds (`parked`, an observer of the fiber
+              // added once), for an async with one cost every parked fiber ~2 KB of heap (the
+              // onInterrupt around it: an uninterruptible mask, a match on the cause, their frames).
               Effect.async<Rounds.Decision<BackendHealth>>((resume) => {
                 // A transition goes to the pending batch and the rounds go on: the
                 // fiber wakes only for a round not counted (to log it) or a defect.
-                let cancel = (): void => {}
                 let runs = 0
                 const run = (at: number): void => {
                   const mine = ++runs
@@ -425,10 +449,9 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
                     (d) => absorbSelfLate(selfLateAnnotations(target.backend, d.reason, d.lateMs, ctx.timeoutMs))
                   )
                   // A round that delivered at once may have started the next run already.
-                  if (mine === runs) cancel = c
+                  if (mine === runs) parked.cancel = c
                 }
                 run(from)
-                return Effect.sync(() => cancel())
               })
           const handle = (decision: Rounds.Decision<BackendHealth>): Effect.Effect<void> => {
             switch (decision._tag) {
@@ -444,7 +467,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
           }
           const loop = (at: number): Effect.Effect<never> =>
             Effect.flatMap(next(at), (decision) => Effect.zipRight(Effect.suspend(() => handle(decision)), Effect.suspend(() => loop(decision.due))))
-          return loop(due)
+          return startRound === undefined ? loop(due) : Effect.zipRight(cancelOnEnd(parked), loop(due))
         })
       )
     )
@@ -460,12 +483,20 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
     cell: MutableRef.MutableRef<BackendHealth>,
     start: "now" | "spread"
   ): Effect.Effect<never> =>
-    probeRounds(target, cell, start).pipe(
+    probeLoopFrom(target, cell, start, { cancel: noRounds, observed: false })
+
+  const probeLoopFrom = (
+    target: ProbeTarget,
+    cell: MutableRef.MutableRef<BackendHealth>,
+    start: "now" | "spread",
+    parked: Parked
+  ): Effect.Effect<never> =>
+    probeRounds(target, cell, start, parked).pipe(
       Effect.catchAllCause((cause) =>
         Effect.logError("probe failed unexpectedly", cause).pipe(
           Effect.annotateLogs({ event: "probe-defect", backend: target.backend }),
           Effect.zipRight(Effect.sleep(target.healthcheck.fastInterval)),
-          Effect.zipRight(Effect.suspend(() => probeLoop(target, cell, "now")))
+          Effect.zipRight(Effect.suspend(() => probeLoopFrom(target, cell, "now", parked)))
         )
       )
     )

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Clock, Deferred, Duration, Effect, Fiber, HashMap, Layer, Logger, LogLevel, Option, Queue, Stream, TestClock } from "effect"
+import { Chunk, Clock, Deferred, Duration, Effect, Exit, Fiber, HashMap, Layer, Logger, LogLevel, Option, Queue, Scope, Stream, TestClock } from "effect"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import * as Prober from "../../src/health/Prober.js"
 import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
@@ -42,17 +42,33 @@ const start = (s: ReturnType<typeof scripted>, cfg = base) =>
 const status = (checker: HealthChecker.HealthCheckerShape, name: string) =>
   checker.backend(name).pipe(Effect.map((h) => h.status))
 
-/** A live-style prober (rounds run off the fibers, Rounds.runRounds): the test holds each round's delivery. */
+/**
+ * A live-style prober (rounds run off the fibers, Rounds.runRounds): the test
+ * holds each round's delivery, and sees which rounds were cancelled.
+ */
 const heldProber = () => {
   const held: Array<(outcome: ProbeOutcome) => void> = []
+  const rounds: Array<{ readonly backend: string; readonly deliver: (outcome: ProbeOutcome) => void; cancelled: boolean; delivered: boolean }> = []
   const prober = Layer.succeed(Prober.Prober, {
     probe: () => Effect.never,
-    start: (_request, deliver) => {
+    start: (request, deliver) => {
       held.push(deliver)
-      return () => {}
+      const round = {
+        backend: request.target.backend,
+        deliver: (outcome: ProbeOutcome) => {
+          round.delivered = true
+          deliver(outcome)
+        },
+        cancelled: false,
+        delivered: false
+      }
+      rounds.push(round)
+      return () => {
+        round.cancelled = true
+      }
     }
   })
-  return { held, prober }
+  return { held, rounds, prober }
 }
 
 const names = Array.from({ length: 300 }, (_, i) => `b${i}`)
@@ -329,6 +345,29 @@ describe("HealthChecker", () => {
       expect(held).toHaveLength(300)
       for (const n of names) expect((yield* checker.backend(n)).status).toBe("unknown")
     }).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Info))))
+
+  it.scoped("live rounds: stopping a backend's fiber cancels its round in flight, whatever woke the fiber last; closing the scope cancels all", () =>
+    Effect.gen(function*() {
+      const { prober, rounds } = heldProber()
+      const scope = yield* Scope.make()
+      const checker = yield* HealthChecker.make(base).pipe(Effect.provide(prober), Scope.extend(scope))
+      const inFlight = (name: string) => rounds.filter((r) => r.backend === name && !r.cancelled && !r.delivered)
+      expect(rounds.map((r) => r.backend).sort()).toEqual(["a", "b", "c"])
+      // A round not counted (maglevd late) wakes a's fiber, which starts the rounds again.
+      inFlight("a")[0]!.deliver(skipped(800))
+      yield* Effect.yieldNow()
+      expect(inFlight("a")).toHaveLength(1)
+      const [pending] = inFlight("a")
+      yield* checker.pause("a")
+      expect(pending!.cancelled).toBe(true)
+      expect(inFlight("a")).toHaveLength(0)
+      // Its result, would it come anyway, is not recorded.
+      pending!.deliver(FAIL)
+      expect(yield* checker.backend("a")).toMatchObject({ status: "paused", lastResult: undefined })
+      expect(inFlight("b")).toHaveLength(1)
+      yield* Scope.close(scope, Exit.void)
+      expect(rounds.filter((r) => !r.cancelled && !r.delivered)).toEqual([])
+    }))
 
   it.scoped("the start lets the event loop run between slices of backends", () =>
     Effect.gen(function*() {
