@@ -84,6 +84,8 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 export const highWaterOf = (maxBufferedBytes: number): number =>
   Math.max(16 * 1024, Math.min(1024 * 1024, Math.floor(maxBufferedBytes / 8)))
 
+const NO_OVER = {}
+
 /** One connection's buffers, for tests and the overflow log. */
 export interface ConnectionBuffers {
   readonly handle: number
@@ -291,8 +293,8 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
       for (const r of replies) {
         const id = idOf.get(r.message.name)
         if (id === undefined) continue
-        const fields = "context" in r.fields ? r.fields : { ...r.fields, context }
-        const frame = Frame.encodeFrame(id, Codec.of(r.message.schema) as Codec.Codec<unknown>, fields)
+        // The request's context unless the handler set one (without a copy of the fields: Codec.encodeIntoOver).
+        const frame = Frame.encodeFrameOver(id, Codec.of(r.message.schema) as Codec.Codec<unknown>, r.fields, "context" in r.fields ? NO_OVER : { context })
         if (Either.isLeft(frame)) {
           failure = Effect.logError("vppsim-reply-encode").pipe(
             Effect.annotateLogs({ event: "vppsim-reply-encode", message: r.message.name, error: frame.left.message })

@@ -212,6 +212,8 @@ interface Node {
   readonly size: (value: any, parent: Parent) => number
   readonly write: (c: Cursor, value: any, parent: Parent) => void
   readonly read: (c: Cursor, parent: Parent) => unknown
+  /** Structs: writes `value` with the fields `over` has taken from `over` instead. */
+  readonly writeOver?: (c: Cursor, value: any, over: Readonly<Record<string, unknown>>) => void
 }
 
 const viewOf = (c: Cursor): DataView =>
@@ -635,6 +637,17 @@ const structNode = (layout: Extract<Layout, { readonly _tag: "Struct" }>): Node 
         }
       }
     },
+    writeOver: (c, v, over) => {
+      if (!isObject(v)) throw bad(v, `a ${layout.name} object`)
+      for (const f of fields) {
+        try {
+          f.node.write(c, f.name in over ? over[f.name] : v[f.name], v)
+        } catch (e) {
+          if (e instanceof Fault) e.segments.unshift(f.name)
+          throw e
+        }
+      }
+    },
     read: (c) => {
       const out: Record<string, unknown> = {}
       for (const f of fields) {
@@ -912,6 +925,17 @@ export interface Codec<A> {
   readonly encode: (value: A) => Either.Either<Uint8Array, VppEncodeError>
   /** Encodes at `offset` of `target` (which must have `sizeOf(value)` bytes free there); returns the end offset. */
   readonly encodeInto: (value: A, target: Uint8Array, offset: number) => Either.Either<number, VppEncodeError>
+  /**
+   * A struct's `encodeInto` with the fields `over` has (fixed-size ones, e.g. a request's
+   * `client_index` and `context`) taken from `over`: what `{ ...value, ...over }` would encode,
+   * without that copy (a spread of a request's fields cost microseconds per message).
+   */
+  readonly encodeIntoOver: (
+    value: object,
+    over: Readonly<Record<string, unknown>>,
+    target: Uint8Array,
+    offset: number
+  ) => Either.Either<number, VppEncodeError>
   readonly decode: (bytes: Uint8Array, options?: DecodeOptions) => Either.Either<A, VppDecodeError>
 }
 
@@ -954,12 +978,23 @@ export const of = <A, I, R>(schema: Schema.Schema<A, I, R>): Codec<A> => {
       return Either.left(encodeError(e instanceof Fault ? e : internal(e)))
     }
   }
+  const encodeIntoOver = (value: unknown, over: Readonly<Record<string, unknown>>, target: Uint8Array, offset: number) => {
+    const c = cursor(target, offset, target.length)
+    try {
+      if (node.writeOver === undefined) throw new Fault(-1, `${type} is not a struct`)
+      node.writeOver(c, value, over)
+      return Either.right(c.off)
+    } catch (e) {
+      return Either.left(encodeError(e instanceof Fault ? e : internal(e)))
+    }
+  }
   const codec: Codec<A> = {
     type,
     layout,
     fixedSize: node.fixed,
     sizeOf,
     encodeInto,
+    encodeIntoOver,
     encode: (value) => {
       try {
         const out = new Uint8Array(node.fixed ?? node.size(value, undefined))

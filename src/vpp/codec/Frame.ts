@@ -34,6 +34,21 @@ export const encodeFrame = <A>(msgId: number, codec: Codec<A>, value: A): Either
     return Either.map(codec.encodeInto(value, out, HEADER_SIZE + MSG_ID_SIZE), () => out)
   })
 
+/** `encodeFrame` of `{ ...value, ...over }`, without that copy (`Codec.encodeIntoOver`: a request's header fields). */
+export const encodeFrameOver = <A>(
+  msgId: number,
+  codec: Codec<A>,
+  value: object,
+  over: Readonly<Record<string, unknown>>
+): Either.Either<Uint8Array, VppEncodeError> =>
+  Either.flatMap(codec.sizeOf(value as A), (size) => {
+    const out = new Uint8Array(HEADER_SIZE + MSG_ID_SIZE + size)
+    writeHeader(out, 0, MSG_ID_SIZE + size)
+    out[HEADER_SIZE] = msgId >>> 8
+    out[HEADER_SIZE + 1] = msgId & 0xff
+    return Either.map(codec.encodeIntoOver(value, over, out, HEADER_SIZE + MSG_ID_SIZE), () => out)
+  })
+
 export interface Frame {
   readonly msgId: number
   /** the message's fields, after the id */

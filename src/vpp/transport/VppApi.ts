@@ -422,15 +422,17 @@ export const connect = (
       }
     }).pipe(outsideSpan, Effect.forkScoped)
 
+    /** The frame of `value` with the request header's fields (`client_index`, `context`) taken from `header`. */
     const frameOf = <S extends Schema.Schema.Any>(
       message: Message<S>,
-      value: unknown
+      value: object,
+      header: { readonly client_index?: number; readonly context: number }
     ): Either.Either<Uint8Array, VppRequestInvalid> => {
       const id = message.name === memclnt.SockclntCreate.name ? SOCKCLNT_CREATE_ID : table.get(message.nameCrc)
       if (id === undefined) {
         return Either.left(new VppRequestInvalid({ request: message.name, reason: `${message.nameCrc} is not in VPP's message table` }))
       }
-      const frame = Frame.encodeFrame(id, Codec.of(message.schema) as Codec.Codec<unknown>, value)
+      const frame = Frame.encodeFrameOver(id, Codec.of(message.schema) as Codec.Codec<unknown>, value, header)
       if (Either.isRight(frame)) countSent(message.name) // every frame encoded is written (post)
       return Either.mapLeft(frame, (e) => new VppRequestInvalid({ request: message.name, reason: e.message }))
     }
@@ -447,7 +449,7 @@ export const connect = (
         return post(
           req.name,
           (deadline, done) => ({ kind: "single", request: req.name, deadline, replyId, done }),
-          (context) => Either.map(frameOf(req, { ...fields, client_index: handle, context }), (f) => [f]),
+          (context) => Either.map(frameOf(req, fields, { client_index: handle, context }), (f) => [f]),
           fields
         )
       })
@@ -462,7 +464,7 @@ export const connect = (
       const sent = write(
         req.name,
         (deadline, d) => ({ kind: "single", request: req.name, deadline, replyId, done: d }),
-        (context) => Either.map(frameOf(req, { ...fields, client_index: handle, context }), (f) => [f]),
+        (context) => Either.map(frameOf(req, fields, { client_index: handle, context }), (f) => [f]),
         fields,
         done
       )
@@ -481,8 +483,8 @@ export const connect = (
           (deadline, done) => ({ kind: "dump", request: req.name, deadline, detailsId, items: [], done }),
           (context) =>
             Either.all([
-              frameOf(req, { ...fields, client_index: handle, context }),
-              frameOf(memclnt.ControlPing, { client_index: handle, context })
+              frameOf(req, fields, { client_index: handle, context }),
+              frameOf(memclnt.ControlPing, {}, { client_index: handle, context })
             ]),
           fields
         )
@@ -498,7 +500,7 @@ export const connect = (
         replyId: SOCKCLNT_CREATE_REPLY_ID,
         done
       }),
-      (context) => Either.map(frameOf(memclnt.SockclntCreate, { context, name: options.clientName ?? CLIENT_NAME }), (f) => [f]),
+      (context) => Either.map(frameOf(memclnt.SockclntCreate, { name: options.clientName ?? CLIENT_NAME }, { context }), (f) => [f]),
       { name: options.clientName ?? CLIENT_NAME }
     )
     if (created.response !== 0) {
