@@ -94,6 +94,11 @@ const slowStart = (raw: Duration.Duration | undefined, path: Path, report: Repor
   return raw
 }
 
+/** The names a file defines, for its references. */
+interface Names {
+  readonly has: (name: string) => boolean
+}
+
 /** Collects issues and places them in the file through the walk's positions. */
 class Report {
   readonly errors: Array<ConfigIssue> = []
@@ -486,7 +491,7 @@ const backend = (
 
 const frontend = (
   { name, path, value: raw }: Entry<RawFrontend>,
-  backendNames: ReadonlySet<string>,
+  backendNames: Names,
   backends: ReadonlyMap<string, Backend>,
   report: Report
 ): Frontend | undefined => {
@@ -723,12 +728,14 @@ export const validate = (raw: RawConfig, walk: Walk, options: ValidateOptions): 
 
   const healthcheckNames = new Set((raw.healthchecks ?? []).map((e) => e.name))
   const backends = new Map<string, Backend>()
+  const brokenBackends = new Set<string>()
   for (const entry of raw.backends ?? []) {
     const b = backend(entry, healthcheckNames, report)
     if (b !== undefined) backends.set(entry.name, b)
+    else brokenBackends.add(entry.name)
   }
-
-  const backendNames = new Set((raw.backends ?? []).map((e) => e.name))
+  // Every backend the file defines, valid or not: a reference to a broken one is not reported again.
+  const backendNames: Names = { has: (name) => backends.has(name) || brokenBackends.has(name) }
   const frontends = new Map<string, Frontend>()
   const placed: Array<readonly [Path, Frontend]> = []
   for (const entry of raw.frontends ?? []) {
@@ -745,9 +752,12 @@ export const validate = (raw: RawConfig, walk: Walk, options: ValidateOptions): 
   // VIP's (an IPv6 VIP with IPv4 backends is GRE4). Every frontend in the file
   // counts, even one with errors of its own, once its backends' family is known.
   const familyUsers = new Map<AddressFamily, string>()
+  // From the file, not from the frontends that passed: a backend of a broken frontend is not unused.
+  const used = new Set<string>()
   for (const f of raw.frontends ?? []) {
     for (const pool of f.value.pools ?? []) {
       for (const member of pool.backends ?? []) {
+        used.add(member.name)
         const family = backends.get(member.name)?.family
         if (family !== undefined && !familyUsers.has(family)) familyUsers.set(family, f.name)
       }
@@ -765,10 +775,6 @@ export const validate = (raw: RawConfig, walk: Walk, options: ValidateOptions): 
     }
   }
 
-  // From the file, not from the frontends that passed: a backend of a broken frontend is not unused.
-  const used = new Set(
-    (raw.frontends ?? []).flatMap((f) => (f.value.pools ?? []).flatMap((p) => (p.backends ?? []).map((m) => m.name)))
-  )
   const unused = (raw.backends ?? []).filter((entry) => !used.has(entry.name) && backends.has(entry.name))
   if (unused.length <= UNUSED_LISTED) {
     for (const entry of unused) report.warn(entry.path, "is not used by any frontend (it is still health-checked)")
