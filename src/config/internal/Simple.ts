@@ -71,13 +71,18 @@ const between = (proto: object, type: string): object =>
   Object.create(proto, { [NODE_TYPE]: { value: Symbol.for(type) } }) as object
 
 /*
- * A node keeps where it starts and ends as two numbers; `range`, the
- * package's array, is made when asked for (an issue's position): an array per
- * node was a third of what a 10,000-backend file's tree kept alive.
+ * A node keeps where it starts (and a collection where it ends) as numbers;
+ * `range`, the package's array, is made when asked for (an issue's
+ * position): an array per node was a third of what a 10,000-backend file's
+ * tree kept alive. A scalar keeps no more than it must (most are a plain
+ * string: its value, which is its source, and its start); its type is its
+ * class's.
  */
-class LightScalar {
+abstract class LightScalar {
   declare readonly type: Scalar.Type
-  constructor(readonly value: unknown, readonly source: string, readonly start: number, readonly end: number) {}
+  abstract readonly source: string
+  abstract readonly end: number
+  constructor(readonly value: unknown, readonly start: number) {}
 
   get range(): [number, number, number] {
     return [this.start, this.end, this.end]
@@ -85,14 +90,43 @@ class LightScalar {
 }
 Object.setPrototypeOf(LightScalar.prototype, between(Scalar.prototype, "yaml.scalar"))
 
-/** A scalar's type is its class's (on the prototype), not a field of each. */
-const ofType = <C extends typeof LightScalar>(type: Scalar.Type, c: C): C => {
+const ofType = <C extends abstract new(...args: Array<any>) => LightScalar>(type: Scalar.Type, c: C): C => {
   Object.defineProperty(c.prototype, "type", { value: type })
   return c
 }
-const PlainScalar = ofType("PLAIN", class PlainScalar extends LightScalar {})
-const DoubleQuoted = ofType("QUOTE_DOUBLE", class DoubleQuoted extends LightScalar {})
-const SingleQuoted = ofType("QUOTE_SINGLE", class SingleQuoted extends LightScalar {})
+
+/** A plain scalar the core schema takes for a string: `web1`, `10.0.0.1`. */
+const PlainString = ofType("PLAIN", class PlainString extends LightScalar {
+  declare readonly value: string
+  get source(): string {
+    return this.value
+  }
+  get end(): number {
+    return this.start + this.value.length
+  }
+})
+
+/** A plain scalar the core schema takes for null, a boolean or a number: `~`, `true`, `8080`. */
+const PlainOther = ofType("PLAIN", class PlainOther extends LightScalar {
+  constructor(value: unknown, readonly source: string, start: number) {
+    super(value, start)
+  }
+  get end(): number {
+    return this.start + this.source.length
+  }
+})
+
+/** A quoted scalar: its source (as the package's composer gives it) is its value. */
+abstract class Quoted extends LightScalar {
+  constructor(value: string, start: number, readonly end: number) {
+    super(value, start)
+  }
+  get source(): string {
+    return this.value as string
+  }
+}
+const DoubleQuoted = ofType("QUOTE_DOUBLE", class DoubleQuoted extends Quoted {})
+const SingleQuoted = ofType("QUOTE_SINGLE", class SingleQuoted extends Quoted {})
 
 /** A collection's items come in an array of their number (the reader's stack sliced), not one grown by pushes (17 slots for 1 item). */
 class LightMap {
@@ -122,8 +156,11 @@ Object.setPrototypeOf(LightPair.prototype, between(Pair.prototype, "yaml.pair"))
 export const startOf = (node: Node): number | undefined =>
   node instanceof LightScalar || node instanceof LightMap || node instanceof LightSeq ? node.start : node.range?.[0]
 
-const plain = (value: unknown, source: string, start: number, end: number): Scalar =>
-  new PlainScalar(value, source, start, end) as unknown as Scalar
+/** A plain scalar of `source` (the text at `start`), typed as the core schema types it. */
+const plain = (source: string, start: number): Scalar => {
+  const value = plainValue(source)
+  return (value === source ? new PlainString(source, start) : new PlainOther(value, source, start)) as unknown as Scalar
+}
 const pair = (key: Node, value: Node | null): Pair => new LightPair(key, value) as unknown as Pair
 
 const SPACE = 32
@@ -135,6 +172,9 @@ const DASH = 45
 const INDICATOR = new Uint8Array(128)
 for (const c of "-?:,[]{}#&*!|>'\"%@`") INDICATOR[c.charCodeAt(0)] = 1
 const isIndicator = (c: number): boolean => c < 128 && INDICATOR[c] === 1
+
+/** Plain scalars' texts remembered (`Reader.plainText`), a power of two. */
+const RECENT = 4096
 
 /** Deeper than this (blocks and flows), the package reads it (and bounds it). */
 const MAX_DEPTH = 32
@@ -181,6 +221,7 @@ class Reader {
   private after = 0
   /** The items of the collections being read, innermost last; a collection takes its own off the top when it ends. */
   private readonly stack: Array<Pair | Node> = []
+  private readonly recent = new Array<string | undefined>(RECENT).fill(undefined)
   nodes = 0
 
   constructor(private readonly text: string, private readonly lines: Lines) {}
@@ -280,6 +321,23 @@ class Reader {
     return new LightSeq(false, this.items(base) as Array<Node>, from, this.lastEnd()) as unknown as Node
   }
 
+  /**
+   * The text of a plain scalar, the same string as the last one of its
+   * length and first and last characters when it is equal: a file says its
+   * keys and names again and again (`address`, `healthcheck`, `hc0`), and one
+   * string serves them all (10,000 backends kept 30,000 copies).
+   */
+  private plainText(at: number, end: number): string {
+    const length = end - at
+    if (length === 0 || length > 32) return this.text.slice(at, end)
+    const slot = ((length << 10) ^ (this.text.charCodeAt(at) << 5) ^ this.text.charCodeAt(end - 1)) & (RECENT - 1)
+    const seen = this.recent[slot]
+    if (seen !== undefined && seen.length === length && this.text.startsWith(seen, at)) return seen
+    const text = this.text.slice(at, end)
+    this.recent[slot] = text
+    return text
+  }
+
   private lastEnd(): number {
     return this.i > 0 ? this.lines.end(this.i - 1) : 0
   }
@@ -321,9 +379,9 @@ class Reader {
       if (k === end) giveUp()
       let e = k
       while (e > at && this.text.charCodeAt(e - 1) === SPACE) e--
-      const source = this.text.slice(at, e)
+      const source = this.plainText(at, e)
       this.nodes++
-      key = plain(plainValue(source), source, at, e)
+      key = plain(source, at)
       this.after = k
     }
     if (this.text.charCodeAt(this.after) !== COLON) giveUp()
@@ -352,9 +410,9 @@ class Reader {
         if (ch !== SPACE) last = k + 1
         k++
       }
-      const source = this.text.slice(at, last)
+      const source = this.plainText(at, last)
       this.nodes++
-      return plain(plainValue(source), source, at, last)
+      return plain(source, at)
     }
     const rest = this.skipSpaces(this.after, end)
     if (rest < end && !(this.text.charCodeAt(rest) === HASH && rest > this.after)) giveUp()
@@ -392,7 +450,7 @@ class Reader {
     value += this.text.slice(from, k)
     this.nodes++
     this.after = k + 1
-    return new (q === 34 ? DoubleQuoted : SingleQuoted)(value, value, at, this.after) as unknown as Scalar
+    return new (q === 34 ? DoubleQuoted : SingleQuoted)(value, at, this.after) as unknown as Scalar
   }
 
   /** A flow mapping or sequence that closes on this line; `after` is then the offset after it. */
@@ -465,10 +523,10 @@ class Reader {
       if (ch !== SPACE) last = k + 1
       k++
     }
-    const source = this.text.slice(at, last)
+    const source = this.plainText(at, last)
     this.nodes++
     this.after = k
-    return plain(plainValue(source), source, at, last)
+    return plain(source, at)
   }
 }
 
