@@ -34,20 +34,48 @@ export const encodeFrame = <A>(msgId: number, codec: Codec<A>, value: A): Either
     return Either.map(codec.encodeInto(value, out, HEADER_SIZE + MSG_ID_SIZE), () => out)
   })
 
-/** `encodeFrame` of `{ ...value, ...over }`, without that copy (`Codec.encodeIntoOver`: a request's header fields). */
+/** Where frames are encoded: `reserve` makes room for `size` bytes and returns their offset in `bytes`. */
+export interface Sink {
+  readonly bytes: Uint8Array
+  readonly reserve: (size: number) => number
+}
+
+/**
+ * `encodeFrame` of `{ ...value, ...over }`, without that copy (`Codec.encodeIntoOver`: a
+ * request's header fields), into the room `sink` reserves for it.
+ */
+export const encodeFrameOverInto = <A>(
+  msgId: number,
+  codec: Codec<A>,
+  value: object,
+  over: Readonly<Record<string, unknown>>,
+  sink: Sink
+): Either.Either<number, VppEncodeError> =>
+  Either.flatMap(codec.sizeOf(value as A), (size) => {
+    const at = sink.reserve(HEADER_SIZE + MSG_ID_SIZE + size)
+    const out = sink.bytes
+    writeHeader(out, at, MSG_ID_SIZE + size)
+    out[at + HEADER_SIZE] = msgId >>> 8
+    out[at + HEADER_SIZE + 1] = msgId & 0xff
+    return codec.encodeIntoOver(value, over, out, at + HEADER_SIZE + MSG_ID_SIZE)
+  })
+
+/** `encodeFrameOverInto` a buffer of its own. */
 export const encodeFrameOver = <A>(
   msgId: number,
   codec: Codec<A>,
   value: object,
   over: Readonly<Record<string, unknown>>
-): Either.Either<Uint8Array, VppEncodeError> =>
-  Either.flatMap(codec.sizeOf(value as A), (size) => {
-    const out = new Uint8Array(HEADER_SIZE + MSG_ID_SIZE + size)
-    writeHeader(out, 0, MSG_ID_SIZE + size)
-    out[HEADER_SIZE] = msgId >>> 8
-    out[HEADER_SIZE + 1] = msgId & 0xff
-    return Either.map(codec.encodeIntoOver(value, over, out, HEADER_SIZE + MSG_ID_SIZE), () => out)
-  })
+): Either.Either<Uint8Array, VppEncodeError> => {
+  const sink = {
+    bytes: new Uint8Array(0),
+    reserve: (size: number) => {
+      sink.bytes = new Uint8Array(size)
+      return 0
+    }
+  }
+  return Either.map(encodeFrameOverInto(msgId, codec, value, over, sink), () => sink.bytes)
+}
 
 export interface Frame {
   readonly msgId: number

@@ -51,7 +51,7 @@ import {
   VppTimeout
 } from "./Errors.js"
 import { countReceived, countSent } from "./Activity.js"
-import { writeCoalesced } from "./Coalesce.js"
+import { type Batch, batchOf } from "./Coalesce.js"
 import { FrameReader } from "./FrameReader.js"
 
 export const DEFAULT_API_SOCKET = "/run/vpp/api.sock"
@@ -120,6 +120,9 @@ export interface VppConnection {
   /** Completes when the connection is gone, with the reason. */
   readonly closed: Effect.Effect<VppDisconnected>
 }
+
+/** Encodes a request's frames (the request, and a dump's `control_ping`) for `context` into `batch`; the failure, if any. */
+type Frames = (context: number, batch: Batch) => VppRequestInvalid | undefined
 
 type Pending =
   | {
@@ -339,7 +342,7 @@ export const connect = (
     const post = <A>(
       requestName: string,
       entry: (deadline: number, done: (exit: Exit.Exit<A, VppRequestError>) => void) => Pending,
-      frames: (context: number) => Either.Either<ReadonlyArray<Uint8Array>, VppRequestInvalid>,
+      frames: Frames,
       logFields: unknown
     ): Effect.Effect<Effect.Effect<A, VppRequestError>, VppRequestError> =>
       Effect.suspend((): Effect.Effect<Effect.Effect<A, VppRequestError>, VppRequestError> => {
@@ -360,7 +363,7 @@ export const connect = (
     const write = <A>(
       requestName: string,
       entry: (deadline: number, done: (exit: Exit.Exit<A, VppRequestError>) => void) => Pending,
-      frames: (context: number) => Either.Either<ReadonlyArray<Uint8Array>, VppRequestInvalid>,
+      frames: Frames,
       logFields: unknown,
       done: (exit: Exit.Exit<A, VppRequestError>) => void
     ): number | Effect.Effect<never, VppRequestError> => {
@@ -369,14 +372,19 @@ export const connect = (
         return Effect.fail(closedReason)
       }
       const context = allocateContext()
-      const encoded = frames(context)
-      if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
+      // Encoded straight into the tick's buffer for the socket (written on the next tick).
+      const batch = batchOf(socket)
+      const mark = batch.used
+      const failed = frames(context, batch)
+      if (failed !== undefined) {
+        batch.used = mark
+        return Effect.fail(failed)
+      }
       pending.set(context, entry(clock.unsafeCurrentTimeMillis() + timeoutMs, done))
       if (idle !== undefined) {
         Deferred.unsafeDone(idle, Exit.void)
         idle = undefined
       }
-      for (const f of encoded.right) writeCoalesced(socket, f)
       return context
     }
 
@@ -422,19 +430,22 @@ export const connect = (
       }
     }).pipe(outsideSpan, Effect.forkScoped)
 
-    /** The frame of `value` with the request header's fields (`client_index`, `context`) taken from `header`. */
+    /**
+     * Encodes the frame of `value`, the request header's fields (`client_index`, `context`)
+     * taken from `header`, into `batch`; the failure, if any.
+     */
     const frameOf = <S extends Schema.Schema.Any>(
       message: Message<S>,
       value: object,
-      header: { readonly client_index?: number; readonly context: number }
-    ): Either.Either<Uint8Array, VppRequestInvalid> => {
+      header: { readonly client_index?: number; readonly context: number },
+      batch: Batch
+    ): VppRequestInvalid | undefined => {
       const id = message.name === memclnt.SockclntCreate.name ? SOCKCLNT_CREATE_ID : table.get(message.nameCrc)
-      if (id === undefined) {
-        return Either.left(new VppRequestInvalid({ request: message.name, reason: `${message.nameCrc} is not in VPP's message table` }))
-      }
-      const frame = Frame.encodeFrameOver(id, Codec.of(message.schema) as Codec.Codec<unknown>, value, header)
-      if (Either.isRight(frame)) countSent(message.name) // every frame encoded is written (post)
-      return Either.mapLeft(frame, (e) => new VppRequestInvalid({ request: message.name, reason: e.message }))
+      if (id === undefined) return new VppRequestInvalid({ request: message.name, reason: `${message.nameCrc} is not in VPP's message table` })
+      const frame = Frame.encodeFrameOverInto(id, Codec.of(message.schema) as Codec.Codec<unknown>, value, header, batch)
+      if (Either.isLeft(frame)) return new VppRequestInvalid({ request: message.name, reason: frame.left.message })
+      countSent(message.name) // every frame encoded is written (post)
+      return undefined
     }
 
     const idOf = (message: Message): number | undefined =>
@@ -449,7 +460,7 @@ export const connect = (
         return post(
           req.name,
           (deadline, done) => ({ kind: "single", request: req.name, deadline, replyId, done }),
-          (context) => Either.map(frameOf(req, fields, { client_index: handle, context }), (f) => [f]),
+          (context, batch) => frameOf(req, fields, { client_index: handle, context }, batch),
           fields
         )
       })
@@ -464,7 +475,7 @@ export const connect = (
       const sent = write(
         req.name,
         (deadline, d) => ({ kind: "single", request: req.name, deadline, replyId, done: d }),
-        (context) => Either.map(frameOf(req, fields, { client_index: handle, context }), (f) => [f]),
+        (context, batch) => frameOf(req, fields, { client_index: handle, context }, batch),
         fields,
         done
       )
@@ -481,11 +492,9 @@ export const connect = (
         return send(
           req.name,
           (deadline, done) => ({ kind: "dump", request: req.name, deadline, detailsId, items: [], done }),
-          (context) =>
-            Either.all([
-              frameOf(req, fields, { client_index: handle, context }),
-              frameOf(memclnt.ControlPing, {}, { client_index: handle, context })
-            ]),
+          (context, batch) =>
+            frameOf(req, fields, { client_index: handle, context }, batch) ??
+              frameOf(memclnt.ControlPing, {}, { client_index: handle, context }, batch),
           fields
         )
       })
@@ -500,7 +509,7 @@ export const connect = (
         replyId: SOCKCLNT_CREATE_REPLY_ID,
         done
       }),
-      (context) => Either.map(frameOf(memclnt.SockclntCreate, { name: options.clientName ?? CLIENT_NAME }, { context }), (f) => [f]),
+      (context, batch) => frameOf(memclnt.SockclntCreate, { name: options.clientName ?? CLIENT_NAME }, { context }, batch),
       { name: options.clientName ?? CLIENT_NAME }
     )
     if (created.response !== 0) {
