@@ -14,6 +14,7 @@ import * as Frame from "../../src/vpp/codec/Frame.js"
 import { rawExchange } from "../support/rawSocket.js"
 import { waitFor } from "../support/wait.js"
 import { FrameReader, FrameTooLarge } from "../../src/vpp/transport/FrameReader.js"
+import { activity } from "../../src/vpp/transport/Activity.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
 
 /** `n` requests of `conn` are waiting for their reply (sent, not a time after sending). */
@@ -139,6 +140,15 @@ describe("VppApi client against the simulator", () => {
       const r = yield* Effect.either(conn.request(memclnt.GetFirstMsgId, memclnt.GetFirstMsgIdReply, { name: "x".repeat(80) }))
       expect(Either.isLeft(r) && r.left).toMatchObject({ _tag: "VppRequestInvalid", request: "get_first_msg_id" })
       expect(yield* conn.inFlight).toBe(0)
+      // In one tick (the frames of a tick share one buffer): nothing of the bad one goes out before the good one.
+      const replies = () => activity.messages.get("get_first_msg_id_reply") ?? 0
+      const before = replies()
+      const bad = yield* Effect.either(conn.send(memclnt.GetFirstMsgId, memclnt.GetFirstMsgIdReply, { name: "y".repeat(80) }))
+      const good = yield* conn.send(memclnt.ControlPing, memclnt.ControlPingReply, {})
+      expect(Either.isLeft(bad)).toBe(true)
+      expect(yield* good).toMatchObject({ retval: 0, vpe_pid: 4242 })
+      // VPP answers in order: a reply to the bad one would have come before the ping's.
+      expect(replies()).toBe(before)
     })))
 
   it.live("connecting to a missing socket is a typed error", () =>
