@@ -11,16 +11,6 @@
  * reused round after round) in a binary min-heap keyed by due time, and one
  * Node timer is armed for the earliest; a round costs a heap insertion and
  * removal, no allocation.
- *
- * One turn fires at most {@link MAX_PER_TURN} entries: when more are due (the
- * thread was held - a GC pause, a long task, the CPU given to others - and
- * hundreds came due meanwhile), the rest fire from setImmediate, after the
- * loop has read its sockets. Otherwise a held loop starts hundreds of probes
- * in one turn, which holds it again (the replies of the probes started
- * before wait behind them, their durations stretched by our own work), and
- * sends a burst of connections at the backends (docs/health.md, "Scale").
- * Entries keep their due time, so their lateness counts the wait, and a
- * round that comes too late is still skipped by its owner (Scheduled.ts).
  */
 
 /** Something to run at a time (performance.now() ms); its fields belong to the heap while it is scheduled. */
@@ -36,24 +26,16 @@ export interface TimerEntry {
 /** How early (ms) an entry may fire: Node's timers have a resolution of one millisecond. */
 const EARLY_MS = 1
 
-/** Entries fired in one turn of the event loop at most; more that are due wait for the next turn. */
-export const MAX_PER_TURN = 64
-
 export class TimerHeap {
   private readonly entries: Array<TimerEntry> = []
   private timer: ReturnType<typeof setTimeout> | undefined
-  /** Armed for the next turn (entries already due) instead of a timer. */
-  private immediate: ReturnType<typeof setImmediate> | undefined
   /** When the armed timer fires (performance.now() ms); Infinity when none is armed. */
   private armedAt = Number.POSITIVE_INFINITY
   private running = false
   /** While entries fire: the latest due time this turn fires. */
   private horizon = Number.NEGATIVE_INFINITY
 
-  constructor(
-    private readonly now: () => number = () => performance.now(),
-    private readonly maxPerTurn: number = MAX_PER_TURN
-  ) {}
+  constructor(private readonly now: () => number = () => performance.now()) {}
 
   get size(): number {
     return this.entries.length
@@ -76,22 +58,22 @@ export class TimerHeap {
     this.remove(entry)
     // With entries left, the armed timer may fire for nothing, which is harmless (it re-arms for the
     // earliest); with none, it goes, so that it does not hold the process (a shutdown) until it fires.
-    if (this.entries.length === 0 && !this.running) this.disarm()
+    if (this.entries.length === 0 && this.timer !== undefined && !this.running) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+      this.armedAt = Number.POSITIVE_INFINITY
+    }
   }
 
   private readonly expire = (): void => {
     this.timer = undefined
-    this.immediate = undefined
     this.armedAt = Number.POSITIVE_INFINITY
     this.running = true
     try {
       // Node's timers count from the loop's cached time, so this can run a fraction of a millisecond
       // before the earliest entry's time by performance.now(): what is due within EARLY_MS is due now.
       this.horizon = this.now() + EARLY_MS
-      let fired = 0
       for (let top = this.entries[0]; top !== undefined && top.at <= this.horizon; top = this.entries[0]) {
-        // The rest of what is due: the next turn (arm sees it due and uses setImmediate).
-        if (fired++ === this.maxPerTurn) break
         this.remove(top)
         top.fire()
       }
@@ -104,20 +86,10 @@ export class TimerHeap {
   private arm(): void {
     const top = this.entries[0]
     if (top === undefined) return
-    this.disarm()
-    const delay = top.at - this.now()
-    this.armedAt = top.at
-    // Due already (left over from a full turn, or scheduled in the past): the next turn, after its I/O.
-    if (delay <= 0) this.immediate = setImmediate(this.expire)
-    else this.timer = setTimeout(this.expire, Math.max(1, Math.round(delay)))
-  }
-
-  private disarm(): void {
     if (this.timer !== undefined) clearTimeout(this.timer)
-    if (this.immediate !== undefined) clearImmediate(this.immediate)
-    this.timer = undefined
-    this.immediate = undefined
-    this.armedAt = Number.POSITIVE_INFINITY
+    const delay = Math.max(1, Math.round(top.at - this.now()))
+    this.armedAt = top.at
+    this.timer = setTimeout(this.expire, delay)
   }
 
   private remove(entry: TimerEntry): void {
