@@ -40,20 +40,52 @@ const giveUp = (): never => {
 }
 
 /** The first characters of every plain scalar the core schema's tags can take for null, a boolean or a number. */
-const MAYBE_NOT_STRING = /^[-+.0-9~nNtTfF]/
+const MAYBE_NOT_STRING = new Uint8Array(128)
+for (const c of "-+.0123456789~nNtTfF") MAYBE_NOT_STRING[c.charCodeAt(0)] = 1
+
+/** The core schema's decimal integer (`/^[-+]?[0-9]+$/`), which takes every text of digits. */
+const INT = TAGS.find((t) => t.default === true && t.test?.source === "^[-+]?[0-9]+$")!
+
+const DOT = 46
+
+/**
+ * Whether a text is digits only (`DIGITS`: a port, a weight), or digits and
+ * more than one dot (`DOTTED`: an IPv4 address, which no core tag takes, a
+ * float having one dot at most); `OTHER` otherwise.
+ */
+const DIGITS = 1
+const DOTTED = 2
+const OTHER = 0
+const digitsShape = (text: string): number => {
+  let dots = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === DOT) dots++
+    else if (c < 48 || c > 57) return OTHER
+  }
+  return dots === 0 ? DIGITS : dots > 1 ? DOTTED : OTHER
+}
+
+/** The value `tag` gives `text`; a text it cannot resolve is the package's. */
+const resolve = (tag: ScalarTag, text: string): unknown => {
+  let failed = false
+  const value = tag.resolve(text, () => (failed = true), RESOLVE_OPTIONS)
+  if (failed) giveUp()
+  // null, booleans and floats resolve to a Scalar of their value, as the composer takes it.
+  return isScalar(value) ? value.value : value
+}
 
 /** A plain scalar as the package types it (null, boolean, integer, float or string). */
 const plainValue = (text: string): unknown => {
   // Names (`web1`, `http`) cannot be null, a boolean or a number: only those start otherwise than the core schema's tests.
-  if (text !== "" && !MAYBE_NOT_STRING.test(text)) return text
+  const first = text.charCodeAt(0)
+  if (text !== "" && !(first < 128 && MAYBE_NOT_STRING[first] === 1)) return text
+  // The commonest others without trying every tag in turn.
+  const shape = text === "" ? OTHER : digitsShape(text)
+  if (shape === DOTTED) return text
+  if (shape === DIGITS) return resolve(INT, text)
   for (const tag of TAGS) {
-    if (tag.default === true && tag.test !== undefined && tag.test.test(text)) {
-      let failed = false
-      const value = tag.resolve(text, () => (failed = true), RESOLVE_OPTIONS)
-      if (failed) giveUp()
-      // null, booleans and floats resolve to a Scalar of their value, as the composer takes it.
-      return isScalar(value) ? value.value : value
-    }
+    if (tag.default === true && tag.test !== undefined && tag.test.test(text)) return resolve(tag, text)
   }
   return text
 }

@@ -149,22 +149,32 @@ export class Walk {
     return found
   }
 
+  /** Counts a value visited: false (and, the first time, an issue) past the bound. */
+  private visit(value: Node, path: Path): boolean {
+    if (++this.visits <= this.maxVisits) return true
+    // One issue says it; everything after it is left unread.
+    if (this.visits === this.maxVisits + 1) {
+      this.fail(path, `aliases expand to more than ${MAX_EXPANDED.toLocaleString("en-US")} values beyond what the file says`, value)
+    }
+    return false
+  }
+
   /** Follows an alias to its anchor; `null` for an empty value. */
   resolve(value: unknown, path: Path): Node | null | Invalid {
     if (value === null || value === undefined) return null
     if (!isNode(value)) return null
-    if (++this.visits > this.maxVisits) {
-      // One issue says it; everything after it is left unread.
-      if (this.visits === this.maxVisits + 1) {
-        this.fail(path, `aliases expand to more than ${MAX_EXPANDED.toLocaleString("en-US")} values beyond what the file says`, value)
-      }
-      return Invalid
-    }
+    if (!this.visit(value, path)) return Invalid
     if (!isAlias(value)) return isScalar(value) && value.value === null ? null : value
     if (++this.aliases > MAX_ALIASES) return this.fail(path, `more than ${MAX_ALIASES} alias expansions`, value)
     const target = this.anchored(value)
     if (target === undefined) return this.fail(path, `alias *${value.source} refers to no anchor`, value)
     return isScalar(target) && target.value === null ? null : target
+  }
+
+  /** `resolve` of a scalar (no alias), for the walk's commonest value. */
+  resolveScalar(value: Scalar, path: Path): Scalar | null | Invalid {
+    if (!this.visit(value, path)) return Invalid
+    return value.value === null ? null : value
   }
 }
 
@@ -363,16 +373,17 @@ export const struct = <F extends Fields>(fields: F, what = "a mapping"): Decoder
     let ok = true
     while (pairs.next()) {
       const { key, pair } = pairs
-      // A plain scalar's path is not kept: Path.key finds it again in the mapping when asked for.
-      const at = isScalar(pair.key) && isScalar(pair.value) ? path.unkept(key) : path.key(key)
+      // A plain scalar's path is not kept (nor marked): Path.key finds it again in the mapping when asked for.
+      const scalar = isScalar(pair.key) && isScalar(pair.value) ? pair.value : undefined
+      const at = scalar !== undefined ? path.unkept(key) : path.key(key)
       const name = byKey.get(key)
       if (name === undefined) {
         walk.issues.push(walk.issue(at, unknownKeyRule(key, known), { node: pair.key }))
         ok = false
         continue
       }
-      const value = walk.resolve(pair.value, at)
-      walk.mark(at, pair.key, value)
+      const value = scalar !== undefined ? walk.resolveScalar(scalar, at) : walk.resolve(pair.value, at)
+      if (scalar === undefined) walk.mark(at, pair.key, value)
       if (value === Invalid) {
         ok = false
         continue
