@@ -75,6 +75,20 @@ describe("Simple.ts reads plain YAML as the yaml package does", () => {
     }
   })
 
+  it("types digits and dots as the package does: integers, floats, addresses, and what only looks like them", () => {
+    const values = ["80", "0080", "0", "+80", "-1", "1.5", "1.", ".5", "1.2.3.4", "1..2", "..", ".", "1.2.3e4", "10.0.0.1x", "0x50", "0o17", "1e3", "080.1"]
+    for (const v of values) {
+      for (const text of [
+        `maglev:\n  frontends:\n    f:\n      description: ${v}\n      port: ${v}\n`,
+        `maglev:\n  backends: { b: { address: ${v}, healthcheck: ${v} } }\n`
+      ]) {
+        // `-` starts a sequence's item: that one is the package's.
+        if (!v.startsWith("-")) expect(readSimple(text, 1_000_000), text).toBeDefined()
+        expectSame(text)
+      }
+    }
+  })
+
   // Lines of a configuration in several spellings; a text is some of them, in order, then damaged.
   const spellings: ReadonlyArray<ReadonlyArray<string>> = [
     ["maglev:", "maglev:  # the top", "\"maglev\":", "maglev: {}", "maglev: ~"],
