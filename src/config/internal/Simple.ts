@@ -562,6 +562,24 @@ class Reader {
   }
 }
 
+/**
+ * The text's line counter, whose line starts are found when a position is
+ * first asked for (an issue's): the check of a valid file without warnings
+ * asks for none.
+ */
+const lazyLineCounter = (text: string): LineCounter => {
+  const counter = new LineCounter()
+  const linePos = counter.linePos
+  counter.linePos = (offset) => {
+    if (counter.lineStarts.length === 0) {
+      counter.addNewLine(0)
+      for (let at = text.indexOf("\n"); at >= 0; at = text.indexOf("\n", at + 1)) counter.addNewLine(at + 1)
+    }
+    return linePos(offset)
+  }
+  return counter
+}
+
 /** What `read` (Raw.ts) takes from a parse: the document, its line counter, the nodes counted. */
 export interface SimpleDocument {
   readonly doc: Document.Parsed
@@ -578,16 +596,13 @@ export const readSimple = (text: string, maxNodes: number): SimpleDocument | und
   // Tabs, CR, a byte-order mark, NUL and other controls: the package's business.
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u0009\u000b-\u001f\u007f\ufeff]/.test(text)) return undefined
-  const lineCounter = new LineCounter()
   let newlines = 0
   for (let at = text.indexOf("\n"); at >= 0; at = text.indexOf("\n", at + 1)) newlines++
   const lines = new Lines(newlines + 1)
   let start = 0
-  lineCounter.addNewLine(0)
   for (;;) {
     let end = text.indexOf("\n", start)
     if (end < 0) end = text.length
-    else lineCounter.addNewLine(end + 1)
     let content = start
     while (content < end && text.charCodeAt(content) === SPACE) content++
     const c = text.charCodeAt(content)
@@ -606,7 +621,7 @@ export const readSimple = (text: string, maxNodes: number): SimpleDocument | und
     // The document the package would return, without errors or warnings (any would have made this give up).
     const doc = new Document() as unknown as Document.Parsed
     doc.contents = contents as Document.Parsed["contents"]
-    return { doc, lineCounter, nodes: reader.nodes }
+    return { doc, lineCounter: lazyLineCounter(text), nodes: reader.nodes }
   } catch (e) {
     if (e === GIVE_UP) return undefined
     throw e
