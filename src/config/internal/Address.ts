@@ -9,17 +9,30 @@ import type { AddressFamily } from "../Config.js"
 
 export interface Address {
   readonly family: AddressFamily
-  readonly bytes: Uint8Array
   /** Canonical text. */
   readonly text: string
 }
 
+/** An address with its bytes (network order), for the prefix rules. */
+interface AddressBytes extends Address {
+  readonly bytes: Uint8Array
+}
+
+/** Where an address is parsed: most callers want its text only (10,000 backends made 10,000 byte arrays). */
+const scratch = new Uint8Array(16)
+
+/** The canonical text, or `s` itself when it is canonical already (most addresses of a file: one string kept, not two). */
+const canonical = (s: string, text: string): string => (text === s ? s : text)
+
 export const parseAddress = (s: string): Address | undefined => {
-  const b4 = new Uint8Array(4)
-  if (Ip.parseIp4Into(s, b4, 0)) return { family: 4, bytes: b4, text: Ip.formatIp4(b4, 0) }
-  const b6 = new Uint8Array(16)
-  if (Ip.parseIp6Into(s, b6, 0)) return { family: 6, bytes: b6, text: Ip.formatIp6(b6, 0) }
+  if (Ip.parseIp4Into(s, scratch, 0)) return { family: 4, text: canonical(s, Ip.formatIp4(scratch, 0)) }
+  if (Ip.parseIp6Into(s, scratch, 0)) return { family: 6, text: canonical(s, Ip.formatIp6(scratch, 0)) }
   return undefined
+}
+
+const parseAddressBytes = (s: string): AddressBytes | undefined => {
+  const address = parseAddress(s)
+  return address === undefined ? undefined : { ...address, bytes: scratch.slice(0, address.family === 4 ? 4 : 16) }
 }
 
 export const familyName = (family: AddressFamily): string => (family === 4 ? "IPv4" : "IPv6")
@@ -48,7 +61,7 @@ export const parsePrefix = (s: string): { readonly prefix: Prefix } | { readonly
     return { prefix: { address, length, text: `${address.text}/${length}` } }
   }
   const split = Ip.splitPrefix(s)
-  const address = split === undefined ? undefined : parseAddress(split.address)
+  const address = split === undefined ? undefined : parseAddressBytes(split.address)
   if (split === undefined || address === undefined) return { error: "expected an IPv4 or IPv6 address or prefix" }
   const max = address.family === 4 ? 32 : 128
   if (split.length > max) return { error: `the prefix length of an ${familyName(address.family)} prefix is 0..${max}` }
