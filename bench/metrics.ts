@@ -34,7 +34,7 @@ export interface MetricsFigures {
   /** Render wall time p50 while the event loop is busy (BUSY_TURN_MS of other work per turn), with the default slices and with 2 ms ones. */
   readonly busyP50Ms: number
   readonly busyP50Ms2: number
-  /** The first render of a configuration (its layout, names and state lines made as it writes): wall ms, and a 1 ms timer's worst delay meanwhile. */
+  /** The first render of a configuration (its layout and names made as it writes): wall ms, and a 1 ms timer's worst delay meanwhile. */
   readonly firstMs: number
   readonly firstMaxLoopDelayMs: number
 }
@@ -125,7 +125,7 @@ export const print = (f: MetricsFigures): void => {
   console.log(`  CPU           ${f.cpuMsPerRender.toFixed(1)} ms per render (${(f.systemShare * 100).toFixed(0)}% in the kernel)`)
   console.log(`  body          ${(f.bytes / 2 ** 20).toFixed(2)} MiB`)
   console.log(`  busy loop     render p50 ${f.busyP50Ms.toFixed(0)} ms (wall) with ${Prometheus.DEFAULT_SLICE_MS} ms slices, ${f.busyP50Ms2.toFixed(0)} ms with 2 ms slices, the loop doing ${BUSY_TURN_MS} ms of other work per turn`)
-  console.log(`  first render  ${f.firstMs.toFixed(0)} ms (wall) after a configuration is taken (its per-backend lines made as it writes); a 1 ms timer's worst delay meanwhile ${f.firstMaxLoopDelayMs.toFixed(1)} ms`)
+  console.log(`  first render  ${f.firstMs.toFixed(0)} ms (wall) after a configuration is taken (its backends' names made as it writes); a 1 ms timer's worst delay meanwhile ${f.firstMaxLoopDelayMs.toFixed(1)} ms`)
   console.log(`  event loop    longest slice of writing ${f.longestSliceMs.toFixed(1)} ms (wall: GC and the OS preempting us count); a 1 ms timer's worst delay ${f.maxLoopDelayMs.toFixed(1)} ms (the unsliced start of a render too)`)
 }
 

@@ -10,8 +10,9 @@
  * pair per series on every scrape, to be turned into label arrays and
  * strings. Here a series is one `Float64Array` (a probe recorder's counts by
  * code, its bucket counts, sum and count; a backend's transition counts by
- * from and to) with its labels encoded once, and the exposition is written
- * from it directly (`probeSources`, `transitionSources`). Like the registry,
+ * from and to), its backend's name encoded once (shared with every family),
+ * and the exposition is written from it directly (`probeSources`,
+ * `transitionSources`). Like the registry,
  * the store never forgets a series: a removed backend keeps its counters.
  *
  * The other counters (binary API, lb sync, Effect's own `effect_fiber_*`,
@@ -27,7 +28,7 @@ import { Effect, Metric, MetricLabel } from "effect"
 import { type HealthStatus, STATUSES } from "../health/HealthState.js"
 import { PROBE_CODES, type ProbeCode, type ProbeResult } from "../health/ProbeResult.js"
 import type { LbOp } from "../lb/Diff.js"
-import { bytes, escapeLabelValue, formatValue, type Source, type Writer } from "./Prometheus.js"
+import { bytes, escapeLabelValue, formatValue, labelValueBytes, type Source, type Writer } from "./Prometheus.js"
 
 /** The original maglevd's buckets, in seconds. */
 export const PROBE_DURATION_BUCKETS: ReadonlyArray<number> = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
@@ -53,10 +54,6 @@ type Counter = Metric.Metric.Counter<number>
 const labelled = <M extends Metric.Metric<any, any, any>>(metric: M, labels: ReadonlyArray<readonly [string, string]>): M =>
   Metric.taggedWithLabels(metric, labels.map(([k, v]) => MetricLabel.make(k, v))) as M
 
-/** `name="value"` pairs, escaped, comma-separated: a series' labels. */
-const labelText = (labels: ReadonlyArray<readonly [string, string]>): string =>
-  labels.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(",")
-
 // --- probes --------------------------------------------------------------------
 
 export interface ProbeRecorder {
@@ -76,39 +73,53 @@ const BOUNDS = Float64Array.from(PROBE_DURATION_BUCKETS)
 
 const codeIndex = Object.fromEntries(PROBE_CODES.map((c, i) => [c, i])) as { readonly [C in ProbeCode]: number }
 
-/** `,result="...",code="..."} ` by code index * 2 + (1 if ok). */
-const CODE_LABELS: ReadonlyArray<Uint8Array> = PROBE_CODES.flatMap((code) => [
-  bytes(`,result="failure",code="${code}"} `),
-  bytes(`,result="success",code="${code}"} `)
-])
+/**
+ * A probe line is written from three pieces: the family's start up to the
+ * backend's name (`maglev_probe_total{backend="`), the name (escaped and
+ * encoded once per backend, shared with every family: `labelValueBytes`),
+ * and the rest, which depends only on the check type and the slot
+ * (`",type="http",result="success",code="L7OK"} `), made once per type. No
+ * piece per series: 10,000 backends' first scrape made 40,000 line starts
+ * (each a Buffer kept for good), and collected the garbage of making them.
+ */
+const TOTAL_OPEN = bytes(`${PROBE_TOTAL}{backend="`)
+const BUCKET_OPEN = bytes(`${PROBE_DURATION}_bucket{backend="`)
+const SUM_OPEN = bytes(`${PROBE_DURATION}_sum{backend="`)
+const COUNT_OPEN = bytes(`${PROBE_DURATION}_count{backend="`)
 
-/** The start of each of a series' lines up to its own labels, `maglev_probe_total{backend="...",type="..."`: written on every scrape. */
-interface ProbeLines {
-  readonly total: Uint8Array
-  readonly bucket: Uint8Array
-  readonly sum: Uint8Array
-  readonly count: Uint8Array
+/** The pieces after a backend's name, for one check type. */
+interface TypePieces {
+  /** `",type="...",result="...",code="..."} ` by code index * 2 + (1 if ok). */
+  readonly codes: ReadonlyArray<Uint8Array>
+  /** `",type="...",le="..."} ` by bucket, `+Inf` last. */
+  readonly le: ReadonlyArray<Uint8Array>
+  /** `",type="..."} ` */
+  readonly close: Uint8Array
+}
+
+const typePieces = new Map<string, TypePieces>()
+
+const piecesOf = (type: string): TypePieces => {
+  let p = typePieces.get(type)
+  if (p === undefined) {
+    const t = `",type="${escapeLabelValue(type)}"`
+    p = {
+      codes: PROBE_CODES.flatMap((code) => [bytes(`${t},result="failure",code="${code}"} `), bytes(`${t},result="success",code="${code}"} `)]),
+      le: [...PROBE_DURATION_BUCKETS.map((le) => bytes(`${t},le="${formatValue(le)}"} `)), bytes(`${t},le="+Inf"} `)],
+      close: bytes(`${t}} `)
+    }
+    typePieces.set(type, p)
+  }
+  return p
 }
 
 interface ProbeSeries {
   readonly backend: string
   readonly type: string
-  /** Made at the first scrape, not with the series: 10,000 backends' start-up need not encode 40,000 line starts. */
-  lines: ProbeLines | undefined
   readonly stats: Float64Array
-}
-
-const probeLines = (s: ProbeSeries): ProbeLines => {
-  if (s.lines === undefined) {
-    const labels = labelText([["backend", s.backend], ["type", s.type]])
-    s.lines = {
-      total: bytes(`${PROBE_TOTAL}{${labels}`),
-      bucket: bytes(`${PROBE_DURATION}_bucket{${labels}`),
-      sum: bytes(`${PROBE_DURATION}_sum{${labels}} `),
-      count: bytes(`${PROBE_DURATION}_count{${labels}} `)
-    }
-  }
-  return s.lines
+  /** The backend's name as written (`labelValueBytes`, shared), and the pieces of its type: found at the first scrape. */
+  name: Uint8Array | undefined
+  pieces: TypePieces | undefined
 }
 
 const probeSeries: Array<ProbeSeries> = []
@@ -118,7 +129,7 @@ const probeSeriesOf = (backend: string, type: string): ProbeSeries => {
   const key = `${backend}\u0000${type}`
   let s = probeSeriesByKey.get(key)
   if (s === undefined) {
-    s = { backend, type, lines: undefined, stats: new Float64Array(SLOTS) }
+    s = { backend, type, stats: new Float64Array(SLOTS), name: undefined, pieces: undefined }
     probeSeriesByKey.set(key, s)
     probeSeries.push(s)
   }
@@ -170,48 +181,52 @@ export const probeCounts = (backend: string, type: string): ProbeCounts | undefi
   return { byCode, buckets, count: s.stats[COUNT]!, sum: s.stats[SUM]! }
 }
 
-const LE: ReadonlyArray<Uint8Array> = [...PROBE_DURATION_BUCKETS.map((le) => bytes(`,le="${formatValue(le)}"} `)), bytes(`,le="+Inf"} `)]
-const NOTHING = new Uint8Array(0)
-
 const writeProbeTotal = (w: Writer, s: ProbeSeries): void => {
   const stats = s.stats
   for (let slot = 0; slot < CODES * 2; slot++) {
     const n = stats[CODE0 + slot]!
     if (n === 0) continue
-    w.line(probeLines(s).total, CODE_LABELS[slot]!, n)
+    s.name ??= labelValueBytes(s.backend)
+    s.pieces ??= piecesOf(s.type)
+    w.line3(TOTAL_OPEN, s.name, s.pieces.codes[slot]!, n)
   }
 }
 
 const writeProbeDuration = (w: Writer, s: ProbeSeries): void => {
   const stats = s.stats
   if (stats[COUNT] === 0) return
-  const lines = probeLines(s)
+  const name = (s.name ??= labelValueBytes(s.backend))
+  const pieces = (s.pieces ??= piecesOf(s.type))
   let cumulative = 0
   for (let b = 0; b <= BUCKETS; b++) {
     cumulative += stats[BUCKET0 + b]!
-    w.line(lines.bucket, LE[b]!, cumulative)
+    w.line3(BUCKET_OPEN, name, pieces.le[b]!, cumulative)
   }
-  w.line(lines.sum, NOTHING, stats[SUM]!)
-  w.line(lines.count, NOTHING, stats[COUNT]!)
+  w.line3(SUM_OPEN, name, pieces.close, stats[SUM]!)
+  w.line3(COUNT_OPEN, name, pieces.close, stats[COUNT]!)
 }
 
-/** The probe families over the series that exist now, one unit per backend and check type. */
+/**
+ * The probe families over the series that exist now, one unit per backend
+ * and check type. The store only grows: a render reads the first `size`
+ * series in place (no copy of the list per scrape).
+ */
 export const probeSources = (): ReadonlyArray<Source> => {
-  const series = probeSeries.slice()
+  const size = probeSeries.length
   return [
     {
       name: PROBE_TOTAL,
       help: "Health-check probes completed, by backend, check type, result (success or failure) and HAProxy-style code.",
       type: "counter",
-      size: series.length,
-      write: (w, i) => writeProbeTotal(w, series[i]!)
+      size,
+      write: (w, i) => writeProbeTotal(w, probeSeries[i]!)
     },
     {
       name: PROBE_DURATION,
       help: "Health-check probe duration in seconds, by backend and check type.",
       type: "histogram",
-      size: series.length,
-      write: (w, i) => writeProbeDuration(w, series[i]!)
+      size,
+      write: (w, i) => writeProbeDuration(w, probeSeries[i]!)
     }
   ]
 }
@@ -221,13 +236,13 @@ export const probeSources = (): ReadonlyArray<Source> => {
 const STATES = STATUSES.length
 const stateIndex = Object.fromEntries(STATUSES.map((s, i) => [s, i])) as { readonly [S in HealthStatus]: number }
 
-/** `,from="...",to="..."} ` by from index * STATES + to index. */
-const TRANSITION_LABELS: ReadonlyArray<Uint8Array> = STATUSES.flatMap((from) => STATUSES.map((to) => bytes(`,from="${from}",to="${to}"} `)))
+const TRANSITIONS_OPEN = bytes(`${BACKEND_TRANSITIONS}{backend="`)
+
+/** `",from="...",to="..."} ` by from index * STATES + to index: what follows the backend's name. */
+const TRANSITION_LABELS: ReadonlyArray<Uint8Array> = STATUSES.flatMap((from) => STATUSES.map((to) => bytes(`",from="${from}",to="${to}"} `)))
 
 interface TransitionSeries {
   readonly backend: string
-  /** `maglev_backend_transitions_total{backend="..."`, made at the first scrape (not in the first transitions' storm). */
-  open: Uint8Array | undefined
   readonly counts: Float64Array
 }
 
@@ -238,7 +253,7 @@ const transitionSeriesByBackend = new Map<string, TransitionSeries>()
 export const unsafeCountTransition = (backend: string, from: HealthStatus, to: HealthStatus): void => {
   let s = transitionSeriesByBackend.get(backend)
   if (s === undefined) {
-    s = { backend, open: undefined, counts: new Float64Array(STATES * STATES) }
+    s = { backend, counts: new Float64Array(STATES * STATES) }
     transitionSeriesByBackend.set(backend, s)
     transitionSeries.push(s)
   }
@@ -253,25 +268,23 @@ export const countTransition = (backend: string, from: HealthStatus, to: HealthS
 export const transitionCount = (backend: string, from: HealthStatus, to: HealthStatus): number =>
   transitionSeriesByBackend.get(backend)?.counts[stateIndex[from] * STATES + stateIndex[to]] ?? 0
 
-/** The transition family over the backends that had one, one unit per backend. */
-export const transitionSources = (): ReadonlyArray<Source> => {
-  const series = transitionSeries.slice()
-  return [{
-    name: BACKEND_TRANSITIONS,
-    help: "Backend state transitions, by backend, previous state and new state.",
-    type: "counter",
-    size: series.length,
-    write: (w, i) => {
-      const s = series[i]!
-      for (let k = 0; k < STATES * STATES; k++) {
-        const n = s.counts[k]!
-        if (n === 0) continue
-        s.open ??= bytes(`${BACKEND_TRANSITIONS}{${labelText([["backend", s.backend]])}`)
-        w.line(s.open, TRANSITION_LABELS[k]!, n)
-      }
+/** The transition family over the backends that had one, one unit per backend (read in place, as `probeSources`). */
+export const transitionSources = (): ReadonlyArray<Source> => [{
+  name: BACKEND_TRANSITIONS,
+  help: "Backend state transitions, by backend, previous state and new state.",
+  type: "counter",
+  size: transitionSeries.length,
+  write: (w, i) => {
+    const s = transitionSeries[i]!
+    let name: Uint8Array | undefined
+    for (let k = 0; k < STATES * STATES; k++) {
+      const n = s.counts[k]!
+      if (n === 0) continue
+      name ??= labelValueBytes(s.backend)
+      w.line3(TRANSITIONS_OPEN, name, TRANSITION_LABELS[k]!, n)
     }
-  }]
-}
+  }
+}]
 
 // --- binary API ------------------------------------------------------------------
 

@@ -195,7 +195,11 @@ export class Writer {
     buf.set(a, pos)
     pos += a.length
     buf.set(b, pos)
-    pos += b.length
+    this.endLine(buf, pos + b.length, v)
+  }
+
+  /** A line's value and newline at `pos` (the caller made room for an integer's digits). */
+  private endLine(buf: Buffer, pos: number, v: number): void {
     if (Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER) {
       pos = writeUint(buf, pos, v)
       buf[pos++] = NEWLINE
@@ -213,17 +217,25 @@ export class Writer {
     this.pos += this.buf.write(s, this.pos, "latin1")
   }
 
-  /** `abc value\n`: as `line`, with a piece in the middle (a backend's name between a family's and a label's). */
+  /**
+   * `abc value\n`: as `line`, with a piece in the middle (a backend's name
+   * between a family's and a label's), written as `line` is, in locals (most
+   * per-backend lines are written this way: the name is one piece shared by
+   * every family, not a line start made per series).
+   */
   line3(a: Uint8Array, b: Uint8Array, c: Uint8Array, v: number): void {
     let buf = this.buf
     let pos = this.pos
-    if (pos + a.length + b.length + c.length > buf.length) {
-      this.grow(a.length + b.length + c.length)
+    if (pos + a.length + b.length + c.length + 24 > buf.length) {
+      this.grow(a.length + b.length + c.length + 24)
       buf = this.buf
     }
     buf.set(a, pos)
-    this.pos = pos + a.length
-    this.line(b, c, v)
+    pos += a.length
+    buf.set(b, pos)
+    pos += b.length
+    buf.set(c, pos)
+    this.endLine(buf, pos + c.length, v)
   }
 
   /** Forgets what was written after `length` bytes. */
