@@ -133,10 +133,24 @@ const layoutOf = (config: Config, frontend: Frontend): Layout => {
   return layout
 }
 
-export const desiredVip = (frontend: Frontend, config: Config, status: StatusOf, ramps?: SlowStart.Ramps): DesiredVip => {
+/**
+ * `previous`: this frontend's VIP as computed before (any origin); an AS of it
+ * with the same fields is reused rather than made again, so a reaction that
+ * changes one backend in 1,000 VIPs allocates one AS per VIP, not 32 (the
+ * collector's pauses are the reactions' tail).
+ */
+export const desiredVip = (
+  frontend: Frontend,
+  config: Config,
+  status: StatusOf,
+  ramps?: SlowStart.Ramps,
+  previous?: DesiredVip
+): DesiredVip => {
   const active = activePool(frontend, status)
   const { family, key, members } = layoutOf(config, frontend)
   const ases: Array<DesiredAs> = []
+  const before = previous?.ases
+  let j = 0
   for (const member of members) {
     const s = statusOf(status, member.name)
     // "removed" means the health checker already knows the backend left the
@@ -144,13 +158,23 @@ export const desiredVip = (frontend: Frontend, config: Config, status: StatusOf,
     if (s === "removed") continue
     // In the active pool itself, the member is its own entry (a search per member was 1,000 VIPs × 32² per reaction).
     const activeWeight = active === member.pool ? member.weight : active?.backends.find((m) => m.backend === member.name)?.weight
-    const as: DesiredAs = {
-      address: member.address,
-      backend: member.name,
-      status: s,
-      weight: s === "up" ? activeWeight ?? 0 : 0,
-      flush: flushOf(s, frontend)
+    const weight = s === "up" ? activeWeight ?? 0 : 0
+    const flush = flushOf(s, frontend)
+    // The previous list is in the same order, less the members that were removed then.
+    let old: DesiredAs | undefined
+    if (before !== undefined) {
+      let k = j
+      while (k < before.length && before[k]!.backend !== member.name) k++
+      if (k < before.length) {
+        old = before[k]
+        j = k + 1
+      }
     }
+    const as: DesiredAs =
+      old !== undefined && old.address === member.address && old.status === s && old.weight === weight && old.flush === flush &&
+        old.slowStartUntil === undefined
+        ? old
+        : { address: member.address, backend: member.name, status: s, weight, flush }
     ases.push(ramps === undefined || active === undefined || as.weight <= 1 ? as : SlowStart.ramped(as, config, active, ramps))
   }
   return {

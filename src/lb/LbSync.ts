@@ -454,7 +454,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const one = (k: string, f: Frontend): DesiredVip => {
         const c = cache.get(k)
         if (c !== undefined && c.frontend === f && !dirty.has(k) && keys === undefined) return c.vip
-        const vip = desiredVip(f, config, status, ramp)
+        // The last computed VIP's unchanged ASes are reused (a reaction allocates one AS per VIP).
+        const vip = desiredVip(f, config, status, ramp, c?.vip)
         const v = guards.apply(f, config, vip, status, memory === undefined ? undefined : (memory.vips.get(k) ?? null), now)
         if (v.event !== undefined) panicEvents.push(v.event)
         // A guard waiting for VPP's weights (after a start) is judged again once VPP was read.

@@ -165,6 +165,24 @@ describe("a backend in two pools", () => {
   })
 })
 
+describe("computed again from the previous VIP", () => {
+  const f = frontend("web", [["primary", [["a", 100], ["b", 0], ["s", 30]]], ["secondary", [["b", 50], ["c", 70], ["d", 10]]]])
+  const cfg = config(B, [f])
+  const status = fc.constantFrom<HealthStatus>("up", "down", "unknown", "paused", "disabled", "removed")
+  const health = fc.record({ a: status, b: status, c: status, d: status, s: status })
+
+  it.prop("is the same VIP, and its unchanged ASes are the previous objects", [health, health], ([before, after]) => {
+    const previous = desiredVip(f, cfg, statuses(before))
+    const again = desiredVip(f, cfg, statuses(after), undefined, previous)
+    expect(again).toEqual(desiredVip(f, cfg, statuses(after)))
+    for (const as of again.ases) {
+      const old = previous.ases.find((p) => p.backend === as.backend)
+      const same = old !== undefined && old.status === as.status && old.weight === as.weight && old.flush === as.flush
+      expect(as === old).toBe(same)
+    }
+  })
+})
+
 describe("the VIP", () => {
   it("protocol numbers, port 0 = all-port (255), encap from the backends' family", () => {
     const v6 = [backend("p", "2001:db8::1"), backend("q", "2001:db8::2")]
