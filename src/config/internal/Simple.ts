@@ -43,8 +43,8 @@ const giveUp = (): never => {
 const MAYBE_NOT_STRING = new Uint8Array(128)
 for (const c of "-+.0123456789~nNtTfF") MAYBE_NOT_STRING[c.charCodeAt(0)] = 1
 
-/** The core schema's decimal integer (`/^[-+]?[0-9]+$/`), which takes every text of digits. */
-const INT = TAGS.find((t) => t.default === true && t.test?.source === "^[-+]?[0-9]+$")!
+/** The core schema's decimal integer (`/^[-+]?[0-9]+$/`), which takes every text of digits (undefined: every tag is tried). */
+const INT = TAGS.find((t) => t.default === true && t.test?.source === "^[-+]?[0-9]+$")
 
 const DOT = 46
 
@@ -83,7 +83,7 @@ const plainValue = (text: string): unknown => {
   // The commonest others without trying every tag in turn.
   const shape = text === "" ? OTHER : digitsShape(text)
   if (shape === DOTTED) return text
-  if (shape === DIGITS) return resolve(INT, text)
+  if (shape === DIGITS && INT !== undefined) return resolve(INT, text)
   for (const tag of TAGS) {
     if (tag.default === true && tag.test !== undefined && tag.test.test(text)) return resolve(tag, text)
   }
