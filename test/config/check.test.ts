@@ -317,6 +317,49 @@ describe("warnings", () => {
   })
 })
 
+describe("scale", () => {
+  /**
+   * The check of `text`, with the number of elements its searches (`find`,
+   * `some`, `includes`...) went over: a count, not a time. A lookup by search
+   * in a per-item loop (each pool member looked up in the list of backends)
+   * makes it grow with the square of the file; Maps and Sets keep it linear.
+   */
+  const searched = (text: string): { readonly result: CheckResult; readonly elements: number } => {
+    const methods = ["find", "findIndex", "findLast", "findLastIndex", "some", "every", "includes", "indexOf", "lastIndexOf", "filter"]
+    const proto = Array.prototype as unknown as Record<string, (...args: Array<unknown>) => unknown>
+    const originals = methods.map((m) => proto[m]!)
+    let elements = 0
+    methods.forEach((m, i) => {
+      proto[m] = function(this: ReadonlyArray<unknown>, ...args: Array<unknown>) {
+        elements += this.length
+        return originals[i]!.apply(this, args)
+      }
+    })
+    try {
+      const result = checkConfigText(text, { checkReadable: () => undefined })
+      return { result, elements }
+    } finally {
+      methods.forEach((m, i) => {
+        proto[m] = originals[i]!
+      })
+    }
+  }
+
+  it("the searches of a check grow linearly with the file, valid or with an error in every tenth backend", () => {
+    // Every backend whose name ends in 0 gets an address that is none.
+    const texts = (n: number) => {
+      const { text } = bigConfig(n)
+      return [text, text.replace(/^( {4}b\d*0: \{address: )10\./gm, "$1300.")]
+    }
+    const [small, big] = [1_000, 4_000].map((n) => texts(n).map(searched))
+    expect(small![0]!.result._tag).toBe("Valid")
+    expect(big![1]!.result._tag).toBe("SemanticError")
+    expect(errorsOf(big![1]!.result)).toHaveLength(400)
+    // Four times the backends: four times the elements when linear, sixteen when quadratic.
+    for (const k of [0, 1]) expect(big![k]!.elements / small![k]!.elements).toBeLessThan(6)
+  })
+})
+
 describe("examples/maglev.yaml", () => {
   const file = path.join(repoRoot, "examples/maglev.yaml")
   const result = checkConfigText(fs.readFileSync(file, "utf8"), { file })
