@@ -46,7 +46,7 @@ export const checkConfigText = (text: string, options: CheckOptions = {}): Check
 
 /**
  * Checks a configuration's text if it is plain YAML (Simple.ts reads it: the
- * check is then linear in the text and quick, ~0.2 s for 10,000 backends);
+ * check is then linear in the text and quick: 10,000 backends add ~0.25 s of CPU to a one-shot --check, npm run bench -- check);
  * undefined when it is not, for the caller to check it elsewhere.
  */
 export const checkPlainText = (text: string, options: CheckOptions = {}): CheckResult | undefined => {
