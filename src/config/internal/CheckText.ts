@@ -46,8 +46,9 @@ export const checkConfigText = (text: string, options: CheckOptions = {}): Check
 
 /**
  * Checks a configuration's text if it is plain YAML (Simple.ts reads it: the
- * check is then linear in the text and quick: 10,000 backends add ~0.25 s of CPU to a one-shot --check, npm run bench -- check);
- * undefined when it is not, for the caller to check it elsewhere.
+ * check is then linear in the text and quick, 10,000 backends add ~0.25 s of
+ * CPU to a one-shot --check: npm run bench -- check); undefined when it is
+ * not, for the caller to check it elsewhere.
  */
 export const checkPlainText = (text: string, options: CheckOptions = {}): CheckResult | undefined => {
   const plain = readPlain(text)
