@@ -407,12 +407,32 @@ export const applyOp = (vip: ObservedVip | undefined, op: LbOp): ObservedVip | u
         if (i !== at) ases.push(bucketsUnknown(src[i]!))
       }
       if (to === src.length) ases.push(next)
-      return { ...vip, ases }
+      return withAses(vip, ases)
     }
   }
 }
 
-const bucketsUnknown = (a: ObservedAs): ObservedAs => (a.numBuckets === undefined ? a : { ...a, numBuckets: undefined })
+/**
+ * `{ ...vip, ases }` field by field: that spread is V8's slow path (microseconds), and the
+ * sync's memory takes one of these per op it sends.
+ */
+const withAses = (vip: ObservedVip, ases: ReadonlyArray<ObservedAs>): ObservedVip => {
+  const out: Mutable<ObservedVip> = {
+    prefix: vip.prefix,
+    protocol: vip.protocol,
+    port: vip.port,
+    encap: vip.encap,
+    srcIpSticky: vip.srcIpSticky,
+    newFlowsTableLength: vip.newFlowsTableLength,
+    ases
+  }
+  if (vip.deleted === true) out.deleted = true
+  return out
+}
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+const bucketsUnknown = (a: ObservedAs): ObservedAs =>
+  a.numBuckets === undefined ? a : { address: a.address, weight: a.weight, lameduck: a.lameduck, numBuckets: undefined }
 
 // --- Logging -------------------------------------------------------------------
 
