@@ -593,11 +593,13 @@ export const make = Effect.fn("LbSync.make")(function*() {
         while (refill && window.length - head < WINDOW && (job = nextJob()) !== undefined) {
           const op = job.ops[job.next++]!
           const slot: Slot = { op, job, exit: undefined }
-          const sent = yield* Effect.either(Requests.startWith(conn, op, (exit) => {
+          const started = Requests.startWith(conn, op, (exit) => {
             slot.exit = exit
             wake()
-          }))
-          if (sent._tag === "Left") {
+          })
+          // `Effect.void` once on the wire with no debug record wanted (VppConnection.sendWith): nothing to run.
+          const sent = started === Effect.void ? undefined : yield* Effect.either(started)
+          if (sent?._tag === "Left") {
             fail(job, op, sent.left.message)
             continue
           }
