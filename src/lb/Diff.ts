@@ -436,6 +436,15 @@ const bucketsUnknown = (a: ObservedAs): ObservedAs =>
 
 // --- Logging -------------------------------------------------------------------
 
+/** The event of each op's mutation line. */
+const OP_EVENT: { readonly [T in LbOp["_tag"]]: { readonly event: string } } = {
+  VipAdd: { event: "vpp-lbsync-vip-add" },
+  VipDel: { event: "vpp-lbsync-vip-del" },
+  AsAdd: { event: "vpp-lbsync-as-add" },
+  AsDel: { event: "vpp-lbsync-as-del" },
+  AsWeight: { event: "vpp-lbsync-as-weight" }
+}
+
 /**
  * An op's log event, its fields given one by one to `set` (no object in
  * between: the sync loop logs 33,000 of them in a first programming). `vip`:
@@ -448,15 +457,15 @@ export const opFields = (op: LbOp, set: (field: string, value: unknown) => void,
     set("encap", op.vip.encap)
     set("srcIpSticky", op.vip.srcIpSticky)
     set("newFlowsTableLength", op.vip.newFlowsTableLength)
-    return "vpp-lbsync-vip-add"
+    return OP_EVENT.VipAdd.event
   }
   if (op.frontend !== undefined) set("frontend", op.frontend)
-  if (op._tag === "VipDel") return "vpp-lbsync-vip-del"
+  if (op._tag === "VipDel") return OP_EVENT.VipDel.event
   if (op.backend !== undefined) set("backend", op.backend)
   set("as", op.address)
   if (op._tag !== "AsDel") set("weight", op.weight)
   set("flush", op.flush)
-  return op._tag === "AsAdd" ? "vpp-lbsync-as-add" : op._tag === "AsDel" ? "vpp-lbsync-as-del" : "vpp-lbsync-as-weight"
+  return OP_EVENT[op._tag].event
 }
 
 /** The log event and fields of an op (the sync loop logs every mutation it sends with these). */
