@@ -58,7 +58,7 @@ const labelled = <M extends Metric.Metric<any, any, any>>(metric: M, labels: Rea
 
 export interface ProbeRecorder {
   /** Counts one probe result and observes its duration; synchronous, allocates nothing. */
-  readonly record: (result: ProbeResult) => void
+  record(result: ProbeResult): void
 }
 
 const BUCKETS = PROBE_DURATION_BUCKETS.length
@@ -113,13 +113,25 @@ const piecesOf = (type: string): TypePieces => {
   return p
 }
 
-interface ProbeSeries {
-  readonly backend: string
-  readonly type: string
-  readonly stats: Float64Array
+/** One backend and check type's counts; it is also the recorder its probe loops are given (no closure per backend). */
+class ProbeSeries implements ProbeRecorder {
+  readonly stats = new Float64Array(SLOTS)
   /** The backend's name as written (`labelValueBytes`, shared), and the pieces of its type: found at the first scrape. */
-  name: Uint8Array | undefined
-  pieces: TypePieces | undefined
+  name: Uint8Array | undefined = undefined
+  pieces: TypePieces | undefined = undefined
+
+  constructor(readonly backend: string, readonly type: string) {}
+
+  record(result: ProbeResult): void {
+    const stats = this.stats
+    const seconds = result.durationMs / 1000
+    stats[COUNT]! += 1
+    stats[SUM]! += seconds
+    let b = 0
+    while (b < BUCKETS && seconds > BOUNDS[b]!) b++
+    stats[BUCKET0 + b]! += 1
+    stats[CODE0 + codeIndex[result.code] * 2 + (result.ok ? 1 : 0)]! += 1
+  }
 }
 
 const probeSeries: Array<ProbeSeries> = []
@@ -129,7 +141,7 @@ const probeSeriesOf = (backend: string, type: string): ProbeSeries => {
   const key = `${backend}\u0000${type}`
   let s = probeSeriesByKey.get(key)
   if (s === undefined) {
-    s = { backend, type, stats: new Float64Array(SLOTS), name: undefined, pieces: undefined }
+    s = new ProbeSeries(backend, type)
     probeSeriesByKey.set(key, s)
     probeSeries.push(s)
   }
@@ -141,20 +153,7 @@ const probeSeriesOf = (backend: string, type: string): ProbeSeries => {
  * type); a loop made again for the same backend and type (a restart, a
  * reload) goes on counting in the same series.
  */
-export const probeRecorder = (backend: string, type: string): ProbeRecorder => {
-  const stats = probeSeriesOf(backend, type).stats
-  return {
-    record: (result) => {
-      const seconds = result.durationMs / 1000
-      stats[COUNT]! += 1
-      stats[SUM]! += seconds
-      let b = 0
-      while (b < BUCKETS && seconds > BOUNDS[b]!) b++
-      stats[BUCKET0 + b]! += 1
-      stats[CODE0 + codeIndex[result.code] * 2 + (result.ok ? 1 : 0)]! += 1
-    }
-  }
-}
+export const probeRecorder = (backend: string, type: string): ProbeRecorder => probeSeriesOf(backend, type)
 
 export interface ProbeCounts {
   /** Results by code and result (success or failure); codes never seen are left out. */
