@@ -147,6 +147,13 @@ const request = (r: Partial<Request> & Pick<Request, "reason">): Request => ({
 const WINDOW = 128
 
 /**
+ * Requests a full sync keeps outstanding of its own while reactions may
+ * interleave: a reaction's first request is written at once and answered
+ * after at most these (VPP answers in order). Enough to keep the socket busy.
+ */
+const SYNC_WINDOW = 32
+
+/**
  * A reaction planned from memory goes out a chunk of VIPs at a time: the first
  * FIRST_CHUNK VIPs are planned and written at once, the next CHUNK while
  * those requests are out. A backend in 1,000 VIPs then has its first request
@@ -588,9 +595,13 @@ export const make = Effect.fn("LbSync.make")(function*() {
         // are planned.
         if (head === window.length) yield* topUpAll
         let job: Job | undefined
-        // Refilled in bursts (one write for many requests), once half the window was answered.
-        const refill = window.length - head <= WINDOW / 2 || reactions.some((r) => r.job.next === 0)
-        while (refill && window.length - head < WINDOW && (job = nextJob()) !== undefined) {
+        // Refilled in bursts (one write for many requests), once half the window was answered. A
+        // sync that reactions may interleave keeps fewer of its own out (SYNC_WINDOW): a reaction's
+        // first request, which may use the whole window, waits behind at most that many.
+        const own = interleave ? SYNC_WINDOW : WINDOW
+        const refill = window.length - head <= own / 2 || reactions.some((r) => r.job.next === 0) ||
+          (reactions.length > 0 && window.length - head <= WINDOW / 2)
+        while (refill && (job = nextJob()) !== undefined && window.length - head < (job === main ? own : WINDOW)) {
           const op = job.ops[job.next++]!
           const slot: Slot = { op, job, exit: undefined }
           const started = Requests.startWith(conn, op, (exit) => {
