@@ -221,21 +221,26 @@ try {
     "maglevd"
   )
   daemon.stdout!.pipe(process.stdout)
-  // The dashboard (docs/dashboard.md), its /admin/ behind a password made for this run.
-  fs.writeFileSync(adminPasswordFile, `${crypto.randomBytes(9).toString("base64url")}\n`, { mode: 0o600 })
-  const dashboard = node(
-    "src/frontend/main.ts",
-    ["--server", RPC_URL, "--admin-user", "admin", "--admin-password-file", adminPasswordFile, "--log-level", "warn", "--log-format", logFormat],
-    "maglevd-frontend"
-  )
-  dashboard.stdout!.pipe(process.stdout)
-  // Optional: if it cannot run (its port taken), the rest goes on.
-  dashboard.removeAllListeners("exit")
-  dashboard.on("exit", (code, signal) => {
-    if (!stopping) say(`maglevd-frontend exited (${signal ?? code}); the rest runs on without the dashboard`)
-  })
   say(`starting vppsim, backends and maglevd; run dir ${runDir}`)
-  if (await waitForApi(daemon)) banner()
+  // Not answering means maglevd exited, or Ctrl-C: everything is being stopped already.
+  const answered = await waitForApi(daemon)
+  if (answered) {
+    // The dashboard (docs/dashboard.md), its /admin/ behind a password made for this run; started once
+    // maglevd answers (before, its first look at maglevd logged "maglevd unreachable" on every start).
+    fs.writeFileSync(adminPasswordFile, `${crypto.randomBytes(9).toString("base64url")}\n`, { mode: 0o600 })
+    const dashboard = node(
+      "src/frontend/main.ts",
+      ["--server", RPC_URL, "--admin-user", "admin", "--admin-password-file", adminPasswordFile, "--log-level", "warn", "--log-format", logFormat],
+      "maglevd-frontend"
+    )
+    dashboard.stdout!.pipe(process.stdout)
+    // Optional: if it cannot run (its port taken), the rest goes on.
+    dashboard.removeAllListeners("exit")
+    dashboard.on("exit", (code, signal) => {
+      if (!stopping) say(`maglevd-frontend exited (${signal ?? code}); the rest runs on without the dashboard`)
+    })
+    banner()
+  }
 } catch (e) {
   say(e instanceof Error ? e.message : String(e))
   stop(1)

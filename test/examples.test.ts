@@ -124,6 +124,10 @@ it("npm start runs vppsim (traffic and data plane), three example backends and m
     expect(listed.stdout).toMatch(/frontend web +127\.0\.0\.10\/32 +up \(active pool: primary\)/)
     expect(listed.stdout).toMatch(/VPP 26\.10/)
 
+    // The dashboard, started once maglevd answers: its page serves, and it never found maglevd unreachable.
+    await until("the dashboard's page", async () => ((await fetch("http://127.0.0.1:9092/view/").catch(() => undefined))?.status === 200 ? true : undefined))
+    expect(logs.filter((r) => r.annotations?.event === "upstream-down").map((r) => r.annotations)).toEqual([])
+
     child.kill("SIGINT")
     expect(await exited).toBe(0)
     expect(stderr).toContain("stopping")
