@@ -475,6 +475,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
       if (keys === undefined) {
         for (const [k, f] of byKey) out.push(one(k, f))
         if (cache.size > byKey.size) for (const k of cache.keys()) if (!byKey.has(k)) cache.delete(k)
+        panicEvents.push(...guards.prune(config))
         dirty.clear()
       } else {
         for (const k of keys) {

@@ -91,7 +91,7 @@ export type PanicEvent =
   | {
     readonly _tag: "End"
     readonly frontend: string
-    /** `healthy`: the active pool meets its threshold; `reload`: the guard was turned off or its pools changed. */
+    /** `healthy`: the active pool meets its threshold; `reload`: the guard was turned off, its pools changed, or the frontend removed. */
     readonly reason: "healthy" | "reload" | "nothing-kept"
     readonly pool: string
     readonly up: number
@@ -289,6 +289,13 @@ export interface Store {
     observed: ObservedVip | null | undefined,
     now: number
   ) => Verdict
+  /**
+   * Forgets the guards and panic counts of frontends `config` no longer has (a
+   * reload removed them); a panic among them ends (`reload`). Without it a
+   * removed frontend stayed in panic for ever, and one added again under its
+   * name took its old guard.
+   */
+  readonly prune: (config: Config) => ReadonlyArray<PanicEvent>
   /** Every frontend's guard and panic count, by name. */
   readonly states: () => ReadonlyMap<string, PanicState>
   /** Every panic start and end from now on, as `apply` decides them (the guard already recorded): for watchers. */
@@ -311,6 +318,20 @@ export const makeStore = (): Store => {
       if (v.event?._tag === "Enter") entries.set(frontend.name, (entries.get(frontend.name) ?? 0) + 1)
       if (v.event !== undefined) for (const l of listeners) l(v.event)
       return v
+    },
+    prune: (config) => {
+      const out: Array<PanicEvent> = []
+      for (const [name, guard] of guards) {
+        if (config.frontends.has(name)) continue
+        guards.delete(name)
+        const p = guard.panic
+        if (p !== undefined) {
+          out.push({ _tag: "End", frontend: name, reason: "reload", pool: p.pool, up: p.up, threshold: p.threshold, since: p.since })
+        }
+      }
+      for (const name of entries.keys()) if (!config.frontends.has(name)) entries.delete(name)
+      for (const e of out) for (const l of listeners) l(e)
+      return out
     },
     states: () => {
       const out = new Map<string, PanicState>()
@@ -354,7 +375,7 @@ export const logEvent = (e: PanicEvent, now: number): Effect.Effect<void> =>
       e.reason === "healthy"
         ? `frontend ${e.frontend} out of panic: pool ${e.pool} has ${backends(e.up)} up (threshold ${e.threshold})`
         : e.reason === "reload"
-        ? `frontend ${e.frontend} out of panic: a reload turned min-healthy off or changed its pools`
+        ? `frontend ${e.frontend} out of panic: a reload turned min-healthy off, changed its pools or removed the frontend`
         : `frontend ${e.frontend} out of panic: no last good weights to keep`
     ).pipe(Effect.annotateLogs({
       event: "frontend-panic-end",

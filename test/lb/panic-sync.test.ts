@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, HashMap, Logger, LogLevel } from "effect"
+import * as RunningConfig from "../../src/config/RunningConfig.js"
 import type { ProbeResult } from "../../src/health/ProbeResult.js"
 import { pollDelay } from "../../src/internal/WallClock.js"
 import * as LbSync from "../../src/lb/LbSync.js"
@@ -25,15 +26,19 @@ const cfg = config({
   ]
 })
 
+/** A logger that keeps the frontend-panic* events, in order. */
+const panicEvents = (events: Array<string>) =>
+  Logger.make(({ annotations }) => {
+    const e = HashMap.get(annotations, "event")
+    if (e._tag === "Some" && String(e.value).startsWith("frontend-panic")) events.push(String(e.value))
+  })
+
 const lbOps = (ms: ReadonlyArray<LbMutation>) => ms.filter((m) => m.op !== "conf" && m.op !== "restart")
 
 describe("min-healthy through the LB sync", () => {
   it.scoped("VPP keeps the weights when the pool falls under min-healthy, a restart in panic changes nothing, and the end drains", () => {
     const events: Array<string> = []
-    const collect = Logger.make(({ annotations }) => {
-      const e = HashMap.get(annotations, "event")
-      if (e._tag === "Some" && String(e.value).startsWith("frontend-panic")) events.push(String(e.value))
-    })
+    const collect = panicEvents(events)
     return Effect.gen(function*() {
       const sockets = yield* simulatorAt("panic-")
       const { sim } = sockets
@@ -91,6 +96,25 @@ describe("min-healthy through the LB sync", () => {
         expect((yield* sync.panics).get("web")?.entries).toBe(1)
       }).pipe(Effect.provide(daemon(cfg, sockets, answers)))
       expect(events).toEqual(["frontend-panic", "frontend-panic", "frontend-panic-end"])
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)), Logger.withMinimumLogLevel(LogLevel.Info))
+  }, 60_000)
+
+  it.scoped("a reload that removes a frontend in panic ends the panic and forgets its guard", () => {
+    const events: Array<string> = []
+    const collect = panicEvents(events)
+    return Effect.gen(function*() {
+      const sockets = yield* simulatorAt("panic-rm-")
+      const answers = new Map<string, ProbeResult>()
+      yield* Effect.gen(function*() {
+        const sync = yield* LbSync.LbSync
+        const running = yield* RunningConfig.RunningConfig
+        yield* advanceUntil("programmed", Effect.sync(() => (Object.keys(asWeights(sockets.sim)).length === 4 ? true : undefined)))
+        for (const n of ["a", "b", "c"]) answers.set(n, FAIL)
+        yield* advanceUntil("panic", Effect.map(sync.panics, (p) => (p.get("web")?.guard?.panic !== undefined ? true : undefined)))
+        yield* running.replace(config({ healthchecks: [hc], backends: [...cfg.backends.values()], frontends: [] }))
+        yield* advanceUntil("the guard forgotten", Effect.zipWith(sync.idle, sync.panics, (idle, p) => (idle && !p.has("web") ? true : undefined)))
+        expect(events).toEqual(["frontend-panic", "frontend-panic-end"])
+      }).pipe(Effect.provide(daemon(cfg, sockets, answers)))
     }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)), Logger.withMinimumLogLevel(LogLevel.Info))
   }, 60_000)
 })

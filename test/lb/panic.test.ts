@@ -232,6 +232,21 @@ describe("the panic rule", () => {
     expect(e.store.states().get("web")).toEqual({ guard: undefined, entries: 1 })
   })
 
+  it("a reload that removes the frontend forgets its guard: its panic ends (reload), and one added again under its name starts afresh", () => {
+    const d = driver(frontend(half, [PRIMARY]))
+    d.step(all("up"))
+    expect(d.step({ ...all("down"), a: "up" }).guard?.panic).toBeDefined()
+    const without = configOf({ backends, frontends: [frontend(half, [PRIMARY], "api")] })
+    expect(d.store.prune(without)).toEqual([{ _tag: "End", frontend: "web", reason: "reload", pool: "primary", up: 1, threshold: 2, since: 3_000 }])
+    expect(d.store.states().has("web")).toBe(false)
+    expect(d.store.prune(without)).toEqual([])
+    // Added again, every backend up: no old guard, no panic, no count carried over.
+    const again = d.step(all("up"))
+    expect(again.event).toBeUndefined()
+    expect(again.guard?.panic).toBeUndefined()
+    expect(d.store.states().get("web")?.entries).toBe(0)
+  })
+
   it("what the API shows: the LB sync's verdict for the health now from its guard, which it never writes", () => {
     const f = frontend(half, [PRIMARY])
     const cfg = configOf({ backends, frontends: [f] })
