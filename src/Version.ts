@@ -7,30 +7,7 @@
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
-
-const packageDir = (): string | undefined => {
-  let dir = path.dirname(fileURLToPath(import.meta.url))
-  for (;;) {
-    try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { name?: unknown }
-      if (pkg.name === "vpp-maglev") return dir
-    } catch {
-      // not here; look further up
-    }
-    const parent = path.dirname(dir)
-    if (parent === dir) return undefined
-    dir = parent
-  }
-}
-
-const root = packageDir()
-
-const readVersion = (): string => {
-  if (root === undefined) return "0.0.0"
-  const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { version?: unknown }
-  return typeof pkg.version === "string" ? pkg.version : "0.0.0"
-}
+import { root, VERSION } from "./PackageVersion.js"
 
 const git = (...args: ReadonlyArray<string>): string | undefined => {
   if (root === undefined || !fs.existsSync(path.join(root, ".git"))) return undefined
@@ -41,7 +18,7 @@ const git = (...args: ReadonlyArray<string>): string | undefined => {
   }
 }
 
-export const VERSION: string = readVersion()
+export { VERSION }
 /** The commit this code is (short hash, "+dirty" when the checkout has changes), or "unknown". */
 export const COMMIT: string = process.env.VPP_MAGLEV_COMMIT ??
   (() => {

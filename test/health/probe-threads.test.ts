@@ -184,6 +184,9 @@ describe("probes on worker threads", () => {
     const inputs = Object.keys(built.metafile.inputs)
     expect(inputs.filter((f) => f.includes("node_modules/"))).toEqual([])
     expect(inputs.some((f) => f.endsWith("src/health/probes/Http.ts"))).toBe(true)
+    // The User-Agent's version only: Version.ts runs git for the commit (three times per thread from a checkout).
+    expect(inputs.filter((f) => f.endsWith("src/Version.ts"))).toEqual([])
+    expect(inputs.some((f) => f.endsWith("src/PackageVersion.ts"))).toBe(true)
   })
 
   it("carry a check's settings as plain data, Durations as milliseconds", () => {
