@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest"
 import type { ProbeResult } from "../../../src/health/ProbeResult.js"
 import { probeResult } from "../../../src/health/ProbeResult.js"
-import { ScheduledStart } from "../../../src/health/probes/internal/Deadline.js"
+import { ScheduledStart } from "../../../src/health/probes/internal/Scheduled.js"
 import { type TimerEntry, TimerHeap } from "../../../src/health/probes/internal/TimerHeap.js"
 import type { ProbeOutcome } from "../../../src/health/SelfLate.js"
 

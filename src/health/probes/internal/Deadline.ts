@@ -11,18 +11,16 @@
  * probe, ~30 us), which 10,000 probes a second cannot afford.
  *
  * The deadline is kept even when this process is late: a reply read after it
- * is a timeout, never a success ({@link finishedAt}), and a timeout says how
- * late the loop was while the probe ran ({@link timedOutAt}), so that the
+ * is a timeout, never a success (Scheduled.ts, `finishedAt`), and a timeout says how
+ * late the loop was while the probe ran (`timedOutAt`), so that the
  * health checker can tell our lateness from the backend's (SelfLate.ts).
  */
 import { Effect } from "effect"
 import type { ProbeResult } from "../../ProbeResult.js"
 import type { ProbeOutcome } from "../../SelfLate.js"
 import { observeStartLateness } from "../../SelfLateMetrics.js"
-import { type Deliver, ScheduledStart, type Start } from "./Scheduled.js"
-
-// The callback core, which a probe thread loads without Effect (Scheduled.ts).
-export { type Deliver, finishedAt, ScheduledStart, type Start, timedOutAt } from "./Scheduled.js"
+// The callback core (the deadline's rules, ScheduledStart) is Scheduled.ts, which a probe thread loads without Effect.
+import { ScheduledStart, type Start } from "./Scheduled.js"
 
 /** A probe started now, as an Effect; interruption cancels it. */
 export const asEffect = (start: Start): Effect.Effect<ProbeResult> =>
@@ -54,12 +52,3 @@ export const scheduled = (delayMs: number, skipIfLateMs: number | undefined, sta
     const cancel = scheduleStart(delayMs, skipIfLateMs, start, (outcome) => resume(Effect.succeed(outcome)))
     return Effect.sync(cancel)
   })
-
-/** Waits `millis` of real time (a probe's due time is wall time, like its timeout). */
-export const waitReal = (millis: number): Effect.Effect<void> =>
-  millis <= 0
-    ? Effect.void
-    : Effect.async<void>((resume) => {
-      const timer = setTimeout(() => resume(Effect.void), millis)
-      return Effect.sync(() => clearTimeout(timer))
-    })
