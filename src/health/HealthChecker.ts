@@ -49,6 +49,7 @@ import { healthCheckEquals } from "../config/Equality.js"
 import * as RunningConfig from "../config/RunningConfig.js"
 import { LogDemand } from "../internal/LogDemand.js"
 import * as LogLimit from "../internal/LogLimit.js"
+import { trace, tracing } from "../internal/Trace.js"
 import * as Metrics from "../metrics/Metrics.js"
 import { yieldToEventLoop } from "../metrics/Prometheus.js"
 import * as State from "./HealthState.js"
@@ -279,6 +280,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
   const flushLock = yield* Effect.makeSemaphore(1)
   const noteTransition = (cell: MutableRef.MutableRef<BackendHealth>, health: BackendHealth, transition: State.Transition) => {
     pending.push({ cell, event: eventOf(health, transition) })
+    if (tracing()) trace("verdict", `${health.name} ${transition.to}`)
     if (pending.length === 1) flushNeeded.unsafeOffer(undefined)
   }
   /**
@@ -292,6 +294,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
     const batch = pending
     pending = []
     flushing++
+    trace("publishing", batch.length)
     return SubscriptionRef.update(healthRef, (map) =>
       HashMap.mutate(map, (m) => {
         for (const { cell, event } of batch) {
@@ -299,6 +302,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
         }
       })).pipe(
         Effect.zipRight(announce(batch.map((p) => p.event))),
+        Effect.zipRight(Effect.sync(() => trace("published", batch.length))),
         Effect.zipRight(PubSub.publishAll(events, batch.map((p) => p.event))),
         Effect.ensuring(Effect.sync(() => flushing--))
       )
