@@ -8,13 +8,14 @@
  * some keys for itself:
  * - `?` prints the help for the word at the cursor and leaves the line as it
  *   was (birdc-style: the line stays on screen, `?` is not inserted);
- * - Ctrl-C abandons the line (or interrupts the running command);
+ * - Ctrl-C abandons the line, and whatever is in progress: the running
+ *   command, or the server's answer a `?` or a Tab waits for;
  * - while `watch events` runs, any key stops it;
  * - keys typed while a command runs wait for the next prompt.
  *
  * History is kept in `~/.maglevc_history`, oldest first, at most 1,000 lines.
  */
-import { Deferred, Effect, Exit, FiberId, Queue, Runtime } from "effect"
+import { Deferred, Effect, Exit, type Fiber, FiberId, Queue, Runtime } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -102,6 +103,8 @@ export const interactive: Effect.Effect<number, never, Session> = Effect.gen(fun
   const stdin = process.stdin
 
   let mode: Mode = { _tag: "Edit" }
+  /** Tab's lookups in progress (a live slot asks the server): Ctrl-C abandons them. */
+  const completing = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
   const editorInput = Object.assign(new PassThrough(), {
     isTTY: true,
     setRawMode: (raw: boolean) => {
@@ -120,7 +123,11 @@ export const interactive: Effect.Effect<number, never, Session> = Effect.gen(fun
         historySize: HISTORY_SIZE,
         removeHistoryDuplicates: true,
         completer: (line: string, callback: (err: Error | null, result: [Array<string>, string]) => void) => {
-          runFork(Tree.choices(Commands.tree, line)).addObserver((exit) => {
+          const lookup = runFork(Tree.choices(Commands.tree, line))
+          completing.add(lookup)
+          lookup.addObserver((exit) => {
+            completing.delete(lookup)
+            // Abandoned by Ctrl-C (or failed): nothing to insert.
             if (Exit.isFailure(exit)) return callback(null, [[], line])
             const c = exit.value
             const hits = c.completions.length === 1 ? [c.completions[0] + " "] : [...c.completions]
@@ -148,12 +155,36 @@ export const interactive: Effect.Effect<number, never, Session> = Effect.gen(fun
     for (const [s, key] of pending) route(s, key)
   }
 
+  /** Ctrl-C at the prompt: the line is dropped, and a fresh prompt follows. */
+  const dropLine = () => {
+    toEditor(undefined, { name: "e", ctrl: true, sequence: "\x05" })
+    process.stdout.write("^C\n")
+    toEditor(undefined, { name: "u", ctrl: true, sequence: "\x15" })
+  }
+
+  /**
+   * `?`: the help for the word at the cursor, which may ask the server (a
+   * live slot). The `?` shows at once; until the answer, the shell is busy,
+   * and Ctrl-C abandons the lookup and the line, as at the prompt.
+   */
   const help = () => {
     const before = rl.line.slice(0, rl.cursor)
-    mode = { _tag: "Busy", interrupt: () => {}, pending: [] }
     toEditor(undefined, { name: "e", ctrl: true, sequence: "\x05" })
-    runFork(Tree.choices(Commands.tree, before)).addObserver((exit) => {
-      process.stdout.write("?\n")
+    process.stdout.write("?")
+    const lookup = runFork(Tree.choices(Commands.tree, before))
+    const busy: Mode = {
+      _tag: "Busy",
+      interrupt: () => {
+        lookup.unsafeInterruptAsFork(FiberId.none)
+        dropLine()
+        resume(false)
+      },
+      pending: []
+    }
+    mode = busy
+    lookup.addObserver((exit) => {
+      if (mode !== busy) return // abandoned by Ctrl-C
+      process.stdout.write("\n")
       if (Exit.isSuccess(exit)) process.stdout.write(helpAt(exit.value, style()))
       resume(true)
     })
@@ -170,10 +201,8 @@ export const interactive: Effect.Effect<number, never, Session> = Effect.gen(fun
       case "Edit":
         if (s === "?" && key.ctrl !== true && key.meta !== true) return help()
         if (isCtrlC(key)) {
-          toEditor(undefined, { name: "e", ctrl: true, sequence: "\x05" })
-          process.stdout.write("^C\n")
-          toEditor(undefined, { name: "u", ctrl: true, sequence: "\x15" })
-          return
+          for (const f of completing) f.unsafeInterruptAsFork(FiberId.none)
+          return dropLine()
         }
         return toEditor(s, key)
     }

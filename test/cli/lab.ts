@@ -105,7 +105,8 @@ const startServers = async (healthy: Map<string, boolean>) => {
   throw new Error("no port free on 127.0.0.1-3")
 }
 
-const closeServer = (s: http.Server) =>
+/** Closes a server and the connections it holds. */
+export const closeServer = (s: http.Server) =>
   new Promise<void>((r) => {
     s.closeAllConnections()
     s.close(() => r())

@@ -1,17 +1,20 @@
 /**
  * maglevc's interactive shell in a real pseudo-terminal (tmux), against a
  * real maglevd on vppsim with real backends: Tab completion (keywords and
- * live names), `?` help that keeps the line, Ctrl-C, history across
+ * live names), `?` help that keeps the line, Ctrl-C (also while a `?` or a
+ * Tab waits for a server that does not answer), history across
  * sessions, Ctrl-D, and `watch events` seeing a backend go down when its
  * server stops, until a key stops it.
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { repoRoot } from "../support/paths.js"
-import { type Lab, MAGLEVC, startLab, until } from "./lab.js"
+import { closeServer, type Lab, MAGLEVC, startLab, until } from "./lab.js"
 
 const socket = `maglevc-test-${process.pid}`
 const tmux = (...args: Array<string>) => execFileSync("tmux", ["-L", socket, ...args], { encoding: "utf8" })
@@ -34,10 +37,46 @@ const keys = (session: string, ...ks: Array<string>) => {
 const lastLine = (text: string) => (text.split("\n").at(-1) ?? "").trimEnd()
 
 let lab: Lab
+
+/** A request the proxy holds back; `abandoned` once the client closes it. */
+interface Held {
+  abandoned: boolean
+}
+
+/**
+ * maglevd behind a proxy that holds back every ListBackends (what a backend
+ * slot's `?` and Tab ask) while `hold` is set, and never answers it: a server
+ * that answers slowly, or never. Everything else goes through.
+ */
+const holdingProxy = async (target: string) => {
+  const held: Array<Held> = []
+  const state = { hold: true }
+  const server = http.createServer((req, res) => {
+    const body: Array<Buffer> = []
+    req.on("data", (chunk: Buffer) => body.push(chunk))
+    req.on("end", () => {
+      const request = Buffer.concat(body)
+      if (state.hold && request.includes('"ListBackends"')) {
+        const h: Held = { abandoned: false }
+        held.push(h)
+        res.on("close", () => (h.abandoned = true))
+        return
+      }
+      const upstream = http.request(new URL(req.url ?? "/", target), { method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        answer.pipe(res)
+      })
+      upstream.on("error", () => res.destroy())
+      upstream.end(request)
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, held, state, close: () => closeServer(server) }
+}
 let home: string
 
-const openShell = (session: string, noColor = "") => {
-  const command = [process.execPath, ...MAGLEVC, "--server", lab.url].map((a) => `'${a}'`).join(" ")
+const openShell = (session: string, noColor = "", url = lab.url, ...flags: Array<string>) => {
+  const command = [process.execPath, ...MAGLEVC, "--server", url, ...flags].map((a) => `'${a}'`).join(" ")
   tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "50", "-c", repoRoot, `env HOME='${home}' NO_COLOR='${noColor}' ${command}`)
 }
 
@@ -156,6 +195,43 @@ describe("maglevc interactive shell (tmux, real maglevd on vppsim)", { timeout: 
     expect(colours(s)).not.toMatch(/\x1b\[3\dm/)
     keys(s, "quit", "Enter")
     await until("the shell to exit", () => (alive(s) ? undefined : true))
+  })
+
+  it("Ctrl-C abandons a ? or a Tab waiting for a server that does not answer, and gives the prompt back", async () => {
+    const proxy = await holdingProxy(lab.url)
+    try {
+      const s = "four"
+      // A long timeout: the lookup waits for as long as the test does, not 10 s.
+      openShell(s, "1", proxy.url, "--timeout", "1h")
+      await waitScreen(s, "the prompt", (t) => lastLine(t) === "maglev>")
+
+      // ?: the ? shows at once; the backend names are asked for, and no answer comes.
+      keys(s, "show backend ", "?")
+      await until("the lookup of the backend names", () => (proxy.held.length === 1 ? true : undefined))
+      await waitScreen(s, "the ? shown while the shell waits", (t) => lastLine(t) === "maglev> show backend ?")
+      keys(s, "C-c")
+      await waitScreen(s, "^C and an empty prompt", (t) => /^maglev> show backend \?\^C$/m.test(t) && lastLine(t) === "maglev>")
+      await until("the abandoned lookup's request closed", () => (proxy.held[0]!.abandoned ? true : undefined))
+      keys(s, "sh ver", "Enter")
+      await waitScreen(s, "show version ran", (t) => /^maglev> sh ver\nmaglevc /m.test(t) && lastLine(t) === "maglev>")
+
+      // Tab: the same, and the abandoned completion inserts nothing into the next line.
+      keys(s, "show backend w", "Tab")
+      await until("the completion's lookup", () => (proxy.held.length === 2 ? true : undefined))
+      keys(s, "C-c")
+      await waitScreen(s, "^C after the Tab", (t) => /^maglev> show backend w\^C$/m.test(t) && lastLine(t) === "maglev>")
+      await until("the abandoned completion's request closed", () => (proxy.held[1]!.abandoned ? true : undefined))
+
+      // The server answers again: ? asks afresh (nothing abandoned stays cached) and helps.
+      proxy.state.hold = false
+      keys(s, "show backend ", "?")
+      await waitScreen(s, "the backend names", (t) => /^maglev> show backend \?$/m.test(t) && /^values: web1 web2 web3$/m.test(t) && lastLine(t) === "maglev> show backend")
+      expect(proxy.held).toHaveLength(2)
+      keys(s, "C-c", "C-d")
+      await until("the shell to exit", () => (alive(s) ? undefined : true))
+    } finally {
+      await proxy.close()
+    }
   })
 
   it("one-shot watch events on a terminal stops at any key and exits 0", async () => {
