@@ -13,8 +13,8 @@
 // when src/frontend/main.ts exists): NAME.cjs, the CommonJS bundle, and
 // NAME.js, the executable that runs it through launch.cjs (with V8's code
 // cache NAME.v8cache when writeCodeCaches made one: the Debian packages do);
-// then CheckWorker.js and ProbeWorker.js (maglevd's configuration check and
-// its probe threads run on worker threads, found beside the module that
+// then CheckWorker.js, ProbeWorker.js and ScrapeWorker.js (maglevd's configuration check,
+// its probe threads and its /metrics server run on worker threads, found beside the module that
 // starts them: src/internal/WorkerEntry.ts), launch.cjs and build-info.json.
 //
 // The version and the commit are embedded: Version.ts reads
@@ -55,7 +55,8 @@ export const programs = () => {
     maglevc: "src/cli/main.ts",
     maglevt: "src/maglevt/main.ts",
     CheckWorker: "src/config/internal/CheckWorker.ts",
-    ProbeWorker: "src/health/probes/ProbeWorker.ts"
+    ProbeWorker: "src/health/probes/ProbeWorker.ts",
+    ScrapeWorker: "src/metrics/ScrapeWorker.ts"
   }
   // The dashboard daemon, when its entry point exists (issue 17).
   if (fs.existsSync(path.join(root, "src/frontend/main.ts"))) entries["maglevd-frontend"] = "src/frontend/main.ts"
@@ -113,7 +114,7 @@ const deepImportsPlugin = {
 export const bundle = async ({ outdir, node = "/usr/bin/env node" }) => {
   const info = buildInfo()
   fs.mkdirSync(outdir, { recursive: true })
-  const { CheckWorker, ProbeWorker, ...entries } = programs()
+  const { CheckWorker, ProbeWorker, ScrapeWorker, ...entries } = programs()
   const common = {
     absWorkingDir: root,
     outdir,
@@ -143,7 +144,7 @@ export const bundle = async ({ outdir, node = "/usr/bin/env node" }) => {
   // (NAME.js, found beside the module that starts them: src/internal/WorkerEntry.ts).
   const workerResult = await esbuild.build({
     ...common,
-    entryPoints: { CheckWorker, ProbeWorker },
+    entryPoints: { CheckWorker, ProbeWorker, ScrapeWorker },
     format: "esm",
     // Dependencies published as CommonJS (yaml) call require().
     banner: { js: `import { createRequire as __vppMaglevRequire } from "node:module"; const require = __vppMaglevRequire(import.meta.url);` }

@@ -313,7 +313,7 @@ export const buildDebs = async ({ outdir, compress = "xz", node = process.execPa
       symlink(`../lib/vpp-maglev/${p}.js`, path.join(d, "usr/sbin", p))
       if (fs.existsSync(path.join(root, "docs", `${p}.8`))) man(`${p}.8`, d)
     }
-    for (const w of ["CheckWorker.js", "ProbeWorker.js"]) copy(path.join(bundles, w), path.join(d, LIB, w))
+    for (const w of ["CheckWorker.js", "ProbeWorker.js", "ScrapeWorker.js"]) copy(path.join(bundles, w), path.join(d, LIB, w))
     stripCopy(addon, path.join(d, LIB, "vppmaglev_native.node"))
     fs.chmodSync(path.join(d, LIB, "vppmaglev_native.node"), 0o644)
     const units = ["vpp-maglevd.service", ...(hasFrontend ? ["vpp-maglevd-frontend.service"] : [])]

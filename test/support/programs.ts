@@ -30,8 +30,12 @@ export type ProgramName = keyof typeof PROGRAMS
  */
 export const ANCHORED: Partial<Record<ProgramName, string>> = { codegen: "codegen/Sources.ts" }
 
-/** The worker threads' entry points (the configuration check, the probes), bundled beside each program. */
-export const WORKERS = { CheckWorker: "src/config/internal/CheckWorker.ts", ProbeWorker: "src/health/probes/ProbeWorker.ts" } as const
+/** The worker threads' entry points (the configuration check, the probes, /metrics), bundled beside each program. */
+export const WORKERS = {
+  CheckWorker: "src/config/internal/CheckWorker.ts",
+  ProbeWorker: "src/health/probes/ProbeWorker.ts",
+  ScrapeWorker: "src/metrics/ScrapeWorker.ts"
+} as const
 
 /** Set by the global setup to the directory of this run's bundles. */
 export const PROGRAMS_ENV = "VPP_MAGLEV_TEST_PROGRAMS"

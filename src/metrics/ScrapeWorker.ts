@@ -1,0 +1,193 @@
+/**
+ * The scrape worker: a worker thread that serves GET /metrics itself, so
+ * that a scrape of 10,000 backends (~18 MB) is rendered and sent on a thread
+ * of its own. The main thread's event loop (probes' results, the LB sync)
+ * and its garbage collections (hundreds of ms at 10,000 backends) neither
+ * delay it nor are delayed by it. Started by Server.ts (`layer`), which
+ * answers its requests for the main thread's part.
+ *
+ * A render:
+ * 1. asks the main thread for its part (PartRequest): the gauges read at
+ *    scrape time (Gauges.ts), Effect's registry and the process's families,
+ *    already written as exposition groups, with the metric store's new
+ *    series since the last part (Store.ts);
+ * 2. waits for it at most `partWaitMs`; past that it takes the last part it
+ *    has (counted: `maglev_metrics_stale_renders_total`; its age is
+ *    `maglev_metrics_part_age_seconds`), or, before the first part ever,
+ *    waits on;
+ * 3. writes the metric store's families from shared memory (the values as
+ *    they are at that moment) and its own, merged by name with the part
+ *    (internal/Merge.ts), in slices, and sends the body to every scrape
+ *    waiting for it.
+ *
+ * One render at a time: a scrape arriving while one is in flight waits for
+ * it and gets the same body. The render is abandoned when every scrape
+ * waiting for it has gone (checked between slices), and the main thread is
+ * told (its part, if still being read, is no longer wanted).
+ *
+ * Plain `node:http` and no Effect: the `effect` package alone adds ~18 MB of
+ * RSS to a worker (measured: a worker with node:http 10 MB, with `effect`
+ * 28 MB, with @effect/platform's HTTP server 79 MB unbundled), against the
+ * issue's RSS target at 10,000 backends. This server answers one path:
+ * GET and HEAD (headers only, no render), 405 with `Allow` for other
+ * methods, 404 elsewhere, as the in-process route does.
+ */
+import * as http from "node:http"
+import { parentPort, workerData } from "node:worker_threads"
+import { CONTENT_TYPE, type Groups } from "./Exposition.js"
+import * as Endpoint from "./internal/Endpoint.js"
+import { renderMerged } from "./internal/Merge.js"
+import type { EndpointStats, FromWorker, ToWorker, WorkerSettings } from "./internal/ScrapeWire.js"
+import { Replica } from "./Store.js"
+
+const PATH = "/metrics"
+
+interface Part {
+  readonly id: number
+  readonly takenAt: number
+  readonly groups: Groups
+}
+
+interface Flight {
+  readonly id: number
+  readonly waiters: Set<http.ServerResponse>
+  abandoned: boolean
+}
+
+const serve = (settings: WorkerSettings, post: (m: FromWorker) => void) => {
+  const replica = new Replica()
+  const stats = { completed: 0, abandoned: 0, shared: 0, stale: 0 }
+  let last: Endpoint.LastRender | undefined
+  let lastPart: Part | undefined
+  /** Who waits for the part of which render. */
+  const partWaiters = new Map<number, (part: Part) => void>()
+  let nextId = 0
+  let flight: Flight | undefined
+  let lastSize = 64 * 1024
+  /** The last body and the responses still writing it: reused by the next render once none is. */
+  let spare: Buffer | undefined
+  let spareReaders = 0
+
+  const statsNow = (): EndpointStats => ({ ...stats, waiting: flight?.waiters.size ?? 0 })
+
+  const onPart = (m: Extract<ToWorker, { _tag: "Part" }>) => {
+    // Every update in order, whichever render asked for it: the series lists only grow.
+    replica.apply(m.update)
+    const part: Part = { id: m.id, takenAt: m.takenAt, groups: m.groups }
+    if (lastPart === undefined || part.takenAt >= lastPart.takenAt) lastPart = part
+    const waiter = partWaiters.get(m.id)
+    partWaiters.delete(m.id)
+    waiter?.(part)
+  }
+
+  /** The main thread's part for render `id`: its answer, or past `partWaitMs` the last one there is. */
+  const partFor = (id: number): Promise<{ readonly part: Part; readonly stale: boolean }> =>
+    new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined
+      partWaiters.set(id, (part) => {
+        if (timer !== undefined) clearTimeout(timer)
+        resolve({ part, stale: false })
+      })
+      post({ _tag: "PartRequest", id })
+      timer = setTimeout(() => {
+        timer = undefined
+        if (lastPart === undefined) return // nothing to fall back on: the answer it is
+        partWaiters.delete(id)
+        resolve({ part: lastPart, stale: true })
+      }, settings.partWaitMs)
+    })
+
+  const abandon = (f: Flight) => {
+    if (f.abandoned) return
+    f.abandoned = true
+    if (flight === f) flight = undefined
+    stats.abandoned++
+    partWaiters.delete(f.id)
+    post({ _tag: "Abandoned", id: f.id })
+  }
+
+  const send = (res: http.ServerResponse, body: Buffer) => {
+    spareReaders++
+    let released = false
+    const release = () => {
+      if (released) return
+      released = true
+      spareReaders--
+    }
+    res.once("close", release)
+    res.writeHead(200, { "content-type": CONTENT_TYPE, "content-length": body.length })
+    res.end(body, release)
+  }
+
+  const run = async (f: Flight) => {
+    const start = performance.now()
+    const { part, stale } = await partFor(f.id)
+    if (f.abandoned) return
+    if (stale) stats.stale++
+    const own = [...replica.sources(), ...Endpoint.sources(statsNow(), last, Math.max(0, Date.now() - part.takenAt) / 1000)]
+    const reuse = spareReaders === 0 ? spare : undefined
+    if (reuse !== undefined) spare = undefined
+    const merged = await renderMerged(own, part.groups, { sliceMs: settings.sliceMs, capacity: lastSize, reuse, stopped: () => f.abandoned })
+    if (merged === undefined || f.abandoned) return
+    if (flight === f) flight = undefined
+    const { body } = merged
+    lastSize = Math.ceil(body.length * 1.1)
+    stats.completed++
+    last = { seconds: (performance.now() - start) / 1000, longestSliceSeconds: merged.longestSliceMs / 1000, bytes: body.length }
+    // The Writer's own buffer (never a slice of a pool), whole.
+    spare = Buffer.from(body.buffer as ArrayBuffer)
+    for (const res of f.waiters) if (!res.destroyed) send(res, body)
+  }
+
+  const scrape = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    let f = flight
+    if (f !== undefined) stats.shared++
+    else {
+      f = { id: ++nextId, waiters: new Set(), abandoned: false }
+      flight = f
+      const mine = f
+      run(mine).catch((e: unknown) => {
+        // A defect of the render: every waiter gets a 500, the next scrape renders afresh.
+        if (flight === mine) flight = undefined
+        for (const r of mine.waiters) if (!r.destroyed && !r.headersSent) r.writeHead(500).end(`metrics render failed: ${String(e)}\n`)
+      })
+    }
+    const mine = f
+    mine.waiters.add(res)
+    res.once("close", () => {
+      if (res.writableFinished) return
+      mine.waiters.delete(res)
+      if (mine.waiters.size === 0 && flight === mine) abandon(mine)
+    })
+    void req
+  }
+
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0]
+    if (path !== PATH) return void res.writeHead(404, { "content-type": "text/plain" }).end("Not Found\n")
+    if (req.method === "HEAD") return void res.writeHead(200, { "content-type": CONTENT_TYPE }).end()
+    if (req.method !== "GET") return void res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("GET or HEAD only\n")
+    scrape(req, res)
+  })
+  server.once("error", (e) => post({ _tag: "ListenFailed", message: e.message }))
+  server.listen(settings.port, settings.host, () => {
+    const address = server.address()
+    const bound = typeof address === "object" && address !== null ? { host: address.address, port: address.port } : settings
+    post({ _tag: "Listening", host: bound.host, port: bound.port })
+  })
+
+  return (m: ToWorker) => {
+    switch (m._tag) {
+      case "Part":
+        return onPart(m)
+      case "StatsRequest":
+        return post({ _tag: "Stats", reply: m.reply, stats: statsNow() })
+    }
+  }
+}
+
+if (parentPort !== null) {
+  const port = parentPort
+  const handle = serve(workerData as WorkerSettings, (m) => port.postMessage(m))
+  port.on("message", handle)
+}

@@ -1,0 +1,355 @@
+/**
+ * The per-backend metric store: probe counters and durations by backend and
+ * check type, transitions by backend; and how it is written as exposition.
+ * No Effect here: the scrape worker (ScrapeWorker.ts) loads this module too.
+ *
+ * At 10,000 backends these are ~200,000 series. A series is a run of float64
+ * slots (a probe recorder's counts by code, its bucket counts, sum and count;
+ * a backend's transition counts by from and to) in a `SharedArrayBuffer`
+ * slab of the process, its backend's name encoded once (shared with every
+ * family) and the exposition written from it directly. The main thread
+ * writes the slots as things happen (`ProbeSeries.record`,
+ * `countTransition`); the scrape worker renders from the same memory, told
+ * of each new series and slab once (`exportSince` / `Replica.apply`).
+ *
+ * What a scrape reads from another thread: each slot is one aligned 8-byte
+ * float, written whole (on x86-64 and arm64 an aligned 8-byte access does
+ * not tear; the ECMAScript memory model allows it to, in theory, for
+ * Float64Array), and a counter only grows. A probe being recorded while the
+ * worker writes its series can be in some of its slots and not yet in others
+ * (in the count by code, not yet in the histogram): a series is at most one
+ * observation behind another. A histogram is written consistently whatever
+ * happens: its `_count` is its `+Inf` bucket (the cumulative sum of its
+ * buckets, as read), not the count slot.
+ *
+ * Like Effect's registry, the store never forgets a series: a removed
+ * backend keeps its counters.
+ */
+import { STATUSES, type HealthStatus } from "../health/HealthState.js"
+import { PROBE_CODES, type ProbeCode, type ProbeResult } from "../health/ProbeResult.js"
+import { bytes, escapeLabelValue, formatValue, labelValueBytes, type Source, type Writer } from "./Exposition.js"
+
+/** The original maglevd's buckets, in seconds. */
+export const PROBE_DURATION_BUCKETS: ReadonlyArray<number> = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+
+export const PROBE_TOTAL = "maglev_probe_total"
+export const PROBE_DURATION = "maglev_probe_duration_seconds"
+export const BACKEND_TRANSITIONS = "maglev_backend_transitions_total"
+
+export interface ProbeRecorder {
+  /** Counts one probe result and observes its duration; synchronous, allocates nothing. */
+  record(result: ProbeResult): void
+}
+
+const BUCKETS = PROBE_DURATION_BUCKETS.length
+const CODES = PROBE_CODES.length
+/** Layout of a probe series' slots: count, sum, the buckets (not cumulative; the last is above 2.5 s), then a count per code and result. */
+const COUNT = 0
+const SUM = 1
+const BUCKET0 = 2
+const CODE0 = BUCKET0 + BUCKETS + 1
+const PROBE_SLOTS = CODE0 + CODES * 2
+const BOUNDS = Float64Array.from(PROBE_DURATION_BUCKETS)
+
+const STATES = STATUSES.length
+const TRANSITION_SLOTS = STATES * STATES
+
+const codeIndex = Object.fromEntries(PROBE_CODES.map((c, i) => [c, i])) as { readonly [C in ProbeCode]: number }
+const stateIndex = Object.fromEntries(STATUSES.map((s, i) => [s, i])) as { readonly [S in HealthStatus]: number }
+
+// --- the pieces of a line ------------------------------------------------------------
+
+/**
+ * A probe line is written from three pieces: the family's start up to the
+ * backend's name (`maglev_probe_total{backend="`), the name (escaped and
+ * encoded once per backend, shared with every family: `labelValueBytes`),
+ * and the rest, which depends only on the check type and the slot
+ * (`",type="http",result="success",code="L7OK"} `), made once per type. No
+ * piece per series: 10,000 backends' first scrape made 40,000 line starts
+ * (each a Buffer kept for good), and collected the garbage of making them.
+ */
+const TOTAL_OPEN = bytes(`${PROBE_TOTAL}{backend="`)
+const BUCKET_OPEN = bytes(`${PROBE_DURATION}_bucket{backend="`)
+const SUM_OPEN = bytes(`${PROBE_DURATION}_sum{backend="`)
+const COUNT_OPEN = bytes(`${PROBE_DURATION}_count{backend="`)
+const TRANSITIONS_OPEN = bytes(`${BACKEND_TRANSITIONS}{backend="`)
+
+/** `",from="...",to="..."} ` by from index * STATES + to index: what follows the backend's name. */
+const TRANSITION_LABELS: ReadonlyArray<Uint8Array> = STATUSES.flatMap((from) => STATUSES.map((to) => bytes(`",from="${from}",to="${to}"} `)))
+
+/** The pieces after a backend's name, for one check type. */
+interface TypePieces {
+  /** `",type="...",result="...",code="..."} ` by code index * 2 + (1 if ok). */
+  readonly codes: ReadonlyArray<Uint8Array>
+  /** `",type="...",le="..."} ` by bucket, `+Inf` last. */
+  readonly le: ReadonlyArray<Uint8Array>
+  /** `",type="..."} ` */
+  readonly close: Uint8Array
+}
+
+const typePieces = new Map<string, TypePieces>()
+
+const piecesOf = (type: string): TypePieces => {
+  let p = typePieces.get(type)
+  if (p === undefined) {
+    const t = `",type="${escapeLabelValue(type)}"`
+    p = {
+      codes: PROBE_CODES.flatMap((code) => [bytes(`${t},result="failure",code="${code}"} `), bytes(`${t},result="success",code="${code}"} `)]),
+      le: [...PROBE_DURATION_BUCKETS.map((le) => bytes(`${t},le="${formatValue(le)}"} `)), bytes(`${t},le="+Inf"} `)],
+      close: bytes(`${t}} `)
+    }
+    typePieces.set(type, p)
+  }
+  return p
+}
+
+// --- series ------------------------------------------------------------------------
+
+/** One backend and check type's counts; on the main thread it is also the recorder its probe loops are given (no closure per backend). */
+class ProbeSeries implements ProbeRecorder {
+  /** The backend's name as written (`labelValueBytes`, shared), and the pieces of its type: found at the first scrape. */
+  name: Uint8Array | undefined = undefined
+  pieces: TypePieces | undefined = undefined
+
+  constructor(readonly backend: string, readonly type: string, readonly stats: Float64Array) {}
+
+  record(result: ProbeResult): void {
+    const stats = this.stats
+    const seconds = result.durationMs / 1000
+    stats[COUNT]! += 1
+    stats[SUM]! += seconds
+    let b = 0
+    while (b < BUCKETS && seconds > BOUNDS[b]!) b++
+    stats[BUCKET0 + b]! += 1
+    stats[CODE0 + codeIndex[result.code] * 2 + (result.ok ? 1 : 0)]! += 1
+  }
+}
+
+interface TransitionSeries {
+  readonly backend: string
+  readonly counts: Float64Array
+}
+
+const writeProbeTotal = (w: Writer, s: ProbeSeries): void => {
+  const stats = s.stats
+  for (let slot = 0; slot < CODES * 2; slot++) {
+    const n = stats[CODE0 + slot]!
+    if (n === 0) continue
+    s.name ??= labelValueBytes(s.backend)
+    s.pieces ??= piecesOf(s.type)
+    w.line3(TOTAL_OPEN, s.name, s.pieces.codes[slot]!, n)
+  }
+}
+
+const writeProbeDuration = (w: Writer, s: ProbeSeries): void => {
+  const stats = s.stats
+  if (stats[COUNT] === 0) return
+  const name = (s.name ??= labelValueBytes(s.backend))
+  const pieces = (s.pieces ??= piecesOf(s.type))
+  let cumulative = 0
+  for (let b = 0; b <= BUCKETS; b++) {
+    cumulative += stats[BUCKET0 + b]!
+    w.line3(BUCKET_OPEN, name, pieces.le[b]!, cumulative)
+  }
+  w.line3(SUM_OPEN, name, pieces.close, stats[SUM]!)
+  // The +Inf bucket, not the count slot: the same once the recording is done, and consistent while another thread records.
+  w.line3(COUNT_OPEN, name, pieces.close, cumulative)
+}
+
+const writeTransitions = (w: Writer, s: TransitionSeries): void => {
+  let name: Uint8Array | undefined
+  for (let k = 0; k < TRANSITION_SLOTS; k++) {
+    const n = s.counts[k]!
+    if (n === 0) continue
+    name ??= labelValueBytes(s.backend)
+    w.line3(TRANSITIONS_OPEN, name, TRANSITION_LABELS[k]!, n)
+  }
+}
+
+/** A new series, as told to a replica: which kind, whose, and where its slots are. */
+export interface SeriesEntry {
+  readonly kind: "probe" | "transition"
+  readonly backend: string
+  /** The check type (probe series; "" for transitions). */
+  readonly type: string
+  readonly slab: number
+  readonly offset: number
+}
+
+/** What a replica needs to catch up: the slabs and series made since its last update (`exportSince`). */
+export interface Update {
+  /** The index of the first slab in `slabs`. */
+  readonly firstSlab: number
+  readonly slabs: ReadonlyArray<SharedArrayBuffer>
+  readonly entries: ReadonlyArray<SeriesEntry>
+}
+
+/** How far an update went: the slabs and entries a replica has. */
+export interface Mark {
+  readonly slabs: number
+  readonly entries: number
+}
+
+/** The series in order of creation, and the families they make. */
+class Series {
+  readonly probes: Array<ProbeSeries> = []
+  readonly transitions: Array<TransitionSeries> = []
+
+  /**
+   * The probe families over the series that exist now, one unit per backend
+   * and check type, and the transition family, one unit per backend. The
+   * lists only grow: a render reads the first `size` series in place (no
+   * copy of the list per scrape).
+   */
+  sources(): ReadonlyArray<Source> {
+    const probes = this.probes
+    const transitions = this.transitions
+    return [
+      {
+        name: PROBE_TOTAL,
+        help: "Health-check probes completed, by backend, check type, result (success or failure) and HAProxy-style code.",
+        type: "counter",
+        size: probes.length,
+        write: (w, i) => writeProbeTotal(w, probes[i]!)
+      },
+      {
+        name: PROBE_DURATION,
+        help: "Health-check probe duration in seconds, by backend and check type.",
+        type: "histogram",
+        size: probes.length,
+        write: (w, i) => writeProbeDuration(w, probes[i]!)
+      },
+      {
+        name: BACKEND_TRANSITIONS,
+        help: "Backend state transitions, by backend, previous state and new state.",
+        type: "counter",
+        size: transitions.length,
+        write: (w, i) => writeTransitions(w, transitions[i]!)
+      }
+    ]
+  }
+}
+
+/** The names of the families the store writes (a replica's renderer leaves the main thread's of these names out). */
+export const FAMILIES: ReadonlyArray<string> = [PROBE_TOTAL, PROBE_DURATION, BACKEND_TRANSITIONS]
+
+// --- the process's store (main thread) ---------------------------------------------------
+
+/** Slots per slab: 512 KiB, ~1,200 probe series. */
+const SLAB_SLOTS = 64 * 1024
+
+const slabs: Array<SharedArrayBuffer> = []
+let slabUsed = SLAB_SLOTS
+const entries: Array<SeriesEntry> = []
+const store = new Series()
+const probesByKey = new Map<string, ProbeSeries>()
+const transitionsByBackend = new Map<string, TransitionSeries>()
+
+/** `n` zeroed slots in a slab, and where they are. */
+const allocate = (n: number): { readonly slab: number; readonly offset: number; readonly view: Float64Array } => {
+  if (slabUsed + n > SLAB_SLOTS) {
+    slabs.push(new SharedArrayBuffer(SLAB_SLOTS * 8))
+    slabUsed = 0
+  }
+  const slab = slabs.length - 1
+  const offset = slabUsed
+  slabUsed += n
+  return { slab, offset, view: new Float64Array(slabs[slab]!, offset * 8, n) }
+}
+
+const probeSeriesOf = (backend: string, type: string): ProbeSeries => {
+  const key = `${backend}\u0000${type}`
+  let s = probesByKey.get(key)
+  if (s === undefined) {
+    const { offset, slab, view } = allocate(PROBE_SLOTS)
+    s = new ProbeSeries(backend, type, view)
+    probesByKey.set(key, s)
+    store.probes.push(s)
+    entries.push({ kind: "probe", backend, type, slab, offset })
+  }
+  return s
+}
+
+/**
+ * The probe metrics of one backend's probe loop (one backend, one check
+ * type); a loop made again for the same backend and type (a restart, a
+ * reload) goes on counting in the same series.
+ */
+export const probeRecorder = (backend: string, type: string): ProbeRecorder => probeSeriesOf(backend, type)
+
+export interface ProbeCounts {
+  /** Results by code and result (success or failure); codes never seen are left out. */
+  readonly byCode: ReadonlyArray<{ readonly code: ProbeCode; readonly result: "success" | "failure"; readonly count: number }>
+  /** Cumulative, as exported: upper bound, observations at or below it. */
+  readonly buckets: ReadonlyArray<readonly [le: number, count: number]>
+  readonly count: number
+  readonly sum: number
+}
+
+/** What the store holds for a backend and check type (for tests and diagnostics); undefined before its first recorder. */
+export const probeCounts = (backend: string, type: string): ProbeCounts | undefined => {
+  const s = probesByKey.get(`${backend}\u0000${type}`)
+  if (s === undefined) return undefined
+  const byCode: Array<ProbeCounts["byCode"][number]> = []
+  PROBE_CODES.forEach((code, c) => {
+    for (const ok of [1, 0]) {
+      const count = s.stats[CODE0 + c * 2 + ok]!
+      if (count > 0) byCode.push({ code, result: ok === 1 ? "success" : "failure", count })
+    }
+  })
+  let cumulative = 0
+  const buckets = PROBE_DURATION_BUCKETS.map((le, b) => [le, (cumulative += s.stats[BUCKET0 + b]!)] as const)
+  return { byCode, buckets, count: s.stats[COUNT]!, sum: s.stats[SUM]! }
+}
+
+/** Counts one transition, now. */
+export const countTransition = (backend: string, from: HealthStatus, to: HealthStatus): void => {
+  let s = transitionsByBackend.get(backend)
+  if (s === undefined) {
+    const { offset, slab, view } = allocate(TRANSITION_SLOTS)
+    s = { backend, counts: view }
+    transitionsByBackend.set(backend, s)
+    store.transitions.push(s)
+    entries.push({ kind: "transition", backend, type: "", slab, offset })
+  }
+  s.counts[stateIndex[from] * STATES + stateIndex[to]]! += 1
+}
+
+/** Transitions counted from `from` to `to` for a backend (for tests and diagnostics). */
+export const transitionCount = (backend: string, from: HealthStatus, to: HealthStatus): number =>
+  transitionsByBackend.get(backend)?.counts[stateIndex[from] * STATES + stateIndex[to]] ?? 0
+
+/** The store's families (see `Series.sources`). */
+export const sources = (): ReadonlyArray<Source> => store.sources()
+
+/** Where the store is now, for the next `exportSince`. */
+export const mark = (): Mark => ({ slabs: slabs.length, entries: entries.length })
+
+/** The slabs and series made since `from` (a replica's last mark); nothing copied but the new entries' list. */
+export const exportSince = (from: Mark): Update => ({
+  firstSlab: from.slabs,
+  slabs: slabs.slice(from.slabs),
+  entries: entries.slice(from.entries)
+})
+
+// --- a replica (the scrape worker) ------------------------------------------------------------
+
+/** The store as another thread sees it: the same slots, the series told by updates in order. */
+export class Replica {
+  private readonly slabs: Array<SharedArrayBuffer> = []
+  private readonly series = new Series()
+
+  apply(update: Update): void {
+    for (let i = 0; i < update.slabs.length; i++) this.slabs[update.firstSlab + i] = update.slabs[i]!
+    for (const e of update.entries) {
+      const slab = this.slabs[e.slab]
+      if (slab === undefined) throw new Error(`metric store update: series of ${e.backend} in slab ${e.slab}, which no update brought`)
+      if (e.kind === "probe") this.series.probes.push(new ProbeSeries(e.backend, e.type, new Float64Array(slab, e.offset * 8, PROBE_SLOTS)))
+      else this.series.transitions.push({ backend: e.backend, counts: new Float64Array(slab, e.offset * 8, TRANSITION_SLOTS) })
+    }
+  }
+
+  sources(): ReadonlyArray<Source> {
+    return this.series.sources()
+  }
+}

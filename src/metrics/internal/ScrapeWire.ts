@@ -1,0 +1,47 @@
+/**
+ * The messages between the main thread (Server.ts) and the scrape worker
+ * (ScrapeWorker.ts). Types only: both sides import it without loading
+ * anything.
+ */
+import type { Groups } from "../Exposition.js"
+import type { Update } from "../Store.js"
+
+export interface WorkerSettings {
+  readonly host: string
+  readonly port: number
+  /** How long a render waits for the main thread's part before it uses the last one it has, ms. */
+  readonly partWaitMs: number
+  /** Longest stretch of writing between two turns of the worker's event loop, ms. */
+  readonly sliceMs: number
+}
+
+/** The endpoint's own counts (`maglev_metrics_*`), kept by the worker. */
+export interface EndpointStats {
+  readonly completed: number
+  readonly abandoned: number
+  readonly shared: number
+  readonly waiting: number
+  /** Renders that used an earlier part because the main thread did not answer within `partWaitMs`. */
+  readonly stale: number
+}
+
+export type FromWorker =
+  | { readonly _tag: "Listening"; readonly host: string; readonly port: number }
+  | { readonly _tag: "ListenFailed"; readonly message: string }
+  /** The main thread's part for render `id`, please. */
+  | { readonly _tag: "PartRequest"; readonly id: number }
+  /** Render `id` was abandoned: its part is no longer wanted. */
+  | { readonly _tag: "Abandoned"; readonly id: number }
+  | { readonly _tag: "Stats"; readonly reply: number; readonly stats: EndpointStats }
+
+export type ToWorker =
+  | {
+    readonly _tag: "Part"
+    readonly id: number
+    /** When the part was read (Unix ms). */
+    readonly takenAt: number
+    readonly groups: Groups
+    /** The metric store's new slabs and series since the last part. */
+    readonly update: Update
+  }
+  | { readonly _tag: "StatsRequest"; readonly reply: number }
