@@ -30,6 +30,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Client from "../src/api/Client.js"
 import { loadAverage } from "./internal/proc.js"
+import { breakdown, type Flip, report } from "./reconcileStages.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const FRONTENDS = Number(process.env["RECONCILE_FRONTENDS"] ?? 1000)
@@ -193,6 +194,8 @@ export interface ProcFigures {
   readonly maglevdCpuS: number
   readonly vppsimCpuS: number
   readonly load: string
+  /** The reactions' stages from the trace points (reconcileStages.ts), filled in once both processes exited. */
+  readonly stages: { text: string }
 }
 
 const cpuSeconds = (pid: number) => {
@@ -209,12 +212,25 @@ export const runProcs = async (): Promise<ProcFigures> => {
   const { port, backends } = await startBackends()
   const profDir = process.env["RECONCILE_CPU_PROF"]
   const prof = (name: string) => (profDir === undefined || profDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${path.join(profDir, name)}`])
-  const tsx = (name: string, src: string) => [...prof(name), "--import", "tsx", path.join(root, src)]
+  // RECONCILE_TRACE=0: without the trace points' recorder (bench/reconcileTrace.ts).
+  const traced = process.env["RECONCILE_TRACE"] !== "0"
+  const traceOut = (name: string) => path.join(dir, `${name}.trace`)
+  const tsx = (name: string, src: string) => [
+    ...prof(name),
+    "--import",
+    "tsx",
+    ...(traced ? ["--import", path.join(root, "bench/reconcileTrace.ts")] : []),
+    path.join(root, src)
+  ]
+  const envOf = (name: string) => (traced ? { ...process.env, RECONCILE_TRACE_OUT: traceOut(name) } : process.env)
+  const reactions: Array<Flip> = []
+  const stages = { text: "" }
   try {
     const apiSocket = path.join(dir, "api.sock")
     const statsSocket = path.join(dir, "stats.sock")
     const sim = spawn(process.execPath, [...tsx("vppsim", "src/sim/main.ts"), "--api-socket", apiSocket, "--stats-socket", statsSocket], {
       cwd: root,
+      env: envOf("vppsim"),
       stdio: ["ignore", "pipe", "inherit"]
     })
     children.push(sim)
@@ -239,7 +255,7 @@ export const runProcs = async (): Promise<ProcFigures> => {
       "",
       "--log-format",
       "json"
-    ], { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
+    ], { cwd: root, env: envOf("maglevd"), stdio: ["ignore", "pipe", "inherit"] })
     children.push(maglevd)
     // RECONCILE_KEEP_LOG=file keeps maglevd's whole log there (to read what happened).
     const keepLog = process.env["RECONCILE_KEEP_LOG"]
@@ -324,7 +340,7 @@ export const runProcs = async (): Promise<ProcFigures> => {
     }
 
     // 3. Reaction: a backend stops listening; verdict -> its first (and last) lb_as_set_weight logged.
-    const flip = async (i: number, down: boolean) => {
+    const flip = async (i: number, down: boolean, kind = down ? "down" : "up") => {
       const backend = `b${i}`
       const from = log.records.length
       if (down) await backends[i]!.stop()
@@ -341,6 +357,7 @@ export const runProcs = async (): Promise<ProcFigures> => {
         const ws = log.records.slice(verdict.k).filter((r) => r.event === "vpp-lbsync-as-weight" && r.a["backend"] === backend && (r.a["weight"] === 0) === down)
         return ws.length >= FRONTENDS ? ws : undefined
       }, 120_000, 10)
+      reactions.push({ kind, backend, to, logVerdict: verdict.r.t, logFirst: weights[0]!.t })
       return { first: weights[0]!.t - verdict.r.t, last: weights[weights.length - 1]!.t - verdict.r.t }
     }
     const down: Array<{ first: number; last: number }> = []
@@ -364,13 +381,13 @@ export const runProcs = async (): Promise<ProcFigures> => {
       const reload = withClient((api) => api.ReloadConfig())
       await until("the full sync's requests flowing", () => (flowing() >= 2_000 ? true : undefined), 120_000, 1)
       const i = flipped[e % FLIPPED]!
-      during.push(await flip(i, true))
+      during.push(await flip(i, true, "down during a full sync"))
       await reload
       const done = await until("the full sync done", () =>
         log.records.slice(from).find((r) => r.event === "vpp-lbsync-done" && r.a["scope"] === "full" && r.a["reason"] !== "operator"), 120_000, 20)
       const syncOps = log.records.slice(from).filter((r) => MUTATIONS.has(r.event))
       fullSyncMs.push(done.t - syncOps[0]!.t)
-      await flip(i, false)
+      await flip(i, false, "up after a full sync")
     }
     const transitions = log.records.filter((r) => r.event === "backend-transition").slice(initialTransitions)
     const flips = new Set(flipped.map((i) => `b${i}`))
@@ -399,7 +416,8 @@ export const runProcs = async (): Promise<ProcFigures> => {
       mutationsLogged: mutations().length,
       maglevdCpuS: cpuSeconds(maglevd.pid!),
       vppsimCpuS: cpuSeconds(sim.pid!),
-      load: loadAverage()
+      load: loadAverage(),
+      stages
     }
   } finally {
     stopSampler()
@@ -412,6 +430,12 @@ export const runProcs = async (): Promise<ProcFigures> => {
       })
     ))
     for (const b of backends) await b.stop()
+    if (traced && reactions.length > 0) {
+      const read = (name: string) => (fs.existsSync(traceOut(name)) ? fs.readFileSync(traceOut(name), "utf8") : undefined)
+      stages.text = report(breakdown(reactions, read("maglevd"), read("vppsim")))
+      // An early stop (RECONCILE_STOP) returns no figures: the stages are printed here.
+      if (process.env["RECONCILE_STOP"] !== undefined && process.env["RECONCILE_STOP"] !== "") console.log(stages.text)
+    }
     fs.rmSync(dir, { recursive: true, force: true })
   }
 }
@@ -433,5 +457,6 @@ export const printProcs = (f: ProcFigures): void => {
   console.log(`    down during a full sync of ${n(FRONTENDS * BACKENDS)} weight changes, first   ${lat(f.duringFirst)}   (target p99 <= 5 ms)`)
   console.log(`    down during a full sync, last   ${lat(f.duringLast)}; those full syncs took ${f.fullSyncMs.map((x) => (x / 1000).toFixed(2)).join(", ")} s`)
   console.log(`  health transitions other than the flips: ${f.unexpectedTransitions.length === 0 ? "none" : f.unexpectedTransitions.join("; ")}   (target none)`)
+  if (f.stages.text !== "") console.log(f.stages.text)
   console.log(`  CPU: maglevd ${f.maglevdCpuS.toFixed(1)} s, vppsim ${f.vppsimCpuS.toFixed(1)} s; ${n(f.mutationsLogged)} mutations logged`)
 }

@@ -25,6 +25,7 @@ import type { Config, Frontend } from "../config/Config.js"
 import * as RunningConfig from "../config/RunningConfig.js"
 import * as HealthChecker from "../health/HealthChecker.js"
 import type { HealthStatus } from "../health/HealthState.js"
+import { trace, tracing } from "../internal/Trace.js"
 import * as Metrics from "../metrics/Metrics.js"
 import type { VppRequestError } from "../vpp/transport/Errors.js"
 import type { VppConnection } from "../vpp/transport/VppApi.js"
@@ -360,6 +361,8 @@ interface Slot {
   readonly op: LbOp
   readonly job: Job
   exit: Exit.Exit<unknown, VppRequestError> | undefined
+  /** A reaction's first op, while tracing (Trace.ts): its answer and its log line are trace points. */
+  readonly traced: boolean
 }
 
 /** One sync's ops on their way to VPP. */
@@ -374,15 +377,18 @@ interface Job {
   readonly fromMemory: boolean
   /** Plans the job's next VIPs onto `ops` (a reaction planned a chunk at a time); undefined once all are. */
   more: Effect.Effect<void> | undefined
+  /** A reaction (not a full sync): its first op's way to VPP and back is traced (Trace.ts). */
+  readonly reaction: boolean
 }
 
-const newJob = (ops: ReadonlyArray<LbOp>, fromMemory: boolean): Job => ({
+const newJob = (ops: ReadonlyArray<LbOp>, fromMemory: boolean, reaction = false): Job => ({
   ops: [...ops],
   next: 0,
   outstanding: 0,
   failed: undefined,
   fromMemory,
-  more: undefined
+  more: undefined,
+  reaction
 })
 
 export const make = Effect.fn("LbSync.make")(function*() {
@@ -582,6 +588,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
       for (;;) {
         if (interleave && (yield* Queue.size(urgent)) > 0) {
           const taken = Chunk.toReadonlyArray(yield* Queue.takeAll(urgent))
+          trace("lb-taken", taken.length)
           const planned = yield* planReaction(conn, taken)
           if (planned === undefined) postponed.push(...taken)
           else {
@@ -596,6 +603,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
         // are planned.
         if (head === window.length) yield* topUpAll
         let job: Job | undefined
+        let burst = false
         // Refilled in bursts (one write for many requests), once half the window was answered. A
         // sync that reactions may interleave keeps fewer of its own out (SYNC_WINDOW): a reaction's
         // first request, which may use the whole window, waits behind at most that many.
@@ -604,11 +612,14 @@ export const make = Effect.fn("LbSync.make")(function*() {
           (reactions.length > 0 && window.length - head <= WINDOW / 2)
         while (refill && (job = nextJob()) !== undefined && window.length - head < (job === main ? own : WINDOW)) {
           const op = job.ops[job.next++]!
-          const slot: Slot = { op, job, exit: undefined }
+          const traced = job.reaction && job.next === 1 && tracing()
+          const slot: Slot = { op, job, exit: undefined, traced }
           const started = Requests.startWith(conn, op, (exit) => {
             slot.exit = exit
+            if (slot.traced) trace("lb-answered")
             wake()
           })
+          if (traced) trace("lb-queued")
           // `Effect.void` once on the wire with no debug record wanted (VppConnection.sendWith): nothing to run.
           const sent = started === Effect.void ? undefined : yield* Effect.either(started)
           if (sent?._tag === "Left") {
@@ -623,6 +634,12 @@ export const make = Effect.fn("LbSync.make")(function*() {
             else memory.vips.set(k, next)
           }
           window.push(slot)
+          burst = true
+        }
+        // The burst is on the wire now, not on the next tick, which a busy runtime puts off by milliseconds.
+        if (burst) {
+          burst = false
+          conn.flush()
         }
         if (head === window.length) break
         if (window[head]!.exit === undefined) {
@@ -637,8 +654,10 @@ export const make = Effect.fn("LbSync.make")(function*() {
         // A reaction in the window: every reply that is in, at once (its own comes after the sync's
         // ahead of it; a yield between them let other fibers delay its first weight by milliseconds).
         const limit = reactions.length > 0 ? WINDOW : YIELD_EVERY
+        let tracedLine = false
         for (let n = 0; n < limit && head < window.length && window[head]!.exit !== undefined; n++) {
-          const { exit, job, op } = window[head]!
+          const { exit, job, op, traced } = window[head]!
+          tracedLine ||= traced
           window[head++] = undefined!
           job.outstanding--
           if (exit!._tag === "Failure") fail(job, op, failureMessage(exit!.cause))
@@ -649,6 +668,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
           }
         }
         yield* logOps(accepted, 0, accepted.length, opKey)
+        if (tracedLine) trace("lb-logged", accepted.length)
         for (const op of accepted) yield* Metrics.countLbOp(op)
         if (head === window.length) {
           window.length = 0
@@ -721,6 +741,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const first = chunked ? new Set(keys.slice(0, FIRST_CHUNK)) : merged.keys
       const desired = yield* desiredFor(first)
       const planned = diff(desired, fromMemory(first), { scope: first, flush: merged.flush })
+      trace("lb-planned", first.size)
       if (planned.some((op) => op._tag === "VipAdd" || op._tag === "VipDel")) return undefined
       const ops = [...planned, ...(yield* evictions(desired, merged.evict, planned))]
       const started = yield* Clock.currentTimeMillis
@@ -728,7 +749,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
       yield* Effect.logDebug("lb sync start").pipe(
         Effect.annotateLogs({ event: "vpp-lbsync-start", reason: merged.reason, scope: "partial", vips: merged.keys.size })
       )
-      const job = newJob(ops, true)
+      const job = newJob(ops, true, true)
       if (chunked) {
         // VIPs a later chunk cannot plan from memory are synced after the sync, as a request of their own.
         planInChunks(job, keys, FIRST_CHUNK, merged.flush, ops, (rest) =>
@@ -782,7 +803,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
       yield* Effect.logDebug("lb sync start").pipe(
         Effect.annotateLogs({ event: "vpp-lbsync-start", reason: r.reason, scope: "partial", vips: r.keys.size })
       )
-      const job = newJob(ops, cached)
+      const job = newJob(ops, cached, true)
       yield* pump(conn, job, false)
       if (job.failed !== undefined) {
         if (!cached) return yield* job.failed
@@ -806,9 +827,10 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const keys = [...r.keys]
       const toFull = () => runFull({ ...r, full: true, reason: `${r.reason}; a VIP to add` }, conn)
       const planned = yield* planFromMemory(new Set(keys.slice(0, FIRST_CHUNK)), r.flush)
+      trace("lb-planned", FIRST_CHUNK)
       if (planned === undefined) return yield* toFull()
       const ops = [...planned]
-      const job = newJob(planned, true)
+      const job = newJob(planned, true, true)
       let blocked = false
       planInChunks(job, keys, FIRST_CHUNK, r.flush, ops, () => (blocked = true))
       const started = yield* Clock.currentTimeMillis
@@ -965,6 +987,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
     for (;;) {
       const u = [...postponed.splice(0), ...Chunk.toReadonlyArray(yield* Queue.takeAll(urgent))]
       if (u.length > 0) {
+        trace("lb-taken", u.length)
         // The warm-up holds back automatic requests, never an operator's: they do not merge.
         const automatic = u.filter((r) => r.gated)
         const operator = u.filter((r) => !r.gated)
@@ -983,7 +1006,10 @@ export const make = Effect.fn("LbSync.make")(function*() {
   let busy = false
   yield* Effect.forkScoped(Effect.forever(
     Queue.take(wake).pipe(
-      Effect.zipRight(Effect.sync(() => (busy = true))),
+      Effect.zipRight(Effect.sync(() => {
+        busy = true
+        trace("lb-woken")
+      })),
       Effect.zipRight(drain),
       Effect.ensuring(Effect.sync(() => (busy = false)))
     )
@@ -1008,6 +1034,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
           const ramping: Array<Effect.Effect<void>> = []
           for (const event of batch) {
             const to = event.transition.to
+            if (tracing()) trace("lb-seen", `${event.backend} ${to}`)
             // Slow start: a backend that comes up ramps, but not from the warm-up's first verdicts (restart neutrality).
             if (to !== "up") ramps.delete(event.backend)
             // (Only when some pool or check has a slow start: the schedule walks every pool of the backend's frontends.)
@@ -1029,6 +1056,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
               if (flushesInto(to, f.flushOnDown)) flush.add(flushKeyOf(k, address ??= canonicalAddress(event.address)))
             }
           }
+          trace("lb-submit", keys.size)
           const sent = keys.size === 0 ? Effect.void : submit(request({ keys, flush, reason: "health" }))
           return Effect.all([sent, ...ramping, Queue.offer(rampWake, undefined)], { discard: true })
         })

@@ -19,7 +19,8 @@ import { memclnt, vpe } from "../vpp/binapi/index.js"
 import * as Codec from "../vpp/codec/Codec.js"
 import * as Frame from "../vpp/codec/Frame.js"
 import type { Message, Module } from "../vpp/codec/Wire.js"
-import { writeCorked } from "../vpp/transport/Coalesce.js"
+import { trace } from "../internal/Trace.js"
+import { uncorkNow, writeCorked } from "../vpp/transport/Coalesce.js"
 import { FrameReader } from "../vpp/transport/FrameReader.js"
 import * as Core from "./Core.js"
 import * as VppView from "./internal/VppView.js"
@@ -425,6 +426,11 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
               if (over !== undefined) yield* over
             }
           }
+          // The replies to what one read brought go out together as soon as those messages are handled,
+          // as VPP's API process handles the messages of a read in turn (vl_api_clnt_process ->
+          // vl_socket_process_api_msg) and sends their replies from the registration's output vector
+          // (vl_socket_api_send): not on the next tick, which a busy runtime puts off by milliseconds.
+          uncorkNow(conn.socket)
         }
       }).pipe(
         Effect.catchAllDefect((d) => Effect.logError("vppsim-connection-defect").pipe(Effect.annotateLogs({ defect: String(d) }))),
@@ -450,6 +456,7 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
       connections.add(conn)
       register(conn)
       socket.on("data", (chunk: Buffer) => {
+        trace("read", chunk.length)
         conn.queued += chunk.length
         Queue.unsafeOffer(conn.input, chunk)
         if (conn.queued > highWater && !conn.paused) {

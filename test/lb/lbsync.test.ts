@@ -7,11 +7,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, HashMap, Layer, Logger, LogLevel, TestClock } from "effect"
+import * as dc from "node:diagnostics_channel"
 import * as path from "node:path"
 import * as RunningConfig from "../../src/config/RunningConfig.js"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import * as Prober from "../../src/health/Prober.js"
 import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
+import * as Trace from "../../src/internal/Trace.js"
 import { pollDelay } from "../../src/internal/WallClock.js"
 import * as LbSync from "../../src/lb/LbSync.js"
 import type { LbMutation } from "../../src/sim/LbPlugin.js"
@@ -274,10 +276,24 @@ describe("LbSync: one writer, reactions first", () => {
           if (m.op === "vip-add") added.push(String(m.details.vip))
         })
         yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
+        // The reaction's trace points (src/internal/Trace.ts, what the reconcile bench's stages read).
+        const points: Array<string> = []
+        const onPoint = (m: unknown) => points.push((m as Trace.Point).stage)
+        dc.subscribe(Trace.CHANNEL, onPoint)
+        yield* Effect.addFinalizer(() => Effect.sync(() => dc.unsubscribe(Trace.CHANNEL, onPoint)))
 
         // b3 is disabled: its 100 VIPs, in chunks from memory, each set to 0 once.
         yield* checker.disable("b3")
         for (let i = 0; i < 2000 && !((yield* sync.idle) && drained.length === FRONTENDS); i++) yield* pollDelay(5)
+        const stages = ["lb-seen", "lb-submit", "lb-taken", "lb-planned", "lb-queued", "written", "lb-answered", "lb-logged"]
+        let at = -1
+        for (const stage of stages) {
+          const next = points.indexOf(stage, at + 1)
+          expect(next, `${stage} after ${points.slice(0, at + 1).join(", ")}`).toBeGreaterThan(at)
+          at = next
+        }
+        // The first request is written at once, not on the next tick after the chunk's planning (Coalesce.flush).
+        expect(points[points.indexOf("lb-queued") + 1]).toBe("written")
         expect(new Set(drained).size).toBe(FRONTENDS)
         expect(drained).toHaveLength(FRONTENDS)
         expect(weighted(0)).toBe(FRONTENDS)

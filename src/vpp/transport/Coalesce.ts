@@ -1,4 +1,5 @@
 import type * as net from "node:net"
+import { trace } from "../../internal/Trace.js"
 import type { Sink } from "../codec/Frame.js"
 
 /** The frames encoded for a socket in this tick, written to it on the next one. */
@@ -12,10 +13,19 @@ const batches = new WeakMap<net.Socket, Batch>()
 
 const FIRST_SIZE = 2048
 
-const flush = (socket: net.Socket): void => {
+/**
+ * Writes what was encoded for `socket` in this tick now (the tick's own flush
+ * then finds nothing). A caller that has put a burst of requests on the wire
+ * and will only wait for answers next calls it: the next tick comes only once
+ * the microtask queue is empty, and a busy Effect runtime keeps it busy (the
+ * write of a reaction's first request waited 1-3 ms for it, issue 14).
+ */
+export const flush = (socket: net.Socket): void => {
   const batch = batches.get(socket)
+  if (batch === undefined) return
   batches.delete(socket)
-  if (batch === undefined || batch.used === 0 || socket.destroyed) return
+  if (batch.used === 0 || socket.destroyed) return
+  trace("written", batch.used)
   socket.write(batch.bytes.subarray(0, batch.used))
 }
 
@@ -59,7 +69,18 @@ export const batchOf = (socket: net.Socket): Batch => {
 export const writeCorked = (socket: net.Socket, frame: Uint8Array): void => {
   if (socket.writableCorked === 0) {
     socket.cork()
-    process.nextTick(() => socket.uncork())
+    process.nextTick(uncorkNow, socket)
   }
   socket.write(frame)
+}
+
+/**
+ * Writes what `writeCorked` holds for `socket` now rather than on the next
+ * tick (which a busy Effect runtime puts off until its microtasks are done);
+ * nothing when nothing is held.
+ */
+export const uncorkNow = (socket: net.Socket): void => {
+  if (socket.writableCorked === 0) return
+  trace("written")
+  socket.uncork()
 }

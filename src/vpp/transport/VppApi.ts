@@ -34,6 +34,7 @@ import {
 import * as net from "node:net"
 import { LogDemand } from "../../internal/LogDemand.js"
 import * as LogLimit from "../../internal/LogLimit.js"
+import { trace } from "../../internal/Trace.js"
 import { countVppRequest } from "../../metrics/Metrics.js"
 import * as binapi from "../binapi/index.js"
 import { memclnt } from "../binapi/index.js"
@@ -51,7 +52,7 @@ import {
   VppTimeout
 } from "./Errors.js"
 import { countReceived, countSent } from "./Activity.js"
-import { type Batch, batchOf } from "./Coalesce.js"
+import { type Batch, batchOf, flush as flushBatch } from "./Coalesce.js"
 import { FrameReader } from "./FrameReader.js"
 
 export const DEFAULT_API_SOCKET = "/run/vpp/api.sock"
@@ -109,6 +110,12 @@ export interface VppConnection {
     fields: RequestFields<Req>,
     done: (exit: Exit.Exit<Schema.Schema.Type<Rep>, VppRequestError>) => void
   ) => Effect.Effect<void, VppRequestError>
+  /**
+   * Writes the requests put on the wire in this tick to the socket now rather
+   * than on the next tick (they are written together, in one system call,
+   * either way): for a caller that has sent a burst and will now wait.
+   */
+  readonly flush: () => void
   /** Sends a dump request and `control_ping`, and collects the details until the ping's reply. */
   readonly dump: <Req extends Schema.Schema.Any, Det extends Schema.Schema.Any>(
     request: Message<Req>,
@@ -202,7 +209,10 @@ export const connect = (
     const timeoutMs = Duration.toMillis(options.timeout ?? "5 seconds")
     const socket = yield* Effect.acquireRelease(openSocket(path), (s) => Effect.sync(() => s.destroy()))
     const input = yield* Queue.unbounded<Uint8Array | null>()
-    socket.on("data", (chunk: Buffer) => Queue.unsafeOffer(input, chunk))
+    socket.on("data", (chunk: Buffer) => {
+      trace("read", chunk.length)
+      Queue.unsafeOffer(input, chunk)
+    })
     socket.on("close", () => Queue.unsafeOffer(input, null))
     socket.on("error", () => {}) // 'close' follows and carries the news
 
@@ -545,6 +555,7 @@ export const connect = (
       request,
       send: sendRequest,
       sendWith,
+      flush: () => flushBatch(socket),
       dump,
       inFlight: Effect.sync(() => pending.size),
       closed: Deferred.await(gone)

@@ -1,0 +1,159 @@
+/**
+ * A reaction broken into stages, from the trace points of maglevd and vppsim
+ * (src/internal/Trace.ts, recorded by bench/reconcileTrace.ts), at
+ * sub-millisecond resolution:
+ *
+ *   verdict       the health state machine decides (HealthChecker: noteTransition)
+ *   publishing    the health checker's flush takes it (its own fiber, a turn later)
+ *   published     the map updated and the transition logged; PubSub next
+ *   seen          LbSync's forwarder has the event
+ *   submit        its request made (the VIPs of the backend's frontends) and about to be queued
+ *   woken         the idle sync fiber runs (none while a sync runs)
+ *   taken         the sync fiber takes the urgent request
+ *   planned       the first chunk of VIPs planned (desired state and diff)
+ *   queued        the first request encoded into the tick's buffer for the socket
+ *   written       that buffer written to the socket (the next tick): the
+ *                 defensible "first weight message" instant
+ *   sim-read      vppsim reads the bytes
+ *   sim-written   vppsim writes the replies
+ *   read          maglevd reads them
+ *   answered      the transport hands the first request's answer to LbSync
+ *   logged        its `vpp-lbsync-as-weight` line handed to the logger (what
+ *                 the bench's millisecond figure ends at)
+ *
+ * Garbage collections of either process inside the reaction are listed with it.
+ */
+
+export interface Flip {
+  readonly kind: string
+  readonly backend: string
+  readonly to: string
+  /** The `backend-transition` and first weight log lines' timestamps (ms). */
+  readonly logVerdict: number
+  readonly logFirst: number
+}
+
+interface Point {
+  readonly t: number
+  readonly stage: string
+  readonly detail: string
+}
+
+const parse = (text: string | undefined): Array<Point> => {
+  if (text === undefined) return []
+  const out: Array<Point> = []
+  for (const line of text.split("\n")) {
+    if (line === "") continue
+    const a = line.indexOf(" ")
+    const b = line.indexOf(" ", a + 1)
+    out.push({ t: Number(line.slice(0, a)), stage: line.slice(a + 1, b < 0 ? undefined : b), detail: b < 0 ? "" : line.slice(b + 1) })
+  }
+  return out.sort((x, y) => x.t - y.t)
+}
+
+const STAGES = ["publishing", "published", "seen", "submit", "woken", "taken", "planned", "queued", "written", "sim-read", "sim-written", "read", "answered", "logged"] as const
+type Stage = typeof STAGES[number]
+
+interface Breakdown {
+  readonly flip: Flip
+  readonly verdict: number
+  /** ms after the verdict, per stage (undefined: not found). */
+  readonly at: Partial<Record<Stage, number>>
+  readonly gcMaglevd: ReadonlyArray<string>
+  readonly gcVppsim: ReadonlyArray<string>
+}
+
+/** The first point of `stage` at or after `from` (and matching `detail` when given). */
+const firstAfter = (points: ReadonlyArray<Point>, stage: string, from: number, detail?: string): Point | undefined => {
+  let lo = 0
+  let hi = points.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (points[mid]!.t < from) lo = mid + 1
+    else hi = mid
+  }
+  for (let i = lo; i < points.length; i++) {
+    const p = points[i]!
+    if (p.stage === stage && (detail === undefined || p.detail === detail)) return p
+  }
+  return undefined
+}
+
+const gcsIn = (points: ReadonlyArray<Point>, from: number, to: number): Array<string> =>
+  points.filter((p) => p.stage === "gc" && p.t < to && p.t + Number(p.detail.split(" ")[0]) > from)
+    .map((p) => {
+      const [duration, kind] = p.detail.split(" ")
+      const name = ({ "1": "minor", "2": "major", "4": "incremental", "8": "weak" } as Record<string, string>)[kind ?? ""] ?? kind
+      return `${name} ${Number(duration).toFixed(2)} ms at +${(p.t - from).toFixed(2)}`
+    })
+
+export const breakdown = (flips: ReadonlyArray<Flip>, maglevdTrace: string | undefined, vppsimTrace: string | undefined): Array<Breakdown> => {
+  const m = parse(maglevdTrace)
+  const s = parse(vppsimTrace)
+  const out: Array<Breakdown> = []
+  for (const flip of flips) {
+    const detail = `${flip.backend} ${flip.to}`
+    // The verdict precedes its log line, whose timestamp is whole milliseconds.
+    let verdict: Point | undefined
+    for (const p of m) {
+      if (p.t > flip.logVerdict + 1) break
+      if (p.stage === "verdict" && p.detail === detail && p.t > flip.logVerdict - 5_000) verdict = p
+    }
+    if (verdict === undefined) continue
+    const v = verdict.t
+    const at: Partial<Record<Stage, number>> = {}
+    const mark = (stage: Stage, p: Point | undefined) => {
+      if (p !== undefined) at[stage] = p.t - v
+      return p?.t
+    }
+    mark("publishing", firstAfter(m, "publishing", v))
+    mark("published", firstAfter(m, "published", v))
+    const seen = mark("seen", firstAfter(m, "lb-seen", v, detail)) ?? v
+    mark("submit", firstAfter(m, "lb-submit", seen))
+    const taken = mark("taken", firstAfter(m, "lb-taken", seen)) ?? seen
+    const woken = firstAfter(m, "lb-woken", seen)
+    if (woken !== undefined && woken.t <= taken) mark("woken", woken)
+    const planned = mark("planned", firstAfter(m, "lb-planned", taken)) ?? taken
+    const queued = mark("queued", firstAfter(m, "lb-queued", planned)) ?? planned
+    const written = mark("written", firstAfter(m, "written", queued)) ?? queued
+    const simRead = mark("sim-read", firstAfter(s, "read", written)) ?? written
+    const simWritten = mark("sim-written", firstAfter(s, "written", simRead)) ?? simRead
+    mark("read", firstAfter(m, "read", simWritten))
+    const answered = mark("answered", firstAfter(m, "lb-answered", queued)) ?? queued
+    const logged = mark("logged", firstAfter(m, "lb-logged", answered)) ?? answered
+    out.push({ flip, verdict: v, at, gcMaglevd: gcsIn(m, v, logged), gcVppsim: gcsIn(s, written, logged) })
+  }
+  return out
+}
+
+const pct = (xs: ReadonlyArray<number>, p: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(s.length * p))] ?? NaN
+}
+
+const f2 = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(2))
+
+/** The stage table per kind of flip (ms after the verdict: p50 / p99 / max), and the slowest reactions whole. */
+export const report = (rows: ReadonlyArray<Breakdown>): string => {
+  const lines: Array<string> = []
+  const kinds = [...new Set(rows.map((r) => r.flip.kind))]
+  lines.push("  reaction stages, ms after the verdict (trace points, sub-millisecond): p50 / p99 / max")
+  for (const kind of kinds) {
+    const rs = rows.filter((r) => r.flip.kind === kind)
+    lines.push(`    ${kind} (${rs.length}):`)
+    for (const stage of STAGES) {
+      const xs = rs.map((r) => r.at[stage]).filter((x): x is number => x !== undefined)
+      if (xs.length === 0) continue
+      lines.push(`      ${stage.padEnd(12)} ${f2(pct(xs, 0.5)).padStart(7)} ${f2(pct(xs, 0.99)).padStart(7)} ${f2(Math.max(...xs)).padStart(7)}`)
+    }
+    const bench = rs.map((r) => r.flip.logFirst - r.flip.logVerdict)
+    lines.push(`      (the log's whole-ms figure: p50 ${pct(bench, 0.5)}, p99 ${pct(bench, 0.99)} ms)`)
+    const slow = [...rs].sort((a, b) => (b.at.logged ?? 0) - (a.at.logged ?? 0)).slice(0, 3)
+    for (const r of slow) {
+      const steps = STAGES.map((st) => `${st} ${f2(r.at[st])}`).join(", ")
+      const gc = [...r.gcMaglevd.map((g) => `maglevd ${g}`), ...r.gcVppsim.map((g) => `vppsim ${g}`)]
+      lines.push(`      slowest: ${r.flip.backend} ${r.flip.to}: ${steps}; GC: ${gc.length === 0 ? "none" : gc.join("; ")}`)
+    }
+  }
+  return lines.join("\n")
+}

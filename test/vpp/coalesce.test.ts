@@ -1,0 +1,80 @@
+/**
+ * The tick's batch of frames for a socket (src/vpp/transport/Coalesce.ts):
+ * `flush` and `uncorkNow` put it on the socket at once, and the tick's own
+ * write then finds nothing left, so every byte is written exactly once.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as net from "node:net"
+import * as path from "node:path"
+import { batchOf, flush, uncorkNow, writeCorked } from "../../src/vpp/transport/Coalesce.js"
+import { tempDir } from "../sim/tempDir.js"
+
+/** A connected pair over a Unix socket in a temp dir; `received` is what the server side has read. */
+const pair = Effect.gen(function*() {
+  const dir = yield* tempDir("coalesce-")
+  const socketPath = path.join(dir, "s.sock")
+  const chunks: Array<Buffer> = []
+  const server = net.createServer((s) => s.on("data", (d: Buffer) => chunks.push(d)))
+  yield* Effect.acquireRelease(
+    Effect.async<void>((resume) => void server.listen(socketPath, () => resume(Effect.void))),
+    () => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+  )
+  const client = yield* Effect.acquireRelease(
+    Effect.async<net.Socket>((resume) => {
+      const c = net.createConnection(socketPath, () => resume(Effect.succeed(c)))
+    }),
+    (c) => Effect.sync(() => c.destroy())
+  )
+  return { client, received: () => Buffer.concat(chunks) }
+})
+
+const put = (socket: net.Socket, bytes: ReadonlyArray<number>) => {
+  const batch = batchOf(socket)
+  const at = batch.reserve(bytes.length)
+  batch.bytes.set(bytes, at)
+}
+
+/** Until the server side has read `n` bytes (wall time: a real socket). */
+const receivedAtLeast = (received: () => Buffer, n: number) =>
+  Effect.gen(function*() {
+    while (received().length < n) yield* Effect.promise(() => new Promise((r) => setTimeout(r, 1)))
+    return received()
+  })
+
+describe("Coalesce", () => {
+  it.live("flush writes the tick's batch now, once; what is encoded after it goes in a batch of its own", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { client, received } = yield* pair
+      const written = client.bytesWritten
+      put(client, [1, 2, 3])
+      expect(client.bytesWritten).toBe(written) // held for the next tick
+      flush(client)
+      expect(client.bytesWritten).toBe(written + 3) // on the socket before this tick ends
+      put(client, [4, 5])
+      flush(client)
+      flush(client) // nothing left: no second write
+      expect(client.bytesWritten).toBe(written + 5)
+      put(client, [6])
+      const all = yield* receivedAtLeast(received, 6) // the last one by the tick's own write
+      expect([...all]).toEqual([1, 2, 3, 4, 5, 6])
+      expect(client.bytesWritten).toBe(written + 6)
+    })))
+
+  it.live("uncorkNow writes what writeCorked holds now; the tick's uncork then finds the socket uncorked", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { client, received } = yield* pair
+      writeCorked(client, Uint8Array.of(7, 8))
+      writeCorked(client, Uint8Array.of(9))
+      expect(client.writableCorked).toBe(1)
+      expect(client.writableLength).toBe(3) // held by the cork
+      uncorkNow(client)
+      expect(client.writableCorked).toBe(0)
+      expect(client.writableLength).toBe(0) // handed to the socket now
+      uncorkNow(client) // nothing held: nothing done
+      writeCorked(client, Uint8Array.of(10))
+      const all = yield* receivedAtLeast(received, 4)
+      expect([...all]).toEqual([7, 8, 9, 10])
+      expect(client.writableCorked).toBe(0)
+    })))
+})
