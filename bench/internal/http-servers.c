@@ -7,7 +7,9 @@
  *
  * argv: firstPort ports backends net ("127.N"). Backend i listens on
  * NET.(h >> 8).((h & 255) + 1):(firstPort + i % ports), h = i / ports.
- * Each connection: one read, one fixed 200, close.
+ * Each connection: one read, one fixed 200, close. A checker may reset a
+ * connection before the answer (after half-closing it: the write fails with
+ * EPIPE); SIGPIPE is ignored, so that costs the servers nothing.
  *
  * Requests are counted by checker (the request holds "haproxy": HAProxy's,
  * "maglev": maglevd's, else "other"), with the gap between one checker's
@@ -23,6 +25,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +138,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s firstPort ports backends 127.N\n", argv[0]);
     return 2;
   }
+  /* A write to a peer that is gone fails with EPIPE instead of killing the process: the
+   * connections' sends say so themselves, and so does stdout if the parent stops reading
+   * (then stdin's end is the way out). */
+  signal(SIGPIPE, SIG_IGN);
   int first_port = atoi(argv[1]), ports = atoi(argv[2]);
   backends = atoi(argv[3]);
   const char *net = argv[4];
@@ -205,7 +212,10 @@ int main(int argc, char **argv) {
         if (r > 0) {
           int checker = memmem(buf, r, "haproxy", 7) ? HAPROXY : memmem(buf, r, "maglev", 6) ? MAGLEVD : OTHER;
           record(checker, conn_backend[value], conn_at[value]);
-          ssize_t w = write(value, response, sizeof response - 1);
+          /* MSG_NOSIGNAL: a checker that half-closed after its request and then reset the
+           * connection (its timeout) makes this write fail with EPIPE, which would otherwise
+           * raise SIGPIPE and kill the servers in the middle of a run. */
+          ssize_t w = send(value, response, sizeof response - 1, MSG_NOSIGNAL);
           (void)w;
         }
         close(value); /* also leaves the epoll set */

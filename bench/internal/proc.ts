@@ -79,6 +79,8 @@ export const spawnBounded = async (
   }
   child.stdout!.on("data", keep)
   child.stderr!.on("data", keep)
+  // A command to a program that has died fails with EPIPE: its exit says what happened (next() rejects), not a crash of ours.
+  child.stdin?.on("error", () => {})
   const tail = () => lines.join("\n")
   const received: Array<unknown> = []
   const waiting: Array<{ resolve: (m: unknown) => void; reject: (e: Error) => void }> = []

@@ -8,9 +8,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { type Bounded, spawnBounded } from "../../bench/internal/proc.js"
+import { until } from "../cli/lab.js"
 import { repoRoot } from "../support/paths.js"
 
 const internal = path.join(repoRoot, "bench", "internal")
@@ -122,22 +124,86 @@ const dead = async (pid: number): Promise<void> => {
   }
 }
 
+/** The server side of the connection from local port `client` to `port`, as a line of /proc/net/tcp, if the kernel still has it. */
+const serverSide = (port: number, client: number): string | undefined => {
+  const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, "0")
+  return fs.readFileSync("/proc/net/tcp", "utf8").split("\n").find((l) => {
+    const [, local, remote] = l.trim().split(/\s+/)
+    return local?.endsWith(`:${hex(port)}`) === true && remote?.endsWith(`:${hex(client)}`) === true
+  })
+}
+
+/**
+ * A checker that sends its request, half-closes, and resets the connection
+ * (its timeout) before the answer: the servers' write then fails with EPIPE.
+ * The servers are stopped (SIGSTOP) meanwhile, so the reset is there before
+ * they read; they must survive it and go on answering. (The C servers died
+ * of SIGPIPE here, ending a 10-minute benchmark run.)
+ */
+const survivesReset = async (start: (args: ReadonlyArray<string>) => Promise<Bounded>) => {
+  const net16 = 16 + Math.floor(Math.random() * 224)
+  const port = 22000 + Math.floor(Math.random() * 1000)
+  const host = `127.${net16}.0.1`
+  const servers = await start([String(port), "1", "1", `127.${net16}`])
+  try {
+    expect(await servers.next()).toBe("ready")
+    process.kill(servers.pid, "SIGSTOP")
+    try {
+      const socket = net.connect(port, host)
+      await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject))
+      const client = socket.localPort!
+      // The request and a FIN: the server's side is in CLOSE_WAIT, its request waiting to be read.
+      await new Promise<void>((resolve) => socket.end("GET / HTTP/1.1\r\nUser-Agent: vpp-maglev\r\n\r\n", resolve))
+      await until("the request and FIN in the server's socket (CLOSE_WAIT)", () => (serverSide(port, client)?.trim().split(/\s+/)[3] === "08" ? true : undefined))
+      socket.resetAndDestroy()
+      // The reset taken: the kernel has closed the server's side (gone from the table).
+      await until("the reset taken by the kernel", () => (serverSide(port, client) === undefined ? true : undefined))
+    } finally {
+      process.kill(servers.pid, "SIGCONT")
+    }
+    // The request was read (and its answer written into the reset connection), and the servers go on.
+    const seen = await until("the request read", async () => {
+      const s = await ask<Seen>(servers, "seen")
+      return s.maglevd === 1 ? s : undefined
+    })
+    expect(seen.maglevd).toBe(1)
+    expect(await get(host, port, "vpp-maglev/0.1.0")).toEqual({ status: 200, body: "ok\n" })
+    expect(servers.child.signalCode).toBe(null)
+  } finally {
+    servers.kill()
+    await exited(servers)
+  }
+}
+
+const startNode = (args: ReadonlyArray<string>) =>
+  spawnBounded(process.execPath, [path.join(internal, "http-servers.mjs"), ...args], { seconds: 60, nofile: 1024, channel: "ipc" })
+
+/** Compiles http-servers.c into a temp dir for `use`, and removes it after. */
+const withC = async (use: (start: (args: ReadonlyArray<string>) => Promise<Bounded>) => Promise<void>) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-servers-test-"))
+  try {
+    const binary = path.join(dir, "http-servers")
+    const cc = spawnSync("cc", ["-O2", "-Wall", "-o", binary, path.join(internal, "http-servers.c")], { encoding: "utf8" })
+    expect(cc.stderr).toBe("")
+    await use((args) => spawnBounded(binary, args, { seconds: 60, nofile: 1024, channel: "lines" }))
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 describe("benchmark servers", () => {
   it("Node (http-servers.mjs): answer 200, count by checker, gaps, first round", async () => {
-    await behaves((args) =>
-      spawnBounded(process.execPath, [path.join(internal, "http-servers.mjs"), ...args], { seconds: 60, nofile: 1024, channel: "ipc" })
-    )
+    await behaves(startNode)
   })
 
-  it.skipIf(!hasCc)("C (http-servers.c): the same", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-servers-test-"))
-    try {
-      const binary = path.join(dir, "http-servers")
-      const cc = spawnSync("cc", ["-O2", "-o", binary, path.join(internal, "http-servers.c")], { encoding: "utf8" })
-      expect(cc.stderr).toBe("")
-      await behaves((args) => spawnBounded(binary, args, { seconds: 60, nofile: 1024, channel: "lines" }))
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true })
-    }
+  it("Node: a checker that resets its connection before the answer does not stop them", async () => {
+    await survivesReset(startNode)
+  })
+
+  it.skipIf(!hasCc)("C (http-servers.c): the same, and a reset before the answer does not kill them (SIGPIPE)", async () => {
+    await withC(async (start) => {
+      await behaves(start)
+      await survivesReset(start)
+    })
   })
 })
