@@ -294,6 +294,9 @@ describe("LbSync: one writer, reactions first", () => {
         }
         // The first request is written at once, not on the next tick after the chunk's planning (Coalesce.flush).
         expect(points[points.indexOf("lb-queued") + 1]).toBe("written")
+        // With no sync running, the forwarder writes the reaction itself: the sync fiber wakes only after.
+        const woken = points.indexOf("lb-woken")
+        expect(woken === -1 || woken > points.indexOf("lb-taken")).toBe(true)
         expect(new Set(drained).size).toBe(FRONTENDS)
         expect(drained).toHaveLength(FRONTENDS)
         expect(weighted(0)).toBe(FRONTENDS)
