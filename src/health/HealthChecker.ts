@@ -35,7 +35,6 @@ import {
   HashMap,
   Layer,
   LogLevel,
-  MutableRef,
   Option,
   PubSub,
   Queue,
@@ -219,7 +218,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
   const running = yield* RunningConfig.RunningConfig
   const initialConfig = (yield* running.get).file
   /** Each backend's health now; written by its probe fiber, or under the lock with that fiber stopped. */
-  const cells = new Map<string, MutableRef.MutableRef<BackendHealth>>()
+  const cells = new Map<string, Rounds.Cell<BackendHealth>>()
   /** The map as of the last change of state. */
   const healthRef = yield* SubscriptionRef.make<HealthMap>(HashMap.empty())
   const events = yield* PubSub.unbounded<HealthEvent>()
@@ -229,7 +228,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
 
   const snapshot = (): HealthMap =>
     HashMap.mutate(HashMap.empty<string, BackendHealth>(), (m) => {
-      for (const [name, cell] of cells) HashMap.set(m, name, MutableRef.get(cell))
+      for (const [name, cell] of cells) HashMap.set(m, name, cell.get())
     })
 
   /** A transition's log line: its fields. */
@@ -275,10 +274,10 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
    * 10,000 backends come up together at start-up), one PubSub.publishAll, and
    * a log line and a count for each.
    */
-  let pending: Array<{ readonly cell: MutableRef.MutableRef<BackendHealth>; readonly event: BackendTransition }> = []
+  let pending: Array<{ readonly cell: Rounds.Cell<BackendHealth>; readonly event: BackendTransition }> = []
   const flushNeeded = yield* Queue.sliding<void>(1)
   const flushLock = yield* Effect.makeSemaphore(1)
-  const noteTransition = (cell: MutableRef.MutableRef<BackendHealth>, health: BackendHealth, transition: State.Transition) => {
+  const noteTransition = (cell: Rounds.Cell<BackendHealth>, health: BackendHealth, transition: State.Transition) => {
     pending.push({ cell, event: eventOf(health, transition) })
     if (tracing()) trace("verdict", `${health.name} ${transition.to}`)
     if (pending.length === 1) flushNeeded.unsafeOffer(undefined)
@@ -298,7 +297,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
     return SubscriptionRef.update(healthRef, (map) =>
       HashMap.mutate(map, (m) => {
         for (const { cell, event } of batch) {
-          if (cells.get(event.backend) === cell) HashMap.set(m, event.backend, MutableRef.get(cell))
+          if (cells.get(event.backend) === cell) HashMap.set(m, event.backend, cell.get())
         }
       })).pipe(
         Effect.zipRight(announce(batch.map((p) => p.event))),
@@ -327,8 +326,8 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
       flush,
       Effect.suspend(() => {
         const cell = cells.get(health.name)
-        if (cell === undefined) cells.set(health.name, MutableRef.make(health))
-        else MutableRef.set(cell, health)
+        if (cell === undefined) cells.set(health.name, new Rounds.Cell(health))
+        else cell.set(health)
         return SubscriptionRef.update(healthRef, HashMap.set(health.name, health))
       })
     ).pipe(
@@ -413,7 +412,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
    */
   const probeRounds = (
     target: ProbeTarget,
-    cell: MutableRef.MutableRef<BackendHealth>,
+    cell: Rounds.Cell<BackendHealth>,
     start: "now" | "spread",
     parked: Parked = { cancel: noRounds, observed: false }
   ): Effect.Effect<never> =>
@@ -484,14 +483,14 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
    */
   const probeLoop = (
     target: ProbeTarget,
-    cell: MutableRef.MutableRef<BackendHealth>,
+    cell: Rounds.Cell<BackendHealth>,
     start: "now" | "spread"
   ): Effect.Effect<never> =>
     probeLoopFrom(target, cell, start, { cancel: noRounds, observed: false })
 
   const probeLoopFrom = (
     target: ProbeTarget,
-    cell: MutableRef.MutableRef<BackendHealth>,
+    cell: Rounds.Cell<BackendHealth>,
     start: "now" | "spread",
     parked: Parked
   ): Effect.Effect<never> =>
@@ -528,7 +527,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
       return yield* lock.withPermits(1)(Effect.gen(function*() {
         const cell = cells.get(name)
         if (cell === undefined) return yield* new BackendNotFound({ backend: name })
-        const current = { value: MutableRef.get(cell) }
+        const current = { value: cell.get() }
         const now = yield* Clock.currentTimeMillis
         const config = (yield* running.get).file
         const outcome = actions[action](current.value, now, config.healthchecker.transitionHistory)
@@ -623,7 +622,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
       address: backend.address,
       healthcheck: backend.healthcheck
     }
-    cells.set(backend.name, MutableRef.make(health))
+    cells.set(backend.name, new Rounds.Cell(health))
     if (!backend.enabled) continue
     yield* startProbing(initialConfig, backend.name, "spread")
     if (++inSlice === START_SLICE) {
@@ -637,12 +636,12 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
   const backend = (name: string) =>
     Effect.suspend(() => {
       const cell = cells.get(name)
-      return cell === undefined ? Effect.fail(new BackendNotFound({ backend: name })) : Effect.succeed(MutableRef.get(cell))
+      return cell === undefined ? Effect.fail(new BackendNotFound({ backend: name })) : Effect.succeed(cell.get())
     })
 
   return HealthChecker.of({
     health: Effect.sync(snapshot),
-    healthList: Effect.sync(() => Array.from(cells.values(), MutableRef.get)),
+    healthList: Effect.sync(() => Array.from(cells.values(), (cell) => cell.get())),
     statuses: SubscriptionRef.get(healthRef),
     changes: healthRef.changes,
     backend,

@@ -104,23 +104,35 @@ export const initial = (thresholds: Thresholds, enabled: boolean): BackendState 
 })
 
 /**
+ * Where one result moves an active state's counter: one step up or down
+ * (HAProxy's model), except from `unknown`, which a pass takes straight to
+ * `rise` and a failure to 0.
+ */
+export const counterAfter = (state: BackendState, ok: boolean): number => {
+  const max = maxCounter(state)
+  if (state.status === "unknown") return ok ? Math.min(state.rise, max) : 0
+  return ok ? Math.min(state.counter + 1, max) : Math.max(state.counter - 1, 0)
+}
+
+/** The status an active state's counter means: `up` from `rise`. */
+export const statusAt = (state: BackendState, counter: number): "up" | "down" => counter >= state.rise ? "up" : "down"
+
+/**
+ * Whether a result leaves an active state's status as it is (only its
+ * counter, last result and time move): most rounds. The rounds change their
+ * own copy of such a state in place (Rounds.decide); `record` is the rule.
+ */
+export const isSteady = (state: BackendState, ok: boolean): boolean =>
+  !isInactive(state.status) && statusAt(state, counterAfter(state, ok)) === state.status
+
+/**
  * Applies one probe result. Inactive states ignore it (and return the state
- * unchanged). One new state per round, spread from the one given (a round
- * in which nothing changes is most rounds: 10,000 a second at 10,000
- * backends, and each new state lives until the next round).
+ * unchanged). A new state, spread from the one given.
  */
 export const record = (state: BackendState, result: ProbeResult, now: number, history: number): Step => {
   if (isInactive(state.status)) return { state, transition: undefined }
-  const max = maxCounter(state)
-  let counter: number
-  let to: HealthStatus
-  if (state.status === "unknown") {
-    counter = result.ok ? Math.min(state.rise, max) : 0
-    to = result.ok ? "up" : "down"
-  } else {
-    counter = result.ok ? Math.min(state.counter + 1, max) : Math.max(state.counter - 1, 0)
-    to = counter >= state.rise ? "up" : "down"
-  }
+  const counter = counterAfter(state, result.ok)
+  const to = statusAt(state, counter)
   if (state.status === to) return { state: { ...state, counter, lastResult: result, lastProbeAt: now }, transition: undefined }
   const transition: Transition = { at: now, from: state.status, to, cause: "probe", result }
   return {
@@ -129,7 +141,6 @@ export const record = (state: BackendState, result: ProbeResult, now: number, hi
   }
 }
 
-/** The interval the state asks for before jitter. */
 export type IntervalKind = "interval" | "fast-interval" | "down-interval"
 
 /**

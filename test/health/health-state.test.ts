@@ -73,6 +73,12 @@ describe("health state machine", () => {
     }
   })
 
+  it.prop("isSteady and counterAfter say what record does: steady exactly when active and no transition", [reachableArb, fc.boolean()], ([s, ok]) => {
+    const step = State.record(s, ok ? pass : fail, 9, HISTORY)
+    expect(State.isSteady(s, ok)).toBe(!State.isInactive(s.status) && step.transition === undefined)
+    if (!State.isInactive(s.status)) expect(State.counterAfter(s, ok)).toBe(step.state.counter)
+  })
+
   it.prop("from any active state, `fall` consecutive fails end in down", [reachableArb], ([s]) => {
     fc.pre(!State.isInactive(s.status))
     const after = feed(s, Array.from({ length: s.fall }, () => fail))

@@ -7,7 +7,6 @@
  * here depends on time.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { MutableRef } from "effect"
 import * as State from "../../src/health/HealthState.js"
 import * as ProbeActivity from "../../src/health/ProbeActivity.js"
 import type { ProbeRequest, ProbeTarget } from "../../src/health/Prober.js"
@@ -44,7 +43,7 @@ let serial = 0
 const setup = (state: State.BackendState) => {
   const name = `rounds-${serial++}`
   const target: ProbeTarget = { backend: name, address: "192.0.2.1", healthcheck: hc, netns: "" }
-  const cell = MutableRef.make(state)
+  const cell = new Rounds.Cell(state)
   const ctx = Rounds.context(target, cell, Metrics.probeRecorder(name, "http"), () => 10)
   return { ctx, cell, name }
 }
@@ -80,8 +79,8 @@ describe("Rounds.runRounds", () => {
       expect(p.held[i + 1]!.request.skipIfLateMs).toBe(INTERVAL_MS / 2)
     }
     expect(woken).toEqual([])
-    expect(MutableRef.get(cell).status).toBe("up")
-    expect(MutableRef.get(cell).lastResult?.code).toBe("L7OK")
+    expect(cell.get().status).toBe("up")
+    expect(cell.get().lastResult?.code).toBe("L7OK")
     expect(Metrics.probeCounts(name, "http")?.count).toBe(20)
   })
 
@@ -103,7 +102,7 @@ describe("Rounds.runRounds", () => {
     if (d._tag !== "Transition") return
     expect(d.transition.from).toBe("up")
     expect(d.transition.to).toBe("down")
-    expect(d.health).toBe(MutableRef.get(cell))
+    expect(d.health).toBe(cell.get())
     // The rounds stopped: no fourth probe until the caller runs them again from d.due.
     expect(p.held).toHaveLength(3)
     const again = handProber()
@@ -119,7 +118,7 @@ describe("Rounds.runRounds", () => {
       ] as const
     ) {
       const { ctx, cell, name } = setup(up())
-      const before = MutableRef.get(cell)
+      const before = cell.get()
       const p = handProber()
       const woken: Array<Rounds.Decision<State.BackendState>> = []
       Rounds.runRounds(ctx, Date.now(), p.start, (d) => woken.push(d), () => {})
@@ -134,7 +133,7 @@ describe("Rounds.runRounds", () => {
       const late = reason === "start" ? 3000 : SELF_LATE_FRACTION * TIMEOUT_MS + 1
       expect(d.due).toBeGreaterThanOrEqual(t0 + late + 0.5 * INTERVAL_MS)
       expect(d.due).toBeLessThan(Date.now() + late + 1.5 * INTERVAL_MS)
-      expect(MutableRef.get(cell)).toBe(before)
+      expect(cell.get()).toBe(before)
       expect(Metrics.probeCounts(name, "http")).toSatisfy((c) => c === undefined || c.count === 0)
       expect(p.held).toHaveLength(1)
     }
@@ -153,7 +152,7 @@ describe("Rounds.runRounds", () => {
     const fast = 2000
     expect(d.due).toBeGreaterThanOrEqual(t0)
     expect(d.due).toBeLessThan(Date.now() + fast)
-    expect(MutableRef.get(cell).lastProbeAt).toBeUndefined()
+    expect(cell.get().lastProbeAt).toBeUndefined()
   })
 
   it("a round not counted that `absorb` takes goes on without waking; one it refuses wakes", () => {
@@ -166,13 +165,13 @@ describe("Rounds.runRounds", () => {
       absorbed.push(d.reason)
       return take
     })
-    const before = MutableRef.get(cell)
+    const before = cell.get()
     p.held[0]!.deliver(skipped(3000))
     p.held[1]!.deliver({ ...probeResult("L4TOUT", TIMEOUT_MS, "timeout"), selfLateMs: TIMEOUT_MS })
     expect(woken).toEqual([])
     expect(absorbed).toEqual(["start", "timeout"])
     expect(p.held).toHaveLength(3)
-    expect(MutableRef.get(cell)).toBe(before)
+    expect(cell.get()).toBe(before)
     // When absorb refuses (the log line must go out), the round not counted wakes the caller.
     take = false
     p.held[2]!.deliver(skipped(3000))
@@ -187,7 +186,7 @@ describe("Rounds.runRounds", () => {
     Rounds.runRounds(ctx, Date.now(), p.start, (d) => woken.push(d), () => {})
     p.held[0]!.deliver({ ...probeResult("L7TOUT", TIMEOUT_MS, "timeout"), selfLateMs: SELF_LATE_FRACTION * TIMEOUT_MS })
     expect(woken).toEqual([])
-    expect(MutableRef.get(cell).counter).toBe(3)
+    expect(cell.get().counter).toBe(3)
     expect(p.held).toHaveLength(2)
   })
 
@@ -197,12 +196,12 @@ describe("Rounds.runRounds", () => {
     const woken: Array<unknown> = []
     const cancel = Rounds.runRounds(ctx, Date.now(), p.start, (d) => woken.push(d), (e) => woken.push(e))
     p.held[0]!.deliver(ok())
-    const before = MutableRef.get(cell)
+    const before = cell.get()
     cancel()
     expect(p.held[0]!.cancelled).toBe(false)
     expect(p.held[1]!.cancelled).toBe(true)
     p.held[1]!.deliver(refused())
-    expect(MutableRef.get(cell)).toBe(before)
+    expect(cell.get()).toBe(before)
     expect(woken).toEqual([])
     expect(p.held).toHaveLength(2)
   })
@@ -257,15 +256,59 @@ describe("Rounds.runRounds", () => {
     expect(seen).toHaveLength(3)
   })
 
+  it("steady rounds change the rounds' own copy in place; what a reader got never changes", () => {
+    const { ctx, cell } = setup(up())
+    const p = handProber()
+    Rounds.runRounds(ctx, Date.now(), p.start, () => {}, (e) => {
+      throw e
+    })
+    p.held[0]!.deliver(ok())
+    // The first steady round after a read (setup's state was handed in) copies it; the next ones
+    // change that copy: no new state, no new result per round.
+    const own = cell.peek()
+    const ownResult = own.lastResult
+    p.held[1]!.deliver(probeResult("L7OK", 7, "HTTP 200 OK"))
+    p.held[2]!.deliver(refused())
+    expect(cell.peek()).toBe(own)
+    expect(cell.peek().lastResult).toBe(ownResult)
+    expect(cell.peek()).toMatchObject({ status: "up", counter: 3, lastResult: { ok: false, code: "L4CON", durationMs: 1 } })
+    // A reader's value is frozen from then on: the next round copies before it writes.
+    const read = cell.get()
+    const copy = structuredClone(read)
+    p.held[3]!.deliver(ok())
+    p.held[4]!.deliver(ok())
+    expect(read).toEqual(copy)
+    expect(cell.get()).not.toBe(read)
+    expect(cell.get()).toMatchObject({ status: "up", counter: 4, lastResult: { ok: true, code: "L7OK" } })
+  })
+
+  it("a transition's health is never changed by the steady rounds after it", () => {
+    const { ctx, cell } = setup(up())
+    const p = handProber()
+    const woken: Array<Rounds.Decision<State.BackendState>> = []
+    const wake = (d: Rounds.Decision<State.BackendState>) => {
+      woken.push(d)
+      Rounds.runRounds(ctx, d.due, p.start, wake, () => {})
+    }
+    Rounds.runRounds(ctx, Date.now(), p.start, wake, () => {})
+    for (let i = 0; i < 3; i++) p.held[i]!.deliver(refused())
+    const d = woken[0]!
+    if (d._tag !== "Transition") throw new Error(`expected a transition, got ${d._tag}`)
+    const copy = structuredClone(d.health)
+    for (let i = 3; i < 6; i++) p.held[i]!.deliver(refused())
+    expect(d.health).toEqual(copy)
+    expect(cell.get()).toMatchObject({ status: "down", counter: 0 })
+  })
+
   it("a counted round keeps the cell's own fields beside the state machine's", () => {
     const { cell, ctx } = setup(up())
     const extra = { ...up(), name: "b1", address: "192.0.2.1", healthcheck: "http" }
-    MutableRef.set(cell, extra)
+    cell.set(extra)
     const steady = Rounds.decide(ctx, ok(), Date.now(), Date.now(), 0.5)
     expect(steady._tag).toBe("Steady")
-    expect(MutableRef.get(cell)).toMatchObject({ name: "b1", address: "192.0.2.1", healthcheck: "http", status: "up" })
+    expect(cell.get()).toMatchObject({ name: "b1", address: "192.0.2.1", healthcheck: "http", status: "up" })
     const down = [1, 2, 3].map(() => Rounds.decide(ctx, probeResult("L7STS", 2, "HTTP 503"), Date.now(), Date.now(), 0.5))
     expect(down.at(-1)).toMatchObject({ _tag: "Transition", health: { name: "b1", status: "down" } })
-    expect(MutableRef.get(cell)).toMatchObject({ name: "b1", address: "192.0.2.1", healthcheck: "http", status: "down" })
+    expect(cell.get()).toMatchObject({ name: "b1", address: "192.0.2.1", healthcheck: "http", status: "down" })
   })
 })
