@@ -425,8 +425,8 @@ export interface Groups {
   readonly ends: ReadonlyArray<number>
 }
 
-export const renderGroups = (sources: Iterable<Source>, except: ReadonlySet<string>, capacity?: number): Groups => {
-  const w = new Writer(capacity)
+export const renderGroups = (sources: Iterable<Source>, except: ReadonlySet<string>, capacity?: number, reuse?: Buffer): Groups => {
+  const w = new Writer(capacity, reuse)
   const names: Array<string> = []
   const ends: Array<number> = []
   for (const group of collate(sources)) {

@@ -21,7 +21,8 @@ import * as Panic from "../lb/Panic.js"
 import * as SlowStart from "../lb/SlowStart.js"
 import * as Supervisor from "../vpp/Supervisor.js"
 import * as Process from "./Process.js"
-import { bytes, escapeLabelValue, fromFamily, labelValueBytes, type Source } from "./Prometheus.js"
+import * as Columns from "./Columns.js"
+import { escapeLabelValue, fromFamily, type Source } from "./Prometheus.js"
 
 export interface Snapshot {
   readonly config: Config
@@ -46,74 +47,46 @@ export const VIP_COUNTER_KINDS: ReadonlyArray<readonly [Supervisor.VipCounterNam
   ["noServer", "no_server"]
 ]
 
-const STATE_OPEN = bytes("maglev_backend_state{backend=\"")
-/** `",state="..."} ` by status index. */
-const STATE_LABELS: ReadonlyArray<Uint8Array> = STATUSES.map((st) => bytes(`",state="${st}"} `))
-const HEALTH_OPEN = bytes("maglev_backend_health{backend=\"")
-const ENABLED_OPEN = bytes("maglev_backend_enabled{backend=\"")
-const QUOTE_CLOSE = bytes("\"} ")
-const NOTHING = new Uint8Array(0)
-
 /**
  * What a configuration's families need on every scrape, made once per
  * configuration (a reload makes a new one): its backends in file order, and
- * every pool row's line prefix and backend. A scrape then finds each backend
- * by position: at 10,000 backends a lookup by name per series (tens of
- * thousands of `Map.get`s of strings cut from the YAML text, which hash
- * slowly) was a fifth of a render. What is per backend (its escaped name) is
- * made as the render writes it, in the render's slices: made all at once,
- * the first scrape held the event loop for 0.3-0.5 s at 10,000 backends
- * before its first slice.
+ * every pool row's line start (Columns.ts) and backend. A scrape then finds
+ * each backend by position: at 10,000 backends a lookup by name per series
+ * (tens of thousands of `Map.get`s of strings cut from the YAML text, which
+ * hash slowly) was a fifth of a render. What is per backend (its escaped
+ * name) is made as a render writes it, in the render's slices: made all at
+ * once, the first scrape held the event loop for 0.3-0.5 s at 10,000
+ * backends before its first slice.
  */
-interface Layout {
-  readonly names: ReadonlyArray<string>
+interface ConfigLayout {
+  readonly columns: Columns.Layout
   readonly index: ReadonlyMap<string, number>
-  /** Each backend's name, escaped and encoded, once written (see `labelAt`). */
-  readonly labels: Array<Uint8Array | undefined>
-  /** Per frontend, per pool, per member: `maglev_frontend_pool_backend_weight{frontend=...,pool=...,backend="..."} ` and the backend's position. */
-  readonly rows: ReadonlyArray<ReadonlyArray<ReadonlyArray<{ readonly open: Uint8Array; readonly backend: number }>>>
+  /** Per frontend, per pool, per member: the backend's position (pool rows are numbered in this order). */
+  readonly rowBackends: ReadonlyArray<ReadonlyArray<ReadonlyArray<number>>>
 }
 
-const layouts = new WeakMap<Config, Layout>()
+const layouts = new WeakMap<Config, ConfigLayout>()
+let layoutKeys = 0
 
-const layoutOf = (config: Config): Layout => {
+const layoutOf = (config: Config): ConfigLayout => {
   let layout = layouts.get(config)
   if (layout !== undefined) return layout
   const names = [...config.backends.keys()]
   const index = new Map(names.map((n, i) => [n, i]))
-  const rows = [...config.frontends.values()].map((f) =>
+  const rows: Array<string> = []
+  const rowBackends = [...config.frontends.values()].map((f) =>
     f.pools.map((p) => {
       const open = `maglev_frontend_pool_backend_weight{frontend="${escapeLabelValue(f.name)}",pool="${escapeLabelValue(p.name)}",backend="`
-      // A validated configuration's pools name only backends it defines.
-      return p.backends.map((m) => ({ open: bytes(`${open}${escapeLabelValue(m.backend)}"} `), backend: index.get(m.backend) ?? -1 }))
+      return p.backends.map((m) => {
+        rows.push(`${open}${escapeLabelValue(m.backend)}"} `)
+        // A validated configuration's pools name only backends it defines.
+        return index.get(m.backend) ?? -1
+      })
     })
   )
-  layout = { names, index, labels: new Array(names.length).fill(undefined), rows }
+  layout = { columns: Columns.layout({ key: ++layoutKeys, names, rows }), index, rowBackends }
   layouts.set(config, layout)
   return layout
-}
-
-/**
- * The backends of a snapshot, in the order they are written: each one's
- * health and its position in the layout (-1: a reload removed it). Two
- * arrays rather than an object per backend: a scrape at 10,000 backends made
- * 10,000 of them, live for the whole render.
- */
-interface Rows {
-  readonly length: number
-  readonly health: ReadonlyArray<HealthChecker.BackendHealth>
-  readonly at: Int32Array
-}
-
-const labelAt = (layout: Layout, rows: Rows, i: number): Uint8Array => {
-  const at = rows.at[i]!
-  if (at < 0) return labelValueBytes(rows.health[i]!.name)
-  let label = layout.labels[at]
-  if (label === undefined) {
-    label = labelValueBytes(rows.health[i]!.name)
-    layout.labels[at] = label
-  }
-  return label
 }
 
 /**
@@ -123,7 +96,7 @@ const labelAt = (layout: Layout, rows: Rows, i: number): Uint8Array => {
  */
 const backendsInOrder = (s: Snapshot) => {
   const layout = layoutOf(s.config)
-  const known: Array<HealthChecker.BackendHealth | undefined> = new Array(layout.names.length).fill(undefined)
+  const known: Array<HealthChecker.BackendHealth | undefined> = new Array(layout.columns.data.names.length).fill(undefined)
   const removed: Array<HealthChecker.BackendHealth> = []
   const place = (h: HealthChecker.BackendHealth) => {
     const i = layout.index.get(h.name)
@@ -133,51 +106,39 @@ const backendsInOrder = (s: Snapshot) => {
   // One pass (a lookup per backend in Effect's HashMap hashes the name each time).
   if (Array.isArray(s.health)) for (const h of s.health as ReadonlyArray<HealthChecker.BackendHealth>) place(h)
   else for (const [, h] of s.health as HealthChecker.HealthMap) place(h)
-  let count = removed.length
-  for (let i = 0; i < known.length; i++) if (known[i] !== undefined) count++
-  const health = new Array<HealthChecker.BackendHealth>(count)
-  const at = new Int32Array(count)
-  let n = 0
-  for (let i = 0; i < known.length; i++) {
-    const h = known[i]
-    if (h === undefined) continue
-    health[n] = h
-    at[n++] = i
-  }
-  for (const h of removed) {
-    health[n] = h
-    at[n++] = -1
-  }
-  const rows: Rows = { length: count, health, at }
   const removedStatus = new Map(removed.map((h) => [h.name, h.status]))
   const status = (backend: string): HealthStatus | undefined => {
     const i = layout.index.get(backend)
     return i === undefined ? removedStatus.get(backend) : known[i]?.status
   }
-  return { layout, known, rows, status }
+  return { layout, known, removed, status }
 }
 
-/** A family of one gauge per backend, `{backend="..."} value`. */
-const perBackend = (
-  layout: Layout,
-  rows: Rows,
-  name: string,
-  help: string,
-  open: Uint8Array,
-  value: (b: HealthChecker.BackendHealth) => number
-): Source => ({
-  name,
-  help,
-  type: "gauge",
-  size: rows.length,
-  write: (w, i) => w.line3(open, labelAt(layout, rows, i), QUOTE_CLOSE, value(rows.health[i]!))
-})
+const statusIndex = Object.fromEntries(STATUSES.map((st, i) => [st, i])) as { readonly [S in HealthStatus]: number }
 
-/** The scrape-time families of one snapshot; the per-backend and per-frontend work is done as they are written. */
-export const sources = (s: Snapshot): ReadonlyArray<Source> => sourcesOf(s, backendsInOrder(s))
+/**
+ * The per-backend columns of a snapshot (Columns.ts): every backend's status
+ * and counter in the order written, and every pool row's effective weight:
+ * what the desired state (Desired.ts, `desiredVip`) asks VPP for through the
+ * row (in the frontend's active pool, an up backend's weight there; 0 on
+ * every other row), by the same rule as `desiredVip`'s, without building
+ * (and sorting) the frontend's whole AS list.
+ */
+const columnsOf = (s: Snapshot, { known, layout, removed, status }: ReturnType<typeof backendsInOrder>): Columns.Columns => {
+  let count = removed.length
+  for (let i = 0; i < known.length; i++) if (known[i] !== undefined) count++
+  const at = new Int32Array(count)
+  const statuses = new Uint8Array(count)
+  const counter = new Float64Array(count)
+  let n = 0
+  const put = (h: HealthChecker.BackendHealth, position: number) => {
+    at[n] = position
+    statuses[n] = statusIndex[h.status]
+    counter[n++] = h.counter
+  }
+  for (let i = 0; i < known.length; i++) if (known[i] !== undefined) put(known[i]!, i)
+  for (const h of removed) put(h, -1)
 
-const sourcesOf = (s: Snapshot, { known, layout, rows, status }: ReturnType<typeof backendsInOrder>): ReadonlyArray<Source> => {
-  const frontends = [...s.config.frontends.values()]
   // A slow start's step while the backend ramps (SlowStart.ts).
   const ramps = s.ramps
   const ramped = (pool: Pool, backend: string, weight: number): number => {
@@ -185,59 +146,37 @@ const sourcesOf = (s: Snapshot, { known, layout, rows, status }: ReturnType<type
     const start = ramps.startedAt(backend)
     return start === undefined ? weight : SlowStart.weightAt(weight, SlowStart.durationMs(s.config, pool, backend), start, ramps.now)
   }
-  const packets = [...s.vipCounters]
+  const weights = new Float64Array(layout.columns.data.rows.length)
+  let row = 0
+  let f = 0
+  for (const frontend of s.config.frontends.values()) {
+    const active = activePool(frontend, status)
+    const rows = layout.rowBackends[f++]!
+    // A frontend in panic (min-healthy) asks VPP for the weights it keeps.
+    const kept = Panic.keptWeights(s.config, frontend, status, s.panics?.get(frontend.name)?.guard, s.ramps?.now)
+    for (let p = 0; p < frontend.pools.length; p++) {
+      const pool = frontend.pools[p]!
+      const members = pool.backends
+      for (let k = 0; k < members.length; k++) {
+        const up = active === pool && known[rows[p]![k]!]?.status === "up"
+        const m = members[k]!
+        weights[row++] = kept === undefined ? (up ? ramped(pool, m.backend, m.weight) : 0) : kept.pool === pool.name ? (kept.weights.get(m.backend) ?? 0) : 0
+      }
+    }
+  }
+  return { layout: layout.columns.data.key, at, removed: removed.map((h) => h.name), status: statuses, counter, weights }
+}
 
+/** The scrape-time families of one snapshot; the per-backend lines are written from its columns. */
+export const sources = (s: Snapshot): ReadonlyArray<Source> => {
+  const backends = backendsInOrder(s)
+  return [...Columns.sources(backends.layout.columns, columnsOf(s, backends)), ...others(s)]
+}
+
+/** The families that are not per backend. */
+const others = (s: Snapshot): ReadonlyArray<Source> => {
+  const packets = [...s.vipCounters]
   return [
-    {
-      name: "maglev_backend_state",
-      help: `Backend state: 1 on the series of the current state, 0 on the others (${STATUSES.join(", ")}).`,
-      type: "gauge",
-      size: rows.length,
-      // Six lines a backend, written each time: a block per backend kept between scrapes (10,000 buffers, 3 MB at
-      // 10,000 backends) saved ~5 % of a render's CPU and cost its first render a quarter more, with half again
-      // as many collections, and every major collection the marking of them.
-      write: (w, i) => {
-        const status = rows.health[i]!.status
-        const name = labelAt(layout, rows, i)
-        for (let k = 0; k < STATUSES.length; k++) w.line3(STATE_OPEN, name, STATE_LABELS[k]!, status === STATUSES[k] ? 1 : 0)
-      }
-    },
-    perBackend(
-      layout,
-      rows,
-      "maglev_backend_health",
-      "Backend health counter (HAProxy model): 0..rise+fall-1, up at rise or above.",
-      HEALTH_OPEN,
-      (b) => b.counter
-    ),
-    perBackend(layout, rows, "maglev_backend_enabled", "1 unless the backend is disabled.", ENABLED_OPEN, (b) => (b.status === "disabled" ? 0 : 1)),
-    {
-      name: "maglev_frontend_pool_backend_weight",
-      // What the desired state (Desired.ts, `desiredVip`) asks VPP for through a pool's row: in the frontend's active pool, an up
-      // backend's weight there; 0 on every other row. The same rule as `desiredVip`'s, without building (and sorting) the
-      // frontend's whole AS list per scrape.
-      help: "Effective weight asked of VPP for the backend through this pool: its weight in the active pool while up, else 0.",
-      type: "gauge",
-      size: frontends.length,
-      write: (w, i) => {
-        const f = frontends[i]!
-        const active = activePool(f, status)
-        const rows = layout.rows[i]!
-        // A frontend in panic (min-healthy) asks VPP for the weights it keeps.
-        const kept = Panic.keptWeights(s.config, f, status, s.panics?.get(f.name)?.guard, s.ramps?.now)
-        for (let p = 0; p < f.pools.length; p++) {
-          const pool = f.pools[p]!
-          const members = pool.backends
-          const poolRows = rows[p]!
-          for (let k = 0; k < members.length; k++) {
-            const row = poolRows[k]!
-            const up = active === pool && known[row.backend]?.status === "up"
-            const weight = kept === undefined ? (up ? ramped(pool, members[k]!.backend, members[k]!.weight) : 0) : kept.pool === pool.name ? (kept.weights.get(members[k]!.backend) ?? 0) : 0
-            w.line(row.open, NOTHING, weight)
-          }
-        }
-      }
-    },
     fromFamily({
       name: "maglev_vpp_connected",
       help: "1 while maglevd holds a connection to VPP (API and stats sockets), else 0.",
@@ -277,20 +216,29 @@ export const snapshot: Effect.Effect<Snapshot, never, HealthChecker.HealthChecke
     return { config, health, vppConnected: state._tag === "Connected", vipCounters, asFlows, panics: yield* sync.panics, ramps: yield* sync.ramps }
   })
 
-/**
- * Every scrape-time family of one snapshot: `sources`, the frontends' states
- * (FrontendState.ts) and the process's (Process.ts), over one pass of the
- * health map.
- */
+/** The families of one snapshot that are not per backend: the VPP ones, the frontends' states (FrontendState.ts), the panics' and the process's (Process.ts). */
+const perSnapshot = (s: Snapshot, backends: ReturnType<typeof backendsInOrder>): ReadonlyArray<Source> => [
+  ...others(s),
+  // A frontend in panic (min-healthy) is `panic`, as in the API and the frontend-transition log.
+  ...FrontendState.sources(FrontendState.statuses(s.config, backends.status, s.panics && { panics: s.panics, now: s.ramps?.now ?? Date.now() })),
+  ...Panic.sources(s.config, s.panics ?? new Map()),
+  ...Process.sources()
+]
+
+/** Every scrape-time family of one snapshot, over one pass of the health map. */
 export const all = (s: Snapshot): ReadonlyArray<Source> => {
   const backends = backendsInOrder(s)
-  return [
-    ...sourcesOf(s, backends),
-    // A frontend in panic (min-healthy) is `panic`, as in the API and the frontend-transition log.
-    ...FrontendState.sources(FrontendState.statuses(s.config, backends.status, s.panics && { panics: s.panics, now: s.ramps?.now ?? Date.now() })),
-    ...Panic.sources(s.config, s.panics ?? new Map()),
-    ...Process.sources()
-  ]
+  return [...Columns.sources(backends.layout.columns, columnsOf(s, backends)), ...perSnapshot(s, backends)]
+}
+
+/**
+ * One snapshot split as the scrape worker takes it: the per-backend columns
+ * and their layout (Columns.ts; the worker writes their lines), and every
+ * other family (`all` is the two together).
+ */
+export const split = (s: Snapshot): { readonly layout: Columns.LayoutData; readonly columns: Columns.Columns; readonly rest: ReadonlyArray<Source> } => {
+  const backends = backendsInOrder(s)
+  return { layout: backends.layout.columns.data, columns: columnsOf(s, backends), rest: perSnapshot(s, backends) }
 }
 
 /** The families of one snapshot (`all`). */

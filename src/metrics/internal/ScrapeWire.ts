@@ -3,6 +3,7 @@
  * (ScrapeWorker.ts). Types only: both sides import it without loading
  * anything.
  */
+import type { Columns, LayoutData } from "../Columns.js"
 import type { Groups } from "../Exposition.js"
 import type { Update } from "../Store.js"
 
@@ -33,6 +34,8 @@ export type FromWorker =
   /** Render `id` was abandoned: its part is no longer wanted. */
   | { readonly _tag: "Abandoned"; readonly id: number }
   | { readonly _tag: "Stats"; readonly reply: number; readonly stats: EndpointStats }
+  /** A part's buffer, no longer read: for the main thread to write its next part into (transferred back). */
+  | { readonly _tag: "PartBuffer"; readonly buffer: ArrayBuffer }
 
 export type ToWorker =
   | {
@@ -41,6 +44,9 @@ export type ToWorker =
     /** When the part was read (Unix ms). */
     readonly takenAt: number
     readonly groups: Groups
+    /** The per-backend gauges, and their configuration's layout when the worker does not have it yet. */
+    readonly columns: Columns
+    readonly layout: LayoutData | undefined
     /** The metric store's new slabs and series since the last part. */
     readonly update: Update
   }
