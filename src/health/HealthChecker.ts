@@ -170,6 +170,29 @@ const START_SLICE = 200
 
 const thresholds = (hc: HealthCheck): State.Thresholds => ({ rise: hc.rise, fall: hc.fall })
 
+/**
+ * A backend's health from its state and its identity, as one literal: the
+ * same hidden class for every backend. A spread that adds keys
+ * (`{ ...state, name, ... }`) gave each object a map of its own in
+ * optimised code (V8's object-clone path): 10,000 maps and descriptor arrays
+ * (~0.4 KB each) in the old generation at start-up.
+ */
+const backendHealth = (
+  state: State.BackendState,
+  identity: { readonly name: string; readonly address: string; readonly healthcheck: string }
+): BackendHealth => ({
+  status: state.status,
+  counter: state.counter,
+  rise: state.rise,
+  fall: state.fall,
+  transitions: state.transitions,
+  lastResult: state.lastResult,
+  lastProbeAt: state.lastProbeAt,
+  name: identity.name,
+  address: identity.address,
+  healthcheck: identity.healthcheck
+})
+
 /** Whether a reload may leave the backend's prober running untouched. */
 const sameProbing = (oldConfig: Config, oldBackend: Backend, config: Config, backend: Backend): boolean => {
   if (oldConfig.healthchecker.netns !== config.healthchecker.netns) return false
@@ -535,7 +558,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
         const { state, transition } = outcome.step
         if (transition === undefined) return current.value
         if (State.isInactive(state.status)) yield* stopProbing(name)
-        const health = yield* put({ ...current.value, ...state }, transition)
+        const health = yield* put(backendHealth(state, current.value), transition)
         if (!State.isInactive(state.status)) yield* startProbing(config, name, "now")
         yield* Effect.logInfo(`backend ${action}d`).pipe(
           Effect.annotateLogs({ event: `backend-${action}`, backend: name })
@@ -565,7 +588,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
         }
         yield* stopProbing(name)
         const step = State.remove(State.withHistory(current, history), now, history)
-        yield* put({ ...current, ...step.state }, step.transition)
+        yield* put(backendHealth(step.state, current), step.transition)
         removed++
       }
 
@@ -576,7 +599,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
         const oldBackend = oldConfig.backends.get(backend.name)
         const identity = { name: backend.name, address: backend.address, healthcheck: backend.healthcheck }
         if (Option.isNone(current) || current.value.status === "removed" || oldBackend === undefined) {
-          yield* put({ ...State.initial(thresholds(hc), backend.enabled), ...identity }, undefined)
+          yield* put(backendHealth(State.initial(thresholds(hc), backend.enabled), identity), undefined)
           if (backend.enabled) yield* startProbing(config, backend.name, "spread")
           started++
           continue
@@ -584,13 +607,13 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
         if (sameProbing(oldConfig, oldBackend, config, backend)) {
           // Runtime state (an operator's pause or disable) survives, unless the
           // file's own `enabled` changed: then the file is the newer word.
-          let health: BackendHealth = { ...current.value, ...State.withHistory(current.value, history) }
+          let health: BackendHealth = backendHealth(State.withHistory(current.value, history), current.value)
           yield* put(health, undefined)
           if (oldBackend.enabled !== backend.enabled) {
             const outcome = (backend.enabled ? State.enable : State.disable)(health, now, history)
             if (outcome._tag === "Applied" && outcome.step.transition !== undefined) {
               if (!backend.enabled) yield* stopProbing(backend.name)
-              health = yield* put({ ...health, ...outcome.step.state }, outcome.step.transition)
+              health = yield* put(backendHealth(outcome.step.state, health), outcome.step.transition)
               if (backend.enabled) yield* startProbing(config, backend.name, "now")
             }
           }
@@ -599,7 +622,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
         }
         yield* stopProbing(backend.name)
         const step = State.restart(current.value, thresholds(hc), backend.enabled, now, history)
-        yield* put({ ...current.value, ...step.state, ...identity }, step.transition)
+        yield* put(backendHealth(step.state, identity), step.transition)
         if (backend.enabled) yield* startProbing(config, backend.name, "spread")
         restarted++
       }
@@ -616,12 +639,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
   for (const backend of initialConfig.backends.values()) {
     const hc = initialConfig.healthchecks.get(backend.healthcheck)
     if (hc === undefined) continue
-    const health: BackendHealth = {
-      ...State.initial(thresholds(hc), backend.enabled),
-      name: backend.name,
-      address: backend.address,
-      healthcheck: backend.healthcheck
-    }
+    const health = backendHealth(State.initial(thresholds(hc), backend.enabled), backend)
     cells.set(backend.name, new Rounds.Cell(health))
     if (!backend.enabled) continue
     yield* startProbing(initialConfig, backend.name, "spread")

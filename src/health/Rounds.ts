@@ -106,23 +106,33 @@ export interface RoundContext<H extends State.BackendState> {
 export const intervalMillis = (hc: HealthCheck, kind: State.IntervalKind): number =>
   Duration.toMillis(kind === "interval" ? hc.interval : kind === "fast-interval" ? hc.fastInterval : hc.downInterval)
 
+/** A check's timeout and intervals in ms, decoded once per check (10,000 backends share a few checks). */
+const timings = new WeakMap<HealthCheck, { readonly timeoutMs: number; readonly intervals: RoundContext<State.BackendState>["intervals"] }>()
+const timingsOf = (hc: HealthCheck) => {
+  let t = timings.get(hc)
+  if (t === undefined) {
+    t = {
+      timeoutMs: Math.max(1, Duration.toMillis(hc.timeout)),
+      intervals: {
+        "interval": intervalMillis(hc, "interval"),
+        "fast-interval": intervalMillis(hc, "fast-interval"),
+        "down-interval": intervalMillis(hc, "down-interval")
+      }
+    }
+    timings.set(hc, t)
+  }
+  return t
+}
+
 export const context = <H extends State.BackendState>(
   target: ProbeTarget,
   cell: Cell<H>,
   recorder: Metrics.ProbeRecorder,
   history: () => number
-): RoundContext<H> => ({
-  target,
-  timeoutMs: Math.max(1, Duration.toMillis(target.healthcheck.timeout)),
-  intervals: {
-    "interval": intervalMillis(target.healthcheck, "interval"),
-    "fast-interval": intervalMillis(target.healthcheck, "fast-interval"),
-    "down-interval": intervalMillis(target.healthcheck, "down-interval")
-  },
-  cell,
-  recorder,
-  history
-})
+): RoundContext<H> => {
+  const { intervals, timeoutMs } = timingsOf(target.healthcheck)
+  return { target, timeoutMs, intervals, cell, recorder, history }
+}
 
 /** The interval the backend's state asks for now, before jitter. */
 export const currentInterval = <H extends State.BackendState>(ctx: RoundContext<H>): number =>
