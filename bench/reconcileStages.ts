@@ -61,6 +61,8 @@ interface Breakdown {
   readonly at: Partial<Record<Stage, number>>
   readonly gcMaglevd: ReadonlyArray<string>
   readonly gcVppsim: ReadonlyArray<string>
+  /** `show lb vips verbose` listings near the reaction: vppsim formatting one, maglevd reading one. */
+  readonly listings: ReadonlyArray<string>
 }
 
 /** The first point of `stage` at or after `from` (and matching `detail` when given). */
@@ -121,7 +123,12 @@ export const breakdown = (flips: ReadonlyArray<Flip>, maglevdTrace: string | und
     mark("read", firstAfter(m, "read", simWritten))
     const answered = mark("answered", firstAfter(m, "lb-answered", queued)) ?? queued
     const logged = mark("logged", firstAfter(m, "lb-logged", answered)) ?? answered
-    out.push({ flip, verdict: v, at, gcMaglevd: gcsIn(m, v, logged), gcVppsim: gcsIn(s, written, logged) })
+    // A listing (the 5 s counter scrape, a sync's read) up to 100 ms before: VPP answers nothing else meanwhile.
+    const listings = [
+      ...s.filter((p) => p.stage === "cli" && p.t > v - 100 && p.t < logged).map((p) => `vppsim lists at ${f2(p.t - v)}`),
+      ...m.filter((p) => p.stage === "cli-read" && p.t > v - 100 && p.t < logged).map((p) => `maglevd reads one at ${f2(p.t - v)}`)
+    ]
+    out.push({ flip, verdict: v, at, gcMaglevd: gcsIn(m, v, logged), gcVppsim: gcsIn(s, written, logged), listings })
   }
   return out
 }
@@ -148,11 +155,15 @@ export const report = (rows: ReadonlyArray<Breakdown>): string => {
     }
     const bench = rs.map((r) => r.flip.logFirst - r.flip.logVerdict)
     lines.push(`      (the log's whole-ms figure: p50 ${pct(bench, 0.5)}, p99 ${pct(bench, 0.99)} ms)`)
+    const withGc = rs.filter((r) => r.gcMaglevd.length + r.gcVppsim.length > 0).length
+    const withListing = rs.filter((r) => r.listings.length > 0).length
+    lines.push(`      (with a GC inside: ${withGc}; with a show lb vips listing near: ${withListing})`)
     const slow = [...rs].sort((a, b) => (b.at.logged ?? 0) - (a.at.logged ?? 0)).slice(0, 3)
     for (const r of slow) {
       const steps = STAGES.map((st) => `${st} ${f2(r.at[st])}`).join(", ")
       const gc = [...r.gcMaglevd.map((g) => `maglevd ${g}`), ...r.gcVppsim.map((g) => `vppsim ${g}`)]
-      lines.push(`      slowest: ${r.flip.backend} ${r.flip.to}: ${steps}; GC: ${gc.length === 0 ? "none" : gc.join("; ")}`)
+      const listed = r.listings.length === 0 ? "" : `; ${r.listings.join("; ")}`
+      lines.push(`      slowest: ${r.flip.backend} ${r.flip.to}: ${steps}; GC: ${gc.length === 0 ? "none" : gc.join("; ")}${listed}`)
     }
   }
   return lines.join("\n")

@@ -9,6 +9,7 @@
  * started, and a loop advances the model's collection timer every second.
  */
 import { Context, Duration, Effect, Layer, type Scope } from "effect"
+import { trace } from "../internal/Trace.js"
 import { lb, vlib } from "../vpp/binapi/index.js"
 import type { Message } from "../vpp/codec/Wire.js"
 import * as ApiServer from "./ApiServer.js"
@@ -127,9 +128,11 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, E
       yield* Effect.addFinalizer(() => Effect.sync(() => traffic.close()))
     }
     const commands = Cli.lbCommands(model, counters, now, traffic === undefined ? undefined : (a) => traffic.flows(a))
-    handlers[vlib.CliInband.name] = (req: vlib.CliInband): ReadonlyArray<ApiServer.Reply> => [
-      { message: vlib.CliInbandReply, fields: { ...Cli.run(req.cmd, commands) } }
-    ]
+    handlers[vlib.CliInband.name] = (req: vlib.CliInband): ReadonlyArray<ApiServer.Reply> => {
+      // A long listing keeps VPP's API (and this simulator) from answering anything else meanwhile.
+      trace("cli", req.cmd.length)
+      return [{ message: vlib.CliInbandReply, fields: { ...Cli.run(req.cmd, commands) } }]
+    }
 
     // vlib: show_threads, the node graph, the f64 probes (Core.ts); the pid is read when asked (a restart changes it).
     let apiServer: ApiServer.ApiServer | undefined

@@ -27,6 +27,7 @@
  * lines a VPP version adds (dscp, NAT, a fork's VRF) do no harm.
  */
 import { Data, Effect, Either } from "effect"
+import { trace } from "../internal/Trace.js"
 import { ALL_PROTOCOLS, type VipKey, vipKey } from "../lb/VipKey.js"
 import { vlib } from "./binapi/index.js"
 import type { VppConnection } from "./transport/VppApi.js"
@@ -360,7 +361,10 @@ const readAs = (text: string, from: number, end: number): boolean => {
 
 /** `show lb vips verbose` through `cli_inband`: the reply's text. */
 export const showLbVipsText = (conn: VppConnection) =>
-  Effect.map(conn.request(vlib.CliInband, vlib.CliInbandReply, { cmd: SHOW_LB_VIPS_VERBOSE }), (reply) => reply.reply)
+  Effect.map(conn.request(vlib.CliInband, vlib.CliInbandReply, { cmd: SHOW_LB_VIPS_VERBOSE }), (reply) => {
+    trace("cli-read", reply.reply.length)
+    return reply.reply
+  })
 
 /** `show lb vips verbose` with each VIP's ASes (one message for VPP's whole lb state; the LB sync compares it first). */
 export const showLbVipsWithAses = Effect.fn("LbVips.showWithAses")(function*(conn: VppConnection) {
