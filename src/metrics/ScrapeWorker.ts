@@ -35,9 +35,9 @@
 import * as http from "node:http"
 import { parentPort, workerData } from "node:worker_threads"
 import * as Columns from "./Columns.js"
-import { CONTENT_TYPE, type Groups } from "./Exposition.js"
+import { CONTENT_TYPE, type Groups, type Source } from "./Exposition.js"
 import * as Endpoint from "./internal/Endpoint.js"
-import { renderMerged } from "./internal/Merge.js"
+import { interleave, writeGroups, type Written, writeTails } from "./internal/Merge.js"
 import type { EndpointStats, FromWorker, ToWorker, WorkerSettings } from "./internal/ScrapeWire.js"
 import { Replica } from "./Store.js"
 
@@ -69,9 +69,10 @@ const serve = (settings: WorkerSettings, post: (m: FromWorker, transfer?: Readon
   const partWaiters = new Map<number, (part: Part) => void>()
   let nextId = 0
   let flight: Flight | undefined
-  let lastSize = 64 * 1024
-  /** The last body and the responses still writing it: reused by the next render once none is. */
-  let spare: Buffer | undefined
+  /** The last sizes of the two halves (the next render's first guess). */
+  const sizes = { store: 64 * 1024, rest: 64 * 1024 }
+  /** The last body's two buffers, and the responses still writing them: reused by the next render once none is. */
+  const spares: { store: Buffer | undefined; rest: Buffer | undefined } = { store: undefined, rest: undefined }
   let spareReaders = 0
 
   /**
@@ -129,7 +130,7 @@ const serve = (settings: WorkerSettings, post: (m: FromWorker, transfer?: Readon
     post({ _tag: "Abandoned", id: f.id })
   }
 
-  const send = (res: http.ServerResponse, body: Buffer) => {
+  const send = (res: http.ServerResponse, pieces: ReadonlyArray<Uint8Array>, length: number) => {
     spareReaders++
     let released = false
     const release = () => {
@@ -138,44 +139,67 @@ const serve = (settings: WorkerSettings, post: (m: FromWorker, transfer?: Readon
       spareReaders--
     }
     res.once("close", release)
-    res.writeHead(200, { "content-type": CONTENT_TYPE, "content-length": body.length })
-    res.end(body, release)
+    res.writeHead(200, { "content-type": CONTENT_TYPE, "content-length": length })
+    // The pieces of the two halves as they are (no copy into one buffer), in one writev.
+    res.cork()
+    for (const piece of pieces) res.write(piece)
+    res.end(release)
+  }
+
+  /** A spare buffer, if no response still reads the last bodies. */
+  const take = (which: "store" | "rest"): Buffer | undefined => {
+    if (spareReaders > 0) return undefined
+    const b = spares[which]
+    spares[which] = undefined
+    return b
   }
 
   const run = async (f: Flight) => {
     const start = performance.now()
-    const { part, stale } = await partFor(f.id)
+    const stopped = () => f.abandoned
+    // Asked first: the main thread reads its part while this thread writes the store's half.
+    const partPromise = partFor(f.id)
+    const before = replica.sources()
+    const store = await writeGroups(before, undefined, { sliceMs: settings.sliceMs, capacity: sizes.store, reuse: take("store"), stopped })
+    if (store === undefined || f.abandoned) return
+    const { part, stale } = await partPromise
     if (f.abandoned) return
     using = part
     try {
-      await write(f, part, stale, start)
+      await finish(f, part, stale, start, before, store)
     } finally {
       using = undefined
       if (part !== lastPart) giveBack(part)
     }
   }
 
-  const write = async (f: Flight, part: Part, stale: boolean, start: number) => {
+  const finish = async (f: Flight, part: Part, stale: boolean, start: number, before: ReadonlyArray<Source>, store: Written) => {
+    const stopped = () => f.abandoned
+    // The series the part's update told of, written after their families' lines from before.
+    const tails = await writeTails(before, replica.sources(), store.groups, { sliceMs: settings.sliceMs, stopped })
+    if (tails === undefined || f.abandoned) return
     if (stale) stats.stale++
     const layout = layouts.get(part.columns.layout)
     if (layout === undefined) throw new Error(`metrics part ${part.id}: layout ${part.columns.layout}, which no part brought`)
-    const own = [
-      ...replica.sources(),
-      ...Columns.sources(layout, part.columns),
-      ...Endpoint.sources(statsNow(), last, Math.max(0, Date.now() - part.takenAt) / 1000)
-    ]
-    const reuse = spareReaders === 0 ? spare : undefined
-    if (reuse !== undefined) spare = undefined
-    const merged = await renderMerged(own, part.groups, { sliceMs: settings.sliceMs, capacity: lastSize, reuse, stopped: () => f.abandoned })
-    if (merged === undefined || f.abandoned) return
+    const own = [...Columns.sources(layout, part.columns), ...Endpoint.sources(statsNow(), last, Math.max(0, Date.now() - part.takenAt) / 1000)]
+    const rest = await writeGroups(own, part.groups, { sliceMs: settings.sliceMs, capacity: sizes.rest, reuse: take("rest"), stopped })
+    if (rest === undefined || f.abandoned) return
     if (flight === f) flight = undefined
-    const { body } = merged
-    lastSize = Math.ceil(body.length * 1.1)
+    const pieces = interleave([store.groups, tails.groups, rest.groups])
+    let length = 0
+    for (const piece of pieces) length += piece.length
+    sizes.store = Math.ceil(store.groups.body.length * 1.1)
+    sizes.rest = Math.ceil(rest.groups.body.length * 1.1)
     stats.completed++
-    last = { seconds: (performance.now() - start) / 1000, longestSliceSeconds: merged.longestSliceMs / 1000, bytes: body.length }
-    // The Writer's own buffer (never a slice of a pool), whole.
-    spare = Buffer.from(body.buffer as ArrayBuffer)
-    for (const res of f.waiters) if (!res.destroyed) send(res, body)
+    last = {
+      seconds: (performance.now() - start) / 1000,
+      longestSliceSeconds: Math.max(store.longestSliceMs, tails.longestSliceMs, rest.longestSliceMs) / 1000,
+      bytes: length
+    }
+    // The Writers' own buffers (never slices of a pool), whole: the next render writes into them once nobody reads them.
+    spares.store = Buffer.from(store.groups.body.buffer as ArrayBuffer)
+    spares.rest = Buffer.from(rest.groups.body.buffer as ArrayBuffer)
+    for (const res of f.waiters) if (!res.destroyed) send(res, pieces, length)
   }
 
   const scrape = (req: http.IncomingMessage, res: http.ServerResponse) => {

@@ -6,7 +6,9 @@
  * `promtool check metrics` (Debian's prometheus package; .ci/run installs
  * it): a missing promtool fails the test rather than skipping it.
  *
- * This file's worker has a metric store of its own: counts are exact.
+ * This file's worker has a metric store of its own: counts are exact. The
+ * scrape worker's body is compared with the in-process render, and a scrape
+ * while this thread is blocked is answered.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Logger } from "effect"
@@ -33,7 +35,7 @@ describe("/metrics at 10,000 backends", () => {
       const config = scaleConfig(N, PREFIX)
       const prober = Prober.layerFrom(() => Effect.succeed(probeResult("L7OK", 1, "HTTP 200")))
       const daemon = Daemon.layer(config, { apiSocket: "", statsSocket: "" }).pipe(Layer.provide(prober))
-      const context = yield* Layer.build(MetricsServer.layer({ port: 0 }).pipe(Layer.provide(daemon)))
+      const context = yield* Layer.build(MetricsServer.layer({ port: 0 }).pipe(Layer.provideMerge(daemon)))
       const server = Context.get(context, MetricsServer.MetricsServer)
       // 12 probes per backend: every duration bucket once, +Inf once; L7OK 6, L7STS 2, L4CON 2, L7TOUT 2 (scale.ts).
       yield* feed(config, 12)
@@ -94,5 +96,27 @@ describe("/metrics at 10,000 backends", () => {
       expect(m.get("maglev_vpp_connected")!.samples[0]!.value).toBe(0)
       // The scrape itself, waiting for the render (which counts itself only when done).
       expect(m.get("maglev_metrics_scrapes_waiting")!.samples[0]!.value).toBe(1)
+
+      // The scrape worker's body is the in-process render's, byte for byte, but for what moves by itself (the clock is
+      // held: only the process's figures, the event loop's delay and the registry's fiber counts) and the endpoint's own.
+      const inProcess = (yield* MetricsServer.render().pipe(Effect.provide(context))).toString("utf8")
+      const moving = /^(# (HELP|TYPE) )?(effect_fiber_|process_|maglev_metrics_|maglev_event_loop_delay_seconds)/
+      const still = (t: string) => t.split("\n").filter((l) => !moving.test(l)).join("\n")
+      const worker = still(text)
+      expect(worker.length).toBeGreaterThan(15_000_000)
+      // Not toBe: a mismatch of 18 MB would print both.
+      expect(worker === still(inProcess), "the worker's body equals the in-process render").toBe(true)
+
+      // This thread blocked (a synchronous child process scraping): the worker answers anyway, with this thread's last
+      // part (the first scrape's); counted, and its age said.
+      const script = `fetch(${JSON.stringify(server.url)}).then(async (r) => process.stdout.write(r.status + "\\n" + await r.text()))`
+      const blocked = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", maxBuffer: 64 * 2 ** 20 })
+      expect(blocked.stdout.slice(0, 4)).toBe("200\n")
+      const stale = parse(blocked.stdout.slice(4))
+      expect(stale.get("maglev_metrics_stale_renders_total")!.samples[0]!.value).toBe(1)
+      expect(stale.get("maglev_metrics_part_age_seconds")!.samples[0]!.value).toBeGreaterThan(0)
+      expect(stale.get("maglev_probe_total")!.samples.filter((s) => s.labels["backend"]?.startsWith(PREFIX))).toHaveLength(N * 4)
+      expect(stale.get("maglev_backend_state")!.samples.filter((s) => s.labels["backend"]?.startsWith(PREFIX))).toHaveLength(N * 6)
+      expect((yield* server.stats).stale).toBe(1)
     }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger))), 180_000)
 })
