@@ -238,8 +238,10 @@ const asOrder = (ases: ReadonlyArray<ObservedAs>): ReadonlyArray<ObservedAs> => 
 const observeBrief = (conn: VppConnection, seen: (key: string) => ObservedVip | undefined) =>
   Effect.gen(function*() {
     const vips = yield* conn.dump(lb.LbVipDump, lb.LbVipDetails, { ...ALL_VIPS, pfx_matcher: { le: 0, ge: 0 } })
+    trace("full-vips", vips.length)
     const listed = yield* showLbVipsWith(conn, undefined).pipe(
       Effect.map(({ text, vips }) => {
+        trace("full-parsed", vips.length)
         const byKey = new Map<string, { readonly sticky: boolean; readonly ases: ReadonlyArray<ObservedAs> }>()
         for (const vip of vips) {
           if (vip.removed) continue
@@ -255,11 +257,11 @@ const observeBrief = (conn: VppConnection, seen: (key: string) => ObservedVip | 
       Effect.catchTag("LbVipsParseError", () => Effect.succeed(undefined)),
       Effect.catchTag("VppApiError", () => Effect.succeed(undefined))
     )
+    trace("full-compared")
     if (listed === undefined) return undefined
     const out: Array<ObservedVip> = []
     for (const d of Chunk.toReadonlyArray(vips)) {
-      const key = vipKey(d.vip.pfx, d.vip.protocol, d.vip.port)
-      const k = vipKeyString(key)
+      const { k, key } = dumpedKey(d.vip.pfx, d.vip.protocol, d.vip.port)
       const l = listed.get(k)
       // A VIP the dump has and the text does not: the text is not what we think it is.
       if (l === undefined) return undefined
@@ -388,13 +390,34 @@ const failureMessage = (cause: Cause.Cause<VppRequestError>): string =>
  * and a sync of 33,000 ops asks for each op's key several times.
  */
 const opKeys = new WeakMap<VipKey, string>()
-const opKey = (op: LbOp): string => {
-  let k = opKeys.get(op.vip)
+/** `vipKeyString`, once per key object (an op's VIP, a desired or remembered VIP: they live across syncs). */
+const keyString = (vip: VipKey): string => {
+  let k = opKeys.get(vip)
   if (k === undefined) {
-    k = vipKeyString(op.vip)
-    opKeys.set(op.vip, k)
+    k = vipKeyString(vip)
+    opKeys.set(vip, k)
   }
   return k
+}
+const opKey = (op: LbOp): string => keyString(op.vip)
+
+/**
+ * A VIP's key and its string by what `lb_vip_details` says: VPP writes the
+ * same text every time, so a full sync looks each VIP up instead of parsing
+ * and masking its prefix again. (A memo of a pure function; emptied if it
+ * ever holds many more keys than any VPP has VIPs.)
+ */
+const dumpedKeys = new Map<string, { readonly key: VipKey; readonly k: string }>()
+const dumpedKey = (pfx: string, protocol: number, port: number) => {
+  const raw = `${pfx} ${protocol} ${port}`
+  let e = dumpedKeys.get(raw)
+  if (e === undefined) {
+    if (dumpedKeys.size >= 1 << 17) dumpedKeys.clear()
+    const key = vipKey(pfx, protocol, port)
+    e = { key, k: vipKeyString(key) }
+    dumpedKeys.set(raw, e)
+  }
+  return e
 }
 
 /** An op written to VPP, waiting for (or holding) its answer. */
@@ -536,7 +559,9 @@ export const make = Effect.fn("LbSync.make")(function*() {
     })
 
   const remember = (conn: VppConnection, observed: ReadonlyArray<ObservedVip>) => {
-    memory = { conn, vips: new Map(observed.map((o) => [vipKeyString(o), o])) }
+    const vips = new Map<string, ObservedVip>()
+    for (const o of observed) vips.set(keyString(o), o)
+    memory = { conn, vips }
   }
 
   const fromMemory = (keys: ReadonlySet<string>): ReadonlyArray<ObservedVip> => {
@@ -925,14 +950,19 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const started = yield* Clock.currentTimeMillis
       const unavailable = (e: { readonly message: string }) => new Supervisor.VppUnavailable({ reason: `dump failed: ${e.message}` })
       const seen = memory !== undefined && memory.conn === conn ? memory.vips : undefined
+      trace("full-start")
       const brief = yield* observeBrief(conn, (k) => seen?.get(k)).pipe(Effect.mapError(unavailable))
+      trace("full-observed")
       let desired = yield* desiredFor(undefined)
+      trace("full-desired")
       const start = Effect.logDebug("lb sync start").pipe(Effect.annotateLogs({ event: "vpp-lbsync-start", reason: r.reason, scope: "full" }))
       if (brief !== undefined && r.flush.size === 0 && r.evict.length === 0 && matchesAll(desired, brief)) {
+        trace("full-matched")
         remember(conn, brief)
         // VPP is as desired: nothing to plan (a diff of 1,000 VIPs would only say so, at a cost).
         const report: SyncReport = { ops: [], applied: !r.dryRun, scope: "full" }
         if (!r.dryRun) yield* Effect.zipRight(start, logDone(r.reason, "full", 0, started))
+        trace("full-done")
         return report
       }
       // The brief read's src_ip_sticky stands (the text is not read twice); without it, the text is read.
@@ -952,12 +982,23 @@ export const make = Effect.fn("LbSync.make")(function*() {
       return report
     })
 
+  /**
+   * Pairs of a desired VIP and what VPP showed found to match (both are
+   * immutable records): in a sync with no change, both sides are the same
+   * objects as in the last one (the cache's, memory's), so nothing is
+   * compared again.
+   */
+  const matched = new WeakMap<DesiredVip, ObservedVip>()
   const matchesAll = (desired: ReadonlyArray<DesiredVip>, observed: ReadonlyArray<ObservedVip>): boolean => {
     if (desired.length !== observed.length) return false
-    const byKey = new Map(observed.map((o) => [vipKeyString(o), o]))
+    const byKey = new Map<string, ObservedVip>()
+    for (const o of observed) byKey.set(keyString(o), o)
     for (const d of desired) {
-      const o = byKey.get(vipKeyString(d))
-      if (o === undefined || !vipMatches(d, o)) return false
+      const o = byKey.get(keyString(d))
+      if (o === undefined) return false
+      if (matched.get(d) === o) continue
+      if (!vipMatches(d, o)) return false
+      matched.set(d, o)
     }
     return true
   }
@@ -1261,6 +1302,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
 
   const sync = Effect.fn("LbSync.sync")(function*(options?: { readonly frontend?: string | undefined; readonly dryRun?: boolean | undefined }) {
     const dryRun = options?.dryRun === true
+    trace("sync-asked")
     if (options?.frontend === undefined) return yield* ask(request({ full: true, fresh: true, dryRun, gated: false, reason: "operator" }))
     const k = yield* keyOfFrontend(options.frontend)
     return yield* ask(request({ keys: new Set([k]), fresh: true, dryRun, gated: false, reason: "operator" }))
