@@ -30,7 +30,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Client from "../src/api/Client.js"
 import { loadAverage } from "./internal/proc.js"
-import { breakdown, type Flip, report } from "./reconcileStages.js"
+import { breakdown, type Flip, report, syncReport } from "./reconcileStages.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const FRONTENDS = Number(process.env["RECONCILE_FRONTENDS"] ?? 1000)
@@ -430,9 +430,9 @@ export const runProcs = async (): Promise<ProcFigures> => {
       })
     ))
     for (const b of backends) await b.stop()
-    if (traced && reactions.length > 0) {
+    if (traced) {
       const read = (name: string) => (fs.existsSync(traceOut(name)) ? fs.readFileSync(traceOut(name), "utf8") : undefined)
-      stages.text = report(breakdown(reactions, read("maglevd"), read("vppsim")))
+      stages.text = [syncReport(read("maglevd"), read("vppsim")), report(breakdown(reactions, read("maglevd"), read("vppsim")))].filter((t) => t !== "").join("\n")
       // An early stop (RECONCILE_STOP) returns no figures: the stages are printed here.
       if (process.env["RECONCILE_STOP"] !== undefined && process.env["RECONCILE_STOP"] !== "") console.log(stages.text)
     }

@@ -168,3 +168,36 @@ export const report = (rows: ReadonlyArray<Breakdown>): string => {
   }
   return lines.join("\n")
 }
+
+const SYNC_STAGES = ["full-start", "full-vips", "sim-cli", "cli-read", "full-parsed", "full-compared", "full-observed", "full-desired", "full-matched", "full-done"] as const
+
+/**
+ * The operator's no-change full syncs by stage, ms after the API handed the
+ * request to the LB sync (`sync-asked`): the VIP dump, vppsim formatting
+ * `show lb vips verbose` (`sim-cli`), its text read and decoded, its headers
+ * parsed and each VIP's AS lines compared in place, the desired state, the
+ * comparison of the two.
+ */
+export const syncReport = (maglevdTrace: string | undefined, vppsimTrace: string | undefined): string => {
+  const m = parse(maglevdTrace)
+  const s = parse(vppsimTrace)
+  const rows: Array<Partial<Record<typeof SYNC_STAGES[number], number>>> = []
+  for (const asked of m.filter((p) => p.stage === "sync-asked")) {
+    const row: Partial<Record<typeof SYNC_STAGES[number], number>> = {}
+    let from = asked.t
+    for (const stage of SYNC_STAGES) {
+      const p = stage === "sim-cli" ? firstAfter(s, "cli", from) : firstAfter(m, stage, from)
+      if (p === undefined) break
+      row[stage] = p.t - asked.t
+      from = p.t
+    }
+    if (row["full-done"] !== undefined) rows.push(row)
+  }
+  if (rows.length === 0) return ""
+  const lines = [`  no-change full syncs by stage (${rows.length}), ms after the request reached the LB sync: p50 / max`]
+  for (const stage of SYNC_STAGES) {
+    const xs = rows.map((r) => r[stage]).filter((x): x is number => x !== undefined)
+    lines.push(`      ${stage.padEnd(14)} ${f2(pct(xs, 0.5)).padStart(7)} ${f2(Math.max(...xs)).padStart(7)}`)
+  }
+  return lines.join("\n")
+}
