@@ -17,7 +17,7 @@ import { Control } from "./Control.js"
 import { getFrontendFlow } from "./Flow.js"
 import { backendInfo, backendInfos, frontendInfo, frontendInfos, healthCheckInfo, opInfo } from "./Info.js"
 import { LogHub } from "./LogHub.js"
-import { COMMIT, COMMIT_DATE, VERSION } from "../Version.js"
+import * as Version from "../Version.js"
 import type { Overflowed } from "./internal/HttpProtocol.js"
 import { watchEvents } from "./Watch.js"
 
@@ -126,7 +126,7 @@ export const layer = (options: HandlersOptions = {}) => MaglevApi.toLayer(Effect
   })
 
   return MaglevApi.of({
-    GetVersion: () => Effect.succeed({ version: VERSION, commit: COMMIT, date: COMMIT_DATE, startedAt, configFile: control.configFile }),
+    GetVersion: () => Effect.map(Version.build, (b) => ({ version: b.version, commit: b.commit, date: b.date, startedAt, configFile: control.configFile })),
     ListFrontends: () => Effect.map(control.snapshot, frontendInfos),
     GetFrontend: ({ name }) =>
       Effect.flatMap(control.snapshot, (s) => {

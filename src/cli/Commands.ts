@@ -13,7 +13,7 @@ import { Cache, Context, Data, Duration, Effect, Stream } from "effect"
 import type { ConfigCheck, FrontendInfo, WatchEvent, WatchLogLevel } from "../api/Api.js"
 import { HEARTBEAT_INTERVAL_MS, LOG_LEVELS } from "../api/Api.js"
 import { type MaglevClientShape, NoAnswer, NotMaglevd } from "../api/Client.js"
-import { COMMIT, COMMIT_DATE, VERSION } from "../Version.js"
+import * as Version from "../Version.js"
 import * as Format from "./Format.js"
 import { flowText, parseProtocol } from "./FlowText.js"
 import { type Bound, intSlot, keyword, type Node, slot } from "./Tree.js"
@@ -189,14 +189,11 @@ const healthcheckSlot = (help: string, run: Action) =>
 
 // --- Actions ---------------------------------------------------------------------------------------
 
-/** This maglevc's build. */
-export const CLIENT = { version: VERSION, commit: COMMIT, date: COMMIT_DATE } as const
-
 const showVersion: Action = () =>
   Effect.gen(function*() {
     const s = yield* Session
-    const server = yield* Effect.mapError(s.client.GetVersion(), serverError(s.url))
-    return { _tag: "Print", text: Format.versionText(CLIENT, server, s.url, styleOf(s)), json: { client: CLIENT, server } } as const
+    const [client, server] = yield* Effect.all([Version.build, Effect.mapError(s.client.GetVersion(), serverError(s.url))], { concurrency: 2 })
+    return { _tag: "Print", text: Format.versionText(client, server, s.url, styleOf(s)), json: { client, server } } as const
   })
 
 const showFrontends: Action = () => print((c) => c.ListFrontends(), Format.frontendsText)

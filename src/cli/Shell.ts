@@ -21,6 +21,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { PassThrough } from "node:stream"
+import * as Version from "../Version.js"
 import * as Commands from "./Commands.js"
 import { type CommandError, serverError, Session, styleOf } from "./Commands.js"
 import * as Format from "./Format.js"
@@ -93,8 +94,10 @@ export const interactive: Effect.Effect<number, never, Session> = Effect.gen(fun
   const style = () => styleOf(session)
   const out = stdout
 
-  const banner = yield* Effect.either(Effect.mapError(session.client.GetVersion(), serverError(session.url)))
-  yield* out.write(Format.versionText(Commands.CLIENT, banner._tag === "Right" ? banner.right : undefined, session.url, style()))
+  const [client, banner] = yield* Effect.all([Version.build, Effect.either(Effect.mapError(session.client.GetVersion(), serverError(session.url)))], {
+    concurrency: 2
+  })
+  yield* out.write(Format.versionText(client, banner._tag === "Right" ? banner.right : undefined, session.url, style()))
   if (banner._tag === "Left") yield* out.write(errorText(banner.left.message, session.color))
   yield* out.write(Format.paint.dim("Tab completes, ? shows what may come next, help lists the commands, Ctrl-D leaves.", style()) + "\n")
 

@@ -30,7 +30,7 @@ import * as MetricsServer from "../metrics/Server.js"
 import * as CommandLine from "../internal/CommandLine.js"
 import { ExitStatus, teardown } from "../internal/ExitStatus.js"
 import * as Log from "../internal/Log.js"
-import { COMMIT, COMMIT_DATE, VERSION, VERSION_LINE } from "../Version.js"
+import * as Version from "../Version.js"
 import * as Daemon from "./Daemon.js"
 import * as TestHooks from "./TestHooks.js"
 import { onSignal, trackStopSignal } from "./Signals.js"
@@ -120,7 +120,7 @@ type Flags = CommandLine.FlagValues<typeof flags>
 
 const program: CommandLine.Program<Flags> = {
   name: "maglevd",
-  version: VERSION_LINE,
+  version: Version.VERSION_LINE,
   summary: "health checks backends and programs VPP's lb (Maglev) plugin",
   flags,
   notes: [
@@ -252,12 +252,14 @@ const metricsLayer = (o: DaemonOptions) =>
 
 const runDaemon = (o: DaemonOptions) =>
   Effect.gen(function*() {
+    // From a checkout, git answers off the event loop (Version.ts).
+    const build = yield* Version.build
     yield* Effect.logInfo("starting").pipe(
       Effect.annotateLogs({
         event: "starting",
-        version: VERSION,
-        commit: COMMIT,
-        date: COMMIT_DATE,
+        version: build.version,
+        commit: build.commit,
+        date: build.date,
         config: o.file,
         vpp_api: o.vpp.apiSocket,
         vpp_stats: o.vpp.statsSocket,

@@ -103,8 +103,8 @@ export { WIDTH, wrap } from "./Wrap.js"
 
 export interface Program<A> {
   readonly name: string
-  /** The version line `--version` prints. */
-  readonly version: string
+  /** The version line `--version` prints (a function: made only when printed; Version.ts may run git for it). */
+  readonly version: string | (() => string)
   /** What the program is, one line. */
   readonly summary: string
   readonly flags: { readonly [K in keyof A]: Flag<A[K]> }
@@ -116,6 +116,8 @@ export interface Program<A> {
 
 const HELP: FlagDoc = { name: "help", description: "print this help and exit" }
 const VERSION: FlagDoc = { name: "version", description: "print the version and the commit and exit" }
+
+const versionLine = <A>(p: Program<A>): string => (typeof p.version === "string" ? p.version : p.version())
 
 const label = (d: FlagDoc) => `--${d.name}${d.name === "help" ? ", -h" : ""}${d.value !== undefined ? ` ${d.value}` : ""}`
 
@@ -135,7 +137,7 @@ export const helpText = <A>(p: Program<A>): string => {
   const usage = `Usage: ${p.name} [OPTIONS]${p.positional !== undefined ? ` [${p.positional.name}...]` : ""}`
   const lines = [
     ...wrap(`${p.name} - ${p.summary}`, 0),
-    `${p.version}`,
+    versionLine(p),
     "",
     usage,
     ...(p.positional !== undefined ? ["", ...wrap(`${p.positional.name}: ${p.positional.description}`, 2)] : []),
@@ -243,7 +245,7 @@ export const parse = <A>(p: Program<A>, args: ReadonlyArray<string>): Effect.Eff
       return { _tag: "Exit", code: 0 } as const
     }
     if (options.includes("--version")) {
-      yield* write(process.stdout, p.version + "\n")
+      yield* write(process.stdout, versionLine(p) + "\n")
       return { _tag: "Exit", code: 0 } as const
     }
     const usage = (message: string) => Effect.as(usageFailure(p.name, message), { _tag: "Exit", code: 2 } as const)

@@ -14,7 +14,7 @@
  * without `/proc`, the fd and virtual-memory families are left out).
  */
 import * as fs from "node:fs"
-import { COMMIT, COMMIT_DATE, VERSION } from "../Version.js"
+import { buildSync } from "../Version.js"
 import { fromFamily, type Source } from "./Prometheus.js"
 
 /** When the process started, in Unix seconds. */
@@ -59,6 +59,7 @@ const optional = (name: string, help: string, value: number | undefined): Readon
 export const sources = (): ReadonlyArray<Source> => {
   const cpu = process.cpuUsage()
   const memory = process.memoryUsage()
+  const build = buildSync() // in maglevd, known since its start (no git here)
   return [
     fromFamily({
       name: "process_cpu_seconds_total",
@@ -76,7 +77,7 @@ export const sources = (): ReadonlyArray<Source> => {
       name: "maglev_build_info",
       help: "Always 1; the build's version, commit (revision) and date, and the Node.js version, as labels.",
       type: "gauge",
-      samples: [{ labels: [["version", VERSION], ["revision", COMMIT], ["date", COMMIT_DATE], ["nodejs", process.version]], value: 1 }]
+      samples: [{ labels: [["version", build.version], ["revision", build.commit], ["date", build.date], ["nodejs", process.version]], value: 1 }]
     })
   ]
 }

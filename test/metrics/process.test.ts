@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as FrontendState from "../../src/health/FrontendState.js"
 import * as Process from "../../src/metrics/Process.js"
 import { renderText } from "../../src/metrics/Prometheus.js"
-import { COMMIT, VERSION } from "../../src/Version.js"
+import { buildSync } from "../../src/Version.js"
 
 const hasPromtool = spawnSync("promtool", ["--version"]).status === 0
 
@@ -29,7 +29,7 @@ describe("process metrics", () => {
     expect(start).toBeLessThanOrEqual(Date.now() / 1000)
     expect(start).toBeGreaterThan(Date.now() / 1000 - 24 * 3600)
     expect(text).toContain("# TYPE process_cpu_seconds_total counter\n")
-    expect(text).toContain(`maglev_build_info{version="${VERSION}",revision="${COMMIT}",`)
+    expect(text).toContain(`maglev_build_info{version="${buildSync().version}",revision="${buildSync().commit}",`)
     if (process.platform === "linux") {
       expect(value(text, "process_open_fds")).toBeGreaterThan(2)
       expect(value(text, "process_open_fds")).toBeLessThanOrEqual(value(text, "process_max_fds"))
