@@ -6,16 +6,14 @@
  * read a byte of the answer.
  */
 import { Effect } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Client from "../../src/api/Client.js"
-import { jsonLines, type LogRecord } from "../support/jsonLines.js"
-import { repoRoot } from "../support/paths.js"
-import { program } from "../support/programs.js"
-import { until } from "../cli/lab.js"
+import type { LogRecord } from "../support/jsonLines.js"
+import { listen, startMaglevd, startVppsim, until } from "../support/labProcs.js"
 
 export { until }
 
@@ -51,15 +49,6 @@ ${backends.join("\n")}
 ${frontends.join("\n")}
 `
 }
-
-const listen = (server: net.Server, host: string, port: number) =>
-  new Promise<number>((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(port, host, () => {
-      server.off("error", reject)
-      resolve((server.address() as net.AddressInfo).port)
-    })
-  })
 
 /** One TCP listener per backend address, all on one port; each accepts and closes. */
 const startBackends = async (): Promise<{ port: number; servers: Array<net.Server> }> => {
@@ -129,36 +118,15 @@ export const startDaemonLab = async (options: DaemonLabOptions = {}): Promise<Da
     fs.rmSync(dir, { recursive: true, force: true })
   }
   try {
-    const apiSocket = path.join(dir, "api.sock")
-    const statsSocket = path.join(dir, "stats.sock")
-    const sim = spawn(process.execPath, [...program("vppsim"), "--api-socket", apiSocket, "--stats-socket", statsSocket], {
-      cwd: repoRoot,
-      stdio: ["ignore", "pipe", "inherit"]
-    })
-    children.push(sim)
-    const simLog = jsonLines(sim)
-    await until("vppsim-ready", () => simLog.find((r) => r.annotations.event === "vppsim-ready"), 60_000)
+    const sockets = await startVppsim(dir, children)
     const configFile = path.join(dir, "maglev.yaml")
     fs.writeFileSync(configFile, config(port))
-    const maglevd = spawn(process.execPath, [
-      ...(options.heapSnapshots === true ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${snapshots}`] : []),
-      ...program("maglevd"),
-      "--config",
+    const { child: maglevd, log, url } = await startMaglevd({
       configFile,
-      "--vpp-api-addr",
-      apiSocket,
-      "--vpp-stats-addr",
-      statsSocket,
-      "--rpc-addr",
-      "127.0.0.1:0",
-      "--metrics-addr",
-      "",
-      ...(options.flags ?? [])
-    ], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })
-    children.push(maglevd)
-    const log = jsonLines(maglevd)
-    const listening = await until("rpc-listen", () => log.find((r) => r.annotations.event === "rpc-listen"), 60_000)
-    const url = String(listening.annotations.url)
+      ...sockets,
+      nodeFlags: options.heapSnapshots === true ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${snapshots}`] : [],
+      flags: options.flags ?? []
+    }, children)
     const u = new URL(url)
     const lab: DaemonLab = {
       url,

@@ -7,33 +7,18 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
-import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { jsonLines, type LogRecord } from "../support/jsonLines.js"
+import type { LogRecord } from "../support/jsonLines.js"
+import { listen, simSockets, startMaglevd, startVppsim, until } from "../support/labProcs.js"
 import { repoRoot } from "../support/paths.js"
 import { program } from "../support/programs.js"
 
+export { until }
+
 export const MAGLEVC = program("maglevc")
-const MAGLEVD = program("maglevd")
-const VPPSIM = program("vppsim")
 
 export const ADDRESSES = ["127.0.0.1", "127.0.0.2", "127.0.0.3"] as const
-
-/**
- * Polls until `probe` gives a value (wall time: these are real processes). The bound only says what
- * never came, so it is long: on a busy machine (2 cores at load 20) starting one `node --import tsx`
- * process takes 10-15 s, and a wait may span several.
- */
-export const until = async <A>(what: string | (() => string), probe: () => A | undefined | Promise<A | undefined>, timeoutMs = 120_000): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const a = await probe()
-    if (a !== undefined) return a
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === "string" ? what : what()}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 export interface Lab {
   readonly dir: string
@@ -74,15 +59,6 @@ export const labConfig = (port: number, extra = "") => `maglev:
         - name: fallback
           backends: {web3: {}}
 ${extra}`
-
-const listen = (server: http.Server, host: string, port: number) =>
-  new Promise<number>((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(port, host, () => {
-      server.off("error", reject)
-      resolve((server.address() as AddressInfo).port)
-    })
-  })
 
 /** Three servers on one port, one per loopback address. */
 const startServers = async (healthy: Map<string, boolean>) => {
@@ -134,37 +110,16 @@ export const startLab = async (options: LabOptions = {}): Promise<Lab> => {
     fs.rmSync(dir, { recursive: true, force: true })
   }
   try {
-    const apiSocket = path.join(dir, "api.sock")
-    const statsSocket = path.join(dir, "stats.sock")
-    if (options.noVpp !== true) {
-      const sim = spawn(process.execPath, [...VPPSIM, "--api-socket", apiSocket, "--stats-socket", statsSocket], {
-        cwd: repoRoot,
-        stdio: ["ignore", "pipe", "inherit"]
-      })
-      children.push(sim)
-      const simLog = jsonLines(sim)
-      await until("vppsim-ready", () => simLog.find((r) => r.annotations.event === "vppsim-ready"))
-    }
+    const sockets = options.noVpp === true ? simSockets(dir) : await startVppsim(dir, children)
     const configFile = path.join(dir, "maglev.yaml")
     fs.writeFileSync(configFile, labConfig(port))
-    const maglevd = spawn(process.execPath, [
-      ...MAGLEVD,
-      "--config",
+    const { log, url: rpc } = await startMaglevd({
       configFile,
-      "--vpp-api-addr",
-      options.noVpp === true ? "" : apiSocket,
-      "--vpp-stats-addr",
-      statsSocket,
-      "--rpc-addr",
-      "127.0.0.1:0",
-      "--metrics-addr",
-      "",
-      ...(options.flags ?? [])
-    ], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })
-    children.push(maglevd)
-    const log = jsonLines(maglevd)
-    const listening = await until("rpc-listen", () => log.find((r) => r.annotations.event === "rpc-listen"))
-    const url = String(listening.annotations.url).replace(/\/rpc$/, "")
+      apiSocket: options.noVpp === true ? "" : sockets.apiSocket,
+      statsSocket: sockets.statsSocket,
+      flags: options.flags ?? []
+    }, children)
+    const url = rpc.replace(/\/rpc$/, "")
     return {
       dir,
       url,
