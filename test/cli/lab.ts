@@ -4,14 +4,13 @@
  * the test says), and maglevd programming the simulator, with its RPC API on
  * an ephemeral port. `maglevc` runs the CLI as a process against it.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { LogRecord } from "../support/jsonLines.js"
-import { listen, simSockets, startMaglevd, startVppsim, until } from "../support/labProcs.js"
-import { repoRoot } from "../support/paths.js"
+import { listen, type Ran, runToEnd, simSockets, startMaglevd, startVppsim, until } from "../support/labProcs.js"
 import { program } from "../support/programs.js"
 
 export { until }
@@ -138,32 +137,16 @@ export const startLab = async (options: LabOptions = {}): Promise<Lab> => {
   }
 }
 
-export interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
+export type Run = Ran
 
-/** Runs maglevc once (one-shot, or a script on stdin). */
+/** Runs maglevc once (one-shot, or a script on stdin), without the operator's maglevc variables. */
 export const maglevc = (
   args: ReadonlyArray<string>,
   options: { readonly env?: NodeJS.ProcessEnv; readonly input?: string } = {}
-): Promise<Run> =>
-  new Promise((resolve, reject) => {
-    const env = { ...process.env }
-    delete env.NO_COLOR
-    delete env.MAGLEV_SERVER
-    delete env.MAGLEV_RPC_TOKEN_FILE
-    const child = spawn(process.execPath, [...MAGLEVC, ...args], {
-      cwd: repoRoot,
-      env: { ...env, ...options.env },
-      stdio: ["pipe", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-    child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-    child.stdin.end(options.input ?? "")
-  })
+): Promise<Run> => {
+  const env = { ...process.env }
+  delete env.NO_COLOR
+  delete env.MAGLEV_SERVER
+  delete env.MAGLEV_RPC_TOKEN_FILE
+  return runToEnd("maglevc", args, { env: { ...env, ...options.env }, input: options.input ?? "" })
+}

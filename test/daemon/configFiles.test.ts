@@ -7,32 +7,15 @@
  * business (`npm run bench -- cli`), not this test's.
  */
 import { describe, expect, it } from "vitest"
-import { execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { bigConfig } from "../config/bigConfig.js"
+import { runToEnd } from "../support/labProcs.js"
 import { repoRoot } from "../support/paths.js"
-import { program } from "../support/programs.js"
 
-const MAGLEVD = program("maglevd")
-
-interface Ran {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const maglevd = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}): Promise<Ran> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...MAGLEVD, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-    child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-  })
+const maglevd = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) => runToEnd("maglevd", args, { env: { ...process.env, ...env } })
 
 const withDir = async (f: (dir: string) => Promise<void>) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "maglevd-files-"))

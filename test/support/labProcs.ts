@@ -2,14 +2,14 @@
  * The processes of the test labs that run the real daemons (test/cli/lab.ts,
  * test/api/lab.ts): vppsim on Unix sockets in the lab's directory, and
  * maglevd programming it with its RPC API on an ephemeral loopback port, each
- * waited for by its own log line, not by time.
+ * waited for by its own log line, not by time; and a program run to its end.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import type * as net from "node:net"
 import * as path from "node:path"
 import { jsonLines, type LogRecord } from "./jsonLines.js"
 import { repoRoot } from "./paths.js"
-import { program } from "./programs.js"
+import { program, type ProgramName } from "./programs.js"
 
 /**
  * Polls until `probe` gives a value (wall time: these are real processes). The bound only says what
@@ -91,3 +91,33 @@ export const startMaglevd = async (
   const listening = await until("rpc-listen", () => log.find((r) => r.annotations.event === "rpc-listen"))
   return { child, log, url: String(listening.annotations.url) }
 }
+
+export interface Ran {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/**
+ * Runs one of the programs to its end: its exit status and all it wrote. `env`: its whole
+ * environment; `input`: what it reads on stdin (none: stdin closed).
+ */
+export const runToEnd = (
+  name: ProgramName,
+  args: ReadonlyArray<string>,
+  options: { readonly env?: NodeJS.ProcessEnv; readonly input?: string } = {}
+): Promise<Ran> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...program(name), ...args], {
+      cwd: repoRoot,
+      env: options.env ?? process.env,
+      stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()))
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
+    child.on("error", reject)
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+    child.stdin?.end(options.input)
+  })
