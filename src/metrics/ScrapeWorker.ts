@@ -54,6 +54,8 @@ interface Flight {
   readonly id: number
   readonly waiters: Set<http.ServerResponse>
   abandoned: boolean
+  /** The main thread's part it writes from, once chosen. */
+  part?: Part
 }
 
 const serve = (settings: WorkerSettings, post: (m: FromWorker, transfer?: ReadonlyArray<ArrayBuffer>) => void) => {
@@ -63,8 +65,8 @@ const serve = (settings: WorkerSettings, post: (m: FromWorker, transfer?: Readon
   let lastPart: Part | undefined
   /** Each configuration's layout by key, as the main thread sent it (once). */
   const layouts = new Map<number, Columns.Layout>()
-  /** The part the render in flight writes from. */
-  let using: Part | undefined
+  /** The parts renders write from (one, but for an abandoned render that has not seen it yet). */
+  const held = new Map<Part, number>()
   /** Who waits for the part of which render. */
   const partWaiters = new Map<number, (part: Part) => void>()
   let nextId = 0
@@ -96,28 +98,40 @@ const serve = (settings: WorkerSettings, post: (m: FromWorker, transfer?: Readon
     // Parts come in the order the main thread posted them: each is the newest.
     const old = lastPart
     lastPart = part
-    if (old !== undefined && old !== using) giveBack(old)
+    if (old !== undefined && !held.has(old)) giveBack(old)
     // The layouts of the parts kept: the last one and the one a render writes from.
-    for (const key of layouts.keys()) if (key !== part.columns.layout && key !== using?.columns.layout) layouts.delete(key)
+    const kept = new Set([part.columns.layout, ...[...held.keys()].map((h) => h.columns.layout)])
+    for (const key of layouts.keys()) if (!kept.has(key)) layouts.delete(key)
     const waiter = partWaiters.get(m.id)
     partWaiters.delete(m.id)
     waiter?.(part)
   }
 
-  /** The main thread's part for render `id`: its answer, or past `partWaitMs` the last one there is. */
-  const partFor = (id: number): Promise<{ readonly part: Part; readonly stale: boolean }> =>
+  /**
+   * The main thread's part for render `f`: its answer, or past `partWaitMs`
+   * the last one there is. The part is the render's (`held`: not given back)
+   * from the moment it is chosen, not from when the render gets to it: other
+   * parts may come while the render writes the store's half.
+   */
+  const partFor = (f: Flight): Promise<{ readonly part: Part; readonly stale: boolean }> =>
     new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined
-      partWaiters.set(id, (part) => {
+      const choose = (part: Part, stale: boolean) => {
+        if (f.abandoned) return
+        held.set(part, (held.get(part) ?? 0) + 1)
+        f.part = part
+        resolve({ part, stale })
+      }
+      partWaiters.set(f.id, (part) => {
         if (timer !== undefined) clearTimeout(timer)
-        resolve({ part, stale: false })
+        choose(part, false)
       })
-      post({ _tag: "PartRequest", id })
+      post({ _tag: "PartRequest", id: f.id })
       timer = setTimeout(() => {
         timer = undefined
         if (lastPart === undefined) return // nothing to fall back on: the answer it is
-        partWaiters.delete(id)
-        resolve({ part: lastPart, stale: true })
+        partWaiters.delete(f.id)
+        choose(lastPart, true)
       }, settings.partWaitMs)
     })
 
@@ -158,18 +172,25 @@ const serve = (settings: WorkerSettings, post: (m: FromWorker, transfer?: Readon
     const start = performance.now()
     const stopped = () => f.abandoned
     // Asked first: the main thread reads its part while this thread writes the store's half.
-    const partPromise = partFor(f.id)
-    const before = replica.sources()
-    const store = await writeGroups(before, undefined, { sliceMs: settings.sliceMs, capacity: sizes.store, reuse: take("store"), stopped })
-    if (store === undefined || f.abandoned) return
-    const { part, stale } = await partPromise
-    if (f.abandoned) return
-    using = part
+    const partPromise = partFor(f)
     try {
+      const before = replica.sources()
+      const store = await writeGroups(before, undefined, { sliceMs: settings.sliceMs, capacity: sizes.store, reuse: take("store"), stopped })
+      if (store === undefined || f.abandoned) return
+      const { part, stale } = await partPromise
+      if (f.abandoned) return
       await finish(f, part, stale, start, before, store)
     } finally {
-      using = undefined
-      if (part !== lastPart) giveBack(part)
+      // The part this render chose (if it got to choose one) is free again.
+      const part = f.part
+      if (part !== undefined) {
+        const n = (held.get(part) ?? 1) - 1
+        if (n > 0) held.set(part, n)
+        else {
+          held.delete(part)
+          if (part !== lastPart) giveBack(part)
+        }
+      }
     }
   }
 

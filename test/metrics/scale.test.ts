@@ -118,5 +118,22 @@ describe("/metrics at 10,000 backends", () => {
       expect(stale.get("maglev_probe_total")!.samples.filter((s) => s.labels["backend"]?.startsWith(PREFIX))).toHaveLength(N * 4)
       expect(stale.get("maglev_backend_state")!.samples.filter((s) => s.labels["backend"]?.startsWith(PREFIX))).toHaveLength(N * 6)
       expect((yield* server.stats).stale).toBe(1)
+
+      // A server that never waits for this thread's part: every render after the first takes the last part there is,
+      // and this thread's answers come in while renders write (the store's half takes several slices here); each
+      // scrape is whole.
+      const eager = Context.get(yield* Layer.build(MetricsServer.layer({ port: 0, partWaitMs: 0 }).pipe(Layer.provide(daemon))), MetricsServer.MetricsServer)
+      const sizes: Array<number> = []
+      for (let i = 0; i < 6; i++) {
+        const body = yield* Effect.promise(async () => {
+          const r = await fetch(eager.url)
+          expect(r.status).toBe(200)
+          return r.text()
+        })
+        expect(body.endsWith("\n")).toBe(true)
+        sizes.push(body.length)
+      }
+      expect(sizes.every((n) => n > 15_000_000), `${sizes}`).toBe(true)
+      expect((yield* eager.stats).stale).toBeGreaterThanOrEqual(1)
     }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger))), 180_000)
 })
