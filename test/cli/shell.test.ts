@@ -168,7 +168,9 @@ describe("maglevc interactive shell (tmux, real maglevd on vppsim)", { timeout: 
     keys(s, "watch events", "Enter")
     await waitScreen(s, "watching", (t) => /^watching; any key stops$/m.test(t))
     await lab.stopServer("127.0.0.2")
-    await waitScreen(s, "web2 down", (t) => /^\S+Z backend web2 up -> down \(probe: L4CON/m.test(t))
+    const web2 = () => JSON.stringify(lab.log.filter((r) => r.annotations.backend === "web2").map((r) => r.annotations))
+    await until(() => `web2 down; the screen:\n${screen(s)}\nmaglevd's web2 records: ${web2()}`, () =>
+      /^\S+Z backend web2 up -> down \(probe: L4CON/m.test(screen(s)) ? true : undefined)
     keys(s, "q")
     await waitScreen(s, "the prompt after the watch", (t) => lastLine(t) === "maglev>")
     keys(s, "help", "Enter")
