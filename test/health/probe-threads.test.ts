@@ -153,6 +153,30 @@ describe("probes on worker threads", () => {
       expect(answers).toEqual([])
     }).pipe(Effect.scoped))
 
+  it.live("a slot's detail crosses only when it changes, and every round still gets its own", () =>
+    Effect.gen(function*() {
+      // Answers in this order, one a connection.
+      const statuses = ["200 OK", "200 OK", "503 Nope", "503 Nope", "200 OK", "503 Busy"]
+      const s = yield* Effect.acquireRelease(
+        Effect.async<net.Server & { port: number }>((resume) => {
+          let n = 0
+          const srv = net.createServer((socket) => {
+            socket.on("error", () => {})
+            socket.once("data", () => socket.end(`HTTP/1.1 ${statuses[n++ % statuses.length]}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`))
+          })
+          srv.listen(0, "127.0.0.1", () => resume(Effect.succeed(Object.assign(srv, { port: (srv.address() as net.AddressInfo).port }))))
+        }),
+        (srv) => Effect.promise(() => new Promise<void>((r) => srv.close(() => r())))
+      )
+      const target = req("127.0.0.1", s.port).target
+      const details: Array<string> = []
+      for (let i = 0; i < statuses.length; i++) {
+        const o = yield* probe({ target, scheduledAt: Date.now() })
+        details.push("code" in o ? `${o.code} ${o.detail}` : "skipped")
+      }
+      expect(details).toEqual(["L7OK HTTP 200 OK", "L7OK HTTP 200 OK", "L7STS HTTP 503 Nope", "L7STS HTTP 503 Nope", "L7OK HTTP 200 OK", "L7STS HTTP 503 Busy"])
+    }).pipe(Effect.scoped))
+
   it.live("a thread that dies is replaced; its rounds in flight come back skipped, not failed", () =>
     Effect.gen(function*() {
       const s = yield* server

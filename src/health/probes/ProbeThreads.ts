@@ -11,8 +11,9 @@
  *
  * Per probe, one request goes to a worker and one outcome comes back; both
  * are batched per event-loop turn (one postMessage per turn and direction,
- * flushed by setImmediate), as flat arrays of numbers and strings, which the
- * structured clone copies cheaply. A check's settings go to a worker once,
+ * flushed by setImmediate): the numbers as one Float64Array, its buffer
+ * transferred (internal/ProbeWire.ts, Batch), and an outcome's detail only
+ * when it is not its slot's last. A check's settings go to a worker once,
  * with the first probe that needs them (identical settings share one entry,
  * so reloads do not grow it).
  *
@@ -30,10 +31,10 @@
 import type { Worker } from "node:worker_threads"
 import type { HealthCheck } from "../../config/Config.js"
 import { spawnBeside } from "../../internal/WorkerEntry.js"
-import { PROBE_CODES, probeResult, type ProbeResult } from "../ProbeResult.js"
+import { isPass, PROBE_CODES, probeResult, type ProbeResult } from "../ProbeResult.js"
 import type { ProbeRequest } from "../Prober.js"
 import { type ProbeOutcome, skipped } from "../SelfLate.js"
-import { type CheckWire, OUTCOME_SLOTS, type ToWorker, type FromWorker } from "./internal/ProbeWire.js"
+import { Batch, type CheckWire, OUTCOME_SLOTS, type ToWorker, type FromWorker } from "./internal/ProbeWire.js"
 import { probeCheckOf } from "./Probe.js"
 
 // --- The protocol (internal/ProbeWire.ts; ProbeWorker.ts is the other side) ---------
@@ -67,12 +68,16 @@ const intern = (detail: string): string => {
   return detail
 }
 
-const decodeOutcome = (done: ReadonlyArray<number | string>, at: number): ProbeOutcome => {
-  const code = done[at + 2] as number
-  if (code < 0) return skipped(done[at + 3] as number)
-  const result: ProbeResult = probeResult(PROBE_CODES[code]!, done[at + 3] as number, intern(done[at + 4] as string))
-  const selfLate = done[at + 5] as number
-  return selfLate >= 0 ? { ...result, selfLateMs: selfLate } : result
+/** An outcome from its numbers and the slot's detail (sent only when it changed: the slot keeps it). */
+const decodeOutcome = (done: Float64Array, at: number, detail: string): ProbeOutcome => {
+  const code = done[at + 2]!
+  if (code < 0) return skipped(done[at + 3]!)
+  const name = PROBE_CODES[code]!
+  const selfLate = done[at + 5]!
+  if (selfLate < 0) return probeResult(name, done[at + 3]!, detail)
+  // One literal (a spread adding selfLateMs gave every such object a hidden class of its own).
+  const result: ProbeResult = { ok: isPass(name), code: name, durationMs: done[at + 3]!, detail, selfLateMs: selfLate }
+  return result
 }
 
 // --- The main thread's side --------------------------------------------------------
@@ -90,6 +95,8 @@ class Slot {
   deliver: ((outcome: ProbeOutcome) => void) | undefined = undefined
   /** The worker has this slot's target (a new worker has none). */
   bound = false
+  /** The detail of this slot's last outcome: the worker sends one only when it changed. */
+  detail = ""
   /** Where the round's start waits in `thread.start` (flush `thread.flushes`), to take it back if cancelled before it goes. */
   startAt = -1
   startFlush = -1
@@ -108,7 +115,7 @@ class Slot {
     this.deliver = undefined
     if (this.startFlush === t.flushes) {
       // Not sent yet: the worker skips it.
-      t.start[this.startAt + 1] = -1
+      t.start.set(this.startAt + 1, -1)
     } else {
       t.cancel.push(this.id, this.round)
       scheduleFlushOf(t)
@@ -123,7 +130,7 @@ interface Thread {
   checks: Set<number>
   pendingChecks: Array<readonly [number, CheckWire]>
   bind: Array<number | string>
-  start: Array<number>
+  readonly start: Batch
   cancel: Array<number>
   /** Messages sent so far. */
   flushes: number
@@ -199,18 +206,18 @@ export const make = (options: ProbeThreadsOptions): ProbeThreads => {
     flushScheduled = false
     for (const t of threads) {
       if (t.start.length === 0 && t.cancel.length === 0) continue
+      const start = t.start.take()
       const message: ToWorker = {
         ...(t.pendingChecks.length > 0 ? { checks: t.pendingChecks } : {}),
         ...(t.cancel.length > 0 ? { cancel: t.cancel } : {}),
         ...(t.bind.length > 0 ? { bind: t.bind } : {}),
-        ...(t.start.length > 0 ? { start: t.start } : {})
+        start
       }
       t.pendingChecks = []
       t.bind = []
-      t.start = []
       t.cancel = []
       t.flushes++
-      t.worker.postMessage(message)
+      t.worker.postMessage(message, [start.buffer])
     }
   }
   const scheduleFlush = () => {
@@ -223,15 +230,20 @@ export const make = (options: ProbeThreadsOptions): ProbeThreads => {
     if (message.lagMs !== undefined) t.lagMs = message.lagMs
     const done = message.done
     if (done === undefined) return
+    const details = message.details
     for (let at = 0; at < done.length; at += OUTCOME_SLOTS) {
-      const slot = t.slots[done[at] as number]
+      const slot = t.slots[done[at]!]
+      if (slot === undefined) continue
+      // A new detail is the slot's from now on, whether or not its round is still wanted.
+      const detailAt = done[at + 4]!
+      if (detailAt >= 0 && details !== undefined) slot.detail = intern(details[detailAt]!)
       // Cancelled meanwhile: the fiber that wanted it is gone.
-      if (slot === undefined || slot.round !== done[at + 1] || slot.deliver === undefined) continue
+      if (slot.round !== done[at + 1] || slot.deliver === undefined) continue
       const deliver = slot.deliver
       slot.deliver = undefined
       slot.round = -1
-      options.observeLate(done[at + 6] as number)
-      deliver(decodeOutcome(done, at))
+      options.observeLate(done[at + 6]!)
+      deliver(decodeOutcome(done, at, slot.detail))
     }
   }
 
@@ -242,7 +254,7 @@ export const make = (options: ProbeThreadsOptions): ProbeThreads => {
       checks: new Set(),
       pendingChecks: [],
       bind: [],
-      start: [],
+      start: new Batch(),
       cancel: [],
       flushes: 0,
       slots: [],
@@ -263,7 +275,7 @@ export const make = (options: ProbeThreadsOptions): ProbeThreads => {
         t.checks = new Set()
         t.pendingChecks = []
         t.bind = []
-        t.start = []
+        t.start.clear()
         t.cancel = []
         t.flushes++
         attach()
@@ -324,7 +336,10 @@ export const make = (options: ProbeThreadsOptions): ProbeThreads => {
       slot.deliver = deliver
       slot.startAt = t.start.length
       slot.startFlush = t.flushes
-      t.start.push(slot.id, slot.round, request.scheduledAt, request.skipIfLateMs ?? -1)
+      t.start.push(slot.id)
+      t.start.push(slot.round)
+      t.start.push(request.scheduledAt)
+      t.start.push(request.skipIfLateMs ?? -1)
       scheduleFlush()
       return slot.cancel
     },

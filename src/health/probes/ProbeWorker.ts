@@ -14,6 +14,7 @@
 import { parentPort } from "node:worker_threads"
 import { LoopLag } from "./internal/LoopLag.js"
 import {
+  Batch,
   BIND_SLOTS,
   CANCEL_SLOTS,
   type CheckWire,
@@ -45,6 +46,8 @@ class Slot {
   target: Target | undefined = undefined
   /** The main thread's number for the round in flight. */
   round = -1
+  /** The detail last sent for this slot (since its target was bound): the main thread keeps it too. */
+  detail: string | undefined = undefined
   readonly scheduled: ScheduledStart
 
   constructor(
@@ -67,16 +70,23 @@ const serve = (port: NonNullable<typeof parentPort>): void => {
   lag.start()
   const checks = new Map<number, CheckWire>()
   const slots: Array<Slot | undefined> = []
-  let done: Array<number | string> = []
+  const done = new Batch()
+  let details: Array<string> = []
   let flushScheduled = false
   const flush = () => {
     flushScheduled = false
-    const message: FromWorker = { done }
-    done = []
-    port.postMessage(message)
+    const numbers = done.take()
+    const message: FromWorker = details.length > 0 ? { done: numbers, details } : { done: numbers }
+    details = []
+    port.postMessage(message, [numbers.buffer])
   }
   const report = (slot: Slot, outcome: ProbeOutcome) => {
-    encodeOutcome(done, slot.id, slot.round, outcome, slot.scheduled.startLateMs)
+    let detailAt = -1
+    if (!("_tag" in outcome) && outcome.detail !== slot.detail) {
+      slot.detail = outcome.detail
+      detailAt = details.push(outcome.detail) - 1
+    }
+    encodeOutcome(done, slot.id, slot.round, outcome, detailAt, slot.scheduled.startLateMs)
     slot.round = -1
     if (!flushScheduled) {
       flushScheduled = true
@@ -93,6 +103,7 @@ const serve = (port: NonNullable<typeof parentPort>): void => {
     }
     slot.scheduled.cancel()
     slot.round = -1
+    slot.detail = undefined
     slot.target = { address, netns, check }
   }
   const start = (id: number, round: number, due: number, skipIfLateMs: number) => {
