@@ -16,8 +16,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { repoRoot } from "../support/paths.js"
 import { closeServer, type Lab, MAGLEVC, startLab, until } from "./lab.js"
 
-const socket = `maglevc-test-${process.pid}`
-const tmux = (...args: Array<string>) => execFileSync("tmux", ["-L", socket, ...args], { encoding: "utf8" })
+/** tmux's server socket, in the shell's temporary HOME (with -L, tmux left it in /tmp/tmux-UID after kill-server). */
+const socket = () => path.join(home, "tmux.sock")
+const tmux = (...args: Array<string>) => execFileSync("tmux", ["-S", socket(), ...args], { encoding: "utf8" })
 
 /** The screen as the operator sees it (wrapped lines joined), without trailing blank lines. */
 const screen = (session: string) => tmux("capture-pane", "-p", "-J", "-t", session).replace(/\n+$/, "")
@@ -85,7 +86,7 @@ const colours = (session: string) => tmux("capture-pane", "-p", "-e", "-t", sess
 
 const alive = (session: string) => {
   try {
-    execFileSync("tmux", ["-L", socket, "has-session", "-t", session], { stdio: "ignore" })
+    execFileSync("tmux", ["-S", socket(), "has-session", "-t", session], { stdio: "ignore" })
     return true
   } catch {
     return false
