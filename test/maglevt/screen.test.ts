@@ -13,8 +13,9 @@ import { until } from "../cli/lab.js"
 import { repoRoot } from "../support/paths.js"
 import { type Lab, MAGLEVT, startLab } from "./lab.js"
 
-const socket = `maglevt-test-${process.pid}`
-const tmux = (...args: Array<string>) => execFileSync("tmux", ["-L", socket, ...args], { encoding: "utf8" })
+/** tmux's server socket, in the lab's temporary directory (with -L, tmux left it in /tmp/tmux-UID after kill-server). */
+const socket = () => path.join(lab.dir, "tmux.sock")
+const tmux = (...args: Array<string>) => execFileSync("tmux", ["-S", socket(), ...args], { encoding: "utf8" })
 const screen = (session: string) => tmux("capture-pane", "-p", "-t", session).replace(/\n+$/, "")
 const colours = (session: string) => tmux("capture-pane", "-p", "-e", "-t", session)
 const waitScreen = (session: string, what: string, pred: (text: string) => boolean) =>
@@ -32,12 +33,14 @@ describe("maglevt full-screen view (tmux)", () => {
     lab = await startLab()
   })
   afterAll(async () => {
+    if (lab === undefined) return
     try {
-      tmux("kill-server")
+      execFileSync("tmux", ["-S", socket(), "kill-server"], { stdio: "ignore" })
     } catch {
-      // no server left
+      // no server left: it exits with its last session
     }
-    await lab?.stop()
+    // Removes the directory, tmux's socket with it.
+    await lab.stop()
   })
 
   it("shows the VIPs, the tally and the errors; follows a resize; q quits with 0", async () => {
