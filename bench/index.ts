@@ -63,7 +63,7 @@ if (want("check")) await cli.runCheck()
 
 if (want("metrics")) {
   for (const n of [1_000, 10_000]) metrics.print(await metrics.runIsolated(n))
-  console.log("  (target at 10,000: <= 50 ms per render)")
+  console.log("  (target at 10,000: a scrape <= 50 ms, first byte to last)")
 }
 
 if (want("soak")) await soak.run(flags)

@@ -1,18 +1,32 @@
 /**
  * GET /metrics at scale: the exposition of N backends (probe counters by
  * code, an 11-bucket duration histogram, state gauges, transitions, weights)
- * rendered again and again, as the endpoint does (in slices, yielding to the
- * event loop). Prints render time p50/p99, CPU per render, the body's size,
- * and the longest the event loop was blocked. Each N runs in a fresh process:
- * the metric store is global. Then the same renders with the event loop
- * busy (10 ms of other work per turn, as a daemon probing 10,000 backends),
- * with the default slices and with 2 ms ones: each yield costs a turn.
- * Target at 10,000 backends: <= 50 ms per render.
+ * rendered again and again in process, as `Server.routes` does (in slices,
+ * yielding to the event loop). Prints render time p50/p99, CPU per render,
+ * the body's size, and the longest the event loop was blocked. Each N runs in
+ * a fresh process: the metric store is global. Then the same renders with the
+ * event loop busy (10 ms of other work per turn, as a daemon probing 10,000
+ * backends), with the default slices and with 2 ms ones: each yield costs a
+ * turn.
+ *
+ * Then whole scrapes over HTTP (curl, another process: time to the first
+ * byte and to the last), of a daemon probing N backends every second (a
+ * scripted prober: every probe on this thread), side by side: the scrape
+ * worker (`MetricsServer.layer`, what maglevd serves) and the in-process
+ * route (`Server.routes`, how maglevd served it before), alternately; with
+ * the main thread only probing, and with it also blocked 150 ms every 500 ms
+ * (as a major garbage collection of a daemon at 10,000 backends pauses it).
+ * Target at 10,000 backends: a scrape <= 50 ms, first byte to last.
  */
-import { Effect, HashMap, Metric } from "effect"
-import { fork } from "node:child_process"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import { Context, Effect, HashMap, Layer, Logger, Metric } from "effect"
+import { execFile, fork } from "node:child_process"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
+import * as Daemon from "../src/daemon/Daemon.js"
+import * as Prober from "../src/health/Prober.js"
+import { probeResult } from "../src/health/ProbeResult.js"
+import * as HttpListener from "../src/internal/HttpListener.js"
 import * as Gauges from "../src/metrics/Gauges.js"
 import * as Prometheus from "../src/metrics/Prometheus.js"
 import * as Server from "../src/metrics/Server.js"
@@ -37,6 +51,18 @@ export interface MetricsFigures {
   /** The first render of a configuration (its layout and names made as it writes): wall ms, and a 1 ms timer's worst delay meanwhile. */
   readonly firstMs: number
   readonly firstMaxLoopDelayMs: number
+  /** Whole scrapes over HTTP, by server and condition (see `scrapes`). */
+  readonly scrapes: ReadonlyArray<ScrapeFigures>
+}
+
+export interface ScrapeFigures {
+  readonly server: "worker" | "in-process"
+  readonly condition: "probing" | "probing, 150 ms pauses"
+  readonly scrapes: number
+  readonly firstByteP50Ms: number
+  readonly wholeP50Ms: number
+  readonly wholeMaxMs: number
+  readonly bytes: number
 }
 
 /** What other work costs each turn of the loop in the busy figure (a daemon busy with probes and their results). */
@@ -103,6 +129,7 @@ export const run = async (backends: number, budgetMs = 5000): Promise<MetricsFig
   const busyP50Ms = await busy(undefined)
   const busyP50Ms2 = await busy(2)
   return {
+    scrapes: [],
     backends,
     renders: times.length,
     bytes,
@@ -127,20 +154,98 @@ export const print = (f: MetricsFigures): void => {
   console.log(`  busy loop     render p50 ${f.busyP50Ms.toFixed(0)} ms (wall) with ${Prometheus.DEFAULT_SLICE_MS} ms slices, ${f.busyP50Ms2.toFixed(0)} ms with 2 ms slices, the loop doing ${BUSY_TURN_MS} ms of other work per turn`)
   console.log(`  first render  ${f.firstMs.toFixed(0)} ms (wall) after a configuration is taken (its backends' names made as it writes); a 1 ms timer's worst delay meanwhile ${f.firstMaxLoopDelayMs.toFixed(1)} ms`)
   console.log(`  event loop    longest slice of writing ${f.longestSliceMs.toFixed(1)} ms (wall: GC and the OS preempting us count); a 1 ms timer's worst delay ${f.maxLoopDelayMs.toFixed(1)} ms (the unsliced start of a render too)`)
+  for (const x of f.scrapes) {
+    console.log(`  scrape        ${x.server.padEnd(10)} ${x.condition.padEnd(23)} whole body p50 ${x.wholeP50Ms.toFixed(0)} ms, max ${x.wholeMaxMs.toFixed(0)} ms; first byte p50 ${x.firstByteP50Ms.toFixed(0)} ms (${x.scrapes} scrapes over HTTP, ${(x.bytes / 2 ** 20).toFixed(1)} MiB)`)
+  }
 }
 
-/** Runs one figure in a fresh process. */
-export const runIsolated = (backends: number): Promise<MetricsFigures> =>
+/** One curl: seconds to the first byte and to the last, and the size. */
+const curl = (url: string) =>
+  new Promise<{ readonly firstMs: number; readonly wholeMs: number; readonly bytes: number }>((resolve, reject) =>
+    execFile("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code} %{time_starttransfer} %{time_total} %{size_download}", url], (error, stdout) => {
+      if (error !== null) return reject(new Error(`curl ${url}: ${error.message}`))
+      const [code, first, whole, size] = stdout.split(" ")
+      if (code !== "200") return reject(new Error(`curl ${url}: HTTP ${code}`))
+      resolve({ firstMs: Number(first) * 1000, wholeMs: Number(whole) * 1000, bytes: Number(size) })
+    }))
+
+/** The in-process route on a listener of its own, as maglevd served /metrics before the scrape worker. */
+const inProcessServer = Effect.gen(function*() {
+  const mount = yield* Server.routes
+  const listener = yield* HttpListener.listen({ host: "127.0.0.1", port: 0 })
+  yield* HttpListener.serveRouter(listener, mount(HttpRouter.empty))
+  return `${listener.origin}${Server.PATH}`
+})
+
+/** Blocks this thread `ms` every `everyMs` (a stand-in for the main heap's major collections). */
+const pauses = (ms: number, everyMs: number) => {
+  const timer = setInterval(() => {
+    const end = performance.now() + ms
+    while (performance.now() < end) { /* paused */ }
+  }, everyMs)
+  return () => clearInterval(timer)
+}
+
+/** Whole scrapes of a daemon probing N backends, worker and in-process alternately, 8 of each per condition. */
+const scrapes = (backends: number): Promise<ReadonlyArray<ScrapeFigures>> => {
+  const config = scaleConfig(backends, "s")
+  const prober = Prober.layerFrom(() => Effect.succeed(probeResult("L7OK", 1, "HTTP 200")))
+  const daemon = Daemon.layer(config, { apiSocket: "", statsSocket: "" }).pipe(Layer.provide(prober))
+  return Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const context = yield* Layer.build(Server.layer({ port: 0 }).pipe(Layer.provideMerge(daemon)))
+    const urls = { worker: Context.get(context, Server.MetricsServer).url, "in-process": yield* inProcessServer.pipe(Effect.provide(context)) }
+    return yield* Effect.promise(async () => {
+      // Every backend probed a few times.
+      await new Promise((r) => setTimeout(r, 5000))
+      for (const url of Object.values(urls)) for (let i = 0; i < 2; i++) await curl(url)
+      const out: Array<ScrapeFigures> = []
+      for (const condition of ["probing", "probing, 150 ms pauses"] as const) {
+        const stop = condition === "probing" ? () => {} : pauses(150, 500)
+        const runs = { worker: [] as Array<Awaited<ReturnType<typeof curl>>>, "in-process": [] as Array<Awaited<ReturnType<typeof curl>>> }
+        for (let i = 0; i < 8; i++) {
+          for (const server of ["worker", "in-process"] as const) {
+            runs[server].push(await curl(urls[server]))
+            await new Promise((r) => setTimeout(r, 300))
+          }
+        }
+        stop()
+        for (const server of ["worker", "in-process"] as const) {
+          const r = runs[server]
+          const whole = Float64Array.from(r.map((x) => x.wholeMs)).sort()
+          out.push({
+            server,
+            condition,
+            scrapes: r.length,
+            firstByteP50Ms: percentile(Float64Array.from(r.map((x) => x.firstMs)).sort(), 0.5),
+            wholeP50Ms: percentile(whole, 0.5),
+            wholeMaxMs: whole[whole.length - 1]!,
+            bytes: r[r.length - 1]!.bytes
+          })
+        }
+      }
+      return out
+    })
+  })).pipe(Effect.provide(Logger.remove(Logger.defaultLogger))))
+}
+
+/** Runs one figure in a fresh process (the metric store is the process's): the renders, then the scrapes in another. */
+export const runIsolated = async (backends: number): Promise<MetricsFigures> => {
+  const renders = await inChild<MetricsFigures>(backends, "render")
+  return { ...renders, scrapes: await inChild<ReadonlyArray<ScrapeFigures>>(backends, "scrape") }
+}
+
+const inChild = <A>(backends: number, what: "render" | "scrape"): Promise<A> =>
   new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ["--child", String(backends)], {
+    const child = fork(fileURLToPath(import.meta.url), ["--child", String(backends), what], {
       execArgv: ["--import", "tsx"],
       stdio: ["ignore", "inherit", "inherit", "ipc"]
     })
-    child.once("message", (figures) => resolve(figures as MetricsFigures))
-    child.once("exit", (code) => code !== 0 && reject(new Error(`metrics benchmark exited with ${code}`)))
+    child.once("message", (figures) => resolve(figures as A))
+    child.once("exit", (code) => code !== 0 && reject(new Error(`metrics benchmark (${what}) exited with ${code}`)))
   })
 
 if (process.argv[2] === "--child" && process.send !== undefined) {
-  const figures = await run(Number(process.argv[3]))
+  const backends = Number(process.argv[3])
+  const figures = process.argv[4] === "scrape" ? await scrapes(backends) : await run(backends)
   process.send(figures, () => process.exit(0))
 }

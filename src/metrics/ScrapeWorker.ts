@@ -42,6 +42,7 @@ import type { EndpointStats, FromWorker, ToWorker, WorkerSettings } from "./inte
 import { Replica } from "./Store.js"
 
 const PATH = "/metrics"
+const PREFETCH_IDLE_MS = 5 * 60_000
 
 interface Part {
   readonly id: number
@@ -90,7 +91,34 @@ const serve = (settings: WorkerSettings, post: (m: FromWorker, transfer?: Readon
 
   const statsNow = (): EndpointStats => ({ ...stats, waiting: flight?.waiters.size ?? 0 })
 
+  /**
+   * Between scrapes, a part every `prefetchMs` (one at a time; 0: never): when the
+   * main thread does not answer a scrape in time, the part that scrape gets
+   * is at most that old (plus the main thread's own lateness), not as old as
+   * the last scrape. Only while scraped: it stops `PREFETCH_IDLE_MS` after
+   * the last scrape. ~3-8 ms of the main thread's CPU per part at 10,000
+   * backends.
+   */
+  let prefetchTimer: NodeJS.Timeout | undefined
+  let prefetching: number | undefined
+  let lastScrapeAt = 0
+  const prefetch = () => {
+    if (performance.now() - lastScrapeAt > PREFETCH_IDLE_MS) {
+      clearInterval(prefetchTimer)
+      prefetchTimer = undefined
+      return
+    }
+    if (prefetching !== undefined || flight !== undefined) return
+    prefetching = ++nextId
+    post({ _tag: "PartRequest", id: prefetching })
+  }
+  const scraped = () => {
+    lastScrapeAt = performance.now()
+    if (settings.prefetchMs > 0) prefetchTimer ??= setInterval(prefetch, settings.prefetchMs)
+  }
+
   const onPart = (m: Extract<ToWorker, { _tag: "Part" }>) => {
+    if (m.id === prefetching) prefetching = undefined
     // Every update in order, whichever render asked for it: the series lists only grow.
     replica.apply(m.update)
     if (m.layout !== undefined) layouts.set(m.layout.key, Columns.layout(m.layout))
@@ -225,6 +253,7 @@ const serve = (settings: WorkerSettings, post: (m: FromWorker, transfer?: Readon
 
   const scrape = (req: http.IncomingMessage, res: http.ServerResponse) => {
     let f = flight
+    scraped()
     if (f !== undefined) stats.shared++
     else {
       f = { id: ++nextId, waiters: new Set(), abandoned: false }

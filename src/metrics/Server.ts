@@ -39,6 +39,12 @@ export interface MetricsServerOptions {
    * right after changing it set it high.
    */
   readonly partWaitMs?: number | undefined
+  /**
+   * How often the worker asks for the main thread's part between scrapes,
+   * while it is scraped (ms; default `DEFAULT_PREFETCH_MS`; 0: never): the
+   * oldest a part a late main thread leaves a scrape with can be.
+   */
+  readonly prefetchMs?: number | undefined
 }
 
 export type { EndpointStats }
@@ -62,6 +68,9 @@ export const PATH = "/metrics"
  * last part used, and the scrape is answered anyway.
  */
 export const DEFAULT_PART_WAIT_MS = 25
+
+/** A part every 2 s while scraped: ~0.2-0.4 % of a core of the main thread at 10,000 backends. */
+export const DEFAULT_PREFETCH_MS = 2_000
 
 /** The worker's slices: its loop has nothing else to do but see clients come and go. */
 const WORKER_SLICE_MS = 10
@@ -272,6 +281,7 @@ export const make = Effect.fn("MetricsServer.make")(function*(options: MetricsSe
     host,
     port,
     partWaitMs: options.partWaitMs ?? DEFAULT_PART_WAIT_MS,
+    prefetchMs: options.prefetchMs ?? DEFAULT_PREFETCH_MS,
     sliceMs: WORKER_SLICE_MS
   }
   const messages = yield* Queue.unbounded<FromWorker>()

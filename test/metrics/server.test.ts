@@ -205,7 +205,8 @@ describe("/metrics", () => {
    * renders that read it. The rest of the daemon is the real one.
    */
   const withHeldRender = <A, E>(
-    body: (f: Fixture & { readonly open: Effect.Effect<void>; readonly reads: () => number }) => Effect.Effect<A, E, Scope.Scope>
+    body: (f: Fixture & { readonly open: Effect.Effect<void>; readonly reads: () => number }) => Effect.Effect<A, E, Scope.Scope>,
+    prefetchMs = 0
   ) =>
     Effect.gen(function*() {
       const { answers, daemon, sim } = yield* scriptedDaemon("metrics-", { vppDisabled: true })
@@ -221,7 +222,10 @@ describe("/metrics", () => {
           })
         }))
       ).pipe(Layer.provide(daemon))
-      const context = yield* Layer.build(MetricsServer.layer({ port: 0, partWaitMs: 60_000 }).pipe(Layer.provideMerge(Layer.merge(daemon, held))))
+      // By default no part between scrapes: the tests count the reads of the services.
+      const context = yield* Layer.build(
+        MetricsServer.layer({ port: 0, partWaitMs: 60_000, prefetchMs }).pipe(Layer.provideMerge(Layer.merge(daemon, held)))
+      )
       return yield* body({
         sim,
         answers,
@@ -316,4 +320,15 @@ describe("/metrics", () => {
         expect((yield* stat(f, "abandoned")) - before.abandoned).toBe(1)
       })
     ), 30_000)
+
+  it.live("between scrapes the worker asks for the main thread's part every prefetchMs, one at a time", () =>
+    withHeldRender((f) =>
+      Effect.gen(function*() {
+        // Nothing before the first scrape.
+        yield* f.open
+        expect((yield* http(f.server.url)).status).toBe(200)
+        expect(f.reads()).toBe(1)
+        yield* waitFor("two parts read with no scrape", Effect.sync(() => (f.reads() >= 3 ? true : undefined)))
+        expect((yield* f.server.stats).completed).toBe(1)
+      }), 20), 30_000)
 })

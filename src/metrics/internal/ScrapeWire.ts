@@ -12,6 +12,8 @@ export interface WorkerSettings {
   readonly port: number
   /** How long a render waits for the main thread's part before it uses the last one it has, ms. */
   readonly partWaitMs: number
+  /** How often the worker asks for a part between scrapes, while scraped (ms; 0: never). */
+  readonly prefetchMs: number
   /** Longest stretch of writing between two turns of the worker's event loop, ms. */
   readonly sliceMs: number
 }
