@@ -3,8 +3,11 @@
  * worker: the store's half written, new series told meanwhile written as
  * tails, the rest merged with the main thread's groups, and the pieces
  * interleaved; the body must be what one render of everything at once is.
+ * And what the worker's module loads.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as esbuild from "esbuild"
+import { fileURLToPath } from "node:url"
 import { renderBytes, renderGroups, type Source } from "../../src/metrics/Exposition.js"
 import { interleave, writeGroups, writeTails } from "../../src/metrics/internal/Merge.js"
 import { parse } from "./exposition.js"
@@ -78,5 +81,20 @@ describe("the scrape worker's render", () => {
     expect(await writeGroups([slow], undefined, { sliceMs: 0, stopped: () => stop })).toBeUndefined()
     expect(writes).toBeLessThan(1000)
     expect(writes).toBeGreaterThanOrEqual(100)
+  })
+
+  it("the worker loads nothing of Effect, nor any other package (a thread's heap would carry their modules: ~18 MB for effect)", async () => {
+    const built = await esbuild.build({
+      entryPoints: [fileURLToPath(new URL("../../src/metrics/ScrapeWorker.ts", import.meta.url))],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      write: false,
+      metafile: true,
+      logLevel: "silent"
+    })
+    const inputs = Object.keys(built.metafile.inputs)
+    expect(inputs.filter((f) => f.includes("node_modules/"))).toEqual([])
+    expect(inputs.some((f) => f.endsWith("src/metrics/Store.ts"))).toBe(true)
   })
 })
