@@ -20,6 +20,7 @@ import type * as LbSync from "../lb/LbSync.js"
 import type * as Supervisor from "../vpp/Supervisor.js"
 import * as HttpListener from "../internal/HttpListener.js"
 import { spawnBeside } from "../internal/WorkerEntry.js"
+import type { Worker } from "node:worker_threads"
 import * as Gauges from "./Gauges.js"
 import * as Metrics from "./Metrics.js"
 import * as Columns from "./Columns.js"
@@ -53,6 +54,8 @@ export type { EndpointStats }
 export interface MetricsServerShape extends HttpListener.Bound {
   /** The endpoint's own counts, as the scrape worker has them now. */
   readonly stats: Effect.Effect<EndpointStats>
+  /** The scrape worker now (diagnostics and tests; a new one replaces one that died). */
+  readonly worker: () => Worker
 }
 
 export class MetricsServer extends Context.Tag("vpp-maglev/MetricsServer")<MetricsServer, MetricsServerShape>() {}
@@ -249,6 +252,9 @@ export class MetricsListenError extends Data.TaggedError("MetricsListenError")<{
   readonly message: string
 }> {}
 
+/** What the main thread hears of its worker: its messages, and its exit. */
+type Incoming = FromWorker | { readonly _tag: "Exited"; readonly generation: number; readonly code: number }
+
 /** Families the scrape worker writes itself: the main thread's part leaves them out. */
 const WORKER_FAMILIES: ReadonlySet<string> = new Set([...Store.FAMILIES, ...Columns.FAMILIES, ...Endpoint.NAMES])
 
@@ -284,16 +290,22 @@ export const make = Effect.fn("MetricsServer.make")(function*(options: MetricsSe
     prefetchMs: options.prefetchMs ?? DEFAULT_PREFETCH_MS,
     sliceMs: WORKER_SLICE_MS
   }
-  const messages = yield* Queue.unbounded<FromWorker>()
-  const worker = yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      const w = spawnBeside(import.meta.url, "ScrapeWorker", { workerData: settings })
-      w.on("message", (m: FromWorker) => Queue.unsafeOffer(messages, m))
-      w.on("error", (e) => Queue.unsafeOffer(messages, { _tag: "ListenFailed", message: `scrape worker failed: ${e.message}` }))
-      return w
-    }),
-    (w) => Effect.promise(() => w.terminate())
-  )
+  const messages = yield* Queue.unbounded<Incoming>()
+  let generation = 0
+  let closing = false
+  const spawn = (at: WorkerSettings): Worker => {
+    const mine = ++generation
+    const w = spawnBeside(import.meta.url, "ScrapeWorker", { workerData: at })
+    w.on("message", (m: FromWorker) => Queue.unsafeOffer(messages, m))
+    w.on("error", (e) => Queue.unsafeOffer(messages, { _tag: "ListenFailed", message: `scrape worker failed: ${e.message}` }))
+    w.on("exit", (code) => Queue.unsafeOffer(messages, { _tag: "Exited", generation: mine, code }))
+    return w
+  }
+  let worker: Worker = yield* Effect.acquireRelease(Effect.sync(() => spawn(settings)), () =>
+    Effect.promise((): Promise<number> => {
+      closing = true
+      return worker.terminate()
+    }))
   const listening = yield* Deferred.make<{ readonly host: string; readonly port: number }, MetricsListenError>()
   const parts = yield* FiberMap.make<number>()
   const statsReplies = new Map<number, Deferred.Deferred<EndpointStats>>()
@@ -322,8 +334,32 @@ export const make = Effect.fn("MetricsServer.make")(function*(options: MetricsSe
         worker.postMessage(message, [groups.body.buffer as ArrayBuffer])
       })).pipe(Effect.provide(context))
 
-  const handle = (m: FromWorker): Effect.Effect<void> => {
+  /**
+   * A worker that died (a defect: a render's own failure is a 500, not a
+   * death) is replaced on the address it had; the new one knows nothing yet.
+   */
+  const replace = (m: Extract<Incoming, { _tag: "Exited" }>): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      if (closing || m.generation !== generation) return
+      const failed = `scrape worker exited with code ${m.code}`
+      if (!(yield* Deferred.isDone(listening))) {
+        yield* Deferred.fail(listening, new MetricsListenError({ host, port, message: failed }))
+        return
+      }
+      const { host: boundHost, port: boundPort } = yield* Effect.orDie(Deferred.await(listening))
+      yield* Effect.logError("metrics scrape worker failed; a new one takes its place").pipe(
+        Effect.annotateLogs({ event: "metrics-worker-failed", reason: failed })
+      )
+      yield* FiberMap.clear(parts)
+      mark = { slabs: 0, entries: 0 }
+      sentLayout = 0
+      worker = spawn({ ...settings, host: boundHost, port: boundPort })
+    })
+
+  const handle = (m: Incoming): Effect.Effect<void> => {
     switch (m._tag) {
+      case "Exited":
+        return replace(m)
       case "Listening":
         return Deferred.succeed(listening, { host: m.host, port: m.port })
       case "ListenFailed":
@@ -365,7 +401,7 @@ export const make = Effect.fn("MetricsServer.make")(function*(options: MetricsSe
   const origin = `http://${bound.host.includes(":") ? `[${bound.host}]` : bound.host}:${bound.port}`
   const url = `${origin}${PATH}`
   yield* Effect.logInfo("metrics server listening").pipe(Effect.annotateLogs({ event: "metrics-listen", url }))
-  return MetricsServer.of({ host: bound.host, port: bound.port, url, stats })
+  return MetricsServer.of({ host: bound.host, port: bound.port, url, stats, worker: () => worker })
 })
 
 /** The metrics endpoint over the daemon's services, served by the scrape worker; closing its scope stops it. */

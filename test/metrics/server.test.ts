@@ -331,4 +331,21 @@ describe("/metrics", () => {
         yield* waitFor("two parts read with no scrape", Effect.sync(() => (f.reads() >= 3 ? true : undefined)))
         expect((yield* f.server.stats).completed).toBe(1)
       }), 20), 30_000)
+
+  it.live("a scrape worker that dies is replaced on the same address, and the next scrape is answered", () =>
+    withMetrics({ vppDisabled: true }, (f) =>
+      Effect.gen(function*() {
+        expect((yield* http(f.server.url)).status).toBe(200)
+        const first = f.server.worker()
+        yield* Effect.promise(() => first.terminate())
+        // Refused until the new worker listens: tried again until it answers.
+        const answer = yield* waitFor("a new worker's answer", Effect.map(Effect.either(Effect.tryPromise(() => fetch(f.server.url))), (r) =>
+          Either.isRight(r) && r.right.status === 200 ? r.right : undefined))
+        expect(f.server.worker()).not.toBe(first)
+        // Every family, the store's series included (the new worker was told of every one).
+        const m = parse(yield* Effect.promise(() => answer.text()))
+        expect(m.get("maglev_probe_total")!.samples.length).toBeGreaterThan(0)
+        expect(m.get("maglev_backend_state")!.samples.length).toBeGreaterThan(0)
+      })
+    ), 30_000)
 })
