@@ -30,7 +30,7 @@ import * as Metrics from "../metrics/Metrics.js"
 import type { VppRequestError } from "../vpp/transport/Errors.js"
 import type { VppConnection } from "../vpp/transport/VppApi.js"
 import { lb } from "../vpp/binapi/index.js"
-import { type AsOf, asLinesMatch, readAsLines, showLbVips, showLbVipsWith } from "../vpp/LbVips.js"
+import { type AsOf, asLinesMatch, lazyRecords, type LbVipRecord, readAsLines, showLbVips, showLbVipsWith } from "../vpp/LbVips.js"
 import * as Supervisor from "../vpp/Supervisor.js"
 import { type DesiredVip, desiredVip, flushesInto } from "./Desired.js"
 import {
@@ -235,11 +235,17 @@ const asOrder = (ases: ReadonlyArray<ObservedAs>): ReadonlyArray<ObservedAs> => 
  * since) says is that same record: compared in place, nothing made per AS,
  * which at 1,000 VIPs × 32 ASes is most of a no-change sync's cost.
  */
-const observeBrief = (conn: VppConnection, seen: (key: string) => ObservedVip | undefined) =>
+const observeBrief = (
+  conn: VppConnection,
+  seen: (key: string) => ObservedVip | undefined,
+  /** the listing as the supervisor keeps it (its counters and flows per AS are then this fresh) */
+  offer: (listed: ReadonlyArray<LbVipRecord>) => Effect.Effect<void>
+) =>
   Effect.gen(function*() {
     const vips = yield* conn.dump(lb.LbVipDump, lb.LbVipDetails, { ...ALL_VIPS, pfx_matcher: { le: 0, ge: 0 } })
     trace("full-vips", vips.length)
     const listed = yield* showLbVipsWith(conn, undefined).pipe(
+      Effect.tap(({ text, vips }) => offer(lazyRecords(text, vips))),
       Effect.map(({ text, vips }) => {
         trace("full-parsed", vips.length)
         const byKey = new Map<string, { readonly sticky: boolean; readonly ases: ReadonlyArray<ObservedAs> }>()
@@ -744,6 +750,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
         // ahead of it; a yield between them let other fibers delay its first weight by milliseconds).
         const limit = reactions.length > 0 ? WINDOW : YIELD_EVERY
         let tracedLine = false
+        let vipsChanged = false
         for (let n = 0; n < limit && head < window.length && window[head]!.exit !== undefined; n++) {
           const { exit, job, op, traced } = window[head]!
           tracedLine ||= traced
@@ -751,11 +758,18 @@ export const make = Effect.fn("LbSync.make")(function*() {
           job.outstanding--
           if (exit!._tag === "Failure") fail(job, op, failureMessage(exit!.cause))
           else {
-            if (op._tag === "VipAdd") sticky.set(opKey(op), op.vip.srcIpSticky)
-            if (op._tag === "VipDel") sticky.delete(opKey(op))
+            if (op._tag === "VipAdd") {
+              sticky.set(opKey(op), op.vip.srcIpSticky)
+              vipsChanged = true
+            } else if (op._tag === "VipDel") {
+              sticky.delete(opKey(op))
+              vipsChanged = true
+            }
             accepted.push(op)
           }
         }
+        // The supervisor's listing (VIP pool index → key for the counters) is read again.
+        if (vipsChanged) yield* vpp.lbVipsChanged
         yield* logOps(accepted, 0, accepted.length, opKey)
         if (tracedLine) trace("lb-logged", accepted.length)
         for (const op of accepted) yield* Metrics.countLbOp(op)
@@ -951,7 +965,9 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const unavailable = (e: { readonly message: string }) => new Supervisor.VppUnavailable({ reason: `dump failed: ${e.message}` })
       const seen = memory !== undefined && memory.conn === conn ? memory.vips : undefined
       trace("full-start")
-      const brief = yield* observeBrief(conn, (k) => seen?.get(k)).pipe(Effect.mapError(unavailable))
+      const brief = yield* observeBrief(conn, (k) => seen?.get(k), (listed) => vpp.offerLbVips(conn, listed)).pipe(
+        Effect.mapError(unavailable)
+      )
       trace("full-observed")
       let desired = yield* desiredFor(undefined)
       trace("full-desired")

@@ -157,12 +157,19 @@ export const parseShowLbVips = (
   const ases = options?.ases ?? true
   if (ases === true) return Either.map(parseShowLbVipsWith(text, lbVipAs), (vips) => vips.map(({ body: _, ...vip }) => vip))
   return Either.map(parseShowLbVipsWith(text, undefined), (vips) =>
-    vips.map(({ ases: _none, body, ...vip }): LbVipRecord => {
-      if (ases === false) return { ...vip, ases: [] }
-      let read: ReadonlyArray<LbVipAs> | undefined
-      return Object.defineProperty({ ...vip }, "ases", { enumerable: true, get: () => (read ??= readAsLines(text, body, lbVipAs)) }) as LbVipRecord
-    }))
+    ases === false ? vips.map(({ ases: _none, body: _body, ...vip }): LbVipRecord => ({ ...vip, ases: [] })) : lazyRecords(text, vips))
 }
+
+/**
+ * The records of a listing read with headers only (`parseShowLbVipsWith(text,
+ * undefined)`), each VIP's AS lines read from `text` when its `ases` is first
+ * asked for: the LB sync's full sync hands its listing to the supervisor so.
+ */
+export const lazyRecords = (text: string, vips: ReadonlyArray<LbVipListed<unknown>>): ReadonlyArray<LbVipRecord> =>
+  vips.map(({ ases: _none, body, ...vip }): LbVipRecord => {
+    let read: ReadonlyArray<LbVipAs> | undefined
+    return Object.defineProperty({ ...vip }, "ases", { enumerable: true, get: () => (read ??= readAsLines(text, body, lbVipAs)) }) as LbVipRecord
+  })
 
 /** Each VIP of `parseShowLbVips` with the ASes listed under it (lameduck ones included), in VPP's pool order. */
 export const parseShowLbVipsWithAses = (

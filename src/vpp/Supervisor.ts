@@ -10,9 +10,10 @@
  * SubscriptionRef<VppState>  ◀── Connected ─────────┤
  *                                                   └─ FiberSet: liveness (control_ping + boottime every
  *                                                      pingInterval), counters (every countersInterval:
- *                                                      the lb counters, then `show lb vips verbose` to key
- *                                                      them by VIP), lb_conf watcher; the first of them to
- *                                                      see a failure, or the API socket closing, ends the session
+ *                                                      the lb counters, keyed by VIP through the last
+ *                                                      `show lb vips verbose`, read again only when stale),
+ *                                                      lb_conf watcher; the first of them to see a
+ *                                                      failure, or the API socket closing, ends the session
  * ```
  *
  * A session that fails to open (either socket), or that loses the connection
@@ -68,6 +69,14 @@ export interface VppSupervisorOptions {
   readonly pingTimeout?: Duration.DurationInput
   /** Period of the lb plugin's per-VIP counter scrape. Default 5 s. */
   readonly countersInterval?: Duration.DurationInput
+  /**
+   * How old the `show lb vips verbose` listing (which keys the counters by VIP
+   * and gives the flows per AS) may get before a counter scrape reads it again.
+   * It is read sooner at the first scrape of a connection, after this process
+   * added or deleted a VIP (`lbVipsChanged`) and after a failed listing; a full
+   * sync's own listing (`offerLbVips`) counts as a read. Default 60 s.
+   */
+  readonly listingMaxAge?: Duration.DurationInput
   /** Per binary-API request (handshake included); see `VppApi.ConnectOptions.timeout`. Default 5 s. */
   readonly requestTimeout?: Duration.DurationInput
   /** How long the stats socket may take to hand over the segment. Default 5 s. */
@@ -166,6 +175,19 @@ export interface VppSupervisorShape {
   readonly vipCountersByKey: Effect.Effect<ReadonlyMap<string, VipCounters>>
   /** The last `show lb vips verbose` listing; empty while disconnected and while it fails. */
   readonly lbVips: Effect.Effect<ReadonlyArray<LbVipRecord>>
+  /** When `lbVips` was read (Effect clock, ms); undefined while there is none. */
+  readonly lbVipsAt: Effect.Effect<number | undefined>
+  /**
+   * The VIPs of `connection` were added or deleted (by the LB sync, VPP's one
+   * writer): the next counter scrape lists them again before keying the counters.
+   */
+  readonly lbVipsChanged: Effect.Effect<void>
+  /**
+   * A listing read just now on `connection` by someone else (the LB sync's full
+   * sync): kept as `lbVips`, and the counters keyed through it, instead of the
+   * scrape's own listing. Ignored when `connection` is not the current one.
+   */
+  readonly offerLbVips: (connection: VppApi.VppConnection, listed: ReadonlyArray<LbVipRecord>) => Effect.Effect<void>
 }
 
 export class VppSupervisor extends Context.Tag("vpp-maglev/VppSupervisor")<VppSupervisor, VppSupervisorShape>() {}
@@ -254,6 +276,7 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
   const pingInterval = Duration.decode(options.pingInterval ?? Duration.seconds(10))
   const pingTimeout = Duration.decode(options.pingTimeout ?? Duration.seconds(5))
   const countersInterval = Duration.decode(options.countersInterval ?? Duration.seconds(5))
+  const listingMaxAgeMs = Duration.toMillis(Duration.decode(options.listingMaxAge ?? Duration.seconds(60)))
   const reminderMs = Duration.toMillis(Duration.decode(options.failureReminder ?? Duration.minutes(5)))
   const disabled = options.apiSocket === ""
 
@@ -265,8 +288,22 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
   const counters = yield* Ref.make(EMPTY_COUNTERS)
   const countersByKey = yield* Ref.make(EMPTY_BY_KEY)
   const lbVips = yield* Ref.make(NO_VIPS)
+  /**
+   * The listing's book-keeping: the connection it is of, when it was read, and
+   * the generation of the VIP set it saw (`changes` counts `lbVipsChanged`).
+   * Only the session's fibers and the service's methods touch it, one at a time.
+   */
+  const listing = { connection: undefined as VppApi.VppConnection | undefined, at: undefined as number | undefined, seen: -1, changes: 0 }
   const clearCounters = Effect.all(
-    [Ref.set(counters, EMPTY_COUNTERS), Ref.set(countersByKey, EMPTY_BY_KEY), Ref.set(lbVips, NO_VIPS)],
+    [
+      Ref.set(counters, EMPTY_COUNTERS),
+      Ref.set(countersByKey, EMPTY_BY_KEY),
+      Ref.set(lbVips, NO_VIPS),
+      Effect.sync(() => {
+        listing.connection = undefined
+        listing.at = undefined
+      })
+    ],
     { discard: true }
   )
 
@@ -351,7 +388,8 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
   /**
    * Lists the VIPs to key the counters by. A failure does not end the session:
    * it is logged (at warn when its reason is new on this connection), and the
-   * keyed counters and the list are emptied until a listing succeeds again.
+   * keyed counters and the list are emptied until a listing succeeds again
+   * (the next scrape tries again).
    */
   const readLbVips = (
     connection: VppApi.VppConnection,
@@ -359,14 +397,19 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
     lastFailure: { current: string | undefined }
   ) =>
     Effect.gen(function*() {
+      // VPP answers in order: a change signalled before the request was written is in the text.
+      const generation = listing.changes
       // The AS lines (flows per AS, for metrics and the API) are read when asked for.
       const listed = yield* Effect.either(showLbVips(connection, { ases: "lazy" }))
       if (Either.isRight(listed)) {
         lastFailure.current = undefined
+        listing.at = yield* Clock.currentTimeMillis
+        listing.seen = generation
         yield* Ref.set(lbVips, listed.right)
         yield* Ref.set(countersByKey, vipCountersByKeyOf(byIndex, listed.right))
         return
       }
+      listing.at = undefined
       yield* Ref.set(lbVips, NO_VIPS)
       yield* Ref.set(countersByKey, EMPTY_BY_KEY)
       // A lost connection ends the session, which logs it as vpp-disconnect.
@@ -399,7 +442,14 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
       if (Either.isLeft(read)) return yield* statsFailure(read.left, "counters")
       const byIndex = vipCountersOf(Object.fromEntries(read.right) as Record<VipCounterName, ReadonlyArray<bigint>>)
       yield* Ref.set(counters, byIndex)
-      yield* readLbVips(connection, byIndex, lastFailure)
+      // The listing is VPP's text of every VIP and AS (2 MB at 1,000 VIPs × 32), formatted on
+      // VPP's main thread while its API answers nothing else: read when stale, not every scrape.
+      const now = yield* Clock.currentTimeMillis
+      if (listing.at === undefined || listing.seen !== listing.changes || now - listing.at >= listingMaxAgeMs) {
+        yield* readLbVips(connection, byIndex, lastFailure)
+      } else {
+        yield* Ref.set(countersByKey, vipCountersByKeyOf(byIndex, yield* Ref.get(lbVips)))
+      }
       return undefined
     })
 
@@ -463,6 +513,8 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
 
       const lost = yield* Deferred.make<string>()
       const lose = (reason: string | undefined) => (reason === undefined ? Effect.void : Deferred.succeed(lost, reason))
+      listing.connection = connection
+      listing.at = undefined
       const loops = yield* FiberSet.make()
       yield* FiberSet.run(
         loops,
@@ -610,7 +662,19 @@ export const make = Effect.fn("VppSupervisor.make")(function*(options: VppSuperv
     setLbConf: (conf) => SubscriptionRef.set(desiredConf, lbConfWire(conf)),
     vipCounters: Ref.get(counters),
     vipCountersByKey: Ref.get(countersByKey),
-    lbVips: Ref.get(lbVips)
+    lbVips: Ref.get(lbVips),
+    lbVipsAt: Effect.sync(() => listing.at),
+    lbVipsChanged: Effect.sync(() => {
+      listing.changes++
+    }),
+    offerLbVips: (connection, listed) =>
+      Effect.gen(function*() {
+        if (connection !== listing.connection) return
+        listing.at = yield* Clock.currentTimeMillis
+        listing.seen = listing.changes
+        yield* Ref.set(lbVips, listed)
+        yield* Ref.set(countersByKey, vipCountersByKeyOf(yield* Ref.get(counters), listed))
+      })
   })
 })
 

@@ -23,6 +23,9 @@ import * as StatsServer from "../../src/sim/StatsServer.js"
 import { lb, vlib } from "../../src/vpp/binapi/index.js"
 import { LbVipCounter, WellKnown } from "../../src/vpp/stats/Layout.js"
 import * as Supervisor from "../../src/vpp/Supervisor.js"
+import { showLbVips } from "../../src/vpp/LbVips.js"
+import * as Trace from "../../src/internal/Trace.js"
+import * as dc from "node:diagnostics_channel"
 import { lbConfig } from "../support/config.js"
 import { vipRequest as vip } from "../support/lbScenario.js"
 
@@ -385,6 +388,8 @@ describe("VppSupervisor against the simulator", () => {
       yield* add(vip("2001:db8::1/64", { protocol: 255, port: 0, encap: "LB_API_ENCAP_TYPE_GRE6", src_ip_sticky: true }))
       yield* add(vip("192.0.2.1/32", { is_del: true }))
       yield* add(vip("192.0.2.1/32"))
+      // What the LB sync says after adding or deleting a VIP: the next scrape lists the VIPs again.
+      yield* sup.lbVipsChanged
       // Pool indices 1 (deleted, not yet collected), 2 (the IPv6 VIP) and 3 (192.0.2.1 again).
       expect(s.lb.vipIndices().map((e) => [e.index, e.used])).toEqual([[1, false], [2, true], [3, true]])
       yield* s.traffic(1, 100)
@@ -404,6 +409,68 @@ describe("VppSupervisor against the simulator", () => {
       yield* waitFor("the disconnect", disconnected(sup))
       expect((yield* sup.vipCountersByKey).size).toBe(0)
       expect(yield* sup.lbVips).toEqual([])
+    }))
+
+  it.scoped("the listing is read at a connection's first scrape, after lbVipsChanged and when listingMaxAge old; an offered one counts; counters keyed through the kept one", () =>
+    Effect.gen(function*() {
+      const p = yield* paths
+      const s = yield* sim(p)
+      // Every `show lb vips verbose` this process reads (the supervisor's, and the one offered below).
+      let reads = 0
+      const onPoint = (m: unknown) => {
+        if ((m as Trace.Point).stage === "cli-read") reads++
+      }
+      dc.subscribe(Trace.CHANNEL, onPoint)
+      yield* Effect.addFinalizer(() => Effect.sync(() => dc.unsubscribe(Trace.CHANNEL, onPoint)))
+      const sup = yield* Supervisor.make({ ...p, ...quiet, listingMaxAge: "60 seconds" })
+      const c = yield* within(sup.awaitConnected)
+      yield* waitFor("the first listing", Effect.map(sup.lbVipsAt, (at) => (at === 0 ? true : undefined)))
+      expect(reads).toBe(1)
+      const add = (v: ReturnType<typeof vip>) => c.connection.request(lb.LbAddDelVipV2, lb.LbAddDelVipV2Reply, v)
+      const nextOf = (index: number, n: bigint) => Effect.map(sup.vipCounters, (m) => (m.get(index)?.nextPacket === n ? m : undefined))
+      const keyedNext = (key: string, n: bigint) => Effect.map(sup.vipCountersByKey, (m) => (m.get(key)?.nextPacket === n ? m : undefined))
+
+      // A VIP added behind the supervisor's back: its counters by index, not by key (no listing yet).
+      // Scrapes run one after another: the second one's counters mean the first one is over.
+      yield* add(vip("192.0.2.1/32"))
+      yield* s.traffic(1, 3)
+      yield* advanceUntil("a scrape", nextOf(1, 3n))
+      yield* s.traffic(1, 1)
+      yield* advanceUntil("another scrape", nextOf(1, 4n))
+      expect(reads).toBe(1)
+      expect((yield* sup.vipCountersByKey).size).toBe(0)
+
+      // Said to have changed: the next scrape lists, and later ones key the counters through that listing.
+      const v4 = vipKeyString(vipKey("192.0.2.1/32", 6, 80))
+      yield* sup.lbVipsChanged
+      yield* advanceUntil("the keyed counters", keyedNext(v4, 4n))
+      expect(reads).toBe(2)
+      const listedAt = yield* sup.lbVipsAt
+      yield* s.traffic(1, 2)
+      yield* advanceUntil("a later scrape", keyedNext(v4, 6n))
+      expect(reads).toBe(2)
+      expect(yield* sup.lbVipsAt).toBe(listedAt)
+
+      // A listing offered (as the full sync does with its own): kept, and the counters keyed through it.
+      yield* add(vip("192.0.2.2/32"))
+      yield* s.traffic(2, 9)
+      const v4b = vipKeyString(vipKey("192.0.2.2/32", 6, 80))
+      const offered = yield* showLbVips(c.connection, { ases: "lazy" })
+      yield* sup.offerLbVips(c.connection, offered)
+      expect(reads).toBe(3)
+      expect(yield* sup.lbVips).toBe(offered)
+      const offeredAt = yield* sup.lbVipsAt
+      yield* advanceUntil("the offered listing's keys", keyedNext(v4b, 9n))
+      expect(reads).toBe(3)
+      // One from another connection is not kept.
+      yield* sup.offerLbVips({ ...c.connection }, [])
+      expect(yield* sup.lbVips).toBe(offered)
+
+      // Once the kept listing is listingMaxAge old, a scrape reads it again.
+      yield* advanceUntil("a listing 60 s on", Effect.sync(() => (reads === 4 ? true : undefined)))
+      const relistedAt = (yield* sup.lbVipsAt)!
+      expect(relistedAt - offeredAt!).toBeGreaterThanOrEqual(60_000)
+      expect(relistedAt - offeredAt!).toBeLessThan(60_000 + 5_000 + 1_000)
     }))
 
   it.scoped("a listing VPP's text does not parse: warned once, the connection and the counters by index stay", () => {
