@@ -27,9 +27,12 @@ import * as Daemon from "../src/daemon/Daemon.js"
 import * as Prober from "../src/health/Prober.js"
 import { probeResult } from "../src/health/ProbeResult.js"
 import * as HttpListener from "../src/internal/HttpListener.js"
+import * as Columns from "../src/metrics/Columns.js"
 import * as Gauges from "../src/metrics/Gauges.js"
+import { interleave, writeGroups } from "../src/metrics/internal/Merge.js"
 import * as Prometheus from "../src/metrics/Prometheus.js"
 import * as Server from "../src/metrics/Server.js"
+import * as Store from "../src/metrics/Store.js"
 import { allUp, feed, scaleConfig } from "../test/metrics/scale.js"
 
 export interface MetricsFigures {
@@ -51,6 +54,13 @@ export interface MetricsFigures {
   /** The first render of a configuration (its layout and names made as it writes): wall ms, and a 1 ms timer's worst delay meanwhile. */
   readonly firstMs: number
   readonly firstMaxLoopDelayMs: number
+  /**
+   * The same body as the scrape worker makes it, on this one thread (so its CPU is counted alone), alternating with
+   * the in-process render: CPU per render of each, and of the main thread's part (what the worker asks of it per scrape).
+   */
+  readonly workerCpuMs: number
+  readonly inProcessCpuMs: number
+  readonly mainPartCpuMs: number
   /** Whole scrapes over HTTP, by server and condition (see `scrapes`). */
   readonly scrapes: ReadonlyArray<ScrapeFigures>
 }
@@ -128,7 +138,9 @@ export const run = async (backends: number, budgetMs = 5000): Promise<MetricsFig
   }
   const busyP50Ms = await busy(undefined)
   const busyP50Ms2 = await busy(2)
+  const split = await splitCpu(snapshot)
   return {
+    ...split,
     scrapes: [],
     backends,
     renders: times.length,
@@ -154,9 +166,59 @@ export const print = (f: MetricsFigures): void => {
   console.log(`  busy loop     render p50 ${f.busyP50Ms.toFixed(0)} ms (wall) with ${Prometheus.DEFAULT_SLICE_MS} ms slices, ${f.busyP50Ms2.toFixed(0)} ms with 2 ms slices, the loop doing ${BUSY_TURN_MS} ms of other work per turn`)
   console.log(`  first render  ${f.firstMs.toFixed(0)} ms (wall) after a configuration is taken (its backends' names made as it writes); a 1 ms timer's worst delay meanwhile ${f.firstMaxLoopDelayMs.toFixed(1)} ms`)
   console.log(`  event loop    longest slice of writing ${f.longestSliceMs.toFixed(1)} ms (wall: GC and the OS preempting us count); a 1 ms timer's worst delay ${f.maxLoopDelayMs.toFixed(1)} ms (the unsliced start of a render too)`)
+  console.log(`  CPU split     the scrape worker's render ${f.workerCpuMs.toFixed(1)} ms + the main thread's part ${f.mainPartCpuMs.toFixed(1)} ms, against ${f.inProcessCpuMs.toFixed(1)} ms in process (the same body, on one thread, alternately)`)
   for (const x of f.scrapes) {
     console.log(`  scrape        ${x.server.padEnd(10)} ${x.condition.padEnd(23)} whole body p50 ${x.wholeP50Ms.toFixed(0)} ms, max ${x.wholeMaxMs.toFixed(0)} ms; first byte p50 ${x.firstByteP50Ms.toFixed(0)} ms (${x.scrapes} scrapes over HTTP, ${(x.bytes / 2 ** 20).toFixed(1)} MiB)`)
   }
+}
+
+/**
+ * CPU per render of the scrape worker's way (its store half, the main thread's part, the rest merged, the pieces
+ * interleaved) and of the in-process render, alternately, 20 of each; the bodies compared once.
+ */
+const splitCpu = async (snapshot: Gauges.Snapshot) => {
+  const except = new Set([...Store.FAMILIES, ...Columns.FAMILIES])
+  let reuse: { store?: Buffer | undefined; rest?: Buffer | undefined; part?: Buffer | undefined } = {}
+  let partCpu = 0
+  const worker = async () => {
+    const store = (await writeGroups(Store.sources(), undefined, { sliceMs: 50, capacity: 20e6, reuse: reuse.store }))!
+    const p0 = process.cpuUsage()
+    const { columns, layout, rest } = Gauges.split(snapshot)
+    const part = Prometheus.renderGroups([...Prometheus.registrySources(Effect.runSync(Metric.snapshot)), ...rest], except, 1e6, reuse.part)
+    const p = process.cpuUsage(p0)
+    partCpu += p.user + p.system
+    const own = Columns.sources(layouts.get(layout.key) ?? layouts.set(layout.key, Columns.layout(layout)).get(layout.key)!, columns)
+    const restHalf = (await writeGroups(own, part, { sliceMs: 50, capacity: 8e6, reuse: reuse.rest }))!
+    const pieces = interleave([store.groups, restHalf.groups])
+    reuse = { store: Buffer.from(store.groups.body.buffer as ArrayBuffer), rest: Buffer.from(restHalf.groups.body.buffer as ArrayBuffer), part: Buffer.from(part.body.buffer as ArrayBuffer) }
+    return pieces
+  }
+  const layouts = new Map<number, Columns.Layout>()
+  let last: Buffer | undefined
+  const inProcess = async () => {
+    last = await Effect.runPromise(Server.renderWith(Gauges.all(snapshot), { capacity: 25e6, reuse: last && Buffer.from(last.buffer as ArrayBuffer) }))
+    return last
+  }
+  // Once each, to compare (but for the registry's own moving counts) and to warm up.
+  const moving = /^(# (HELP|TYPE) )?(effect_fiber_|process_|maglev_metrics_)/
+  const still = (t: string) => t.split("\n").filter((l) => !moving.test(l)).join("\n")
+  if (still(Buffer.concat(await worker()).toString("utf8")) !== still((await inProcess()).toString("utf8"))) {
+    throw new Error("the scrape worker's body differs from the in-process render's")
+  }
+  let workerCpu = 0
+  let inProcessCpu = 0
+  partCpu = 0
+  for (let i = 0; i < 20; i++) {
+    const w0 = process.cpuUsage()
+    await worker()
+    const w = process.cpuUsage(w0)
+    workerCpu += w.user + w.system
+    const i0 = process.cpuUsage()
+    await inProcess()
+    const c = process.cpuUsage(i0)
+    inProcessCpu += c.user + c.system
+  }
+  return { workerCpuMs: (workerCpu - partCpu) / 1000 / 20, inProcessCpuMs: inProcessCpu / 1000 / 20, mainPartCpuMs: partCpu / 1000 / 20 }
 }
 
 /** One curl: seconds to the first byte and to the last, and the size. */
