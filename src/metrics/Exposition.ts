@@ -278,13 +278,24 @@ const OPEN = 123 // {
 const CLOSE = 125 // }
 const COMMA = 44
 
+const labelNames = new Map<string, Uint8Array>()
+
+/** `name=` of a label as written, encoded once per name (a handful of names: a regex and an encoding per label per line were a tenth of the main thread's part at 1,000 frontends). */
+const labelNameBytes = (name: string): Uint8Array => {
+  let b = labelNames.get(name)
+  if (b === undefined) {
+    b = bytes(`${labelName(name)}=`)
+    if (labelNames.size < 1_000) labelNames.set(name, b)
+  }
+  return b
+}
+
 const writeLabels = (w: Writer, labels: Labels, extra?: readonly [string, string]): void => {
   if (labels.length === 0 && extra === undefined) return
   w.byte(OPEN)
   for (let i = 0; i < labels.length; i++) {
     if (i > 0) w.byte(COMMA)
-    w.text(labelName(labels[i]![0]))
-    w.byte(61) // =
+    w.raw(labelNameBytes(labels[i]![0]))
     w.labelValue(labels[i]![1])
   }
   if (extra !== undefined) {
