@@ -354,6 +354,8 @@ export const make = Effect.fn("MetricsServer.make")(function*(options: MetricsSe
       mark = { slabs: 0, entries: 0 }
       sentLayout = 0
       worker = spawn({ ...settings, host: boundHost, port: boundPort })
+      // Counts asked of the dead one: the new one answers (its own, from zero).
+      for (const reply of statsReplies.keys()) worker.postMessage({ _tag: "StatsRequest", reply } satisfies ToWorker)
     })
 
   const handle = (m: Incoming): Effect.Effect<void> => {

@@ -346,6 +346,8 @@ describe("/metrics", () => {
         const m = parse(yield* Effect.promise(() => answer.text()))
         expect(m.get("maglev_probe_total")!.samples.length).toBeGreaterThan(0)
         expect(m.get("maglev_backend_state")!.samples.length).toBeGreaterThan(0)
+        // Its counts are its own, from zero.
+        expect((yield* f.server.stats).completed).toBe(1)
       })
     ), 30_000)
 })
