@@ -217,6 +217,19 @@ export const decide = <H extends State.BackendState>(
 /** A prober's callback form: starts the round's probe (at its due time); returns what cancels it. */
 export type StartRound = (request: ProbeRequest, deliver: (outcome: ProbeOutcome) => void) => () => void
 
+/** Where a driver's rounds report: methods, so that a long-lived sink (a backend's) costs no closure per callback. */
+export interface RoundsSink<H> {
+  /** The first decision that is not Steady (nor absorbed): the rounds have stopped. */
+  wake(decision: Decision<H>): void
+  /** A defect in a round (a bug: probes never throw): the rounds have stopped. */
+  defect(error: unknown): void
+  /**
+   * Takes a round not counted without waking (its log line would be
+   * suppressed anyway: LogLimit.unsafeSuppressed); false: wake for it.
+   */
+  absorb?(decision: Decision<H> & { readonly _tag: "SelfLate" }): boolean
+}
+
 /**
  * Runs rounds from `due` on, with real time (Date.now, Math.random), until
  * one is not Steady: that decision goes to `wake`, once, and the rounds stop
@@ -234,47 +247,71 @@ export const runRounds = <H extends State.BackendState>(
   wake: (decision: Decision<H>) => void,
   defect: (error: unknown) => void,
   absorb?: (decision: Decision<H> & { readonly _tag: "SelfLate" }) => boolean
+): (() => void) => runRoundsTo(ctx, due, start, absorb === undefined ? { wake, defect } : { wake, defect, absorb })
+
+/** {@link runRounds}, reporting to a sink. */
+export const runRoundsTo = <H extends State.BackendState>(
+  ctx: RoundContext<H>,
+  due: number,
+  start: StartRound,
+  sink: RoundsSink<H>
 ): (() => void) => {
-  let cancel: (() => void) | undefined
-  let stopped = false
-  let dueAt = due
+  const run = new Run(ctx, due, start, sink)
+  run.round()
+  return run.stop
+}
+
+/** One run of rounds (runRoundsTo): its state in fields, two closures (what the prober calls, what stops it). */
+class Run<H extends State.BackendState> {
+  private cancel: (() => void) | undefined = undefined
+  private stopped = false
   /** Rounds started; a round that delivered synchronously may already have started the next. */
-  let seq = 0
-  const deliver = (outcome: ProbeOutcome): void => {
-    if (stopped) return
-    cancel = undefined
+  private seq = 0
+
+  constructor(
+    private readonly ctx: RoundContext<H>,
+    private dueAt: number,
+    private readonly start: StartRound,
+    private readonly sink: RoundsSink<H>
+  ) {}
+
+  readonly deliver = (outcome: ProbeOutcome): void => {
+    if (this.stopped) return
+    this.cancel = undefined
+    const ctx = this.ctx
     if (ProbeActivity.listeners !== null) ProbeActivity.ended(ctx.target.backend)
     let decision: Decision<H>
     try {
-      decision = decide(ctx, outcome, dueAt, Date.now(), Math.random())
+      decision = decide(ctx, outcome, this.dueAt, Date.now(), Math.random())
     } catch (e) {
-      stopped = true
-      return defect(e)
+      this.stopped = true
+      return this.sink.defect(e)
     }
-    if (decision._tag !== "Steady" && !(decision._tag === "SelfLate" && absorb?.(decision) === true)) {
-      stopped = true
-      return wake(decision)
+    if (decision._tag !== "Steady" && !(decision._tag === "SelfLate" && this.sink.absorb?.(decision) === true)) {
+      this.stopped = true
+      return this.sink.wake(decision)
     }
-    dueAt = decision.due
-    round()
+    this.dueAt = decision.due
+    this.round()
   }
-  const round = (): void => {
-    const mine = ++seq
+
+  round(): void {
+    const mine = ++this.seq
     try {
-      if (ProbeActivity.listeners !== null) ProbeActivity.started(ctx.target.backend, dueAt)
-      const c = start(request(ctx, dueAt), deliver)
-      if (mine === seq && !stopped) cancel = c
+      if (ProbeActivity.listeners !== null) ProbeActivity.started(this.ctx.target.backend, this.dueAt)
+      const c = this.start(request(this.ctx, this.dueAt), this.deliver)
+      if (mine === this.seq && !this.stopped) this.cancel = c
     } catch (e) {
-      stopped = true
-      defect(e)
+      this.stopped = true
+      this.sink.defect(e)
     }
   }
-  round()
-  return () => {
-    stopped = true
-    const c = cancel
-    cancel = undefined
+
+  readonly stop = (): void => {
+    this.stopped = true
+    const c = this.cancel
+    this.cancel = undefined
     c?.()
-    if (c !== undefined && ProbeActivity.listeners !== null) ProbeActivity.ended(ctx.target.backend)
+    if (c !== undefined && ProbeActivity.listeners !== null) ProbeActivity.ended(this.ctx.target.backend)
   }
 }
