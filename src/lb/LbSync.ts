@@ -739,6 +739,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
         if (head === window.length) break
         if (window[head]!.exit === undefined) {
           waiting = Deferred.unsafeMake<void>(FiberId.none)
+          // A sync waiting for VPP's answers: an urgent request wakes it (poke).
+          if (interleave) trace("lb-waiting")
           yield* Deferred.await(waiting)
           if (window[head]!.exit === undefined) continue
         }

@@ -22,6 +22,7 @@ import * as Supervisor from "../../src/vpp/Supervisor.js"
 import { backend, config, healthCheck, lbConfig } from "../support/config.js"
 import { tempDir } from "../sim/tempDir.js"
 import { advanceUntil } from "../support/lbDaemon.js"
+import { waitFor } from "../support/wait.js"
 
 const PASS = probeResult("L7OK", 1, "HTTP 200")
 const FAIL = probeResult("L4CON", 1, "refused")
@@ -260,8 +261,17 @@ describe("LbSync: one writer, reactions first", () => {
       const all = FRONTENDS * BACKENDS
       const weighted = (w: number) => Object.values(allWeights(sim)).filter((x) => x === w).length
       yield* advanceUntil("every AS programmed", Effect.sync(() => (weighted(100) === all ? true : undefined)))
-      return { all, checker, sync, weighted }
+      return { all, checker, running: yield* RunningConfig.RunningConfig, sync, weighted }
     })
+
+  /** Every trace point's stage from now on (src/internal/Trace.ts: what the reconcile bench's stages read), until the scope closes. */
+  const tracePoints = Effect.gen(function*() {
+    const points: Array<string> = []
+    const onPoint = (m: unknown) => points.push((m as Trace.Point).stage)
+    dc.subscribe(Trace.CHANNEL, onPoint)
+    yield* Effect.addFinalizer(() => Effect.sync(() => dc.unsubscribe(Trace.CHANNEL, onPoint)))
+    return points
+  })
 
   it.scoped("a transition of a backend in 100 VIPs goes out from memory a chunk at a time: every VIP once; a VIP another client deleted in a later chunk is refused, re-read and re-created", () =>
     Effect.gen(function*() {
@@ -276,11 +286,8 @@ describe("LbSync: one writer, reactions first", () => {
           if (m.op === "vip-add") added.push(String(m.details.vip))
         })
         yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
-        // The reaction's trace points (src/internal/Trace.ts, what the reconcile bench's stages read).
-        const points: Array<string> = []
-        const onPoint = (m: unknown) => points.push((m as Trace.Point).stage)
-        dc.subscribe(Trace.CHANNEL, onPoint)
-        yield* Effect.addFinalizer(() => Effect.sync(() => dc.unsubscribe(Trace.CHANNEL, onPoint)))
+        // The reaction's trace points.
+        const points = yield* tracePoints
 
         // b3 is disabled: its 100 VIPs, in chunks from memory, each set to 0 once.
         yield* checker.disable("b3")
@@ -330,8 +337,7 @@ describe("LbSync: one writer, reactions first", () => {
       const { apiSocket, sim, statsSocket } = yield* simulator
       const services = wideServices(apiSocket, statsSocket)
       yield* Effect.gen(function*() {
-        const { all, checker, sync, weighted } = yield* widelyProgrammed(sim)
-        const running = yield* RunningConfig.RunningConfig
+        const { all, checker, running, sync, weighted } = yield* widelyProgrammed(sim)
 
         // A reload that changes every weight: one full sync of 2,000 lb_as_set_weight.
         const log: Array<{ readonly address: string; readonly from: number; readonly to: number; readonly flush: boolean }> = []
@@ -362,5 +368,58 @@ describe("LbSync: one writer, reactions first", () => {
         expect(log.filter((e) => e.address === b5 && e.to === 90 && log.indexOf(e) > firstDrain)).toEqual([])
         expect((yield* sync.sync()).ops).toEqual([])
       }).pipe(Effect.provide(services))
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)), 120_000)
+  it.scoped("a full sync waiting for VPP's answers is woken by an urgent request: the reaction is written while VPP answers nothing", () =>
+    Effect.gen(function*() {
+      const { apiSocket, sim, statsSocket } = yield* simulator
+      const services = wideServices(apiSocket, statsSocket)
+      yield* Effect.gen(function*() {
+        const { all, checker, running, sync, weighted } = yield* widelyProgrammed(sim)
+        const points = yield* tracePoints
+        // VPP stops answering once the sync's first weight is applied: the sync's window stays outstanding.
+        let handled = 0
+        const unsubscribe = sim.lb.subscribe((m: LbMutation) => {
+          if (m.op === "as-weight" && handled++ === 0) {
+            Effect.runSync(sim.api.stall)
+            points.push("stalled")
+          }
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
+        // (forked: the reload returns once its full sync is done, which VPP's stall holds)
+        yield* Effect.fork(running.replace(wide(90)))
+        // Stalled, then waiting: only the answers VPP sent before the stall could have woken it since.
+        yield* waitFor(
+          "the sync waiting for answers VPP does not send",
+          Effect.sync(() => {
+            const stalled = points.indexOf("stalled")
+            return stalled >= 0 && points.indexOf("lb-waiting", stalled) >= 0 ? true : undefined
+          }),
+          60_000,
+          5
+        )
+        const mark = points.length
+        const stalledAt = handled
+        // b5 is disabled: nothing but the urgent request's poke can wake the sync now.
+        yield* Effect.fork(checker.disable("b5"))
+        yield* waitFor(
+          "the reaction written",
+          Effect.sync(() => {
+            const taken = points.indexOf("lb-taken", mark)
+            return taken >= 0 && points.indexOf("written", taken) >= 0 ? true : undefined
+          }),
+          60_000,
+          5
+        )
+        expect(handled).toBe(stalledAt)
+        yield* sim.api.resume
+        for (let i = 0; i < 2000 && !((yield* sync.idle) && weighted(90) === all - FRONTENDS); i++) yield* pollDelay(5)
+        expect(weighted(90)).toBe(all - FRONTENDS)
+        expect(weighted(0)).toBe(FRONTENDS)
+        expect((yield* sync.sync()).ops).toEqual([])
+      }).pipe(
+        // Before the services close (the supervisor says goodbye to VPP), also when the test fails.
+        Effect.ensuring(sim.api.resume),
+        Effect.provide(services)
+      )
     }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)), 120_000)
 })
