@@ -29,7 +29,7 @@
  * Weighed again at 10,000 backends (5 December 2026), once a steady round
  * promoted ~16 B on the main thread instead of 50-120: maglevd alone, 30 s
  * of steady probing at ~9,600 probes/s, main-thread GC pauses traced. With
- * both flags: 0-8 pauses over 20 ms in 30 s, the longest 15-47 ms (a
+ * both flags: 0-8 pauses over 20 ms in 30 s, the longest 15-50 ms (a
  * scavenge; one mark-compact, 8-34 ms), RSS 224-246 MiB. Without this flag
  * (the probe threads' young generation capped instead,
  * `--max-semi-space-size=1`): the same pauses (0-1 over 20 ms, the longest
