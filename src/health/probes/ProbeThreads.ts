@@ -11,9 +11,9 @@
  *
  * Per probe, one request goes to a worker and one outcome comes back; both
  * are batched per event-loop turn (one postMessage per turn and direction,
- * flushed by setImmediate): the numbers as one Float64Array, its buffer
- * transferred (internal/ProbeWire.ts, Batch), and an outcome's detail only
- * when it is not its slot's last. A check's settings go to a worker once,
+ * flushed by setImmediate): small integers only (times in microseconds,
+ * internal/ProbeWire.ts says why), and an outcome's detail only when it is
+ * not its slot's last. A check's settings go to a worker once,
  * with the first probe that needs them (identical settings share one entry,
  * so reloads do not grow it).
  *
@@ -34,7 +34,7 @@ import { spawnBeside } from "../../internal/WorkerEntry.js"
 import { isPass, PROBE_CODES, probeResult, type ProbeResult } from "../ProbeResult.js"
 import type { ProbeRequest } from "../Prober.js"
 import { type ProbeOutcome, skipped } from "../SelfLate.js"
-import { Batch, type CheckWire, OUTCOME_SLOTS, type ToWorker, type FromWorker } from "./internal/ProbeWire.js"
+import { type CheckWire, fromMicros, OUTCOME_SLOTS, toMicros, type ToWorker, type FromWorker } from "./internal/ProbeWire.js"
 import { probeCheckOf } from "./Probe.js"
 
 // --- The protocol (internal/ProbeWire.ts; ProbeWorker.ts is the other side) ---------
@@ -69,14 +69,15 @@ const intern = (detail: string): string => {
 }
 
 /** An outcome from its numbers and the slot's detail (sent only when it changed: the slot keeps it). */
-const decodeOutcome = (done: Float64Array, at: number, detail: string): ProbeOutcome => {
+const decodeOutcome = (done: ReadonlyArray<number>, at: number, detail: string): ProbeOutcome => {
   const code = done[at + 2]!
-  if (code < 0) return skipped(done[at + 3]!)
+  const ms = fromMicros(done[at + 3]!)
+  if (code < 0) return skipped(ms)
   const name = PROBE_CODES[code]!
   const selfLate = done[at + 5]!
-  if (selfLate < 0) return probeResult(name, done[at + 3]!, detail)
+  if (selfLate < 0) return probeResult(name, ms, detail)
   // One literal (a spread adding selfLateMs gave every such object a hidden class of its own).
-  const result: ProbeResult = { ok: isPass(name), code: name, durationMs: done[at + 3]!, detail, selfLateMs: selfLate }
+  const result: ProbeResult = { ok: isPass(name), code: name, durationMs: ms, detail, selfLateMs: fromMicros(selfLate) }
   return result
 }
 
@@ -115,7 +116,7 @@ class Slot {
     this.deliver = undefined
     if (this.startFlush === t.flushes) {
       // Not sent yet: the worker skips it.
-      t.start.set(this.startAt + 1, -1)
+      t.start[this.startAt + 1] = -1
     } else {
       t.cancel.push(this.id, this.round)
       scheduleFlushOf(t)
@@ -130,7 +131,9 @@ interface Thread {
   checks: Set<number>
   pendingChecks: Array<readonly [number, CheckWire]>
   bind: Array<number | string>
-  readonly start: Batch
+  start: Array<number>
+  /** The origin of `start`'s due times (epoch ms): the first's, rounded down. */
+  startBase: number
   cancel: Array<number>
   /** Messages sent so far. */
   flushes: number
@@ -206,18 +209,19 @@ export const make = (options: ProbeThreadsOptions): ProbeThreads => {
     flushScheduled = false
     for (const t of threads) {
       if (t.start.length === 0 && t.cancel.length === 0) continue
-      const start = t.start.take()
       const message: ToWorker = {
         ...(t.pendingChecks.length > 0 ? { checks: t.pendingChecks } : {}),
         ...(t.cancel.length > 0 ? { cancel: t.cancel } : {}),
         ...(t.bind.length > 0 ? { bind: t.bind } : {}),
-        start
+        start: t.start,
+        base: t.startBase
       }
       t.pendingChecks = []
       t.bind = []
+      t.start = []
       t.cancel = []
       t.flushes++
-      t.worker.postMessage(message, [start.buffer])
+      t.worker.postMessage(message)
     }
   }
   const scheduleFlush = () => {
@@ -242,7 +246,7 @@ export const make = (options: ProbeThreadsOptions): ProbeThreads => {
       const deliver = slot.deliver
       slot.deliver = undefined
       slot.round = -1
-      options.observeLate(done[at + 6]!)
+      options.observeLate(fromMicros(done[at + 6]!))
       deliver(decodeOutcome(done, at, slot.detail))
     }
   }
@@ -254,7 +258,8 @@ export const make = (options: ProbeThreadsOptions): ProbeThreads => {
       checks: new Set(),
       pendingChecks: [],
       bind: [],
-      start: new Batch(),
+      start: [],
+      startBase: 0,
       cancel: [],
       flushes: 0,
       slots: [],
@@ -275,7 +280,7 @@ export const make = (options: ProbeThreadsOptions): ProbeThreads => {
         t.checks = new Set()
         t.pendingChecks = []
         t.bind = []
-        t.start.clear()
+        t.start = []
         t.cancel = []
         t.flushes++
         attach()
@@ -332,14 +337,15 @@ export const make = (options: ProbeThreadsOptions): ProbeThreads => {
         slot.bound = true
         t.bind.push(slot.id, check, slot.address, slot.netns)
       }
-      slot.round = rounds++
+      slot.round = rounds
+      // Kept a small integer (it crosses as one): a round's number only has to differ from its slot's last.
+      rounds = (rounds + 1) & 0x3fffffff
       slot.deliver = deliver
       slot.startAt = t.start.length
       slot.startFlush = t.flushes
-      t.start.push(slot.id)
-      t.start.push(slot.round)
-      t.start.push(request.scheduledAt)
-      t.start.push(request.skipIfLateMs ?? -1)
+      if (t.start.length === 0) t.startBase = Math.floor(request.scheduledAt)
+      const skip = request.skipIfLateMs
+      t.start.push(slot.id, slot.round, toMicros(request.scheduledAt - t.startBase), skip === undefined ? -1 : toMicros(skip))
       scheduleFlush()
       return slot.cancel
     },

@@ -14,12 +14,12 @@
 import { parentPort } from "node:worker_threads"
 import { LoopLag } from "./internal/LoopLag.js"
 import {
-  Batch,
   BIND_SLOTS,
   CANCEL_SLOTS,
   type CheckWire,
   encodeOutcome,
   type FromWorker,
+  fromMicros,
   REQUEST_SLOTS,
   type ToWorker
 } from "./internal/ProbeWire.js"
@@ -70,15 +70,15 @@ const serve = (port: NonNullable<typeof parentPort>): void => {
   lag.start()
   const checks = new Map<number, CheckWire>()
   const slots: Array<Slot | undefined> = []
-  const done = new Batch()
+  let done: Array<number> = []
   let details: Array<string> = []
   let flushScheduled = false
   const flush = () => {
     flushScheduled = false
-    const numbers = done.take()
-    const message: FromWorker = details.length > 0 ? { done: numbers, details } : { done: numbers }
+    const message: FromWorker = details.length > 0 ? { done, details } : { done }
+    done = []
     details = []
-    port.postMessage(message, [numbers.buffer])
+    port.postMessage(message)
   }
   const report = (slot: Slot, outcome: ProbeOutcome) => {
     let detailAt = -1
@@ -134,9 +134,10 @@ const serve = (port: NonNullable<typeof parentPort>): void => {
     }
     const s = m.start
     if (s !== undefined) {
+      const base = m.base ?? 0
       for (let at = 0; at < s.length; at += REQUEST_SLOTS) {
         // -1: cancelled before it was sent.
-        if (s[at + 1]! >= 0) start(s[at]!, s[at + 1]!, s[at + 2]!, s[at + 3]!)
+        if (s[at + 1]! >= 0) start(s[at]!, s[at + 1]!, base + fromMicros(s[at + 2]!), s[at + 3]! < 0 ? -1 : fromMicros(s[at + 3]!))
       }
     }
   })

@@ -20,21 +20,24 @@ export interface ToWorker {
   /** Slots (a backend each, ids reused) taking a target, {@link BIND_SLOTS} each: slot, check id, address, netns. */
   readonly bind?: ReadonlyArray<number | string>
   /**
-   * Rounds to start, {@link REQUEST_SLOTS} each: slot, round (-1: cancelled before it was sent), due (epoch ms),
-   * skip-if-late ms (-1: never).
+   * Rounds to start, {@link REQUEST_SLOTS} small integers each: slot, round
+   * (-1: cancelled before it was sent), due (us after `base`), skip-if-late
+   * (us; -1: never).
    */
-  readonly start?: Float64Array
+  readonly start?: ReadonlyArray<number>
+  /** The origin of `start`'s due times, epoch ms. */
+  readonly base?: number
 }
 
 /** Worker → main, one per turn. */
 export interface FromWorker {
   /**
-   * Outcomes, {@link OUTCOME_SLOTS} numbers each: slot, round, code index
-   * (-1: skipped), duration ms (skipped: how late), detail (its index in
-   * `details`; -1: the slot's detail last sent, or none when skipped),
-   * self-late ms (-1: not measured), start lateness ms.
+   * Outcomes, {@link OUTCOME_SLOTS} small integers each: slot, round, code
+   * index (-1: skipped), duration us (skipped: how late), detail (its index
+   * in `details`; -1: the slot's detail last sent, or none when skipped),
+   * self-late us (-1: not measured), start lateness us.
    */
-  readonly done?: Float64Array
+  readonly done?: ReadonlyArray<number>
   /** The details of `done` that differ from their slot's last (a slot's detail is most often the same round after round). */
   readonly details?: ReadonlyArray<string>
   /** The worker's largest loop delay over the last 10 s, ms (sent once a second). */
@@ -47,59 +50,31 @@ export const REQUEST_SLOTS = 4
 export const OUTCOME_SLOTS = 7
 
 /**
- * Numbers batched for one message, in a buffer kept from turn to turn: the
- * message carries them as one Float64Array (its buffer transferred), not as
- * an array of numbers, whose every element the other side's structured clone
- * rebuilt, doubles as heap numbers (at 10,000 probes a second, most of what
- * the main thread allocated).
+ * Milliseconds as whole microseconds. Every number of a round's request and
+ * outcome crosses as a small integer (times relative to the message's
+ * `base`), which the structured clone copies as it is: a double (an epoch
+ * time, a duration) became a heap number on the other side, one per number
+ * per round, most of what the main thread allocated at 10,000 backends. (A
+ * Float64Array per message instead made an ArrayBuffer per message, and
+ * sweeping thousands of them a second held scavenges for up to 27 ms.)
  */
-export class Batch {
-  private buf: Float64Array<ArrayBuffer> = new Float64Array(256)
-  length = 0
-
-  push(value: number): void {
-    if (this.length === this.buf.length) this.grow()
-    this.buf[this.length++] = value
-  }
-
-  /** Changes a number already pushed (not taken yet). */
-  set(at: number, value: number): void {
-    this.buf[at] = value
-  }
-
-  /** The numbers so far, in an array of their own (for postMessage's transfer list); the batch is empty afterwards. */
-  take(): Float64Array<ArrayBuffer> {
-    const out = this.buf.slice(0, this.length)
-    this.length = 0
-    return out
-  }
-
-  clear(): void {
-    this.length = 0
-  }
-
-  private grow(): void {
-    const bigger = new Float64Array(this.buf.length * 2)
-    bigger.set(this.buf)
-    this.buf = bigger
-  }
-}
-
-const pushOutcome = (out: Batch, slot: number, round: number, code: number, ms: number, detailAt: number, selfLateMs: number, startLateMs: number) => {
-  out.push(slot)
-  out.push(round)
-  out.push(code)
-  out.push(ms)
-  out.push(detailAt)
-  out.push(selfLateMs)
-  out.push(startLateMs)
-}
+export const toMicros = (ms: number): number => Math.round(ms * 1000)
+export const fromMicros = (us: number): number => us / 1000
 
 /** Puts an outcome in `out`; `detailAt` is its detail's index in the message's details (-1: the slot's last). */
-export const encodeOutcome = (out: Batch, slot: number, round: number, outcome: ProbeOutcome, detailAt: number, startLateMs: number): void => {
+export const encodeOutcome = (out: Array<number>, slot: number, round: number, outcome: ProbeOutcome, detailAt: number, startLateMs: number): void => {
   if ("_tag" in outcome) {
-    pushOutcome(out, slot, round, -1, outcome.lateMs, -1, -1, startLateMs)
+    out.push(slot, round, -1, toMicros(outcome.lateMs), -1, -1, toMicros(startLateMs))
     return
   }
-  pushOutcome(out, slot, round, PROBE_CODES.indexOf(outcome.code), outcome.durationMs, detailAt, outcome.selfLateMs ?? -1, startLateMs)
+  const selfLate = outcome.selfLateMs
+  out.push(
+    slot,
+    round,
+    PROBE_CODES.indexOf(outcome.code),
+    toMicros(outcome.durationMs),
+    detailAt,
+    selfLate === undefined ? -1 : toMicros(selfLate),
+    toMicros(startLateMs)
+  )
 }
