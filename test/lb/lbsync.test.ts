@@ -6,7 +6,7 @@
  * short wall-time pause between them (as test/vpp/supervisor.test.ts does).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, HashMap, Layer, Logger, LogLevel, TestClock } from "effect"
+import { Clock, Deferred, Duration, Effect, HashMap, Layer, Logger, LogLevel, TestClock } from "effect"
 import * as dc from "node:diagnostics_channel"
 import * as path from "node:path"
 import * as RunningConfig from "../../src/config/RunningConfig.js"
@@ -175,7 +175,13 @@ describe("LbSync against the simulator", () => {
         expect(ops.slice(0, 3)).toEqual(["vip-add", "vip-del", "vip-add"])
         const vip = sim.lb.vipIndices().find((e) => e.used)!
         expect(sim.lb.inspectVip(vip.index)?.srcIpSticky).toBe(false)
+        // A full sync hands its listing to the supervisor (pool indices, flows per AS): read at the sync's time.
+        yield* TestClock.adjust("1 second")
+        const at = yield* Clock.currentTimeMillis
         expect((yield* sync.sync()).ops).toEqual([])
+        const vpp = yield* Supervisor.VppSupervisor
+        expect(yield* vpp.lbVipsAt).toBe(at)
+        expect((yield* vpp.lbVips).filter((v) => !v.removed).map((v) => [v.index, v.srcIpSticky, v.ases.length])).toEqual([[vip.index, false, 3]])
 
         yield* sim.traffic(vip.index, 42)
         const counters = yield* advanceUntil("counters", Effect.map(sync.counters, (c) => (c.get("web")?.nextPacket === 42n ? c : undefined)))
