@@ -8,19 +8,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as esbuild from "esbuild"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { Worker } from "node:worker_threads"
 import * as os from "node:os"
-import { fileURLToPath } from "node:url"
 import * as Prober from "../../src/health/Prober.js"
 import type { ProbeRequest } from "../../src/health/Prober.js"
 import * as ProbeThreads from "../../src/health/probes/ProbeThreads.js"
 import type { ProbeOutcome } from "../../src/health/SelfLate.js"
 import { httpCheck, tcpCheck } from "../support/probes.js"
 import { PROGRAMS_ENV } from "../support/programs.js"
+import { bundleInputs } from "../support/bundleInputs.js"
 
 /** An HTTP server answering 200 or 503 by address, or holding the connection open ("hold"). */
 const server = Effect.acquireRelease(
@@ -196,16 +195,7 @@ describe("probes on worker threads", () => {
     }).pipe(Effect.scoped))
 
   it("run code that loads nothing of Effect (a thread's heap would carry its modules: ~20 MB each)", async () => {
-    const built = await esbuild.build({
-      entryPoints: [fileURLToPath(new URL("../../src/health/probes/ProbeWorker.ts", import.meta.url))],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      write: false,
-      metafile: true,
-      logLevel: "silent"
-    })
-    const inputs = Object.keys(built.metafile.inputs)
+    const inputs = await bundleInputs("health/probes/ProbeWorker.ts")
     expect(inputs.filter((f) => f.includes("node_modules/"))).toEqual([])
     expect(inputs.some((f) => f.endsWith("src/health/probes/Http.ts"))).toBe(true)
     // The User-Agent's version only: Version.ts runs git for the commit (three times per thread from a checkout).

@@ -6,11 +6,10 @@
  * And what the worker's module loads.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as esbuild from "esbuild"
-import { fileURLToPath } from "node:url"
 import { renderBytes, renderGroups, type Source } from "../../src/metrics/Exposition.js"
 import { interleave, writeGroups, writeTails } from "../../src/metrics/internal/Merge.js"
 import { parse } from "./exposition.js"
+import { bundleInputs } from "../support/bundleInputs.js"
 
 /** A family of `size` series, `name{i="k"} k*mul`; `from` series write nothing (a series with no sample yet). */
 const family = (name: string, size: number, mul = 1, silent: ReadonlySet<number> = new Set()): Source => ({
@@ -84,16 +83,7 @@ describe("the scrape worker's render", () => {
   })
 
   it("the worker loads nothing of Effect, nor any other package (a thread's heap would carry their modules: ~18 MB for effect)", async () => {
-    const built = await esbuild.build({
-      entryPoints: [fileURLToPath(new URL("../../src/metrics/ScrapeWorker.ts", import.meta.url))],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      write: false,
-      metafile: true,
-      logLevel: "silent"
-    })
-    const inputs = Object.keys(built.metafile.inputs)
+    const inputs = await bundleInputs("metrics/ScrapeWorker.ts")
     expect(inputs.filter((f) => f.includes("node_modules/"))).toEqual([])
     expect(inputs.some((f) => f.endsWith("src/metrics/Store.ts"))).toBe(true)
   })
