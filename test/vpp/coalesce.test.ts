@@ -9,6 +9,7 @@ import * as net from "node:net"
 import * as path from "node:path"
 import { batchOf, flush, uncorkNow, writeCorked } from "../../src/vpp/transport/Coalesce.js"
 import { tempDir } from "../sim/tempDir.js"
+import { waitFor } from "../support/wait.js"
 
 /** A connected pair over a Unix socket in a temp dir; `received` is what the server side has read. */
 const pair = Effect.gen(function*() {
@@ -37,10 +38,7 @@ const put = (socket: net.Socket, bytes: ReadonlyArray<number>) => {
 
 /** Until the server side has read `n` bytes (wall time: a real socket). */
 const receivedAtLeast = (received: () => Buffer, n: number) =>
-  Effect.gen(function*() {
-    while (received().length < n) yield* Effect.promise(() => new Promise((r) => setTimeout(r, 1)))
-    return received()
-  })
+  waitFor(`${n} bytes read by the server side`, Effect.sync(() => (received().length >= n ? received() : undefined)))
 
 describe("Coalesce", () => {
   it.live("flush writes the tick's batch now, once; what is encoded after it goes in a batch of its own", () =>
