@@ -251,7 +251,7 @@ const serve = (settings: WorkerSettings, post: (m: FromWorker, transfer?: Readon
     for (const res of f.waiters) if (!res.destroyed) send(res, pieces, length)
   }
 
-  const scrape = (req: http.IncomingMessage, res: http.ServerResponse) => {
+  const scrape = (res: http.ServerResponse) => {
     let f = flight
     scraped()
     if (f !== undefined) stats.shared++
@@ -272,7 +272,6 @@ const serve = (settings: WorkerSettings, post: (m: FromWorker, transfer?: Readon
       mine.waiters.delete(res)
       if (mine.waiters.size === 0 && flight === mine) abandon(mine)
     })
-    void req
   }
 
   const server = http.createServer((req, res) => {
@@ -280,7 +279,7 @@ const serve = (settings: WorkerSettings, post: (m: FromWorker, transfer?: Readon
     if (path !== PATH) return void res.writeHead(404, { "content-type": "text/plain" }).end("Not Found\n")
     if (req.method === "HEAD") return void res.writeHead(200, { "content-type": CONTENT_TYPE }).end()
     if (req.method !== "GET") return void res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("GET or HEAD only\n")
-    scrape(req, res)
+    scrape(res)
   })
   server.once("error", (e) => post({ _tag: "ListenFailed", message: e.message }))
   server.listen(settings.port, settings.host, () => {
