@@ -12,10 +12,11 @@ import * as lbprogram from "./lbprogram.js"
 import * as metrics from "./metrics.js"
 import { printRows } from "./measure.js"
 import * as reconcile from "./reconcile.js"
+import * as sim from "./sim.js"
 import * as soak from "./soak.js"
 import * as transport from "./transport.js"
 
-const ALL = ["codec", "transport", "lbprogram", "health", "health-vs-haproxy", "reconcile", "cli", "check", "metrics", "soak"] as const
+const ALL = ["codec", "transport", "lbprogram", "health", "health-vs-haproxy", "reconcile", "cli", "check", "metrics", "soak", "sim"] as const
 const args = process.argv.slice(2).filter((a) => a !== "--")
 const firstFlag = args.findIndex((a) => a.startsWith("--"))
 const picked = firstFlag < 0 ? args : args.slice(0, firstFlag)
@@ -67,3 +68,5 @@ if (want("metrics")) {
 }
 
 if (want("soak")) await soak.run(flags)
+
+if (want("sim")) await sim.run(flags)

@@ -11,6 +11,7 @@ import * as path from "node:path"
 import * as Simulator from "../src/sim/Simulator.js"
 import { lb } from "../src/vpp/binapi/index.js"
 import * as VppApi from "../src/vpp/transport/VppApi.js"
+import { programRequests } from "./sim.js"
 
 export interface LbProgramFigures {
   readonly vips: number
@@ -32,20 +33,7 @@ export const run = (): Promise<LbProgramFigures> => {
   const program = Effect.scoped(Effect.gen(function*() {
     const sim = yield* Simulator.make({ apiSocket: path.join(dir, "api.sock") })
     const conn = yield* VppApi.connect({ path: sim.api.path, timeout: "30 seconds" })
-    const vipPfx = (v: number) => `10.${(v >> 8) & 255}.${v & 255}.1/32`
-    const requests: Array<Effect.Effect<Effect.Effect<unknown, unknown>, unknown>> = []
-    for (let v = 0; v < VIPS; v++) {
-      const pfx = vipPfx(v)
-      requests.push(conn.send(lb.LbAddDelVipV2, lb.LbAddDelVipV2Reply, {
-        pfx, protocol: 6, port: 80, encap: "LB_API_ENCAP_TYPE_GRE4", dscp: 0, type: "LB_API_SRV_TYPE_CLUSTERIP",
-        target_port: 0, node_port: 0, new_flows_table_length: 1024, src_ip_sticky: false, is_del: false
-      }))
-      for (let a = 0; a < ASES_PER_VIP; a++) {
-        requests.push(conn.send(lb.LbAddDelAsV2, lb.LbAddDelAsV2Reply, {
-          pfx, protocol: 6, port: 80, as_address: `172.16.${a}.${(v % 250) + 1}`, weight: 100, is_del: false, is_flush: false
-        }))
-      }
-    }
+    const requests = programRequests(conn, VIPS, ASES_PER_VIP)
     const start = performance.now()
     for (let i = 0; i < requests.length; i += WINDOW) {
       const waits = yield* Effect.all(requests.slice(i, i + WINDOW))

@@ -11,7 +11,7 @@
  * built in, the lb plugin model is added by `Simulator`. Test hooks can stall
  * the server, delay replies, drop connections and restart it.
  */
-import { Deferred, Duration, Effect, Either, FiberSet, Queue, type Scope } from "effect"
+import { Deferred, Duration, Effect, Either, FiberSet, type Scope } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as binapi from "../vpp/binapi/index.js"
@@ -19,8 +19,8 @@ import { memclnt, vpe } from "../vpp/binapi/index.js"
 import * as Codec from "../vpp/codec/Codec.js"
 import * as Frame from "../vpp/codec/Frame.js"
 import type { Message, Module } from "../vpp/codec/Wire.js"
+import { ByteSink } from "../internal/ByteSink.js"
 import { trace } from "../internal/Trace.js"
-import { uncorkNow, writeCorked } from "../vpp/transport/Coalesce.js"
 import { FrameReader } from "../vpp/transport/FrameReader.js"
 import * as Core from "./Core.js"
 import * as VppView from "./internal/VppView.js"
@@ -86,6 +86,8 @@ export const highWaterOf = (maxBufferedBytes: number): number =>
   Math.max(16 * 1024, Math.min(1024 * 1024, Math.floor(maxBufferedBytes / 8)))
 
 const NO_OVER = {}
+/** Every request is decoded as VPP reads it: the tail of an over-long body ignored. */
+const TRAILING: Codec.DecodeOptions = { allowTrailing: true }
 
 /** One connection's buffers, for tests and the overflow log. */
 export interface ConnectionBuffers {
@@ -158,19 +160,72 @@ const DEFAULT_VERSION = {
 const isRequest = (layout: Codec.Layout): boolean =>
   layout._tag === "Struct" && layout.fields[0]?.name === "client_index" && layout.fields[1]?.name === "context"
 
+/** What a message id leads to, worked out once per id rather than per message. */
+interface Route {
+  readonly message: Message
+  readonly codec: Codec.Codec<Record<string, unknown>>
+  /** starts with client_index and context: routed by client_index */
+  readonly request: boolean
+  readonly handler: Handler | undefined
+}
+
+/** A reply message's id and codec, by message. */
+interface Encoder {
+  readonly id: number
+  readonly codec: Codec.Codec<unknown>
+}
+
+/** Bytes on their way out through a socket's write at once, rather than through a smaller one per reply. */
+const SMALL_OUTPUT = 64 * 1024
+
+/**
+ * A connection's replies encoded back to back (the registration's
+ * `output_vector`, `vl_socket_api_send`), handed to the socket in one write
+ * once the messages of a read are handled (`flush`), or earlier when they pass
+ * the high-water mark. Reused: what is written is copied out (or, when large,
+ * handed over and the buffer started again), as the socket keeps a written
+ * buffer until the kernel took it.
+ */
+class Output extends ByteSink implements Frame.Sink {
+  constructor() {
+    super(SMALL_OUTPUT)
+  }
+
+  /** Writes what is held to `socket` (nothing when nothing is). */
+  flush(socket: net.Socket): void {
+    const n = this.used
+    if (n === 0) return
+    this.used = 0
+    if (socket.destroyed) return
+    trace("written", n)
+    if (n <= SMALL_OUTPUT / 4) {
+      const chunk = Buffer.allocUnsafe(n)
+      this.bytes.copy(chunk, 0, 0, n)
+      socket.write(chunk)
+    } else {
+      socket.write(this.bytes.subarray(0, n))
+      this.bytes = Buffer.allocUnsafe(SMALL_OUTPUT)
+    }
+  }
+}
+
 interface Connection {
   readonly socket: net.Socket
   registration: Registration | undefined
   /** sent sockclnt_create (the registration exists from accept on) */
   named: boolean
-  readonly input: Queue.Queue<Uint8Array | null>
+  /** what was read and not yet handled */
   readonly reader: FrameReader
-  /** bytes of the chunks in `input` */
-  queued: number
-  /** reading paused: `queued` passed the high-water mark */
+  /** a message taken from `reader`, to be handled once the wait for the stall or the drain is over */
+  postponed: Uint8Array | undefined
+  /** a fiber is waiting for something asynchronous before it handles the rest (`pump`'s answer) */
+  waiting: boolean
+  /** reading paused: the input passed the high-water mark */
   paused: boolean
   /** the next request waits for the replies to drain */
   draining: boolean
+  /** replies encoded, not yet handed to the socket */
+  readonly output: Output
 }
 
 export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error, Scope.Scope> =>
@@ -202,7 +257,7 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
     const maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
     const highWater = highWaterOf(maxBuffered)
 
-    const held = (c: Connection): number => c.queued + c.reader.buffered + c.socket.writableLength
+    const held = (c: Connection): number => c.reader.buffered + (c.postponed?.length ?? 0) + c.socket.writableLength + c.output.used
 
     /**
      * The cap on what all connections hold together. VPP has none (its
@@ -214,6 +269,8 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
       let total = 0
       let biggest: Connection | undefined
       for (const c of connections) {
+        // One closed already (for the cap, say) holds nothing any more, whatever its counts say until 'close'.
+        if (c.socket.destroyed) continue
         const h = held(c)
         total += h
         if (biggest === undefined || h > held(biggest)) biggest = c
@@ -288,28 +345,53 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
     const lookup = (clientIndex: number): Connection | undefined =>
       (clientIndex & 0x80000000) !== 0 ? live.get(clientIndex & 0x7fffffff) : undefined
 
-    /** Encodes and sends the replies now; an Effect only to log a reply that does not encode (a simulator bug). */
+    const encoders = new Map<Message, Encoder | null>()
+    const encoderOf = (message: Message): Encoder | null => {
+      let e = encoders.get(message)
+      if (e === undefined) {
+        const id = idOf.get(message.name)
+        e = id === undefined ? null : { id, codec: Codec.of(message.schema) as Codec.Codec<unknown> }
+        encoders.set(message, e)
+      }
+      return e
+    }
+    // The request's context for a reply that does not set its own; encoding is synchronous, so one object serves.
+    const overContext = { context: 0 }
+
+    /**
+     * Encodes the replies into the connection's output now (written once the read's messages are
+     * handled); an Effect only to log a reply that does not encode (a simulator bug).
+     */
     const sendReplies = (conn: Connection, replies: ReadonlyArray<Reply>, context: number): Effect.Effect<void> | undefined => {
       let failure: Effect.Effect<void> | undefined
-      for (const r of replies) {
-        const id = idOf.get(r.message.name)
-        if (id === undefined) continue
+      if (conn.socket.destroyed) return undefined
+      const out = conn.output
+      for (let i = 0; i < replies.length; i++) {
+        const r = replies[i]!
+        const e = encoderOf(r.message)
+        if (e === null) continue
+        overContext.context = context
         // The request's context unless the handler set one (without a copy of the fields: Codec.encodeIntoOver).
-        const frame = Frame.encodeFrameOver(id, Codec.of(r.message.schema) as Codec.Codec<unknown>, r.fields, "context" in r.fields ? NO_OVER : { context })
+        const mark = out.used
+        const frame = Frame.encodeFrameOverInto(e.id, e.codec, r.fields, "context" in r.fields ? NO_OVER : overContext, out)
         if (Either.isLeft(frame)) {
+          out.used = mark
           failure = Effect.logError("vppsim-reply-encode").pipe(
             Effect.annotateLogs({ event: "vppsim-reply-encode", message: r.message.name, error: frame.left.message })
           )
-          continue
         }
-        if (!conn.socket.destroyed) writeCorked(conn.socket, frame.right)
       }
       return failure
     }
 
     const reply = (conn: Connection, replies: ReadonlyArray<Reply>, context: number): Effect.Effect<void> | undefined =>
       delayMs > 0
-        ? Effect.sleep(Duration.millis(delayMs)).pipe(Effect.zipRight(Effect.suspend(() => sendReplies(conn, replies, context) ?? Effect.void)))
+        ? Effect.sleep(Duration.millis(delayMs)).pipe(Effect.zipRight(Effect.sync(() => {
+          // A delayed reply goes out when its delay is over, not with the next read's.
+          const failure = sendReplies(conn, replies, context)
+          conn.output.flush(conn.socket)
+          return failure
+        })), Effect.flatMap((failure) => failure ?? Effect.void))
         : sendReplies(conn, replies, context)
 
     const builtin: Record<string, Handler> = {
@@ -329,16 +411,22 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
     const sockclntCreate = Codec.of(memclnt.SockclntCreate.schema)
     const createId = idOf.get(memclnt.SockclntCreate.name)
     const sockclntDelete = memclnt.SockclntDelete.name
+    const routes: Array<Route | undefined> = []
+    for (const [id, message] of byId) {
+      const codec = Codec.of(message.schema) as Codec.Codec<Record<string, unknown>>
+      routes[id] = { message, codec, request: isRequest(codec.layout), handler: handlers[message.name] }
+    }
 
     /** One message from `conn`. Returns an Effect only when there is something asynchronous to do. */
     const handle = (conn: Connection, body: Uint8Array): Effect.Effect<void> | undefined => {
-      const frame = Frame.splitBody(body)
-      if (Either.isLeft(frame)) return drop("no message id", {})
-      const { msgId, payload } = frame.right
-      const message = byId.get(msgId)
-      if (message === undefined) return drop("no handler", { msgId })
+      if (body.length < Frame.MSG_ID_SIZE) return drop("no message id", {})
+      const msgId = (body[0]! << 8) | body[1]!
+      const payload = body.subarray(Frame.MSG_ID_SIZE)
+      const route = routes[msgId]
+      if (route === undefined) return drop("no handler", { msgId })
+      const { message, codec } = route
       if (msgId === createId) {
-        const req = sockclntCreate.decode(payload, { allowTrailing: true })
+        const req = sockclntCreate.decode(payload, TRAILING)
         if (Either.isLeft(req)) return drop("truncated", { message: message.name })
         // vl_api_sockclnt_create_t_handler names the registration socksvr_file_add
         // made at accept; a second create on one connection renames it, same handle.
@@ -353,19 +441,18 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
           Effect.zipRight(sent ?? Effect.void)
         )
       }
-      const codec = Codec.of(message.schema) as Codec.Codec<Record<string, unknown>>
-      let decoded = codec.decode(payload, { allowTrailing: true })
+      let decoded = codec.decode(payload, TRAILING)
       if (Either.isLeft(decoded)) {
         // A value our strict codec refuses, which VPP's handler reads as it is
         // (internal/VppView.ts); within the declared ranges both read the same.
         const view = VppView.viewOf(message.schema)
-        const wide = view === undefined ? decoded : (Codec.of(view.schema) as Codec.Codec<Record<string, unknown>>).decode(payload, { allowTrailing: true })
+        const wide = view === undefined ? decoded : (Codec.of(view.schema) as Codec.Codec<Record<string, unknown>>).decode(payload, TRAILING)
         decoded = view === undefined || Either.isLeft(wide) ? decoded : Either.right(view.toModel(wide.right))
       }
       if (Either.isLeft(decoded)) return drop("truncated", { message: message.name, reason: decoded.left.message })
       const req = decoded.right
       let target = conn
-      if (isRequest(codec.layout)) {
+      if (route.request) {
         const named = lookup(req["client_index"] as number)
         if (named === undefined || named.registration === undefined) {
           return drop("bad client_index", { message: message.name, client_index: req["client_index"] })
@@ -381,6 +468,8 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
         const sent = reply(target, [{ message: memclnt.SockclntDeleteReply, fields: { response: 1 } }], context)
         const close = () => {
           unregister(victim)
+          // Its replies so far (this one, when it deletes itself) go out before the end.
+          victim.output.flush(victim.socket)
           victim.socket.end()
         }
         if (sent === undefined) {
@@ -389,7 +478,7 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
         }
         return sent.pipe(Effect.ensuring(Effect.sync(close)))
       }
-      const handler = handlers[message.name]
+      const handler = route.handler
       if (handler === undefined) return drop("no handler", { message: message.name })
       const result = handler(req, { registration: target.registration!, context })
       return Effect.isEffect(result)
@@ -397,46 +486,79 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
         : reply(target, result, context)
     }
 
-    /** Serves one connection: its messages one at a time, in arrival order. */
-    const serve = (conn: Connection) =>
+    /**
+     * Handles the messages `conn` holds, in arrival order, until none is complete or one needs
+     * something asynchronous: a stall, replies to drain, a delay, a log line, a handler's Effect.
+     * Returns that, to be waited for before the next call, or undefined when all is done. A
+     * request that arrives while nothing is pending is handled in the read's own callback, so
+     * it is answered at once, with no fiber to wake (as VPP's API process reads and answers).
+     */
+    const pump = (conn: Connection): Effect.Effect<void> | undefined => {
+      const socket = conn.socket
+      const out = conn.output
+      while (!socket.destroyed) {
+        const body = conn.postponed ?? conn.reader.next()
+        conn.postponed = undefined
+        if (body === undefined) break
+        if (stalled !== undefined) {
+          conn.postponed = body
+          // What was answered before the stall goes out now, as it would with VPP.
+          out.flush(socket)
+          return Deferred.await(stalled)
+        }
+        // Backpressure: a client that does not take its replies gets no more.
+        if (socket.writableLength + out.used > highWater) {
+          out.flush(socket)
+          if (socket.writableLength > highWater) {
+            conn.postponed = body
+            conn.draining = true
+            return drained(conn)
+          }
+        }
+        const pendingWork = handle(conn, body)
+        if (pendingWork !== undefined) {
+          // What is answered goes out before the wait.
+          out.flush(socket)
+          return pendingWork
+        }
+        if (out.used > 0 || socket.writableLength > 0) {
+          const over = enforceCap()
+          if (over !== undefined) return over
+        }
+      }
+      // The replies to what one read brought go out together, in one write, as soon as those messages
+      // are handled, as VPP's API process handles the messages of a read in turn (vl_api_clnt_process ->
+      // vl_socket_process_api_msg) and sends their replies from the registration's output vector
+      // (vl_socket_api_send).
+      out.flush(socket)
+      if (conn.paused && conn.reader.buffered <= highWater / 2) {
+        conn.paused = false
+        socket.resume()
+      }
+      return undefined
+    }
+
+    /** A connection whose handling failed (a simulator bug): logged, and closed. */
+    const broken = (conn: Connection, defect: unknown): Effect.Effect<void> =>
+      Effect.logError("vppsim-connection-defect").pipe(
+        Effect.annotateLogs({ event: "vppsim-connection-defect", defect: String(defect) }),
+        Effect.ensuring(Effect.sync(() => conn.socket.destroy()))
+      )
+
+    /** Waits for what `pump` returned, then goes on pumping, until it is done: one fiber at a time per connection. */
+    const resumeLater = (conn: Connection, first: Effect.Effect<void>): Effect.Effect<void> =>
       Effect.gen(function*() {
-        const reader = conn.reader
-        while (true) {
-          const chunk = yield* Queue.take(conn.input)
-          if (chunk === null || conn.socket.destroyed) break
-          conn.queued -= chunk.length
-          reader.push(chunk)
-          if (conn.paused && conn.queued <= highWater / 2) {
-            conn.paused = false
-            conn.socket.resume()
-          }
-          let body: Uint8Array | undefined
-          while ((body = reader.next()) !== undefined) {
-            if (stalled !== undefined) yield* Deferred.await(stalled)
-            // Backpressure: a client that does not take its replies gets no more.
-            if (conn.socket.writableLength > highWater) {
-              conn.draining = true
-              yield* drained(conn)
-            }
-            if (conn.socket.destroyed) return
-            const pendingWork = handle(conn, body)
-            if (pendingWork !== undefined) yield* pendingWork
-            if (conn.socket.writableLength > 0) {
-              const over = enforceCap()
-              if (over !== undefined) yield* over
-            }
-          }
-          // The replies to what one read brought go out together as soon as those messages are handled,
-          // as VPP's API process handles the messages of a read in turn (vl_api_clnt_process ->
-          // vl_socket_process_api_msg) and sends their replies from the registration's output vector
-          // (vl_socket_api_send): not on the next tick, which a busy runtime puts off by milliseconds.
-          uncorkNow(conn.socket)
+        let work: Effect.Effect<void> | undefined = first
+        while (work !== undefined) {
+          yield* work
+          work = pump(conn)
+          // In the same step as the last pump: a read from now on is handled in its own callback.
+          if (work === undefined) conn.waiting = false
         }
       }).pipe(
-        Effect.catchAllDefect((d) => Effect.logError("vppsim-connection-defect").pipe(Effect.annotateLogs({ defect: String(d) }))),
+        Effect.catchAllDefect((d) => broken(conn, d)),
         Effect.ensuring(Effect.sync(() => {
-          unregister(conn)
-          conn.socket.destroy()
+          conn.waiting = false
         }))
       )
 
@@ -447,19 +569,31 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
         socket,
         registration: undefined,
         named: false,
-        input: Effect.runSync(Queue.unbounded<Uint8Array | null>()),
         reader: new FrameReader(),
-        queued: 0,
+        postponed: undefined,
+        waiting: false,
         paused: false,
-        draining: false
+        draining: false,
+        output: new Output()
       }
       connections.add(conn)
       register(conn)
       socket.on("data", (chunk: Buffer) => {
         trace("read", chunk.length)
-        conn.queued += chunk.length
-        Queue.unsafeOffer(conn.input, chunk)
-        if (conn.queued > highWater && !conn.paused) {
+        try {
+          conn.reader.push(chunk)
+          if (!conn.waiting) {
+            const work = pump(conn)
+            if (work !== undefined) {
+              conn.waiting = true
+              runFork(resumeLater(conn, work))
+            }
+          }
+        } catch (defect) {
+          runFork(broken(conn, defect))
+          return
+        }
+        if (conn.reader.buffered > highWater && !conn.paused) {
           conn.paused = true
           socket.pause()
         }
@@ -468,10 +602,9 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
       })
       socket.on("close", () => {
         connections.delete(conn)
-        Queue.unsafeOffer(conn.input, null)
+        unregister(conn)
       })
       socket.on("error", () => {})
-      runFork(serve(conn))
     })
     yield* Effect.acquireRelease(
       Effect.async<void, Error>((resume) => {
@@ -525,7 +658,7 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
       buffers: Effect.sync(() =>
         [...connections].map((c) => ({
           handle: c.registration?.handle ?? 0,
-          input: c.queued + c.reader.buffered,
+          input: c.reader.buffered + (c.postponed?.length ?? 0),
           output: c.socket.writableLength,
           backpressured: c.paused || c.draining
         }))

@@ -93,6 +93,8 @@ const main = (o: CommandLine.FlagValues<typeof flags>) =>
       maxBufferedBytes: o.maxBufferedBytes,
       traffic: o.traffic,
       dataPlane: o.dataPlane,
+      // The mutation log is for in-process tests (Simulator.mutations); nothing reads it here.
+      lb: { logLimit: 0 },
       ...(Option.isSome(o.pid) ? { pid: o.pid.value } : {})
     })
     yield* Effect.logInfo("simulator ready").pipe(

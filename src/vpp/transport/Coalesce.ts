@@ -1,4 +1,5 @@
 import type * as net from "node:net"
+import { ByteSink } from "../../internal/ByteSink.js"
 import { trace } from "../../internal/Trace.js"
 import type { Sink } from "../codec/Frame.js"
 
@@ -40,21 +41,7 @@ export const flush = (socket: net.Socket): void => {
 export const batchOf = (socket: net.Socket): Batch => {
   let batch = batches.get(socket)
   if (batch === undefined) {
-    const b: Batch = {
-      bytes: Buffer.allocUnsafe(FIRST_SIZE),
-      used: 0,
-      reserve: (size) => {
-        const at = b.used
-        if (at + size > b.bytes.length) {
-          const bigger = Buffer.allocUnsafe(Math.max(2 * b.bytes.length, at + size))
-          b.bytes.copy(bigger, 0, 0, at)
-          b.bytes = bigger
-        }
-        b.used = at + size
-        return at
-      }
-    }
-    batch = b
+    batch = new ByteSink(FIRST_SIZE)
     batches.set(socket, batch)
     process.nextTick(flush, socket)
   }
