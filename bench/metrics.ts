@@ -29,7 +29,7 @@ import { probeResult } from "../src/health/ProbeResult.js"
 import * as HttpListener from "../src/internal/HttpListener.js"
 import * as Columns from "../src/metrics/Columns.js"
 import * as Gauges from "../src/metrics/Gauges.js"
-import { interleave, writeGroups } from "../src/metrics/internal/Merge.js"
+import { Slices, writeAhead, writeInOrder } from "../src/metrics/internal/Merge.js"
 import * as Prometheus from "../src/metrics/Prometheus.js"
 import * as Server from "../src/metrics/Server.js"
 import * as Store from "../src/metrics/Store.js"
@@ -173,24 +173,29 @@ export const print = (f: MetricsFigures): void => {
 }
 
 /**
- * CPU per render of the scrape worker's way (its store half, the main thread's part, the rest merged, the pieces
- * interleaved) and of the in-process render, alternately, 20 of each; the bodies compared once.
+ * CPU per render of the scrape worker's way (the store's families ahead, the main thread's part, every family in name
+ * order, the pieces emitted) and of the in-process render, alternately, 20 of each; the bodies compared once.
  */
 const splitCpu = async (snapshot: Gauges.Snapshot) => {
   const except = new Set([...Store.FAMILIES, ...Columns.FAMILIES])
   let reuse: { store?: Buffer | undefined; rest?: Buffer | undefined; part?: Buffer | undefined } = {}
   let partCpu = 0
   const worker = async () => {
-    const store = (await writeGroups(Store.sources(), undefined, { sliceMs: 50, capacity: 20e6, reuse: reuse.store }))!
+    // As the worker does: the store's families ahead (here all of them: the part comes after), then every family in
+    // name order, the pieces emitted.
+    const slices = new Slices(50)
+    const store = new Prometheus.Writer(20e6, reuse.store)
+    const ahead = (await writeAhead(Store.sources(), store, slices, () => false))!
     const p0 = process.cpuUsage()
     const { columns, layout, rest } = Gauges.split(snapshot)
     const part = Prometheus.renderGroups([...Prometheus.registrySources(Effect.runSync(Metric.snapshot)), ...rest], except, 1e6, reuse.part)
     const p = process.cpuUsage(p0)
     partCpu += p.user + p.system
     const own = Columns.sources(layouts.get(layout.key) ?? layouts.set(layout.key, Columns.layout(layout)).get(layout.key)!, columns)
-    const restHalf = (await writeGroups(own, part, { sliceMs: 50, capacity: 8e6, reuse: reuse.rest }))!
-    const pieces = interleave([store.groups, restHalf.groups])
-    reuse = { store: Buffer.from(store.groups.body.buffer as ArrayBuffer), rest: Buffer.from(restHalf.groups.body.buffer as ArrayBuffer), part: Buffer.from(part.body.buffer as ArrayBuffer) }
+    const restWriter = new Prometheus.Writer(8e6, reuse.rest)
+    const pieces: Array<Uint8Array> = []
+    await writeInOrder(ahead, store, Store.sources(), own, part, restWriter, slices, (piece) => pieces.push(piece))
+    reuse = { store: Buffer.from(store.result().buffer as ArrayBuffer), rest: Buffer.from(restWriter.result().buffer as ArrayBuffer), part: Buffer.from(part.body.buffer as ArrayBuffer) }
     return pieces
   }
   const layouts = new Map<number, Columns.Layout>()

@@ -223,6 +223,11 @@ export class Writer {
   result(): Buffer {
     return this.buf.subarray(0, this.pos)
   }
+
+  /** Bytes `from` to `to` written so far (a view, not a copy: still valid after the writer grows, which copies). */
+  view(from: number, to: number): Buffer {
+    return this.buf.subarray(from, Math.min(to, this.pos))
+  }
 }
 
 // --- sources ---------------------------------------------------------------------------

@@ -75,8 +75,12 @@ export const DEFAULT_PART_WAIT_MS = 25
 /** A part every 2 s while scraped: ~0.2-0.4 % of a core of the main thread at 10,000 backends. */
 export const DEFAULT_PREFETCH_MS = 2_000
 
-/** The worker's slices: its loop has nothing else to do but see clients come and go. */
-const WORKER_SLICE_MS = 10
+/**
+ * The worker's slices: its loop has nothing else to do but see clients come
+ * and go and send what was written (the body is emitted at each slice's
+ * end, and the socket takes more of it only while the loop runs), so short.
+ */
+const WORKER_SLICE_MS = 2
 
 type Services = HealthChecker.HealthChecker | Supervisor.VppSupervisor | LbSync.LbSync
 

@@ -1,68 +1,94 @@
 /**
  * The scrape worker's render (src/metrics/internal/Merge.ts) without the
- * worker: the store's half written, new series told meanwhile written as
- * tails, the rest merged with the main thread's groups, and the pieces
- * interleaved; the body must be what one render of everything at once is.
- * And what the worker's module loads.
+ * worker: the store's families written ahead, stopped anywhere (the main
+ * thread's part came), then every family in name order, emitted as written;
+ * the body must be what one render of everything at once is, whatever
+ * phase 1 got to and whatever new series the part told of. And what the
+ * worker's module loads.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { renderBytes, renderGroups, type Source } from "../../src/metrics/Exposition.js"
-import { interleave, writeGroups, writeTails } from "../../src/metrics/internal/Merge.js"
+import { type Groups, renderBytes, renderGroups, type Source, Writer } from "../../src/metrics/Exposition.js"
+import { Slices, writeAhead, writeInOrder } from "../../src/metrics/internal/Merge.js"
 import { parse } from "./exposition.js"
 import { bundleInputs } from "../support/bundleInputs.js"
 
-/** A family of `size` series, `name{i="k"} k*mul`; `from` series write nothing (a series with no sample yet). */
-const family = (name: string, size: number, mul = 1, silent: ReadonlySet<number> = new Set()): Source => ({
+/** A family of `size` series, `name{i="k"} k*mul`; `silent` series write nothing (a series with no sample yet). */
+const family = (name: string, size: number, mul = 1, silent: (i: number) => boolean = () => false): Source => ({
   name,
   help: `${name} help`,
   type: "counter",
   size,
   write: (w, i) => {
-    if (!silent.has(i)) w.text(`${name}{i="${i}"} ${i * mul}\n`)
+    if (!silent(i)) w.text(`${name}{i="${i}"} ${i * mul}\n`)
   }
 })
 
 const join = (pieces: ReadonlyArray<Uint8Array>) => Buffer.concat(pieces).toString("utf8")
 
+/** Both phases, phase 1 stopped after `aheadSlices` slices (slices of 0 ms: 16 units each); what was emitted, and when. */
+const stream = async (before: ReadonlyArray<Source>, after: ReadonlyArray<Source>, own: ReadonlyArray<Source>, part: Groups, aheadSlices: number) => {
+  let yields = 0
+  const slices = new Slices(0, () => false, async () => {
+    yields++
+  })
+  const store = new Writer(16)
+  const ahead = (await writeAhead(before, store, slices, () => yields >= aheadSlices))!
+  const phase1 = yields
+  const emitted: Array<{ readonly piece: Uint8Array; readonly yields: number }> = []
+  expect(await writeInOrder(ahead, store, after, own, part, new Writer(16), slices, (piece) => emitted.push({ piece, yields }))).toBe(true)
+  return { body: join(emitted.map((e) => e.piece)), emitted, phase1, total: yields }
+}
+
 describe("the scrape worker's render", () => {
-  it("the store's half, its tails and the rest interleave into the body of one render of everything", async () => {
-    // The store's families as first read (sizes 2, 0 and 3), then grown as a part's update tells of new series.
-    const before = [family("m_store_b_total", 2), family("m_store_a_total", 0), family("z_store_total", 3, 2, new Set([0, 1, 2]))]
-    const after = [family("m_store_b_total", 5), family("m_store_a_total", 2), family("z_store_total", 4, 2, new Set([0, 1, 2]))]
-    // The worker's own (from the part's columns) and the main thread's groups, one of a name the worker writes too.
-    const own = [family("m_columns_total", 3), family("zz_own_total", 1)]
-    const mainSources = [family("a_registry_total", 2), family("m_columns_total", 9, 100), family("q_total", 1), family("zzz_total", 1)]
-    const part = renderGroups(mainSources, new Set(["zzz_total"]))
+  // The store's families as first read (sizes 40, 0 and 50, the last silent but for its end), then grown as a part's
+  // update tells of new series.
+  const before = [family("m_store_b_total", 40), family("m_store_a_total", 0), family("z_store_total", 50, 2, (i) => i < 45)]
+  const after = [family("m_store_b_total", 45), family("m_store_a_total", 2), family("z_store_total", 52, 2, (i) => i < 45)]
+  // The worker's own (from the part's columns) and the main thread's groups, one of a name the worker writes too.
+  const own = [family("m_columns_total", 30), family("zz_own_total", 1), family("y_silent_total", 40, 1, () => true)]
+  const mainSources = [family("a_registry_total", 2), family("m_columns_total", 9, 100), family("q_total", 1), family("zzz_total", 1)]
+  const part = renderGroups(mainSources, new Set(["zzz_total"]))
+  const expected = renderBytes([...after, ...own, family("a_registry_total", 2), family("q_total", 1)]).toString("utf8")
+
+  it("phase 1 stopped anywhere, then every family in name order: the body of one render of everything", async () => {
     expect(part.names).toEqual(["a_registry_total", "m_columns_total", "q_total"])
-
-    const options = { sliceMs: 0 }
-    const store = (await writeGroups(before, undefined, options))!
-    // z_store_total wrote no line: no group, not even its header.
-    expect(store.groups.names).toEqual(["m_store_b_total"])
-    const tails = (await writeTails(before, after, store.groups, options))!
-    expect(tails.groups.names).toEqual(["m_store_a_total", "m_store_b_total", "z_store_total"])
-    const rest = (await writeGroups(own, part, options))!
-    expect(rest.groups.names).toEqual(["a_registry_total", "m_columns_total", "q_total", "zz_own_total"])
-
-    const pieces = interleave([store.groups, tails.groups, rest.groups])
-    const expected = renderBytes([...after, ...own, family("a_registry_total", 2), family("q_total", 1)]).toString("utf8")
-    expect(join(pieces)).toBe(expected)
-    // Consecutive groups of one list are one piece: a_registry and m_columns (rest), m_store_a (tails), m_store_b (store,
-    // then its tail), q (rest), z_store (tails), zz_own (rest).
-    expect(pieces.length).toBe(7)
     parse(expected)
+    // Phase 1 stopped after 0, 1, ... slices, to its end (7 slices of 16 units and the families' ends).
+    const phases = new Set<number>()
+    for (let k = 0; k <= 12; k++) {
+      const { body, phase1 } = await stream(before, after, own, part, k)
+      expect(body, `phase 1 stopped after ${k} slices`).toBe(expected)
+      phases.add(phase1)
+    }
+    expect(phases.size).toBeGreaterThan(5)
   })
 
-  it("no tails when nothing was told meanwhile; the first render's store is all tails", async () => {
+  it("the body is emitted as it is written, not at the end; a family with no line yet has no header out", async () => {
+    const { emitted, total } = await stream(before, after, own, part, 2)
+    expect(emitted.length).toBeGreaterThan(4)
+    // Pieces went out at slices' ends before the last one.
+    expect(emitted[0]!.yields).toBeLessThan(total)
+    // Every prefix emitted is a prefix of the body (parts are final), and none shows a header whose family has no line
+    // yet: z_store_total's first 45 series are silent, y_silent_total's all.
+    let sent = ""
+    for (const e of emitted) {
+      sent += Buffer.from(e.piece).toString("utf8")
+      expect(expected.startsWith(sent)).toBe(true)
+      const headed = /# TYPE z_store_total counter\n$/.test(sent)
+      expect(headed).toBe(false)
+    }
+    expect(sent).not.toContain("y_silent_total")
+  })
+
+  it("the first render (the store unknown before the part) is all phase 2; nothing new when nothing was told", async () => {
     const now = [family("p_total", 3), family("t_total", 1)]
-    const store = (await writeGroups(now, undefined, { sliceMs: 50 }))!
-    expect((await writeTails(now, now, store.groups, { sliceMs: 50 }))!.groups.names).toEqual([])
-    const empty = (await writeGroups([], undefined, { sliceMs: 50 }))!
-    const tails = (await writeTails([], now, empty.groups, { sliceMs: 50 }))!
-    expect(join(interleave([empty.groups, tails.groups]))).toBe(renderBytes(now).toString("utf8"))
+    const first = await stream([], now, [], renderGroups([], new Set()), 0)
+    expect(first.body).toBe(renderBytes(now).toString("utf8"))
+    const again = await stream(now, now, [], renderGroups([], new Set()), 99)
+    expect(again.body).toBe(renderBytes(now).toString("utf8"))
   })
 
-  it("stops at a slice's end once told to, and writes nothing more", async () => {
+  it("stops at a slice's end once told to, in either phase, and writes nothing more", async () => {
     let stop = false
     let writes = 0
     const slow: Source = {
@@ -77,9 +103,17 @@ describe("the scrape worker's render", () => {
       }
     }
     // Slices of 0 ms: a yield every 16 units, where `stopped` is asked.
-    expect(await writeGroups([slow], undefined, { sliceMs: 0, stopped: () => stop })).toBeUndefined()
+    expect(await writeAhead([slow], new Writer(), new Slices(0, () => stop), () => false)).toBeUndefined()
     expect(writes).toBeLessThan(1000)
     expect(writes).toBeGreaterThanOrEqual(100)
+    stop = false
+    writes = 0
+    const emitted: Array<Uint8Array> = []
+    const done = await writeInOrder(new Map(), new Writer(), [slow], [], renderGroups([], new Set()), new Writer(), new Slices(0, () => stop), (p) => emitted.push(p))
+    expect(done).toBe(false)
+    expect(writes).toBeLessThan(1000)
+    // What was emitted is whole lines, the header first.
+    expect(join(emitted)).toMatch(/^# HELP slow_total h\n# TYPE slow_total counter\n(slow_total\{i="\d+"\} 1\n)+$/)
   })
 
   it("the worker loads nothing of Effect, nor any other package (a thread's heap would carry their modules: ~18 MB for effect)", async () => {

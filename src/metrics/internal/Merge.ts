@@ -1,152 +1,183 @@
 /**
- * The scrape worker's render, in two halves written into two buffers:
+ * The scrape worker's render, streamed: the body is handed out piece by
+ * piece as it is written, in name order, so that sending it overlaps
+ * writing it. Two phases:
  *
- * - the metric store's families (probes, durations, transitions: ~75 % of
- *   the bytes at 10,000 backends), which need nothing from the main thread:
- *   written while the worker waits for the main thread's part;
- * - the rest: the per-backend gauges from the part's columns and the
- *   worker's own families, merged by name with the groups the main thread
- *   wrote (copied as they are).
+ * 1. `writeAhead`: while the worker waits for the main thread's part, the
+ *    metric store's families (probes, durations, transitions: ~75 % of the
+ *    bytes at 10,000 backends, needing nothing from the main thread) are
+ *    written ahead into their own buffer, in name order, until they are done
+ *    or the part is there (asked at each slice's end). Nothing is emitted
+ *    yet: the body's first family may be one of the part's.
+ * 2. `writeInOrder`: with the part, every family in name order: the part's
+ *    groups (copied as the main thread wrote them), the worker's own (the
+ *    part's columns, its counts), and the store's, of which what phase 1
+ *    wrote is emitted as it is and the rest written on (the units phase 1
+ *    did not reach, then the series the part's update told of since: the
+ *    family's tail). Each piece is emitted once final: at each slice's end,
+ *    and before a piece of the other buffer.
  *
- * Each half is a list of groups in name order (`Groups`), written in slices
- * of `sliceMs` with the worker's event loop let run in between (to see
- * clients come and go); `interleave` gives the body as the two halves'
- * pieces in name order, sent one after the other without copying them into
- * one buffer. The body is what one `Exposition.renderBytes` of every family
- * would be: the groups in name order, each family once.
+ * The body is what one `Exposition.renderBytes` of every family would be:
+ * families in name order, each once, its HELP and TYPE only when it has a
+ * line. Emitted pieces are views of the writers' buffers, not copies.
  */
-import { collate, type Groups, type Source, writeGroup, writeHeader, Writer } from "../Exposition.js"
+import { collate, type Groups, type Source, writeGroup, writeHeader, type Writer } from "../Exposition.js"
 
-export interface Written {
-  readonly groups: Groups
-  readonly longestSliceMs: number
-}
+/** One turn of the event loop. */
+export const turn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve))
 
-export interface WriteOptions {
-  readonly sliceMs: number
-  readonly capacity?: number | undefined
-  readonly reuse?: Buffer | undefined
-  /** Asked after each yield: true stops the writing (it resolves to undefined). */
-  readonly stopped?: () => boolean
-}
+/** Writing in slices of `sliceMs`, the event loop let run in between; `stopped` asked after each yield. */
+export class Slices {
+  private start = performance.now()
+  private deadline: number
+  /** The longest slice so far, ms. */
+  longest = 0
 
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
+  constructor(
+    private readonly sliceMs: number,
+    private readonly stopped: () => boolean = () => false,
+    private readonly yieldTo: () => Promise<void> = turn
+  ) {
+    this.deadline = this.start + sliceMs
+  }
 
-const NONE: Groups = { body: new Uint8Array(0), names: [], ends: [] }
+  readonly more = (): boolean => performance.now() < this.deadline
 
-/**
- * `own` written group by group, merged by name with `part`'s groups (its
- * group of a name `own` has too is left out), in slices; `headed` says which
- * of `own`'s groups get their HELP and TYPE (all by default).
- */
-export const writeGroups = async (
-  own: Iterable<Source>,
-  part: Groups = NONE,
-  options: WriteOptions,
-  headed: (name: string) => boolean = () => true
-): Promise<Written | undefined> => {
-  const groups = collate(own)
-  const w = new Writer(options.capacity, options.reuse)
-  const names: Array<string> = []
-  const ends: Array<number> = []
-  let sliceStart = performance.now()
-  let deadline = sliceStart + options.sliceMs
-  let longest = 0
-  const more = () => performance.now() < deadline
   /** Lets the loop run; false when the writing is to stop. */
-  const yieldNow = async (): Promise<boolean> => {
-    longest = Math.max(longest, performance.now() - sliceStart)
-    await turn()
-    sliceStart = performance.now()
-    deadline = sliceStart + options.sliceMs
-    return options.stopped?.() !== true
+  async next(): Promise<boolean> {
+    this.close()
+    await this.yieldTo()
+    this.start = performance.now()
+    this.deadline = this.start + this.sliceMs
+    return !this.stopped()
   }
-  let g = 0
-  let p = 0
-  let partStart = 0
-  while (g < groups.length || p < part.names.length) {
-    const mine = groups[g]
-    const theirs = part.names[p]
-    if (theirs !== undefined && (mine === undefined || theirs <= mine[0]!.name)) {
-      const end = part.ends[p]!
-      if (mine === undefined || theirs !== mine[0]!.name) {
-        w.raw(part.body.subarray(partStart, end))
-        names.push(theirs)
-        ends.push(w.length)
-      }
-      partStart = end
-      p++
-      continue
-    }
-    const group = mine!
-    const mark = w.length
-    if (headed(group[0]!.name)) writeHeader(w, group[0]!)
-    const body = w.length
-    const at = { source: 0, unit: 0 }
-    while (!writeGroup(w, group, at, more)) if (!(await yieldNow())) return undefined
-    if (w.length === body) w.truncate(mark)
-    else {
-      names.push(group[0]!.name)
-      ends.push(w.length)
-    }
-    g++
-    if (!more() && !(await yieldNow())) return undefined
+
+  /** The current slice is over (counted in `longest`). */
+  close(): void {
+    this.longest = Math.max(this.longest, performance.now() - this.start)
   }
-  longest = Math.max(longest, performance.now() - sliceStart)
-  return { groups: { body: w.result(), names, ends }, longestSliceMs: longest }
+}
+
+/** What phase 1 wrote of one of the store's families. */
+export interface Ahead {
+  /** Where its header starts and ends, and where its lines end, in the store's writer. */
+  readonly start: number
+  readonly body: number
+  end: number
+  /** Units written (each store family is one source). */
+  units: number
 }
 
 /**
- * What `before` (sources of the metric store read earlier, each a family of
- * one source) did not cover of `after` (the same, read now: the store's
- * series lists only grow, so the new series are the last units of each
- * family): their lines, a family's header only where `written` (what was
- * written from `before`) has no group of that name. For the series the main
- * thread told of while the store's half was being written.
+ * Phase 1: the store's families (`before`, one source each) written into
+ * `store` in name order, until done or, at a slice's end, `until()`; what
+ * each got (undefined: stopped). A family that wrote no line keeps no header.
  */
-export const writeTails = async (
+export const writeAhead = async (
   before: ReadonlyArray<Source>,
-  after: ReadonlyArray<Source>,
-  written: Groups,
-  options: WriteOptions
-): Promise<Written | undefined> => {
-  const sizes = new Map(before.map((s) => [s.name, s.size]))
-  const tails: Array<Source> = []
-  for (const s of after) {
-    const from = sizes.get(s.name) ?? 0
-    if (s.size > from) tails.push({ ...s, size: s.size - from, write: (w, i) => s.write(w, from + i) })
+  store: Writer,
+  slices: Slices,
+  until: () => boolean
+): Promise<Map<string, Ahead> | undefined> => {
+  const ahead = new Map<string, Ahead>()
+  for (const group of collate(before)) {
+    const start = store.length
+    writeHeader(store, group[0]!)
+    const a: Ahead = { start, body: store.length, end: store.length, units: 0 }
+    ahead.set(group[0]!.name, a)
+    const at = { source: 0, unit: 0 }
+    let done = false
+    for (;;) {
+      done = writeGroup(store, group, at, slices.more)
+      a.units = done ? group[0]!.size : at.unit
+      a.end = store.length
+      if (done || !(await slices.next())) break
+      if (until()) return ahead
+    }
+    if (!done) return undefined
+    if (a.end === a.body) {
+      // No line: no header either, and nothing to emit.
+      store.truncate(start)
+      a.end = start
+    }
+    if (!slices.more()) {
+      if (!(await slices.next())) return undefined
+      if (until()) return ahead
+    }
   }
-  if (tails.length === 0) return { groups: NONE, longestSliceMs: 0 }
-  const headed = new Set(written.names)
-  // A family already headed in `written`: its tail is lines only.
-  return writeGroups(tails, NONE, options, (name) => !headed.has(name))
+  return ahead
 }
 
 /**
- * Lists of groups as one body: their pieces in name order, a name's groups
- * in the order of the lists (the store's half, then its tail), consecutive
- * groups of one list as one piece.
+ * Phase 2: every family in name order, emitted as written: the store's
+ * (`after`: the same families read now, each one source whose first units
+ * are `before`'s) from what phase 1 wrote on, `own` (the worker's: a part's
+ * group of a name it has too is left out), the part's groups copied into
+ * `rest`. False when stopped.
  */
-export const interleave = (lists: ReadonlyArray<Groups>): ReadonlyArray<Uint8Array> => {
-  const entries: Array<{ readonly name: string; readonly list: number; readonly start: number; readonly end: number }> = []
-  lists.forEach((g, list) => {
-    let start = 0
-    g.names.forEach((name, i) => {
-      entries.push({ name, list, start, end: g.ends[i]! })
-      start = g.ends[i]!
-    })
-  })
-  entries.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : x.list - y.list))
-  const pieces: Array<Uint8Array> = []
-  let current: { list: number; start: number; end: number } | undefined
-  for (const e of entries) {
-    if (current !== undefined && current.list === e.list && current.end === e.start) {
-      current.end = e.end
-      continue
-    }
-    if (current !== undefined) pieces.push(lists[current.list]!.body.subarray(current.start, current.end))
-    current = { list: e.list, start: e.start, end: e.end }
+export const writeInOrder = async (
+  ahead: ReadonlyMap<string, Ahead>,
+  store: Writer,
+  after: ReadonlyArray<Source>,
+  own: Iterable<Source>,
+  part: Groups,
+  rest: Writer,
+  slices: Slices,
+  emit: (piece: Uint8Array) => void
+): Promise<boolean> => {
+  const storeGroups = new Map(collate(after).map((g) => [g[0]!.name, g]))
+  const ownGroups = new Map(collate(own).map((g) => [g[0]!.name, g]))
+  const partIndex = new Map(part.names.map((n, i) => [n, i]))
+  const names = [...new Set([...storeGroups.keys(), ...ownGroups.keys(), ...part.names])].sort()
+  /** `rest`'s bytes emitted so far. */
+  let flushed = rest.length
+  /** While a family has no line yet: where its header starts (not emitted: it may have none). */
+  let hold = -1
+  const flush = () => {
+    const end = hold >= 0 ? hold : rest.length
+    if (end > flushed) emit(rest.view(flushed, end))
+    flushed = Math.max(flushed, end)
   }
-  if (current !== undefined) pieces.push(lists[current.list]!.body.subarray(current.start, current.end))
-  return pieces
+  const pause = () => {
+    flush()
+    return slices.next()
+  }
+  /** A family into `rest` from `at`, with its header if `headed` (dropped if no line follows). */
+  const write = async (group: ReadonlyArray<Source>, at: { source: number; unit: number }, headed: boolean) => {
+    const mark = rest.length
+    if (headed) {
+      writeHeader(rest, group[0]!)
+      hold = mark
+    }
+    const body = rest.length
+    while (!writeGroup(rest, group, at, slices.more)) {
+      if (rest.length > body) hold = -1
+      if (!(await pause())) return false
+    }
+    if (headed && rest.length === body) rest.truncate(mark)
+    hold = -1
+    return true
+  }
+  for (const name of names) {
+    const mine = ownGroups.get(name)
+    const stored = storeGroups.get(name)
+    if (mine !== undefined) {
+      if (!(await write(mine, { source: 0, unit: 0 }, true))) return false
+    } else if (stored !== undefined) {
+      const a = ahead.get(name)
+      if (a !== undefined && a.end > a.body) {
+        // Phase 1's lines as they are, then the units it did not reach and the new series, without a header.
+        flush()
+        emit(store.view(a.start, a.end))
+        if (!(await write(stored, { source: 0, unit: a.units }, false))) return false
+      } else if (!(await write(stored, { source: 0, unit: 0 }, true))) return false
+    } else {
+      const i = partIndex.get(name)!
+      rest.raw(part.body.subarray(i === 0 ? 0 : part.ends[i - 1]!, part.ends[i]!))
+    }
+    if (!slices.more() && !(await pause())) return false
+  }
+  flush()
+  slices.close()
+  return true
 }

@@ -1,0 +1,171 @@
+/**
+ * The scrape worker's server (internal/ScrapeServer.ts) run in this process,
+ * over real HTTP, with this test as its main thread (it answers the parts)
+ * and pacing its render: the render's turns of the event loop are held at
+ * will, so that a scrape can join, or a client leave, halfway through a
+ * body that is being streamed. No timing: each step waits for the event it
+ * needs (the first bytes, the server's counts).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import { renderGroups, type Source } from "../../src/metrics/Exposition.js"
+import type { EndpointStats, FromWorker, ToWorker } from "../../src/metrics/internal/ScrapeWire.js"
+import { serve } from "../../src/metrics/internal/ScrapeServer.js"
+import { turn } from "../../src/metrics/internal/Merge.js"
+import * as Store from "../../src/metrics/Store.js"
+import { probeResult } from "../../src/health/ProbeResult.js"
+import { parse } from "./exposition.js"
+
+const BACKENDS = 300
+
+/** A main thread's family: one of the part's groups. */
+const registry: Source = { name: "a_registry_total", help: "h", type: "counter", size: 1, write: (w) => w.text("a_registry_total 7\n") }
+
+const start = async () => {
+  for (let i = 0; i < BACKENDS; i++) {
+    const r = Store.probeRecorder(`s${i}`, "http")
+    r.record(probeResult("L7OK", 3, ""))
+    Store.countTransition(`s${i}`, "unknown", "up")
+  }
+  let mark: Store.Mark = { slabs: 0, entries: 0 }
+  const part = (id: number): ToWorker => {
+    const update = Store.exportSince(mark)
+    mark = Store.mark()
+    return {
+      _tag: "Part",
+      id,
+      takenAt: Date.now(),
+      groups: renderGroups([registry], new Set()),
+      columns: { layout: 1, at: new Int32Array(0), removed: [], status: new Uint8Array(0), counter: new Float64Array(0), weights: new Float64Array(0) },
+      layout: { key: 1, names: [], rows: [] },
+      update
+    }
+  }
+  // The render's turns: let through at once unless held, then queued until let go.
+  let holding = false
+  const queued: Array<() => void> = []
+  const hooks = {
+    turn: () => (holding ? new Promise<void>((resolve) => queued.push(resolve)) : turn())
+  }
+  const stats = new Map<number, (s: EndpointStats) => void>()
+  let listening!: (port: number) => void
+  const port = new Promise<number>((resolve) => (listening = resolve))
+  let receive: (m: ToWorker) => void = () => {}
+  const post = (m: FromWorker) => {
+    switch (m._tag) {
+      case "Listening":
+        return listening(m.port)
+      case "PartRequest":
+        return setImmediate(() => receive(part(m.id)))
+      case "Stats":
+        return stats.get(m.reply)?.(m.stats)
+    }
+  }
+  const serving = serve({ host: "127.0.0.1", port: 0, partWaitMs: 60_000, prefetchMs: 0, sliceMs: 0 }, post, hooks)
+  receive = serving.receive
+  const url = `http://127.0.0.1:${await port}/metrics`
+  let reply = 0
+  const count = (): Promise<EndpointStats> =>
+    new Promise((resolve) => {
+      const id = ++reply
+      stats.set(id, resolve)
+      receive({ _tag: "StatsRequest", reply: id })
+    })
+  /** Asks the server's counts until `ok` (each answer is an event: no timing). */
+  const until = async (what: string, ok: (s: EndpointStats) => boolean) => {
+    for (let i = 0; i < 10_000; i++) {
+      const s = await count()
+      if (ok(s)) return s
+      await new Promise((r) => setImmediate(r))
+    }
+    throw new Error(`never: ${what}`)
+  }
+  return {
+    url,
+    until,
+    hold: () => (holding = true),
+    release: () => {
+      holding = false
+      for (const go of queued.splice(0)) go()
+    },
+    close: () => new Promise<void>((resolve) => serving.server.close(() => resolve()))
+  }
+}
+
+/** A GET whose body is collected; `onFirst` runs at its first bytes (from within the data event). */
+const get = (url: string, onFirst: (request: http.ClientRequest) => void = () => {}) => {
+  let received = 0
+  let ended = false
+  const request = http.get(url, { agent: false })
+  const body = new Promise<string>((resolve, reject) => {
+    request.once("error", reject)
+    request.once("response", (res) => {
+      const chunks: Array<Buffer> = []
+      res.on("data", (c: Buffer) => {
+        if (received === 0) onFirst(request)
+        received += c.length
+        chunks.push(c)
+      })
+      res.once("end", () => {
+        ended = true
+        resolve(Buffer.concat(chunks).toString("utf8"))
+      })
+      res.once("error", reject)
+    })
+  })
+  return { body, received: () => received, ended: () => ended }
+}
+
+describe("the scrape worker's streamed body", () => {
+  it("a scrape joining halfway through the body gets it whole, the same as the first's", async () => {
+    const s = await start()
+    try {
+      // The first bytes are out: the render is held at its next turn, halfway.
+      let firstBytes!: () => void
+      const halfway = new Promise<void>((resolve) => (firstBytes = resolve))
+      const a = get(s.url, () => {
+        s.hold()
+        firstBytes()
+      })
+      await halfway
+      const b = get(s.url)
+      await s.until("the second scrape joins the render", (x) => x.shared === 1)
+      expect(a.received()).toBeGreaterThan(0)
+      expect(a.ended()).toBe(false)
+      s.release()
+      const [first, second] = await Promise.all([a.body, b.body])
+      expect(second).toBe(first)
+      const m = parse(first)
+      expect(m.get("maglev_probe_total")!.samples.filter((x) => x.labels["backend"]?.startsWith("s"))).toHaveLength(BACKENDS)
+      expect(m.get("maglev_backend_transitions_total")!.samples.filter((x) => x.labels["backend"]?.startsWith("s"))).toHaveLength(BACKENDS)
+      expect(m.get("a_registry_total")!.samples[0]!.value).toBe(7)
+      expect((await s.until("the render done", (x) => x.completed === 1)).abandoned).toBe(0)
+    } finally {
+      s.release()
+      await s.close()
+    }
+  })
+
+  it("a client leaving halfway through the body abandons the render; the next scrape renders afresh", async () => {
+    const s = await start()
+    try {
+      const a = get(s.url, (request) => {
+        s.hold()
+        request.destroy()
+      })
+      await a.body.catch(() => undefined)
+      await s.until("the render abandoned", (x) => x.abandoned === 1)
+      s.release()
+      const next = get(s.url)
+      parse(await next.body)
+      // The abandoned render never completed: one render done, the second.
+      const x = await s.until("the next render done", (x) => x.completed === 1)
+      expect(x.abandoned).toBe(1)
+      expect(x.shared).toBe(0)
+    } finally {
+      s.release()
+      await s.close()
+    }
+  })
+})
