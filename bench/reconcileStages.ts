@@ -169,14 +169,35 @@ export const report = (rows: ReadonlyArray<Breakdown>): string => {
   return lines.join("\n")
 }
 
-const SYNC_STAGES = ["full-start", "full-vips", "sim-cli", "cli-read", "full-parsed", "full-compared", "full-observed", "full-desired", "full-matched", "full-done"] as const
+const SYNC_STAGES = [
+  "full-start",
+  "full-vips",
+  "sim-cli",
+  "sim-listed",
+  "first-read",
+  "cli-read",
+  "full-parsed",
+  "full-compared",
+  "full-observed",
+  "full-desired",
+  "full-matched",
+  "full-done"
+] as const
+
+/** Where a sync stage's point is: vppsim's (its listing asked for, then written), or maglevd's under another name. */
+const SYNC_POINT: Partial<Record<typeof SYNC_STAGES[number], { readonly sim: boolean; readonly stage: string }>> = {
+  "sim-cli": { sim: true, stage: "cli" },
+  "sim-listed": { sim: true, stage: "written" },
+  "first-read": { sim: false, stage: "read" }
+}
 
 /**
  * The operator's no-change full syncs by stage, ms after the API handed the
- * request to the LB sync (`sync-asked`): the VIP dump, vppsim formatting
- * `show lb vips verbose` (`sim-cli`), its text read and decoded, its headers
- * parsed and each VIP's AS lines compared in place, the desired state, the
- * comparison of the two.
+ * request to the LB sync (`sync-asked`): the VIP dump, vppsim asked for
+ * `show lb vips verbose` (`sim-cli`) and its text formatted and written
+ * (`sim-listed`), the first bytes read by maglevd (`first-read`), the whole
+ * text read and decoded (`cli-read`), its headers parsed and each VIP's AS
+ * lines compared in place, the desired state, the comparison of the two.
  */
 export const syncReport = (maglevdTrace: string | undefined, vppsimTrace: string | undefined): string => {
   const m = parse(maglevdTrace)
@@ -186,7 +207,10 @@ export const syncReport = (maglevdTrace: string | undefined, vppsimTrace: string
     const row: Partial<Record<typeof SYNC_STAGES[number], number>> = {}
     let from = asked.t
     for (const stage of SYNC_STAGES) {
-      const p = stage === "sim-cli" ? firstAfter(s, "cli", from) : firstAfter(m, stage, from)
+      const at = SYNC_POINT[stage]
+      // The VIP dump and the listing are asked for together: vppsim may list before maglevd has decoded the dump.
+      const since = stage === "sim-cli" ? row["full-start"]! + asked.t : from
+      const p = at === undefined ? firstAfter(m, stage, since) : firstAfter(at.sim ? s : m, at.stage, since)
       if (p === undefined) break
       row[stage] = p.t - asked.t
       from = p.t

@@ -45,7 +45,7 @@ import {
   observedFromDumps,
   vipMatches
 } from "./Diff.js"
-import { logOps } from "./internal/OpLog.js"
+import { logOps, opLogger } from "./internal/OpLog.js"
 import * as Panic from "./Panic.js"
 import * as Requests from "./Requests.js"
 import * as SlowStart from "./SlowStart.js"
@@ -242,9 +242,11 @@ const observeBrief = (
   offer: (listed: ReadonlyArray<LbVipRecord>) => Effect.Effect<void>
 ) =>
   Effect.gen(function*() {
-    const vips = yield* conn.dump(lb.LbVipDump, lb.LbVipDetails, { ...ALL_VIPS, pfx_matcher: { le: 0, ge: 0 } })
-    trace("full-vips", vips.length)
-    const listed = yield* showLbVipsWith(conn, undefined).pipe(
+    // Both requests on the wire at once (one round trip, not two: VPP answers the dump, then formats the listing).
+    const dumped = conn.dump(lb.LbVipDump, lb.LbVipDetails, { ...ALL_VIPS, pfx_matcher: { le: 0, ge: 0 } }).pipe(
+      Effect.tap((vips) => trace("full-vips", vips.length))
+    )
+    const listing = showLbVipsWith(conn, undefined).pipe(
       Effect.tap(({ text, vips }) => offer(lazyRecords(text, vips))),
       Effect.map(({ text, vips }) => {
         trace("full-parsed", vips.length)
@@ -263,6 +265,7 @@ const observeBrief = (
       Effect.catchTag("LbVipsParseError", () => Effect.succeed(undefined)),
       Effect.catchTag("VppApiError", () => Effect.succeed(undefined))
     )
+    const [vips, listed] = yield* Effect.all([dumped, listing], { concurrency: 2 })
     trace("full-compared")
     if (listed === undefined) return undefined
     const out: Array<ObservedVip> = []
@@ -433,6 +436,8 @@ interface Slot {
   exit: Exit.Exit<unknown, VppRequestError> | undefined
   /** A reaction's first op, while tracing (Trace.ts): its answer and its log line are trace points. */
   readonly traced: boolean
+  /** Logged already, where its answer was read (a reaction's op: not behind the batch of answers it came in). */
+  logged: boolean
 }
 
 /** One sync's ops on their way to VPP. */
@@ -627,6 +632,15 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const reactions: Array<{ readonly job: Job; readonly finish: (job: Job) => Effect.Effect<void> }> = []
       /** The ops of a batch of replies VPP accepted. */
       const accepted: Array<LbOp> = []
+      /** Those of them not logged yet (a reaction's are logged as their answers are read). */
+      const unlogged: Array<LbOp> = []
+      /**
+       * A reaction's op is logged where its answer is read (the transport's callback), not once this
+       * fiber's turn comes and the batch of the sync's answers read with it was handled: after VPP's
+       * answer, as every mutation line, once.
+       */
+      const logNow = yield* opLogger
+      const one: Array<LbOp> = []
       /**
        * Sent and not handled yet, in the order VPP answers (`head` is the oldest);
        * the transport's callback fills in `exit` and wakes this fiber.
@@ -712,10 +726,17 @@ export const make = Effect.fn("LbSync.make")(function*() {
         while (refill && (job = nextJob()) !== undefined && window.length - head < (job === main ? own : WINDOW)) {
           const op = job.ops[job.next++]!
           const traced = job.reaction && job.next === 1 && tracing()
-          const slot: Slot = { op, job, exit: undefined, traced }
+          const slot: Slot = { op, job, exit: undefined, traced, logged: false }
+          const urgent = job.reaction
           const started = Requests.startWith(conn, op, (exit) => {
             slot.exit = exit
             if (slot.traced) trace("lb-answered")
+            if (urgent && exit._tag === "Success") {
+              one[0] = op
+              logNow(one, 0, 1, opKey)
+              slot.logged = true
+              if (slot.traced) trace("lb-logged", 1)
+            }
             wake()
           })
           if (traced) trace("lb-queued")
@@ -748,14 +769,13 @@ export const make = Effect.fn("LbSync.make")(function*() {
         // checker, the transition forwarder) before more are handled. Each op VPP accepted is
         // logged, in the order VPP applied them, the batch's lines at once (OpLog).
         accepted.length = 0
+        unlogged.length = 0
         // A reaction in the window: every reply that is in, at once (its own comes after the sync's
         // ahead of it; a yield between them let other fibers delay its first weight by milliseconds).
         const limit = reactions.length > 0 ? WINDOW : YIELD_EVERY
-        let tracedLine = false
         let vipsChanged = false
         for (let n = 0; n < limit && head < window.length && window[head]!.exit !== undefined; n++) {
-          const { exit, job, op, traced } = window[head]!
-          tracedLine ||= traced
+          const { exit, job, logged, op } = window[head]!
           window[head++] = undefined!
           job.outstanding--
           if (exit!._tag === "Failure") fail(job, op, failureMessage(exit!.cause))
@@ -768,12 +788,13 @@ export const make = Effect.fn("LbSync.make")(function*() {
               vipsChanged = true
             }
             accepted.push(op)
+            if (!logged) unlogged.push(op)
           }
         }
+        trace("lb-answers", accepted.length)
         // The supervisor's listing (VIP pool index → key for the counters) is read again.
         if (vipsChanged) yield* vpp.lbVipsChanged
-        yield* logOps(accepted, 0, accepted.length, opKey)
-        if (tracedLine) trace("lb-logged", accepted.length)
+        yield* logOps(unlogged, 0, unlogged.length, opKey)
         for (const op of accepted) yield* Metrics.countLbOp(op)
         if (head === window.length) {
           window.length = 0

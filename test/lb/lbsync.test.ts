@@ -338,12 +338,26 @@ describe("LbSync: one writer, reactions first", () => {
       }).pipe(Effect.provide(services))
     }).pipe(Logger.withMinimumLogLevel(LogLevel.Error)), 120_000)
 
-  it.scoped("a transition in the middle of a full sync of every AS is applied before the sync ends, nothing is sent twice, and the end state is desired", () =>
-    Effect.gen(function*() {
+  it.scoped("a transition in the middle of a full sync of every AS is applied before the sync ends, nothing is sent twice, every weight VPP set is logged once (the reaction's where its answer is read), and the end state is desired", () => {
+    /** The weight lines logged ("vip|as weight"). */
+    const logged: Array<string> = []
+    const collect = Logger.make(({ annotations }) => {
+      const get = (k: string) => HashMap.get(annotations, k).pipe((o) => (o._tag === "Some" ? String(o.value) : ""))
+      if (get("event") === "vpp-lbsync-as-weight") logged.push(`${get("vip")}|${get("as")} ${get("weight")}`)
+    })
+    return Effect.gen(function*() {
       const { apiSocket, sim, statsSocket } = yield* simulator
       const services = wideServices(apiSocket, statsSocket)
       yield* Effect.gen(function*() {
         const { all, checker, running, sync, weighted } = yield* widelyProgrammed(sim)
+        logged.length = 0
+        const points = yield* tracePoints
+        /** The weights VPP set ("as weight"). */
+        const applied: Array<string> = []
+        const unsubscribeApplied = sim.lb.subscribe((m: LbMutation) => {
+          if (m.op === "as-weight") applied.push(`${m.details.address} ${m.details.to}`)
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(unsubscribeApplied))
 
         // A reload that changes every weight: one full sync of 2,000 lb_as_set_weight.
         const log: Array<{ readonly address: string; readonly from: number; readonly to: number; readonly flush: boolean }> = []
@@ -372,9 +386,20 @@ describe("LbSync: one writer, reactions first", () => {
         // b5 set to 0 once per VIP (never back to 90 by the sync's own, superseded, op).
         expect(log.filter((e) => e.address === b5 && e.to === 0)).toHaveLength(FRONTENDS)
         expect(log.filter((e) => e.address === b5 && e.to === 90 && log.indexOf(e) > firstDrain)).toEqual([])
+        // Every weight VPP set is logged, once (the reaction's lines logged where their answers are read, the
+        // sync's by its batch: the order differs, the lines do not).
+        expect(logged.map((l) => l.slice(l.indexOf("|") + 1)).sort()).toEqual([...applied].sort())
+        expect(applied.length).toBeGreaterThanOrEqual(all)
+        expect(new Set(logged).size).toBe(logged.length)
+        // The reaction's first line is logged as its answer is read, before the batch of answers it came in is
+        // handled (the sync's lines read with it wait for that).
+        const answered = points.indexOf("lb-answered")
+        expect(answered).toBeGreaterThan(-1)
+        expect(points[answered + 1]).toBe("lb-logged")
         expect((yield* sync.sync()).ops).toEqual([])
       }).pipe(Effect.provide(services))
-    }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)), 120_000)
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.Info), Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
+  }, 120_000)
   it.scoped("a full sync waiting for VPP's answers is woken by an urgent request: the reaction is written while VPP answers nothing", () =>
     Effect.gen(function*() {
       const { apiSocket, sim, statsSocket } = yield* simulator

@@ -14,15 +14,30 @@ import { type LbOp, opFields } from "../Diff.js"
 
 /** Logs `ops[from..to)` at info, one line each (`keyOf`: each op's `vipKeyString`) (nothing when info is below the fiber's minimum level). */
 export const logOps = (ops: ReadonlyArray<LbOp>, from: number, to: number, keyOf: (op: LbOp) => string): Effect.Effect<void> =>
-  Effect.withFiberRuntime<void>((fiber) => {
-    if (from >= to || LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Info)) return Effect.void
-    const loggers = fiber.getFiberRef(FiberRef.currentLoggers)
-    if (HashSet.size(loggers) === 0) return Effect.void
-    const base = fiber.getFiberRef(FiberRef.currentLogAnnotations)
-    const spans = fiber.getFiberRef(FiberRef.currentLogSpan)
-    const context = fiber.getFiberRefs()
-    const clock = Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock)
-    const fiberId = fiber.id()
+  from >= to ? Effect.void : Effect.map(opLogger, (log) => log(ops, from, to, keyOf))
+
+/** Logs `ops[from..to)` at once, as `logOps` does in the fiber that made it. */
+export type OpLogger = (ops: ReadonlyArray<LbOp>, from: number, to: number, keyOf: (op: LbOp) => string) => void
+
+const NONE: OpLogger = () => {}
+
+/**
+ * `logOps` as a plain function, with the loggers, annotations, spans and clock
+ * of the fiber that asks, taken now: for a line logged where VPP's answer is
+ * read (the transport's callback, outside any fiber), not when the fiber that
+ * handles the batch of answers it came in gets its turn.
+ */
+export const opLogger: Effect.Effect<OpLogger> = Effect.withFiberRuntime<OpLogger>((fiber) => {
+  if (LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Info)) return Effect.succeed(NONE)
+  const loggers = fiber.getFiberRef(FiberRef.currentLoggers)
+  if (HashSet.size(loggers) === 0) return Effect.succeed(NONE)
+  const base = fiber.getFiberRef(FiberRef.currentLogAnnotations)
+  const spans = fiber.getFiberRef(FiberRef.currentLogSpan)
+  const context = fiber.getFiberRefs()
+  const clock = Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock)
+  const fiberId = fiber.id()
+  return Effect.succeed((ops, from, to, keyOf) => {
+    if (from >= to) return
     Inspectable.withRedactableContext(context, () => {
       for (let i = from; i < to; i++) {
         const op = ops[i]!
@@ -37,5 +52,5 @@ export const logOps = (ops: ReadonlyArray<LbOp>, from: number, to: number, keyOf
         }
       }
     })
-    return Effect.void
   })
+})

@@ -8,7 +8,12 @@
  * followed by `control_ping` with the same context; the details are collected
  * until the ping's reply (VPP answers strictly in order).
  *
- * One reader fiber owns the socket's input. When the socket closes, or a
+ * The socket's input is read where it arrives: each read is split into
+ * frames and every reply handed to its waiter in the socket's 'data'
+ * callback, in VPP's order (no queue and no fiber turn between the read and
+ * the waiter: a reaction's answer read behind a busy runtime's other fibers
+ * waited milliseconds for the reader's turn, issue 14). What that path logs
+ * (debug records, warnings) goes to a fiber. When the socket closes, or a
  * request times out (VPP answers in order, so one missing reply means the
  * pipeline is stuck), every waiting request fails and the connection is
  * closed; the supervisor that owns the scope decides when to reconnect.
@@ -208,14 +213,6 @@ export const connect = (
     const path = options.path ?? DEFAULT_API_SOCKET
     const timeoutMs = Duration.toMillis(options.timeout ?? "5 seconds")
     const socket = yield* Effect.acquireRelease(openSocket(path), (s) => Effect.sync(() => s.destroy()))
-    const input = yield* Queue.unbounded<Uint8Array | null>()
-    socket.on("data", (chunk: Buffer) => {
-      trace("read", chunk.length)
-      Queue.unsafeOffer(input, chunk)
-    })
-    socket.on("close", () => Queue.unsafeOffer(input, null))
-    socket.on("error", () => {}) // 'close' follows and carries the news
-
     const pending = new Map<number, Pending>()
     const gone = yield* Deferred.make<VppDisconnected>()
     let closedReason: VppDisconnected | undefined
@@ -318,25 +315,36 @@ export const connect = (
       return log
     }
 
+    // What the input path logs (debug records, the peer's bad frames), run in order by one fiber.
+    const logs = yield* Queue.unbounded<Effect.Effect<void>>()
+    let logsPending = 0
+    const toLog = (log: Effect.Effect<void>) => {
+      logsPending++
+      Queue.unsafeOffer(logs, Effect.ensuring(log, Effect.sync(() => logsPending--)))
+    }
+    yield* Queue.take(logs).pipe(Effect.flatten, Effect.forever, outsideSpan, Effect.forkScoped)
     const reader = new FrameReader()
-    yield* Effect.gen(function*() {
-      while (true) {
-        const chunk = yield* Queue.take(input)
-        if (chunk === null) {
-          shutdown(new VppDisconnected({ reason: "VPP closed the API socket" }))
-          return
-        }
+    const onData = (chunk: Uint8Array) => {
+      trace("read", chunk.length)
+      if (closedReason !== undefined) return
+      try {
         reader.push(chunk)
         let body: Uint8Array | undefined
-        while ((body = reader.next()) !== undefined) yield* deliver(body)
+        while ((body = reader.next()) !== undefined && closedReason === undefined) {
+          const log = deliver(body)
+          if (log !== Effect.void) toLog(log)
+        }
+      } catch (defect) {
+        // A frame beyond the size cap, or a waiter's callback that threw: the stream cannot be trusted.
+        shutdown(new VppDisconnected({ reason: `unreadable stream: ${String(defect)}` }))
       }
-    }).pipe(
-      Effect.catchAllDefect((defect) =>
-        Effect.sync(() => shutdown(new VppDisconnected({ reason: `unreadable stream: ${String(defect)}` })))
-      ),
-      outsideSpan,
-      Effect.forkScoped
-    )
+    }
+    socket.on("data", onData)
+    // The end of the stream comes after what it brought was logged (a peer's last bad frames).
+    const closedByPeer = () => shutdown(new VppDisconnected({ reason: "VPP closed the API socket" }))
+    socket.on("close", () => (logsPending === 0 ? closedByPeer() : toLog(Effect.sync(closedByPeer))))
+    socket.on("error", () => {}) // 'close' follows and carries the news
+    if (socket.destroyed) closedByPeer()
 
     const allocateContext = (): number => {
       const c = nextContext
@@ -510,6 +518,19 @@ export const connect = (
       })
 
     // Handshake: sockclnt_create has no client_index; its reply carries the handle and the table.
+    // The table is installed as the reply is read, before the frames behind it in the same read.
+    const modules = options.modules ?? binapi.modules
+    const install = (created: memclnt.SockclntCreateReply) => {
+      if (created.response !== 0) return
+      handle = created.index
+      table = new Map(created.message_table.map((e) => [e.name, e.index]))
+      const bound = new Map<string, Message>()
+      for (const m of modules) for (const msg of Object.values(m.messages)) bound.set(msg.nameCrc, msg)
+      idToMessage = new Map(created.message_table.flatMap((e) => {
+        const msg = bound.get(e.name)
+        return msg === undefined ? [] : [[e.index, msg] as const]
+      }))
+    }
     const created = yield* send<memclnt.SockclntCreateReply>(
       memclnt.SockclntCreate.name,
       (deadline, done) => ({
@@ -517,7 +538,10 @@ export const connect = (
         request: memclnt.SockclntCreate.name,
         deadline,
         replyId: SOCKCLNT_CREATE_REPLY_ID,
-        done
+        done: (exit) => {
+          if (Exit.isSuccess(exit)) install(exit.value)
+          done(exit)
+        }
       }),
       (context, batch) => frameOf(memclnt.SockclntCreate, { name: options.clientName ?? CLIENT_NAME }, { context }, batch),
       { name: options.clientName ?? CLIENT_NAME }
@@ -525,15 +549,6 @@ export const connect = (
     if (created.response !== 0) {
       return yield* new VppProtocolError({ request: "sockclnt_create", reason: `response ${created.response}` })
     }
-    handle = created.index
-    table = new Map(created.message_table.map((e) => [e.name, e.index]))
-    const modules = options.modules ?? binapi.modules
-    const bound = new Map<string, Message>()
-    for (const m of modules) for (const msg of Object.values(m.messages)) bound.set(msg.nameCrc, msg)
-    idToMessage = new Map(created.message_table.flatMap((e) => {
-      const msg = bound.get(e.name)
-      return msg === undefined ? [] : [[e.index, msg] as const]
-    }))
     const incompatible = checkCompatibility(table, modules)
     if (incompatible !== undefined) return yield* incompatible
 
