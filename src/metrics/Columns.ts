@@ -90,7 +90,8 @@ export const sources = (l: Layout, c: Columns): ReadonlyArray<Source> => {
       write: (w, i) => {
         const status = c.status[i]!
         const name = label(i)
-        for (let k = 0; k < STATUSES.length; k++) w.line3(STATE_OPEN, name, STATE_LABELS[k]!, status === k ? 1 : 0)
+        const at = w.line3At(STATE_OPEN, name, STATE_LABELS[0]!, status === 0 ? 1 : 0)
+        for (let k = 1; k < STATUSES.length; k++) w.lineAgain(at, STATE_OPEN.length + name.length, STATE_LABELS[k]!, status === k ? 1 : 0)
       }
     },
     {
