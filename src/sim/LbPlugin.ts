@@ -42,6 +42,7 @@ import * as Ip46 from "./internal/Ip46.js"
 import * as LbShow from "./internal/LbShow.js"
 import * as LbWire from "./internal/LbWire.js"
 import { Pool } from "./internal/Pool.js"
+import { ascii, TextOut } from "./internal/TextOut.js"
 
 export type { AsDetails, AsV2Details, VipDetails, WireLbVip } from "./internal/LbWire.js"
 export {
@@ -82,6 +83,7 @@ export const Defaults = {
 } as const
 
 const KEEP = 0xffffffff
+const NEWLINE = 10
 const VIP_USED = 1
 const VIP_SRC_IP_STICKY = 2
 const AS_USED = 1
@@ -366,6 +368,12 @@ interface VipRecord {
   asByAddress: Map<string, number>
   /** num_buckets per entry of `ases` (pool order), cleared whenever the table would be rebuilt or the pool changes */
   buckets: ReadonlyArray<number> | undefined
+  /**
+   * The listing's AS lines as last printed, valid while `buckets` is the array
+   * they were printed with (every change to an AS line's address, weight, used
+   * flag or to the pool clears `buckets`) and the flows are the same.
+   */
+  asLines: AsLines | undefined
   /** `prefixGroupKey(prefix, plen)`: the VIP's entry in the lookup index */
   group: string
   /** a per-port VIP whose `vip_index_per_port` entry was added (false after a refused NODEPORT claim) */
@@ -374,9 +382,19 @@ interface VipRecord {
   wire: LbWire.WireLbVip
 }
 
+/** A VIP's AS lines in `show lb vips verbose`, kept for the next listing. */
+interface AsLines {
+  readonly buckets: ReadonlyArray<number>
+  /** the flows printed, per AS in pool order */
+  readonly flows: Float64Array
+  readonly bytes: Uint8Array
+}
+
 interface AsRecord {
   address: Ip46.Ip46
   text: string
+  /** `text` encoded, for the listing's AS lines */
+  textBytes: Uint8Array
   vip: number
   flags: number
   weight: number
@@ -425,12 +443,14 @@ interface AsAddress {
   readonly bytes: Ip46.Ip46
   readonly key: string
   readonly text: string
+  readonly textBytes: Uint8Array
 }
 
 /** Every AS request names an address, and the same backends recur across VIPs. */
-const asAddress = textMemo(16384, (text): AsAddress => {
-  const bytes = Ip46.fromAddress(text)
-  return { bytes, key: Ip46.key(bytes), text: Ip46.format(bytes) }
+const asAddress = textMemo(16384, (sent): AsAddress => {
+  const bytes = Ip46.fromAddress(sent)
+  const text = Ip46.format(bytes)
+  return { bytes, key: Ip46.key(bytes), text, textBytes: ascii(text) }
 })
 
 /** The USED VIPs (the placeholder aside) on one masked prefix and plen: the VIPs a lookup with that prefix can find. */
@@ -464,6 +484,7 @@ const newVipRecord = (prefix: Ip46.Ip46, plen: number, protocol: number, port: n
   ases: new Pool<number>(),
   asByAddress: new Map(),
   buckets: undefined,
+  asLines: undefined,
   group: prefixGroupKey(prefix, plen),
   portFilter: false,
   wire: wireVip(prefix, plen, protocol, port)
@@ -527,7 +548,8 @@ export class LbPlugin {
     this.vipGroups = new Map()
     // USED, but no lookup can match it (no masked prefix is all ones at plen 0), so it is not indexed.
     this.vips.get(() => newVipRecord(ALL_ONES, 0, 255, 0, VIP_USED))
-    this.ass.get(() => ({ address: ALL_ONES, text: Ip46.format(ALL_ONES), vip: 0xffffffff, flags: 0, weight: 0, lastUsed: 0 }))
+    const text = Ip46.format(ALL_ONES)
+    this.ass.get(() => ({ address: ALL_ONES, text, textBytes: ascii(text), vip: 0xffffffff, flags: 0, weight: 0, lastUsed: 0 }))
     this.interfaces = new Set(this.initialInterfaces)
     this.nat4 = new Set()
     this.nat6 = new Set()
@@ -647,7 +669,54 @@ export class LbPlugin {
     now?: number,
     flows: (asIndex: number) => number = () => 0
   ): string {
-    return LbShow.formatShowVipsVerbose(this.showVips(counters, now, flows))
+    if (now !== undefined) this.advance(now)
+    // Written straight from the pools, without an object per AS (32,000 at 1,000 x 32).
+    const o = new TextOut()
+    this.vips.forEach((v, index) => {
+      if (index === 0) return
+      LbShow.writeVipHead(o, this.showVipHead(v, index, counters), v.ases.size)
+      const buckets = this.bucketsOf(v)
+      const kept = v.asLines
+      if (kept !== undefined && kept.buckets === buckets && this.sameFlows(v, kept.flows, flows)) {
+        o.bytes(kept.bytes)
+      } else {
+        const start = o.length
+        const printed = new Float64Array(v.ases.size)
+        let k = 0
+        v.ases.forEach((asIndex) => {
+          const a = this.ass.at(asIndex)!
+          const f = flows(asIndex)
+          printed[k] = f
+          LbShow.writeAsLine(o, a.textBytes, a.weight, buckets[k++] ?? 0, f, asIndex, (a.flags & AS_USED) !== 0)
+        })
+        v.asLines = { buckets, flows: printed, bytes: o.since(start) }
+      }
+      o.byte(NEWLINE)
+    })
+    return o.toString()
+  }
+
+  /** Whether each AS of `v` has the flows `printed` says (the traffic model moves them; without it they stay 0). */
+  private sameFlows(v: VipRecord, printed: Float64Array, flows: (asIndex: number) => number): boolean {
+    let k = 0
+    return !v.ases.some((asIndex) => flows(asIndex) !== printed[k++])
+  }
+
+  private showVipHead(v: VipRecord, index: number, counters: (vipIndex: number) => ReadonlyArray<bigint>): LbShow.ShowVipHead {
+    return {
+      index,
+      type: v.type,
+      prefix: v.prefix,
+      plen: v.plen,
+      srcIpSticky: (v.flags & VIP_SRC_IP_STICKY) !== 0,
+      used: (v.flags & VIP_USED) !== 0,
+      flowTableLength: v.tableLength,
+      protocol: v.protocol,
+      port: v.port,
+      encapByte: v.encapByte,
+      targetPort: v.targetPort,
+      counters: counters(index)
+    }
   }
 
   /** What `show lb vips` prints without `verbose` (`format_lb_vip`, one line per VIP). */
@@ -672,21 +741,7 @@ export class LbPlugin {
         const numBuckets = buckets[ases.length] ?? 0
         ases.push({ index: asIndex, address: a.text, used: (a.flags & AS_USED) !== 0, weight: a.weight, numBuckets, flows: flows(asIndex) })
       })
-      vips.push({
-        index,
-        type: v.type,
-        prefix: v.prefix,
-        plen: v.plen,
-        srcIpSticky: (v.flags & VIP_SRC_IP_STICKY) !== 0,
-        used: (v.flags & VIP_USED) !== 0,
-        flowTableLength: v.tableLength,
-        protocol: v.protocol,
-        port: v.port,
-        encapByte: v.encapByte,
-        targetPort: v.targetPort,
-        counters: counters(index),
-        ases
-      })
+      vips.push({ ...this.showVipHead(v, index, counters), ases })
     })
     return vips
   }
@@ -1076,9 +1131,10 @@ export class LbPlugin {
       if (Ip46.isIp4(address.bytes) !== encapIsIp4(v.type)) return Retval.INVALID_ADDRESS_FAMILY
       const text = address.text
       const asIndex = this.ass.get((stale) => {
-        const a: AsRecord = stale ?? { address: address.bytes, text, vip: vipIndex, flags: 0, weight: 0, lastUsed: 0 }
+        const a: AsRecord = stale ?? { address: address.bytes, text, textBytes: address.textBytes, vip: vipIndex, flags: 0, weight: 0, lastUsed: 0 }
         a.address = address.bytes
         a.text = text
+        a.textBytes = address.textBytes
         a.vip = vipIndex
         a.flags = AS_USED
         a.weight = weight

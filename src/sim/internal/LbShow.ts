@@ -35,7 +35,7 @@
 import * as Ip from "../../vpp/codec/Ip.js"
 import { LB_VIP_COUNTERS } from "../../vpp/stats/Layout.js"
 import * as Ip46 from "./Ip46.js"
-import { TextOut } from "./TextOut.js"
+import { ascii, type TextOut } from "./TextOut.js"
 
 /** `lb_vip_type_strings`, indexed by `lb_vip_type_t` (the same order as the API's `lb_vip_type`). */
 const VIP_TYPE_STRINGS = ["ip6-gre6", "ip6-gre4", "ip4-gre6", "ip4-gre4", "ip4-l3dsr", "ip4-nat4", "ip6-nat6"] as const
@@ -72,7 +72,8 @@ export interface ShowAs {
   readonly used: boolean
 }
 
-export interface ShowVip {
+/** A VIP as the listing prints it, but its ASes. */
+export interface ShowVipHead {
   readonly index: number
   /** `lb_vip_type_t` */
   readonly type: number
@@ -92,14 +93,20 @@ export interface ShowVip {
   readonly targetPort: number
   /** `vlib_get_simple_counter` of each counter, in `LB_VIP_COUNTERS` order */
   readonly counters: ReadonlyArray<bigint>
+}
+
+export interface ShowVip extends ShowVipHead {
   /** `vip->as_indexes` in pool order, lameduck ones included */
   readonly ases: ReadonlyArray<ShowAs>
 }
 
-/** `format_lb_vip_detailed` with indent 0. */
-export const formatVipDetailed = (v: ShowVip): string => writeVipDetailed(new TextOut(), v).toString()
-
-const writeVipDetailed = (o: TextOut, v: ShowVip): TextOut => {
+/**
+ * `format_lb_vip_detailed` (indent 0) is `writeVipHead` and a `writeAsLine`
+ * per AS; `lb_show_vips_command_fn` with `verbose` adds a "\n" after each VIP
+ * (`LbPlugin.showVipsVerbose` writes them straight from its pools).
+ *
+ * `format_lb_vip_detailed` up to and with `#as:`, for a VIP with `asCount` entries in `as_indexes`. */
+export const writeVipHead = (o: TextOut, v: ShowVipHead, asCount: number): TextOut => {
   o.str(" ").str(vipTypeString(v.type)).str(" [").num(v.index).str("] ").str(formatIp46Prefix(v.prefix, v.plen))
   o.str(v.srcIpSticky ? " src_ip_sticky" : "").str(v.used ? "" : " removed").str("\n")
   o.str("  new_size:").num(v.flowTableLength).str("\n")
@@ -115,24 +122,36 @@ const writeVipDetailed = (o: TextOut, v: ShowVip): TextOut => {
   }
   o.str("  counters:\n")
   for (let i = 0; i < LB_VIP_COUNTERS.length; i++) o.str("    ").str(LB_VIP_COUNTERS[i]!).str(": ").num(v.counters[i] ?? 0n).str("\n")
-  o.str("  #as:").num(v.ases.length).str("\n")
-  for (const a of v.ases) {
-    // Flows are the AS's references from the sticky tables (the traffic model's, 0 without it).
-    // `as->dpo.dpoi_index` is the index of the load-balance DPO VPP stacked the AS
-    // on (its next hop's FIB entry); the simulator has no FIB and prints the AS
-    // pool index instead, which is at least stable and distinct per AS.
-    o.str("    ").str(a.address).str(" weight:").num(a.weight).str(" buckets:").num(a.numBuckets).str(" flows:").num(a.flows ?? 0)
-      .str(" dpo:").num(a.index).str(a.used ? " used\n" : "  removed\n")
-  }
-  return o
+  return o.str("  #as:").num(asCount).str("\n")
 }
 
-/** `lb_show_vips_command_fn` with `verbose`: every VIP but the placeholder, each followed by an empty line. */
-export const formatShowVipsVerbose = (vips: ReadonlyArray<ShowVip>): string => {
-  const o = new TextOut()
-  for (const v of vips) writeVipDetailed(o, v).str("\n")
-  return o.toString()
-}
+// The AS line's constant pieces, encoded once: 32,000 lines per listing at 1,000 x 32.
+const AS_INDENT = ascii("    ")
+const AS_WEIGHT = ascii(" weight:")
+const AS_BUCKETS = ascii(" buckets:")
+const AS_FLOWS = ascii(" flows:")
+const AS_DPO = ascii(" dpo:")
+const AS_USED = ascii(" used\n")
+const AS_REMOVED = ascii("  removed\n")
+
+/**
+ * One AS line, `address` the text of `format_ip46_address (IP46_TYPE_ANY)` encoded.
+ * Flows are the AS's references from the sticky tables (the traffic model's, 0 without it).
+ * `as->dpo.dpoi_index` is the index of the load-balance DPO VPP stacked the AS
+ * on (its next hop's FIB entry); the simulator has no FIB and prints the AS
+ * pool index instead, which is at least stable and distinct per AS.
+ */
+export const writeAsLine = (
+  o: TextOut,
+  address: Uint8Array,
+  weight: number,
+  numBuckets: number,
+  flows: number,
+  index: number,
+  used: boolean
+): TextOut =>
+  o.bytes(AS_INDENT).bytes(address).bytes(AS_WEIGHT).num(weight).bytes(AS_BUCKETS).num(numBuckets).bytes(AS_FLOWS).num(flows)
+    .bytes(AS_DPO).num(index).bytes(used ? AS_USED : AS_REMOVED)
 
 /** `format_lb_vip`: one line, no newline of its own. */
 export const formatVip = (v: ShowVip): string => {

@@ -8,6 +8,8 @@
 export class TextOut {
   private buf = takeScratch()
   private n = 0
+  /** every byte written so far is below 0x80: the text is read back as latin1, which is the same string and far cheaper */
+  private ascii = true
 
   private room(bytes: number): void {
     if (this.n + bytes <= this.buf.length) return
@@ -24,12 +26,50 @@ export class TextOut {
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i)
       if (c >= 0x80) {
+        this.ascii = false
         this.n += b.write(s, this.n, "utf8")
         return this
       }
       b[n++] = c
     }
     this.n = n
+    return this
+  }
+
+  /**
+   * Appends ASCII text already encoded (`ascii`, or `since`): an address printed on every line,
+   * a constant piece, a block printed before.
+   */
+  bytes(t: Uint8Array): this {
+    const len = t.length
+    this.room(len)
+    const b = this.buf
+    if (len > 64) {
+      b.set(t, this.n)
+      this.n += len
+      return this
+    }
+    let n = this.n
+    for (let i = 0; i < len; i++) b[n++] = t[i]!
+    this.n = n
+    return this
+  }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.n
+  }
+
+  /** A copy of what was written from `start` on (to append again later with `bytes`: it must be ASCII). */
+  since(start: number): Uint8Array {
+    return Uint8Array.prototype.slice.call(this.buf, start, this.n)
+  }
+
+  /** Appends one byte (a "\n"). */
+  byte(c: number): this {
+    this.room(1)
+    if (c >= 0x80) this.ascii = false
+    this.buf[this.n++] = c
     return this
   }
 
@@ -43,6 +83,14 @@ export class TextOut {
       return this
     }
     let digits = 0
+    if (v <= 0x7fffffff) {
+      // int32 arithmetic: no floating-point division per digit
+      for (let x = v; x > 0; x = (x / 10) | 0) digits++
+      let at = this.n + digits
+      this.n = at
+      for (let x = v; x > 0; x = (x / 10) | 0) b[--at] = 48 + (x % 10)
+      return this
+    }
     for (let x = v; x > 0; x = Math.floor(x / 10)) digits++
     let at = this.n + digits
     this.n = at
@@ -52,12 +100,20 @@ export class TextOut {
 
   /** The text; the buffer goes back for the next TextOut (this one is done). */
   toString(): string {
-    const text = this.buf.toString("utf8", 0, this.n)
+    const text = this.buf.toString(this.ascii ? "latin1" : "utf8", 0, this.n)
     if (scratch === undefined) scratch = this.buf
     this.buf = Buffer.alloc(0)
     this.n = 0
+    this.ascii = true
     return text
   }
+}
+
+/** ASCII text as bytes, for `TextOut.bytes`; anything else is refused (a simulator bug). */
+export const ascii = (s: string): Uint8Array => {
+  const b = Buffer.from(s, "latin1")
+  if (b.some((c) => c >= 0x80) || b.length !== s.length) throw new RangeError(`TextOut: not ASCII: ${JSON.stringify(s)}`)
+  return b
 }
 
 /**
