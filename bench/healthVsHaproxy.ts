@@ -9,7 +9,7 @@
  * lateness are measured the same way for both. CPU is each process's utime + stime (all threads) over the measured
  * window, RSS its VmRSS at the end and VmHWM (peak, start-up included).
  *
- * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--tsx] [--probe-threads N|auto[,N...]]`
+ * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--dist | --tsx] [--probe-threads N|auto[,N...]]`
  *
  * `--maglevd CHECKOUT` runs the maglevd of another checkout (with its own
  * node_modules), to compare a change with what came before; given more than
@@ -17,10 +17,16 @@
  * `--probe-threads` likewise: `--probe-threads 0,1,2` runs each count in turn
  * (with each checkout), and the table compares them.
  *
- * maglevd is the real daemon as it ships: `dist/` is built first
- * (`tsc -p tsconfig.build.json`) and `node dist/daemon/main.js` runs, VPP
- * and the RPC API off, metrics on a free loopback port (`--tsx` runs
- * `src/daemon/main.ts` through tsx instead, ~100 MiB more RSS); HAProxy runs in the
+ * maglevd is the real daemon as it ships: each checkout's programs are
+ * bundled first (its packaging/bundle.mjs, into a temp dir, with its native
+ * addon, a package.json and V8's code cache beside them, as in the Debian
+ * package) and its launcher `maglevd.js` is run as the kernel runs it (its
+ * `#!` line names this node and the flags maglevd is started with), VPP and
+ * the RPC API off, metrics on a free loopback port. `--dist` runs the
+ * unbundled build instead (`tsc -p tsconfig.build.json`, then `node
+ * dist/daemon/main.js`: 1,200 modules, ~25 MiB more RSS at 1,000 backends,
+ * and no launch flags), `--tsx` `src/daemon/main.ts` through tsx (~100 MiB
+ * more). HAProxy runs in the
  * foreground (`-db`) with one thread, one backend of N servers, no frontend
  * and a stats socket in the temp dir. Both jitter their intervals by ±10 %
  * (maglevd always, HAProxy with `spread-checks 10`). Skipped when `haproxy`
@@ -338,8 +344,8 @@ export interface Figures {
   readonly maglevdRoot: string
   /** maglevd's --probe-threads (undefined: its default, auto). */
   readonly probeThreads: string | undefined
-  /** maglevd ran from src/ through tsx (else the built dist/). */
-  readonly tsx: boolean
+  /** How maglevd ran: bundled as it ships, the unbundled dist/, or src/ through tsx. */
+  readonly build: Build
   /** Share of the machine's CPU time (all cores) busy over the window, whoever's work it was. */
   readonly machineBusy: number
   /** maglevd's own lateness figures from its /metrics at the end, if it answered. */
@@ -386,20 +392,53 @@ interface Options {
   readonly nodeServers: boolean
   /** The checkout whose src/daemon/main.ts runs as maglevd (default this one). */
   readonly maglevdRoot: string
-  /** Run src/ through tsx rather than the built dist/. */
-  readonly tsx: boolean
+  /** How that checkout's maglevd is started. */
+  readonly launch: Launch
   /** maglevd's --probe-threads (undefined: its default, auto). */
   readonly probeThreads: string | undefined
 }
 
-/** Builds the checkout's dist/ (the daemon as it ships), once per run of the bench. */
-const buildDist = (root: string): void => {
-  const tsc = path.join(root, "node_modules", ".bin", "tsc")
-  const r = spawnSync(tsc, ["-p", "tsconfig.build.json"], { cwd: root, encoding: "utf8", timeout: 300_000 })
-  if (r.status !== 0) throw new Error(`building ${root}/dist failed: ${r.stderr || r.stdout || r.error?.message}`)
+type Build = "bundle" | "dist" | "tsx"
+
+/** How a checkout's maglevd is started: the command, and the arguments before maglevd's own. */
+interface Launch {
+  readonly build: Build
+  readonly command: string
+  readonly args: ReadonlyArray<string>
 }
 
-const runOne = (haproxy: string, n: number, { maglevdRoot, nodeServers, probeThreads, seconds, tsx, warmup }: Options) =>
+const spawnOrThrow = (what: string, command: string, args: ReadonlyArray<string>, options: { readonly cwd?: string; readonly env?: NodeJS.ProcessEnv } = {}) => {
+  const r = spawnSync(command, args, { encoding: "utf8", timeout: 300_000, ...options })
+  if (r.status !== 0) throw new Error(`${what} failed: ${r.stderr || r.stdout || r.error?.message}`)
+}
+
+/**
+ * A checkout's maglevd as the packages ship it, once per run of the bench:
+ * its packaging/bundle.mjs into `outdir` with this node as the interpreter,
+ * then beside the bundle what the Debian package puts there (package.json,
+ * the native addon) and the code cache, made as `npm run deb` makes it.
+ */
+const bundleCheckout = (root: string, outdir: string): Launch => {
+  spawnOrThrow(`bundling ${root}`, process.execPath, [path.join(root, "packaging", "bundle.mjs"), "--outdir", outdir, "--node", process.execPath], { cwd: root })
+  const { version } = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { readonly version: string }
+  fs.writeFileSync(path.join(outdir, "package.json"), JSON.stringify({ name: "vpp-maglev", version, type: "module", private: true }))
+  const addon = path.join(root, "native", "build", "Release", "vppmaglev_native.node")
+  if (!fs.existsSync(addon)) throw new Error(`${addon} is missing: npm run build:native in ${root}`)
+  fs.copyFileSync(addon, path.join(outdir, "vppmaglev_native.node"))
+  const launcher = path.join(outdir, "maglevd.js")
+  spawnOrThrow(`the code cache of ${launcher}`, process.execPath, [launcher, "--version"], {
+    env: { ...process.env, VPP_MAGLEV_WRITE_CODE_CACHE: "1" }
+  })
+  return { build: "bundle", command: launcher, args: [] }
+}
+
+/** The checkout's unbundled dist/ (`--dist`), built once per run of the bench. */
+const buildDist = (root: string): Launch => {
+  spawnOrThrow(`building ${root}/dist`, path.join(root, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.build.json"], { cwd: root })
+  return { build: "dist", command: process.execPath, args: [path.join(root, "dist", "daemon", "main.js")] }
+}
+
+const runOne = (haproxy: string, n: number, { launch, maglevdRoot, nodeServers, probeThreads, seconds, warmup }: Options) =>
   Effect.scoped(Effect.gen(function*() {
     const load = loadAverage()
     // Everything this run starts is killed after this, whatever happens to us.
@@ -432,10 +471,8 @@ const runOne = (haproxy: string, n: number, { maglevdRoot, nodeServers, probeThr
     const metricsPort = yield* Effect.promise(freePort)
     const started = performance.now()
     const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`
-    const maglevd = yield* bounded("maglevd", process.execPath, [
-      ...(tsx
-        ? ["--import", "tsx", path.join(maglevdRoot, "src", "daemon", "main.ts")]
-        : [path.join(maglevdRoot, "dist", "daemon", "main.js")]),
+    const maglevd = yield* bounded("maglevd", launch.command, [
+      ...launch.args,
       "--config",
       path.join(dir, "maglev.yaml"),
       "--vpp-api-addr",
@@ -530,7 +567,7 @@ const runOne = (haproxy: string, n: number, { maglevdRoot, nodeServers, probeThr
       serverKind: program.kind,
       maglevdRoot,
       probeThreads,
-      tsx,
+      build: launch.build,
       maglevdSelf: Either.isRight(mView) ? mView.right : undefined,
       firstRound: reached,
       rssSeries,
@@ -602,7 +639,8 @@ export const print = (f: Figures): void => {
   for (const note of f.notes) console.log(`  ${note}`)
   if (f.maglevdRoot !== repoRoot) console.log(`  maglevd from ${f.maglevdRoot}`)
   if (f.probeThreads !== undefined) console.log(`  maglevd with --probe-threads ${f.probeThreads}`)
-  console.log(`  maglevd ${f.tsx ? "runs under tsx (~100 MiB of its RSS)" : "runs built (dist/), as it ships"}; HAProxy with one thread; CPU is user + system, all threads`)
+  const how = { bundle: "runs bundled, as it ships (its launcher, with the code cache)", dist: "runs unbundled (dist/, not as it ships)", tsx: "runs under tsx (~100 MiB of its RSS)" }
+  console.log(`  maglevd ${how[f.build]}; HAProxy with one thread; CPU is user + system, all threads`)
 }
 
 /** Several checkouts or thread counts side by side (in turn, per size): one line each, the figures that compare. */
@@ -644,7 +682,7 @@ const findHaproxy = (): string | undefined => {
 }
 
 const usage =
-  "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--tsx] [--probe-threads N|auto[,N...]]"
+  "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--dist | --tsx] [--probe-threads N|auto[,N...]]"
 
 const positive = (flag: string, value: string): number => {
   const x = Number(value)
@@ -662,6 +700,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
       warmup: { type: "string", default: "10" },
       "node-servers": { type: "boolean", default: false },
       maglevd: { type: "string", multiple: true },
+      dist: { type: "boolean", default: false },
       tsx: { type: "boolean", default: false },
       "probe-threads": { type: "string", multiple: true }
     }
@@ -679,10 +718,40 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
     console.log("\nmaglevd vs HAProxy: skipped, haproxy is not installed (apt-get install haproxy)")
     return
   }
-  if (!values.tsx) for (const root of roots) buildDist(root)
-  const threadCounts: ReadonlyArray<string | undefined> = values["probe-threads"] === undefined
+  if (values.dist && values.tsx) throw new Error(`--dist and --tsx: one or the other\n${usage}`)
+  // The checkouts' bundles, removed at the end whatever happens.
+  const bundles = fs.mkdtempSync(path.join(os.tmpdir(), "maglev-bench-vs-haproxy-bundles-"))
+  let interrupted = false
+  try {
+    const launches = new Map(roots.map((root, i) => [
+      root,
+      values.tsx
+        ? { build: "tsx" as const, command: process.execPath, args: ["--import", "tsx", path.join(root, "src", "daemon", "main.ts")] }
+        : values.dist
+        ? buildDist(root)
+        : bundleCheckout(root, path.join(bundles, String(i)))
+    ]))
+    interrupted = await runAll(haproxy, sizes, roots, launches, { seconds, warmup, nodeServers: values["node-servers"], threads: values["probe-threads"] })
+  } finally {
+    fs.rmSync(bundles, { recursive: true, force: true })
+  }
+  if (interrupted) {
+    console.error("health-vs-haproxy: interrupted; processes killed, temp dirs removed")
+    process.exit(130)
+  }
+}
+
+/** Every size with every checkout and thread count, in turn; true when interrupted (SIGINT/SIGTERM: everything killed). */
+const runAll = async (
+  haproxy: string,
+  sizes: ReadonlyArray<number>,
+  roots: ReadonlyArray<string>,
+  launches: ReadonlyMap<string, Launch>,
+  { nodeServers, seconds, threads, warmup }: { readonly seconds: number; readonly warmup: number; readonly nodeServers: boolean; readonly threads: ReadonlyArray<string> | undefined }
+): Promise<boolean> => {
+  const threadCounts: ReadonlyArray<string | undefined> = threads === undefined
     ? [undefined]
-    : values["probe-threads"].flatMap((v) => v.split(",")).map((v) => {
+    : threads.flatMap((v) => v.split(",")).map((v) => {
       if (v !== "auto" && !/^\d+$/.test(v)) throw new Error(`--probe-threads: expected auto or a whole number, got "${v}"\n${usage}`)
       return v
     })
@@ -690,7 +759,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
   const runs = sizes.flatMap((n) => roots.flatMap((maglevdRoot) => threadCounts.map((probeThreads) => ({ n, maglevdRoot, probeThreads }))))
   const fiber = Effect.runFork(
     Effect.forEach(runs, ({ maglevdRoot, n, probeThreads }) =>
-      runOne(haproxy, n, { seconds, warmup, nodeServers: values["node-servers"], maglevdRoot, tsx: values.tsx, probeThreads }).pipe(
+      runOne(haproxy, n, { seconds, warmup, nodeServers, maglevdRoot, launch: launches.get(maglevdRoot)!, probeThreads }).pipe(
         Effect.tap((f) => Effect.sync(() => print(f)))
       )).pipe(Effect.tap((all) => Effect.sync(() => roots.length * threadCounts.length > 1 && printComparison(all))))
   )
@@ -704,11 +773,9 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
   const exit = await Effect.runPromise(Fiber.await(fiber))
   process.off("SIGINT", stop)
   process.off("SIGTERM", stop)
-  if (signalled) {
-    console.error("health-vs-haproxy: interrupted; processes killed, temp dir removed")
-    process.exit(130)
-  }
+  if (signalled) return true
   if (Exit.isFailure(exit)) throw new Error(`health-vs-haproxy: ${Cause.pretty(exit.cause)}`)
+  return false
 }
 
 // `node --import tsx bench/healthVsHaproxy.ts [flags]` runs it alone.
