@@ -30,7 +30,7 @@ import * as Metrics from "../metrics/Metrics.js"
 import type { VppRequestError } from "../vpp/transport/Errors.js"
 import type { VppConnection } from "../vpp/transport/VppApi.js"
 import { lb } from "../vpp/binapi/index.js"
-import { type AsOf, asLinesMatch, lazyRecords, type LbVipRecord, readAsLines, showLbVips, showLbVipsWith } from "../vpp/LbVips.js"
+import { type AsOf, asLinesMatch, asLinesText, lazyRecords, type LbVipRecord, readAsLines, showLbVips, showLbVipsWith } from "../vpp/LbVips.js"
 import * as Supervisor from "../vpp/Supervisor.js"
 import { type DesiredVip, desiredVip, flushesInto } from "./Desired.js"
 import {
@@ -227,17 +227,27 @@ const asOrder = (ases: ReadonlyArray<ObservedAs>): ReadonlyArray<ObservedAs> => 
   return list.sort((x, y) => compareAddresses(x.address, y.address))
 }
 
+/** A VIP's AS lines as the last listing showed them, and the ASes read from (or matched with) them. */
+interface Listed {
+  text: string
+  ases: ReadonlyArray<ObservedAs>
+}
+
 /**
  * VPP's view from two cheap reads: the VIP dump and `show lb vips verbose`,
  * whose text lists every VIP's ASes (one message, where the AS dump is one
  * per AS). Undefined when the text cannot be read; the caller then dumps.
  * A VIP whose AS lines are what `seen` (the last read, and the ops sent
  * since) says is that same record: compared in place, nothing made per AS,
- * which at 1,000 VIPs × 32 ASes is most of a no-change sync's cost.
+ * which at 1,000 VIPs × 32 ASes is most of a no-change sync's cost. Before
+ * that, its AS lines' text is compared with the last listing's (`last`): when
+ * it is the same and memory still holds what was read from it, that is all.
  */
 const observeBrief = (
   conn: VppConnection,
   seen: (key: string) => ObservedVip | undefined,
+  /** each VIP's AS lines in the last listing, by key; updated with this one */
+  last: Map<string, Listed>,
   /** the listing as the supervisor keeps it (its counters and flows per AS are then this fresh) */
   offer: (listed: ReadonlyArray<LbVipRecord>) => Effect.Effect<void>
 ) =>
@@ -255,11 +265,21 @@ const observeBrief = (
           if (vip.removed) continue
           const k = vipKeyString(vip.key)
           const before = seen(k)
-          const ases = before !== undefined && asLinesMatch(text, vip.body, before.ases)
+          const lines = asLinesText(text, vip.body)
+          const was = last.get(k)
+          const ases = before !== undefined &&
+              ((was !== undefined && was.ases === before.ases && was.text === lines) || asLinesMatch(text, vip.body, before.ases))
             ? before.ases
             : asOrder(readAsLines(text, vip.body, observedAs))
+          if (was === undefined) last.set(k, { text: lines, ases })
+          else {
+            was.text = lines
+            was.ases = ases
+          }
           byKey.set(k, { sticky: vip.srcIpSticky, ases })
         }
+        // VIPs gone since keep no text alive for long.
+        if (last.size > 2 * byKey.size + 64) for (const k of last.keys()) if (!byKey.has(k)) last.delete(k)
         return byKey
       }),
       Effect.catchTag("LbVipsParseError", () => Effect.succeed(undefined)),
@@ -447,6 +467,8 @@ interface Job {
   next: number
   /** Sent and not answered yet. */
   outstanding: number
+  /** Answers VPP sent (read by the transport; handled by the pump or not yet). */
+  answered: number
   failed: LbSyncError | undefined
   /** Planned from memory (a refusal then means memory was stale). */
   readonly fromMemory: boolean
@@ -460,6 +482,7 @@ const newJob = (ops: ReadonlyArray<LbOp>, fromMemory: boolean, reaction = false)
   ops: [...ops],
   next: 0,
   outstanding: 0,
+  answered: 0,
   failed: undefined,
   fromMemory,
   more: undefined,
@@ -503,6 +526,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
    * override or a reload replaced).
    */
   const cache = new Map<string, { readonly frontend: Frontend; readonly vip: DesiredVip }>()
+  /** Each VIP's AS lines in the last full sync's listing (observeBrief). */
+  const listedLines = new Map<string, Listed>()
   const dirty = new Set<string>()
   /** The min-healthy guards: judged where desired state is computed, so this one writer decides both. */
   const guards = Panic.makeStore()
@@ -694,9 +719,14 @@ export const make = Effect.fn("LbSync.make")(function*() {
         job.more = undefined
         memory = undefined
       }
+      // A reaction's next chunk is planned once its first answer is in (logged where it was read): planned
+      // after a batch of the sync's answers read ahead of it, its 128 VIPs kept the event loop from reading
+      // the reaction's own answer for milliseconds.
       const topUp = (j: Job) =>
         Effect.gen(function*() {
-          while (j.failed === undefined && j.next >= j.ops.length && j.more !== undefined) yield* j.more
+          while (j.failed === undefined && j.next >= j.ops.length && j.more !== undefined && (j.answered > 0 || j.outstanding === 0)) {
+            yield* j.more
+          }
         })
       const topUpAll = Effect.suspend(() => Effect.zipRight(Effect.forEach(reactions, (r) => topUp(r.job), { discard: true }), topUp(main)))
       for (;;) {
@@ -730,6 +760,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
           const urgent = job.reaction
           const started = Requests.startWith(conn, op, (exit) => {
             slot.exit = exit
+            slot.job.answered++
             if (slot.traced) trace("lb-answered")
             if (urgent && exit._tag === "Success") {
               one[0] = op
@@ -988,7 +1019,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const unavailable = (e: { readonly message: string }) => new Supervisor.VppUnavailable({ reason: `dump failed: ${e.message}` })
       const seen = memory !== undefined && memory.conn === conn ? memory.vips : undefined
       trace("full-start")
-      const brief = yield* observeBrief(conn, (k) => seen?.get(k), (listed) => vpp.offerLbVips(conn, listed)).pipe(
+      const brief = yield* observeBrief(conn, (k) => seen?.get(k), listedLines, (listed) => vpp.offerLbVips(conn, listed)).pipe(
         Effect.mapError(unavailable)
       )
       trace("full-observed")

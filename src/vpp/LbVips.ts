@@ -304,6 +304,22 @@ export const asLinesMatch = (text: string, body: TextRange, seen: ReadonlyArray<
   return all && i === seen.length
 }
 
+/**
+ * A VIP's AS lines as text: its `body` from the `#as:` line on (the whole body
+ * when it has none), leaving out the packet counters above it, which move
+ * with every packet. Two listings whose texts for a VIP are equal show the
+ * same ASes in the same state, so a caller that kept the text it last read
+ * compares two strings (a memory compare, nothing read or made per line).
+ */
+export const asLinesText = (text: string, body: TextRange): string => {
+  const lines = text.slice(body.from, body.to)
+  const at = lines.indexOf("#as:")
+  if (at < 0) return lines
+  // No AS line above it (none in VPP's format): else the whole body.
+  const above = eachIndented(text, { from: body.from, to: body.from + at }, (from, end) => !readAs(text, from, end))
+  return above ? lines.slice(at) : lines
+}
+
 /** `\S` as the regular expressions read it, for the characters VPP prints (ASCII). */
 const isSpaceCode = (c: number): boolean => c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c > 0x7f && /\s/.test(String.fromCharCode(c))
 

@@ -8,7 +8,7 @@ import { Effect, Either } from "effect"
 import * as path from "node:path"
 import { type VipKey, vipKey } from "../../src/lb/VipKey.js"
 import * as Simulator from "../../src/sim/Simulator.js"
-import { asLinesMatch, type LbVipRecord, parseShowLbVips, parseShowLbVipsWith, parseShowLbVipsWithAses, readAsLines, showLbVips } from "../../src/vpp/LbVips.js"
+import { asLinesMatch, asLinesText, type LbVipRecord, parseShowLbVips, parseShowLbVipsWith, parseShowLbVipsWithAses, readAsLines, showLbVips } from "../../src/vpp/LbVips.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
 import { programScenario, scenario } from "../support/lbScenario.js"
 import { tempDir } from "../sim/tempDir.js"
@@ -150,6 +150,31 @@ describe("parseShowLbVips reads AS lines as the rule says", () => {
       expect(asLinesMatch(text, vip!.body, [...seen.slice(0, i), { ...seen[i]!, address: `${seen[i]!.address}0` }])).toBe(false)
     }
   }, { fastCheck: { numRuns: 500 } })
+
+  it.prop(
+    "asLinesText: two listings whose texts for a VIP are equal read the same AS lines; the counters above #as: do not count",
+    [fc.array(damaged, { maxLength: 6 }), fc.array(damaged, { maxLength: 6 }), fc.nat({ max: 6 }), digits, digits, fc.boolean()],
+    ([a, b, at, c1, c2, same]) => {
+      const body = (lines: ReadonlyArray<string>, counter: string) => {
+        const with_ = [...lines]
+        with_.splice(Math.min(at, with_.length), 0, `  #as:${lines.length}`)
+        return [" ip4-gre4 [1] 192.0.2.10/32", "  new_size:1024", "  counters:", `    packet from existing sessions: ${counter}`, ...with_, ""].join("\n")
+      }
+      const t1 = body(a, c1)
+      const t2 = body(same ? a : b, c2)
+      const p1 = parseShowLbVipsWith(t1, undefined)
+      const p2 = parseShowLbVipsWith(t2, undefined)
+      // A damaged line may have become a header (one leading space): then the text has more VIPs or fails; skip it.
+      fc.pre(Either.isRight(p1) && p1.right.length === 1 && Either.isRight(p2) && p2.right.length === 1)
+      const [v1] = Either.getOrThrow(p1)
+      const [v2] = Either.getOrThrow(p2)
+      const as = (t: string, v: typeof v1) => readAsLines(t, v!.body, (address, weight, buckets, flows, used) => ({ address, weight, buckets, flows, used }))
+      if (asLinesText(t1, v1!.body) === asLinesText(t2, v2!.body)) expect(as(t2, v2)).toEqual(as(t1, v1))
+      // The same AS lines under other counters: the same text (VPP prints #as: after the counters, before its AS lines).
+      if (same && at === 0) expect(asLinesText(t2, v2!.body)).toBe(asLinesText(t1, v1!.body))
+    },
+    { fastCheck: { numRuns: 500 } }
+  )
 
   it("ases: lazy reads a VIP's AS lines when they are asked for, the same as at once", () => {
     const text = TWO_VIPS.replace("  #as:0\n", "  #as:1\n    10.0.0.9 weight:0 buckets:0 flows:17 dpo:4  removed\n")
