@@ -15,6 +15,7 @@ import { Composer, CST, type Document, isMap, isScalar, Lexer, LineCounter, Pars
 import type { ConfigIssue } from "./Issue.js"
 import { readSimple, type SimpleDocument } from "./internal/Simple.js"
 import * as W from "./internal/Walk.js"
+import { grouped } from "./internal/Grouped.js"
 
 type Decoded<D> = D extends W.Decoder<infer A> ? A : never
 
@@ -151,7 +152,7 @@ function* boundedTokens(text: string, lineCounter: LineCounter, counted: { nodes
       case "flow-map-start":
       case "flow-seq-start":
       case "seq-item-ind":
-        if (++nodes > MAX_NODES) throw new TooComplex(`the YAML has more than ${MAX_NODES.toLocaleString("en-US")} nodes`, offset)
+        if (++nodes > MAX_NODES) throw new TooComplex(`the YAML has more than ${grouped(MAX_NODES)} nodes`, offset)
     }
     yield* parser.next(lexeme)
     if (parser.stack.length > MAX_DEPTH) throw new TooComplex(`the YAML is nested more than ${MAX_DEPTH} levels deep`, offset)

@@ -36,6 +36,7 @@ import { familyName, isDnsName, parseAddress, parsePrefix, type Prefix, splitHos
 import type { Path } from "./internal/Path.js"
 import { type Entry, showValue, type Walk } from "./internal/Walk.js"
 import type { RawBackend, RawConfig, RawFrontend, RawHealthCheck, RawHttpParams, RawLb, RawTcpParams } from "./Raw.js"
+import { grouped } from "./internal/Grouped.js"
 
 export interface ValidateOptions {
   /** The configuration file, to resolve a relative `ca-file` against its directory. */
@@ -783,8 +784,8 @@ export const validate = (raw: RawConfig, walk: Walk, options: ValidateOptions): 
     const names = unused.slice(0, UNUSED_LISTED).map((e) => e.name).join(", ")
     report.warn(
       unused[0]!.path.parent ?? unused[0]!.path,
-      `${unused.length.toLocaleString("en-US")} backends are not used by any frontend (they are still health-checked): ` +
-        `${names} and ${(unused.length - UNUSED_LISTED).toLocaleString("en-US")} more`
+      `${grouped(unused.length)} backends are not used by any frontend (they are still health-checked): ` +
+        `${names} and ${grouped(unused.length - UNUSED_LISTED)} more`
     )
   }
 

@@ -16,6 +16,7 @@ import { parseDuration } from "../Duration.js"
 import type { ConfigIssue } from "../Issue.js"
 import { Path } from "./Path.js"
 import { startOf } from "./Simple.js"
+import { grouped } from "./Grouped.js"
 
 /*
  * Taken once: the programs' bundles (esbuild) reach a CommonJS package's
@@ -154,7 +155,7 @@ export class Walk {
     if (++this.visits <= this.maxVisits) return true
     // One issue says it; everything after it is left unread.
     if (this.visits === this.maxVisits + 1) {
-      this.fail(path, `aliases expand to more than ${MAX_EXPANDED.toLocaleString("en-US")} values beyond what the file says`, value)
+      this.fail(path, `aliases expand to more than ${grouped(MAX_EXPANDED)} values beyond what the file says`, value)
     }
     return false
   }
