@@ -48,6 +48,21 @@ const cpuNs = (pid: number): { readonly all: number; readonly main: number } => 
   return { all, main }
 }
 
+/** CPU ms of a process's threads by name (`V8Worker`, `libuv-worker`, the main thread's `node`), summed. */
+const threadsMs = (pid: number): Record<string, number> => {
+  const out: Record<string, number> = {}
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim() + (tid === String(pid) ? " (main)" : "")
+      const ns = Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0])
+      out[name] = (out[name] ?? 0) + ns / 1e6
+    } catch {
+      // the thread ended
+    }
+  }
+  return out
+}
+
 interface Gc {
   readonly kind: string
   readonly ms: number
@@ -75,6 +90,8 @@ export interface SimFigures {
   readonly rttCpuUs: number
   readonly rttMainUs: number
   readonly gcs: ReadonlyArray<Gc>
+  /** CPU ms by thread name over the whole run */
+  readonly threads: Record<string, number>
 }
 
 const percentile = (xs: ReadonlyArray<number>, p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN
@@ -230,7 +247,8 @@ export const runOne = async (root: string): Promise<SimFigures> => {
         rttP99Us: percentile(rtts, 0.99),
         rttCpuUs: (single.cpuMs * 1000) / ONE_AT_A_TIME,
         rttMainUs: (single.mainMs * 1000) / ONE_AT_A_TIME,
-        gcs
+        gcs,
+        threads: threadsMs(pid)
       } satisfies SimFigures
     })).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)))
     return await Effect.runPromise(program)
@@ -252,6 +270,7 @@ export const print = (f: SimFigures): void => {
   console.log(`    show lb vips verbose (${(f.listingBytes / 1e6).toFixed(2)} MB)  ${f1(f.listingCpuMs).padStart(6)} ms CPU each, main thread ${f1(f.listingMainMs)}   (round trips ${f.listingRttMs.map((x) => x.toFixed(0)).join(", ")} ms)`)
   console.log(`    lb_vip_dump + lb_as_v2_dump     ${f1(f.dumpCpuMs).padStart(6)} ms CPU         (${f.dumpMs.toFixed(0)} ms wall)`)
   console.log(`    one at a time (${ONE_AT_A_TIME})           ${f1(f.rttCpuUs).padStart(6)} µs CPU each, main thread ${f1(f.rttMainUs)}   (round trip p50 ${f.rttP50Us.toFixed(0)} µs, p99 ${f.rttP99Us.toFixed(0)} µs)`)
+  console.log(`    threads (CPU ms, whole run): ${Object.entries(f.threads).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")}`)
   console.log(`    GC: ${f.gcs.length} pauses, ${f1(pauses.reduce((a, b) => a + b, 0))} ms in all, longest ${f1(Math.max(0, ...pauses))} ms; ${major.length} mark-compact (longest ${f1(Math.max(0, ...major.map((g) => g.ms)))} ms)`)
 }
 

@@ -50,11 +50,15 @@ export interface RequestContext {
   readonly context: number
 }
 
-/** Replies directly, or an Effect for handlers that need one (time, state in Refs). */
+/**
+ * Replies directly, or an Effect for handlers that need one (time, state in Refs). The replies
+ * may be a lazy iterable (a dump's details): each is encoded as it comes, so a dump of 32,000
+ * details never holds 32,000 objects at once (they died young instead of surviving scavenges).
+ */
 export type Handler = (
   request: any,
   ctx: RequestContext
-) => ReadonlyArray<Reply> | Effect.Effect<ReadonlyArray<Reply>>
+) => Iterable<Reply> | Effect.Effect<Iterable<Reply>>
 
 export interface ApiServerOptions {
   readonly path: string
@@ -362,12 +366,11 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
      * Encodes the replies into the connection's output now (written once the read's messages are
      * handled); an Effect only to log a reply that does not encode (a simulator bug).
      */
-    const sendReplies = (conn: Connection, replies: ReadonlyArray<Reply>, context: number): Effect.Effect<void> | undefined => {
+    const sendReplies = (conn: Connection, replies: Iterable<Reply>, context: number): Effect.Effect<void> | undefined => {
       let failure: Effect.Effect<void> | undefined
       if (conn.socket.destroyed) return undefined
       const out = conn.output
-      for (let i = 0; i < replies.length; i++) {
-        const r = replies[i]!
+      for (const r of replies) {
         const e = encoderOf(r.message)
         if (e === null) continue
         overContext.context = context
@@ -384,15 +387,17 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
       return failure
     }
 
-    const reply = (conn: Connection, replies: ReadonlyArray<Reply>, context: number): Effect.Effect<void> | undefined =>
-      delayMs > 0
-        ? Effect.sleep(Duration.millis(delayMs)).pipe(Effect.zipRight(Effect.sync(() => {
+    const reply = (conn: Connection, replies: Iterable<Reply>, context: number): Effect.Effect<void> | undefined => {
+      if (delayMs <= 0) return sendReplies(conn, replies, context)
+      // What the state is now, not after the delay (a lazy dump would read it late).
+      const now = Array.isArray(replies) ? replies : Array.from(replies)
+      return Effect.sleep(Duration.millis(delayMs)).pipe(Effect.zipRight(Effect.sync(() => {
           // A delayed reply goes out when its delay is over, not with the next read's.
-          const failure = sendReplies(conn, replies, context)
+          const failure = sendReplies(conn, now, context)
           conn.output.flush(conn.socket)
           return failure
         })), Effect.flatMap((failure) => failure ?? Effect.void))
-        : sendReplies(conn, replies, context)
+    }
 
     const builtin: Record<string, Handler> = {
       ...Core.memclntHandlers(modules),

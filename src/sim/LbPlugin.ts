@@ -1281,36 +1281,56 @@ export class LbPlugin {
    * those 4 bytes and is zero after them).
    */
   private asDumpAny(req: Request<lb.LbAsDump>, v2: boolean): Array<LbWire.AsDetails | LbWire.AsV2Details> {
+    return Array.from(this.asDetails(req, v2))
+  }
+
+  /**
+   * `lb_as_dump` / `lb_as_v2_dump` after the collection ticks due by `now`, the details
+   * made one at a time as they are read (the API server encodes each at once: at 32,000
+   * ASes, an array of them and of their replies lived long enough to be copied by the
+   * scavenges). The request is checked here, not when the first detail is read.
+   */
+  dumpAses(req: Request<lb.LbAsDump>, now: number | undefined, v2: boolean): Iterable<LbWire.AsDetails | LbWire.AsV2Details> {
+    if (now !== undefined) this.advance(now)
+    return this.asDetails(req, v2)
+  }
+
+  private asDetails(req: Request<lb.LbAsDump>, v2: boolean): Iterable<LbWire.AsDetails | LbWire.AsV2Details> {
     const p = Ip.splitPrefix(req.pfx)
     if (p === undefined) throw new RangeError(`not a prefix: ${JSON.stringify(req.pfx)}`)
     const union = Ip46.unionBytes(p.address)
-    const all = Ip46.isZero(union)
-    const out: Array<LbWire.AsDetails | LbWire.AsV2Details> = []
-    this.vips.forEach((v) => {
-      if (!all && !(Ip46.equal(union, v.prefix) && req.protocol === v.protocol && req.port === v.port)) return
-      if (v.ases.size === 0) return
+    return this.asDetailsOf(union, Ip46.isZero(union), req.protocol, req.port, v2)
+  }
+
+  /** The pools walked as `pool_foreach` walks them, VIPs ascending, each VIP's ASes in its AS-pool order. */
+  private *asDetailsOf(
+    union: Ip46.Ip46,
+    all: boolean,
+    protocol: number,
+    port: number,
+    v2: boolean
+  ): Generator<LbWire.AsDetails | LbWire.AsV2Details> {
+    const vips = this.vips
+    for (let i = 0; i < vips.length; i++) {
+      const v = vips.at(i)
+      if (v === undefined) continue
+      if (!all && !(Ip46.equal(union, v.prefix) && protocol === v.protocol && port === v.port)) continue
+      if (v.ases.size === 0) continue
       const vip = v.wire
       const buckets = v2 ? this.bucketsOf(v) : []
-      let k = 0
-      v.ases.forEach((asIndex) => {
-        const position = k++
-        if (asIndex === 0) return
+      const ases = v.ases
+      let position = 0
+      for (let slot = 0; slot < ases.length; slot++) {
+        const asIndex = ases.at(slot)
+        if (asIndex === undefined) continue
+        const k = position++
+        if (asIndex === 0) continue
         const a = this.ass.at(asIndex)!
-        out.push(
-          v2
-            ? {
-              vip,
-              app_srv: a.text,
-              flags: a.flags & 0xff,
-              in_use_since: a.lastUsed,
-              weight: a.weight,
-              num_buckets: buckets[position] ?? 0
-            }
-            : { vip, app_srv: a.text, flags: a.flags & 0xff, in_use_since: a.lastUsed }
-        )
-      })
-    })
-    return out
+        yield v2
+          ? { vip, app_srv: a.text, flags: a.flags & 0xff, in_use_since: a.lastUsed, weight: a.weight, num_buckets: buckets[k] ?? 0 }
+          : { vip, app_srv: a.text, flags: a.flags & 0xff, in_use_since: a.lastUsed }
+      }
+    }
   }
 
   private maglevAses(v: VipRecord): Array<Maglev.MaglevAs> {

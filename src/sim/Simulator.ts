@@ -17,11 +17,9 @@ import * as Cli from "./Cli.js"
 import * as Core from "./Core.js"
 import * as DataPlane from "./DataPlane.js"
 import {
-  type AsDetails,
   asDetailsValue,
   type AsV2Details,
   asV2DetailsValue,
-  type VipDetails,
   vipDetailsValue
 } from "./internal/LbWire.js"
 import { LbPlugin, type LbMutation, type LbPluginOptions, type LbRequestName, requestNames } from "./LbPlugin.js"
@@ -76,6 +74,11 @@ const replyOf = (request: LbRequestName): Message => {
   return reply
 }
 
+/** Each detail's reply made as the API server reads it (a dump's details are not held all at once). */
+function* replies<D>(details: Iterable<D>, reply: (d: D) => ApiServer.Reply): Generator<ApiServer.Reply> {
+  for (const d of details) yield reply(d)
+}
+
 export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, Error, Scope.Scope> =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
@@ -96,17 +99,16 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorShape, E
     const handlers: Record<string, ApiServer.Handler> = {}
     for (const name of requestNames) {
       const reply = replyOf(name)
-      handlers[name] = (req, ctx): ReadonlyArray<ApiServer.Reply> => {
-        const result = model.handle(name, req, now())
+      handlers[name] = (req, ctx): Iterable<ApiServer.Reply> => {
         switch (name) {
           case "lb_vip_dump":
-            return (result as ReadonlyArray<VipDetails>).map((d) => ({ message: reply, fields: vipDetailsValue(d, ctx.context) }))
+            return model.vipDump(req, now()).map((d) => ({ message: reply, fields: vipDetailsValue(d, ctx.context) }))
           case "lb_as_dump":
-            return (result as ReadonlyArray<AsDetails>).map((d) => ({ message: reply, fields: asDetailsValue(d, ctx.context) }))
+            return replies(model.dumpAses(req, now(), false), (d) => ({ message: reply, fields: asDetailsValue(d, ctx.context) }))
           case "lb_as_v2_dump":
-            return (result as ReadonlyArray<AsV2Details>).map((d) => ({ message: reply, fields: asV2DetailsValue(d, ctx.context) }))
+            return replies(model.dumpAses(req, now(), true), (d) => ({ message: reply, fields: asV2DetailsValue(d as AsV2Details, ctx.context) }))
           default:
-            return [{ message: reply, fields: result as Record<string, unknown> }]
+            return [{ message: reply, fields: model.handle(name, req, now()) as Record<string, unknown> }]
         }
       }
     }

@@ -74,8 +74,20 @@ const dscpNumber = (d: ip_types.IpDscp | number): number => (typeof d === "numbe
 const srvTypeNumber = (t: lb_types.LbSrvType | number): number =>
   typeof t === "number" ? t : lb_types.LbSrvTypeValues[t]
 
-/** The generated `lb_vip` value: the fields VPP gets wrong are plain numbers / a loose prefix there (api-defs/overrides.json). */
-const vipValue = (v: WireLbVip): lb_types.LbVip => ({ pfx: v.pfx, protocol: protocolNumber(v.protocol), port: v.port })
+/**
+ * The generated `lb_vip` value: the fields VPP gets wrong are plain numbers / a loose prefix there
+ * (api-defs/overrides.json). One per VIP (the model keeps one `WireLbVip` per VIP until it changes),
+ * not one per AS of a dump.
+ */
+const vipValues = new WeakMap<WireLbVip, lb_types.LbVip>()
+const vipValue = (v: WireLbVip): lb_types.LbVip => {
+  let value = vipValues.get(v)
+  if (value === undefined) {
+    value = { pfx: v.pfx, protocol: protocolNumber(v.protocol), port: v.port }
+    vipValues.set(v, value)
+  }
+  return value
+}
 
 const encodeOrThrow = <A>(codec: Codec.Codec<A>, value: A): Uint8Array =>
   Either.getOrThrowWith(codec.encode(value), (e) => new RangeError(`lb details encode: ${e.reason} at ${e.field}`))
@@ -105,7 +117,11 @@ export const asDetailsValue = (d: AsDetails, context: number): lb.LbAsDetails =>
 
 /** The generated `lb_as_v2_details` value for `d`. */
 export const asV2DetailsValue = (d: AsV2Details, context: number): lb.LbAsV2Details => ({
-  ...asDetailsValue(d, context),
+  context,
+  vip: vipValue(d.vip),
+  app_srv: d.app_srv,
+  flags: d.flags,
+  in_use_since: d.in_use_since,
   weight: d.weight,
   num_buckets: d.num_buckets
 })
