@@ -30,6 +30,7 @@
 // still in a bundle.
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
@@ -154,6 +155,8 @@ export const bundle = async ({ outdir, node = "/usr/bin/env node" }) => {
   if (barrels.length > 0) throw new Error(`a bundle loads a package barrel: ${barrels.join(", ")}`)
   fs.copyFileSync(path.join(here, "launch.cjs"), path.join(outdir, "launch.cjs"))
   for (const name of Object.keys(entries)) {
+    // A cache of an earlier bundle would be rejected (and shipped by npm pack): gone with it.
+    fs.rmSync(path.join(outdir, `${name}.v8cache`), { force: true })
     const launcher = path.join(outdir, `${name}.js`)
     const args = [name, ...(V8_FLAGS[name] ? [V8_FLAGS[name]] : [])].map((a) => JSON.stringify(a)).join(", ")
     fs.writeFileSync(launcher, `#!${node}\nimport { createRequire } from "node:module"\ncreateRequire(import.meta.url)("./launch.cjs")(${args})\n`)
@@ -165,17 +168,11 @@ export const bundle = async ({ outdir, node = "/usr/bin/env node" }) => {
 
 /**
  * Writes each program's V8 code cache (NAME.v8cache) by running it once with
- * `node`, which must be the Node that will run it (the Debian packages ship it).
+ * `node`, which must be the Node that will run it (the Debian packages ship it):
+ * launch.cjs' writeCodeCaches, which the npm package's install script runs too.
  */
-export const writeCodeCaches = (outdir, names, node = process.execPath) => {
-  for (const name of names) {
-    execFileSync(node, [path.join(outdir, `${name}.js`), "--version"], {
-      env: { ...process.env, VPP_MAGLEV_WRITE_CODE_CACHE: "1" },
-      stdio: "ignore"
-    })
-    if (!fs.existsSync(path.join(outdir, `${name}.v8cache`))) throw new Error(`${name}: no code cache written`)
-  }
-}
+export const writeCodeCaches = (outdir, names, node = process.execPath) =>
+  createRequire(import.meta.url)("./launch.cjs").writeCodeCaches(outdir, names, node)
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({
