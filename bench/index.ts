@@ -64,7 +64,7 @@ if (want("check")) await cli.runCheck()
 
 if (want("metrics")) {
   for (const n of [1_000, 10_000]) metrics.print(await metrics.runIsolated(n))
-  console.log("  (target at 10,000: a scrape <= 50 ms, first byte to last)")
+  console.log("  (target at 10,000: a scrape <= 50 ms, request to last byte)")
 }
 
 if (want("soak")) await soak.run(flags)

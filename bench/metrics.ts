@@ -16,11 +16,18 @@
  * route (`Server.routes`, how maglevd served it before), alternately; with
  * the main thread only probing, and with it also blocked 150 ms every 500 ms
  * (as a major garbage collection of a daemon at 10,000 backends pauses it).
- * Target at 10,000 backends: a scrape <= 50 ms, first byte to last.
+ * Then a real Prometheus (/usr/bin/prometheus, if installed) scraping the
+ * worker every 2 s for ~15 s: its own `scrape_duration_seconds`, the
+ * operator's figure (its ingestion of the samples included).
+ * Target at 10,000 backends: a scrape <= 50 ms, request to last byte.
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import { Context, Effect, HashMap, Layer, Logger, Metric } from "effect"
-import { execFile, fork } from "node:child_process"
+import { execFile, fork, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import * as Daemon from "../src/daemon/Daemon.js"
@@ -63,6 +70,14 @@ export interface MetricsFigures {
   readonly mainPartCpuMs: number
   /** Whole scrapes over HTTP, by server and condition (see `scrapes`). */
   readonly scrapes: ReadonlyArray<ScrapeFigures>
+  /** A real Prometheus scraping the worker: its own `scrape_duration_seconds` (ms), or why there is none. */
+  readonly prometheus: PrometheusFigures | string
+}
+
+export interface PrometheusFigures {
+  readonly scrapes: number
+  readonly p50Ms: number
+  readonly maxMs: number
 }
 
 export interface ScrapeFigures {
@@ -142,6 +157,7 @@ export const run = async (backends: number, budgetMs = 5000): Promise<MetricsFig
   return {
     ...split,
     scrapes: [],
+    prometheus: "",
     backends,
     renders: times.length,
     bytes,
@@ -170,6 +186,9 @@ export const print = (f: MetricsFigures): void => {
   for (const x of f.scrapes) {
     console.log(`  scrape        ${x.server.padEnd(10)} ${x.condition.padEnd(23)} whole body p50 ${x.wholeP50Ms.toFixed(0)} ms, max ${x.wholeMaxMs.toFixed(0)} ms; first byte p50 ${x.firstByteP50Ms.toFixed(0)} ms (${x.scrapes} scrapes over HTTP, ${(x.bytes / 2 ** 20).toFixed(1)} MiB)`)
   }
+  const p = f.prometheus
+  if (typeof p === "string") console.log(`  prometheus    ${p}`)
+  else console.log(`  prometheus    worker     probing                 scrape_duration_seconds p50 ${p.p50Ms.toFixed(0)} ms, max ${p.maxMs.toFixed(0)} ms (${p.scrapes} scrapes by a real Prometheus, every 2 s; it asks for gzip, it is answered identity)`)
 }
 
 /**
@@ -253,30 +272,35 @@ const pauses = (ms: number, everyMs: number) => {
   return () => clearInterval(timer)
 }
 
-/** Whole scrapes of a daemon probing N backends, worker and in-process alternately, 8 of each per condition. */
-const scrapes = (backends: number): Promise<ReadonlyArray<ScrapeFigures>> => {
+/**
+ * Whole scrapes of a daemon probing N backends, worker and in-process alternately, 8 of each per condition; at
+ * 10,000 backends the worker only (the in-process route's scrapes there took 4-30 s each on this machine, a
+ * minute of the bench's time and CPU, to show again what docs/metrics.md records: why the worker).
+ */
+const scrapes = (backends: number): Promise<{ readonly scrapes: ReadonlyArray<ScrapeFigures>; readonly prometheus: PrometheusFigures | string }> => {
   const config = scaleConfig(backends, "s")
   const prober = Prober.layerFrom(() => Effect.succeed(probeResult("L7OK", 1, "HTTP 200")))
   const daemon = Daemon.layer(config, { apiSocket: "", statsSocket: "" }).pipe(Layer.provide(prober))
   return Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     const context = yield* Layer.build(Server.layer({ port: 0 }).pipe(Layer.provideMerge(daemon)))
     const urls = { worker: Context.get(context, Server.MetricsServer).url, "in-process": yield* inProcessServer.pipe(Effect.provide(context)) }
+    const servers = backends > 1_000 ? (["worker"] as const) : (["worker", "in-process"] as const)
     return yield* Effect.promise(async () => {
       // Every backend probed a few times.
       await new Promise((r) => setTimeout(r, 5000))
-      for (const url of Object.values(urls)) for (let i = 0; i < 2; i++) await curl(url)
+      for (const server of servers) for (let i = 0; i < 2; i++) await curl(urls[server])
       const out: Array<ScrapeFigures> = []
       for (const condition of ["probing", "probing, 150 ms pauses"] as const) {
         const stop = condition === "probing" ? () => {} : pauses(150, 500)
         const runs = { worker: [] as Array<Awaited<ReturnType<typeof curl>>>, "in-process": [] as Array<Awaited<ReturnType<typeof curl>>> }
         for (let i = 0; i < 8; i++) {
-          for (const server of ["worker", "in-process"] as const) {
+          for (const server of servers) {
             runs[server].push(await curl(urls[server]))
             await new Promise((r) => setTimeout(r, 300))
           }
         }
         stop()
-        for (const server of ["worker", "in-process"] as const) {
+        for (const server of servers) {
           const r = runs[server]
           const whole = Float64Array.from(r.map((x) => x.wholeMs)).sort()
           out.push({
@@ -290,15 +314,57 @@ const scrapes = (backends: number): Promise<ReadonlyArray<ScrapeFigures>> => {
           })
         }
       }
-      return out
+      return { scrapes: out, prometheus: await prometheus(urls.worker) }
     })
   })).pipe(Effect.provide(Logger.remove(Logger.defaultLogger))))
 }
 
+const PROMETHEUS = "/usr/bin/prometheus"
+
+/**
+ * A real Prometheus (Debian's package) scraping `url` every 2 s for ~14 s, in a temp dir removed after: its own
+ * `scrape_duration_seconds`, what an operator sees (request to the last byte read, the body decompressed if it
+ * was compressed, the samples appended: Prometheus' own ingestion of ~330,000 samples is in it too).
+ */
+const prometheus = async (url: string): Promise<PrometheusFigures | string> => {
+  if (!fs.existsSync(PROMETHEUS)) return `skipped: no ${PROMETHEUS} (apt-get install prometheus)`
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-metrics-prom-"))
+  const target = new URL(url)
+  const web = await freePort()
+  fs.writeFileSync(path.join(dir, "p.yml"), `global: {scrape_interval: 2s, scrape_timeout: 2s}
+scrape_configs:
+  - {job_name: maglevd, metrics_path: ${target.pathname}, static_configs: [{targets: ["${target.host}"]}]}
+`)
+  const p = spawn(PROMETHEUS, [`--config.file=${path.join(dir, "p.yml")}`, `--storage.tsdb.path=${path.join(dir, "data")}`, `--web.listen-address=127.0.0.1:${web}`], { stdio: "ignore" })
+  try {
+    await new Promise((r) => setTimeout(r, 15_000))
+    const answer = await (await fetch(`http://127.0.0.1:${web}/api/v1/query?query=${encodeURIComponent("scrape_duration_seconds[20s]")}`)).json() as {
+      readonly data: { readonly result: ReadonlyArray<{ readonly values: ReadonlyArray<readonly [number, string]> }> }
+    }
+    const values = Float64Array.from(answer.data.result[0]?.values ?? [], ([, v]) => Number(v) * 1000).sort()
+    if (values.length === 0) return "no scrape_duration_seconds from Prometheus (did it start?)"
+    return { scrapes: values.length, p50Ms: percentile(values, 0.5), maxMs: values[values.length - 1]! }
+  } finally {
+    p.kill()
+    await new Promise((r) => p.once("exit", r))
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = net.createServer()
+    s.once("error", reject)
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(port))
+    })
+  })
+
 /** Runs one figure in a fresh process (the metric store is the process's): the renders, then the scrapes in another. */
 export const runIsolated = async (backends: number): Promise<MetricsFigures> => {
   const renders = await inChild<MetricsFigures>(backends, "render")
-  return { ...renders, scrapes: await inChild<ReadonlyArray<ScrapeFigures>>(backends, "scrape") }
+  return { ...renders, ...await inChild<Pick<MetricsFigures, "scrapes" | "prometheus">>(backends, "scrape") }
 }
 
 const inChild = <A>(backends: number, what: "render" | "scrape"): Promise<A> =>
