@@ -247,16 +247,20 @@ describe("simulator test hooks", () => {
 })
 
 describe("FrameReader", () => {
-  it.prop("reassembles any split of a stream of frames", [
-    FastCheck.array(FastCheck.uint8Array({ minLength: 2, maxLength: 5000 }), { minLength: 1, maxLength: 20 }),
-    FastCheck.array(FastCheck.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 50 })
-  ], ([bodies, cuts]) => {
-    const stream = Buffer.concat(bodies.map((b) => {
+  /** The frames of `bodies`, one after the other. */
+  const streamOf = (bodies: ReadonlyArray<Uint8Array>) =>
+    Buffer.concat(bodies.map((b) => {
       const f = new Uint8Array(16 + b.length)
       Frame.writeHeader(f, 0, b.length)
       f.set(b, 16)
       return f
     }))
+
+  it.prop("reassembles any split of a stream of frames", [
+    FastCheck.array(FastCheck.uint8Array({ minLength: 2, maxLength: 5000 }), { minLength: 1, maxLength: 20 }),
+    FastCheck.array(FastCheck.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 50 })
+  ], ([bodies, cuts]) => {
+    const stream = streamOf(bodies)
     const reader = new FrameReader()
     const out: Array<Uint8Array> = []
     for (let i = 0, k = 0; i < stream.length; k++) {
@@ -265,6 +269,30 @@ describe("FrameReader", () => {
       i += n
       let b: Uint8Array | undefined
       while ((b = reader.next()) !== undefined) out.push(b)
+    }
+    expect(out).toEqual(bodies)
+    expect(reader.buffered).toBe(0)
+  })
+
+  it.prop("reads straight into its buffer (space, wrote: the client's onread), bodies as views: the same bodies, any split", [
+    FastCheck.array(FastCheck.uint8Array({ minLength: 2, maxLength: 5000 }), { minLength: 1, maxLength: 20 }),
+    FastCheck.array(FastCheck.integer({ min: 1, max: 9000 }), { minLength: 1, maxLength: 50 }),
+    FastCheck.integer({ min: 1, max: 4096 })
+  ], ([bodies, cuts, min]) => {
+    const stream = streamOf(bodies)
+    const reader = new FrameReader()
+    const out: Array<Uint8Array> = []
+    for (let i = 0, k = 0; i < stream.length; k++) {
+      // A read fills at most what was offered (the space) or what the socket holds (the cut).
+      const space = reader.space(min)
+      expect(space.length).toBeGreaterThanOrEqual(min)
+      const n = Math.min(cuts[k % cuts.length]!, space.length, stream.length - i)
+      space.set(stream.subarray(i, i + n))
+      reader.wrote(n)
+      i += n
+      // A view is read before the next read, as the client decodes it at once (copied here to keep it).
+      let b: Uint8Array | undefined
+      while ((b = reader.nextView()) !== undefined) out.push(Uint8Array.from(b))
     }
     expect(out).toEqual(bodies)
     expect(reader.buffered).toBe(0)

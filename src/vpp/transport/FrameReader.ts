@@ -29,22 +29,41 @@ export class FrameReader {
   }
 
   push(chunk: Uint8Array): void {
-    if (this.end + chunk.length > this.buf.length) {
-      const live = this.end - this.start
-      if (live + chunk.length <= this.buf.length) {
-        this.buf.copyWithin(0, this.start, this.end)
-      } else {
-        let size = this.buf.length * 2
-        while (size < live + chunk.length) size *= 2
-        const grown = new Uint8Array(size)
-        grown.set(this.buf.subarray(this.start, this.end))
-        this.buf = grown
-      }
-      this.start = 0
-      this.end = live
-    }
+    this.reserve(chunk.length)
     this.buf.set(chunk, this.end)
     this.end += chunk.length
+  }
+
+  /** At least `size` bytes free after `end`: the live bytes moved to the front, or a bigger buffer. */
+  private reserve(size: number): void {
+    if (this.end + size <= this.buf.length) return
+    const live = this.end - this.start
+    if (live + size <= this.buf.length) {
+      this.buf.copyWithin(0, this.start, this.end)
+    } else {
+      let grown = this.buf.length * 2
+      while (grown < live + size) grown *= 2
+      const bigger = new Uint8Array(grown)
+      bigger.set(this.buf.subarray(this.start, this.end))
+      this.buf = bigger
+    }
+    this.start = 0
+    this.end = live
+  }
+
+  /**
+   * Where the next read goes, straight into the buffer (a socket's `onread`):
+   * the free bytes after what is buffered, at least `min`. `wrote` then says
+   * how many the read filled. No chunk is allocated or copied per read.
+   */
+  space(min: number): Uint8Array {
+    this.reserve(min)
+    return this.buf.subarray(this.end)
+  }
+
+  /** `n` bytes were read into the last `space`. */
+  wrote(n: number): void {
+    this.end += n
   }
 
   /**
@@ -53,17 +72,38 @@ export class FrameReader {
    * length beyond the limit: the stream cannot be trusted past that point.
    */
   next(): Uint8Array | undefined {
+    const at = this.take()
+    return at === undefined ? undefined : this.buf.slice(at, this.taken)
+  }
+
+  /**
+   * `next` without the copy: a view of the buffer, valid until the next
+   * `push` or `space` (for a caller that decodes it at once: the body of a
+   * 2 MB listing is not copied).
+   */
+  nextView(): Uint8Array | undefined {
+    const at = this.take()
+    return at === undefined ? undefined : this.buf.subarray(at, this.taken)
+  }
+
+  /** Where the body `take` found ends. */
+  private taken = 0
+
+  /** Consumes the next complete frame; where its body starts (it ends at `taken`), or undefined. */
+  private take(): number | undefined {
     if (this.end - this.start < HEADER_SIZE) return undefined
     const length = bodyLength(this.buf, this.start)
     if (length > this.maxBody) throw new FrameTooLarge(length, this.maxBody)
     const total = HEADER_SIZE + length
     if (this.end - this.start < total) return undefined
-    const body = this.buf.slice(this.start + HEADER_SIZE, this.start + total)
+    const at = this.start + HEADER_SIZE
     this.start += total
+    this.taken = this.start
     if (this.start === this.end) {
+      // Empty: the next bytes go to the front (what was taken stays there until they come).
       this.start = 0
       this.end = 0
     }
-    return body
+    return at
   }
 }

@@ -8,12 +8,15 @@
  * followed by `control_ping` with the same context; the details are collected
  * until the ping's reply (VPP answers strictly in order).
  *
- * The socket's input is read where it arrives: each read is split into
- * frames and every reply handed to its waiter in the socket's 'data'
- * callback, in VPP's order (no queue and no fiber turn between the read and
- * the waiter: a reaction's answer read behind a busy runtime's other fibers
- * waited milliseconds for the reader's turn, issue 14). What that path logs
- * (debug records, warnings) goes to a fiber. When the socket closes, or a
+ * The socket's input is read where it arrives: each read goes straight into
+ * the frame reader's buffer (the socket's `onread`: no chunk allocated per
+ * read, and a body is decoded from a view of that buffer, not copied out: a
+ * 2 MB listing was 4 MB of garbage before its text), is split into frames,
+ * and every reply is handed to its waiter in the read's callback, in VPP's
+ * order (no queue and no fiber turn between the read and the waiter: a
+ * reaction's answer read behind a busy runtime's other fibers waited
+ * milliseconds for the reader's turn, issue 14). What that path logs (debug
+ * records, warnings) goes to a fiber. When the socket closes, or a
  * request times out (VPP answers in order, so one missing reply means the
  * pipeline is stuck), every waiting request fails and the connection is
  * closed; the supervisor that owns the scope decides when to reconnect.
@@ -153,9 +156,26 @@ type Pending =
     readonly done: (exit: Exit.Exit<Chunk.Chunk<any>, VppRequestError>) => void
   }
 
-const openSocket = (path: string) =>
+/** Free bytes offered to each read of the socket (more when the reader's buffer has them: a 2 MB listing). */
+const READ_SIZE = 64 * 1024
+
+/**
+ * Opens the socket with its reads going straight into `reader`'s buffer
+ * (`onread`: no chunk allocated per read, nothing copied before the frames are
+ * split); `read` is called with the number of bytes each read brought.
+ */
+const openSocket = (path: string, reader: FrameReader, read: (n: number) => void) =>
   Effect.async<net.Socket, VppConnectError>((resume) => {
-    const socket = net.createConnection({ path })
+    const socket = net.createConnection({
+      path,
+      onread: {
+        buffer: () => reader.space(READ_SIZE),
+        callback: (n: number) => {
+          read(n)
+          return true
+        }
+      }
+    })
     const onError = (e: NodeJS.ErrnoException) => {
       socket.destroy()
       resume(Effect.fail(new VppConnectError({ path, reason: e.code ?? e.message })))
@@ -212,7 +232,10 @@ export const connect = (
   Effect.gen(function*() {
     const path = options.path ?? DEFAULT_API_SOCKET
     const timeoutMs = Duration.toMillis(options.timeout ?? "5 seconds")
-    const socket = yield* Effect.acquireRelease(openSocket(path), (s) => Effect.sync(() => s.destroy()))
+    const reader = new FrameReader()
+    // Set below, once everything it calls exists (nothing is read before the handshake is sent).
+    let onRead = (n: number) => reader.wrote(n)
+    const socket = yield* Effect.acquireRelease(openSocket(path, reader, (n) => onRead(n)), (s) => Effect.sync(() => s.destroy()))
     const pending = new Map<number, Pending>()
     const gone = yield* Deferred.make<VppDisconnected>()
     let closedReason: VppDisconnected | undefined
@@ -323,14 +346,14 @@ export const connect = (
       Queue.unsafeOffer(logs, Effect.ensuring(log, Effect.sync(() => logsPending--)))
     }
     yield* Queue.take(logs).pipe(Effect.flatten, Effect.forever, outsideSpan, Effect.forkScoped)
-    const reader = new FrameReader()
-    const onData = (chunk: Uint8Array) => {
-      trace("read", chunk.length)
+    onRead = (n: number) => {
+      trace("read", n)
+      reader.wrote(n)
       if (closedReason !== undefined) return
       try {
-        reader.push(chunk)
         let body: Uint8Array | undefined
-        while ((body = reader.next()) !== undefined && closedReason === undefined) {
+        // A view of the reader's buffer, decoded at once (`deliver` keeps nothing of it).
+        while ((body = reader.nextView()) !== undefined && closedReason === undefined) {
           const log = deliver(body)
           if (log !== Effect.void) toLog(log)
         }
@@ -339,7 +362,6 @@ export const connect = (
         shutdown(new VppDisconnected({ reason: `unreadable stream: ${String(defect)}` }))
       }
     }
-    socket.on("data", onData)
     // The end of the stream comes after what it brought was logged (a peer's last bad frames).
     const closedByPeer = () => shutdown(new VppDisconnected({ reason: "VPP closed the API socket" }))
     socket.on("close", () => (logsPending === 0 ? closedByPeer() : toLog(Effect.sync(closedByPeer))))
