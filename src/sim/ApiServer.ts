@@ -502,11 +502,12 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
       const socket = conn.socket
       const out = conn.output
       while (!socket.destroyed) {
-        const body = conn.postponed ?? conn.reader.next()
+        // A view into the reader's buffer: handled before the next read is pushed, or copied to wait.
+        const body = conn.postponed ?? conn.reader.nextView()
         conn.postponed = undefined
         if (body === undefined) break
         if (stalled !== undefined) {
-          conn.postponed = body
+          conn.postponed = body.slice()
           // What was answered before the stall goes out now, as it would with VPP.
           out.flush(socket)
           return Deferred.await(stalled)
@@ -515,7 +516,7 @@ export const make = (options: ApiServerOptions): Effect.Effect<ApiServer, Error,
         if (socket.writableLength + out.used > highWater) {
           out.flush(socket)
           if (socket.writableLength > highWater) {
-            conn.postponed = body
+            conn.postponed = body.slice()
             conn.draining = true
             return drained(conn)
           }
