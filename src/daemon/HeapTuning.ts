@@ -36,6 +36,22 @@
  * 15-38 ms) and RSS (222-244 MiB). With neither (before the cells, the
  * machine saturated): rarer scavenges, but of 36-141 ms, and RSS 335-376
  * MiB. Nothing to gain from a change, so the flags stay.
+ *
+ * Weighed for the start-up peak (5 December 2026, issue 13's 150 MB at
+ * 1,000 backends), not set: `--max-semi-space-size=1` given to node at
+ * launch (set here it changes nothing for the main isolate, whose young
+ * generation is sized as it is created; `--semi-space-growth-factor=1` set
+ * here did not hold it either, and newer V8s floor that factor at 2). It
+ * keeps the main thread's new space at 2 MB instead of 16: at 1,000
+ * backends, bundled as shipped, the peak went 121-124 -> 107-110 MiB. But
+ * the reconciler keeps tens of MB alive through a sync, which a small young
+ * generation copies and promotes: `npm run bench -- reconcile`, four
+ * alternating pairs (load 5-20), maglevd's CPU per no-change full sync
+ * 60, 100, 130, 100 -> 150, 190, 180, 160 ms and its CPU for the first
+ * programming 1.5-2.4 -> 1.7-4.3 s (2 MB semi-spaces: 170 and 180 ms per
+ * sync against 90 and 160 without; 4 MB: 100 and 160, too few runs to
+ * tell, for a peak 6-9 MiB lower). The peak is under the target without it
+ * (docs/health.md "Scale"), so the reconciler keeps its young generation.
  */
 import * as v8 from "node:v8"
 
