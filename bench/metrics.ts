@@ -197,13 +197,13 @@ export const print = (f: MetricsFigures): void => {
  */
 const splitCpu = async (snapshot: Gauges.Snapshot) => {
   const except = new Set([...Store.FAMILIES, ...Columns.FAMILIES])
-  let reuse: { store?: Buffer | undefined; rest?: Buffer | undefined; part?: Buffer | undefined } = {}
+  let reuse: { store?: Buffer | undefined; part?: Buffer | undefined } = {}
   let partCpu = 0
   const worker = async () => {
     // As the worker does: the store's families ahead (here all of them: the part comes after), then every family in
     // name order, the pieces emitted.
     const slices = new Slices(50)
-    const store = new Prometheus.Writer(20e6, reuse.store)
+    const store = new Prometheus.Writer(25e6, reuse.store)
     const ahead = (await writeAhead(Store.sources(), store, slices, () => false))!
     const p0 = process.cpuUsage()
     const { columns, layout, rest } = Gauges.split(snapshot)
@@ -211,10 +211,9 @@ const splitCpu = async (snapshot: Gauges.Snapshot) => {
     const p = process.cpuUsage(p0)
     partCpu += p.user + p.system
     const own = Columns.sources(layouts.get(layout.key) ?? layouts.set(layout.key, Columns.layout(layout)).get(layout.key)!, columns)
-    const restWriter = new Prometheus.Writer(8e6, reuse.rest)
     const pieces: Array<Uint8Array> = []
-    await writeInOrder(ahead, store, Store.sources(), own, part, restWriter, slices, (piece) => pieces.push(piece))
-    reuse = { store: Buffer.from(store.result().buffer as ArrayBuffer), rest: Buffer.from(restWriter.result().buffer as ArrayBuffer), part: Buffer.from(part.body.buffer as ArrayBuffer) }
+    await writeInOrder(ahead, store, Store.sources(), own, part, slices, (piece) => pieces.push(piece))
+    reuse = { store: Buffer.from(store.result().buffer as ArrayBuffer), part: Buffer.from(part.body.buffer as ArrayBuffer) }
     return pieces
   }
   const layouts = new Map<number, Columns.Layout>()

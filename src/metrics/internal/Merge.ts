@@ -112,16 +112,17 @@ export const writeAhead = async (
  * Phase 2: every family in name order, emitted as written: the store's
  * (`after`: the same families read now, each one source whose first units
  * are `before`'s) from what phase 1 wrote on, `own` (the worker's: a part's
- * group of a name it has too is left out), the part's groups copied into
- * `rest`. False when stopped.
+ * group of a name it has too is left out), the part's groups copied. All of
+ * it is written on in `out`, after phase 1's bytes (one buffer, sized once
+ * from the last body); phase 1's ranges are emitted in their turn. False
+ * when stopped.
  */
 export const writeInOrder = async (
   ahead: ReadonlyMap<string, Ahead>,
-  store: Writer,
+  out: Writer,
   after: ReadonlyArray<Source>,
   own: Iterable<Source>,
   part: Groups,
-  rest: Writer,
   slices: Slices,
   emit: (piece: Uint8Array) => void
 ): Promise<boolean> => {
@@ -129,7 +130,8 @@ export const writeInOrder = async (
   const ownGroups = new Map(collate(own).map((g) => [g[0]!.name, g]))
   const partIndex = new Map(part.names.map((n, i) => [n, i]))
   const names = [...new Set([...storeGroups.keys(), ...ownGroups.keys(), ...part.names])].sort()
-  /** `rest`'s bytes emitted so far. */
+  const rest = out
+  /** Phase 2's bytes emitted so far (it writes after phase 1's). */
   let flushed = rest.length
   /** While a family has no line yet: where its header starts (not emitted: it may have none). */
   let hold = -1
@@ -168,7 +170,7 @@ export const writeInOrder = async (
       if (a !== undefined && a.end > a.body) {
         // Phase 1's lines as they are, then the units it did not reach and the new series, without a header.
         flush()
-        emit(store.view(a.start, a.end))
+        emit(out.view(a.start, a.end))
         if (!(await write(stored, { source: 0, unit: a.units }, false))) return false
       } else if (!(await write(stored, { source: 0, unit: 0 }, true))) return false
     } else {

@@ -93,10 +93,10 @@ export const serve = (
   const partWaiters = new Map<number, (part: Part) => void>()
   let nextId = 0
   let flight: Flight | undefined
-  /** The last sizes of the two halves (the next render's first guess). */
-  const sizes = { store: 64 * 1024, rest: 64 * 1024 }
-  /** The last body's two buffers, and the responses still writing them: reused by the next render once none is. */
-  const spares: { store: Buffer | undefined; rest: Buffer | undefined } = { store: undefined, rest: undefined }
+  /** The last body's size and more (the next render's first guess: its buffer is not grown, which copies). */
+  let size = 64 * 1024
+  /** The last body's buffer, reused by the next render once no response reads it. */
+  let spare: Buffer | undefined
   let spareReaders = 0
 
   /**
@@ -224,11 +224,11 @@ export const serve = (
     }
   }
 
-  /** A spare buffer, if no response still reads the last bodies. */
-  const take = (which: "store" | "rest"): Buffer | undefined => {
+  /** The spare buffer, if no response still reads the last body. */
+  const take = (): Buffer | undefined => {
     if (spareReaders > 0) return undefined
-    const b = spares[which]
-    spares[which] = undefined
+    const b = spare
+    spare = undefined
     return b
   }
 
@@ -238,8 +238,9 @@ export const serve = (
     // Asked first: the main thread reads its part while this thread writes the store's families ahead.
     const partPromise = partFor(f)
     try {
-      const store = new Writer(sizes.store, take("store"))
-      const ahead = await writeAhead(replica.sources(), store, slices, () => f.part !== undefined)
+      // One buffer for the whole body: phase 1 writes the store's families ahead, phase 2 the rest after them.
+      const body = new Writer(size, take())
+      const ahead = await writeAhead(replica.sources(), body, slices, () => f.part !== undefined)
       if (ahead === undefined || f.abandoned) return
       const { part, stale } = await partPromise
       if (f.abandoned) return
@@ -247,18 +248,15 @@ export const serve = (
       const layout = layouts.get(part.columns.layout)
       if (layout === undefined) throw new Error(`metrics part ${part.id}: layout ${part.columns.layout}, which no part brought`)
       const own = [...Columns.sources(layout, part.columns), ...Endpoint.sources(statsNow(), last, Math.max(0, Date.now() - part.takenAt) / 1000)]
-      const rest = new Writer(sizes.rest, take("rest"))
       // The store read again: the part's update (applied when it came) may have told of new series.
-      const done = await writeInOrder(ahead, store, replica.sources(), own, part.groups, rest, slices, (piece) => emit(f, piece))
+      const done = await writeInOrder(ahead, body, replica.sources(), own, part.groups, slices, (piece) => emit(f, piece))
       if (!done || f.abandoned) return
       if (flight === f) flight = undefined
-      sizes.store = Math.ceil(store.length * 1.1)
-      sizes.rest = Math.ceil(rest.length * 1.1)
+      size = Math.ceil(body.length * 1.1)
       stats.completed++
       last = { seconds: (performance.now() - start) / 1000, longestSliceSeconds: slices.longest / 1000, bytes: f.length }
-      // The writers' own buffers (never slices of a pool), whole: the next render writes into them once nobody reads them.
-      spares.store = Buffer.from(store.result().buffer as ArrayBuffer)
-      spares.rest = Buffer.from(rest.result().buffer as ArrayBuffer)
+      // The writer's own buffer (never a slice of a pool), whole: the next render writes into it once nobody reads it.
+      spare = Buffer.from(body.result().buffer as ArrayBuffer)
       for (const res of f.waiters) {
         if (res.destroyed) continue
         begin(res)
