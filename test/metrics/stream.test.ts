@@ -22,7 +22,7 @@ const BACKENDS = 300
 /** A main thread's family: one of the part's groups. */
 const registry: Source = { name: "a_registry_total", help: "h", type: "counter", size: 1, write: (w) => w.text("a_registry_total 7\n") }
 
-const start = async () => {
+const start = async (partWaitMs = 60_000) => {
   for (let i = 0; i < BACKENDS; i++) {
     const r = Store.probeRecorder(`s${i}`, "http")
     r.record(probeResult("L7OK", 3, ""))
@@ -49,6 +49,10 @@ const start = async () => {
     turn: () => (holding ? new Promise<void>((resolve) => queued.push(resolve)) : turn())
   }
   const stats = new Map<number, (s: EndpointStats) => void>()
+  // The part requests: answered at once unless held, then kept until let go.
+  let holdingParts = false
+  const requests: Array<number> = []
+  const heldParts: Array<number> = []
   let listening!: (port: number) => void
   const port = new Promise<number>((resolve) => (listening = resolve))
   let receive: (m: ToWorker) => void = () => {}
@@ -57,12 +61,14 @@ const start = async () => {
       case "Listening":
         return listening(m.port)
       case "PartRequest":
+        requests.push(m.id)
+        if (holdingParts) return void heldParts.push(m.id)
         return setImmediate(() => receive(part(m.id)))
       case "Stats":
         return stats.get(m.reply)?.(m.stats)
     }
   }
-  const serving = serve({ host: "127.0.0.1", port: 0, partWaitMs: 60_000, prefetchMs: 0, sliceMs: 0 }, post, hooks)
+  const serving = serve({ host: "127.0.0.1", port: 0, partWaitMs, prefetchMs: 0, sliceMs: 0 }, post, hooks)
   receive = serving.receive
   const url = `http://127.0.0.1:${await port}/metrics`
   let reply = 0
@@ -88,6 +94,12 @@ const start = async () => {
     release: () => {
       holding = false
       for (const go of queued.splice(0)) go()
+    },
+    requests: () => requests.length,
+    holdParts: () => (holdingParts = true),
+    answerParts: () => {
+      holdingParts = false
+      for (const id of heldParts.splice(0)) receive(part(id))
     },
     close: () => new Promise<void>((resolve) => serving.server.close(() => resolve()))
   }
@@ -163,6 +175,32 @@ describe("the scrape worker's streamed body", () => {
       const x = await s.until("the next render done", (x) => x.completed === 1)
       expect(x.abandoned).toBe(1)
       expect(x.shared).toBe(0)
+    } finally {
+      s.release()
+      await s.close()
+    }
+  })
+
+  it("a main thread late for a part request is not waited for: its last part at once, one request at a time", async () => {
+    // A render waits 5 ms for a part; the outcome does not depend on how long: the held answers never come sooner.
+    const s = await start(5)
+    try {
+      parse(await get(s.url).body)
+      expect(s.requests()).toBe(1)
+      s.holdParts()
+      // Unanswered: after its wait the render takes the last part.
+      parse(await get(s.url).body)
+      expect(s.requests()).toBe(2)
+      expect((await s.until("the second render done", (x) => x.completed === 2)).stale).toBe(1)
+      // The request is still unanswered, older than a wait: the next render takes the last part at once, asks nothing.
+      parse(await get(s.url).body)
+      expect(s.requests()).toBe(2)
+      expect((await s.until("the third render done", (x) => x.completed === 3)).stale).toBe(2)
+      // Answered, late (after two renders): the next render takes that answer at once, and asks for the next.
+      s.answerParts()
+      parse(await get(s.url).body)
+      expect(s.requests()).toBe(3)
+      expect((await s.until("the fourth render done", (x) => x.completed === 4)).stale).toBe(3)
     } finally {
       s.release()
       await s.close()

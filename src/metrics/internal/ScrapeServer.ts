@@ -91,6 +91,24 @@ export const serve = (
   const held = new Map<Part, number>()
   /** Who waits for the part of which render. */
   const partWaiters = new Map<number, (part: Part) => void>()
+  /** The part requests the main thread has not answered yet, and when each was made (performance.now()). */
+  const asked = new Map<number, number>()
+  const ask = (id: number) => {
+    asked.set(id, performance.now())
+    post({ _tag: "PartRequest", id })
+  }
+  /** How long the main thread took to answer its last part request, ms. */
+  let lastAnswerMs = 0
+  /**
+   * The main thread is late (blocked, busy, collecting): its last answer took
+   * longer than a render waits, or a request is outstanding longer than that.
+   */
+  const late = () => {
+    if (lastAnswerMs > settings.partWaitMs) return true
+    const now = performance.now()
+    for (const at of asked.values()) if (now - at > settings.partWaitMs) return true
+    return false
+  }
   let nextId = 0
   let flight: Flight | undefined
   /** The last body's size and more (the next render's first guess: its buffer is not grown, which copies). */
@@ -129,9 +147,9 @@ export const serve = (
       prefetchTimer = undefined
       return
     }
-    if (prefetching !== undefined || flight !== undefined) return
+    if (prefetching !== undefined || flight !== undefined || asked.size > 0) return
     prefetching = ++nextId
-    post({ _tag: "PartRequest", id: prefetching })
+    ask(prefetching)
   }
   const scraped = () => {
     lastScrapeAt = performance.now()
@@ -140,6 +158,9 @@ export const serve = (
 
   const onPart = (m: Extract<ToWorker, { _tag: "Part" }>) => {
     if (m.id === prefetching) prefetching = undefined
+    const at = asked.get(m.id)
+    if (at !== undefined) lastAnswerMs = performance.now() - at
+    asked.delete(m.id)
     // Every update in order, whichever render asked for it: the series lists only grow.
     replica.apply(m.update)
     if (m.layout !== undefined) layouts.set(m.layout.key, Columns.layout(m.layout))
@@ -171,11 +192,18 @@ export const serve = (
         f.part = part
         resolve({ part, stale })
       }
+      // The main thread is late: its last part at once, no wait. A request for the next render's part, unless one
+      // is outstanding (one at a time): its answer, when it comes, is the next render's.
+      const last = lastPart
+      if (last !== undefined && late()) {
+        if (asked.size === 0) ask(f.id)
+        return choose(last, true)
+      }
       partWaiters.set(f.id, (part) => {
         if (timer !== undefined) clearTimeout(timer)
         choose(part, false)
       })
-      post({ _tag: "PartRequest", id: f.id })
+      ask(f.id)
       timer = setTimeout(() => {
         timer = undefined
         if (lastPart === undefined) return // nothing to fall back on: the answer it is
@@ -190,6 +218,8 @@ export const serve = (
     if (flight === f) flight = undefined
     stats.abandoned++
     partWaiters.delete(f.id)
+    // The main thread drops the request (if it was this render's): no answer to wait for.
+    asked.delete(f.id)
     post({ _tag: "Abandoned", id: f.id })
   }
 
