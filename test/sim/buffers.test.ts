@@ -19,6 +19,7 @@ import { tempDir } from "./tempDir.js"
 import { highWaterOf } from "../../src/sim/ApiServer.js"
 import * as Simulator from "../../src/sim/Simulator.js"
 import { lb, vpe } from "../../src/vpp/binapi/index.js"
+import * as Frame from "../../src/vpp/codec/Frame.js"
 import * as VppApi from "../../src/vpp/transport/VppApi.js"
 import { waitFor } from "../support/wait.js"
 import { encode, idOf, rawClient } from "./rawClient.js"
@@ -95,6 +96,27 @@ describe("vppsim caps what its connections buffer", () => {
       })
       expect(yield* s.api.overflows).toBe(1)
       yield* waitFor("the flooder's connection gone", Effect.map(s.api.buffers, (bs) => (bs.some((b) => b.handle === c.handle) ? undefined : true)))
+      expect((yield* admin.request(vpe.ShowVersion, vpe.ShowVersionReply, {})).program).toBe("vpe")
+      expect((yield* s.api.registrations).map((r) => r.name)).toEqual(["vpp-maglev"])
+    })))
+})
+
+describe("vppsim closes a connection whose stream cannot be trusted", () => {
+  it.live("a header announcing more than a body may hold: that connection closed (read in its own callback, nothing thrown out of it), the others served", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const d = yield* tempDir("vppsim-buffers-")
+      const s = yield* Simulator.make({ apiSocket: path.join(d, "api.sock") })
+      const admin = yield* VppApi.connect({ path: s.api.path })
+      const c = yield* rawClient(s.api.path, "liar")
+      const closed = Effect.async<void>((resume) => {
+        if (c.socket.destroyed || c.socket.readyState === "closed") resume(Effect.void)
+        else c.socket.once("close", () => resume(Effect.void))
+      })
+      const header = new Uint8Array(16)
+      Frame.writeHeader(header, 0, 0x7fffffff)
+      c.socket.write(header)
+      yield* closed
+      yield* waitFor("the liar's registration gone", Effect.map(s.api.registrations, (rs) => (rs.some((r) => r.name === "liar") ? undefined : true)))
       expect((yield* admin.request(vpe.ShowVersion, vpe.ShowVersionReply, {})).program).toBe("vpe")
       expect((yield* s.api.registrations).map((r) => r.name)).toEqual(["vpp-maglev"])
     })))
