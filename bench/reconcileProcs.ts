@@ -432,6 +432,11 @@ export const runProcs = async (): Promise<ProcFigures> => {
     for (const b of backends) await b.stop()
     if (traced) {
       const read = (name: string) => (fs.existsSync(traceOut(name)) ? fs.readFileSync(traceOut(name), "utf8") : undefined)
+      // RECONCILE_KEEP_TRACE=dir keeps both processes' trace points there (maglevd.trace, vppsim.trace), to read by hand.
+      const keepTrace = process.env["RECONCILE_KEEP_TRACE"]
+      if (keepTrace !== undefined && keepTrace !== "") {
+        for (const name of ["maglevd", "vppsim"]) if (fs.existsSync(traceOut(name))) fs.copyFileSync(traceOut(name), path.join(keepTrace, `${name}.trace`))
+      }
       stages.text = [syncReport(read("maglevd"), read("vppsim")), report(breakdown(reactions, read("maglevd"), read("vppsim")))].filter((t) => t !== "").join("\n")
       // An early stop (RECONCILE_STOP) returns no figures: the stages are printed here.
       if (process.env["RECONCILE_STOP"] !== undefined && process.env["RECONCILE_STOP"] !== "") console.log(stages.text)

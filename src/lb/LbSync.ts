@@ -449,6 +449,13 @@ const dumpedKey = (pfx: string, protocol: number, port: number) => {
   return e
 }
 
+/** For each op, the index after the last op of the same VIP (a diff's ops of one VIP are together and share its key object). */
+const groupEnds = (ops: ReadonlyArray<LbOp>): Int32Array => {
+  const ends = new Int32Array(ops.length)
+  for (let i = ops.length - 1; i >= 0; i--) ends[i] = i + 1 < ops.length && ops[i + 1]!.vip === ops[i]!.vip ? ends[i + 1]! : i + 1
+  return ends
+}
+
 /** An op written to VPP, waiting for (or holding) its answer. */
 interface Slot {
   readonly op: LbOp
@@ -683,6 +690,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
       if (interleave) poke = wake
       /** VIPs a reaction took over: the sync's unsent ops for them are skipped (the reaction's diff covers them). */
       const superseded = new Set<string>()
+      /** Where each op's VIP's ops end in a sync that reactions may interleave (made before any reaction comes). */
+      const groupEnd = interleave ? groupEnds(main.ops) : undefined
       /** Requests encoded since the last write to the socket. */
       let burst = false
       /** The burst on the wire now, not on the next tick, which a busy runtime puts off by milliseconds. */
@@ -697,18 +706,12 @@ export const make = Effect.fn("LbSync.make")(function*() {
         if (superseded.size > 0 && main.next < main.ops.length && superseded.has(opKey(main.ops[main.next]!))) {
           // The reaction's requests go out first: a backend in every VIP supersedes every op left.
           flushBurst()
-          // A VIP's ops are together and share their key object: one lookup per VIP, not per op.
+          // A VIP's ops are together and share their key object: one lookup per VIP, and a jump to the
+          // next VIP's ops (`groupEnd`): this runs after the reaction's write, before the event loop reads
+          // its answer, and a loop over 30,000 ops, cold, took 1-2 ms of that.
           let i = main.next
-          let vip: VipKey | undefined
-          let skip = false
-          for (; i < main.ops.length; i++) {
-            const op = main.ops[i]!
-            if (op.vip !== vip) {
-              vip = op.vip
-              skip = superseded.has(opKey(op))
-            }
-            if (!skip) break
-          }
+          const ends = groupEnd !== undefined && groupEnd.length === main.ops.length ? groupEnd : groupEnds(main.ops)
+          while (i < main.ops.length && superseded.has(opKey(main.ops[i]!))) i = ends[i]!
           main.next = i
         }
         return main.failed === undefined && main.next < main.ops.length ? main : undefined
