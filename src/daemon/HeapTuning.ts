@@ -50,8 +50,12 @@
  * 60, 100, 130, 100 -> 150, 190, 180, 160 ms and its CPU for the first
  * programming 1.5-2.4 -> 1.7-4.3 s (2 MB semi-spaces: 170 and 180 ms per
  * sync against 90 and 160 without; 4 MB: 100 and 160, too few runs to
- * tell, for a peak 6-9 MiB lower). The peak is under the target without it
- * (docs/health.md "Scale"), so the reconciler keeps its young generation.
+ * tell, for a peak 6-9 MiB lower). Again once a sync's socket reads made
+ * no garbage (559da69), four pairs at load 3-10: per no-change sync 60-70
+ * -> 70-100 ms, the first programming's CPU the same (1.2-1.7 s), its wall
+ * time 1.3-2.6 (one 6.4) -> 1.7-2.3 s. The peak is under the target
+ * without it (docs/health.md "Scale"), so the reconciler keeps its young
+ * generation.
  */
 import * as v8 from "node:v8"
 
