@@ -1,13 +1,13 @@
 /**
  * The tick's batch of frames for a socket (src/vpp/transport/Coalesce.ts):
- * `flush` and `uncorkNow` put it on the socket at once, and the tick's own
+ * `flush` puts it on the socket at once, and the tick's own
  * write then finds nothing left, so every byte is written exactly once.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as net from "node:net"
 import * as path from "node:path"
-import { batchOf, flush, uncorkNow, writeCorked } from "../../src/vpp/transport/Coalesce.js"
+import { batchOf, flush } from "../../src/vpp/transport/Coalesce.js"
 import { tempDir } from "../sim/tempDir.js"
 import { waitFor } from "../support/wait.js"
 
@@ -57,22 +57,5 @@ describe("Coalesce", () => {
       const all = yield* receivedAtLeast(received, 6) // the last one by the tick's own write
       expect([...all]).toEqual([1, 2, 3, 4, 5, 6])
       expect(client.bytesWritten).toBe(written + 6)
-    })))
-
-  it.live("uncorkNow writes what writeCorked holds now; the tick's uncork then finds the socket uncorked", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const { client, received } = yield* pair
-      writeCorked(client, Uint8Array.of(7, 8))
-      writeCorked(client, Uint8Array.of(9))
-      expect(client.writableCorked).toBe(1)
-      expect(client.writableLength).toBe(3) // held by the cork
-      uncorkNow(client)
-      expect(client.writableCorked).toBe(0)
-      expect(client.writableLength).toBe(0) // handed to the socket now
-      uncorkNow(client) // nothing held: nothing done
-      writeCorked(client, Uint8Array.of(10))
-      const all = yield* receivedAtLeast(received, 4)
-      expect([...all]).toEqual([7, 8, 9, 10])
-      expect(client.writableCorked).toBe(0)
     })))
 })

@@ -47,27 +47,3 @@ export const batchOf = (socket: net.Socket): Batch => {
   }
   return batch
 }
-
-/**
- * Writes `frame` to a corked socket, uncorked on the next tick: one system call
- * for the tick's frames, each still its own stream write, so `writableLength`
- * and 'drain' count it at once (vppsim's buffer caps and backpressure read them).
- */
-export const writeCorked = (socket: net.Socket, frame: Uint8Array): void => {
-  if (socket.writableCorked === 0) {
-    socket.cork()
-    process.nextTick(uncorkNow, socket)
-  }
-  socket.write(frame)
-}
-
-/**
- * Writes what `writeCorked` holds for `socket` now rather than on the next
- * tick (which a busy Effect runtime puts off until its microtasks are done);
- * nothing when nothing is held.
- */
-export const uncorkNow = (socket: net.Socket): void => {
-  if (socket.writableCorked === 0) return
-  trace("written")
-  socket.uncork()
-}
