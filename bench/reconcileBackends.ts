@@ -1,0 +1,129 @@
+/**
+ * The reconcile bench's HTTP backends (reconcileProcs.ts): one listener per
+ * address, all on one port, each answering 200 to whatever it is sent; a flip
+ * closes one (connection refused) and opens it again.
+ *
+ * They run on a worker thread of their own, not on the bench's event loop.
+ * That loop also reads maglevd's log, 33,000 JSON lines in the few seconds of
+ * the first programming; under load it fell behind by up to 280 ms just after
+ * (`bench-late` measured there, load 6-9 with both cores burnt), and a backend
+ * on the fast check (timeout 200 ms, fall 1) then did not answer in time: a
+ * true L7TOUT, so maglevd marked it down and, when that fell in the no-change
+ * syncs, the sync planned its 1,000 weights ("a no-change sync planned 1000
+ * mutations"). The bench's own lateness is not what it measures.
+ */
+import { Worker } from "node:worker_threads"
+
+/** The worker's code (CommonJS, no TypeScript: no loader to start in the worker). */
+const WORKER = `
+const net = require("node:net")
+const { parentPort } = require("node:worker_threads")
+const RESPONSE = "HTTP/1.1 200 OK\\r\\nContent-Length: 3\\r\\nConnection: close\\r\\n\\r\\nok\\n"
+const servers = new Map()
+parentPort.on("message", ({ id, op, address, port }) => {
+  const reply = (m) => parentPort.postMessage({ id, ...m })
+  if (op === "start") {
+    const server = net.createServer((s) => {
+      s.once("data", () => s.end(RESPONSE))
+      s.on("error", () => {})
+    })
+    const failed = (e) => reply({ error: address + ":" + port + ": " + e.message })
+    server.once("error", failed)
+    server.listen(port, address, () => {
+      server.off("error", failed)
+      servers.set(address, server)
+      reply({ port: server.address().port })
+    })
+  } else {
+    const server = servers.get(address)
+    servers.delete(address)
+    if (server === undefined) reply({})
+    else server.close(() => reply({}))
+  }
+})
+`
+
+interface Answer {
+  readonly id: number
+  readonly port?: number
+  readonly error?: string
+}
+
+/** The listeners' thread: `start` and `stop` by address, answered in order. */
+export class BackendThread {
+  private readonly worker = new Worker(WORKER, { eval: true, execArgv: [] })
+  private readonly waiting = new Map<number, (a: Answer) => void>()
+  private nextId = 0
+
+  constructor() {
+    this.worker.on("message", (a: Answer) => {
+      const w = this.waiting.get(a.id)
+      this.waiting.delete(a.id)
+      w?.(a)
+    })
+  }
+
+  private ask(op: "start" | "stop", address: string, port = 0): Promise<Answer> {
+    const id = this.nextId++
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve)
+      this.worker.postMessage({ id, op, address, port })
+    })
+  }
+
+  /** Listens on address:port (0: any free port); the port listened on. */
+  async start(address: string, port: number): Promise<number> {
+    const a = await this.ask("start", address, port)
+    if (a.error !== undefined) throw new Error(a.error)
+    return a.port!
+  }
+
+  /** Closes address's listener (nothing when it has none). */
+  async stop(address: string): Promise<void> {
+    await this.ask("stop", address)
+  }
+
+  /** Ends the thread and its listeners. */
+  async close(): Promise<void> {
+    await this.worker.terminate()
+  }
+}
+
+/** One backend: its address's listener on the thread. */
+export class Backend {
+  constructor(readonly thread: BackendThread, readonly address: string) {}
+  start(port: number): Promise<number> {
+    return this.thread.start(this.address, port)
+  }
+  stop(): Promise<void> {
+    return this.thread.stop(this.address)
+  }
+}
+
+/**
+ * `addresses.length` backends on one free port (the first listener's, tried
+ * again if another address has it taken), on a thread of their own; `close`
+ * ends them all.
+ */
+export const startBackends = async (
+  addresses: ReadonlyArray<string>
+): Promise<{ port: number; backends: Array<Backend>; close: () => Promise<void> }> => {
+  const thread = new BackendThread()
+  try {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const backends = addresses.map((a) => new Backend(thread, a))
+      try {
+        const port = await backends[0]!.start(0)
+        for (let i = 1; i < backends.length; i++) await backends[i]!.start(port)
+        return { port, backends, close: () => thread.close() }
+      } catch {
+        for (const b of backends) await b.stop()
+      }
+    }
+  } catch (e) {
+    await thread.close()
+    throw e
+  }
+  await thread.close()
+  throw new Error(`no port free on all of ${addresses[0]}-${addresses[addresses.length - 1]}`)
+}
