@@ -10,6 +10,7 @@ import { Clock, Deferred, Duration, Effect, HashMap, Layer, Logger, LogLevel, Te
 import * as dc from "node:diagnostics_channel"
 import * as path from "node:path"
 import * as RunningConfig from "../../src/config/RunningConfig.js"
+import * as FrontendState from "../../src/health/FrontendState.js"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import * as Prober from "../../src/health/Prober.js"
 import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
@@ -279,10 +280,11 @@ describe("LbSync: one writer, reactions first", () => {
     return points
   })
 
-  it.scoped("a transition of a backend in 100 VIPs goes out from memory a chunk at a time: every VIP once; a VIP another client deleted in a later chunk is refused, re-read and re-created", () =>
+  it.scoped("a transition of a backend in 100 VIPs goes out from memory a chunk at a time, its first answer read before FrontendState judges the 100 frontends: every VIP once; a VIP another client deleted in a later chunk is refused, re-read and re-created", () =>
     Effect.gen(function*() {
       const { apiSocket, sim, statsSocket } = yield* simulator
-      const services = wideServices(apiSocket, statsSocket)
+      // With the daemon's FrontendState watch, woken by the same transition.
+      const services = FrontendState.layer.pipe(Layer.provideMerge(wideServices(apiSocket, statsSocket)))
       yield* Effect.gen(function*() {
         const { all, checker, sync, weighted } = yield* widelyProgrammed(sim)
         const drained: Array<string> = []
@@ -307,6 +309,12 @@ describe("LbSync: one writer, reactions first", () => {
         }
         // The first request is written at once, not on the next tick after the chunk's planning (Coalesce.flush).
         expect(points[points.indexOf("lb-queued") + 1]).toBe("written")
+        // FrontendState judges the frontends of b3 after the event loop has read VPP's answer (afterPoll), not in
+        // the same burst of fibers the transition woke, before the socket is read.
+        const seen = points.indexOf("lb-seen")
+        const answered = points.indexOf("lb-answered", seen)
+        expect(answered).toBeGreaterThan(seen)
+        expect(points.indexOf("frontends-judged", seen), points.slice(seen).join(", ")).toBeGreaterThan(answered)
         // With no sync running, the forwarder writes the reaction itself: the sync fiber wakes only after.
         const woken = points.indexOf("lb-woken")
         expect(woken === -1 || woken > points.indexOf("lb-taken")).toBe(true)
