@@ -16,7 +16,7 @@
  * 4. health: transitions during the run other than the flips (target none:
  *    the programming load must not make a backend fail its checks).
  *
- * The backends are listeners on a thread of this process (127.0.1.1-32, one
+ * The backends are listeners in a process of their own (127.0.1.1-32, one
  * port, an HTTP 200 per connection: reconcileBackends.ts); a flip closes a
  * listener (connection refused) and opens it again. RECONCILE_CPU_PROF=dir writes `node --cpu-prof` profiles of
  * both processes in dir/maglevd and dir/vppsim (the largest file is the main thread's).

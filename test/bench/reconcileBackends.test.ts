@@ -1,6 +1,6 @@
 /**
- * The reconcile bench's backends (bench/reconcileBackends.ts) answer on a
- * thread of their own: with the bench's event loop held (here by spawnSync,
+ * The reconcile bench's backends (bench/reconcileBackends.ts) answer from a
+ * process of their own: with the bench's event loop held (here by spawnSync,
  * which blocks it until the child exits), a client still gets its 200. On the
  * bench's own loop (as they were) the request would wait for the loop, and the
  * child would time out. A flip closes a listener (connection refused) and
