@@ -632,7 +632,12 @@ export const make = Effect.fn("LbSync.make")(function*() {
       return ops
     })
 
-  const logDone = (why: string, scope: SyncReport["scope"], mutations: number, started: number) =>
+  /**
+   * `mutations` counts what this sync sent and VPP accepted; `superseded`, the planned ops it left
+   * to a reaction that took their VIPs over meanwhile (that reaction sent and logged them): a full
+   * sync's line and the reaction's then do not count the same weights twice.
+   */
+  const logDone = (why: string, scope: SyncReport["scope"], mutations: number, started: number, superseded = 0) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       (mutations > 0 ? Effect.logInfo : Effect.logDebug)("lb sync done").pipe(
         Effect.annotateLogs({
@@ -641,6 +646,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
           // One type per field: scope says which kind of sync, vips how many VIPs a partial one covered.
           ...(scope === "full" ? { scope: "full" } : { scope: "partial", vips: scope.length }),
           mutations,
+          ...(superseded > 0 ? { superseded } : {}),
           duration_ms: now - started
         })
       ))
@@ -1051,7 +1057,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const job = newJob(ops, false)
       yield* pump(conn, job, true)
       if (job.failed !== undefined) return yield* job.failed
-      yield* logDone(r.reason, "full", ops.length, started)
+      yield* logDone(r.reason, "full", job.answered, started, ops.length - job.answered)
       return report
     })
 

@@ -352,13 +352,17 @@ describe("LbSync: one writer, reactions first", () => {
     const collect = Logger.make(({ annotations }) => {
       const get = (k: string) => HashMap.get(annotations, k).pipe((o) => (o._tag === "Some" ? String(o.value) : ""))
       if (get("event") === "vpp-lbsync-as-weight") logged.push(`${get("vip")}|${get("as")} ${get("weight")}`)
+      if (get("event") === "vpp-lbsync-done") done.push({ reason: get("reason"), mutations: Number(get("mutations")), superseded: Number(get("superseded") || 0) })
     })
+    /** The syncs' summary lines. */
+    const done: Array<{ readonly reason: string; readonly mutations: number; readonly superseded: number }> = []
     return Effect.gen(function*() {
       const { apiSocket, sim, statsSocket } = yield* simulator
       const services = wideServices(apiSocket, statsSocket)
       yield* Effect.gen(function*() {
         const { all, checker, running, sync, weighted } = yield* widelyProgrammed(sim)
         logged.length = 0
+        done.length = 0
         const points = yield* tracePoints
         /** The weights VPP set ("as weight"). */
         const applied: Array<string> = []
@@ -399,6 +403,10 @@ describe("LbSync: one writer, reactions first", () => {
         expect(logged.map((l) => l.slice(l.indexOf("|") + 1)).sort()).toEqual([...applied].sort())
         expect(applied.length).toBeGreaterThanOrEqual(all)
         expect(new Set(logged).size).toBe(logged.length)
+        // The syncs' summaries count each weight once: the full sync leaves out the ops it left to the reaction
+        // (it says how many), so its line and the reaction's add up to what was logged.
+        expect(done.reduce((n, d) => n + d.mutations, 0)).toBe(logged.length)
+        expect(done.some((d) => d.superseded > 0)).toBe(true)
         // The reaction's first line is logged as its answer is read, before the batch of answers it came in is
         // handled (the sync's lines read with it wait for that).
         const answered = points.indexOf("lb-answered")
