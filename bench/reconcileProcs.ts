@@ -422,6 +422,8 @@ export const runProcs = async (): Promise<ProcFigures> => {
       // RECONCILE_KEEP_TRACE=dir keeps both processes' trace points there (maglevd.trace, vppsim.trace), to read by hand.
       const keepTrace = process.env["RECONCILE_KEEP_TRACE"]
       if (keepTrace !== undefined && keepTrace !== "") {
+        // Made if missing: a copy into a directory that is not there lost the whole run's figures.
+        fs.mkdirSync(keepTrace, { recursive: true })
         for (const name of ["maglevd", "vppsim"]) if (fs.existsSync(traceOut(name))) fs.copyFileSync(traceOut(name), path.join(keepTrace, `${name}.trace`))
       }
       stages.text = [syncReport(read("maglevd"), read("vppsim")), report(breakdown(reactions, read("maglevd"), read("vppsim")))].filter((t) => t !== "").join("\n")
