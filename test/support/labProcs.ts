@@ -5,26 +5,21 @@
  * waited for by its own log line, not by time; and a program run to its end.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { Effect } from "effect"
 import type * as net from "node:net"
 import * as path from "node:path"
 import { jsonLines, type LogRecord } from "./jsonLines.js"
 import { repoRoot } from "./paths.js"
+import { waitFor } from "./wait.js"
 import { program, type ProgramName } from "./programs.js"
 
 /**
- * Polls until `probe` gives a value (wall time: these are real processes). The bound only says what
- * never came, so it is long: on a busy machine (2 cores at load 20) starting one `node --import tsx`
- * process takes 10-15 s, and a wait may span several.
+ * `waitFor` for the labs' promise-based tests: polls until `probe` gives a value (wall time: these
+ * are real processes). The bound only says what never came, so it is long: on a busy machine (2
+ * cores at load 20) starting one `node --import tsx` process takes 10-15 s, and a wait may span several.
  */
-export const until = async <A>(what: string | (() => string), probe: () => A | undefined | Promise<A | undefined>, timeoutMs = 120_000): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const a = await probe()
-    if (a !== undefined) return a
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === "string" ? what : what()}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+export const until = <A>(what: string | (() => string), probe: () => A | undefined | Promise<A | undefined>, timeoutMs = 120_000): Promise<A> =>
+  Effect.runPromise(waitFor(what, Effect.promise(async () => probe()), timeoutMs, 50))
 
 /** Listens on host:port (0: any free port); the port. */
 export const listen = (server: net.Server, host: string, port: number) =>
