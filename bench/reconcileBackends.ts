@@ -15,7 +15,8 @@
  * late): the process is niced to -5 where allowed, so that a machine starved
  * of CPU delays maglevd, which the bench measures, and not its backends,
  * which stand for other machines. The bench's own lateness is not what it
- * measures.
+ * measures. RECONCILE_BACKENDS_LAG=file records the process's own event-loop
+ * lag there (to tell a backend that answered late from a maglevd that was).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as os from "node:os"
@@ -27,6 +28,22 @@ const parentPort = { on: (e, f) => process.on(e, f), postMessage: (m) => process
 process.on("disconnect", () => process.exit(0))
 const RESPONSE = "HTTP/1.1 200 OK\\r\\nContent-Length: 3\\r\\nConnection: close\\r\\n\\r\\nok\\n"
 const servers = new Map()
+// RECONCILE_BACKENDS_LAG=file: this process's own event-loop lag (a 10 ms ticker; ticks later than 2 ms),
+// written there at exit as "<epoch ms> backends-lag <ms>" lines, beside maglevd's trace points.
+const lagFile = process.env.RECONCILE_BACKENDS_LAG
+if (lagFile) {
+  const { performance } = require("node:perf_hooks")
+  const lags = []
+  let last = performance.now()
+  setInterval(() => {
+    const t = performance.now()
+    const lag = t - last - 10
+    last = t
+    if (lag > 2) lags.push((performance.timeOrigin + t).toFixed(3) + " backends-lag " + lag.toFixed(3))
+  }, 10).unref()
+  process.on("exit", () => require("node:fs").writeFileSync(lagFile, lags.join("\n") + "\n"))
+  process.on("SIGTERM", () => process.exit(0))
+}
 parentPort.on("message", ({ id, op, address, port }) => {
   const reply = (m) => parentPort.postMessage({ id, ...m })
   if (op === "start") {

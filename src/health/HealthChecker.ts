@@ -267,7 +267,9 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
       : {
         code: transition.result.code,
         detail: transition.result.detail,
-        duration_ms: Math.round(transition.result.durationMs * 1000) / 1000
+        duration_ms: Math.round(transition.result.durationMs * 1000) / 1000,
+        // How late maglevd was while the probe ran (a timeout's; SelfLate.ts): the rule's figure, to read a false down by.
+        ...(transition.result.selfLateMs === undefined ? {} : { late_ms: Math.round(transition.result.selfLateMs * 1000) / 1000 })
       })
   })
 

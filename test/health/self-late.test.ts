@@ -54,6 +54,20 @@ describe("LoopLag", () => {
     const lag = new LoopLag(() => t)
     return { lag, at: (ms: number) => (t = ms), now: () => t }
   }
+  /** Ticks of (time after a base, lag) observed in time order; the clock left at base + 25 s. */
+  const observationsArb = (maxLength: number) =>
+    fc.array(fc.tuple(fc.integer({ min: 0, max: 20_000 }), fc.integer({ min: 1, max: 3000 })), { maxLength })
+  const replay = (observations: ReadonlyArray<readonly [number, number]>) => {
+    const m = manual()
+    const sorted = [...observations].sort((a, b) => a[0] - b[0])
+    const base = 100_000
+    for (const [t, lag] of sorted) {
+      m.at(base + t)
+      m.lag.observe(base + t, lag)
+    }
+    m.at(base + 25_000)
+    return { m, sorted, base }
+  }
 
   it("a lag is seen by a query from any time the block covered, not by one from after it", () => {
     const m = manual()
@@ -68,16 +82,9 @@ describe("LoopLag", () => {
 
   it.prop(
     "maxSince is the largest lag whose block reaches into the window (at slot resolution)",
-    [fc.array(fc.tuple(fc.integer({ min: 0, max: 20_000 }), fc.integer({ min: 1, max: 3000 })), { maxLength: 30 }), fc.integer({ min: 0, max: 25_000 })],
+    [observationsArb(30), fc.integer({ min: 0, max: 25_000 })],
     ([observations, since]) => {
-      const m = manual()
-      const sorted = [...observations].sort((a, b) => a[0] - b[0])
-      const base = 100_000
-      for (const [t, lag] of sorted) {
-        m.at(base + t)
-        m.lag.observe(base + t, lag)
-      }
-      m.at(base + 25_000)
+      const { m, sorted, base } = replay(observations)
       const got = m.lag.maxSince(base + since)
       const slot = (x: number) => Math.floor(x / SLOT_MS)
       // Every block that ends at or after the window's first slot is seen...
@@ -89,6 +96,24 @@ describe("LoopLag", () => {
       expect(m.lag.maxSince(base + since + SLOT_MS)).toBeLessThanOrEqual(got)
     }
   )
+
+  it.prop(
+    "heldSince adds up the holds after `since` (the part of each after it), however short each was",
+    [observationsArb(60), fc.integer({ min: 0, max: 25_000 })],
+    ([observations, since]) => {
+      const { m, sorted, base } = replay(observations)
+      const expected = sorted.filter(([t]) => t > since).reduce((a, [t, lag]) => a + Math.min(lag, t - since), 0)
+      expect(m.lag.heldSince(base + since)).toBeCloseTo(expected, 6)
+    }
+  )
+
+  it("ten holds of 30 ms in a 200 ms window: none over a quarter of it, 300 ms in all", () => {
+    const m = manual()
+    for (let i = 1; i <= 10; i++) m.lag.observe(1_000_000 + i * 50, 30)
+    m.at(1_000_500)
+    expect(m.lag.maxSince(1_000_000)).toBe(30)
+    expect(m.lag.heldSince(1_000_000)).toBe(300)
+  })
 })
 
 describe("LoopLag, live", () => {

@@ -15,14 +15,25 @@
  * the lag is written into every slot that span covers, so a probe that started
  * during a long block sees it.
  */
+import { trace, tracing } from "../../../internal/Trace.js"
+
+/** Ticks later than this are trace points (`loop-lag`, ms) when anyone records them (bench/reconcileTrace.ts). */
+const TRACE_LAG_MS = 2
+
 export const TICK_MS = 20
 export const SLOT_MS = 100
 const SLOTS = 256
+/** Ticks kept for {@link LoopLag.heldSince}: 4,096 x 20 ms, 80 s and more. */
+const TICKS = 4096
 
 export class LoopLag {
   /** Largest lag (ms) seen in each slot; slotIds says which slot number a cell holds. */
   private readonly lags = new Float64Array(SLOTS)
   private readonly slotIds = new Float64Array(SLOTS).fill(-1)
+  /** Every tick with a lag: when it ran and how late (a ring; `ticks` counts them all). */
+  private readonly tickAt = new Float64Array(TICKS)
+  private readonly tickLag = new Float64Array(TICKS)
+  private ticks = 0
   private timer: ReturnType<typeof setInterval> | undefined
   private last = 0
 
@@ -49,6 +60,10 @@ export class LoopLag {
   /** Records that at time `t` the loop ran `lag` ms late (exposed for tests). */
   observe(t: number, lag: number): void {
     if (!(lag > 0)) return
+    if (lag > TRACE_LAG_MS && tracing()) trace("loop-lag", Math.round(lag * 1000) / 1000)
+    const k = this.ticks++ % TICKS
+    this.tickAt[k] = t
+    this.tickLag[k] = lag
     const first = Math.floor((t - lag) / SLOT_MS)
     const last = Math.floor(t / SLOT_MS)
     for (let s = Math.max(first, last - SLOTS + 1); s <= last; s++) {
@@ -72,6 +87,25 @@ export class LoopLag {
     if (this.timer === undefined) return 0
     const o = this.now() - this.last - TICK_MS
     return o > 0 ? o : 0
+  }
+
+  /**
+   * How long (ms) the loop was held between `since` and now, in all: the
+   * sum of the ticks' lags (the part of each that falls after `since`), and
+   * how overdue the ticker is now. Holds each shorter than a quarter of a
+   * probe's timeout can add up to more than the timeout: the largest alone
+   * ({@link maxSince}) does not show them.
+   */
+  heldSince(since: number): number {
+    let held = this.overdue()
+    const oldest = Math.max(0, this.ticks - TICKS)
+    for (let n = this.ticks - 1; n >= oldest; n--) {
+      const k = n % TICKS
+      const at = this.tickAt[k]!
+      if (at <= since) break
+      held += Math.min(this.tickLag[k]!, at - since)
+    }
+    return held
   }
 
   /** The largest lag (ms) the loop had between `since` (same time base as `now`) and now. */

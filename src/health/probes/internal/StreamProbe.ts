@@ -8,6 +8,7 @@ import type * as net from "node:net"
 import * as tls from "node:tls"
 import { type ProbeCode, probeResult } from "../../ProbeResult.js"
 import { isSocketFailure, netnsPath, socketFailure, tcpSocket } from "../Netns.js"
+import { trace, tracing } from "../../../internal/Trace.js"
 import { type Deliver, finishedAt, timedOutAt } from "./Scheduled.js"
 import type { LoopLag } from "./LoopLag.js"
 import { NativeSocket, nativeProbes, nodeStream, type ProbeStream } from "./NativeSocket.js"
@@ -44,6 +45,8 @@ export interface Conversation {
  */
 class Session {
   stage: Stage = "connect"
+  /** When (performance.now()) the conversation started: the connection seen (and TLS done); -1 before. */
+  talkAt = -1
   private done = false
   private code: ProbeCode = "L4CON"
   private detail = ""
@@ -114,6 +117,7 @@ class Session {
 
   private talk(stream: ProbeStream): void {
     this.stage = "app"
+    this.talkAt = performance.now()
     try {
       this.conversation.start(stream, this.finish)
     } catch (e) {
@@ -235,6 +239,12 @@ export const startStream = (
     const unread = session.answeredUnread()
     const [code, detail] = session.timedOut(timeoutMs)
     const result = timedOutAt(code, detail, started, timeoutMs, lag)
+    if (tracing()) {
+      const ms = (x: number) => Math.round(x * 10) / 10
+      const talk = session.talkAt < 0 ? "-" : ms(session.talkAt - started)
+      const held = lag === undefined ? "-" : ms(lag.heldSince(started))
+      trace("probe-timeout", `${endpoint.address} ${code} after=${ms(result.durationMs)} talk=${talk} late=${ms(result.selfLateMs ?? 0)} held=${held} unread=${unread !== undefined}`)
+    }
     // The backend was in time and we were not: never the backend's failure (SelfLate.ts).
     deliver(unread === undefined ? result : { ...result, detail: `${detail}; ${unread}`, selfLateMs: Math.max(result.selfLateMs ?? 0, timeoutMs) })
   }, timeoutMs)
