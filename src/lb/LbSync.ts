@@ -53,6 +53,10 @@ import { canonicalAddress, compareAddresses, frontendVipKey, type VipKey, vipKey
 import * as WarmUp from "./WarmUp.js"
 
 export interface SyncReport {
+  /**
+   * The ops sent, VPP accepting each (a dry run: planned); a full sync leaves out those a reaction
+   * took over while it ran (superseded: the reaction sent and logged its own for those VIPs).
+   */
   readonly ops: ReadonlyArray<LbOp>
   readonly applied: boolean
   readonly scope: "full" | ReadonlyArray<string>
@@ -483,6 +487,8 @@ interface Job {
   more: Effect.Effect<void> | undefined
   /** A reaction (not a full sync): its first op's way to VPP and back is traced (Trace.ts). */
   readonly reaction: boolean
+  /** Ranges of `ops` (from, to, from, to, ...) never sent: superseded by a reaction that took their VIPs over. */
+  readonly skipped: Array<number>
 }
 
 const newJob = (ops: ReadonlyArray<LbOp>, fromMemory: boolean, reaction = false): Job => ({
@@ -493,8 +499,22 @@ const newJob = (ops: ReadonlyArray<LbOp>, fromMemory: boolean, reaction = false)
   failed: undefined,
   fromMemory,
   more: undefined,
-  reaction
+  reaction,
+  skipped: []
 })
+
+/** The ops a job sent: its ops but the ranges a reaction superseded (`Job.skipped`). */
+const sentOps = (job: Job): ReadonlyArray<LbOp> => {
+  if (job.skipped.length === 0) return job.ops
+  const out: Array<LbOp> = []
+  let at = 0
+  for (let i = 0; i < job.skipped.length; i += 2) {
+    for (let j = at; j < job.skipped[i]!; j++) out.push(job.ops[j]!)
+    at = job.skipped[i + 1]!
+  }
+  for (let j = at; j < job.ops.length; j++) out.push(job.ops[j]!)
+  return out
+}
 
 export const make = Effect.fn("LbSync.make")(function*() {
   const checker = yield* HealthChecker.HealthChecker
@@ -718,6 +738,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
           let i = main.next
           const ends = groupEnd !== undefined && groupEnd.length === main.ops.length ? groupEnd : groupEnds(main.ops)
           while (i < main.ops.length && superseded.has(opKey(main.ops[i]!))) i = ends[i]!
+          main.skipped.push(main.next, i)
           main.next = i
         }
         return main.failed === undefined && main.next < main.ops.length ? main : undefined
@@ -1051,14 +1072,15 @@ export const make = Effect.fn("LbSync.make")(function*() {
       desired = yield* desiredFor(undefined)
       const planned = diff(desired, observed, { flush: r.flush })
       const ops = [...planned, ...(yield* evictions(desired, r.evict, planned))]
-      const report: SyncReport = { ops, applied: !r.dryRun, scope: "full" }
-      if (r.dryRun) return report
+      if (r.dryRun) return { ops, applied: false, scope: "full" }
       yield* start
       const job = newJob(ops, false)
       yield* pump(conn, job, true)
       if (job.failed !== undefined) return yield* job.failed
-      yield* logDone(r.reason, "full", job.answered, started, ops.length - job.answered)
-      return report
+      // What this sync sent: the ops a reaction took over meanwhile are the reaction's (it sent and logged them).
+      const sent = sentOps(job)
+      yield* logDone(r.reason, "full", sent.length, started, ops.length - sent.length)
+      return { ops: sent, applied: true, scope: "full" }
     })
 
   /**

@@ -6,7 +6,7 @@
  * short wall-time pause between them (as test/vpp/supervisor.test.ts does).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Deferred, Duration, Effect, HashMap, Layer, Logger, LogLevel, TestClock } from "effect"
+import { Clock, Deferred, Duration, Effect, Fiber, HashMap, Layer, Logger, LogLevel, TestClock } from "effect"
 import * as dc from "node:diagnostics_channel"
 import * as path from "node:path"
 import * as RunningConfig from "../../src/config/RunningConfig.js"
@@ -346,7 +346,7 @@ describe("LbSync: one writer, reactions first", () => {
       }).pipe(Effect.provide(services))
     }).pipe(Logger.withMinimumLogLevel(LogLevel.Error)), 120_000)
 
-  it.scoped("a transition in the middle of a full sync of every AS is applied before the sync ends, nothing is sent twice, every weight VPP set is logged once (the reaction's where its answer is read), and the end state is desired", () => {
+  it.scoped("a transition in the middle of a full sync of every AS is applied before the sync ends, nothing is sent twice, every weight VPP set is logged once (the reaction's where its answer is read), and the end state is desired; an operator's full sync answers with the ops it sent, not those the reaction took over", () => {
     /** The weight lines logged ("vip|as weight"). */
     const logged: Array<string> = []
     const collect = Logger.make(({ annotations }) => {
@@ -413,6 +413,46 @@ describe("LbSync: one writer, reactions first", () => {
         expect(answered).toBeGreaterThan(-1)
         expect(points[answered + 1]).toBe("lb-logged")
         expect((yield* sync.sync()).ops).toEqual([])
+
+        // The operator's full sync (SyncVPPLBState) answers with the ops it sent: another client set every
+        // weight to 77, the sync restores them, and b6, disabled meanwhile, is taken over by the reaction
+        // (weight 0): the sync's own ops for b6's VIPs, never sent, are not in its answer.
+        for (let f = 0; f < FRONTENDS; f++) {
+          for (let i = 0; i < BACKENDS; i++) {
+            sim.lb.handle("lb_as_set_weight", { pfx: `198.18.0.${f + 1}/32`, protocol: 6, port: 80, as_address: address(i), weight: 77, is_flush: false } as never, 1)
+          }
+        }
+        done.length = 0
+        const setSince = new Map<string, number>()
+        const restoring = yield* Deferred.make<void>()
+        let restored = 0
+        const unsubscribeSet = sim.lb.subscribe((m: LbMutation) => {
+          if (m.op !== "as-weight") return
+          const k = `${m.details.address} ${m.details.to}`
+          setSince.set(k, (setSince.get(k) ?? 0) + 1)
+          if (++restored === 50) Deferred.unsafeDone(restoring, Effect.void)
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(unsubscribeSet))
+        const operator = yield* Effect.fork(sync.sync())
+        yield* Deferred.await(restoring)
+        yield* checker.disable("b6")
+        const report = yield* Fiber.join(operator)
+        for (let i = 0; i < 2000 && !((yield* sync.idle) && weighted(0) === 2 * FRONTENDS); i++) yield* pollDelay(5)
+        expect(weighted(0)).toBe(2 * FRONTENDS)
+        const mine = done.find((d) => d.reason === "operator")!
+        expect(mine.superseded).toBeGreaterThan(0)
+        // Every AS differed: the answer's ops and the superseded ones are all of them, and the summary line agrees.
+        expect(report.ops.length + mine.superseded).toBe(all)
+        expect(report.ops.length).toBe(mine.mutations)
+        // Each op in the answer is a weight VPP set.
+        for (const op of report.ops) {
+          expect(op._tag).toBe("AsWeight")
+          const k = op._tag === "AsWeight" ? `${op.address} ${op.weight}` : ""
+          const left = setSince.get(k) ?? 0
+          expect(left, `${k} answered as sent, never set`).toBeGreaterThan(0)
+          setSince.set(k, left - 1)
+        }
+        expect(report.ops.filter((op) => op._tag === "AsWeight" && op.address === address(6) && op.weight === 90).length).toBeLessThan(FRONTENDS)
       }).pipe(Effect.provide(services))
     }).pipe(Logger.withMinimumLogLevel(LogLevel.Info), Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
   }, 120_000)
