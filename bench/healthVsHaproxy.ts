@@ -9,7 +9,12 @@
  * lateness are measured the same way for both. CPU is each process's utime + stime (all threads) over the measured
  * window, RSS its VmRSS at the end and VmHWM (peak, start-up included).
  *
- * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--dist | --tsx] [--probe-threads N|auto[,N...]]`
+ * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--dist | --tsx] [--probe-threads N|auto[,N...]] [--keep-log DIR]`
+ *
+ * `--keep-log DIR` runs maglevd at log level info and keeps its log in DIR
+ * (`maglevd-<backends>-<run>.log`); each of its false downs is then printed
+ * with its code, detail and `late_ms` (how late maglevd itself was while that
+ * probe ran), to tell the backend's timeout from maglevd's.
  *
  * `--maglevd CHECKOUT` runs the maglevd of another checkout (with its own
  * node_modules), to compare a change with what came before; given more than
@@ -344,6 +349,8 @@ export interface Figures {
   readonly maglevdRoot: string
   /** maglevd's --probe-threads (undefined: its default, auto). */
   readonly probeThreads: string | undefined
+  /** With --keep-log: maglevd's transitions down from up, one line each (backend, code, late_ms, detail), and its log file. */
+  readonly falseDowns: { readonly file: string; readonly lines: ReadonlyArray<string> } | undefined
   /** How maglevd ran: bundled as it ships, the unbundled dist/, or src/ through tsx. */
   readonly build: Build
   /** Share of the machine's CPU time (all cores) busy over the window, whoever's work it was. */
@@ -396,6 +403,8 @@ interface Options {
   readonly launch: Launch
   /** maglevd's --probe-threads (undefined: its default, auto). */
   readonly probeThreads: string | undefined
+  /** --keep-log: maglevd's log goes to this file, at level info. */
+  readonly keepLog: string | undefined
 }
 
 type Build = "bundle" | "dist" | "tsx"
@@ -438,7 +447,20 @@ const buildDist = (root: string): Launch => {
   return { build: "dist", command: process.execPath, args: [path.join(root, "dist", "daemon", "main.js")] }
 }
 
-const runOne = (haproxy: string, n: number, { launch, maglevdRoot, nodeServers, probeThreads, seconds, warmup }: Options) =>
+/** maglevd's transitions from up to down in its log (JSON lines): backend, code, late_ms, duration and detail. */
+const downsIn = (file: string): ReadonlyArray<string> =>
+  fs.readFileSync(file, "utf8").split("\n").filter((l) => l.includes(`"event":"backend-transition"`)).flatMap((l) => {
+    try {
+      const a = (JSON.parse(l) as { readonly annotations: Record<string, unknown> }).annotations
+      return a["from"] === "up" && a["to"] === "down"
+        ? [`${String(a["backend"])} ${String(a["code"])} late_ms=${String(a["late_ms"] ?? "-")} duration_ms=${String(a["duration_ms"])}: ${String(a["detail"])}`]
+        : []
+    } catch {
+      return []
+    }
+  })
+
+const runOne = (haproxy: string, n: number, { keepLog, launch, maglevdRoot, nodeServers, probeThreads, seconds, warmup }: Options) =>
   Effect.scoped(Effect.gen(function*() {
     const load = loadAverage()
     // Everything this run starts is killed after this, whatever happens to us.
@@ -471,7 +493,7 @@ const runOne = (haproxy: string, n: number, { launch, maglevdRoot, nodeServers, 
     const metricsPort = yield* Effect.promise(freePort)
     const started = performance.now()
     const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`
-    const maglevd = yield* bounded("maglevd", launch.command, [
+    const maglevdArgs = [
       ...launch.args,
       "--config",
       path.join(dir, "maglev.yaml"),
@@ -482,9 +504,13 @@ const runOne = (haproxy: string, n: number, { launch, maglevdRoot, nodeServers, 
       "--metrics-addr",
       `127.0.0.1:${metricsPort}`,
       "--log-level",
-      "warn",
+      keepLog === undefined ? "warn" : "info",
       ...(probeThreads !== undefined ? ["--probe-threads", probeThreads] : [])
-    ], bound, undefined, maglevdRoot)
+    ]
+    // --keep-log: its stdout into the file (sh execs it: the same process, which the bound finds as before).
+    const maglevd = keepLog === undefined
+      ? yield* bounded("maglevd", launch.command, maglevdArgs, bound, undefined, maglevdRoot)
+      : yield* bounded("maglevd", "sh", ["-c", `exec "$0" "$@" > '${keepLog}'`, launch.command, ...maglevdArgs], bound, undefined, maglevdRoot)
     const ha = yield* bounded("HAProxy", haproxy, ["-db", "-f", path.join(dir, "haproxy.cfg")], bound)
     yield* Effect.all([
       // Its metrics port listening means maglevd has read its configuration and started checking.
@@ -571,7 +597,8 @@ const runOne = (haproxy: string, n: number, { launch, maglevdRoot, nodeServers, 
       maglevdSelf: Either.isRight(mView) ? mView.right : undefined,
       firstRound: reached,
       rssSeries,
-      notes
+      notes,
+      falseDowns: keepLog === undefined ? undefined : { file: keepLog, lines: downsIn(keepLog) }
     } satisfies Figures
   })).pipe(
     Effect.timeoutFail({
@@ -637,6 +664,12 @@ export const print = (f: Figures): void => {
   }
   console.log(`  servers' CPU: ${f.serverCores.toFixed(2)} cores (${f.serverKind}, a separate process, not counted above)${f.otherProbes > 0 ? `; ${int(f.otherProbes)} requests from neither checker` : ""}`)
   for (const note of f.notes) console.log(`  ${note}`)
+  if (f.falseDowns !== undefined) {
+    const { file, lines } = f.falseDowns
+    console.log(`  maglevd's log: ${file}; its transitions from up to down${lines.length === 0 ? ": none" : ` (${lines.length}):`}`)
+    for (const l of lines.slice(0, 20)) console.log(`    ${l}`)
+    if (lines.length > 20) console.log(`    ... and ${lines.length - 20} more`)
+  }
   if (f.maglevdRoot !== repoRoot) console.log(`  maglevd from ${f.maglevdRoot}`)
   if (f.probeThreads !== undefined) console.log(`  maglevd with --probe-threads ${f.probeThreads}`)
   const how = { bundle: "runs bundled, as it ships (its launcher, with the code cache)", dist: "runs unbundled (dist/, not as it ships)", tsx: "runs under tsx (~100 MiB of its RSS)" }
@@ -682,7 +715,7 @@ const findHaproxy = (): string | undefined => {
 }
 
 const usage =
-  "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--dist | --tsx] [--probe-threads N|auto[,N...]]"
+  "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--dist | --tsx] [--probe-threads N|auto[,N...]] [--keep-log DIR]"
 
 const positive = (flag: string, value: string): number => {
   const x = Number(value)
@@ -702,7 +735,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
       maglevd: { type: "string", multiple: true },
       dist: { type: "boolean", default: false },
       tsx: { type: "boolean", default: false },
-      "probe-threads": { type: "string", multiple: true }
+      "probe-threads": { type: "string", multiple: true },
+      "keep-log": { type: "string" }
     }
   })
   const sizes = (values.backends ?? ["1000,10000"]).flatMap((v) => v.split(",")).map((v) => positive("backends", v))
@@ -731,7 +765,15 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
         ? buildDist(root)
         : bundleCheckout(root, path.join(bundles, String(i)))
     ]))
-    interrupted = await runAll(haproxy, sizes, roots, launches, { seconds, warmup, nodeServers: values["node-servers"], threads: values["probe-threads"] })
+    const keepLog = values["keep-log"] === undefined ? undefined : path.resolve(values["keep-log"])
+    if (keepLog !== undefined) fs.mkdirSync(keepLog, { recursive: true })
+    interrupted = await runAll(haproxy, sizes, roots, launches, {
+      seconds,
+      warmup,
+      nodeServers: values["node-servers"],
+      threads: values["probe-threads"],
+      keepLog
+    })
   } finally {
     fs.rmSync(bundles, { recursive: true, force: true })
   }
@@ -747,7 +789,14 @@ const runAll = async (
   sizes: ReadonlyArray<number>,
   roots: ReadonlyArray<string>,
   launches: ReadonlyMap<string, Launch>,
-  { nodeServers, seconds, threads, warmup }: { readonly seconds: number; readonly warmup: number; readonly nodeServers: boolean; readonly threads: ReadonlyArray<string> | undefined }
+  { keepLog, nodeServers, seconds, threads, warmup }: {
+    readonly seconds: number
+    readonly warmup: number
+    readonly nodeServers: boolean
+    readonly threads: ReadonlyArray<string> | undefined
+    /** --keep-log DIR */
+    readonly keepLog: string | undefined
+  }
 ): Promise<boolean> => {
   const threadCounts: ReadonlyArray<string | undefined> = threads === undefined
     ? [undefined]
@@ -758,8 +807,16 @@ const runAll = async (
   // Several checkouts or thread counts: each size runs each of them in turn, so that they meet the same machine.
   const runs = sizes.flatMap((n) => roots.flatMap((maglevdRoot) => threadCounts.map((probeThreads) => ({ n, maglevdRoot, probeThreads }))))
   const fiber = Effect.runFork(
-    Effect.forEach(runs, ({ maglevdRoot, n, probeThreads }) =>
-      runOne(haproxy, n, { seconds, warmup, nodeServers, maglevdRoot, launch: launches.get(maglevdRoot)!, probeThreads }).pipe(
+    Effect.forEach(runs, ({ maglevdRoot, n, probeThreads }, i) =>
+      runOne(haproxy, n, {
+        seconds,
+        warmup,
+        nodeServers,
+        maglevdRoot,
+        launch: launches.get(maglevdRoot)!,
+        probeThreads,
+        keepLog: keepLog === undefined ? undefined : path.join(keepLog, `maglevd-${n}-${i + 1}.log`)
+      }).pipe(
         Effect.tap((f) => Effect.sync(() => print(f)))
       )).pipe(Effect.tap((all) => Effect.sync(() => roots.length * threadCounts.length > 1 && printComparison(all))))
   )
