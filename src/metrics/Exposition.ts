@@ -77,6 +77,18 @@ const writeUint = (buf: Buffer, pos: number, v: number): number => {
     buf[pos] = 48 + v
     return pos + 1
   }
+  if (v < 2147483648) {
+    // Int32 arithmetic (no float division and floor per digit): about half the cost of a render's digits.
+    const end = pos + (v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 : v < 10000000 ? 7 : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10)
+    let p = end
+    let t = v | 0
+    while (p > pos) {
+      const q = (t / 10) | 0
+      buf[--p] = 48 + t - q * 10
+      t = q
+    }
+    return end
+  }
   let digits = 1
   for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++
   const end = pos + digits
@@ -189,8 +201,14 @@ export class Writer {
 
   /** Appends text known to be ASCII (a formatted number): latin1 is a plain copy, UTF-8 encoding is not. */
   ascii(s: string): void {
-    if (this.pos + s.length > this.buf.length) this.grow(s.length)
-    this.pos += this.buf.write(s, this.pos, "latin1")
+    const n = s.length
+    if (this.pos + n > this.buf.length) this.grow(n)
+    // A loop, not buf.write(s, "latin1"): a number is a few to two dozen characters, and the binding's call cost
+    // more than the copy (a histogram's sum per series: ~30 % of its line).
+    const buf = this.buf
+    const pos = this.pos
+    for (let i = 0; i < n; i++) buf[pos + i] = s.charCodeAt(i)
+    this.pos = pos + n
   }
 
   /**

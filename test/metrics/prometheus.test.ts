@@ -226,6 +226,21 @@ describe("Prometheus text format", () => {
     expect(text).toContain("v{i=\"6\"} 9007199254740991\n")
     expect(text).toContain("v{i=\"7\"} 9007199254740994\n")
   })
+
+  it("every way a value is written gives formatValue's text: digit counts' edges, 32-bit edges, floats", () => {
+    const edges = [0, 9, 10, 99, 100, 999_999_999, 1_000_000_000, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 1e15 + 7, Number.MAX_SAFE_INTEGER]
+    const values = [...edges, ...edges.map((v) => v + 1), 6.5534, 0.1 + 0.2, 1e-7, 1e21, -1, NaN, Infinity]
+    const w = new Prometheus.Writer(16)
+    const start = Prometheus.bytes("a{b=\"")
+    for (const v of values) {
+      w.value(v)
+      w.byte(10)
+      w.line(start, Prometheus.bytes("\"} "), v)
+      w.line3(start, Prometheus.bytes("x"), Prometheus.bytes("\"} "), v)
+    }
+    const expected = values.map((v) => `${Prometheus.formatValue(v)}\na{b="\"} ${Prometheus.formatValue(v)}\na{b="x"} ${Prometheus.formatValue(v)}\n`)
+    expect(w.result().toString("latin1")).toBe(expected.join(""))
+  })
 })
 
 describe("the strict parser refuses", () => {
