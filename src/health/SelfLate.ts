@@ -7,8 +7,12 @@
  * from now. Pure; the live prober measures the lateness (probes/internal/LoopLag.ts).
  *
  * The rule: a timeout (L3TOUT, L4TOUT, L6TOUT, L7TOUT) is counted only when
- * the daemon was late by at most {@link SELF_LATE_FRACTION} of the probe's
- * timeout while the probe ran. Every other result is the backend's own
+ * the daemon's own part in it (`selfLateMs`) was at most
+ * {@link SELF_LATE_FRACTION} of the probe's timeout. The probe measures that
+ * part: what the kernel shows at the deadline where it can tell (an answer
+ * waiting unread, a connect not completed, how late the request went out:
+ * internal/StreamProbe.ts), else how long the loop was held while the probe
+ * ran, the holds added up or the longest (internal/Scheduled.ts). Every other result is the backend's own
  * answer (a 200, a 503, a refused connection, a reset) and is counted however
  * late we were: the backend said it. A success is never reported after the
  * timeout: the live prober turns a reply read after the deadline into a

@@ -133,6 +133,8 @@ describe.each(["0", "2"])("maglevd under its own overload (a real process, --pro
       b.silence(7)
       const down = yield* waitFor(log, child, (r) => r.annotations["event"] === "backend-transition" && r.annotations["to"] === "down", "b7 down")
       expect(down.annotations).toMatchObject({ backend: "b7", from: "up", code: "L7TOUT" })
+      // Counted as the backend's: maglevd's own part in it (late_ms, SelfLate.ts) within a quarter of the 1 s timeout.
+      expect(Number(down.annotations["late_ms"])).toBeLessThanOrEqual(250)
       // Nobody else left "up" (b7's own transition aside), through all of it.
       const others = transitions().filter((r) => r.annotations["backend"] !== "b7" && r.annotations["from"] !== "unknown")
       expect(others.map((r) => `${r.annotations["backend"]} ${r.annotations["from"]} -> ${r.annotations["to"]}`)).toEqual([])

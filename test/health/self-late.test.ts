@@ -10,7 +10,7 @@ import * as HealthChecker from "../../src/health/HealthChecker.js"
 import * as Prober from "../../src/health/Prober.js"
 import { PROBE_CODES, type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
 import { scheduleStart } from "../../src/health/probes/internal/Deadline.js"
-import { finishedAt } from "../../src/health/probes/internal/Scheduled.js"
+import { finishedAt, timedOutAt } from "../../src/health/probes/internal/Scheduled.js"
 import { LoopLag, SLOT_MS } from "../../src/health/probes/internal/LoopLag.js"
 import * as Probes from "../../src/health/probes/Probe.js"
 import { isSelfLate, isTimeout, type ProbeOutcome, SELF_LATE_FRACTION, skipped } from "../../src/health/SelfLate.js"
@@ -31,6 +31,21 @@ describe("the self-lateness rule", () => {
     expect(late).toBe(isTimeout(r) && (r.selfLateMs ?? 0) > SELF_LATE_FRACTION * timeoutMs)
     // The backend's own answers always count, however late we were.
     if (r.ok || !isTimeout(r)) expect(late).toBe(false)
+  })
+
+  it("a timeout carries the loop's holds added up, not only the largest (Node sockets, ICMP: each step waits out a hold)", () => {
+    const lag = new LoopLag(() => performance.now())
+    const started = performance.now() - 200
+    // Five holds of 30 ms while the probe ran: none over a quarter of its 200 ms timeout, 150 ms in all.
+    for (let i = 1; i <= 5; i++) lag.observe(started + 40 * i, 30)
+    const out = timedOutAt("L6TOUT", "TLS handshake timed out after 200 ms", started, 200, lag)
+    expect(lag.maxSince(started)).toBe(30)
+    expect(out.selfLateMs).toBeGreaterThanOrEqual(150)
+    expect(isSelfLate(out, 200)).toBe(true)
+    // Read after the deadline: the same.
+    const late = finishedAt(probeResult("L6OK", 210, "TLSv1.3"), started, 200, lag)
+    expect(late.code).toBe("L6TOUT")
+    expect(isSelfLate(late, 200)).toBe(true)
   })
 
   it.prop("a reply decided after the deadline is never a success", [resultArb, fc.integer({ min: 1, max: 5000 })], ([r, timeoutMs]) => {

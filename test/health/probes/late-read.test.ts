@@ -3,7 +3,10 @@
  * unseen because this process was late (its loop held): the connection made,
  * or the answer waiting unread in the kernel. That timeout is maglevd's
  * lateness, not the backend's: the result says so (selfLateMs past the
- * SelfLate threshold), so the round is not counted. The backend is a separate
+ * SelfLate threshold), so the round is not counted. And the converse: a
+ * deadline that finds no answer waiting for a request that went out in time
+ * (or a connect the kernel never completed) is the backend's timeout, however
+ * long the loop was held after it. The backend is a separate
  * process (this one is held); each step waits for the other side's marker
  * file, never for time alone.
  */
@@ -17,7 +20,8 @@ import { startProbe } from "../../../src/health/probes/Probe.js"
 import { nativeProbes } from "../../../src/health/probes/internal/NativeSocket.js"
 import type { ProbeResult } from "../../../src/health/ProbeResult.js"
 import { isSelfLate } from "../../../src/health/SelfLate.js"
-import { httpCheck } from "../../support/probes.js"
+import { LoopLag } from "../../../src/health/probes/internal/LoopLag.js"
+import { blackholeNetns, httpCheck, requireRoot } from "../../support/probes.js"
 
 const TIMEOUT_MS = 200
 
@@ -57,7 +61,7 @@ const holdUntil = (file: string, started: number) => {
   }
 }
 
-describe.runIf(nativeProbes)("a deadline that finds the backend's part done but unseen", () => {
+describe.runIf(nativeProbes)("what the kernel shows at a probe's deadline: whose timeout it is", () => {
   it.live("the connection made while the loop was held: not the backend's timeout", () =>
     Effect.gen(function*() {
       const b = yield* backend("on-connect")
@@ -88,6 +92,63 @@ describe.runIf(nativeProbes)("a deadline that finds the backend's part done but 
       expect(result).toMatchObject({ ok: false, code: "L7TOUT" })
       expect(result.detail).toMatch(/\d+ bytes of answer came in time but were not read \(maglevd was late\)/)
       expect(isSelfLate(result, TIMEOUT_MS)).toBe(true)
+    }).pipe(Effect.scoped))
+
+  it.live("a request sent in time and no answer waiting: the backend's timeout, however long the loop was held after", () =>
+    Effect.gen(function*() {
+      const b = yield* backend("on-go") // never told to go: it has the request and stays silent
+      // The monitor's view, written by hand (no ticker): the loop held 250 ms once the request was out.
+      const lag = new LoopLag()
+      let started = 0
+      const result = yield* Effect.async<ProbeResult>((resume) => {
+        started = performance.now()
+        startProbe({ address: "127.0.0.1", healthcheck: httpCheck(b.port, {}, { timeoutMs: TIMEOUT_MS }), netns: "" }, (r) => resume(Effect.succeed(r)), lag)
+        const poll = () => {
+          if (!fs.existsSync(path.join(b.dir, "asked"))) return setImmediate(poll)
+          const from = performance.now()
+          while (performance.now() - started < TIMEOUT_MS + 50) { /* held past the deadline */ }
+          lag.observe(performance.now(), performance.now() - from)
+        }
+        setImmediate(poll)
+      })
+      // The largest hold was over a quarter of the timeout (the rule before this one dropped the round)...
+      expect(lag.maxSince(started)).toBeGreaterThan(TIMEOUT_MS / 4)
+      // ...but the kernel shows the backend had the request and said nothing: its timeout.
+      expect(result).toMatchObject({ ok: false, code: "L7TOUT", detail: `no response within ${TIMEOUT_MS} ms` })
+      expect(isSelfLate(result, TIMEOUT_MS)).toBe(false)
+    }).pipe(Effect.scoped))
+
+  it.live("a request that went out late (the loop held before it) and no answer waiting: not the backend's timeout", () =>
+    Effect.gen(function*() {
+      const b = yield* backend("on-go") // silent: whatever it had time for, it did not answer
+      const lag = new LoopLag()
+      const result = yield* Effect.async<ProbeResult>((resume) => {
+        startProbe({ address: "127.0.0.1", healthcheck: httpCheck(b.port, {}, { timeoutMs: TIMEOUT_MS }), netns: "" }, (r) => resume(Effect.succeed(r)), lag)
+        // Held for 80 ms (two holds of 40, neither over a quarter of the timeout) before the connection is seen.
+        const from = performance.now()
+        for (const end of [40, 80]) {
+          while (performance.now() - from < end) { /* held */ }
+          lag.observe(performance.now(), 40)
+        }
+      })
+      expect(result).toMatchObject({ ok: false, code: "L7TOUT" })
+      expect(result.selfLateMs).toBeGreaterThanOrEqual(80)
+      expect(isSelfLate(result, TIMEOUT_MS)).toBe(true)
+    }).pipe(Effect.scoped))
+
+  it.live("a connect the kernel never completed: the backend's timeout, however long the loop was held", () =>
+    Effect.gen(function*() {
+      yield* requireRoot
+      const { address, ns } = yield* blackholeNetns()
+      const lag = new LoopLag()
+      const result = yield* Effect.async<ProbeResult>((resume) => {
+        const started = performance.now()
+        startProbe({ address, healthcheck: httpCheck(80, {}, { timeoutMs: TIMEOUT_MS }), netns: ns }, (r) => resume(Effect.succeed(r)), lag)
+        while (performance.now() - started < TIMEOUT_MS + 50) { /* held past the deadline */ }
+        lag.observe(performance.now(), performance.now() - started)
+      })
+      expect(result).toMatchObject({ ok: false, code: "L4TOUT" })
+      expect(isSelfLate(result, TIMEOUT_MS)).toBe(false)
     }).pipe(Effect.scoped))
 
   it.live("a backend that really is late is still its own timeout", () =>

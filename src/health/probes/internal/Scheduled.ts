@@ -27,9 +27,14 @@ const TIMEOUT_OF: { readonly [C in ProbeCode]?: ProbeCode } = {
   L7OK: "L7TOUT"
 }
 
-/** How late the loop was since `started`: what the ticker saw, and how overdue it is now. */
+/**
+ * How late the loop was since `started`: the longest hold the ticker saw, or
+ * all its holds added up (several short ones delay each of a probe's steps,
+ * which a probe with several steps adds up), whichever is more; both count
+ * how overdue the ticker is now.
+ */
 const loopLate = (started: number, lag: LoopLag | undefined): number =>
-  lag === undefined ? 0 : Math.max(lag.maxSince(started), lag.overdue())
+  lag === undefined ? 0 : Math.max(lag.maxSince(started), lag.heldSince(started))
 
 /**
  * The deadline passed (the timer fired): the timeout result, carrying how late
