@@ -41,7 +41,7 @@ if (lagFile) {
     last = t
     if (lag > 2) lags.push((performance.timeOrigin + t).toFixed(3) + " backends-lag " + lag.toFixed(3))
   }, 10).unref()
-  process.on("exit", () => require("node:fs").writeFileSync(lagFile, lags.join("\n") + "\n"))
+  process.on("exit", () => require("node:fs").writeFileSync(lagFile, lags.join("\\n") + "\\n"))
   process.on("SIGTERM", () => process.exit(0))
 }
 parentPort.on("message", ({ id, op, address, port }) => {
