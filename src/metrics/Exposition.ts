@@ -259,6 +259,44 @@ export class Writer {
     this.endLine(buf, pos + c.length, v)
   }
 
+  /** Appends a block (a series' lines as written before, `Blocks`) in one move; returns where it starts, for `patchUint`. */
+  copy(b: Uint8Array): number {
+    const at = this.pos
+    if (at + b.length > this.buf.length) this.grow(b.length)
+    this.buf.set(b, at)
+    this.pos = at + b.length
+    return at
+  }
+
+  /**
+   * Writes `v`'s digits over the `width` bytes at `at` (a value in a block
+   * just copied); false, the bytes then undefined, when `v` is not a safe
+   * non-negative integer of exactly `width` digits (the block no longer fits
+   * the values: written again the long way).
+   */
+  patchUint(at: number, width: number, v: number): boolean {
+    const buf = this.buf
+    let p = at + width
+    if ((v | 0) === v && v >= 0) {
+      let t = v
+      do {
+        if (p === at) return false
+        const q = (t / 10) | 0
+        buf[--p] = 48 + t - q * 10
+        t = q
+      } while (t > 0)
+      return p === at
+    }
+    if (!Number.isInteger(v) || v < 0 || v > Number.MAX_SAFE_INTEGER) return false
+    let t = v
+    do {
+      if (p === at) return false
+      buf[--p] = 48 + (t % 10)
+      t = Math.floor(t / 10)
+    } while (t > 0)
+    return p === at
+  }
+
   /** Forgets what was written after `length` bytes. */
   truncate(length: number): void {
     this.pos = Math.min(this.pos, length)
@@ -272,6 +310,76 @@ export class Writer {
   /** Bytes `from` to `to` written so far (a view, not a copy: still valid after the writer grows, which copies). */
   view(from: number, to: number): Buffer {
     return this.buf.subarray(from, Math.min(to, this.pos))
+  }
+}
+
+/** How many digits `writeUint` writes for `v` (a safe non-negative integer). */
+export const uintWidth = (v: number): number => {
+  let digits = 1
+  for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++
+  return digits
+}
+
+// --- blocks ----------------------------------------------------------------------------
+
+/** Bytes per chunk of a `Blocks` store. */
+const BLOCK_CHUNK = 1024 * 1024
+
+/**
+ * Blocks of exposition kept between renders: a series' lines as a render
+ * wrote them (the scrape worker's, Store.ts and Columns.ts), so that the
+ * next render copies them in one move and writes only the values' digits
+ * over the old ones (`Writer.copy`, `patchUint`), instead of two or three
+ * pieces and the digits per line. A block is a view of a chunk of 1 MiB (no
+ * buffer per series). A block that no longer fits (a value with one more
+ * digit, a line more) is made again and its old bytes are dead; once the
+ * dead bytes outweigh the live ones, `stale()` says so and the owner drops
+ * every block (made again by the next render, the long way) and `reset()`s.
+ */
+export class Blocks {
+  private chunk: Buffer | undefined
+  private used = 0
+  private live = 0
+  private dead = 0
+
+  /** A copy of `bytes` kept as a block. */
+  keep(bytes: Uint8Array): Uint8Array {
+    const n = bytes.length
+    if (n > BLOCK_CHUNK / 4) return Uint8Array.from(bytes)
+    if (this.chunk === undefined || this.used + n > this.chunk.length) {
+      this.chunk = Buffer.allocUnsafeSlow(BLOCK_CHUNK)
+      this.used = 0
+    }
+    const at = this.used
+    this.chunk.set(bytes, at)
+    this.used = at + n
+    this.live += n
+    return this.chunk.subarray(at, at + n)
+  }
+
+  /** A block replaced or no longer used: its bytes are dead. */
+  drop(block: Uint8Array | undefined): void {
+    if (block === undefined) return
+    this.live -= block.length
+    this.dead += block.length
+  }
+
+  /** Dead bytes outweigh live ones (and a chunk's worth): time to drop every block and `reset`. */
+  stale(): boolean {
+    return this.dead > BLOCK_CHUNK && this.dead > this.live
+  }
+
+  /** Forgets every block (their owner dropped them): the next ones go into new chunks. */
+  reset(): void {
+    this.chunk = undefined
+    this.used = 0
+    this.live = 0
+    this.dead = 0
+  }
+
+  /** Bytes held by blocks in use. */
+  get bytes(): number {
+    return this.live
   }
 }
 

@@ -27,7 +27,7 @@
  */
 import { STATUSES, type HealthStatus } from "../health/HealthState.js"
 import { PROBE_CODES, type ProbeCode, type ProbeResult } from "../health/ProbeResult.js"
-import { bytes, escapeLabelValue, formatValue, labelValueBytes, type Source, type Writer } from "./Exposition.js"
+import { Blocks, bytes, escapeLabelValue, formatValue, labelValueBytes, type Source, uintWidth, type Writer } from "./Exposition.js"
 
 /** The original maglevd's buckets, in seconds. */
 export const PROBE_DURATION_BUCKETS: ReadonlyArray<number> = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
@@ -50,6 +50,7 @@ const BUCKET0 = 2
 const CODE0 = BUCKET0 + BUCKETS + 1
 const PROBE_SLOTS = CODE0 + CODES * 2
 const BOUNDS = Float64Array.from(PROBE_DURATION_BUCKETS)
+const NEWLINE = 10
 
 const STATES = STATUSES.length
 const TRANSITION_SLOTS = STATES * STATES
@@ -132,47 +133,169 @@ interface TransitionSeries {
   name: Uint8Array | undefined
 }
 
-/** A series' lines share their start (the family's and the backend's name): the first one written, the next copied from it. */
-const writeProbeTotal = (w: Writer, s: ProbeSeries): void => {
-  const stats = s.stats
-  let at = -1
-  for (let slot = 0; slot < CODES * 2; slot++) {
-    const n = stats[CODE0 + slot]!
-    if (n === 0) continue
-    s.name ??= labelValueBytes(s.backend)
-    s.pieces ??= piecesOf(s.type)
-    if (at < 0) at = w.line3At(TOTAL_OPEN, s.name, s.pieces.codes[slot]!, n)
-    else w.lineAgain(at, TOTAL_OPEN.length + s.name.length, s.pieces.codes[slot]!, n)
+/**
+ * What the scrape worker keeps of a family between renders (Exposition's
+ * `Blocks`): by series index, its lines as last written (`first`; a
+ * histogram's `_count` line apart, in `second`: its `_sum`, a float of any
+ * length, comes between), and the width of each value written in them
+ * (`widths`, `stride` per series; 0: no line for that slot). A render copies
+ * a series' block and writes the values' digits over the old ones; a series
+ * whose values no longer fit (a digit more, a line more or less) is written
+ * the long way and its block made again.
+ */
+class Kept {
+  readonly first: Array<Uint8Array | undefined> = []
+  readonly second: Array<Uint8Array | undefined> = []
+  widths: Uint8Array
+
+  constructor(readonly blocks: Blocks, readonly stride: number) {
+    this.widths = new Uint8Array(stride * 1024)
+  }
+
+  /** Series `i`'s widths start here (room made). */
+  widthsAt(i: number): number {
+    const o = i * this.stride
+    if (o + this.stride > this.widths.length) {
+      const next = new Uint8Array(Math.max(this.widths.length * 2, o + this.stride))
+      next.set(this.widths)
+      this.widths = next
+    }
+    return o
+  }
+
+  /** Series `i`'s blocks made again from what was just written. */
+  keep(i: number, first: Uint8Array, second?: Uint8Array): void {
+    this.blocks.drop(this.first[i])
+    this.blocks.drop(this.second[i])
+    this.first[i] = this.blocks.keep(first)
+    this.second[i] = second === undefined ? undefined : this.blocks.keep(second)
+  }
+
+  /** Every block dropped (the store's blocks are reset). */
+  clear(): void {
+    this.first.length = 0
+    this.second.length = 0
   }
 }
 
-const writeProbeDuration = (w: Writer, s: ProbeSeries): void => {
+/**
+ * A counter series of `slots` counts (`stats` from `from`), a line per count
+ * that is not 0, each `open` + the backend's name + `labels[slot]` + value:
+ * from its block if it has one that fits, else the long way, the lines after
+ * the first copying their start from it (one move instead of two), and its
+ * block made. Each count is read once (another thread may be counting).
+ */
+const writeCounts = (
+  w: Writer,
+  open: Uint8Array,
+  name: Uint8Array,
+  labels: ReadonlyArray<Uint8Array>,
+  stats: Float64Array,
+  from: number,
+  slots: number,
+  kept: Kept | undefined,
+  i: number
+): void => {
+  const prefix = open.length + name.length
+  const block = kept?.first[i]
+  if (block !== undefined) {
+    const widths = kept!.widths
+    const o = i * slots
+    const start = w.copy(block)
+    let pos = start
+    let slot = 0
+    for (; slot < slots; slot++) {
+      const n = stats[from + slot]!
+      const width = widths[o + slot]!
+      if (n === 0) {
+        if (width === 0) continue
+        break
+      }
+      if (width === 0) break
+      pos += prefix + labels[slot]!.length
+      if (!w.patchUint(pos, width, n)) break
+      pos += width + 1
+    }
+    if (slot === slots) return
+    w.truncate(start)
+  }
+  const o = kept === undefined ? 0 : kept.widthsAt(i)
+  const start = w.length
+  let at = -1
+  for (let slot = 0; slot < slots; slot++) {
+    const n = stats[from + slot]!
+    if (kept !== undefined) kept.widths[o + slot] = n === 0 ? 0 : uintWidth(n)
+    if (n === 0) continue
+    if (at < 0) at = w.line3At(open, name, labels[slot]!, n)
+    else w.lineAgain(at, prefix, labels[slot]!, n)
+  }
+  if (kept !== undefined && at >= 0) kept.keep(i, w.view(start, w.length))
+}
+
+const writeProbeTotal = (w: Writer, s: ProbeSeries, kept: Kept | undefined, i: number): void => {
+  const name = (s.name ??= labelValueBytes(s.backend))
+  const pieces = (s.pieces ??= piecesOf(s.type))
+  writeCounts(w, TOTAL_OPEN, name, pieces.codes, s.stats, CODE0, CODES * 2, kept, i)
+}
+
+const writeTransitions = (w: Writer, s: TransitionSeries, kept: Kept | undefined, i: number): void => {
+  // The name found once (a lookup by name per render was 5 % of the store's families).
+  const name = (s.name ??= labelValueBytes(s.backend))
+  writeCounts(w, TRANSITIONS_OPEN, name, TRANSITION_LABELS, s.counts, 0, TRANSITION_SLOTS, kept, i)
+}
+
+/**
+ * A histogram: the bucket lines, cumulative, `_sum` and `_count`; from its
+ * blocks when they fit (the buckets' lines and the sum's start, the sum, the
+ * count's line), else the long way, the bucket lines after the first copying
+ * their start from it, and its blocks made. `_count` is the `+Inf` bucket
+ * (the cumulative sum of the buckets as read), not the count slot: the same
+ * once a recording is done, and consistent while another thread records.
+ */
+const writeProbeDuration = (w: Writer, s: ProbeSeries, kept: Kept | undefined, i: number): void => {
   const stats = s.stats
   if (stats[COUNT] === 0) return
   const name = (s.name ??= labelValueBytes(s.backend))
   const pieces = (s.pieces ??= piecesOf(s.type))
-  let cumulative = stats[BUCKET0]!
-  const at = w.line3At(BUCKET_OPEN, name, pieces.le[0]!, cumulative)
   const start = BUCKET_OPEN.length + name.length
+  const block = kept?.first[i]
+  if (block !== undefined) {
+    const widths = kept!.widths
+    const o = i * (BUCKETS + 1)
+    const at = w.copy(block)
+    let pos = at
+    let cumulative = 0
+    let b = 0
+    for (; b <= BUCKETS; b++) {
+      cumulative += stats[BUCKET0 + b]!
+      pos += start + pieces.le[b]!.length
+      const width = widths[o + b]!
+      if (!w.patchUint(pos, width, cumulative)) break
+      pos += width + 1
+    }
+    if (b > BUCKETS) {
+      w.value(stats[SUM]!)
+      w.byte(NEWLINE)
+      // The count's width is the +Inf bucket's: the same value.
+      const count = w.copy(kept!.second[i]!)
+      if (w.patchUint(count + COUNT_OPEN.length + name.length + pieces.close.length, widths[o + BUCKETS]!, cumulative)) return
+    }
+    w.truncate(at)
+  }
+  const o = kept === undefined ? 0 : kept.widthsAt(i)
+  let cumulative = stats[BUCKET0]!
+  if (kept !== undefined) kept.widths[o] = uintWidth(cumulative)
+  const at = w.line3At(BUCKET_OPEN, name, pieces.le[0]!, cumulative)
   for (let b = 1; b <= BUCKETS; b++) {
     cumulative += stats[BUCKET0 + b]!
+    if (kept !== undefined) kept.widths[o + b] = uintWidth(cumulative)
     w.lineAgain(at, start, pieces.le[b]!, cumulative)
   }
+  const sum = w.length + SUM_OPEN.length + name.length + pieces.close.length
   w.line3(SUM_OPEN, name, pieces.close, stats[SUM]!)
-  // The +Inf bucket, not the count slot: the same once the recording is done, and consistent while another thread records.
+  const count = w.length
   w.line3(COUNT_OPEN, name, pieces.close, cumulative)
-}
-
-const writeTransitions = (w: Writer, s: TransitionSeries): void => {
-  let at = -1
-  for (let k = 0; k < TRANSITION_SLOTS; k++) {
-    const n = s.counts[k]!
-    if (n === 0) continue
-    // Found once (a lookup by name per render was 5 % of the store's families).
-    const name = (s.name ??= labelValueBytes(s.backend))
-    if (at < 0) at = w.line3At(TRANSITIONS_OPEN, name, TRANSITION_LABELS[k]!, n)
-    else w.lineAgain(at, TRANSITIONS_OPEN.length + name.length, TRANSITION_LABELS[k]!, n)
-  }
+  if (kept !== undefined) kept.keep(i, w.view(at, sum), w.view(count, w.length))
 }
 
 /** A new series, as told to a replica: which kind, whose, and where its slots are. */
@@ -208,9 +331,10 @@ class Series {
    * The probe families over the series that exist now, one unit per backend
    * and check type, and the transition family, one unit per backend. The
    * lists only grow: a render reads the first `size` series in place (no
-   * copy of the list per scrape).
+   * copy of the list per scrape). `kept`: the families' blocks (the scrape
+   * worker's; none in process).
    */
-  sources(): ReadonlyArray<Source> {
+  sources(kept?: { readonly total: Kept; readonly duration: Kept; readonly transitions: Kept }): ReadonlyArray<Source> {
     const probes = this.probes
     const transitions = this.transitions
     return [
@@ -219,21 +343,21 @@ class Series {
         help: "Health-check probes completed, by backend, check type, result (success or failure) and HAProxy-style code.",
         type: "counter",
         size: probes.length,
-        write: (w, i) => writeProbeTotal(w, probes[i]!)
+        write: (w, i) => writeProbeTotal(w, probes[i]!, kept?.total, i)
       },
       {
         name: PROBE_DURATION,
         help: "Health-check probe duration in seconds, by backend and check type.",
         type: "histogram",
         size: probes.length,
-        write: (w, i) => writeProbeDuration(w, probes[i]!)
+        write: (w, i) => writeProbeDuration(w, probes[i]!, kept?.duration, i)
       },
       {
         name: BACKEND_TRANSITIONS,
         help: "Backend state transitions, by backend, previous state and new state.",
         type: "counter",
         size: transitions.length,
-        write: (w, i) => writeTransitions(w, transitions[i]!)
+        write: (w, i) => writeTransitions(w, transitions[i]!, kept?.transitions, i)
       }
     ]
   }
@@ -358,7 +482,31 @@ export class Replica {
     }
   }
 
+  /**
+   * The series' lines as last written, kept between renders (~the store's
+   * share of a body: 12 MB at 10,000 backends): a render copies a series'
+   * block and writes its values' digits over the old ones, one move a series
+   * instead of two or three a line.
+   */
+  private readonly blocks = new Blocks()
+  private readonly kept = {
+    total: new Kept(this.blocks, CODES * 2),
+    duration: new Kept(this.blocks, BUCKETS + 1),
+    transitions: new Kept(this.blocks, TRANSITION_SLOTS)
+  }
+
   sources(): ReadonlyArray<Source> {
-    return this.series.sources()
+    if (this.blocks.stale()) {
+      this.kept.total.clear()
+      this.kept.duration.clear()
+      this.kept.transitions.clear()
+      this.blocks.reset()
+    }
+    return this.series.sources(this.kept)
+  }
+
+  /** Bytes of blocks kept (diagnostics, tests). */
+  get keptBytes(): number {
+    return this.blocks.bytes
   }
 }

@@ -163,7 +163,8 @@ export const serve = (
     asked.delete(m.id)
     // Every update in order, whichever render asked for it: the series lists only grow.
     replica.apply(m.update)
-    if (m.layout !== undefined) layouts.set(m.layout.key, Columns.layout(m.layout))
+    // Its lines kept between renders (`keep`): every render of a scrape writes them.
+    if (m.layout !== undefined) layouts.set(m.layout.key, Columns.layout(m.layout, true))
     const part: Part = { id: m.id, takenAt: m.takenAt, groups: m.groups, columns: m.columns }
     // Parts come in the order the main thread posted them: each is the newest.
     const old = lastPart

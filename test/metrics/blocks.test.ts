@@ -1,0 +1,147 @@
+/**
+ * The scrape worker's kept blocks (Exposition's `Blocks`): a series' lines as
+ * last written, copied by the next render with the values' digits written
+ * over. Whatever the values do between renders (a digit more or less, a new
+ * code, a new transition, a new series, a backend removed by a reload, names
+ * that need escaping), a render from blocks must be byte for byte the render
+ * without them (the in-process one), and dead blocks must not pile up.
+ *
+ * This file's worker has a metric store of its own.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { type HealthStatus, STATUSES } from "../../src/health/HealthState.js"
+import { type ProbeCode, probeResult } from "../../src/health/ProbeResult.js"
+import * as Columns from "../../src/metrics/Columns.js"
+import { Blocks, renderBytes, type Source } from "../../src/metrics/Exposition.js"
+import * as Metrics from "../../src/metrics/Metrics.js"
+import * as Store from "../../src/metrics/Store.js"
+import { parse } from "./exposition.js"
+
+const text = (sources: ReadonlyArray<Source>) => renderBytes(sources).toString("utf8")
+
+/** Names that need escaping, non-ASCII, and plain ones. */
+const NAMES = ["plain", "quote\"d", "back\\slash", "new\nline", "é✓", "sp ace", "x\\\"} 9"]
+
+const probe = (backend: string, code: ProbeCode, ms: number, times = 1) => {
+  const r = Metrics.probeRecorder(backend, "http")
+  for (let i = 0; i < times; i++) r.record(probeResult(code, ms, ""))
+}
+
+const transition = (backend: string, from: HealthStatus, to: HealthStatus) => Effect.runSync(Metrics.countTransition(backend, from, to))
+
+describe("kept blocks: a render from blocks is the render without them", () => {
+  it("the store's families, as values cross digit counts, codes and transitions appear, series are added", () => {
+    const replica = new Store.Replica()
+    let mark = Store.mark()
+    const catchUp = () => {
+      replica.apply(Store.exportSince(mark))
+      mark = Store.mark()
+    }
+    const same = (what: string) => {
+      const kept = text(replica.sources())
+      expect(kept, what).toBe(text(Store.sources()))
+      return kept
+    }
+    for (const name of NAMES) {
+      probe(name, "L7OK", 0.4, 9)
+      transition(name, "unknown", "up")
+    }
+    catchUp()
+    same("the first render: blocks made")
+    expect(replica.keptBytes).toBeGreaterThan(0)
+    same("the second: every series from its block")
+
+    // One more probe each: 9 -> 10 (a digit more) in the buckets, the count and the code; a float sum of another length.
+    for (const name of NAMES) probe(name, "L7OK", 0.4)
+    same("a digit more")
+    // A new code (a line more in the middle of a series' lines), a slower probe (the buckets below stay, the ones above grow).
+    probe("plain", "L4CON", 30)
+    probe("quote\"d", "L7TOUT", 3000)
+    probe("é✓", "L7OK", 0.7, 90)
+    same("a new code, a slow probe, 100 probes")
+    // A new transition slot, a transition counted again (1 -> 2, same width).
+    transition("plain", "up", "down")
+    transition("plain", "down", "up")
+    transition("back\\slash", "up", "down")
+    same("new transitions")
+    // A series after the blocks were made (a new backend, and a new check type of an old one), told by an update.
+    probe("late\"comer", "L7OK", 1, 3)
+    Metrics.probeRecorder("plain", "tcp").record(probeResult("L4OK", 0.2, ""))
+    transition("late\"comer", "unknown", "up")
+    expect(text(replica.sources()), "the replica is not told yet").not.toContain("late")
+    catchUp()
+    const last = same("after the update")
+    const m = parse(last)
+    expect(m.get("maglev_probe_total")!.samples.find((s) => s.labels["backend"] === "late\"comer")!.value).toBe(3)
+    expect(m.get("maglev_probe_duration_seconds")!.samples.find((s) => s.labels["backend"] === "x\\\"} 9" && s.name.endsWith("_count"))!.value)
+      .toBe(10)
+  })
+
+  it("a series' values growing through every digit count, its blocks made again each time", () => {
+    const name = "grower"
+    probe(name, "L7OK", 0.4)
+    const replica = new Store.Replica()
+    replica.apply(Store.exportSince({ slabs: 0, entries: 0 }))
+    let before = 0
+    let most = 0
+    // 1 -> 20,000 probes: every series' width changes at 10, 100, 1,000, 10,000; each change makes its block again.
+    for (let n = 1; n <= 20_000; n = Math.ceil(n * 1.3)) {
+      probe(name, "L7OK", 0.4, n - before)
+      before = n
+      expect(text(replica.sources())).toBe(text(Store.sources()))
+      most = Math.max(most, replica.keptBytes)
+    }
+    // Live blocks: at most one copy of what a render writes (the first test's series too).
+    expect(most).toBeLessThan(renderBytes(Store.sources()).length)
+  })
+
+  it("Blocks: dead bytes counted, stale once they outweigh the live ones and a chunk, reset to nothing", () => {
+    const b = new Blocks()
+    const blocks = Array.from({ length: 1000 }, (_, i) => b.keep(Buffer.from(`block ${i} `.padEnd(1500, "x"))))
+    expect(b.bytes).toBe(1_500_000)
+    expect(Buffer.from(blocks[999]!).toString("latin1").startsWith("block 999 ")).toBe(true)
+    for (const block of blocks.slice(0, 400)) b.drop(block)
+    expect(b.stale()).toBe(false)
+    for (const block of blocks.slice(400, 800)) b.drop(block)
+    expect(b.stale()).toBe(true)
+    b.reset()
+    expect(b.bytes).toBe(0)
+    expect(b.stale()).toBe(false)
+  })
+})
+
+describe("kept blocks of the per-backend gauges (Columns)", () => {
+  const names = ["a", "b\"q", "c\\d", "d\ne", "é"]
+  const data: Columns.LayoutData = {
+    key: 1,
+    names,
+    rows: names.map((n) => `maglev_frontend_pool_backend_weight{frontend="f",pool="p",backend="${n.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`))}"} `)
+  }
+  const columns = (status: ReadonlyArray<number>, counter: ReadonlyArray<number>, removed: ReadonlyArray<string> = []): Columns.Columns => ({
+    layout: 1,
+    at: Int32Array.from([...names.map((_, i) => i), ...removed.map(() => -1)]),
+    removed,
+    status: Uint8Array.from([...status, ...removed.map(() => STATUSES.indexOf("removed"))]),
+    counter: Float64Array.from([...counter, ...removed.map(() => 0)]),
+    weights: Float64Array.from(names.map((_, i) => i * 10))
+  })
+
+  it("state, health and enabled lines as statuses change, a counter gains a digit, a reload removes a backend", () => {
+    const kept = Columns.layout(data, true)
+    const plain = Columns.layout(data)
+    const same = (c: Columns.Columns, what: string) => expect(text(Columns.sources(kept, c)), what).toBe(text(Columns.sources(plain, c)))
+    same(columns([0, 0, 0, 0, 0], [0, 0, 0, 0, 0]), "first: blocks made")
+    same(columns([1, 2, 3, 4, 5], [4, 0, 9, 1, 2]), "every status changed")
+    same(columns([1, 2, 3, 4, 5], [4, 0, 10, 12, 2]), "a counter gains a digit")
+    same(columns([4, 4, 1, 1, 0], [9, 0, 3, 1, 2]), "and loses it; disabled")
+    same(columns([4, 4, 1, 1, 0], [9, 0, 3, 1, 2], ["gone\"1", "gone2"]), "removed backends (no block) after them")
+    const m = parse(text(Columns.sources(kept, columns([1, 1, 1, 1, 1], [100, 3, 3, 3, 3], ["gone\"1"]))))
+    expect(m.get("maglev_backend_health")!.samples.map((s) => [s.labels["backend"], s.value])).toEqual([
+      ["a", 100], ["b\"q", 3], ["c\\d", 3], ["d\ne", 3], ["é", 3], ["gone\"1", 0]
+    ])
+    expect(m.get("maglev_backend_state")!.samples.filter((s) => s.value === 1).map((s) => s.labels["state"])).toEqual([
+      "up", "up", "up", "up", "up", "removed"
+    ])
+  })
+})
