@@ -164,41 +164,196 @@ export const textLine = (e: Entry, color = false): string => {
 }
 
 /**
- * Lines to stdout, written together once per turn of the event loop (or every
- * 512 lines): a burst of records, such as a sync's 33,000 mutation lines, is a
- * few large writes instead of a system call each (stdout to a pipe or a file
- * is written synchronously). What is pending when the process exits is
- * written synchronously then.
+ * Lines to stdout without holding the event loop, and without losing any.
+ *
+ * Node's own `process.stdout` over a pipe or a socket (a parent's pipe,
+ * journald under systemd) queues what the reader has not taken yet in the
+ * stream, and `process.exit` (which `NodeRuntime.runMain` calls on SIGTERM
+ * and on a failure) drops that queue: with a reader a burst behind, the
+ * last lines, the shutdown's and a fatal error's among them, were lost.
+ * This writer owns the queue instead: lines are encoded into it and written
+ * with `fs.writeSync` on fd 1, which `process.stdout` (touched once, first)
+ * leaves non-blocking for a pipe or a socket, blocking for a file or a
+ * terminal (a file's writes are synchronous and cheap). What the reader
+ * cannot take now (EAGAIN) stays queued and is tried again on a timer
+ * (1 ms, doubling to 32 ms); past `QUEUE_LIMIT` bytes queued, the writer
+ * waits for the reader (the event loop held, as a blocking write would) rather
+ * than grow without bound. At exit, whatever is queued is written
+ * synchronously, waiting for the reader (up to `EXIT_STALL_MS` without any
+ * progress: a reader that takes nothing for that long is not coming back).
+ *
+ * Lines are written together, once the event loop has polled for I/O after
+ * the first of them was logged (two `setImmediate` turns), or at once when
+ * `BATCH_CHARS` are pending: a burst of records (a sync's 33,000 mutation
+ * lines) is a few large writes, and a line logged as an event is handled
+ * (a health transition, whose LB sync reaction is written to VPP in the same
+ * burst of fibers) is written after the loop has read what came back (VPP's
+ * answer), not before: a write wakes the reader, which then competes for a
+ * core with the processes the reaction waits for.
  */
-let stdoutPending: Array<string> | undefined
-const flushStdout = () => {
-  const lines = stdoutPending
-  stdoutPending = undefined
-  if (lines !== undefined && lines.length > 0) process.stdout.write(lines.join("\n") + "\n")
+export interface StdoutWriter {
+  /** Queues one line (without its newline). */
+  readonly line: (line: string) => void
+  /** Encodes what is pending and writes what the fd takes now. */
+  readonly flush: () => void
+  /** Writes everything queued, waiting for the reader (what the exit does). */
+  readonly flushSync: () => void
+  /** Bytes encoded and not written yet. */
+  readonly queued: () => number
 }
-let exitHooked = false
-export const writeStdoutLine = (line: string): void => {
-  if (stdoutPending === undefined) {
-    stdoutPending = []
-    setImmediate(flushStdout)
-    if (!exitHooked) {
-      exitHooked = true
-      process.once("exit", () => {
-        const lines = stdoutPending
-        stdoutPending = undefined
-        if (lines !== undefined && lines.length > 0) {
-          try {
-            fs.writeSync(1, lines.join("\n") + "\n")
-          } catch {
-            // stdout is gone: nothing to tell
-          }
-        }
-      })
+
+/** Pending characters that are written at once, without waiting for the poll. */
+export const BATCH_CHARS = 256 * 1024
+/** Bytes queued for a reader that does not keep up before the writer waits for it. */
+export const QUEUE_LIMIT = 16 * 1024 * 1024
+/** At exit, how long a reader may take nothing before the rest is given up. */
+export const EXIT_STALL_MS = 10_000
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4))
+const sleepSync = (ms: number) => Atomics.wait(sleeper, 0, 0, ms)
+
+const errnoOf = (e: unknown): string | undefined =>
+  typeof e === "object" && e !== null && "code" in e ? String((e as { readonly code: unknown }).code) : undefined
+
+/** A writer of lines to `fd` (see above); `options` for tests. */
+export const makeStdoutWriter = (fd: number, options?: { readonly queueLimit?: number | undefined }): StdoutWriter => {
+  const limit = options?.queueLimit ?? QUEUE_LIMIT
+  let pending: Array<string> = []
+  let pendingChars = 0
+  let scheduled = false
+  const queue: Array<Buffer> = []
+  /** Bytes of queue[0] written already. */
+  let offset = 0
+  let queuedBytes = 0
+  let retry: ReturnType<typeof setTimeout> | undefined
+  let retryMs = 1
+  /** The reader is gone (EPIPE, a closed fd): nothing more is written. */
+  let broken = false
+
+  const drop = () => {
+    broken = true
+    queue.length = 0
+    queuedBytes = 0
+    offset = 0
+  }
+
+  /** Writes from the queue until it is empty or the fd would block; false when it would. */
+  const writeSome = (): boolean => {
+    while (queue.length > 0) {
+      const head = queue[0]!
+      let n: number
+      try {
+        n = fs.writeSync(fd, head, offset, head.length - offset)
+      } catch (e) {
+        if (errnoOf(e) === "EAGAIN") return false
+        drop()
+        return true
+      }
+      offset += n
+      queuedBytes -= n
+      if (offset === head.length) {
+        queue.shift()
+        offset = 0
+      }
+    }
+    return true
+  }
+
+  const drainLater = () => {
+    if (retry !== undefined || broken || queue.length === 0) return
+    retry = setTimeout(() => {
+      retry = undefined
+      if (writeSome()) retryMs = 1
+      else {
+        retryMs = Math.min(32, retryMs * 2)
+        drainLater()
+      }
+    }, retryMs)
+    retry.unref()
+  }
+
+  /** Writes until no more than `left` bytes are queued, waiting for the reader (1 ms sleeps). */
+  const writeWaiting = (left: number) => {
+    let stalledSince = Date.now()
+    while (queuedBytes > left && !broken) {
+      const before = queuedBytes
+      if (writeSome()) break
+      if (queuedBytes !== before) stalledSince = Date.now()
+      else if (Date.now() - stalledSince > EXIT_STALL_MS) return drop()
+      sleepSync(1)
     }
   }
-  stdoutPending.push(line)
-  if (stdoutPending.length >= 512) flushStdout()
+
+  const flushSync = () => {
+    encode()
+    writeWaiting(0)
+  }
+
+  const encode = () => {
+    if (pending.length === 0) return
+    const text = pending.join("\n") + "\n"
+    pending = []
+    pendingChars = 0
+    if (broken) return
+    const bytes = Buffer.from(text, "utf8")
+    queue.push(bytes)
+    queuedBytes += bytes.length
+  }
+
+  const flush = () => {
+    encode()
+    if (queue.length === 0 || broken) return
+    // Behind a retry already: the order stays the queue's.
+    if (retry === undefined && writeSome()) return
+    // A reader that does not keep up: past the limit, waited for down to half of it.
+    if (queuedBytes > limit) writeWaiting(limit / 2)
+    drainLater()
+  }
+
+  const afterPoll = () => setImmediate(() => {
+    scheduled = false
+    flush()
+  })
+
+  return {
+    line: (line) => {
+      pending.push(line)
+      pendingChars += line.length + 1
+      if (pendingChars >= BATCH_CHARS) flush()
+      else if (!scheduled) {
+        scheduled = true
+        setImmediate(afterPoll)
+      }
+    },
+    flush,
+    flushSync,
+    queued: () => queuedBytes + pendingChars
+  }
 }
+
+let stdout: StdoutWriter | undefined
+const stdoutWriter = (): StdoutWriter => {
+  if (stdout === undefined) {
+    // Node opens fd 1 as it would write it: a pipe or a socket non-blocking, a terminal blocking.
+    void process.stdout
+    const writer = makeStdoutWriter(1)
+    stdout = writer
+    let exiting = false
+    process.once("exit", () => {
+      exiting = true
+      writer.flushSync()
+    })
+    // A line logged while the process exits (another exit handler) is written at once.
+    stdout = { ...writer, line: (l) => (writer.line(l), exiting ? writer.flushSync() : undefined) }
+  }
+  return stdout
+}
+
+/** Writes one log line to stdout (see `makeStdoutWriter`). */
+export const writeStdoutLine = (line: string): void => stdoutWriter().line(line)
+
+/** Bytes of log lines not yet written to stdout (pending or queued for the reader). */
+export const stdoutQueued = (): number => stdout?.queued() ?? 0
 
 /** A logger writing lines in `format` to `write` (stdout by default, batched), from `level` up. */
 export const make = (options: {
