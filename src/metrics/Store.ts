@@ -54,6 +54,9 @@ const NEWLINE = 10
 
 const STATES = STATUSES.length
 const TRANSITION_SLOTS = STATES * STATES
+/** A transition series' slots: a count per from and to, then their total (counted first: never below their sum). */
+const TRANSITION_TOTAL = TRANSITION_SLOTS
+const TRANSITION_SERIES_SLOTS = TRANSITION_SLOTS + 1
 
 const codeIndex = Object.fromEntries(PROBE_CODES.map((c, i) => [c, i])) as { readonly [C in ProbeCode]: number }
 const stateIndex = Object.fromEntries(STATUSES.map((s, i) => [s, i])) as { readonly [S in HealthStatus]: number }
@@ -138,7 +141,8 @@ interface TransitionSeries {
  * `Blocks`): by series index, its lines as last written (`first`; a
  * histogram's `_count` line apart, in `second`: its `_sum`, a float of any
  * length, comes between), and the width of each value written in them
- * (`widths`, `stride` per series; 0: no line for that slot). A render copies
+ * (`widths`, `stride` per series; for counters, how many lines, then each
+ * one's slot and width). A render copies
  * a series' block and writes the values' digits over the old ones; a series
  * whose values no longer fit (a digit more, a line more or less) is written
  * the long way and its block made again.
@@ -180,10 +184,16 @@ class Kept {
 
 /**
  * A counter series of `slots` counts (`stats` from `from`), a line per count
- * that is not 0, each `open` + the backend's name + `labels[slot]` + value:
- * from its block if it has one that fits, else the long way, the lines after
- * the first copying their start from it (one move instead of two), and its
- * block made. Each count is read once (another thread may be counting).
+ * that is not 0, each `open` + the backend's name + `labels[slot]` + value.
+ * From its block if it has one that fits: its lines' slots and widths are
+ * kept (`widths`: how many, then slot and width for each), and only those
+ * counts are read, their sum checked against `stats[total]`, which the
+ * recording thread counts first (so it is never below the sum of every
+ * count): equal, no other count is above 0 and the block has every line
+ * (26 or 36 counts, most of them 0, not read each time). Else the long way,
+ * the lines after the first copying their start from it (one move instead of
+ * two), and its block made. Each count is read once (another thread may be
+ * counting).
  */
 const writeCounts = (
   w: Writer,
@@ -193,55 +203,63 @@ const writeCounts = (
   stats: Float64Array,
   from: number,
   slots: number,
+  total: number,
   kept: Kept | undefined,
   i: number
 ): void => {
   const prefix = open.length + name.length
   const block = kept?.first[i]
   if (block !== undefined) {
-    const widths = kept!.widths
-    const o = i * slots
+    const lines = kept!.widths
+    const o = i * kept!.stride
+    const n = lines[o]!
     const start = w.copy(block)
     let pos = start
-    let slot = 0
-    for (; slot < slots; slot++) {
-      const n = stats[from + slot]!
-      const width = widths[o + slot]!
-      if (n === 0) {
-        if (width === 0) continue
-        break
-      }
-      if (width === 0) break
+    let sum = 0
+    let k = 0
+    for (; k < n; k++) {
+      const slot = lines[o + 1 + 2 * k]!
+      const width = lines[o + 2 + 2 * k]!
+      const v = stats[from + slot]!
       pos += prefix + labels[slot]!.length
-      if (!w.patchUint(pos, width, n)) break
+      if (!w.patchUint(pos, width, v)) break
+      sum += v
       pos += width + 1
     }
-    if (slot === slots) return
+    if (k === n && sum === stats[total]) return
     w.truncate(start)
   }
   const o = kept === undefined ? 0 : kept.widthsAt(i)
   const start = w.length
   let at = -1
+  let n = 0
   for (let slot = 0; slot < slots; slot++) {
-    const n = stats[from + slot]!
-    if (kept !== undefined) kept.widths[o + slot] = n === 0 ? 0 : uintWidth(n)
-    if (n === 0) continue
-    if (at < 0) at = w.line3At(open, name, labels[slot]!, n)
-    else w.lineAgain(at, prefix, labels[slot]!, n)
+    const v = stats[from + slot]!
+    if (v === 0) continue
+    if (kept !== undefined) {
+      kept.widths[o + 1 + 2 * n] = slot
+      kept.widths[o + 2 + 2 * n] = uintWidth(v)
+    }
+    n++
+    if (at < 0) at = w.line3At(open, name, labels[slot]!, v)
+    else w.lineAgain(at, prefix, labels[slot]!, v)
   }
-  if (kept !== undefined && at >= 0) kept.keep(i, w.view(start, w.length))
+  if (kept !== undefined && at >= 0) {
+    kept.widths[o] = n
+    kept.keep(i, w.view(start, w.length))
+  }
 }
 
 const writeProbeTotal = (w: Writer, s: ProbeSeries, kept: Kept | undefined, i: number): void => {
   const name = (s.name ??= labelValueBytes(s.backend))
   const pieces = (s.pieces ??= piecesOf(s.type))
-  writeCounts(w, TOTAL_OPEN, name, pieces.codes, s.stats, CODE0, CODES * 2, kept, i)
+  writeCounts(w, TOTAL_OPEN, name, pieces.codes, s.stats, CODE0, CODES * 2, COUNT, kept, i)
 }
 
 const writeTransitions = (w: Writer, s: TransitionSeries, kept: Kept | undefined, i: number): void => {
   // The name found once (a lookup by name per render was 5 % of the store's families).
   const name = (s.name ??= labelValueBytes(s.backend))
-  writeCounts(w, TRANSITIONS_OPEN, name, TRANSITION_LABELS, s.counts, 0, TRANSITION_SLOTS, kept, i)
+  writeCounts(w, TRANSITIONS_OPEN, name, TRANSITION_LABELS, s.counts, 0, TRANSITION_SLOTS, TRANSITION_TOTAL, kept, i)
 }
 
 /**
@@ -439,12 +457,14 @@ export const probeCounts = (backend: string, type: string): ProbeCounts | undefi
 export const countTransition = (backend: string, from: HealthStatus, to: HealthStatus): void => {
   let s = transitionsByBackend.get(backend)
   if (s === undefined) {
-    const { offset, slab, view } = allocate(TRANSITION_SLOTS)
+    const { offset, slab, view } = allocate(TRANSITION_SERIES_SLOTS)
     s = { backend, counts: view, name: undefined }
     transitionsByBackend.set(backend, s)
     store.transitions.push(s)
     entries.push({ kind: "transition", backend, type: "", slab, offset })
   }
+  // The total first: a render that reads a series' counts and then its total finds the total at least their sum.
+  s.counts[TRANSITION_TOTAL]! += 1
   s.counts[stateIndex[from] * STATES + stateIndex[to]]! += 1
 }
 
@@ -478,7 +498,7 @@ export class Replica {
       const slab = this.slabs[e.slab]
       if (slab === undefined) throw new Error(`metric store update: series of ${e.backend} in slab ${e.slab}, which no update brought`)
       if (e.kind === "probe") this.series.probes.push(new ProbeSeries(e.backend, e.type, new Float64Array(slab, e.offset * 8, PROBE_SLOTS)))
-      else this.series.transitions.push({ backend: e.backend, counts: new Float64Array(slab, e.offset * 8, TRANSITION_SLOTS), name: undefined })
+      else this.series.transitions.push({ backend: e.backend, counts: new Float64Array(slab, e.offset * 8, TRANSITION_SERIES_SLOTS), name: undefined })
     }
   }
 
@@ -490,9 +510,9 @@ export class Replica {
    */
   private readonly blocks = new Blocks()
   private readonly kept = {
-    total: new Kept(this.blocks, CODES * 2),
+    total: new Kept(this.blocks, 1 + 2 * CODES * 2),
     duration: new Kept(this.blocks, BUCKETS + 1),
-    transitions: new Kept(this.blocks, TRANSITION_SLOTS)
+    transitions: new Kept(this.blocks, 1 + 2 * TRANSITION_SLOTS)
   }
 
   sources(): ReadonlyArray<Source> {
