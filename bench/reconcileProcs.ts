@@ -31,7 +31,7 @@ import type { LbOpInfo } from "../src/api/Api.js"
 import * as Client from "../src/api/Client.js"
 import { loadAverage } from "./internal/proc.js"
 import { startBackends } from "./reconcileBackends.js"
-import { breakdown, type Flip, report, syncReport } from "./reconcileStages.js"
+import { breakdown, type Flip, report, stdoutReport, syncReport } from "./reconcileStages.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const FRONTENDS = Number(process.env["RECONCILE_FRONTENDS"] ?? 1000)
@@ -78,11 +78,31 @@ interface Record_ {
   readonly a: Record<string, unknown>
 }
 
-/** maglevd's log, kept as records of the events the bench reads; `on` calls back per record. */
-const readLog = (child: ChildProcess, keep: (event: string) => boolean) => {
+/** `"name":"text"` or `"name":number` (or true/false) in a JSON line, without parsing the line. */
+const field = (line: string, name: string): string | number | boolean | undefined => {
+  const at = line.indexOf(`"${name}":`)
+  if (at < 0) return undefined
+  const v = at + name.length + 3
+  if (line.charCodeAt(v) === 34) return line.slice(v + 1, line.indexOf('"', v + 1))
+  let end = v
+  while (end < line.length && line.charCodeAt(end) !== 44 && line.charCodeAt(end) !== 125) end++
+  const raw = line.slice(v, end)
+  return raw === "true" ? true : raw === "false" ? false : Number(raw)
+}
+
+/**
+ * maglevd's log, kept as records of the events the bench reads; `on` calls back per record.
+ * Cheap, for it runs beside the processes it measures (a full sync logs 32,000 lines in a second
+ * or two, on the same two cores): the event by index, and the lines of `brief` events (the
+ * mutations: only counted, or matched by backend and weight) read field by field, not parsed
+ * whole. The time is still the line's own (maglevd's clock).
+ */
+const readLog = (child: ChildProcess, keep: (event: string) => boolean, brief: (event: string) => boolean = () => false) => {
   const records: Array<Record_> = []
-  const listeners = new Set<(r: Record_) => void>()
+  const listeners = new Set<(r: Record_, k: number) => void>()
   let buffer = ""
+  /** Records of `brief` events read so far. */
+  let briefs = 0
   child.stdout!.setEncoding("utf8")
   child.stdout!.on("data", (d: string) => {
     buffer += d
@@ -91,20 +111,58 @@ const readLog = (child: ChildProcess, keep: (event: string) => boolean) => {
     while ((nl = buffer.indexOf("\n", start)) >= 0) {
       const line = buffer.slice(start, nl)
       start = nl + 1
-      const m = /"event":"([a-z0-9-]+)"/.exec(line)
-      if (m === null || !keep(m[1]!)) continue
-      try {
-        const j = JSON.parse(line) as { timestamp: string; annotations: Record<string, unknown> }
-        const r = { t: Date.parse(j.timestamp), event: m[1]!, a: j.annotations }
-        records.push(r)
-        for (const l of listeners) l(r)
-      } catch {
-        // not a log line
+      const e = line.indexOf('"event":"')
+      if (e < 0) continue
+      const event = line.slice(e + 9, line.indexOf('"', e + 9))
+      if (!keep(event)) continue
+      let r: Record_
+      if (brief(event) && line.startsWith('{"timestamp":"')) {
+        const backend = field(line, "backend")
+        const weight = field(line, "weight")
+        r = { t: Date.parse(line.slice(14, line.indexOf('"', 14))), event, a: { backend, weight } }
+        briefs++
+      } else {
+        try {
+          const j = JSON.parse(line) as { timestamp: string; annotations: Record<string, unknown> }
+          r = { t: Date.parse(j.timestamp), event, a: j.annotations }
+        } catch {
+          continue // not a log line
+        }
       }
+      records.push(r)
+      for (const l of listeners) l(r, records.length - 1)
     }
     buffer = buffer.slice(start)
   })
-  return { records, on: (l: (r: Record_) => void) => (listeners.add(l), () => listeners.delete(l)) }
+  /**
+   * The first record from index `from` on (those read, then those to come) for which `test` gives a
+   * value: called once per record as it is read, no polling (a poll scanned thousands of a sync's
+   * records every few milliseconds).
+   */
+  const when = <A>(what: string, from: number, test: (r: Record_, k: number) => A | undefined, timeoutMs: number): Promise<A> =>
+    new Promise<A>((resolve, reject) => {
+      for (let k = from; k < records.length; k++) {
+        const v = test(records[k]!, k)
+        if (v !== undefined) return resolve(v)
+      }
+      const done = () => {
+        listeners.delete(listener)
+        clearTimeout(timer)
+      }
+      const listener = (r: Record_, k: number) => {
+        const v = test(r, k)
+        if (v !== undefined) {
+          done()
+          resolve(v)
+        }
+      }
+      const timer = setTimeout(() => {
+        done()
+        reject(new Error(`${what}: not within ${timeoutMs} ms`))
+      }, timeoutMs)
+      listeners.add(listener)
+    })
+  return { records, when, briefs: () => briefs }
 }
 
 const until = async <A>(what: string, f: () => A | undefined | Promise<A | undefined>, timeoutMs: number, everyMs = 20): Promise<A> => {
@@ -195,7 +253,7 @@ export const runProcs = async (): Promise<ProcFigures> => {
     })
     children.push(sim)
     const simLog = readLog(sim, (e) => e === "vppsim-ready")
-    await until("vppsim-ready", () => (simLog.records.length > 0 ? true : undefined), 60_000)
+    await simLog.when("vppsim-ready", 0, () => true, 60_000)
     const configFile = path.join(dir, "maglev.yaml")
     fs.writeFileSync(configFile, configText(port, 100))
     // RECONCILE_MAGLEVD_FLAGS: node flags for maglevd (heap experiments), space-separated.
@@ -220,8 +278,12 @@ export const runProcs = async (): Promise<ProcFigures> => {
     // RECONCILE_KEEP_LOG=file keeps maglevd's whole log there (to read what happened).
     const keepLog = process.env["RECONCILE_KEEP_LOG"]
     if (keepLog !== undefined && keepLog !== "") maglevd.stdout!.pipe(fs.createWriteStream(keepLog))
-    const log = readLog(maglevd, (e) => MUTATIONS.has(e) || e === "backend-transition" || e === "rpc-listen" || e === "vpp-lbsync-done" || e === "vpp-lbsync-failed")
-    const listening = await until("rpc-listen", () => log.records.find((r) => r.event === "rpc-listen"), 60_000)
+    const log = readLog(
+      maglevd,
+      (e) => MUTATIONS.has(e) || e === "backend-transition" || e === "rpc-listen" || e === "vpp-lbsync-done" || e === "vpp-lbsync-failed",
+      (e) => MUTATIONS.has(e)
+    )
+    const listening = await log.when("rpc-listen", 0, (r) => (r.event === "rpc-listen" ? r : undefined), 60_000)
     const url = String(listening.a["url"])
     const withClient = <A, E>(f: (api: Client.MaglevClientShape) => Effect.Effect<A, E>) =>
       Effect.runPromise(Effect.scoped(Effect.flatMap(Client.make({ url }), f)))
@@ -245,16 +307,19 @@ export const runProcs = async (): Promise<ProcFigures> => {
     const expected = FRONTENDS * (BACKENDS + 1)
 
     // 1. First programming: from the warm-up's end (every backend up), 33,000 mutations.
-    const ups = () => new Set(log.records.filter((r) => r.event === "backend-transition" && r.a["to"] === "up").map((r) => r.a["backend"])).size
-    await until("every backend up", () => (ups() === BACKENDS ? true : undefined), 300_000, 100)
+    const upOnce = new Set<unknown>()
+    await log.when("every backend up", 0, (r) => {
+      if (r.event === "backend-transition" && r.a["to"] === "up") upOnce.add(r.a["backend"])
+      return upOnce.size === BACKENDS ? true : undefined
+    }, 300_000)
     // Everything up: a transition after this point that is not a flip is the load's doing (the first programming's included).
     const initialTransitions = log.records.filter((r) => r.event === "backend-transition").length
-    await until("the first programming", () => (mutations().length >= expected ? true : undefined), 300_000, 100)
+    await log.when("the first programming", 0, () => (log.briefs() >= expected ? true : undefined), 300_000)
     // Settled: no mutation for a second (a backend that came up late changes weights after the first sync).
     const settle = () => {
       let settled = -1
       return until("the mutations settled", async () => {
-        const n = mutations().length
+        const n = log.briefs()
         if (n === settled) return true
         settled = n
         await new Promise((r) => setTimeout(r, 1000))
@@ -296,8 +361,8 @@ export const runProcs = async (): Promise<ProcFigures> => {
       const from = checked
       if (ops.length !== 0) {
         // Its own vpp-lbsync-done read (logged when it made mutations): every line logged before it (a transition) is read too.
-        await until("the sync's vpp-lbsync-done", () =>
-          log.records.slice(from).some((r) => r.event === "vpp-lbsync-done" && String(r.a["reason"]).includes("operator")) ? true : undefined, 60_000, 5)
+        await log.when("the sync's vpp-lbsync-done", from, (r) =>
+          r.event === "vpp-lbsync-done" && String(r.a["reason"]).includes("operator") ? true : undefined, 60_000)
         // What it planned and the transitions meanwhile: a backend's flap (counted below) is not the sync's error.
         const seen = log.records.slice(from).filter((r) => r.event === "backend-transition")
           .map((r) => `${String(r.a["backend"])} ${String(r.a["from"])} -> ${String(r.a["to"])} (${String(r.a["detail"])})`)
@@ -333,17 +398,13 @@ export const runProcs = async (): Promise<ProcFigures> => {
       if (down) await backends[i]!.stop()
       else await backends[i]!.start(port)
       const to = down ? "down" : "up"
-      const verdict = await until(`${backend} ${to}`, () => {
-        for (let k = from; k < log.records.length; k++) {
-          const r = log.records[k]!
-          if (r.event === "backend-transition" && r.a["backend"] === backend && r.a["to"] === to) return { r, k }
-        }
-        return undefined
-      }, 60_000, 5)
-      const weights = await until(`${backend}: its ${FRONTENDS} weights`, () => {
-        const ws = log.records.slice(verdict.k).filter((r) => r.event === "vpp-lbsync-as-weight" && r.a["backend"] === backend && (r.a["weight"] === 0) === down)
+      const verdict = await log.when(`${backend} ${to}`, from, (r, k) =>
+        r.event === "backend-transition" && r.a["backend"] === backend && r.a["to"] === to ? { r, k } : undefined, 60_000)
+      const ws: Array<Record_> = []
+      const weights = await log.when(`${backend}: its ${FRONTENDS} weights`, verdict.k, (r) => {
+        if (r.event === "vpp-lbsync-as-weight" && r.a["backend"] === backend && (r.a["weight"] === 0) === down) ws.push(r)
         return ws.length >= FRONTENDS ? ws : undefined
-      }, 120_000, 10)
+      }, 120_000)
       reactions.push({ kind, backend, to, logVerdict: verdict.r.t, logFirst: weights[0]!.t })
       return { first: weights[0]!.t - verdict.r.t, last: weights[weights.length - 1]!.t - verdict.r.t }
     }
@@ -364,14 +425,15 @@ export const runProcs = async (): Promise<ProcFigures> => {
       const weight = e % 2 === 0 ? 90 : 100
       fs.writeFileSync(configFile, configText(port, weight))
       const from = log.records.length
-      const flowing = () => log.records.slice(from).filter((r) => r.event === "vpp-lbsync-as-weight" && r.a["weight"] === weight).length
+      let flowing = 0
       const reload = withClient((api) => api.ReloadConfig())
-      await until("the full sync's requests flowing", () => (flowing() >= 2_000 ? true : undefined), 120_000, 1)
+      await log.when("the full sync's requests flowing", from, (r) =>
+        r.event === "vpp-lbsync-as-weight" && r.a["weight"] === weight && ++flowing >= 2_000 ? true : undefined, 120_000)
       const i = flipped[e % FLIPPED]!
       during.push(await flip(i, true, "down during a full sync"))
       await reload
-      const done = await until("the full sync done", () =>
-        log.records.slice(from).find((r) => r.event === "vpp-lbsync-done" && r.a["scope"] === "full" && r.a["reason"] !== "operator"), 120_000, 20)
+      const done = await log.when("the full sync done", from, (r) =>
+        r.event === "vpp-lbsync-done" && r.a["scope"] === "full" && r.a["reason"] !== "operator" ? r : undefined, 120_000)
       const syncOps = log.records.slice(from).filter((r) => MUTATIONS.has(r.event))
       fullSyncMs.push(done.t - syncOps[0]!.t)
       await flip(i, false, "up after a full sync")
@@ -426,7 +488,7 @@ export const runProcs = async (): Promise<ProcFigures> => {
         fs.mkdirSync(keepTrace, { recursive: true })
         for (const name of ["maglevd", "vppsim"]) if (fs.existsSync(traceOut(name))) fs.copyFileSync(traceOut(name), path.join(keepTrace, `${name}.trace`))
       }
-      stages.text = [syncReport(read("maglevd"), read("vppsim")), report(breakdown(reactions, read("maglevd"), read("vppsim")))].filter((t) => t !== "").join("\n")
+      stages.text = [syncReport(read("maglevd"), read("vppsim")), report(breakdown(reactions, read("maglevd"), read("vppsim"))), stdoutReport(read("maglevd"))].filter((t) => t !== "").join("\n")
       // An early stop (RECONCILE_STOP) returns no figures: the stages are printed here.
       if (process.env["RECONCILE_STOP"] !== undefined && process.env["RECONCILE_STOP"] !== "") console.log(stages.text)
     }

@@ -61,25 +61,82 @@ interface Breakdown {
   readonly at: Partial<Record<Stage, number>>
   readonly gcMaglevd: ReadonlyArray<string>
   readonly gcVppsim: ReadonlyArray<string>
+  /** maglevd's writes to stdout inside the reaction (a pipe's writes block until the reader drains it): count, ms in them, the longest. */
+  readonly stdout: { readonly n: number; readonly ms: number; readonly longest: string }
+  /**
+   * What each process's main thread did with the time (bench/reconcileTrace.ts's schedstat samples):
+   * maglevd from the verdict to the request written, from written to the answer read, from read to
+   * logged: ms it ran, ms it waited for a core (runnable), the rest asleep in the event loop's poll;
+   * vppsim's run-queue wait up to its read of the request (since its previous sample).
+   */
+  readonly sched: string
+  /** maglevd's run-queue wait between the request written and the answer read (ms). */
+  readonly answerWait: number | undefined
   /** `show lb vips verbose` listings near the reaction: vppsim formatting one, maglevd reading one. */
   readonly listings: ReadonlyArray<string>
 }
 
-/** The first point of `stage` at or after `from` (and matching `detail` when given). */
-const firstAfter = (points: ReadonlyArray<Point>, stage: string, from: number, detail?: string): Point | undefined => {
+/** The index of the first point at or after `t` (points sorted by time). */
+const indexAt = (points: ReadonlyArray<Point>, t: number): number => {
   let lo = 0
   let hi = points.length
   while (lo < hi) {
     const mid = (lo + hi) >> 1
-    if (points[mid]!.t < from) lo = mid + 1
+    if (points[mid]!.t < t) lo = mid + 1
     else hi = mid
   }
-  for (let i = lo; i < points.length; i++) {
+  return lo
+}
+
+/** The first point of `stage` at or after `from` (and matching `detail` when given). */
+const firstAfter = (points: ReadonlyArray<Point>, stage: string, from: number, detail?: string): Point | undefined => {
+  for (let i = indexAt(points, from); i < points.length; i++) {
     const p = points[i]!
     if (p.stage === stage && (detail === undefined || p.detail === detail)) return p
   }
   return undefined
 }
+
+const stdoutIn = (points: ReadonlyArray<Point>, from: number, to: number) => {
+  let n = 0
+  let ms = 0
+  let longest: Point | undefined
+  for (const p of points) {
+    if (p.stage !== "stdout" || p.t >= to) continue
+    const d = Number(p.detail.split(" ")[0])
+    if (p.t + d <= from) continue
+    n++
+    ms += d
+    if (longest === undefined || d > Number(longest.detail.split(" ")[0])) longest = p
+  }
+  const [d, bytes] = longest === undefined ? [] : longest.detail.split(" ")
+  return { n, ms, longest: longest === undefined ? "" : `${Number(d).toFixed(2)} ms (${bytes} chars) at +${(longest.t - from).toFixed(2)}` }
+}
+
+/** The sample (CPU, run-queue wait ms) taken at the point of `stage` at time `t`, or the last one before `t` (`before`). */
+const schedAt = (points: ReadonlyArray<Point>, t: number | undefined, stage: string, before = false): { t: number; run: number; wait: number } | undefined => {
+  if (t === undefined) return undefined
+  const lo = indexAt(points, t)
+  const of = (p: Point) => {
+    const [run, wait] = p.detail.split(" ")
+    return { t: p.t, run: Number(run), wait: Number(wait) }
+  }
+  if (before) {
+    for (let i = lo - 1; i >= 0; i--) if (points[i]!.stage === "sched") return of(points[i]!)
+    return undefined
+  }
+  for (let i = lo; i < points.length && points[i]!.t === t; i++) {
+    const p = points[i]!
+    if (p.stage === "sched" && p.detail.endsWith(` ${stage}`)) return of(p)
+  }
+  return undefined
+}
+
+type Sched = { t: number; run: number; wait: number }
+const between = (a: Sched | undefined, b: Sched | undefined) =>
+  a === undefined || b === undefined
+    ? "-"
+    : `ran ${f2(b.run - a.run)}, waited ${f2(b.wait - a.wait)}, slept ${f2(b.t - a.t - (b.run - a.run) - (b.wait - a.wait))}`
 
 const gcsIn = (points: ReadonlyArray<Point>, from: number, to: number): Array<string> =>
   points.filter((p) => p.stage === "gc" && p.t < to && p.t + Number(p.detail.split(" ")[0]) > from)
@@ -120,15 +177,24 @@ export const breakdown = (flips: ReadonlyArray<Flip>, maglevdTrace: string | und
     const written = mark("written", firstAfter(m, "written", queued)) ?? queued
     const simRead = mark("sim-read", firstAfter(s, "read", written)) ?? written
     const simWritten = mark("sim-written", firstAfter(s, "written", simRead)) ?? simRead
-    mark("read", firstAfter(m, "read", simWritten))
+    const read = mark("read", firstAfter(m, "read", simWritten))
     const answered = mark("answered", firstAfter(m, "lb-answered", queued)) ?? queued
     const logged = mark("logged", firstAfter(m, "lb-logged", answered)) ?? answered
     // A listing (the 5 s counter scrape, a sync's read) up to 100 ms before: VPP answers nothing else meanwhile.
+    const sv = schedAt(m, v, "verdict")
+    const sw = schedAt(m, written, "written")
+    const sr = schedAt(m, read, "read")
+    const sl = schedAt(m, logged, "lb-logged")
+    const simR = schedAt(s, simRead, "read")
+    const simBefore = schedAt(s, simRead, "read", true)
+    const sched = `maglevd verdict->written ${between(sv, sw)}; written->read ${between(sw, sr)}; read->logged ${between(sr, sl)}; ` +
+      `vppsim waited ${simR === undefined || simBefore === undefined ? "-" : `${f2(simR.wait - simBefore.wait)} since its sample at ${f2(simBefore.t - v)}`} before its read`
+    const answerWait = sw === undefined || sr === undefined ? undefined : sr.wait - sw.wait
     const listings = [
       ...s.filter((p) => p.stage === "cli" && p.t > v - 100 && p.t < logged).map((p) => `vppsim lists at ${f2(p.t - v)}`),
       ...m.filter((p) => p.stage === "cli-read" && p.t > v - 100 && p.t < logged).map((p) => `maglevd reads one at ${f2(p.t - v)}`)
     ]
-    out.push({ flip, verdict: v, at, gcMaglevd: gcsIn(m, v, logged), gcVppsim: gcsIn(s, written, logged), listings })
+    out.push({ flip, verdict: v, at, gcMaglevd: gcsIn(m, v, logged), gcVppsim: gcsIn(s, written, logged), stdout: stdoutIn(m, v, logged), sched, answerWait, listings })
   }
   return out
 }
@@ -158,12 +224,18 @@ export const report = (rows: ReadonlyArray<Breakdown>): string => {
     const withGc = rs.filter((r) => r.gcMaglevd.length + r.gcVppsim.length > 0).length
     const withListing = rs.filter((r) => r.listings.length > 0).length
     lines.push(`      (with a GC inside: ${withGc}; with a show lb vips listing near: ${withListing})`)
+    const waits = rs.map((r) => r.answerWait).filter((x): x is number => x !== undefined)
+    if (waits.length > 0) lines.push(`      (maglevd waiting for a core between written and read, ms: p50 ${f2(pct(waits, 0.5))}, p99 ${f2(pct(waits, 0.99))}, max ${f2(Math.max(...waits))})`)
+    const writes = rs.map((r) => r.stdout.ms)
+    lines.push(`      (maglevd in stdout writes inside: ${rs.filter((r) => r.stdout.n > 0).length} reactions; ms p50 ${f2(pct(writes, 0.5))}, p99 ${f2(pct(writes, 0.99))}, max ${f2(Math.max(...writes))})`)
     const slow = [...rs].sort((a, b) => (b.at.logged ?? 0) - (a.at.logged ?? 0)).slice(0, 3)
     for (const r of slow) {
       const steps = STAGES.map((st) => `${st} ${f2(r.at[st])}`).join(", ")
       const gc = [...r.gcMaglevd.map((g) => `maglevd ${g}`), ...r.gcVppsim.map((g) => `vppsim ${g}`)]
       const listed = r.listings.length === 0 ? "" : `; ${r.listings.join("; ")}`
-      lines.push(`      slowest: ${r.flip.backend} ${r.flip.to}: ${steps}; GC: ${gc.length === 0 ? "none" : gc.join("; ")}${listed}`)
+      const out = r.stdout.n === 0 ? "" : `; stdout: ${r.stdout.n} writes, ${f2(r.stdout.ms)} ms, longest ${r.stdout.longest}`
+      lines.push(`      slowest: ${r.flip.backend} ${r.flip.to}: ${steps}; GC: ${gc.length === 0 ? "none" : gc.join("; ")}${listed}${out}`)
+      lines.push(`        threads: ${r.sched}`)
     }
   }
   return lines.join("\n")
@@ -224,4 +296,14 @@ export const syncReport = (maglevdTrace: string | undefined, vppsimTrace: string
     lines.push(`      ${stage.padEnd(14)} ${f2(pct(xs, 0.5)).padStart(7)} ${f2(Math.max(...xs)).padStart(7)}`)
   }
   return lines.join("\n")
+}
+
+/** maglevd's writes to stdout over the whole run: how long its event loop was held in them. */
+export const stdoutReport = (maglevdTrace: string | undefined): string => {
+  const ds = parse(maglevdTrace).filter((p) => p.stage === "stdout").map((p) => Number(p.detail.split(" ")[0]))
+  if (ds.length === 0) return ""
+  const sum = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0)
+  const slow = ds.filter((d) => d >= 1)
+  return `  maglevd's stdout writes: ${ds.length}, ${f2(sum(ds))} ms in all; p50 ${f2(pct(ds, 0.5))}, p99 ${f2(pct(ds, 0.99))}, max ${f2(Math.max(...ds))} ms; ` +
+    `${slow.length} of 1 ms or more (${f2(sum(slow))} ms)`
 }
