@@ -59,4 +59,17 @@ describe("reconcile bench backends", () => {
     // The same address again: EADDRINUSE, named.
     await expect(backends[0]!.start(port)).rejects.toThrow(`127.0.1.1:${port}: listen EADDRINUSE`)
   })
+
+  it("knows how late its own loop was: a process stopped for 300 ms says so", async () => {
+    const thread = backends[0]!.thread
+    const before = (await thread.late())!
+    // Stopped (as a starved process is) while this one blocks for 300 ms of real time: the clock is the point.
+    process.kill(thread.pid!, "SIGSTOP")
+    spawnSync("sleep", ["0.3"])
+    process.kill(thread.pid!, "SIGCONT")
+    const after = (await thread.late())!
+    expect(after.over).toBeGreaterThan(before.over)
+    expect(after.longest).toBeGreaterThanOrEqual(250)
+    expect(Math.abs(after.at - Date.now())).toBeLessThan(60_000)
+  })
 })
