@@ -198,8 +198,12 @@ describe("the scrape worker's streamed body", () => {
       expect((await s.until("the third render done", (x) => x.completed === 3)).stale).toBe(2)
       // Answered, late (after two renders): the next render takes that answer at once, and asks for the next.
       s.answerParts()
-      parse(await get(s.url).body)
+      const fourth = parse(await get(s.url).body)
       expect(s.requests()).toBe(3)
+      // The last completed render's figures: its CPU time (this thread's, while it ran) within its wall time.
+      const value = (name: string) => fourth.get(name)!.samples[0]!.value
+      expect(value("maglev_metrics_render_cpu_seconds")).toBeGreaterThan(0)
+      expect(value("maglev_metrics_render_cpu_seconds")).toBeLessThanOrEqual(value("maglev_metrics_render_seconds") + 0.001)
       expect((await s.until("the fourth render done", (x) => x.completed === 4)).stale).toBe(3)
     } finally {
       s.release()

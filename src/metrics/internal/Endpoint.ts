@@ -4,6 +4,7 @@
  * scrape worker (ScrapeWorker.ts, which keeps its counts itself and writes
  * them with `sources`). No Effect here: the worker loads this module.
  */
+import { readFileSync } from "node:fs"
 import { fromFamily, type Source } from "../Exposition.js"
 import type { EndpointStats } from "./ScrapeWire.js"
 
@@ -17,6 +18,9 @@ export const SECONDS = "maglev_metrics_render_seconds"
 export const SECONDS_HELP = "Wall-clock time of the last completed render of /metrics, in seconds, slices and the waits between them included."
 export const LONGEST_SLICE = "maglev_metrics_render_longest_slice_seconds"
 export const LONGEST_SLICE_HELP = "Longest stretch the last completed /metrics render held the event loop between two yields, in seconds."
+export const CPU = "maglev_metrics_render_cpu_seconds"
+export const CPU_HELP =
+  "CPU time of the scrape worker's thread during the last completed /metrics render, in seconds, user and kernel (its writes to the sockets included); Linux only."
 export const BYTES = "maglev_metrics_render_bytes"
 export const BYTES_HELP = "Size of the last completed /metrics body, in bytes."
 export const PART_AGE = "maglev_metrics_part_age_seconds"
@@ -26,12 +30,26 @@ export const STALE = "maglev_metrics_stale_renders_total"
 export const STALE_HELP = "Renders of /metrics that used the main thread's last part because it did not answer in time (a blocked or busy event loop)."
 
 /** Every name the worker writes itself (the main thread's part leaves them out). */
-export const NAMES: ReadonlyArray<string> = [RENDERS, SHARED, WAITING, SECONDS, LONGEST_SLICE, BYTES, PART_AGE, STALE]
+export const NAMES: ReadonlyArray<string> = [RENDERS, SHARED, WAITING, SECONDS, CPU, LONGEST_SLICE, BYTES, PART_AGE, STALE]
 
 export interface LastRender {
   readonly seconds: number
   readonly longestSliceSeconds: number
   readonly bytes: number
+  /** The thread's CPU time during the render (NaN where unknown). */
+  readonly cpuSeconds: number
+}
+
+/**
+ * The calling thread's CPU time so far, ns (user and kernel: the first field
+ * of /proc/thread-self/schedstat); NaN where there is none (not Linux).
+ */
+export const threadCpuNs = (): number => {
+  try {
+    return Number(readFileSync("/proc/thread-self/schedstat", "latin1").split(" ", 1)[0])
+  } catch {
+    return NaN
+  }
 }
 
 const gauge = (name: string, help: string, value: number): Source => fromFamily({ name, help, type: "gauge", samples: [{ labels: [], value }] })
@@ -51,6 +69,7 @@ export const sources = (stats: EndpointStats, last: LastRender | undefined, part
   gauge(PART_AGE, PART_AGE_HELP, partAgeSeconds),
   ...(last === undefined ? [] : [
     gauge(SECONDS, SECONDS_HELP, last.seconds),
+    ...(Number.isNaN(last.cpuSeconds) ? [] : [gauge(CPU, CPU_HELP, last.cpuSeconds)]),
     gauge(LONGEST_SLICE, LONGEST_SLICE_HELP, last.longestSliceSeconds),
     gauge(BYTES, BYTES_HELP, last.bytes)
   ])

@@ -265,6 +265,7 @@ export const serve = (
 
   const run = async (f: Flight) => {
     const start = performance.now()
+    const cpu = Endpoint.threadCpuNs()
     const slices = new Slices(settings.sliceMs, () => f.abandoned, hooks.turn)
     // Asked first: the main thread reads its part while this thread writes the store's families ahead.
     const partPromise = partFor(f)
@@ -285,7 +286,12 @@ export const serve = (
       if (flight === f) flight = undefined
       size = Math.ceil(body.length * 1.1)
       stats.completed++
-      last = { seconds: (performance.now() - start) / 1000, longestSliceSeconds: slices.longest / 1000, bytes: f.length }
+      last = {
+        seconds: (performance.now() - start) / 1000,
+        longestSliceSeconds: slices.longest / 1000,
+        bytes: f.length,
+        cpuSeconds: (Endpoint.threadCpuNs() - cpu) / 1e9
+      }
       // The writer's own buffer (never a slice of a pool), whole: the next render writes into it once nobody reads it.
       spare = Buffer.from(body.result().buffer as ArrayBuffer)
       for (const res of f.waiters) {
