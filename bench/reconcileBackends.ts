@@ -47,12 +47,14 @@ const { performance } = require("node:perf_hooks")
 const lagFile = process.env.RECONCILE_BACKENDS_LAG
 const lags = []
 const late = { over: 0, longest: 0, at: 0 }
+/** The late ticks (lag over LATE_MS): [lag ms, epoch ms when it ended], the first 1,000. */
+const spans = []
 let last = performance.now()
 setInterval(() => {
   const t = performance.now()
   const lag = t - last - 10
   last = t
-  if (lag > ${LATE_MS}) late.over++
+  if (lag > ${LATE_MS} && late.over++ < 1000) spans.push([lag, performance.timeOrigin + t])
   if (lag > late.longest) Object.assign(late, { longest: lag, at: performance.timeOrigin + t })
   if (lagFile && lag > 2) lags.push((performance.timeOrigin + t).toFixed(3) + " backends-lag " + lag.toFixed(3))
 }, 10).unref()
@@ -62,7 +64,7 @@ if (lagFile) {
 }
 parentPort.on("message", ({ id, op, address, port }) => {
   const reply = (m) => parentPort.postMessage({ id, ...m })
-  if (op === "lag") return reply({ late: { ...late } })
+  if (op === "lag") return reply({ late: { ...late, spans: [...spans].sort((a, b) => b[0] - a[0]).slice(0, 5) } })
   if (op === "start") {
     const server = net.createServer((s) => {
       s.once("data", () => s.end(RESPONSE))
@@ -89,6 +91,8 @@ export interface BackendsLate {
   readonly over: number
   readonly longest: number
   readonly at: number
+  /** The five longest: [lag ms, epoch ms when it ended]. */
+  readonly spans: ReadonlyArray<readonly [number, number]>
 }
 
 interface Answer {
@@ -162,10 +166,11 @@ export class BackendProcess {
     if (c.exitCode !== null || c.signalCode !== null) return
     const late = await this.late()
     if (late !== undefined && late.over > 0) {
+      const when = (lag: number, end: number) => `${lag.toFixed(0)} ms from ${new Date(end - lag).toISOString().slice(11)} to ${new Date(end).toISOString().slice(11)}`
       console.log(
-        `  the backends' own process was late by over ${LATE_MS} ms ${late.over} times, the longest ${late.longest.toFixed(0)} ms at ${
-          new Date(late.at).toISOString()
-        }: a check that timed out then may be the backends' lateness (they share the machine), not maglevd's`
+        `  the backends' own process was late by over ${LATE_MS} ms ${late.over} times (the longest: ${
+          late.spans.map(([lag, end]) => when(lag, end)).join(", ")
+        }): a check that timed out then may be the backends' lateness (they share the machine), not maglevd's`
       )
     }
     return new Promise((resolve) => {
