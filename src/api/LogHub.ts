@@ -17,7 +17,7 @@
  */
 import { Cause, Context, Effect, HashMap, Layer, Logger, LogLevel, PubSub, type Scope, Stream } from "effect"
 import { LogDemand } from "../internal/LogDemand.js"
-import { jsonValue, messageText } from "../internal/Log.js"
+import { jsonValue, messageText, Wants } from "../internal/Log.js"
 
 export interface LogRecord {
   /** Unix milliseconds. */
@@ -60,7 +60,7 @@ export const make = (options: LogHubOptions = {}): Effect.Effect<LogHubShape, ne
     const minimums: Array<LogLevel.LogLevel> = []
     let lowest: number = LogLevel.None.ordinal
 
-    const logger = Logger.make<unknown, void>(({ annotations, cause, date, logLevel, message }) => {
+    const log = Logger.make<unknown, void>(({ annotations, cause, date, logLevel, message }) => {
       if (logLevel.ordinal < lowest) return
       const fields: Record<string, unknown> = {}
       for (const [k, v] of HashMap.toEntries(annotations)) fields[k] = jsonValue(v)
@@ -72,6 +72,9 @@ export const make = (options: LogHubOptions = {}): Effect.Effect<LogHubShape, ne
         cause: Cause.isEmpty(cause) ? undefined : Cause.pretty(cause)
       })
     })
+
+    // A record no watcher wants is not made for it (OpLog's mutation lines: Log.Wants).
+    const logger = Object.assign(log, { [Wants]: (level: LogLevel.LogLevel) => level.ordinal >= lowest })
 
     const recompute = () => {
       lowest = minimums.reduce((m, l) => Math.min(m, l.ordinal), LogLevel.None.ordinal)

@@ -108,27 +108,101 @@ const isoTime = (date: Date): string => {
   return lastIso
 }
 
-/** One record as both formats see it: the event made explicit, a message for every event. */
+/** A record's annotations, in key order (the scratch of `entry`: no array or tuple per record). */
+const keys: Array<string> = []
+const values: Array<unknown> = []
+const collect = (v: unknown, k: string) => {
+  keys.push(k)
+  values.push(v)
+}
+
+/**
+ * One record as both formats see it: the event made explicit, a message for every event.
+ * Made for every line (a sync's 33,000 mutation lines among them): the annotations are read
+ * once, in place, and sorted where they were read, with no object or array between.
+ */
 export const entry = (options: Logger.Logger.Options<unknown>): Entry => {
-  const fields: Record<string, unknown> = {}
-  for (const [k, v] of HashMap.toEntries(options.annotations)) fields[k] = jsonValue(v)
-  let message = messageText(options.message)
-  let event = typeof fields.event === "string" ? fields.event : undefined
+  keys.length = 0
+  values.length = 0
+  HashMap.forEach(options.annotations, collect)
+  const m = options.message
+  const message = Array.isArray(m) && m.length === 1 && typeof m[0] === "string" ? m[0] : messageText(m)
+  return entryOfScratch(options.logLevel, options.date, message, options.cause)
+}
+
+/** `entry` of a record whose annotations are `names[i]` = `fields[i]` (no name twice). */
+const entryOfFields = (
+  logLevel: LogLevel.LogLevel,
+  date: Date,
+  message: string,
+  names: ReadonlyArray<string>,
+  fields: ReadonlyArray<unknown>
+): Entry => {
+  keys.length = 0
+  values.length = 0
+  for (let i = 0; i < names.length; i++) collect(fields[i], names[i]!)
+  return entryOfScratch(logLevel, date, message, Cause.empty)
+}
+
+const entryOfScratch = (logLevel: LogLevel.LogLevel, date: Date, text: string, cause: Cause.Cause<unknown>): Entry => {
+  const n = keys.length
+  for (let i = 1; i < n; i++) {
+    const k = keys[i]!
+    const v = values[i]
+    let j = i - 1
+    for (; j >= 0 && keys[j]! > k; j--) {
+      keys[j + 1] = keys[j]!
+      values[j + 1] = values[j]
+    }
+    keys[j + 1] = k
+    values[j + 1] = v
+  }
+  let message = text
+  const at = keys.indexOf("event")
+  let event = at >= 0 && typeof values[at] === "string" ? values[at] as string : undefined
   if (event === undefined && KEBAB.test(message)) event = message
   // The event first, the other fields by name: lines of one event read alike.
   const annotations: Record<string, unknown> = event === undefined ? {} : { event }
-  for (const k of Object.keys(fields).sort()) if (k !== "event") annotations[k] = fields[k]
+  for (let i = 0; i < n; i++) if (keys[i] !== "event") annotations[keys[i]!] = jsonValue(values[i])
   if (event !== undefined && (message === event || message === "")) message = MESSAGES[event] ?? event.replace(/-/g, " ")
-  const label = options.logLevel.label
+  const label = logLevel.label
   return {
-    timestamp: isoTime(options.date),
+    timestamp: isoTime(date),
     level: LEVEL_NAMES[label] ?? label.toLowerCase(),
     event,
     message,
     annotations,
-    cause: Cause.isEmpty(options.cause) ? undefined : Cause.pretty(options.cause, { renderErrorCause: true })
+    cause: Cause.isEmpty(cause) ? undefined : Cause.pretty(cause, { renderErrorCause: true })
   }
 }
+
+/**
+ * A logger's way for records whose annotations are plain arrays (`OpLog`'s mutation lines, 33,000
+ * in a sync): an Effect logger takes them as a `HashMap`, whose making was most of such a line's
+ * cost and garbage (4 KB a line, a young-generation collection every 250 lines), so a logger that
+ * has this is handed the arrays instead. `message` is the message's text (an event name alone
+ * gets its sentence, as in `entry`).
+ */
+export const FieldsLogger = Symbol.for("vpp-maglev/Log/FieldsLogger")
+export type LogFields = (
+  logLevel: LogLevel.LogLevel,
+  date: Date,
+  message: string,
+  names: ReadonlyArray<string>,
+  fields: ReadonlyArray<unknown>
+) => void
+
+/**
+ * Whether a logger would use a record of that level at all (a logger without `FieldsLogger` that
+ * says no here is not handed one, so nothing is made for it): the API's log hub with no watcher.
+ */
+export const Wants = Symbol.for("vpp-maglev/Log/Wants")
+
+/** A logger's `FieldsLogger` and `Wants`, when it has them. */
+export const fieldsLoggerOf = (logger: Logger.Logger<unknown, unknown>): LogFields | undefined =>
+  (logger as { readonly [FieldsLogger]?: LogFields })[FieldsLogger]
+export const wantsOf = (logger: Logger.Logger<unknown, unknown>): ((level: LogLevel.LogLevel) => boolean) | undefined =>
+  (logger as { readonly [Wants]?: (level: LogLevel.LogLevel) => boolean })[Wants]
 
 export const jsonLine = (e: Entry): string =>
   JSON.stringify({
@@ -364,11 +438,16 @@ export const make = (options: {
 }): Logger.Logger<unknown, void> => {
   const write = options.write ?? writeStdoutLine
   const color = options.color ?? colorByDefault()
-  return Logger.make((o) => {
+  const line = (e: Entry) => write(options.format === "json" ? jsonLine(e) : textLine(e, color))
+  const logger = Logger.make<unknown, void>((o) => {
     if (!LogLevel.greaterThanEqual(o.logLevel, options.level)) return
-    const e = entry(o)
-    write(options.format === "json" ? jsonLine(e) : textLine(e, color))
+    line(entry(o))
   })
+  const fields: LogFields = (logLevel, date, message, names, values) => {
+    if (!LogLevel.greaterThanEqual(logLevel, options.level)) return
+    line(entryOfFields(logLevel, date, message, names, values))
+  }
+  return Object.assign(logger, { [FieldsLogger]: fields })
 }
 
 /** The stdout logger in place of Effect's default one. */

@@ -9,7 +9,8 @@
  * annotation maps: at 33,000 mutations a third of the sync fiber's time and
  * much of its garbage (issue 14).
  */
-import { Cause, Clock, Context, DefaultServices, Effect, FiberRef, HashMap, HashSet, Inspectable, LogLevel } from "effect"
+import { Cause, Clock, Context, DefaultServices, Effect, FiberRef, HashMap, Inspectable, LogLevel } from "effect"
+import { fieldsLoggerOf, wantsOf } from "../../internal/Log.js"
 import { type LbOp, opFields } from "../Diff.js"
 
 /** Logs `ops[from..to)` at info, one line each (`keyOf`: each op's `vipKeyString`) (nothing when info is below the fiber's minimum level). */
@@ -29,26 +30,56 @@ const NONE: OpLogger = () => {}
  */
 export const opLogger: Effect.Effect<OpLogger> = Effect.withFiberRuntime<OpLogger>((fiber) => {
   if (LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Info)) return Effect.succeed(NONE)
-  const loggers = fiber.getFiberRef(FiberRef.currentLoggers)
-  if (HashSet.size(loggers) === 0) return Effect.succeed(NONE)
+  const loggers = [...fiber.getFiberRef(FiberRef.currentLoggers)]
+  if (loggers.length === 0) return Effect.succeed(NONE)
   const base = fiber.getFiberRef(FiberRef.currentLogAnnotations)
   const spans = fiber.getFiberRef(FiberRef.currentLogSpan)
   const context = fiber.getFiberRefs()
   const clock = Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock)
   const fiberId = fiber.id()
+  // A line's annotations as arrays (the caller's, then the op's over them) for the loggers that take
+  // them (Log.FieldsLogger: the stdout logger); a HashMap only for a logger that wants the record and
+  // does not (a test's, the API's log hub while someone watches).
+  const baseNames: Array<string> = []
+  const baseFields: Array<unknown> = []
+  HashMap.forEach(base, (v, k) => {
+    baseNames.push(k)
+    baseFields.push(v)
+  })
+  const names: Array<string> = []
+  const fields: Array<unknown> = []
+  const setField = (k: string, v: unknown) => {
+    const at = baseNames.indexOf(k)
+    if (at >= 0) fields[at] = v
+    else {
+      names.push(k)
+      fields.push(v)
+    }
+  }
   return Effect.succeed((ops, from, to, keyOf) => {
     if (from >= to) return
     Inspectable.withRedactableContext(context, () => {
       for (let i = from; i < to; i++) {
         const op = ops[i]!
-        let event = ""
-        const annotations = HashMap.mutate(base, (m) => {
-          event = opFields(op, (k, v) => HashMap.set(m, k, v), keyOf(op))
-          HashMap.set(m, "event", event)
-        })
+        names.length = 0
+        fields.length = 0
+        for (let b = 0; b < baseNames.length; b++) {
+          names.push(baseNames[b]!)
+          fields.push(baseFields[b])
+        }
+        const event = opFields(op, setField, keyOf(op))
+        setField("event", event)
         const date = new Date(clock.unsafeCurrentTimeMillis())
+        let annotations: HashMap.HashMap<string, unknown> | undefined
         for (const logger of loggers) {
-          logger.log({ fiberId, logLevel: LogLevel.Info, message: [event], cause: Cause.empty, context, spans, annotations, date })
+          const direct = fieldsLoggerOf(logger)
+          if (direct !== undefined) direct(LogLevel.Info, date, event, names, fields)
+          else if (wantsOf(logger)?.(LogLevel.Info) !== false) {
+            annotations ??= HashMap.mutate(base, (m) => {
+              for (let f = 0; f < names.length; f++) HashMap.set(m, names[f]!, fields[f])
+            })
+            logger.log({ fiberId, logLevel: LogLevel.Info, message: [event], cause: Cause.empty, context, spans, annotations, date })
+          }
         }
       }
     })
