@@ -22,6 +22,7 @@ import { activePool, type FrontendState as HealthState, type StatusOf } from "..
 import * as LbSync from "../lb/LbSync.js"
 import * as Panic from "../lb/Panic.js"
 import { trace } from "../internal/Trace.js"
+import { whenIdle } from "../internal/Urgent.js"
 import { fromFamily, type Source } from "../metrics/Prometheus.js"
 import * as HealthChecker from "./HealthChecker.js"
 import type { HealthStatus } from "./HealthState.js"
@@ -286,13 +287,18 @@ export const makeTracker = (): Tracker => {
  * Resumes once the event loop has polled for I/O at least once: two
  * `setImmediate` turns (the check phase runs right after a poll phase, so
  * the second turn comes after the next loop's poll, whichever phase this
- * starts from). Not `Effect.yieldNow`, which stays in the Effect scheduler's
- * microtasks: the event loop reads no socket until they are all done.
+ * starts from), and then once no urgent exchange is outstanding
+ * (`Urgent.whenIdle`: the LB sync's reaction to the same transition until
+ * VPP's answer is read, 20 ms at most; after the poll alone, FrontendState
+ * still judged before the answer was read in a third to a half of the
+ * reactions at load 14-19, VPP not having answered by that poll). Not
+ * `Effect.yieldNow`, which stays in the Effect scheduler's microtasks: the
+ * event loop reads no socket until they are all done.
  */
 export const afterPoll: Effect.Effect<void> = Effect.async<void>((resume) => {
   let second: NodeJS.Immediate | undefined
   const first = setImmediate(() => {
-    second = setImmediate(() => resume(Effect.void))
+    second = setImmediate(() => whenIdle(() => resume(Effect.void)))
   })
   return Effect.sync(() => {
     clearImmediate(first)

@@ -19,6 +19,7 @@
 import { Cause, HashMap, Inspectable, Layer, Logger, LogLevel } from "effect"
 import * as fs from "node:fs"
 import { colorByDefault } from "./Color.js"
+import { whenIdle } from "./Urgent.js"
 
 export type Format = "json" | "text"
 export type Level = "debug" | "info" | "warn" | "error"
@@ -257,13 +258,16 @@ export const textLine = (e: Entry, color = false): string => {
  * progress: a reader that takes nothing for that long is not coming back).
  *
  * Lines are written together, once the event loop has polled for I/O after
- * the first of them was logged (two `setImmediate` turns), or at once when
+ * the first of them was logged (two `setImmediate` turns) and no urgent
+ * exchange is outstanding (`Urgent.whenIdle`: a health reaction's first
+ * request to VPP, until its answer is read; 20 ms at most), or at once when
  * `BATCH_CHARS` are pending: a burst of records (a sync's 33,000 mutation
- * lines) is a few large writes, and a line logged as an event is handled
- * (a health transition, whose LB sync reaction is written to VPP in the same
- * burst of fibers) is written after the loop has read what came back (VPP's
- * answer), not before: a write wakes the reader, which then competes for a
- * core with the processes the reaction waits for.
+ * lines) is a few large writes, and the lines of a health transition (whose
+ * LB sync reaction is written to VPP in the same burst of fibers) are
+ * written after VPP's answer is read, not before: a write wakes the reader,
+ * which then competes for a core with the processes the reaction waits for
+ * (after the poll alone, half of the reactions at load 14 still had a write
+ * before their answer was read: VPP had not answered by then).
  */
 export interface StdoutWriter {
   /** Queues one line (without its newline). */
@@ -384,10 +388,11 @@ export const makeStdoutWriter = (fd: number, options?: { readonly queueLimit?: n
     drainLater()
   }
 
-  const afterPoll = () => setImmediate(() => {
+  const write = () => {
     scheduled = false
     flush()
-  })
+  }
+  const afterPoll = () => setImmediate(() => whenIdle(write))
 
   return {
     line: (line) => {

@@ -26,6 +26,7 @@ import * as RunningConfig from "../config/RunningConfig.js"
 import * as HealthChecker from "../health/HealthChecker.js"
 import type { HealthStatus } from "../health/HealthState.js"
 import { trace, tracing } from "../internal/Trace.js"
+import { hold } from "../internal/Urgent.js"
 import * as Metrics from "../metrics/Metrics.js"
 import type { VppRequestError } from "../vpp/transport/Errors.js"
 import type { VppConnection } from "../vpp/transport/VppApi.js"
@@ -785,9 +786,13 @@ export const make = Effect.fn("LbSync.make")(function*() {
           (reactions.length > 0 && window.length - head <= WINDOW / 2)
         while (refill && (job = nextJob()) !== undefined && window.length - head < (job === main ? own : WINDOW)) {
           const op = job.ops[job.next++]!
-          const traced = job.reaction && job.next === 1 && tracing()
+          const first = job.reaction && job.next === 1
+          const traced = first && tracing()
           const slot: Slot = { op, job, exit: undefined, traced, logged: false }
           const urgent = job.reaction
+          // A reaction's first request until its answer is read: what can wait (log writes, the frontends'
+          // judging) waits for it (Urgent.whenIdle).
+          const release = first ? hold() : undefined
           const started = Requests.startWith(conn, op, (exit) => {
             slot.exit = exit
             slot.job.answered++
@@ -798,12 +803,14 @@ export const make = Effect.fn("LbSync.make")(function*() {
               slot.logged = true
               if (slot.traced) trace("lb-logged", 1)
             }
+            release?.()
             wake()
           })
           if (traced) trace("lb-queued")
           // `Effect.void` once on the wire with no debug record wanted (VppConnection.sendWith): nothing to run.
           const sent = started === Effect.void ? undefined : yield* Effect.either(started)
           if (sent?._tag === "Left") {
+            release?.()
             fail(job, op, sent.left.message)
             continue
           }
