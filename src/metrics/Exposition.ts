@@ -333,7 +333,7 @@ const BLOCK_CHUNK = 1024 * 1024
  * pieces and the digits per line. A block is a view of a chunk of 1 MiB (no
  * buffer per series). A block that no longer fits (a value with one more
  * digit, a line more) is made again and its old bytes are dead; once the
- * dead bytes outweigh the live ones, `stale()` says so and the owner drops
+ * dead bytes outweigh half the live ones, `stale()` says so and the owner drops
  * every block (made again by the next render, the long way) and `reset()`s.
  */
 export class Blocks {
@@ -364,9 +364,13 @@ export class Blocks {
     this.dead += block.length
   }
 
-  /** Dead bytes outweigh live ones (and a chunk's worth): time to drop every block and `reset`. */
+  /**
+   * Dead bytes outweigh half the live ones (and a chunk's worth): time to
+   * drop every block and `reset` (the chunks then hold at most 1.5 times the
+   * live blocks; a reset costs one render the long way).
+   */
   stale(): boolean {
-    return this.dead > BLOCK_CHUNK && this.dead > this.live
+    return this.dead > BLOCK_CHUNK && this.dead * 2 > this.live
   }
 
   /** Forgets every block (their owner dropped them): the next ones go into new chunks. */
