@@ -31,7 +31,7 @@
  */
 import { Effect, MetricKeyType, MetricState, Option } from "effect"
 import type { MetricKey, MetricPair } from "effect"
-import { bytes, collate, escapeLabelValue, exportedName, type Family, fromFamily, labelName, type Labels, type Sample, type Source, type Type, writeGroup, writeHeader, Writer } from "./Exposition.js"
+import { bytes, collate, escapeLabelValue, exportedName, type Family, fromFamily, type Groups, labelName, type Labels, type Sample, type Source, type Type, writeGroup, writeHeader, Writer } from "./Exposition.js"
 
 export * from "./Exposition.js"
 
@@ -70,17 +70,18 @@ export interface Chunked {
 }
 
 /**
- * The whole exposition, written in slices of `sliceMs` with the event loop
- * let run in between; interrupting it stops it at the next slice.
+ * Groups written one after the other into `w`, in slices of `sliceMs` with
+ * the event loop let run in between; interrupting it stops it at the next
+ * slice. `done(name, end)` is told of each group that wrote a line (an empty
+ * one is left out whole, header and all).
  */
-export const renderChunked = (
-  sources: Iterable<Source>,
-  options: ChunkedOptions = {}
-): Effect.Effect<Chunked> =>
+const writeInSlices = (
+  groups: ReadonlyArray<ReadonlyArray<Source>>,
+  w: Writer,
+  sliceMs: number,
+  done: (name: string, end: number) => void
+): Effect.Effect<{ readonly slices: number; readonly longestSliceMs: number }> =>
   Effect.suspend(() => {
-    const sliceMs = options.sliceMs ?? DEFAULT_SLICE_MS
-    const groups = collate(sources)
-    const w = new Writer(options.capacity, options.reuse)
     let slices = 1
     let longest = 0
     let sliceStart = performance.now()
@@ -95,7 +96,7 @@ export const renderChunked = (
     const at = { source: 0, unit: 0 }
     let mark = 0
     let body = 0
-    const step: Effect.Effect<Chunked> = Effect.suspend(() => {
+    const step: Effect.Effect<{ readonly slices: number; readonly longestSliceMs: number }> = Effect.suspend(() => {
       sliceStart = performance.now()
       deadline = sliceStart + sliceMs
       while (g < groups.length) {
@@ -107,15 +108,53 @@ export const renderChunked = (
         }
         if (!writeGroup(w, group, at, more)) return yieldNow()
         if (w.length === body) w.truncate(mark)
+        else done(group[0]!.name, w.length)
         g++
         at.source = 0
         at.unit = 0
         if (g < groups.length && !more()) return yieldNow()
       }
       longest = Math.max(longest, performance.now() - sliceStart)
-      return Effect.succeed({ body: w.result(), slices, longestSliceMs: longest })
+      return Effect.succeed({ slices, longestSliceMs: longest })
     })
     return step
+  })
+
+/**
+ * The whole exposition, written in slices of `sliceMs` with the event loop
+ * let run in between; interrupting it stops it at the next slice.
+ */
+export const renderChunked = (
+  sources: Iterable<Source>,
+  options: ChunkedOptions = {}
+): Effect.Effect<Chunked> =>
+  Effect.suspend(() => {
+    const w = new Writer(options.capacity, options.reuse)
+    return Effect.map(
+      writeInSlices(collate(sources), w, options.sliceMs ?? DEFAULT_SLICE_MS, () => {}),
+      ({ longestSliceMs, slices }) => ({ body: w.result(), slices, longestSliceMs })
+    )
+  })
+
+/**
+ * `renderGroups` (the main thread's part for the scrape worker) in slices of
+ * `sliceMs`, the same bytes: at 10,000 backends and 1,000 frontends its
+ * ~0.4 MB took 2-3 ms warm and 25-30 ms the first time (cold code), at once.
+ */
+export const renderGroupsChunked = (
+  sources: Iterable<Source>,
+  except: ReadonlySet<string>,
+  options: ChunkedOptions = {}
+): Effect.Effect<Groups> =>
+  Effect.suspend(() => {
+    const w = new Writer(options.capacity, options.reuse)
+    const names: Array<string> = []
+    const ends: Array<number> = []
+    const groups = collate(sources).filter((group) => !except.has(group[0]!.name))
+    return Effect.map(writeInSlices(groups, w, options.sliceMs ?? DEFAULT_SLICE_MS, (name, end) => {
+      names.push(name)
+      ends.push(end)
+    }), () => ({ body: w.result(), names, ends }))
   })
 
 // --- Effect's metric registry --------------------------------------------------------

@@ -485,6 +485,22 @@ export const exportSince = (from: Mark): Update => ({
   entries: entries.slice(from.entries)
 })
 
+/** Series made since `from` and not yet exported. */
+export const pending = (from: Mark): number => entries.length - from.entries
+
+/**
+ * At most `limit` of the series made since `from` (and every new slab), and
+ * the mark after them: a replica told of 20,000 series in slices (a message
+ * of 20,000 entries took ~3-15 ms of this thread to clone), in order.
+ */
+export const exportNext = (from: Mark, limit: number): { readonly update: Update; readonly mark: Mark } => {
+  const end = Math.min(entries.length, from.entries + limit)
+  return {
+    update: { firstSlab: from.slabs, slabs: slabs.slice(from.slabs), entries: entries.slice(from.entries, end) },
+    mark: { slabs: slabs.length, entries: end }
+  }
+}
+
 // --- a replica (the scrape worker) ------------------------------------------------------------
 
 /** The store as another thread sees it: the same slots, the series told by updates in order. */

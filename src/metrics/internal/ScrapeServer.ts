@@ -85,8 +85,20 @@ export const serve = (
   const stats = { completed: 0, abandoned: 0, shared: 0, stale: 0 }
   let last: Endpoint.LastRender | undefined
   let lastPart: Part | undefined
-  /** Each configuration's layout by key, as the main thread sent it (once). */
+  /** Each configuration's layout by key, as the main thread sent it (once, ahead of its parts or with the first). */
   const layouts = new Map<number, Columns.Layout>()
+  /** The newest layout told (keys rise): kept for the parts to come. */
+  let newestLayout = 0
+  const addLayout = (data: Columns.LayoutData) => {
+    // Its lines kept between renders (`keep`): every render of a scrape writes them.
+    layouts.set(data.key, Columns.layout(data, true))
+    newestLayout = Math.max(newestLayout, data.key)
+  }
+  /** The layouts of the parts kept (the last one, those renders write from) and the newest told. */
+  const pruneLayouts = () => {
+    const kept = new Set([lastPart?.columns.layout, newestLayout, ...[...held.keys()].map((h) => h.columns.layout)])
+    for (const key of layouts.keys()) if (!kept.has(key)) layouts.delete(key)
+  }
   /** The parts renders write from (one, but for an abandoned render that has not seen it yet). */
   const held = new Map<Part, number>()
   /** Who waits for the part of which render. */
@@ -163,16 +175,13 @@ export const serve = (
     asked.delete(m.id)
     // Every update in order, whichever render asked for it: the series lists only grow.
     replica.apply(m.update)
-    // Its lines kept between renders (`keep`): every render of a scrape writes them.
-    if (m.layout !== undefined) layouts.set(m.layout.key, Columns.layout(m.layout, true))
+    if (m.layout !== undefined) addLayout(m.layout)
     const part: Part = { id: m.id, takenAt: m.takenAt, groups: m.groups, columns: m.columns }
     // Parts come in the order the main thread posted them: each is the newest.
     const old = lastPart
     lastPart = part
     if (old !== undefined && !held.has(old)) giveBack(old)
-    // The layouts of the parts kept: the last one and the one a render writes from.
-    const kept = new Set([part.columns.layout, ...[...held.keys()].map((h) => h.columns.layout)])
-    for (const key of layouts.keys()) if (!kept.has(key)) layouts.delete(key)
+    pruneLayouts()
     const waiter = partWaiters.get(m.id)
     partWaiters.delete(m.id)
     waiter?.(part)
@@ -368,6 +377,11 @@ export const serve = (
         return onPart(m)
       case "StatsRequest":
         return post({ _tag: "Stats", reply: m.reply, stats: statsNow() })
+      case "Series":
+        return replica.apply(m.update)
+      case "Layout":
+        addLayout(m.layout)
+        return pruneLayouts()
     }
   }
   return { receive, server }

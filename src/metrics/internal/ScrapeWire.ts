@@ -53,3 +53,7 @@ export type ToWorker =
     readonly update: Update
   }
   | { readonly _tag: "StatsRequest"; readonly reply: number }
+  /** The metric store's new slabs and series since the last update, told ahead of the parts (in slices, in order). */
+  | { readonly _tag: "Series"; readonly update: Update }
+  /** A configuration's layout, told ahead of the parts that use it (made when the configuration appears). */
+  | { readonly _tag: "Layout"; readonly layout: LayoutData }
