@@ -275,6 +275,10 @@ export const runProcs = async (): Promise<ProcFigures> => {
       "json"
     ], { cwd: root, env: envOf("maglevd"), stdio: ["ignore", "pipe", "inherit"] })
     children.push(maglevd)
+    // RECONCILE_NICE=n: maglevd and vppsim at that nice value (a diagnostic: the figures when they get a core
+    // before the machine's other processes, as VPP on cores of its own and a daemon given CPUWeight= would).
+    const nice = process.env["RECONCILE_NICE"]
+    if (nice !== undefined && nice !== "") for (const c of [sim, maglevd]) os.setPriority(c.pid!, Number(nice))
     // RECONCILE_KEEP_LOG=file keeps maglevd's whole log there (to read what happened).
     const keepLog = process.env["RECONCILE_KEEP_LOG"]
     if (keepLog !== undefined && keepLog !== "") maglevd.stdout!.pipe(fs.createWriteStream(keepLog))
@@ -501,7 +505,8 @@ const lat = (l: Latencies) => `p50 ${ms(l.p50)}, p99 ${ms(l.p99)}, max ${ms(l.ma
 
 export const printProcs = (f: ProcFigures): void => {
   const n = (x: number) => x.toLocaleString("en-US")
-  console.log(`\nmaglevd + vppsim processes: ${n(FRONTENDS)} frontends x the same ${BACKENDS} HTTP backends (each backend in ${n(FRONTENDS)} VIPs); figures from maglevd's log (ms) and RPC round trips; load ${f.load}`)
+  const nice = process.env["RECONCILE_NICE"]
+  console.log(`\nmaglevd + vppsim processes: ${n(FRONTENDS)} frontends x the same ${BACKENDS} HTTP backends (each backend in ${n(FRONTENDS)} VIPs); figures from maglevd's log (ms) and RPC round trips; load ${f.load}${nice !== undefined && nice !== "" ? `; maglevd and vppsim at nice ${nice}` : ""}`)
   console.log(`  first programming, first to last mutation   ${(f.firstProgrammingMs / 1000).toFixed(2)} s, ${n(f.firstProgrammingOps)} mutations   (target <= 2 s)`)
   console.log(`    CPU meanwhile: maglevd ${f.firstCpu.maglevd.toFixed(2)} s, vppsim ${f.firstCpu.vppsim.toFixed(2)} s`)
   console.log(`  no-change full sync, SyncVPPLBState - GetVersion   ${ms(median(f.noChangeMs) - f.getVersionMs)} median (${f.noChangeMs.map((x) => x.toFixed(0)).join(", ")} ms; GetVersion ${ms(f.getVersionMs)})   (target <= 100 ms)`)
