@@ -132,6 +132,25 @@ const fromProc = <A>(read: (pid: number) => A) => (p: Proc) =>
 const cpuOf = fromProc(cpuTimes)
 const rssOf = fromProc(rssMiB)
 
+/**
+ * Seconds the process's threads have spent runnable but waiting for a core
+ * (the second field of each /proc/PID/task/TID/schedstat, ns): how starved it
+ * was. A backend that answers late because its own server waited for a core
+ * is not a checker's lateness.
+ */
+const runQueueSeconds = (pid: number): number => {
+  let ns = 0
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[1])
+    } catch {
+      // the thread ended
+    }
+  }
+  return ns / 1e9
+}
+const waitOf = fromProc(runQueueSeconds)
+
 /** Waits for `ready` to succeed, polling, while the process lives; at most `seconds`. */
 const waitFor = <A>(p: Proc, what: string, ready: () => Promise<A>, seconds: number) =>
   alive(p).pipe(
@@ -345,6 +364,8 @@ export interface Figures {
   readonly haproxy: CheckerFigures
   readonly otherProbes: number
   readonly serverCores: number
+  /** Seconds per second each process spent runnable and waiting for a core over the window (its threads added up). */
+  readonly waited: Readonly<Record<"maglevd" | "haproxy" | "servers", number>>
   readonly serverKind: string
   readonly maglevdRoot: string
   /** maglevd's --probe-threads (undefined: its default, auto). */
@@ -534,6 +555,7 @@ const runOne = (haproxy: string, n: number, { keepLog, launch, maglevdRoot, node
       Effect.orElseSucceed(() => undefined)
     )
     const cpu0 = yield* Effect.forEach([maglevd, ha, servers], cpuOf)
+    const wait0 = yield* Effect.forEach([maglevd, ha, servers], waitOf)
     const t0 = performance.now()
     const machine0 = machineTicks()
     yield* ask(servers, "start")
@@ -546,6 +568,7 @@ const runOne = (haproxy: string, n: number, { keepLog, launch, maglevdRoot, node
     const counts = yield* ask<ServerCounts>(servers, "stop")
     const wall = (performance.now() - t0) / 1000
     const machine1 = machineTicks()
+    const [mWait, hWait, sWait] = (yield* Effect.forEach([maglevd, ha, servers], waitOf)).map((w, i) => (w - wait0[i]!) / wall)
     const [mCpu, hCpu, sCpu] = (yield* Effect.forEach([maglevd, ha, servers], cpuOf)).map((c, i) => ({
       user: c.user - cpu0[i]!.user,
       system: c.system - cpu0[i]!.system
@@ -589,6 +612,7 @@ const runOne = (haproxy: string, n: number, { keepLog, launch, maglevdRoot, node
       haproxy: checker(counts.probes.haproxy, hCpu!, hRss!, counts.gaps.haproxy, hNotUp, hDown),
       otherProbes: counts.probes.other,
       serverCores: (sCpu!.user + sCpu!.system) / wall,
+      waited: { maglevd: mWait!, haproxy: hWait!, servers: sWait! },
       machineBusy: (machine1.busy - machine0.busy) / Math.max(1, machine1.total - machine0.total),
       serverKind: program.kind,
       maglevdRoot,
@@ -663,6 +687,11 @@ export const print = (f: Figures): void => {
     console.log(`  maglevd's own view at the end: ${parts.join(", ")}`)
   }
   console.log(`  servers' CPU: ${f.serverCores.toFixed(2)} cores (${f.serverKind}, a separate process, not counted above)${f.otherProbes > 0 ? `; ${int(f.otherProbes)} requests from neither checker` : ""}`)
+  console.log(
+    `  waited for a core (runnable, not running; s per s, threads added up): maglevd ${f.waited.maglevd.toFixed(2)}, HAProxy ${f.waited.haproxy.toFixed(2)}, servers ${
+      f.waited.servers.toFixed(2)
+    } (starved servers answer late, and both checkers time out: not a checker's lateness)`
+  )
   for (const note of f.notes) console.log(`  ${note}`)
   if (f.falseDowns !== undefined) {
     const { file, lines } = f.falseDowns
