@@ -436,8 +436,10 @@ export const runProcs = async (): Promise<ProcFigures> => {
       const i = flipped[e % FLIPPED]!
       during.push(await flip(i, true, "down during a full sync"))
       await reload
+      // A sync that failed says so at once (its line names the error), not after the wait's bound.
       const done = await log.when("the full sync done", from, (r) =>
-        r.event === "vpp-lbsync-done" && r.a["scope"] === "full" && r.a["reason"] !== "operator" ? r : undefined, 120_000)
+        (r.event === "vpp-lbsync-done" && r.a["scope"] === "full" && r.a["reason"] !== "operator") || r.event === "vpp-lbsync-failed" ? r : undefined, 120_000)
+      if (done.event === "vpp-lbsync-failed") throw new Error(`the full sync of the reload failed: ${JSON.stringify(done.a)}`)
       const syncOps = log.records.slice(from).filter((r) => MUTATIONS.has(r.event))
       fullSyncMs.push(done.t - syncOps[0]!.t)
       await flip(i, false, "up after a full sync")
