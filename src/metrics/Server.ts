@@ -342,7 +342,7 @@ export const make = Effect.fn("MetricsServer.make")(function*(options: MetricsSe
   const listening = yield* Deferred.make<{ readonly host: string; readonly port: number }, MetricsListenError>()
   const parts = yield* FiberMap.make<number>()
   const statsReplies = new Map<number, Deferred.Deferred<EndpointStats>>()
-  // The worker knows nothing yet: every slab and series so far goes with the first part.
+  // The worker knows nothing yet: every slab and series so far is told by the first catch-up (`catchUp`, below).
   let mark: Store.Mark = { slabs: 0, entries: 0 }
   let partSize = 64 * 1024
   let sentLayout = 0

@@ -151,6 +151,8 @@ describe("the scrape worker told ahead of its parts", () => {
         yield* turn
       }
       const second = server.worker()
+      // It answers once it runs (its listening socket a moment after: the scrape tries again until it answers).
+      yield* server.stats
       yield* TestClock.adjust(ANNOUNCE_MS)
       yield* toldAll(second)
       expect(Math.max(...tagged(second, "Series").map((m) => m.update.entries.length))).toBeLessThanOrEqual(MetricsServer.SERIES_SLICE)
