@@ -54,6 +54,7 @@ import { yieldToEventLoop } from "../metrics/Prometheus.js"
 import * as State from "./HealthState.js"
 import { type ProbeTarget, Prober } from "./Prober.js"
 import * as Rounds from "./Rounds.js"
+import { isTimeout } from "./SelfLate.js"
 
 /** One backend's health as the rest of the program sees it. */
 export interface BackendHealth extends State.BackendState {
@@ -269,7 +270,9 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
         detail: transition.result.detail,
         duration_ms: Math.round(transition.result.durationMs * 1000) / 1000,
         // How late maglevd was while the probe ran (a timeout's; SelfLate.ts): the rule's figure, to read a false down by.
-        ...(transition.result.selfLateMs === undefined ? {} : { late_ms: Math.round(transition.result.selfLateMs * 1000) / 1000 })
+        ...(transition.result.selfLateMs === undefined || !isTimeout(transition.result)
+          ? {}
+          : { late_ms: Math.round(transition.result.selfLateMs * 1000) / 1000 })
       })
   })
 

@@ -247,6 +247,25 @@ describe("the health checker and self-lateness", () => {
       expect(a.transitions.at(-1)?.result?.code).toBe("L4TOUT")
     }))
 
+  it.scoped("a counted timeout's transition logs late_ms, maglevd's part in it; other codes do not", () =>
+    Effect.gen(function*() {
+      const log = collect()
+      const s = scripted(PASS)
+      const checker = yield* HealthChecker.make(cfg).pipe(Effect.provide(s.layer), Effect.provide(log.layer))
+      yield* TestClock.adjust(Duration.seconds(12))
+      // A timeout counted (12 ms of 1,000 ours), three times: down.
+      s.answer = { ...TIMEOUT, selfLateMs: 12 }
+      yield* TestClock.adjust(Duration.seconds(8))
+      expect((yield* checker.backend("a")).status).toBe("down")
+      // Up again, then refused (a probe thread's result carries a selfLateMs of its own): no late_ms.
+      s.answer = PASS
+      yield* TestClock.adjust(Duration.seconds(12))
+      s.answer = { ...probeResult("L4CON", 1, "connect ECONNREFUSED"), selfLateMs: -0.001 }
+      yield* TestClock.adjust(Duration.seconds(8))
+      const downs = log.lines.filter((l) => l["event"] === "backend-transition" && l["to"] === "down")
+      expect(downs.map((l) => [l["code"], l["late_ms"]])).toEqual([["L4TOUT", 12], ["L4CON", undefined]])
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.Info)))
+
   it.scoped("a skipped round is counted and rescheduled from now, the state untouched", () =>
     Effect.gen(function*() {
       const before = yield* selfLateCount("start")
