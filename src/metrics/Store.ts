@@ -142,10 +142,10 @@ interface TransitionSeries {
  * histogram's `_count` line apart, in `second`: its `_sum`, a float of any
  * length, comes between), and the width of each value written in them
  * (`widths`, `stride` per series; for counters, how many lines, then each
- * one's slot and width). A render copies
- * a series' block and writes the values' digits over the old ones; a series
- * whose values no longer fit (a digit more, a line more or less) is written
- * the long way and its block made again.
+ * one's slot and width). A render copies a series' block and writes the
+ * values' digits over the old ones; a series whose values no longer fit (a
+ * digit more, a line more or less) is written the long way and its block
+ * made again.
  */
 class Kept {
   readonly first: Array<Uint8Array | undefined> = []
