@@ -10,13 +10,14 @@ import * as health from "./health.js"
 import * as healthVsHaproxy from "./healthVsHaproxy.js"
 import * as lbprogram from "./lbprogram.js"
 import * as metrics from "./metrics.js"
+import * as metricsPart from "./metricsPart.js"
 import { printRows } from "./measure.js"
 import * as reconcile from "./reconcile.js"
 import * as sim from "./sim.js"
 import * as soak from "./soak.js"
 import * as transport from "./transport.js"
 
-const ALL = ["codec", "transport", "lbprogram", "health", "health-vs-haproxy", "reconcile", "cli", "check", "metrics", "soak", "sim"] as const
+const ALL = ["codec", "transport", "lbprogram", "health", "health-vs-haproxy", "reconcile", "cli", "check", "metrics", "metrics-part", "soak", "sim"] as const
 const args = process.argv.slice(2).filter((a) => a !== "--")
 const firstFlag = args.findIndex((a) => a.startsWith("--"))
 const picked = firstFlag < 0 ? args : args.slice(0, firstFlag)
@@ -66,6 +67,8 @@ if (want("metrics")) {
   for (const n of [1_000, 10_000]) metrics.print(await metrics.runIsolated(n))
   console.log("  (target at 10,000: a scrape <= 50 ms, request to last byte)")
 }
+
+if (want("metrics-part")) metricsPart.run(flags)
 
 if (want("soak")) await soak.run(flags)
 
