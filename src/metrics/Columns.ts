@@ -62,9 +62,10 @@ export const layout = (data: LayoutData, keep = false): Layout => ({
   kept: keep
     ? {
       blocks: new Blocks(),
-      state: [],
-      health: [],
-      enabled: [],
+      // Filled with undefined: written by position, not always in order (a hole-y array may turn into a dictionary).
+      state: new Array<Uint8Array | undefined>(data.names.length).fill(undefined),
+      health: new Array<Uint8Array | undefined>(data.names.length).fill(undefined),
+      enabled: new Array<Uint8Array | undefined>(data.names.length).fill(undefined),
       healthWidths: new Uint8Array(data.names.length),
       enabledWidths: new Uint8Array(data.names.length)
     }
@@ -139,9 +140,9 @@ export const sources = (l: Layout, c: Columns): ReadonlyArray<Source> => {
     }
   }
   if (kept?.blocks.stale()) {
-    kept.state.length = 0
-    kept.health.length = 0
-    kept.enabled.length = 0
+    kept.state.fill(undefined)
+    kept.health.fill(undefined)
+    kept.enabled.fill(undefined)
     kept.blocks.reset()
   }
   return [

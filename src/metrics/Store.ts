@@ -156,8 +156,14 @@ class Kept {
     this.widths = new Uint8Array(stride * 1024)
   }
 
-  /** Series `i`'s widths start here (room made). */
+  /** Series `i`'s widths start here (room made, and a place in the lists of blocks). */
   widthsAt(i: number): number {
+    // Up to `i` (not a hole-y list: a series with no line yet keeps no block, and a list grown past holes may turn
+    // into a dictionary).
+    while (this.first.length <= i) {
+      this.first.push(undefined)
+      this.second.push(undefined)
+    }
     const o = i * this.stride
     if (o + this.stride > this.widths.length) {
       const next = new Uint8Array(Math.max(this.widths.length * 2, o + this.stride))
