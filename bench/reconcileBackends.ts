@@ -130,7 +130,12 @@ export class BackendProcess {
     const id = this.nextId++
     return new Promise((resolve) => {
       this.waiting.set(id, resolve)
-      this.child.send({ id, op, address, port })
+      // A process already gone answers with the send's error (not an unhandled 'error' event that ends the bench
+      // before it removes its temp dir).
+      this.child.send({ id, op, address, port }, (e) => {
+        if (e === null || !this.waiting.delete(id)) return
+        resolve({ id, error: `the backends' process: ${e.message}` })
+      })
     })
   }
 
