@@ -306,7 +306,12 @@ export const PART_SLICE_MS = 4
  */
 export const mainPart = (capacity?: number, reuse?: Buffer, sliceMs = PART_SLICE_MS): Effect.Effect<MainPart, never, Services> =>
   Effect.gen(function*() {
-    const { columns, layout, rest } = yield* Gauges.splitInSlices(yield* Gauges.snapshot, sliceMs)
+    const snapshot = yield* Gauges.snapshot
+    // A turn between two stages: each starts a slice of its own (back to back, the services' read, the pass's last
+    // slice and the groups' first made one hold of up to three slices).
+    yield* Prometheus.yieldToEventLoop
+    const { columns, layout, rest } = yield* Gauges.splitInSlices(snapshot, sliceMs)
+    yield* Prometheus.yieldToEventLoop
     const registry = Prometheus.registrySources(yield* Metric.snapshot)
     const groups = yield* Prometheus.renderGroupsChunked([...registry, ...rest], WORKER_FAMILIES, { capacity, reuse, sliceMs })
     return { groups, columns, layout }
