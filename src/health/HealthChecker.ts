@@ -35,7 +35,6 @@ import {
   HashMap,
   Layer,
   LogLevel,
-  Option,
   PubSub,
   Queue,
   Random,
@@ -44,7 +43,7 @@ import {
   SubscriptionRef
 } from "effect"
 import type { Backend, Config, HealthCheck } from "../config/Config.js"
-import { healthCheckEquals } from "../config/Equality.js"
+import { sameProbing } from "../config/Equality.js"
 import * as RunningConfig from "../config/RunningConfig.js"
 import { LogDemand } from "../internal/LogDemand.js"
 import * as LogLimit from "../internal/LogLimit.js"
@@ -193,15 +192,6 @@ const backendHealth = (
   address: identity.address,
   healthcheck: identity.healthcheck
 })
-
-/** Whether a reload may leave the backend's prober running untouched. */
-const sameProbing = (oldConfig: Config, oldBackend: Backend, config: Config, backend: Backend): boolean => {
-  if (oldConfig.healthchecker.netns !== config.healthchecker.netns) return false
-  if (oldBackend.address !== backend.address || oldBackend.healthcheck !== backend.healthcheck) return false
-  const a = oldConfig.healthchecks.get(oldBackend.healthcheck)
-  const b = config.healthchecks.get(backend.healthcheck)
-  return a !== undefined && b !== undefined && healthCheckEquals(a, b)
-}
 
 /**
  * What cancels a backend's live rounds, whichever wake-up of its fiber
@@ -362,12 +352,6 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
       Effect.zipRight(publish(health, transition)),
       Effect.as(health)
     )
-
-  const forget = (name: string) =>
-    Effect.suspend(() => {
-      cells.delete(name)
-      return SubscriptionRef.update(healthRef, HashMap.remove(name))
-    })
 
   // probe-self-late: at most one line per 5 s, then one saying how many more (LogLimit).
   const limited = yield* LogLimit.make({ window: Duration.seconds(5) })
@@ -613,67 +597,119 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
       }))
     })
 
-  /** Applies a reload of the running configuration (RunningConfig calls it, under its own lock). */
+  /**
+   * Applies a reload of the running configuration (RunningConfig calls it,
+   * under its own lock). An unchanged backend costs a lookup and a compare:
+   * its fiber and cell are left alone (only a shorter transition history
+   * trims its cell). The fibers of what changes are stopped first, then every
+   * new state is set at once and published as one change of the map, then
+   * the transitions (in order, after those pending from the stopped rounds),
+   * then the new fibers start. Putting each backend one by one (a write of
+   * the published map, a flush and their fiber steps each) held the main
+   * loop ~0.2-0.45 s of CPU at 10,000 backends for a reload that changed one
+   * weight, and showed its followers 10,000 intermediate maps.
+   */
   const apply = Effect.fn("HealthChecker.reload")(function*(oldConfig: Config, config: Config) {
     yield* lock.withPermits(1)(Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const history = config.healthchecker.transitionHistory
       historyNow = history
-      const map = snapshot()
+      const probingKept = sameProbing(oldConfig, config)
 
-      let started = 0
-      let restarted = 0
-      let kept = 0
-      let removed = 0
-      for (const [name, current] of map) {
+      // What changes, in the order its transitions are published: removals, then the file's order.
+      const removed: Array<string> = []
+      const gone: Array<string> = []
+      for (const [name, cell] of cells) {
         if (config.backends.has(name)) continue
-        if (current.status === "removed") {
-          // Removed at an earlier reload and still absent: forget it.
-          yield* forget(name)
-          continue
-        }
-        yield* stopProbing(name)
-        const step = State.remove(State.withHistory(current, history), now, history)
-        yield* put(backendHealth(step.state, current), step.transition)
-        removed++
+        if (cell.peek().status === "removed") gone.push(name) // removed at an earlier reload and still absent: forget it
+        else removed.push(name)
       }
-
+      type Change =
+        | { readonly _tag: "Start"; readonly backend: Backend; readonly hc: HealthCheck }
+        | { readonly _tag: "Restart"; readonly backend: Backend; readonly hc: HealthCheck }
+        | { readonly _tag: "Enabled"; readonly backend: Backend }
+      const changes: Array<Change> = []
+      let kept = 0
       for (const backend of config.backends.values()) {
         const hc = config.healthchecks.get(backend.healthcheck)
         if (hc === undefined) continue // validation guarantees it exists
-        const current = HashMap.get(map, backend.name)
+        const cell = cells.get(backend.name)
         const oldBackend = oldConfig.backends.get(backend.name)
-        const identity = { name: backend.name, address: backend.address, healthcheck: backend.healthcheck }
-        if (Option.isNone(current) || current.value.status === "removed" || oldBackend === undefined) {
-          yield* put(backendHealth(State.initial(thresholds(hc), backend.enabled), identity), undefined)
-          if (backend.enabled) yield* startProbing(config, backend.name, "spread")
-          started++
-          continue
-        }
-        if (sameProbing(oldConfig, oldBackend, config, backend)) {
+        if (cell === undefined || cell.peek().status === "removed" || oldBackend === undefined) {
+          changes.push({ _tag: "Start", backend, hc })
+        } else if (!probingKept(oldBackend, backend)) {
+          changes.push({ _tag: "Restart", backend, hc })
+        } else {
+          kept++
           // Runtime state (an operator's pause or disable) survives, unless the
           // file's own `enabled` changed: then the file is the newer word.
-          let health: BackendHealth = backendHealth(State.withHistory(current.value, history), current.value)
-          yield* put(health, undefined)
-          if (oldBackend.enabled !== backend.enabled) {
+          if (oldBackend.enabled !== backend.enabled) changes.push({ _tag: "Enabled", backend })
+          else if (cell.peek().transitions.length > history) {
+            const current = cell.get()
+            cell.set(backendHealth(State.withHistory(current, history), current))
+          }
+        }
+      }
+
+      // Stop the fibers of what changes (a disabled one has none), then publish what their rounds left pending.
+      for (const name of removed) yield* stopProbing(name)
+      for (const c of changes) {
+        if (c._tag === "Restart" || (c._tag === "Enabled" && !c.backend.enabled)) yield* stopProbing(c.backend.name)
+      }
+      yield* flush
+
+      const transitions: Array<BackendTransition> = []
+      const set = (health: BackendHealth, transition: State.Transition | undefined) => {
+        const cell = cells.get(health.name)
+        if (cell === undefined) cells.set(health.name, new Rounds.Cell(health))
+        else cell.set(health)
+        if (transition !== undefined) transitions.push(eventOf(health, transition))
+      }
+      for (const name of gone) cells.delete(name)
+      for (const name of removed) {
+        const current = cells.get(name)!.get()
+        const step = State.remove(State.withHistory(current, history), now, history)
+        set(backendHealth(step.state, current), step.transition)
+      }
+      const starts: Array<readonly [string, "now" | "spread"]> = []
+      let started = 0
+      let restarted = 0
+      for (const c of changes) {
+        const { backend } = c
+        const identity = { name: backend.name, address: backend.address, healthcheck: backend.healthcheck }
+        switch (c._tag) {
+          case "Start":
+            set(backendHealth(State.initial(thresholds(c.hc), backend.enabled), identity), undefined)
+            if (backend.enabled) starts.push([backend.name, "spread"])
+            started++
+            break
+          case "Restart": {
+            const step = State.restart(cells.get(backend.name)!.get(), thresholds(c.hc), backend.enabled, now, history)
+            set(backendHealth(step.state, identity), step.transition)
+            if (backend.enabled) starts.push([backend.name, "spread"])
+            restarted++
+            break
+          }
+          case "Enabled": {
+            const current = cells.get(backend.name)!.get()
+            const health = backendHealth(State.withHistory(current, history), current)
             const outcome = (backend.enabled ? State.enable : State.disable)(health, now, history)
             if (outcome._tag === "Applied" && outcome.step.transition !== undefined) {
-              if (!backend.enabled) yield* stopProbing(backend.name)
-              health = yield* put(backendHealth(outcome.step.state, health), outcome.step.transition)
-              if (backend.enabled) yield* startProbing(config, backend.name, "now")
+              set(backendHealth(outcome.step.state, health), outcome.step.transition)
+              if (backend.enabled) starts.push([backend.name, "now"])
+            } else {
+              set(health, undefined)
             }
+            break
           }
-          kept++
-          continue
         }
-        yield* stopProbing(backend.name)
-        const step = State.restart(current.value, thresholds(hc), backend.enabled, now, history)
-        yield* put(backendHealth(step.state, identity), step.transition)
-        if (backend.enabled) yield* startProbing(config, backend.name, "spread")
-        restarted++
       }
+      // One change of the published map, every backend's state as it is now.
+      yield* SubscriptionRef.set(healthRef, snapshot())
+      if (transitions.length > 0) yield* Effect.zipRight(announce(transitions), PubSub.publishAll(events, transitions))
+      for (const [name, start] of starts) yield* startProbing(config, name, start)
       yield* Effect.logInfo("health checker reloaded").pipe(
-        Effect.annotateLogs({ event: "healthchecker-reload", started, restarted, kept, removed })
+        Effect.annotateLogs({ event: "healthchecker-reload", started, restarted, kept, removed: removed.length })
       )
     }))
   })
