@@ -326,6 +326,38 @@ describe("HealthChecker", () => {
       expect(held).toHaveLength(300)
     }).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Info))))
 
+  it.scoped("a reload is one change of the map; an unchanged backend's round in flight and state are left alone, a changed one's restart", () =>
+    Effect.gen(function*() {
+      const { held, prober, rounds } = heldProber()
+      const checker = yield* HealthChecker.make(many).pipe(Effect.provide(prober))
+      const pull = yield* Stream.toPull(checker.changes)
+      yield* pull
+      held.splice(0)
+      for (const round of rounds.slice()) round.deliver(PASS)
+      expect((yield* pull).length).toBe(1)
+      const before = yield* checker.backend("b1")
+      expect(before.status).toBe("up")
+      const inFlight = (name: string) => rounds.filter((r) => r.backend === name && !r.cancelled && !r.delivered)
+      const [b1Round] = inFlight("b1")
+      // A fresh decode of the same file (new objects), but b7 moved and b299 left.
+      yield* checker.reload(config({
+        healthchecks: [healthCheck("tcp80", { interval: Duration.seconds(2), rise: 2, fall: 3 })],
+        backends: names.slice(0, 299).map((n, i) => backend(n, i === 7 ? "10.9.9.9" : `10.0.${i >> 8}.${i & 255}`, "tcp80"))
+      }))
+      const changes = yield* pull
+      expect(changes.length).toBe(1)
+      const map = Chunk.unsafeLast(changes)
+      expect(Option.getOrThrow(HashMap.get(map, "b7"))).toMatchObject({ status: "unknown", address: "10.9.9.9" })
+      expect(Option.getOrThrow(HashMap.get(map, "b299")).status).toBe("removed")
+      // b1: the same round in flight, the same state object (not rebuilt).
+      expect(b1Round!.cancelled).toBe(false)
+      expect(inFlight("b1")).toEqual([b1Round])
+      expect(yield* checker.backend("b1")).toBe(before)
+      expect(rounds.filter((r) => r.backend === "b7").some((r) => r.cancelled)).toBe(true)
+      expect(inFlight("b7")).toHaveLength(1)
+      expect(inFlight("b299")).toHaveLength(0)
+    }))
+
   it.scoped("a burst of rounds not counted (maglevd late) in one turn: one line, the others counted in its summary", () =>
     Effect.gen(function*() {
       const { held, prober } = heldProber()
