@@ -105,8 +105,9 @@ export interface HealthCheckerShape {
    */
   readonly healthList: Effect.Effect<ReadonlyArray<BackendHealth>>
   /**
-   * The health map as of the last change of state (a transition, an action, a
-   * reload): every status is exact, counters and last results are as of then.
+   * The health map, each backend as of its last change of state (a
+   * transition, an action, a reload that changed it): every status is exact,
+   * a backend's counters and last results are as of its last change.
    * Cheap: what needs only statuses (the desired VPP state) reads this.
    */
   readonly statuses: Effect.Effect<HealthMap>
@@ -600,9 +601,11 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
   /**
    * Applies a reload of the running configuration (RunningConfig calls it,
    * under its own lock). An unchanged backend costs a lookup and a compare:
-   * its fiber and cell are left alone (only a shorter transition history
-   * trims its cell). The fibers of what changes are stopped first, then every
-   * new state is set at once and published as one change of the map, then
+   * its fiber, cell and entry in the published map are left alone (only a
+   * shorter transition history trims them). The fibers of what changes are
+   * stopped first, then every new state is set at once and published as one
+   * change of the map (what changed in it: a rebuild of the whole map was
+   * 7 ms and its garbage at 10,000 backends), then
    * the transitions (in order, after those pending from the stopped rounds),
    * then the new fibers start. Putting each backend one by one (a write of
    * the published map, a flush and their fiber steps each) held the main
@@ -629,6 +632,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
         | { readonly _tag: "Restart"; readonly backend: Backend; readonly hc: HealthCheck }
         | { readonly _tag: "Enabled"; readonly backend: Backend }
       const changes: Array<Change> = []
+      const trimmed: Array<string> = []
       let kept = 0
       for (const backend of config.backends.values()) {
         const hc = config.healthchecks.get(backend.healthcheck)
@@ -647,6 +651,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
           else if (cell.peek().transitions.length > history) {
             const current = cell.get()
             cell.set(backendHealth(State.withHistory(current, history), current))
+            trimmed.push(backend.name)
           }
         }
       }
@@ -659,7 +664,9 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
       yield* flush
 
       const transitions: Array<BackendTransition> = []
+      const touched: Array<string> = trimmed
       const set = (health: BackendHealth, transition: State.Transition | undefined) => {
+        touched.push(health.name)
         const cell = cells.get(health.name)
         if (cell === undefined) cells.set(health.name, new Rounds.Cell(health))
         else cell.set(health)
@@ -704,8 +711,15 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
           }
         }
       }
-      // One change of the published map, every backend's state as it is now.
-      yield* SubscriptionRef.set(healthRef, snapshot())
+      // One change of the published map: what the reload changed (an unchanged backend's entry stays as of its last change).
+      yield* SubscriptionRef.update(healthRef, (map) =>
+        HashMap.mutate(map, (m) => {
+          for (const name of gone) HashMap.remove(m, name)
+          for (const name of touched) {
+            const cell = cells.get(name)
+            if (cell !== undefined) HashMap.set(m, name, cell.get())
+          }
+        }))
       if (transitions.length > 0) yield* Effect.zipRight(announce(transitions), PubSub.publishAll(events, transitions))
       for (const [name, start] of starts) yield* startProbing(config, name, start)
       yield* Effect.logInfo("health checker reloaded").pipe(

@@ -275,6 +275,7 @@ describe("HealthChecker", () => {
         expect((yield* Effect.flip(checker.enable("b")))._tag).toBe("BackendConflict")
         yield* checker.reload(config({ healthchecks: [hc], backends: [backend("a", "10.0.0.1", "tcp80")] }))
         expect(HashMap.size(yield* checker.health)).toBe(1)
+        expect(Array.from(HashMap.keys(yield* checker.statuses))).toEqual(["a"])
       }))
 
     it.scoped("a change of the file's `enabled` applies; an operator's disable otherwise survives", () =>
