@@ -342,26 +342,29 @@ export class Blocks {
   private live = 0
   private dead = 0
 
-  /** A copy of `bytes` kept as a block. */
-  keep(bytes: Uint8Array): Uint8Array {
+  /**
+   * A copy of `bytes` kept as a block, with `slack` bytes of room after it
+   * (the owner may write a longer block there: a value's digit more).
+   */
+  keep(bytes: Uint8Array, slack = 0): Uint8Array {
     const n = bytes.length
+    this.live += n + slack
     if (n > BLOCK_CHUNK / 4) return Uint8Array.from(bytes)
-    if (this.chunk === undefined || this.used + n > this.chunk.length) {
+    if (this.chunk === undefined || this.used + n + slack > this.chunk.length) {
       this.chunk = Buffer.allocUnsafeSlow(BLOCK_CHUNK)
       this.used = 0
     }
     const at = this.used
     this.chunk.set(bytes, at)
-    this.used = at + n
-    this.live += n
+    this.used = at + n + slack
     return this.chunk.subarray(at, at + n)
   }
 
-  /** A block replaced or no longer used: its bytes are dead. */
-  drop(block: Uint8Array | undefined): void {
+  /** A block replaced or no longer used: its bytes (`room` of them, its slack included) are dead. */
+  drop(block: Uint8Array | undefined, room = block?.length ?? 0): void {
     if (block === undefined) return
-    this.live -= block.length
-    this.dead += block.length
+    this.live -= room
+    this.dead += room
   }
 
   /**

@@ -136,6 +136,9 @@ interface TransitionSeries {
   name: Uint8Array | undefined
 }
 
+/** Room for 16 more digits after a block (~1.5 % of a histogram's, 600 KB at 10,000 backends). */
+const BLOCK_SLACK = 16
+
 /**
  * What the scrape worker keeps of a family between renders (Exposition's
  * `Blocks`): by series index, its lines as last written (`first`; a
@@ -151,9 +154,12 @@ class Kept {
   readonly first: Array<Uint8Array | undefined> = []
   readonly second: Array<Uint8Array | undefined> = []
   widths: Uint8Array
+  /** Each block's room (its length when made and its slack), by series: first, second. */
+  rooms: Int32Array
 
   constructor(readonly blocks: Blocks, readonly stride: number) {
     this.widths = new Uint8Array(stride * 1024)
+    this.rooms = new Int32Array(2 * 1024)
   }
 
   /** Series `i`'s widths start here (room made, and a place in the lists of blocks). */
@@ -170,15 +176,38 @@ class Kept {
       next.set(this.widths)
       this.widths = next
     }
+    if (2 * i + 2 > this.rooms.length) {
+      const next = new Int32Array(Math.max(this.rooms.length * 2, 2 * i + 2))
+      next.set(this.rooms)
+      this.rooms = next
+    }
     return o
   }
 
   /** Series `i`'s blocks made again from what was just written. */
   keep(i: number, first: Uint8Array, second?: Uint8Array): void {
-    this.blocks.drop(this.first[i])
-    this.blocks.drop(this.second[i])
-    this.first[i] = this.blocks.keep(first)
-    this.second[i] = second === undefined ? undefined : this.blocks.keep(second)
+    this.first[i] = this.place(this.first[i], 2 * i, first)
+    if (second !== undefined) this.second[i] = this.place(this.second[i], 2 * i + 1, second)
+    else {
+      this.blocks.drop(this.second[i], this.rooms[2 * i + 1])
+      this.second[i] = undefined
+    }
+  }
+
+  /**
+   * `bytes` as the block after `old`: where `old` was if they fit in its
+   * room (a value's digit more: no dead bytes, no new chunk, while young
+   * counts gain digits often), else a new block with room to grow.
+   */
+  private place(old: Uint8Array | undefined, r: number, bytes: Uint8Array): Uint8Array {
+    if (old !== undefined && bytes.length <= this.rooms[r]!) {
+      const block = new Uint8Array(old.buffer, old.byteOffset, bytes.length)
+      block.set(bytes)
+      return block
+    }
+    this.blocks.drop(old, this.rooms[r])
+    this.rooms[r] = bytes.length + BLOCK_SLACK
+    return this.blocks.keep(bytes, BLOCK_SLACK)
   }
 
   /** Every block dropped (the store's blocks are reset). */
