@@ -726,6 +726,9 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
         Effect.annotateLogs({ event: "healthchecker-reload", started, restarted, kept, removed: removed.length })
       )
     }))
+    // The next subscriber (the LB sync: its indexes, then a full sync's desired state) in a turn of its own:
+    // back to back in the Effect scheduler's microtasks, the two made one hold of the event loop.
+    yield* yieldToEventLoop
   })
 
   // Initial population: every backend unknown (or disabled), probes spread over their interval

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Clock, Deferred, Duration, Effect, Exit, Fiber, HashMap, Layer, Logger, LogLevel, Option, Queue, Scope, Stream, TestClock } from "effect"
+import { Chunk, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, HashMap, Layer, Logger, LogLevel, Option, Queue, Scope, Stream, TestClock } from "effect"
+import * as RunningConfig from "../../src/config/RunningConfig.js"
 import * as HealthChecker from "../../src/health/HealthChecker.js"
 import * as Prober from "../../src/health/Prober.js"
 import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
@@ -357,6 +358,21 @@ describe("HealthChecker", () => {
       expect(rounds.filter((r) => r.backend === "b7").some((r) => r.cancelled)).toBe(true)
       expect(inFlight("b7")).toHaveLength(1)
       expect(inFlight("b299")).toHaveLength(0)
+    }))
+
+  it.scoped("a reload lets the event loop run between the checker's part and the next subscriber's", () =>
+    Effect.gen(function*() {
+      const s = scripted()
+      const context = yield* Layer.build(HealthChecker.layer(many).pipe(Layer.provide(s.layer)))
+      const running = Context.get(context, RunningConfig.RunningConfig)
+      let turned = false
+      const seen: Array<boolean> = []
+      yield* running.subscribe(() => Effect.sync(() => seen.push(turned)))
+      setImmediate(() => {
+        turned = true
+      })
+      yield* running.replace({ ...many, backends: new Map(many.backends) })
+      expect(seen).toEqual([true])
     }))
 
   it.scoped("a burst of rounds not counted (maglevd late) in one turn: one line, the others counted in its summary", () =>
