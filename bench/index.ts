@@ -13,11 +13,12 @@ import * as metrics from "./metrics.js"
 import * as metricsPart from "./metricsPart.js"
 import { printRows } from "./measure.js"
 import * as reconcile from "./reconcile.js"
+import * as reload from "./reload.js"
 import * as sim from "./sim.js"
 import * as soak from "./soak.js"
 import * as transport from "./transport.js"
 
-const ALL = ["codec", "transport", "lbprogram", "health", "health-vs-haproxy", "reconcile", "cli", "check", "metrics", "metrics-part", "soak", "sim"] as const
+const ALL = ["codec", "transport", "lbprogram", "health", "health-vs-haproxy", "reconcile", "cli", "check", "metrics", "metrics-part", "reload", "soak", "sim"] as const
 const args = process.argv.slice(2).filter((a) => a !== "--")
 const firstFlag = args.findIndex((a) => a.startsWith("--"))
 const picked = firstFlag < 0 ? args : args.slice(0, firstFlag)
@@ -69,6 +70,8 @@ if (want("metrics")) {
 }
 
 if (want("metrics-part")) metricsPart.run(flags)
+
+if (want("reload")) reload.run(flags)
 
 if (want("soak")) await soak.run(flags)
 

@@ -30,7 +30,7 @@ const PREFIX = "mp-"
 const ANNOUNCE_MS = 100
 
 /** The loop's longest hold since the last `reset`: a 1 ms timer's largest gap (less its 1 ms), as this thread's CPU and as wall time. */
-const holds = () => {
+export const holds = () => {
   const cpuMs = () => threadCpuNs() / 1e6
   let at = performance.now()
   let cpuAt = cpuMs()
