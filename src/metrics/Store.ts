@@ -576,6 +576,11 @@ export class Replica {
     return this.series.sources(this.kept)
   }
 
+  /** Series told so far, probe and transition. */
+  get seriesCount(): number {
+    return this.series.probes.length + this.series.transitions.length
+  }
+
   /** Bytes of blocks kept (diagnostics, tests). */
   get keptBytes(): number {
     return this.blocks.bytes

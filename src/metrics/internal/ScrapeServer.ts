@@ -46,6 +46,18 @@ import { Replica } from "../Store.js"
 const PATH = "/metrics"
 const PREFETCH_IDLE_MS = 5 * 60_000
 
+/**
+ * A render's buffer before any body's size is known (the worker's first):
+ * this many bytes for each store series and each backend and pool row of the
+ * newest layout, all told ahead of the scrapes (a body is ~1.9 KB a backend
+ * with one check). Generous on purpose: a buffer's pages count in RSS only
+ * once written, while one grown by doubling from a small guess left every
+ * smaller copy behind, ~32 MiB at 10,000 backends that an idle worker's
+ * collector had not given back by the next scrape (+the same on maglevd's
+ * peak RSS).
+ */
+export const FIRST_GUESS_BYTES = 2048
+
 interface Part {
   readonly id: number
   readonly takenAt: number
@@ -124,7 +136,12 @@ export const serve = (
   let nextId = 0
   let flight: Flight | undefined
   /** The last body's size and more (the next render's first guess: its buffer is not grown, which copies). */
-  let size = 64 * 1024
+  let size: number | undefined
+  /** Before the first body: from what the worker was told (`FIRST_GUESS_BYTES`). */
+  const firstGuess = (): number => {
+    const l = layouts.get(newestLayout)?.data
+    return 64 * 1024 + FIRST_GUESS_BYTES * (replica.seriesCount + (l === undefined ? 0 : l.names.length + l.rows.length))
+  }
   /** The last body's buffer, reused by the next render once no response reads it. */
   let spare: Buffer | undefined
   let spareReaders = 0
@@ -280,7 +297,7 @@ export const serve = (
     const partPromise = partFor(f)
     try {
       // One buffer for the whole body: phase 1 writes the store's families ahead, phase 2 the rest after them.
-      const body = new Writer(size, take())
+      const body = new Writer(size ?? firstGuess(), take())
       const ahead = await writeAhead(replica.sources(), body, slices, () => f.part !== undefined)
       if (ahead === undefined || f.abandoned) return
       const { part, stale } = await partPromise
