@@ -9,10 +9,12 @@
  * The rule: a timeout (L3TOUT, L4TOUT, L6TOUT, L7TOUT) is counted only when
  * the daemon's own part in it (`selfLateMs`) was at most
  * {@link SELF_LATE_FRACTION} of the probe's timeout. The probe measures that
- * part: what the kernel shows at the deadline where it can tell (an answer
- * waiting unread, a connect not completed, how late the request went out:
- * internal/StreamProbe.ts), else how long the loop was held while the probe
- * ran, the holds added up or the longest (internal/Scheduled.ts). Every other result is the backend's own
+ * part: how long the loop was held while the probe ran, the holds added up
+ * or the longest, or how late its timer fired (internal/Scheduled.ts); all
+ * of the timeout when the kernel shows the backend's part done but unread at
+ * the deadline (internal/StreamProbe.ts). Conservative on purpose: while we
+ * were late, a timeout is not held against the backend even when no answer
+ * came (docs/health.md says why). Every other result is the backend's own
  * answer (a 200, a 503, a refused connection, a reset) and is counted however
  * late we were: the backend said it. A success is never reported after the
  * timeout: the live prober turns a reply read after the deadline into a

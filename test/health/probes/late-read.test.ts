@@ -3,10 +3,11 @@
  * unseen because this process was late (its loop held): the connection made,
  * or the answer waiting unread in the kernel. That timeout is maglevd's
  * lateness, not the backend's: the result says so (selfLateMs past the
- * SelfLate threshold), so the round is not counted. And the converse: a
- * deadline that finds no answer waiting for a request that went out in time
- * (or a connect the kernel never completed) is the backend's timeout, however
- * long the loop was held after it. The backend is a separate
+ * SelfLate threshold), so the round is not counted. And the conservative
+ * side: a deadline that finds no answer waiting, for a request that went out
+ * in time (or a connect the kernel never completed), is still not held
+ * against the backend while the loop was held past a quarter of the timeout;
+ * a backend that is late while the loop is not is its own timeout. The backend is a separate
  * process (this one is held); each step waits for the other side's marker
  * file, never for time alone.
  */
@@ -94,7 +95,7 @@ describe.runIf(nativeProbes)("what the kernel shows at a probe's deadline: whose
       expect(isSelfLate(result, TIMEOUT_MS)).toBe(true)
     }).pipe(Effect.scoped))
 
-  it.live("a request sent in time and no answer waiting: the backend's timeout, however long the loop was held after", () =>
+  it.live("a request sent in time, no answer waiting, the loop held past the deadline after it: not held against the backend", () =>
     Effect.gen(function*() {
       const b = yield* backend("on-go") // never told to go: it has the request and stays silent
       // The monitor's view, written by hand (no ticker): the loop held 250 ms once the request was out.
@@ -111,11 +112,13 @@ describe.runIf(nativeProbes)("what the kernel shows at a probe's deadline: whose
         }
         setImmediate(poll)
       })
-      // The largest hold was over a quarter of the timeout (the rule before this one dropped the round)...
+      // The kernel shows the backend had the request and said nothing, but the loop was held over a
+      // quarter of the timeout meanwhile: on a machine that starves maglevd, it may starve the
+      // backend too, and a healthy backend must not be drained for it (docs/health.md).
       expect(lag.maxSince(started)).toBeGreaterThan(TIMEOUT_MS / 4)
-      // ...but the kernel shows the backend had the request and said nothing: its timeout.
       expect(result).toMatchObject({ ok: false, code: "L7TOUT", detail: `no response within ${TIMEOUT_MS} ms` })
-      expect(isSelfLate(result, TIMEOUT_MS)).toBe(false)
+      expect(result.selfLateMs).toBeGreaterThan(TIMEOUT_MS / 4)
+      expect(isSelfLate(result, TIMEOUT_MS)).toBe(true)
     }).pipe(Effect.scoped))
 
   it.live("a request that went out late (the loop held before it) and no answer waiting: not the backend's timeout", () =>
@@ -136,7 +139,7 @@ describe.runIf(nativeProbes)("what the kernel shows at a probe's deadline: whose
       expect(isSelfLate(result, TIMEOUT_MS)).toBe(true)
     }).pipe(Effect.scoped))
 
-  it.live("a connect the kernel never completed: the backend's timeout, however long the loop was held", () =>
+  it.live("a connect the kernel never completed, the loop held past the deadline: not held against the backend", () =>
     Effect.gen(function*() {
       yield* requireRoot
       const { address, ns } = yield* blackholeNetns()
@@ -148,7 +151,7 @@ describe.runIf(nativeProbes)("what the kernel shows at a probe's deadline: whose
         lag.observe(performance.now(), performance.now() - started)
       })
       expect(result).toMatchObject({ ok: false, code: "L4TOUT" })
-      expect(isSelfLate(result, TIMEOUT_MS)).toBe(false)
+      expect(isSelfLate(result, TIMEOUT_MS)).toBe(true)
     }).pipe(Effect.scoped))
 
   it.live("a backend that really is late is still its own timeout", () =>

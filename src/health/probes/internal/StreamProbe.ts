@@ -47,8 +47,6 @@ class Session {
   stage: Stage = "connect"
   /** When (performance.now()) the conversation started: the connection seen (and TLS done); -1 before. */
   talkAt = -1
-  /** How long the loop was held between the start and {@link talkAt} (LoopLag.heldSince): how late our request may have gone out. */
-  private heldBeforeTalk = 0
   private done = false
   private code: ProbeCode = "L4CON"
   private detail = ""
@@ -60,9 +58,7 @@ class Session {
     private readonly endpoint: Endpoint,
     private readonly tlsPlan: TlsPlan | undefined,
     private readonly conversation: Conversation,
-    private readonly report: Finish,
-    private readonly started: number,
-    private readonly lag: LoopLag | undefined
+    private readonly report: Finish
   ) {}
 
   readonly finish: Finish = (code, detail) => {
@@ -122,7 +118,6 @@ class Session {
   private talk(stream: ProbeStream): void {
     this.stage = "app"
     this.talkAt = performance.now()
-    if (this.lag !== undefined) this.heldBeforeTalk = Math.min(this.talkAt - this.started, this.lag.heldSince(this.started))
     try {
       this.conversation.start(stream, this.finish)
     } catch (e) {
@@ -176,23 +171,6 @@ class Session {
     const pending = this.native.pending()
     if (this.stage === "connect" && pending >= 0) return "the connection was made in time but not seen (maglevd was late)"
     if (this.stage === "app" && pending > 0) return `${pending} bytes of answer came in time but were not read (maglevd was late)`
-    return undefined
-  }
-
-  /**
-   * What of a timeout may be our lateness, as the kernel shows it at the
-   * deadline (native sockets; undefined for Node's, which do not tell, and
-   * when the answer is waiting: {@link answeredUnread}). The connect never
-   * completed: nothing - it was sent at the start, and the kernel, not our
-   * loop, completes it. Connected, our request sent, and no answer waiting:
-   * how long our loop was held before the request went out, which is time
-   * the backend did not have; holds after it delay no answer, as none came.
-   */
-  ourPart(): number | undefined {
-    if (this.done || this.native === undefined) return undefined
-    const pending = this.native.pending()
-    if (this.stage === "connect" && pending < 0) return 0
-    if (this.stage === "app" && pending === 0) return this.heldBeforeTalk
     return undefined
   }
 
@@ -254,22 +232,18 @@ export const startStream = (
     settled = true
     clearTimeout(timer)
     deliver(finishedAt(probeResult(code, performance.now() - started, detail), started, timeoutMs, lag))
-  }, started, lag)
+  })
   timer = setTimeout(() => {
     if (settled) return
     settled = true
     const unread = session.answeredUnread()
-    const ours = unread === undefined ? session.ourPart() : undefined
     const [code, detail] = session.timedOut(timeoutMs)
-    const result = ours === undefined
-      ? timedOutAt(code, detail, started, timeoutMs, lag)
-      : { ...probeResult(code, performance.now() - started, detail), selfLateMs: ours }
+    const result = timedOutAt(code, detail, started, timeoutMs, lag)
     if (tracing()) {
       const ms = (x: number) => Math.round(x * 10) / 10
       const talk = session.talkAt < 0 ? "-" : ms(session.talkAt - started)
       const held = lag === undefined ? "-" : ms(lag.heldSince(started))
-      const max = lag === undefined ? "-" : ms(lag.maxSince(started))
-      trace("probe-timeout", `${endpoint.address} ${code} after=${ms(result.durationMs)} talk=${talk} late=${ms(result.selfLateMs ?? 0)} held=${held} max=${max} unread=${unread !== undefined}`)
+      trace("probe-timeout", `${endpoint.address} ${code} after=${ms(result.durationMs)} talk=${talk} late=${ms(result.selfLateMs ?? 0)} held=${held} unread=${unread !== undefined}`)
     }
     // The backend was in time and we were not: never the backend's failure (SelfLate.ts).
     deliver(unread === undefined ? result : { ...result, detail: `${detail}; ${unread}`, selfLateMs: Math.max(result.selfLateMs ?? 0, timeoutMs) })
