@@ -91,11 +91,11 @@ const encodedLayout = (layout: ConfigLayout): Columns.Layout => {
   return c
 }
 
-/** Units of work (backends, pool members) between two looks at the clock while a layout is made. */
-const LAYOUT_STEP = 512
+/** Backends, pool members: units of work between two looks at the clock, in a layout made in slices or a sliced part. */
+const STEP = 512
 
 /**
- * Makes a configuration's layout, yielding every `LAYOUT_STEP` units (a
+ * Makes a configuration's layout, yielding every `STEP` units (a
  * caller in slices looks at the clock there): the same code made ahead in
  * slices (`layoutAhead`) or by a scrape that needs it first (`layoutSteps`).
  */
@@ -105,7 +105,7 @@ function* buildLayout(config: Config): Generator<void, ConfigLayout> {
   for (const name of config.backends.keys()) {
     index.set(name, names.length)
     names.push(name)
-    if (names.length % LAYOUT_STEP === 0) yield
+    if (names.length % STEP === 0) yield
   }
   const frontends: Array<string> = []
   const pools: Array<Array<string>> = []
@@ -119,7 +119,7 @@ function* buildLayout(config: Config): Generator<void, ConfigLayout> {
       p.backends.map((m) => index.get(m.backend) ?? -1)
     ))
     units += f.pools.length
-    if (units >= LAYOUT_STEP) {
+    if (units >= STEP) {
       units = 0
       yield
     }
@@ -133,7 +133,7 @@ function* buildLayout(config: Config): Generator<void, ConfigLayout> {
       const open = `maglev_frontend_pool_backend_weight{frontend="${escapeLabelValue(f.name)}",pool="${escapeLabelValue(p.name)}",backend="`
       for (const m of p.backends) rows.push(`${open}${escapeLabelValue(m.backend)}"} `)
     }
-    if (rows.length - units >= LAYOUT_STEP) {
+    if (rows.length - units >= STEP) {
       units = rows.length
       yield
     }
@@ -166,14 +166,13 @@ class LayoutBuild {
   constructor(readonly config: Config) {
     this.steps = buildLayout(config)
   }
-  /** Goes on until done or `until` (performance.now()) is passed; true when done. */
-  run(until: number): boolean {
-    while (this.result === undefined) {
-      const step = this.steps.next()
-      if (step.done === true) this.done(step.value)
-      else if (performance.now() >= until) return false
+  /** One step (a `STEP` of units) of the build, whoever runs it; true when done. */
+  step(): boolean {
+    if (this.result === undefined) {
+      const next = this.steps.next()
+      if (next.done === true) this.done(next.value)
     }
-    return true
+    return this.result !== undefined
   }
   private done(layout: ConfigLayout): void {
     this.result = layout
@@ -200,22 +199,16 @@ export const LAYOUT_SLICE_MS = 3
  * ~10-30 ms at once, most of it the rows' text).
  */
 export const layoutAhead = (config: Config): Effect.Effect<ConfigLayout> =>
-  Effect.suspend(function loop(): Effect.Effect<ConfigLayout> {
-    const l = buildOf(config)
-    if (!(l instanceof LayoutBuild)) return Effect.succeed(l)
-    return l.run(performance.now() + LAYOUT_SLICE_MS) ? Effect.succeed(l.result!) : Effect.zipRight(yieldToEventLoop, Effect.suspend(loop))
-  })
+  Effect.suspend(() => inSlices(layoutSteps(config), LAYOUT_SLICE_MS))
 
 /** A configuration's layout as steps of a caller's generator: made ahead, or made here, a step at a time. */
 function* layoutSteps(config: Config): Generator<void, ConfigLayout> {
   const l = buildOf(config)
   if (!(l instanceof LayoutBuild)) return l
-  while (!l.run(performance.now())) yield
+  while (!l.step()) yield
   return l.result!
 }
 
-/** Backends, pool members: units of work between two looks at the clock in a sliced scrape-time step. */
-const STEP = 512
 const FRONTEND_STEP = 64
 
 /** Steps run to the end, at once. */
