@@ -33,7 +33,9 @@
  * and no launch flags), `--tsx` `src/daemon/main.ts` through tsx (~100 MiB
  * more). HAProxy runs in the
  * foreground (`-db`) with one thread, one backend of N servers, no frontend
- * and a stats socket in the temp dir. Both jitter their intervals by ±10 %
+ * and a stats socket in the temp dir; a check's whole time (connect and
+ * answer) is bounded by its `inter`, 1 s (no `timeout check`), against
+ * maglevd's 900 ms. Both jitter their intervals by ±10 %
  * (maglevd always, HAProxy with `spread-checks 10`). Skipped when `haproxy`
  * is not installed.
  */
@@ -89,8 +91,12 @@ const haproxyConfig = (net: number, n: number, statsSocket: string): string => {
     `  stats socket ${statsSocket} mode 600 level admin`,
     "defaults",
     "  mode http",
+    // No `timeout check`: HAProxy then bounds a whole check, connect and
+    // answer, by `inter` (1 s), the nearest it has to maglevd's 900 ms for
+    // the whole probe. With `timeout check 900ms` a check could take 900 ms
+    // to connect and 900 ms more to answer: 1.8 s, twice maglevd's bound,
+    // which made HAProxy look more tolerant of starved servers than it is.
     "  timeout connect 900ms",
-    "  timeout check 900ms",
     "  timeout client 5s",
     "  timeout server 5s",
     "backend checked",
