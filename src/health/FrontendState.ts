@@ -317,7 +317,7 @@ const CONFIG: Work = { _tag: "Config" }
 /**
  * Follows the health checker and the running configuration while the scope
  * is open, logging each frontend transition. One fiber computes, from one
- * stream of every kind of change taken a batch at a time (the transitions
+ * queue of every kind of change taken a batch at a time (the transitions
  * published in one turn, a reload, a panic's start or end), so the states
  * compared are in order; it judges only the frontends a batch touches
  * (Tracker). With the LB sync there (the daemon), its min-healthy guards
@@ -327,13 +327,14 @@ export const watch: Effect.Effect<void, never, HealthChecker.HealthChecker | Run
   Effect.gen(function*() {
     const checker = yield* HealthChecker.HealthChecker
     const running = yield* RunningConfig.RunningConfig
-    const configChanged = yield* Queue.sliding<Work>(1)
-    yield* running.subscribe(() => Queue.offer(configChanged, CONFIG))
+    // Every kind of change, in the order it came: the one fiber below takes them a batch at a time.
+    const inbox = yield* Queue.unbounded<Work>()
+    yield* running.subscribe(() => Queue.offer(inbox, CONFIG))
     // Before the baseline, so that no transition falls between the two.
     const healthEvents = yield* checker.subscribe
     const sync = Option.getOrUndefined(yield* Effect.serviceOption(LbSync.LbSync))
     const tracker = makeTracker()
-    const update = (batch: Chunk.Chunk<Work>) =>
+    const update = (batch: ReadonlyArray<Work>) =>
       Effect.gen(function*() {
         const config = yield* running.config
         const health = yield* checker.statuses
@@ -355,23 +356,33 @@ export const watch: Effect.Effect<void, never, HealthChecker.HealthChecker | Run
         return tracker.update(config, status, guards, { backends, frontends })
       })
     // The states at the start are the baseline (not logged).
-    yield* update(Chunk.empty())
-    const panics: Stream.Stream<Work> = sync === undefined
-      ? Stream.empty
-      : Stream.map(sync.panicEvents, (e) => ({ _tag: "Frontend", name: e.frontend }))
-    const health: Stream.Stream<Work> = Stream.map(Stream.fromQueue(healthEvents), (e) => ({ _tag: "Backend", name: e.backend }))
+    yield* update([])
+    // The sources move into the inbox through plain queues and fibers, not a merged Stream: a
+    // Stream.mergeAll's channels ran ~1 ms of the runtime's work per transition between the LB sync's
+    // reaction written and VPP's answer read (issue 14's profile), all before the event loop's poll.
+    yield* Queue.take(healthEvents).pipe(
+      Effect.flatMap((first) => Effect.map(Queue.takeAll(healthEvents), (rest) => [first, ...Chunk.toReadonlyArray(rest)])),
+      Effect.flatMap((events) => Queue.offerAll(inbox, events.map((e): Work => ({ _tag: "Backend", name: e.backend })))),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    if (sync !== undefined) {
+      yield* sync.panicEvents.pipe(
+        Stream.runForEach((e) => Queue.offer(inbox, { _tag: "Frontend", name: e.frontend })),
+        Effect.forkScoped
+      )
+    }
     // Each batch is judged after the event loop's next poll (afterPoll): the transition that woke
     // this fiber also sent the LB sync's reaction to VPP, whose answer is then read (and the
     // reaction's lines logged) before the frontends of a backend in 1,000 VIPs are judged here,
     // not after (issue 14: 0.8-5 ms of a reaction's way during a full sync). Only log lines wait.
-    yield* Stream.mergeAll([health, Stream.fromQueue(configChanged), panics], { concurrency: "unbounded" }).pipe(
-      Stream.runForEachChunk((batch) =>
-        afterPoll.pipe(
-          Effect.zipRight(update(batch)),
-          Effect.tap((list) => Effect.sync(() => trace("frontends-judged", list.length))),
-          Effect.flatMap((list) => Effect.forEach(list, logTransition, { discard: true }))
-        )
-      ),
+    yield* Queue.take(inbox).pipe(
+      Effect.zipLeft(afterPoll),
+      Effect.flatMap((first) => Effect.map(Queue.takeAll(inbox), (rest) => [first, ...Chunk.toReadonlyArray(rest)])),
+      Effect.flatMap(update),
+      Effect.tap((list) => Effect.sync(() => trace("frontends-judged", list.length))),
+      Effect.flatMap((list) => Effect.forEach(list, logTransition, { discard: true })),
+      Effect.forever,
       Effect.forkScoped
     )
   })

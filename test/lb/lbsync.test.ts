@@ -6,7 +6,7 @@
  * short wall-time pause between them (as test/vpp/supervisor.test.ts does).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Deferred, Duration, Effect, Fiber, HashMap, Layer, Logger, LogLevel, TestClock } from "effect"
+import { Clock, Deferred, Duration, Effect, Either, Fiber, HashMap, Layer, Logger, LogLevel, TestClock } from "effect"
 import * as dc from "node:diagnostics_channel"
 import * as path from "node:path"
 import * as RunningConfig from "../../src/config/RunningConfig.js"
@@ -17,8 +17,13 @@ import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
 import * as Trace from "../../src/internal/Trace.js"
 import { pollDelay } from "../../src/internal/WallClock.js"
 import * as LbSync from "../../src/lb/LbSync.js"
+import * as Requests from "../../src/lb/Requests.js"
+import { vipKey } from "../../src/lb/VipKey.js"
 import type { LbMutation } from "../../src/sim/LbPlugin.js"
 import * as Simulator from "../../src/sim/Simulator.js"
+import { lb } from "../../src/vpp/binapi/index.js"
+import * as Codec from "../../src/vpp/codec/Codec.js"
+import * as Frame from "../../src/vpp/codec/Frame.js"
 import * as Supervisor from "../../src/vpp/Supervisor.js"
 import { backend, config, healthCheck, lbConfig } from "../support/config.js"
 import { tempDir } from "../sim/tempDir.js"
@@ -272,16 +277,34 @@ describe("LbSync: one writer, reactions first", () => {
     })
 
   /** Every trace point's stage from now on (src/internal/Trace.ts: what the reconcile bench's stages read), until the scope closes. */
-  const tracePoints = Effect.gen(function*() {
+  const tracePointsWith = Effect.gen(function*() {
     const points: Array<string> = []
-    const onPoint = (m: unknown) => points.push((m as Trace.Point).stage)
+    const details: Array<Trace.Point["detail"]> = []
+    const onPoint = (m: unknown) => {
+      points.push((m as Trace.Point).stage)
+      details.push((m as Trace.Point).detail)
+    }
     dc.subscribe(Trace.CHANNEL, onPoint)
     yield* Effect.addFinalizer(() => Effect.sync(() => dc.unsubscribe(Trace.CHANNEL, onPoint)))
-    return points
+    return { points, details }
   })
+  const tracePoints = Effect.map(tracePointsWith, ({ points }) => points)
 
-  it.scoped("a transition of a backend in 100 VIPs goes out from memory a chunk at a time, its first answer read before FrontendState judges the 100 frontends: every VIP once; a VIP another client deleted in a later chunk is refused, re-read and re-created", () =>
-    Effect.gen(function*() {
+  /** The bytes of one lb_as_set_weight request on the socket (header and message). */
+  const oneWeightFrame = Frame.encodeFrame(1, Codec.of(lb.LbAsSetWeight.schema), {
+    client_index: 0,
+    context: 1,
+    ...Requests.requestOf({ _tag: "AsWeight", vip: vipKey("198.18.0.1/32", 6, 80), address: "10.0.1.4", backend: "b3", frontend: "f0", weight: 0, flush: true }).fields
+  } as never).pipe(Either.getOrThrow).length
+
+  it.scoped("a transition of a backend in 100 VIPs goes out from memory a chunk at a time, its first VIP planned and written alone, its first answer read before FrontendState judges the 100 frontends: every VIP once, in the frontends' order, each weight logged once; a VIP another client deleted in a later chunk is refused, re-read and re-created", () => {
+    /** The weight lines logged ("vip|as weight"). */
+    const logged: Array<string> = []
+    const collect = Logger.make(({ annotations }) => {
+      const get = (k: string) => HashMap.get(annotations, k).pipe((o) => (o._tag === "Some" ? String(o.value) : ""))
+      if (get("event") === "vpp-lbsync-as-weight") logged.push(`${get("vip")}|${get("as")} ${get("weight")}`)
+    })
+    return Effect.gen(function*() {
       const { apiSocket, sim, statsSocket } = yield* simulator
       // With the daemon's FrontendState watch, woken by the same transition.
       const services = FrontendState.layer.pipe(Layer.provideMerge(wideServices(apiSocket, statsSocket)))
@@ -295,11 +318,23 @@ describe("LbSync: one writer, reactions first", () => {
         })
         yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
         // The reaction's trace points.
-        const points = yield* tracePoints
+        const { details, points } = yield* tracePointsWith
+        logged.length = 0
 
         // b3 is disabled: its 100 VIPs, in chunks from memory, each set to 0 once.
         yield* checker.disable("b3")
         for (let i = 0; i < 2000 && !((yield* sync.idle) && drained.length === FRONTENDS); i++) yield* pollDelay(5)
+        // The first VIP alone is planned, and its request alone written, before any other VIP is planned.
+        const planned = points.indexOf("lb-planned")
+        expect(details[planned]).toBe(1)
+        const firstWrite = points.indexOf("written", points.indexOf("lb-queued"))
+        expect(details[firstWrite]).toBe(oneWeightFrame)
+        expect(points.indexOf("lb-planned", planned + 1) === -1 || points.indexOf("lb-planned", planned + 1) > firstWrite).toBe(true)
+        // Every VIP once, in the order of the backend's frontends (the first VIP's op before the rest; the
+        // simulator names a VIP by its pool index, f0's first: the first full sync added them in order).
+        expect(drained).toEqual(Array.from({ length: FRONTENDS }, (_, f) => `${f + 1} ${address(3)}`))
+        // Each weight VPP set logged once.
+        expect([...logged].sort()).toEqual(Array.from({ length: FRONTENDS }, (_, f) => `198.18.0.${f + 1}/32 6 80|${address(3)} 0`).sort())
         const stages = ["lb-seen", "lb-submit", "lb-taken", "lb-planned", "lb-queued", "written", "lb-answered", "lb-logged"]
         let at = -1
         for (const stage of stages) {
@@ -344,7 +379,8 @@ describe("LbSync: one writer, reactions first", () => {
         expect(added).toHaveLength(1)
         expect((yield* sync.sync()).ops).toEqual([])
       }).pipe(Effect.provide(services))
-    }).pipe(Logger.withMinimumLogLevel(LogLevel.Error)), 120_000)
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)), Logger.withMinimumLogLevel(LogLevel.Info))
+  }, 120_000)
 
   it.scoped("a transition in the middle of a full sync of every AS is applied before the sync ends, nothing is sent twice, every weight VPP set is logged once (the reaction's where its answer is read), and the end state is desired; an operator's full sync answers with the ops it sent, not those the reaction took over", () => {
     /** The weight lines logged ("vip|as weight"). */
