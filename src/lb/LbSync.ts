@@ -1283,16 +1283,27 @@ export const make = Effect.fn("LbSync.make")(function*() {
    * only (a reaction planned from memory; one that must add a VIP becomes a full sync here, as in
    * the fiber, and transitions meanwhile wait to be forwarded until it ends).
    */
-  const drainIfIdle = Effect.suspend(() => (warm.done ? writer.withPermitsIfAvailable(1)(drainNow(true)) : Effect.void))
+  const drainIfIdle = Effect.suspend(() => (warm.done ? writer.withPermitsIfAvailable(1)(drainNow(true)) : Effect.succeedNone))
 
-  const submit = (r: Request) => {
-    const isUrgent = !r.full && !r.fresh && !r.dryRun
-    return Queue.offer(isUrgent ? urgent : bulk, r).pipe(
+  const isUrgent = (r: Request) => !r.full && !r.fresh && !r.dryRun
+  const submit = (r: Request) =>
+    Queue.offer(isUrgent(r) ? urgent : bulk, r).pipe(
       Effect.zipRight(Queue.offer(wake, undefined)),
       // A full sync waiting for VPP's answers looks at it now, not at the next answer.
-      Effect.zipRight(isUrgent ? Effect.sync(() => poke?.()) : Effect.void)
+      Effect.zipRight(isUrgent(r) ? Effect.sync(() => poke?.()) : Effect.void)
     )
-  }
+  /**
+   * An urgent request written by the forwarder itself when no one writes (`drainIfIdle`); the sync
+   * fiber is woken only when it could not be (the writer busy, the warm-up): woken for every
+   * transition, it ran after the reaction's write and before the event loop read VPP's answer,
+   * only to find nothing to do.
+   */
+  const submitAndDrain = (r: Request) =>
+    Queue.offer(urgent, r).pipe(
+      Effect.zipRight(Effect.sync(() => poke?.())),
+      Effect.zipRight(drainIfIdle),
+      Effect.flatMap((drained) => (Option.isSome(drained) ? Effect.void : Queue.offer(wake, undefined)))
+    )
 
   /** Submits and awaits the outcome. */
   const ask = (r: Omit<Request, "reply">) =>
@@ -1308,17 +1319,20 @@ export const make = Effect.fn("LbSync.make")(function*() {
           const reaches: Array<Reach> = []
           const tos: Array<HealthStatus> = []
           const ramping: Array<Effect.Effect<void>> = []
+          // The ramp fiber is woken only when the ramps changed (it was, for every transition, before the answer was read).
+          let rampsChanged = false
           for (const event of batch) {
             const to = event.transition.to
             if (tracing()) trace("lb-seen", `${event.backend} ${to}`)
             // Slow start: a backend that comes up ramps, but not from the warm-up's first verdicts (restart neutrality).
-            if (to !== "up") ramps.delete(event.backend)
+            if (to !== "up") rampsChanged = ramps.delete(event.backend) || rampsChanged
             // (Only when some pool or check has a slow start: the schedule walks every pool of the backend's frontends.)
             else if (event.transition.from !== "up" && warm.done && SlowStart.longestMs(config) > 0) {
               const at = event.transition.at
               const s = SlowStart.schedule(config, frontendsOf(config, event.backend), event.backend, at, at)
               if (s.next !== undefined) {
                 ramps.set(event.backend, at)
+                rampsChanged = true
                 ramping.push(Effect.logInfo("slow start").pipe(
                   Effect.annotateLogs({ event: "backend-slow-start", backend: event.backend, duration_ms: s.end - at })
                 ))
@@ -1343,8 +1357,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
             flush = f
           }
           trace("lb-submit", keys.size)
-          const sent = keys.size === 0 ? Effect.void : submit(request({ keys, flush, reason: "health" }))
-          return Effect.all([sent, ...ramping, Queue.offer(rampWake, undefined), drainIfIdle], { discard: true })
+          const sent = keys.size === 0 ? Effect.void : submitAndDrain(request({ keys, flush, reason: "health" }))
+          return Effect.all([...ramping, rampsChanged ? Queue.offer(rampWake, undefined) : Effect.void, sent], { discard: true })
         })
       )
     )
