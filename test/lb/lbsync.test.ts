@@ -383,6 +383,34 @@ describe("LbSync: one writer, reactions first", () => {
     }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)), Logger.withMinimumLogLevel(LogLevel.Info))
   }, 120_000)
 
+  it.scoped("a transition whose reaction never computed its VIPs (VPP disabled) is in the next full computation of desired state: the transition's dirty marks", () =>
+    Effect.gen(function*() {
+      const services = LbSync.layer.pipe(
+        Layer.provideMerge(Layer.merge(
+          HealthChecker.layer(wide(100)).pipe(Layer.provide(Prober.layerFrom(() => Effect.succeed(PASS)))),
+          Supervisor.layer({ apiSocket: "", statsSocket: "" })
+        ))
+      )
+      yield* Effect.gen(function*() {
+        const sync = yield* LbSync.LbSync
+        const checker = yield* HealthChecker.HealthChecker
+        /** b3's desired weight in each VIP. */
+        const b3Weights = Effect.map(sync.desired, (vips) => vips.map((v) => v.ases.find((a) => a.address === address(3))?.weight))
+        const everyVip = (w: number) => Array.from({ length: FRONTENDS }, () => w)
+        yield* advanceUntil("every backend up", Effect.map(checker.statuses, (m) => (HashMap.size(m) === BACKENDS && [...HashMap.values(m)].every((h) => h.status === "up") ? true : undefined)))
+        const idle = Effect.map(sync.idle, (i) => (i ? true : undefined))
+        yield* waitFor("the transitions forwarded", idle)
+        // A full computation: every VIP computed and kept.
+        expect(yield* b3Weights).toEqual(everyVip(100))
+        // b3 disabled: its reaction fails (no VPP) before computing anything; the next full computation has it.
+        const points = yield* tracePoints
+        yield* checker.disable("b3")
+        yield* waitFor("the transition forwarded", Effect.sync(() => (points.includes("lb-submit") ? true : undefined)))
+        yield* waitFor("the reaction over", idle)
+        expect(yield* b3Weights).toEqual(everyVip(0))
+      }).pipe(Effect.provide(services))
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.Error)), 60_000)
+
   it.scoped("a transition in the middle of a full sync of every AS is applied before the sync ends, nothing is sent twice, every weight VPP set is logged once (the reaction's where its answer is read), and the end state is desired; an operator's full sync answers with the ops it sent, not those the reaction took over", () => {
     /** The weight lines logged ("vip|as weight"). */
     const logged: Array<string> = []
