@@ -151,6 +151,7 @@ export const sources = (l: Layout, c: Columns): ReadonlyArray<Source> => {
       help: `Backend state: 1 on the series of the current state, 0 on the others (${STATUSES.join(", ")}).`,
       type: "gauge",
       size: count,
+      version: [l, c.at, c.removed, c.status],
       // Six lines a backend: from its block when kept (the six values are one digit each: written over), else the
       // lines after the first copying their start from it.
       write: (w, i) => {
@@ -178,6 +179,7 @@ export const sources = (l: Layout, c: Columns): ReadonlyArray<Source> => {
       help: "Backend health counter (HAProxy model): 0..rise+fall-1, up at rise or above.",
       type: "gauge",
       size: count,
+      version: [l, c.at, c.removed, c.counter],
       write: (w, i) => oneLine(w, kept?.health, kept?.healthWidths, HEALTH_OPEN, i, c.counter[i]!)
     },
     {
@@ -185,6 +187,7 @@ export const sources = (l: Layout, c: Columns): ReadonlyArray<Source> => {
       help: "1 unless the backend is disabled.",
       type: "gauge",
       size: count,
+      version: [l, c.at, c.removed, c.status],
       write: (w, i) => oneLine(w, kept?.enabled, kept?.enabledWidths, ENABLED_OPEN, i, c.status[i] === DISABLED ? 0 : 1)
     },
     {
@@ -194,6 +197,7 @@ export const sources = (l: Layout, c: Columns): ReadonlyArray<Source> => {
       help: "Effective weight asked of VPP for the backend through this pool: its weight in the active pool while up, else 0.",
       type: "gauge",
       size: c.weights.length,
+      version: [l, c.weights],
       write: (w, i) => w.line(l.rows[i]!, NOTHING, c.weights[i]!)
     }
   ]

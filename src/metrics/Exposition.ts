@@ -402,6 +402,36 @@ export interface Source {
   readonly size: number
   /** Writes the sample lines of unit `i` (0 <= i < size), possibly none. */
   readonly write: (w: Writer, i: number) => void
+  /**
+   * What the family's lines are written from, where the same (`sameValues`)
+   * means the same bytes: a render may then send the bytes of an earlier
+   * render of it instead of writing them again (the scrape worker's
+   * `Families`). Absent: written every time.
+   */
+  readonly version?: ReadonlyArray<unknown> | undefined
+}
+
+/**
+ * Two versions (`Source.version`) alike: element by element the same value,
+ * typed arrays and arrays of the same contents.
+ */
+export const sameValues = (a: ReadonlyArray<unknown>, b: ReadonlyArray<unknown>): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]
+    const y = b[i]
+    if (x === y) continue
+    if (ArrayBuffer.isView(x) && ArrayBuffer.isView(y)) {
+      const u = x as unknown as ArrayLike<number>
+      const v = y as unknown as ArrayLike<number>
+      if (x.constructor !== y.constructor || u.length !== v.length) return false
+      for (let k = 0; k < u.length; k++) if (u[k] !== v[k]) return false
+      continue
+    }
+    if (Array.isArray(x) && Array.isArray(y) && sameValues(x, y)) continue
+    return false
+  }
+  return true
 }
 
 /** Label name, value; in the order they are written. */

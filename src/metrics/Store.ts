@@ -410,10 +410,20 @@ class Series {
         help: "Backend state transitions, by backend, previous state and new state.",
         type: "counter",
         size: transitions.length,
+        // Totals only grow: the same series and the same sum of totals, the same counts (a transition is rare; a
+        // render then sends the family's bytes of the last render that wrote it).
+        version: kept === undefined ? undefined : [transitions.length, totalOf(transitions)],
         write: (w, i) => writeTransitions(w, transitions[i]!, kept?.transitions, i)
       }
     ]
   }
+}
+
+/** The sum of the series' totals: a transition counts its total first, so it moves before any count does. */
+const totalOf = (transitions: ReadonlyArray<TransitionSeries>): number => {
+  let total = 0
+  for (let i = 0; i < transitions.length; i++) total += transitions[i]!.counts[TRANSITION_TOTAL]!
+  return total
 }
 
 /** The names of the families the store writes (a replica's renderer leaves the main thread's of these names out). */

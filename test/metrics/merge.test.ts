@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { type Groups, renderBytes, renderGroups, type Source, Writer } from "../../src/metrics/Exposition.js"
-import { Slices, writeAhead, writeInOrder } from "../../src/metrics/internal/Merge.js"
+import { Families, Slices, writeAhead, writeInOrder } from "../../src/metrics/internal/Merge.js"
 import { parse } from "./exposition.js"
 import { bundleInputs } from "../support/bundleInputs.js"
 
@@ -26,17 +26,24 @@ const family = (name: string, size: number, mul = 1, silent: (i: number) => bool
 const join = (pieces: ReadonlyArray<Uint8Array>) => Buffer.concat(pieces).toString("utf8")
 
 /** Both phases, phase 1 stopped after `aheadSlices` slices (slices of 0 ms: 16 units each); what was emitted, and when. */
-const stream = async (before: ReadonlyArray<Source>, after: ReadonlyArray<Source>, own: ReadonlyArray<Source>, part: Groups, aheadSlices: number) => {
+const stream = async (
+  before: ReadonlyArray<Source>,
+  after: ReadonlyArray<Source>,
+  own: ReadonlyArray<Source>,
+  part: Groups,
+  aheadSlices: number,
+  families?: Families
+) => {
   let yields = 0
   const slices = new Slices(0, () => false, async () => {
     yields++
   })
   const store = new Writer(16)
-  const ahead = (await writeAhead(before, store, slices, () => yields >= aheadSlices))!
+  const ahead = (await writeAhead(before, store, slices, () => yields >= aheadSlices, families))!
   const phase1 = yields
   const emitted: Array<{ readonly piece: Uint8Array; readonly yields: number }> = []
   // One writer, grown many times from 16 bytes: pieces emitted before a growth stay valid.
-  expect(await writeInOrder(ahead, store, after, own, part, slices, (piece) => emitted.push({ piece, yields }))).toBe(true)
+  expect(await writeInOrder(ahead, store, after, own, part, slices, (piece) => emitted.push({ piece, yields }), families)).toBe(true)
   return { body: join(emitted.map((e) => e.piece)), emitted, phase1, total: yields }
 }
 
@@ -87,6 +94,51 @@ describe("the scrape worker's render", () => {
     expect(first.body).toBe(renderBytes(now).toString("utf8"))
     const again = await stream(now, now, [], renderGroups([], new Set()), 99)
     expect(again.body).toBe(renderBytes(now).toString("utf8"))
+  })
+
+  it("a family of the version an earlier render wrote is sent as those bytes, not written again; one that changed is written anew, the earlier bytes left as they were", async () => {
+    let writes = 0
+    /** A family of `values.length` series whose version is its values (a copy each render, as a part's columns are). */
+    const versioned = (name: string, values: ReadonlyArray<number>): Source => ({
+      name,
+      help: `${name} help`,
+      type: "counter",
+      size: values.length,
+      version: [Int32Array.from(values)],
+      write: (w, i) => {
+        writes++
+        w.text(`${name}{i="${i}"} ${values[i]}\n`)
+      }
+    })
+    const values = Array.from({ length: 40 }, (_, i) => i)
+    const render = async (store: ReadonlyArray<number>, after: ReadonlyArray<number>, columns: ReadonlyArray<number>, families: Families) => {
+      writes = 0
+      const before = [versioned("m_store_total", store)]
+      const all = [versioned("m_store_total", after)]
+      const own = [versioned("c_columns_total", columns)]
+      const r = await stream(before, all, own, part, 99, families)
+      const written = writes
+      expect(r.body).toBe(renderBytes([...all, ...own, family("a_registry_total", 2), family("m_columns_total", 9, 100), family("q_total", 1)]).toString("utf8"))
+      return { ...r, writes: written }
+    }
+    const families = new Families()
+    const first = await render(values, values, values, families)
+    expect(first.writes).toBe(80)
+    // The same values (other arrays): nothing written, the same body.
+    const same = await render(values, values, values, families)
+    expect(same.writes).toBe(0)
+    expect(same.body).toBe(first.body)
+    const samePieces = same.emitted.map((e) => e.piece)
+    // A value of each changed: both written anew; the last body's pieces, the kept bytes (a slow client may still be
+    // sending them), are as they were.
+    const changed = values.map((v, i) => (i === 7 ? 700 : v))
+    const third = await render(changed, changed, changed, families)
+    expect(third.writes).toBe(80)
+    expect(join(samePieces)).toBe(first.body)
+    // The store's family as written, then two series told in phase 2: only those two written after the kept bytes.
+    const grown = [...changed, 40, 41]
+    const fourth = await render(changed, grown, changed, families)
+    expect(fourth.writes).toBe(2)
   })
 
   it("stops at a slice's end once told to, in either phase, and writes nothing more", async () => {

@@ -9,7 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
-import { renderGroups, type Source } from "../../src/metrics/Exposition.js"
+import { renderBytes, renderGroups, type Source } from "../../src/metrics/Exposition.js"
 import type { EndpointStats, FromWorker, ToWorker } from "../../src/metrics/internal/ScrapeWire.js"
 import { serve } from "../../src/metrics/internal/ScrapeServer.js"
 import { turn } from "../../src/metrics/internal/Merge.js"
@@ -103,6 +103,30 @@ const start = async (partWaitMs = 60_000) => {
     },
     close: () => new Promise<void>((resolve) => serving.server.close(() => resolve()))
   }
+}
+
+/** The metric store's families of a body, as text. */
+const storeLines = (body: string) => body.split("\n").filter((l) => /^(# (HELP|TYPE) )?maglev_(probe_|backend_transitions)/.test(l)).join("\n")
+
+/** A GET whose response is not read until `read()`: its body's writes stay queued in the server. */
+const slowGet = (url: string) => {
+  let go!: () => void
+  const reading = new Promise<void>((resolve) => (go = resolve))
+  const body = new Promise<string>((resolve, reject) => {
+    const request = http.get(url, { agent: false })
+    request.once("error", reject)
+    request.once("response", (res) => {
+      res.pause()
+      void reading.then(() => {
+        const chunks: Array<Buffer> = []
+        res.on("data", (c: Buffer) => chunks.push(c))
+        res.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
+        res.once("error", reject)
+        res.resume()
+      })
+    })
+  })
+  return { body, read: () => go() }
 }
 
 /** A GET whose body is collected; `onFirst` runs at its first bytes (from within the data event). */
@@ -205,6 +229,38 @@ describe("the scrape worker's streamed body", () => {
       expect(value("maglev_metrics_render_cpu_seconds")).toBeGreaterThan(0)
       expect(value("maglev_metrics_render_cpu_seconds")).toBeLessThanOrEqual(value("maglev_metrics_render_seconds") + 0.001)
       expect((await s.until("the fourth render done", (x) => x.completed === 4)).stale).toBe(3)
+    } finally {
+      s.release()
+      await s.close()
+    }
+  })
+
+  it("a slow client still reading when the next render comes: both bodies are as rendered, the slow one not written over", async () => {
+    const s = await start()
+    // A body of ~8 MB: more than twice what loopback's socket buffers took in while a client read nothing (~3 MB).
+    const slow = Array.from({ length: 6_000 }, (_, i) => Store.probeRecorder(`slow-${i}`, "http"))
+    for (const r of slow) r.record(probeResult("L7OK", 3, ""))
+    try {
+      // The first render makes the blocks; the second writes from them.
+      parse(await get(s.url).body)
+      parse(await get(s.url).body)
+      await s.until("two renders done", (x) => x.completed === 2)
+      // A client that reads nothing yet: its render is done, its body's last pieces still queued.
+      const a = slowGet(s.url)
+      await s.until("the slow client's render done", (x) => x.completed === 3)
+      const asRendered = storeLines(renderBytes(Store.sources()).toString("utf8"))
+      // Values move: counts gain a digit (1 -> 10 at slow-0..99), sums gain whole seconds, a probe per other series.
+      for (const [i, r] of slow.entries()) {
+        for (let k = 0; k < (i < 100 ? 9 : 1); k++) r.record(probeResult("L7OK", i % 7 === 0 ? 1234.5 : 0.25 + i / 1000, ""))
+      }
+      const b = get(s.url)
+      const now = storeLines(renderBytes(Store.sources()).toString("utf8"))
+      expect(now).not.toBe(asRendered)
+      expect(storeLines(await b.body), "the render while the slow client reads: as the values are now").toBe(now)
+      await s.until("its render done", (x) => x.completed === 4)
+      a.read()
+      expect(storeLines(await a.body), "the slow client's body: as the values were when it was rendered").toBe(asRendered)
+      expect(storeLines(await get(s.url).body)).toBe(now)
     } finally {
       s.release()
       await s.close()

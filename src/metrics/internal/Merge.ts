@@ -21,7 +21,42 @@
  * families in name order, each once, its HELP and TYPE only when it has a
  * line. Emitted pieces are views of the writers' buffers, not copies.
  */
-import { collate, type Groups, type Source, writeGroup, writeHeader, type Writer } from "../Exposition.js"
+import { collate, type Groups, sameValues, type Source, writeGroup, writeHeader, type Writer } from "../Exposition.js"
+
+/**
+ * The families written last time from a `Source.version`, and their bytes
+ * (header and lines, a copy of their own): a render of a family whose
+ * version is the same sends those bytes as they are instead of writing them
+ * again (at 10,000 backends, the per-backend gauges and the transitions:
+ * ~6 MB, which change only when a backend does). Never written over: a
+ * family that changed gets new bytes, so that a body still being sent keeps
+ * the old ones.
+ */
+export class Families {
+  private readonly last = new Map<string, { readonly version: ReadonlyArray<unknown>; readonly units: number; readonly bytes: Uint8Array }>()
+
+  /** The bytes of `group` (one source with a version) as last written, if its version and size are the same. */
+  find(group: ReadonlyArray<Source>): Uint8Array | undefined {
+    const s = group[0]!
+    if (group.length !== 1 || s.version === undefined) return undefined
+    const hit = this.last.get(s.name)
+    return hit !== undefined && hit.units === s.size && sameValues(hit.version, s.version) ? hit.bytes : undefined
+  }
+
+  /** `group` was written whole, `bytes` (a view of the body: copied). */
+  wrote(group: ReadonlyArray<Source>, bytes: Uint8Array): void {
+    const s = group[0]!
+    if (group.length !== 1 || s.version === undefined) return
+    this.last.set(s.name, { version: s.version, units: s.size, bytes: Uint8Array.from(bytes) })
+  }
+
+  /** Bytes kept. */
+  get bytes(): number {
+    let n = 0
+    for (const f of this.last.values()) n += f.bytes.length
+    return n
+  }
+}
 
 /** One turn of the event loop. */
 export const turn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve))
@@ -66,6 +101,8 @@ export interface Ahead {
   end: number
   /** Units written (each store family is one source). */
   units: number
+  /** Its header and lines as an earlier render wrote them (`Families`), instead of bytes in the store's writer. */
+  readonly kept?: Uint8Array
 }
 
 /**
@@ -77,10 +114,16 @@ export const writeAhead = async (
   before: ReadonlyArray<Source>,
   store: Writer,
   slices: Slices,
-  until: () => boolean
+  until: () => boolean,
+  families?: Families
 ): Promise<Map<string, Ahead> | undefined> => {
   const ahead = new Map<string, Ahead>()
   for (const group of collate(before)) {
+    const kept = families?.find(group)
+    if (kept !== undefined) {
+      ahead.set(group[0]!.name, { start: store.length, body: store.length, end: store.length, units: group[0]!.size, kept })
+      continue
+    }
     const start = store.length
     writeHeader(store, group[0]!)
     const a: Ahead = { start, body: store.length, end: store.length, units: 0 }
@@ -100,6 +143,7 @@ export const writeAhead = async (
       store.truncate(start)
       a.end = start
     }
+    families?.wrote(group, store.view(start, a.end))
     if (!slices.more()) {
       if (!(await slices.next())) return undefined
       if (until()) return ahead
@@ -124,7 +168,8 @@ export const writeInOrder = async (
   own: Iterable<Source>,
   part: Groups,
   slices: Slices,
-  emit: (piece: Uint8Array) => void
+  emit: (piece: Uint8Array) => void,
+  families?: Families
 ): Promise<boolean> => {
   const storeGroups = new Map(collate(after).map((g) => [g[0]!.name, g]))
   const ownGroups = new Map(collate(own).map((g) => [g[0]!.name, g]))
@@ -160,19 +205,37 @@ export const writeInOrder = async (
     hold = -1
     return true
   }
+  /** A family written whole: kept for the next render if it has a version (`Families`). */
+  const whole = async (group: ReadonlyArray<Source>) => {
+    const kept = families?.find(group)
+    if (kept !== undefined) {
+      flush()
+      if (kept.length > 0) emit(kept)
+      return true
+    }
+    const start = rest.length
+    if (!(await write(group, { source: 0, unit: 0 }, true))) return false
+    families?.wrote(group, rest.view(start, rest.length))
+    return true
+  }
   for (const name of names) {
     const mine = ownGroups.get(name)
     const stored = storeGroups.get(name)
     if (mine !== undefined) {
-      if (!(await write(mine, { source: 0, unit: 0 }, true))) return false
+      if (!(await whole(mine))) return false
     } else if (stored !== undefined) {
       const a = ahead.get(name)
-      if (a !== undefined && a.end > a.body) {
+      if (a?.kept !== undefined) {
+        // As an earlier render wrote it, then the series told since, if any (a new series is a new version: none).
+        flush()
+        if (a.kept.length > 0) emit(a.kept)
+        if (!(await write(stored, { source: 0, unit: a.units }, a.kept.length === 0))) return false
+      } else if (a !== undefined && a.end > a.body) {
         // Phase 1's lines as they are, then the units it did not reach and the new series, without a header.
         flush()
         emit(out.view(a.start, a.end))
         if (!(await write(stored, { source: 0, unit: a.units }, false))) return false
-      } else if (!(await write(stored, { source: 0, unit: 0 }, true))) return false
+      } else if (!(await whole(stored))) return false
     } else {
       const i = partIndex.get(name)!
       rest.raw(part.body.subarray(i === 0 ? 0 : part.ends[i - 1]!, part.ends[i]!))

@@ -39,7 +39,7 @@ import * as http from "node:http"
 import * as Columns from "../Columns.js"
 import { CONTENT_TYPE, type Groups, Writer } from "../Exposition.js"
 import * as Endpoint from "./Endpoint.js"
-import { Slices, writeAhead, writeInOrder } from "./Merge.js"
+import { Families, Slices, writeAhead, writeInOrder } from "./Merge.js"
 import type { EndpointStats, FromWorker, ToWorker, WorkerSettings } from "./ScrapeWire.js"
 import { Replica } from "../Store.js"
 
@@ -94,6 +94,8 @@ export const serve = (
   hooks: ServeHooks = {}
 ): Serving => {
   const replica = new Replica()
+  /** The families that did not change since a render wrote them are sent as it wrote them. */
+  const families = new Families()
   const stats = { completed: 0, abandoned: 0, shared: 0, stale: 0 }
   let last: Endpoint.LastRender | undefined
   let lastPart: Part | undefined
@@ -298,7 +300,7 @@ export const serve = (
     try {
       // One buffer for the whole body: phase 1 writes the store's families ahead, phase 2 the rest after them.
       const body = new Writer(size ?? firstGuess(), take())
-      const ahead = await writeAhead(replica.sources(), body, slices, () => f.part !== undefined)
+      const ahead = await writeAhead(replica.sources(), body, slices, () => f.part !== undefined, families)
       if (ahead === undefined || f.abandoned) return
       const { part, stale } = await partPromise
       if (f.abandoned) return
@@ -307,7 +309,7 @@ export const serve = (
       if (layout === undefined) throw new Error(`metrics part ${part.id}: layout ${part.columns.layout}, which no part brought`)
       const own = [...Columns.sources(layout, part.columns), ...Endpoint.sources(statsNow(), last, Math.max(0, Date.now() - part.takenAt) / 1000)]
       // The store read again: the part's update (applied when it came) may have told of new series.
-      const done = await writeInOrder(ahead, body, replica.sources(), own, part.groups, slices, (piece) => emit(f, piece))
+      const done = await writeInOrder(ahead, body, replica.sources(), own, part.groups, slices, (piece) => emit(f, piece), families)
       if (!done || f.abandoned) return
       if (flight === f) flight = undefined
       size = Math.ceil(body.length * 1.1)
