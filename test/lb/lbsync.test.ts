@@ -428,7 +428,7 @@ describe("LbSync: one writer, reactions first", () => {
         const { all, checker, running, sync, weighted } = yield* widelyProgrammed(sim)
         logged.length = 0
         done.length = 0
-        const points = yield* tracePoints
+        const { details, points } = yield* tracePointsWith
         /** The weights VPP set ("as weight"). */
         const applied: Array<string> = []
         const unsubscribeApplied = sim.lb.subscribe((m: LbMutation) => {
@@ -472,6 +472,11 @@ describe("LbSync: one writer, reactions first", () => {
         // (it says how many), so its line and the reaction's add up to what was logged.
         expect(done.reduce((n, d) => n + d.mutations, 0)).toBe(logged.length)
         expect(done.some((d) => d.superseded > 0)).toBe(true)
+        // The reaction's first request is written alone, not with the sync's requests that refill the window
+        // behind it (encoded and remembered first, they held its write back).
+        const queued = points.indexOf("lb-queued")
+        expect(points[queued + 1]).toBe("written")
+        expect(details[queued + 1]).toBe(oneWeightFrame)
         // The reaction's first line is logged as its answer is read, before the batch of answers it came in is
         // handled (the sync's lines read with it wait for that).
         const answered = points.indexOf("lb-answered")
@@ -521,6 +526,33 @@ describe("LbSync: one writer, reactions first", () => {
       }).pipe(Effect.provide(services))
     }).pipe(Logger.withMinimumLogLevel(LogLevel.Info), Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
   }, 120_000)
+  it.scoped("a reaction in the middle of a full sync has its first request written alone, before the sync's requests that refill the window behind it", () =>
+    Effect.gen(function*() {
+      const { apiSocket, sim, statsSocket } = yield* simulator
+      yield* Effect.gen(function*() {
+        const { all, running, sync, weighted } = yield* widelyProgrammed(sim)
+        const { details, points } = yield* tracePointsWith
+        const flowing = yield* Deferred.make<void>()
+        let set = 0
+        const unsubscribe = sim.lb.subscribe((m: LbMutation) => {
+          if (m.op === "as-weight" && ++set === 50) Deferred.unsafeDone(flowing, Effect.void)
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
+        // A reload that changes every weight (2,000), and, while its requests flow, an override of one
+        // frontend's weight: a reaction of one VIP (its 20 ASes), whose VIP the sync's next ops are not for.
+        yield* running.replace(wide(90))
+        yield* Deferred.await(flowing)
+        const from = points.length
+        yield* running.setWeight("f99", "main", "b0", 7)
+        for (let i = 0; i < 2000 && !((yield* sync.idle) && weighted(90) === all - 1); i++) yield* pollDelay(5)
+        const queued = points.indexOf("lb-queued", from)
+        expect(points[queued + 1]).toBe("written")
+        expect(details[queued + 1]).toBe(oneWeightFrame)
+        expect(weighted(90)).toBe(all - 1)
+        expect(allWeights(sim)[`198.18.0.100/32 ${address(0)}`]).toBe(7)
+      }).pipe(Effect.provide(wideServices(apiSocket, statsSocket)))
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.Error)), 120_000)
+
   it.scoped("a full sync waiting for VPP's answers is woken by an urgent request: the reaction is written while VPP answers nothing", () =>
     Effect.gen(function*() {
       const { apiSocket, sim, statsSocket } = yield* simulator
