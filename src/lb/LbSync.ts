@@ -872,8 +872,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
           }
           window.push(slot)
           burst = true
-          // A reaction's first request on the wire now, not after the sync's requests that fill the
-          // window behind it (up to 31 more to encode and remember: 0.3-0.6 ms before its write).
+          // A reaction's first request on the wire now, not after the rest of the burst (its own other
+          // requests and the sync's that refill the window behind it, each encoded and remembered first).
           if (first) flushBurst()
         }
         flushBurst()
