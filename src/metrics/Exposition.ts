@@ -97,6 +97,34 @@ const writeUint = (buf: Buffer, pos: number, v: number): number => {
   return end
 }
 
+/**
+ * A sum of seconds in microseconds (`v` * 1e6, rounded), written with six
+ * decimals (`Writer.microsLine`): its width changes only when its whole seconds
+ * gain a digit, so a histogram's `_sum` is written over in its kept block
+ * like a count (`patchMicros`); NaN when `v` has no such form (negative, not
+ * finite, too large), then written as `formatValue` says.
+ */
+export const toMicros = (v: number): number => {
+  const u = Math.round(v * 1e6)
+  return u >= 0 && u <= Number.MAX_SAFE_INTEGER ? u : NaN
+}
+
+/** The width of `u` microseconds (`toMicros`) as written: its whole seconds' digits, the point, six decimals. */
+export const microsWidth = (u: number): number => (u < 1e6 ? 8 : uintWidth(Math.floor(u / 1e6)) + 7)
+
+/** `u` microseconds as seconds with six decimals at `pos`, `width` (`microsWidth(u)`) bytes. */
+const writeMicros = (buf: Buffer, pos: number, width: number, u: number): void => {
+  const whole = Math.floor(u / 1e6)
+  writeUint(buf, pos, whole)
+  buf[pos + width - 7] = 46 // .
+  let t = (u - whole * 1e6) | 0
+  for (let p = pos + width; p > pos + width - 6;) {
+    const q = (t / 10) | 0
+    buf[--p] = 48 + t - q * 10
+    t = q
+  }
+}
+
 /** A growing byte buffer of exposition text. */
 export class Writer {
   private buf: Buffer
@@ -297,6 +325,39 @@ export class Writer {
     return p === at
   }
 
+  /** `abc`, then `u` microseconds as seconds with six decimals (`toMicros`; NaN: `v` as `formatValue` says), and a newline. */
+  microsLine(a: Uint8Array, b: Uint8Array, c: Uint8Array, u: number, v: number): void {
+    if (Number.isNaN(u)) {
+      this.raw(a)
+      this.raw(b)
+      this.raw(c)
+      this.ascii(formatValue(v))
+      this.byte(NEWLINE)
+      return
+    }
+    const width = microsWidth(u)
+    const n = a.length + b.length + c.length
+    if (this.pos + n + width + 1 > this.buf.length) this.grow(n + width + 1)
+    const buf = this.buf
+    let pos = this.pos
+    buf.set(a, pos)
+    pos += a.length
+    buf.set(b, pos)
+    pos += b.length
+    buf.set(c, pos)
+    pos += c.length
+    writeMicros(buf, pos, width, u)
+    buf[pos + width] = NEWLINE
+    this.pos = pos + width + 1
+  }
+
+  /** As `patchUint`, for `u` microseconds (`toMicros`) written as `microsLine` does: false unless `width` is theirs. */
+  patchMicros(at: number, width: number, u: number): boolean {
+    if (Number.isNaN(u) || microsWidth(u) !== width) return false
+    writeMicros(this.buf, at, width, u)
+    return true
+  }
+
   /** Forgets what was written after `length` bytes. */
   truncate(length: number): void {
     this.pos = Math.min(this.pos, length)
@@ -315,6 +376,7 @@ export class Writer {
 
 /** How many digits `writeUint` writes for `v` (a safe non-negative integer). */
 export const uintWidth = (v: number): number => {
+  if (v < 2147483648) return v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 : v < 10000000 ? 7 : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10
   let digits = 1
   for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++
   return digits

@@ -27,7 +27,18 @@
  */
 import { STATUSES, type HealthStatus } from "../health/HealthState.js"
 import { PROBE_CODES, type ProbeCode, type ProbeResult } from "../health/ProbeResult.js"
-import { Blocks, bytes, escapeLabelValue, formatValue, labelValueBytes, type Source, uintWidth, type Writer } from "./Exposition.js"
+import {
+  Blocks,
+  bytes,
+  escapeLabelValue,
+  formatValue,
+  labelValueBytes,
+  microsWidth,
+  type Source,
+  toMicros,
+  uintWidth,
+  type Writer
+} from "./Exposition.js"
 
 /** The original maglevd's buckets, in seconds. */
 export const PROBE_DURATION_BUCKETS: ReadonlyArray<number> = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
@@ -50,7 +61,6 @@ const BUCKET0 = 2
 const CODE0 = BUCKET0 + BUCKETS + 1
 const PROBE_SLOTS = CODE0 + CODES * 2
 const BOUNDS = Float64Array.from(PROBE_DURATION_BUCKETS)
-const NEWLINE = 10
 
 const STATES = STATUSES.length
 const TRANSITION_SLOTS = STATES * STATES
@@ -141,57 +151,54 @@ const BLOCK_SLACK = 16
 
 /**
  * What the scrape worker keeps of a family between renders (Exposition's
- * `Blocks`): by series index, its lines as last written (`first`; a
- * histogram's `_count` line apart, in `second`: its `_sum`, a float of any
- * length, comes between), and the width of each value written in them
- * (`widths`, `stride` per series; for counters, how many lines, then each
- * one's slot and width). A render copies a series' block and writes the
+ * `Blocks`): by series index, its lines as last written (`lines`; a
+ * histogram's whole: its buckets, `_sum` and `_count`), and the width of
+ * each value written in them (`widths`, `stride` per series; for counters,
+ * how many lines, then each one's slot and width; for a histogram, each
+ * bucket's, then its sum's). A render copies a series' block and writes the
  * values' digits over the old ones; a series whose values no longer fit (a
  * digit more, a line more or less) is written the long way and its block
  * made again.
  */
 class Kept {
-  readonly first: Array<Uint8Array | undefined> = []
-  readonly second: Array<Uint8Array | undefined> = []
+  readonly lines: Array<Uint8Array | undefined> = []
   widths: Uint8Array
-  /** Each block's room (its length when made and its slack), by series: first, second. */
+  /** Each block's room (its length when made and its slack), by series. */
   rooms: Int32Array
 
   constructor(readonly blocks: Blocks, readonly stride: number) {
     this.widths = new Uint8Array(stride * 1024)
-    this.rooms = new Int32Array(2 * 1024)
+    this.rooms = new Int32Array(1024)
   }
 
   /** Series `i`'s widths start here (room made, and a place in the lists of blocks). */
   widthsAt(i: number): number {
     // Up to `i` (not a hole-y list: a series with no line yet keeps no block, and a list grown past holes may turn
     // into a dictionary).
-    while (this.first.length <= i) {
-      this.first.push(undefined)
-      this.second.push(undefined)
-    }
+    while (this.lines.length <= i) this.lines.push(undefined)
     const o = i * this.stride
     if (o + this.stride > this.widths.length) {
       const next = new Uint8Array(Math.max(this.widths.length * 2, o + this.stride))
       next.set(this.widths)
       this.widths = next
     }
-    if (2 * i + 2 > this.rooms.length) {
-      const next = new Int32Array(Math.max(this.rooms.length * 2, 2 * i + 2))
+    if (i + 1 > this.rooms.length) {
+      const next = new Int32Array(Math.max(this.rooms.length * 2, i + 1))
       next.set(this.rooms)
       this.rooms = next
     }
     return o
   }
 
-  /** Series `i`'s blocks made again from what was just written. */
-  keep(i: number, first: Uint8Array, second?: Uint8Array): void {
-    this.first[i] = this.place(this.first[i], 2 * i, first)
-    if (second !== undefined) this.second[i] = this.place(this.second[i], 2 * i + 1, second)
-    else {
-      this.blocks.drop(this.second[i], this.rooms[2 * i + 1])
-      this.second[i] = undefined
-    }
+  /** Series `i`'s block made again from what was just written. */
+  keep(i: number, bytes: Uint8Array): void {
+    this.lines[i] = this.place(this.lines[i], i, bytes)
+  }
+
+  /** Series `i` keeps no block (written the long way while it has none). */
+  forget(i: number): void {
+    this.blocks.drop(this.lines[i], this.rooms[i])
+    this.lines[i] = undefined
   }
 
   /**
@@ -212,8 +219,7 @@ class Kept {
 
   /** Every block dropped (the store's blocks are reset). */
   clear(): void {
-    this.first.length = 0
-    this.second.length = 0
+    this.lines.length = 0
   }
 }
 
@@ -243,7 +249,7 @@ const writeCounts = (
   i: number
 ): void => {
   const prefix = open.length + name.length
-  const block = kept?.first[i]
+  const block = kept?.lines[i]
   if (block !== undefined) {
     const lines = kept!.widths
     const o = i * kept!.stride
@@ -297,13 +303,18 @@ const writeTransitions = (w: Writer, s: TransitionSeries, kept: Kept | undefined
   writeCounts(w, TRANSITIONS_OPEN, name, TRANSITION_LABELS, s.counts, 0, TRANSITION_SLOTS, TRANSITION_TOTAL, kept, i)
 }
 
+/** A histogram's widths: a bucket's each (the `+Inf` one is also `_count`'s), then `_sum`'s. */
+const SUM_WIDTH = BUCKETS + 1
+const HISTOGRAM_STRIDE = BUCKETS + 2
+
 /**
- * A histogram: the bucket lines, cumulative, `_sum` and `_count`; from its
- * blocks when they fit (the buckets' lines and the sum's start, the sum, the
- * count's line), else the long way, the bucket lines after the first copying
- * their start from it, and its blocks made. `_count` is the `+Inf` bucket
- * (the cumulative sum of the buckets as read), not the count slot: the same
- * once a recording is done, and consistent while another thread records.
+ * A histogram: the bucket lines, cumulative, `_sum` (seconds with six
+ * decimals: Exposition's `toMicros`, whose width changes only when its whole
+ * seconds gain a digit) and `_count`; from its block when every value fits,
+ * else the long way, the bucket lines after the first copying their start
+ * from it, and its block made. `_count` is the `+Inf` bucket (the
+ * cumulative sum of the buckets as read), not the count slot: the same once
+ * a recording is done, and consistent while another thread records.
  */
 const writeProbeDuration = (w: Writer, s: ProbeSeries, kept: Kept | undefined, i: number): void => {
   const stats = s.stats
@@ -311,10 +322,12 @@ const writeProbeDuration = (w: Writer, s: ProbeSeries, kept: Kept | undefined, i
   const name = (s.name ??= labelValueBytes(s.backend))
   const pieces = (s.pieces ??= piecesOf(s.type))
   const start = BUCKET_OPEN.length + name.length
-  const block = kept?.first[i]
+  const sum = stats[SUM]!
+  const micros = toMicros(sum)
+  const block = kept?.lines[i]
   if (block !== undefined) {
     const widths = kept!.widths
-    const o = i * (BUCKETS + 1)
+    const o = i * HISTOGRAM_STRIDE
     const at = w.copy(block)
     let pos = at
     let cumulative = 0
@@ -327,11 +340,11 @@ const writeProbeDuration = (w: Writer, s: ProbeSeries, kept: Kept | undefined, i
       pos += width + 1
     }
     if (b > BUCKETS) {
-      w.value(stats[SUM]!)
-      w.byte(NEWLINE)
+      const close = name.length + pieces.close.length
+      pos += SUM_OPEN.length + close
+      const width = widths[o + SUM_WIDTH]!
       // The count's width is the +Inf bucket's: the same value.
-      const count = w.copy(kept!.second[i]!)
-      if (w.patchUint(count + COUNT_OPEN.length + name.length + pieces.close.length, widths[o + BUCKETS]!, cumulative)) return
+      if (w.patchMicros(pos, width, micros) && w.patchUint(pos + width + 1 + COUNT_OPEN.length + close, widths[o + BUCKETS]!, cumulative)) return
     }
     w.truncate(at)
   }
@@ -344,11 +357,13 @@ const writeProbeDuration = (w: Writer, s: ProbeSeries, kept: Kept | undefined, i
     if (kept !== undefined) kept.widths[o + b] = uintWidth(cumulative)
     w.lineAgain(at, start, pieces.le[b]!, cumulative)
   }
-  const sum = w.length + SUM_OPEN.length + name.length + pieces.close.length
-  w.line3(SUM_OPEN, name, pieces.close, stats[SUM]!)
-  const count = w.length
+  w.microsLine(SUM_OPEN, name, pieces.close, micros, sum)
   w.line3(COUNT_OPEN, name, pieces.close, cumulative)
-  if (kept !== undefined) kept.keep(i, w.view(at, sum), w.view(count, w.length))
+  if (kept === undefined) return
+  // A sum with no such form keeps no block: written the long way.
+  if (Number.isNaN(micros)) return kept.forget(i)
+  kept.widths[o + SUM_WIDTH] = microsWidth(micros)
+  kept.keep(i, w.view(at, w.length))
 }
 
 /** A new series, as told to a replica: which kind, whose, and where its slots are. */
@@ -572,7 +587,7 @@ export class Replica {
   private readonly blocks = new Blocks()
   private readonly kept = {
     total: new Kept(this.blocks, 1 + 2 * CODES * 2),
-    duration: new Kept(this.blocks, BUCKETS + 1),
+    duration: new Kept(this.blocks, HISTOGRAM_STRIDE),
     transitions: new Kept(this.blocks, 1 + 2 * TRANSITION_SLOTS)
   }
 
