@@ -66,7 +66,10 @@ const remember = (
   transition: Transition,
   history: number
 ): ReadonlyArray<Transition> => {
-  const next = [...transitions, transition]
+  // concat, not a spread: `[...a, x]` reserves room to grow (17 slots, 152 B
+  // for one transition against 24), and every backend keeps its history for
+  // good: 1.1 MiB of the main heap at 10,000 backends (docs/health.md, "Scale").
+  const next = transitions.concat([transition])
   return next.length > history ? next.slice(next.length - history) : next
 }
 
