@@ -31,7 +31,7 @@ import type { LbOpInfo } from "../src/api/Api.js"
 import * as Client from "../src/api/Client.js"
 import { loadAverage } from "./internal/proc.js"
 import { startBackends } from "./reconcileBackends.js"
-import { breakdown, type Flip, report, stdoutReport, syncReport } from "./reconcileStages.js"
+import { breakdown, type Flip, reactionReport, report, stdoutReport, syncReport } from "./reconcileStages.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const FRONTENDS = Number(process.env["RECONCILE_FRONTENDS"] ?? 1000)
@@ -223,6 +223,8 @@ export interface ProcFigures {
   readonly mutationsLogged: number
   readonly maglevdCpuS: number
   readonly vppsimCpuS: number
+  /** The bench's own CPU seconds (its log reading, the backends' listeners) over the reactions alone and those during full syncs. */
+  readonly benchCpu: { readonly alone: number; readonly during: number; readonly syncs: number }
   readonly load: string
   /** The reactions' stages from the trace points (reconcileStages.ts), filled in once both processes exited. */
   readonly stages: { text: string }
@@ -231,6 +233,12 @@ export interface ProcFigures {
 const cpuSeconds = (pid: number) => {
   const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
   return (Number(f[11]) + Number(f[12])) / 100
+}
+
+/** This process's CPU seconds (the backends' listeners run in a process of their own). */
+const benchCpuS = () => {
+  const c = process.cpuUsage()
+  return (c.user + c.system) / 1e6
 }
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
@@ -426,12 +434,14 @@ export const runProcs = async (): Promise<ProcFigures> => {
     }
     const down: Array<{ first: number; last: number }> = []
     const up: Array<{ first: number; last: number }> = []
+    const benchCpu0 = benchCpuS()
     for (let e = 0; e < DOWN_EVENTS; e++) {
       const i = flipped[e % FLIPPED]!
       down.push(await flip(i, true))
       up.push(await flip(i, false))
     }
 
+    const benchCpuAlone = benchCpuS() - benchCpu0
     if (stop === "react") throw new Stopped(`down, first: ${JSON.stringify(latencies(down.map((d) => d.first)))}; up, first: ${JSON.stringify(latencies(up.map((d) => d.first)))}`)
 
     // The same while a full sync of every weight runs (a reload of 90s, then of 100s: 32,000 lb_as_set_weight),
@@ -440,6 +450,7 @@ export const runProcs = async (): Promise<ProcFigures> => {
     const fullSyncMs: Array<number> = []
     let duringFlips = 0
     let duringLate = 0
+    const benchCpu1 = benchCpuS()
     for (let e = 0; during.length < DURING_EVENTS && e < 3 * DURING_EVENTS; e++) {
       const weight = e % 2 === 0 ? 90 : 100
       fs.writeFileSync(configFile, configText(port, weight))
@@ -472,6 +483,7 @@ export const runProcs = async (): Promise<ProcFigures> => {
       fullSyncMs.push(end.t - syncOps[0]!.t)
       for (const i of downed) await flip(i, false, "up after a full sync")
     }
+    const benchCpuDuring = benchCpuS() - benchCpu1
     const transitions = log.records.filter((r) => r.event === "backend-transition").slice(initialTransitions)
     const flips = new Set(flipped.map((i) => `b${i}`))
     const unexpected = transitions.filter((r) => !flips.has(String(r.a["backend"])))
@@ -500,6 +512,7 @@ export const runProcs = async (): Promise<ProcFigures> => {
       mutationsLogged: mutations().length,
       maglevdCpuS: cpuSeconds(maglevd.pid!),
       vppsimCpuS: cpuSeconds(sim.pid!),
+      benchCpu: { alone: benchCpuAlone, during: benchCpuDuring, syncs: fullSyncMs.length },
       load: loadAverage(),
       stages
     }
@@ -523,7 +536,8 @@ export const runProcs = async (): Promise<ProcFigures> => {
         fs.mkdirSync(keepTrace, { recursive: true })
         for (const name of ["maglevd", "vppsim"]) if (fs.existsSync(traceOut(name))) fs.copyFileSync(traceOut(name), path.join(keepTrace, `${name}.trace`))
       }
-      stages.text = [syncReport(read("maglevd"), read("vppsim")), report(breakdown(reactions, read("maglevd"), read("vppsim"))), stdoutReport(read("maglevd"))].filter((t) => t !== "").join("\n")
+      const rows = breakdown(reactions, read("maglevd"), read("vppsim"))
+      stages.text = [reactionReport(rows), syncReport(read("maglevd"), read("vppsim")), report(rows), stdoutReport(read("maglevd"))].filter((t) => t !== "").join("\n")
       // An early stop (RECONCILE_STOP) returns no figures: the stages are printed here.
       if (process.env["RECONCILE_STOP"] !== undefined && process.env["RECONCILE_STOP"] !== "") console.log(stages.text)
     }
@@ -551,4 +565,5 @@ export const printProcs = (f: ProcFigures): void => {
   console.log(`  health transitions other than the flips: ${f.unexpectedTransitions.length === 0 ? "none" : f.unexpectedTransitions.join("; ")}   (target none)`)
   if (f.stages.text !== "") console.log(f.stages.text)
   console.log(`  CPU: maglevd ${f.maglevdCpuS.toFixed(1)} s, vppsim ${f.vppsimCpuS.toFixed(1)} s; ${n(f.mutationsLogged)} mutations logged`)
+  console.log(`  the bench's own CPU: ${f.benchCpu.alone.toFixed(2)} s over the reactions alone, ${f.benchCpu.during.toFixed(2)} s over the ${f.benchCpu.syncs} full syncs (${f.benchCpu.syncs > 0 ? ((f.benchCpu.during / f.benchCpu.syncs) * 1000).toFixed(0) : "-"} ms a sync)`)
 }
