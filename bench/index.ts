@@ -10,6 +10,7 @@ import * as health from "./health.js"
 import * as healthVsHaproxy from "./healthVsHaproxy.js"
 import * as lbprogram from "./lbprogram.js"
 import * as metrics from "./metrics.js"
+import * as metricsLive from "./metricsLive.js"
 import * as metricsPart from "./metricsPart.js"
 import { printRows } from "./measure.js"
 import * as reconcile from "./reconcile.js"
@@ -18,7 +19,7 @@ import * as sim from "./sim.js"
 import * as soak from "./soak.js"
 import * as transport from "./transport.js"
 
-const ALL = ["codec", "transport", "lbprogram", "health", "health-vs-haproxy", "reconcile", "cli", "check", "metrics", "metrics-part", "reload", "soak", "sim"] as const
+const ALL = ["codec", "transport", "lbprogram", "health", "health-vs-haproxy", "reconcile", "cli", "check", "metrics", "metrics-part", "metrics-live", "reload", "soak", "sim"] as const
 const args = process.argv.slice(2).filter((a) => a !== "--")
 const firstFlag = args.findIndex((a) => a.startsWith("--"))
 const picked = firstFlag < 0 ? args : args.slice(0, firstFlag)
@@ -70,6 +71,8 @@ if (want("metrics")) {
 }
 
 if (want("metrics-part")) metricsPart.run(flags)
+
+if (want("metrics-live")) await metricsLive.run(flags)
 
 if (want("reload")) reload.run(flags)
 
