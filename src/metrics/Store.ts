@@ -64,9 +64,14 @@ const BOUNDS = Float64Array.from(PROBE_DURATION_BUCKETS)
 
 const STATES = STATUSES.length
 const TRANSITION_SLOTS = STATES * STATES
-/** A transition series' slots: a count per from and to, then their total (counted first: never below their sum). */
+/**
+ * A transition series' slots: a count per from and to, then their total
+ * (counted first: never below their sum), then the same total counted last
+ * (`TRANSITION_DONE`: below the total while a transition is half counted).
+ */
 const TRANSITION_TOTAL = TRANSITION_SLOTS
-const TRANSITION_SERIES_SLOTS = TRANSITION_SLOTS + 1
+const TRANSITION_DONE = TRANSITION_SLOTS + 1
+const TRANSITION_SERIES_SLOTS = TRANSITION_SLOTS + 2
 
 const codeIndex = Object.fromEntries(PROBE_CODES.map((c, i) => [c, i])) as { readonly [C in ProbeCode]: number }
 const stateIndex = Object.fromEntries(STATUSES.map((s, i) => [s, i])) as { readonly [S in HealthStatus]: number }
@@ -426,19 +431,33 @@ class Series {
         type: "counter",
         size: transitions.length,
         // Totals only grow: the same series and the same sum of totals, the same counts (a transition is rare; a
-        // render then sends the family's bytes of the last render that wrote it).
-        version: kept === undefined ? undefined : [transitions.length, totalOf(transitions)],
+        // render then sends the family's bytes of the last render that wrote it). None while a transition is half
+        // counted: its lines, written meanwhile, may miss its count, and must not be kept under the new total.
+        version: kept === undefined ? undefined : versionOf(transitions),
         write: (w, i) => writeTransitions(w, transitions[i]!, kept?.transitions, i)
       }
     ]
   }
 }
 
-/** The sum of the series' totals: a transition counts its total first, so it moves before any count does. */
-const totalOf = (transitions: ReadonlyArray<TransitionSeries>): number => {
+/**
+ * The transition family's version: the number of series and the sum of their
+ * totals (a transition counts its total first, so it moves before any count
+ * does), or none while a transition is half counted (a series' total counted
+ * last, read first, below its total counted first). With a version, no
+ * transition was half counted when it was read, and one counted after it
+ * moves the total: the lines written from then on are of that version or
+ * are never sent again as it.
+ */
+const versionOf = (transitions: ReadonlyArray<TransitionSeries>): ReadonlyArray<number> | undefined => {
   let total = 0
-  for (let i = 0; i < transitions.length; i++) total += transitions[i]!.counts[TRANSITION_TOTAL]!
-  return total
+  let done = 0
+  for (let i = 0; i < transitions.length; i++) {
+    const c = transitions[i]!.counts
+    done += c[TRANSITION_DONE]!
+    total += c[TRANSITION_TOTAL]!
+  }
+  return done === total ? [transitions.length, total] : undefined
 }
 
 /** The names of the families the store writes (a replica's renderer leaves the main thread's of these names out). */
@@ -515,6 +534,15 @@ export const probeCounts = (backend: string, type: string): ProbeCounts | undefi
 
 /** Counts one transition, now. */
 export const countTransition = (backend: string, from: HealthStatus, to: HealthStatus): void => {
+  for (const store of transitionStores(backend, from, to)) store()
+}
+
+/**
+ * The stores that count one transition, in order (`countTransition` makes
+ * them all at once; a test, one at a time, to render between two): its total,
+ * its count, its total again (`TRANSITION_DONE`).
+ */
+export const transitionStores = (backend: string, from: HealthStatus, to: HealthStatus): ReadonlyArray<() => void> => {
   let s = transitionsByBackend.get(backend)
   if (s === undefined) {
     const { offset, slab, view } = allocate(TRANSITION_SERIES_SLOTS)
@@ -524,8 +552,13 @@ export const countTransition = (backend: string, from: HealthStatus, to: HealthS
     entries.push({ kind: "transition", backend, type: "", slab, offset })
   }
   // The total first: a render that reads a series' counts and then its total finds the total at least their sum.
-  s.counts[TRANSITION_TOTAL]! += 1
-  s.counts[stateIndex[from] * STATES + stateIndex[to]]! += 1
+  // The total again last: a render that reads it below the total keeps no version of the family (`versionOf`).
+  const counts = s.counts
+  return [
+    () => void (counts[TRANSITION_TOTAL]! += 1),
+    () => void (counts[stateIndex[from] * STATES + stateIndex[to]]! += 1),
+    () => void (counts[TRANSITION_DONE]! += 1)
+  ]
 }
 
 /** Transitions counted from `from` to `to` for a backend (for tests and diagnostics). */

@@ -13,7 +13,8 @@ import { Effect } from "effect"
 import { type HealthStatus, STATUSES } from "../../src/health/HealthState.js"
 import { type ProbeCode, probeResult } from "../../src/health/ProbeResult.js"
 import * as Columns from "../../src/metrics/Columns.js"
-import { Blocks, renderBytes, type Source } from "../../src/metrics/Exposition.js"
+import { Blocks, renderBytes, renderGroups, type Source, Writer } from "../../src/metrics/Exposition.js"
+import { Families, Slices, writeAhead, writeInOrder } from "../../src/metrics/internal/Merge.js"
 import * as Metrics from "../../src/metrics/Metrics.js"
 import * as Store from "../../src/metrics/Store.js"
 import { parse } from "./exposition.js"
@@ -76,6 +77,33 @@ describe("kept blocks: a render from blocks is the render without them", () => {
     expect(m.get("maglev_probe_total")!.samples.find((s) => s.labels["backend"] === "late\"comer")!.value).toBe(3)
     expect(m.get("maglev_probe_duration_seconds")!.samples.find((s) => s.labels["backend"] === "x\\\"} 9" && s.name.endsWith("_count"))!.value)
       .toBe(10)
+  })
+
+  it("a transition half counted when a render reads the transitions' version: its lines are not kept as that version's, the next render has the count", async () => {
+    transition("halfway", "unknown", "up")
+    const replica = new Store.Replica()
+    replica.apply(Store.exportSince({ slabs: 0, entries: 0 }))
+    // As the scrape worker renders: a family of an unchanged version is sent as an earlier render wrote it.
+    const families = new Families()
+    const render = async () => {
+      const slices = new Slices(1000)
+      const body = new Writer()
+      const ahead = (await writeAhead(replica.sources(), body, slices, () => false, families))!
+      const pieces: Array<Uint8Array> = []
+      expect(await writeInOrder(ahead, body, replica.sources(), [], renderGroups([], new Set()), slices, (p) => pieces.push(p), families)).toBe(true)
+      return Buffer.concat(pieces).toString("utf8")
+    }
+    const line = (body: string) => body.split("\n").find((l) => l.startsWith(`maglev_backend_transitions_total{backend="halfway",from="up",to="down"}`))
+    expect(await render()).toBe(text(Store.sources()))
+    const [total, count, done] = Store.transitionStores("halfway", "up", "down")
+    // Its total counted, not its count yet: the render has no line for it.
+    total!()
+    expect(line(await render())).toBeUndefined()
+    count!()
+    done!()
+    const after = await render()
+    expect(line(after)).toBe(`maglev_backend_transitions_total{backend="halfway",from="up",to="down"} 1`)
+    expect(after).toBe(text(Store.sources()))
   })
 
   it("a histogram's _sum: seconds with six decimals, written over in its block, also as it gains whole digits", () => {
