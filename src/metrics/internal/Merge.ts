@@ -21,11 +21,15 @@
  * families in name order, each once, its HELP and TYPE only when it has a
  * line. Emitted pieces are views of the writers' buffers, not copies.
  */
-import { collate, type Groups, sameValues, type Source, writeGroup, writeHeader, type Writer } from "../Exposition.js"
+import { collate, type Groups, sameValues, type Source, writeGroup, writeHeader, Writer } from "../Exposition.js"
+
+/** A kept family's first writer (`Families.writer`): this many bytes a unit (a backend's six state lines are ~330). */
+export const FAMILY_UNIT_GUESS = 512
 
 /**
  * The families written last time from a `Source.version`, and their bytes
- * (header and lines, a copy of their own): a render of a family whose
+ * (header and lines, in a buffer of their own: written there in phase 2,
+ * `writer`, or copied from phase 1's): a render of a family whose
  * version is the same sends those bytes as they are instead of writing them
  * again (at 10,000 backends, the per-backend gauges and the transitions:
  * ~6 MB, which change only when a backend does). Never written over: a
@@ -48,6 +52,32 @@ export class Families {
     const s = group[0]!
     if (group.length !== 1 || s.version === undefined) return
     this.last.set(s.name, { version: s.version, units: s.size, bytes: Uint8Array.from(bytes) })
+  }
+
+  /** `group` is kept once written whole (one source with a version). */
+  keeps(group: ReadonlyArray<Source>): boolean {
+    return group.length === 1 && group[0]!.version !== undefined
+  }
+
+  /**
+   * A writer of `group`'s own (a family it `keeps`), to write it whole into
+   * instead of the body: its bytes are then the kept ones as they are
+   * (`keep`), not a copy of the body's, and the body's buffer does not hold
+   * them too. A new one each time (kept bytes are never written over), sized
+   * from the family's last bytes (or `FAMILY_UNIT_GUESS` a unit) so that it
+   * does not grow.
+   */
+  writer(group: ReadonlyArray<Source>): Writer {
+    const s = group[0]!
+    const last = this.last.get(s.name)
+    return new Writer(last === undefined ? 1024 + FAMILY_UNIT_GUESS * s.size : Math.ceil(last.bytes.length * 1.05) + 1024)
+  }
+
+  /** `group` was written whole into its own writer (`writer`): `bytes` kept as they are. */
+  keep(group: ReadonlyArray<Source>, bytes: Uint8Array): void {
+    const s = group[0]!
+    if (group.length !== 1 || s.version === undefined) return
+    this.last.set(s.name, { version: s.version, units: s.size, bytes })
   }
 
   /** Bytes kept. */
@@ -175,37 +205,41 @@ export const writeInOrder = async (
   const ownGroups = new Map(collate(own).map((g) => [g[0]!.name, g]))
   const partIndex = new Map(part.names.map((n, i) => [n, i]))
   const names = [...new Set([...storeGroups.keys(), ...ownGroups.keys(), ...part.names])].sort()
-  const rest = out
-  /** Phase 2's bytes emitted so far (it writes after phase 1's). */
-  let flushed = rest.length
-  /** While a family has no line yet: where its header starts (not emitted: it may have none). */
-  let hold = -1
+  /**
+   * Where phase 2 writes: the body (after phase 1's bytes), or while a kept
+   * family is written, that family's own writer (`Families.writer`); what of
+   * it is emitted so far, and while a family has no line yet, where its
+   * header starts (not emitted: it may have none).
+   */
+  const body = { w: out, flushed: out.length, hold: -1 }
+  let to = body
   const flush = () => {
-    const end = hold >= 0 ? hold : rest.length
-    if (end > flushed) emit(rest.view(flushed, end))
-    flushed = Math.max(flushed, end)
+    const end = to.hold >= 0 ? to.hold : to.w.length
+    if (end > to.flushed) emit(to.w.view(to.flushed, end))
+    to.flushed = Math.max(to.flushed, end)
   }
   const pause = () => {
     flush()
     return slices.next()
   }
-  /** A family into `rest` from `at`, with its header if `headed` (dropped if no line follows). */
+  /** A family into `to` from `at`, with its header if `headed` (dropped if no line follows). */
   const write = async (group: ReadonlyArray<Source>, at: { source: number; unit: number }, headed: boolean) => {
-    const mark = rest.length
+    const w = to.w
+    const mark = w.length
     if (headed) {
-      writeHeader(rest, group[0]!)
-      hold = mark
+      writeHeader(w, group[0]!)
+      to.hold = mark
     }
-    const body = rest.length
-    while (!writeGroup(rest, group, at, slices.more)) {
-      if (rest.length > body) hold = -1
+    const start = w.length
+    while (!writeGroup(w, group, at, slices.more)) {
+      if (w.length > start) to.hold = -1
       if (!(await pause())) return false
     }
-    if (headed && rest.length === body) rest.truncate(mark)
-    hold = -1
+    if (headed && w.length === start) w.truncate(mark)
+    to.hold = -1
     return true
   }
-  /** A family written whole: kept for the next render if it has a version (`Families`). */
+  /** A family written whole: kept for the next render if it has a version (`Families`), written into its own writer. */
   const whole = async (group: ReadonlyArray<Source>) => {
     const kept = families?.find(group)
     if (kept !== undefined) {
@@ -213,9 +247,17 @@ export const writeInOrder = async (
       if (kept.length > 0) emit(kept)
       return true
     }
-    const start = rest.length
-    if (!(await write(group, { source: 0, unit: 0 }, true))) return false
-    families?.wrote(group, rest.view(start, rest.length))
+    if (families === undefined || !families.keeps(group)) return write(group, { source: 0, unit: 0 }, true)
+    flush()
+    const own = { w: families.writer(group), flushed: 0, hold: -1 }
+    to = own
+    try {
+      if (!(await write(group, { source: 0, unit: 0 }, true))) return false
+      flush()
+    } finally {
+      to = body
+    }
+    families.keep(group, own.w.result())
     return true
   }
   for (const name of names) {
@@ -238,7 +280,7 @@ export const writeInOrder = async (
       } else if (!(await whole(stored))) return false
     } else {
       const i = partIndex.get(name)!
-      rest.raw(part.body.subarray(i === 0 ? 0 : part.ends[i - 1]!, part.ends[i]!))
+      out.raw(part.body.subarray(i === 0 ? 0 : part.ends[i - 1]!, part.ends[i]!))
     }
     if (!slices.more() && !(await pause())) return false
   }
