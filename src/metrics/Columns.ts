@@ -12,7 +12,7 @@
  * starts, made once per configuration (and sent to the scrape worker once).
  */
 import { STATUSES } from "../health/HealthState.js"
-import { Blocks, bytes, labelValueBytes, type Source, uintWidth, type Writer } from "./Exposition.js"
+import { bytes, labelValueBytes, sameValues, type Source, uintWidth, type Writer } from "./Exposition.js"
 
 /** What a configuration's families need on every scrape, as plain data (another thread can have it). */
 export interface LayoutData {
@@ -26,50 +26,29 @@ export interface LayoutData {
 
 /**
  * A layout with what a render makes of it, kept as long as the
- * configuration: encoded row starts, each backend's encoded name once
- * written, and (the scrape worker's) each backend's lines as last written
- * (`Kept`).
+ * configuration: encoded row starts, and each backend's encoded name once
+ * written.
  */
 export interface Layout {
   readonly data: LayoutData
   readonly rows: ReadonlyArray<Uint8Array>
+  /** Each backend's encoded label value, by position, once written. */
   readonly labels: Array<Uint8Array | undefined>
-  readonly kept: Kept | undefined
+  /**
+   * The scrape worker's: its per-backend families are kept between renders
+   * (Merge's `Families`), so they say where each backend's lines start
+   * (`Source.marks`) and can be written from their last bytes with the
+   * values that changed written over (`Source.patch`).
+   */
+  readonly keep: boolean
 }
 
-/**
- * A backend's lines of each family as last written, by its position in the
- * layout (Exposition's `Blocks`): a render copies them in one move and
- * writes the values' digits over the old ones (a state line's 0 or 1, the
- * health counter), instead of two or three pieces and the digits per line.
- * ~0.4 KB per backend.
- */
-interface Kept {
-  readonly blocks: Blocks
-  readonly state: Array<Uint8Array | undefined>
-  readonly health: Array<Uint8Array | undefined>
-  readonly enabled: Array<Uint8Array | undefined>
-  /** The width of the value in each one-line block, by position. */
-  readonly healthWidths: Uint8Array
-  readonly enabledWidths: Uint8Array
-}
-
-/** `keep`: the backends' lines kept between renders (the scrape worker, which renders every scrape of this layout). */
+/** `keep`: the scrape worker's (its renders keep the families, see `Layout.keep`). */
 export const layout = (data: LayoutData, keep = false): Layout => ({
   data,
   rows: data.rows.map(bytes),
   labels: new Array(data.names.length).fill(undefined),
-  kept: keep
-    ? {
-      blocks: new Blocks(),
-      // Filled with undefined: written by position, not always in order (a hole-y array may turn into a dictionary).
-      state: new Array<Uint8Array | undefined>(data.names.length).fill(undefined),
-      health: new Array<Uint8Array | undefined>(data.names.length).fill(undefined),
-      enabled: new Array<Uint8Array | undefined>(data.names.length).fill(undefined),
-      healthWidths: new Uint8Array(data.names.length),
-      enabledWidths: new Uint8Array(data.names.length)
-    }
-    : undefined
+  keep
 })
 
 /** One scrape's values over a layout. */
@@ -102,14 +81,6 @@ export const FAMILIES: ReadonlyArray<string> = [
   "maglev_frontend_pool_backend_weight"
 ]
 
-/** A one-line block (a value of `width` digits, then a newline) with `v` written over: false if it does not fit. */
-const patchedLine = (w: Writer, block: Uint8Array, width: number, v: number): boolean => {
-  const at = w.copy(block)
-  if (w.patchUint(at + block.length - 1 - width, width, v)) return true
-  w.truncate(at)
-  return false
-}
-
 /** The families of one scrape's columns; backend names are encoded as they are first written. */
 export const sources = (l: Layout, c: Columns): ReadonlyArray<Source> => {
   const count = c.at.length
@@ -125,26 +96,45 @@ export const sources = (l: Layout, c: Columns): ReadonlyArray<Source> => {
     }
     return name
   }
-  const kept = l.kept
-  /** A one-line family's line of backend `i`, from its block (`blocks`, by layout position) when kept. */
-  const oneLine = (w: Writer, blocks: Array<Uint8Array | undefined> | undefined, widths: Uint8Array | undefined, open: Uint8Array, i: number, v: number) => {
-    const at = c.at[i]!
-    const block = blocks === undefined || at < 0 ? undefined : blocks[at]
-    if (block !== undefined && patchedLine(w, block, widths![at]!, v)) return
-    const start = w.length
-    w.line3(open, label(i), QUOTE_CLOSE, v)
-    if (blocks !== undefined && at >= 0) {
-      kept!.blocks.drop(block)
-      blocks[at] = kept!.blocks.keep(w.view(start, w.length))
-      widths![at] = uintWidth(v)
+  /**
+   * Where each backend's lines start in a family written whole (`Source.marks`; the scrape worker's only): made by
+   * the family's first unit, filled as it is written.
+   */
+  const marker = () => {
+    let marks: Int32Array | undefined
+    return {
+      mark: (w: Writer, i: number) => {
+        if (i === 0 || marks === undefined) marks = new Int32Array(count)
+        marks[i] = w.length
+      },
+      marks: () => marks
     }
   }
-  if (kept?.blocks.stale()) {
-    kept.state.fill(undefined)
-    kept.health.fill(undefined)
-    kept.enabled.fill(undefined)
-    kept.blocks.reset()
+  /**
+   * A version of the same backends as `old`'s (the same layout, positions and removed names: each backend at the
+   * same place in the bytes, its name of the same length), whose values are its fourth element.
+   */
+  const sameBackends = (old: ReadonlyArray<unknown>): boolean =>
+    old[0] === l && sameValues([old[1], old[2]], [c.at, c.removed])
+  /**
+   * A one-line family from its last bytes: the lines whose value changed written over (`value` old and new, of the
+   * same width), false if one's width changed.
+   */
+  const patchLines = (w: Writer, old: Uint8Array, marks: Int32Array, open: Uint8Array, value: (i: number) => number, was: (i: number) => number): boolean => {
+    const at = w.copy(old)
+    for (let i = 0; i < count; i++) {
+      const v = value(i)
+      const before = was(i)
+      if (v === before) continue
+      if (!Number.isSafeInteger(before) || before < 0) return false
+      if (!w.patchUint(at + marks[i]! + open.length + label(i).length + QUOTE_CLOSE.length, uintWidth(before), v)) return false
+    }
+    return true
   }
+  const state = marker()
+  const health = marker()
+  const enabled = marker()
+  const keep = l.keep
   return [
     {
       name: "maglev_backend_state",
@@ -152,26 +142,33 @@ export const sources = (l: Layout, c: Columns): ReadonlyArray<Source> => {
       type: "gauge",
       size: count,
       version: [l, c.at, c.removed, c.status],
-      // Six lines a backend: from its block when kept (the six values are one digit each: written over), else the
-      // lines after the first copying their start from it.
+      // Six lines a backend, the lines after the first copying their start from it.
       write: (w, i) => {
+        if (keep) state.mark(w, i)
         const status = c.status[i]!
-        const at = c.at[i]!
-        const block = kept === undefined || at < 0 ? undefined : kept.state[at]
-        if (block !== undefined) {
-          const start = w.copy(block)
-          let pos = start + STATE_OPEN.length + l.labels[at]!.length
-          for (let k = 0; k < STATUSES.length; k++) {
-            pos += STATE_LABELS[k]!.length
-            w.patchUint(pos, 1, status === k ? 1 : 0)
-            pos += STATE_OPEN.length + l.labels[at]!.length + 2
-          }
-          return
-        }
         const name = label(i)
         const start = w.line3At(STATE_OPEN, name, STATE_LABELS[0]!, status === 0 ? 1 : 0)
         for (let k = 1; k < STATUSES.length; k++) w.lineAgain(start, STATE_OPEN.length + name.length, STATE_LABELS[k]!, status === k ? 1 : 0)
-        if (kept !== undefined && at >= 0) kept.state[at] = kept.blocks.keep(w.view(start, w.length))
+      },
+      marks: state.marks,
+      // A backend whose status changed: its old state's line and its new one's written over (one digit each).
+      patch: (w, old, version, marks) => {
+        if (!sameBackends(version)) return false
+        const was = version[3] as Uint8Array
+        const at = w.copy(old)
+        for (let i = 0; i < count; i++) {
+          const before = was[i]!
+          const now = c.status[i]!
+          if (before === now) continue
+          const prefix = STATE_OPEN.length + label(i).length
+          let pos = at + marks[i]! + prefix
+          for (let k = 0; k < STATUSES.length; k++) {
+            pos += STATE_LABELS[k]!.length
+            if (k === before || k === now) w.patchUint(pos, 1, now === k ? 1 : 0)
+            pos += 2 + prefix
+          }
+        }
+        return true
       }
     },
     {
@@ -180,7 +177,16 @@ export const sources = (l: Layout, c: Columns): ReadonlyArray<Source> => {
       type: "gauge",
       size: count,
       version: [l, c.at, c.removed, c.counter],
-      write: (w, i) => oneLine(w, kept?.health, kept?.healthWidths, HEALTH_OPEN, i, c.counter[i]!)
+      write: (w, i) => {
+        if (keep) health.mark(w, i)
+        w.line3(HEALTH_OPEN, label(i), QUOTE_CLOSE, c.counter[i]!)
+      },
+      marks: health.marks,
+      patch: (w, old, version, marks) => {
+        if (!sameBackends(version)) return false
+        const was = version[3] as Float64Array
+        return patchLines(w, old, marks, HEALTH_OPEN, (i) => c.counter[i]!, (i) => was[i]!)
+      }
     },
     {
       name: "maglev_backend_enabled",
@@ -188,7 +194,16 @@ export const sources = (l: Layout, c: Columns): ReadonlyArray<Source> => {
       type: "gauge",
       size: count,
       version: [l, c.at, c.removed, c.status],
-      write: (w, i) => oneLine(w, kept?.enabled, kept?.enabledWidths, ENABLED_OPEN, i, c.status[i] === DISABLED ? 0 : 1)
+      write: (w, i) => {
+        if (keep) enabled.mark(w, i)
+        w.line3(ENABLED_OPEN, label(i), QUOTE_CLOSE, c.status[i] === DISABLED ? 0 : 1)
+      },
+      marks: enabled.marks,
+      patch: (w, old, version, marks) => {
+        if (!sameBackends(version)) return false
+        const was = version[3] as Uint8Array
+        return patchLines(w, old, marks, ENABLED_OPEN, (i) => (c.status[i] === DISABLED ? 0 : 1), (i) => (was[i] === DISABLED ? 0 : 1))
+      }
     },
     {
       name: "maglev_frontend_pool_backend_weight",

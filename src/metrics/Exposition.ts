@@ -471,6 +471,21 @@ export interface Source {
    * `Families`). Absent: written every time.
    */
   readonly version?: ReadonlyArray<unknown> | undefined
+  /**
+   * With a `version`: where each unit's lines started in the last write of
+   * the family, from the writer's first byte (a family written whole into a
+   * writer of its own, Merge's `Families.writer`, which keeps them with its
+   * bytes for `patch`); undefined when no unit was written.
+   */
+  readonly marks?: () => Int32Array | undefined
+  /**
+   * With a `version`: the family written into `w` (empty) from its bytes as
+   * written whole for an earlier version (`old`, `oldVersion`, `oldMarks`),
+   * the values that changed written over, byte for byte what `write` would
+   * write; false when it cannot (other units, a value of another width), `w`
+   * then to be emptied and the family written whole.
+   */
+  readonly patch?: (w: Writer, old: Uint8Array, oldVersion: ReadonlyArray<unknown>, oldMarks: Int32Array) => boolean
 }
 
 /**

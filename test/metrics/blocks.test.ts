@@ -185,15 +185,35 @@ describe("kept blocks of the per-backend gauges (Columns)", () => {
     weights: Float64Array.from(names.map((_, i) => i * 10))
   })
 
-  it("state, health and enabled lines as statuses change, a counter gains a digit, a reload removes a backend", () => {
+  it("state, health and enabled lines as statuses change, a counter gains a digit, a reload removes a backend", async () => {
     const kept = Columns.layout(data, true)
     const plain = Columns.layout(data)
-    const same = (c: Columns.Columns, what: string) => expect(text(Columns.sources(kept, c)), what).toBe(text(Columns.sources(plain, c)))
-    same(columns([0, 0, 0, 0, 0], [0, 0, 0, 0, 0]), "first: blocks made")
-    same(columns([1, 2, 3, 4, 5], [4, 0, 9, 1, 2]), "every status changed")
-    same(columns([1, 2, 3, 4, 5], [4, 0, 10, 12, 2]), "a counter gains a digit")
-    same(columns([4, 4, 1, 1, 0], [9, 0, 3, 1, 2]), "and loses it; disabled")
-    same(columns([4, 4, 1, 1, 0], [9, 0, 3, 1, 2], ["gone\"1", "gone2"]), "removed backends (no block) after them")
+    // As the scrape worker renders them: kept between renders (Merge's Families), an unchanged family sent as it was,
+    // a changed one written from its last bytes with the values that changed written over (`patch`), or whole.
+    const families = new Families()
+    let patched = 0
+    const render = async (c: Columns.Columns) => {
+      const sources = Columns.sources(kept, c).map((s) => ({
+        ...s,
+        ...(s.patch === undefined ? {} : { patch: (...a: Parameters<NonNullable<typeof s.patch>>) => s.patch!(...a) && ++patched > 0 })
+      }))
+      const slices = new Slices(1000)
+      const pieces: Array<Uint8Array> = []
+      expect(await writeInOrder(new Map(), new Writer(), [], sources, renderGroups([], new Set()), slices, (p) => pieces.push(p), families)).toBe(true)
+      return Buffer.concat(pieces).toString("utf8")
+    }
+    const same = async (c: Columns.Columns, what: string, patches: number) => {
+      patched = 0
+      expect(await render(c), what).toBe(text(Columns.sources(plain, c)))
+      expect(patched, `${what}: families written from their last bytes`).toBe(patches)
+    }
+    await same(columns([0, 0, 0, 0, 0], [0, 0, 0, 0, 0]), "first: written whole", 0)
+    await same(columns([0, 0, 0, 0, 0], [0, 0, 0, 0, 0]), "the same: sent as they were", 0)
+    await same(columns([1, 2, 3, 4, 5], [4, 0, 9, 1, 2]), "every status changed (state, health, enabled)", 3)
+    await same(columns([1, 2, 3, 4, 5], [4, 0, 10, 12, 2]), "a counter gains a digit: health whole", 0)
+    await same(columns([4, 4, 1, 1, 0], [9, 0, 3, 1, 2]), "and loses it; disabled", 2)
+    await same(columns([4, 4, 1, 1, 0], [9, 0, 3, 1, 2], ["gone\"1", "gone2"]), "removed backends after them: whole", 0)
+    await same(columns([4, 1, 1, 1, 0], [9, 0, 3, 1, 2], ["gone\"1", "gone2"]), "then a status: from the last bytes", 2)
     const m = parse(text(Columns.sources(kept, columns([1, 1, 1, 1, 1], [100, 3, 3, 3, 3], ["gone\"1"]))))
     expect(m.get("maglev_backend_health")!.samples.map((s) => [s.labels["backend"], s.value])).toEqual([
       ["a", 100], ["b\"q", 3], ["c\\d", 3], ["d\ne", 3], ["é", 3], ["gone\"1", 0]

@@ -37,7 +37,10 @@ export const FAMILY_UNIT_GUESS = 512
  * the old ones.
  */
 export class Families {
-  private readonly last = new Map<string, { readonly version: ReadonlyArray<unknown>; readonly units: number; readonly bytes: Uint8Array }>()
+  private readonly last = new Map<
+    string,
+    { readonly version: ReadonlyArray<unknown>; readonly units: number; readonly bytes: Uint8Array; readonly marks?: Int32Array | undefined }
+  >()
 
   /** The bytes of `group` (one source with a version) as last written, if its version and size are the same. */
   find(group: ReadonlyArray<Source>): Uint8Array | undefined {
@@ -73,11 +76,30 @@ export class Families {
     return new Writer(last === undefined ? 1024 + FAMILY_UNIT_GUESS * s.size : Math.ceil(last.bytes.length * 1.05) + 1024)
   }
 
-  /** `group` was written whole into its own writer (`writer`): `bytes` kept as they are. */
-  keep(group: ReadonlyArray<Source>, bytes: Uint8Array): void {
+  /**
+   * `group` written into `w` (its own, from `writer`) from its last bytes,
+   * the values that changed written over (`Source.patch`): true if done
+   * (then `keep` them), else `w` is left empty, to write it whole.
+   */
+  patch(group: ReadonlyArray<Source>, w: Writer): boolean {
+    const s = group[0]!
+    const last = this.last.get(s.name)
+    if (s.patch === undefined || last?.marks === undefined || last.units !== s.size || s.version === undefined) return false
+    if (s.patch(w, last.bytes, last.version, last.marks)) return true
+    w.truncate(0)
+    return false
+  }
+
+  /**
+   * `group` was written into its own writer (`writer`), whole (its units'
+   * `marks` kept with it) or `patched` from its last bytes (the same marks):
+   * `bytes` kept as they are.
+   */
+  keep(group: ReadonlyArray<Source>, bytes: Uint8Array, patched = false): void {
     const s = group[0]!
     if (group.length !== 1 || s.version === undefined) return
-    this.last.set(s.name, { version: s.version, units: s.size, bytes })
+    const marks = patched ? this.last.get(s.name)?.marks : s.marks?.()
+    this.last.set(s.name, { version: s.version, units: s.size, bytes, marks })
   }
 
   /** Bytes kept. */
@@ -250,14 +272,16 @@ export const writeInOrder = async (
     if (families === undefined || !families.keeps(group)) return write(group, { source: 0, unit: 0 }, true)
     flush()
     const own = { w: families.writer(group), flushed: 0, hold: -1 }
+    // From its last bytes, the values that changed written over (one move and a few digits), else whole.
+    const patched = families.patch(group, own.w)
     to = own
     try {
-      if (!(await write(group, { source: 0, unit: 0 }, true))) return false
+      if (!patched && !(await write(group, { source: 0, unit: 0 }, true))) return false
       flush()
     } finally {
       to = body
     }
-    families.keep(group, own.w.result())
+    families.keep(group, own.w.result(), patched)
     return true
   }
   for (const name of names) {

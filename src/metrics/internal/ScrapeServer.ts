@@ -104,7 +104,7 @@ export const serve = (
   /** The newest layout told (keys rise): kept for the parts to come. */
   let newestLayout = 0
   const addLayout = (data: Columns.LayoutData) => {
-    // Its lines kept between renders (`keep`): every render of a scrape writes them.
+    // Its families kept between renders (`keep`: each backend's place in them marked, for a patch when values change).
     layouts.set(data.key, Columns.layout(data, true))
     newestLayout = Math.max(newestLayout, data.key)
   }
