@@ -9,7 +9,13 @@
  * lateness are measured the same way for both. CPU is each process's utime + stime (all threads) over the measured
  * window, RSS its VmRSS at the end and VmHWM (peak, start-up included).
  *
- * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--dist | --tsx] [--probe-threads N|auto[,N...]] [--keep-log DIR]`
+ * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--dist | --tsx] [--probe-threads N|auto[,N...]] [--scrape-every S] [--keep-log DIR]`
+ *
+ * `--scrape-every S` (default 0: off) also GETs maglevd's /metrics every S
+ * seconds over the window, as an operator's Prometheus does (every 15 s or
+ * so), so that its RSS shows what the scrapes keep. Off by default: HAProxy
+ * renders no exposition, and maglevd's CPU per probe then includes the
+ * renders (the run prints how many, and how long they took).
  *
  * `--keep-log DIR` runs maglevd at log level info and keeps its log in DIR
  * (`maglevd-<backends>-<run>.log`); each of its false downs is then printed
@@ -193,6 +199,18 @@ const httpGet = (url: string, seconds: number): Promise<string> =>
       res.setEncoding("utf8")
       res.on("data", (d: string) => (body += d))
       res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${url}: HTTP ${res.statusCode}`))))
+    })
+    req.on("timeout", () => req.destroy(new Error(`${url}: no answer in ${seconds} s`)))
+    req.on("error", reject)
+  })
+
+/** One GET whose body is read and dropped (a periodic scrape: its time, not its text); ms until the end of the body. */
+const httpTime = (url: string, seconds: number): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const t0 = performance.now()
+    const req = http.get(url, { timeout: seconds * 1000 }, (res) => {
+      res.resume()
+      res.on("end", () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`${url}: HTTP ${res.statusCode}`))))
     })
     req.on("timeout", () => req.destroy(new Error(`${url}: no answer in ${seconds} s`)))
     req.on("error", reject)
@@ -388,7 +406,17 @@ export interface Figures {
   readonly firstRound: FirstRound
   /** maglevd's RSS (MiB) at the end of each tenth of the window. */
   readonly rssSeries: ReadonlyArray<number>
+  /** --scrape-every: the periodic GETs of /metrics over the window (undefined: off). */
+  readonly scrapes: Scrapes | undefined
   readonly notes: ReadonlyArray<string>
+}
+
+/** The periodic scrapes of a run (--scrape-every). */
+interface Scrapes {
+  readonly everySeconds: number
+  /** How long each answered one took, ms, in order. */
+  readonly ms: ReadonlyArray<number>
+  readonly failed: number
 }
 
 type FirstRound = Readonly<Record<"maglevd" | "haproxy", { readonly seconds: number } | { readonly reached: number }>>
@@ -432,6 +460,8 @@ interface Options {
   readonly probeThreads: string | undefined
   /** --keep-log: maglevd's log goes to this file, at level info. */
   readonly keepLog: string | undefined
+  /** --scrape-every: seconds between periodic GETs of /metrics over the window, 0 for none. */
+  readonly scrapeEvery: number
 }
 
 type Build = "bundle" | "dist" | "tsx"
@@ -487,7 +517,7 @@ const downsIn = (file: string): ReadonlyArray<string> =>
     }
   })
 
-const runOne = (haproxy: string, n: number, { keepLog, launch, maglevdRoot, nodeServers, probeThreads, seconds, warmup }: Options) =>
+const runOne = (haproxy: string, n: number, { keepLog, launch, maglevdRoot, nodeServers, probeThreads, scrapeEvery, seconds, warmup }: Options) =>
   Effect.scoped(Effect.gen(function*() {
     const load = loadAverage()
     // Everything this run starts is killed after this, whatever happens to us.
@@ -565,12 +595,24 @@ const runOne = (haproxy: string, n: number, { keepLog, launch, maglevdRoot, node
     const t0 = performance.now()
     const machine0 = machineTicks()
     yield* ask(servers, "start")
+    // --scrape-every: GET /metrics every so often over the window, as a Prometheus would (the first one after a period).
+    const scrapeMs: Array<number> = []
+    let scrapesFailed = 0
+    const scraper = scrapeEvery > 0
+      ? yield* Effect.tryPromise(() => httpTime(metricsUrl, 60)).pipe(
+        Effect.match({ onFailure: () => void scrapesFailed++, onSuccess: (t) => void scrapeMs.push(t) }),
+        Effect.delay(Duration.seconds(scrapeEvery)),
+        Effect.forever,
+        Effect.fork
+      )
+      : undefined
     // maglevd's RSS at each tenth of the window: flat, or growing?
     const rssSeries: Array<number> = []
     for (let i = 0; i < 10; i++) {
       yield* Effect.sleep(Duration.millis(seconds * 100))
       rssSeries.push((yield* rssOf(maglevd)).rss)
     }
+    if (scraper !== undefined) yield* Fiber.interrupt(scraper)
     const counts = yield* ask<ServerCounts>(servers, "stop")
     const wall = (performance.now() - t0) / 1000
     const machine1 = machineTicks()
@@ -627,6 +669,7 @@ const runOne = (haproxy: string, n: number, { keepLog, launch, maglevdRoot, node
       maglevdSelf: Either.isRight(mView) ? mView.right : undefined,
       firstRound: reached,
       rssSeries,
+      scrapes: scrapeEvery > 0 ? { everySeconds: scrapeEvery, ms: scrapeMs, failed: scrapesFailed } : undefined,
       notes,
       falseDowns: keepLog === undefined ? undefined : { file: keepLog, lines: downsIn(keepLog) }
     } satisfies Figures
@@ -659,6 +702,15 @@ export const print = (f: Figures): void => {
   row("RSS at the end", `${m.rssEndMiB.toFixed(0)} MiB`, `${h.rssEndMiB.toFixed(0)} MiB`, ratio(m.rssEndMiB, h.rssEndMiB))
   row("RSS peak", `${m.rssPeakMiB.toFixed(0)} MiB`, `${h.rssPeakMiB.toFixed(0)} MiB`, ratio(m.rssPeakMiB, h.rssPeakMiB))
   console.log(`  maglevd's RSS over the window, each tenth (MiB): ${f.rssSeries.map((r) => r.toFixed(0)).join(" ")}`)
+  if (f.scrapes !== undefined) {
+    const sorted = [...f.scrapes.ms].sort((a, b) => a - b)
+    const at = (q: number) => (sorted.length === 0 ? "-" : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(0))
+    console.log(
+      `  GET /metrics every ${f.scrapes.everySeconds} s over the window: ${sorted.length} answered${
+        f.scrapes.failed > 0 ? `, ${f.scrapes.failed} failed` : ""
+      }, p50 ${at(0.5)} ms, max ${at(1)} ms (maglevd's CPU per probe above includes these renders; HAProxy renders nothing)`
+    )
+  }
   const gap = (g: GapSummary) => (g.count === 0 ? "- (no gap)" : `${ms(g.p50)} / ${ms(g.p99)} / ${ms(g.max)}`)
   row("gap - 1 s: p50 / p99 / max", gap(m.gap), gap(h.gap))
   const late = (g: GapSummary) => (g.count === 0 ? "-" : `${((100 * g.over1100) / g.count).toFixed(2)} %`)
@@ -750,7 +802,7 @@ const findHaproxy = (): string | undefined => {
 }
 
 const usage =
-  "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--dist | --tsx] [--probe-threads N|auto[,N...]] [--keep-log DIR]"
+  "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--dist | --tsx] [--probe-threads N|auto[,N...]] [--scrape-every S] [--keep-log DIR]"
 
 const positive = (flag: string, value: string): number => {
   const x = Number(value)
@@ -771,12 +823,14 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
       dist: { type: "boolean", default: false },
       tsx: { type: "boolean", default: false },
       "probe-threads": { type: "string", multiple: true },
-      "keep-log": { type: "string" }
+      "keep-log": { type: "string" },
+      "scrape-every": { type: "string", default: "0" }
     }
   })
   const sizes = (values.backends ?? ["1000,10000"]).flatMap((v) => v.split(",")).map((v) => positive("backends", v))
   const seconds = positive("seconds", values.seconds)
   const warmup = positive("warmup", values.warmup)
+  const scrapeEvery = values["scrape-every"] === "0" ? 0 : positive("scrape-every", values["scrape-every"])
   if (sizes.some((n) => n > PORTS * 256 * 255)) throw new Error(`--backends: at most ${PORTS * 256 * 255}`)
   const roots = (values.maglevd ?? [repoRoot]).map((r) => path.resolve(r))
   for (const root of roots) {
@@ -807,7 +861,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
       warmup,
       nodeServers: values["node-servers"],
       threads: values["probe-threads"],
-      keepLog
+      keepLog,
+      scrapeEvery
     })
   } finally {
     fs.rmSync(bundles, { recursive: true, force: true })
@@ -824,13 +879,14 @@ const runAll = async (
   sizes: ReadonlyArray<number>,
   roots: ReadonlyArray<string>,
   launches: ReadonlyMap<string, Launch>,
-  { keepLog, nodeServers, seconds, threads, warmup }: {
+  { keepLog, nodeServers, scrapeEvery, seconds, threads, warmup }: {
     readonly seconds: number
     readonly warmup: number
     readonly nodeServers: boolean
     readonly threads: ReadonlyArray<string> | undefined
     /** --keep-log DIR */
     readonly keepLog: string | undefined
+    readonly scrapeEvery: number
   }
 ): Promise<boolean> => {
   const threadCounts: ReadonlyArray<string | undefined> = threads === undefined
@@ -850,6 +906,7 @@ const runAll = async (
         maglevdRoot,
         launch: launches.get(maglevdRoot)!,
         probeThreads,
+        scrapeEvery,
         keepLog: keepLog === undefined ? undefined : path.join(keepLog, `maglevd-${n}-${i + 1}.log`)
       }).pipe(
         Effect.tap((f) => Effect.sync(() => print(f)))

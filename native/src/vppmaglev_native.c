@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <linux/errqueue.h>
 #include <limits.h>
+#include <malloc.h>
 #include <net/if.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
@@ -1155,6 +1156,91 @@ static napi_value js_set_icmp_filter(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ------------------------------------------------------------------ */
+/* glibc malloc: settings, trim, statistics                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * mallocSetting(name, value): whether malloc took it. mallopt(3) for the
+ * three settings maglevd's start gives (src/daemon/MallocTuning.ts): "arena-max"
+ * (M_ARENA_MAX), "mmap-threshold" (M_MMAP_THRESHOLD: fixed, which also stops
+ * glibc's dynamic threshold), "trim-threshold" (M_TRIM_THRESHOLD). False
+ * where the C library is not glibc (nothing to set).
+ */
+static napi_value js_malloc_setting(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) != 0) return NULL;
+  char name[32];
+  if (get_string(env, argv[0], "name", name, sizeof name, "mallopt") != 0) return NULL;
+  double value;
+  if (get_double_int(env, argv[1], "value", &value) != 0) return NULL;
+  if (value > INT_MAX) {
+    throw_range(env, "The \"%s\" argument must be at most 2^31 - 1", "value");
+    return NULL;
+  }
+  int param;
+  if (strcmp(name, "arena-max") == 0) param = M_ARENA_MAX;
+  else if (strcmp(name, "mmap-threshold") == 0) param = M_MMAP_THRESHOLD;
+  else if (strcmp(name, "trim-threshold") == 0) param = M_TRIM_THRESHOLD;
+  else {
+    throw_range(env, "The \"%s\" argument must be arena-max, mmap-threshold or trim-threshold", "name");
+    return NULL;
+  }
+  napi_value ok;
+#ifdef __GLIBC__
+  NAPI_CALL(env, napi_get_boolean(env, mallopt(param, (int)value) == 1, &ok));
+#else
+  (void)param;
+  NAPI_CALL(env, napi_get_boolean(env, false, &ok));
+#endif
+  return ok;
+}
+
+/* mallocTrim(pad): malloc_trim(3), whether it gave memory back to the system. */
+static napi_value js_malloc_trim(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  size_t pad;
+  if (get_size(env, argv[0], "pad", &pad) != 0) return NULL;
+  napi_value released;
+#ifdef __GLIBC__
+  NAPI_CALL(env, napi_get_boolean(env, malloc_trim(pad) == 1, &released));
+#else
+  NAPI_CALL(env, napi_get_boolean(env, false, &released));
+#endif
+  return released;
+}
+
+/*
+ * mallocInfo(): mallinfo2(3), every arena added up, in bytes: { arena (from
+ * the system, in arenas), mmapped (hblkhd: blocks mmapped on their own),
+ * mmappedBlocks (hblks), inUse (uordblks), free (fordblks), topFree
+ * (keepcost: what trimming the main arena could release) }; null where the
+ * C library has no mallinfo2 (glibc < 2.33, musl).
+ */
+static napi_value js_malloc_info(napi_env env, napi_callback_info info) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  struct mallinfo2 mi = mallinfo2();
+  napi_value o;
+  NAPI_CALL(env, napi_create_object(env, &o));
+  const struct {
+    const char *name;
+    size_t value;
+  } fields[] = {
+      {"arena", mi.arena},     {"mmapped", mi.hblkhd}, {"mmappedBlocks", mi.hblks},
+      {"inUse", mi.uordblks},  {"free", mi.fordblks},  {"topFree", mi.keepcost},
+  };
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    napi_value v;
+    NAPI_CALL(env, napi_create_double(env, (double)fields[i].value, &v));
+    NAPI_CALL(env, napi_set_named_property(env, o, fields[i].name, v));
+  }
+  return o;
+#else
+  return make_null(env);
+#endif
+}
+
 #include "probe_engine.c"
 
 /* ------------------------------------------------------------------ */
@@ -1191,6 +1277,9 @@ NAPI_MODULE_INIT() {
       {"probeWrite", js_probe_write},
       {"probeClose", js_probe_close},
       {"probePending", js_probe_pending},
+      {"mallocSetting", js_malloc_setting},
+      {"mallocTrim", js_malloc_trim},
+      {"mallocInfo", js_malloc_info},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

@@ -30,8 +30,10 @@ import * as MetricsServer from "../metrics/Server.js"
 import * as CommandLine from "../internal/CommandLine.js"
 import { ExitStatus, teardown } from "../internal/ExitStatus.js"
 import * as Log from "../internal/Log.js"
+import { startMemoryLog } from "../internal/MemoryLog.js"
 import * as Version from "../Version.js"
 import * as Daemon from "./Daemon.js"
+import * as Malloc from "./Malloc.js"
 import * as TestHooks from "./TestHooks.js"
 import { onSignal, trackStopSignal } from "./Signals.js"
 
@@ -267,6 +269,8 @@ const runDaemon = (o: DaemonOptions) =>
         metrics: o.metricsAddr
       })
     )
+    // VPP_MAGLEV_MEMORY_LOG: a diagnostic of the heaps and malloc, off unless asked for (internal/MemoryLog.ts).
+    yield* Effect.sync(() => startMemoryLog("main", Malloc.memoryFigures))
     // Plain YAML here (quick: a worker's start cost more), anything else on a worker thread when big: a SIGTERM during a
     // long start-up check is still acted on at once.
     const cfg = yield* loadConfig(o.file, { maxBytes: o.configMaxBytes, offThread: "unless-plain" }).pipe(

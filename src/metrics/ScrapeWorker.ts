@@ -8,10 +8,13 @@
  */
 import { parentPort, workerData } from "node:worker_threads"
 import type { WorkerSettings } from "./internal/ScrapeWire.js"
+import { startMemoryLog } from "../internal/MemoryLog.js"
 import { serve } from "./internal/ScrapeServer.js"
 
 if (parentPort !== null) {
   const port = parentPort
   const { receive } = serve(workerData as WorkerSettings, (m, transfer) => port.postMessage(m, transfer))
   port.on("message", receive)
+  // VPP_MAGLEV_MEMORY_LOG: this thread's heap, beside the main thread's lines.
+  startMemoryLog("scrape-worker")
 }

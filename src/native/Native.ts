@@ -100,6 +100,27 @@ export interface NativeBinding {
   probeWrite(id: number, data: Uint8Array): void
   probeClose(id: number, reset: boolean): void
   probePending(id: number): number
+  mallocSetting(name: MallocSetting, value: number): boolean
+  mallocTrim(pad: number): boolean
+  mallocInfo(): MallocInfo | null
+}
+
+/** The glibc malloc settings {@link mallocSetting} gives (mallopt(3): M_ARENA_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD). */
+export type MallocSetting = "arena-max" | "mmap-threshold" | "trim-threshold"
+
+/** glibc's mallinfo2(3), every arena added up, in bytes. */
+export interface MallocInfo {
+  /** From the system in arenas (sbrk'd and mmapped heaps): what malloc manages. */
+  readonly arena: number
+  /** In blocks mmapped on their own (each of at least the mmap threshold). */
+  readonly mmapped: number
+  readonly mmappedBlocks: number
+  /** Allocated in the arenas. */
+  readonly inUse: number
+  /** Free in the arenas (kept, fragmented or not yet trimmed). */
+  readonly free: number
+  /** Free at the top of the main arena: what trimming it could release. */
+  readonly topFree: number
 }
 
 /** Events of the probe connections (native/src/probe_engine.c). */
@@ -374,3 +395,20 @@ export const probeWrite = (id: number, data: Uint8Array): void => loadNative().p
 export const probeClose = (id: number, reset: boolean): void => loadNative().probeClose(id, reset)
 /** -1 while the connection's connect has not completed, else the bytes the kernel holds unread. */
 export const probePending = (id: number): number => loadNative().probePending(id)
+
+// ---------------------------------------------------------------------------
+// glibc malloc
+
+/**
+ * mallopt(3): sets one of glibc's malloc settings for the whole process;
+ * false when malloc refused it or the C library is not glibc. A process-wide
+ * choice: maglevd's start makes it (src/daemon/MallocTuning.ts), a library
+ * embedding vpp-maglev never does.
+ */
+export const mallocSetting = (name: MallocSetting, value: number): boolean => loadNative().mallocSetting(name, value)
+
+/** malloc_trim(3): gives free memory of every arena back to the system, keeping `pad` bytes at the top; true if any went back. */
+export const mallocTrim = (pad = 0): boolean => loadNative().mallocTrim(pad)
+
+/** mallinfo2(3), or null where the C library has none (glibc before 2.33, musl). */
+export const mallocInfo = (): MallocInfo | null => loadNative().mallocInfo()

@@ -54,6 +54,33 @@ describe("native addon", () => {
   })
 })
 
+describe("glibc malloc", () => {
+  it("reports every arena added up", () => {
+    const before = Native.mallocInfo()
+    expect(before).not.toBeNull()
+    expect(before!.arena).toBeGreaterThan(0)
+    expect(before!.inUse).toBeGreaterThan(0)
+    expect(before!.inUse).toBeLessThanOrEqual(before!.arena)
+    for (const k of ["mmapped", "mmappedBlocks", "free", "topFree"] as const) expect(before![k]).toBeGreaterThanOrEqual(0)
+  })
+
+  it("takes the settings maglevd's start gives, and trims", () => {
+    // glibc's own starting values: the test process keeps behaving as before.
+    expect(Native.mallocSetting("mmap-threshold", 128 * 1024)).toBe(true)
+    expect(Native.mallocSetting("trim-threshold", 128 * 1024)).toBe(true)
+    expect(typeof Native.mallocTrim(0)).toBe("boolean")
+  })
+
+  it("rejects an unknown setting and a bad value", () => {
+    const native = Native.loadNative()
+    expect(() => native.mallocSetting("arenas" as Native.MallocSetting, 2)).toThrow(RangeError)
+    expect(() => native.mallocSetting("arena-max", -1)).toThrow(RangeError)
+    expect(() => native.mallocSetting("arena-max", 2 ** 31)).toThrow(RangeError)
+    expect(() => native.mallocSetting("arena-max", "2" as unknown as number)).toThrow(TypeError)
+    expect(() => native.mallocTrim(-1)).toThrow(RangeError)
+  })
+})
+
 describe("stats segment over SOCK_SEQPACKET + SCM_RIGHTS", () => {
   it("hands a memfd to the client, which maps it read-only and sees the writer's changes", async () => {
     const name = `vppmaglev-test-${process.pid}-${Math.random().toString(36).slice(2)}`

@@ -12,6 +12,7 @@
  * terminates it at close), so there is no scope to close here.
  */
 import { parentPort } from "node:worker_threads"
+import { startMemoryLog } from "../../internal/MemoryLog.js"
 import { LoopLag } from "./internal/LoopLag.js"
 import {
   BIND_SLOTS,
@@ -146,3 +147,5 @@ const serve = (port: NonNullable<typeof parentPort>): void => {
 
 if (parentPort === null) throw new Error("ProbeWorker runs on a worker thread")
 serve(parentPort)
+// VPP_MAGLEV_MEMORY_LOG: this thread's heap, beside the main thread's lines.
+startMemoryLog("probe-thread")
