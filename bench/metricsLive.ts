@@ -1,7 +1,7 @@
 /**
  * GET /metrics of a live maglevd at scale, the whole scrape as a client sees
  * it: `npm run bench -- metrics-live [--backends 10000] [--frontends 1000]
- * [--scrapes 10] [--every 10] [--warmup 60] [--pairs 1] [--maglevd CHECKOUT ...]`.
+ * [--scrapes 10] [--every 10] [--warmup 60] [--pairs 1] [--maglevd CHECKOUT ...] [--worker-nice=N]`.
  *
  * A real maglevd (a checkout's built `dist/daemon/main.js`: `npm run build &&
  * npm run build:native` there first; VPP and the RPC API off) probes N HTTP
@@ -30,7 +30,7 @@
  * whole time here and not in the in-bench figures of `metrics`, which write
  * to /dev/null.
  *
- * `--worker-nice N` (a diagnosis, as root): the scrape worker thread is
+ * `--worker-nice=N` (a diagnosis, as root; `=` for a negative N): the scrape worker thread is
  * reniced to N once found (`setpriority` on its tid), to see how much of a
  * scrape's wall time is its wait for a core; maglevd's unit has no
  * CAP_SYS_NICE, so maglevd cannot do it itself.
