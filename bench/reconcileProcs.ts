@@ -48,7 +48,8 @@ const DOWN_EVENTS = Number(process.env["RECONCILE_DOWN_EVENTS"] ?? 30)
 const DURING_EVENTS = Number(process.env["RECONCILE_DURING_EVENTS"] ?? 6)
 const DURING_PER_SYNC = Math.max(1, Math.min(Number(process.env["RECONCILE_DURING_PER_SYNC"] ?? 1), 4))
 const NO_CHANGE_RUNS = Number(process.env["RECONCILE_NO_CHANGE_RUNS"] ?? 7)
-const MUTATIONS = new Set(["vpp-lbsync-vip-add", "vpp-lbsync-vip-del", "vpp-lbsync-as-add", "vpp-lbsync-as-del", "vpp-lbsync-as-weight"])
+const MUTATIONS: ReadonlySet<string> = new Set(["vpp-lbsync-vip-add", "vpp-lbsync-vip-del", "vpp-lbsync-as-add", "vpp-lbsync-as-del", "vpp-lbsync-as-weight"])
+const TRANSITION: ReadonlySet<string> = new Set(["backend-transition"])
 
 const backendAddress = (i: number) => `127.0.1.${i + 1}`
 const flipped = Array.from({ length: FLIPPED }, (_, i) => BACKENDS - FLIPPED + i)
@@ -97,19 +98,39 @@ const field = (line: string, name: string): string | number | boolean | undefine
   return raw === "true" ? true : raw === "false" ? false : Number(raw)
 }
 
+/** One copy of each distinct short string (an event, a backend): a slice of a line keeps the whole line alive. */
+const interned = new Map<string, string>()
+const intern = <A>(x: A): A => {
+  if (typeof x !== "string") return x
+  const known = interned.get(x)
+  if (known !== undefined) return known as A
+  const copy = Buffer.from(x, "utf8").toString("utf8")
+  interned.set(copy, copy)
+  return copy as A
+}
+
 /**
- * maglevd's log, kept as records of the events the bench reads; `on` calls back per record.
+ * maglevd's log, kept as records of the events the bench reads; `when` calls back per record.
  * Cheap, for it runs beside the processes it measures (a full sync logs 32,000 lines in a second
  * or two, on the same two cores): the event by index, and the lines of `brief` events (the
  * mutations: only counted, or matched by backend and weight) read field by field, not parsed
- * whole. The time is still the line's own (maglevd's clock).
+ * whole, and kept as columns (time, event, backend, weight; the strings interned), not as an
+ * object each: a run's million mutation lines kept as objects (each holding its whole line
+ * through the slices of it) grew the bench's heap all run (~600 MiB), and its collector's work
+ * with it (docs/lbsync.md, twelfth round). The time is still the line's own (maglevd's clock).
  */
 const readLog = (child: ChildProcess, keep: (event: string) => boolean, brief: (event: string) => boolean = () => false) => {
-  const records: Array<Record_> = []
+  /** Every record kept, by index: its time and event; `brief` ones' backend and weight; the others whole. */
+  const times: Array<number> = []
+  const events: Array<string> = []
+  const backends: Array<unknown> = []
+  const weights: Array<unknown> = []
+  const whole = new Map<number, Record_>()
   const listeners = new Set<(r: Record_, k: number) => void>()
   let buffer = ""
   /** Records of `brief` events read so far. */
   let briefs = 0
+  const at = (k: number): Record_ => whole.get(k) ?? { t: times[k]!, event: events[k]!, a: { backend: backends[k], weight: weights[k] } }
   child.stdout!.setEncoding("utf8")
   child.stdout!.on("data", (d: string) => {
     buffer += d
@@ -124,20 +145,24 @@ const readLog = (child: ChildProcess, keep: (event: string) => boolean, brief: (
       if (!keep(event)) continue
       let r: Record_
       if (brief(event) && line.startsWith('{"timestamp":"')) {
-        const backend = field(line, "backend")
+        const backend = intern(field(line, "backend"))
         const weight = field(line, "weight")
-        r = { t: Date.parse(line.slice(14, line.indexOf('"', 14))), event, a: { backend, weight } }
+        r = { t: Date.parse(line.slice(14, line.indexOf('"', 14))), event: intern(event), a: { backend, weight } }
+        backends[times.length] = backend
+        weights[times.length] = weight
         briefs++
       } else {
         try {
           const j = JSON.parse(line) as { timestamp: string; annotations: Record<string, unknown> }
-          r = { t: Date.parse(j.timestamp), event, a: j.annotations }
+          r = { t: Date.parse(j.timestamp), event: intern(event), a: j.annotations }
         } catch {
           continue // not a log line
         }
+        whole.set(times.length, r)
       }
-      records.push(r)
-      for (const l of listeners) l(r, records.length - 1)
+      times.push(r.t)
+      events.push(r.event)
+      for (const l of listeners) l(r, times.length - 1)
     }
     buffer = buffer.slice(start)
   })
@@ -148,8 +173,8 @@ const readLog = (child: ChildProcess, keep: (event: string) => boolean, brief: (
    */
   const when = <A>(what: string, from: number, test: (r: Record_, k: number) => A | undefined, timeoutMs: number): Promise<A> =>
     new Promise<A>((resolve, reject) => {
-      for (let k = from; k < records.length; k++) {
-        const v = test(records[k]!, k)
+      for (let k = from; k < times.length; k++) {
+        const v = test(at(k), k)
         if (v !== undefined) return resolve(v)
       }
       const done = () => {
@@ -169,7 +194,25 @@ const readLog = (child: ChildProcess, keep: (event: string) => boolean, brief: (
       }, timeoutMs)
       listeners.add(listener)
     })
-  return { records, when, briefs: () => briefs }
+  /** The records from index `from` on whose event is in `names`. */
+  const since = (from: number, names: ReadonlySet<string>): Array<Record_> => {
+    const out: Array<Record_> = []
+    for (let k = from; k < times.length; k++) if (names.has(events[k]!)) out.push(at(k))
+    return out
+  }
+  /** How many records from index `from` on have their event in `names`, and the first's and the last's times. */
+  const span = (from: number, names: ReadonlySet<string>) => {
+    let n = 0
+    let first = NaN
+    let last = NaN
+    for (let k = from; k < times.length; k++) {
+      if (!names.has(events[k]!)) continue
+      if (n++ === 0) first = times[k]!
+      last = times[k]!
+    }
+    return { n, first, last }
+  }
+  return { count: () => times.length, when, since, span, briefs: () => briefs }
 }
 
 const until = async <A>(what: string, f: () => A | undefined | Promise<A | undefined>, timeoutMs: number, everyMs = 20): Promise<A> => {
@@ -327,7 +370,6 @@ export const runProcs = async (): Promise<ProcFigures> => {
       const after = at(to)
       return { maglevd: after.maglevd - before.maglevd, vppsim: after.vppsim - before.vppsim }
     }
-    const mutations = () => log.records.filter((r) => MUTATIONS.has(r.event))
     const expected = FRONTENDS * (BACKENDS + 1)
 
     // 1. First programming: from the warm-up's end (every backend up), 33,000 mutations.
@@ -337,7 +379,7 @@ export const runProcs = async (): Promise<ProcFigures> => {
       return upOnce.size === BACKENDS ? true : undefined
     }, 300_000)
     // Everything up: a transition after this point that is not a flip is the load's doing (the first programming's included).
-    const initialTransitions = log.records.filter((r) => r.event === "backend-transition").length
+    const initialTransitions = log.since(0, TRANSITION).length
     await log.when("the first programming", 0, () => (log.briefs() >= expected ? true : undefined), 300_000)
     // Settled: no mutation for a second (a backend that came up late changes weights after the first sync).
     const settle = () => {
@@ -351,10 +393,10 @@ export const runProcs = async (): Promise<ProcFigures> => {
       }, 300_000, 0)
     }
     await settle()
-    const first = mutations()
-    const firstProgrammingMs = first[first.length - 1]!.t - first[0]!.t
-    const firstProgrammingOps = first.length
-    const firstCpu = cpuBetween(first[0]!.t, first[first.length - 1]!.t)
+    const first = log.span(0, MUTATIONS)
+    const firstProgrammingMs = first.last - first.first
+    const firstProgrammingOps = first.n
+    const firstCpu = cpuBetween(first.first, first.last)
 
     // RECONCILE_STOP=first ends here (to profile the first programming alone); =sync after the no-change syncs, =react after the flips alone.
     const stop = process.env["RECONCILE_STOP"]
@@ -374,7 +416,7 @@ export const runProcs = async (): Promise<ProcFigures> => {
     const noChangeMs: Array<number> = []
     const noChangeCpu: Array<{ readonly maglevd: number; readonly vppsim: number }> = []
     /** Where the log was when the last sync's answer came (its transitions since then are the next sync's to explain). */
-    let checked = log.records.length
+    let checked = log.count()
     let retaken = 0
     for (let i = 0; i < NO_CHANGE_RUNS; i++) {
       versions.push(await rtt((api) => api.GetVersion()))
@@ -388,7 +430,7 @@ export const runProcs = async (): Promise<ProcFigures> => {
         await log.when("the sync's vpp-lbsync-done", from, (r) =>
           r.event === "vpp-lbsync-done" && String(r.a["reason"]).includes("operator") ? true : undefined, 60_000)
         // What it planned and the transitions meanwhile: a backend's flap (counted below) is not the sync's error.
-        const seen = log.records.slice(from).filter((r) => r.event === "backend-transition")
+        const seen = log.since(from, TRANSITION)
           .map((r) => `${String(r.a["backend"])} ${String(r.a["from"])} -> ${String(r.a["to"])} (${String(r.a["detail"])})`)
         const some = ops.slice(0, 3).map((o) => `${o.op} ${o.vip} ${o.address ?? ""} weight ${o.weight ?? "-"}`).join("; ")
         if (seen.length > 0 && retaken < NO_CHANGE_RUNS) {
@@ -398,12 +440,12 @@ export const runProcs = async (): Promise<ProcFigures> => {
           noChangeCpu.pop()
           i--
           await settle()
-          checked = log.records.length
+          checked = log.count()
           continue
         }
         throw new Error(`a no-change sync planned ${ops.length} mutations (${some}${ops.length > 3 ? "; ..." : ""}); backend transitions meanwhile: ${seen.length === 0 ? "none" : seen.join(", ")}`)
       }
-      checked = log.records.length
+      checked = log.count()
       noChangeMs.push(ms)
     }
     const getVersionMs = median(versions)
@@ -418,7 +460,7 @@ export const runProcs = async (): Promise<ProcFigures> => {
     // 3. Reaction: a backend stops listening; verdict -> its first (and last) lb_as_set_weight logged.
     const flip = async (i: number, down: boolean, kind = down ? "down" : "up") => {
       const backend = `b${i}`
-      const from = log.records.length
+      const from = log.count()
       if (down) await backends[i]!.stop()
       else await backends[i]!.start(port)
       const to = down ? "down" : "up"
@@ -454,7 +496,7 @@ export const runProcs = async (): Promise<ProcFigures> => {
     for (let e = 0; during.length < DURING_EVENTS && e < 3 * DURING_EVENTS; e++) {
       const weight = e % 2 === 0 ? 90 : 100
       fs.writeFileSync(configFile, configText(port, weight))
-      const from = log.records.length
+      const from = log.count()
       let flowing = 0
       const reload = withClient((api) => api.ReloadConfig())
       await log.when("the full sync's requests flowing", from, (r) =>
@@ -479,19 +521,18 @@ export const runProcs = async (): Promise<ProcFigures> => {
       await reload
       const end = await done
       if (end.event === "vpp-lbsync-failed") throw new Error(`the full sync of the reload failed: ${JSON.stringify(end.a)}`)
-      const syncOps = log.records.slice(from).filter((r) => MUTATIONS.has(r.event))
-      fullSyncMs.push(end.t - syncOps[0]!.t)
+      fullSyncMs.push(end.t - log.span(from, MUTATIONS).first)
       for (const i of downed) await flip(i, false, "up after a full sync")
     }
     const benchCpuDuring = benchCpuS() - benchCpu1
-    const transitions = log.records.filter((r) => r.event === "backend-transition").slice(initialTransitions)
+    const transitions = log.since(0, TRANSITION).slice(initialTransitions)
     const flips = new Set(flipped.map((i) => `b${i}`))
     const unexpected = transitions.filter((r) => !flips.has(String(r.a["backend"])))
       .map((r) => `${String(r.a["backend"])} ${String(r.a["from"])} -> ${String(r.a["to"])}`)
     const flipTransitions = transitions.length - unexpected.length
     const expectedFlips = 2 * (DOWN_EVENTS + duringFlips)
     if (flipTransitions !== expectedFlips) unexpected.push(`${flipTransitions} transitions of the flipped backends, ${expectedFlips} expected`)
-    const failed = log.records.filter((r) => r.event === "vpp-lbsync-failed")
+    const failed = log.since(0, new Set(["vpp-lbsync-failed"]))
     if (failed.length > 0) unexpected.push(`${failed.length} vpp-lbsync-failed: ${JSON.stringify(failed[0]!.a)}`)
     return {
       firstProgrammingMs,
@@ -509,7 +550,7 @@ export const runProcs = async (): Promise<ProcFigures> => {
       duringLate,
       fullSyncMs,
       unexpectedTransitions: unexpected,
-      mutationsLogged: mutations().length,
+      mutationsLogged: log.span(0, MUTATIONS).n,
       maglevdCpuS: cpuSeconds(maglevd.pid!),
       vppsimCpuS: cpuSeconds(sim.pid!),
       benchCpu: { alone: benchCpuAlone, during: benchCpuDuring, syncs: fullSyncMs.length },
