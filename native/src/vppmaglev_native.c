@@ -1161,11 +1161,12 @@ static napi_value js_set_icmp_filter(napi_env env, napi_callback_info info) {
 /* ------------------------------------------------------------------ */
 
 /*
- * mallocSetting(name, value): whether malloc took it. mallopt(3) for the
- * three settings maglevd's start gives (src/daemon/MallocTuning.ts): "arena-max"
- * (M_ARENA_MAX), "mmap-threshold" (M_MMAP_THRESHOLD: fixed, which also stops
- * glibc's dynamic threshold), "trim-threshold" (M_TRIM_THRESHOLD). False
- * where the C library is not glibc (nothing to set).
+ * mallocSetting(name, value): whether malloc took it. mallopt(3) for three
+ * settings: "arena-max" (M_ARENA_MAX), "mmap-threshold" (M_MMAP_THRESHOLD:
+ * fixed, which also stops glibc's dynamic threshold), "trim-threshold"
+ * (M_TRIM_THRESHOLD). Nothing in maglevd sets them today (docs/health.md,
+ * "Scale": tried and dropped); kept for the next measurement. False where
+ * the C library is not glibc (nothing to set).
  */
 static napi_value js_malloc_setting(napi_env env, napi_callback_info info) {
   napi_value argv[2];

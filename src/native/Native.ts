@@ -402,8 +402,9 @@ export const probePending = (id: number): number => loadNative().probePending(id
 /**
  * mallopt(3): sets one of glibc's malloc settings for the whole process;
  * false when malloc refused it or the C library is not glibc. A process-wide
- * choice: maglevd's start makes it (src/daemon/MallocTuning.ts), a library
- * embedding vpp-maglev never does.
+ * choice, for a daemon's start to make, never a library embedding
+ * vpp-maglev; maglevd makes none today (docs/health.md "Scale": a fixed mmap
+ * threshold was measured and dropped).
  */
 export const mallocSetting = (name: MallocSetting, value: number): boolean => loadNative().mallocSetting(name, value)
 
