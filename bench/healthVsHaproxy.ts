@@ -55,6 +55,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { type Bounded, cpuTimes, loadAverage, machineTicks, rssMiB, spawnBounded } from "./internal/proc.js"
+import { freePort } from "./internal/net.js"
 
 const PORTS = 100
 const FIRST_PORT = 21000
@@ -172,15 +173,6 @@ const waitFor = <A>(p: Proc, what: string, ready: () => Promise<A>, seconds: num
     Effect.tapError(() => alive(p))
   )
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
 
 /** Resolves once something listens on 127.0.0.1:port (a connection, closed at once). */
 const listening = (port: number): Promise<void> =>

@@ -41,6 +41,7 @@ import * as Prometheus from "../src/metrics/Prometheus.js"
 import * as Server from "../src/metrics/Server.js"
 import * as Store from "../src/metrics/Store.js"
 import { allUp, feed, scaleConfig } from "../test/metrics/scale.js"
+import { freePort } from "./internal/net.js"
 
 export interface MetricsFigures {
   readonly backends: number
@@ -365,15 +366,6 @@ scrape_configs:
   }
 }
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = net.createServer()
-    s.once("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
 
 /** Runs one figure in a fresh process (the metric store is the process's): the renders, then the scrapes in another. */
 export const runIsolated = async (backends: number): Promise<MetricsFigures> => {

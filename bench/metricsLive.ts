@@ -46,6 +46,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { type Bounded, cpuTimes, loadAverage, rssMiB, spawnBounded } from "./internal/proc.js"
+import { freePort } from "./internal/net.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const repoRoot = path.dirname(here)
@@ -98,15 +99,6 @@ export interface LiveFigures {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
 
 const listening = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
