@@ -64,6 +64,26 @@ export interface Columns {
   readonly weights: Float64Array
 }
 
+/**
+ * The buffers of `c`'s arrays that can be transferred to another thread
+ * (postMessage's transfer list) instead of cloned: each a whole
+ * `ArrayBuffer` of its own, not empty (nor detached), not shared; the
+ * others are cloned. Transferred, they are detached on this side (length
+ * 0): nothing may read them here afterwards.
+ */
+export const transferable = (c: Columns): Array<ArrayBuffer> => {
+  const out: Array<ArrayBuffer> = []
+  for (const a of [c.at, c.status, c.counter, c.weights]) {
+    const b = a.buffer
+    if (b instanceof ArrayBuffer && a.byteLength > 0 && a.byteOffset === 0 && a.byteLength === b.byteLength && !out.includes(b)) out.push(b)
+  }
+  return out
+}
+
+/** `spare` (an array given back, see `transferable`) if it has `length` elements (so not detached); else a new one. */
+export const reuse = <A extends Int32Array | Uint8Array | Float64Array>(spare: A | undefined, length: number, make: (n: number) => A): A =>
+  spare !== undefined && length > 0 && spare.length === length ? spare : make(length)
+
 const STATE_OPEN = bytes("maglev_backend_state{backend=\"")
 /** `",state="..."} ` by status index. */
 const STATE_LABELS: ReadonlyArray<Uint8Array> = STATUSES.map((st) => bytes(`",state="${st}"} `))

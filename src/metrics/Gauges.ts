@@ -276,12 +276,13 @@ const statusIndex = Object.fromEntries(STATUSES.map((st, i) => [st, i])) as { re
  * every other row), by the same rule as `desiredVip`'s, without building
  * (and sorting) the frontend's whole AS list.
  */
-function* columnsOf(s: Snapshot, { known, layout, removed, status }: Backends): Generator<void, Columns.Columns> {
+function* columnsOf(s: Snapshot, { known, layout, removed, status }: Backends, spare?: Columns.Columns): Generator<void, Columns.Columns> {
   let count = removed.length
   for (let i = 0; i < known.length; i++) if (known[i] !== undefined) count++
-  const at = new Int32Array(count)
-  const statuses = new Uint8Array(count)
-  const counter = new Float64Array(count)
+  // The arrays of a part the scrape worker gave back, when of the same size: every element is written below.
+  const at = Columns.reuse(spare?.at, count, (n) => new Int32Array(n))
+  const statuses = Columns.reuse(spare?.status, count, (n) => new Uint8Array(n))
+  const counter = Columns.reuse(spare?.counter, count, (n) => new Float64Array(n))
   let n = 0
   const put = (h: HealthChecker.BackendHealth, position: number) => {
     at[n] = position
@@ -301,7 +302,7 @@ function* columnsOf(s: Snapshot, { known, layout, removed, status }: Backends): 
     const start = ramps.startedAt(backend)
     return start === undefined ? weight : SlowStart.weightAt(weight, SlowStart.durationMs(s.config, pool, backend), start, ramps.now)
   }
-  const weights = new Float64Array(layout.data.rows.length)
+  const weights = Columns.reuse(spare?.weights, layout.data.rows.length, (n) => new Float64Array(n))
   let row = 0
   let f = 0
   for (const frontend of s.config.frontends.values()) {
@@ -407,9 +408,9 @@ export interface Split {
   readonly rest: ReadonlyArray<Source>
 }
 
-function* splitSteps(s: Snapshot): Generator<void, Split> {
+function* splitSteps(s: Snapshot, spare?: Columns.Columns): Generator<void, Split> {
   const backends = yield* backendsInOrder(s)
-  const columns = yield* columnsOf(s, backends)
+  const columns = yield* columnsOf(s, backends, spare)
   return { layout: backends.layout.data, columns, rest: yield* perSnapshot(s, backends) }
 }
 
@@ -425,8 +426,11 @@ export const split = (s: Snapshot): Split => atOnce(splitSteps(s))
  * (the snapshot was taken at once: the slices read it, not the services):
  * at 10,000 backends and 1,000 frontends it took ~5-10 ms at once, and
  * several times that the first time (cold code), the first scrape's part.
+ * `spare`: a part's columns the scrape worker gave back, written over when
+ * of the same sizes (no new arrays per part).
  */
-export const splitInSlices = (s: Snapshot, sliceMs: number): Effect.Effect<Split> => inSlices(splitSteps(s), sliceMs)
+export const splitInSlices = (s: Snapshot, sliceMs: number, spare?: Columns.Columns): Effect.Effect<Split> =>
+  inSlices(splitSteps(s, spare), sliceMs)
 
 /** The families of one snapshot (`all`). */
 export const collect = Effect.map(snapshot, all)

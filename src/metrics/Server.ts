@@ -304,13 +304,18 @@ export const PART_SLICE_MS = 4
  * process's families written as exposition groups, in slices of
  * `sliceMs` with the event loop let run between them.
  */
-export const mainPart = (capacity?: number, reuse?: Buffer, sliceMs = PART_SLICE_MS): Effect.Effect<MainPart, never, Services> =>
+export const mainPart = (
+  capacity?: number,
+  reuse?: Buffer,
+  sliceMs = PART_SLICE_MS,
+  spareColumns?: Columns.Columns
+): Effect.Effect<MainPart, never, Services> =>
   Effect.gen(function*() {
     const snapshot = yield* Gauges.snapshot
     // A turn between two stages: each starts a slice of its own (back to back, the services' read, the pass's last
     // slice and the groups' first made one hold of up to three slices).
     yield* Prometheus.yieldToEventLoop
-    const { columns, layout, rest } = yield* Gauges.splitInSlices(snapshot, sliceMs)
+    const { columns, layout, rest } = yield* Gauges.splitInSlices(snapshot, sliceMs, spareColumns)
     yield* Prometheus.yieldToEventLoop
     const registry = Prometheus.registrySources(yield* Metric.snapshot)
     const groups = yield* Prometheus.renderGroupsChunked([...registry, ...rest], WORKER_FAMILIES, { capacity, reuse, sliceMs })
@@ -353,6 +358,8 @@ export const make = Effect.fn("MetricsServer.make")(function*(options: MetricsSe
   let sentLayout = 0
   /** A part's buffer the worker gave back (the largest), to write the next part into. */
   let spare: ArrayBuffer | undefined
+  /** A part's columns the worker gave back (the last), whose arrays the next part's are written into when of the same sizes. */
+  let spareColumns: Columns.Columns | undefined
 
   const tell = (m: ToWorker) => worker.postMessage(m)
 
@@ -387,8 +394,10 @@ export const make = Effect.fn("MetricsServer.make")(function*(options: MetricsSe
       catchUp,
       Effect.flatMap(Effect.suspend(() => {
         const reuse = spare
+        const reuseColumns = spareColumns
         spare = undefined
-        return mainPart(partSize, reuse && Buffer.from(reuse))
+        spareColumns = undefined
+        return mainPart(partSize, reuse && Buffer.from(reuse), PART_SLICE_MS, reuseColumns)
       }), ({ columns, groups, layout }) =>
         Effect.sync(() => {
           partSize = Math.ceil(groups.body.length * 1.1)
@@ -401,7 +410,9 @@ export const make = Effect.fn("MetricsServer.make")(function*(options: MetricsSe
           const newLayout = layout.key === sentLayout ? undefined : layout
           sentLayout = Math.max(sentLayout, layout.key)
           const message: ToWorker = { _tag: "Part", id, takenAt: Date.now(), groups, columns, layout: newLayout, update }
-          worker.postMessage(message, [groups.body.buffer as ArrayBuffer])
+          // Transferred, not cloned (a clone is new memory in the worker per part): the columns' arrays too, given
+          // back with the groups' buffer once no render reads them (`PartBuffer`). Detached here from now on.
+          worker.postMessage(message, [groups.body.buffer as ArrayBuffer, ...Columns.transferable(columns)])
         })).pipe(Effect.provide(context))
     )
 
@@ -450,7 +461,8 @@ export const make = Effect.fn("MetricsServer.make")(function*(options: MetricsSe
         )
       case "PartBuffer":
         return Effect.sync(() => {
-          if (spare === undefined || spare.byteLength < m.buffer.byteLength) spare = m.buffer
+          if (m.buffer !== undefined && (spare === undefined || spare.byteLength < m.buffer.byteLength)) spare = m.buffer
+          if (m.columns !== undefined) spareColumns = m.columns
         })
       case "Stats": {
         const reply = statsReplies.get(m.reply)

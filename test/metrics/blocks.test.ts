@@ -222,4 +222,70 @@ describe("kept blocks of the per-backend gauges (Columns)", () => {
       "up", "up", "up", "up", "up", "removed"
     ])
   })
+
+  it("the columns given back after each render (transferred: detached here): the kept families keep versions of their own", async () => {
+    const kept = Columns.layout(data, true)
+    const plain = Columns.layout(data)
+    const families = new Families()
+    let patched = 0
+    let sent = 0
+    const find = families.find.bind(families)
+    families.find = (group) => {
+      const hit = find(group)
+      if (hit !== undefined) sent++
+      return hit
+    }
+    const render = async (c: Columns.Columns) => {
+      const sources = Columns.sources(kept, c).map((s) => ({
+        ...s,
+        ...(s.patch === undefined ? {} : { patch: (...a: Parameters<NonNullable<typeof s.patch>>) => s.patch!(...a) && ++patched > 0 })
+      }))
+      const pieces: Array<Uint8Array> = []
+      expect(await writeInOrder(new Map(), new Writer(), [], sources, renderGroups([], new Set()), new Slices(1000), (p) => pieces.push(p), families)).toBe(true)
+      return Buffer.concat(pieces).toString("utf8")
+    }
+    /** A render of `c`, then its arrays handed over as the scrape worker gives a part back (postMessage's transfer). */
+    const renderAndGiveBack = async (c: Columns.Columns, what: string, patches: number, sends: number) => {
+      const expected = text(Columns.sources(plain, c))
+      patched = 0
+      sent = 0
+      expect(await render(c), what).toBe(expected)
+      expect(patched, `${what}: families written from their last bytes`).toBe(patches)
+      expect(sent, `${what}: families sent as they were`).toBe(sends)
+      const given = Columns.transferable(c)
+      expect(given).toHaveLength(4)
+      structuredClone(undefined, { transfer: given })
+      // Detached: what a version holding them would compare and patch against.
+      expect([c.at.length, c.status.length, c.counter.length, c.weights.length], what).toEqual([0, 0, 0, 0])
+    }
+    await renderAndGiveBack(columns([0, 0, 0, 0, 0], [0, 0, 0, 0, 0]), "first: written whole", 0, 0)
+    await renderAndGiveBack(columns([0, 0, 0, 0, 0], [0, 0, 0, 0, 0]), "the same values in new arrays: sent as they were", 0, 4)
+    await renderAndGiveBack(columns([1, 0, 0, 0, 0], [4, 0, 0, 0, 0]), "a status and a counter changed: patched", 3, 1)
+    await renderAndGiveBack(columns([1, 0, 0, 0, 0], [4, 0, 0, 0, 0]), "the same again", 0, 4)
+    await renderAndGiveBack(columns([1, 0, 4, 0, 0], [4, 0, 0, 0, 0]), "disabled: state and enabled patched", 2, 2)
+  })
+
+  it("Columns.transferable: whole buffers of their own only; Columns.reuse: a given-back array of the same length only", () => {
+    const whole = columns([0, 0, 0, 0, 0], [0, 0, 0, 0, 0])
+    expect(Columns.transferable(whole)).toEqual([whole.at.buffer, whole.status.buffer, whole.counter.buffer, whole.weights.buffer])
+    const backing = new ArrayBuffer(64)
+    const shared = new Float64Array(new SharedArrayBuffer(40))
+    const odd: Columns.Columns = {
+      layout: 1,
+      at: new Int32Array(backing, 8, 2), // part of a buffer
+      removed: [],
+      status: new Uint8Array(0), // empty
+      counter: shared, // shared: not transferable
+      weights: new Float64Array(backing, 0, 8) // the whole buffer, but `at` is in it too: transferred once
+    }
+    expect(Columns.transferable(odd)).toEqual([backing])
+    const spare = Int32Array.from([7, 8, 9])
+    expect(Columns.reuse(spare, 3, (n) => new Int32Array(n))).toBe(spare)
+    expect(Columns.reuse(spare, 4, (n) => new Int32Array(n))).not.toBe(spare)
+    structuredClone(undefined, { transfer: [spare.buffer] })
+    const fresh = Columns.reuse(spare, 3, (n) => new Int32Array(n))
+    expect(fresh === spare).toBe(false)
+    expect(fresh).toHaveLength(3)
+    expect(Columns.reuse(new Int32Array(0), 0, (n) => new Int32Array(n))).toHaveLength(0)
+  })
 })

@@ -23,6 +23,16 @@
  */
 import { collate, type Groups, sameValues, type Source, writeGroup, writeHeader, Writer } from "../Exposition.js"
 
+/**
+ * A version to keep (`Families`): its typed arrays copied. A version's arrays
+ * are a part's columns, which the scrape worker gives back to the main thread
+ * (transferred: detached here, length 0) once no render reads them; a kept
+ * version holding them would then compare and patch against empty arrays.
+ * Copied only when a family is written (its values changed), not per render.
+ */
+export const ownVersion = (version: ReadonlyArray<unknown>): ReadonlyArray<unknown> =>
+  version.map((v) => (ArrayBuffer.isView(v) && !(v instanceof DataView) ? (v as unknown as Uint8Array).slice() : v))
+
 /** A kept family's first writer (`Families.writer`): this many bytes a unit (a backend's six state lines are ~330). */
 export const FAMILY_UNIT_GUESS = 512
 
@@ -54,7 +64,7 @@ export class Families {
   wrote(group: ReadonlyArray<Source>, bytes: Uint8Array): void {
     const s = group[0]!
     if (group.length !== 1 || s.version === undefined) return
-    this.last.set(s.name, { version: s.version, units: s.size, bytes: Uint8Array.from(bytes) })
+    this.last.set(s.name, { version: ownVersion(s.version), units: s.size, bytes: Uint8Array.from(bytes) })
   }
 
   /** `group` is kept once written whole (one source with a version). */
@@ -99,7 +109,7 @@ export class Families {
     const s = group[0]!
     if (group.length !== 1 || s.version === undefined) return
     const marks = patched ? this.last.get(s.name)?.marks : s.marks?.()
-    this.last.set(s.name, { version: s.version, units: s.size, bytes, marks })
+    this.last.set(s.name, { version: ownVersion(s.version), units: s.size, bytes, marks })
   }
 
   /** Bytes kept. */
