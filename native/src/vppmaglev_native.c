@@ -1242,6 +1242,40 @@ static napi_value js_malloc_info(napi_env env, napi_callback_info info) {
 #endif
 }
 
+/*
+ * discardPages(arrayBuffer): madvise(MADV_DONTNEED) over the whole pages
+ * inside the buffer's memory (its first and last partial pages, which malloc
+ * may share with its own headers or another block, are left alone): their
+ * contents are dropped and their memory goes back to the system until they
+ * are written again, when they come back zeroed (a page fault each). For a
+ * buffer whose contents are no longer wanted but which is kept to be written
+ * into again: the scrape worker's last body between scrapes. The bytes
+ * discarded (0 for a buffer under a page, a detached one, or a failure).
+ */
+static napi_value js_discard_pages(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  bool is_buffer = false;
+  NAPI_CALL(env, napi_is_arraybuffer(env, argv[0], &is_buffer));
+  if (!is_buffer) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "The \"buffer\" argument must be an ArrayBuffer");
+    return NULL;
+  }
+  void *data = NULL;
+  size_t length = 0;
+  NAPI_CALL(env, napi_get_arraybuffer_info(env, argv[0], &data, &length));
+  long page = sysconf(_SC_PAGESIZE);
+  double discarded = 0;
+  if (data != NULL && page > 0) {
+    uintptr_t start = ((uintptr_t)data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t end = ((uintptr_t)data + length) & ~((uintptr_t)page - 1);
+    if (end > start && madvise((void *)start, end - start, MADV_DONTNEED) == 0) discarded = (double)(end - start);
+  }
+  napi_value out;
+  NAPI_CALL(env, napi_create_double(env, discarded, &out));
+  return out;
+}
+
 #include "probe_engine.c"
 
 /* ------------------------------------------------------------------ */
@@ -1281,6 +1315,7 @@ NAPI_MODULE_INIT() {
       {"mallocSetting", js_malloc_setting},
       {"mallocTrim", js_malloc_trim},
       {"mallocInfo", js_malloc_info},
+      {"discardPages", js_discard_pages},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

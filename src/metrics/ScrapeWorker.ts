@@ -10,10 +10,13 @@ import { parentPort, workerData } from "node:worker_threads"
 import type { WorkerSettings } from "./internal/ScrapeWire.js"
 import { startMemoryLog } from "../internal/MemoryLog.js"
 import { serve } from "./internal/ScrapeServer.js"
+import { discardPages, isNativeAvailable } from "../native/Native.js"
 
 if (parentPort !== null) {
   const port = parentPort
-  const { receive } = serve(workerData as WorkerSettings, (m, transfer) => port.postMessage(m, transfer))
+  // The last body's pages given back when nothing is scraped for a while (ScrapeServer's DISCARD_IDLE_MS).
+  const discard = isNativeAvailable() ? (b: ArrayBuffer) => void discardPages(b) : undefined
+  const { receive } = serve(workerData as WorkerSettings, (m, transfer) => port.postMessage(m, transfer), { discard })
   port.on("message", receive)
   // VPP_MAGLEV_MEMORY_LOG: this thread's heap, beside the main thread's lines.
   startMemoryLog("scrape-worker")

@@ -103,6 +103,7 @@ export interface NativeBinding {
   mallocSetting(name: MallocSetting, value: number): boolean
   mallocTrim(pad: number): boolean
   mallocInfo(): MallocInfo | null
+  discardPages(buffer: ArrayBuffer): number
 }
 
 /** The glibc malloc settings {@link mallocSetting} gives (mallopt(3): M_ARENA_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD). */
@@ -410,6 +411,14 @@ export const mallocSetting = (name: MallocSetting, value: number): boolean => lo
 
 /** malloc_trim(3): gives free memory of every arena back to the system, keeping `pad` bytes at the top; true if any went back. */
 export const mallocTrim = (pad = 0): boolean => loadNative().mallocTrim(pad)
+
+/**
+ * madvise(MADV_DONTNEED) over the whole pages inside `buffer`: their contents
+ * dropped (read back as zeros) and their memory given back to the system
+ * until written again; the bytes discarded. Only for a buffer whose contents
+ * nobody reads any more.
+ */
+export const discardPages = (buffer: ArrayBuffer): number => loadNative().discardPages(buffer)
 
 /** mallinfo2(3), or null where the C library has none (glibc before 2.33, musl). */
 export const mallocInfo = (): MallocInfo | null => loadNative().mallocInfo()

@@ -8,11 +8,13 @@
  * them would read empty arrays: every body must be the in-process render of
  * its part's values. No timing: each step waits for its scrape.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as http from "node:http"
 import * as Columns from "../../src/metrics/Columns.js"
 import { renderBytes, renderGroups } from "../../src/metrics/Exposition.js"
 import { serve } from "../../src/metrics/internal/ScrapeServer.js"
+import * as Native from "../../src/native/Native.js"
+import { parse } from "./exposition.js"
 import type { FromWorker, ToWorker } from "../../src/metrics/internal/ScrapeWire.js"
 import * as Store from "../../src/metrics/Store.js"
 
@@ -33,16 +35,29 @@ const columnsNow = (): Columns.Columns => ({
   weights: weights.slice()
 })
 
-/** Every part sent, and what came back (as the main thread receives it). */
-const sent: Array<Columns.Columns> = []
-const givenBack: Array<Columns.Columns> = []
+interface Server {
+  readonly url: string
+  /** Every part sent, and what came back (as the main thread receives it). */
+  readonly sent: Array<Columns.Columns>
+  readonly givenBack: Array<Columns.Columns>
+  /** Each discard of the last body's buffer (the addon's `discardPages`, as the worker does). */
+  readonly discards: Array<{ readonly buffer: ArrayBuffer; readonly bytes: number }>
+  /** Resolves once `n` discards were made. */
+  readonly discardsReach: (n: number) => Promise<void>
+  readonly close: () => Promise<void>
+}
 
-let serving: ReturnType<typeof serve>
-let url: string
+const servers: Array<Server> = []
 
-beforeAll(async () => {
+/** The scrape worker's server with this test as its main thread; `discardIdleMs`: the last body's pages given back after that long idle (none if undefined). */
+const start = async (discardIdleMs?: number): Promise<Server> => {
+  const sent: Array<Columns.Columns> = []
+  const givenBack: Array<Columns.Columns> = []
+  const discards: Array<{ readonly buffer: ArrayBuffer; readonly bytes: number }> = []
+  const waiting: Array<{ readonly n: number; readonly go: () => void }> = []
   let listening!: (port: number) => void
   const port = new Promise<number>((resolve) => (listening = resolve))
+  let serving: ReturnType<typeof serve> | undefined
   const post = (m: FromWorker, transfer?: ReadonlyArray<ArrayBuffer>) => {
     if (m._tag === "Listening") return listening(m.port)
     if (m._tag === "PartBuffer") {
@@ -55,7 +70,7 @@ beforeAll(async () => {
       return setImmediate(() => {
         const columns = columnsNow()
         sent.push(columns)
-        serving.receive({
+        serving!.receive({
           _tag: "Part",
           id: m.id,
           takenAt: Date.now(),
@@ -67,14 +82,32 @@ beforeAll(async () => {
       })
     }
   }
-  serving = serve({ host: "127.0.0.1", port: 0, partWaitMs: 60_000, prefetchMs: 0, sliceMs: 0 }, post)
+  const discard = (b: ArrayBuffer) => {
+    discards.push({ buffer: b, bytes: Native.discardPages(b) })
+    for (const w of waiting.filter((w) => discards.length >= w.n)) w.go()
+  }
+  serving = serve(
+    { host: "127.0.0.1", port: 0, partWaitMs: 60_000, prefetchMs: 0, sliceMs: 0 },
+    post,
+    discardIdleMs === undefined ? {} : { discard, discardIdleMs }
+  )
   serving.receive({ _tag: "Layout", layout: data } satisfies ToWorker)
-  url = `http://127.0.0.1:${await port}/metrics`
-})
+  const s = serving
+  const server: Server = {
+    url: `http://127.0.0.1:${await port}/metrics`,
+    sent,
+    givenBack,
+    discards,
+    discardsReach: (n) => (discards.length >= n ? Promise.resolve() : new Promise((go) => waiting.push({ n, go }))),
+    close: () => new Promise<void>((resolve) => s.server.close(() => resolve()))
+  }
+  servers.push(server)
+  return server
+}
 
-afterAll(() => new Promise<void>((resolve) => serving.server.close(() => resolve())))
+afterAll(() => Promise.all(servers.map((s) => s.close())))
 
-const scrape = (): Promise<string> =>
+const scrape = (url: string): Promise<string> =>
   new Promise((resolve, reject) => {
     http.get(url, { agent: false }, (res) => {
       const chunks: Array<Buffer> = []
@@ -93,11 +126,12 @@ const expected = (c: Columns.Columns) => gaugeLines(renderBytes(Columns.sources(
 
 describe("the scrape worker's parts: columns transferred and given back", () => {
   it("gives each part's columns back once no render reads them, and renders every body from values of its own", async () => {
+    const { url, sent, givenBack } = await start()
     const values: Array<Columns.Columns> = []
     const render = async () => {
       const copy = columnsNow()
       values.push(copy)
-      const body = await scrape()
+      const body = await scrape(url)
       expect(gaugeLines(body), `scrape ${values.length}`).toBe(expected(copy))
     }
     await render()
@@ -125,5 +159,27 @@ describe("the scrape worker's parts: columns transferred and given back", () => 
       expect([there.at.length, there.status.length, there.counter.length, there.weights.length]).toEqual([0, 0, 0, 0])
     }
     expect(sent[4]!.status).toHaveLength(BACKENDS)
+  })
+
+  it("gives the last body's pages back once nothing reads it and nothing is scraped, once; the next body is whole", async () => {
+    // Its own server, given back at once (0 ms idle): one scrape at a time, so one discard after each.
+    const { url, discards, discardsReach } = await start(0)
+    const body = await scrape(url)
+    await discardsReach(1)
+    expect(discards).toHaveLength(1)
+    const d = discards.at(-1)!
+    // The body's buffer (~1.9 KB a backend here: several pages), none of it read any more.
+    expect(d.bytes).toBeGreaterThan(0)
+    expect(d.buffer.byteLength).toBeGreaterThanOrEqual(Buffer.byteLength(body))
+    // Given back once the response was written whole (the client may still be reading it from its socket): whole.
+    expect(gaugeLines(body)).toBe(expected(columnsNow()))
+    // Written into again (zeroed pages), the next body is the same as the last, and then its buffer is given back.
+    const again = await scrape(url)
+    expect(gaugeLines(again)).toBe(gaugeLines(body))
+    // Every line whole (the strict parser), the endpoint's own families with them.
+    expect(parse(again).get("maglev_metrics_renders_total")).toBeDefined()
+    await discardsReach(2)
+    expect(discards).toHaveLength(2)
+    expect(discards.at(-1)!.buffer).toBe(d.buffer)
   })
 })

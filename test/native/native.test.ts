@@ -81,6 +81,36 @@ describe("glibc malloc", () => {
   })
 })
 
+describe("discardPages", () => {
+  it("drops the whole pages inside a buffer (read back as zeros), not its partial first and last pages", () => {
+    const page = 4096
+    const b = Buffer.allocUnsafeSlow(64 * page + 123).fill(0xab)
+    const ab = b.buffer as ArrayBuffer
+    const discarded = Native.discardPages(ab)
+    expect(discarded % page).toBe(0)
+    expect(discarded).toBeGreaterThanOrEqual(62 * page)
+    expect(discarded).toBeLessThanOrEqual(ab.byteLength)
+    // Where the whole pages are (the buffer's address is not known here): a run of `discarded` zeros, 0xab around it.
+    const first = b.indexOf(0)
+    expect(first).toBeGreaterThanOrEqual(0)
+    expect(first).toBeLessThan(page)
+    expect(b.subarray(first, first + discarded).every((x) => x === 0)).toBe(true)
+    expect(b.subarray(0, first).every((x) => x === 0xab)).toBe(true)
+    expect(b.subarray(first + discarded).every((x) => x === 0xab)).toBe(true)
+    // Written again, it holds what was written.
+    b.fill(7)
+    expect(b.every((x) => x === 7)).toBe(true)
+  })
+
+  it("discards nothing of a buffer under a page or a detached one, and refuses what is not an ArrayBuffer", () => {
+    expect(Native.discardPages(new ArrayBuffer(100))).toBe(0)
+    const gone = new ArrayBuffer(1 << 20)
+    structuredClone(undefined, { transfer: [gone] })
+    expect(Native.discardPages(gone)).toBe(0)
+    expect(() => Native.discardPages(new Uint8Array(8192) as unknown as ArrayBuffer)).toThrow(TypeError)
+  })
+})
+
 describe("stats segment over SOCK_SEQPACKET + SCM_RIGHTS", () => {
   it("hands a memfd to the client, which maps it read-only and sees the writer's changes", async () => {
     const name = `vppmaglev-test-${process.pid}-${Math.random().toString(36).slice(2)}`
