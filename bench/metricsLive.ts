@@ -13,7 +13,8 @@
  * whole (curl's), the render's wall and CPU as maglevd reports them
  * (`maglev_metrics_render_seconds`, `..._cpu_seconds`, read from the next
  * scrape's body), the scrape worker thread's CPU and its time runnable but
- * waiting for a core (its /proc/PID/task/TID/schedstat around the curl), the
+ * waiting for a core (its /proc/PID/task/TID/schedstat around the curl) and
+ * its minor page faults (its `stat`: the pages of fresh buffers, first written), the
  * main thread's CPU (its part) and the whole process's. Then p50 / p90 of
  * each, the first scrape apart (the worker's first render makes its blocks),
  * and maglevd's RSS before the first scrape, 2 s after it and at the end
@@ -76,6 +77,8 @@ export interface Scrape {
   /** The scrape worker thread's CPU and its wait for a core over the curl (schedstat), ms. */
   readonly workerCpuMs: number
   readonly workerWaitMs: number
+  /** The scrape worker thread's minor page faults over the curl (a fresh buffer's pages, first written). */
+  readonly workerFaults: number
   /** The main thread's CPU over the curl (its part, and its own work meanwhile), ms. */
   readonly mainCpuMs: number
   /** Every thread of maglevd, ms (clock ticks: 10 ms granularity). */
@@ -142,13 +145,23 @@ export const config = (net16: number, n: number, f: number): string => {
   return lines.join("\n") + "\n"
 }
 
-/** schedstat of every thread of `pid`: CPU ns and run-queue wait ns, by tid. */
-const threads = (pid: number): Map<number, { readonly cpu: number; readonly wait: number }> => {
-  const out = new Map<number, { readonly cpu: number; readonly wait: number }>()
+interface ThreadStat {
+  readonly cpu: number
+  readonly wait: number
+  /** Minor page faults so far (`stat`'s minflt). */
+  readonly faults: number
+}
+
+/** schedstat of every thread of `pid`: CPU ns and run-queue wait ns, and its minor page faults, by tid. */
+const threads = (pid: number): Map<number, ThreadStat> => {
+  const out = new Map<number, ThreadStat>()
   for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
     try {
       const [cpu, wait] = fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, "latin1").split(" ").map(Number)
-      out.set(Number(t), { cpu: cpu!, wait: wait! })
+      // stat: "pid (comm) state ppid ..." where minflt is the 10th field: the 8th after the comm's ")".
+      const stat = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, "latin1")
+      const faults = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7])
+      out.set(Number(t), { cpu: cpu!, wait: wait!, faults })
     } catch {
       // gone meanwhile
     }
@@ -249,12 +262,13 @@ const runOne = async (binary: string, dir: string, root: string, o: Options): Pr
       stale = valueOf(text, "maglev_metrics_stale_renders_total")
       if (k < o.scrapes) {
         const w = typeof worker === "number" ? worker : -1
-        const d = (m: Map<number, { readonly cpu: number; readonly wait: number }>, n: Map<number, { readonly cpu: number; readonly wait: number }>, tid: number, f: "cpu" | "wait") =>
+        const d = (m: Map<number, ThreadStat>, n: Map<number, ThreadStat>, tid: number, f: "cpu" | "wait") =>
           ((n.get(tid)?.[f] ?? NaN) - (m.get(tid)?.[f] ?? NaN)) / 1e6
         scrapes.push({
           ...r,
           workerCpuMs: d(t0, t1, w, "cpu"),
           workerWaitMs: d(t0, t1, w, "wait"),
+          workerFaults: (t1.get(w)?.faults ?? NaN) - (t0.get(w)?.faults ?? NaN),
           mainCpuMs: d(t0, t1, pid, "cpu"),
           processCpuMs: (c1.user + c1.system - c0.user - c0.system) * 1000,
           partAgeMs
@@ -294,13 +308,13 @@ const fmt = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(x < 10 ? 1 : 0))
 
 export const print = (f: LiveFigures, label: string): void => {
   console.log(`\n${label}: ${f.root} (load ${f.load.start} -> ${f.load.end}; worker thread ${f.worker}${f.workerNice === undefined ? "" : `, reniced to ${f.workerNice}`})`)
-  console.log("  scrape  first  whole  render  render-cpu  worker-cpu  worker-wait  main-cpu  process-cpu  part-age  MiB")
+  console.log("  scrape  first  whole  render  render-cpu  worker-cpu  worker-wait  worker-faults  main-cpu  process-cpu  part-age  MiB")
   f.scrapes.forEach((s, i) => {
-    console.log(`  ${String(i).padStart(6)}  ${fmt(s.firstMs).padStart(5)}  ${fmt(s.wholeMs).padStart(5)}  ${fmt(s.renderMs).padStart(6)}  ${fmt(s.renderCpuMs).padStart(10)}  ${fmt(s.workerCpuMs).padStart(10)}  ${fmt(s.workerWaitMs).padStart(11)}  ${fmt(s.mainCpuMs).padStart(8)}  ${fmt(s.processCpuMs).padStart(11)}  ${fmt(s.partAgeMs).padStart(8)}  ${(s.bytes / 2 ** 20).toFixed(1)}`)
+    console.log(`  ${String(i).padStart(6)}  ${fmt(s.firstMs).padStart(5)}  ${fmt(s.wholeMs).padStart(5)}  ${fmt(s.renderMs).padStart(6)}  ${fmt(s.renderCpuMs).padStart(10)}  ${fmt(s.workerCpuMs).padStart(10)}  ${fmt(s.workerWaitMs).padStart(11)}  ${fmt(s.workerFaults).padStart(13)}  ${fmt(s.mainCpuMs).padStart(8)}  ${fmt(s.processCpuMs).padStart(11)}  ${fmt(s.partAgeMs).padStart(8)}  ${(s.bytes / 2 ** 20).toFixed(1)}`)
   })
   const steady = f.scrapes.slice(1)
   const row = (name: string, key: keyof Scrape) => `${name} ${fmt(pct(steady.map((s) => s[key]), 0.5))} / ${fmt(pct(steady.map((s) => s[key]), 0.9))}`
-  console.log(`  steady (first left out), p50 / p90 ms: ${row("whole", "wholeMs")}, ${row("first byte", "firstMs")}, ${row("render", "renderMs")}, ${row("render CPU", "renderCpuMs")}, ${row("worker CPU", "workerCpuMs")}, ${row("worker waiting for a core", "workerWaitMs")}, ${row("main thread CPU", "mainCpuMs")}; min whole ${fmt(Math.min(...steady.map((s) => s.wholeMs)))}`)
+  console.log(`  steady (first left out), p50 / p90 ms: ${row("whole", "wholeMs")}, ${row("first byte", "firstMs")}, ${row("render", "renderMs")}, ${row("render CPU", "renderCpuMs")}, ${row("worker CPU", "workerCpuMs")}, ${row("worker waiting for a core", "workerWaitMs")}, ${row("worker page faults", "workerFaults")}, ${row("main thread CPU", "mainCpuMs")}; min whole ${fmt(Math.min(...steady.map((s) => s.wholeMs)))}`)
   console.log(`  RSS before the first scrape ${f.rssBeforeMiB.toFixed(0)} MiB, 2 s after it ${f.rssAfterFirstMiB.toFixed(0)} (+${(f.rssAfterFirstMiB - f.rssBeforeMiB).toFixed(0)}), at the end ${f.rssEndMiB.toFixed(0)}, peak ${f.rssPeakMiB.toFixed(0)}; stale renders ${f.stale}`)
 }
 
@@ -343,12 +357,12 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
     }
     if (o.roots.length > 1 || o.pairs > 1) {
       console.log("\n  side by side (steady scrapes of every run pooled; p50 ms):")
-      console.log("  checkout  whole  first  render  render-cpu  worker-cpu  worker-wait  main-cpu  RSS+first  RSS-end  peak")
+      console.log("  checkout  whole  first  render  render-cpu  worker-cpu  worker-wait  worker-faults  main-cpu  RSS+first  RSS-end  peak")
       all.forEach((runs, i) => {
         const s = runs.flatMap((f) => f.scrapes.slice(1))
         const m = (k: keyof Scrape) => fmt(pct(s.map((x) => x[k]), 0.5))
         const avg = (g: (f: LiveFigures) => number) => runs.reduce((a, f) => a + g(f), 0) / runs.length
-        console.log(`  ${String.fromCharCode(65 + i).padEnd(8)}  ${m("wholeMs").padStart(5)}  ${m("firstMs").padStart(5)}  ${m("renderMs").padStart(6)}  ${m("renderCpuMs").padStart(10)}  ${m("workerCpuMs").padStart(10)}  ${m("workerWaitMs").padStart(11)}  ${m("mainCpuMs").padStart(8)}  ${avg((f) => f.rssAfterFirstMiB - f.rssBeforeMiB).toFixed(0).padStart(9)}  ${avg((f) => f.rssEndMiB).toFixed(0).padStart(7)}  ${avg((f) => f.rssPeakMiB).toFixed(0).padStart(4)}`)
+        console.log(`  ${String.fromCharCode(65 + i).padEnd(8)}  ${m("wholeMs").padStart(5)}  ${m("firstMs").padStart(5)}  ${m("renderMs").padStart(6)}  ${m("renderCpuMs").padStart(10)}  ${m("workerCpuMs").padStart(10)}  ${m("workerWaitMs").padStart(11)}  ${m("workerFaults").padStart(13)}  ${m("mainCpuMs").padStart(8)}  ${avg((f) => f.rssAfterFirstMiB - f.rssBeforeMiB).toFixed(0).padStart(9)}  ${avg((f) => f.rssEndMiB).toFixed(0).padStart(7)}  ${avg((f) => f.rssPeakMiB).toFixed(0).padStart(4)}`)
       })
     }
   } finally {

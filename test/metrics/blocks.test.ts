@@ -265,6 +265,47 @@ describe("kept blocks of the per-backend gauges (Columns)", () => {
     await renderAndGiveBack(columns([1, 0, 4, 0, 0], [4, 0, 0, 0, 0]), "disabled: state and enabled patched", 2, 2)
   })
 
+  it("the kept families' replaced buffers written into again only once nobody reads an earlier body (Families.recycle)", async () => {
+    const families = new Families()
+    // Large enough to be recycled (64 KiB and over): a family's buffer of its own per render, ~330 bytes a backend.
+    const many = Array.from({ length: 400 }, (_, i) => `n${i}`)
+    const big = Columns.layout({ key: 2, names: many, rows: [] }, true)
+    const bigPlain = Columns.layout({ key: 2, names: many, rows: [] })
+    const cols = (down: number): Columns.Columns => ({
+      layout: 2,
+      at: Int32Array.from(many, (_, i) => i),
+      removed: [],
+      status: Uint8Array.from(many, (_, i) => (i === down ? 2 : 1)),
+      counter: Float64Array.from(many, (_, i) => (i === down ? 0 : 4)),
+      weights: new Float64Array(0)
+    })
+    const render = async (c: Columns.Columns) => {
+      const pieces: Array<Uint8Array> = []
+      expect(await writeInOrder(new Map(), new Writer(), [], Columns.sources(big, c), renderGroups([], new Set()), new Slices(1000), (p) => pieces.push(p), families)).toBe(true)
+      return pieces
+    }
+    const state = (pieces: ReadonlyArray<Uint8Array>) => pieces.find((p) => Buffer.from(p).toString("latin1").startsWith("# HELP maglev_backend_state"))!
+    const textOf = (pieces: ReadonlyArray<Uint8Array>) => Buffer.concat(pieces).toString("utf8")
+    const first = await render(cols(0))
+    const firstText = textOf(first)
+    expect(firstText).toBe(text(Columns.sources(bigPlain, cols(0))))
+    // A response still reads the first body: no recycle; the second render's state family is in a buffer of its own.
+    const second = await render(cols(1))
+    expect(state(second).buffer).not.toBe(state(first).buffer)
+    expect(textOf(first), "the first body, still being read, unchanged").toBe(firstText)
+    // Nobody reads the first body any more: the third render's state family is written into its buffer.
+    families.recycle()
+    const third = await render(cols(2))
+    expect(state(third).buffer).toBe(state(first).buffer)
+    expect(textOf(third)).toBe(text(Columns.sources(bigPlain, cols(2))))
+    expect(textOf(second), "the second body, whose buffers were not recycled, unchanged").toBe(text(Columns.sources(bigPlain, cols(1))))
+    // And on: every body the in-process render's, through patches into recycled buffers.
+    for (let k = 3; k < 8; k++) {
+      families.recycle()
+      expect(textOf(await render(cols(k)))).toBe(text(Columns.sources(bigPlain, cols(k))))
+    }
+  })
+
   it("Columns.transferable: whole buffers of their own only; Columns.reuse: a given-back array of the same length only", () => {
     const whole = columns([0, 0, 0, 0, 0], [0, 0, 0, 0, 0])
     expect(Columns.transferable(whole)).toEqual([whole.at.buffer, whole.status.buffer, whole.counter.buffer, whole.weights.buffer])

@@ -33,6 +33,12 @@ import { collate, type Groups, sameValues, type Source, writeGroup, writeHeader,
 export const ownVersion = (version: ReadonlyArray<unknown>): ReadonlyArray<unknown> =>
   version.map((v) => (ArrayBuffer.isView(v) && !(v instanceof DataView) ? (v as unknown as Uint8Array).slice() : v))
 
+/** Buffers of replaced kept bytes `Families` keeps to write into again (the per-backend gauges': four at most change at once). */
+export const FREE_BUFFERS = 6
+
+/** Smaller ones are left to the collector (a page fault or two). */
+const RECYCLE_MIN_BYTES = 64 * 1024
+
 /** A kept family's first writer (`Families.writer`): this many bytes a unit (a backend's six state lines are ~330). */
 export const FAMILY_UNIT_GUESS = 512
 
@@ -52,6 +58,35 @@ export class Families {
     { readonly version: ReadonlyArray<unknown>; readonly units: number; readonly bytes: Uint8Array; readonly marks?: Int32Array | undefined }
   >()
 
+  /**
+   * The buffers of kept bytes replaced since the last `recycle` (a body
+   * still being sent may read them), and those nobody reads any more, which
+   * `writer` writes into again: at 10,000 backends a family that changed is
+   * a new buffer of up to 3.3 MB (`maglev_backend_state`), whose pages,
+   * fresh from malloc while the worker's collector has not freed the last
+   * ones, were ~800 page faults a render.
+   */
+  private retired: Array<ArrayBuffer> = []
+  private free: Array<ArrayBuffer> = []
+
+  /**
+   * No response reads a body rendered so far (the scrape worker's `take`
+   * found its spare): the replaced kept bytes' buffers are free to write
+   * into again. At most `FREE_BUFFERS` are kept, the largest.
+   */
+  recycle(): void {
+    if (this.retired.length === 0) return
+    const all = [...this.free, ...this.retired].sort((a, b) => b.byteLength - a.byteLength)
+    this.free = all.slice(0, FREE_BUFFERS)
+    this.retired = []
+  }
+
+  /** `bytes`' buffer, replaced: read by no render from now on, maybe by a response still being sent. */
+  private retire(bytes: Uint8Array): void {
+    const b = bytes.buffer
+    if (b instanceof ArrayBuffer && b.byteLength >= RECYCLE_MIN_BYTES) this.retired.push(b)
+  }
+
   /** The bytes of `group` (one source with a version) as last written, if its version and size are the same. */
   find(group: ReadonlyArray<Source>): Uint8Array | undefined {
     const s = group[0]!
@@ -64,7 +99,13 @@ export class Families {
   wrote(group: ReadonlyArray<Source>, bytes: Uint8Array): void {
     const s = group[0]!
     if (group.length !== 1 || s.version === undefined) return
-    this.last.set(s.name, { version: ownVersion(s.version), units: s.size, bytes: Uint8Array.from(bytes) })
+    this.replace(s.name, { version: ownVersion(s.version), units: s.size, bytes: Uint8Array.from(bytes) })
+  }
+
+  private replace(name: string, kept: { readonly version: ReadonlyArray<unknown>; readonly units: number; readonly bytes: Uint8Array; readonly marks?: Int32Array | undefined }): void {
+    const old = this.last.get(name)
+    if (old !== undefined && old.bytes.buffer !== kept.bytes.buffer) this.retire(old.bytes)
+    this.last.set(name, kept)
   }
 
   /** `group` is kept once written whole (one source with a version). */
@@ -83,7 +124,17 @@ export class Families {
   writer(group: ReadonlyArray<Source>): Writer {
     const s = group[0]!
     const last = this.last.get(s.name)
-    return new Writer(last === undefined ? 1024 + FAMILY_UNIT_GUESS * s.size : Math.ceil(last.bytes.length * 1.05) + 1024)
+    const capacity = last === undefined ? 1024 + FAMILY_UNIT_GUESS * s.size : Math.ceil(last.bytes.length * 1.05) + 1024
+    // A free buffer large enough (the smallest such), else a new one.
+    let best = -1
+    for (let i = 0; i < this.free.length; i++) {
+      const n = this.free[i]!.byteLength
+      if (n >= capacity && (best < 0 || n < this.free[best]!.byteLength)) best = i
+    }
+    if (best < 0) return new Writer(capacity)
+    const reuse = this.free[best]!
+    this.free.splice(best, 1)
+    return new Writer(capacity, Buffer.from(reuse))
   }
 
   /**
@@ -109,7 +160,7 @@ export class Families {
     const s = group[0]!
     if (group.length !== 1 || s.version === undefined) return
     const marks = patched ? this.last.get(s.name)?.marks : s.marks?.()
-    this.last.set(s.name, { version: ownVersion(s.version), units: s.size, bytes, marks })
+    this.replace(s.name, { version: ownVersion(s.version), units: s.size, bytes, marks })
   }
 
   /** Bytes kept. */

@@ -333,6 +333,8 @@ export const serve = (
   /** The spare buffer, if no response still reads the last body. */
   const take = (): Buffer | undefined => {
     if (spareReaders > 0) return undefined
+    // Nobody reads an earlier body: neither the kept families' replaced bytes.
+    families.recycle()
     const b = spare
     spare = undefined
     discarded = undefined
