@@ -501,6 +501,15 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
     }
   }
 
+  /**
+   * When the last start of many backends began (the initial population, built
+   * a slice at a time; a reload): their first rounds are spread over one
+   * interval from then, not each from when its own fiber started
+   * (State.firstDelay). Never cleared: a fiber forked in the last slice may
+   * run its first step after the loop is over.
+   */
+  let spreadFrom = 0
+
   const probeRounds = (
     target: ProbeTarget,
     cell: Rounds.Cell<BackendHealth>,
@@ -514,7 +523,8 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
         Effect.flatMap(start === "spread" ? random.next : Effect.succeed(0), (r) => {
           const hc = target.healthcheck
           const ctx = Rounds.context(target, cell, Metrics.probeRecorder(target.backend, hc.type), history)
-          const due = clock.unsafeCurrentTimeMillis() + (start === "spread" ? State.firstDelay(ctx.intervals.interval, r) : 0)
+          const now = clock.unsafeCurrentTimeMillis()
+          const due = now + (start === "spread" ? State.firstDelay(ctx.intervals.interval, r, now - spreadFrom) : 0)
           const startRound = prober.start
           if (startRound !== undefined) return Effect.zipRight(cancelOnEnd(parked), new LiveRounds(ctx, startRound, parked).loop(due))
           // A scripted prober: driven round by round on the fiber, its clock and random the Effect's (TestClock).
@@ -615,6 +625,7 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
   const apply = Effect.fn("HealthChecker.reload")(function*(oldConfig: Config, config: Config) {
     yield* lock.withPermits(1)(Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
+      spreadFrom = now
       const history = config.healthchecker.transitionHistory
       historyNow = history
       const probingKept = sameProbing(oldConfig, config)
@@ -731,10 +742,12 @@ export const makeRunning = Effect.fn("HealthChecker.makeRunning")(function*() {
     yield* yieldToEventLoop
   })
 
-  // Initial population: every backend unknown (or disabled), probes spread over their interval
-  // from when each starts. Built a slice at a time, letting the event loop run in between: 10,000
-  // backends held it for seconds in one go, so the first rounds (and any scrape) waited them out.
+  // Initial population: every backend unknown (or disabled), first probes spread over one interval
+  // from when the population began (`spreadFrom`; an offset already past runs at once). Built a slice
+  // at a time, letting the event loop run in between: 10,000 backends held it for seconds in one go,
+  // so the first rounds (and any scrape) waited them out.
   let inSlice = 0
+  spreadFrom = yield* Clock.currentTimeMillis
   for (const backend of initialConfig.backends.values()) {
     const hc = initialConfig.healthchecks.get(backend.healthcheck)
     if (hc === undefined) continue

@@ -175,8 +175,16 @@ export const jitter = (baseMillis: number, random: number): number => baseMillis
 export const respread = (baseMillis: number, random: number, lateMs = 0): number =>
   Math.min(Math.max(0, lateMs), 4 * baseMillis) + baseMillis * (0.5 + random)
 
-/** The first probe of a backend at a random offset within its interval. */
-export const firstDelay = (intervalMillis: number, random: number): number => intervalMillis * random
+/**
+ * The first probe of a backend at a random offset within its interval,
+ * counted from a start `elapsedMs` ago: at start-up the checker builds its
+ * backends a slice at a time, and spreads every first round over one
+ * interval from when it began, so that a backend built late does not add
+ * a whole interval of its own to the start-up (an offset already past is
+ * now).
+ */
+export const firstDelay = (intervalMillis: number, random: number, elapsedMs = 0): number =>
+  Math.max(0, intervalMillis * random - Math.max(0, elapsedMs))
 
 /** Operator actions and their outcome: the next step, or why it is refused. */
 export type ActionOutcome =

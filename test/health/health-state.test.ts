@@ -223,6 +223,23 @@ describe("health state machine", () => {
       expect(d).toBeGreaterThanOrEqual(0)
       expect(d).toBeLessThan(interval)
     })
+
+    it.prop("a first probe spread from an earlier start: due at the same instant, or at once when that is past", [
+      fc.integer({ min: 1, max: 100_000 }),
+      fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+      fc.integer({ min: 0, max: 200_000 })
+    ], ([interval, r, elapsed]) => {
+      const d = State.firstDelay(interval, r, elapsed)
+      expect(d).toBeGreaterThanOrEqual(0)
+      // From the start: the offset it would have had then, unless that has passed.
+      expect(elapsed + d).toBeCloseTo(Math.max(elapsed, interval * r), 6)
+    })
+
+    it("a backend built late in the start-up keeps the start's offset, not an interval of its own", () => {
+      expect(State.firstDelay(1000, 0.75, 300)).toBeCloseTo(450)
+      expect(State.firstDelay(1000, 0.25, 300)).toBe(0)
+      expect(State.firstDelay(1000, 0.5, 0)).toBeCloseTo(500)
+    })
   })
 
   it("every code is either a pass or a fail", () => {
