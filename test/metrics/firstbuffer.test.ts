@@ -6,7 +6,7 @@
  * kept as garbage (~32 MiB of RSS at 10,000 backends).
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "@effect/vitest"
-import * as http from "node:http"
+import { getText } from "../support/http.js"
 import { renderGroups } from "../../src/metrics/Exposition.js"
 import { FAMILY_UNIT_GUESS } from "../../src/metrics/internal/Merge.js"
 import { FIRST_GUESS_BYTES, serve } from "../../src/metrics/internal/ScrapeServer.js"
@@ -63,15 +63,7 @@ beforeAll(async () => {
 
 afterAll(() => new Promise<void>((resolve) => serving.server.close(() => resolve())))
 
-const scrape = (): Promise<string> =>
-  new Promise((resolve, reject) => {
-    http.get(url, { agent: false }, (res) => {
-      const chunks: Array<Buffer> = []
-      res.on("data", (c: Buffer) => chunks.push(c))
-      res.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
-      res.once("error", reject)
-    }).once("error", reject)
-  })
+const scrape = (): Promise<string> => getText(url)
 
 describe("the scrape worker's first render", () => {
   it("writes its body into one buffer sized from the series and layout told ahead, never grown", async () => {

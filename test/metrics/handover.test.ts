@@ -9,7 +9,7 @@
  * its part's values. No timing: each step waits for its scrape.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import * as http from "node:http"
+import { getText } from "../support/http.js"
 import * as Columns from "../../src/metrics/Columns.js"
 import { renderBytes, renderGroups } from "../../src/metrics/Exposition.js"
 import { serve } from "../../src/metrics/internal/ScrapeServer.js"
@@ -107,15 +107,7 @@ const start = async (discardIdleMs?: number): Promise<Server> => {
 
 afterAll(() => Promise.all(servers.map((s) => s.close())))
 
-const scrape = (url: string): Promise<string> =>
-  new Promise((resolve, reject) => {
-    http.get(url, { agent: false }, (res) => {
-      const chunks: Array<Buffer> = []
-      res.on("data", (c: Buffer) => chunks.push(c))
-      res.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
-      res.once("error", reject)
-    }).once("error", reject)
-  })
+const scrape = getText
 
 /** The per-backend gauges' lines of a body. */
 const gaugeLines = (body: string) =>
