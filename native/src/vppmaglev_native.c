@@ -40,6 +40,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -1276,6 +1277,120 @@ static napi_value js_discard_pages(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ------------------------------------------------------------------ */
+/* the scheduler's time slice (EEVDF)                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * sched_attr as the kernel reads it (include/uapi/linux/sched/types.h); glibc
+ * has no wrapper for sched_setattr/sched_getattr, so they are called through
+ * syscall(2). SCHED_ATTR_SIZE_VER1 (56 bytes, with the utilization clamps).
+ */
+struct vm_sched_attr {
+  uint32_t size;
+  uint32_t sched_policy;
+  uint64_t sched_flags;
+  int32_t sched_nice;
+  uint32_t sched_priority;
+  uint64_t sched_runtime;
+  uint64_t sched_deadline;
+  uint64_t sched_period;
+  uint32_t sched_util_min;
+  uint32_t sched_util_max;
+};
+
+static int get_tid(napi_env env, napi_value v, pid_t *out) {
+  double d;
+  if (get_double_int(env, v, "tid", &d) != 0) return -1;
+  if (d > INT_MAX) {
+    throw_range(env, "The \"%s\" argument is not a thread id", "tid");
+    return -1;
+  }
+  *out = (pid_t)d;
+  return 0;
+}
+
+/* threadId(): gettid(2), the calling thread's id (its /proc/self/task/TID). */
+static napi_value js_thread_id(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  NAPI_CALL(env, napi_create_int32(env, (int32_t)syscall(SYS_gettid), &out));
+  return out;
+}
+
+/*
+ * schedSlice(tid): the thread's time slice in ns as sched_getattr(2) reports
+ * it (sched_runtime): under EEVDF (Linux 6.6 on) its current slice, the
+ * kernel's base slice unless one was asked for; 0 on older kernels, which
+ * report none. tid 0: the calling thread. Throws a system error
+ * (ESRCH: no such thread).
+ */
+static napi_value js_sched_slice(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  pid_t tid;
+  if (get_tid(env, argv[0], &tid) != 0) return NULL;
+  struct vm_sched_attr a;
+  memset(&a, 0, sizeof a);
+  if (syscall(SYS_sched_getattr, tid, &a, (unsigned)sizeof a, 0u) != 0) {
+    throw_errno(env, errno, "sched_getattr", NULL, NULL);
+    return NULL;
+  }
+  napi_value out;
+  NAPI_CALL(env, napi_create_double(env, (double)a.sched_runtime, &out));
+  return out;
+}
+
+/*
+ * setSchedSlice(tid, ns): asks the kernel for a time slice of `ns` for the
+ * thread (tid 0: the calling one), keeping its policy and nice value:
+ * sched_setattr(2) with sched_runtime, which EEVDF (Linux 6.12 on) takes as
+ * the thread's own slice, clamped to 0.1-100 ms (kernel/sched/syscalls.c,
+ * __setscheduler_params); 0 gives the thread the kernel's base slice back.
+ * A shorter slice is no larger share of the CPU: the thread's virtual
+ * deadline comes sooner, so it gets a core sooner when it wakes, in shorter
+ * turns. No privilege is needed for a thread of one's own user. Only for
+ * SCHED_OTHER and SCHED_BATCH threads (a real-time one is left alone:
+ * EINVAL). Returns the slice the thread has afterwards (schedSlice): what
+ * was asked for (clamped) where the kernel has custom slices, else not (older
+ * kernels accept the call and ignore the runtime). Throws a system error.
+ */
+static napi_value js_set_sched_slice(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) != 0) return NULL;
+  pid_t tid;
+  if (get_tid(env, argv[0], &tid) != 0) return NULL;
+  double ns;
+  if (get_double_int(env, argv[1], "ns", &ns) != 0) return NULL;
+  struct vm_sched_attr a;
+  memset(&a, 0, sizeof a);
+  if (syscall(SYS_sched_getattr, tid, &a, (unsigned)sizeof a, 0u) != 0) {
+    throw_errno(env, errno, "sched_getattr", NULL, NULL);
+    return NULL;
+  }
+  if (a.sched_policy != SCHED_OTHER && a.sched_policy != SCHED_BATCH) {
+    throw_errno(env, EINVAL, "sched_setattr", NULL, NULL);
+    return NULL;
+  }
+  a.size = sizeof a;
+  a.sched_flags = 0;
+  a.sched_runtime = (uint64_t)ns;
+  a.sched_deadline = 0;
+  a.sched_period = 0;
+  if (syscall(SYS_sched_setattr, tid, &a, 0u) != 0) {
+    throw_errno(env, errno, "sched_setattr", NULL, NULL);
+    return NULL;
+  }
+  memset(&a, 0, sizeof a);
+  if (syscall(SYS_sched_getattr, tid, &a, (unsigned)sizeof a, 0u) != 0) {
+    throw_errno(env, errno, "sched_getattr", NULL, NULL);
+    return NULL;
+  }
+  napi_value out;
+  NAPI_CALL(env, napi_create_double(env, (double)a.sched_runtime, &out));
+  return out;
+}
+
 #include "probe_engine.c"
 
 /* ------------------------------------------------------------------ */
@@ -1316,6 +1431,9 @@ NAPI_MODULE_INIT() {
       {"mallocTrim", js_malloc_trim},
       {"mallocInfo", js_malloc_info},
       {"discardPages", js_discard_pages},
+      {"threadId", js_thread_id},
+      {"schedSlice", js_sched_slice},
+      {"setSchedSlice", js_set_sched_slice},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

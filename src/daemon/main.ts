@@ -34,6 +34,7 @@ import { startMemoryLog } from "../internal/MemoryLog.js"
 import * as Version from "../Version.js"
 import * as Daemon from "./Daemon.js"
 import * as Malloc from "./Malloc.js"
+import * as SchedSlice from "./SchedSlice.js"
 import * as TestHooks from "./TestHooks.js"
 import { onSignal, trackStopSignal } from "./Signals.js"
 
@@ -113,6 +114,13 @@ const flags = {
     description: `HTTP/TCP probe threads; auto: 0 below ${Prober.AUTO_THREADS_FROM} backends, else CPUs (≤ ${Prober.AUTO_THREADS_MAX})`,
     env: "MAGLEV_PROBE_THREADS",
     default: "auto"
+  }),
+  schedSlice: CommandLine.text({
+    name: "sched-slice",
+    value: "DURATION|off",
+    description: "kernel time slice for maglevd's threads, 100us-100ms (Linux 6.12+)",
+    env: "MAGLEV_SCHED_SLICE",
+    default: SchedSlice.DEFAULT
   }),
   logLevel: CommandLine.logLevelFlag("MAGLEV_LOG_LEVEL"),
   logFormat: CommandLine.logFormatFlag("MAGLEV_LOG_FORMAT")
@@ -213,6 +221,7 @@ interface DaemonOptions {
   readonly rpcMaxDebugWatchers: number
   readonly metricsAddr: string
   readonly probeThreads: string
+  readonly schedSlice: string
 }
 
 /** A listen address flag: host:port or [v6]:port. */
@@ -252,6 +261,24 @@ const metricsLayer = (o: DaemonOptions) =>
     ? Effect.succeed(Layer.empty)
     : Effect.map(listenAddress("metrics-addr", o.metricsAddr), (listen) => MetricsServer.layer(listen).pipe(Layer.discard))
 
+/** `sched-slice`: what the kernel gave maglevd's threads, or why it gave nothing (info both: nothing for an operator to do). */
+const logSchedSlice = (asked: number, outcome: SchedSlice.Outcome) => {
+  switch (outcome._tag) {
+    case "Off":
+      return Effect.logInfo("the kernel's base time slice for maglevd's threads").pipe(
+        Effect.annotateLogs({ event: "sched-slice", slice_us: null })
+      )
+    case "Applied":
+      return Effect.logInfo("time slice asked of the kernel for maglevd's threads").pipe(
+        Effect.annotateLogs({ event: "sched-slice", slice_us: outcome.sliceNs / 1000 })
+      )
+    case "Unsupported":
+      return Effect.logInfo("no time slice of maglevd's own: the kernel's base slice stays").pipe(
+        Effect.annotateLogs({ event: "sched-slice-unsupported", slice_us: asked / 1000, reason: outcome.reason })
+      )
+  }
+}
+
 const runDaemon = (o: DaemonOptions) =>
   Effect.gen(function*() {
     // From a checkout, git answers off the event loop (Version.ts).
@@ -269,6 +296,10 @@ const runDaemon = (o: DaemonOptions) =>
         metrics: o.metricsAddr
       })
     )
+    // Before any thread is started: the probe threads and the scrape worker inherit the main thread's slice.
+    const slice = SchedSlice.parse(o.schedSlice)
+    if (typeof slice === "string") return yield* Effect.fail(new StartFailed(`--sched-slice ${JSON.stringify(o.schedSlice)}: ${slice}`, 1))
+    yield* logSchedSlice(slice, SchedSlice.apply(slice))
     // VPP_MAGLEV_MEMORY_LOG: a diagnostic of the heaps and malloc, off unless asked for (internal/MemoryLog.ts).
     yield* Effect.sync(() => startMemoryLog("main", Malloc.memoryFigures))
     // Plain YAML here (quick: a worker's start cost more), anything else on a worker thread when big: a SIGTERM during a
@@ -332,7 +363,8 @@ const main = (o: Flags) => {
       rpcMaxWatchers: o.rpcMaxWatchers,
       rpcMaxDebugWatchers: o.rpcMaxDebugWatchers,
       metricsAddr: o.metricsAddr,
-      probeThreads: o.probeThreads
+      probeThreads: o.probeThreads,
+      schedSlice: o.schedSlice
     }).pipe(
       // The daemon's fibers log from debug up, so that WatchEvents subscribers (LogHub) get records at
       // their own level whatever --log-level says; the stdout logger filters for stdout.

@@ -104,6 +104,9 @@ export interface NativeBinding {
   mallocTrim(pad: number): boolean
   mallocInfo(): MallocInfo | null
   discardPages(buffer: ArrayBuffer): number
+  threadId(): number
+  schedSlice(tid: number): number
+  setSchedSlice(tid: number, ns: number): number
 }
 
 /** The glibc malloc settings {@link mallocSetting} gives (mallopt(3): M_ARENA_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD). */
@@ -422,3 +425,30 @@ export const discardPages = (buffer: ArrayBuffer): number => loadNative().discar
 
 /** mallinfo2(3), or null where the C library has none (glibc before 2.33, musl). */
 export const mallocInfo = (): MallocInfo | null => loadNative().mallocInfo()
+
+// ---------------------------------------------------------------------------
+// the scheduler's time slice
+
+/** gettid(2): the calling thread's id (the TID of /proc/self/task/TID). */
+export const threadId = (): number => loadNative().threadId()
+
+/**
+ * The thread's time slice in ns (sched_getattr(2)'s sched_runtime; `tid` 0:
+ * the calling thread): under EEVDF (Linux 6.6 on) the kernel's base slice
+ * unless the thread asked for its own; 0 on kernels that report none.
+ * Throws a NativeError (ESRCH: no such thread).
+ */
+export const schedSlice = (tid = 0): number => loadNative().schedSlice(tid)
+
+/**
+ * Asks the kernel for a time slice of `ns` for a SCHED_OTHER thread (`tid`
+ * 0: the calling one), its policy and nice value kept; 0 gives it the base
+ * slice back. Linux 6.12 on takes it (clamped to 0.1-100 ms): not a larger
+ * share of the CPU, but a core sooner when the thread wakes, in shorter
+ * turns. Threads the thread creates afterwards inherit it. Returns the slice
+ * the thread has afterwards; where that is not what was asked (older kernels
+ * accept the call and ignore it), the kernel has no custom slices. Throws a
+ * NativeError (sched_setattr EINVAL for a real-time thread, EPERM for
+ * another user's).
+ */
+export const setSchedSlice = (tid: number, ns: number): number => loadNative().setSchedSlice(tid, ns)

@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Client from "../../src/api/Client.js"
+import * as Native from "../../src/native/Native.js"
 import { jsonLines as childRecords, type LogRecord } from "../support/jsonLines.js"
 import { repoRoot } from "../support/paths.js"
 import { program } from "../support/programs.js"
@@ -138,6 +139,25 @@ const configText = (port: number) => `maglev:
     web1: {address: 127.0.0.1, healthcheck: web}
 `
 
+/** Linux 6.12 and later take a thread's own time slice (EEVDF's custom slices). */
+const customSlices = (() => {
+  const [major = 0, minor = 0] = os.release().split(/[.-]/).map(Number)
+  return major > 6 || (major === 6 && minor >= 12)
+})()
+
+describe("maglevd --sched-slice", () => {
+  it("refuses a slice outside the kernel's bounds or not a duration, naming the flag, and exits 1", () => {
+    for (const [value, says] of [["50us", "from 100us to 100ms"], ["fast", "a duration such as 100us"]] as const) {
+      const r = spawnSync(process.execPath, [...MAGLEVD, "--config", "/nonexistent/maglev.yaml", "--sched-slice", value, "--log-format", "json"], { cwd: repoRoot, encoding: "utf8" })
+      expect(r.status).toBe(1)
+      const failed = r.stdout.split("\n").filter((l) => l.includes("start-failed")).map((l) => (JSON.parse(l) as { annotations: { error: string } }).annotations)
+      expect(failed).toHaveLength(1)
+      expect(failed[0]!.error).toContain(`--sched-slice "${value}"`)
+      expect(failed[0]!.error).toContain(says)
+    }
+  })
+})
+
 describe("maglevd health checking (a real process)", () => {
   it.live("probes a real server, logs transitions as JSON lines, reloads on SIGHUP and refuses a bad file", () =>
     Effect.gen(function*() {
@@ -158,6 +178,15 @@ describe("maglevd health checking (a real process)", () => {
       const log = jsonLines(child)
       const starting = yield* log.waitFor((r) => r.annotations.event === "starting", "starting")
       expect(starting.annotations).toMatchObject({ version: expect.any(String), commit: expect.any(String), date: expect.any(String), config: file })
+      // Its threads' time slice (--sched-slice, default 100us): asked for on the main thread, where the kernel has slices of a
+      // thread's own (Linux 6.12 on); said so where it has not.
+      const slice = yield* log.waitFor((r) => r.annotations.event === "sched-slice" || r.annotations.event === "sched-slice-unsupported", "sched-slice")
+      if (customSlices) {
+        expect(slice.annotations).toMatchObject({ event: "sched-slice", slice_us: 100 })
+        expect(Native.schedSlice(child.pid!)).toBe(100_000)
+      } else {
+        expect(slice.annotations).toMatchObject({ event: "sched-slice-unsupported", slice_us: 100, reason: expect.any(String) })
+      }
       // A SIGHUP while the daemon is still starting does not kill it: the file is reloaded once it is up.
       child.kill("SIGHUP")
       const early = yield* log.waitFor((r) => r.annotations.event === "config-reload", "the early SIGHUP's reload")

@@ -4,6 +4,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Native from "../../src/native/Native.js"
+import { repoRoot } from "../support/paths.js"
 
 const SEGMENT_SIZE = 64 * 1024
 const pattern = (i: number): number => (i * 7 + 3) & 0xff
@@ -108,6 +109,56 @@ describe("discardPages", () => {
     structuredClone(undefined, { transfer: [gone] })
     expect(Native.discardPages(gone)).toBe(0)
     expect(() => Native.discardPages(new Uint8Array(8192) as unknown as ArrayBuffer)).toThrow(TypeError)
+  })
+})
+
+describe("the scheduler's time slice", () => {
+  /** Linux 6.12 and later take a thread's own slice (EEVDF's custom slices); older ones accept the call and ignore it. */
+  const [major = 0, minor = 0] = os.release().split(/[.-]/).map(Number)
+  const customSlices = major > 6 || (major === 6 && minor >= 12)
+
+  it("names the calling thread: the main thread's id is the process id", () => {
+    expect(Native.threadId()).toBe(process.pid)
+  })
+
+  it("sets a thread's slice and gives the base slice back, and threads started afterwards inherit it", async () => {
+    const base = Native.schedSlice(0)
+    try {
+      const now = Native.setSchedSlice(0, 300_000)
+      expect(Native.schedSlice(process.pid)).toBe(now)
+      if (customSlices) expect(now).toBe(300_000)
+      else expect(now).not.toBe(300_000)
+      // The kernel clamps to 0.1-100 ms.
+      if (customSlices) expect(Native.setSchedSlice(0, 1_000)).toBe(100_000)
+      Native.setSchedSlice(0, 250_000)
+      // A thread started now: its own slice, read from inside it, and its id, not the process's.
+      const { Worker } = await import("node:worker_threads")
+      const worker = new Worker(
+        `const { parentPort } = require("node:worker_threads")
+         const n = require(${JSON.stringify(path.join(repoRoot, "native/build/Release/vppmaglev_native.node"))})
+         parentPort.postMessage({ tid: n.threadId(), slice: n.schedSlice(0) })`,
+        { eval: true }
+      )
+      const seen = await new Promise<{ tid: number; slice: number }>((resolve, reject) => {
+        worker.once("message", resolve)
+        worker.once("error", reject)
+      })
+      await worker.terminate()
+      expect(seen.tid).not.toBe(process.pid)
+      expect(seen.slice).toBe(Native.schedSlice(0))
+      if (customSlices) expect(seen.slice).toBe(250_000)
+    } finally {
+      // 0: the kernel's base slice again, as the thread had.
+      expect(Native.setSchedSlice(0, 0)).toBe(base)
+    }
+  })
+
+  it("refuses a thread that does not exist and arguments that are no thread id or duration", () => {
+    expect(thrown(() => Native.schedSlice(2 ** 30))).toMatchObject({ code: "ESRCH", syscall: "sched_getattr" })
+    expect(thrown(() => Native.setSchedSlice(2 ** 30, 300_000))).toMatchObject({ code: "ESRCH", syscall: "sched_getattr" })
+    expect(() => Native.setSchedSlice(-1, 300_000)).toThrow(RangeError)
+    expect(() => Native.setSchedSlice(0, 0.5)).toThrow(RangeError)
+    expect(() => Native.schedSlice("0" as unknown as number)).toThrow(TypeError)
   })
 })
 
