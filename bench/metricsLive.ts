@@ -1,7 +1,8 @@
 /**
  * GET /metrics of a live maglevd at scale, the whole scrape as a client sees
  * it: `npm run bench -- metrics-live [--backends 10000] [--frontends 1000]
- * [--scrapes 10] [--every 10] [--warmup 60] [--pairs 1] [--maglevd CHECKOUT ...] [--worker-nice=N]`.
+ * [--scrapes 10] [--every 10] [--warmup 60] [--pairs 1] [--maglevd CHECKOUT ...] [--worker-nice=N]
+ * [--node-arg=OPTION ...]`.
  *
  * A real maglevd (a checkout's built `dist/daemon/main.js`: `npm run build &&
  * npm run build:native` there first; VPP and the RPC API off) probes N HTTP
@@ -36,6 +37,11 @@
  * scrape's wall time is its wait for a core; maglevd's unit has no
  * CAP_SYS_NICE, so maglevd cannot do it itself.
  *
+ * `--node-arg=OPTION` (repeated; `=` for an option's leading dashes): node options
+ * for maglevd, e.g. `--node-arg=--perf-basic-prof` so that `perf record` of
+ * its process names the JavaScript frames (the worker's samples then taken by
+ * its tid, printed with the run's figures).
+ *
  * `--maglevd A --maglevd B`: each pair runs A then B (checkouts, built), so
  * a before/after comes from one run of the bench, at the same minutes' load.
  */
@@ -65,6 +71,8 @@ export interface Options {
   readonly roots: ReadonlyArray<string>
   /** A diagnosis, not a setting maglevd has: the scrape worker thread reniced to this once found (needs root). */
   readonly workerNice: number | undefined
+  /** Node options for maglevd (`--node-arg`, repeated; e.g. `--perf-basic-prof` to profile it with `perf`). */
+  readonly nodeArgs: ReadonlyArray<string>
 }
 
 export interface Scrape {
@@ -209,7 +217,7 @@ const runOne = async (binary: string, dir: string, root: string, o: Options): Pr
     const url = `http://127.0.0.1:${port}/metrics`
     const maglevd = await spawnBounded(
       process.execPath,
-      [main, "--config", file, "--vpp-api-addr", "", "--rpc-addr", "", "--metrics-addr", `127.0.0.1:${port}`, "--log-level", "warn"],
+      [...o.nodeArgs, main, "--config", file, "--vpp-api-addr", "", "--rpc-addr", "", "--metrics-addr", `127.0.0.1:${port}`, "--log-level", "warn"],
       { seconds: bound, nofile: NOFILE, cwd: root }
     )
     started.push(maglevd)
@@ -329,7 +337,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
       warmup: { type: "string", default: "60" },
       pairs: { type: "string", default: "1" },
       maglevd: { type: "string", multiple: true },
-      "worker-nice": { type: "string" }
+      "worker-nice": { type: "string" },
+      "node-arg": { type: "string", multiple: true }
     },
     strict: true
   })
@@ -341,7 +350,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
     warmupS: Number(values.warmup),
     pairs: Number(values.pairs),
     roots: (values.maglevd ?? [repoRoot]).map((r) => path.resolve(r)),
-    workerNice: values["worker-nice"] === undefined ? undefined : Number(values["worker-nice"])
+    workerNice: values["worker-nice"] === undefined ? undefined : Number(values["worker-nice"]),
+    nodeArgs: values["node-arg"] ?? []
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "maglev-bench-metrics-live-"))
   try {
