@@ -27,7 +27,7 @@ export const MIN_NS = 100_000
 export const MAX_NS = 100_000_000
 
 /** maglevd's default `--sched-slice`. */
-export const DEFAULT = "100us"
+export const DEFAULT = "off"
 
 const UNITS: Record<string, number> = { ns: 1, us: 1_000, "µs": 1_000, ms: 1_000_000 }
 

@@ -171,14 +171,14 @@ describe("maglevd health checking (a real process)", () => {
       const file = path.join(dir, "maglev.yaml")
       fs.writeFileSync(file, configText(port))
       const child = yield* Effect.acquireRelease(
-        Effect.sync(() => spawn(process.execPath, [...MAGLEVD, "--config", file, "--rpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })),
+        Effect.sync(() => spawn(process.execPath, [...MAGLEVD, "--config", file, "--rpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--sched-slice", "100us"], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })),
         (c) => Effect.sync(() => c.kill("SIGKILL"))
       )
       const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
       const log = jsonLines(child)
       const starting = yield* log.waitFor((r) => r.annotations.event === "starting", "starting")
       expect(starting.annotations).toMatchObject({ version: expect.any(String), commit: expect.any(String), date: expect.any(String), config: file })
-      // Its threads' time slice (--sched-slice, default 100us): asked for on the main thread, where the kernel has slices of a
+      // Its threads' time slice (--sched-slice 100us; off by default): asked for on the main thread, where the kernel has slices of a
       // thread's own (Linux 6.12 on); said so where it has not.
       const slice = yield* log.waitFor((r) => r.annotations.event === "sched-slice" || r.annotations.event === "sched-slice-unsupported", "sched-slice")
       if (customSlices) {
