@@ -12,9 +12,9 @@
  * curl (another process) scrapes it every `every` s, `scrapes` times, from
  * `warmup` s after its metrics port listens. Per scrape: first byte and
  * whole (curl's), the render's wall and CPU as maglevd reports them
- * (`maglev_metrics_render_seconds`, `..._cpu_seconds`, read from the next
- * scrape's body), the scrape worker thread's CPU and its time runnable but
- * waiting for a core (its /proc/PID/task/TID/schedstat around the curl) and
+ * (`maglev_metrics_render_seconds`, `..._cpu_seconds`, and the slices it was
+ * written in, `maglev_metrics_render_slices`, read from the next scrape's
+ * body), the scrape worker thread's CPU and its time runnable but waiting for a core (its /proc/PID/task/TID/schedstat around the curl) and
  * its minor page faults (its `stat`: the pages of fresh buffers, first written), the
  * main thread's CPU (its part) and the whole process's. Then p50 / p90 of
  * each, the first scrape apart (the worker's first render makes its blocks),
@@ -82,6 +82,8 @@ export interface Scrape {
   /** maglevd's own figures for this scrape's render (read from the next body; NaN if none). */
   readonly renderMs: number
   readonly renderCpuMs: number
+  /** The slices it was written in (`maglev_metrics_render_slices`, from the next body; NaN if none, as before that metric). */
+  readonly slices: number
   /** The scrape worker thread's CPU and its wait for a core over the curl (schedstat), ms. */
   readonly workerCpuMs: number
   readonly workerWaitMs: number
@@ -232,9 +234,9 @@ const runOne = async (binary: string, dir: string, root: string, o: Options): Pr
     await sleep(3000)
     const idle1 = threads(pid)
     const rssBefore = rssMiB(pid).rss
-    const scrapes: Array<Omit<Scrape, "renderMs" | "renderCpuMs">> = []
+    const scrapes: Array<Omit<Scrape, "renderMs" | "renderCpuMs" | "slices">> = []
     /** Each scrape's render figures, from the next scrape's body. */
-    const renders: Array<{ readonly renderMs: number; readonly renderCpuMs: number }> = []
+    const renders: Array<{ readonly renderMs: number; readonly renderCpuMs: number; readonly slices: number }> = []
     let worker: number | string = "not found"
     let rssAfterFirst = NaN
     let stale = NaN
@@ -263,7 +265,8 @@ const runOne = async (binary: string, dir: string, root: string, o: Options): Pr
       if (k > 0) {
         renders.push({
           renderMs: valueOf(text, "maglev_metrics_render_seconds") * 1000,
-          renderCpuMs: valueOf(text, "maglev_metrics_render_cpu_seconds") * 1000
+          renderCpuMs: valueOf(text, "maglev_metrics_render_cpu_seconds") * 1000,
+          slices: valueOf(text, "maglev_metrics_render_slices")
         })
       }
       const partAgeMs = valueOf(text, "maglev_metrics_part_age_seconds") * 1000
@@ -292,7 +295,7 @@ const runOne = async (binary: string, dir: string, root: string, o: Options): Pr
     return {
       root,
       load: { start: load0, end: loadAverage() },
-      scrapes: scrapes.map((s, i) => ({ ...s, renderMs: renders[i]?.renderMs ?? NaN, renderCpuMs: renders[i]?.renderCpuMs ?? NaN })),
+      scrapes: scrapes.map((s, i) => ({ ...s, renderMs: renders[i]?.renderMs ?? NaN, renderCpuMs: renders[i]?.renderCpuMs ?? NaN, slices: renders[i]?.slices ?? NaN })),
       rssBeforeMiB: rssBefore,
       rssAfterFirstMiB: rssAfterFirst,
       rssEndMiB: rss.rss,
@@ -316,13 +319,13 @@ const fmt = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(x < 10 ? 1 : 0))
 
 export const print = (f: LiveFigures, label: string): void => {
   console.log(`\n${label}: ${f.root} (load ${f.load.start} -> ${f.load.end}; worker thread ${f.worker}${f.workerNice === undefined ? "" : `, reniced to ${f.workerNice}`})`)
-  console.log("  scrape  first  whole  render  render-cpu  worker-cpu  worker-wait  worker-faults  main-cpu  process-cpu  part-age  MiB")
+  console.log("  scrape  first  whole  render  render-cpu  slices  worker-cpu  worker-wait  worker-faults  main-cpu  process-cpu  part-age  MiB")
   f.scrapes.forEach((s, i) => {
-    console.log(`  ${String(i).padStart(6)}  ${fmt(s.firstMs).padStart(5)}  ${fmt(s.wholeMs).padStart(5)}  ${fmt(s.renderMs).padStart(6)}  ${fmt(s.renderCpuMs).padStart(10)}  ${fmt(s.workerCpuMs).padStart(10)}  ${fmt(s.workerWaitMs).padStart(11)}  ${fmt(s.workerFaults).padStart(13)}  ${fmt(s.mainCpuMs).padStart(8)}  ${fmt(s.processCpuMs).padStart(11)}  ${fmt(s.partAgeMs).padStart(8)}  ${(s.bytes / 2 ** 20).toFixed(1)}`)
+    console.log(`  ${String(i).padStart(6)}  ${fmt(s.firstMs).padStart(5)}  ${fmt(s.wholeMs).padStart(5)}  ${fmt(s.renderMs).padStart(6)}  ${fmt(s.renderCpuMs).padStart(10)}  ${fmt(s.slices).padStart(6)}  ${fmt(s.workerCpuMs).padStart(10)}  ${fmt(s.workerWaitMs).padStart(11)}  ${fmt(s.workerFaults).padStart(13)}  ${fmt(s.mainCpuMs).padStart(8)}  ${fmt(s.processCpuMs).padStart(11)}  ${fmt(s.partAgeMs).padStart(8)}  ${(s.bytes / 2 ** 20).toFixed(1)}`)
   })
   const steady = f.scrapes.slice(1)
   const row = (name: string, key: keyof Scrape) => `${name} ${fmt(pct(steady.map((s) => s[key]), 0.5))} / ${fmt(pct(steady.map((s) => s[key]), 0.9))}`
-  console.log(`  steady (first left out), p50 / p90 ms: ${row("whole", "wholeMs")}, ${row("first byte", "firstMs")}, ${row("render", "renderMs")}, ${row("render CPU", "renderCpuMs")}, ${row("worker CPU", "workerCpuMs")}, ${row("worker waiting for a core", "workerWaitMs")}, ${row("worker page faults", "workerFaults")}, ${row("main thread CPU", "mainCpuMs")}; min whole ${fmt(Math.min(...steady.map((s) => s.wholeMs)))}`)
+  console.log(`  steady (first left out), p50 / p90 ms: ${row("whole", "wholeMs")}, ${row("first byte", "firstMs")}, ${row("render", "renderMs")}, ${row("render CPU", "renderCpuMs")}, ${row("slices", "slices")}, ${row("worker CPU", "workerCpuMs")}, ${row("worker waiting for a core", "workerWaitMs")}, ${row("worker page faults", "workerFaults")}, ${row("main thread CPU", "mainCpuMs")}; min whole ${fmt(Math.min(...steady.map((s) => s.wholeMs)))}`)
   console.log(`  RSS before the first scrape ${f.rssBeforeMiB.toFixed(0)} MiB, 2 s after it ${f.rssAfterFirstMiB.toFixed(0)} (+${(f.rssAfterFirstMiB - f.rssBeforeMiB).toFixed(0)}), at the end ${f.rssEndMiB.toFixed(0)}, peak ${f.rssPeakMiB.toFixed(0)}; stale renders ${f.stale}`)
 }
 
@@ -367,12 +370,12 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
     }
     if (o.roots.length > 1 || o.pairs > 1) {
       console.log("\n  side by side (steady scrapes of every run pooled; p50 ms):")
-      console.log("  checkout  whole  first  render  render-cpu  worker-cpu  worker-wait  worker-faults  main-cpu  RSS+first  RSS-end  peak")
+      console.log("  checkout  whole  first  render  render-cpu  slices  worker-cpu  worker-wait  worker-faults  main-cpu  RSS+first  RSS-end  peak")
       all.forEach((runs, i) => {
         const s = runs.flatMap((f) => f.scrapes.slice(1))
         const m = (k: keyof Scrape) => fmt(pct(s.map((x) => x[k]), 0.5))
         const avg = (g: (f: LiveFigures) => number) => runs.reduce((a, f) => a + g(f), 0) / runs.length
-        console.log(`  ${String.fromCharCode(65 + i).padEnd(8)}  ${m("wholeMs").padStart(5)}  ${m("firstMs").padStart(5)}  ${m("renderMs").padStart(6)}  ${m("renderCpuMs").padStart(10)}  ${m("workerCpuMs").padStart(10)}  ${m("workerWaitMs").padStart(11)}  ${m("workerFaults").padStart(13)}  ${m("mainCpuMs").padStart(8)}  ${avg((f) => f.rssAfterFirstMiB - f.rssBeforeMiB).toFixed(0).padStart(9)}  ${avg((f) => f.rssEndMiB).toFixed(0).padStart(7)}  ${avg((f) => f.rssPeakMiB).toFixed(0).padStart(4)}`)
+        console.log(`  ${String.fromCharCode(65 + i).padEnd(8)}  ${m("wholeMs").padStart(5)}  ${m("firstMs").padStart(5)}  ${m("renderMs").padStart(6)}  ${m("renderCpuMs").padStart(10)}  ${m("slices").padStart(6)}  ${m("workerCpuMs").padStart(10)}  ${m("workerWaitMs").padStart(11)}  ${m("workerFaults").padStart(13)}  ${m("mainCpuMs").padStart(8)}  ${avg((f) => f.rssAfterFirstMiB - f.rssBeforeMiB).toFixed(0).padStart(9)}  ${avg((f) => f.rssEndMiB).toFixed(0).padStart(7)}  ${avg((f) => f.rssPeakMiB).toFixed(0).padStart(4)}`)
       })
     }
   } finally {

@@ -228,6 +228,9 @@ describe("the scrape worker's streamed body", () => {
       const value = (name: string) => fourth.get(name)!.samples[0]!.value
       expect(value("maglev_metrics_render_cpu_seconds")).toBeGreaterThan(0)
       expect(value("maglev_metrics_render_cpu_seconds")).toBeLessThanOrEqual(value("maglev_metrics_render_seconds") + 0.001)
+      // And the slices it was written in: a whole number, at least one.
+      expect(Number.isInteger(value("maglev_metrics_render_slices"))).toBe(true)
+      expect(value("maglev_metrics_render_slices")).toBeGreaterThanOrEqual(1)
       expect((await s.until("the fourth render done", (x) => x.completed === 4)).stale).toBe(3)
     } finally {
       s.release()

@@ -18,6 +18,8 @@ export const SECONDS = "maglev_metrics_render_seconds"
 export const SECONDS_HELP = "Wall-clock time of the last completed render of /metrics, in seconds, slices and the waits between them included."
 export const LONGEST_SLICE = "maglev_metrics_render_longest_slice_seconds"
 export const LONGEST_SLICE_HELP = "Longest stretch the last completed /metrics render held the event loop between two yields, in seconds."
+export const SLICES = "maglev_metrics_render_slices"
+export const SLICES_HELP = "Slices the last completed /metrics render was written in: one more each time it let the event loop run (and sent what it had written)."
 export const CPU = "maglev_metrics_render_cpu_seconds"
 export const CPU_HELP =
   "CPU time of the scrape worker's thread during the last completed /metrics render, in seconds, user and kernel (its writes to the sockets included); Linux only."
@@ -30,11 +32,13 @@ export const STALE = "maglev_metrics_stale_renders_total"
 export const STALE_HELP = "Renders of /metrics that used the main thread's last part because it did not answer in time (a blocked or busy event loop)."
 
 /** Every name the worker writes itself (the main thread's part leaves them out). */
-export const NAMES: ReadonlyArray<string> = [RENDERS, SHARED, WAITING, SECONDS, CPU, LONGEST_SLICE, BYTES, PART_AGE, STALE]
+export const NAMES: ReadonlyArray<string> = [RENDERS, SHARED, WAITING, SECONDS, CPU, LONGEST_SLICE, SLICES, BYTES, PART_AGE, STALE]
 
 export interface LastRender {
   readonly seconds: number
   readonly longestSliceSeconds: number
+  /** How many slices it was written in (`Merge.Slices.count`). */
+  readonly slices: number
   readonly bytes: number
   /** The thread's CPU time during the render (NaN where unknown). */
   readonly cpuSeconds: number
@@ -71,6 +75,7 @@ export const sources = (stats: EndpointStats, last: LastRender | undefined, part
     gauge(SECONDS, SECONDS_HELP, last.seconds),
     ...(Number.isNaN(last.cpuSeconds) ? [] : [gauge(CPU, CPU_HELP, last.cpuSeconds)]),
     gauge(LONGEST_SLICE, LONGEST_SLICE_HELP, last.longestSliceSeconds),
+    gauge(SLICES, SLICES_HELP, last.slices),
     gauge(BYTES, BYTES_HELP, last.bytes)
   ])
 ]

@@ -180,6 +180,8 @@ export class Slices {
   private deadline: number
   /** The longest slice so far, ms. */
   longest = 0
+  /** Slices so far: 1, and one more at each `next`. */
+  count = 1
 
   constructor(
     private readonly sliceMs: number,
@@ -194,6 +196,7 @@ export class Slices {
   /** Lets the loop run; false when the writing is to stop. */
   async next(): Promise<boolean> {
     this.close()
+    this.count++
     await this.yieldTo()
     this.start = performance.now()
     this.deadline = this.start + this.sliceMs

@@ -367,6 +367,7 @@ export const serve = (
       last = {
         seconds: (performance.now() - start) / 1000,
         longestSliceSeconds: slices.longest / 1000,
+        slices: slices.count,
         bytes: f.length,
         cpuSeconds: (Endpoint.threadCpuNs() - cpu) / 1e9
       }
