@@ -19,7 +19,8 @@
  * The backends are listeners in a process of their own (127.0.1.1-32, one
  * port, an HTTP 200 per connection: reconcileBackends.ts); a flip closes a
  * listener (connection refused) and opens it again. RECONCILE_CPU_PROF=dir writes `node --cpu-prof` profiles of
- * both processes in dir/maglevd and dir/vppsim (the largest file is the main thread's).
+ * both processes in dir/maglevd and dir/vppsim (the largest file is the main thread's); with RECONCILE_DIST=1
+ * maglevd runs from dist/ (`npm run build`), so that its profile names functions and lines.
  */
 import { Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -303,6 +304,13 @@ export const runProcs = async (): Promise<ProcFigures> => {
     ...(traced ? ["--import", path.join(root, "bench/reconcileTrace.ts")] : []),
     path.join(root, src)
   ]
+  /**
+   * RECONCILE_DIST=1: maglevd from dist/ (`npm run build` first), for a CPU profile with the functions'
+   * names and lines (under tsx they are anonymous, on line 1); vppsim stays under tsx.
+   */
+  const maglevdMain = process.env["RECONCILE_DIST"] === "1"
+    ? [...prof("maglevd"), ...(traced ? ["--import", "tsx", "--import", path.join(root, "bench/reconcileTrace.ts")] : []), path.join(root, "dist/daemon/main.js")]
+    : tsx("maglevd", "src/daemon/main.ts")
   const envOf = (name: string) => (traced ? { ...process.env, RECONCILE_TRACE_OUT: traceOut(name) } : process.env)
   const reactions: Array<Flip> = []
   const stages = { text: "" }
@@ -323,7 +331,7 @@ export const runProcs = async (): Promise<ProcFigures> => {
     const nodeFlags = (process.env["RECONCILE_MAGLEVD_FLAGS"] ?? "").split(" ").filter((f) => f !== "")
     const maglevd = spawn(process.execPath, [
       ...nodeFlags,
-      ...tsx("maglevd", "src/daemon/main.ts"),
+      ...maglevdMain,
       "--config",
       configFile,
       "--vpp-api-addr",

@@ -58,8 +58,11 @@
  * generation.
  */
 import * as v8 from "node:v8"
+import { heapMode } from "../lb/HeapMode.js"
 
 /** In the order they are set (packaging/bundle.mjs keeps the same list for the launcher). */
 export const V8_FLAGS = ["--optimize-for-size", "--no-allocation-site-pretenuring"] as const
 
 for (const flag of V8_FLAGS) v8.setFlagsFromString(flag)
+// The reconciler lifts --optimize-for-size while it runs a full sync (src/lb/HeapMode.ts, docs/lbsync.md).
+if (V8_FLAGS.includes("--optimize-for-size")) heapMode.optimizingForSize()

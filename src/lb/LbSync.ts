@@ -47,6 +47,7 @@ import {
   observedFromDumps,
   vipMatches
 } from "./Diff.js"
+import { heapMode } from "./HeapMode.js"
 import { logOps, opLogger } from "./internal/OpLog.js"
 import * as Panic from "./Panic.js"
 import * as Requests from "./Requests.js"
@@ -1110,13 +1111,21 @@ export const make = Effect.fn("LbSync.make")(function*() {
     })
 
   /**
+   * V8's `--optimize-for-size` lifted for a full sync's duration (HeapMode; only where the daemon set
+   * it): under it, the sync's short-lived tens of MB brought compacting collections that marked the
+   * whole heap again, on V8's helper threads beside the sync on the same cores.
+   */
+  const whileSyncing = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.acquireUseRelease(Effect.sync(heapMode.lift), () => self, () => Effect.sync(heapMode.restore))
+
+  /**
    * A full sync. VPP's state is read cheaply first (the VIP dump and the CLI's
    * listing); when every VIP matches (the usual periodic sync), that is all.
    * Otherwise the AS dump is the word on what differs, and the diff's ops go out
    * through the window, reactions interleaved.
    */
   const runFull = (r: Request, conn: VppConnection): Effect.Effect<SyncReport, SyncError> =>
-    Effect.gen(function*() {
+    whileSyncing(Effect.gen(function*() {
       const started = yield* Clock.currentTimeMillis
       const unavailable = (e: { readonly message: string }) => new Supervisor.VppUnavailable({ reason: `dump failed: ${e.message}` })
       const seen = memory !== undefined && memory.conn === conn ? memory.vips : undefined
@@ -1153,7 +1162,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const sent = sentOps(job)
       yield* logDone(r.reason, "full", sent.length, started, ops.length - sent.length)
       return { ops: sent, applied: true, scope: "full" }
-    })
+    }))
 
   /**
    * Pairs of a desired VIP and what VPP showed found to match (both are

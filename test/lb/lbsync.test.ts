@@ -16,6 +16,7 @@ import * as Prober from "../../src/health/Prober.js"
 import { type ProbeResult, probeResult } from "../../src/health/ProbeResult.js"
 import * as Trace from "../../src/internal/Trace.js"
 import { pollDelay } from "../../src/internal/WallClock.js"
+import { heapMode } from "../../src/lb/HeapMode.js"
 import * as LbSync from "../../src/lb/LbSync.js"
 import * as Requests from "../../src/lb/Requests.js"
 import { vipKey } from "../../src/lb/VipKey.js"
@@ -136,9 +137,18 @@ describe("LbSync against the simulator", () => {
       yield* settle
       expect(weights(sim)).toEqual({ "10.0.0.1": 0, "10.0.0.2": 0, "10.0.0.3": 100 })
 
-      // Nothing changed: a full sync plans and sends nothing.
+      // Nothing changed: a full sync plans and sends nothing. It runs with V8's --optimize-for-size lifted
+      // (HeapMode; the flag itself only where the daemon set it), and the lift ends with it.
       const quiet = (yield* sim.mutations).length
+      const lifting: Array<boolean> = []
+      const onPoint = (m: unknown) => {
+        if ((m as Trace.Point).stage === "full-start") lifting.push(heapMode.lifting())
+      }
+      dc.subscribe(Trace.CHANNEL, onPoint)
       expect((yield* sync.sync()).ops).toEqual([])
+      dc.unsubscribe(Trace.CHANNEL, onPoint)
+      expect(lifting).toEqual([true])
+      expect(heapMode.lifting()).toBe(false)
       expect((yield* sim.mutations).length).toBe(quiet)
 
       // Drift by another client: the dry run shows the repair, the sync applies it.
