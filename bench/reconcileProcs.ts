@@ -27,7 +27,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import type { LbOpInfo } from "../src/api/Api.js"
 import * as Client from "../src/api/Client.js"
 import { loadAverage } from "./internal/proc.js"
@@ -287,6 +287,20 @@ const benchCpuS = () => {
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
 
+/**
+ * maglevd's node flags: RECONCILE_MAGLEVD_FLAGS (space-separated; set, even empty, it replaces the
+ * default), else those the shipped launcher gives it (packaging/bundle.mjs's LAUNCH_FLAGS.maglevd, when
+ * that module exports them): the figures of record are taken as maglevd runs when installed.
+ */
+const maglevdFlags = async (): Promise<ReadonlyArray<string>> => {
+  const given = process.env["RECONCILE_MAGLEVD_FLAGS"]
+  if (given !== undefined) return given.split(" ").filter((f) => f !== "")
+  const bundle = (await import(pathToFileURL(path.join(root, "packaging/bundle.mjs")).href)) as {
+    readonly LAUNCH_FLAGS?: { readonly maglevd?: ReadonlyArray<string> }
+  }
+  return bundle.LAUNCH_FLAGS?.maglevd ?? []
+}
+
 export const runProcs = async (): Promise<ProcFigures> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "reconcile-procs-"))
   const children: Array<ChildProcess> = []
@@ -327,8 +341,8 @@ export const runProcs = async (): Promise<ProcFigures> => {
     await simLog.when("vppsim-ready", 0, () => true, 60_000)
     const configFile = path.join(dir, "maglev.yaml")
     fs.writeFileSync(configFile, configText(port, 100))
-    // RECONCILE_MAGLEVD_FLAGS: node flags for maglevd (heap experiments), space-separated.
-    const nodeFlags = (process.env["RECONCILE_MAGLEVD_FLAGS"] ?? "").split(" ").filter((f) => f !== "")
+    const nodeFlags = await maglevdFlags()
+    console.log(`  maglevd's node flags: ${nodeFlags.length === 0 ? "none" : nodeFlags.join(" ")}`)
     const maglevd = spawn(process.execPath, [
       ...nodeFlags,
       ...maglevdMain,
