@@ -49,6 +49,28 @@ const BARRELS = ["@effect/platform", "@effect/platform-node", "@effect/platform-
  */
 const V8_FLAGS = { maglevd: ["--optimize-for-size", "--no-allocation-site-pretenuring"] }
 
+/**
+ * Node flags on a program's `#!` line, read as node starts: the only way to
+ * size the main isolate's young generation, which V8 sizes as it creates the
+ * isolate (set at run time, as HeapTuning.ts does its flags, it changes
+ * nothing for it). V8's code cache does not depend on it (a cache written
+ * without it, as writeCodeCaches runs the program, is accepted with it).
+ */
+export const LAUNCH_FLAGS = { maglevd: ["--max-semi-space-size=4"] }
+
+/**
+ * The launcher's `#!` line: `node` with `flags`. Linux hands everything after
+ * the interpreter to it as one argument, so more than one flag, or a `node`
+ * that is `/usr/bin/env node`, goes through `env -S` (coreutils 8.30).
+ */
+export const interpreterLine = (node, flags = []) => {
+  if (flags.length === 0) return `#!${node}`
+  const words = node.trim().split(/\s+/)
+  if (words.length === 1) return flags.length === 1 ? `#!${node} ${flags[0]}` : `#!/usr/bin/env -S ${node} ${flags.join(" ")}`
+  if (path.basename(words[0]) === "env" && !words[1].startsWith("-")) return `#!${words[0]} -S ${words.slice(1).join(" ")} ${flags.join(" ")}`
+  throw new Error(`--node ${node}: give the interpreter's path (or /usr/bin/env NAME) for a launcher with flags`)
+}
+
 /** The programs: output name -> entry point (relative to the repository). */
 export const programs = () => {
   const entries = {
@@ -159,7 +181,7 @@ export const bundle = async ({ outdir, node = "/usr/bin/env node" }) => {
     fs.rmSync(path.join(outdir, `${name}.v8cache`), { force: true })
     const launcher = path.join(outdir, `${name}.js`)
     const args = [name, ...(V8_FLAGS[name] ? [V8_FLAGS[name]] : [])].map((a) => JSON.stringify(a)).join(", ")
-    fs.writeFileSync(launcher, `#!${node}\nimport { createRequire } from "node:module"\ncreateRequire(import.meta.url)("./launch.cjs")(${args})\n`)
+    fs.writeFileSync(launcher, `${interpreterLine(node, LAUNCH_FLAGS[name] ?? [])}\nimport { createRequire } from "node:module"\ncreateRequire(import.meta.url)("./launch.cjs")(${args})\n`)
     fs.chmodSync(launcher, 0o755)
   }
   fs.writeFileSync(path.join(outdir, "build-info.json"), JSON.stringify(info, null, 2) + "\n")

@@ -56,6 +56,23 @@
  * time 1.3-2.6 (one 6.4) -> 1.7-2.3 s. The peak is under the target
  * without it (docs/health.md "Scale"), so the reconciler keeps its young
  * generation.
+ *
+ * Set at 10,000 backends (issue 13's 286 MiB with Prometheus scraping, 5
+ * December 2026): `--max-semi-space-size=4` on maglevd's launcher's `#!`
+ * line (packaging/bundle.mjs, LAUNCH_FLAGS; not here, where it would size
+ * only the isolates made afterwards). There the main thread's new space
+ * had grown to 27-28 MiB at the peaks; with the cap it stays at most 8, and
+ * its old space did not fill in. health-vs-haproxy 10,000 backends, 150 s,
+ * a scrape every 15 s, the tree / 4 MB / 8 MB in turn: RSS end (peak) 279
+ * (292) / 261 (275) / 273 (281) MiB; 1,000 and 10,000, 30 s, in turn: 101
+ * (116) / 107 (110) and 267 (277) / 247 (264), CPU per probe 2.2 / 2.0x and
+ * 2.0 / 2.0x; over 600 s with the scrapes, one run each: 264 (274)
+ * against the tree's 266 (293), CPU per probe 1.8x both, no false down.
+ * The reconciler (4 MB semi-spaces, not 2 as above; `npm run bench --
+ * reconcile`, RECONCILE_MAGLEVD_FLAGS, in turn): maglevd's CPU over the run
+ * 49.2 s without, 49.6 and 46.2 with; per no-change sync 100 ms against 110
+ * and 110: within the noise (docs/health.md "Scale"). Runs that start node
+ * themselves (`node dist/daemon/main.js`, `npm start`) go without it.
  */
 import * as v8 from "node:v8"
 import { heapMode } from "../lb/HeapMode.js"
