@@ -1310,6 +1310,23 @@ static int get_tid(napi_env env, napi_value v, pid_t *out) {
   return 0;
 }
 
+/* sched_getattr(2) of a thread into *a: 0, or -1 with a system error thrown. */
+static int read_sched_attr(napi_env env, pid_t tid, struct vm_sched_attr *a) {
+  memset(a, 0, sizeof *a);
+  if (syscall(SYS_sched_getattr, tid, a, (unsigned)sizeof *a, 0u) == 0) return 0;
+  throw_errno(env, errno, "sched_getattr", NULL, NULL);
+  return -1;
+}
+
+/* The thread's slice in ns (sched_runtime) as a number, or NULL with an exception. */
+static napi_value sched_slice_of(napi_env env, pid_t tid) {
+  struct vm_sched_attr a;
+  if (read_sched_attr(env, tid, &a) != 0) return NULL;
+  napi_value out;
+  NAPI_CALL(env, napi_create_double(env, (double)a.sched_runtime, &out));
+  return out;
+}
+
 /* threadId(): gettid(2), the calling thread's id (its /proc/self/task/TID). */
 static napi_value js_thread_id(napi_env env, napi_callback_info info) {
   (void)info;
@@ -1330,15 +1347,7 @@ static napi_value js_sched_slice(napi_env env, napi_callback_info info) {
   if (get_args(env, info, 1, argv) != 0) return NULL;
   pid_t tid;
   if (get_tid(env, argv[0], &tid) != 0) return NULL;
-  struct vm_sched_attr a;
-  memset(&a, 0, sizeof a);
-  if (syscall(SYS_sched_getattr, tid, &a, (unsigned)sizeof a, 0u) != 0) {
-    throw_errno(env, errno, "sched_getattr", NULL, NULL);
-    return NULL;
-  }
-  napi_value out;
-  NAPI_CALL(env, napi_create_double(env, (double)a.sched_runtime, &out));
-  return out;
+  return sched_slice_of(env, tid);
 }
 
 /*
@@ -1363,11 +1372,7 @@ static napi_value js_set_sched_slice(napi_env env, napi_callback_info info) {
   double ns;
   if (get_double_int(env, argv[1], "ns", &ns) != 0) return NULL;
   struct vm_sched_attr a;
-  memset(&a, 0, sizeof a);
-  if (syscall(SYS_sched_getattr, tid, &a, (unsigned)sizeof a, 0u) != 0) {
-    throw_errno(env, errno, "sched_getattr", NULL, NULL);
-    return NULL;
-  }
+  if (read_sched_attr(env, tid, &a) != 0) return NULL;
   if (a.sched_policy != SCHED_OTHER && a.sched_policy != SCHED_BATCH) {
     throw_errno(env, EINVAL, "sched_setattr", NULL, NULL);
     return NULL;
@@ -1381,14 +1386,7 @@ static napi_value js_set_sched_slice(napi_env env, napi_callback_info info) {
     throw_errno(env, errno, "sched_setattr", NULL, NULL);
     return NULL;
   }
-  memset(&a, 0, sizeof a);
-  if (syscall(SYS_sched_getattr, tid, &a, (unsigned)sizeof a, 0u) != 0) {
-    throw_errno(env, errno, "sched_getattr", NULL, NULL);
-    return NULL;
-  }
-  napi_value out;
-  NAPI_CALL(env, napi_create_double(env, (double)a.sched_runtime, &out));
-  return out;
+  return sched_slice_of(env, tid);
 }
 
 #include "probe_engine.c"
