@@ -55,7 +55,10 @@ const backend = (mode: "on-connect" | "on-go") =>
     })
   )
 
-/** Holds this process's loop until `file` exists and the probe's deadline has passed. */
+/**
+ * Holds this process's loop until `file` exists and the probe's deadline has passed: `started` must be
+ * taken after startProbe returned (the probe's own start, which its deadline counts from, is then no later).
+ */
 const holdUntil = (file: string, started: number) => {
   while (!fs.existsSync(file) || performance.now() - started < TIMEOUT_MS + 50) {
     // busy: the loop is held, as a GC pause or a starved CPU would hold it
@@ -67,8 +70,9 @@ describe.runIf(nativeProbes)("what the kernel shows at a probe's deadline: whose
     Effect.gen(function*() {
       const b = yield* backend("on-connect")
       const result = yield* Effect.async<ProbeResult>((resume) => {
-        const started = performance.now()
         startProbe({ address: "127.0.0.1", healthcheck: httpCheck(b.port, {}, { timeoutMs: TIMEOUT_MS }), netns: "" }, (r) => resume(Effect.succeed(r)))
+        // After startProbe returns: the probe's own start (its deadline's origin) is no later than this.
+        const started = performance.now()
         holdUntil(path.join(b.dir, "sent"), started)
       })
       expect(result).toMatchObject({ ok: false, code: "L4TOUT" })
@@ -80,8 +84,11 @@ describe.runIf(nativeProbes)("what the kernel shows at a probe's deadline: whose
     Effect.gen(function*() {
       const b = yield* backend("on-go")
       const result = yield* Effect.async<ProbeResult>((resume) => {
-        const started = performance.now()
         startProbe({ address: "127.0.0.1", healthcheck: httpCheck(b.port, {}, { timeoutMs: TIMEOUT_MS }), netns: "" }, (r) => resume(Effect.succeed(r)))
+        // Taken after startProbe returns, so that the probe's deadline is due by started + TIMEOUT_MS whatever
+        // held this process between the two (a fresh clone's run under stress-ng saw the answer read before
+        // the deadline when `started` was taken before: the process was off the CPU in between).
+        const started = performance.now()
         // Once the backend has the request (our probe is waiting for the answer), hold the loop while it answers.
         const poll = () => {
           if (!fs.existsSync(path.join(b.dir, "asked"))) return setImmediate(poll)
