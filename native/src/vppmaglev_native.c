@@ -1327,14 +1327,6 @@ static napi_value sched_slice_of(napi_env env, pid_t tid) {
   return out;
 }
 
-/* threadId(): gettid(2), the calling thread's id (its /proc/self/task/TID). */
-static napi_value js_thread_id(napi_env env, napi_callback_info info) {
-  (void)info;
-  napi_value out;
-  NAPI_CALL(env, napi_create_int32(env, (int32_t)syscall(SYS_gettid), &out));
-  return out;
-}
-
 /*
  * schedSlice(tid): the thread's time slice in ns as sched_getattr(2) reports
  * it (sched_runtime): under EEVDF (Linux 6.6 on) its current slice, the
@@ -1429,7 +1421,6 @@ NAPI_MODULE_INIT() {
       {"mallocTrim", js_malloc_trim},
       {"mallocInfo", js_malloc_info},
       {"discardPages", js_discard_pages},
-      {"threadId", js_thread_id},
       {"schedSlice", js_sched_slice},
       {"setSchedSlice", js_set_sched_slice},
   };

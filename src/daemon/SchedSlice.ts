@@ -23,8 +23,8 @@
 import * as Native from "../native/Native.js"
 
 /** The kernel's bounds for a thread's own slice (kernel/sched/syscalls.c clamps to these). */
-export const MIN_NS = 100_000
-export const MAX_NS = 100_000_000
+const MIN_NS = 100_000
+const MAX_NS = 100_000_000
 
 /** maglevd's default `--sched-slice`. */
 export const DEFAULT = "off"

@@ -104,7 +104,6 @@ export interface NativeBinding {
   mallocTrim(pad: number): boolean
   mallocInfo(): MallocInfo | null
   discardPages(buffer: ArrayBuffer): number
-  threadId(): number
   schedSlice(tid: number): number
   setSchedSlice(tid: number, ns: number): number
 }
@@ -428,9 +427,6 @@ export const mallocInfo = (): MallocInfo | null => loadNative().mallocInfo()
 
 // ---------------------------------------------------------------------------
 // the scheduler's time slice
-
-/** gettid(2): the calling thread's id (the TID of /proc/self/task/TID). */
-export const threadId = (): number => loadNative().threadId()
 
 /**
  * The thread's time slice in ns (sched_getattr(2)'s sched_runtime; `tid` 0:
