@@ -229,7 +229,8 @@ const splitCpu = async (snapshot: Gauges.Snapshot) => {
   // Twice each, to compare (but for the registry's own moving counts) and to warm up: the worker's first render makes
   // its blocks, the second writes from them.
   const moving = /^(# (HELP|TYPE) )?(effect_fiber_|process_|maglev_metrics_)/
-  const still = (t: string) => t.split("\n").filter((l) => !moving.test(l)).join("\n")
+  // One blank before each value: the worker writes its store series' values right-aligned in fields with room to grow.
+  const still = (t: string) => t.replace(/[ \t]+(\S+)\n/g, " $1\n").split("\n").filter((l) => !moving.test(l)).join("\n")
   for (const render of ["first", "second"]) {
     if (still(Buffer.concat(await worker()).toString("utf8")) !== still((await inProcess()).toString("utf8"))) {
       throw new Error(`the scrape worker's body differs from the in-process render's (its ${render} render)`)

@@ -109,6 +109,19 @@ export const toMicros = (v: number): number => {
   return u >= 0 && u <= Number.MAX_SAFE_INTEGER ? u : NaN
 }
 
+/**
+ * Blanks of room a value written in a field gets before its digits (the
+ * scrape worker's store series, `Writer.line3At`'s `field`): the format allows
+ * any number of blanks between a sample's labels and its value, so a value
+ * right-aligned in a field of its digits and this many more keeps its line's
+ * length while it gains up to this many digits, and is written over in the
+ * series' kept block (`patchField`) instead of the series written again.
+ */
+export const FIELD_ROOM = 2
+
+/** The field a value of `width` characters is written in: its width and `FIELD_ROOM` blanks. */
+export const fieldOf = (width: number): number => width + FIELD_ROOM
+
 /** The width of `u` microseconds (`toMicros`) as written: its whole seconds' digits, the point, six decimals. */
 export const microsWidth = (u: number): number => (u < 1e6 ? 8 : uintWidth(Math.floor(u / 1e6)) + 7)
 
@@ -214,9 +227,14 @@ export class Writer {
     this.endLine(buf, pos + b.length, v)
   }
 
-  /** A line's value and newline at `pos` (the caller made room for an integer's digits). */
-  private endLine(buf: Buffer, pos: number, v: number): void {
+  /**
+   * A line's value and newline at `pos` (the caller made room for an integer's
+   * digits and `field` bytes more); an integer right-aligned in `field` bytes
+   * (blanks before its digits) when `field` is more than its digits.
+   */
+  private endLine(buf: Buffer, pos: number, v: number, field = 0): void {
     if (Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER) {
+      if (field > 0) for (let n = field - uintWidth(v); n > 0; n--) buf[pos++] = SPACE
       pos = writeUint(buf, pos, v)
       buf[pos++] = NEWLINE
       this.pos = pos
@@ -245,11 +263,11 @@ export class Writer {
    * per-backend lines are written this way: the name is one piece shared by
    * every family, not a line start made per series).
    */
-  line3(a: Uint8Array, b: Uint8Array, c: Uint8Array, v: number): void {
+  line3(a: Uint8Array, b: Uint8Array, c: Uint8Array, v: number, field = 0): void {
     let buf = this.buf
     let pos = this.pos
-    if (pos + a.length + b.length + c.length + 24 > buf.length) {
-      this.grow(a.length + b.length + c.length + 24)
+    if (pos + a.length + b.length + c.length + 24 + field > buf.length) {
+      this.grow(a.length + b.length + c.length + 24 + field)
       buf = this.buf
     }
     buf.set(a, pos)
@@ -257,34 +275,36 @@ export class Writer {
     buf.set(b, pos)
     pos += b.length
     buf.set(c, pos)
-    this.endLine(buf, pos + c.length, v)
+    this.endLine(buf, pos + c.length, v, field)
   }
 
   /**
    * As `line3`, and returns where `ab` starts, for `lineAgain`: the lines of
    * one series share their start (`maglev_probe_duration_seconds_bucket{backend="name`),
    * which the next ones copy within the buffer in one move instead of two.
+   * `field`: the value right-aligned in that many bytes, blanks before it
+   * (`fieldOf`; 0: its digits alone).
    */
-  line3At(a: Uint8Array, b: Uint8Array, c: Uint8Array, v: number): number {
+  line3At(a: Uint8Array, b: Uint8Array, c: Uint8Array, v: number, field = 0): number {
     // The start is where the line goes once there is room (growing copies what is written, offsets stay).
-    if (this.pos + a.length + b.length + c.length + 24 > this.buf.length) this.grow(a.length + b.length + c.length + 24)
+    if (this.pos + a.length + b.length + c.length + 24 + field > this.buf.length) this.grow(a.length + b.length + c.length + 24 + field)
     const at = this.pos
-    this.line3(a, b, c, v)
+    this.line3(a, b, c, v, field)
     return at
   }
 
   /** `ab c value\n`, `ab` being the `length` bytes at `at` (a `line3At` line's start): ~40 % cheaper a line than `line3`. */
-  lineAgain(at: number, length: number, c: Uint8Array, v: number): void {
+  lineAgain(at: number, length: number, c: Uint8Array, v: number, field = 0): void {
     let buf = this.buf
     let pos = this.pos
-    if (pos + length + c.length + 24 > buf.length) {
-      this.grow(length + c.length + 24)
+    if (pos + length + c.length + 24 + field > buf.length) {
+      this.grow(length + c.length + 24 + field)
       buf = this.buf
     }
     buf.copyWithin(pos, at, at + length)
     pos += length
     buf.set(c, pos)
-    this.endLine(buf, pos + c.length, v)
+    this.endLine(buf, pos + c.length, v, field)
   }
 
   /** Appends a block (a series' lines as written before, `Blocks`) in one move; returns where it starts, for `patchUint`. */
@@ -325,8 +345,42 @@ export class Writer {
     return p === at
   }
 
-  /** `abc`, then `u` microseconds as seconds with six decimals (`toMicros`; NaN: `v` as `formatValue` says), and a newline. */
-  microsLine(a: Uint8Array, b: Uint8Array, c: Uint8Array, u: number, v: number): void {
+  /**
+   * As `patchUint`, but `v` right-aligned in the `field` bytes at `at` (a
+   * value written in a field, `line3At`'s `field`), blanks before its
+   * digits: false, the bytes then undefined, when `v` is not a safe
+   * non-negative integer or has more digits than the field holds.
+   */
+  patchField(at: number, field: number, v: number): boolean {
+    const buf = this.buf
+    let p = at + field
+    if ((v | 0) === v && v >= 0) {
+      let t = v
+      do {
+        if (p === at) return false
+        const q = (t / 10) | 0
+        buf[--p] = 48 + t - q * 10
+        t = q
+      } while (t > 0)
+    } else {
+      if (!Number.isInteger(v) || v < 0 || v > Number.MAX_SAFE_INTEGER) return false
+      let t = v
+      do {
+        if (p === at) return false
+        buf[--p] = 48 + (t % 10)
+        t = Math.floor(t / 10)
+      } while (t > 0)
+    }
+    while (p > at) buf[--p] = SPACE
+    return true
+  }
+
+  /**
+   * `abc`, then `u` microseconds as seconds with six decimals (`toMicros`;
+   * NaN: `v` as `formatValue` says), right-aligned in `field` bytes if it is
+   * more than their width (blanks before them), and a newline.
+   */
+  microsLine(a: Uint8Array, b: Uint8Array, c: Uint8Array, u: number, v: number, field = 0): void {
     if (Number.isNaN(u)) {
       this.raw(a)
       this.raw(b)
@@ -336,7 +390,8 @@ export class Writer {
       return
     }
     const width = microsWidth(u)
-    const n = a.length + b.length + c.length
+    const blanks = Math.max(0, field - width)
+    const n = a.length + b.length + c.length + blanks
     if (this.pos + n + width + 1 > this.buf.length) this.grow(n + width + 1)
     const buf = this.buf
     let pos = this.pos
@@ -346,15 +401,25 @@ export class Writer {
     pos += b.length
     buf.set(c, pos)
     pos += c.length
+    for (let k = 0; k < blanks; k++) buf[pos++] = SPACE
     writeMicros(buf, pos, width, u)
     buf[pos + width] = NEWLINE
     this.pos = pos + width + 1
   }
 
-  /** As `patchUint`, for `u` microseconds (`toMicros`) written as `microsLine` does: false unless `width` is theirs. */
-  patchMicros(at: number, width: number, u: number): boolean {
-    if (Number.isNaN(u) || microsWidth(u) !== width) return false
-    writeMicros(this.buf, at, width, u)
+  /**
+   * As `patchField`, for `u` microseconds (`toMicros`) written as `microsLine`
+   * does, right-aligned in the `field` bytes at `at`: false when they do not
+   * fit (or `u` is NaN).
+   */
+  patchMicros(at: number, field: number, u: number): boolean {
+    if (Number.isNaN(u)) return false
+    const width = microsWidth(u)
+    if (width > field) return false
+    const buf = this.buf
+    const end = at + field - width
+    for (let p = at; p < end; p++) buf[p] = SPACE
+    writeMicros(buf, end, width, u)
     return true
   }
 

@@ -31,6 +31,7 @@ import {
   Blocks,
   bytes,
   escapeLabelValue,
+  fieldOf,
   formatValue,
   labelValueBytes,
   microsWidth,
@@ -157,16 +158,20 @@ const BLOCK_SLACK = 16
 /**
  * What the scrape worker keeps of a family between renders (Exposition's
  * `Blocks`): by series index, its lines as last written (`lines`; a
- * histogram's whole: its buckets, `_sum` and `_count`), and the width of
- * each value written in them (`widths`, `stride` per series; for counters,
- * how many lines, then each one's slot and width; for a histogram, each
- * bucket's, then its sum's). A render copies a series' block and writes the
- * values' digits over the old ones; a series whose values no longer fit (a
- * digit more, a line more or less) is written the long way and its block
- * made again.
+ * histogram's whole: its buckets, `_sum` and `_count`), and the field
+ * each value is written in (`widths`, `stride` per series; for counters,
+ * how many lines, then each one's slot and field; for a histogram, each
+ * bucket's, then its sum's): its digits right-aligned, with `FIELD_ROOM`
+ * blanks before them when written (Exposition's `fieldOf`). A render copies
+ * a series' block and writes the values' digits over the old ones, a count
+ * that gained a digit or two with them; a series whose values no longer fit
+ * (a value outgrew its field, a line more or less) is written the long way,
+ * with room again, and its block made again.
  */
 class Kept {
   readonly lines: Array<Uint8Array | undefined> = []
+  /** Series written the long way while keeping blocks (diagnostics, tests): made, or made again. */
+  written = 0
   widths: Uint8Array
   /** Each block's room (its length when made and its slack), by series. */
   rooms: Int32Array
@@ -268,7 +273,7 @@ const writeCounts = (
       const width = lines[o + 2 + 2 * k]!
       const v = stats[from + slot]!
       pos += prefix + labels[slot]!.length
-      if (!w.patchUint(pos, width, v)) break
+      if (!w.patchField(pos, width, v)) break
       sum += v
       pos += width + 1
     }
@@ -282,16 +287,20 @@ const writeCounts = (
   for (let slot = 0; slot < slots; slot++) {
     const v = stats[from + slot]!
     if (v === 0) continue
+    // In process, the digits alone; kept, in a field with room to grow.
+    let field = 0
     if (kept !== undefined) {
+      field = fieldOf(uintWidth(v))
       kept.widths[o + 1 + 2 * n] = slot
-      kept.widths[o + 2 + 2 * n] = uintWidth(v)
+      kept.widths[o + 2 + 2 * n] = field
     }
     n++
-    if (at < 0) at = w.line3At(open, name, labels[slot]!, v)
-    else w.lineAgain(at, prefix, labels[slot]!, v)
+    if (at < 0) at = w.line3At(open, name, labels[slot]!, v, field)
+    else w.lineAgain(at, prefix, labels[slot]!, v, field)
   }
   if (kept !== undefined && at >= 0) {
     kept.widths[o] = n
+    kept.written++
     kept.keep(i, w.view(start, w.length))
   }
 }
@@ -315,9 +324,10 @@ const HISTOGRAM_STRIDE = BUCKETS + 2
 /**
  * A histogram: the bucket lines, cumulative, `_sum` (seconds with six
  * decimals: Exposition's `toMicros`, whose width changes only when its whole
- * seconds gain a digit) and `_count`; from its block when every value fits,
- * else the long way, the bucket lines after the first copying their start
- * from it, and its block made. `_count` is the `+Inf` bucket (the
+ * seconds gain a digit) and `_count`; from its block when every value fits
+ * its field, else the long way (kept: each value in a field with room to
+ * grow), the bucket lines after the first copying their start from it, and
+ * its block made. `_count` is the `+Inf` bucket (the
  * cumulative sum of the buckets as read), not the count slot: the same once
  * a recording is done, and consistent while another thread records.
  */
@@ -341,33 +351,48 @@ const writeProbeDuration = (w: Writer, s: ProbeSeries, kept: Kept | undefined, i
       cumulative += stats[BUCKET0 + b]!
       pos += start + pieces.le[b]!.length
       const width = widths[o + b]!
-      if (!w.patchUint(pos, width, cumulative)) break
+      if (!w.patchField(pos, width, cumulative)) break
       pos += width + 1
     }
     if (b > BUCKETS) {
       const close = name.length + pieces.close.length
       pos += SUM_OPEN.length + close
       const width = widths[o + SUM_WIDTH]!
-      // The count's width is the +Inf bucket's: the same value.
-      if (w.patchMicros(pos, width, micros) && w.patchUint(pos + width + 1 + COUNT_OPEN.length + close, widths[o + BUCKETS]!, cumulative)) return
+      // The count's field is the +Inf bucket's: the same value.
+      if (w.patchMicros(pos, width, micros) && w.patchField(pos + width + 1 + COUNT_OPEN.length + close, widths[o + BUCKETS]!, cumulative)) return
     }
     w.truncate(at)
   }
-  const o = kept === undefined ? 0 : kept.widthsAt(i)
+  if (kept === undefined) {
+    // In process: the digits alone.
+    let cumulative = stats[BUCKET0]!
+    const at = w.line3At(BUCKET_OPEN, name, pieces.le[0]!, cumulative)
+    for (let b = 1; b <= BUCKETS; b++) {
+      cumulative += stats[BUCKET0 + b]!
+      w.lineAgain(at, start, pieces.le[b]!, cumulative)
+    }
+    w.microsLine(SUM_OPEN, name, pieces.close, micros, sum)
+    w.line3(COUNT_OPEN, name, pieces.close, cumulative)
+    return
+  }
+  // Kept: each value in a field with room to grow (the count in the +Inf bucket's).
+  const o = kept.widthsAt(i)
+  const widths = kept.widths
   let cumulative = stats[BUCKET0]!
-  if (kept !== undefined) kept.widths[o] = uintWidth(cumulative)
-  const at = w.line3At(BUCKET_OPEN, name, pieces.le[0]!, cumulative)
+  let field = (widths[o] = fieldOf(uintWidth(cumulative)))
+  const at = w.line3At(BUCKET_OPEN, name, pieces.le[0]!, cumulative, field)
   for (let b = 1; b <= BUCKETS; b++) {
     cumulative += stats[BUCKET0 + b]!
-    if (kept !== undefined) kept.widths[o + b] = uintWidth(cumulative)
-    w.lineAgain(at, start, pieces.le[b]!, cumulative)
+    field = widths[o + b] = fieldOf(uintWidth(cumulative))
+    w.lineAgain(at, start, pieces.le[b]!, cumulative, field)
   }
-  w.microsLine(SUM_OPEN, name, pieces.close, micros, sum)
-  w.line3(COUNT_OPEN, name, pieces.close, cumulative)
-  if (kept === undefined) return
+  const sumField = Number.isNaN(micros) ? 0 : fieldOf(microsWidth(micros))
+  w.microsLine(SUM_OPEN, name, pieces.close, micros, sum, sumField)
+  w.line3(COUNT_OPEN, name, pieces.close, cumulative, field)
+  kept.written++
   // A sum with no such form keeps no block: written the long way.
   if (Number.isNaN(micros)) return kept.forget(i)
-  kept.widths[o + SUM_WIDTH] = microsWidth(micros)
+  widths[o + SUM_WIDTH] = sumField
   kept.keep(i, w.view(at, w.length))
 }
 
@@ -642,5 +667,10 @@ export class Replica {
   /** Bytes of blocks kept (diagnostics, tests). */
   get keptBytes(): number {
     return this.blocks.bytes
+  }
+
+  /** Series written the long way so far (their blocks made or made again; diagnostics, tests). */
+  get written(): number {
+    return this.kept.total.written + this.kept.duration.written + this.kept.transitions.written
   }
 }

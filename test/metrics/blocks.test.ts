@@ -4,7 +4,9 @@
  * over. Whatever the values do between renders (a digit more or less, a new
  * code, a new transition, a new series, a backend removed by a reload, names
  * that need escaping), a render from blocks must be byte for byte the render
- * without them (the in-process one), and dead blocks must not pile up.
+ * without them (the in-process one), but for the blanks before the values
+ * (the worker's in fields with room to grow: `oneBlank` makes them one), and
+ * dead blocks must not pile up.
  *
  * This file's worker has a metric store of its own.
  */
@@ -17,9 +19,11 @@ import { Blocks, renderBytes, renderGroups, type Source, Writer } from "../../sr
 import { Families, Slices, writeAhead, writeInOrder } from "../../src/metrics/internal/Merge.js"
 import * as Metrics from "../../src/metrics/Metrics.js"
 import * as Store from "../../src/metrics/Store.js"
-import { parse } from "./exposition.js"
+import { oneBlank, parse, valueOf } from "./exposition.js"
 
 const text = (sources: ReadonlyArray<Source>) => renderBytes(sources).toString("utf8")
+/** A render with one blank before each value (the in-process render's spacing). */
+const spaced = (sources: ReadonlyArray<Source>) => oneBlank(text(sources))
 
 /** Names that need escaping, non-ASCII, and plain ones. */
 const NAMES = ["plain", "quote\"d", "back\\slash", "new\nline", "é✓", "sp ace", "x\\\"} 9"]
@@ -40,7 +44,7 @@ describe("kept blocks: a render from blocks is the render without them", () => {
       mark = Store.mark()
     }
     const same = (what: string) => {
-      const kept = text(replica.sources())
+      const kept = spaced(replica.sources())
       expect(kept, what).toBe(text(Store.sources()))
       return kept
     }
@@ -70,7 +74,7 @@ describe("kept blocks: a render from blocks is the render without them", () => {
     probe("late\"comer", "L7OK", 1, 3)
     Metrics.probeRecorder("plain", "tcp").record(probeResult("L4OK", 0.2, ""))
     transition("late\"comer", "unknown", "up")
-    expect(text(replica.sources()), "the replica is not told yet").not.toContain("late")
+    expect(spaced(replica.sources()), "the replica is not told yet").not.toContain("late")
     catchUp()
     const last = same("after the update")
     const m = parse(last)
@@ -91,7 +95,7 @@ describe("kept blocks: a render from blocks is the render without them", () => {
       const ahead = (await writeAhead(replica.sources(), body, slices, () => false, families))!
       const pieces: Array<Uint8Array> = []
       expect(await writeInOrder(ahead, body, replica.sources(), [], renderGroups([], new Set()), slices, (p) => pieces.push(p), families)).toBe(true)
-      return Buffer.concat(pieces).toString("utf8")
+      return oneBlank(Buffer.concat(pieces).toString("utf8"))
     }
     const line = (body: string) => body.split("\n").find((l) => l.startsWith(`maglev_backend_transitions_total{backend="halfway",from="up",to="down"}`))
     expect(await render()).toBe(text(Store.sources()))
@@ -114,8 +118,8 @@ describe("kept blocks: a render from blocks is the render without them", () => {
     const sumLine = () => {
       const expected = text(Store.sources())
       // Twice: its block made (or made again), then written over.
-      expect(text(replica.sources())).toBe(expected)
-      expect(text(replica.sources())).toBe(expected)
+      expect(spaced(replica.sources())).toBe(expected)
+      expect(spaced(replica.sources())).toBe(expected)
       return expected.split("\n").find((l) => l.startsWith(`maglev_probe_duration_seconds_sum{backend="${name}"`))
     }
     expect(sumLine()).toBe(`maglev_probe_duration_seconds_sum{backend="${name}",type="http"} 0.000400`)
@@ -131,23 +135,61 @@ describe("kept blocks: a render from blocks is the render without them", () => {
     expect(sumLine()).toBe(`maglev_probe_duration_seconds_sum{backend="${name}",type="http"} 101.500401`)
   })
 
-  it("a series' values growing through every digit count, its blocks made again each time", () => {
+  it("values in fields: a count that gains a digit is written over in its field; the series is written again only when a value outgrows it", () => {
+    const name = "fielder"
+    probe(name, "L7OK", 0.4, 9)
+    const replica = new Store.Replica()
+    replica.apply(Store.exportSince({ slabs: 0, entries: 0 }))
+    const T = `maglev_probe_total{backend="${name}",type="http",result="success",code="L7OK"} `
+    const B = `maglev_probe_duration_seconds_bucket{backend="${name}",type="http",le="0.001"} `
+    const S = `maglev_probe_duration_seconds_sum{backend="${name}",type="http"} `
+    const C = `maglev_probe_duration_seconds_count{backend="${name}",type="http"} `
+    /** The replica's render: its lines of this series, and how many series it wrote the long way. */
+    const render = () => {
+      const before = replica.written
+      const body = text(replica.sources())
+      expect(oneBlank(body)).toBe(text(Store.sources()))
+      const lines = body.split("\n").filter((l) => [T, B, S, C].some((p) => l.startsWith(p))).sort()
+      return { lines, written: replica.written - before }
+    }
+    // The first render writes every series the long way: each value in a field of its digits and two blanks.
+    expect(render().lines).toEqual([`${B}  9`, `${S}  0.003600`, `${C}  9`, `${T}  9`].sort())
+    expect(render().written, "nothing moved: every series from its block").toBe(0)
+    probe(name, "L7OK", 0.4)
+    expect(render(), "9 -> 10: written over in the field").toEqual({ lines: [`${B} 10`, `${S}  0.004000`, `${C} 10`, `${T} 10`].sort(), written: 0 })
+    probe(name, "L7OK", 0.4, 90)
+    expect(render(), "-> 100: the field full").toEqual({ lines: [`${B}100`, `${S}  0.040000`, `${C}100`, `${T}100`].sort(), written: 0 })
+    probe(name, "L7OK", 0.4, 900)
+    // 1,000 outgrows the field of 3: the counter series and the histogram written again, in fields of 6.
+    expect(render(), "-> 1,000: written again").toEqual({
+      lines: [`${B}  1000`, `${S}  0.400000`, `${C}  1000`, `${T}  1000`].sort(),
+      written: 2
+    })
+    expect(render().written, "and from their new blocks").toBe(0)
+    // Every line is what the strict parser reads (values after any number of blanks).
+    const m = parse(text(replica.sources()))
+    expect(valueOf(m, "maglev_probe_total", { backend: name })).toBe(1000)
+    expect(valueOf(m, "maglev_probe_duration_seconds", { backend: name }, "maglev_probe_duration_seconds_sum")).toBe(0.4)
+  })
+
+  it("a series' values growing through every digit count, its blocks made again as they outgrow their fields", () => {
     const name = "grower"
     probe(name, "L7OK", 0.4)
     const replica = new Store.Replica()
     replica.apply(Store.exportSince({ slabs: 0, entries: 0 }))
     let before = 0
     let most = 0
-    // 1 -> 20,000 probes: every series' width changes at 10, 100, 1,000, 10,000; each change makes its block again.
+    // 1 -> 20,000 probes: every series' width changes at 10, 100, 1,000, 10,000; a value that outgrows its field (its
+    // digits and two blanks when written) makes its block again, with room again.
     for (let n = 1; n <= 20_000; n = Math.ceil(n * 1.3)) {
       probe(name, "L7OK", 0.4, n - before)
       before = n
-      expect(text(replica.sources())).toBe(text(Store.sources()))
+      expect(spaced(replica.sources())).toBe(text(Store.sources()))
       most = Math.max(most, replica.keptBytes)
     }
-    // Live blocks: at most one copy of what a render writes (the first test's series too) and each block's room to
-    // grow (16 bytes).
-    expect(most).toBeLessThan(renderBytes(Store.sources()).length + 16 * replica.seriesCount)
+    // Live blocks: at most one copy of what a render writes (the first test's series too), the fields' blanks (two a
+    // value, 16 a series) and each block's room to grow (16 bytes).
+    expect(most).toBeLessThan(renderBytes(Store.sources()).length + 32 * replica.seriesCount)
   })
 
   it("Blocks: dead bytes counted, stale once they outweigh half the live ones and a chunk, reset to nothing", () => {

@@ -6,6 +6,16 @@
  *
  * - lines end in `\n`, the text too; blank lines are ignored as the
  *   format says, other `#` lines than HELP/TYPE are comments;
+ * - blanks and tabs, any number, between a line's tokens (before a line's
+ *   first, between a name and its `{`, around a label's name, `=` and value
+ *   and the commas, between the labels or the name and the value, between
+ *   the value and a timestamp), as the format allows and both Prometheus'
+ *   scrape parser (`model/textparse/promlex.l`: every run of blanks and tabs
+ *   a whitespace token, which the parser skips) and `promtool check metrics`
+ *   (prometheus/common's `expfmt`) accept; but none after a line's last
+ *   token: the format says trailing whitespace is ignored, and Prometheus'
+ *   scrape parser ignores it, but `promtool check metrics` refuses it
+ *   ("expected integer as timestamp"), so it is refused here too;
  * - names and label names by the format's grammar; label values quoted, with
  *   only `\\`, `\"` and `\n` as escapes; no label twice in a set; HELP
  *   escapes only `\\` and `\n`;
@@ -61,14 +71,23 @@ const parseLabels = (text: string, start: number, line: number): { labels: Recor
   const fail = (why: string): never => {
     throw new ExpositionError(line, why)
   }
-  while (text[i] !== "}") {
+  const blanks = () => {
+    while (text[i] === " " || text[i] === "\t") i++
+  }
+  for (;;) {
+    blanks()
+    if (text[i] === "}") break
     const m = /^[a-zA-Z_][a-zA-Z0-9_]*/.exec(text.slice(i))
     if (m === null) fail(`bad label name at column ${i + 1}`)
     const name = m![0]
     if (Object.hasOwn(labels, name)) fail(`label ${name} twice`)
     i += name.length
-    if (text[i] !== "=" || text[i + 1] !== "\"") fail(`expected =" after label ${name}`)
-    i += 2
+    blanks()
+    if (text[i] !== "=") fail(`expected =" after label ${name}`)
+    i++
+    blanks()
+    if (text[i] !== "\"") fail(`expected =" after label ${name}`)
+    i++
     let value = ""
     for (;;) {
       const c = text[i]
@@ -88,6 +107,7 @@ const parseLabels = (text: string, start: number, line: number): { labels: Recor
     }
     i++ // the closing quote
     labels[name] = value
+    blanks()
     if (text[i] === ",") i++
     else if (text[i] !== "}") fail(`expected , or } after label ${name}`)
   }
@@ -128,8 +148,10 @@ export const parse = (text: string): ReadonlyMap<string, ParsedFamily> => {
   lines.forEach((raw, index) => {
     const line = index + 1
     if (raw.trim() === "") return
-    if (raw.startsWith("#")) {
-      const m = /^#[ \t]+(HELP|TYPE)[ \t]+(\S+)(?:[ \t]+([^\n]*))?$/.exec(raw)
+    // Blanks before a line's first token are allowed (not after its last: see the header).
+    const lead = /^[ \t]*/.exec(raw)![0].length
+    if (raw[lead] === "#") {
+      const m = /^[ \t]*#[ \t]+(HELP|TYPE)[ \t]+(\S+)(?:[ \t]+([^\n]*))?$/.exec(raw)
       if (m === null) return // a comment
       const [, keyword, name, rest] = m as unknown as [string, "HELP" | "TYPE", string, string | undefined]
       if (!METRIC_NAME.test(name)) throw new ExpositionError(line, `bad metric name ${JSON.stringify(name)}`)
@@ -144,20 +166,25 @@ export const parse = (text: string): ReadonlyMap<string, ParsedFamily> => {
       }
       return
     }
-    const nm = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(raw)
+    const nm = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(raw.slice(lead))
     if (nm === null) throw new ExpositionError(line, "a sample must start with a metric name")
     const name = nm[0]
-    let i = name.length
+    let i = lead + name.length
+    while (raw[i] === " " || raw[i] === "\t") i++
     let labels: Record<string, string> = {}
     if (raw[i] === "{") {
       const l = parseLabels(raw, i, line)
       labels = l.labels
       i = l.end
     }
-    const fields = raw.slice(i).split(/[ \t]+/)
-    if (fields[0] !== "" || fields.length < 2 || fields.length > 3) throw new ExpositionError(line, "expected a value (and an optional timestamp) after the series")
-    const value = parseFloatGo(fields[1]!, line)
-    if (fields[2] !== undefined && !/^-?[0-9]+$/.test(fields[2])) throw new ExpositionError(line, `bad timestamp ${fields[2]}`)
+    // The value after any blanks (none needed after `}`, nor after a name, which ends where a name's characters
+    // do), then an optional timestamp after at least one; nothing after the last.
+    if (/[ \t]$/.test(raw)) throw new ExpositionError(line, "blanks after the line's last token (promtool refuses them)")
+    const fields = raw.slice(i).replace(/^[ \t]+/, "").split(/[ \t]+/)
+    if (fields[0] === "" || fields.length > 2) throw new ExpositionError(line, "expected a value (and an optional timestamp) after the series")
+    const [valueText, timestamp] = fields as [string, string | undefined]
+    const value = parseFloatGo(valueText, line)
+    if (timestamp !== undefined && !/^-?[0-9]+$/.test(timestamp)) throw new ExpositionError(line, `bad timestamp ${timestamp}`)
     for (const l of Object.keys(labels)) if (!LABEL_NAME.test(l) || l.startsWith("__")) throw new ExpositionError(line, `bad label name ${l}`)
 
     const family = familyOf(name, types)
@@ -225,6 +252,14 @@ const checkHistogram = (family: ParsedFamily): void => {
     }
   }
 }
+
+/**
+ * `text` with each line's blanks before its last token (a sample's value) made
+ * one blank: the scrape worker writes its store series' values right-aligned
+ * in fields with room to grow (Exposition's `fieldOf`), the in-process render
+ * after one blank; the same samples either way.
+ */
+export const oneBlank = (text: string): string => text.replace(/[ \t]+(\S+)\n/g, " $1\n")
 
 /** The value of the one sample of `family` whose labels include `labels`; undefined when none. */
 export const valueOf = (

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck, Fiber, Metric, MetricBoundaries } from "effect"
+import { spawnSync } from "node:child_process"
 import * as Prometheus from "../../src/metrics/Prometheus.js"
 import { parse, valueOf } from "./exposition.js"
 
@@ -252,6 +253,10 @@ describe("the strict parser refuses", () => {
     refuses("x{a=\"\\t\"} 1\n", /bad escape/)
     refuses("x{a=\"1\",a=\"2\"} 1\n", /twice/)
     refuses("x{a=1} 1\n", /expected ="/)
+    refuses("x{a \"1\"} 1\n", /expected ="/)
+    refuses("x{a=\"1\" b=\"2\"} 1\n", /expected , or }/)
+    refuses("x 1 \n", /blanks after/)
+    refuses("x1\n", /expected a value/)
     refuses("x 1.2.3\n", /not a float/)
     refuses("x\n", /expected a value/)
     refuses("x 1 1.5\n", /timestamp/)
@@ -275,5 +280,55 @@ describe("the strict parser refuses", () => {
     refuses(h(["h_bucket{le=\"+Inf\"} 1", "h_count 1"]), /_sum and _count/)
     refuses(h(["h_bucket 1", "h_sum 1", "h_count 1"]), /without le/)
     refuses(h(["h_bucket{le=\"2\"} 1", "h_bucket{le=\"1\"} 1", "h_bucket{le=\"+Inf\"} 1", "h_sum 1", "h_count 1"]), /le 1 after 2/)
+  })
+})
+
+/**
+ * Blanks and tabs between a line's tokens (the scrape worker writes its store
+ * series' values right-aligned in fields: `}   12`): the strict parser takes
+ * what `promtool check metrics` takes and refuses what it refuses (a missing
+ * promtool fails the test: Debian's prometheus package, which .ci/run installs).
+ */
+describe("the strict parser and promtool on blanks between tokens", () => {
+  const promtoolAccepts = (text: string): boolean => {
+    const run = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" })
+    if (run.error !== undefined) throw new Error(`promtool check metrics could not run (apt-get install prometheus): ${run.error.message}`)
+    return run.status === 0
+  }
+  const parses = (text: string): boolean => {
+    try {
+      parse(text)
+      return true
+    } catch {
+      return false
+    }
+  }
+  const head = "# HELP a_total help\n# TYPE a_total counter\n"
+  const cases: ReadonlyArray<readonly [line: string, accepted: boolean]> = [
+    ["a_total{b=\"c\"} 12", true],
+    ["a_total{b=\"c\"}    12", true],
+    ["a_total{b=\"c\"}\t \t12", true],
+    ["a_total{b=\"c\"}12", true],
+    ["a_total   12", true],
+    ["a_total\t12", true],
+    ["  a_total{b=\"c\"} 12", true],
+    ["\ta_total 12", true],
+    ["a_total {b=\"c\"} 12", true],
+    ["a_total{ b = \"c\" , d=\"e\" } 12", true],
+    ["a_total{b=\"c\",} 12", true],
+    ["a_total{b=\"c\"}   12   123", true],
+    ["a_total{b=\"c\"} 12\t123", true],
+    ["a_total{b=\"c\"} 12 ", false],
+    ["a_total{b=\"c\"} 12 123 ", false],
+    ["a_total 12\t", false],
+    ["a_total{b=\"c\"} 1 2 3", false],
+    ["a_total{b=\"c\"}", false],
+    ["a_total{b=\"c\"}    ", false]
+  ]
+  it.each(cases)("%j: accepted %s by both", (line, accepted) => {
+    const text = `${head}${line}\n`
+    expect(promtoolAccepts(text), "promtool").toBe(accepted)
+    expect(parses(text), "the strict parser").toBe(accepted)
+    if (accepted) expect(parse(text).get("a_total")!.samples[0]!.value).toBe(12)
   })
 })
