@@ -323,26 +323,7 @@ export class Writer {
    * the values: written again the long way).
    */
   patchUint(at: number, width: number, v: number): boolean {
-    const buf = this.buf
-    let p = at + width
-    if ((v | 0) === v && v >= 0) {
-      let t = v
-      do {
-        if (p === at) return false
-        const q = (t / 10) | 0
-        buf[--p] = 48 + t - q * 10
-        t = q
-      } while (t > 0)
-      return p === at
-    }
-    if (!Number.isInteger(v) || v < 0 || v > Number.MAX_SAFE_INTEGER) return false
-    let t = v
-    do {
-      if (p === at) return false
-      buf[--p] = 48 + (t % 10)
-      t = Math.floor(t / 10)
-    } while (t > 0)
-    return p === at
+    return this.digitsBack(at, at + width, v) === at
   }
 
   /**
@@ -352,27 +333,39 @@ export class Writer {
    * non-negative integer or has more digits than the field holds.
    */
   patchField(at: number, field: number, v: number): boolean {
+    let p = this.digitsBack(at, at + field, v)
+    if (p < 0) return false
     const buf = this.buf
-    let p = at + field
+    while (p > at) buf[--p] = SPACE
+    return true
+  }
+
+  /**
+   * Writes `v`'s digits backwards from `end`, not before `at`; returns where
+   * they start, or -1 (the bytes then undefined) when `v` is not a safe
+   * non-negative integer or has more digits than `end - at`.
+   */
+  private digitsBack(at: number, end: number, v: number): number {
+    const buf = this.buf
+    let p = end
     if ((v | 0) === v && v >= 0) {
       let t = v
       do {
-        if (p === at) return false
+        if (p === at) return -1
         const q = (t / 10) | 0
         buf[--p] = 48 + t - q * 10
         t = q
       } while (t > 0)
-    } else {
-      if (!Number.isInteger(v) || v < 0 || v > Number.MAX_SAFE_INTEGER) return false
-      let t = v
-      do {
-        if (p === at) return false
-        buf[--p] = 48 + (t % 10)
-        t = Math.floor(t / 10)
-      } while (t > 0)
+      return p
     }
-    while (p > at) buf[--p] = SPACE
-    return true
+    if (!Number.isInteger(v) || v < 0 || v > Number.MAX_SAFE_INTEGER) return -1
+    let t = v
+    do {
+      if (p === at) return -1
+      buf[--p] = 48 + (t % 10)
+      t = Math.floor(t / 10)
+    } while (t > 0)
+    return p
   }
 
   /**
