@@ -9,13 +9,21 @@
  * lateness are measured the same way for both. CPU is each process's utime + stime (all threads) over the measured
  * window, RSS its VmRSS at the end and VmHWM (peak, start-up included).
  *
- * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--dist | --tsx] [--probe-threads N|auto[,N...]] [--scrape-every S] [--keep-log DIR]`
+ * `npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--dist | --tsx] [--probe-threads N|auto[,N...]] [--scrape-every S] [--vppsim] [--keep-log DIR]`
  *
  * `--scrape-every S` (default 0: off) also GETs maglevd's /metrics every S
  * seconds over the window, as an operator's Prometheus does (every 15 s or
  * so), so that its RSS shows what the scrapes keep. Off by default: HAProxy
  * renders no exposition, and maglevd's CPU per probe then includes the
  * renders (the run prints how many, and how long they took).
+ *
+ * `--vppsim` gives maglevd VPP: a vppsim (this checkout's, through tsx) on a
+ * Unix socket in the run's temp dir, and every backend in one frontend (one
+ * VIP each, a pool of up to 32 backends of one port, `sync-interval: 30s`,
+ * the default; 400 VIPs at 10,000 backends): maglevd programs it once
+ * every backend is known and then runs a (no-change) full sync every 30 s,
+ * as deployed, so that its RSS includes the reconciler's state and what its
+ * syncs make. Off by default (VPP off, as HAProxy has none).
  *
  * `--keep-log DIR` runs maglevd at log level info and keeps its log in DIR
  * (`maglevd-<backends>-<run>.log`); each of its false downs is then printed
@@ -74,8 +82,13 @@ const address = (net: number, i: number): { readonly host: string; readonly port
   return { host: `127.${net}.${h >> 8}.${(h & 255) + 1}`, port: FIRST_PORT + (i % PORTS) }
 }
 
-const maglevConfig = (net: number, n: number): string => {
-  const lines = ["maglev:", "  healthchecks:"]
+/** Backends per frontend with --vppsim: one pool of this many, one VIP each. */
+const VPP_POOL = 32
+
+const maglevConfig = (net: number, n: number, vpp: boolean): string => {
+  const lines = ["maglev:"]
+  if (vpp) lines.push("  vpp:", "    lb: {ipv4-src-address: 192.0.2.1, sync-interval: 30s}")
+  lines.push("  healthchecks:")
   for (let p = 0; p < Math.min(n, PORTS); p++) {
     lines.push(
       `    http-${FIRST_PORT + p}: {type: http, port: ${FIRST_PORT + p}, interval: 1s, fast-interval: 1s, down-interval: 1s, timeout: 900ms, rise: 2, fall: 3}`
@@ -85,6 +98,19 @@ const maglevConfig = (net: number, n: number): string => {
   for (let i = 0; i < n; i++) {
     const a = address(net, i)
     lines.push(`    b${i}: {address: ${a.host}, healthcheck: http-${a.port}}`)
+  }
+  if (vpp) {
+    // A VIP's servers need addresses of their own: each pool is backends of one port on up to 32 addresses.
+    lines.push("  frontends:")
+    let f = 0
+    for (let p = 0; p < Math.min(n, PORTS); p++) {
+      const atPort = Array.from({ length: Math.ceil((n - p) / PORTS) }, (_, h) => h * PORTS + p)
+      for (let at = 0; at < atPort.length; at += VPP_POOL, f++) {
+        const members = atPort.slice(at, at + VPP_POOL).map((i) => `b${i}: {weight: 100}`).join(", ")
+        lines.push(`    f${f}:`, `      address: 198.18.${Math.floor(f / 250)}.${(f % 250) + 1}`, "      protocol: tcp", "      port: 80")
+        lines.push("      new-flows-table-length: 4096", `      pools: [{name: main, backends: {${members}}}]`)
+      }
+    }
   }
   return lines.join("\n") + "\n"
 }
@@ -264,6 +290,22 @@ interface MaglevdView {
   readonly selfLate?: number
 }
 
+/** With --vppsim, from maglevd's /metrics: connected to VPP, and the lb changes VPP accepted from it (all operations). */
+interface VppView {
+  readonly connected: boolean
+  readonly operations: number
+}
+
+const vppViewOf = (text: string): VppView => {
+  let connected = false
+  let operations = 0
+  for (const line of text.split("\n")) {
+    if (line.startsWith("maglev_vpp_connected ")) connected = Number(line.slice(line.lastIndexOf(" ") + 1)) === 1
+    else if (line.startsWith("maglev_lb_sync_operations_total")) operations += Number(line.slice(line.lastIndexOf(" ") + 1))
+  }
+  return { connected, operations }
+}
+
 /** maglevd's `maglev_probe_start_lateness_seconds` buckets: cumulative count by upper bound (seconds; +Inf last). */
 type Lateness = ReadonlyArray<readonly [le: number, count: number]>
 
@@ -400,6 +442,8 @@ export interface Figures {
   readonly rssSeries: ReadonlyArray<number>
   /** --scrape-every: the periodic GETs of /metrics over the window (undefined: off). */
   readonly scrapes: Scrapes | undefined
+  /** --vppsim: maglevd's view of VPP at the end (its /metrics), or why it is missing; undefined without. */
+  readonly vppsim: VppView | string | undefined
   readonly notes: ReadonlyArray<string>
 }
 
@@ -454,6 +498,8 @@ interface Options {
   readonly keepLog: string | undefined
   /** --scrape-every: seconds between periodic GETs of /metrics over the window, 0 for none. */
   readonly scrapeEvery: number
+  /** --vppsim: maglevd programs a vppsim (frontends of 32 backends, a full sync every 30 s). */
+  readonly vppsim: boolean
 }
 
 type Build = "bundle" | "dist" | "tsx"
@@ -509,7 +555,7 @@ const downsIn = (file: string): ReadonlyArray<string> =>
     }
   })
 
-const runOne = (haproxy: string, n: number, { keepLog, launch, maglevdRoot, nodeServers, probeThreads, scrapeEvery, seconds, warmup }: Options) =>
+const runOne = (haproxy: string, n: number, { keepLog, launch, maglevdRoot, nodeServers, probeThreads, scrapeEvery, seconds, vppsim, warmup }: Options) =>
   Effect.scoped(Effect.gen(function*() {
     const load = loadAverage()
     // Everything this run starts is killed after this, whatever happens to us.
@@ -536,7 +582,15 @@ const runOne = (haproxy: string, n: number, { keepLog, launch, maglevdRoot, node
       return { net, servers }
     }).pipe(Effect.retry({ times: 3 }))
     const statsSocket = path.join(dir, "haproxy.sock")
-    fs.writeFileSync(path.join(dir, "maglev.yaml"), maglevConfig(net, n))
+    fs.writeFileSync(path.join(dir, "maglev.yaml"), maglevConfig(net, n, vppsim))
+    const apiSocket = path.join(dir, "api.sock")
+    const vppArgs = ["--vpp-api-addr", vppsim ? apiSocket : ""]
+    if (vppsim) {
+      const statsSocket = path.join(dir, "stats.sock")
+      vppArgs.push("--vpp-stats-addr", statsSocket)
+      const sim = yield* bounded("vppsim", process.execPath, ["--import", "tsx", path.join(repoRoot, "src", "sim", "main.ts"), "--api-socket", apiSocket, "--stats-socket", statsSocket], bound)
+      yield* waitFor(sim, "API socket", () => (fs.existsSync(apiSocket) ? Promise.resolve() : Promise.reject(new Error("not yet"))), 60)
+    }
     fs.writeFileSync(path.join(dir, "haproxy.cfg"), haproxyConfig(net, n, statsSocket))
 
     const metricsPort = yield* Effect.promise(freePort)
@@ -546,8 +600,7 @@ const runOne = (haproxy: string, n: number, { keepLog, launch, maglevdRoot, node
       ...launch.args,
       "--config",
       path.join(dir, "maglev.yaml"),
-      "--vpp-api-addr",
-      "",
+      ...vppArgs,
       "--rpc-addr",
       "",
       "--metrics-addr",
@@ -620,6 +673,9 @@ const runOne = (haproxy: string, n: number, { keepLog, launch, maglevdRoot, node
     const [mView, hView] = yield* Effect.all([query(() => maglevdView(metricsUrl, n, lateness0)), query(() => haproxyView(statsSocket))], {
       concurrency: 2
     })
+    const vppView = vppsim
+      ? yield* query(() => httpGet(metricsUrl, 60).then(vppViewOf)).pipe(Effect.map(Either.merge))
+      : undefined
     const mNotUp = Either.isRight(mView) ? mView.right.notUp : mView.left
     const hNotUp = Either.isRight(hView) ? hView.right.notUp : hView.left
     const mDown = Either.isRight(mView) ? mView.right.wentDown : mView.left
@@ -662,6 +718,7 @@ const runOne = (haproxy: string, n: number, { keepLog, launch, maglevdRoot, node
       firstRound: reached,
       rssSeries,
       scrapes: scrapeEvery > 0 ? { everySeconds: scrapeEvery, ms: scrapeMs, failed: scrapesFailed } : undefined,
+      vppsim: vppView,
       notes,
       falseDowns: keepLog === undefined ? undefined : { file: keepLog, lines: downsIn(keepLog) }
     } satisfies Figures
@@ -750,6 +807,10 @@ export const print = (f: Figures): void => {
     if (lines.length > 20) console.log(`    ... and ${lines.length - 20} more`)
   }
   if (f.maglevdRoot !== repoRoot) console.log(`  maglevd from ${f.maglevdRoot}`)
+  if (f.vppsim !== undefined) {
+    const seen = typeof f.vppsim === "string" ? `its /metrics not read: ${f.vppsim}` : `at the end connected ${f.vppsim.connected ? "yes" : "NO"}, ${int(f.vppsim.operations)} lb changes accepted`
+    console.log(`  maglevd with VPP: a vppsim, every backend in one VIP (pools of up to ${VPP_POOL}), a full sync every 30 s; ${seen}`)
+  }
   if (f.probeThreads !== undefined) console.log(`  maglevd with --probe-threads ${f.probeThreads}`)
   const how = { bundle: "runs bundled, as it ships (its launcher, with the code cache)", dist: "runs unbundled (dist/, not as it ships)", tsx: "runs under tsx (~100 MiB of its RSS)" }
   console.log(`  maglevd ${how[f.build]}; HAProxy with one thread; CPU is user + system, all threads`)
@@ -794,7 +855,7 @@ const findHaproxy = (): string | undefined => {
 }
 
 const usage =
-  "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--dist | --tsx] [--probe-threads N|auto[,N...]] [--scrape-every S] [--keep-log DIR]"
+  "usage: npm run bench -- health-vs-haproxy [--backends 1000,10000] [--seconds 30] [--warmup 10] [--node-servers] [--maglevd CHECKOUT] [--dist | --tsx] [--probe-threads N|auto[,N...]] [--scrape-every S] [--vppsim] [--keep-log DIR]"
 
 const positive = (flag: string, value: string): number => {
   const x = Number(value)
@@ -816,7 +877,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
       tsx: { type: "boolean", default: false },
       "probe-threads": { type: "string", multiple: true },
       "keep-log": { type: "string" },
-      "scrape-every": { type: "string", default: "0" }
+      "scrape-every": { type: "string", default: "0" },
+      vppsim: { type: "boolean", default: false }
     }
   })
   const sizes = (values.backends ?? ["1000,10000"]).flatMap((v) => v.split(",")).map((v) => positive("backends", v))
@@ -854,7 +916,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
       nodeServers: values["node-servers"],
       threads: values["probe-threads"],
       keepLog,
-      scrapeEvery
+      scrapeEvery,
+      vppsim: values.vppsim
     })
   } finally {
     fs.rmSync(bundles, { recursive: true, force: true })
@@ -871,7 +934,7 @@ const runAll = async (
   sizes: ReadonlyArray<number>,
   roots: ReadonlyArray<string>,
   launches: ReadonlyMap<string, Launch>,
-  { keepLog, nodeServers, scrapeEvery, seconds, threads, warmup }: {
+  { keepLog, nodeServers, scrapeEvery, seconds, threads, vppsim, warmup }: {
     readonly seconds: number
     readonly warmup: number
     readonly nodeServers: boolean
@@ -879,6 +942,7 @@ const runAll = async (
     /** --keep-log DIR */
     readonly keepLog: string | undefined
     readonly scrapeEvery: number
+    readonly vppsim: boolean
   }
 ): Promise<boolean> => {
   const threadCounts: ReadonlyArray<string | undefined> = threads === undefined
@@ -899,6 +963,7 @@ const runAll = async (
         launch: launches.get(maglevdRoot)!,
         probeThreads,
         scrapeEvery,
+        vppsim,
         keepLog: keepLog === undefined ? undefined : path.join(keepLog, `maglevd-${n}-${i + 1}.log`)
       }).pipe(
         Effect.tap((f) => Effect.sync(() => print(f)))
