@@ -73,6 +73,20 @@
  * 49.2 s without, 49.6 and 46.2 with; per no-change sync 100 ms against 110
  * and 110: within the noise (docs/health.md "Scale"). Runs that start node
  * themselves (`node dist/daemon/main.js`, `npm start`) go without it.
+ *
+ * `--optimize-for-size` weighed again for the reconciler (issue 14, 5
+ * December 2026; docs/lbsync.md, fifteenth round): dropped, with the
+ * isolates made after the start capped by `--max-semi-space-size=1` set
+ * here instead (set at run time it leaves the main isolate's new space at
+ * its 8 MiB and gives a worker 2; `--optimize-for-size` so set takes both
+ * to 1). maglevd's CPU over a reconcile run fell to 0.74-0.76× the tree's,
+ * but at 10,000 backends its RSS end (peak) went 257 (264) -> 339 (369) MiB
+ * without VPP, and 293 (358) -> 425 (649) with a vppsim and a full sync
+ * every 30 s. So the flag stays, and LbSync lifts it while it works
+ * (src/lb/HeapMode.ts: each drain of its requests, held 10 s after one
+ * that wrote lb mutations): maglevd's CPU over a reconcile run 0.72-0.95×
+ * the tree's, and the tree's RSS with VPP, since a no-change sync ends its
+ * lift with it (held after those too, RSS swung 50-70 MiB higher).
  */
 import * as v8 from "node:v8"
 import { heapMode } from "../lb/HeapMode.js"
@@ -81,5 +95,5 @@ import { heapMode } from "../lb/HeapMode.js"
 export const V8_FLAGS = ["--optimize-for-size", "--no-allocation-site-pretenuring"] as const
 
 for (const flag of V8_FLAGS) v8.setFlagsFromString(flag)
-// The reconciler lifts --optimize-for-size while it runs a full sync (src/lb/HeapMode.ts, docs/lbsync.md).
+// The reconciler lifts --optimize-for-size while it works (src/lb/HeapMode.ts, docs/lbsync.md).
 if (V8_FLAGS.includes("--optimize-for-size")) heapMode.optimizingForSize()

@@ -181,6 +181,13 @@ const MAX_MARKS = 4096
 /** Replies handled between two yields of the sync fiber while it applies a sync (so a transition is seen soon). */
 const YIELD_EVERY = 64
 
+/**
+ * How long V8's `--optimize-for-size` stays lifted after the reconciler's last drain that wrote lb
+ * mutations (HeapMode): the reactions of a burst (a switch flapping, a rack going down) and the syncs
+ * among them run without it.
+ */
+const HEAP_HOLD_MS = 10_000
+
 /** An all-zero prefix: "every VIP" for both dumps. */
 const ALL_VIPS = { pfx: "0.0.0.0/0", protocol: 0, port: 0 } as const
 
@@ -588,6 +595,8 @@ export const make = Effect.fn("LbSync.make")(function*() {
   const marks: Array<{ readonly keys: ReadonlySet<string>; readonly seq: number }> = []
   const computedAt = new Map<string, number>()
   let markSeq = 0
+  /** lb mutations written to VPP so far (a drain that wrote some holds V8's lift after it: drainNow). */
+  let written = 0
   const markDirty = (keys: ReadonlySet<string>) => {
     marks.push({ keys, seq: ++markSeq })
     // Transitions with no full computation for a long while (VPP away): the marks made into keys.
@@ -868,6 +877,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
             continue
           }
           job.outstanding++
+          written++
           if (memory !== undefined && memory.conn === conn) {
             const k = opKey(op)
             const next = applyOp(memory.vips.get(k), op)
@@ -1111,21 +1121,13 @@ export const make = Effect.fn("LbSync.make")(function*() {
     })
 
   /**
-   * V8's `--optimize-for-size` lifted for a full sync's duration (HeapMode; only where the daemon set
-   * it): under it, the sync's short-lived tens of MB brought compacting collections that marked the
-   * whole heap again, on V8's helper threads beside the sync on the same cores.
-   */
-  const whileSyncing = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-    Effect.acquireUseRelease(Effect.sync(heapMode.lift), () => self, () => Effect.sync(heapMode.restore))
-
-  /**
    * A full sync. VPP's state is read cheaply first (the VIP dump and the CLI's
    * listing); when every VIP matches (the usual periodic sync), that is all.
    * Otherwise the AS dump is the word on what differs, and the diff's ops go out
    * through the window, reactions interleaved.
    */
   const runFull = (r: Request, conn: VppConnection): Effect.Effect<SyncReport, SyncError> =>
-    whileSyncing(Effect.gen(function*() {
+    Effect.gen(function*() {
       const started = yield* Clock.currentTimeMillis
       const unavailable = (e: { readonly message: string }) => new Supervisor.VppUnavailable({ reason: `dump failed: ${e.message}` })
       const seen = memory !== undefined && memory.conn === conn ? memory.vips : undefined
@@ -1162,7 +1164,7 @@ export const make = Effect.fn("LbSync.make")(function*() {
       const sent = sentOps(job)
       yield* logDone(r.reason, "full", sent.length, started, ops.length - sent.length)
       return { ops: sent, applied: true, scope: "full" }
-    }))
+    })
 
   /**
    * Pairs of a desired VIP and what VPP showed found to match (both are
@@ -1305,10 +1307,21 @@ export const make = Effect.fn("LbSync.make")(function*() {
    */
   const writer = yield* Effect.makeSemaphore(1)
   let busy = false
+  /**
+   * Every request (a reaction, a full sync, an operator's) is handled in a drain, and each drain runs
+   * with V8's `--optimize-for-size` lifted (HeapMode; only where the daemon set the flag): under it a
+   * full sync's short-lived tens of MB brought compacting collections of the whole heap on V8's
+   * helper threads, which then took the cores from the reactions around it. A drain that wrote lb
+   * mutations holds the lift for HEAP_HOLD_MS after it ends, one that wrote none (the periodic
+   * no-change sync) ends it with itself: held after those too, the heap of a daemon at 10,000
+   * backends grew by 50-70 MiB each sync-interval (docs/lbsync.md, fourteenth and fifteenth rounds).
+   */
   const drainNow = (urgentOnly: boolean) =>
     Effect.suspend(() => {
       busy = true
-      return drain(urgentOnly)
+      const before = written
+      heapMode.working()
+      return drain(urgentOnly).pipe(Effect.ensuring(Effect.sync(() => heapMode.idle(written > before ? HEAP_HOLD_MS : 0))))
     }).pipe(Effect.ensuring(Effect.sync(() => (busy = false))))
   yield* Effect.forkScoped(Effect.forever(
     Queue.take(wake).pipe(

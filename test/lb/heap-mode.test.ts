@@ -39,4 +39,44 @@ describe("HeapMode", () => {
     mode.restore()
     expect(set).toEqual(["--no-optimize-for-size", "--optimize-for-size"])
   })
+
+  it("holds a lift while the reconciler works and for the hold after its last drain", () => {
+    const set: Array<string> = []
+    const due: Array<{ readonly f: () => void; readonly ms: number; cancelled: boolean }> = []
+    const mode = HeapMode.make((flag) => set.push(flag), (f, ms) => {
+      const t = { f, ms, cancelled: false }
+      due.push(t)
+      return () => (t.cancelled = true)
+    })
+    mode.optimizingForSize()
+    mode.working()
+    expect(set).toEqual(["--no-optimize-for-size"])
+    mode.idle(10_000)
+    expect(due.map((t) => t.ms)).toEqual([10_000])
+    // Work again before the hold ends: the pending restore is cancelled, the flag stays lifted.
+    mode.working()
+    expect(due[0]!.cancelled).toBe(true)
+    mode.idle(10_000)
+    // A full sync's own lift inside the hold ends without setting the flag.
+    mode.lift()
+    mode.restore()
+    expect(set).toEqual(["--no-optimize-for-size"])
+    expect(mode.lifted()).toBe(true)
+    // The hold passes: the flag is set again.
+    due[1]!.f()
+    expect(set).toEqual(["--no-optimize-for-size", "--optimize-for-size"])
+    expect(mode.lifting()).toBe(false)
+    // An idle without work schedules nothing.
+    mode.idle(10_000)
+    expect(due).toHaveLength(2)
+    // No hold (a drain that wrote nothing): the flag is set again at once, a pending hold cancelled.
+    mode.working()
+    mode.idle(10_000)
+    mode.working()
+    mode.idle(0)
+    expect(due[2]!.cancelled).toBe(true)
+    expect(due).toHaveLength(3)
+    expect(set).toEqual(["--no-optimize-for-size", "--optimize-for-size", "--no-optimize-for-size", "--optimize-for-size"])
+    expect(mode.lifting()).toBe(false)
+  })
 })

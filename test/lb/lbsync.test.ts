@@ -138,7 +138,9 @@ describe("LbSync against the simulator", () => {
       expect(weights(sim)).toEqual({ "10.0.0.1": 0, "10.0.0.2": 0, "10.0.0.3": 100 })
 
       // Nothing changed: a full sync plans and sends nothing. It runs with V8's --optimize-for-size lifted
-      // (HeapMode; the flag itself only where the daemon set it), and the lift ends with it.
+      // (HeapMode: each drain of LbSync's requests lifts it; the flag itself only where the daemon set it),
+      // and, having written nothing, ends the lift with it: no hold (a pending one, the reactions' above,
+      // is cancelled).
       const quiet = (yield* sim.mutations).length
       const lifting: Array<boolean> = []
       const onPoint = (m: unknown) => {
