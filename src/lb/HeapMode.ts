@@ -16,14 +16,13 @@
  * flags), so lifting it lets the heap grow while the reconciler works; set
  * again, the next major collection gives the growth back.
  *
- * Two ways in: `lift`/`restore` (nested; the outermost lift lifts, the last
- * restore sets it again), and `working`/`idle`, LbSync's: each drain of its
- * requests is `working` at its start and `idle(holdMs)` at its end, and the
- * lift they hold ends `holdMs` after the last drain unless another begins
- * meanwhile (LbSync holds it only after a drain that wrote lb mutations), so
- * that reactions in a burst, and the syncs among them, all run without the
- * flag (fifteenth round: lifting it for full syncs only left the reactions
- * beside them under it).
+ * LbSync's drains are its way in: each drain of its requests is `working`
+ * at its start and `idle(holdMs)` at its end, and the lift ends `holdMs`
+ * after the last drain unless another begins meanwhile (LbSync holds it
+ * only after a drain that wrote lb mutations), so that reactions in a
+ * burst, and the syncs among them, all run without the flag (fifteenth
+ * round: lifting it for full syncs only left the reactions beside them
+ * under it).
  *
  * Only a process that set the flag (`optimizingForSize`, called by the
  * daemon's HeapTuning) lifts it: a test or an embedding program keeps its own
@@ -33,17 +32,13 @@
 import * as v8 from "node:v8"
 
 export interface HeapMode {
-  /** The process set `--optimize-for-size` (HeapTuning): `lift` may lift it. */
+  /** The process set `--optimize-for-size` (HeapTuning): `working` may lift it. */
   readonly optimizingForSize: () => void
-  /** Lifts the flag (the first of nested lifts does); each lift is ended by one `restore`. */
-  readonly lift: () => void
-  /** Ends a `lift`; the last one sets the flag again. */
-  readonly restore: () => void
   /** Whether the flag is lifted now. */
   readonly lifted: () => boolean
   /** Whether a lift is in force (the reconciler works or its hold runs), the flag set or not. */
   readonly lifting: () => boolean
-  /** The reconciler works (LbSync drains its requests): one lift, held until an `idle`'s hold has passed. */
+  /** The reconciler works (LbSync drains its requests): the flag lifted, until an `idle`'s hold has passed. */
   readonly working: () => void
   /** The reconciler's drain ended: its lift ends `holdMs` from now (0: now), unless it works again meanwhile. */
   readonly idle: (holdMs: number) => void
@@ -61,19 +56,15 @@ const timer: Schedule = (f, ms) => {
 /** A heap mode setting V8's flags with `set` (`v8.setFlagsFromString` for the process's own). */
 export const make = (set: (flag: string) => void, schedule: Schedule = timer): HeapMode => {
   let sized = false
-  let depth = 0
-  let isLifted = false
+  /** A lift in force: working, or its hold running. */
   let held = false
+  /** The flag lifted by this lift (only where the process had set it when the lift began). */
+  let isLifted = false
   let cancel: (() => void) | undefined
-  const lift = () => {
-    if (depth++ === 0 && sized) {
-      set("--no-optimize-for-size")
-      isLifted = true
-    }
-  }
-  const restore = () => {
-    if (depth === 0) return
-    if (--depth === 0 && isLifted) {
+  const end = () => {
+    cancel = undefined
+    held = false
+    if (isLifted) {
       set("--optimize-for-size")
       isLifted = false
     }
@@ -82,27 +73,22 @@ export const make = (set: (flag: string) => void, schedule: Schedule = timer): H
     optimizingForSize: () => {
       sized = true
     },
-    lift,
-    restore,
     lifted: () => isLifted,
-    lifting: () => depth > 0,
+    lifting: () => held,
     working: () => {
       cancel?.()
       cancel = undefined
-      if (!held) {
-        held = true
-        lift()
+      if (held) return
+      held = true
+      if (sized) {
+        set("--no-optimize-for-size")
+        isLifted = true
       }
     },
     idle: (holdMs) => {
       if (!held) return
       cancel?.()
       cancel = undefined
-      const end = () => {
-        cancel = undefined
-        held = false
-        restore()
-      }
       if (holdMs > 0) cancel = schedule(end, holdMs)
       else end()
     }

@@ -2,41 +2,41 @@ import { describe, expect, it } from "@effect/vitest"
 import * as HeapMode from "../../src/lb/HeapMode.js"
 
 describe("HeapMode", () => {
-  it("lifts --optimize-for-size for the outermost lift and sets it again when the last one ends, only where the process set it", () => {
+  it("lifts --optimize-for-size while the reconciler works, only where the process set it", () => {
     const set: Array<string> = []
     const mode = HeapMode.make((flag) => set.push(flag))
     // Not set by the process (a test, an embedding program): nothing is touched.
-    mode.lift()
+    mode.working()
     expect(mode.lifting()).toBe(true)
-    mode.restore()
+    mode.idle(0)
     expect(set).toEqual([])
     expect(mode.lifted()).toBe(false)
+    expect(mode.lifting()).toBe(false)
 
     mode.optimizingForSize()
-    mode.lift()
+    mode.working()
     expect(set).toEqual(["--no-optimize-for-size"])
-    mode.lift() // a full sync inside another (a reaction's sync turned full)
-    mode.restore()
+    mode.working() // a drain begun while one is in force: nothing more
     expect(set).toEqual(["--no-optimize-for-size"])
     expect(mode.lifted()).toBe(true)
-    mode.restore()
+    mode.idle(0)
     expect(set).toEqual(["--no-optimize-for-size", "--optimize-for-size"])
     expect(mode.lifted()).toBe(false)
     expect(mode.lifting()).toBe(false)
-    // An unmatched restore changes nothing.
-    mode.restore()
+    // An idle without work changes nothing.
+    mode.idle(0)
     expect(set).toHaveLength(2)
   })
 
   it("a lift that began before the process set the flag does not set it at its end", () => {
     const set: Array<string> = []
     const mode = HeapMode.make((flag) => set.push(flag))
-    mode.lift()
+    mode.working()
     mode.optimizingForSize()
-    mode.restore()
+    mode.idle(0)
     expect(set).toEqual([])
-    mode.lift()
-    mode.restore()
+    mode.working()
+    mode.idle(0)
     expect(set).toEqual(["--no-optimize-for-size", "--optimize-for-size"])
   })
 
@@ -57,9 +57,6 @@ describe("HeapMode", () => {
     mode.working()
     expect(due[0]!.cancelled).toBe(true)
     mode.idle(10_000)
-    // A full sync's own lift inside the hold ends without setting the flag.
-    mode.lift()
-    mode.restore()
     expect(set).toEqual(["--no-optimize-for-size"])
     expect(mode.lifted()).toBe(true)
     // The hold passes: the flag is set again.
