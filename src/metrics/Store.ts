@@ -363,36 +363,26 @@ const writeProbeDuration = (w: Writer, s: ProbeSeries, kept: Kept | undefined, i
     }
     w.truncate(at)
   }
-  if (kept === undefined) {
-    // In process: the digits alone.
-    let cumulative = stats[BUCKET0]!
-    const at = w.line3At(BUCKET_OPEN, name, pieces.le[0]!, cumulative)
-    for (let b = 1; b <= BUCKETS; b++) {
-      cumulative += stats[BUCKET0 + b]!
-      w.lineAgain(at, start, pieces.le[b]!, cumulative)
-    }
-    w.microsLine(SUM_OPEN, name, pieces.close, micros, sum)
-    w.line3(COUNT_OPEN, name, pieces.close, cumulative)
-    return
-  }
-  // Kept: each value in a field with room to grow (the count in the +Inf bucket's).
-  const o = kept.widthsAt(i)
-  const widths = kept.widths
+  // In process, the digits alone; kept, each value in a field with room to grow (the count in the +Inf bucket's).
+  // (widthsAt may grow the widths: they are read after it.)
+  const o = kept === undefined ? 0 : kept.widthsAt(i)
+  const widths = kept === undefined ? undefined : kept.widths
   let cumulative = stats[BUCKET0]!
-  let field = (widths[o] = fieldOf(uintWidth(cumulative)))
+  let field = widths === undefined ? 0 : (widths[o] = fieldOf(uintWidth(cumulative)))
   const at = w.line3At(BUCKET_OPEN, name, pieces.le[0]!, cumulative, field)
   for (let b = 1; b <= BUCKETS; b++) {
     cumulative += stats[BUCKET0 + b]!
-    field = widths[o + b] = fieldOf(uintWidth(cumulative))
+    if (widths !== undefined) field = widths[o + b] = fieldOf(uintWidth(cumulative))
     w.lineAgain(at, start, pieces.le[b]!, cumulative, field)
   }
-  const sumField = Number.isNaN(micros) ? 0 : fieldOf(microsWidth(micros))
+  const sumField = kept === undefined || Number.isNaN(micros) ? 0 : fieldOf(microsWidth(micros))
   w.microsLine(SUM_OPEN, name, pieces.close, micros, sum, sumField)
   w.line3(COUNT_OPEN, name, pieces.close, cumulative, field)
+  if (kept === undefined) return
   kept.written++
   // A sum with no such form keeps no block: written the long way.
   if (Number.isNaN(micros)) return kept.forget(i)
-  widths[o + SUM_WIDTH] = sumField
+  kept.widths[o + SUM_WIDTH] = sumField
   kept.keep(i, w.view(at, w.length))
 }
 
