@@ -40,6 +40,7 @@ import { Slices, writeAhead, writeInOrder } from "../src/metrics/internal/Merge.
 import * as Prometheus from "../src/metrics/Prometheus.js"
 import * as Server from "../src/metrics/Server.js"
 import * as Store from "../src/metrics/Store.js"
+import { oneBlank } from "../test/metrics/exposition.js"
 import { allUp, feed, scaleConfig } from "../test/metrics/scale.js"
 import { freePort } from "./internal/net.js"
 
@@ -230,7 +231,7 @@ const splitCpu = async (snapshot: Gauges.Snapshot) => {
   // its blocks, the second writes from them.
   const moving = /^(# (HELP|TYPE) )?(effect_fiber_|process_|maglev_metrics_)/
   // One blank before each value: the worker writes its store series' values right-aligned in fields with room to grow.
-  const still = (t: string) => t.replace(/[ \t]+(\S+)\n/g, " $1\n").split("\n").filter((l) => !moving.test(l)).join("\n")
+  const still = (t: string) => oneBlank(t).split("\n").filter((l) => !moving.test(l)).join("\n")
   for (const render of ["first", "second"]) {
     if (still(Buffer.concat(await worker()).toString("utf8")) !== still((await inProcess()).toString("utf8"))) {
       throw new Error(`the scrape worker's body differs from the in-process render's (its ${render} render)`)
